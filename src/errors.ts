@@ -1,0 +1,289 @@
+/**
+ * The errors this package throws for conditions a caller can handle.
+ *
+ * Every error extends {@linkcode KognicAuthError} and carries a stable
+ * {@linkcode KognicAuthError.code}. Messages name the file, key, variable or
+ * URL at fault and never contain a client secret or a token.
+ *
+ * @module
+ */
+
+/** Stable codes of {@linkcode KognicAuthError} and its subclasses. */
+export type KognicAuthErrorCode =
+  | "credentials_not_found"
+  | "credentials_invalid"
+  | "credentials_expired"
+  | "configuration_invalid"
+  | "oauth_error"
+  | "token_response_invalid"
+  | "token_timeout"
+  | "token_network_error";
+
+/**
+ * Base class of every error this package throws for a condition a caller can
+ * handle. Misuse of the API (a wrong argument type) throws `TypeError` instead.
+ *
+ * @example Telling errors apart
+ * ```ts
+ * import { AuthSession, KognicAuthError } from "@kognic/auth";
+ *
+ * try {
+ *   await new AuthSession({ auth: ["id", "secret"] }).getAccessToken();
+ * } catch (error) {
+ *   if (error instanceof KognicAuthError) console.error(error.code, error.message);
+ * }
+ * ```
+ */
+export class KognicAuthError extends Error {
+  /** A stable, machine-readable code for the condition. */
+  readonly code: KognicAuthErrorCode;
+
+  /**
+   * @param code A stable code for the condition.
+   * @param message A sentence naming the problem and where it is.
+   * @param options The standard error options, such as `cause`.
+   */
+  constructor(code: KognicAuthErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "KognicAuthError";
+    this.code = code;
+  }
+}
+
+/**
+ * Credentials could not be found, read or accepted: a missing or malformed
+ * credentials file, a half-set pair of environment variables, conflicting
+ * options or expired credentials. Raised before any network call.
+ *
+ * @example
+ * ```ts
+ * import { CredentialsError, loadCredentials } from "@kognic/auth";
+ *
+ * try {
+ *   await loadCredentials("./missing.json");
+ * } catch (error) {
+ *   if (error instanceof CredentialsError) console.error(error.message);
+ * }
+ * ```
+ */
+export class CredentialsError extends KognicAuthError {
+  /**
+   * @param code `credentials_not_found`, `credentials_invalid` or `credentials_expired`.
+   * @param message A sentence naming the file, key or variable at fault.
+   * @param options The standard error options, such as `cause`.
+   */
+  constructor(
+    code: "credentials_not_found" | "credentials_invalid" | "credentials_expired",
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(code, message, options);
+    this.name = "CredentialsError";
+  }
+}
+
+/**
+ * A setting is unusable, such as a token server URL that is not https.
+ *
+ * @example
+ * ```ts
+ * import { AuthSession, ConfigurationError } from "@kognic/auth";
+ *
+ * try {
+ *   new AuthSession({ authServer: "http://auth.example.com", auth: ["id", "secret"] });
+ * } catch (error) {
+ *   if (error instanceof ConfigurationError) console.error(error.message);
+ * }
+ * ```
+ */
+export class ConfigurationError extends KognicAuthError {
+  /**
+   * @param message A sentence naming the setting at fault.
+   * @param options The standard error options, such as `cause`.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super("configuration_invalid", message, options);
+    this.name = "ConfigurationError";
+  }
+}
+
+/** Options of {@linkcode TokenError}. */
+export interface TokenErrorOptions extends ErrorOptions {
+  /** HTTP status of the token endpoint's response, when there was one. */
+  status?: number;
+  /** Whether the same request may succeed if tried again later. */
+  retryable: boolean;
+  /** How many requests were sent to the token endpoint, retries included. */
+  attempts?: number;
+  /** The wait the server asked for with `Retry-After`, in milliseconds. */
+  retryAfter?: number;
+}
+
+/**
+ * Base class of the errors from a token request: the server's refusal
+ * ({@linkcode OAuthError}), a malformed response ({@linkcode TokenResponseError}),
+ * a timeout ({@linkcode TokenTimeoutError}) or a network failure
+ * ({@linkcode TokenNetworkError}).
+ *
+ * @example
+ * ```ts
+ * import { AuthSession, TokenError } from "@kognic/auth";
+ *
+ * try {
+ *   await new AuthSession({ auth: ["id", "secret"] }).getAccessToken();
+ * } catch (error) {
+ *   if (error instanceof TokenError && error.retryable) console.error("try again later");
+ * }
+ * ```
+ */
+export class TokenError extends KognicAuthError {
+  /** HTTP status of the token endpoint's response, when there was one. */
+  readonly status: number | undefined;
+  /** Whether the same request may succeed if tried again later. */
+  readonly retryable: boolean;
+  /** How many requests were sent to the token endpoint, retries included. */
+  attempts: number;
+  /** The wait the server asked for with `Retry-After`, in milliseconds. */
+  readonly retryAfter: number | undefined;
+
+  /**
+   * @param code The condition's code.
+   * @param message A sentence naming the problem and the token URL.
+   * @param options Status, retryability and the standard error options.
+   */
+  constructor(code: KognicAuthErrorCode, message: string, options: TokenErrorOptions) {
+    super(code, message, options);
+    this.name = "TokenError";
+    this.status = options.status;
+    this.retryable = options.retryable;
+    this.attempts = options.attempts ?? 1;
+    this.retryAfter = options.retryAfter;
+  }
+}
+
+/** Options of {@linkcode OAuthError}. */
+export interface OAuthErrorOptions extends TokenErrorOptions {
+  /** The `error` code of the response body (RFC 6749 section 5.2), if it had one. */
+  error?: string;
+  /** The `error_description` of the response body, if it had one. */
+  errorDescription?: string;
+  /** The `error_uri` of the response body, if it had one. */
+  errorUri?: string;
+}
+
+/**
+ * The token endpoint answered with an HTTP error, such as `invalid_client`
+ * (RFC 6749 section 5.2), a rate limit or a server error.
+ *
+ * @example
+ * ```ts
+ * import { AuthSession, OAuthError } from "@kognic/auth";
+ *
+ * try {
+ *   await new AuthSession({ auth: ["id", "wrong"] }).getAccessToken();
+ * } catch (error) {
+ *   if (error instanceof OAuthError && error.error === "invalid_client") {
+ *     console.error("Check the client id and secret");
+ *   }
+ * }
+ * ```
+ */
+export class OAuthError extends TokenError {
+  /** The `error` code of the response body (RFC 6749 section 5.2), if it had one. */
+  readonly error: string | undefined;
+  /** The `error_description` of the response body, if it had one. */
+  readonly errorDescription: string | undefined;
+  /** The `error_uri` of the response body, if it had one. */
+  readonly errorUri: string | undefined;
+
+  /**
+   * @param message A sentence naming the problem and the token URL.
+   * @param options The response's status, OAuth error fields and retryability.
+   */
+  constructor(message: string, options: OAuthErrorOptions) {
+    super("oauth_error", message, options);
+    this.name = "OAuthError";
+    this.error = options.error;
+    this.errorDescription = options.errorDescription;
+    this.errorUri = options.errorUri;
+  }
+}
+
+/**
+ * The token endpoint answered 2xx with a body that is not a usable token
+ * response: not JSON, no `access_token`, a `token_type` other than bearer, or
+ * an `expires_in` that is not a positive number.
+ *
+ * @example
+ * ```ts
+ * import { TokenResponseError } from "@kognic/auth";
+ *
+ * const error = new TokenResponseError("Token response from \"https://auth.example.com\" has no access_token", {
+ *   status: 200,
+ *   retryable: false,
+ * });
+ * console.log(error.code); // "token_response_invalid"
+ * ```
+ */
+export class TokenResponseError extends TokenError {
+  /**
+   * @param message A sentence naming the field at fault and the token URL.
+   * @param options The response's status and retryability.
+   */
+  constructor(message: string, options: TokenErrorOptions) {
+    super("token_response_invalid", message, options);
+    this.name = "TokenResponseError";
+  }
+}
+
+/**
+ * A token request took longer than the session's `timeout`.
+ *
+ * @example
+ * ```ts
+ * import { AuthSession, TokenTimeoutError } from "@kognic/auth";
+ *
+ * try {
+ *   await new AuthSession({ auth: ["id", "secret"], timeout: 1 }).getAccessToken();
+ * } catch (error) {
+ *   if (error instanceof TokenTimeoutError) console.error(error.message);
+ * }
+ * ```
+ */
+export class TokenTimeoutError extends TokenError {
+  /**
+   * @param message A sentence naming the token URL and the timeout.
+   * @param options Retryability and the standard error options.
+   */
+  constructor(message: string, options: TokenErrorOptions) {
+    super("token_timeout", message, options);
+    this.name = "TokenTimeoutError";
+  }
+}
+
+/**
+ * The token endpoint could not be reached: connection refused or reset, or a
+ * name that does not resolve. The underlying error is the `cause`.
+ *
+ * @example
+ * ```ts
+ * import { AuthSession, TokenNetworkError } from "@kognic/auth";
+ *
+ * try {
+ *   await new AuthSession({ authServer: "http://127.0.0.1:9", auth: ["id", "secret"] })
+ *     .getAccessToken();
+ * } catch (error) {
+ *   if (error instanceof TokenNetworkError) console.error(error.message);
+ * }
+ * ```
+ */
+export class TokenNetworkError extends TokenError {
+  /**
+   * @param message A sentence naming the token URL.
+   * @param options Retryability and the standard error options with the `cause`.
+   */
+  constructor(message: string, options: TokenErrorOptions) {
+    super("token_network_error", message, options);
+    this.name = "TokenNetworkError";
+  }
+}
