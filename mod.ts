@@ -1,0 +1,62 @@
+/**
+ * OAuth 2.0 client-credentials authentication for Kognic APIs, on Deno, Node,
+ * Bun, browsers and edge runtimes.
+ *
+ * {@linkcode AuthSession} gives a `fetch` that adds a bearer token, caches it,
+ * renews it before it expires, recovers from a 401 and sends it only to
+ * allowed origins. Credentials come from the `auth` option, the
+ * `KOGNIC_CREDENTIALS` file or the `KOGNIC_CLIENT_ID` and
+ * `KOGNIC_CLIENT_SECRET` variables, as in Kognic's Python `kognic-auth`.
+ *
+ * @example
+ * ```ts ignore
+ * import { AuthSession } from "@kognic/auth";
+ *
+ * const session = new AuthSession({ auth: "~/.config/kognic/credentials.json" });
+ * const response = await session.fetch("https://app.kognic.com/v1/projects");
+ * console.log(await response.json());
+ * ```
+ *
+ * @module
+ */
+
+export {
+  AuthSession,
+  type AuthSessionOptions,
+  DEFAULT_AUTH_SERVER,
+  DEFAULT_LEEWAY,
+  DEFAULT_TOKEN_ENDPOINT,
+  type GetTokenOptions,
+} from "./src/session.ts";
+export {
+  ApiCredentials,
+  type ApiCredentialsInit,
+  type AuthInput,
+  loadCredentials,
+  parseCredentials,
+  resolveCredentials,
+  type ResolveCredentialsOptions,
+} from "./src/credentials.ts";
+export {
+  AccessToken,
+  type ClientAuth,
+  DEFAULT_TOKEN_TIMEOUT,
+  requestToken,
+  type RequestTokenOptions,
+  type RetryOptions,
+  type TokenSet,
+} from "./src/token_client.ts";
+export {
+  ConfigurationError,
+  CredentialsError,
+  KognicAuthError,
+  type KognicAuthErrorCode,
+  OAuthError,
+  type OAuthErrorOptions,
+  TokenError,
+  type TokenErrorOptions,
+  TokenNetworkError,
+  TokenResponseError,
+  TokenTimeoutError,
+} from "./src/errors.ts";
+export type { EnvSource } from "./src/_env.ts";

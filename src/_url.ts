@@ -1,0 +1,132 @@
+// URL helpers: the token URL, the https rule and origin patterns.
+
+import { ConfigurationError } from "./errors.ts";
+
+/** True for `localhost`, `*.localhost`, 127.0.0.0/8 and `[::1]`. */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.toLowerCase();
+  return host === "localhost" || host.endsWith(".localhost") || host === "[::1]" ||
+    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+function parseUrl(value: string, what: string): URL {
+  try {
+    return new URL(value);
+  } catch {
+    throw new ConfigurationError(`The ${what} "${value}" is not an absolute URL`);
+  }
+}
+
+/**
+ * Joins an auth server URL and a token endpoint path without doubling or
+ * dropping slashes; an absolute `tokenEndpoint` is used as it is. The result
+ * must be https, or http to a loopback address, unless `allowInsecureHttp`.
+ */
+export function tokenUrlFor(
+  authServer: string,
+  tokenEndpoint: string,
+  allowInsecureHttp = false,
+): URL {
+  let url: URL;
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(tokenEndpoint)) {
+    url = parseUrl(tokenEndpoint, "token endpoint");
+  } else {
+    const server = parseUrl(authServer, "auth server URL");
+    const path = tokenEndpoint.replace(/^\/+/, "");
+    const base = server.href.replace(/[?#].*$/, "").replace(/\/+$/, "");
+    url = parseUrl(path ? `${base}/${path}` : base, "token URL");
+  }
+  assertSecureUrl(url, "token URL", allowInsecureHttp);
+  return url;
+}
+
+/** Throws unless the URL is https, or http to a loopback host, or http is allowed. */
+export function assertSecureUrl(url: URL, what: string, allowInsecureHttp: boolean): void {
+  if (url.protocol === "https:") return;
+  if (url.protocol === "http:" && (allowInsecureHttp || isLoopbackHost(url.hostname))) return;
+  if (url.protocol === "http:") {
+    throw new ConfigurationError(
+      `The ${what} "${url.origin}" must use https: a client secret is never sent over plain http ` +
+        `except to a loopback address (set allowInsecureHttp to override)`,
+    );
+  }
+  throw new ConfigurationError(`The ${what} "${url.href}" must use https`);
+}
+
+interface OriginPattern {
+  protocol: string;
+  port: string;
+  host: string;
+  subdomains: boolean;
+}
+
+const DEFAULT_PORTS: Record<string, string> = { "http:": "80", "https:": "443" };
+
+function portOf(url: URL): string {
+  return url.port || DEFAULT_PORTS[url.protocol] || "";
+}
+
+function parseOriginPattern(pattern: string): OriginPattern {
+  const match = /^(https?):\/\/(\*\.)?([^/?#]+?)\/?$/i.exec(pattern.trim());
+  let url: URL | undefined;
+  if (match) {
+    try {
+      url = new URL(`${match[1]}://${match[3]}`);
+    } catch { /* reported below */ }
+  }
+  if (!match || !url || url.username || url.password) {
+    throw new TypeError(
+      `allowedOrigins entry "${pattern}" must look like "https://api.example.com", ` +
+        `"https://*.example.com" or "http://127.0.0.1:8080"`,
+    );
+  }
+  return {
+    protocol: url.protocol,
+    port: portOf(url),
+    host: url.hostname,
+    subdomains: Boolean(match[2]),
+  };
+}
+
+/**
+ * Compiles origin patterns into a predicate. An entry matches scheme, host and
+ * port exactly; `*.` before the host matches any subdomain of it (not the
+ * host itself).
+ */
+export function compileOrigins(patterns: readonly string[]): (url: URL) => boolean {
+  const compiled = patterns.map(parseOriginPattern);
+  const memo = new Map<string, boolean>();
+  return (url: URL): boolean => {
+    const origin = url.origin;
+    let allowed = memo.get(origin);
+    if (allowed === undefined) {
+      const port = portOf(url);
+      const host = url.hostname;
+      allowed = compiled.some((p) =>
+        p.protocol === url.protocol && p.port === port &&
+        (p.subdomains ? host.endsWith(`.${p.host}`) : host === p.host)
+      );
+      if (memo.size < 256) memo.set(origin, allowed);
+    }
+    return allowed;
+  };
+}
+
+/**
+ * The origins that receive the token when none are given: for a loopback auth
+ * server, its own origin; otherwise the auth server's domain without a leading
+ * `auth.` label, and its subdomains (`https://auth.app.kognic.com` gives
+ * `https://app.kognic.com` and `https://*.app.kognic.com`).
+ */
+export function defaultAllowedOrigins(tokenUrl: URL): string[] {
+  if (isLoopbackHost(tokenUrl.hostname)) return [tokenUrl.origin];
+  const labels = tokenUrl.hostname.split(".");
+  const domain = labels[0] === "auth" && labels.length > 2
+    ? labels.slice(1).join(".")
+    : tokenUrl.hostname;
+  const port = tokenUrl.port ? `:${tokenUrl.port}` : "";
+  return [
+    `${tokenUrl.protocol}//${domain}${port}`,
+    `${tokenUrl.protocol}//*.${domain}${port}`,
+  ];
+}

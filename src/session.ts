@@ -1,0 +1,486 @@
+/**
+ * `AuthSession`: a `fetch` that adds a Kognic bearer token, caches and renews
+ * it, recovers from a 401, and sends it only to allowed origins.
+ *
+ * @module
+ */
+
+import type { EnvSource } from "./_env.ts";
+import { compileOrigins, defaultAllowedOrigins, tokenUrlFor } from "./_url.ts";
+import {
+  type ApiCredentials,
+  type AuthInput,
+  explicitCredentials,
+  loadCredentials,
+  resolveCredentials,
+} from "./credentials.ts";
+import { OAuthError } from "./errors.ts";
+import { AccessToken, requestToken, type RetryOptions, type TokenSet } from "./token_client.ts";
+
+/** The default Kognic auth server. */
+export const DEFAULT_AUTH_SERVER = "https://auth.app.kognic.com";
+/** The default token endpoint path, joined to the auth server. */
+export const DEFAULT_TOKEN_ENDPOINT = "/v1/auth/oauth/token";
+/** The default leeway: a token is renewed when less than this is left (or half its lifetime). */
+export const DEFAULT_LEEWAY = 60_000;
+
+const inspectDeno = Symbol.for("Deno.customInspect");
+const inspectNode = Symbol.for("nodejs.util.inspect.custom");
+const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 20;
+const BODY_HEADERS = ["content-type", "content-length", "content-encoding", "content-language"];
+
+/** Options of {@linkcode AuthSession}. */
+export interface AuthSessionOptions {
+  /**
+   * Credentials: a credentials file path (`~` expanded, must end in `.json`),
+   * a `[clientId, clientSecret]` pair or a credentials object. When neither
+   * this nor `clientId`/`clientSecret` is given, `KOGNIC_CREDENTIALS` and then
+   * `KOGNIC_CLIENT_ID` with `KOGNIC_CLIENT_SECRET` are used.
+   */
+  auth?: AuthInput;
+  /** A client id, with `clientSecret`, instead of `auth`. */
+  clientId?: string;
+  /** A client secret, with `clientId`, instead of `auth`. */
+  clientSecret?: string;
+  /** The auth server. @default {"https://auth.app.kognic.com"} */
+  authServer?: string;
+  /** The token endpoint: a path joined to `authServer`, or an absolute URL. @default {"/v1/auth/oauth/token"} */
+  tokenEndpoint?: string;
+  /**
+   * The scopes to request. When absent, the credentials file's `scopes` are
+   * used; an empty list requests no scope and stops that fall-back.
+   */
+  scopes?: readonly string[];
+  /**
+   * The origins that receive the token, such as `"https://api.example.com"`
+   * or `"https://*.example.com"` (any subdomain), matched on scheme, host and
+   * port. @default {the auth server's domain without "auth." and its subdomains, over https; a loopback auth server's own origin}
+   */
+  allowedOrigins?: readonly string[];
+  /** The fetch used for token and API requests. @default {globalThis.fetch} */
+  fetch?: typeof fetch;
+  /** The timeout of each token request in milliseconds. @default {10000} */
+  timeout?: number;
+  /** How token requests are retried. @default {{ limit: 3, baseDelay: 200, maxDelay: 5000, maxRetryAfter: 30000 }} */
+  retry?: RetryOptions;
+  /** Renew a token when less than this is left, in milliseconds (or half its lifetime if shorter). @default {60000} */
+  leeway?: number;
+  /** Allow a plain-http auth server that is not a loopback address. @default {false} */
+  allowInsecureHttp?: boolean;
+  /** A token to start with, such as one saved from `onTokenUpdated`. */
+  initialToken?: TokenSet;
+  /** Called with each new token, for example to save it. */
+  onTokenUpdated?: (token: AccessToken) => void;
+  /** The clock, in milliseconds since the epoch. @default {Date.now} */
+  now?: () => number;
+  /** Environment variables to read instead of the process's. */
+  env?: EnvSource;
+}
+
+/** Options of {@linkcode AuthSession.getAccessToken}. */
+export interface GetTokenOptions {
+  /** Cancels waiting for the token. */
+  signal?: AbortSignal;
+  /** Request a new token even if the cached one is still fresh. @default {false} */
+  forceRefresh?: boolean;
+}
+
+interface Flight {
+  promise: Promise<AccessToken>;
+  controller: AbortController;
+  waiters: number;
+}
+
+/**
+ * Authenticates requests to Kognic APIs with OAuth 2.0 client credentials.
+ *
+ * `session.fetch` has the type of the global `fetch` and is bound, so it can
+ * be handed to any fetch-based client. It adds `Authorization: Bearer` for
+ * allowed origins only, caches the token and renews it before it expires,
+ * with one token request in flight however many calls wait. On a 401 it
+ * renews the token (unless another call already did) and replays the request
+ * once; request bodies are replayed intact, except a `ReadableStream`, which is
+ * never sent twice. Redirects are followed by the session, deciding at each
+ * hop whether the token goes along. HTTP errors are returned, not thrown.
+ *
+ * @example Calling a Kognic API
+ * ```ts ignore
+ * import { AuthSession } from "@kognic/auth";
+ *
+ * const session = new AuthSession(); // credentials from KOGNIC_CREDENTIALS or KOGNIC_CLIENT_ID/SECRET
+ * const response = await session.fetch("https://app.kognic.com/v1/projects");
+ * console.log(response.status, await response.json());
+ * ```
+ *
+ * @example With a local auth server in tests
+ * ```ts
+ * import { AuthSession } from "@kognic/auth";
+ * import { startAuthServer } from "@kognic/auth/testing";
+ *
+ * await using server = await startAuthServer();
+ * const session = new AuthSession({ authServer: server.url, auth: ["test-client", "test-secret"] });
+ * const response = await session.fetch(server.apiUrl);
+ * console.log(response.status); // 200
+ * ```
+ */
+export class AuthSession {
+  /**
+   * Sends a request like the global `fetch`, with the bearer token added for
+   * allowed origins. Bound to the session.
+   */
+  readonly fetch: typeof fetch;
+  /** The token endpoint's URL. */
+  readonly tokenUrl: URL;
+
+  #options: AuthSessionOptions;
+  #fetch: typeof fetch;
+  #now: () => number;
+  #leeway: number;
+  #isAllowed: (url: URL) => boolean;
+  #credentials: ApiCredentials | undefined;
+  #credentialsPath: string | undefined;
+  #current: AccessToken | undefined;
+  #refreshToken: string | undefined;
+  #flight: Flight | undefined;
+
+  /**
+   * Creates a session. Explicit credentials and URLs are checked here;
+   * credentials from a file or the environment are read on first use (or by
+   * {@linkcode AuthSession.create}).
+   *
+   * @param options Credentials, servers, scopes and transport options.
+   * @throws {TypeError} For conflicting or malformed options.
+   * @throws {ConfigurationError} For a token URL that is not https (loopback excepted).
+   * @throws {CredentialsError} For explicit credentials that have expired.
+   */
+  constructor(options: AuthSessionOptions = {}) {
+    this.#options = options;
+    this.tokenUrl = tokenUrlFor(
+      options.authServer ?? DEFAULT_AUTH_SERVER,
+      options.tokenEndpoint ?? DEFAULT_TOKEN_ENDPOINT,
+      options.allowInsecureHttp ?? false,
+    );
+    this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    this.#now = options.now ?? Date.now;
+    this.#leeway = options.leeway ?? DEFAULT_LEEWAY;
+    if (!(this.#leeway >= 0)) throw new RangeError("leeway must be a non-negative number");
+    if (options.timeout !== undefined && !(options.timeout > 0)) {
+      throw new RangeError("timeout must be a positive number of milliseconds");
+    }
+    this.#isAllowed = compileOrigins(
+      options.allowedOrigins ?? defaultAllowedOrigins(this.tokenUrl),
+    );
+    const explicit = explicitCredentials(options);
+    if (typeof explicit === "string") {
+      this.#credentialsPath = explicit;
+    } else if (explicit) {
+      explicit.assertNotExpired(this.#now());
+      this.#credentials = explicit;
+    }
+    if (options.initialToken) {
+      this.#current = new AccessToken(options.initialToken);
+      this.#refreshToken = this.#current.refreshToken;
+    }
+    this.fetch = (input, init) => this.#send(input, init);
+  }
+
+  /**
+   * Creates a session and reads its credentials at once, so that a missing,
+   * bad or expired credentials file is reported here rather than on first use.
+   *
+   * @param options As for the constructor.
+   * @returns The session, its credentials loaded.
+   * @throws {CredentialsError} When no usable credentials are found.
+   *
+   * @example
+   * ```ts ignore
+   * import { AuthSession } from "@kognic/auth";
+   *
+   * const session = await AuthSession.create({ auth: "~/.config/kognic/credentials.json" });
+   * ```
+   */
+  static async create(options: AuthSessionOptions = {}): Promise<AuthSession> {
+    const session = new AuthSession(options);
+    await session.getCredentials();
+    return session;
+  }
+
+  /**
+   * The session's credentials, read from the file or environment on first call.
+   *
+   * @returns The credentials; the secret stays hidden from logs.
+   * @throws {CredentialsError} When none are found, or they are bad or expired.
+   */
+  async getCredentials(): Promise<ApiCredentials> {
+    if (this.#credentials) return this.#credentials;
+    const credentials = this.#credentialsPath !== undefined
+      ? await loadCredentials(this.#credentialsPath, this.#options.env)
+      : await resolveCredentials({ env: this.#options.env });
+    credentials.assertNotExpired(this.#now());
+    this.#credentials = credentials;
+    return credentials;
+  }
+
+  /**
+   * Returns a valid access token, requesting one when none is cached or the
+   * cached one is close to expiry.
+   *
+   * @param options A signal to stop waiting, and `forceRefresh`.
+   * @returns The access token, for an `Authorization: Bearer` header.
+   * @throws {CredentialsError} When no usable credentials are found.
+   * @throws {TokenError} When the token request fails.
+   */
+  async getAccessToken(options: GetTokenOptions = {}): Promise<string> {
+    if (options.forceRefresh) this.invalidateToken();
+    return (await this.getToken(options.signal)).accessToken;
+  }
+
+  /**
+   * Returns the current token with its expiry, requesting one when needed.
+   *
+   * @param signal Stops waiting for the token.
+   * @returns The token.
+   * @throws {CredentialsError} When no usable credentials are found.
+   * @throws {TokenError} When the token request fails.
+   */
+  getToken(signal?: AbortSignal): Promise<AccessToken> {
+    const current = this.#current;
+    if (current && current.isFresh(this.#now(), this.#leeway)) return Promise.resolve(current);
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const flight = this.#flight ?? this.#startFlight();
+    return waitFor(flight, signal);
+  }
+
+  /**
+   * Forgets the cached access token, so the next call requests a new one
+   * (with the refresh token, when there is one).
+   */
+  invalidateToken(): void {
+    this.#current = undefined;
+  }
+
+  #startFlight(): Flight {
+    const controller = new AbortController();
+    const flight: Flight = {
+      controller,
+      waiters: 0,
+      promise: this.#acquire(controller.signal).then((token) => {
+        this.#current = token;
+        this.#refreshToken = token.refreshToken ?? this.#refreshToken;
+        this.#options.onTokenUpdated?.(token);
+        return token;
+      }).finally(() => {
+        if (this.#flight === flight) this.#flight = undefined;
+      }),
+    };
+    // Waiters handle the outcome; this keeps a flight whose waiters all left from
+    // being reported as an unhandled rejection.
+    flight.promise.catch(() => {});
+    this.#flight = flight;
+    return flight;
+  }
+
+  async #acquire(signal: AbortSignal): Promise<AccessToken> {
+    const credentials = await this.getCredentials();
+    const options = this.#options;
+    const request = {
+      tokenUrl: this.tokenUrl,
+      credentials,
+      scopes: options.scopes ?? credentials.scopes,
+      fetch: this.#fetch,
+      timeout: options.timeout,
+      retry: options.retry,
+      signal,
+      now: this.#now,
+    };
+    const refreshToken = this.#refreshToken;
+    if (refreshToken !== undefined) {
+      try {
+        return await requestToken({ ...request, refreshToken });
+      } catch (error) {
+        if (!isRejectedGrant(error)) throw error;
+        this.#refreshToken = undefined;
+      }
+    }
+    return await requestToken(request);
+  }
+
+  async #send(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+    let url: URL;
+    let method: string;
+    let headers: Headers;
+    let body: BodyInit | null | undefined;
+    let signal: AbortSignal | null | undefined;
+    let redirect: RequestRedirect;
+    if (input instanceof Request) {
+      url = new URL(input.url);
+      method = init?.method ?? input.method;
+      headers = new Headers(init?.headers ?? input.headers);
+      body = init?.body !== undefined
+        ? init.body
+        : input.body === null
+        ? null
+        : await input.arrayBuffer();
+      signal = init?.signal ?? input.signal;
+      redirect = init?.redirect ?? input.redirect;
+    } else {
+      url = typeof input === "string"
+        ? new URL(input, (globalThis as { location?: { href: string } }).location?.href)
+        : new URL(input.href);
+      method = init?.method ?? "GET";
+      headers = new Headers(init?.headers);
+      body = init?.body;
+      signal = init?.signal;
+      redirect = init?.redirect ?? "follow";
+    }
+    method = method.toUpperCase();
+    const replayable = !(body instanceof ReadableStream);
+    const base: RequestInit = { ...init, signal, redirect: "manual" };
+    if (!replayable) (base as { duplex?: string }).duplex = "half";
+    const callerAuth = headers.has("authorization");
+
+    let replayed = false;
+    for (;;) {
+      const result = await this.#follow(url, method, headers, body, base, redirect, callerAuth);
+      if (
+        result.response.status !== 401 || !result.token || !replayable || replayed
+      ) {
+        return result.response;
+      }
+      replayed = true;
+      await result.response.body?.cancel();
+      if (this.#current === result.token) this.#current = undefined;
+    }
+  }
+
+  async #follow(
+    startUrl: URL,
+    startMethod: string,
+    startHeaders: Headers,
+    startBody: BodyInit | null | undefined,
+    base: RequestInit,
+    redirect: RequestRedirect,
+    callerAuth: boolean,
+  ): Promise<{ response: Response; token: AccessToken | undefined }> {
+    let url = startUrl;
+    let method = startMethod;
+    let body = startBody;
+    let headers = startHeaders;
+    let keepCallerAuth = callerAuth;
+    for (let hop = 0;; hop++) {
+      let token: AccessToken | undefined;
+      let hopHeaders = headers;
+      if (!keepCallerAuth) {
+        hopHeaders = new Headers(headers);
+        if (this.#isAllowed(url)) {
+          token = await this.getToken(base.signal ?? undefined);
+          hopHeaders.set("authorization", `Bearer ${token.accessToken}`);
+        } else {
+          hopHeaders.delete("authorization");
+        }
+      }
+      const response = await this.#fetch(url, { ...base, method, headers: hopHeaders, body });
+      if (response.type === "opaqueredirect" && redirect === "follow") {
+        // A browser hides the target of a redirect; it also drops Authorization
+        // on cross-origin redirects itself, so let it follow this one.
+        const followed = await this.#fetch(url, {
+          ...base,
+          method,
+          headers: hopHeaders,
+          body,
+          redirect: "follow",
+        });
+        return { response: followed, token };
+      }
+      const location = response.headers.get("location");
+      if (!REDIRECT_STATUS.has(response.status) || location === null || redirect === "manual") {
+        return { response, token };
+      }
+      if (redirect === "error") {
+        await response.body?.cancel();
+        throw new TypeError(`Request to "${url.origin}" was redirected and redirect is "error"`);
+      }
+      if (hop >= MAX_REDIRECTS) {
+        await response.body?.cancel();
+        throw new TypeError(`Too many redirects (more than ${MAX_REDIRECTS}) from "${startUrl}"`);
+      }
+      const next = new URL(location, url);
+      if (next.protocol !== "http:" && next.protocol !== "https:") {
+        await response.body?.cancel();
+        throw new TypeError(`Redirect to unsupported scheme "${next.protocol}"`);
+      }
+      const status = response.status;
+      if (
+        (status === 303 && method !== "GET" && method !== "HEAD") ||
+        ((status === 301 || status === 302) && method === "POST")
+      ) {
+        method = "GET";
+        body = null;
+        headers = new Headers(headers);
+        for (const name of BODY_HEADERS) headers.delete(name);
+      } else if (body instanceof ReadableStream) {
+        // The stream was sent once; it cannot be sent again to the new location.
+        return { response, token };
+      }
+      await response.body?.cancel();
+      if (next.origin !== url.origin && keepCallerAuth) {
+        keepCallerAuth = false;
+        headers = new Headers(headers);
+        headers.delete("authorization");
+      }
+      url = next;
+    }
+  }
+
+  /** A description without credentials or tokens. */
+  toJSON(): Record<string, unknown> {
+    return { tokenUrl: this.tokenUrl.href, hasToken: this.#current !== undefined };
+  }
+
+  [inspectDeno](): string {
+    return `AuthSession ${JSON.stringify(this.toJSON())}`;
+  }
+
+  [inspectNode](): string {
+    return `AuthSession ${JSON.stringify(this.toJSON())}`;
+  }
+}
+
+function isRejectedGrant(error: unknown): boolean {
+  return error instanceof OAuthError &&
+    (error.status === 401 || error.error === "invalid_grant" || error.error === "invalid_token");
+}
+
+function waitFor(flight: Flight, signal: AbortSignal | undefined): Promise<AccessToken> {
+  flight.waiters++;
+  if (!signal) {
+    return flight.promise.finally(() => flight.waiters--);
+  }
+  return new Promise<AccessToken>((resolve, reject) => {
+    let done = false;
+    const onAbort = (): void => {
+      if (done) return;
+      done = true;
+      if (--flight.waiters === 0) flight.controller.abort(signal.reason);
+      reject(signal.reason);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    flight.promise.then(
+      (token) => {
+        if (done) return;
+        done = true;
+        flight.waiters--;
+        signal.removeEventListener("abort", onAbort);
+        resolve(token);
+      },
+      (error) => {
+        if (done) return;
+        done = true;
+        flight.waiters--;
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
+  });
+}
