@@ -350,7 +350,8 @@ export function parseRetryAfter(
   if (value === null) return undefined;
   const trimmed = value.trim();
   if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
-  const date = Date.parse(trimmed);
+  // An HTTP-date names its weekday or month; this keeps "-3" from parsing as a year.
+  const date = /[a-z]/i.test(trimmed) ? Date.parse(trimmed) : NaN;
   if (Number.isNaN(date)) return undefined;
   return Math.max(0, date - now);
 }
