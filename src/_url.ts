@@ -74,7 +74,7 @@ function parseOriginPattern(pattern: string): OriginPattern {
       url = new URL(`${match[1]}://${match[3]}`);
     } catch { /* reported below */ }
   }
-  if (!match || !url || url.username || url.password) {
+  if (!match || !url || url.username || url.password || url.hostname.includes("*")) {
     throw new TypeError(
       `allowedOrigins entry "${pattern}" must look like "https://api.example.com", ` +
         `"https://*.example.com" or "http://127.0.0.1:8080"`,
