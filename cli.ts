@@ -21,6 +21,7 @@
 import process from "node:process";
 import { parseArgs } from "node:util";
 import type { EnvSource } from "./src/_env.ts";
+import { resolveCredentials } from "./src/credentials.ts";
 import { KognicAuthError } from "./src/errors.ts";
 import { AuthSession, DEFAULT_AUTH_SERVER } from "./src/session.ts";
 import { VERSION } from "./src/_version.ts";
@@ -177,15 +178,18 @@ async function getAccessToken(args: string[], io: CliIO, verbose: boolean): Prom
   const debug = (text: string): void => {
     if (verbose) io.stderr(`debug: ${text}\n`);
   };
+  const credentials = await resolveCredentials({
+    auth: values.credentials,
+    env: io.env,
+    explicitSourceName: "--credentials",
+  });
+  debug(`credentials: client ${credentials.clientId} from ${credentials.source}`);
   const session = new AuthSession({
     authServer: values.server ?? DEFAULT_AUTH_SERVER,
-    auth: values.credentials,
+    auth: credentials,
     scopes: values.scopes,
     fetch: io.fetch,
-    env: io.env,
   });
-  const credentials = await session.getCredentials();
-  debug(`credentials: client ${credentials.clientId} from ${credentials.source}`);
   debug(`token URL: ${session.tokenUrl.href}`);
   const token = await session.getToken();
   debug(`token received, expires at ${new Date(token.expiresAt).toISOString()}`);

@@ -304,6 +304,12 @@ export interface ResolveCredentialsOptions {
   clientSecret?: string;
   /** Environment variables to read instead of the process's. */
   env?: EnvSource;
+  /**
+   * How the explicit sources are named in the "No credentials found" message,
+   * such as `"--credentials"` in a CLI.
+   * @default {"the auth option, the clientId and clientSecret options"}
+   */
+  explicitSourceName?: string;
 }
 
 /**
@@ -355,8 +361,9 @@ export async function resolveCredentials(
   // The keyring's `default` profile becomes the third source here.
   throw new CredentialsError(
     "credentials_not_found",
-    "No credentials found. Tried: the auth option, the clientId and clientSecret options, " +
-      "KOGNIC_CREDENTIALS (a credentials file path), KOGNIC_CLIENT_ID and KOGNIC_CLIENT_SECRET",
+    `No credentials found. Tried: ${
+      options.explicitSourceName ?? "the auth option, the clientId and clientSecret options"
+    }, KOGNIC_CREDENTIALS (a credentials file path), KOGNIC_CLIENT_ID and KOGNIC_CLIENT_SECRET`,
   );
 }
 
