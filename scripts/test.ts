@@ -35,7 +35,7 @@ function denoCounts(output: string): { passed: number; failed: number } | undefi
 const steps: Step[] = [
   { name: "deno fmt --check", cmd: [deno, "fmt", "--check"] },
   { name: "deno lint", cmd: [deno, "lint"] },
-  { name: "deno check", cmd: [deno, "check", ...entryPoints, "scripts/", "tests/"] },
+  { name: "deno check", cmd: [deno, "check", "--doc", ...entryPoints, "scripts/", "tests/"] },
   { name: "deno doc --lint", cmd: [deno, "doc", "--lint", ...entryPoints] },
   {
     name: "deno test",

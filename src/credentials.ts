@@ -68,6 +68,8 @@ export class ApiCredentials {
   #clientSecret: string;
 
   /**
+   * Creates credentials from their fields.
+   *
    * @param init The client id, secret and optional fields.
    * @param source Where the credentials came from, for messages. @default {"explicit credentials"}
    * @throws {TypeError} When the client id or secret is not a non-empty string.
@@ -132,10 +134,12 @@ export class ApiCredentials {
     return `ApiCredentials(${this.clientId}, ${this.source})`;
   }
 
+  /** Deno's inspector shows the redacted form. */
   [inspectDeno](): string {
     return `ApiCredentials ${JSON.stringify(this.toJSON())}`;
   }
 
+  /** Node's inspector shows the redacted form. */
   [inspectNode](): string {
     return `ApiCredentials ${JSON.stringify(this.toJSON())}`;
   }

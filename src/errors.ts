@@ -39,6 +39,8 @@ export class KognicAuthError extends Error {
   readonly code: KognicAuthErrorCode;
 
   /**
+   * Creates the error.
+   *
    * @param code A stable code for the condition.
    * @param message A sentence naming the problem and where it is.
    * @param options The standard error options, such as `cause`.
@@ -68,6 +70,8 @@ export class KognicAuthError extends Error {
  */
 export class CredentialsError extends KognicAuthError {
   /**
+   * Creates the error.
+   *
    * @param code `credentials_not_found`, `credentials_invalid` or `credentials_expired`.
    * @param message A sentence naming the file, key or variable at fault.
    * @param options The standard error options, such as `cause`.
@@ -98,6 +102,8 @@ export class CredentialsError extends KognicAuthError {
  */
 export class ConfigurationError extends KognicAuthError {
   /**
+   * Creates the error.
+   *
    * @param message A sentence naming the setting at fault.
    * @param options The standard error options, such as `cause`.
    */
@@ -147,6 +153,8 @@ export class TokenError extends KognicAuthError {
   readonly retryAfter: number | undefined;
 
   /**
+   * Creates the error.
+   *
    * @param code The condition's code.
    * @param message A sentence naming the problem and the token URL.
    * @param options Status, retryability and the standard error options.
@@ -197,6 +205,8 @@ export class OAuthError extends TokenError {
   readonly errorUri: string | undefined;
 
   /**
+   * Creates the error.
+   *
    * @param message A sentence naming the problem and the token URL.
    * @param options The response's status, OAuth error fields and retryability.
    */
@@ -227,6 +237,8 @@ export class OAuthError extends TokenError {
  */
 export class TokenResponseError extends TokenError {
   /**
+   * Creates the error.
+   *
    * @param message A sentence naming the field at fault and the token URL.
    * @param options The response's status and retryability.
    */
@@ -252,6 +264,8 @@ export class TokenResponseError extends TokenError {
  */
 export class TokenTimeoutError extends TokenError {
   /**
+   * Creates the error.
+   *
    * @param message A sentence naming the token URL and the timeout.
    * @param options Retryability and the standard error options.
    */
@@ -279,6 +293,8 @@ export class TokenTimeoutError extends TokenError {
  */
 export class TokenNetworkError extends TokenError {
   /**
+   * Creates the error.
+   *
    * @param message A sentence naming the token URL.
    * @param options Retryability and the standard error options with the `cause`.
    */

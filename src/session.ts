@@ -438,10 +438,12 @@ export class AuthSession {
     return { tokenUrl: this.tokenUrl.href, hasToken: this.#current !== undefined };
   }
 
+  /** Deno's inspector shows the redacted form. */
   [inspectDeno](): string {
     return `AuthSession ${JSON.stringify(this.toJSON())}`;
   }
 
+  /** Node's inspector shows the redacted form. */
   [inspectNode](): string {
     return `AuthSession ${JSON.stringify(this.toJSON())}`;
   }

@@ -53,6 +53,8 @@ export class AccessToken {
   #set: TokenSet;
 
   /**
+   * Creates a token from its fields.
+   *
    * @param set The token's fields.
    * @throws {TypeError} When the access token is empty or the times are not numbers.
    */
@@ -138,10 +140,12 @@ export class AccessToken {
     return `AccessToken(expires ${new Date(this.#set.expiresAt).toISOString()})`;
   }
 
+  /** Deno's inspector shows the redacted form. */
   [inspectDeno](): string {
     return `AccessToken ${JSON.stringify(this.toJSON())}`;
   }
 
+  /** Node's inspector shows the redacted form. */
   [inspectNode](): string {
     return `AccessToken ${JSON.stringify(this.toJSON())}`;
   }

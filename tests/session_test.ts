@@ -198,7 +198,7 @@ describe("AuthSession.fetch()", () => {
     const s = session();
     server.failApiRequests({ status: 401 });
     const stream = new ReadableStream<Uint8Array>({
-      start(controller) {
+      start(controller): void {
         controller.enqueue(new TextEncoder().encode("streamed"));
         controller.close();
       },
