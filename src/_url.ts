@@ -47,7 +47,7 @@ export function assertSecureUrl(url: URL, what: string, allowInsecureHttp: boole
   if (url.protocol === "http:") {
     throw new ConfigurationError(
       `The ${what} "${url.origin}" must use https: a client secret is never sent over plain http ` +
-        `except to a loopback address (set allowInsecureHttp to override)`,
+        `except to a loopback address`,
     );
   }
   throw new ConfigurationError(`The ${what} "${url.href}" must use https`);
