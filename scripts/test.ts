@@ -1,7 +1,10 @@
 /**
  * The project's whole check, run by `deno task test` and CI: formatting,
- * lint, type checks, documentation lint and the test suite, with one closing
- * line `N passed, N failed` summing every test run.
+ * lint, type checks, documentation lint, the test suite on Deno, the JSR
+ * publish dry run, the npm build with the browser size check, the test suite
+ * on Node.js 20, 22 and 24 (against the npm build) and on Bun, and the
+ * packaging test, with one closing line `N passed, N failed` summing every
+ * test run.
  *
  * Steps run in order; a failed step does not stop the others, so one run shows
  * every problem. The exit code is 1 when anything failed.
@@ -17,6 +20,8 @@ interface Step {
   cmd: string[];
   /** Parse test counts from the step's output. */
   counts?: (output: string) => { passed: number; failed: number } | undefined;
+  /** A problem in the output that fails the step even when it exits 0. */
+  check?: (output: string) => string | undefined;
 }
 
 const deno = process.execPath;
@@ -37,6 +42,15 @@ function denoCounts(output: string): { passed: number; failed: number } | undefi
     failed: Number(match[4] ?? match[3]),
   };
 }
+
+/** The closing line of the scripts that print one: `12 passed, 0 failed[, 1 skipped]`. */
+function plainCounts(output: string): { passed: number; failed: number } | undefined {
+  const match = [...output.matchAll(/^(\d+) passed, (\d+) failed(?:, \d+ skipped)?$/gm)].at(-1);
+  return match && { passed: Number(match[1]), failed: Number(match[2]) };
+}
+
+/** Runs one of the npm, Node, Bun and packaging scripts (they install their pinned tools from npm). */
+const script = (path: string, ...args: string[]): string[] => [deno, "run", "-A", path, ...args];
 
 const repo = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
 const tmp = tmpdir();
@@ -59,6 +73,38 @@ const steps: Step[] = [
       "tests/",
     ],
     counts: denoCounts,
+  },
+  {
+    name: "deno publish --dry-run",
+    cmd: [deno, "publish", "--dry-run", "--allow-dirty"],
+    check: (output) => /warning/i.test(output) ? "deno publish --dry-run warned" : undefined,
+  },
+  { name: "build:npm", cmd: script("scripts/build_npm.ts") },
+  { name: "browser bundle size", cmd: script("scripts/size.ts") },
+  {
+    name: "tests on Node.js 20 (npm build)",
+    cmd: script("scripts/test_npm.ts", "--skip-build", "node20"),
+    counts: plainCounts,
+  },
+  {
+    name: "tests on Node.js 22 (npm build)",
+    cmd: script("scripts/test_npm.ts", "--skip-build", "node22"),
+    counts: plainCounts,
+  },
+  {
+    name: "tests on Node.js 24 (npm build)",
+    cmd: script("scripts/test_npm.ts", "--skip-build", "node24"),
+    counts: plainCounts,
+  },
+  {
+    name: "tests on Bun (sources)",
+    cmd: script("scripts/test_npm.ts", "--skip-build", "bun"),
+    counts: plainCounts,
+  },
+  {
+    name: "packaging test",
+    cmd: script("scripts/packaging_test.ts", "--skip-build"),
+    counts: plainCounts,
   },
 ];
 
@@ -85,13 +131,17 @@ let failed = 0;
 const failedSteps: string[] = [];
 for (const step of steps) {
   console.log(`\n=== ${step.name}`);
+  const started = Date.now();
   const { code, output } = await run(step.cmd);
+  const problem = step.check?.(output);
+  if (problem) console.log(problem);
+  console.log(`=== ${step.name}: ${((Date.now() - started) / 1000).toFixed(1)} s`);
   const counts = step.counts?.(output);
   if (counts) {
     passed += counts.passed;
     failed += counts.failed;
   }
-  if (code !== 0 || (step.counts && !counts)) failedSteps.push(step.name);
+  if (code !== 0 || (step.counts && !counts) || problem) failedSteps.push(step.name);
 }
 
 console.log("");

@@ -1,0 +1,214 @@
+/**
+ * Builds the npm package into `npm/` from the same TypeScript sources that
+ * JSR publishes, with the TypeScript compiler from npm (dnt's job; dnt is not
+ * available here):
+ *
+ * ```sh
+ * deno task build:npm [version]   # version defaults to deno.json's
+ * ```
+ *
+ * - `npm/esm/`: ES modules, `.d.ts` files and source maps (sources inlined)
+ *   for every entry point in deno.json's `exports`, plus the `kognic-auth`
+ *   bin (`bin/kognic-auth.ts`, with a node shebang);
+ * - `npm/esm/tests/`: the test suite compiled alongside, importing the built
+ *   files (as dnt does), with `tests/testdata/` copied; left out of the
+ *   package by `files`, run by `scripts/test_npm.ts`;
+ * - `npm/package.json`, `npm/README.md`, `npm/LICENSE`.
+ *
+ * It also prints the gzipped size of mod.ts bundled for the browser.
+ *
+ * @module
+ */
+
+import { spawnSync } from "node:child_process";
+import {
+  chmodSync,
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { join, relative } from "node:path";
+import process from "node:process";
+import { buildToolBin, buildTools, ROOT, VERSIONS } from "./_npm_tools.ts";
+import { reportBrowserBundle } from "./size.ts";
+
+/** Where the package is written. */
+export const NPM_DIR: string = join(ROOT, "npm");
+/** Where the compiled modules go inside it. */
+export const ESM_DIR: string = join(NPM_DIR, "esm");
+/** The bin entry, relative to the root. */
+const BIN_SOURCE = "bin/kognic-auth.ts";
+/** The public repository. */
+const REPOSITORY_URL = "git+https://github.com/kognic/kognic-auth-js.git";
+
+interface DenoJson {
+  name: string;
+  version: string;
+  exports: Record<string, string>;
+}
+
+/** `./src/x.ts` -> `./esm/src/x.js` (or `.d.ts`). */
+function built(source: string, extension: ".js" | ".d.ts"): string {
+  return `./esm/${source.replace(/^\.\//, "").replace(/\.ts$/, extension)}`;
+}
+
+/** The package.json of the npm package. */
+export function packageJson(deno: DenoJson, version: string): Record<string, unknown> {
+  const exports: Record<string, unknown> = {};
+  for (const [key, source] of Object.entries(deno.exports)) {
+    exports[key] = { types: built(source, ".d.ts"), default: built(source, ".js") };
+  }
+  exports["./package.json"] = "./package.json";
+  const main = deno.exports["."];
+  return {
+    name: deno.name,
+    version,
+    description:
+      "OAuth 2.0 client-credentials tokens for Kognic APIs: a fetch wrapper that adds, caches and renews bearer tokens, and the kognic-auth CLI.",
+    keywords: [
+      "kognic",
+      "oauth2",
+      "oauth",
+      "client-credentials",
+      "access-token",
+      "bearer",
+      "fetch",
+      "auth",
+      "cli",
+    ],
+    license: "MIT",
+    repository: { type: "git", url: REPOSITORY_URL },
+    type: "module",
+    sideEffects: false,
+    engines: { node: ">=20" },
+    main: built(main, ".js"),
+    types: built(main, ".d.ts"),
+    exports,
+    bin: { "kognic-auth": built(`./${BIN_SOURCE}`, ".js") },
+    files: ["esm/", "!esm/tests/", "!esm/deno.json"],
+    peerDependencies: { "@napi-rs/keyring": "^2.1.0" },
+    peerDependenciesMeta: { "@napi-rs/keyring": { optional: true } },
+  };
+}
+
+/** The compiler configuration: deno.json's checks, plus what the npm build needs. */
+function tsconfig(deno: DenoJson, testFiles: string[]): Record<string, unknown> {
+  const fromTmp = (path: string): string => relative(join(ROOT, ".tmp"), join(ROOT, path));
+  return {
+    compilerOptions: {
+      target: "es2022",
+      module: "esnext",
+      moduleResolution: "bundler",
+      lib: ["es2022", "esnext.disposable", "dom", "dom.iterable"],
+      types: ["node"],
+      typeRoots: [join(buildTools(), "node_modules", "@types")],
+      strict: true,
+      verbatimModuleSyntax: true,
+      erasableSyntaxOnly: true,
+      allowImportingTsExtensions: true,
+      rewriteRelativeImportExtensions: true,
+      declaration: true,
+      sourceMap: true,
+      inlineSources: true,
+      skipLibCheck: true,
+      noEmitOnError: true,
+      rootDir: "..",
+      outDir: fromTmp("npm/esm"),
+      newLine: "lf",
+    },
+    files: [
+      "./scripts/_npm_globals.d.ts",
+      ...Object.values(deno.exports),
+      `./${BIN_SOURCE}`,
+      ...testFiles,
+    ].map(fromTmp),
+  };
+}
+
+function run(cmd: string, args: string[]): void {
+  const result = spawnSync(cmd, args, { cwd: ROOT, stdio: "inherit" });
+  if (result.status !== 0) {
+    throw new Error(`${[cmd, ...args].join(" ")} failed with exit code ${result.status}`);
+  }
+}
+
+/** Builds npm/ and returns the version built. */
+export function buildNpm(version?: string): string {
+  const started = Date.now();
+  const deno: DenoJson = JSON.parse(readFileSync(join(ROOT, "deno.json"), "utf8"));
+  version ??= deno.version;
+  if (!/^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/.test(version)) {
+    throw new RangeError(`Invalid version "${version}": expected a semantic version`);
+  }
+  const missing = Object.values(deno.exports).filter((source) => !existsSync(join(ROOT, source)));
+  if (missing.length) throw new Error(`Entry points missing: ${missing.join(", ")}`);
+
+  rmSync(NPM_DIR, { recursive: true, force: true });
+  mkdirSync(ESM_DIR, { recursive: true });
+
+  const testFiles = readdirSync(join(ROOT, "tests"))
+    .filter((name) => name.endsWith(".ts"))
+    .sort()
+    .map((name) => `./tests/${name}`);
+  const config = join(ROOT, ".tmp", "tsconfig.npm.json");
+  writeFileSync(config, JSON.stringify(tsconfig(deno, testFiles), null, 2) + "\n");
+  console.log(`Compiling with TypeScript ${VERSIONS.typescript} (${config})`);
+  run(buildToolBin("tsc"), ["-p", config, "--pretty", "false"]);
+
+  const bin = join(NPM_DIR, built(`./${BIN_SOURCE}`, ".js"));
+  if (!readFileSync(bin, "utf8").startsWith("#!/usr/bin/env node\n")) {
+    throw new Error(`${bin} does not start with a node shebang`);
+  }
+  chmodSync(bin, 0o755);
+
+  // src/_version.ts holds deno.json's version; the package says the one built.
+  const versionModule = join(ESM_DIR, "src", "_version.js");
+  const versionSource = readFileSync(versionModule, "utf8");
+  const stamped = versionSource.replace(
+    /export const VERSION = "[^"]*";/,
+    `export const VERSION = ${JSON.stringify(version)};`,
+  );
+  if (stamped === versionSource && version !== deno.version) {
+    throw new Error(`No \`export const VERSION = "..."\` in ${versionModule} to set`);
+  }
+  writeFileSync(versionModule, stamped);
+
+  // Files the compiled tests read relative to the repository root, copied
+  // beside them (and left out of the package): deno.json, with the version
+  // built, and tests/testdata.
+  writeFileSync(join(ESM_DIR, "deno.json"), JSON.stringify({ ...deno, version }, null, 2) + "\n");
+  if (existsSync(join(ROOT, "tests", "testdata"))) {
+    cpSync(join(ROOT, "tests", "testdata"), join(ESM_DIR, "tests", "testdata"), {
+      recursive: true,
+    });
+  }
+  writeFileSync(
+    join(NPM_DIR, "package.json"),
+    JSON.stringify(packageJson(deno, version), null, 2) + "\n",
+  );
+  for (const file of ["README.md", "LICENSE"]) {
+    if (existsSync(join(ROOT, file))) copyFileSync(join(ROOT, file), join(NPM_DIR, file));
+    else console.warn(`Warning: ${file} is missing; the package goes without it`);
+  }
+  console.log(
+    `Built ${deno.name}@${version} into ${relative(ROOT, NPM_DIR)}/ in ${
+      ((Date.now() - started) / 1000).toFixed(1)
+    } s`,
+  );
+  reportBrowserBundle();
+  return version;
+}
+
+if (import.meta.main) {
+  try {
+    buildNpm(process.argv[2]);
+  } catch (error) {
+    console.error(`build_npm: ${error instanceof Error ? error.message : error}`);
+    process.exit(1);
+  }
+}

@@ -1,0 +1,190 @@
+/**
+ * Runs the test suite on the other runtimes:
+ *
+ * - `node20`, `node22`, `node24`: `node --test` on the tests compiled into
+ *   the npm build (`npm/esm/tests/`, importing the built files), with
+ *   `KOGNIC_AUTH_CLI` set to run the package's `kognic-auth` bin;
+ * - `bun`: `bun test` on the TypeScript sources.
+ *
+ * ```sh
+ * deno task test:npm                                   # build, then every runtime
+ * deno run -A scripts/test_npm.ts --skip-build node22  # one runtime, on the current build
+ * ```
+ *
+ * Node 20 comes from the system, Node 22 and 24 and Bun from npm (pinned in
+ * `_npm_tools.ts`). Each run prints the tests skipped on that runtime, with
+ * the reason the test gives (Bun prints no reason: it is the `skip` option's
+ * text in the test), and the run closes with one line
+ * `N passed, N failed, N skipped` over all runtimes. A runtime that ran no
+ * test counts as a failure.
+ *
+ * @module
+ */
+
+import { spawn } from "node:child_process";
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import process from "node:process";
+import { buildNpm, ESM_DIR } from "./build_npm.ts";
+import { bunBin, nodeBin, ROOT, versionOf } from "./_npm_tools.ts";
+
+/** The runtimes this script knows. */
+export const RUNTIMES = ["node20", "node22", "node24", "bun"] as const;
+/** One of {@linkcode RUNTIMES}. */
+export type Runtime = typeof RUNTIMES[number];
+
+/** Counts from one run. */
+export interface Counts {
+  passed: number;
+  failed: number;
+  skipped: number;
+}
+
+/** A whole runtime's run may take this long before it is stopped. */
+const RUN_TIMEOUT_MS = 15 * 60_000;
+
+/**
+ * Counts from the spec reporter of `node --test`:
+ * `ℹ pass 171`, `ℹ fail 2`, `ℹ cancelled 0`, `ℹ skipped 1`, `ℹ todo 0`.
+ */
+export function nodeCounts(output: string): Counts | undefined {
+  const count = (name: string): number | undefined => {
+    const match = new RegExp(`^\\S+ ${name} (\\d+)$`, "m").exec(output);
+    return match ? Number(match[1]) : undefined;
+  };
+  const passed = count("pass");
+  const failed = count("fail");
+  if (passed === undefined || failed === undefined) return undefined;
+  return {
+    passed,
+    failed: failed + (count("cancelled") ?? 0),
+    skipped: (count("skipped") ?? 0) + (count("todo") ?? 0),
+  };
+}
+
+/** Counts from `bun test`'s summary: ` 171 pass`, ` 1 skip`, ` 2 fail`. */
+export function bunCounts(output: string): Counts | undefined {
+  const count = (name: string): number | undefined => {
+    const match = new RegExp(`^\\s*(\\d+) ${name}$`, "m").exec(output);
+    return match ? Number(match[1]) : undefined;
+  };
+  const passed = count("pass");
+  const failed = count("fail");
+  if (passed === undefined || failed === undefined) return undefined;
+  return { passed, failed, skipped: (count("skip") ?? 0) + (count("todo") ?? 0) };
+}
+
+/** Skipped tests and their reasons, from the spec reporter: `﹣ name (0.1ms) # reason`. */
+export function nodeSkips(output: string): string[] {
+  return [...output.matchAll(/^\s*﹣ (.+?) \([\d.]+m?s\)(?: # (.*))?$/gm)]
+    .map(([, name, reason]) => reason ? `${name} (${reason})` : name);
+}
+
+/** Skipped tests from `bun test`: `(skip) describe > name` (Bun prints no reason). */
+export function bunSkips(output: string): string[] {
+  return [...new Set([...output.matchAll(/^\(skip\) (.+)$/gm)].map(([, name]) => name))];
+}
+
+function testFiles(dir: string, extension: string): string[] {
+  return readdirSync(dir).filter((name) => name.endsWith(`_test${extension}`)).sort()
+    .map((name) => `./tests/${name}`);
+}
+
+function run(cmd: string[], cwd: string, env: Record<string, string>): Promise<string> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd[0], cmd.slice(1), {
+      cwd,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0", ...env },
+    });
+    let output = "";
+    const collect = (chunk: Buffer, to: NodeJS.WriteStream): void => {
+      output += chunk.toString();
+      to.write(chunk);
+    };
+    child.stdout.on("data", (chunk: Buffer) => collect(chunk, process.stdout));
+    child.stderr.on("data", (chunk: Buffer) => collect(chunk, process.stderr));
+    const timer = setTimeout(() => {
+      output += `\nStopped after ${RUN_TIMEOUT_MS / 60_000} minutes\n`;
+      child.kill("SIGKILL");
+    }, RUN_TIMEOUT_MS);
+    child.on("error", (error) => {
+      clearTimeout(timer);
+      resolve(`${output}\n${error}`);
+    });
+    child.on("close", () => {
+      clearTimeout(timer);
+      resolve(output);
+    });
+  });
+}
+
+/** Runs the suite on one runtime and returns its counts (a run that counted nothing fails). */
+export async function testOn(runtime: Runtime): Promise<Counts> {
+  const started = Date.now();
+  let label: string;
+  let counts: Counts | undefined;
+  let skips: string[] = [];
+  if (runtime === "bun") {
+    const bun = bunBin();
+    label = `Bun ${versionOf(bun)} (sources)`;
+    console.log(`\n--- ${label}`);
+    const files = testFiles(join(ROOT, "tests"), ".ts");
+    const output = await run([bun, "test", "--timeout=60000", ...files], ROOT, {});
+    counts = bunCounts(output);
+    skips = bunSkips(output);
+  } else {
+    const node = nodeBin(Number(runtime.slice(4)) as 20 | 22 | 24);
+    label = `Node.js ${versionOf(node)} (npm build)`;
+    console.log(`\n--- ${label}`);
+    const files = testFiles(join(ESM_DIR, "tests"), ".js");
+    const cli = JSON.stringify([node, join(ESM_DIR, "bin", "kognic-auth.js")]);
+    const output = await run(
+      [node, "--test", "--test-reporter=spec", "--test-timeout=60000", ...files],
+      ESM_DIR,
+      { KOGNIC_AUTH_CLI: cli },
+    );
+    counts = nodeCounts(output);
+    skips = nodeSkips(output);
+  }
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  if (!counts || counts.passed + counts.failed === 0) {
+    console.log(`${label}: ran no test (${seconds} s)`);
+    return { passed: 0, failed: 1, skipped: 0 };
+  }
+  for (const skip of skips) console.log(`${label}: skipped: ${skip}`);
+  console.log(
+    `${label}: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped (${seconds} s)`,
+  );
+  return counts;
+}
+
+if (import.meta.main) {
+  const args = process.argv.slice(2);
+  const skipBuild = args.includes("--skip-build");
+  const unknown = args.filter((arg) =>
+    arg !== "--skip-build" && !RUNTIMES.includes(arg as Runtime)
+  );
+  if (unknown.length) {
+    console.error(`Unknown runtime ${unknown.join(", ")}; expected some of ${RUNTIMES.join(", ")}`);
+    process.exit(2);
+  }
+  const runtimes = args.filter((arg): arg is Runtime => RUNTIMES.includes(arg as Runtime));
+  if (!runtimes.length) runtimes.push(...RUNTIMES);
+  if (runtimes.some((runtime) => runtime.startsWith("node"))) {
+    if (!skipBuild) buildNpm();
+    else if (!existsSync(join(ESM_DIR, "tests"))) {
+      console.error("No npm build: run `deno task build:npm` first, or leave out --skip-build");
+      process.exit(1);
+    }
+  }
+  const total: Counts = { passed: 0, failed: 0, skipped: 0 };
+  for (const runtime of runtimes) {
+    const counts = await testOn(runtime);
+    total.passed += counts.passed;
+    total.failed += counts.failed;
+    total.skipped += counts.skipped;
+  }
+  console.log(`\n${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped`);
+  process.exit(total.failed ? 1 : 0);
+}
