@@ -52,6 +52,48 @@ function ensureInstalled(name: string, packages: string[]): string {
   writeFileSync(join(dir, "package.json"), '{ "private": true }\n');
   console.error(`Installing ${want} into ${dir}`);
   const started = Date.now();
+  npmInstall(dir, packages);
+  writeFileSync(stamp, want);
+  console.error(`Installed ${name} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return dir;
+}
+
+/**
+ * The `npm:` packages in deno.json's `imports` (the tests' dependencies, such
+ * as fast-check), as npm install specs: `fast-check@4.11.0`, or an alias
+ * `fc@npm:fast-check@4.11.0` when the import name differs.
+ */
+export function npmImports(): string[] {
+  const deno = JSON.parse(readFileSync(join(ROOT, "deno.json"), "utf8"));
+  const specs: string[] = [];
+  for (const [name, target] of Object.entries(deno.imports ?? {})) {
+    if (typeof target !== "string" || !target.startsWith("npm:") || name.endsWith("/")) continue;
+    const spec = target.slice(4).replace(/^\//, "");
+    const packageName = spec.replace(/^(@?[^@/]+(?:\/[^@/]+)?).*$/, "$1");
+    specs.push(packageName === name ? spec : `${name}@npm:${spec}`);
+  }
+  return specs.sort();
+}
+
+/**
+ * Installs deno.json's `npm:` imports into the repository's `node_modules/`
+ * (git-ignored; Deno, with no package.json here, ignores it), where the npm
+ * build's type check, `bun test` on the sources and `node --test` on
+ * `npm/esm/tests/` all resolve them. Returns the specs installed.
+ */
+export function installTestDependencies(): string[] {
+  const specs = npmImports();
+  const stamp = join(ROOT, "node_modules", ".kognic-test-dependencies");
+  const want = specs.join(" ");
+  if (!specs.length || existsSync(stamp) && readFileSync(stamp, "utf8") === want) return specs;
+  console.error(`Installing the tests' npm dependencies ${want} into node_modules/`);
+  npmInstall(ROOT, specs);
+  writeFileSync(stamp, want);
+  return specs;
+}
+
+/** `npm install --no-save` of exact packages into `dir`; never writes a package.json. */
+function npmInstall(dir: string, packages: string[]): void {
   const result = spawnSync(
     "npm",
     [
@@ -67,11 +109,8 @@ function ensureInstalled(name: string, packages: string[]): string {
     { stdio: ["ignore", 2, 2] },
   );
   if (result.status !== 0) {
-    throw new Error(`npm install of ${want} failed with exit code ${result.status}`);
+    throw new Error(`npm install of ${packages.join(" ")} failed with exit code ${result.status}`);
   }
-  writeFileSync(stamp, want);
-  console.error(`Installed ${name} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  return dir;
 }
 
 /** The folder holding typescript, @types/node, esbuild, publint and attw. */

@@ -7,9 +7,10 @@
  * deno task build:npm [version]   # version defaults to deno.json's
  * ```
  *
- * - `npm/esm/`: ES modules, `.d.ts` files and source maps (sources inlined)
- *   for every entry point in deno.json's `exports`, plus the `kognic-auth`
- *   bin (`bin/kognic-auth.ts`, with a node shebang);
+ * - `npm/esm/`: ES modules, `.d.ts` files and source maps (with the
+ *   TypeScript sources inlined, named as if beside their modules) for every
+ *   entry point in deno.json's `exports`, plus the `kognic-auth` bin
+ *   (`bin/kognic-auth.ts`, with a node shebang);
  * - `npm/esm/tests/`: the test suite compiled alongside, importing the built
  *   files (as dnt does), with `tests/testdata/` copied; left out of the
  *   package by `files`, run by `scripts/test_npm.ts`;
@@ -32,9 +33,9 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs";
-import { join, relative } from "node:path";
+import { basename, join, relative } from "node:path";
 import process from "node:process";
-import { buildToolBin, buildTools, ROOT, VERSIONS } from "./_npm_tools.ts";
+import { buildToolBin, buildTools, installTestDependencies, ROOT, VERSIONS } from "./_npm_tools.ts";
 import { reportBrowserBundle } from "./size.ts";
 
 /** Where the package is written. */
@@ -130,6 +131,13 @@ function tsconfig(deno: DenoJson, testFiles: string[]): Record<string, unknown> 
   };
 }
 
+/** Every file under `dir`, recursively. */
+function listFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
+    entry.isDirectory() ? listFiles(join(dir, entry.name)) : [join(dir, entry.name)]
+  );
+}
+
 function run(cmd: string, args: string[]): void {
   const result = spawnSync(cmd, args, { cwd: ROOT, stdio: "inherit" });
   if (result.status !== 0) {
@@ -157,6 +165,7 @@ export function buildNpm(version?: string): string {
     .map((name) => `./tests/${name}`);
   const config = join(ROOT, ".tmp", "tsconfig.npm.json");
   writeFileSync(config, JSON.stringify(tsconfig(deno, testFiles), null, 2) + "\n");
+  installTestDependencies();
   console.log(`Compiling with TypeScript ${VERSIONS.typescript} (${config})`);
   run(buildToolBin("tsc"), ["-p", config, "--pretty", "false"]);
 
@@ -165,6 +174,15 @@ export function buildNpm(version?: string): string {
     throw new Error(`${bin} does not start with a node shebang`);
   }
   chmodSync(bin, 0o755);
+
+  // The maps carry their sources (inlineSources); name each source as if it
+  // sat beside its module (`session.ts` for `esm/src/session.js`), not by a
+  // path back into this repository, which means nothing in the package.
+  for (const map of listFiles(ESM_DIR).filter((path) => path.endsWith(".js.map"))) {
+    const json = JSON.parse(readFileSync(map, "utf8"));
+    json.sources = json.sources.map((source: string) => basename(source));
+    writeFileSync(map, JSON.stringify(json));
+  }
 
   // src/_version.ts holds deno.json's version; the package says the one built.
   const versionModule = join(ESM_DIR, "src", "_version.js");

@@ -10,9 +10,10 @@
  * 4. the types resolve and check under `tsc --strict --module nodenext`, from
  *    an ES module and from a CommonJS file, with the package's own `.d.ts`
  *    files checked too (`skipLibCheck` off);
- * 5. `npx kognic-auth get-access-token --server <url>` prints a token from the
- *    local auth server of the installed `@kognic/auth/testing`, with
- *    `KOGNIC_CLIENT_ID` and `KOGNIC_CLIENT_SECRET`, on Node 20, 22 and 24.
+ * 5. `npx kognic-auth get-access-token --server <url>` (and the same through
+ *    `npx @kognic/auth`) prints a token from the local auth server of the
+ *    installed `@kognic/auth/testing`, with `KOGNIC_CLIENT_ID` and
+ *    `KOGNIC_CLIENT_SECRET`, on Node 20, 22 and 24.
  *
  * ```sh
  * deno run -A scripts/packaging_test.ts [--skip-build]
@@ -24,14 +25,15 @@
  */
 
 import { spawnSync, type SpawnSyncOptions } from "node:child_process";
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { delimiter, dirname, join } from "node:path";
 import process from "node:process";
 import { buildNpm, NPM_DIR } from "./build_npm.ts";
 import { buildToolBin, buildTools, nodeBin, ROOT, versionOf, VERSIONS } from "./_npm_tools.ts";
 
-const WORK_DIR = join(ROOT, ".tmp", "packaging");
-const PROJECT_DIR = join(WORK_DIR, "project");
+/** Where the tarball is packed. */
+const PACK_DIR = join(ROOT, ".tmp", "packaging");
 
 interface Outcome {
   status: number | null;
@@ -79,8 +81,8 @@ function expectSuccess(what: string, outcome: Outcome): Outcome {
   return outcome;
 }
 
-/** The scratch project: a user's project with the tarball installed. */
-const PROJECT_FILES: Record<string, string> = {
+/** The scratch project's files: a user's project that uses the package. */
+const projectFiles = (): Record<string, string> => ({
   "package.json": JSON.stringify({ name: "scratch", private: true, type: "module" }, null, 2),
   // Every entry point imported, and used a little.
   "import.mjs": `
@@ -111,7 +113,8 @@ assert.equal(typeof cli.main, "function");
 assert.match(version, /^\\d+\\.\\d+\\.\\d+/);
 console.log(Object.keys(auth).length + Object.keys(testing).length + Object.keys(cli).length);
 `,
-  // The bin through npx, against the installed package's own local auth server.
+  // The bin through npx, by its name and by the package's, against the installed
+  // package's own local auth server.
   "cli.mjs": `
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -120,24 +123,29 @@ import { startAuthServer } from "@kognic/auth/testing";
 const secret = "packaging-Xq3-secret";
 const server = await startAuthServer({ clients: { "packaging-client": secret } });
 try {
-  const child = spawn("npx", ["--no", "--offline", "kognic-auth", "get-access-token", "--server", server.url], {
-    env: { ...process.env, KOGNIC_CLIENT_ID: "packaging-client", KOGNIC_CLIENT_SECRET: secret },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk) => (stdout += chunk));
-  child.stderr.on("data", (chunk) => (stderr += chunk));
-  const code = await new Promise((resolve) => child.on("close", resolve));
-  assert.equal(code, 0, "exit code; stderr: " + stderr);
-  assert.equal(server.counts.tokensIssued, 1, "tokens issued");
-  const token = stdout.trim();
-  assert.ok(token.length > 20 && !/\\s/.test(token), "one token on stdout: " + stdout);
-  const api = await fetch(server.apiUrl, { headers: { authorization: "Bearer " + token } });
-  assert.equal(api.status, 200, "the printed token is accepted by the API");
-  await api.body?.cancel();
-  assert.ok(!stdout.includes(secret) && !stderr.includes(secret), "the secret was printed");
-  console.log("token of " + token.length + " characters");
+  const lengths = [];
+  for (const name of ["kognic-auth", "@kognic/auth"]) {
+    const args = ["--no", "--offline", name, "get-access-token", "--server", server.url];
+    const child = spawn("npx", args, {
+      env: { ...process.env, KOGNIC_CLIENT_ID: "packaging-client", KOGNIC_CLIENT_SECRET: secret },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk) => (stdout += chunk));
+    child.stderr.on("data", (chunk) => (stderr += chunk));
+    const code = await new Promise((resolve) => child.on("close", resolve));
+    assert.equal(code, 0, "npx " + args.join(" ") + " exit code; stderr: " + stderr);
+    const token = stdout.trim();
+    assert.ok(token.length > 20 && !/\\s/.test(token), "one token on stdout: " + stdout);
+    const api = await fetch(server.apiUrl, { headers: { authorization: "Bearer " + token } });
+    assert.equal(api.status, 200, "the printed token is accepted by the API");
+    await api.body?.cancel();
+    assert.ok(!stdout.includes(secret) && !stderr.includes(secret), "the secret was printed");
+    lengths.push(token.length);
+  }
+  assert.equal(server.counts.tokensIssued, 2, "tokens issued");
+  console.log("tokens of " + lengths.join(" and ") + " characters");
 } finally {
   await server.close();
 }
@@ -194,7 +202,7 @@ new auth.AuthSession({ clientId: 1 });
     null,
     2,
   ),
-};
+});
 
 interface PackInfo {
   filename: string;
@@ -205,7 +213,7 @@ interface PackInfo {
 
 /** Packs npm/ as `npm publish` would, into .tmp/packaging/pack/. */
 function pack(): PackInfo & { tarball: string } {
-  const destination = join(WORK_DIR, "pack");
+  const destination = PACK_DIR;
   mkdirSync(destination, { recursive: true });
   const outcome = expectSuccess(
     "npm pack",
@@ -232,9 +240,9 @@ function checkContents(info: PackInfo): string {
 }
 
 /** Runs a project file on one Node version, with that node first on PATH (for npx and the bin). */
-function runOnNode(node: string, file: string): Outcome {
+function runOnNode(project: string, node: string, file: string): Outcome {
   return exec(node, [file], {
-    cwd: PROJECT_DIR,
+    cwd: project,
     env: { PATH: `${dirname(node)}${delimiter}${process.env.PATH ?? ""}` },
   });
 }
@@ -242,8 +250,10 @@ function runOnNode(node: string, file: string): Outcome {
 if (import.meta.main) {
   const started = Date.now();
   if (!process.argv.includes("--skip-build")) buildNpm();
-  rmSync(WORK_DIR, { recursive: true, force: true });
-  mkdirSync(PROJECT_DIR, { recursive: true });
+  rmSync(PACK_DIR, { recursive: true, force: true });
+  // The scratch project lives outside the repository, so that nothing installed
+  // here (the repository's node_modules/) can stand in for a missing dependency.
+  const project = mkdtempSync(join(tmpdir(), "kognic-auth-packaging-"));
 
   let info: PackInfo & { tarball: string };
   try {
@@ -279,18 +289,18 @@ if (import.meta.main) {
   });
 
   check("install the tarball offline into a scratch project", () => {
-    for (const [name, text] of Object.entries(PROJECT_FILES)) {
-      writeFileSync(join(PROJECT_DIR, name), text.trimStart());
+    for (const [name, text] of Object.entries(projectFiles())) {
+      writeFileSync(join(project, name), text.trimStart());
     }
     expectSuccess(
       "npm install",
       exec(
         "npm",
         ["install", "--offline", "--no-audit", "--no-fund", "--loglevel=error", tarball],
-        { cwd: PROJECT_DIR },
+        { cwd: project },
       ),
     );
-    const installed = readdirSync(join(PROJECT_DIR, "node_modules"));
+    const installed = readdirSync(join(project, "node_modules"));
     if (installed.some((name) => name !== "@kognic" && name !== ".bin" && !name.startsWith("."))) {
       throw new Error(`Installed more than the package: ${installed.join(", ")}`);
     }
@@ -301,7 +311,7 @@ if (import.meta.main) {
     () => {
       expectSuccess(
         "tsc",
-        exec(buildToolBin("tsc"), ["-p", PROJECT_DIR, "--pretty", "false"], { cwd: PROJECT_DIR }),
+        exec(buildToolBin("tsc"), ["-p", project, "--pretty", "false"], { cwd: project }),
       );
     },
   );
@@ -313,17 +323,18 @@ if (import.meta.main) {
       const [file, what] of [
         ["import.mjs", "import of every entry point"],
         ["require.cjs", "require() of every entry point"],
-        ["cli.mjs", "npx kognic-auth get-access-token --server <local server>"],
+        ["cli.mjs", "npx kognic-auth (and npx @kognic/auth) get-access-token --server <url>"],
       ]
     ) {
       check(`${label}: ${what}`, () => {
-        const outcome = expectSuccess(file, runOnNode(node, file));
+        const outcome = expectSuccess(file, runOnNode(project, node, file));
         if (outcome.stderr.trim()) throw new Error(`Wrote to stderr:\n${outcome.stderr}`);
         return outcome.stdout.trim();
       });
     }
   }
 
+  rmSync(project, { recursive: true, force: true });
   console.log(`\nPackaging test took ${((Date.now() - started) / 1000).toFixed(1)} s`);
   console.log(`${passed} passed, ${failed} failed`);
   process.exit(failed ? 1 : 0);

@@ -26,7 +26,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { buildNpm, ESM_DIR } from "./build_npm.ts";
-import { bunBin, nodeBin, ROOT, versionOf } from "./_npm_tools.ts";
+import { bunBin, installTestDependencies, nodeBin, ROOT, versionOf } from "./_npm_tools.ts";
 
 /** The runtimes this script knows. */
 export const RUNTIMES = ["node20", "node22", "node24", "bun"] as const;
@@ -126,6 +126,7 @@ export async function testOn(runtime: Runtime): Promise<Counts> {
   let counts: Counts | undefined;
   let skips: string[] = [];
   if (runtime === "bun") {
+    installTestDependencies();
     const bun = bunBin();
     label = `Bun ${versionOf(bun)} (sources)`;
     console.log(`\n--- ${label}`);
