@@ -28,6 +28,8 @@ export const VERSIONS = {
   esbuild: "0.28.2",
   publint: "0.3.25",
   "@arethetypeswrong/cli": "0.18.5",
+  /** Used only where the system's node is not Node 20. */
+  node20: "20.20.2",
   node22: "22.23.3",
   node24: "24.21.0",
   bun: "1.4.5",
@@ -123,10 +125,14 @@ export function buildToolBin(name: "tsc" | "esbuild" | "publint" | "attw"): stri
   return join(buildTools(), "node_modules", ".bin", name);
 }
 
-/** The path of the `node` executable of the given major version. */
+/**
+ * The path of the `node` executable of the given major version: the system's
+ * when it is that version (this machine's Node 20), else one from npm.
+ */
 export function nodeBin(major: 20 | 22 | 24): string {
-  if (major === 20) return systemNode();
-  const version = major === 22 ? VERSIONS.node22 : VERSIONS.node24;
+  const system = systemNode();
+  if (system && system.version.startsWith(`${major}.`)) return system.path;
+  const version = VERSIONS[`node${major}`];
   return join(ensureInstalled(`node${major}`, [`node@${version}`]), "node_modules", ".bin", "node");
 }
 
@@ -135,17 +141,14 @@ export function bunBin(): string {
   return join(ensureInstalled("bun", [`bun@${VERSIONS.bun}`]), "node_modules", ".bin", "bun");
 }
 
-/** The system's Node.js (the machine has Node 20), checked to be version 20. */
-function systemNode(): string {
+/** The system's Node.js, if there is one on PATH. */
+function systemNode(): { path: string; version: string } | undefined {
   const result = spawnSync("node", ["-p", "process.execPath + ' ' + process.versions.node"], {
     encoding: "utf8",
   });
-  if (result.status !== 0) throw new Error("No `node` on PATH");
+  if (result.status !== 0) return undefined;
   const [path, version] = result.stdout.trim().split(" ");
-  if (!version.startsWith("20.")) {
-    throw new Error(`The system node is ${version}, expected Node.js 20 (set PATH to a Node 20)`);
-  }
-  return path;
+  return { path, version };
 }
 
 /** The version a runtime executable reports (`node --version`, `bun --version`). */

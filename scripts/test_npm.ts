@@ -11,8 +11,9 @@
  * deno run -A scripts/test_npm.ts --skip-build node22  # one runtime, on the current build
  * ```
  *
- * Node 20 comes from the system, Node 22 and 24 and Bun from npm (pinned in
- * `_npm_tools.ts`). Each run prints the tests skipped on that runtime, with
+ * Each Node.js is the system's when it has that major version (this machine's
+ * Node 20), else the `node` package from npm; Bun is the `bun` package (all
+ * pinned in `_npm_tools.ts`). Each run prints the tests skipped on that runtime, with
  * the reason the test gives (Bun prints no reason: it is the `skip` option's
  * text in the test), and the run closes with one line
  * `N passed, N failed, N skipped` over all runtimes. A runtime that ran no
