@@ -51,6 +51,7 @@ interface DenoJson {
   name: string;
   version: string;
   exports: Record<string, string>;
+  compilerOptions?: Record<string, unknown>;
 }
 
 /** `./src/x.ts` -> `./esm/src/x.js` (or `.d.ts`). */
@@ -102,15 +103,15 @@ function tsconfig(deno: DenoJson, testFiles: string[]): Record<string, unknown> 
   const fromTmp = (path: string): string => relative(join(ROOT, ".tmp"), join(ROOT, path));
   return {
     compilerOptions: {
+      // deno.json's checks (strict, verbatimModuleSyntax, erasableSyntaxOnly)...
+      ...deno.compilerOptions,
+      // ...then what the npm build needs.
       target: "es2022",
       module: "esnext",
       moduleResolution: "bundler",
       lib: ["es2022", "esnext.disposable", "dom", "dom.iterable"],
       types: ["node"],
       typeRoots: [join(buildTools(), "node_modules", "@types")],
-      strict: true,
-      verbatimModuleSyntax: true,
-      erasableSyntaxOnly: true,
       allowImportingTsExtensions: true,
       rewriteRelativeImportExtensions: true,
       declaration: true,
