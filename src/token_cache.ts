@@ -191,12 +191,14 @@ export interface FileTokenCacheOptions {
  * @example
  * ```ts
  * import { FileTokenCache } from "@kognic/auth";
- * import { mkdtemp } from "node:fs/promises";
+ * import { mkdtemp, rm } from "node:fs/promises";
  * import { tmpdir } from "node:os";
  *
- * const cache = new FileTokenCache({ path: `${await mkdtemp(`${tmpdir()}/kognic-`)}/tokens.json` });
+ * const dir = await mkdtemp(`${tmpdir()}/kognic-`);
+ * const cache = new FileTokenCache({ path: `${dir}/tokens.json` });
  * await cache.set("key", { accessToken: "t", tokenType: "Bearer", issuedAt: 0, expiresAt: 1 });
  * console.log((await cache.get("key"))?.tokenType); // "Bearer"
+ * await rm(dir, { recursive: true });
  * ```
  */
 export class FileTokenCache implements TokenCache {
