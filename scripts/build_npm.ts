@@ -52,6 +52,25 @@ interface DenoJson {
   version: string;
   exports: Record<string, string>;
   compilerOptions?: Record<string, unknown>;
+  imports?: Record<string, string>;
+}
+
+/**
+ * Optional peer dependencies: npm packages that the code imports lazily when a
+ * feature needs them (the system keyring), with the version range to use
+ * unless deno.json's `imports` maps the package to an `npm:` specifier.
+ */
+const OPTIONAL_PEERS: Record<string, string> = { "@napi-rs/keyring": "^2.1.2" };
+
+/** The optional peers with their ranges, taken from deno.json's imports where there. */
+function optionalPeers(deno: DenoJson): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(OPTIONAL_PEERS).map(([name, range]) => {
+      const target = deno.imports?.[name];
+      const prefix = `npm:${name}@`;
+      return [name, target?.startsWith(prefix) ? target.slice(prefix.length) : range];
+    }),
+  );
 }
 
 /** `./src/x.ts` -> `./esm/src/x.js` (or `.d.ts`). */
@@ -93,8 +112,10 @@ export function packageJson(deno: DenoJson, version: string): Record<string, unk
     exports,
     bin: { "kognic-auth": built(`./${BIN_SOURCE}`, ".js") },
     files: ["esm/", "!esm/tests/", "!esm/deno.json"],
-    peerDependencies: { "@napi-rs/keyring": "^2.1.0" },
-    peerDependenciesMeta: { "@napi-rs/keyring": { optional: true } },
+    peerDependencies: optionalPeers(deno),
+    peerDependenciesMeta: Object.fromEntries(
+      Object.keys(OPTIONAL_PEERS).map((name) => [name, { optional: true }]),
+    ),
   };
 }
 

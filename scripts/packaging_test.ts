@@ -25,7 +25,7 @@
  */
 
 import { spawnSync, type SpawnSyncOptions } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, dirname, join } from "node:path";
 import process from "node:process";
@@ -81,37 +81,51 @@ function expectSuccess(what: string, outcome: Outcome): Outcome {
   return outcome;
 }
 
-/** The scratch project's files: a user's project that uses the package. */
-const projectFiles = (): Record<string, string> => ({
+/**
+ * The scratch project's files: a user's project that uses the package, whose
+ * `entries` are the specifiers of its exports (`@kognic/auth/testing`).
+ */
+const projectFiles = (entries: string[]): Record<string, string> => ({
   "package.json": JSON.stringify({ name: "scratch", private: true, type: "module" }, null, 2),
-  // Every entry point imported, and used a little.
+  // Every entry point in the package's exports imported, and the main ones used a little.
   "import.mjs": `
 import assert from "node:assert/strict";
-import * as auth from "@kognic/auth";
-import * as testing from "@kognic/auth/testing";
-import * as cli from "@kognic/auth/cli";
+import { readFileSync } from "node:fs";
 
+const { exports } = JSON.parse(readFileSync("node_modules/@kognic/auth/package.json", "utf8"));
+const entries = Object.keys(exports).filter((key) => key !== "./package.json");
+const counts = [];
+for (const entry of entries) {
+  const module = await import("@kognic/auth" + entry.slice(1));
+  assert.ok(Object.keys(module).length > 0, entry + " exports nothing");
+  counts.push(entry + ": " + Object.keys(module).length);
+}
+const auth = await import("@kognic/auth");
 assert.equal(typeof auth.AuthSession, "function");
 assert.equal(typeof auth.KognicAuthError, "function");
-assert.equal(typeof testing.startAuthServer, "function");
-assert.equal(typeof cli.main, "function");
+assert.equal(typeof (await import("@kognic/auth/testing")).startAuthServer, "function");
+assert.equal(typeof (await import("@kognic/auth/cli")).main, "function");
 const session = new auth.AuthSession({ clientId: "id", clientSecret: "secret" });
 assert.ok(!JSON.stringify(session).includes("secret"));
-console.log(Object.keys(auth).length + Object.keys(testing).length + Object.keys(cli).length);
+console.log(counts.join(", "));
 `,
-  // require() of the ES modules (Node >= 20.19).
+  // require() of every entry point's ES module (Node >= 20.19).
   "require.cjs": `
 const assert = require("node:assert/strict");
-const auth = require("@kognic/auth");
-const testing = require("@kognic/auth/testing");
-const cli = require("@kognic/auth/cli");
-const { version } = require("@kognic/auth/package.json");
+const { exports, version } = require("@kognic/auth/package.json");
 
-assert.equal(typeof auth.AuthSession, "function");
-assert.equal(typeof testing.startAuthServer, "function");
-assert.equal(typeof cli.main, "function");
+const entries = Object.keys(exports).filter((key) => key !== "./package.json");
+const counts = [];
+for (const entry of entries) {
+  const module = require("@kognic/auth" + entry.slice(1));
+  assert.ok(Object.keys(module).length > 0, entry + " exports nothing");
+  counts.push(entry + ": " + Object.keys(module).length);
+}
+assert.equal(typeof require("@kognic/auth").AuthSession, "function");
+assert.equal(typeof require("@kognic/auth/testing").startAuthServer, "function");
+assert.equal(typeof require("@kognic/auth/cli").main, "function");
 assert.match(version, /^\\d+\\.\\d+\\.\\d+/);
-console.log(Object.keys(auth).length + Object.keys(testing).length + Object.keys(cli).length);
+console.log(counts.join(", "));
 `,
   // The bin through npx, by its name and by the package's, against the installed
   // package's own local auth server.
@@ -174,6 +188,8 @@ export function codeOf(error: unknown): KognicAuthErrorCode | undefined {
 // @ts-expect-error: not an option of AuthSession
 new AuthSession({ clientSecretTypo: "x" });
 `,
+  // Every entry point's types, from an ES module...
+  "entries.mts": entries.map((entry, i) => `export * as entry${i} from "${entry}";\n`).join(""),
   // ... and from CommonJS, through require() of the ES modules.
   "types.cts": `
 import auth = require("@kognic/auth");
@@ -197,7 +213,7 @@ new auth.AuthSession({ clientId: 1 });
         noEmit: true,
         skipLibCheck: false,
       },
-      files: ["types.mts", "types.cts"],
+      files: ["types.mts", "entries.mts", "types.cts"],
     },
     null,
     2,
@@ -289,7 +305,10 @@ if (import.meta.main) {
   });
 
   check("install the tarball offline into a scratch project", () => {
-    for (const [name, text] of Object.entries(projectFiles())) {
+    const { exports } = JSON.parse(readFileSync(join(NPM_DIR, "package.json"), "utf8"));
+    const entries = Object.keys(exports).filter((key) => key !== "./package.json")
+      .map((key) => `@kognic/auth${key.slice(1)}`);
+    for (const [name, text] of Object.entries(projectFiles(entries))) {
       writeFileSync(join(project, name), text.trimStart());
     }
     expectSuccess(
