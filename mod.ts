@@ -32,20 +32,17 @@ export {
   ApiCredentials,
   type ApiCredentialsInit,
   type AuthInput,
-  loadCredentials,
-  parseCredentials,
   resolveCredentials,
   type ResolveCredentialsOptions,
 } from "./src/credentials.ts";
+export { AccessToken, type TokenSet } from "./src/access_token.ts";
 export {
-  AccessToken,
   type ClientAuth,
   DEFAULT_TOKEN_TIMEOUT,
   requestToken,
   type RequestTokenOptions,
   type RetryOptions,
-  type TokenSet,
-} from "./src/token_client.ts";
+} from "./src/request_token.ts";
 export {
   ConfigurationError,
   CredentialsError,

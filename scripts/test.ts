@@ -25,7 +25,7 @@ interface Step {
 }
 
 const deno = process.execPath;
-const entryPoints = ["mod.ts", "cli.ts", "testing.ts"];
+const entryPoints = ["mod.ts", "config.ts", "cli.ts", "testing.ts"];
 
 /**
  * Deno's closing line: `ok | 12 passed (30 steps) | 0 failed (1s)`. Each

@@ -76,8 +76,7 @@ function parseOriginPattern(pattern: string): OriginPattern {
   }
   if (!match || !url || url.username || url.password || url.hostname.includes("*")) {
     throw new TypeError(
-      `allowedOrigins entry "${pattern}" must look like "https://api.example.com", ` +
-        `"https://*.example.com" or "http://127.0.0.1:8080"`,
+      `allowedOrigins entry "${pattern}" is not an origin like "https://*.example.com:8443"`,
     );
   }
   return {

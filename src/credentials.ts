@@ -5,11 +5,9 @@
  * @module
  */
 
-import { type EnvSource, expandHome, getEnv } from "./_env.ts";
+import { inspectAsJson } from "./_redact.ts";
+import type { EnvSource } from "./_env.ts";
 import { CredentialsError } from "./errors.ts";
-
-const inspectDeno = Symbol.for("Deno.customInspect");
-const inspectNode = Symbol.for("nodejs.util.inspect.custom");
 
 /** The fields of a credentials file, as the Kognic platform writes it. */
 export interface ApiCredentialsInit {
@@ -133,160 +131,8 @@ export class ApiCredentials {
   toString(): string {
     return `ApiCredentials(${this.clientId}, ${this.source})`;
   }
-
-  /** Deno's inspector shows the redacted form. */
-  [inspectDeno](): string {
-    return `ApiCredentials ${JSON.stringify(this.toJSON())}`;
-  }
-
-  /** Node's inspector shows the redacted form. */
-  [inspectNode](): string {
-    return `ApiCredentials ${JSON.stringify(this.toJSON())}`;
-  }
 }
-
-const REQUIRED_KEYS = ["clientId", "clientSecret", "email", "userId", "issuer"] as const;
-
-/**
- * Checks and converts the parsed JSON of a credentials file.
- *
- * @param json The parsed file content.
- * @param source Where it came from (a path), named in errors.
- * @returns The credentials.
- * @throws {CredentialsError} `credentials_invalid`, naming the key and the source.
- *
- * @example
- * ```ts
- * import { parseCredentials } from "@kognic/auth";
- *
- * const credentials = parseCredentials({
- *   clientId: "id", clientSecret: "secret", email: "me@example.com", userId: 1, issuer: "kognic",
- * }, "inline");
- * console.log(credentials.clientId); // "id"
- * ```
- */
-export function parseCredentials(json: unknown, source: string): ApiCredentials {
-  if (typeof json !== "object" || json === null || Array.isArray(json)) {
-    throw invalid(`Bad auth credentials file, must be a JSON object: ${source}`);
-  }
-  const data = json as Record<string, unknown>;
-  for (const key of REQUIRED_KEYS) {
-    if (!(key in data) || data[key] === null || data[key] === undefined) {
-      throw invalid(`Missing key ${key} in credentials file ${source}`);
-    }
-  }
-  const text = (key: string, optional = false): string | undefined => {
-    const value = data[key];
-    if (value === undefined || value === null) return undefined;
-    if (typeof value !== "string" || (!optional && value === "")) {
-      throw invalid(`Key ${key} in credentials file ${source} must be a non-empty string`);
-    }
-    return value;
-  };
-  const userId = data.userId;
-  if (typeof userId !== "number" || !Number.isSafeInteger(userId)) {
-    throw invalid(`Key userId in credentials file ${source} must be an integer`);
-  }
-  let scopes: string[] | undefined;
-  if (data.scopes !== undefined && data.scopes !== null) {
-    if (!Array.isArray(data.scopes) || data.scopes.some((s) => typeof s !== "string")) {
-      throw invalid(`Key scopes in credentials file ${source} must be an array of strings`);
-    }
-    scopes = data.scopes as string[];
-  }
-  return new ApiCredentials({
-    clientId: text("clientId")!,
-    clientSecret: text("clientSecret")!,
-    email: text("email"),
-    userId,
-    issuer: text("issuer"),
-    name: text("name", true),
-    created: parseTimestamp(data.created, "created", source),
-    expires: parseTimestamp(data.expires, "expires", source),
-    scopes,
-  }, source);
-}
-
-/**
- * Parses an ISO-8601 timestamp with a `Z` or an offset. Kognic files carry up
- * to nanosecond precision, which is cut to milliseconds. A timestamp without a
- * zone is refused: it names no instant.
- */
-function parseTimestamp(value: unknown, key: string, source: string): Date | undefined {
-  if (value === undefined || value === null) return undefined;
-  const match = typeof value === "string"
-    ? /^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2})?)(?:\.(\d+))?(Z|[+-]\d{2}:?\d{2})?$/i.exec(
-      value.trim(),
-    )
-    : null;
-  if (!match) {
-    throw invalid(
-      `Key ${key} in credentials file ${source} must be an ISO-8601 timestamp such as "2030-01-01T00:00:00Z"`,
-    );
-  }
-  const [, dateTime, fraction, zone] = match;
-  if (!zone) {
-    throw invalid(
-      `Key ${key} in credentials file ${source} has no time zone; expected a "Z" or an offset`,
-    );
-  }
-  const millis = fraction ? `.${fraction.slice(0, 3).padEnd(3, "0")}` : "";
-  const date = new Date(`${dateTime.replace(" ", "T")}${millis}${zone.toUpperCase()}`);
-  if (Number.isNaN(date.getTime())) {
-    throw invalid(`Key ${key} in credentials file ${source} is not a valid date`);
-  }
-  return date;
-}
-
-/**
- * Reads and checks a credentials file. A leading `~` is expanded; the name
- * must end in `.json` (in any case).
- *
- * @param path The file's path.
- * @param env Environment variables for `~` expansion (`HOME`). @default {the process's}
- * @returns The credentials.
- * @throws {CredentialsError} `credentials_not_found` for a missing file,
- *   `credentials_invalid` for one that is not JSON or misses a key.
- *
- * @example
- * ```ts ignore
- * import { loadCredentials } from "@kognic/auth";
- *
- * const credentials = await loadCredentials("~/.config/kognic/credentials.json");
- * console.log(credentials.clientId);
- * ```
- */
-export async function loadCredentials(path: string, env?: EnvSource): Promise<ApiCredentials> {
-  if (!/\.json$/i.test(path)) {
-    throw invalid(`Bad auth credentials file, must be json: ${path}`);
-  }
-  const fullPath = await expandHome(path, env);
-  const { readFile } = await import("node:fs/promises");
-  let text: string;
-  try {
-    text = await readFile(fullPath, "utf8");
-  } catch (error) {
-    const code = (error as { code?: string }).code;
-    if (code === "ENOENT" || code === "ENOTDIR" || (error as Error).name === "NotFound") {
-      throw new CredentialsError(
-        "credentials_not_found",
-        `Could not find API Credentials file at ${fullPath}`,
-      );
-    }
-    throw new CredentialsError(
-      "credentials_invalid",
-      `Could not read API Credentials file at ${fullPath}: ${(error as Error).message}`,
-      { cause: error },
-    );
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw invalid(`Bad auth credentials file, must be json: ${fullPath}`);
-  }
-  return parseCredentials(json, fullPath);
-}
+inspectAsJson(ApiCredentials, "ApiCredentials");
 
 /** The forms the `auth` option takes. */
 export type AuthInput =
@@ -342,33 +188,12 @@ export async function resolveCredentials(
   options: ResolveCredentialsOptions = {},
 ): Promise<ApiCredentials> {
   const explicit = explicitCredentials(options);
-  if (explicit !== undefined) {
-    return typeof explicit === "string" ? await loadCredentials(explicit, options.env) : explicit;
-  }
-  const env = options.env;
-  const file = getEnv("KOGNIC_CREDENTIALS", env);
-  if (file) return await loadCredentials(file, env);
-  const clientId = getEnv("KOGNIC_CLIENT_ID", env);
-  const clientSecret = getEnv("KOGNIC_CLIENT_SECRET", env);
-  if (clientId && clientSecret) {
-    return new ApiCredentials(
-      { clientId, clientSecret },
-      "KOGNIC_CLIENT_ID and KOGNIC_CLIENT_SECRET",
-    );
-  }
-  if (clientId || clientSecret) {
-    const [set, missing] = clientId
-      ? ["KOGNIC_CLIENT_ID", "KOGNIC_CLIENT_SECRET"]
-      : ["KOGNIC_CLIENT_SECRET", "KOGNIC_CLIENT_ID"];
-    throw invalid(`Environment variable ${set} is set but ${missing} is not; set both or neither`);
-  }
-  // The keyring's `default` profile becomes the third source here.
-  throw new CredentialsError(
-    "credentials_not_found",
-    `No credentials found. Tried: ${
-      options.explicitSourceName ?? "the auth option, the clientId and clientSecret options"
-    }, KOGNIC_CREDENTIALS (a credentials file path), KOGNIC_CLIENT_ID and KOGNIC_CLIENT_SECRET`,
-  );
+  if (explicit instanceof ApiCredentials) return explicit;
+  // Files and the environment need a runtime; browsers never load this code.
+  const sources = await import("./credential_sources.ts");
+  return explicit === undefined
+    ? await sources.resolveFromEnvironment(options)
+    : await sources.loadCredentials(explicit, options.env);
 }
 
 /**
@@ -386,15 +211,8 @@ export function explicitCredentials(
     throw new TypeError("Choose either auth or clientId+clientSecret, not both");
   }
   if (clientId !== undefined || clientSecret !== undefined) {
-    if (typeof clientId !== "string" || clientId === "") {
-      throw new TypeError(
-        "The clientId option must be a non-empty string when clientSecret is given",
-      );
-    }
-    if (typeof clientSecret !== "string" || clientSecret === "") {
-      throw new TypeError(
-        "The clientSecret option must be a non-empty string when clientId is given",
-      );
+    if (!nonEmpty(clientId) || !nonEmpty(clientSecret)) {
+      throw new TypeError("The clientId and clientSecret options must both be non-empty strings");
     }
     return new ApiCredentials({ clientId, clientSecret }, "the clientId and clientSecret options");
   }
@@ -406,22 +224,13 @@ export function explicitCredentials(
   if (auth instanceof ApiCredentials) return auth;
   if (Array.isArray(auth)) {
     const [id, secret] = auth;
-    if (
-      auth.length !== 2 || typeof id !== "string" || typeof secret !== "string" || !id || !secret
-    ) {
+    if (auth.length !== 2 || !nonEmpty(id) || !nonEmpty(secret)) {
       throw new TypeError("Credentials tuple must be [clientId, clientSecret]");
     }
     return new ApiCredentials({ clientId: id, clientSecret: secret }, "the auth option");
   }
   if (typeof auth === "object") {
-    const init = auth as ApiCredentialsInit;
-    if (typeof init.clientId !== "string" || !init.clientId) {
-      throw new TypeError("The auth object must have a non-empty string clientId");
-    }
-    if (typeof init.clientSecret !== "string" || !init.clientSecret) {
-      throw new TypeError("The auth object must have a non-empty string clientSecret");
-    }
-    return new ApiCredentials(init, "the auth option");
+    return new ApiCredentials(auth as ApiCredentialsInit, "the auth option");
   }
   throw new TypeError(
     "The auth option must be a credentials file path, a [clientId, clientSecret] pair " +
@@ -429,6 +238,11 @@ export function explicitCredentials(
   );
 }
 
-function invalid(message: string): CredentialsError {
+/** A `credentials_invalid` error with the message. */
+export function invalid(message: string): CredentialsError {
   return new CredentialsError("credentials_invalid", message);
+}
+
+function nonEmpty(value: unknown): value is string {
+  return typeof value === "string" && value !== "";
 }

@@ -61,7 +61,7 @@ export interface EnvironmentsConfig {
  *
  * @example
  * ```ts
- * import { DEFAULT_ENVIRONMENT } from "@kognic/auth";
+ * import { DEFAULT_ENVIRONMENT } from "@kognic/auth/config";
  *
  * console.log(DEFAULT_ENVIRONMENT.authServer); // "https://auth.app.kognic.com"
  * ```
@@ -82,7 +82,7 @@ export const DEFAULT_ENVIRONMENT: Environment = Object.freeze({
  *
  * @example
  * ```ts
- * import { environmentsConfigPath } from "@kognic/auth";
+ * import { environmentsConfigPath } from "@kognic/auth/config";
  *
  * const path = await environmentsConfigPath({ XDG_CONFIG_HOME: "/etc/xdg" });
  * console.log(path); // "/etc/xdg/kognic/environments.json"
@@ -104,7 +104,7 @@ export async function environmentsConfigPath(env?: EnvSource): Promise<string> {
  *
  * @example
  * ```ts ignore
- * import { loadEnvironments, resolveEnvironment } from "@kognic/auth";
+ * import { loadEnvironments, resolveEnvironment } from "@kognic/auth/config";
  *
  * const config = await loadEnvironments();
  * const environment = resolveEnvironment(config, { url: "https://app.kognic.com/v1/projects" });
@@ -156,7 +156,7 @@ export async function loadEnvironments(
  *
  * @example
  * ```ts
- * import { parseEnvironments } from "@kognic/auth";
+ * import { parseEnvironments } from "@kognic/auth/config";
  *
  * const config = parseEnvironments({
  *   default_environment: "prod",
@@ -263,7 +263,7 @@ export interface ResolveEnvironmentOptions {
  *
  * @example
  * ```ts
- * import { parseEnvironments, resolveEnvironment } from "@kognic/auth";
+ * import { parseEnvironments, resolveEnvironment } from "@kognic/auth/config";
  *
  * const config = parseEnvironments({
  *   environments: {

@@ -59,10 +59,10 @@ export class KognicAuthError extends Error {
  *
  * @example
  * ```ts
- * import { CredentialsError, loadCredentials } from "@kognic/auth";
+ * import { CredentialsError, resolveCredentials } from "@kognic/auth";
  *
  * try {
- *   await loadCredentials("./missing.json");
+ *   await resolveCredentials({ auth: "./missing.json" });
  * } catch (error) {
  *   if (error instanceof CredentialsError) console.error(error.message);
  * }

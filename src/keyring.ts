@@ -19,7 +19,8 @@ import {
   openKeyringEntry,
   probeKeyring,
 } from "./_keyring.ts";
-import { ApiCredentials, parseCredentials } from "./credentials.ts";
+import { ApiCredentials } from "./credentials.ts";
+import { parseCredentials } from "./credential_sources.ts";
 import { CredentialsError } from "./errors.ts";
 
 /**
@@ -27,7 +28,7 @@ import { CredentialsError } from "./errors.ts";
  *
  * @example
  * ```ts
- * import { KEYRING_CREDENTIALS_SERVICE } from "@kognic/auth";
+ * import { KEYRING_CREDENTIALS_SERVICE } from "@kognic/auth/config";
  *
  * console.log(KEYRING_CREDENTIALS_SERVICE); // "kognic-credentials"
  * ```
@@ -39,7 +40,7 @@ export const KEYRING_CREDENTIALS_SERVICE = "kognic-credentials";
  *
  * @example
  * ```ts
- * import { DEFAULT_PROFILE } from "@kognic/auth";
+ * import { DEFAULT_PROFILE } from "@kognic/auth/config";
  *
  * console.log(DEFAULT_PROFILE); // "default"
  * ```
@@ -61,7 +62,7 @@ export const DEFAULT_PROFILE = "default";
  *
  * @example
  * ```ts ignore
- * import { readKeyringCredentials } from "@kognic/auth";
+ * import { readKeyringCredentials } from "@kognic/auth/config";
  *
  * const credentials = await readKeyringCredentials("prod");
  * if (!credentials) console.error("No credentials found in keyring for profile 'prod'");
@@ -97,7 +98,7 @@ export async function readKeyringCredentials(
  *
  * @example
  * ```ts ignore
- * import { storeKeyringCredentials } from "@kognic/auth";
+ * import { storeKeyringCredentials } from "@kognic/auth/config";
  * import { readFile } from "node:fs/promises";
  *
  * await storeKeyringCredentials(await readFile("credentials.json", "utf8"), "prod");
@@ -135,7 +136,7 @@ export async function storeKeyringCredentials(
  *
  * @example
  * ```ts ignore
- * import { deleteKeyringCredentials } from "@kognic/auth";
+ * import { deleteKeyringCredentials } from "@kognic/auth/config";
  *
  * if (!(await deleteKeyringCredentials("prod"))) console.log("Nothing stored for profile 'prod'");
  * ```
@@ -160,7 +161,7 @@ export async function deleteKeyringCredentials(
  *
  * @example
  * ```ts
- * import { parseKeyringUrl } from "@kognic/auth";
+ * import { parseKeyringUrl } from "@kognic/auth/config";
  *
  * console.log(parseKeyringUrl("keyring://prod")); // "prod"
  * console.log(parseKeyringUrl("keyring://")); // "default"
@@ -193,7 +194,7 @@ export interface KeyringAvailableOptions {
  *
  * @example
  * ```ts
- * import { keyringAvailable } from "@kognic/auth";
+ * import { keyringAvailable } from "@kognic/auth/config";
  *
  * console.log(await keyringAvailable({ timeout: 500 }) ? "keyring" : "file");
  * ```

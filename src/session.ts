@@ -5,17 +5,18 @@
  * @module
  */
 
+import { inspectAsJson } from "./_redact.ts";
 import type { EnvSource } from "./_env.ts";
 import { compileOrigins, defaultAllowedOrigins, tokenUrlFor } from "./_url.ts";
 import {
   type ApiCredentials,
   type AuthInput,
   explicitCredentials,
-  loadCredentials,
   resolveCredentials,
 } from "./credentials.ts";
 import { OAuthError } from "./errors.ts";
-import { AccessToken, requestToken, type RetryOptions, type TokenSet } from "./token_client.ts";
+import { AccessToken, type TokenSet } from "./access_token.ts";
+import { requestToken, type RetryOptions } from "./request_token.ts";
 
 /** The default Kognic auth server. */
 export const DEFAULT_AUTH_SERVER = "https://auth.app.kognic.com";
@@ -24,8 +25,6 @@ export const DEFAULT_TOKEN_ENDPOINT = "/v1/auth/oauth/token";
 /** The default leeway: a token is renewed when less than this is left (or half its lifetime). */
 export const DEFAULT_LEEWAY = 60_000;
 
-const inspectDeno = Symbol.for("Deno.customInspect");
-const inspectNode = Symbol.for("nodejs.util.inspect.custom");
 const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 20;
 const BODY_HEADERS = ["content-type", "content-length", "content-encoding", "content-language"];
@@ -214,9 +213,10 @@ export class AuthSession {
    */
   async getCredentials(): Promise<ApiCredentials> {
     if (this.#credentials) return this.#credentials;
-    const credentials = this.#credentialsPath !== undefined
-      ? await loadCredentials(this.#credentialsPath, this.#options.env)
-      : await resolveCredentials({ env: this.#options.env });
+    const credentials = await resolveCredentials({
+      auth: this.#credentialsPath,
+      env: this.#options.env,
+    });
     credentials.assertNotExpired(this.#now());
     this.#credentials = credentials;
     return credentials;
@@ -437,17 +437,8 @@ export class AuthSession {
   toJSON(): Record<string, unknown> {
     return { tokenUrl: this.tokenUrl.href, hasToken: this.#current !== undefined };
   }
-
-  /** Deno's inspector shows the redacted form. */
-  [inspectDeno](): string {
-    return `AuthSession ${JSON.stringify(this.toJSON())}`;
-  }
-
-  /** Node's inspector shows the redacted form. */
-  [inspectNode](): string {
-    return `AuthSession ${JSON.stringify(this.toJSON())}`;
-  }
 }
+inspectAsJson(AuthSession, "AuthSession");
 
 function isRejectedGrant(error: unknown): boolean {
   return error instanceof OAuthError &&

@@ -41,7 +41,7 @@ export interface CachedToken {
  *
  * @example A cache in front of a token request
  * ```ts
- * import { type CachedToken, isUsable, MemoryTokenCache } from "@kognic/auth";
+ * import { type CachedToken, isUsable, MemoryTokenCache } from "@kognic/auth/config";
  *
  * const cache = new MemoryTokenCache();
  * const requestToken = (): Promise<CachedToken> =>
@@ -84,7 +84,7 @@ export type TokenCacheMode = "auto" | "keyring" | "file" | "none";
  *
  * @example
  * ```ts
- * import { KEYRING_TOKEN_CACHE_SERVICE } from "@kognic/auth";
+ * import { KEYRING_TOKEN_CACHE_SERVICE } from "@kognic/auth/config";
  *
  * console.log(KEYRING_TOKEN_CACHE_SERVICE); // "kognic-auth"
  * ```
@@ -96,7 +96,7 @@ export const KEYRING_TOKEN_CACHE_SERVICE = "kognic-auth";
  *
  * @example
  * ```ts
- * import { TOKEN_CACHE_MARGIN } from "@kognic/auth";
+ * import { TOKEN_CACHE_MARGIN } from "@kognic/auth/config";
  *
  * console.log(TOKEN_CACHE_MARGIN); // 30000
  * ```
@@ -112,7 +112,7 @@ export const TOKEN_CACHE_MARGIN = 30_000;
  *
  * @example
  * ```ts
- * import { isUsable } from "@kognic/auth";
+ * import { isUsable } from "@kognic/auth/config";
  *
  * const token = { accessToken: "t", tokenType: "Bearer", issuedAt: 0, expiresAt: 3_600_000 };
  * console.log(isUsable(token, 3_500_000)); // true
@@ -138,7 +138,7 @@ export function isUsable(token: CachedToken, now: number = Date.now()): boolean 
  *
  * @example
  * ```ts
- * import { tokenCacheKey } from "@kognic/auth";
+ * import { tokenCacheKey } from "@kognic/auth/config";
  *
  * console.log(await tokenCacheKey("https://auth.app.kognic.com", "my-id"));
  * // "https://auth.app.kognic.com:my-id"
@@ -190,7 +190,7 @@ export interface FileTokenCacheOptions {
  *
  * @example
  * ```ts
- * import { FileTokenCache } from "@kognic/auth";
+ * import { FileTokenCache } from "@kognic/auth/config";
  * import { mkdtemp, rm } from "node:fs/promises";
  * import { tmpdir } from "node:os";
  *
@@ -348,7 +348,7 @@ export interface KeyringTokenCacheOptions {
  *
  * @example
  * ```ts ignore
- * import { KeyringTokenCache } from "@kognic/auth";
+ * import { KeyringTokenCache } from "@kognic/auth/config";
  *
  * const cache = new KeyringTokenCache();
  * await cache.clear();
@@ -455,7 +455,7 @@ export class KeyringTokenCache implements TokenCache {
  *
  * @example
  * ```ts
- * import { MemoryTokenCache } from "@kognic/auth";
+ * import { MemoryTokenCache } from "@kognic/auth/config";
  *
  * const cache = new MemoryTokenCache();
  * await cache.set("key", { accessToken: "t", tokenType: "Bearer", issuedAt: 0, expiresAt: 1 });
@@ -556,7 +556,7 @@ export interface CreateTokenCacheOptions {
  *
  * @example
  * ```ts
- * import { createTokenCache } from "@kognic/auth";
+ * import { createTokenCache } from "@kognic/auth/config";
  *
  * const cache = await createTokenCache("none");
  * console.log(cache); // undefined

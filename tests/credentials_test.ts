@@ -2,14 +2,8 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { inspect } from "node:util";
 import { join } from "node:path";
-import {
-  ApiCredentials,
-  AuthSession,
-  CredentialsError,
-  loadCredentials,
-  parseCredentials,
-  resolveCredentials,
-} from "../mod.ts";
+import { ApiCredentials, AuthSession, CredentialsError, resolveCredentials } from "../mod.ts";
+import { loadCredentials, parseCredentials } from "../config.ts";
 import {
   assertNoSecretSeen,
   CLIENT_ID,
@@ -237,8 +231,8 @@ describe("resolveCredentials()", () => {
       /tuple/,
     ],
     ["an empty secret in a tuple", () => resolveCredentials({ auth: ["a", ""] }), /tuple must be/],
-    ["clientId alone", () => resolveCredentials({ clientId: "a" }), /clientSecret option must/],
-    ["clientSecret alone", () => resolveCredentials({ clientSecret: "b" }), /clientId option must/],
+    ["clientId alone", () => resolveCredentials({ clientId: "a" }), /clientSecret options must/],
+    ["clientSecret alone", () => resolveCredentials({ clientSecret: "b" }), /clientId and/],
     [
       "an object without a secret",
       () => resolveCredentials({ auth: { clientId: "a" } as never }),

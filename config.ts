@@ -1,0 +1,59 @@
+/**
+ * Configuration and storage for Kognic users on Deno, Node and Bun: the
+ * credentials file, `environments.json`, token caches shared across processes,
+ * and credentials in the system keyring, as Kognic's Python `kognic-auth`
+ * keeps them.
+ *
+ * These live apart from the core (`@kognic/auth`) so that browsers and edge
+ * workers never load them; the core imports them lazily when a file, an
+ * environment or the keyring is actually used.
+ *
+ * @example Picking the environment for a URL
+ * ```ts ignore
+ * import { loadEnvironments, resolveEnvironment } from "@kognic/auth/config";
+ *
+ * const config = await loadEnvironments();
+ * const environment = resolveEnvironment(config, { url: "https://app.kognic.com/v1/projects" });
+ * console.log(environment.authServer);
+ * ```
+ *
+ * @module
+ */
+
+export { loadCredentials, parseCredentials } from "./src/credential_sources.ts";
+export {
+  DEFAULT_ENVIRONMENT,
+  type Environment,
+  type EnvironmentsConfig,
+  environmentsConfigPath,
+  loadEnvironments,
+  parseEnvironments,
+  resolveEnvironment,
+  type ResolveEnvironmentOptions,
+} from "./src/environments.ts";
+export {
+  type CachedToken,
+  createTokenCache,
+  type CreateTokenCacheOptions,
+  FileTokenCache,
+  type FileTokenCacheOptions,
+  isUsable,
+  KEYRING_TOKEN_CACHE_SERVICE,
+  KeyringTokenCache,
+  type KeyringTokenCacheOptions,
+  MemoryTokenCache,
+  TOKEN_CACHE_MARGIN,
+  type TokenCache,
+  tokenCacheKey,
+  type TokenCacheMode,
+} from "./src/token_cache.ts";
+export {
+  DEFAULT_PROFILE,
+  deleteKeyringCredentials,
+  KEYRING_CREDENTIALS_SERVICE,
+  keyringAvailable,
+  type KeyringAvailableOptions,
+  parseKeyringUrl,
+  readKeyringCredentials,
+  storeKeyringCredentials,
+} from "./src/keyring.ts";
