@@ -5,8 +5,10 @@
  * {@linkcode AuthSession} gives a `fetch` that adds a bearer token, caches it,
  * renews it before it expires, recovers from a 401 and sends it only to
  * allowed origins. Credentials come from the `auth` option, the
- * `KOGNIC_CREDENTIALS` file or the `KOGNIC_CLIENT_ID` and
- * `KOGNIC_CLIENT_SECRET` variables, as in Kognic's Python `kognic-auth`.
+ * `KOGNIC_CREDENTIALS` file, the `KOGNIC_CLIENT_ID` and `KOGNIC_CLIENT_SECRET`
+ * variables or the system keyring, as in Kognic's Python `kognic-auth`.
+ * Credentials files, `environments.json`, token caches and the keyring are in
+ * `@kognic/auth/config`.
  *
  * @example
  * ```ts ignore

@@ -154,8 +154,9 @@ export async function loadCredentials(path: string, env?: EnvSource): Promise<Ap
 }
 
 /**
- * The environment's credentials: `KOGNIC_CREDENTIALS` (a file path), then
- * `KOGNIC_CLIENT_ID` with `KOGNIC_CLIENT_SECRET`.
+ * The environment's credentials: `KOGNIC_CREDENTIALS` (a file path or
+ * `keyring://PROFILE`), then `KOGNIC_CLIENT_ID` with `KOGNIC_CLIENT_SECRET`,
+ * then the system keyring's `default` profile.
  *
  * @throws {CredentialsError} When none are found, listing the sources tried.
  */
@@ -164,7 +165,7 @@ export async function resolveFromEnvironment(
 ): Promise<ApiCredentials> {
   const env = options.env;
   const file = getEnv("KOGNIC_CREDENTIALS", env);
-  if (file) return await loadCredentials(file, env);
+  if (file) return await loadCredentialsFrom(file, env);
   const clientId = getEnv("KOGNIC_CLIENT_ID", env);
   const clientSecret = getEnv("KOGNIC_CLIENT_SECRET", env);
   if (clientId && clientSecret) {
@@ -179,11 +180,47 @@ export async function resolveFromEnvironment(
       : ["KOGNIC_CLIENT_SECRET", "KOGNIC_CLIENT_ID"];
     throw invalid(`Environment variable ${set} is set but ${missing} is not; set both or neither`);
   }
-  // The keyring's `default` profile becomes the third source here.
+  const keyring = await import("./keyring.ts");
+  let found = "no keyring available";
+  try {
+    if (await keyring.keyringAvailable()) {
+      const stored = await keyring.readKeyringCredentials(keyring.DEFAULT_PROFILE);
+      if (stored) return stored;
+      found = "nothing stored";
+    }
+  } catch (error) {
+    // Stored credentials that are bad are reported; a keyring that cannot be
+    // used is a source that is not there.
+    if (error instanceof CredentialsError) throw error;
+  }
   throw new CredentialsError(
     "credentials_not_found",
     `No credentials found. Tried: ${
       options.explicitSourceName ?? "the auth option, the clientId and clientSecret options"
-    }, KOGNIC_CREDENTIALS (a credentials file path), KOGNIC_CLIENT_ID and KOGNIC_CLIENT_SECRET`,
+    }, KOGNIC_CREDENTIALS (a credentials file path), KOGNIC_CLIENT_ID and KOGNIC_CLIENT_SECRET, ` +
+      `the keyring profile '${keyring.DEFAULT_PROFILE}' (${found})`,
   );
+}
+
+/**
+ * Reads credentials named by a string: `keyring://PROFILE` from the system
+ * keyring, anything else as a credentials file path.
+ *
+ * @throws {CredentialsError} When the file or keyring profile has none, or they are bad.
+ */
+export async function loadCredentialsFrom(
+  auth: string,
+  env?: EnvSource,
+): Promise<ApiCredentials> {
+  if (!/^\s*keyring:/i.test(auth)) return await loadCredentials(auth, env);
+  const keyring = await import("./keyring.ts");
+  const profile = keyring.parseKeyringUrl(auth) ?? keyring.DEFAULT_PROFILE;
+  const stored = await keyring.readKeyringCredentials(profile);
+  if (!stored) {
+    throw new CredentialsError(
+      "credentials_not_found",
+      `No credentials found in keyring for profile '${profile}'`,
+    );
+  }
+  return stored;
 }

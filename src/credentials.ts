@@ -144,8 +144,9 @@ export type AuthInput =
 /** Options of {@linkcode resolveCredentials}. */
 export interface ResolveCredentialsOptions {
   /**
-   * A credentials file path (`~` expanded), a `[clientId, clientSecret]`
-   * pair, or a credentials object. When absent, the environment is searched.
+   * A credentials file path (`~` expanded), `keyring://PROFILE`, a
+   * `[clientId, clientSecret]` pair, or a credentials object. When absent,
+   * the environment and the keyring are searched.
    */
   auth?: AuthInput;
   /** A client id, given together with `clientSecret` instead of `auth`. */
@@ -164,8 +165,9 @@ export interface ResolveCredentialsOptions {
 
 /**
  * Finds credentials: from the options when given, else from
- * `KOGNIC_CREDENTIALS` (a file path), else from `KOGNIC_CLIENT_ID` and
- * `KOGNIC_CLIENT_SECRET`. Does not check expiry.
+ * `KOGNIC_CREDENTIALS` (a file path or `keyring://PROFILE`), else from
+ * `KOGNIC_CLIENT_ID` and `KOGNIC_CLIENT_SECRET`, else from the system
+ * keyring's `default` profile. Does not check expiry.
  *
  * @param options Explicit credentials and the environment to search.
  * @returns The credentials found.
@@ -193,7 +195,7 @@ export async function resolveCredentials(
   const sources = await import("./credential_sources.ts");
   return explicit === undefined
     ? await sources.resolveFromEnvironment(options)
-    : await sources.loadCredentials(explicit, options.env);
+    : await sources.loadCredentialsFrom(explicit, options.env);
 }
 
 /**
@@ -233,7 +235,7 @@ export function explicitCredentials(
     return new ApiCredentials(auth as ApiCredentialsInit, "the auth option");
   }
   throw new TypeError(
-    "The auth option must be a credentials file path, a [clientId, clientSecret] pair " +
+    "The auth option must be a credentials file path, keyring://PROFILE, a [clientId, clientSecret] pair " +
       "or a credentials object",
   );
 }

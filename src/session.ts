@@ -33,9 +33,10 @@ const BODY_HEADERS = ["content-type", "content-length", "content-encoding", "con
 export interface AuthSessionOptions {
   /**
    * Credentials: a credentials file path (`~` expanded, must end in `.json`),
-   * a `[clientId, clientSecret]` pair or a credentials object. When neither
-   * this nor `clientId`/`clientSecret` is given, `KOGNIC_CREDENTIALS` and then
-   * `KOGNIC_CLIENT_ID` with `KOGNIC_CLIENT_SECRET` are used.
+   * `keyring://PROFILE`, a `[clientId, clientSecret]` pair or a credentials
+   * object. When neither this nor `clientId`/`clientSecret` is given,
+   * `KOGNIC_CREDENTIALS`, then `KOGNIC_CLIENT_ID` with `KOGNIC_CLIENT_SECRET`,
+   * then the system keyring's `default` profile are used.
    */
   auth?: AuthInput;
   /** A client id, with `clientSecret`, instead of `auth`. */
