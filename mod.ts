@@ -28,6 +28,7 @@ export {
   DEFAULT_AUTH_SERVER,
   DEFAULT_LEEWAY,
   DEFAULT_TOKEN_ENDPOINT,
+  type EnvironmentSessionOptions,
   type GetTokenOptions,
 } from "./src/session.ts";
 export {
@@ -59,3 +60,4 @@ export {
   TokenTimeoutError,
 } from "./src/errors.ts";
 export type { EnvSource } from "./src/_env.ts";
+export type { CachedToken, TokenCache } from "./src/token_cache.ts";

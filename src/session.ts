@@ -7,7 +7,7 @@
 
 import { inspectAsJson } from "./_redact.ts";
 import type { EnvSource } from "./_env.ts";
-import { compileOrigins, defaultAllowedOrigins, tokenUrlFor } from "./_url.ts";
+import { compileOrigins, defaultAllowedOrigins, isLoopbackHost, tokenUrlFor } from "./_url.ts";
 import {
   type ApiCredentials,
   type AuthInput,
@@ -15,6 +15,7 @@ import {
   resolveCredentials,
 } from "./credentials.ts";
 import { OAuthError } from "./errors.ts";
+import type { TokenCache } from "./token_cache.ts";
 import { AccessToken, type TokenSet } from "./access_token.ts";
 import { requestToken, type RetryOptions } from "./request_token.ts";
 
@@ -76,6 +77,23 @@ export interface AuthSessionOptions {
   now?: () => number;
   /** Environment variables to read instead of the process's. */
   env?: EnvSource;
+  /**
+   * A token cache shared with other sessions and processes, such as
+   * `FileTokenCache` or `createTokenCache("auto")` from `@kognic/auth/config`.
+   * A cached token is used while more than 30 s and the renewal margin are
+   * left; concurrent processes on a cold cache make one token request.
+   */
+  tokenCache?: TokenCache;
+}
+
+/** Options of {@linkcode AuthSession.forEnvironment}. */
+export interface EnvironmentSessionOptions extends AuthSessionOptions {
+  /** The environment's name in `environments.json`, as `--env` gives it. */
+  environment?: string;
+  /** A request URL: the environment is the one whose host matches it best. */
+  url?: string | URL;
+  /** The environments file. @default {"$XDG_CONFIG_HOME/kognic/environments.json"} */
+  environmentsFile?: string;
 }
 
 /** Options of {@linkcode AuthSession.getAccessToken}. */
@@ -141,6 +159,7 @@ export class AuthSession {
   #credentials: ApiCredentials | undefined;
   #credentialsPath: string | undefined;
   #current: AccessToken | undefined;
+  #rejected: string | undefined;
   #refreshToken: string | undefined;
   #flight: Flight | undefined;
 
@@ -207,6 +226,57 @@ export class AuthSession {
   }
 
   /**
+   * Creates a session for a Kognic environment from `environments.json`:
+   * the one named, else the one whose host matches `url` best (the longest
+   * host suffix wins), else the file's `default_environment`, else Kognic's
+   * production. The environment gives the auth server, the credentials and
+   * the scopes; options given here override them, and `scopes` here beat the
+   * environment's, which beat the credentials file's.
+   *
+   * @param options The environment to use, and session options.
+   * @returns The session, its credentials loaded.
+   * @throws {ConfigurationError} For an unknown environment or a broken environments file.
+   * @throws {CredentialsError} When no usable credentials are found.
+   *
+   * @example
+   * ```ts ignore
+   * import { AuthSession } from "@kognic/auth";
+   *
+   * const session = await AuthSession.forEnvironment({ url: "https://demo.kognic.com/v1/projects" });
+   * const response = await session.fetch("https://demo.kognic.com/v1/projects");
+   * ```
+   */
+  static async forEnvironment(options: EnvironmentSessionOptions = {}): Promise<AuthSession> {
+    const { loadEnvironments, resolveEnvironment } = await import("./environments.ts");
+    const config = await loadEnvironments(options.environmentsFile, options.env);
+    const environment = resolveEnvironment(config, { name: options.environment, url: options.url });
+    const explicit = options.auth !== undefined || options.clientId !== undefined ||
+      options.clientSecret !== undefined;
+    const authServer = options.authServer ?? environment.authServer;
+    let allowedOrigins = options.allowedOrigins;
+    if (!allowedOrigins) {
+      const tokenUrl = tokenUrlFor(
+        authServer,
+        options.tokenEndpoint ?? DEFAULT_TOKEN_ENDPOINT,
+        options.allowInsecureHttp ?? false,
+      );
+      const scheme = isLoopbackHost(environment.host.replace(/:\d+$/, "")) ? "http" : "https";
+      allowedOrigins = [
+        ...defaultAllowedOrigins(tokenUrl),
+        `${scheme}://${environment.host}`,
+        `${scheme}://*.${environment.host}`,
+      ];
+    }
+    return await AuthSession.create({
+      ...options,
+      authServer,
+      auth: explicit ? options.auth : environment.credentials,
+      scopes: options.scopes ?? environment.scopes,
+      allowedOrigins,
+    });
+  }
+
+  /**
    * The session's credentials, read from the file or environment on first call.
    *
    * @returns The credentials; the secret stays hidden from logs.
@@ -258,6 +328,7 @@ export class AuthSession {
    * (with the refresh token, when there is one).
    */
   invalidateToken(): void {
+    this.#rejected = this.#current?.accessToken;
     this.#current = undefined;
   }
 
@@ -269,7 +340,6 @@ export class AuthSession {
       promise: this.#acquire(controller.signal).then((token) => {
         this.#current = token;
         this.#refreshToken = token.refreshToken ?? this.#refreshToken;
-        this.#options.onTokenUpdated?.(token);
         return token;
       }).finally(() => {
         if (this.#flight === flight) this.#flight = undefined;
@@ -284,27 +354,62 @@ export class AuthSession {
 
   async #acquire(signal: AbortSignal): Promise<AccessToken> {
     const credentials = await this.getCredentials();
+    const scopes = this.#options.scopes ?? credentials.scopes;
+    const cache = this.#options.tokenCache;
+    if (!cache) return await this.#request(credentials, scopes, signal);
+    const { isUsable, tokenCacheKey } = await import("./token_cache.ts");
+    const server = (this.#options.authServer ?? DEFAULT_AUTH_SERVER).replace(/\/+$/, "");
+    const key = await tokenCacheKey(server, credentials.clientId, scopes);
+    return await cache.withLock(key, async () => {
+      // A cache that cannot be read or written is a cache miss, never an error.
+      const cached = await cache.get(key).catch(() => undefined);
+      if (cached) {
+        const now = this.#now();
+        const token = new AccessToken(cached);
+        if (
+          cached.accessToken !== this.#rejected && isUsable(cached, now) &&
+          token.isFresh(now, this.#leeway)
+        ) {
+          return token;
+        }
+        this.#refreshToken ??= cached.refreshToken;
+      }
+      const token = await this.#request(credentials, scopes, signal);
+      await cache.set(key, token.toTokenSet()).catch(() => {});
+      return token;
+    });
+  }
+
+  /** A token from the server: the refresh-token grant first when there is a refresh token. */
+  async #request(
+    credentials: ApiCredentials,
+    scopes: readonly string[] | undefined,
+    signal: AbortSignal,
+  ): Promise<AccessToken> {
     const options = this.#options;
     const request = {
       tokenUrl: this.tokenUrl,
       credentials,
-      scopes: options.scopes ?? credentials.scopes,
+      scopes,
       fetch: this.#fetch,
       timeout: options.timeout,
       retry: options.retry,
       signal,
       now: this.#now,
     };
+    let token: AccessToken | undefined;
     const refreshToken = this.#refreshToken;
     if (refreshToken !== undefined) {
       try {
-        return await requestToken({ ...request, refreshToken });
+        token = await requestToken({ ...request, refreshToken });
       } catch (error) {
         if (!isRejectedGrant(error)) throw error;
         this.#refreshToken = undefined;
       }
     }
-    return await requestToken(request);
+    token ??= await requestToken(request);
+    options.onTokenUpdated?.(token);
+    return token;
   }
 
   async #send(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
@@ -351,7 +456,7 @@ export class AuthSession {
       }
       replayed = true;
       await result.response.body?.cancel();
-      if (this.#current === result.token) this.#current = undefined;
+      if (this.#current === result.token) this.invalidateToken();
     }
   }
 
