@@ -10,10 +10,11 @@
  * 4. the types resolve and check under `tsc --strict --module nodenext`, from
  *    an ES module and from a CommonJS file, with the package's own `.d.ts`
  *    files checked too (`skipLibCheck` off);
- * 5. `npx kognic-auth get-access-token --server <url>` (and the same through
- *    `npx @kognic/auth`) prints a token from the local auth server of the
- *    installed `@kognic/auth/testing`, with `KOGNIC_CLIENT_ID` and
- *    `KOGNIC_CLIENT_SECRET`, on Node 20, 22 and 24.
+ * 5. `npx kognic-auth get-access-token --server <url>` prints a token from the
+ *    local auth server of the installed `@kognic/auth/testing`, with
+ *    `KOGNIC_CLIENT_ID` and `KOGNIC_CLIENT_SECRET`, and `npx @kognic/auth`
+ *    then prints the same token from the token cache file, on Node 20, 22 and
+ *    24 (HOME and the XDG folders in a scratch folder).
  *
  * ```sh
  * deno run -A scripts/packaging_test.ts [--skip-build]
@@ -112,9 +113,9 @@ console.log(counts.join(", "));
   // require() of every entry point's ES module (Node >= 20.19).
   "require.cjs": `
 const assert = require("node:assert/strict");
-const { exports, version } = require("@kognic/auth/package.json");
+const pkg = require("@kognic/auth/package.json");
 
-const entries = Object.keys(exports).filter((key) => key !== "./package.json");
+const entries = Object.keys(pkg.exports).filter((key) => key !== "./package.json");
 const counts = [];
 for (const entry of entries) {
   const module = require("@kognic/auth" + entry.slice(1));
@@ -124,26 +125,38 @@ for (const entry of entries) {
 assert.equal(typeof require("@kognic/auth").AuthSession, "function");
 assert.equal(typeof require("@kognic/auth/testing").startAuthServer, "function");
 assert.equal(typeof require("@kognic/auth/cli").main, "function");
-assert.match(version, /^\\d+\\.\\d+\\.\\d+/);
+assert.match(pkg.version, /^\\d+\\.\\d+\\.\\d+/);
 console.log(counts.join(", "));
 `,
   // The bin through npx, by its name and by the package's, against the installed
-  // package's own local auth server.
+  // package's own local auth server, with HOME and the XDG folders in a scratch
+  // folder: the first run requests a token and caches it in the token cache file
+  // (the keyring's optional package is not installed), the second prints it
+  // from there.
   "cli.mjs": `
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { startAuthServer } from "@kognic/auth/testing";
 
 const secret = "packaging-Xq3-secret";
+const home = mkdtempSync(join(tmpdir(), "kognic-auth-packaging-home-"));
 const server = await startAuthServer({ clients: { "packaging-client": secret } });
 try {
-  const lengths = [];
+  const env = {
+    PATH: process.env.PATH,
+    HOME: home,
+    XDG_CACHE_HOME: join(home, "cache"),
+    XDG_CONFIG_HOME: join(home, "config"),
+    KOGNIC_CLIENT_ID: "packaging-client",
+    KOGNIC_CLIENT_SECRET: secret,
+  };
+  const tokens = [];
   for (const name of ["kognic-auth", "@kognic/auth"]) {
     const args = ["--no", "--offline", name, "get-access-token", "--server", server.url];
-    const child = spawn("npx", args, {
-      env: { ...process.env, KOGNIC_CLIENT_ID: "packaging-client", KOGNIC_CLIENT_SECRET: secret },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawn("npx", args, { env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (chunk) => (stdout += chunk));
@@ -156,12 +169,15 @@ try {
     assert.equal(api.status, 200, "the printed token is accepted by the API");
     await api.body?.cancel();
     assert.ok(!stdout.includes(secret) && !stderr.includes(secret), "the secret was printed");
-    lengths.push(token.length);
+    tokens.push(token);
   }
-  assert.equal(server.counts.tokensIssued, 2, "tokens issued");
-  console.log("tokens of " + lengths.join(" and ") + " characters");
+  assert.equal(server.counts.tokensIssued, 1, "the second run takes the cached token");
+  assert.equal(tokens[1], tokens[0]);
+  assert.ok(existsSync(join(home, "cache", "kognic-auth", "tokens.json")), "no token cache file");
+  console.log("a token of " + tokens[0].length + " characters, then the same from the cache");
 } finally {
   await server.close();
+  rmSync(home, { recursive: true, force: true });
 }
 `,
   // Types, from an ES module...
