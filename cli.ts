@@ -1,9 +1,17 @@
 /**
- * The `kognic-auth` command: prints an access token for Kognic APIs.
+ * The `kognic-auth` command: prints an access token for Kognic APIs, keeps
+ * credentials in the system keyring, and clears the token cache.
  *
  * ```sh
  * deno run -A jsr:@kognic/auth/cli get-access-token --credentials ~/.config/kognic/credentials.json
+ * deno run -A jsr:@kognic/auth/cli get-access-token --env demo
+ * deno run -A jsr:@kognic/auth/cli credentials put ~/Downloads/credentials.json --env demo
+ * deno run -A jsr:@kognic/auth/cli clear-cache
  * ```
+ *
+ * `get-access-token` keeps tokens in a cache shared across processes (the
+ * system keyring when one answers, else `$XDG_CACHE_HOME/kognic-auth/tokens.json`),
+ * so running it again within the token's life sends no request.
  *
  * Exit codes: 0 on success, 1 on an error (one line on stderr starting with
  * `Error:`), 2 on a usage error (usage on stderr).
@@ -19,11 +27,13 @@
  */
 
 import process from "node:process";
-import { parseArgs } from "node:util";
+import { parseArgs, type ParseArgsConfig } from "node:util";
 import type { EnvSource } from "./src/_env.ts";
-import { resolveCredentials } from "./src/credentials.ts";
-import { KognicAuthError } from "./src/errors.ts";
+import { type ApiCredentials, resolveCredentials } from "./src/credentials.ts";
+import { ConfigurationError, CredentialsError, KognicAuthError } from "./src/errors.ts";
 import { AuthSession, DEFAULT_AUTH_SERVER } from "./src/session.ts";
+import type { Environment } from "./src/environments.ts";
+import type { CachedToken, TokenCache, TokenCacheMode } from "./src/token_cache.ts";
 import { VERSION } from "./src/_version.ts";
 
 /** Where the CLI reads and writes; tests pass their own. */
@@ -32,7 +42,12 @@ export interface CliIO {
   stdout(text: string): void;
   /** Writes to standard error. */
   stderr(text: string): void;
-  /** Environment variables. @default {the process's} */
+  /**
+   * Environment variables: the credentials variables, `HOME` and the XDG
+   * directories of the environments file and the token cache. The system
+   * keyring is found through the process's own environment (its D-Bus
+   * session bus), whatever is given here. @default {the process's}
+   */
   env?: EnvSource;
   /** The fetch used for token requests. @default {globalThis.fetch} */
   fetch?: typeof fetch;
@@ -48,23 +63,57 @@ export const EXIT_USAGE = 2;
 const USAGE = `Usage: kognic-auth [-v] <command> [options]
 
 Commands:
-  get-access-token   Print an access token for Kognic APIs
+  get-access-token             Print an access token for Kognic APIs
+  credentials put FILE         Store a credentials file in the system keyring
+  credentials get              Print the stored credentials as JSON, the secret hidden
+  credentials delete           Remove the stored credentials from the system keyring
+  clear-cache                  Remove the cached access tokens
 
 Options of get-access-token:
-  --server URL         Auth server (default: ${DEFAULT_AUTH_SERVER})
-  --credentials FILE   Credentials file (default: KOGNIC_CREDENTIALS, then
-                       KOGNIC_CLIENT_ID and KOGNIC_CLIENT_SECRET)
-  --scopes S [S ...]   Scopes to request (default: the credentials file's)
-  --decode             Print the token's JWT header and payload as JSON
-  --json               Print access_token, token_type and expires_at as JSON
+  --server URL                 Auth server (default: the environment's, else
+                               ${DEFAULT_AUTH_SERVER})
+  --credentials FILE           Credentials file, or keyring://PROFILE (default: the
+                               environment's, else KOGNIC_CREDENTIALS, then
+                               KOGNIC_CLIENT_ID and KOGNIC_CLIENT_SECRET, then the
+                               keyring profile "default")
+  --env NAME                   Take the server, credentials and scopes from this
+                               environment of the environments file
+  --env-config-file-path FILE  Environments file (default:
+                               $XDG_CONFIG_HOME/kognic/environments.json); it is read
+                               only with --env or this option, and without --env its
+                               default_environment is used
+  --token-cache MODE           auto (the keyring if one answers, else the file),
+                               keyring, file or none (default: auto)
+  --scopes S [S ...]           Scopes to request (default: the environment's, else
+                               the credentials file's)
+  --decode                     Print the token's JWT header and payload as JSON
+  --json                       Print access_token, token_type and expires_at as JSON
+
+Options of credentials:
+  --env PROFILE                Keyring profile (default: default); use it as
+                               --credentials keyring://PROFILE or in an environment
+  --show-secret                credentials get: print the client secret too
+
+Options of clear-cache:
+  --token-cache MODE           auto (the file, and the keyring if one answers),
+                               keyring or file (default: auto)
 
 Global options:
-  -v, --verbose        Debug output on stderr (never secrets or tokens)
-  -h, --help           Show this help
-  --version            Show the version
+  -v, --verbose                Debug output on stderr (never secrets or tokens)
+  -h, --help                   Show this help
+  --version                    Show the version
 
-Exit codes: 0 success, 1 error, 2 usage error.
+Files: token cache $XDG_CACHE_HOME/kognic-auth/tokens.json (~/.cache/...), or the
+keyring service "kognic-auth"; credentials in the keyring service
+"kognic-credentials", account = the profile.
+
+Exit codes: 0 success, 1 error, 2 usage error. \`credentials delete\` of a profile
+with nothing stored says so and exits 0.
 `;
+
+const TOKEN_CACHE_MODES: readonly TokenCacheMode[] = ["auto", "keyring", "file", "none"];
+const HIDDEN = "[hidden]";
+const KEEP_IN_FILE = "or keep the credentials in a file and use --credentials FILE";
 
 class UsageError extends Error {}
 
@@ -74,6 +123,8 @@ function defaultIO(): CliIO {
     stderr: (text) => process.stderr.write(text),
   };
 }
+
+type Debug = (text: string) => void;
 
 /**
  * Runs the command line and returns the exit code; it never calls
@@ -98,6 +149,9 @@ export async function main(args: string[], io: CliIO = defaultIO()): Promise<num
     verbose = true;
     rest = rest.slice(1);
   }
+  const debug: Debug = (text) => {
+    if (verbose) io.stderr(`debug: ${text}\n`);
+  };
   const [command, ...commandArgs] = rest;
   try {
     if (command === undefined) throw new UsageError("No command given");
@@ -109,9 +163,9 @@ export async function main(args: string[], io: CliIO = defaultIO()): Promise<num
       io.stdout(`kognic-auth ${VERSION}\n`);
       return EXIT_OK;
     }
-    if (command === "get-access-token") {
-      return await getAccessToken(commandArgs, io, verbose);
-    }
+    if (command === "get-access-token") return await getAccessToken(commandArgs, io, debug);
+    if (command === "credentials") return await credentials(commandArgs, io, debug);
+    if (command === "clear-cache") return await clearCache(commandArgs, io, debug);
     throw new UsageError(`Unknown command "${command}"`);
   } catch (error) {
     if (error instanceof UsageError) {
@@ -124,9 +178,93 @@ export async function main(args: string[], io: CliIO = defaultIO()): Promise<num
 }
 
 function describe(error: unknown): string {
-  if (error instanceof KognicAuthError || error instanceof TypeError) return error.message;
-  if (error instanceof Error) return `${error.name}: ${error.message}`;
-  return String(error);
+  let message: string;
+  if (error instanceof KognicAuthError || error instanceof TypeError) message = error.message;
+  else if (error instanceof Error) message = `${error.name}: ${error.message}`;
+  else message = String(error);
+  return oneLine(message);
+}
+
+/**
+ * A message made safe for one line of a terminal: line breaks become spaces,
+ * and other control characters (which a token server or a native library
+ * may put in a message, such as terminal escapes) are shown as `\xNN`.
+ */
+function oneLine(message: string): string {
+  return message.replace(/\s*[\r\n]+\s*/g, " ").replace(
+    // deno-lint-ignore no-control-regex
+    /[\u0000-\u001f\u007f-\u009f]/g,
+    (char) => `\\x${char.charCodeAt(0).toString(16).padStart(2, "0")}`,
+  );
+}
+
+/**
+ * Runs a step that uses the system keyring; when the keyring cannot be used,
+ * its error gains how to fix that (unless it says so already, as it does for
+ * a missing @napi-rs/keyring or Deno's --allow-ffi) and the way around it.
+ */
+async function keyringStep<T>(fn: () => Promise<T>, alternative: string): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    if (!(error instanceof ConfigurationError) || !/^The system keyring/.test(error.message)) {
+      throw error;
+    }
+    const message = oneLine(error.message).replace(/\.$/, "");
+    const os = (globalThis as { Deno?: { build?: { os?: string } } }).Deno?.build?.os ??
+      process.platform;
+    const unreachable =
+      /^The system keyring (is not available|failed|did not answer)/.test(message) &&
+      !/must run on the D-Bus session bus/.test(message) &&
+      os !== "darwin" && os !== "windows" && os !== "win32";
+    const fix = unreachable
+      ? ". Start a Secret Service (such as gnome-keyring or KeePassXC) on the D-Bus session bus"
+      : "";
+    throw new ConfigurationError(`${message}${fix}, ${alternative}`, { cause: error });
+  }
+}
+
+function parse(
+  args: string[],
+  options: NonNullable<ParseArgsConfig["options"]>,
+  allowPositionals = false,
+): { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] } {
+  try {
+    const { values, positionals } = parseArgs({
+      args,
+      options: { ...options, help: { type: "boolean", short: "h" } },
+      strict: true,
+      allowPositionals,
+    });
+    return {
+      values: values as Record<string, string | boolean | string[] | undefined>,
+      positionals,
+    };
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+/** A string option that, when given, must not be empty. */
+function text(
+  values: Record<string, unknown>,
+  name: string,
+  what: string,
+): string | undefined {
+  const value = values[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== "string" || value === "") throw new UsageError(`--${name} needs ${what}`);
+  return value;
+}
+
+function cacheMode(value: string | undefined, allowed: readonly TokenCacheMode[]): TokenCacheMode {
+  const mode = value ?? "auto";
+  if (!(allowed as readonly string[]).includes(mode)) {
+    throw new UsageError(
+      `--token-cache must be one of ${allowed.join(", ")}, not "${mode}"`,
+    );
+  }
+  return mode as TokenCacheMode;
 }
 
 /** Turns `--scopes a b --json` into `--scopes a --scopes b --json`, as argparse's nargs="+" reads it. */
@@ -148,57 +286,90 @@ function expandScopes(args: string[]): string[] {
   return out;
 }
 
-async function getAccessToken(args: string[], io: CliIO, verbose: boolean): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: expandScopes(args),
-      options: {
-        server: { type: "string" },
-        credentials: { type: "string" },
-        scopes: { type: "string", multiple: true },
-        decode: { type: "boolean" },
-        json: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-      allowPositionals: false,
-    });
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  const { values } = parsed;
+async function getAccessToken(args: string[], io: CliIO, debug: Debug): Promise<number> {
+  const { values } = parse(expandScopes(args), {
+    server: { type: "string" },
+    credentials: { type: "string" },
+    scopes: { type: "string", multiple: true },
+    env: { type: "string" },
+    "env-config-file-path": { type: "string" },
+    "token-cache": { type: "string" },
+    decode: { type: "boolean" },
+    json: { type: "boolean" },
+  });
   if (values.help) {
     io.stdout(USAGE);
     return EXIT_OK;
   }
   if (values.decode && values.json) throw new UsageError("--decode and --json cannot be combined");
-  if (values.server === "") throw new UsageError("--server needs a URL");
-  if (values.credentials === "") throw new UsageError("--credentials needs a file path");
-  const debug = (text: string): void => {
-    if (verbose) io.stderr(`debug: ${text}\n`);
-  };
-  const credentials = await resolveCredentials({
-    auth: values.credentials,
-    env: io.env,
-    explicitSourceName: "--credentials",
-  });
+  const server = text(values, "server", "a URL");
+  const auth = text(values, "credentials", "a file path");
+  const envName = text(values, "env", "an environment name");
+  const envFile = text(values, "env-config-file-path", "a file path");
+  const mode = cacheMode(values["token-cache"] as string | undefined, TOKEN_CACHE_MODES);
+  const explicitScopes = values.scopes as string[] | undefined;
+
+  let environment: Environment | undefined;
+  if (envName !== undefined || envFile !== undefined) {
+    const { loadEnvironments, resolveEnvironment } = await import("./src/environments.ts");
+    const config = await loadEnvironments(envFile, io.env);
+    environment = resolveEnvironment(config, { name: envName });
+    debug(
+      `environment: ${environment.name} from ${config.path} (auth server ${environment.authServer}` +
+        `, credentials ${environment.credentials ?? "from the usual search"})`,
+    );
+  }
+
+  const credentials = await keyringStep(
+    () =>
+      resolveCredentials({
+        auth: auth ?? environment?.credentials,
+        env: io.env,
+        explicitSourceName: "--credentials",
+      }),
+    "or use a credentials file with --credentials FILE",
+  );
   debug(`credentials: client ${credentials.clientId} from ${credentials.source}`);
+  const scopes = explicitScopes ?? environment?.scopes;
+  debug(
+    `scopes: ${describeScopes(scopes ?? credentials.scopes)} (${
+      explicitScopes
+        ? "--scopes"
+        : environment?.scopes
+        ? `environment ${environment.name}`
+        : credentials.scopes
+        ? "the credentials file"
+        : "none set"
+    })`,
+  );
+
+  const tokenCache = await openTokenCache(mode, io, debug);
+  let requested = 0;
+  const baseFetch = io.fetch ?? ((input, init) => globalThis.fetch(input, init));
   const session = new AuthSession({
-    authServer: values.server ?? DEFAULT_AUTH_SERVER,
+    authServer: server ?? environment?.authServer ?? DEFAULT_AUTH_SERVER,
     auth: credentials,
-    scopes: values.scopes,
-    fetch: io.fetch,
+    scopes,
+    fetch: (input, init) => {
+      requested++;
+      return baseFetch(input, init);
+    },
+    tokenCache,
   });
   debug(`token URL: ${session.tokenUrl.href}`);
   const token = await session.getToken();
-  debug(`token received, expires at ${new Date(token.expiresAt).toISOString()}`);
+  const expiresAt = new Date(token.expiresAt).toISOString();
+  if (requested > 0) {
+    debug(`token received from the auth server, expires at ${expiresAt}`);
+  } else {
+    debug(`token taken from the cache without a request, expires at ${expiresAt}`);
+  }
   if (values.json) {
     io.stdout(
       JSON.stringify({
         access_token: token.accessToken,
         token_type: token.tokenType,
-        expires_at: new Date(token.expiresAt).toISOString(),
+        expires_at: expiresAt,
       }) + "\n",
     );
   } else if (values.decode) {
@@ -207,6 +378,222 @@ async function getAccessToken(args: string[], io: CliIO, verbose: boolean): Prom
     io.stdout(token.accessToken + "\n");
   }
   return EXIT_OK;
+}
+
+function describeScopes(scopes: readonly string[] | undefined): string {
+  if (!scopes) return "none";
+  return scopes.length === 0 ? "none (an empty list)" : scopes.join(" ");
+}
+
+/** The token cache of a mode, with debug lines for hits and misses. */
+async function openTokenCache(
+  mode: TokenCacheMode,
+  io: CliIO,
+  debug: Debug,
+): Promise<TokenCache | undefined> {
+  const { createTokenCache, FileTokenCache, isUsable } = await import("./src/token_cache.ts");
+  const cache = await keyringStep(
+    () => createTokenCache(mode, { env: io.env }),
+    "or use --token-cache file",
+  );
+  if (!cache) {
+    debug("token cache: none");
+    return undefined;
+  }
+  const name = cache instanceof FileTokenCache
+    ? `file ${await cache.resolvePath()}`
+    : "system keyring (service kognic-auth)";
+  debug(`token cache: ${name}${mode === "auto" ? " (chosen by --token-cache auto)" : ""}`);
+  return {
+    async get(key: string): Promise<CachedToken | undefined> {
+      let token: CachedToken | undefined;
+      try {
+        token = await cache.get(key);
+      } catch (error) {
+        debug(`token cache: cannot read (${describe(error)}); requesting a token`);
+        throw error;
+      }
+      if (!token) debug(`token cache miss for ${key}`);
+      else if (!isUsable(token)) {
+        debug(`token cache: the token for ${key} expires too soon (at ${iso(token.expiresAt)})`);
+      } else debug(`token cache hit for ${key}, expires at ${iso(token.expiresAt)}`);
+      return token;
+    },
+    async set(key: string, token: CachedToken): Promise<void> {
+      try {
+        await cache.set(key, token);
+      } catch (error) {
+        debug(`token cache: cannot store the new token (${describe(error)})`);
+        throw error;
+      }
+      debug(`token cache: stored the new token for ${key}`);
+    },
+    delete: (key) => cache.delete(key),
+    clear: () => cache.clear(),
+    withLock: (key, fn) => cache.withLock(key, fn),
+  };
+}
+
+function iso(time: number): string {
+  return new Date(time).toISOString();
+}
+
+async function credentials(args: string[], io: CliIO, debug: Debug): Promise<number> {
+  const [action, ...rest] = args;
+  if (action === "-h" || action === "--help") {
+    io.stdout(USAGE);
+    return EXIT_OK;
+  }
+  if (action === undefined) throw new UsageError("credentials needs put, get or delete");
+  if (action !== "put" && action !== "get" && action !== "delete") {
+    throw new UsageError(`Unknown credentials command "${action}"; expected put, get or delete`);
+  }
+  const { values, positionals } = parse(rest, {
+    env: { type: "string" },
+    ...(action === "get" ? { "show-secret": { type: "boolean" as const } } : {}),
+  }, action === "put");
+  if (values.help) {
+    io.stdout(USAGE);
+    return EXIT_OK;
+  }
+  const keyring = await import("./src/keyring.ts");
+  const profile = text(values, "env", "a profile name") ?? keyring.DEFAULT_PROFILE;
+  debug(`keyring: service ${keyring.KEYRING_CREDENTIALS_SERVICE}, profile ${profile}`);
+
+  if (action === "put") {
+    if (positionals.length !== 1) {
+      throw new UsageError(
+        positionals.length === 0
+          ? "credentials put needs the credentials FILE"
+          : "credentials put takes one FILE",
+      );
+    }
+    const { loadCredentials } = await import("./src/credential_sources.ts");
+    const { expandHome } = await import("./src/_env.ts");
+    // Checked first, so that messages name the file; then stored as it is.
+    const checked = await loadCredentials(positionals[0], io.env);
+    const { readFile } = await import("node:fs/promises");
+    const raw = await readFile(await expandHome(positionals[0], io.env), "utf8");
+    await keyringStep(() => keyring.storeKeyringCredentials(raw, profile), KEEP_IN_FILE);
+    io.stdout(
+      `Stored the credentials of client ${checked.clientId} in the system keyring ` +
+        `(profile '${profile}'); use them with --credentials keyring://${profile}\n`,
+    );
+    if (checked.expires && checked.expires.getTime() <= Date.now()) {
+      io.stderr(`Warning: these credentials expired at ${checked.expires.toISOString()}\n`);
+    }
+    return EXIT_OK;
+  }
+
+  if (action === "get") {
+    const stored = await keyringStep(() => keyring.readKeyringCredentials(profile), KEEP_IN_FILE);
+    if (!stored) {
+      throw new CredentialsError(
+        "credentials_not_found",
+        `No credentials found in keyring for profile '${profile}'`,
+      );
+    }
+    io.stdout(
+      JSON.stringify(credentialsFileJson(stored, values["show-secret"] === true), null, 2) + "\n",
+    );
+    return EXIT_OK;
+  }
+
+  const deleted = await keyringStep(
+    () => keyring.deleteKeyringCredentials(profile),
+    KEEP_IN_FILE,
+  );
+  io.stdout(
+    deleted
+      ? `Deleted the credentials of profile '${profile}' from the system keyring\n`
+      : `No credentials stored for profile '${profile}' in the system keyring; nothing to delete\n`,
+  );
+  return EXIT_OK;
+}
+
+/** Credentials as the JSON of a credentials file, the secret hidden unless asked. */
+function credentialsFileJson(
+  credentials: ApiCredentials,
+  showSecret: boolean,
+): Record<string, unknown> {
+  const json: Record<string, unknown> = {
+    clientId: credentials.clientId,
+    clientSecret: showSecret ? credentials.clientSecret : HIDDEN,
+    email: credentials.email,
+    userId: credentials.userId,
+    issuer: credentials.issuer,
+    name: credentials.name,
+    created: credentials.created?.toISOString(),
+    expires: credentials.expires?.toISOString(),
+    scopes: credentials.scopes,
+  };
+  for (const key of Object.keys(json)) if (json[key] === undefined) delete json[key];
+  return json;
+}
+
+async function clearCache(args: string[], io: CliIO, debug: Debug): Promise<number> {
+  const { values } = parse(args, { "token-cache": { type: "string" } });
+  if (values.help) {
+    io.stdout(USAGE);
+    return EXIT_OK;
+  }
+  const mode = cacheMode(values["token-cache"] as string | undefined, ["auto", "keyring", "file"]);
+  const caches = await import("./src/token_cache.ts");
+
+  if (mode === "auto" || mode === "file") {
+    const file = new caches.FileTokenCache({ env: io.env });
+    const path = await file.resolvePath();
+    const count = await countFileTokens(path);
+    if (count !== undefined) await file.clear();
+    io.stdout(
+      count === undefined
+        ? `No token cache file at ${path}; nothing to remove\n`
+        : `Removed the token cache file ${path} (${plural(count, "token")})\n`,
+    );
+  }
+
+  if (mode === "keyring" || mode === "auto") {
+    const { findKeyringAccounts } = await import("./src/_keyring.ts");
+    if (mode === "auto") {
+      const { keyringAvailable } = await import("./src/keyring.ts");
+      if (!(await keyringAvailable())) {
+        debug("no system keyring answered; only the file cache was cleared");
+        return EXIT_OK;
+      }
+    }
+    const count = await keyringStep(async () => {
+      const cache = await caches.createTokenCache("keyring", { env: io.env });
+      const count = (await findKeyringAccounts(caches.KEYRING_TOKEN_CACHE_SERVICE)).length;
+      await cache!.clear();
+      return count;
+    }, "or clear only the file with --token-cache file");
+    io.stdout(
+      `Removed ${plural(count, "cached token")} from the system keyring ` +
+        `(service ${caches.KEYRING_TOKEN_CACHE_SERVICE})\n`,
+    );
+  }
+  return EXIT_OK;
+}
+
+/** How many tokens the cache file holds, or `undefined` when there is no file. */
+async function countFileTokens(path: string): Promise<number | undefined> {
+  const { readFile } = await import("node:fs/promises");
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch {
+    return undefined;
+  }
+  try {
+    const tokens = JSON.parse(text)?.tokens;
+    return typeof tokens === "object" && tokens !== null ? Object.keys(tokens).length : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
 }
 
 /**

@@ -94,19 +94,40 @@ export async function writeCredentials(
 
 const repoRoot = new URL("..", import.meta.url);
 
+/** The Deno permissions the CLI subprocess gets by default. */
+export const CLI_DENO_PERMISSIONS: readonly string[] = [
+  "--allow-net=127.0.0.1",
+  "--allow-env",
+  "--allow-read",
+];
+
 /**
  * The command that runs the `kognic-auth` CLI on the current runtime:
  * `KOGNIC_AUTH_CLI` (a JSON array) when set, as the npm build's test run sets
- * it, else `cli.ts` under Deno or Bun.
+ * it, else `cli.ts` under Deno (with `denoPermissions`) or Bun.
  */
-export function cliCommand(): string[] {
+export function cliCommand(denoPermissions: readonly string[] = CLI_DENO_PERMISSIONS): string[] {
   const fromEnv = process.env.KOGNIC_AUTH_CLI;
   if (fromEnv) return JSON.parse(fromEnv);
   const cli = new URL("cli.ts", repoRoot).pathname;
   if ("Deno" in globalThis) {
-    return [process.execPath, "run", "--allow-net=127.0.0.1", "--allow-env", "--allow-read", cli];
+    return [process.execPath, "run", ...denoPermissions, cli];
   }
   return [process.execPath, cli];
+}
+
+/**
+ * Deno's cache directory as this process sees it. A CLI subprocess given
+ * another XDG_CACHE_HOME would otherwise look for its modules there (Deno
+ * keeps them in `$XDG_CACHE_HOME/deno`) and download them again.
+ */
+function denoDir(): string | undefined {
+  const env = process.env;
+  if (env.DENO_DIR) return env.DENO_DIR;
+  if (process.platform === "darwin") return env.HOME && join(env.HOME, "Library", "Caches", "deno");
+  if (process.platform === "win32") return env.LOCALAPPDATA && join(env.LOCALAPPDATA, "deno");
+  if (env.XDG_CACHE_HOME) return join(env.XDG_CACHE_HOME, "deno");
+  return env.HOME && join(env.HOME, ".cache", "deno");
 }
 
 /** The outcome of a subprocess. */
@@ -114,35 +135,73 @@ export interface RunResult {
   code: number | null;
   stdout: string;
   stderr: string;
+  /** Set when the process was killed for running longer than `killAfter`. */
+  killed?: boolean;
+}
+
+/** Options of {@linkcode runCli}. */
+export interface RunCliOptions {
+  /** Environment variables, besides PATH, HOME and NO_COLOR. */
+  env?: Record<string, string>;
+  /** Standard input. @default {""} */
+  stdin?: string;
+  /**
+   * The Deno permission flags, such as `["-A"]` for the keyring (which needs
+   * `--allow-ffi`) or with `--allow-write` for the token cache file; ignored
+   * on other runtimes. @default {CLI_DENO_PERMISSIONS}
+   */
+  denoPermissions?: readonly string[];
+  /**
+   * Kills the process after this many ms, so that a test of "does not hang"
+   * fails instead of hanging; the result then has `killed: true`. Not a
+   * timing assertion: make it generous. @default {no limit}
+   */
+  killAfter?: number;
 }
 
 /**
  * Runs the CLI as a real subprocess with exactly the environment given (plus
- * PATH and HOME) and records its output.
+ * PATH, HOME, NO_COLOR and, under Deno, DENO_DIR) and records its output.
  */
-export function runCli(
-  args: string[],
-  options: { env?: Record<string, string>; stdin?: string } = {},
-): Promise<RunResult> {
-  const [cmd, ...prefix] = cliCommand();
+export function runCli(args: string[], options: RunCliOptions = {}): Promise<RunResult> {
+  const [cmd, ...prefix] = cliCommand(options.denoPermissions);
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? "",
     HOME: process.env.HOME ?? "",
     NO_COLOR: "1",
     ...options.env,
   };
+  const denoCache = "Deno" in globalThis && !process.env.KOGNIC_AUTH_CLI ? denoDir() : undefined;
+  if (denoCache && env.DENO_DIR === undefined) env.DENO_DIR = denoCache;
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, [...prefix, ...args], { env, stdio: ["pipe", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
+    let killed = false;
+    const timer = options.killAfter === undefined ? undefined : setTimeout(() => {
+      killed = true;
+      child.kill("SIGKILL");
+    }, options.killAfter);
     child.stdout.on("data", (chunk) => (stdout += chunk));
     child.stderr.on("data", (chunk) => (stderr += chunk));
-    child.on("error", reject);
+    child.on("error", (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
     child.on("close", (code) => {
+      clearTimeout(timer);
       record(stdout);
       record(stderr);
-      resolve({ code, stdout, stderr });
+      resolve(killed ? { code, stdout, stderr, killed } : { code, stdout, stderr });
     });
     child.stdin.end(options.stdin ?? "");
   });
+}
+
+/**
+ * Environment variables that keep a CLI run's environments file and token
+ * cache inside `dir`, away from the user's: `XDG_CONFIG_HOME` and `XDG_CACHE_HOME`.
+ */
+export function isolatedXdg(dir: string): { XDG_CONFIG_HOME: string; XDG_CACHE_HOME: string } {
+  return { XDG_CONFIG_HOME: join(dir, "config"), XDG_CACHE_HOME: join(dir, "cache") };
 }

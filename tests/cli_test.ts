@@ -5,6 +5,12 @@
 // environment is never read or changed) and a pass-through `io.fetch` that
 // notes every access token the server hands out, so the `after` hook can check
 // that no token and no secret ever reached stderr.
+//
+// Every run here asks for a token with `--token-cache none` and points
+// XDG_CACHE_HOME and XDG_CONFIG_HOME into a temporary directory, so no run
+// shares a token with another (or with the user's ~/.cache) and each one that
+// succeeds makes its own token request. The token cache, environments and
+// the keyring are tested in cli_config_test.ts and keyring_chain_test.ts.
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -18,6 +24,7 @@ import {
   CLIENT_SECRET,
   CLIENTS,
   credentialsJson,
+  isolatedXdg,
   record,
   runCli,
   tempDir,
@@ -56,14 +63,17 @@ interface Run {
   stderr: string;
 }
 
-/** Runs `main` in-process with only the given environment variables. */
+/**
+ * Runs `main` in-process with only the given environment variables (and the
+ * XDG directories in the test's temporary directory).
+ */
 async function run(args: string[], env: Record<string, string> = {}): Promise<Run> {
   let stdout = "";
   let stderr = "";
   const code = await main(args, {
     stdout: (text) => void (stdout += text),
     stderr: (text) => void (stderr += text),
-    env,
+    env: { ...isolatedXdg(dir.path), ...env },
     fetch: noteTokens,
   });
   record(stdout);
@@ -72,9 +82,9 @@ async function run(args: string[], env: Record<string, string> = {}): Promise<Ru
   return { code, stdout, stderr };
 }
 
-/** The arguments of `get-access-token` against the local server. */
+/** The arguments of `get-access-token` against the local server, without a token cache. */
 function getToken(...extra: string[]): string[] {
-  return ["get-access-token", "--server", server.url, ...extra];
+  return ["get-access-token", "--server", server.url, "--token-cache", "none", ...extra];
 }
 
 /** Asserts that the server's echo API accepts the token. */
@@ -143,7 +153,47 @@ describe("kognic-auth CLI", () => {
       assert.equal(result.stderr, "");
     });
 
-    for (const args of [["--help"], ["-h"], ["get-access-token", "--help"]]) {
+    it("kognic-auth --help lists every command and option", async () => {
+      const result = await run(["--help"]);
+      for (
+        const text of [
+          "get-access-token",
+          "credentials put FILE",
+          "credentials get",
+          "credentials delete",
+          "clear-cache",
+          "--server URL",
+          "--credentials FILE",
+          "keyring://PROFILE",
+          "--env NAME",
+          "--env-config-file-path FILE",
+          "--token-cache MODE",
+          "auto",
+          "keyring",
+          "--scopes",
+          "--decode",
+          "--json",
+          "--env PROFILE",
+          "--show-secret",
+          "-v, --verbose",
+          "--version",
+          "Exit codes",
+        ]
+      ) {
+        assert.ok(result.stdout.includes(text), `--help does not mention ${text}`);
+      }
+    });
+
+    for (
+      const args of [
+        ["--help"],
+        ["-h"],
+        ["get-access-token", "--help"],
+        ["credentials", "--help"],
+        ["credentials", "get", "--help"],
+        ["clear-cache", "--help"],
+      ]
+    ) {
       it(`kognic-auth ${args.join(" ")} prints the usage on stdout and exits 0`, async () => {
         const result = await run(args);
         assert.equal(result.code, EXIT_OK);
@@ -166,6 +216,39 @@ describe("kognic-auth CLI", () => {
       { name: "--decode with --json", args: () => getToken("--decode", "--json") },
       { name: "--server with no value", args: () => ["get-access-token", "--server"] },
       { name: "--credentials with no value", args: () => getToken("--credentials") },
+      {
+        name: "an unknown --token-cache mode",
+        args: () => ["get-access-token", "--server", server.url, "--token-cache", "disk"],
+      },
+      { name: "--token-cache with no value", args: () => ["get-access-token", "--token-cache"] },
+      { name: "--env with no value", args: () => getToken("--env") },
+      { name: "an empty --env", args: () => getToken("--env", "") },
+      {
+        name: "--env-config-file-path with no value",
+        args: () => getToken("--env-config-file-path"),
+      },
+      { name: "credentials without put, get or delete", args: () => ["credentials"] },
+      { name: "an unknown credentials command", args: () => ["credentials", "list"] },
+      { name: "credentials put without a FILE", args: () => ["credentials", "put"] },
+      {
+        name: "credentials put with two files",
+        args: () => ["credentials", "put", credentialsFile, credentialsFile],
+      },
+      { name: "credentials get with a FILE", args: () => ["credentials", "get", credentialsFile] },
+      { name: "credentials get --env with no value", args: () => ["credentials", "get", "--env"] },
+      {
+        name: "credentials delete --show-secret",
+        args: () => ["credentials", "delete", "--show-secret"],
+      },
+      {
+        name: "clear-cache --token-cache none",
+        args: () => ["clear-cache", "--token-cache", "none"],
+      },
+      {
+        name: "clear-cache --token-cache disk",
+        args: () => ["clear-cache", "--token-cache", "disk"],
+      },
+      { name: "clear-cache with an argument", args: () => ["clear-cache", "all"] },
     ];
     for (const { name, args } of cases) {
       it(`kognic-auth with ${name} exits 2 with the usage on stderr and nothing on stdout`, async () => {
@@ -431,6 +514,20 @@ describe("kognic-auth CLI", () => {
       assert.equal(requests, 1, "invalid_client must not be retried");
     });
 
+    it("keeps a server's line breaks and terminal escapes out of the one Error: line", async () => {
+      server.failTokenRequests({
+        status: 400,
+        body: JSON.stringify({
+          error: "invalid_request\u001b[2J",
+          error_description: "Bad\nError: all good\r\n\u001b]0;title\u0007\u009b31m",
+        }),
+      });
+      const result = await run(getToken("--credentials", credentialsFile));
+      assertError(result, "invalid_request\\x1b[2J");
+      // deno-lint-ignore no-control-regex
+      assert.doesNotMatch(result.stderr.slice(0, -1), /[\u0000-\u001f\u007f-\u009f]/);
+    });
+
     it("with an http server that is not loopback exits 1 and says https, before any request", async () => {
       const result = await run([
         "get-access-token",
@@ -444,9 +541,49 @@ describe("kognic-auth CLI", () => {
     });
   });
 
+  // `credentials put` checks the file before it touches the keyring, so these run without one.
+  describe("kognic-auth credentials put checks the file first", () => {
+    const cases: { name: string; file: () => Promise<string> | string; message: () => string }[] = [
+      {
+        name: "a missing file",
+        file: () => join(dir.path, "missing.json"),
+        message: () => `Could not find API Credentials file at ${join(dir.path, "missing.json")}`,
+      },
+      {
+        name: "a file that is not JSON",
+        file: () => writeCredentials(dir.path, "{", "put-bad.json"),
+        message: () => `Bad auth credentials file, must be json: ${join(dir.path, "put-bad.json")}`,
+      },
+      {
+        name: "a file without clientSecret",
+        file: () => {
+          const json = credentialsJson();
+          delete json.clientSecret;
+          return writeCredentials(dir.path, json, "put-nosecret.json");
+        },
+        message: () =>
+          `Missing key clientSecret in credentials file ${join(dir.path, "put-nosecret.json")}`,
+      },
+      {
+        name: "a file not named .json",
+        file: () => writeCredentials(dir.path, credentialsJson(), "credentials.txt"),
+        message: () =>
+          `Bad auth credentials file, must be json: ${join(dir.path, "credentials.txt")}`,
+      },
+    ];
+    for (const { name, file, message } of cases) {
+      it(`exits 1 for ${name}, naming the file`, async () => {
+        const result = await run(["credentials", "put", await file(), "--env", "cli-test"]);
+        assertError(result, message());
+      });
+    }
+  });
+
   describe("kognic-auth as a subprocess", () => {
     it("exits 0 with the token alone on stdout and nothing on stderr", async () => {
-      const result = await runCli(getToken("--credentials", credentialsFile));
+      const result = await runCli(getToken("--credentials", credentialsFile), {
+        env: isolatedXdg(dir.path),
+      });
       stderrOutputs.push(result.stderr);
       assert.equal(result.code, 0, result.stderr);
       assert.equal(result.stderr, "");
@@ -458,7 +595,9 @@ describe("kognic-auth CLI", () => {
 
     it("exits 1 with one Error: line on stderr and nothing on stdout", async () => {
       const missing = join(dir.path, "missing.json");
-      const result = await runCli(getToken("--credentials", missing));
+      const result = await runCli(getToken("--credentials", missing), {
+        env: isolatedXdg(dir.path),
+      });
       stderrOutputs.push(result.stderr);
       assert.equal(result.code, 1, result.stderr);
       assert.equal(result.stdout, "");
@@ -466,7 +605,7 @@ describe("kognic-auth CLI", () => {
     });
 
     it("exits 2 with the usage on stderr and nothing on stdout", async () => {
-      const result = await runCli(getToken("--bogus"));
+      const result = await runCli(getToken("--bogus"), { env: isolatedXdg(dir.path) });
       stderrOutputs.push(result.stderr);
       assert.equal(result.code, 2, result.stderr);
       assert.equal(result.stdout, "");
