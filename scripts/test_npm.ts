@@ -91,7 +91,11 @@ function testFiles(dir: string, extension: string): string[] {
     .map((name) => `./tests/${name}`);
 }
 
-function run(cmd: string[], cwd: string, env: Record<string, string>): Promise<string> {
+function run(
+  cmd: string[],
+  cwd: string,
+  env: Record<string, string>,
+): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
     const child = spawn(cmd[0], cmd.slice(1), {
       cwd,
@@ -111,11 +115,11 @@ function run(cmd: string[], cwd: string, env: Record<string, string>): Promise<s
     }, RUN_TIMEOUT_MS);
     child.on("error", (error) => {
       clearTimeout(timer);
-      resolve(`${output}\n${error}`);
+      resolve({ code: null, output: `${output}\n${error}` });
     });
-    child.on("close", () => {
+    child.on("close", (code) => {
       clearTimeout(timer);
-      resolve(output);
+      resolve({ code, output });
     });
   });
 }
@@ -126,13 +130,16 @@ export async function testOn(runtime: Runtime): Promise<Counts> {
   let label: string;
   let counts: Counts | undefined;
   let skips: string[] = [];
+  let code: number | null;
   if (runtime === "bun") {
     installTestDependencies();
     const bun = bunBin();
     label = `Bun ${versionOf(bun)} (sources)`;
     console.log(`\n--- ${label}`);
     const files = testFiles(join(ROOT, "tests"), ".ts");
-    const output = await run([bun, "test", "--timeout=60000", ...files], ROOT, {});
+    const result = await run([bun, "test", "--timeout=60000", ...files], ROOT, {});
+    const output = result.output;
+    code = result.code;
     counts = bunCounts(output);
     skips = bunSkips(output);
   } else {
@@ -141,11 +148,13 @@ export async function testOn(runtime: Runtime): Promise<Counts> {
     console.log(`\n--- ${label}`);
     const files = testFiles(join(ESM_DIR, "tests"), ".js");
     const cli = JSON.stringify([node, join(ESM_DIR, "bin", "kognic-auth.js")]);
-    const output = await run(
+    const result = await run(
       [node, "--test", "--test-reporter=spec", "--test-timeout=60000", ...files],
       ESM_DIR,
       { KOGNIC_AUTH_CLI: cli },
     );
+    const output = result.output;
+    code = result.code;
     counts = nodeCounts(output);
     skips = nodeSkips(output);
   }
@@ -153,6 +162,10 @@ export async function testOn(runtime: Runtime): Promise<Counts> {
   if (!counts || counts.passed + counts.failed === 0) {
     console.log(`${label}: ran no test (${seconds} s)`);
     return { passed: 0, failed: 1, skipped: 0 };
+  }
+  if (code !== 0 && counts.failed === 0) {
+    console.log(`${label}: exited with ${code ?? "a signal"} although no test failed`);
+    counts = { ...counts, failed: 1 };
   }
   for (const skip of skips) console.log(`${label}: skipped: ${skip}`);
   console.log(
