@@ -20,6 +20,8 @@
  * - `--candidate=FILE`: a changed copy of `mod.ts`, measured as its own row
  *   beside the current code (bundled with esbuild for Node); results in
  *   `.tmp/bench/`.
+ * - `--parts=overhead,storm,memory,cold,size`: the parts to run (all by
+ *   default); with fewer, results go to `.tmp/bench/`.
  * - `--out=DIR`: where to write `benchmarks.md` and `benchmarks.svg`.
  *
  * Every figure is reported against a baseline measured in the same run (raw
@@ -62,8 +64,13 @@ import { type BenchResult, renderMarkdown, renderSvg, type RuntimeRun } from "./
 export const RUNTIMES = ["deno", "node20", "node22", "node24"] as const;
 type RuntimeId = typeof RUNTIMES[number];
 
+/** The parts of a run, by name. */
+export const PARTS = ["overhead", "storm", "memory", "cold", "size"] as const;
+type Part = typeof PARTS[number];
+
 interface Config {
   smoke: boolean;
+  parts: Part[];
   /** Build `npm/` first: always, never, or when it is missing or older than the sources. */
   build: "always" | "never" | "auto";
   runtimes: RuntimeId[];
@@ -97,6 +104,7 @@ function parseArgs(args: string[]): Config {
     smoke: false,
     build: "auto",
     runtimes: [],
+    parts: [...PARTS],
     candidate: undefined,
     out: "",
   };
@@ -107,7 +115,12 @@ function parseArgs(args: string[]): Config {
     else if (key === "--no-build") config.build = "never";
     else if (key === "--candidate" && value) config.candidate = resolve(value);
     else if (key === "--out" && value) config.out = resolve(value);
-    else if (key === "--runtimes" && value) {
+    else if (key === "--parts" && value) {
+      const parts = value.split(",");
+      const unknown = parts.filter((part) => !(PARTS as readonly string[]).includes(part));
+      if (unknown.length) throw new TypeError(`Unknown parts: ${unknown.join(", ")}`);
+      config.parts = parts as Part[];
+    } else if (key === "--runtimes" && value) {
       const ids = value.split(",");
       const unknown = ids.filter((id) => !(RUNTIMES as readonly string[]).includes(id));
       if (unknown.length) throw new TypeError(`Unknown runtimes: ${unknown.join(", ")}`);
@@ -120,7 +133,7 @@ function parseArgs(args: string[]): Config {
   if (config.runtimes.length === 0) {
     config.runtimes = config.smoke ? ["deno", "node20"] : [...RUNTIMES];
   }
-  config.out ||= config.smoke || config.candidate
+  config.out ||= config.smoke || config.candidate || config.parts.length < PARTS.length
     ? join(ROOT, ".tmp", "bench")
     : join(ROOT, "docs");
   return config;
@@ -381,31 +394,40 @@ async function measureRuntime(
     log(`${spec.label}: ${name} took ${((Date.now() - started) / 1000).toFixed(1)} s`);
     return out;
   };
+  const parts = new Set(config.parts);
   result.loadBefore = os.loadavg()[0];
-  result.stub = await task("overhead, stubbed fetch", { task: "stub", ...sizes.stub }) as never;
-  result.loopback = await task("overhead, loopback HTTP", {
-    task: "loopback",
-    serverUrl: server.url,
-    ...sizes.loopback,
-  }) as never;
-  result.storm = await task("cold storm", { task: "storm", storm: sizes.storm }) as never;
-  result.memory = {};
-  for (const name of ["fetch", "@kognic/auth"] as const) {
-    const out = await task(`memory, ${name}`, {
-      task: "memory",
-      memory: sizes.memory,
-      cases: [name],
-    }) as { results: Record<string, unknown> };
-    Object.assign(result.memory, out.results);
+  if (parts.has("overhead")) {
+    result.stub = await task("overhead, stubbed fetch", { task: "stub", ...sizes.stub }) as never;
+    result.loopback = await task("overhead, loopback HTTP", {
+      task: "loopback",
+      serverUrl: server.url,
+      ...sizes.loopback,
+    }) as never;
   }
-  log(`${spec.label}: cold start`);
-  const cases = coldCases(spec.cold);
-  result.cold = await measureCold(cases, server.url, {
-    // Deno runs from the project, whose deno.json maps the optional npm imports.
-    cwd: spec.cold.kind === "deno" ? ROOT : BENCH_NODE,
-    env: coldEnv(join(ROOT, ".tmp", "bench-home"), denoDir),
-    ...sizes.cold,
-  });
+  if (parts.has("storm")) {
+    result.storm = await task("cold storm", { task: "storm", storm: sizes.storm }) as never;
+  }
+  if (parts.has("memory")) {
+    result.memory = {};
+    for (const name of ["fetch", "@kognic/auth"] as const) {
+      const out = await task(`memory, ${name}`, {
+        task: "memory",
+        memory: sizes.memory,
+        cases: [name],
+      }) as { results: Record<string, unknown> };
+      Object.assign(result.memory, out.results);
+    }
+  }
+  if (parts.has("cold")) {
+    log(`${spec.label}: cold start`);
+    const cases = coldCases(spec.cold);
+    result.cold = await measureCold(cases, server.url, {
+      // Deno runs from the project, whose deno.json maps the optional npm imports.
+      cwd: spec.cold.kind === "deno" ? ROOT : BENCH_NODE,
+      env: coldEnv(join(ROOT, ".tmp", "bench-home"), denoDir),
+      ...sizes.cold,
+    });
+  }
   result.loadAfter = os.loadavg()[0];
   return result;
 }
@@ -529,12 +551,11 @@ async function main(args: string[]): Promise<number> {
     await server.close();
   }
 
-  log("size");
-  const sizes: SizeResult[] = measureSizes(
-    buildToolBin("esbuild"),
-    BENCH_NODE,
-    join(ROOT, "mod.ts"),
-  );
+  let sizes: SizeResult[] = [];
+  if (config.parts.includes("size")) {
+    log("size");
+    sizes = measureSizes(buildToolBin("esbuild"), BENCH_NODE, join(ROOT, "mod.ts"));
+  }
 
   const cpus = os.cpus();
   const result: BenchResult = {
