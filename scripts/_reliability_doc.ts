@@ -274,6 +274,20 @@ export function renderReport(run: Run): string {
         "within ±10%",
         verdict(Math.abs(heapChange) <= 0.1),
       ],
+      [
+        "Heap under load, sampled every 5 s after a full collection: lowest – highest",
+        range(figures.warmup.heapSamples),
+        range(figures.soak.heapSamples),
+        "",
+        "",
+      ],
+      [
+        "Heap trend under load (least-squares slope)",
+        "",
+        `${slope(figures.soak.heapSamples, 5).toFixed(3)} MiB/min`,
+        "",
+        "",
+      ],
       ["Resident set size after", mib(figures.rssAfterWarmup), mib(figures.rssAfterSoak), "", ""],
     ]));
     const failures = { ...figures.warmup.failures };
@@ -397,4 +411,27 @@ function printable(text: string): string {
     const control = (code < 0x20 && char !== "\n") || (code >= 0x7f && code <= 0x9f);
     return control ? `\\u${code.toString(16).padStart(4, "0")}` : char;
   }).join("");
+}
+
+/** "lowest – highest" of heap samples, in MiB. */
+function range(samples: number[] | undefined): string {
+  if (!samples?.length) return "";
+  return `${mib(Math.min(...samples))} – ${mib(Math.max(...samples))}`;
+}
+
+/** The least-squares slope of samples taken every `seconds`, in MiB per minute. */
+function slope(samples: number[] | undefined, seconds: number): number {
+  if (!samples || samples.length < 2) return 0;
+  const n = samples.length;
+  const xs = samples.map((_, i) => (i * seconds) / 60);
+  const ys = samples.map((y) => y / 1024 / 1024);
+  const mx = xs.reduce((a, b) => a + b, 0) / n;
+  const my = ys.reduce((a, b) => a + b, 0) / n;
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < n; i++) {
+    num += (xs[i] - mx) * (ys[i] - my);
+    den += (xs[i] - mx) ** 2;
+  }
+  return den === 0 ? 0 : num / den;
 }

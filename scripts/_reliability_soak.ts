@@ -35,12 +35,15 @@ export interface PhaseFigures {
   /** Mean time between the send times of consecutive tokens, in ms. */
   meanRenewalIntervalMs: number | null;
   latencyMs: { p50: number; p99: number; max: number };
+  /** Heap used, sampled every 5 s under load right after a full collection, in bytes. */
+  heapSamples: number[];
 }
 
 /** What the child prints. */
 export interface SoakFigures {
   warmup: PhaseFigures;
   soak: PhaseFigures;
+  /** Heap used with no call in flight, after full collections (the lowest of a few readings). */
   heapAfterWarmup: number;
   heapAfterSoak: number;
   rssAfterWarmup: number;
@@ -60,14 +63,21 @@ function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
 }
 
+const gc = (globalThis as { gc?: () => void }).gc;
+
+/** Heap and RSS with nothing in flight: the lowest of five readings, each after full collections. */
 async function collect(): Promise<{ heap: number; rss: number }> {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  for (let i = 0; i < 4; i++) {
+  let heap = Infinity;
+  let rss = Infinity;
+  for (let i = 0; i < 5; i++) {
     gc?.();
-    await pause(100);
+    await pause(200);
+    gc?.();
+    const usage = Deno.memoryUsage();
+    heap = Math.min(heap, usage.heapUsed);
+    rss = Math.min(rss, usage.rss);
   }
-  const usage = Deno.memoryUsage();
-  return { heap: usage.heapUsed, rss: usage.rss };
+  return { heap, rss };
 }
 
 async function run(config: SoakConfig): Promise<SoakFigures> {
@@ -160,6 +170,11 @@ async function run(config: SoakConfig): Promise<SoakFigures> {
       const now = performance.now();
       for (const at of lastProgress) maxLatency = Math.max(maxLatency, now - at);
     }, 250);
+    const heapSamples: number[] = [];
+    const sampler = setInterval(() => {
+      gc?.();
+      heapSamples.push(Deno.memoryUsage().heapUsed);
+    }, 5000);
     const done = Promise.all(callers);
     const hang = new Promise<"hung">((resolve) => {
       const timer = setTimeout(() => resolve("hung"), durationMs + HANG_MS);
@@ -170,6 +185,7 @@ async function run(config: SoakConfig): Promise<SoakFigures> {
       hungCallers += [...lastProgress].filter((at) => now - at > HANG_MS).length;
     }
     clearInterval(watchdog);
+    clearInterval(sampler);
     const elapsed = performance.now() - started;
     const sample = latencies.slice(0, Math.min(seen, RESERVOIR)).sort();
     const stamps = issuedAt.slice(issuedBefore);
@@ -190,6 +206,7 @@ async function run(config: SoakConfig): Promise<SoakFigures> {
         p99: Math.round(percentile(sample, 0.99) * 10) / 10,
         max: Math.round(Math.max(maxLatency, sample.at(-1) ?? 0)),
       },
+      heapSamples,
     };
   }
 

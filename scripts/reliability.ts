@@ -6,6 +6,7 @@
  * ```sh
  * npx -y deno@2.9.6 task reliability             # the whole run (a little over two minutes)
  * npx -y deno@2.9.6 task reliability --soak 90   # a longer soak, in seconds
+ * npx -y deno@2.9.6 task reliability --soak-only  # the soak alone; prints its figures, writes nothing
  * ```
  *
  * Steps:
@@ -45,7 +46,7 @@ const FUZZ_RUNS = 10_000;
 const TEST_FILES = ["tests/reliability_test.ts", "tests/security_test.ts", "tests/fuzz_test.ts"];
 const SOAK = {
   callers: 200,
-  warmupMs: 10_000,
+  warmupMs: 20_000,
   durationMs: 60_000,
   tokenLifetime: 2,
   failureRate: 0.1,
@@ -235,6 +236,12 @@ function denoSummary(output: string): { passed: number; failed: number } | undef
 async function mainTask(): Promise<number> {
   const soakArg = process.argv.indexOf("--soak");
   const soakSeconds = soakArg >= 0 ? Math.max(60, Number(process.argv[soakArg + 1]) || 60) : 60;
+  if (process.argv.includes("--soak-only")) {
+    const only = await soak(soakSeconds);
+    console.log(JSON.stringify(only.figures, null, 2));
+    const failedCalls = only.figures ? only.figures.warmup.failed + only.figures.soak.failed : 1;
+    return failedCalls === 0 && only.exitCode === 0 ? 0 : 1;
+  }
   const started = new Date();
   const work = join(tmpdir(), `kognic-reliability-${process.pid}`);
   mkdirSync(work, { recursive: true });
