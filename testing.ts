@@ -8,12 +8,47 @@
  *   `client_secret_basic`, and RFC 6749 error responses;
  * - a protected echo API (`/v1/echo` and every path below it) that requires a valid bearer
  *   token and answers with a description of the request ({@linkcode EchoResponse});
+ * - protected sample API routes under `/v1/api/` ({@linkcode LocalAuthServer.apiBaseUrl}) with
+ *   fixed answers for API clients and output formatters: lists (bare, in a `data` envelope,
+ *   empty, sparse, nested), non-JSON bodies, error bodies, sunset headers, transient failures
+ *   and the `User-Agent` seen (listed below);
  * - a redirect helper (`/v1/redirect?to=<url>&status=<3xx>`) for tests that check a client
  *   never follows a redirect with its token.
  *
  * Tests can queue faults (status codes, `Retry-After`, malformed bodies, delays, connection
  * resets), revoke tokens, change the token lifetime and read live request counters. It is built
  * on `node:http` with no dependencies, so it runs unchanged on Deno, Node.js 20+ and Bun.
+ *
+ * The sample API routes answer any method, need a valid bearer token (401 `invalid_token`
+ * otherwise, as the echo API) and send JSON as `application/json; charset=utf-8`:
+ *
+ * | Route under `/v1/api` | Answer |
+ * |---|---|
+ * | `/items` | The sample items: a JSON array of three objects with sparse keys and nested values (below). |
+ * | `/enveloped` | `{"data": <the sample items>}`. |
+ * | `/page` | `{"data": [<the first sample item>], "next": null}`: a list beside another key. |
+ * | `/empty` | `[]`. |
+ * | `/empty-enveloped` | `{"data": []}`. |
+ * | `/object` | `{"id": 1, "name": "alpha"}`: an object without a `data` key. |
+ * | `/scalars` | `[1, "two", true, null]`. |
+ * | `/numbers` | `[{"id": 12345678901234567890, "ratio": 1.50, "2": "two"}]` as this exact text: a number beyond 2^53, a trailing zero and an integer-like key after others. |
+ * | `/text` | `plain text, not JSON` and a newline, as `text/plain; charset=utf-8`. |
+ * | `/bad-json` | `{"data": [` labelled `application/json`: a body that is not JSON. |
+ * | `/status/<code>` | HTTP `<code>` (200 to 599) with `{"message": <message>, "status": <code>}`; `?message=` sets the message (default `Sample error <code>`), `?format=text` sends the message alone as `text/plain`. |
+ * | `/sunset` | `{"data": {"deprecated": true}}` with the response headers `sunset-date` and `Sunset` set to the query parameters of those names, when given. |
+ * | `/flaky/<key>` | The first `?failures=` (default 1) requests for `<key>` answer `?status=` (default 503; 429, 500, 502, 503 or 504) with `{"message": "Transient failure <n> of <failures>"}` and `Retry-After: <?retryAfter=>` when given; later ones answer 200 `{"key": <key>, "attempts": <n>, "method": <method>}`. {@linkcode LocalAuthServer.flakyAttempts} counts the requests per key. |
+ * | `/user-agent` | `{"userAgent": <the User-Agent header, or null>}`. |
+ *
+ * Other paths under `/v1/api/` answer 404 with `{"message": "No sample API route at <path>"}`.
+ * The sample items are:
+ *
+ * ```json
+ * [
+ *   { "id": 1, "name": "alpha", "tags": ["red", "blue"] },
+ *   { "id": 2, "name": "beta, \"two\"", "owner": { "email": "b@example.com" }, "notes": "line 1\nline 2" },
+ *   { "id": 3, "name": null, "active": false }
+ * ]
+ * ```
  *
  * @example Getting a token and calling the protected API with the global fetch
  * ```ts
@@ -189,9 +224,12 @@ export interface LocalAuthServerCounts {
    * {@linkcode LocalAuthServer.issueToken} are not counted).
    */
   readonly tokensIssued: number;
-  /** Requests to the echo API and the redirect helper. */
+  /** Requests to the echo API, the sample API routes and the redirect helper. */
   readonly apiRequests: number;
-  /** Echo API requests answered with 401, for a bad token or by an injected failure. */
+  /**
+   * Echo API and sample API requests answered with 401, for a bad token or by an injected
+   * failure.
+   */
   readonly unauthorizedApiRequests: number;
 }
 
@@ -226,6 +264,11 @@ export interface LocalAuthServer extends AsyncDisposable {
   readonly tokenUrl: string;
   /** The URL of the protected echo API: {@linkcode LocalAuthServer.url} plus `/v1/echo`. */
   readonly apiUrl: string;
+  /**
+   * The base URL of the protected sample API routes, {@linkcode LocalAuthServer.url} plus
+   * `/v1/api`, such as `http://127.0.0.1:41234/v1/api`; append a route such as `/items`.
+   */
+  readonly apiBaseUrl: string;
   /** Live request counters; the same object updates as requests arrive. */
   readonly counts: LocalAuthServerCounts;
   /**
@@ -249,9 +292,9 @@ export interface LocalAuthServer extends AsyncDisposable {
    */
   failTokenRequests(failure: InjectedFailure): void;
   /**
-   * Queues a fault for the echo API, for example `{ status: 401, times: 2 }`. Faults apply in
-   * the order they were queued, each to `times` consecutive requests. The redirect helper is not
-   * affected.
+   * Queues a fault for the echo API and the sample API routes, for example
+   * `{ status: 401, times: 2 }`. Faults apply in the order they were queued, each to `times`
+   * consecutive requests. The redirect helper is not affected.
    *
    * @param failure The fault to inject.
    * @throws {TypeError} When a field has the wrong type.
@@ -274,7 +317,18 @@ export interface LocalAuthServer extends AsyncDisposable {
    * @throws {TypeError} When `clientId` is not a non-empty string.
    */
   issueToken(clientId?: string): string;
-  /** Sets every counter to zero and empties {@linkcode LocalAuthServer.tokenRequests}. */
+  /**
+   * How many requests the sample route `/v1/api/flaky/<key>` has received for `key`, failed
+   * ones included; 0 for a key never requested.
+   *
+   * @param key The route key, the path segment after `/v1/api/flaky/`.
+   * @returns The number of requests for the key.
+   */
+  flakyAttempts(key: string): number;
+  /**
+   * Sets every counter to zero and empties {@linkcode LocalAuthServer.tokenRequests}. The
+   * attempts of the flaky sample route are kept.
+   */
   resetCounts(): void;
   /**
    * Stops listening, closes every open connection (idle keep-alive ones and ones waiting for an
@@ -287,6 +341,15 @@ export interface LocalAuthServer extends AsyncDisposable {
 
 const DEFAULT_TOKEN_PATH = "/v1/auth/oauth/token";
 const ECHO_PATH = "/v1/echo";
+const API_PATH = "/v1/api";
+const FLAKY_STATUSES: ReadonlySet<number> = new Set([429, 500, 502, 503, 504]);
+const JSON_UTF8 = "application/json; charset=utf-8";
+const SAMPLE_ITEMS: readonly Record<string, unknown>[] = [
+  { id: 1, name: "alpha", tags: ["red", "blue"] },
+  { id: 2, name: 'beta, "two"', owner: { email: "b@example.com" }, notes: "line 1\nline 2" },
+  { id: 3, name: null, active: false },
+];
+const NUMBERS_BODY = '[{"id": 12345678901234567890, "ratio": 1.50, "2": "two"}]';
 const REDIRECT_PATH = "/v1/redirect";
 const REDIRECT_STATUSES: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -416,6 +479,7 @@ class AuthServer implements LocalAuthServer {
   readonly #tokenFailures: QueuedFailure[] = [];
   readonly #apiFailures: QueuedFailure[] = [];
   readonly #pendingWaits = new Set<(proceed: boolean) => void>();
+  readonly #flakyAttempts = new Map<string, number>();
   #tokenLifetime: number;
   #nextPruneAt = 0;
   #url = "";
@@ -459,6 +523,10 @@ class AuthServer implements LocalAuthServer {
     return this.#url + ECHO_PATH;
   }
 
+  get apiBaseUrl(): string {
+    return this.#url + API_PATH;
+  }
+
   get counts(): LocalAuthServerCounts {
     return this.#counts;
   }
@@ -497,6 +565,10 @@ class AuthServer implements LocalAuthServer {
       throw new TypeError("The client ID must be a non-empty string.");
     }
     return this.#mintAccessToken(id, undefined);
+  }
+
+  flakyAttempts(key: string): number {
+    return this.#flakyAttempts.get(key) ?? 0;
   }
 
   resetCounts(): void {
@@ -541,6 +613,8 @@ class AuthServer implements LocalAuthServer {
       await this.#handleTokenRequest(req, res);
     } else if (path === ECHO_PATH || path.startsWith(ECHO_PATH + "/")) {
       await this.#handleEchoRequest(req, res, url);
+    } else if (path.startsWith(API_PATH + "/")) {
+      await this.#handleSampleApiRequest(req, res, url);
     } else if (path === REDIRECT_PATH) {
       this.#handleRedirectRequest(req, res, url);
     } else {
@@ -735,13 +809,21 @@ class AuthServer implements LocalAuthServer {
     }
   }
 
-  async #handleEchoRequest(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+  /**
+   * The start of every protected API request: counts it, reads the body, applies a queued
+   * failure and checks the bearer token. Returns the token's entry and the body, or undefined
+   * when an answer was already sent.
+   */
+  async #authorizeApiRequest(
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Promise<{ entry: AccessTokenEntry; body: string | undefined } | undefined> {
     this.#counts.apiRequests++;
     const failure = takeFailure(this.#apiFailures);
     const body = await readBody(req);
     if (failure && await this.#applyFailure(failure, req, res, "api")) {
       if (res.headersSent && res.statusCode === 401) this.#counts.unauthorizedApiRequests++;
-      return;
+      return undefined;
     }
     const token = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? "")?.[1];
     const entry = token === undefined ? undefined : this.#accessTokens.get(token);
@@ -757,8 +839,15 @@ class AuthServer implements LocalAuthServer {
       sendJson(res, 401, { error: "invalid_token", error_description: description }, {
         "www-authenticate": 'Bearer error="invalid_token"',
       });
-      return;
+      return undefined;
     }
+    return { entry, body };
+  }
+
+  async #handleEchoRequest(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const authorized = await this.#authorizeApiRequest(req, res);
+    if (!authorized) return;
+    const { entry, body } = authorized;
     if (body === undefined) {
       sendJson(res, 413, { error: "invalid_request", error_description: "The body is too large." });
       return;
@@ -773,6 +862,84 @@ class AuthServer implements LocalAuthServer {
       body,
     };
     sendJson(res, 200, echo);
+  }
+
+  async #handleSampleApiRequest(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+  ): Promise<void> {
+    if (!await this.#authorizeApiRequest(req, res)) return;
+    const route = url.pathname.slice(API_PATH.length + 1);
+    const query = url.searchParams;
+    const json = (status: number, body: unknown, headers: Record<string, string> = {}): void =>
+      sendText(res, status, JSON.stringify(body), JSON_UTF8, headers);
+    switch (route) {
+      case "items":
+        return json(200, SAMPLE_ITEMS);
+      case "enveloped":
+        return json(200, { data: SAMPLE_ITEMS });
+      case "page":
+        return json(200, { data: SAMPLE_ITEMS.slice(0, 1), next: null });
+      case "empty":
+        return json(200, []);
+      case "empty-enveloped":
+        return json(200, { data: [] });
+      case "object":
+        return json(200, { id: 1, name: "alpha" });
+      case "scalars":
+        return json(200, [1, "two", true, null]);
+      case "numbers":
+        return sendText(res, 200, NUMBERS_BODY, JSON_UTF8);
+      case "text":
+        return sendText(res, 200, "plain text, not JSON\n", "text/plain; charset=utf-8");
+      case "bad-json":
+        return sendText(res, 200, '{"data": [', JSON_UTF8);
+      case "sunset": {
+        const headers: Record<string, string> = {};
+        for (const name of ["sunset-date", "sunset"]) {
+          const value = query.get(name);
+          if (value !== null) headers[name] = value;
+        }
+        return json(200, { data: { deprecated: true } }, headers);
+      }
+      case "user-agent":
+        return json(200, { userAgent: req.headers["user-agent"] ?? null });
+    }
+    const status = /^status\/(\d{3})$/.exec(route);
+    if (status) {
+      const code = Number(status[1]);
+      if (code >= 200 && code <= 599) {
+        const message = query.get("message") ?? `Sample error ${code}`;
+        if (query.get("format") === "text") {
+          return sendText(res, code, message, "text/plain; charset=utf-8");
+        }
+        return json(code, { message, status: code });
+      }
+    }
+    const flaky = /^flaky\/([^/]+)$/.exec(route);
+    if (flaky) {
+      const key = decodeURIComponent(flaky[1]);
+      const failures = Number(query.get("failures") ?? 1);
+      const failStatus = Number(query.get("status") ?? 503);
+      if (!Number.isSafeInteger(failures) || failures < 0 || !FLAKY_STATUSES.has(failStatus)) {
+        return json(400, {
+          message: "failures must be an integer >= 0 and status one of 429, 500, 502, 503, 504",
+        });
+      }
+      const attempts = (this.#flakyAttempts.get(key) ?? 0) + 1;
+      this.#flakyAttempts.set(key, attempts);
+      if (attempts <= failures) {
+        const retryAfter = query.get("retryAfter");
+        return json(
+          failStatus,
+          { message: `Transient failure ${attempts} of ${failures}` },
+          retryAfter === null ? {} : { "retry-after": retryAfter },
+        );
+      }
+      return json(200, { key, attempts, method: req.method ?? "GET" });
+    }
+    json(404, { message: `No sample API route at ${url.pathname}` });
   }
 
   #handleRedirectRequest(req: IncomingMessage, res: ServerResponse, url: URL): void {
@@ -1033,6 +1200,21 @@ function copyHeaders(req: IncomingMessage): Record<string, string> {
 
 function base64UrlJson(value: unknown): string {
   return Buffer.from(JSON.stringify(value)).toString("base64url");
+}
+
+function sendText(
+  res: ServerResponse,
+  status: number,
+  text: string,
+  contentType: string,
+  headers: Record<string, string> = {},
+): void {
+  res.writeHead(status, {
+    "content-type": contentType,
+    "content-length": String(Buffer.byteLength(text)),
+    ...headers,
+  });
+  res.end(text);
 }
 
 function sendJson(
