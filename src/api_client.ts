@@ -90,7 +90,7 @@ export interface KognicClientOptions {
   /** A name appended to the `User-Agent`, such as `"my-pipeline/1.2"`. */
   clientName?: string;
   /** Headers sent with every request; a request's own headers override them. */
-  headers?: HeadersInit;
+  headers?: RequestInit["headers"];
   /** How requests are retried; `false` turns retrying off. @default {{ limit: 3, baseDelay: 500 }} */
   retry?: ApiRetryOptions | false;
   /**
