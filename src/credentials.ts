@@ -23,10 +23,10 @@ export interface ApiCredentialsInit {
   issuer?: string;
   /** A name for the credentials. @default {"API Credentials"} */
   name?: string;
-  /** When the credentials were created. */
-  created?: Date;
-  /** When the credentials stop working. */
-  expires?: Date;
+  /** When the credentials were created (a `Date`, or an ISO-8601 timestamp). */
+  created?: Date | string;
+  /** When the credentials stop working (a `Date`, or an ISO-8601 timestamp). */
+  expires?: Date | string;
   /** The scopes to request when no others are given. */
   scopes?: readonly string[];
 }
@@ -70,7 +70,8 @@ export class ApiCredentials {
    *
    * @param init The client id, secret and optional fields.
    * @param source Where the credentials came from, for messages. @default {"explicit credentials"}
-   * @throws {TypeError} When the client id or secret is not a non-empty string.
+   * @throws {TypeError} When the client id or secret is not a non-empty string,
+   *   a date is not a date, or scopes are not a list of strings.
    */
   constructor(init: ApiCredentialsInit, source = "explicit credentials") {
     if (typeof init?.clientId !== "string" || init.clientId === "") {
@@ -85,9 +86,15 @@ export class ApiCredentials {
     this.userId = init.userId;
     this.issuer = init.issuer;
     this.name = init.name ?? "API Credentials";
-    this.created = init.created;
-    this.expires = init.expires;
-    this.scopes = init.scopes ? Object.freeze([...init.scopes]) : undefined;
+    this.created = toDate(init.created, "created");
+    this.expires = toDate(init.expires, "expires");
+    const scopes: unknown = init.scopes;
+    if (
+      scopes != null && (!Array.isArray(scopes) || scopes.some((s) => typeof s !== "string"))
+    ) {
+      throw new TypeError("scopes must be an array of strings");
+    }
+    this.scopes = scopes ? Object.freeze([...scopes as string[]]) : undefined;
     this.source = source;
   }
 
@@ -243,6 +250,16 @@ export function explicitCredentials(
 /** A `credentials_invalid` error with the message. */
 export function invalid(message: string): CredentialsError {
   return new CredentialsError("credentials_invalid", message);
+}
+
+/** A `Date` from a `Date` or a timestamp string, as a credentials object may hold either. */
+function toDate(value: unknown, key: string): Date | undefined {
+  if (value == null) return undefined;
+  const date = value instanceof Date ? value : new Date(typeof value === "string" ? value : NaN);
+  if (Number.isNaN(date.getTime())) {
+    throw new TypeError(`${key} must be a Date or an ISO-8601 timestamp`);
+  }
+  return date;
 }
 
 function nonEmpty(value: unknown): value is string {

@@ -319,7 +319,10 @@ export class AuthSession {
     const current = this.#current;
     if (current && current.isFresh(this.#now(), this.#leeway)) return Promise.resolve(current);
     if (signal?.aborted) return Promise.reject(signal.reason);
-    const flight = this.#flight ?? this.#startFlight();
+    // A flight whose callers all aborted is cancelled: a new caller starts afresh.
+    const flight = this.#flight && !this.#flight.controller.signal.aborted
+      ? this.#flight
+      : this.#startFlight();
     return waitFor(flight, signal);
   }
 
@@ -546,9 +549,13 @@ export class AuthSession {
 }
 inspectAsJson(AuthSession, "AuthSession");
 
+/**
+ * Whether the server refused a refresh-token grant for good (invalid_grant,
+ * invalid_token, unsupported_grant_type, a 401 or any other 4xx answer that
+ * retrying would not change), so a full client-credentials grant should follow.
+ */
 function isRejectedGrant(error: unknown): boolean {
-  return error instanceof OAuthError &&
-    (error.status === 401 || error.error === "invalid_grant" || error.error === "invalid_token");
+  return error instanceof OAuthError && !error.retryable;
 }
 
 function waitFor(flight: Flight, signal: AbortSignal | undefined): Promise<AccessToken> {

@@ -182,6 +182,11 @@ function parseTokenResponse(
   if (typeof body.access_token !== "string" || body.access_token === "") {
     throw fail("has no access_token");
   }
+  // RFC 6749 allows visible ASCII; anything else, or surrounding space, cannot
+  // travel intact in an Authorization header.
+  if (!/^[\x21-\x7E](?:[\x20-\x7E]*[\x21-\x7E])?$/.test(body.access_token)) {
+    throw fail("has an access_token that is not printable ASCII");
+  }
   const tokenType = body.token_type ?? "Bearer";
   if (typeof tokenType !== "string" || tokenType.toLowerCase() !== "bearer") {
     throw fail(`has token_type ${JSON.stringify(tokenType)}; only "Bearer" is supported`);
@@ -208,10 +213,20 @@ function parseTokenResponse(
   });
 }
 
+/**
+ * Removes secrets from text a server sent back, in the forms a server may echo
+ * them: as they are, percent-encoded, and form-encoded.
+ */
 function redact(text: string, secrets: (string | undefined)[]): string {
   let out = text;
   for (const secret of secrets) {
-    if (secret && secret.length >= 4) out = out.split(secret).join("[redacted]");
+    if (!secret || secret.length < 4) continue;
+    const forms = new Set([
+      secret,
+      encodeURIComponent(secret),
+      new URLSearchParams({ s: secret }).toString().slice(2),
+    ]);
+    for (const form of forms) out = out.split(form).join("[redacted]");
   }
   return out;
 }
