@@ -387,6 +387,8 @@ export interface Stats {
   median: number;
   p25: number;
   p75: number;
+  /** The smallest sample: the least disturbed by other processes. */
+  min: number;
   n: number;
 }
 
@@ -396,6 +398,7 @@ function stats(samples: number[]): Stats {
     median: quantile(sorted, 0.5),
     p25: quantile(sorted, 0.25),
     p75: quantile(sorted, 0.75),
+    min: sorted[0],
     n: sorted.length,
   };
 }

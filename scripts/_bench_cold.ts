@@ -247,7 +247,7 @@ function statsOf(values: number[]): Stats {
     const hi = Math.ceil(i);
     return sorted[lo] + (sorted[hi] - sorted[lo]) * (i - lo);
   };
-  return { median: at(0.5), p25: at(0.25), p75: at(0.75), n: sorted.length };
+  return { median: at(0.5), p25: at(0.25), p75: at(0.75), min: sorted[0], n: sorted.length };
 }
 
 /**

@@ -187,7 +187,7 @@ function pairedRatios(run: RuntimeRun, name: string): Stats | undefined {
     const lo = Math.floor(i);
     return ratios[lo] + (ratios[Math.ceil(i)] - ratios[lo]) * (i - lo);
   };
-  return { median: at(0.5), p25: at(0.25), p75: at(0.75), n: ratios.length };
+  return { median: at(0.5), p25: at(0.25), p75: at(0.75), min: ratios[0], n: ratios.length };
 }
 
 function loopbackTarget(run: RuntimeRun): string {
@@ -212,9 +212,10 @@ function coldTarget(run: RuntimeRun, name: string, limit: number): string {
   const empty = coldRow(run, "empty");
   if (!cli || !empty || cli.error) return cli?.error ? "failed" : "–";
   const over = cli.wall.median - empty.wall.median;
+  const fastest = `; fastest runs ${signed(cli.wall.min - empty.wall.min, 0)} ms`;
   return over <= limit
-    ? `met (${signed(over, 0)} ms)`
-    : `**missed** by ${(over - limit).toFixed(0)} ms (${signed(over, 0)} ms)`;
+    ? `met (${signed(over, 0)} ms${fastest})`
+    : `**missed** by ${(over - limit).toFixed(0)} ms (${signed(over, 0)} ms${fastest})`;
 }
 
 function stormTarget(run: RuntimeRun): string {
@@ -401,8 +402,11 @@ function loopbackSection(run: RuntimeRun): string {
 function coldSection(run: RuntimeRun): string {
   const empty = coldRow(run, "empty");
   const rows = (run.cold ?? []).map((row) => {
-    if (row.error) return [`\`${row.name}\``, row.description, `failed: ${row.error}`, "", "", ""];
+    if (row.error) {
+      return [`\`${row.name}\``, row.description, `failed: ${row.error}`, "", "", "", ""];
+    }
     const over = empty ? row.wall.median - empty.wall.median : undefined;
+    const overMin = empty ? row.wall.min - empty.wall.min : undefined;
     return [
       row.name.startsWith("kognic-auth") || row.name === OURS
         ? `**\`${row.name}\`**`
@@ -411,6 +415,9 @@ function coldSection(run: RuntimeRun): string {
       `${row.wall.median.toFixed(0)} (${row.wall.p25.toFixed(0)}–${row.wall.p75.toFixed(0)})`,
       row.name === "empty" || over === undefined ? "–" : `${signed(over, 0)} ms`,
       row.name === "empty" ? "–" : ratio(row.wall.median, empty?.wall.median),
+      `${row.wall.min.toFixed(0)}${
+        row.name === "empty" || overMin === undefined ? "" : ` (${signed(overMin, 0)})`
+      }`,
       row.inProcess ? row.inProcess.median.toFixed(0) : "–",
     ];
   });
@@ -421,6 +428,7 @@ function coldSection(run: RuntimeRun): string {
       "Spawn to exit, ms: median (p25–p75)",
       "Over empty",
       "× empty",
+      "Fastest run, ms (over empty's fastest)",
       "Response at, ms (process clock)",
     ], rows)
   }`;
@@ -592,7 +600,9 @@ export function renderMarkdown(result: BenchResult): string {
     `from the installed npm build on Node, and peers as \`npm:\` specifiers on Deno and ` +
     `installed packages on Node. The CLI is \`deno run -A cli.ts\` on Deno and the npm ` +
     `package's bin on Node, with the credentials in \`KOGNIC_CLIENT_ID\`/\`KOGNIC_CLIENT_SECRET\`. ` +
-    `"Response at" is the process's own clock (\`performance.now()\`) when the response was in.`,
+    `"Response at" is the process's own clock (\`performance.now()\`) when the response was in. ` +
+    "The fastest runs are the least disturbed by other processes on this shared machine; the " +
+    "targets are judged on the medians.",
     ...result.runtimes.map(coldSection),
     "## 3. Cold storm",
     `${
@@ -643,7 +653,7 @@ function escapeXml(text: string): string {
 export function renderSvg(result: BenchResult): string {
   const width = 820;
   const labelWidth = 200;
-  const barArea = width - labelWidth - 90;
+  const barArea = width - labelWidth - 105;
   const rowHeight = 26;
   const panelGap = 34;
   const names = [OURS, ...Object.keys(PEERS)];
