@@ -225,7 +225,13 @@ export function parseEnvironments(json: unknown, path: string): EnvironmentsConf
         environment.scopes = Object.freeze([...scopes as string[]]);
       }
 
-      environments[name] = Object.freeze(environment);
+      // defineProperty, not assignment: a name such as "__proto__" stays an entry.
+      Object.defineProperty(environments, name, {
+        value: Object.freeze(environment),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
     }
   }
 
@@ -299,11 +305,13 @@ export function resolveEnvironment(
       throw new TypeError(`Invalid URL: "${String(select.url)}"`);
     }
     const hostname = parsed.hostname.toLowerCase().replace(/\.$/, "");
+    // An IP address has no parent domains: "0.1" must not match 127.0.0.1.
+    const isAddress = hostname.startsWith("[") || /^\d+(\.\d+){3}$/.test(hostname);
     let best: Environment | undefined;
     for (const environment of Object.values(environments)) {
       if (environment.host === hostname) return environment;
       if (
-        hostname.endsWith(`.${environment.host}`) &&
+        !isAddress && hostname.endsWith(`.${environment.host}`) &&
         (best === undefined || environment.host.length > best.host.length)
       ) {
         best = environment;

@@ -171,6 +171,24 @@ describe("resolveEnvironment()", () => {
     assert.equal(resolveEnvironment(broken, { name: "a" }).name, "a");
   });
 
+  it("matches an IP address only exactly, never as a parent domain", () => {
+    const config = parseEnvironments({
+      default_environment: "fallback",
+      environments: {
+        short: { host: "0.1", auth_server: "https://auth.short.example" },
+        fallback: { host: "app.kognic.com", auth_server: "https://auth.app.kognic.com" },
+      },
+    }, "inline.json");
+    assert.equal(resolveEnvironment(config, { url: "http://127.0.0.1:8080/x" }).name, "fallback");
+  });
+
+  it("keeps an environment named __proto__ as an entry", () => {
+    const config = parseEnvironments({
+      environments: { ["__proto__"]: { host: "proto.example", auth_server: "https://a.example" } },
+    }, "inline.json");
+    assert.equal(resolveEnvironment(config, { name: "__proto__" }).host, "proto.example");
+  });
+
   it("rejects a URL that is not absolute with a TypeError", () => {
     assert.throws(() => resolveEnvironment(config, { url: "app.kognic.com/v1" }), TypeError);
   });
