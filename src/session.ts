@@ -317,12 +317,20 @@ export class AuthSession {
    */
   getToken(signal?: AbortSignal): Promise<AccessToken> {
     const current = this.#current;
-    if (current && current.isFresh(this.#now(), this.#leeway)) return Promise.resolve(current);
+    const now = this.#now();
+    if (current && current.isFresh(now, this.#leeway)) return Promise.resolve(current);
     if (signal?.aborted) return Promise.reject(signal.reason);
     // A flight whose callers all aborted is cancelled: a new caller starts afresh.
     const flight = this.#flight && !this.#flight.controller.signal.aborted
       ? this.#flight
       : this.#startFlight();
+    // In the first half of the renewal margin the token is still good: callers
+    // use it while the renewal runs, so a slow or failing auth server delays
+    // nobody until the token really runs short.
+    if (current) {
+      const margin = Math.min(this.#leeway, (current.expiresAt - current.issuedAt) / 2);
+      if (current.expiresAt - now > margin / 2) return Promise.resolve(current);
+    }
     return waitFor(flight, signal);
   }
 

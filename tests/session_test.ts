@@ -141,13 +141,34 @@ describe("AuthSession.fetch()", () => {
   it("renews a long-lived token a leeway before it expires", async () => {
     let clock = Date.now();
     const s = session({ now: () => clock, leeway: 30_000 });
-    await s.getAccessToken();
+    const first = await s.getAccessToken();
     clock += 600_000 - 30_001;
-    await s.getAccessToken();
+    assert.equal(await s.getAccessToken(), first);
     assert.equal(server.counts.tokenRequests, 1);
     clock += 1;
-    await s.getAccessToken();
+    // The token still has 30 s: the caller gets it at once, and a renewal starts.
+    assert.equal(await s.getAccessToken(), first);
+    while (server.counts.tokenRequests < 2) await new Promise((r) => setTimeout(r, 5));
+    const renewed = await s.getToken();
+    assert.notEqual(renewed.accessToken, first);
     assert.equal(server.counts.tokenRequests, 2);
+  });
+
+  it("keeps using a valid token while its renewal fails, and waits only when it runs short", async () => {
+    let clock = Date.now();
+    const s = session({ now: () => clock, leeway: 30_000, retry: { limit: 0 } });
+    const first = await s.getAccessToken();
+    server.failTokenRequests({ status: 503, times: 2 });
+    clock += 600_000 - 29_000; // inside the margin, with 29 s left
+    assert.equal(await s.getAccessToken(), first, "the failing renewal delays nobody");
+    while (server.counts.tokenRequests < 2) await new Promise((r) => setTimeout(r, 5));
+    clock += 15_000; // 14 s left: less than half the margin, so callers wait for a token
+    const error = await rejection(s.getAccessToken());
+    assert.ok(error instanceof OAuthError);
+    assert.equal(error.status, 503);
+    const renewed = await s.getAccessToken();
+    assert.notEqual(renewed, first);
+    assert.equal(server.counts.tokenRequests, 4);
   });
 
   it("replays a POST body once after a 401, with a new token", async () => {
