@@ -44,6 +44,8 @@ export const NPM_DIR: string = join(ROOT, "npm");
 export const ESM_DIR: string = join(NPM_DIR, "esm");
 /** The bin entry, relative to the root. */
 const BIN_SOURCE = "bin/kognic-auth.ts";
+/** The `kog` bin entry, relative to the root. */
+const KOG_BIN_SOURCE = "bin/kog.ts";
 /** The public repository. */
 const REPOSITORY_URL = "git+https://github.com/kognic/kognic-auth-js.git";
 
@@ -110,7 +112,13 @@ export function packageJson(deno: DenoJson, version: string): Record<string, unk
     main: built(main, ".js"),
     types: built(main, ".d.ts"),
     exports,
-    bin: { "kognic-auth": built(`./${BIN_SOURCE}`, ".js") },
+    // `auth` is the name npx looks for in a package with several bins, so that
+    // `npx @kognic/auth get-access-token` keeps working beside `kog`.
+    bin: {
+      "kognic-auth": built(`./${BIN_SOURCE}`, ".js"),
+      kog: built(`./${KOG_BIN_SOURCE}`, ".js"),
+      auth: built(`./${BIN_SOURCE}`, ".js"),
+    },
     files: ["esm/", "!esm/tests/", "!esm/deno.json"],
     peerDependencies: optionalPeers(deno),
     peerDependenciesMeta: Object.fromEntries(
@@ -148,6 +156,7 @@ function tsconfig(deno: DenoJson, testFiles: string[]): Record<string, unknown> 
       "./scripts/_npm_globals.d.ts",
       ...Object.values(deno.exports),
       `./${BIN_SOURCE}`,
+      `./${KOG_BIN_SOURCE}`,
       ...testFiles,
     ].map(fromTmp),
   };
@@ -191,11 +200,13 @@ export function buildNpm(version?: string): string {
   console.log(`Compiling with TypeScript ${VERSIONS.typescript} (${config})`);
   run(buildToolBin("tsc"), ["-p", config, "--pretty", "false"]);
 
-  const bin = join(NPM_DIR, built(`./${BIN_SOURCE}`, ".js"));
-  if (!readFileSync(bin, "utf8").startsWith("#!/usr/bin/env node\n")) {
-    throw new Error(`${bin} does not start with a node shebang`);
+  for (const source of [BIN_SOURCE, KOG_BIN_SOURCE]) {
+    const bin = join(NPM_DIR, built(`./${source}`, ".js"));
+    if (!readFileSync(bin, "utf8").startsWith("#!/usr/bin/env node\n")) {
+      throw new Error(`${bin} does not start with a node shebang`);
+    }
+    chmodSync(bin, 0o755);
   }
-  chmodSync(bin, 0o755);
 
   // The maps carry their sources (inlineSources); name each source as if it
   // sat beside its module (`session.ts` for `esm/src/session.js`), not by a

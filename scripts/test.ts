@@ -25,7 +25,7 @@ interface Step {
 }
 
 const deno = process.execPath;
-const entryPoints = ["mod.ts", "config.ts", "cli.ts", "testing.ts"];
+const entryPoints = ["mod.ts", "config.ts", "client.ts", "cli.ts", "kog.ts", "testing.ts"];
 
 /**
  * Deno's closing line: `ok | 12 passed (30 steps) | 0 failed (1s)`. Each
@@ -52,6 +52,9 @@ function plainCounts(output: string): { passed: number; failed: number } | undef
 /** Runs one of the npm, Node, Bun and packaging scripts (they install their pinned tools from npm). */
 const script = (path: string, ...args: string[]): string[] => [deno, "run", "-A", path, ...args];
 
+/** The test files that need a keyring service; they run in a step of their own. */
+const keyringTests = ["tests/keyring_test.ts", "tests/keyring_chain_test.ts"];
+
 const repo = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
 const tmp = tmpdir();
 
@@ -60,7 +63,10 @@ const steps: Step[] = [
   { name: "deno lint", cmd: [deno, "lint"] },
   { name: "deno check", cmd: [deno, "check", "--doc", ...entryPoints, "scripts/", "tests/"] },
   { name: "deno doc --lint", cmd: [deno, "doc", "--lint", ...entryPoints] },
+  { name: "README examples type-check", cmd: [deno, "check", "--doc-only", "README.md"] },
   {
+    // --allow-run without a list: the token cache checks whether a lock's owner
+    // is alive with process.kill(pid, 0), which Deno allows only so.
     name: "deno test",
     cmd: [
       deno,
@@ -69,8 +75,30 @@ const steps: Step[] = [
       "--allow-env",
       `--allow-read=${repo},${tmp}`,
       `--allow-write=${tmp}`,
-      `--allow-run=${deno}`,
+      "--allow-run",
+      `--ignore=${keyringTests.join(",")}`,
       "tests/",
+    ],
+    counts: denoCounts,
+  },
+  {
+    // The keyring tests against a real Secret Service (gnome-keyring on a
+    // private D-Bus session, installed with apt-get when missing). The keyring's
+    // native binding needs --allow-ffi; the tests' fake buses are unix sockets,
+    // which Deno counts as net.
+    name: "deno test: keyring, against a real Secret Service",
+    cmd: [
+      "sh",
+      "scripts/with_keyring.sh",
+      deno,
+      "test",
+      "--allow-net",
+      "--allow-ffi",
+      "--allow-env",
+      `--allow-read`,
+      `--allow-write=${tmp}`,
+      "--allow-run",
+      ...keyringTests,
     ],
     counts: denoCounts,
   },

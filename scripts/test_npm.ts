@@ -148,10 +148,11 @@ export async function testOn(runtime: Runtime): Promise<Counts> {
     console.log(`\n--- ${label}`);
     const files = testFiles(join(ESM_DIR, "tests"), ".js");
     const cli = JSON.stringify([node, join(ESM_DIR, "bin", "kognic-auth.js")]);
+    const kog = JSON.stringify([node, join(ESM_DIR, "bin", "kog.js")]);
     const result = await run(
       [node, "--test", "--test-reporter=spec", "--test-timeout=60000", ...files],
       ESM_DIR,
-      { KOGNIC_AUTH_CLI: cli },
+      { KOGNIC_AUTH_CLI: cli, KOGNIC_KOG_CLI: kog },
     );
     const output = result.output;
     code = result.code;

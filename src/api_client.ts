@@ -10,7 +10,7 @@
 
 import { inspectAsJson } from "./_redact.ts";
 import { VERSION } from "./_version.ts";
-import { KognicAuthError, type KognicAuthErrorCode } from "./errors.ts";
+import { KognicAuthError } from "./errors.ts";
 import { AuthSession } from "./session.ts";
 
 /** How {@linkcode KognicClient} retries a request. */
@@ -209,8 +209,7 @@ export class ApiError extends KognicAuthError {
    * @param options The request, the response's status and the server's message.
    */
   constructor(message: string, options: ApiErrorOptions) {
-    // "api_error" is not yet in KognicAuthErrorCode (src/errors.ts).
-    super("api_error" as KognicAuthErrorCode, message, options);
+    super("api_error", message, options);
     this.name = "ApiError";
     this.status = options.status;
     this.statusText = options.statusText ?? "";
@@ -259,8 +258,7 @@ export class ApiTimeoutError extends KognicAuthError {
     message: string,
     options: { method: string; url: string; timeout: number } & ErrorOptions,
   ) {
-    // "api_timeout" is not yet in KognicAuthErrorCode (src/errors.ts).
-    super("api_timeout" as KognicAuthErrorCode, message, options);
+    super("api_timeout", message, options);
     this.name = "ApiTimeoutError";
     this.method = options.method;
     this.url = options.url;

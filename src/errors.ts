@@ -17,7 +17,9 @@ export type KognicAuthErrorCode =
   | "oauth_error"
   | "token_response_invalid"
   | "token_timeout"
-  | "token_network_error";
+  | "token_network_error"
+  | "api_error"
+  | "api_timeout";
 
 /**
  * Base class of every error this package throws for a condition a caller can
