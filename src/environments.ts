@@ -20,6 +20,12 @@
  * @module
  */
 
+import { defaultAllowedOrigins, isLoopbackHost, tokenUrlFor } from "./_url.ts";
+import {
+  type AuthSessionOptions,
+  DEFAULT_TOKEN_ENDPOINT,
+  type EnvironmentSessionOptions,
+} from "./session.ts";
 import { type EnvSource, expandHome, xdgDir } from "./_env.ts";
 import { ConfigurationError } from "./errors.ts";
 
@@ -355,4 +361,45 @@ function isHttpUrl(value: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * The options of a session for an environment: the environment's auth server,
+ * credentials and scopes, under the options given, and the origins that get
+ * the token (the auth server's domain and the environment's host). Used by
+ * `AuthSession.forEnvironment`, which loads this module only then.
+ *
+ * @param options The environment to use, and session options that override it.
+ * @returns Options for `AuthSession.create`.
+ * @throws {ConfigurationError} For an unknown environment or a broken environments file.
+ */
+export async function environmentSessionOptions(
+  options: EnvironmentSessionOptions,
+): Promise<AuthSessionOptions> {
+  const config = await loadEnvironments(options.environmentsFile, options.env);
+  const environment = resolveEnvironment(config, { name: options.environment, url: options.url });
+  const explicit = options.auth !== undefined || options.clientId !== undefined ||
+    options.clientSecret !== undefined;
+  const authServer = options.authServer ?? environment.authServer;
+  let allowedOrigins = options.allowedOrigins;
+  if (!allowedOrigins) {
+    const tokenUrl = tokenUrlFor(
+      authServer,
+      options.tokenEndpoint ?? DEFAULT_TOKEN_ENDPOINT,
+      options.allowInsecureHttp ?? false,
+    );
+    const scheme = isLoopbackHost(environment.host) ? "http" : "https";
+    allowedOrigins = [
+      ...defaultAllowedOrigins(tokenUrl),
+      `${scheme}://${environment.host}`,
+      `${scheme}://*.${environment.host}`,
+    ];
+  }
+  return {
+    ...options,
+    authServer,
+    auth: explicit ? options.auth : environment.credentials,
+    scopes: options.scopes ?? environment.scopes,
+    allowedOrigins,
+  };
 }

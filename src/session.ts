@@ -7,7 +7,7 @@
 
 import { inspectAsJson } from "./_redact.ts";
 import type { EnvSource } from "./_env.ts";
-import { compileOrigins, defaultAllowedOrigins, isLoopbackHost, tokenUrlFor } from "./_url.ts";
+import { compileOrigins, defaultAllowedOrigins, tokenUrlFor } from "./_url.ts";
 import {
   type ApiCredentials,
   type AuthInput,
@@ -247,33 +247,8 @@ export class AuthSession {
    * ```
    */
   static async forEnvironment(options: EnvironmentSessionOptions = {}): Promise<AuthSession> {
-    const { loadEnvironments, resolveEnvironment } = await import("./environments.ts");
-    const config = await loadEnvironments(options.environmentsFile, options.env);
-    const environment = resolveEnvironment(config, { name: options.environment, url: options.url });
-    const explicit = options.auth !== undefined || options.clientId !== undefined ||
-      options.clientSecret !== undefined;
-    const authServer = options.authServer ?? environment.authServer;
-    let allowedOrigins = options.allowedOrigins;
-    if (!allowedOrigins) {
-      const tokenUrl = tokenUrlFor(
-        authServer,
-        options.tokenEndpoint ?? DEFAULT_TOKEN_ENDPOINT,
-        options.allowInsecureHttp ?? false,
-      );
-      const scheme = isLoopbackHost(environment.host.replace(/:\d+$/, "")) ? "http" : "https";
-      allowedOrigins = [
-        ...defaultAllowedOrigins(tokenUrl),
-        `${scheme}://${environment.host}`,
-        `${scheme}://*.${environment.host}`,
-      ];
-    }
-    return await AuthSession.create({
-      ...options,
-      authServer,
-      auth: explicit ? options.auth : environment.credentials,
-      scopes: options.scopes ?? environment.scopes,
-      allowedOrigins,
-    });
+    const { environmentSessionOptions } = await import("./environments.ts");
+    return await AuthSession.create(await environmentSessionOptions(options));
   }
 
   /**
@@ -368,26 +343,19 @@ export class AuthSession {
     const scopes = this.#options.scopes ?? credentials.scopes;
     const cache = this.#options.tokenCache;
     if (!cache) return await this.#request(credentials, scopes, signal);
-    const { isUsable, tokenCacheKey } = await import("./token_cache.ts");
-    const server = (this.#options.authServer ?? DEFAULT_AUTH_SERVER).replace(/\/+$/, "");
-    const key = await tokenCacheKey(server, credentials.clientId, scopes);
-    return await cache.withLock(key, async () => {
-      // A cache that cannot be read or written is a cache miss, never an error.
-      const cached = await cache.get(key).catch(() => undefined);
-      if (cached) {
-        const now = this.#now();
-        const token = new AccessToken(cached);
-        if (
-          cached.accessToken !== this.#rejected && isUsable(cached, now) &&
-          token.isFresh(now, this.#leeway)
-        ) {
-          return token;
-        }
-        this.#refreshToken ??= cached.refreshToken;
-      }
-      const token = await this.#request(credentials, scopes, signal);
-      await cache.set(key, token.toTokenSet()).catch(() => {});
-      return token;
+    const { readThrough } = await import("./token_cache.ts");
+    return await readThrough({
+      cache,
+      authServer: this.#options.authServer ?? DEFAULT_AUTH_SERVER,
+      clientId: credentials.clientId,
+      scopes,
+      now: this.#now,
+      usable: (token) =>
+        token.accessToken !== this.#rejected && token.isFresh(this.#now(), this.#leeway),
+      request: (refreshToken) => {
+        this.#refreshToken ??= refreshToken;
+        return this.#request(credentials, scopes, signal);
+      },
     });
   }
 

@@ -9,6 +9,7 @@
  * @module
  */
 
+import { AccessToken } from "./access_token.ts";
 import { type EnvSource, xdgDir } from "./_env.ts";
 import {
   callKeyring,
@@ -706,4 +707,46 @@ async function sha256Hex(text: string): Promise<string> {
 function isNotFound(error: unknown): boolean {
   const code = errorCode(error);
   return code === "ENOENT" || code === "ENOTDIR" || (error as Error | null)?.name === "NotFound";
+}
+
+/** Options of {@linkcode readThrough}. */
+export interface ReadThroughOptions {
+  /** The cache. */
+  cache: TokenCache;
+  /** The auth server, part of the key. */
+  authServer: string;
+  /** The client id, part of the key. */
+  clientId: string;
+  /** The scopes requested, part of the key. */
+  scopes: readonly string[] | undefined;
+  /** The clock, in milliseconds since the epoch. */
+  now: () => number;
+  /** Whether a cached token may be used (besides the 30 s rule): fresh, and not rejected. */
+  usable: (token: AccessToken) => boolean;
+  /** Requests a new token; gets the cached refresh token, if any. */
+  request: (refreshToken: string | undefined) => Promise<AccessToken>;
+}
+
+/**
+ * A token through the cache, under its lock: the cached one while usable,
+ * else a new one, stored for the next process. A cache that cannot be read or
+ * written is a cache miss, never an error. `AuthSession` loads this lazily.
+ *
+ * @param options The cache, the key's parts and how to judge and request tokens.
+ * @returns The token.
+ */
+export async function readThrough(options: ReadThroughOptions): Promise<AccessToken> {
+  const { cache } = options;
+  const server = options.authServer.replace(/\/+$/, "");
+  const key = await tokenCacheKey(server, options.clientId, options.scopes);
+  return await cache.withLock(key, async () => {
+    const cached = await cache.get(key).catch(() => undefined);
+    if (cached) {
+      const token = new AccessToken(cached);
+      if (isUsable(cached, options.now()) && options.usable(token)) return token;
+    }
+    const token = await options.request(cached?.refreshToken);
+    await cache.set(key, token.toTokenSet()).catch(() => {});
+    return token;
+  });
 }
