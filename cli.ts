@@ -29,12 +29,13 @@
 import process from "node:process";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import type { EnvSource } from "./src/_env.ts";
-import { type ApiCredentials, resolveCredentials } from "./src/credentials.ts";
-import { ConfigurationError, CredentialsError, KognicAuthError } from "./src/errors.ts";
+import { resolveCredentials } from "./src/credentials.ts";
+import { CredentialsError, KognicAuthError } from "./src/errors.ts";
 import { AuthSession, DEFAULT_AUTH_SERVER } from "./src/session.ts";
 import type { Environment } from "./src/environments.ts";
-import type { CachedToken, TokenCache, TokenCacheMode } from "./src/token_cache.ts";
+import type { TokenCacheMode } from "./src/token_cache.ts";
 import { VERSION } from "./src/_version.ts";
+import { type Debug, describe, keyringStep, openTokenCache } from "./src/_cli.ts";
 
 /** Where the CLI reads and writes; tests pass their own. */
 export interface CliIO {
@@ -124,8 +125,6 @@ function defaultIO(): CliIO {
   };
 }
 
-type Debug = (text: string) => void;
-
 /**
  * Runs the command line and returns the exit code; it never calls
  * `process.exit` itself.
@@ -174,53 +173,6 @@ export async function main(args: string[], io: CliIO = defaultIO()): Promise<num
     }
     io.stderr(`Error: ${describe(error)}\n`);
     return EXIT_ERROR;
-  }
-}
-
-function describe(error: unknown): string {
-  let message: string;
-  if (error instanceof KognicAuthError || error instanceof TypeError) message = error.message;
-  else if (error instanceof Error) message = `${error.name}: ${error.message}`;
-  else message = String(error);
-  return oneLine(message);
-}
-
-/**
- * A message made safe for one line of a terminal: line breaks become spaces,
- * and other control characters (which a token server or a native library
- * may put in a message, such as terminal escapes) are shown as `\xNN`.
- */
-function oneLine(message: string): string {
-  return message.replace(/\s*[\r\n]+\s*/g, " ").replace(
-    // deno-lint-ignore no-control-regex
-    /[\u0000-\u001f\u007f-\u009f]/g,
-    (char) => `\\x${char.charCodeAt(0).toString(16).padStart(2, "0")}`,
-  );
-}
-
-/**
- * Runs a step that uses the system keyring; when the keyring cannot be used,
- * its error gains how to fix that (unless it says so already, as it does for
- * a missing @napi-rs/keyring or Deno's --allow-ffi) and the way around it.
- */
-async function keyringStep<T>(fn: () => Promise<T>, alternative: string): Promise<T> {
-  try {
-    return await fn();
-  } catch (error) {
-    if (!(error instanceof ConfigurationError) || !/^The system keyring/.test(error.message)) {
-      throw error;
-    }
-    const message = oneLine(error.message).replace(/\.$/, "");
-    const os = (globalThis as { Deno?: { build?: { os?: string } } }).Deno?.build?.os ??
-      process.platform;
-    const unreachable =
-      /^The system keyring (is not available|failed|did not answer)/.test(message) &&
-      !/must run on the D-Bus session bus/.test(message) &&
-      os !== "darwin" && os !== "windows" && os !== "win32";
-    const fix = unreachable
-      ? ". Start a Secret Service (such as gnome-keyring or KeePassXC) on the D-Bus session bus"
-      : "";
-    throw new ConfigurationError(`${message}${fix}, ${alternative}`, { cause: error });
   }
 }
 
@@ -343,7 +295,7 @@ async function getAccessToken(args: string[], io: CliIO, debug: Debug): Promise<
     })`,
   );
 
-  const tokenCache = await openTokenCache(mode, io, debug);
+  const tokenCache = await openTokenCache(mode, io.env, debug);
   let requested = 0;
   const baseFetch = io.fetch ?? ((input, init) => globalThis.fetch(input, init));
   const session = new AuthSession({
@@ -383,59 +335,6 @@ async function getAccessToken(args: string[], io: CliIO, debug: Debug): Promise<
 function describeScopes(scopes: readonly string[] | undefined): string {
   if (!scopes) return "none";
   return scopes.length === 0 ? "none (an empty list)" : scopes.join(" ");
-}
-
-/** The token cache of a mode, with debug lines for hits and misses. */
-async function openTokenCache(
-  mode: TokenCacheMode,
-  io: CliIO,
-  debug: Debug,
-): Promise<TokenCache | undefined> {
-  const { createTokenCache, FileTokenCache, isUsable } = await import("./src/token_cache.ts");
-  const cache = await keyringStep(
-    () => createTokenCache(mode, { env: io.env }),
-    "or use --token-cache file",
-  );
-  if (!cache) {
-    debug("token cache: none");
-    return undefined;
-  }
-  const name = cache instanceof FileTokenCache
-    ? `file ${await cache.resolvePath()}`
-    : "system keyring (service kognic-auth)";
-  debug(`token cache: ${name}${mode === "auto" ? " (chosen by --token-cache auto)" : ""}`);
-  return {
-    async get(key: string): Promise<CachedToken | undefined> {
-      let token: CachedToken | undefined;
-      try {
-        token = await cache.get(key);
-      } catch (error) {
-        debug(`token cache: cannot read (${describe(error)}); requesting a token`);
-        throw error;
-      }
-      if (!token) debug(`token cache miss for ${key}`);
-      else if (!isUsable(token)) {
-        debug(`token cache: the token for ${key} expires too soon (at ${iso(token.expiresAt)})`);
-      } else debug(`token cache hit for ${key}, expires at ${iso(token.expiresAt)}`);
-      return token;
-    },
-    async set(key: string, token: CachedToken): Promise<void> {
-      try {
-        await cache.set(key, token);
-      } catch (error) {
-        debug(`token cache: cannot store the new token (${describe(error)})`);
-        throw error;
-      }
-      debug(`token cache: stored the new token for ${key}`);
-    },
-    delete: (key) => cache.delete(key),
-    clear: () => cache.clear(),
-    withLock: (key, fn) => cache.withLock(key, fn),
-  };
-}
-
-function iso(time: number): string {
-  return new Date(time).toISOString();
 }
 
 async function credentials(args: string[], io: CliIO, debug: Debug): Promise<number> {
@@ -493,8 +392,9 @@ async function credentials(args: string[], io: CliIO, debug: Debug): Promise<num
         `No credentials found in keyring for profile '${profile}'`,
       );
     }
+    const secret = values["show-secret"] === true ? stored.clientSecret : HIDDEN;
     io.stdout(
-      JSON.stringify(credentialsFileJson(stored, values["show-secret"] === true), null, 2) + "\n",
+      JSON.stringify(keyring.toFileJson(stored, secret), null, 2) + "\n",
     );
     return EXIT_OK;
   }
@@ -512,24 +412,6 @@ async function credentials(args: string[], io: CliIO, debug: Debug): Promise<num
 }
 
 /** Credentials as the JSON of a credentials file, the secret hidden unless asked. */
-function credentialsFileJson(
-  credentials: ApiCredentials,
-  showSecret: boolean,
-): Record<string, unknown> {
-  const json: Record<string, unknown> = {
-    clientId: credentials.clientId,
-    clientSecret: showSecret ? credentials.clientSecret : HIDDEN,
-    email: credentials.email,
-    userId: credentials.userId,
-    issuer: credentials.issuer,
-    name: credentials.name,
-    created: credentials.created?.toISOString(),
-    expires: credentials.expires?.toISOString(),
-    scopes: credentials.scopes,
-  };
-  for (const key of Object.keys(json)) if (json[key] === undefined) delete json[key];
-  return json;
-}
 
 async function clearCache(args: string[], io: CliIO, debug: Debug): Promise<number> {
   const { values } = parse(args, { "token-cache": { type: "string" } });

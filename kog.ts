@@ -37,11 +37,12 @@ import { parseArgs } from "node:util";
 import type { EnvSource } from "./src/_env.ts";
 import { formatBody, isJsonMediaType, OUTPUT_FORMATS, type OutputFormat } from "./src/_format.ts";
 import { ApiError, KognicClient } from "./src/api_client.ts";
-import { ConfigurationError, KognicAuthError } from "./src/errors.ts";
+import { ConfigurationError } from "./src/errors.ts";
 import type { Environment, EnvironmentsConfig } from "./src/environments.ts";
 import { AuthSession } from "./src/session.ts";
-import type { CachedToken, TokenCache, TokenCacheMode } from "./src/token_cache.ts";
+import type { TokenCacheMode } from "./src/token_cache.ts";
 import { VERSION } from "./src/_version.ts";
+import { type Debug, describe, keyringStep, openTokenCache } from "./src/_cli.ts";
 
 /** Where `kog` reads and writes; tests pass their own. */
 export interface KogIO {
@@ -123,8 +124,6 @@ message on stderr) or unusable input; 2 for a usage error.
 `;
 
 class UsageError extends Error {}
-
-type Debug = (text: string) => void;
 
 function defaultIO(): KogIO {
   return {
@@ -334,7 +333,7 @@ async function call(options: Options, io: KogIO, debug: Debug): Promise<number> 
       ` from ${config.path}`,
   );
 
-  const tokenCache = await openTokenCache(options.tokenCache, io, debug);
+  const tokenCache = await openTokenCache(options.tokenCache, io.env, debug);
   const baseFetch = io.fetch ?? ((input, init) => globalThis.fetch(input, init));
   // The token URL is known once the session exists, before its first request.
   const seen: { tokenUrl?: string } = {};
@@ -534,67 +533,6 @@ function errorBody(error: ApiError): string | undefined {
   if (/^<(!doctype|html)/i.test(body)) return undefined;
   if (body.replace(/\s+/g, " ") === error.serverMessage) return undefined;
   return body + "\n";
-}
-
-function describe(error: unknown): string {
-  let message: string;
-  if (error instanceof KognicAuthError || error instanceof TypeError) message = error.message;
-  else if (error instanceof Error) message = `${error.name}: ${error.message}`;
-  else message = String(error);
-  return message.replace(/\s*\n\s*/g, " ");
-}
-
-/**
- * Runs a step that uses the system keyring; when the keyring cannot be used,
- * its error gains the way around it.
- */
-async function keyringStep<T>(fn: () => Promise<T>, alternative: string): Promise<T> {
-  try {
-    return await fn();
-  } catch (error) {
-    if (!(error instanceof ConfigurationError) || !/^The system keyring/.test(error.message)) {
-      throw error;
-    }
-    const message = error.message.replace(/\s*\n\s*/g, " ").replace(/\.$/, "");
-    throw new ConfigurationError(`${message}, ${alternative}`, { cause: error });
-  }
-}
-
-/** The token cache of a mode, with debug lines for hits and misses. */
-async function openTokenCache(
-  mode: TokenCacheMode,
-  io: KogIO,
-  debug: Debug,
-): Promise<TokenCache | undefined> {
-  const { createTokenCache, FileTokenCache, isUsable } = await import("./src/token_cache.ts");
-  const cache = await keyringStep(
-    () => createTokenCache(mode, { env: io.env }),
-    "or use --token-cache file",
-  );
-  if (!cache) {
-    debug("token cache: none");
-    return undefined;
-  }
-  const name = cache instanceof FileTokenCache
-    ? `file ${await cache.resolvePath()}`
-    : "system keyring (service kognic-auth)";
-  debug(`token cache: ${name}${mode === "auto" ? " (chosen by --token-cache auto)" : ""}`);
-  return {
-    async get(key: string): Promise<CachedToken | undefined> {
-      const token = await cache.get(key);
-      if (!token) debug(`token cache miss for ${key}`);
-      else if (!isUsable(token)) debug(`token cache: the token for ${key} expires too soon`);
-      else debug(`token cache hit for ${key}`);
-      return token;
-    },
-    async set(key: string, token: CachedToken): Promise<void> {
-      await cache.set(key, token);
-      debug(`token cache: stored the new token for ${key}`);
-    },
-    delete: (key) => cache.delete(key),
-    clear: () => cache.clear(),
-    withLock: (key, fn) => cache.withLock(key, fn),
-  };
 }
 
 if (import.meta.main) {

@@ -12,6 +12,7 @@ import { inspectAsJson } from "./_redact.ts";
 import { VERSION } from "./_version.ts";
 import { KognicAuthError } from "./errors.ts";
 import { AuthSession } from "./session.ts";
+import { sleep } from "./token_client.ts";
 
 /** How {@linkcode KognicClient} retries a request. */
 export interface ApiRetryOptions {
@@ -840,22 +841,6 @@ function checkTimeout(timeout: number): number {
     throw new RangeError(`timeout must be a positive number of milliseconds, not ${timeout}`);
   }
   return timeout;
-}
-
-/** Waits `ms` milliseconds; rejects with the signal's reason as soon as it aborts. */
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 /** A `Retry-After` value (delay-seconds or an HTTP-date) in milliseconds from now. */

@@ -229,10 +229,17 @@ function parseStored(text: string, profile: string): ApiCredentials {
   return parseCredentials(json, source);
 }
 
-function toFileJson(credentials: ApiCredentials): Record<string, unknown> {
+/**
+ * Credentials as the JSON of a credentials file. `clientSecret` replaces the
+ * secret, for output that must not show it.
+ */
+export function toFileJson(
+  credentials: ApiCredentials,
+  clientSecret: string = credentials.clientSecret,
+): Record<string, unknown> {
   const json: Record<string, unknown> = {
     clientId: credentials.clientId,
-    clientSecret: credentials.clientSecret,
+    clientSecret,
     email: credentials.email,
     userId: credentials.userId,
     issuer: credentials.issuer,
