@@ -2,10 +2,18 @@
 // The `kognic-auth` executable of the npm package: runs the CLI with the
 // process's arguments and exits with its code. (Under Deno, cli.ts runs itself
 // through `import.meta.main`; Node 20 and 22 have no `import.meta.main`.)
+// On Node.js the token request goes through node:http(s) rather than the
+// global fetch, whose first use costs a fresh process 50-250 ms.
 
 import process from "node:process";
 import { main } from "../cli.ts";
+import { nodeFetch } from "../src/_node_fetch.ts";
 
-main(process.argv.slice(2)).then((code) => {
+const onNode = !("Bun" in globalThis) && !("Deno" in globalThis);
+main(process.argv.slice(2), {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+  fetch: onNode ? nodeFetch : undefined,
+}).then((code) => {
   process.exitCode = code;
 });
