@@ -110,6 +110,24 @@ const steps: Step[] = [
   { name: "build:npm", cmd: script("scripts/build_npm.ts") },
   { name: "browser bundle size", cmd: script("scripts/size.ts") },
   {
+    // The benchmark with tiny sizes, so that it cannot rot: every part must
+    // produce sane figures; no timing thresholds.
+    name: "bench --smoke",
+    cmd: [
+      deno,
+      "run",
+      "--allow-net=127.0.0.1",
+      "--allow-read",
+      "--allow-write",
+      "--allow-env",
+      "--allow-run",
+      "--allow-sys",
+      "scripts/bench.ts",
+      "--smoke",
+      "--no-build",
+    ],
+  },
+  {
     name: "tests on Node.js 20 (npm build)",
     cmd: script("scripts/test_npm.ts", "--skip-build", "node20"),
     counts: plainCounts,
