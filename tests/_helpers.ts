@@ -164,14 +164,28 @@ export interface RunCliOptions {
  * PATH, HOME, NO_COLOR and, under Deno, DENO_DIR) and records its output.
  */
 export function runCli(args: string[], options: RunCliOptions = {}): Promise<RunResult> {
-  const [cmd, ...prefix] = cliCommand(options.denoPermissions);
+  return runCommand(cliCommand(options.denoPermissions), args, options);
+}
+
+/**
+ * Runs a command (a program and its first arguments) with `args`, with
+ * exactly the environment given plus PATH, HOME, NO_COLOR and, for Deno
+ * itself, DENO_DIR (so a child with another XDG_CACHE_HOME does not download
+ * again), and records its output.
+ */
+export function runCommand(
+  command: readonly string[],
+  args: string[],
+  options: RunCliOptions = {},
+): Promise<RunResult> {
+  const [cmd, ...prefix] = command;
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? "",
     HOME: process.env.HOME ?? "",
     NO_COLOR: "1",
     ...options.env,
   };
-  const denoCache = "Deno" in globalThis && !process.env.KOGNIC_AUTH_CLI ? denoDir() : undefined;
+  const denoCache = "Deno" in globalThis && cmd === process.execPath ? denoDir() : undefined;
   if (denoCache && env.DENO_DIR === undefined) env.DENO_DIR = denoCache;
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, [...prefix, ...args], { env, stdio: ["pipe", "pipe", "pipe"] });

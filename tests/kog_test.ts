@@ -20,7 +20,6 @@
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
@@ -37,6 +36,7 @@ import {
   CLIENTS,
   credentialsJson,
   record,
+  runCommand,
   tempDir,
   writeCredentials,
 } from "./_helpers.ts";
@@ -158,40 +158,13 @@ function kogCommand(): string[] {
   return [process.execPath, fileURLToPath(entry)];
 }
 
-/** Deno's cache directory, so a subprocess with another XDG_CACHE_HOME does not download again. */
-function denoDir(): string | undefined {
-  const env = process.env;
-  if (env.DENO_DIR) return env.DENO_DIR;
-  if (process.platform === "darwin") return env.HOME && join(env.HOME, "Library", "Caches", "deno");
-  if (process.platform === "win32") return env.LOCALAPPDATA && join(env.LOCALAPPDATA, "deno");
-  if (env.XDG_CACHE_HOME) return join(env.XDG_CACHE_HOME, "deno");
-  return env.HOME && join(env.HOME, ".cache", "deno");
-}
-
 /** Runs `kog` as a real subprocess with only PATH, HOME, NO_COLOR and `env`. */
-function runKog(
+async function runKog(
   args: string[],
   options: { env?: Record<string, string>; stdin?: string } = {},
 ): Promise<Run> {
-  const [cmd, ...prefix] = kogCommand();
-  const env: Record<string, string> = {
-    PATH: process.env.PATH ?? "",
-    HOME: process.env.HOME ?? "",
-    NO_COLOR: "1",
-    ...options.env,
-  };
-  const cache = "Deno" in globalThis && !process.env.KOGNIC_KOG_CLI ? denoDir() : undefined;
-  if (cache && env.DENO_DIR === undefined) env.DENO_DIR = cache;
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, [...prefix, ...args], { env, stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-    child.on("error", reject);
-    child.on("close", (code) => resolve(remember({ code, stdout, stderr })));
-    child.stdin.end(options.stdin ?? "");
-  });
+  const { code, stdout, stderr } = await runCommand(kogCommand(), args, options);
+  return remember({ code, stdout, stderr });
 }
 
 // ---------------------------------------------------------------------------
