@@ -15,6 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { PEERS } from "./_bench_cases.ts";
+import { ESBUILD_FLAGS } from "./size.ts";
 
 /** One library's sizes in bytes. */
 export interface SizeResult {
@@ -73,18 +74,6 @@ export interface EntrySize {
   /** Everything reachable, dynamic `import()` included, as one bundle. */
   all: Size;
 }
-
-const ESBUILD_FLAGS = [
-  "--bundle",
-  "--format=esm",
-  "--platform=browser",
-  "--target=es2022",
-  "--minify",
-  // Runtime-only modules, which ours reaches through dynamic import() alone.
-  "--external:node:*",
-  "--external:@napi-rs/keyring",
-  "--log-level=error",
-];
 
 function size(code: Uint8Array): Size {
   return { minified: code.length, gzipped: gzipSync(code, { level: 9 }).length };
