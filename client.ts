@@ -40,4 +40,4 @@ export {
   KognicClient,
   type KognicClientOptions,
   userAgent,
-} from "./src/api_client.ts";
+} from "./src/api/client.ts";

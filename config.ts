@@ -20,7 +20,8 @@
  * @module
  */
 
-export { loadCredentials, parseCredentials } from "./src/credential_sources.ts";
+export { parseCredentials } from "./src/credentials/json.ts";
+export { loadCredentials } from "./src/credentials/sources.ts";
 export {
   DEFAULT_ENVIRONMENT,
   type Environment,
@@ -30,23 +31,25 @@ export {
   parseEnvironments,
   resolveEnvironment,
   type ResolveEnvironmentOptions,
-} from "./src/environments.ts";
+} from "./src/config/environments.ts";
 export {
-  type CachedToken,
   createTokenCache,
   type CreateTokenCacheOptions,
   FileTokenCache,
   type FileTokenCacheOptions,
-  isUsable,
   KEYRING_TOKEN_CACHE_SERVICE,
   KeyringTokenCache,
   type KeyringTokenCacheOptions,
   MemoryTokenCache,
+  type TokenCacheMode,
+} from "./src/config/token_cache.ts";
+export {
+  type CachedToken,
+  isUsable,
   TOKEN_CACHE_MARGIN,
   type TokenCache,
   tokenCacheKey,
-  type TokenCacheMode,
-} from "./src/token_cache.ts";
+} from "./src/core/token_cache.ts";
 export {
   DEFAULT_PROFILE,
   deleteKeyringCredentials,
@@ -56,4 +59,4 @@ export {
   parseKeyringUrl,
   readKeyringCredentials,
   storeKeyringCredentials,
-} from "./src/keyring.ts";
+} from "./src/credentials/keyring.ts";

@@ -22,30 +22,28 @@
  * @module
  */
 
+export { AuthSession } from "./src/core/session.ts";
 export {
-  AuthSession,
   type AuthSessionOptions,
+  type ClientAuth,
   DEFAULT_AUTH_SERVER,
   DEFAULT_LEEWAY,
   DEFAULT_TOKEN_ENDPOINT,
+  DEFAULT_TOKEN_TIMEOUT,
   type EnvironmentSessionOptions,
   type GetTokenOptions,
-} from "./src/session.ts";
+  type RequestTokenOptions,
+  type RetryOptions,
+} from "./src/core/options.ts";
 export {
   ApiCredentials,
   type ApiCredentialsInit,
   type AuthInput,
-  resolveCredentials,
   type ResolveCredentialsOptions,
-} from "./src/credentials.ts";
-export { AccessToken, type TokenSet } from "./src/access_token.ts";
-export {
-  type ClientAuth,
-  DEFAULT_TOKEN_TIMEOUT,
-  requestToken,
-  type RequestTokenOptions,
-  type RetryOptions,
-} from "./src/request_token.ts";
+} from "./src/core/api_credentials.ts";
+export { resolveCredentials } from "./src/core/credentials.ts";
+export { AccessToken, type TokenSet } from "./src/core/access_token.ts";
+export { requestToken } from "./src/core/request_token.ts";
 export {
   ConfigurationError,
   CredentialsError,
@@ -58,6 +56,6 @@ export {
   TokenNetworkError,
   TokenResponseError,
   TokenTimeoutError,
-} from "./src/errors.ts";
-export type { EnvSource } from "./src/_env.ts";
-export type { CachedToken, TokenCache } from "./src/token_cache.ts";
+} from "./src/shared/errors.ts";
+export type { EnvSource } from "./src/shared/env.ts";
+export type { CachedToken, TokenCache } from "./src/core/token_cache.ts";

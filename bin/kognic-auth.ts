@@ -7,7 +7,7 @@
 
 import process from "node:process";
 import { main } from "../cli.ts";
-import { nodeFetch } from "../src/_node_fetch.ts";
+import { nodeFetch } from "../src/cli/node_fetch.ts";
 
 const onNode = !("Bun" in globalThis) && !("Deno" in globalThis);
 main(process.argv.slice(2), {

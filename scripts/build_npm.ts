@@ -35,7 +35,7 @@ import {
 } from "node:fs";
 import { basename, join, relative } from "node:path";
 import process from "node:process";
-import { buildToolBin, buildTools, installTestDependencies, ROOT, VERSIONS } from "./_npm_tools.ts";
+import { buildToolBin, buildTools, installTestDependencies, ROOT, VERSIONS } from "./npm_tools.ts";
 import { reportBrowserBundle } from "./size.ts";
 
 /** Where the package is written. */
@@ -153,7 +153,7 @@ function tsconfig(deno: DenoJson, testFiles: string[]): Record<string, unknown> 
       newLine: "lf",
     },
     files: [
-      "./scripts/_npm_globals.d.ts",
+      "./scripts/npm_globals.d.ts",
       ...Object.values(deno.exports),
       `./${BIN_SOURCE}`,
       `./${KOG_BIN_SOURCE}`,
@@ -190,10 +190,11 @@ export function buildNpm(version?: string): string {
   rmSync(NPM_DIR, { recursive: true, force: true });
   mkdirSync(ESM_DIR, { recursive: true });
 
-  const testFiles = readdirSync(join(ROOT, "tests"))
-    .filter((name) => name.endsWith(".ts"))
+  const testFiles = listFiles(join(ROOT, "tests"))
+    .map((path) => relative(ROOT, path))
+    .filter((path) => path.endsWith(".ts") && !path.startsWith(join("tests", "testdata")))
     .sort()
-    .map((name) => `./tests/${name}`);
+    .map((path) => `./${path}`);
   const config = join(ROOT, ".tmp", "tsconfig.npm.json");
   writeFileSync(config, JSON.stringify(tsconfig(deno, testFiles), null, 2) + "\n");
   installTestDependencies();
@@ -209,7 +210,7 @@ export function buildNpm(version?: string): string {
   }
 
   // The maps carry their sources (inlineSources); name each source as if it
-  // sat beside its module (`session.ts` for `esm/src/session.js`), not by a
+  // sat beside its module (`session.ts` for `esm/src/core/session.js`), not by a
   // path back into this repository, which means nothing in the package.
   for (const map of listFiles(ESM_DIR).filter((path) => path.endsWith(".js.map"))) {
     const json = JSON.parse(readFileSync(map, "utf8"));
@@ -217,8 +218,8 @@ export function buildNpm(version?: string): string {
     writeFileSync(map, JSON.stringify(json));
   }
 
-  // src/_version.ts holds deno.json's version; the package says the one built.
-  const versionModule = join(ESM_DIR, "src", "_version.js");
+  // src/shared/version.ts holds deno.json's version; the package says the one built.
+  const versionModule = join(ESM_DIR, "src", "shared", "version.js");
   const versionSource = readFileSync(versionModule, "utf8");
   const stamped = versionSource.replace(
     /export const VERSION = "[^"]*";/,

@@ -32,7 +32,7 @@ import { tmpdir } from "node:os";
 import { delimiter, dirname, join } from "node:path";
 import process from "node:process";
 import { buildNpm, NPM_DIR } from "./build_npm.ts";
-import { buildToolBin, buildTools, nodeBin, ROOT, versionOf, VERSIONS } from "./_npm_tools.ts";
+import { buildToolBin, buildTools, nodeBin, ROOT, versionOf, VERSIONS } from "./npm_tools.ts";
 
 /** Where the tarball is packed. */
 const PACK_DIR = join(ROOT, ".tmp", "packaging");

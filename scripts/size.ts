@@ -26,7 +26,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { gzipSync } from "node:zlib";
-import { buildToolBin, ROOT } from "./_npm_tools.ts";
+import { buildToolBin, ROOT } from "./npm_tools.ts";
 
 /** The most the code that mod.ts loads on import may weigh gzipped, in bytes (5 KB). */
 export const SIZE_LIMIT = 5 * 1024;

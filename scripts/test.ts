@@ -1,6 +1,6 @@
 /**
  * The project's whole check, run by `deno task test` and CI: formatting,
- * lint, type checks, documentation lint, the test suite on Deno, the JSR
+ * lint, the module graph check, type checks, documentation lint, the test suite on Deno, the JSR
  * publish dry run, the npm build with the browser size check, the test suite
  * on Node.js 20, 22 and 24 (against the npm build) and on Bun, and the
  * packaging test, with one closing line `N passed, N failed` summing every
@@ -53,7 +53,7 @@ function plainCounts(output: string): { passed: number; failed: number } | undef
 const script = (path: string, ...args: string[]): string[] => [deno, "run", "-A", path, ...args];
 
 /** The test files that need a keyring service; they run in a step of their own. */
-const keyringTests = ["tests/keyring_test.ts", "tests/keyring_chain_test.ts"];
+const keyringTests = ["tests/e2e/keyring_test.ts", "tests/e2e/keyring_chain_test.ts"];
 
 const repo = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
 const tmp = tmpdir();
@@ -61,6 +61,10 @@ const tmp = tmpdir();
 const steps: Step[] = [
   { name: "deno fmt --check", cmd: [deno, "fmt", "--check"] },
   { name: "deno lint", cmd: [deno, "lint"] },
+  {
+    name: "module graph: no cycles, layers in one direction",
+    cmd: script("scripts/check_graph.ts"),
+  },
   { name: "deno check", cmd: [deno, "check", "--doc", ...entryPoints, "scripts/", "tests/"] },
   { name: "deno doc --lint", cmd: [deno, "doc", "--lint", ...entryPoints] },
   { name: "README examples type-check", cmd: [deno, "check", "--doc-only", "README.md"] },
@@ -122,7 +126,7 @@ const steps: Step[] = [
       "--allow-env",
       "--allow-run",
       "--allow-sys",
-      "scripts/bench.ts",
+      "scripts/bench/bench.ts",
       "--smoke",
       "--no-build",
     ],

@@ -13,7 +13,7 @@
  *
  * Each Node.js is the system's when it has that major version (this machine's
  * Node 20), else the `node` package from npm; Bun is the `bun` package (all
- * pinned in `_npm_tools.ts`). Each run prints the tests skipped on that runtime, with
+ * pinned in `npm_tools.ts`). Each run prints the tests skipped on that runtime, with
  * the reason the test gives (Bun prints no reason: it is the `skip` option's
  * text in the test), and the run closes with one line
  * `N passed, N failed, N skipped` over all runtimes. A runtime that ran no
@@ -27,7 +27,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { buildNpm, ESM_DIR } from "./build_npm.ts";
-import { bunBin, installTestDependencies, nodeBin, ROOT, versionOf } from "./_npm_tools.ts";
+import { bunBin, installTestDependencies, nodeBin, ROOT, versionOf } from "./npm_tools.ts";
 
 /** The runtimes this script knows. */
 export const RUNTIMES = ["node20", "node22", "node24", "bun"] as const;
@@ -86,9 +86,17 @@ export function bunSkips(output: string): string[] {
   return [...new Set([...output.matchAll(/^\(skip\) (.+)$/gm)].map(([, name]) => name))];
 }
 
+/** The test files under `dir` (its `tests/` folder), as paths from `dir`'s parent. */
 function testFiles(dir: string, extension: string): string[] {
-  return readdirSync(dir).filter((name) => name.endsWith(`_test${extension}`)).sort()
-    .map((name) => `./tests/${name}`);
+  const walk = (folder: string, prefix: string): string[] =>
+    readdirSync(folder, { withFileTypes: true }).flatMap((entry) =>
+      entry.isDirectory()
+        ? entry.name === "testdata" ? [] : walk(join(folder, entry.name), `${prefix}${entry.name}/`)
+        : entry.name.endsWith(`_test${extension}`)
+        ? [`${prefix}${entry.name}`]
+        : []
+    );
+  return walk(dir, "./tests/").sort();
 }
 
 function run(

@@ -2,7 +2,7 @@
 # Runs a command against a real, unlocked Secret Service (gnome-keyring) on a
 # private D-Bus session bus, for the keyring tests:
 #
-#   scripts/with_keyring.sh npx -y deno@2.9.6 test --allow-all tests/keyring_test.ts
+#   scripts/with_keyring.sh npx -y deno@2.9.6 test --allow-all tests/e2e/keyring_test.ts
 #
 # Installs gnome-keyring, dbus and libsecret-tools with apt-get when they are
 # missing (Debian/Ubuntu; needs root or sudo). The keyring lives in a throwaway

@@ -1,0 +1,722 @@
+/**
+ * Writes the results of `deno task bench` as `docs/benchmarks.md` (tables,
+ * targets, machine and versions) and `docs/benchmarks.svg` (a bar chart of
+ * the per-request overheads). Generated only: never edit the outputs by hand.
+ *
+ * @module
+ */
+
+import { CANDIDATE, PEERS, type Stats } from "./cases.ts";
+import type { ColdResult } from "./cold.ts";
+import type { SizeResult, TarballResult } from "./size.ts";
+
+/** Stubbed-fetch figures of one case, in microseconds per request. */
+export interface StubRow {
+  getCpu: Stats;
+  getWall: Stats;
+  postCpu: Stats;
+  postWall: Stats;
+}
+
+/** Loopback figures of one case, in microseconds. */
+export interface LoopbackRow {
+  sequential: Stats;
+  /** The median of each round, in the same order for every case (for paired ratios). */
+  sequentialRounds: number[];
+  sequentialCpu: Stats;
+  concurrentLatency: Stats;
+  concurrentPerRequest: Stats;
+}
+
+/** Cold-storm figures of one case. */
+export interface StormRow {
+  calls: number;
+  /** The fewest calls answered 200 in a storm, over the repeats. */
+  ok: number;
+  /** The most token requests a storm made, over the repeats. */
+  tokenRequests: number;
+  /** The median time of the storms, in milliseconds. */
+  ms: number;
+  repeats?: number;
+}
+
+/** Heap readings of one case. */
+export interface MemoryRow {
+  after: [number, number];
+  heapUsed: [number, number];
+}
+
+/** Everything measured on one runtime. */
+export interface RuntimeRun {
+  id: string;
+  label: string;
+  version: string;
+  /** Cases that could not run, with the reason. */
+  errors: Record<string, string>;
+  stub?: { rounds: number; batchMs: number; results: Record<string, StubRow> };
+  loopback?: {
+    rounds: number;
+    perRound: number;
+    concurrency: number;
+    results: Record<string, LoopbackRow>;
+  };
+  storm?: { size: number; results: Record<string, StormRow> };
+  memory?: Record<string, MemoryRow>;
+  cold?: ColdResult[];
+  loadBefore?: number;
+  loadAfter?: number;
+}
+
+/** One whole run. */
+export interface BenchResult {
+  date: string;
+  smoke: boolean;
+  candidate?: string;
+  command: string;
+  git: string;
+  machine: {
+    cpu: string;
+    cores: number;
+    memoryGiB: number;
+    os: string;
+    loadStart: number[];
+    loadEnd: number[];
+  };
+  versions: Record<string, string>;
+  runtimes: RuntimeRun[];
+  sizes: SizeResult[];
+  tarball?: TarballResult;
+  pending: string[];
+  seconds: number;
+}
+
+const OURS = "@kognic/auth";
+const CLI_NONE = "kognic-auth get-access-token --token-cache none";
+const CLI_FILE = "kognic-auth get-access-token --token-cache file";
+const CLI_AUTO = "kognic-auth get-access-token";
+/** The loopback target: ours at most this many times raw fetch. */
+const LOOPBACK_TARGET = 1.03;
+/** The cold-start targets of the CLI, over the runtime's empty start: no cache, warm cache. */
+const COLD_TARGET_MS = 60;
+const WARM_TARGET_MS = 30;
+/** Heap growth under this cannot be one retained object per request over 99,000 requests. */
+const MEMORY_NOISE_BYTES = 1024 * 1024;
+
+function us(value: number | undefined, digits = 1): string {
+  return value === undefined || !Number.isFinite(value) ? "–" : value.toFixed(digits);
+}
+
+function ratio(value: number | undefined, base: number | undefined): string {
+  if (value === undefined || base === undefined || !(base > 0) || !Number.isFinite(value)) {
+    return "–";
+  }
+  return `${(value / base).toFixed(2)}×`;
+}
+
+function signed(value: number, digits = 1): string {
+  return `${value >= 0 ? "+" : "−"}${Math.abs(value).toFixed(digits)}`;
+}
+
+function kb(bytes: number): string {
+  return `${(bytes / 1024).toFixed(1)} KB`;
+}
+
+function table(head: string[], rows: string[][]): string {
+  const line = (cells: string[]): string => `| ${cells.join(" | ")} |`;
+  return [line(head), line(head.map(() => "---")), ...rows.map(line)].join("\n");
+}
+
+function caseNames(run: RuntimeRun): string[] {
+  const names = ["fetch", OURS];
+  if (run.stub?.results[CANDIDATE] || run.loopback?.results[CANDIDATE]) names.push(CANDIDATE);
+  return [...names, ...Object.keys(PEERS)];
+}
+
+function errorNote(run: RuntimeRun, name: string): string {
+  const message = run.errors[name];
+  return message ? `not measured: ${message.split("\n")[0].slice(0, 120)}` : "–";
+}
+
+/** Overhead over raw fetch, CPU µs per request. */
+function stubOverhead(run: RuntimeRun, name: string, method: "get" | "post"): number | undefined {
+  const rows = run.stub?.results;
+  const row = rows?.[name];
+  const base = rows?.fetch;
+  if (!row || !base) return undefined;
+  return row[`${method}Cpu`].median - base[`${method}Cpu`].median;
+}
+
+function bestPeer(
+  run: RuntimeRun,
+  method: "get" | "post",
+): { name: string; overhead: number } | undefined {
+  let best: { name: string; overhead: number } | undefined;
+  for (const name of Object.keys(PEERS)) {
+    const overhead = stubOverhead(run, name, method);
+    if (overhead !== undefined && (!best || overhead < best.overhead)) best = { name, overhead };
+  }
+  return best;
+}
+
+function coldRow(run: RuntimeRun, name: string): ColdResult | undefined {
+  return run.cold?.find((row) => row.name === name);
+}
+
+// ---------------------------------------------------------------------------
+// Targets
+
+function overheadTarget(run: RuntimeRun, method: "get" | "post"): string {
+  const ours = stubOverhead(run, OURS, method);
+  const best = bestPeer(run, method);
+  if (ours === undefined || !best) return "–";
+  const detail = `${us(ours, 2)} µs; best peer ${best.name} ${us(best.overhead, 2)} µs`;
+  return ours <= best.overhead
+    ? `met (${detail})`
+    : `**missed** by ${us(ours - best.overhead, 2)} µs (${detail})`;
+}
+
+/** Round-by-round ratios of a case to raw fetch: median, p25 and p75. */
+function pairedRatios(run: RuntimeRun, name: string): Stats | undefined {
+  const rows = run.loopback?.results;
+  const mine = rows?.[name]?.sequentialRounds;
+  const base = rows?.fetch?.sequentialRounds;
+  if (!mine || !base || mine.length !== base.length || mine.length === 0) return undefined;
+  const ratios = mine.map((value, i) => value / base[i]).sort((a, b) => a - b);
+  const at = (q: number): number => {
+    const i = (ratios.length - 1) * q;
+    const lo = Math.floor(i);
+    return ratios[lo] + (ratios[Math.ceil(i)] - ratios[lo]) * (i - lo);
+  };
+  return { median: at(0.5), p25: at(0.25), p75: at(0.75), min: ratios[0], n: ratios.length };
+}
+
+function loopbackTarget(run: RuntimeRun): string {
+  const rows = run.loopback?.results;
+  const ours = rows?.[OURS]?.sequential.median;
+  const base = rows?.fetch?.sequential.median;
+  if (ours === undefined || base === undefined) return "–";
+  const r = ours / base;
+  const paired = pairedRatios(run, OURS);
+  const spread = paired
+    ? `; by round ${paired.median.toFixed(3)}× (${paired.p25.toFixed(3)}–${paired.p75.toFixed(3)})`
+    : "";
+  return r <= LOOPBACK_TARGET
+    ? `met (${r.toFixed(3)}×${spread})`
+    : `**missed** by ${(r - LOOPBACK_TARGET).toFixed(3)}× (${r.toFixed(3)}×, ${
+      signed(ours - base)
+    } µs${spread})`;
+}
+
+function coldTarget(run: RuntimeRun, name: string, limit: number): string {
+  const cli = coldRow(run, name);
+  const empty = coldRow(run, "empty");
+  if (!cli || !empty || cli.error) return cli?.error ? "failed" : "–";
+  const over = cli.wall.median - empty.wall.median;
+  const fastest = `; fastest runs ${signed(cli.wall.min - empty.wall.min, 0)} ms`;
+  return over <= limit
+    ? `met (${signed(over, 0)} ms${fastest})`
+    : `**missed** by ${(over - limit).toFixed(0)} ms (${signed(over, 0)} ms${fastest})`;
+}
+
+function stormTarget(run: RuntimeRun): string {
+  const row = run.storm?.results[OURS];
+  if (!row) return "–";
+  const text = `${row.tokenRequests} for ${row.calls} calls`;
+  return row.tokenRequests === 1 && row.ok === row.calls ? `met (${text})` : `**missed** (${text})`;
+}
+
+function memoryGrowth(row: MemoryRow | undefined): number | undefined {
+  return row ? row.heapUsed[1] - row.heapUsed[0] : undefined;
+}
+
+function memoryCounts(result: BenchResult): string {
+  const first = result.runtimes.find((run) => run.memory?.[OURS])?.memory?.[OURS]?.after;
+  const [a, b] = first ?? [1000, 100000];
+  return `${a.toLocaleString("en")} to ${b.toLocaleString("en")}`;
+}
+
+function memoryTarget(run: RuntimeRun): string {
+  const growth = memoryGrowth(run.memory?.[OURS]);
+  if (growth === undefined) return "–";
+  const text = `${signed(growth / 1024, 0)} KB`;
+  return growth <= MEMORY_NOISE_BYTES ? `met (${text})` : `**missed** (${text})`;
+}
+
+function targetsSection(result: BenchResult): string {
+  const runs = result.runtimes;
+  const rows: string[][] = [
+    [
+      "Lowest library overhead, GET (stubbed fetch)",
+      ...runs.map((run) => overheadTarget(run, "get")),
+    ],
+    [
+      "Lowest library overhead, POST (stubbed fetch)",
+      ...runs.map((run) => overheadTarget(run, "post")),
+    ],
+    [
+      `Loopback median ≤ ${LOOPBACK_TARGET}× raw fetch (sequential)`,
+      ...runs.map(loopbackTarget),
+    ],
+    [
+      `\`${CLI_NONE}\`: ≤ empty start + ${COLD_TARGET_MS} ms`,
+      ...runs.map((run) => coldTarget(run, CLI_NONE, COLD_TARGET_MS)),
+    ],
+    [
+      `\`${CLI_FILE}\` (warm): ≤ empty start + ${WARM_TARGET_MS} ms`,
+      ...runs.map((run) => coldTarget(run, CLI_FILE, WARM_TARGET_MS)),
+    ],
+    [
+      `\`${CLI_AUTO}\` (default cache mode, warm): ≤ empty start + ${WARM_TARGET_MS} ms`,
+      ...runs.map((run) => coldTarget(run, CLI_AUTO, WARM_TARGET_MS)),
+    ],
+    ["Cold storm: one token request", ...runs.map(stormTarget)],
+    [
+      `Memory: no heap growth from ${memoryCounts(result)} requests`,
+      ...runs.map(memoryTarget),
+    ],
+  ];
+  return table(["Target", ...runs.map((run) => run.label)], rows);
+}
+
+/** Figures from this run that bear on the targets, computed (no hand-written claims). */
+function limitsSection(result: BenchResult): string {
+  const lines: string[] = [];
+  for (const run of result.runtimes) {
+    const parts: string[] = [];
+    const fetchRow = coldRow(run, "fetch");
+    const httpRow = coldRow(run, "node:http");
+    const empty = coldRow(run, "empty");
+    if (fetchRow && httpRow && empty && !fetchRow.error && !httpRow.error) {
+      parts.push(
+        `a fresh process's token request and GET cost ${
+          signed(fetchRow.wall.median - empty.wall.median, 0)
+        } ms with the global fetch and ${
+          signed(httpRow.wall.median - empty.wall.median, 0)
+        } ms with node:http`,
+      );
+    }
+    const none = coldRow(run, CLI_NONE);
+    const file = coldRow(run, CLI_FILE);
+    if (none && file && !none.error && !file.error) {
+      parts.push(
+        `the CLI's token request adds ${
+          signed(none.wall.median - file.wall.median, 0)
+        } ms to a run that finds its token in the file cache`,
+      );
+    }
+    const loop = run.loopback?.results;
+    const stub = stubOverhead(run, OURS, "get");
+    if (loop?.[OURS] && loop.fetch && stub !== undefined) {
+      parts.push(
+        `on loopback ours is ${
+          signed(loop[OURS].sequential.median - loop.fetch.sequential.median)
+        } µs per GET over raw fetch (client CPU ${
+          signed(loop[OURS].sequentialCpu.median - loop.fetch.sequentialCpu.median)
+        } µs), of which its own work with a stubbed fetch is ${us(stub, 2)} µs`,
+      );
+    }
+    if (parts.length) lines.push(`- ${run.label}: ${parts.join("; ")}.`);
+  }
+  return lines.join("\n");
+}
+
+// ---------------------------------------------------------------------------
+// Sections
+
+function stubSection(run: RuntimeRun): string {
+  const rows = run.stub?.results ?? {};
+  const base = rows.fetch;
+  const oursGet = stubOverhead(run, OURS, "get");
+  const oursPost = stubOverhead(run, OURS, "post");
+  const body = caseNames(run).map((name) => {
+    const row = rows[name];
+    if (!row) return [name, errorNote(run, name), "", "", "", "", ""];
+    const get = stubOverhead(run, name, "get")!;
+    const post = stubOverhead(run, name, "post")!;
+    const isBase = name === "fetch";
+    return [
+      isBase ? "fetch (baseline)" : name === OURS ? `**${name}**` : name,
+      us(row.getCpu.median, 2),
+      isBase ? "0" : us(get, 2),
+      isBase ? "–" : ratio(get, oursGet),
+      us(row.postCpu.median, 2),
+      isBase ? "0" : us(post, 2),
+      isBase ? "–" : ratio(post, oursPost),
+    ];
+  });
+  return `#### ${run.label}\n\n${
+    table([
+      "Client",
+      "GET µs",
+      "GET overhead µs",
+      "× ours",
+      "POST µs",
+      "POST overhead µs",
+      "× ours",
+    ], body)
+  }\n\nWall-clock medians, same order: ${
+    caseNames(run).filter((name) => rows[name]).map((name) =>
+      `${name} ${us(rows[name].getWall.median, 2)} / ${us(rows[name].postWall.median, 2)} µs`
+    ).join("; ")
+  }.${base ? "" : " (No baseline.)"}`;
+}
+
+function loopbackSection(run: RuntimeRun): string {
+  const rows = run.loopback?.results ?? {};
+  const base = rows.fetch;
+  const body = caseNames(run).map((name) => {
+    const row = rows[name];
+    if (!row) return [name, errorNote(run, name), "", "", "", "", "", "", "", ""];
+    return [
+      name === "fetch" ? "fetch (baseline)" : name === OURS ? `**${name}**` : name,
+      us(row.sequential.median),
+      ratio(row.sequential.median, base?.sequential.median),
+      name === "fetch" ? "–" : (() => {
+        const paired = pairedRatios(run, name);
+        return paired ? `${paired.p25.toFixed(2)}–${paired.p75.toFixed(2)}` : "–";
+      })(),
+      us(row.sequentialCpu.median),
+      ratio(row.sequentialCpu.median, base?.sequentialCpu.median),
+      us(row.concurrentPerRequest.median),
+      ratio(row.concurrentPerRequest.median, base?.concurrentPerRequest.median),
+      us(row.concurrentLatency.median, 0),
+      ratio(row.concurrentLatency.median, base?.concurrentLatency.median),
+    ];
+  });
+  return `#### ${run.label}\n\n${
+    table([
+      "Client",
+      "Sequential: median latency µs",
+      "× fetch",
+      "× fetch by round (p25–p75)",
+      "Client CPU µs per request",
+      "× fetch",
+      `${run.loopback?.concurrency ?? 16} concurrent: µs per request`,
+      "× fetch",
+      "Median latency µs",
+      "× fetch",
+    ], body)
+  }`;
+}
+
+function coldSection(run: RuntimeRun): string {
+  const empty = coldRow(run, "empty");
+  const rows = (run.cold ?? []).map((row) => {
+    if (row.error) {
+      return [`\`${row.name}\``, row.description, `failed: ${row.error}`, "", "", "", ""];
+    }
+    const over = empty ? row.wall.median - empty.wall.median : undefined;
+    const overMin = empty ? row.wall.min - empty.wall.min : undefined;
+    return [
+      row.name.startsWith("kognic-auth") || row.name === OURS
+        ? `**\`${row.name}\`**`
+        : `\`${row.name}\``,
+      row.description,
+      `${row.wall.median.toFixed(0)} (${row.wall.p25.toFixed(0)}–${row.wall.p75.toFixed(0)})`,
+      row.name === "empty" || over === undefined ? "–" : `${signed(over, 0)} ms`,
+      row.name === "empty" ? "–" : ratio(row.wall.median, empty?.wall.median),
+      `${row.wall.min.toFixed(0)}${
+        row.name === "empty" || overMin === undefined ? "" : ` (${signed(overMin, 0)})`
+      }`,
+      row.inProcess ? row.inProcess.median.toFixed(0) : "–",
+    ];
+  });
+  return `#### ${run.label}\n\n${
+    table([
+      "Process",
+      "What it does",
+      "Spawn to exit, ms: median (p25–p75)",
+      "Over empty",
+      "× empty",
+      "Fastest run, ms (over empty's fastest)",
+      "Response at, ms (process clock)",
+    ], rows)
+  }`;
+}
+
+function stormSection(result: BenchResult): string {
+  const names = ["fetch", OURS, ...Object.keys(PEERS)];
+  const rows = names.map((name) => [
+    name === "fetch" ? "fetch, token fetched first (baseline)" : name,
+    ...result.runtimes.flatMap((run) => {
+      const row = run.storm?.results[name];
+      if (!row) return ["–", "–"];
+      const base = run.storm?.results.fetch;
+      return [
+        `${row.tokenRequests} (${row.ok}/${row.calls} ok)`,
+        `${row.ms.toFixed(0)} (${ratio(row.ms, base?.ms)})`,
+      ];
+    }),
+  ]);
+  return table(
+    [
+      "Client",
+      ...result.runtimes.flatMap((run) => [
+        `${run.label}: token requests`,
+        "ms (× fetch)",
+      ]),
+    ],
+    rows,
+  );
+}
+
+function sizeSection(result: BenchResult): string {
+  const ours = result.sizes.find((size) => size.name === OURS);
+  const rows = result.sizes.map((size) => [
+    size.name === OURS ? `**${size.name}** (mod.ts)` : size.name,
+    kb(size.used.onImport.gzipped),
+    ratio(size.used.onImport.gzipped, ours?.used.onImport.gzipped),
+    kb(size.used.all.gzipped),
+    kb(size.whole.onImport.gzipped),
+    ratio(size.whole.onImport.gzipped, ours?.whole.onImport.gzipped),
+    kb(size.whole.all.gzipped),
+    kb(size.whole.all.minified),
+    String(size.packages),
+  ]);
+  let text = table([
+    "Library",
+    "Used API: loaded on import, gzip",
+    "× ours",
+    "with lazy code",
+    "Whole package: on import, gzip",
+    "× ours",
+    "with lazy code",
+    "minified",
+    "npm packages installed",
+  ], rows);
+  text += `\n\nUsed API: ${
+    result.sizes.map((size) => `${size.name} \`${size.usedExports}\``).join("; ")
+  }.`;
+  const tarball = result.tarball;
+  if (tarball) {
+    text += `\n\nOur npm tarball (\`${tarball.file}\`): ${kb(tarball.size)} packed, ${
+      kb(tarball.unpackedSize)
+    } unpacked in ${tarball.files} files, of which source maps (sources inlined) are ${
+      kb(tarball.sourceMaps)
+    } (${((tarball.sourceMaps / tarball.unpackedSize) * 100).toFixed(0)}%).`;
+  } else {
+    text += "\n\nOur npm tarball: not measured (no npm build).";
+  }
+  return text;
+}
+
+function memorySection(result: BenchResult): string {
+  const rows = result.runtimes.flatMap((run) =>
+    ["fetch", OURS].map((name) => {
+      const row = run.memory?.[name];
+      if (!row) return [run.label, name, "–", "–", "–", "–"];
+      const growth = row.heapUsed[1] - row.heapUsed[0];
+      const requests = row.after[1] - row.after[0];
+      return [
+        run.label,
+        name === "fetch" ? "fetch (baseline)" : `**${name}**`,
+        kb(row.heapUsed[0]),
+        kb(row.heapUsed[1]),
+        `${signed(growth / 1024, 1)} KB`,
+        (growth / requests).toFixed(2),
+      ];
+    })
+  );
+  const first = result.runtimes.find((run) => run.memory?.[OURS])?.memory?.[OURS]?.after;
+  const [a, b] = first ?? [1000, 100000];
+  return table([
+    "Runtime",
+    "Client",
+    `Heap after ${a.toLocaleString("en")} requests`,
+    `after ${b.toLocaleString("en")}`,
+    "Growth",
+    "Bytes per request",
+  ], rows);
+}
+
+function machineSection(result: BenchResult): string {
+  const m = result.machine;
+  const load = (values: number[]): string => values.map((v) => v.toFixed(2)).join(" / ");
+  const lines = [
+    `- Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB.toFixed(0)} GiB, ${m.os}`,
+    `- Load average (1/5/15 min): ${load(m.loadStart)} at the start, ${
+      load(m.loadEnd)
+    } at the end (the machine is shared; CPU-time figures are the least affected)`,
+    `- Runtimes: ${result.runtimes.map((run) => run.label).join(", ")}`,
+    `- Packages: ${
+      Object.entries(result.versions).map(([name, version]) =>
+        name.includes("npm build") ? `our npm build ${version}` : `${name} ${version}`
+      ).join(", ")
+    }`,
+    `- Code: commit ${result.git}; run on ${result.date.slice(0, 16).replace("T", " ")} UTC in ${
+      (result.seconds / 60).toFixed(1)
+    } minutes`,
+  ];
+  return lines.join("\n");
+}
+
+/** The whole Markdown document. */
+export function renderMarkdown(result: BenchResult): string {
+  const title = result.smoke
+    ? "# Benchmarks (smoke run: tiny sizes, figures not meaningful)"
+    : "# Benchmarks";
+  const parts: string[] = [
+    title,
+    `Generated by \`${result.command}\` (scripts/bench/bench.ts); do not edit by hand. Reproduce on a ` +
+    "clone with Deno 2.9 and Node.js 20 + npm (Node 22 and 24 and the peers are installed " +
+    "from npm into `.tmp/`):\n\n```sh\ndeno task bench\n```" +
+    (result.candidate ? `\n\nWith the candidate change \`${result.candidate}\`.` : ""),
+    "## Targets",
+    targetsSection(result),
+    limitsSection(result),
+    "![Per-request overhead over raw fetch, CPU µs, stubbed fetch](benchmarks.svg)",
+    "## 1. Per-request overhead with a cached token",
+    "Every client sends the same GET, and the same POST (a JSON body, with `content-type`), " +
+    "with a token already cached. Peers without a token cache (oauth4webapi, openid-client, " +
+    "ky) get the same hand-written one: single flight, renewed 60 s before expiry. " +
+    "@badgateway/oauth2-client uses its own (OAuth2Fetch). The resource URL is a string for " +
+    "all; what a peer's API needs beyond that (a `URL`, a `Headers`) is built per call, as a " +
+    "caller would. Before timing, each client's requests are checked (method, bearer token, " +
+    "body, content type).",
+    "### a. Resource fetch stubbed in memory",
+    `The injected fetch answers at once (one shared Response); token requests go to the same ` +
+    `stub. CPU time (user + system) of the process per request, median of ${
+      result.runtimes[0]?.stub?.rounds ?? "–"
+    } interleaved batches of about ${
+      result.runtimes[0]?.stub?.batchMs ?? "–"
+    } ms each; overhead = client − raw fetch with a precomputed header; "× ours" compares ` +
+    "overheads. CPU time is used because wall time on this shared machine includes other " +
+    "processes; wall-clock medians are listed under each table.",
+    ...result.runtimes.map(stubSection),
+    "### b. Loopback HTTP",
+    `The local auth server and echo API of \`@kognic/auth/testing\` in a separate Deno process ` +
+    `on 127.0.0.1; the body of every response is read. Sequential: ${
+      result.runtimes[0]?.loopback?.rounds ?? "–"
+    } interleaved rounds of ${
+      result.runtimes[0]?.loopback?.perRound ?? "–"
+    } requests per client, each timed. Concurrent: ${
+      result.runtimes[0]?.loopback?.concurrency ?? "–"
+    } workers sharing one client; µs per request is the batch's wall time over its requests ` +
+    "(inverse throughput). Client CPU is the client process's CPU time per sequential request.",
+    ...result.runtimes.map(loopbackSection),
+    "## 2. Cold start",
+    `Fresh processes against the loopback server, spawn to exit, interleaved; the first runs ` +
+    `are discarded (compile caches). Scripts import \`@kognic/auth\` from source on Deno and ` +
+    `from the installed npm build on Node, and peers as \`npm:\` specifiers on Deno and ` +
+    `installed packages on Node. The CLI is \`deno run -A cli.ts\` on Deno and the npm ` +
+    `package's bin on Node, with the credentials in \`KOGNIC_CLIENT_ID\`/\`KOGNIC_CLIENT_SECRET\`. ` +
+    `"Response at" is the process's own clock (\`performance.now()\`) when the response was in. ` +
+    "The fastest runs are the least disturbed by other processes on this shared machine; the " +
+    "targets are judged on the medians.",
+    ...result.runtimes.map(coldSection),
+    "## 3. Cold storm",
+    `${
+      result.runtimes[0]?.storm?.size ?? 1000
+    } concurrent first calls on a fresh client, against the local auth server in the same ` +
+    `process, ${
+      result.runtimes[0]?.storm?.results[OURS]?.repeats ?? 1
+    } times per client (interleaved, after an untimed storm that warms the connection pool): ` +
+    "the most token requests the server saw in a storm, the fewest calls answered 200, and the " +
+    "median time until all were answered.",
+    stormSection(result),
+    "## 4. Size",
+    "esbuild `--bundle --format=esm --platform=browser --target=es2022 --minify " +
+    "--external:node:* --external:@napi-rs/keyring`, then gzip level 9. Loaded on import: " +
+    "with `--splitting`, the entry chunk and the chunks it imports statically; with lazy " +
+    "code: one bundle of everything, `import()` included (ours loads its token request, " +
+    "credentials-file and keyring code lazily). Used API: only the exports the benchmark's " +
+    "client uses (the hand-written token cache not included); whole package: `export *`. Ours " +
+    "is bundled from `mod.ts`, the peers from their npm packages.",
+    sizeSection(result),
+    "## 5. Memory",
+    "One client, stubbed fetch, GET and POST alternating; the heap after forced garbage " +
+    `collection (\`--expose-gc\`), in a process of its own per client. Growth below ${
+      kb(MEMORY_NOISE_BYTES)
+    } cannot be one object kept per request, so it counts as noise.`,
+    memorySection(result),
+    "## Machine and versions",
+    machineSection(result),
+  ];
+  const errors = result.runtimes.flatMap((run) =>
+    Object.entries(run.errors).map(([name, message]) => `- ${run.label}, ${name}: ${message}`)
+  );
+  if (errors.length) parts.push("## Cases that did not run", errors.join("\n"));
+  if (result.pending.length) {
+    parts.push("## Pending", result.pending.map((item) => `- ${item}`).join("\n"));
+  }
+  return parts.join("\n\n") + "\n";
+}
+
+// ---------------------------------------------------------------------------
+// The chart
+
+function escapeXml(text: string): string {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
+/** A horizontal bar chart of the stubbed-fetch overheads, one panel per runtime. */
+export function renderSvg(result: BenchResult): string {
+  const width = 820;
+  const labelWidth = 200;
+  const barArea = width - labelWidth - 105;
+  const rowHeight = 26;
+  const panelGap = 34;
+  const names = [OURS, ...Object.keys(PEERS)];
+  const parts: string[] = [];
+  let y = 66;
+  for (const run of result.runtimes) {
+    const values = names.map((name) => ({
+      name,
+      get: stubOverhead(run, name, "get"),
+      post: stubOverhead(run, name, "post"),
+    }));
+    const max = Math.max(1e-9, ...values.flatMap((v) => [v.get ?? 0, v.post ?? 0]));
+    parts.push(
+      `<text x="10" y="${y}" class="panel">${escapeXml(run.label)}</text>`,
+    );
+    y += 10;
+    for (const value of values) {
+      const ours = value.name === OURS;
+      parts.push(
+        `<text x="${labelWidth - 8}" y="${y + 16}" class="label${ours ? " ours" : ""}">${
+          escapeXml(value.name)
+        }</text>`,
+      );
+      (["get", "post"] as const).forEach((method, i) => {
+        const v = value[method];
+        const barY = y + 3 + i * 10;
+        if (v === undefined) {
+          parts.push(`<text x="${labelWidth}" y="${barY + 8}" class="value">n/a</text>`);
+          return;
+        }
+        const w = Math.max(1, (Math.max(v, 0) / max) * barArea);
+        const fill = ours
+          ? (method === "get" ? "#1d4ed8" : "#60a5fa")
+          : method === "get"
+          ? "#6b7280"
+          : "#d1d5db";
+        parts.push(
+          `<rect x="${labelWidth}" y="${barY}" width="${w.toFixed(1)}" height="9" fill="${fill}"/>`,
+          `<text x="${labelWidth + w + 5}" y="${barY + 8}" class="value">${
+            us(v, 2)
+          } µs ${method.toUpperCase()}</text>`,
+        );
+      });
+      y += rowHeight;
+    }
+    y += panelGap - rowHeight + 16;
+  }
+  const height = y;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, -apple-system, Segoe UI, sans-serif">
+<style>
+.title { font-size: 15px; font-weight: 600; fill: #111827; }
+.note { font-size: 11px; fill: #4b5563; }
+.panel { font-size: 13px; font-weight: 600; fill: #111827; }
+.label { font-size: 12px; fill: #374151; text-anchor: end; }
+.label.ours { font-weight: 700; fill: #1d4ed8; }
+.value { font-size: 10px; fill: #374151; }
+</style>
+<rect width="100%" height="100%" fill="#ffffff"/>
+<text x="10" y="20" class="title">Per-request overhead over raw fetch, cached token, fetch stubbed in memory</text>
+<text x="10" y="36" class="note">CPU µs per request (median), GET (dark) and POST (light); shorter is better. Generated by ${
+    escapeXml(result.command)
+  }, ${result.date.slice(0, 10)}.</text>
+${parts.join("\n")}
+</svg>
+`;
+}

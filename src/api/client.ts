@@ -1,0 +1,1054 @@
+/**
+ * `KognicClient`: calls to Kognic APIs on top of an {@linkcode AuthSession},
+ * with what Kognic's Python base client adds to every request: a
+ * `User-Agent`, deprecation warnings from sunset headers, retries of
+ * idempotent requests, errors that carry the server's message, and the
+ * `data` envelope unwrapped.
+ *
+ * @module
+ */
+
+import { inspectAsJson } from "../shared/redact.ts";
+import { VERSION } from "../shared/version.ts";
+import { KognicAuthError } from "../shared/errors.ts";
+import { AuthSession } from "../core/session.ts";
+import { sleep } from "../shared/retry.ts";
+
+/** How {@linkcode KognicClient} retries a request. */
+export interface ApiRetryOptions {
+  /** Retries after the first attempt; 0 turns retrying off. @default {3} */
+  limit?: number;
+  /**
+   * The backoff factor in milliseconds: retry n waits between half and all of
+   * `baseDelay * 2 ** (n - 1)` (0.5 s, 1 s, 2 s by default), unless the
+   * response has a `Retry-After`. @default {500}
+   */
+  baseDelay?: number;
+  /** The longest backoff in milliseconds. @default {30000} */
+  maxDelay?: number;
+  /**
+   * The longest `Retry-After` honoured, in milliseconds; a response asking for
+   * a longer wait is returned (or thrown) at once. @default {60000}
+   */
+  maxRetryAfter?: number;
+  /**
+   * The methods that are retried. POST and PATCH are not idempotent and are
+   * left out unless listed here. @default {["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]}
+   */
+  methods?: readonly string[];
+  /** The response statuses that are retried. @default {[429, 502, 503, 504]} */
+  statuses?: readonly number[];
+}
+
+/** What {@linkcode KognicClientOptions.onRetry} is told before a retry. */
+export interface ApiRetryEvent {
+  /** The request method. */
+  method: string;
+  /** The request URL. */
+  url: string;
+  /** The attempt about to be made: 2 for the first retry. */
+  attempt: number;
+  /** How long the client waits before it, in milliseconds. */
+  delay: number;
+  /** The status of the response that is retried, if there was one. */
+  status?: number;
+  /** The error that is retried, such as a connection reset, if there was one. */
+  error?: unknown;
+}
+
+/** A deprecation announced by a response's `sunset-date` or `Sunset` header. */
+export interface DeprecationNotice {
+  /** The request method. */
+  method: string;
+  /** The request URL without its query string. */
+  url: string;
+  /** When the endpoint goes away. */
+  sunset: Date;
+  /** The header it came from: Kognic's `sunset-date`, or `sunset` (RFC 8594). */
+  header: "sunset-date" | "sunset";
+  /** `"error"` when the date is 14 days away or less (or past), else `"warning"`. */
+  level: "warning" | "error";
+  /** A sentence for a log, naming the endpoint and the date. */
+  message: string;
+}
+
+/** Receives deprecation notices; see {@linkcode KognicClientOptions.onDeprecation}. */
+export type DeprecationHandler = (notice: DeprecationNotice) => void;
+
+/** Options of {@linkcode KognicClient}. */
+export interface KognicClientOptions {
+  /**
+   * The session that authenticates the requests; share one between clients
+   * to share its token. @default {new AuthSession()}
+   */
+  session?: AuthSession;
+  /**
+   * The URL that relative paths are joined to, such as
+   * `"https://app.kognic.com/v1"`; `"projects"` and `"/projects"` both give
+   * `https://app.kognic.com/v1/projects`. Without it, paths must be absolute URLs.
+   */
+  baseUrl?: string | URL;
+  /** A name appended to the `User-Agent`, such as `"my-pipeline/1.2"`. */
+  clientName?: string;
+  /** Headers sent with every request; a request's own headers override them. */
+  headers?: RequestInit["headers"];
+  /** How requests are retried; `false` turns retrying off. @default {{ limit: 3, baseDelay: 500 }} */
+  retry?: ApiRetryOptions | false;
+  /**
+   * How long one attempt may wait for the response's headers, in
+   * milliseconds (the token request included); `Infinity` waits for ever.
+   * @default {60000}
+   */
+  timeout?: number;
+  /**
+   * Called for each sunset header in a response; `null` ignores them.
+   * @default {defaultDeprecationHandler}
+   */
+  onDeprecation?: DeprecationHandler | null;
+  /** Called before each retry, for logging. */
+  onRetry?: (event: ApiRetryEvent) => void;
+}
+
+/** Options of one request of {@linkcode KognicClient}. */
+export interface ApiRequestInit extends Omit<RequestInit, "method"> {
+  /** A value sent as a JSON body, with `Content-Type: application/json` unless set. */
+  json?: unknown;
+  /** Query parameters appended to the URL. */
+  searchParams?: URLSearchParams | Record<string, string> | [string, string][] | string;
+  /** This request's retry options, over the client's; `false` turns retrying off. */
+  retry?: ApiRetryOptions | false;
+  /** This request's timeout in milliseconds, instead of the client's. */
+  timeout?: number;
+  /** Throw an {@linkcode ApiError} for a status outside 200-299. @default {true} */
+  throwHttpErrors?: boolean;
+}
+
+/** Options of {@linkcode ApiError}. */
+export interface ApiErrorOptions extends ErrorOptions {
+  /** The response's HTTP status. */
+  status: number;
+  /** The response's status text, if any. */
+  statusText?: string;
+  /** The request method. */
+  method: string;
+  /** The request URL. */
+  url: string;
+  /** The message the server gave in the body, if one was found. */
+  serverMessage?: string;
+  /** The response body as text (at most 64 KiB), if it was read. */
+  body?: string;
+  /** The wait the server asked for with `Retry-After`, in milliseconds. */
+  retryAfter?: number;
+  /** How many requests were sent, retries included. @default {1} */
+  attempts?: number;
+}
+
+/** The methods retried by default: the idempotent ones of RFC 9110 but TRACE. */
+export const DEFAULT_RETRY_METHODS: readonly string[] = Object.freeze([
+  "GET",
+  "HEAD",
+  "OPTIONS",
+  "PUT",
+  "DELETE",
+]);
+/** The statuses retried by default. */
+export const DEFAULT_RETRY_STATUSES: readonly number[] = Object.freeze([429, 502, 503, 504]);
+/** The default timeout of one attempt of a {@linkcode KognicClient} request, in milliseconds. */
+export const DEFAULT_API_TIMEOUT = 60_000;
+
+const DAY = 24 * 60 * 60 * 1000;
+/** A sunset this close (or past) is reported at the error level. */
+const ERROR_WITHIN = 14 * DAY;
+const MAX_BODY_CHARS = 64 * 1024;
+const MAX_MESSAGE_CHARS = 500;
+
+/**
+ * The API answered with an HTTP error status, or with a body that the call
+ * cannot use (not JSON, or without the `data` envelope). It carries the
+ * request, the status and the server's message.
+ *
+ * @example
+ * ```ts
+ * import { AuthSession } from "@kognic/auth";
+ * import { ApiError, KognicClient } from "@kognic/auth/client";
+ * import { startAuthServer } from "@kognic/auth/testing";
+ *
+ * await using server = await startAuthServer();
+ * const session = new AuthSession({ authServer: server.url, auth: ["test-client", "test-secret"] });
+ * const client = new KognicClient({ session, baseUrl: server.apiBaseUrl });
+ * try {
+ *   await client.get("status/404?message=No such project");
+ * } catch (error) {
+ *   if (error instanceof ApiError) console.log(error.status, error.serverMessage); // 404 "No such project"
+ * }
+ * ```
+ */
+export class ApiError extends KognicAuthError {
+  /** The response's HTTP status. */
+  readonly status: number;
+  /** The response's status text, or `""`. */
+  readonly statusText: string;
+  /** The request method. */
+  readonly method: string;
+  /** The request URL. */
+  readonly url: string;
+  /** The message the server gave in the body, if one was found. */
+  readonly serverMessage: string | undefined;
+  /** The response body as text (at most 64 KiB), if it was read. */
+  readonly body: string | undefined;
+  /** The wait the server asked for with `Retry-After`, in milliseconds. */
+  readonly retryAfter: number | undefined;
+  /** How many requests were sent, retries included. */
+  readonly attempts: number;
+  /** Whether the same request may succeed later: 408, 425, 429 and 5xx. */
+  readonly retryable: boolean;
+
+  /**
+   * Creates the error.
+   *
+   * @param message A sentence naming the request and the problem.
+   * @param options The request, the response's status and the server's message.
+   */
+  constructor(message: string, options: ApiErrorOptions) {
+    super("api_error", message, options);
+    this.name = "ApiError";
+    this.status = options.status;
+    this.statusText = options.statusText ?? "";
+    this.method = options.method;
+    this.url = options.url;
+    this.serverMessage = options.serverMessage;
+    this.body = options.body;
+    this.retryAfter = options.retryAfter;
+    this.attempts = options.attempts ?? 1;
+    const status = options.status;
+    this.retryable = status === 408 || status === 425 || status === 429 || status >= 500;
+  }
+}
+
+/**
+ * An attempt of a {@linkcode KognicClient} request got no response within
+ * the timeout. It is not retried.
+ *
+ * @example
+ * ```ts
+ * import { ApiTimeoutError } from "@kognic/auth/client";
+ *
+ * const error = new ApiTimeoutError('GET "https://app.kognic.com/v1/projects" got no response within 60000 ms', {
+ *   method: "GET",
+ *   url: "https://app.kognic.com/v1/projects",
+ *   timeout: 60000,
+ * });
+ * console.log(error.code); // "api_timeout"
+ * ```
+ */
+export class ApiTimeoutError extends KognicAuthError {
+  /** The request method. */
+  readonly method: string;
+  /** The request URL. */
+  readonly url: string;
+  /** The timeout that passed, in milliseconds. */
+  readonly timeout: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param message A sentence naming the request and the timeout.
+   * @param options The request and the timeout.
+   */
+  constructor(
+    message: string,
+    options: { method: string; url: string; timeout: number } & ErrorOptions,
+  ) {
+    super("api_timeout", message, options);
+    this.name = "ApiTimeoutError";
+    this.method = options.method;
+    this.url = options.url;
+    this.timeout = options.timeout;
+  }
+}
+
+/**
+ * The `User-Agent` of {@linkcode KognicClient}:
+ * `kognic-auth/<version> <runtime>/<version>`, such as
+ * `kognic-auth/0.1.0 node/22.11.0`, plus the client name when given.
+ *
+ * @param clientName A name to append, such as `"my-pipeline/1.2"`.
+ * @returns The header value.
+ * @throws {TypeError} When `clientName` has a control character.
+ *
+ * @example
+ * ```ts
+ * import { userAgent } from "@kognic/auth/client";
+ *
+ * console.log(userAgent("my-pipeline/1.2")); // "kognic-auth/0.1.0 deno/2.1.0 my-pipeline/1.2"
+ * ```
+ */
+export function userAgent(clientName?: string): string {
+  const parts = [`kognic-auth/${VERSION}`];
+  const runtime = runtimeVersion();
+  if (runtime) parts.push(runtime);
+  if (clientName !== undefined) {
+    // deno-lint-ignore no-control-regex
+    if (typeof clientName !== "string" || /[\u0000-\u001f\u007f]/.test(clientName)) {
+      throw new TypeError("clientName must be a string without control characters");
+    }
+    if (clientName.trim() !== "") parts.push(clientName.trim());
+  }
+  return parts.join(" ");
+}
+
+function runtimeVersion(): string | undefined {
+  const g = globalThis as {
+    Deno?: { version?: { deno?: string } };
+    Bun?: { version?: string };
+    process?: { versions?: { node?: string } };
+  };
+  if (g.Deno?.version?.deno) return `deno/${g.Deno.version.deno}`;
+  if (g.Bun?.version) return `bun/${g.Bun.version}`;
+  if (g.process?.versions?.node) return `node/${g.process.versions.node}`;
+  return undefined;
+}
+
+const reported = new Set<string>();
+
+/**
+ * The default {@linkcode DeprecationHandler}: `console.warn` for a sunset
+ * more than 14 days away, `console.error` otherwise, once per URL and date
+ * in the process.
+ *
+ * @param notice The deprecation.
+ *
+ * @example Logging deprecations elsewhere, and to the console too
+ * ```ts
+ * import { defaultDeprecationHandler, KognicClient } from "@kognic/auth/client";
+ *
+ * const client = new KognicClient({
+ *   onDeprecation(notice) {
+ *     console.info(JSON.stringify({ deprecated: notice.url, sunset: notice.sunset }));
+ *     defaultDeprecationHandler(notice);
+ *   },
+ * });
+ * ```
+ */
+export function defaultDeprecationHandler(notice: DeprecationNotice): void {
+  const key = `${notice.url} ${notice.sunset.getTime()}`;
+  if (reported.has(key)) return;
+  if (reported.size >= 1000) reported.clear();
+  reported.add(key);
+  if (notice.level === "error") console.error(notice.message);
+  else console.warn(notice.message);
+}
+
+/**
+ * Calls Kognic APIs through an {@linkcode AuthSession}. Every request gets a
+ * `User-Agent` (`kognic-auth/<version> <runtime>/<version>` and the client
+ * name), its response's `sunset-date` and `Sunset` headers go to the
+ * deprecation handler, and idempotent requests (GET, HEAD, OPTIONS, PUT,
+ * DELETE) are retried on 429, 502, 503 and 504 or a network error: three
+ * times by default, after about 0.5, 1 and 2 s with jitter, or after the
+ * `Retry-After` the server asks for. POST and PATCH are never retried unless
+ * listed in `retry.methods`.
+ *
+ * A status outside 200-299 throws an {@linkcode ApiError} with the status,
+ * the request and the server's message. {@linkcode KognicClient.json} parses
+ * the body, and {@linkcode KognicClient.data} also unwraps Kognic's
+ * `{"data": ...}` envelope.
+ *
+ * @example Listing projects
+ * ```ts ignore
+ * import { AuthSession } from "@kognic/auth";
+ * import { KognicClient } from "@kognic/auth/client";
+ *
+ * const session = await AuthSession.forEnvironment({ url: "https://app.kognic.com" });
+ * const client = new KognicClient({ session, baseUrl: "https://app.kognic.com/v1", clientName: "my-tool" });
+ * const projects = await client.data<{ id: number }[]>("GET", "projects");
+ * ```
+ *
+ * @example Against the local test server
+ * ```ts
+ * import { AuthSession } from "@kognic/auth";
+ * import { KognicClient } from "@kognic/auth/client";
+ * import { startAuthServer } from "@kognic/auth/testing";
+ *
+ * await using server = await startAuthServer();
+ * const session = new AuthSession({ authServer: server.url, auth: ["test-client", "test-secret"] });
+ * const client = new KognicClient({ session, baseUrl: server.apiBaseUrl });
+ * const items = await client.data<{ id: number }[]>("GET", "enveloped");
+ * console.log(items.length); // 3
+ * ```
+ */
+export class KognicClient {
+  #session: AuthSession;
+  #baseUrl: string | undefined;
+  #userAgent: string;
+  #clientName: string | undefined;
+  #headers: Headers;
+  #retry: ApiRetryOptions | false;
+  #timeout: number;
+  #onDeprecation: DeprecationHandler | null;
+  #onRetry: ((event: ApiRetryEvent) => void) | undefined;
+
+  /**
+   * Creates a client. Nothing is sent until the first request.
+   *
+   * @param options The session, base URL, client name, retries and handlers.
+   * @throws {TypeError} For a `baseUrl` that is not an absolute http(s) URL, or a bad `clientName`.
+   * @throws {RangeError} For a `timeout` that is not a positive number.
+   */
+  constructor(options: KognicClientOptions = {}) {
+    this.#session = options.session ?? new AuthSession();
+    if (options.baseUrl !== undefined) {
+      let base: URL;
+      try {
+        base = new URL(String(options.baseUrl));
+      } catch {
+        throw new TypeError(`baseUrl "${String(options.baseUrl)}" is not an absolute URL`);
+      }
+      if (base.protocol !== "https:" && base.protocol !== "http:") {
+        throw new TypeError(`baseUrl "${base.href}" must be an http(s) URL`);
+      }
+      this.#baseUrl = base.href.replace(/[?#].*$/, "").replace(/\/+$/, "");
+    }
+    this.#clientName = options.clientName;
+    this.#userAgent = userAgent(options.clientName);
+    this.#headers = new Headers(options.headers);
+    this.#retry = options.retry ?? {};
+    this.#timeout = checkTimeout(options.timeout ?? DEFAULT_API_TIMEOUT);
+    this.#onDeprecation = options.onDeprecation === undefined
+      ? defaultDeprecationHandler
+      : options.onDeprecation;
+    this.#onRetry = options.onRetry;
+  }
+
+  /** The session that authenticates the requests. */
+  get session(): AuthSession {
+    return this.#session;
+  }
+
+  /** The `User-Agent` sent with each request (unless a request sets its own). */
+  get userAgent(): string {
+    return this.#userAgent;
+  }
+
+  /**
+   * Sends a request, retrying it as the options allow.
+   *
+   * @param method The HTTP method, in any case.
+   * @param path An absolute URL, or a path joined to `baseUrl`.
+   * @param init Fetch options, plus `json`, `searchParams`, `retry`, `timeout` and `throwHttpErrors`.
+   * @returns The response, with a status in 200-299 unless `throwHttpErrors` is false.
+   * @throws {ApiError} For a status outside 200-299, after any retries.
+   * @throws {ApiTimeoutError} When an attempt gets no response within the timeout.
+   * @throws {CredentialsError} When the session has no usable credentials.
+   * @throws {TokenError} When the session cannot get a token.
+   * @throws {TypeError} For a relative path without `baseUrl`, or a network error after any retries.
+   *
+   * @example
+   * ```ts
+   * import { AuthSession } from "@kognic/auth";
+   * import { KognicClient } from "@kognic/auth/client";
+   * import { startAuthServer } from "@kognic/auth/testing";
+   *
+   * await using server = await startAuthServer();
+   * const session = new AuthSession({ authServer: server.url, auth: ["test-client", "test-secret"] });
+   * const client = new KognicClient({ session });
+   * const response = await client.request("post", server.apiUrl, { json: { name: "x" } });
+   * console.log((await response.json()).body); // '{"name":"x"}'
+   * ```
+   */
+  async request(method: string, path: string | URL, init: ApiRequestInit = {}): Promise<Response> {
+    const {
+      json,
+      searchParams,
+      retry: requestRetry,
+      timeout: requestTimeout,
+      throwHttpErrors = true,
+      ...rest
+    } = init;
+    const verb = method.toUpperCase();
+    const url = this.#resolve(path, searchParams);
+    const href = url.href;
+    const label = `${verb} "${displayUrl(url)}"`;
+
+    const headers = new Headers(this.#headers);
+    new Headers(rest.headers).forEach((value, name) => headers.set(name, value));
+    if (!headers.has("user-agent")) headers.set("user-agent", this.#userAgent);
+    let body = rest.body;
+    if (json !== undefined) {
+      if (body !== undefined && body !== null) {
+        throw new TypeError("Give either json or body, not both");
+      }
+      body = JSON.stringify(json);
+      if (!headers.has("content-type")) headers.set("content-type", "application/json");
+    }
+
+    const retry = retryOptions(this.#retry, requestRetry);
+    const timeout = checkTimeout(requestTimeout ?? this.#timeout);
+    const retries = retry.methods.includes(verb) && !(body instanceof ReadableStream)
+      ? retry.limit
+      : 0;
+    const signal = rest.signal ?? undefined;
+
+    for (let attempt = 1;; attempt++) {
+      signal?.throwIfAborted();
+      const controller = new AbortController();
+      const timer = Number.isFinite(timeout)
+        ? setTimeout(() => controller.abort(new DOMException("Timed out", "TimeoutError")), timeout)
+        : undefined;
+      let response: Response;
+      try {
+        response = await this.#session.fetch(href, {
+          ...rest,
+          method: verb,
+          headers,
+          body,
+          signal: signal ? AbortSignal.any([signal, controller.signal]) : controller.signal,
+        });
+      } catch (error) {
+        if (signal?.aborted) throw signal.reason;
+        if (controller.signal.aborted) {
+          throw new ApiTimeoutError(`${label} got no response within ${timeout} ms`, {
+            method: verb,
+            url: href,
+            timeout,
+            cause: error,
+          });
+        }
+        if (attempt > retries || error instanceof KognicAuthError) throw error;
+        const delay = backoff(retry, attempt);
+        this.#onRetry?.({ method: verb, url: href, attempt: attempt + 1, delay, error });
+        await sleep(delay, signal);
+        continue;
+      } finally {
+        clearTimeout(timer);
+      }
+
+      if (attempt <= retries && retry.statuses.includes(response.status)) {
+        const retryAfter = parseRetryAfter(response.headers.get("retry-after"));
+        if (retryAfter === undefined || retryAfter <= retry.maxRetryAfter) {
+          const delay = retryAfter === undefined
+            ? backoff(retry, attempt)
+            : retryAfter + Math.random() * Math.min(1000, retryAfter * 0.1);
+          await response.body?.cancel();
+          this.#onRetry?.({
+            method: verb,
+            url: href,
+            attempt: attempt + 1,
+            delay,
+            status: response.status,
+          });
+          await sleep(delay, signal);
+          continue;
+        }
+      }
+
+      this.#notifySunset(verb, url, response.headers);
+      if (!response.ok && throwHttpErrors) {
+        throw await errorFromResponse(response, verb, url, attempt);
+      }
+      return response;
+    }
+  }
+
+  /**
+   * Sends a GET request; see {@linkcode KognicClient.request}.
+   *
+   * @param path An absolute URL, or a path joined to `baseUrl`.
+   * @param init Request options.
+   * @returns The response.
+   * @throws {ApiError} For a status outside 200-299, after any retries.
+   *
+   * @example
+   * ```ts ignore
+   * const response = await client.get("projects", { searchParams: { page: "2" } });
+   * ```
+   */
+  get(path: string | URL, init?: ApiRequestInit): Promise<Response> {
+    return this.request("GET", path, init);
+  }
+
+  /**
+   * Sends a POST request, never retried unless `retry.methods` lists POST;
+   * see {@linkcode KognicClient.request}.
+   *
+   * @param path An absolute URL, or a path joined to `baseUrl`.
+   * @param init Request options, such as `json`.
+   * @returns The response.
+   * @throws {ApiError} For a status outside 200-299.
+   *
+   * @example
+   * ```ts ignore
+   * const response = await client.post("projects", { json: { name: "Lidar QA" } });
+   * ```
+   */
+  post(path: string | URL, init?: ApiRequestInit): Promise<Response> {
+    return this.request("POST", path, init);
+  }
+
+  /**
+   * Sends a PUT request; see {@linkcode KognicClient.request}.
+   *
+   * @param path An absolute URL, or a path joined to `baseUrl`.
+   * @param init Request options, such as `json`.
+   * @returns The response.
+   * @throws {ApiError} For a status outside 200-299, after any retries.
+   *
+   * @example
+   * ```ts ignore
+   * await client.put("projects/7", { json: { name: "Lidar QA" } });
+   * ```
+   */
+  put(path: string | URL, init?: ApiRequestInit): Promise<Response> {
+    return this.request("PUT", path, init);
+  }
+
+  /**
+   * Sends a PATCH request, never retried unless `retry.methods` lists PATCH;
+   * see {@linkcode KognicClient.request}.
+   *
+   * @param path An absolute URL, or a path joined to `baseUrl`.
+   * @param init Request options, such as `json`.
+   * @returns The response.
+   * @throws {ApiError} For a status outside 200-299.
+   *
+   * @example
+   * ```ts ignore
+   * await client.patch("projects/7", { json: { name: "Lidar QA" } });
+   * ```
+   */
+  patch(path: string | URL, init?: ApiRequestInit): Promise<Response> {
+    return this.request("PATCH", path, init);
+  }
+
+  /**
+   * Sends a DELETE request; see {@linkcode KognicClient.request}.
+   *
+   * @param path An absolute URL, or a path joined to `baseUrl`.
+   * @param init Request options.
+   * @returns The response.
+   * @throws {ApiError} For a status outside 200-299, after any retries.
+   *
+   * @example
+   * ```ts ignore
+   * await client.delete("projects/7");
+   * ```
+   */
+  delete(path: string | URL, init?: ApiRequestInit): Promise<Response> {
+    return this.request("DELETE", path, init);
+  }
+
+  /**
+   * Sends a request and parses the response's JSON body, with
+   * `Accept: application/json` unless set. An empty body gives `undefined`.
+   *
+   * @param method The HTTP method, in any case.
+   * @param path An absolute URL, or a path joined to `baseUrl`.
+   * @param init Request options.
+   * @returns The parsed body.
+   * @throws {ApiError} For a status outside 200-299, or a body that is not JSON.
+   *
+   * @example
+   * ```ts
+   * import { AuthSession } from "@kognic/auth";
+   * import { KognicClient } from "@kognic/auth/client";
+   * import { startAuthServer } from "@kognic/auth/testing";
+   *
+   * await using server = await startAuthServer();
+   * const session = new AuthSession({ authServer: server.url, auth: ["test-client", "test-secret"] });
+   * const client = new KognicClient({ session, baseUrl: server.apiBaseUrl });
+   * const items = await client.json<{ id: number }[]>("GET", "items");
+   * console.log(items[0].id); // 1
+   * ```
+   */
+  async json<T = unknown>(
+    method: string,
+    path: string | URL,
+    init: ApiRequestInit = {},
+  ): Promise<T> {
+    return (await this.#json(method.toUpperCase(), path, init)).value as T;
+  }
+
+  /**
+   * Sends a request and returns the `data` of the response's
+   * `{"data": ...}` envelope, as Kognic APIs answer.
+   *
+   * @param method The HTTP method, in any case.
+   * @param path An absolute URL, or a path joined to `baseUrl`.
+   * @param init Request options.
+   * @returns The value under `data`.
+   * @throws {ApiError} For a status outside 200-299, a body that is not JSON,
+   *   or JSON without a `data` key (the message names the keys found).
+   *
+   * @example
+   * ```ts
+   * import { AuthSession } from "@kognic/auth";
+   * import { KognicClient } from "@kognic/auth/client";
+   * import { startAuthServer } from "@kognic/auth/testing";
+   *
+   * await using server = await startAuthServer();
+   * const session = new AuthSession({ authServer: server.url, auth: ["test-client", "test-secret"] });
+   * const client = new KognicClient({ session, baseUrl: server.apiBaseUrl });
+   * const page = await client.data<{ id: number }[]>("GET", "page");
+   * console.log(page[0].id); // 1
+   * ```
+   */
+  async data<T = unknown>(
+    method: string,
+    path: string | URL,
+    init: ApiRequestInit = {},
+  ): Promise<T> {
+    const verb = method.toUpperCase();
+    const { value, response, url } = await this.#json(verb, path, init);
+    if (isRecord(value) && Object.hasOwn(value, "data")) return value.data as T;
+    let found: string;
+    if (Array.isArray(value)) found = "a JSON array";
+    else if (isRecord(value)) {
+      const keys = Object.keys(value);
+      found = keys.length === 0
+        ? "an empty object"
+        : `the ${keys.length === 1 ? "key" : "keys"} ${
+          keys.map((key) => JSON.stringify(key)).join(", ")
+        }`;
+    } else found = value === undefined ? "an empty body" : JSON.stringify(value);
+    throw new ApiError(
+      `Response to ${verb} "${displayUrl(url)}" has no "data" envelope; found ${found}`,
+      { status: response.status, statusText: response.statusText, method: verb, url: url.href },
+    );
+  }
+
+  async #json(
+    method: string,
+    path: string | URL,
+    init: ApiRequestInit,
+  ): Promise<{ value: unknown; response: Response; url: URL }> {
+    const headers = new Headers(init.headers);
+    if (!headers.has("accept") && !this.#headers.has("accept")) {
+      headers.set("accept", "application/json");
+    }
+    const url = this.#resolve(path, init.searchParams);
+    const response = await this.request(method, url, { ...init, searchParams: undefined, headers });
+    const text = await response.text();
+    if (text.trim() === "") return { value: undefined, response, url };
+    try {
+      return { value: JSON.parse(text), response, url };
+    } catch (error) {
+      const type = response.headers.get("content-type");
+      throw new ApiError(
+        `Response to ${method} "${displayUrl(url)}" is not JSON` +
+          (type ? ` (content type ${type})` : ""),
+        {
+          status: response.status,
+          statusText: response.statusText,
+          method,
+          url: url.href,
+          body: text.slice(0, MAX_BODY_CHARS),
+          cause: error,
+        },
+      );
+    }
+  }
+
+  #resolve(
+    path: string | URL,
+    searchParams: ApiRequestInit["searchParams"],
+  ): URL {
+    let url: URL;
+    if (path instanceof URL) url = new URL(path.href);
+    else if (/^[a-z][a-z0-9+.-]*:/i.test(path)) {
+      try {
+        url = new URL(path);
+      } catch {
+        throw new TypeError(`"${path}" is not a valid URL`);
+      }
+    } else {
+      if (this.#baseUrl === undefined) {
+        throw new TypeError(`"${path}" is not an absolute URL, and the client has no baseUrl`);
+      }
+      url = new URL(`${this.#baseUrl}/${path.replace(/^\/+/, "")}`);
+    }
+    if (searchParams !== undefined) {
+      new URLSearchParams(searchParams).forEach((value, name) =>
+        url.searchParams.append(name, value)
+      );
+    }
+    return url;
+  }
+
+  #notifySunset(method: string, url: URL, headers: Headers): void {
+    const handler = this.#onDeprecation;
+    if (!handler) return;
+    const notice = sunsetNotice(method, url, headers);
+    if (notice) handler(notice);
+  }
+
+  /** A description without credentials. */
+  toJSON(): Record<string, unknown> {
+    return { baseUrl: this.#baseUrl, clientName: this.#clientName, userAgent: this.#userAgent };
+  }
+}
+inspectAsJson(KognicClient, "KognicClient");
+
+interface ResolvedRetry {
+  limit: number;
+  baseDelay: number;
+  maxDelay: number;
+  maxRetryAfter: number;
+  methods: string[];
+  statuses: readonly number[];
+}
+
+function retryOptions(
+  client: ApiRetryOptions | false,
+  request: ApiRetryOptions | false | undefined,
+): ResolvedRetry {
+  if (client === false || request === false) {
+    return {
+      limit: 0,
+      baseDelay: 0,
+      maxDelay: 0,
+      maxRetryAfter: 0,
+      methods: [],
+      statuses: [],
+    };
+  }
+  const options = { ...client, ...request };
+  const limit = options.limit ?? 3;
+  if (!Number.isInteger(limit) || limit < 0) {
+    throw new RangeError(`retry.limit must be an integer >= 0, not ${limit}`);
+  }
+  return {
+    limit,
+    baseDelay: options.baseDelay ?? 500,
+    maxDelay: options.maxDelay ?? 30_000,
+    maxRetryAfter: options.maxRetryAfter ?? 60_000,
+    methods: (options.methods ?? DEFAULT_RETRY_METHODS).map((method) => method.toUpperCase()),
+    statuses: options.statuses ?? DEFAULT_RETRY_STATUSES,
+  };
+}
+
+/** Retry n waits between half and all of min(maxDelay, baseDelay * 2^(n-1)). */
+function backoff(retry: ResolvedRetry, attempt: number): number {
+  const ceiling = Math.min(retry.maxDelay, retry.baseDelay * 2 ** (attempt - 1));
+  return ceiling / 2 + Math.random() * ceiling / 2;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function checkTimeout(timeout: number): number {
+  if (typeof timeout !== "number" || !(timeout > 0)) {
+    throw new RangeError(`timeout must be a positive number of milliseconds, not ${timeout}`);
+  }
+  return timeout;
+}
+
+/** A `Retry-After` value (delay-seconds or an HTTP-date) in milliseconds from now. */
+function parseRetryAfter(value: string | null, now: number = Date.now()): number | undefined {
+  if (value === null) return undefined;
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  const date = /[a-z]/i.test(trimmed) ? Date.parse(trimmed) : NaN;
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/** The URL without user info, for messages. */
+function displayUrl(url: URL): string {
+  if (!url.username && !url.password) return url.href;
+  const copy = new URL(url.href);
+  copy.username = "";
+  copy.password = "";
+  return copy.href;
+}
+
+async function errorFromResponse(
+  response: Response,
+  method: string,
+  url: URL,
+  attempts: number,
+): Promise<ApiError> {
+  let body: string | undefined;
+  try {
+    body = (await response.text()).slice(0, MAX_BODY_CHARS);
+  } catch {
+    body = undefined;
+  }
+  const serverMessage = body === undefined
+    ? undefined
+    : messageOf(body, response.headers.get("content-type"));
+  const status = `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ""}`;
+  return new ApiError(
+    `${method} "${displayUrl(url)}" failed with ${status}` +
+      (serverMessage ? `: ${serverMessage}` : ""),
+    {
+      status: response.status,
+      statusText: response.statusText,
+      method,
+      url: url.href,
+      serverMessage,
+      body,
+      retryAfter: parseRetryAfter(response.headers.get("retry-after")),
+      attempts,
+    },
+  );
+}
+
+/**
+ * The server's message in an error body: a JSON body's `message` (as Kognic
+ * APIs send), `error_description`, `detail`, `title`, `error` or
+ * `errors[0]`; an HTML page's title; or a text body itself. One line, at
+ * most 500 characters.
+ */
+export function messageOf(body: string, contentType: string | null): string | undefined {
+  const text = body.trim();
+  if (text === "") return undefined;
+  let message: string | undefined;
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  if (json !== undefined) {
+    message = jsonMessage(json);
+  } else if (/html/i.test(contentType ?? "") || /^<(!doctype|html)/i.test(text)) {
+    message = /<title[^>]*>([^<]*)<\/title>/i.exec(text)?.[1];
+  } else {
+    message = text;
+  }
+  if (message === undefined) return undefined;
+  message = message.replace(/\s+/g, " ").trim();
+  if (message === "") return undefined;
+  return message.length > MAX_MESSAGE_CHARS ? message.slice(0, MAX_MESSAGE_CHARS) + "..." : message;
+}
+
+function jsonMessage(json: unknown, depth = 0): string | undefined {
+  if (typeof json === "string") return json;
+  if (typeof json !== "object" || json === null || depth > 2) return undefined;
+  if (Array.isArray(json)) return json.length > 0 ? jsonMessage(json[0], depth + 1) : undefined;
+  const record = json as Record<string, unknown>;
+  for (const key of ["message", "error_description", "detail", "title", "error", "errors"]) {
+    const found = jsonMessage(record[key], depth + 1);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/**
+ * The deprecation announced by a response's headers: Kognic's `sunset-date`
+ * (`2025-06-01T00:00:00Z`, fractions allowed) or RFC 8594's `Sunset`
+ * (an HTTP-date); the earlier when both are there. Unparseable values are ignored.
+ */
+export function sunsetNotice(
+  method: string,
+  url: URL,
+  headers: Headers,
+  now: number = Date.now(),
+): DeprecationNotice | undefined {
+  const candidates: { header: "sunset-date" | "sunset"; date: Date }[] = [];
+  const kognic = parseSunsetDate(headers.get("sunset-date"));
+  if (kognic) candidates.push({ header: "sunset-date", date: kognic });
+  const standard = parseHttpDate(headers.get("sunset"));
+  if (standard) candidates.push({ header: "sunset", date: standard });
+  if (candidates.length === 0) return undefined;
+  const { header, date } = candidates.reduce((a, b) => b.date < a.date ? b : a);
+  const endpoint = new URL(displayUrl(url));
+  endpoint.search = "";
+  endpoint.hash = "";
+  const left = date.getTime() - now;
+  const level = left > ERROR_WITHIN ? "warning" : "error";
+  const days = Math.round(Math.abs(left) / DAY);
+  const when = left >= 0
+    ? `will be removed at ${date.toISOString()} (in ${plural(days, "day")})`
+    : `was due for removal at ${date.toISOString()} (${plural(days, "day")} ago)`;
+  return {
+    method,
+    url: endpoint.href,
+    sunset: date,
+    header,
+    level,
+    message: `Endpoint ${method} ${endpoint.href} has been deprecated and ${when}; ` +
+      `please update your client`,
+  };
+}
+
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
+}
+
+/** `%Y-%m-%dT%H:%M:%S(.%f)Z`, the format of Kognic's `sunset-date` header. */
+function parseSunsetDate(value: string | null): Date | undefined {
+  const match = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?Z$/.exec(
+    value?.trim() ?? "",
+  );
+  if (!match) return undefined;
+  const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number);
+  const ms = Math.floor(Number(`0.${match[7] ?? "0"}`) * 1000);
+  return utcDate(year, month, day, hour, minute, second, ms);
+}
+
+const MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+
+/** An HTTP-date (RFC 9110 section 5.6.7): IMF-fixdate, or the obsolete RFC 850 and asctime forms. */
+function parseHttpDate(value: string | null): Date | undefined {
+  const text = value?.trim() ?? "";
+  let match = /^[a-z]{3}, (\d{2}) ([a-z]{3}) (\d{4}) (\d{2}):(\d{2}):(\d{2}) GMT$/i.exec(text);
+  if (match) {
+    return utcDate(
+      Number(match[3]),
+      MONTHS.indexOf(match[2].toLowerCase()) + 1,
+      Number(match[1]),
+      Number(match[4]),
+      Number(match[5]),
+      Number(match[6]),
+    );
+  }
+  match = /^[a-z]+, (\d{2})-([a-z]{3})-(\d{2}) (\d{2}):(\d{2}):(\d{2}) GMT$/i.exec(text);
+  if (match) {
+    const short = Number(match[3]);
+    // RFC 9110: a two-digit year more than 50 years ahead is in the past century.
+    const thisYear = new Date().getUTCFullYear();
+    let year = Math.floor(thisYear / 100) * 100 + short;
+    if (year > thisYear + 50) year -= 100;
+    return utcDate(
+      year,
+      MONTHS.indexOf(match[2].toLowerCase()) + 1,
+      Number(match[1]),
+      Number(match[4]),
+      Number(match[5]),
+      Number(match[6]),
+    );
+  }
+  match = /^[a-z]{3} ([a-z]{3}) ([ \d]\d) (\d{2}):(\d{2}):(\d{2}) (\d{4})$/i.exec(text);
+  if (match) {
+    return utcDate(
+      Number(match[6]),
+      MONTHS.indexOf(match[1].toLowerCase()) + 1,
+      Number(match[2].trim()),
+      Number(match[3]),
+      Number(match[4]),
+      Number(match[5]),
+    );
+  }
+  return undefined;
+}
+
+function utcDate(
+  year: number,
+  month: number,
+  day: number,
+  hour: number,
+  minute: number,
+  second: number,
+  ms = 0,
+): Date | undefined {
+  if (month < 1 || hour > 23 || minute > 59 || second > 60) return undefined;
+  const date = new Date(Date.UTC(year, month - 1, day, hour, minute, Math.min(second, 59), ms));
+  // Date.UTC rolls 31 February over to March; such a date is invalid.
+  if (
+    date.getUTCFullYear() !== year || date.getUTCMonth() !== month - 1 || date.getUTCDate() !== day
+  ) {
+    return undefined;
+  }
+  return date;
+}

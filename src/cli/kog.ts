@@ -1,0 +1,508 @@
+/**
+ * The `kog` command; its entry point is `kog.ts`.
+ *
+ * @module
+ */
+
+import process from "node:process";
+import { parseArgs } from "node:util";
+import type { EnvSource } from "../shared/env.ts";
+import { formatBody, isJsonMediaType, OUTPUT_FORMATS, type OutputFormat } from "./format.ts";
+import { ApiError, KognicClient } from "../api/client.ts";
+import { ConfigurationError } from "../shared/errors.ts";
+import type { Environment, EnvironmentsConfig } from "../config/environments.ts";
+import { AuthSession } from "../core/session.ts";
+import type { TokenCacheMode } from "../config/token_cache.ts";
+import { VERSION } from "../shared/version.ts";
+import { type Debug, describe, keyringStep, openTokenCache } from "./common.ts";
+
+/** Where `kog` reads and writes; tests pass their own. */
+export interface KogIO {
+  /** Writes to standard output. */
+  stdout(text: string): void;
+  /** Writes to standard error. */
+  stderr(text: string): void;
+  /**
+   * Reads all of standard input, for `-d @-`.
+   * @default {reads the process's standard input}
+   */
+  stdin?(): Promise<Uint8Array | string>;
+  /**
+   * Environment variables: the credentials variables, `HOME` and the XDG
+   * directories of the environments file and the token cache.
+   * @default {the process's}
+   */
+  env?: EnvSource;
+  /** The fetch used for token and API requests. @default {globalThis.fetch} */
+  fetch?: typeof fetch;
+}
+
+/** Exit code: a 2xx response. */
+export const EXIT_OK = 0;
+/** Exit code: an HTTP error, or input that cannot be used (a bad body, file or environment). */
+export const EXIT_ERROR = 1;
+/** Exit code: the command line could not be understood. */
+export const EXIT_USAGE = 2;
+
+/** The methods `kog` sends, given in any case. */
+export const METHODS: readonly string[] = Object.freeze([
+  "GET",
+  "POST",
+  "PUT",
+  "PATCH",
+  "DELETE",
+  "HEAD",
+  "OPTIONS",
+]);
+
+const TOKEN_CACHE_MODES: readonly TokenCacheMode[] = ["auto", "keyring", "file", "none"];
+
+const USAGE = `Usage: kog METHOD URL [options]
+
+Authenticated calls to Kognic APIs: the environment (auth server, credentials,
+scopes) is chosen from the URL's host in environments.json.
+
+Arguments:
+  METHOD                       GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS, in any case
+  URL                          The full http(s) URL to call
+
+Options:
+  -d, --data DATA              Request body: JSON text, @FILE to read a file, or @- to
+                               read standard input. Sent as application/json (and
+                               checked to be JSON) unless -H sets another Content-Type
+  -H, --header "Key: Value"    A request header (repeatable; "Key:Value" works too)
+  --env NAME                   Use this environment instead of matching the URL's host
+  --env-config-file-path FILE  Environments file (default:
+                               $XDG_CONFIG_HOME/kognic/environments.json)
+  --scope S                    A scope to request (repeatable); replaces the
+                               environment's scopes
+  --format FORMAT              json (default, pretty), jsonl, csv, tsv or table
+  --token-cache MODE           auto (the keyring if one answers, else the file),
+                               keyring, file or none (default: auto)
+  -v, --verbose                Debug output on stderr (never secrets or tokens)
+  -h, --help                   Show this help
+  --version                    Show the version
+
+Output: JSON responses in the --format; jsonl, csv, tsv and table take the list
+from a top-level array or from an object whose only key holds an array (other
+JSON is printed as pretty JSON). csv and tsv have a header of every key in the
+order first seen, an empty field for a missing key or null, nested values as
+JSON, and quoting as RFC 4180 (LF line ends). table is a padded markdown table.
+Items that are not objects go in a "value" column. An empty list (or one
+without keys) prints nothing. Other responses are printed as they are.
+
+Exit codes: 0 for a 2xx response; 1 for an HTTP error (status and the server's
+message on stderr) or unusable input; 2 for a usage error.
+`;
+
+class UsageError extends Error {}
+
+function defaultIO(): KogIO {
+  return {
+    stdout: (text) => process.stdout.write(text),
+    stderr: (text) => process.stderr.write(text),
+    stdin: readProcessStdin,
+  };
+}
+
+async function readProcessStdin(): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of process.stdin) {
+    chunks.push(typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk);
+  }
+  return concat(chunks);
+}
+
+/** One byte array (a copy, backed by a plain ArrayBuffer) of the chunks. */
+function concat(chunks: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(chunks.reduce((size, chunk) => size + chunk.length, 0));
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return out;
+}
+
+/**
+ * Runs `kog` with the given arguments and returns the exit code; it never
+ * calls `process.exit` itself.
+ *
+ * @param args The arguments after the program name.
+ * @param io Output streams, standard input, environment and fetch. @default {the process's}
+ * @returns The exit code: 0 for a 2xx response, 1 for an HTTP error or bad input, 2 for a usage error.
+ *
+ * @example
+ * ```ts
+ * import { main } from "@kognic/auth/kog";
+ *
+ * let out = "";
+ * const code = await main(["--version"], { stdout: (text) => (out += text), stderr: () => {} });
+ * console.log(code, out); // 0 "kog 0.1.0\n"
+ * ```
+ */
+export async function main(args: string[], io: KogIO = defaultIO()): Promise<number> {
+  let verbose = false;
+  const debug: Debug = (text) => {
+    if (verbose) io.stderr(`debug: ${text}\n`);
+  };
+  try {
+    const options = parseCommandLine(args);
+    if (options === "help") {
+      io.stdout(USAGE);
+      return EXIT_OK;
+    }
+    if (options === "version") {
+      io.stdout(`kog ${VERSION}\n`);
+      return EXIT_OK;
+    }
+    verbose = options.verbose;
+    return await call(options, io, debug);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.stderr(`Error: ${error.message}\n\n${USAGE}`);
+      return EXIT_USAGE;
+    }
+    io.stderr(`Error: ${describe(error)}\n`);
+    return EXIT_ERROR;
+  }
+}
+
+interface Options {
+  method: string;
+  url: URL;
+  data: string | undefined;
+  headers: Headers;
+  env: string | undefined;
+  envFile: string | undefined;
+  scopes: string[] | undefined;
+  format: OutputFormat;
+  tokenCache: TokenCacheMode;
+  verbose: boolean;
+}
+
+function parseCommandLine(args: string[]): Options | "help" | "version" {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: {
+        data: { type: "string", short: "d", multiple: true },
+        header: { type: "string", short: "H", multiple: true },
+        env: { type: "string" },
+        "env-config-file-path": { type: "string" },
+        scope: { type: "string", multiple: true },
+        format: { type: "string" },
+        "token-cache": { type: "string" },
+        verbose: { type: "boolean", short: "v" },
+        help: { type: "boolean", short: "h" },
+        version: { type: "boolean" },
+      },
+      strict: true,
+      allowPositionals: true,
+    });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return "help";
+  if (values.version) return "version";
+
+  if (positionals.length < 2) {
+    throw new UsageError(
+      positionals.length === 0 ? "METHOD and URL are missing" : "URL is missing",
+    );
+  }
+  if (positionals.length > 2) {
+    throw new UsageError(
+      `Too many arguments: ${positionals.slice(2).map((arg) => `"${arg}"`).join(" ")}; ` +
+        `quote a header or body that has spaces`,
+    );
+  }
+  const method = positionals[0].toUpperCase();
+  if (!METHODS.includes(method)) {
+    throw new UsageError(
+      `Unknown method "${positionals[0]}"; expected one of ${METHODS.join(", ")} (any case)`,
+    );
+  }
+  let url: URL;
+  try {
+    url = new URL(positionals[1]);
+  } catch {
+    throw new UsageError(
+      `"${
+        positionals[1]
+      }" is not a URL; give a full URL such as https://app.kognic.com/v1/projects`,
+    );
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") {
+    throw new UsageError(`"${positionals[1]}" is not an http(s) URL`);
+  }
+
+  if ((values.data?.length ?? 0) > 1) throw new UsageError("-d/--data can be given only once");
+  if (values.data !== undefined && (method === "GET" || method === "HEAD")) {
+    throw new UsageError(
+      `-d/--data cannot be used with ${method}: a ${method} request has no body`,
+    );
+  }
+  const headers = new Headers();
+  for (const header of values.header ?? []) {
+    const colon = header.indexOf(":");
+    const name = header.slice(0, colon).trim();
+    if (colon < 0 || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) {
+      throw new UsageError(`Header "${header}" is not in the form "Key: Value"`);
+    }
+    try {
+      headers.append(name, header.slice(colon + 1).trim());
+    } catch {
+      throw new UsageError(`Header "${header}" has a value that cannot be sent`);
+    }
+  }
+
+  const format = values.format ?? "json";
+  if (!(OUTPUT_FORMATS as readonly string[]).includes(format)) {
+    throw new UsageError(`--format must be one of ${OUTPUT_FORMATS.join(", ")}, not "${format}"`);
+  }
+  const tokenCache = values["token-cache"] ?? "auto";
+  if (!(TOKEN_CACHE_MODES as readonly string[]).includes(tokenCache)) {
+    throw new UsageError(
+      `--token-cache must be one of ${TOKEN_CACHE_MODES.join(", ")}, not "${tokenCache}"`,
+    );
+  }
+  const nonEmpty = (name: string, what: string): string | undefined => {
+    const value = (values as Record<string, unknown>)[name] as string | undefined;
+    if (value === "") throw new UsageError(`--${name} needs ${what}`);
+    return value;
+  };
+  if (values.scope?.some((scope) => scope.trim() === "")) {
+    throw new UsageError("--scope needs a scope");
+  }
+  return {
+    method,
+    url,
+    data: values.data?.[0],
+    headers,
+    env: nonEmpty("env", "an environment name"),
+    envFile: nonEmpty("env-config-file-path", "a file path"),
+    scopes: values.scope,
+    format: format as OutputFormat,
+    tokenCache: tokenCache as TokenCacheMode,
+    verbose: values.verbose ?? false,
+  };
+}
+
+async function call(options: Options, io: KogIO, debug: Debug): Promise<number> {
+  const { method, url, headers } = options;
+  const body = await readBody(options, io, debug);
+
+  const { loadEnvironments, resolveEnvironment } = await import("../config/environments.ts");
+  if (options.envFile !== undefined) await assertFileExists(options.envFile, io.env);
+  const config = await loadEnvironments(options.envFile, io.env);
+  const environment = resolveEnvironment(config, { name: options.env, url });
+  debug(
+    `environment: ${environment.name} (host ${environment.host}, auth server ` +
+      `${environment.authServer}), chosen by ${howChosen(environment, config, options, url)}` +
+      ` from ${config.path}`,
+  );
+
+  const tokenCache = await openTokenCache(options.tokenCache, io.env, debug);
+  const baseFetch = io.fetch ?? ((input, init) => globalThis.fetch(input, init));
+  // The token URL is known once the session exists, before its first request.
+  const seen: { tokenUrl?: string } = {};
+  let tokenSent: boolean | undefined;
+  const observed: typeof fetch = (input, init) => {
+    const target = input instanceof Request ? input.url : String(input);
+    if (target !== seen.tokenUrl) {
+      const sent = new Headers(init?.headers ?? (input instanceof Request ? input.headers : {}));
+      tokenSent = sent.has("authorization");
+      debug(`${init?.method ?? "GET"} ${target}${tokenSent ? " with the access token" : ""}`);
+    } else {
+      debug(`token request to ${target}`);
+    }
+    return baseFetch(input, init);
+  };
+  const session = await keyringStep(
+    () =>
+      AuthSession.forEnvironment({
+        environment: options.env,
+        url,
+        environmentsFile: options.envFile,
+        scopes: options.scopes,
+        tokenCache,
+        env: io.env,
+        fetch: observed,
+      }),
+    "or use a credentials file in the environment",
+  );
+  seen.tokenUrl = session.tokenUrl.href;
+  const credentials = await session.getCredentials();
+  debug(`credentials: client ${credentials.clientId} from ${credentials.source}`);
+  const scopes = options.scopes ?? environment.scopes ?? credentials.scopes;
+  debug(
+    `scopes: ${scopes ? (scopes.length ? scopes.join(" ") : "none (an empty list)") : "none"} (${
+      options.scopes
+        ? "--scope"
+        : environment.scopes
+        ? `environment ${environment.name}`
+        : credentials.scopes
+        ? "the credentials file"
+        : "none set"
+    })`,
+  );
+
+  const client = new KognicClient({
+    session,
+    clientName: `kog/${VERSION}`,
+    onDeprecation: (notice) => io.stderr(`Warning: ${notice.message}\n`),
+    onRetry: (event) =>
+      debug(
+        `${event.status ? `HTTP ${event.status}` : describe(event.error)}; retry ${
+          event.attempt - 1
+        } in ${(event.delay / 1000).toFixed(1)} s`,
+      ),
+  });
+
+  const warnIfNoToken = (): void => {
+    if (tokenSent === false) {
+      io.stderr(
+        `Warning: no access token was sent to ${url.origin}: it is not the host of environment ` +
+          `${environment.name} (${environment.host}) or one of its subdomains` +
+          (url.protocol === "http:" ? " over the same scheme and port" : "") +
+          `; use --env to choose the environment\n`,
+      );
+    }
+  };
+
+  let response: Response;
+  try {
+    response = await client.request(method, url, { headers, body });
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    if (error.status === 401) warnIfNoToken();
+    io.stderr(`Error: ${describe(error)}\n`);
+    const shown = errorBody(error);
+    if (shown) io.stderr(shown);
+    return EXIT_ERROR;
+  }
+  warnIfNoToken();
+  const text = await response.text();
+  debug(
+    `HTTP ${response.status} ${response.statusText}`.trimEnd() +
+      ` (${response.headers.get("content-type") ?? "no content type"})`,
+  );
+  io.stdout(formatBody(text, response.headers.get("content-type"), options.format));
+  return EXIT_OK;
+}
+
+/** The request body from `-d`: the text itself, a file (`@FILE`) or standard input (`@-`). */
+async function readBody(
+  options: Options,
+  io: KogIO,
+  debug: Debug,
+): Promise<string | Uint8Array<ArrayBuffer> | undefined> {
+  const data = options.data;
+  if (data === undefined) return undefined;
+  let body: string | Uint8Array<ArrayBuffer>;
+  let source: string;
+  if (data === "@-") {
+    source = "standard input";
+    const input = await (io.stdin ?? readProcessStdin)();
+    body = typeof input === "string" ? input : concat([input]);
+  } else if (data.startsWith("@")) {
+    const path = data.slice(1);
+    if (path === "") throw new UsageError("-d @ needs a file name, or @- for standard input");
+    source = `file ${path}`;
+    const { readFile } = await import("node:fs/promises");
+    try {
+      body = concat([await readFile(path)]);
+    } catch (error) {
+      throw new ConfigurationError(
+        `Could not read the -d file ${path}: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+  } else {
+    source = "-d";
+    body = data;
+  }
+  const size = typeof body === "string" ? new TextEncoder().encode(body).length : body.length;
+  if (size === 0) {
+    debug(`no request body: the data from ${source} is empty`);
+    return undefined;
+  }
+  const contentType = options.headers.get("content-type");
+  if (contentType === null || isJsonMediaType(contentType)) {
+    const text = typeof body === "string" ? body : decodeUtf8(body, source);
+    try {
+      JSON.parse(text.replace(/^\uFEFF/, ""));
+    } catch (error) {
+      throw new ConfigurationError(
+        `The request body from ${source} is not JSON (${(error as Error).message}); ` +
+          `set a Content-Type header with -H to send other data`,
+      );
+    }
+    if (contentType === null) options.headers.set("content-type", "application/json");
+  }
+  debug(`request body: ${size} bytes from ${source}`);
+  return body;
+}
+
+function decodeUtf8(bytes: Uint8Array, source: string): string {
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new ConfigurationError(
+      `The request body from ${source} is not UTF-8 text, so not JSON; ` +
+        `set a Content-Type header with -H to send other data`,
+    );
+  }
+}
+
+async function assertFileExists(path: string, env: EnvSource | undefined): Promise<void> {
+  const { expandHome } = await import("../shared/env.ts");
+  const { stat } = await import("node:fs/promises");
+  const full = await expandHome(path, env);
+  try {
+    await stat(full);
+  } catch {
+    throw new ConfigurationError(`Environments file not found: ${full} (--env-config-file-path)`);
+  }
+}
+
+function howChosen(
+  environment: Environment,
+  config: EnvironmentsConfig,
+  options: Options,
+  url: URL,
+): string {
+  if (options.env !== undefined) return "--env";
+  const host = url.hostname.toLowerCase().replace(/\.$/, "");
+  if (environment.host === host) return "the URL's host";
+  if (host.endsWith(`.${environment.host}`)) return "the URL's host (the longest matching suffix)";
+  if (config.defaultEnvironment === environment.name) return "default_environment";
+  return "the built-in default (no environment matches the URL's host)";
+}
+
+/** What to show on stderr after the error line: the body, when it says more than the message. */
+function errorBody(error: ApiError): string | undefined {
+  const body = error.body?.trim();
+  if (!body) return undefined;
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    json = undefined;
+  }
+  if (json !== undefined) {
+    if (
+      typeof json === "object" && json !== null && !Array.isArray(json) &&
+      Object.keys(json).length === 1 && error.serverMessage !== undefined
+    ) {
+      return undefined;
+    }
+    return formatBody(body, "application/json", "json");
+  }
+  if (/^<(!doctype|html)/i.test(body)) return undefined;
+  if (body.replace(/\s+/g, " ") === error.serverMessage) return undefined;
+  return body + "\n";
+}

@@ -1,0 +1,132 @@
+/**
+ * The access token a session holds, with its expiry and renewal rule.
+ *
+ * @module
+ */
+
+import { inspectAsJson } from "../shared/redact.ts";
+
+/** A token as plain data, for caches and `initialToken`. Holds secrets: keep it private. */
+export interface TokenSet {
+  /** The access token. */
+  accessToken: string;
+  /** The token type; always `"Bearer"` for tokens this package accepts. */
+  tokenType: string;
+  /** When the token expires, in milliseconds since the epoch. */
+  expiresAt: number;
+  /** When the token was requested, in milliseconds since the epoch. */
+  issuedAt: number;
+  /** A refresh token, when the server issued one. */
+  refreshToken?: string;
+  /** The scopes granted, space-separated, when the server said. */
+  scope?: string;
+}
+
+/**
+ * An access token with its expiry. The token and refresh token are private:
+ * `JSON.stringify`, `String()` and the Deno and Node inspectors show
+ * `[redacted]` in their place.
+ *
+ * @example
+ * ```ts
+ * import { AccessToken } from "@kognic/auth";
+ *
+ * const token = new AccessToken({
+ *   accessToken: "eyJ...", tokenType: "Bearer", issuedAt: Date.now(), expiresAt: Date.now() + 3_600_000,
+ * });
+ * console.log(token.isFresh(Date.now(), 60_000)); // true
+ * console.log(JSON.stringify(token)); // no token in the output
+ * ```
+ */
+export class AccessToken {
+  #set: TokenSet;
+
+  /**
+   * Creates a token from its fields.
+   *
+   * @param set The token's fields.
+   * @throws {TypeError} When the access token is empty or the times are not numbers.
+   */
+  constructor(set: TokenSet) {
+    if (typeof set?.accessToken !== "string" || set.accessToken === "") {
+      throw new TypeError("accessToken must be a non-empty string");
+    }
+    if (!Number.isFinite(set.expiresAt) || !Number.isFinite(set.issuedAt)) {
+      throw new TypeError("expiresAt and issuedAt must be finite numbers (milliseconds)");
+    }
+    this.#set = { ...set };
+  }
+
+  /** The access token, for the `Authorization: Bearer` header. */
+  get accessToken(): string {
+    return this.#set.accessToken;
+  }
+
+  /** The refresh token, when the server issued one. */
+  get refreshToken(): string | undefined {
+    return this.#set.refreshToken;
+  }
+
+  /** The token type, `"Bearer"`. */
+  get tokenType(): string {
+    return this.#set.tokenType;
+  }
+
+  /** When the token expires, in milliseconds since the epoch. */
+  get expiresAt(): number {
+    return this.#set.expiresAt;
+  }
+
+  /** When the token was requested, in milliseconds since the epoch. */
+  get issuedAt(): number {
+    return this.#set.issuedAt;
+  }
+
+  /** The scopes granted, space-separated, when the server said. */
+  get scope(): string | undefined {
+    return this.#set.scope;
+  }
+
+  /**
+   * Whether the token can still be used: more than `min(leeway, half its
+   * lifetime)` is left, so a short-lived token is renewed ahead of expiry
+   * without being fetched again for every call.
+   *
+   * @param now The current time in milliseconds since the epoch.
+   * @param leeway How long before expiry to renew, in milliseconds.
+   * @returns True while the token needs no renewal.
+   */
+  isFresh(now: number, leeway: number): boolean {
+    const { expiresAt, issuedAt } = this.#set;
+    const margin = Math.min(leeway, (expiresAt - issuedAt) / 2);
+    return now < expiresAt - margin;
+  }
+
+  /**
+   * The token as plain data, secrets included, for a token cache or
+   * `onTokenUpdated`. Never log it.
+   *
+   * @returns A copy of the token's fields.
+   */
+  toTokenSet(): TokenSet {
+    return { ...this.#set };
+  }
+
+  /** The fields without the secrets, which show as `[redacted]`. */
+  toJSON(): Record<string, unknown> {
+    return {
+      accessToken: "[redacted]",
+      tokenType: this.#set.tokenType,
+      expiresAt: new Date(this.#set.expiresAt).toISOString(),
+      issuedAt: new Date(this.#set.issuedAt).toISOString(),
+      refreshToken: this.#set.refreshToken === undefined ? undefined : "[redacted]",
+      scope: this.#set.scope,
+    };
+  }
+
+  /** A short description without the token. */
+  toString(): string {
+    return `AccessToken(expires ${new Date(this.#set.expiresAt).toISOString()})`;
+  }
+}
+inspectAsJson(AccessToken, "AccessToken");

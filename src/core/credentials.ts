@@ -1,0 +1,91 @@
+/**
+ * Finding credentials: explicit options, checked at once, or the credentials
+ * file, the `KOGNIC_*` environment variables and the system keyring, read
+ * by the lazily loaded credentials layer.
+ *
+ * @module
+ */
+
+import {
+  ApiCredentials,
+  type ApiCredentialsInit,
+  nonEmpty,
+  type ResolveCredentialsOptions,
+} from "./api_credentials.ts";
+
+/**
+ * Finds credentials: from the options when given, else from
+ * `KOGNIC_CREDENTIALS` (a file path or `keyring://PROFILE`), else from
+ * `KOGNIC_CLIENT_ID` and `KOGNIC_CLIENT_SECRET`, else from the system
+ * keyring's `default` profile. Does not check expiry.
+ *
+ * @param options Explicit credentials and the environment to search.
+ * @returns The credentials found.
+ * @throws {CredentialsError} When none are found (listing the sources tried),
+ *   when a file is missing or bad, or when only one variable of the pair is set.
+ * @throws {TypeError} When `auth` is combined with `clientId`/`clientSecret`,
+ *   or has an unknown form.
+ *
+ * @example
+ * ```ts
+ * import { resolveCredentials } from "@kognic/auth";
+ *
+ * const credentials = await resolveCredentials({
+ *   env: { KOGNIC_CLIENT_ID: "id", KOGNIC_CLIENT_SECRET: "secret" },
+ * });
+ * console.log(credentials.source); // "KOGNIC_CLIENT_ID and KOGNIC_CLIENT_SECRET"
+ * ```
+ */
+export async function resolveCredentials(
+  options: ResolveCredentialsOptions = {},
+): Promise<ApiCredentials> {
+  const explicit = explicitCredentials(options);
+  if (explicit instanceof ApiCredentials) return explicit;
+  // Files and the environment need a runtime; browsers never load this code.
+  const sources = await import("../credentials/sources.ts");
+  return explicit === undefined
+    ? await sources.resolveFromEnvironment(options)
+    : await sources.loadCredentialsFrom(explicit, options.env);
+}
+
+/**
+ * The credentials given in options, checked synchronously: a path to read
+ * later, or ready credentials. `undefined` when the options give none.
+ *
+ * @throws {TypeError} For conflicting or malformed options.
+ * @throws {CredentialsError} For a credentials object with bad fields.
+ */
+export function explicitCredentials(
+  options: ResolveCredentialsOptions,
+): string | ApiCredentials | undefined {
+  const { auth, clientId, clientSecret } = options;
+  if (auth !== undefined && (clientId !== undefined || clientSecret !== undefined)) {
+    throw new TypeError("Choose either auth or clientId+clientSecret, not both");
+  }
+  if (clientId !== undefined || clientSecret !== undefined) {
+    if (!nonEmpty(clientId) || !nonEmpty(clientSecret)) {
+      throw new TypeError("The clientId and clientSecret options must both be non-empty strings");
+    }
+    return new ApiCredentials({ clientId, clientSecret }, "the clientId and clientSecret options");
+  }
+  if (auth === undefined || auth === null) return undefined;
+  if (typeof auth === "string") {
+    if (auth === "") throw new TypeError("The auth option must not be an empty string");
+    return auth;
+  }
+  if (auth instanceof ApiCredentials) return auth;
+  if (Array.isArray(auth)) {
+    const [id, secret] = auth;
+    if (auth.length !== 2 || !nonEmpty(id) || !nonEmpty(secret)) {
+      throw new TypeError("Credentials tuple must be [clientId, clientSecret]");
+    }
+    return new ApiCredentials({ clientId: id, clientSecret: secret }, "the auth option");
+  }
+  if (typeof auth === "object") {
+    return new ApiCredentials(auth as ApiCredentialsInit, "the auth option");
+  }
+  throw new TypeError(
+    "The auth option must be a credentials file path, keyring://PROFILE, a [clientId, clientSecret] pair " +
+      "or a credentials object",
+  );
+}

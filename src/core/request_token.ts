@@ -1,0 +1,42 @@
+/**
+ * The public entry to token requests. The request code itself loads on the
+ * first token request, so a page or worker that imports the core pays for it
+ * only when it needs a token.
+ *
+ * @module
+ */
+
+import type { AccessToken } from "./access_token.ts";
+import type { RequestTokenOptions } from "./options.ts";
+
+/**
+ * Requests a token from an OAuth 2.0 token endpoint. Network errors,
+ * timeouts, 408, 425, 429 and 5xx are retried with exponential backoff and
+ * full jitter, honouring `Retry-After`; other errors, such as
+ * `invalid_client`, are thrown at once.
+ *
+ * The expiry is anchored to the time the request was sent. A missing
+ * `expires_in` is taken as one hour; a 401 from an API renews the token anyway.
+ *
+ * @param options The endpoint, credentials, grant and transport options.
+ * @returns The token.
+ * @throws {OAuthError} When the server refuses (RFC 6749 section 5.2) or answers an HTTP error.
+ * @throws {TokenResponseError} When a 2xx response is not a usable token response.
+ * @throws {TokenTimeoutError} When the last attempt timed out.
+ * @throws {TokenNetworkError} When the last attempt could not reach the server.
+ *
+ * @example
+ * ```ts ignore
+ * import { requestToken } from "@kognic/auth";
+ *
+ * const token = await requestToken({
+ *   tokenUrl: "https://auth.app.kognic.com/v1/auth/oauth/token",
+ *   credentials: { clientId: "id", clientSecret: "secret" },
+ * });
+ * console.log(new Date(token.expiresAt));
+ * ```
+ */
+export async function requestToken(options: RequestTokenOptions): Promise<AccessToken> {
+  const { sendTokenRequest } = await import("../token/token_client.ts");
+  return await sendTokenRequest(options);
+}

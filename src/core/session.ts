@@ -1,0 +1,517 @@
+/**
+ * `AuthSession`: a `fetch` that adds a Kognic bearer token, caches and renews
+ * it, recovers from a 401, and sends it only to allowed origins.
+ *
+ * @module
+ */
+
+import { inspectAsJson } from "../shared/redact.ts";
+import { compileOrigins, defaultAllowedOrigins, tokenUrlFor } from "../shared/url.ts";
+import type { ApiCredentials } from "./api_credentials.ts";
+import { explicitCredentials, resolveCredentials } from "./credentials.ts";
+import { OAuthError } from "../shared/errors.ts";
+import { AccessToken } from "./access_token.ts";
+import { requestToken } from "./request_token.ts";
+import {
+  type AuthSessionOptions,
+  DEFAULT_AUTH_SERVER,
+  DEFAULT_LEEWAY,
+  DEFAULT_TOKEN_ENDPOINT,
+  type EnvironmentSessionOptions,
+  type GetTokenOptions,
+} from "./options.ts";
+
+const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 20;
+const BODY_HEADERS = ["content-type", "content-length", "content-encoding", "content-language"];
+
+interface Flight {
+  promise: Promise<AccessToken>;
+  controller: AbortController;
+  waiters: number;
+}
+
+/**
+ * Authenticates requests to Kognic APIs with OAuth 2.0 client credentials.
+ *
+ * `session.fetch` has the type of the global `fetch` and is bound, so it can
+ * be handed to any fetch-based client. It adds `Authorization: Bearer` for
+ * allowed origins only, caches the token and renews it before it expires,
+ * with one token request in flight however many calls wait. On a 401 it
+ * renews the token (unless another call already did) and replays the request
+ * once; request bodies are replayed intact, except a `ReadableStream`, which is
+ * never sent twice. Redirects are followed by the session, deciding at each
+ * hop whether the token goes along. HTTP errors are returned, not thrown.
+ *
+ * @example Calling a Kognic API
+ * ```ts ignore
+ * import { AuthSession } from "@kognic/auth";
+ *
+ * const session = new AuthSession(); // credentials from KOGNIC_CREDENTIALS or KOGNIC_CLIENT_ID/SECRET
+ * const response = await session.fetch("https://app.kognic.com/v1/projects");
+ * console.log(response.status, await response.json());
+ * ```
+ *
+ * @example With a local auth server in tests
+ * ```ts
+ * import { AuthSession } from "@kognic/auth";
+ * import { startAuthServer } from "@kognic/auth/testing";
+ *
+ * await using server = await startAuthServer();
+ * const session = new AuthSession({ authServer: server.url, auth: ["test-client", "test-secret"] });
+ * const response = await session.fetch(server.apiUrl);
+ * console.log(response.status); // 200
+ * ```
+ */
+export class AuthSession {
+  /**
+   * Sends a request like the global `fetch`, with the bearer token added for
+   * allowed origins. Bound to the session.
+   */
+  readonly fetch: typeof fetch;
+  /** The token endpoint's URL. */
+  readonly tokenUrl: URL;
+
+  #options: AuthSessionOptions;
+  #fetch: typeof fetch;
+  #now: () => number;
+  #leeway: number;
+  #isAllowed: (url: URL) => boolean;
+  #credentials: ApiCredentials | undefined;
+  #credentialsPath: string | undefined;
+  #current: AccessToken | undefined;
+  #rejected: string | undefined;
+  #refreshToken: string | undefined;
+  #flight: Flight | undefined;
+
+  /**
+   * Creates a session. Explicit credentials and URLs are checked here;
+   * credentials from a file or the environment are read on first use (or by
+   * {@linkcode AuthSession.create}).
+   *
+   * @param options Credentials, servers, scopes and transport options.
+   * @throws {TypeError} For conflicting or malformed options.
+   * @throws {ConfigurationError} For a token URL that is not https (loopback excepted).
+   * @throws {CredentialsError} For explicit credentials that have expired.
+   */
+  constructor(options: AuthSessionOptions = {}) {
+    this.#options = options;
+    this.tokenUrl = tokenUrlFor(
+      options.authServer ?? DEFAULT_AUTH_SERVER,
+      options.tokenEndpoint ?? DEFAULT_TOKEN_ENDPOINT,
+      options.allowInsecureHttp ?? false,
+    );
+    this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    this.#now = options.now ?? Date.now;
+    this.#leeway = options.leeway ?? DEFAULT_LEEWAY;
+    if (!(this.#leeway >= 0)) throw new RangeError("leeway must be a non-negative number");
+    if (options.timeout !== undefined && !(options.timeout > 0)) {
+      throw new RangeError("timeout must be a positive number of milliseconds");
+    }
+    this.#isAllowed = compileOrigins(
+      options.allowedOrigins ?? defaultAllowedOrigins(this.tokenUrl),
+    );
+    const explicit = explicitCredentials(options);
+    if (typeof explicit === "string") {
+      this.#credentialsPath = explicit;
+    } else if (explicit) {
+      explicit.assertNotExpired(this.#now());
+      this.#credentials = explicit;
+    }
+    if (options.initialToken) {
+      this.#current = new AccessToken(options.initialToken);
+      this.#refreshToken = this.#current.refreshToken;
+    }
+    this.fetch = (input, init) => this.#send(input, init);
+  }
+
+  /**
+   * Creates a session and reads its credentials at once, so that a missing,
+   * bad or expired credentials file is reported here rather than on first use.
+   *
+   * @param options As for the constructor.
+   * @returns The session, its credentials loaded.
+   * @throws {CredentialsError} When no usable credentials are found.
+   *
+   * @example
+   * ```ts ignore
+   * import { AuthSession } from "@kognic/auth";
+   *
+   * const session = await AuthSession.create({ auth: "~/.config/kognic/credentials.json" });
+   * ```
+   */
+  static async create(options: AuthSessionOptions = {}): Promise<AuthSession> {
+    const session = new AuthSession(options);
+    await session.getCredentials();
+    return session;
+  }
+
+  /**
+   * Creates a session for a Kognic environment from `environments.json`:
+   * the one named, else the one whose host matches `url` best (the longest
+   * host suffix wins), else the file's `default_environment`, else Kognic's
+   * production. The environment gives the auth server, the credentials and
+   * the scopes; options given here override them, and `scopes` here beat the
+   * environment's, which beat the credentials file's.
+   *
+   * @param options The environment to use, and session options.
+   * @returns The session, its credentials loaded.
+   * @throws {ConfigurationError} For an unknown environment or a broken environments file.
+   * @throws {CredentialsError} When no usable credentials are found.
+   *
+   * @example
+   * ```ts ignore
+   * import { AuthSession } from "@kognic/auth";
+   *
+   * const session = await AuthSession.forEnvironment({ url: "https://demo.kognic.com/v1/projects" });
+   * const response = await session.fetch("https://demo.kognic.com/v1/projects");
+   * ```
+   */
+  static async forEnvironment(options: EnvironmentSessionOptions = {}): Promise<AuthSession> {
+    const { environmentSessionOptions } = await import("../config/environments.ts");
+    return await AuthSession.create(await environmentSessionOptions(options));
+  }
+
+  /**
+   * The session's credentials, read from the file or environment on first call.
+   *
+   * @returns The credentials; the secret stays hidden from logs.
+   * @throws {CredentialsError} When none are found, or they are bad or expired.
+   */
+  async getCredentials(): Promise<ApiCredentials> {
+    if (this.#credentials) return this.#credentials;
+    const credentials = await resolveCredentials({
+      auth: this.#credentialsPath,
+      env: this.#options.env,
+    });
+    credentials.assertNotExpired(this.#now());
+    this.#credentials = credentials;
+    return credentials;
+  }
+
+  /**
+   * Returns a valid access token, requesting one when none is cached or the
+   * cached one is close to expiry.
+   *
+   * @param options A signal to stop waiting, and `forceRefresh`.
+   * @returns The access token, for an `Authorization: Bearer` header.
+   * @throws {CredentialsError} When no usable credentials are found.
+   * @throws {TokenError} When the token request fails.
+   */
+  async getAccessToken(options: GetTokenOptions = {}): Promise<string> {
+    if (options.forceRefresh) this.invalidateToken();
+    return (await this.getToken(options.signal)).accessToken;
+  }
+
+  /**
+   * Returns the current token with its expiry, requesting one when needed.
+   *
+   * @param signal Stops waiting for the token.
+   * @returns The token.
+   * @throws {CredentialsError} When no usable credentials are found.
+   * @throws {TokenError} When the token request fails.
+   */
+  getToken(signal?: AbortSignal): Promise<AccessToken> {
+    const current = this.#current;
+    const now = this.#now();
+    if (current && current.isFresh(now, this.#leeway)) return Promise.resolve(current);
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    // A flight whose callers all aborted is cancelled: a new caller starts afresh.
+    const flight = this.#flight && !this.#flight.controller.signal.aborted
+      ? this.#flight
+      : this.#startFlight();
+    // In the first half of the renewal margin the token is still good: callers
+    // use it while the renewal runs, so a slow or failing auth server delays
+    // nobody until the token really runs short.
+    if (current) {
+      const margin = Math.min(this.#leeway, (current.expiresAt - current.issuedAt) / 2);
+      if (current.expiresAt - now > margin / 2) return Promise.resolve(current);
+    }
+    return waitFor(flight, signal);
+  }
+
+  /** The cached token while it needs no renewal: the fast path of every request. */
+  #freshToken(): AccessToken | undefined {
+    const current = this.#current;
+    return current && current.isFresh(this.#now(), this.#leeway) ? current : undefined;
+  }
+
+  /**
+   * Forgets the cached access token, so the next call requests a new one
+   * (with the refresh token, when there is one).
+   */
+  invalidateToken(): void {
+    this.#rejected = this.#current?.accessToken;
+    this.#current = undefined;
+  }
+
+  #startFlight(): Flight {
+    const controller = new AbortController();
+    const flight: Flight = {
+      controller,
+      waiters: 0,
+      promise: this.#acquire(controller.signal).then((token) => {
+        this.#current = token;
+        this.#refreshToken = token.refreshToken ?? this.#refreshToken;
+        return token;
+      }).finally(() => {
+        if (this.#flight === flight) this.#flight = undefined;
+      }),
+    };
+    // Waiters handle the outcome; this keeps a flight whose waiters all left from
+    // being reported as an unhandled rejection.
+    flight.promise.catch(() => {});
+    this.#flight = flight;
+    return flight;
+  }
+
+  async #acquire(signal: AbortSignal): Promise<AccessToken> {
+    const credentials = await this.getCredentials();
+    const scopes = this.#options.scopes ?? credentials.scopes;
+    const cache = this.#options.tokenCache;
+    if (!cache) return await this.#request(credentials, scopes, signal);
+    const { readThrough } = await import("./token_cache.ts");
+    return await readThrough({
+      cache,
+      authServer: this.#options.authServer ?? DEFAULT_AUTH_SERVER,
+      clientId: credentials.clientId,
+      scopes,
+      now: this.#now,
+      usable: (token) =>
+        token.accessToken !== this.#rejected && token.isFresh(this.#now(), this.#leeway),
+      request: (refreshToken) => {
+        this.#refreshToken ??= refreshToken;
+        return this.#request(credentials, scopes, signal);
+      },
+    });
+  }
+
+  /** A token from the server: the refresh-token grant first when there is a refresh token. */
+  async #request(
+    credentials: ApiCredentials,
+    scopes: readonly string[] | undefined,
+    signal: AbortSignal,
+  ): Promise<AccessToken> {
+    const options = this.#options;
+    const request = {
+      tokenUrl: this.tokenUrl,
+      credentials,
+      scopes,
+      fetch: this.#fetch,
+      timeout: options.timeout,
+      retry: options.retry,
+      signal,
+      now: this.#now,
+    };
+    let token: AccessToken | undefined;
+    const refreshToken = this.#refreshToken;
+    if (refreshToken !== undefined) {
+      try {
+        token = await requestToken({ ...request, refreshToken });
+      } catch (error) {
+        if (!isRejectedGrant(error)) throw error;
+        this.#refreshToken = undefined;
+      }
+    }
+    token ??= await requestToken(request);
+    options.onTokenUpdated?.(token);
+    return token;
+  }
+
+  async #send(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+    let url: URL;
+    let method: string;
+    let headers: Headers;
+    let body: BodyInit | null | undefined;
+    let signal: AbortSignal | null | undefined;
+    let redirect: RequestRedirect;
+    if (input instanceof Request) {
+      url = new URL(input.url);
+      method = init?.method ?? input.method;
+      headers = new Headers(init?.headers ?? input.headers);
+      body = init?.body !== undefined
+        ? init.body
+        : input.body === null
+        ? null
+        : await input.arrayBuffer();
+      signal = init?.signal ?? input.signal;
+      redirect = init?.redirect ?? input.redirect;
+    } else {
+      url = typeof input === "string"
+        ? new URL(input, (globalThis as { location?: { href: string } }).location?.href)
+        : new URL(input.href);
+      method = init?.method ?? "GET";
+      headers = new Headers(init?.headers);
+      body = init?.body;
+      signal = init?.signal;
+      redirect = init?.redirect ?? "follow";
+    }
+    method = method.toUpperCase();
+    const replayable = !(body instanceof ReadableStream);
+    // Copied once per call, with Object.assign: on Node 20, spread syntax
+    // (`{ ...init, signal }`) costs about 1 µs a call more.
+    const base: RequestInit = Object.assign({}, init);
+    base.signal = signal;
+    base.redirect = "manual";
+    if (!replayable) (base as { duplex?: string }).duplex = "half";
+    const callerAuth = headers.has("authorization");
+
+    let replayed = false;
+    for (;;) {
+      const result = await this.#follow(
+        url,
+        method,
+        headers,
+        body,
+        base,
+        redirect,
+        callerAuth,
+        !replayed,
+      );
+      if (
+        result.response.status !== 401 || !result.token || !replayable || replayed
+      ) {
+        return result.response;
+      }
+      replayed = true;
+      await result.response.body?.cancel();
+      if (this.#current === result.token) this.invalidateToken();
+    }
+  }
+
+  async #follow(
+    startUrl: URL,
+    startMethod: string,
+    startHeaders: Headers,
+    startBody: BodyInit | null | undefined,
+    base: RequestInit,
+    redirect: RequestRedirect,
+    callerAuth: boolean,
+    firstSend: boolean,
+  ): Promise<{ response: Response; token: AccessToken | undefined }> {
+    let url = startUrl;
+    let method = startMethod;
+    let body = startBody;
+    let headers = startHeaders;
+    let keepCallerAuth = callerAuth;
+    for (let hop = 0;; hop++) {
+      let token: AccessToken | undefined;
+      // Every request sent gets its own init and headers. The first one of a
+      // call uses the objects #send made for it; later hops and a replay copy.
+      const own = firstSend && hop === 0;
+      let hopHeaders = headers;
+      if (!keepCallerAuth) {
+        if (!own) hopHeaders = new Headers(headers);
+        if (this.#isAllowed(url)) {
+          token = this.#freshToken() ?? await this.getToken(base.signal ?? undefined);
+          hopHeaders.set("authorization", `Bearer ${token.accessToken}`);
+        } else {
+          hopHeaders.delete("authorization");
+        }
+      }
+      const request = own ? base : Object.assign({}, base);
+      request.method = method;
+      request.headers = hopHeaders;
+      request.body = body;
+      const response = await this.#fetch(url, request);
+      if (response.type === "opaqueredirect" && redirect === "follow") {
+        // A browser hides the target of a redirect; it also drops Authorization
+        // on cross-origin redirects itself, so let it follow this one.
+        const followed = await this.#fetch(url, {
+          ...base,
+          method,
+          headers: hopHeaders,
+          body,
+          redirect: "follow",
+        });
+        return { response: followed, token };
+      }
+      if (!REDIRECT_STATUS.has(response.status) || redirect === "manual") {
+        return { response, token };
+      }
+      const location = response.headers.get("location");
+      if (location === null) return { response, token };
+      if (redirect === "error") {
+        await response.body?.cancel();
+        throw new TypeError(`Request to "${url.origin}" was redirected and redirect is "error"`);
+      }
+      if (hop >= MAX_REDIRECTS) {
+        await response.body?.cancel();
+        throw new TypeError(`Too many redirects (more than ${MAX_REDIRECTS}) from "${startUrl}"`);
+      }
+      const next = new URL(location, url);
+      if (next.protocol !== "http:" && next.protocol !== "https:") {
+        await response.body?.cancel();
+        throw new TypeError(`Redirect to unsupported scheme "${next.protocol}"`);
+      }
+      const status = response.status;
+      if (
+        (status === 303 && method !== "GET" && method !== "HEAD") ||
+        ((status === 301 || status === 302) && method === "POST")
+      ) {
+        method = "GET";
+        body = null;
+        headers = new Headers(headers);
+        for (const name of BODY_HEADERS) headers.delete(name);
+      } else if (body instanceof ReadableStream) {
+        // The stream was sent once; it cannot be sent again to the new location.
+        return { response, token };
+      }
+      await response.body?.cancel();
+      if (next.origin !== url.origin && keepCallerAuth) {
+        keepCallerAuth = false;
+        headers = new Headers(headers);
+        headers.delete("authorization");
+      }
+      url = next;
+    }
+  }
+
+  /** A description without credentials or tokens. */
+  toJSON(): Record<string, unknown> {
+    return { tokenUrl: this.tokenUrl.href, hasToken: this.#current !== undefined };
+  }
+}
+inspectAsJson(AuthSession, "AuthSession");
+
+/**
+ * Whether the server refused a refresh-token grant for good (invalid_grant,
+ * invalid_token, unsupported_grant_type, a 401 or any other 4xx answer that
+ * retrying would not change), so a full client-credentials grant should follow.
+ */
+function isRejectedGrant(error: unknown): boolean {
+  return error instanceof OAuthError && !error.retryable;
+}
+
+function waitFor(flight: Flight, signal: AbortSignal | undefined): Promise<AccessToken> {
+  flight.waiters++;
+  if (!signal) {
+    return flight.promise.finally(() => flight.waiters--);
+  }
+  return new Promise<AccessToken>((resolve, reject) => {
+    let done = false;
+    const onAbort = (): void => {
+      if (done) return;
+      done = true;
+      if (--flight.waiters === 0) flight.controller.abort(signal.reason);
+      reject(signal.reason);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    flight.promise.then(
+      (token) => {
+        if (done) return;
+        done = true;
+        flight.waiters--;
+        signal.removeEventListener("abort", onAbort);
+        resolve(token);
+      },
+      (error) => {
+        if (done) return;
+        done = true;
+        flight.waiters--;
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
+  });
+}

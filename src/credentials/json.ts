@@ -1,0 +1,124 @@
+/**
+ * The credentials file's JSON, as the Kognic platform writes it: parsed with
+ * every field's type checked, and written back.
+ *
+ * @module
+ */
+
+import { ApiCredentials, invalid } from "../core/api_credentials.ts";
+
+const REQUIRED_KEYS = ["clientId", "clientSecret", "email", "userId", "issuer"] as const;
+
+/**
+ * Checks and converts the parsed JSON of a credentials file.
+ *
+ * @param json The parsed file content.
+ * @param source Where it came from (a path), named in errors.
+ * @returns The credentials.
+ * @throws {CredentialsError} `credentials_invalid`, naming the key and the source.
+ *
+ * @example
+ * ```ts
+ * import { parseCredentials } from "@kognic/auth/config";
+ *
+ * const credentials = parseCredentials({
+ *   clientId: "id", clientSecret: "secret", email: "me@example.com", userId: 1, issuer: "kognic",
+ * }, "inline");
+ * console.log(credentials.clientId); // "id"
+ * ```
+ */
+export function parseCredentials(json: unknown, source: string): ApiCredentials {
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    throw invalid(`Bad auth credentials file, must be a JSON object: ${source}`);
+  }
+  const data = json as Record<string, unknown>;
+  for (const key of REQUIRED_KEYS) {
+    if (!(key in data) || data[key] === null || data[key] === undefined) {
+      throw invalid(`Missing key ${key} in credentials file ${source}`);
+    }
+  }
+  const text = (key: string, optional = false): string | undefined => {
+    const value = data[key];
+    if (value === undefined || value === null) return undefined;
+    if (typeof value !== "string" || (!optional && value === "")) {
+      throw invalid(`Key ${key} in credentials file ${source} must be a non-empty string`);
+    }
+    return value;
+  };
+  const userId = data.userId;
+  if (typeof userId !== "number" || !Number.isSafeInteger(userId)) {
+    throw invalid(`Key userId in credentials file ${source} must be an integer`);
+  }
+  let scopes: string[] | undefined;
+  if (data.scopes !== undefined && data.scopes !== null) {
+    if (!Array.isArray(data.scopes) || data.scopes.some((s) => typeof s !== "string")) {
+      throw invalid(`Key scopes in credentials file ${source} must be an array of strings`);
+    }
+    scopes = data.scopes as string[];
+  }
+  return new ApiCredentials({
+    clientId: text("clientId")!,
+    clientSecret: text("clientSecret")!,
+    email: text("email"),
+    userId,
+    issuer: text("issuer"),
+    name: text("name", true),
+    created: parseTimestamp(data.created, "created", source),
+    expires: parseTimestamp(data.expires, "expires", source),
+    scopes,
+  }, source);
+}
+
+/**
+ * Parses an ISO-8601 timestamp with a `Z` or an offset. Kognic files carry up
+ * to nanosecond precision, which is cut to milliseconds. A timestamp without a
+ * zone is refused: it names no instant.
+ */
+function parseTimestamp(value: unknown, key: string, source: string): Date | undefined {
+  if (value === undefined || value === null) return undefined;
+  const match = typeof value === "string"
+    ? /^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2})?)(?:\.(\d+))?(Z|[+-]\d{2}:?\d{2})?$/i.exec(
+      value.trim(),
+    )
+    : null;
+  if (!match) {
+    throw invalid(
+      `Key ${key} in credentials file ${source} must be an ISO-8601 timestamp such as "2030-01-01T00:00:00Z"`,
+    );
+  }
+  const [, dateTime, fraction, zone] = match;
+  if (!zone) {
+    throw invalid(
+      `Key ${key} in credentials file ${source} has no time zone; expected a "Z" or an offset`,
+    );
+  }
+  const millis = fraction ? `.${fraction.slice(0, 3).padEnd(3, "0")}` : "";
+  const date = new Date(`${dateTime.replace(" ", "T")}${millis}${zone.toUpperCase()}`);
+  if (Number.isNaN(date.getTime())) {
+    throw invalid(`Key ${key} in credentials file ${source} is not a valid date`);
+  }
+  return date;
+}
+
+/**
+ * Credentials as the JSON of a credentials file. `clientSecret` replaces the
+ * secret, for output that must not show it.
+ */
+export function toFileJson(
+  credentials: ApiCredentials,
+  clientSecret: string = credentials.clientSecret,
+): Record<string, unknown> {
+  const json: Record<string, unknown> = {
+    clientId: credentials.clientId,
+    clientSecret,
+    email: credentials.email,
+    userId: credentials.userId,
+    issuer: credentials.issuer,
+    name: credentials.name,
+    created: credentials.created?.toISOString(),
+    expires: credentials.expires?.toISOString(),
+    scopes: credentials.scopes,
+  };
+  for (const key of Object.keys(json)) if (json[key] === undefined) delete json[key];
+  return json;
+}

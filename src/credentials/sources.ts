@@ -1,0 +1,138 @@
+/**
+ * The credential sources that need a runtime: the credentials file downloaded
+ * from the Kognic platform (read, and every field's type checked) and the
+ * `KOGNIC_*` environment variables. The core imports this module lazily.
+ *
+ * @module
+ */
+
+import { type EnvSource, expandHome, getEnv } from "../shared/env.ts";
+import {
+  ApiCredentials,
+  invalid,
+  type ResolveCredentialsOptions,
+} from "../core/api_credentials.ts";
+import { parseCredentials } from "./json.ts";
+import { CredentialsError } from "../shared/errors.ts";
+
+/**
+ * Reads and checks a credentials file. A leading `~` is expanded; the name
+ * must end in `.json` (in any case).
+ *
+ * @param path The file's path.
+ * @param env Environment variables for `~` expansion (`HOME`). @default {the process's}
+ * @returns The credentials.
+ * @throws {CredentialsError} `credentials_not_found` for a missing file,
+ *   `credentials_invalid` for one that is not JSON or misses a key.
+ *
+ * @example
+ * ```ts ignore
+ * import { loadCredentials } from "@kognic/auth/config";
+ *
+ * const credentials = await loadCredentials("~/.config/kognic/credentials.json");
+ * console.log(credentials.clientId);
+ * ```
+ */
+export async function loadCredentials(path: string, env?: EnvSource): Promise<ApiCredentials> {
+  if (!/\.json$/i.test(path)) {
+    throw invalid(`Bad auth credentials file, must be json: ${path}`);
+  }
+  const fullPath = await expandHome(path, env);
+  const { readFile } = await import("node:fs/promises");
+  let text: string;
+  try {
+    text = await readFile(fullPath, "utf8");
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === "ENOENT" || code === "ENOTDIR" || (error as Error).name === "NotFound") {
+      throw new CredentialsError(
+        "credentials_not_found",
+        `Could not find API Credentials file at ${fullPath}`,
+      );
+    }
+    throw new CredentialsError(
+      "credentials_invalid",
+      `Could not read API Credentials file at ${fullPath}: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw invalid(`Bad auth credentials file, must be json: ${fullPath}`);
+  }
+  return parseCredentials(json, fullPath);
+}
+
+/**
+ * The environment's credentials: `KOGNIC_CREDENTIALS` (a file path or
+ * `keyring://PROFILE`), then `KOGNIC_CLIENT_ID` with `KOGNIC_CLIENT_SECRET`,
+ * then the system keyring's `default` profile.
+ *
+ * @throws {CredentialsError} When none are found, listing the sources tried.
+ */
+export async function resolveFromEnvironment(
+  options: ResolveCredentialsOptions,
+): Promise<ApiCredentials> {
+  const env = options.env;
+  const file = getEnv("KOGNIC_CREDENTIALS", env);
+  if (file) return await loadCredentialsFrom(file, env);
+  const clientId = getEnv("KOGNIC_CLIENT_ID", env);
+  const clientSecret = getEnv("KOGNIC_CLIENT_SECRET", env);
+  if (clientId && clientSecret) {
+    return new ApiCredentials(
+      { clientId, clientSecret },
+      "KOGNIC_CLIENT_ID and KOGNIC_CLIENT_SECRET",
+    );
+  }
+  if (clientId || clientSecret) {
+    const [set, missing] = clientId
+      ? ["KOGNIC_CLIENT_ID", "KOGNIC_CLIENT_SECRET"]
+      : ["KOGNIC_CLIENT_SECRET", "KOGNIC_CLIENT_ID"];
+    throw invalid(`Environment variable ${set} is set but ${missing} is not; set both or neither`);
+  }
+  const keyring = await import("./keyring.ts");
+  let found = "no keyring available";
+  try {
+    if (await keyring.keyringAvailable()) {
+      const stored = await keyring.readKeyringCredentials(keyring.DEFAULT_PROFILE);
+      if (stored) return stored;
+      found = "nothing stored";
+    }
+  } catch (error) {
+    // Stored credentials that are bad are reported; a keyring that cannot be
+    // used is a source that is not there.
+    if (error instanceof CredentialsError) throw error;
+  }
+  throw new CredentialsError(
+    "credentials_not_found",
+    `No credentials found. Tried: ${
+      options.explicitSourceName ?? "the auth option, the clientId and clientSecret options"
+    }, KOGNIC_CREDENTIALS (a credentials file path), KOGNIC_CLIENT_ID and KOGNIC_CLIENT_SECRET, ` +
+      `the keyring profile '${keyring.DEFAULT_PROFILE}' (${found})`,
+  );
+}
+
+/**
+ * Reads credentials named by a string: `keyring://PROFILE` from the system
+ * keyring, anything else as a credentials file path.
+ *
+ * @throws {CredentialsError} When the file or keyring profile has none, or they are bad.
+ */
+export async function loadCredentialsFrom(
+  auth: string,
+  env?: EnvSource,
+): Promise<ApiCredentials> {
+  if (!/^\s*keyring:/i.test(auth)) return await loadCredentials(auth, env);
+  const keyring = await import("./keyring.ts");
+  const profile = keyring.parseKeyringUrl(auth) ?? keyring.DEFAULT_PROFILE;
+  const stored = await keyring.readKeyringCredentials(profile);
+  if (!stored) {
+    throw new CredentialsError(
+      "credentials_not_found",
+      `No credentials found in keyring for profile '${profile}'`,
+    );
+  }
+  return stored;
+}

@@ -1,0 +1,317 @@
+// The system keyring through the npm package @napi-rs/keyring, loaded only
+// when the keyring is used: it is an optional peer dependency of the npm
+// package and a native module, and the core must import on browsers and edge
+// runtimes. The bare specifier "@napi-rs/keyring" is mapped in deno.json
+// (JSR rewrites it to an npm: specifier on publish) and resolved from
+// node_modules by Node and Bun.
+//
+// Nothing here may hang: on Linux the Secret Service is reached over the
+// D-Bus session bus, and the native library blocks, even in a constructor,
+// when the bus or the service does not answer. So the bus is first asked, from
+// JavaScript and with a timeout, to answer at all; every call into the native
+// library is then raced against a timeout as well.
+
+import { getEnv } from "./env.ts";
+import { errorCode } from "./files.ts";
+import { ConfigurationError } from "./errors.ts";
+
+/** The async entry API of @napi-rs/keyring 2.1 that this package uses. */
+export interface KeyringEntry {
+  getPassword(signal?: AbortSignal | null): Promise<string | null>;
+  setPassword(password: string, signal?: AbortSignal | null): Promise<void>;
+  deletePassword(signal?: AbortSignal | null): Promise<boolean>;
+}
+
+interface KeyringModule {
+  AsyncEntry: new (
+    service: string,
+    account: string,
+    options?: { linux?: { store?: "secret-service" | "keyutils" } },
+  ) => KeyringEntry;
+  findCredentialsAsync(
+    service: string,
+    target?: string | null,
+    signal?: AbortSignal | null,
+  ): Promise<Array<{ account: string; password: string }>>;
+}
+
+/** Options of the keyring calls. */
+export interface KeyringCallOptions {
+  /** How long to wait for the keyring, in ms. @default {10_000} */
+  timeout?: number;
+}
+
+/** How long a keyring operation may take, in ms (a desktop may ask the user to unlock it). */
+export const KEYRING_TIMEOUT = 10_000;
+/** How long {@linkcode probeKeyring} waits, in ms. */
+export const KEYRING_PROBE_TIMEOUT = 1_500;
+/** How long a session bus may take to answer its first line, in ms: a live one answers in a few. */
+const BUS_CHECK_TIMEOUT = 1_000;
+
+// On Linux, pin the Secret Service: the library's default silently falls
+// back to the kernel keyring, which does not persist and is not what a user
+// means by "the system keyring".
+const ENTRY_OPTIONS = { linux: { store: "secret-service" as const } };
+const INSTALL_HINT = "install it with `npm install @napi-rs/keyring`";
+
+let loading: Promise<KeyringModule> | undefined;
+
+/** Loads @napi-rs/keyring once. */
+export function loadKeyringModule(): Promise<KeyringModule> {
+  loading ??= importKeyringModule().catch((error) => {
+    loading = undefined;
+    throw error;
+  });
+  return loading;
+}
+
+async function importKeyringModule(): Promise<KeyringModule> {
+  const deno = (globalThis as {
+    Deno?: { permissions?: { querySync?(d: { name: "ffi" }): { state: string } } };
+  }).Deno;
+  const ffi = deno?.permissions?.querySync?.({ name: "ffi" }).state;
+  if (ffi !== undefined && ffi !== "granted") {
+    throw new ConfigurationError(
+      "The system keyring needs Deno's --allow-ffi permission (with --allow-env and " +
+        "--allow-read) to load its native module @napi-rs/keyring",
+    );
+  }
+  let loaded: Record<string, unknown>;
+  try {
+    loaded = await import("@napi-rs/keyring") as unknown as Record<string, unknown>;
+  } catch (error) {
+    const missing = errorCode(error) === "ERR_MODULE_NOT_FOUND" ||
+      /cannot find (module|package)/i.test(String((error as Error)?.message));
+    throw new ConfigurationError(
+      missing
+        ? `The system keyring needs the optional package @napi-rs/keyring: ${INSTALL_HINT}`
+        : `The system keyring could not load @napi-rs/keyring (${
+          firstLine(error)
+        }); ${INSTALL_HINT}`,
+      { cause: error },
+    );
+  }
+  const module = (typeof loaded.AsyncEntry === "function" ? loaded : loaded.default) as
+    | KeyringModule
+    | undefined;
+  if (typeof module?.AsyncEntry !== "function") {
+    throw new ConfigurationError(
+      `The installed @napi-rs/keyring has no AsyncEntry; ${INSTALL_HINT} (version 2.1 or later)`,
+    );
+  }
+  return module;
+}
+
+/**
+ * Why the system keyring cannot be reached, without touching the native
+ * library, or `undefined` when it may be. Only Linux and the BSDs are
+ * checked: they reach the Secret Service over the D-Bus session bus, which
+ * the native library finds through `DBUS_SESSION_BUS_ADDRESS` alone.
+ */
+export async function keyringProblem(timeout: number): Promise<string | undefined> {
+  const os = platform();
+  if (os === "darwin" || os === "windows" || os === "win32") return undefined;
+  const address = getEnv("DBUS_SESSION_BUS_ADDRESS");
+  if (!address) {
+    return "no D-Bus session bus (DBUS_SESSION_BUS_ADDRESS is not set), so no Secret Service " +
+      "can be reached";
+  }
+  const socketPath = unixSocketPath(address);
+  if (socketPath === undefined) return undefined;
+  const answer = await askBus(socketPath, timeout);
+  if (answer === "timeout") return `the D-Bus session bus did not answer within ${timeout} ms`;
+  if (answer === "ENOENT" || answer === "ECONNREFUSED") {
+    return `the D-Bus session bus cannot be reached (${answer})`;
+  }
+  return undefined;
+}
+
+/**
+ * Opens an entry of the system keyring, pinned to the Secret Service on Linux.
+ *
+ * @throws {ConfigurationError} When the keyring cannot be reached or loaded.
+ */
+export async function openKeyringEntry(
+  service: string,
+  account: string,
+  timeout: number = KEYRING_TIMEOUT,
+): Promise<KeyringEntry> {
+  const problem = await keyringProblem(Math.min(timeout, BUS_CHECK_TIMEOUT));
+  if (problem) throw new ConfigurationError(`The system keyring is not available: ${problem}`);
+  const module = await loadKeyringModule();
+  try {
+    return new module.AsyncEntry(service, account, ENTRY_OPTIONS);
+  } catch (error) {
+    const os = platform();
+    const hint = os === "darwin" || os === "windows" || os === "win32"
+      ? ""
+      : " (a Secret Service such as gnome-keyring or KeePassXC must run on the D-Bus session bus)";
+    throw new ConfigurationError(
+      `The system keyring is not available: ${firstLine(error)}${hint}`,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * Runs one keyring operation with a timeout, turning its failures into
+ * {@linkcode ConfigurationError}s that say what was being done.
+ */
+export async function callKeyring<T>(
+  what: string,
+  operation: (signal: AbortSignal) => Promise<T>,
+  timeout: number = KEYRING_TIMEOUT,
+): Promise<T> {
+  const controller = new AbortController();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      controller.abort();
+      reject(
+        new ConfigurationError(
+          `The system keyring did not answer within ${timeout} ms while trying to ${what}`,
+        ),
+      );
+    }, timeout);
+  });
+  try {
+    return await Promise.race([operation(controller.signal), expired]);
+  } catch (error) {
+    if (error instanceof ConfigurationError) throw error;
+    throw new ConfigurationError(
+      `The system keyring failed to ${what}: ${firstLine(error)}`,
+      { cause: error },
+    );
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Lists the accounts stored under `service`. */
+export async function findKeyringAccounts(
+  service: string,
+  timeout: number = KEYRING_TIMEOUT,
+): Promise<string[]> {
+  const problem = await keyringProblem(Math.min(timeout, BUS_CHECK_TIMEOUT));
+  if (problem) throw new ConfigurationError(`The system keyring is not available: ${problem}`);
+  const module = await loadKeyringModule();
+  const found = await callKeyring(
+    `list the entries of ${service}`,
+    (signal) => module.findCredentialsAsync(service, null, signal),
+    timeout,
+  );
+  return found.map((credential) => credential.account);
+}
+
+/**
+ * Why the system keyring cannot be used now, found by a bounded read of an
+ * entry that does not exist, or `undefined` when it answered. Never throws.
+ */
+export async function checkKeyring(
+  timeout: number = KEYRING_PROBE_TIMEOUT,
+): Promise<string | undefined> {
+  try {
+    const entry = await openKeyringEntry("kognic-auth", "kognic-auth-probe", timeout);
+    await callKeyring("read a test entry", (signal) => entry.getPassword(signal), timeout);
+    return undefined;
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
+}
+
+/** Whether the system keyring answers within `timeout` ms. Never throws. */
+export async function probeKeyring(timeout: number = KEYRING_PROBE_TIMEOUT): Promise<boolean> {
+  return (await checkKeyring(timeout)) === undefined;
+}
+
+function platform(): string {
+  const deno = (globalThis as { Deno?: { build?: { os?: string } } }).Deno;
+  const process = (globalThis as { process?: { platform?: string } }).process;
+  return deno?.build?.os ?? process?.platform ?? "unknown";
+}
+
+/** The socket of the first `unix:path=` or `unix:abstract=` address, if any. */
+function unixSocketPath(address: string): string | undefined {
+  for (const entry of address.split(";")) {
+    const match = /^unix:(.*)$/.exec(entry.trim());
+    if (!match) continue;
+    const keys = new Map<string, string>();
+    for (const pair of match[1].split(",")) {
+      const at = pair.indexOf("=");
+      if (at > 0) keys.set(pair.slice(0, at), unescapeAddress(pair.slice(at + 1)));
+    }
+    const path = keys.get("path");
+    if (path) return path;
+    const abstract = keys.get("abstract");
+    if (abstract) return `\0${abstract}`;
+  }
+  return undefined;
+}
+
+function unescapeAddress(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
+}
+
+/**
+ * Opens the bus socket and sends an empty SASL `AUTH` line, which a live bus
+ * answers at once (with `REJECTED <mechanisms>`). Returns "answered",
+ * "timeout", the connection's error code, or "unknown".
+ */
+async function askBus(socketPath: string, timeout: number): Promise<string> {
+  if (!mayConnect(socketPath)) return "unknown";
+  let net: typeof import("node:net");
+  try {
+    net = await import("node:net");
+  } catch {
+    return "unknown";
+  }
+  return await new Promise<string>((resolve) => {
+    let socket: import("node:net").Socket | undefined;
+    const finish = (answer: string): void => {
+      clearTimeout(timer);
+      socket?.destroy();
+      resolve(answer);
+    };
+    const timer = setTimeout(() => finish("timeout"), timeout);
+    try {
+      socket = net.createConnection({ path: socketPath }, () => {
+        socket?.write("\0AUTH\r\n");
+      });
+      socket.on("data", () => finish("answered"));
+      socket.on("error", (error) => finish(errorCode(error) ?? "unknown"));
+      socket.on("close", () => finish("closed"));
+    } catch (error) {
+      finish(errorCode(error) ?? "unknown");
+    }
+  });
+}
+
+/**
+ * Whether this process may open the socket without a permission prompt or
+ * error. Deno asks for net (`unix:`), read and write permission; without
+ * them the check is skipped, leaving only the native library's own timeouts.
+ */
+function mayConnect(socketPath: string): boolean {
+  const deno = (globalThis as {
+    Deno?: { permissions?: { querySync?(d: { name: string; path?: string }): { state: string } } };
+  }).Deno;
+  const query = deno?.permissions?.querySync;
+  if (!query) return true;
+  try {
+    const granted = (descriptor: { name: string; path?: string }): boolean =>
+      query.call(deno.permissions, descriptor).state === "granted";
+    return granted({ name: "net" }) && granted({ name: "read", path: socketPath }) &&
+      granted({ name: "write", path: socketPath });
+  } catch {
+    return false;
+  }
+}
+
+function firstLine(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.split("\n")[0];
+}

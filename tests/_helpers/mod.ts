@@ -1,0 +1,221 @@
+// Shared test helpers: temporary credentials files, the CLI as a subprocess on
+// any runtime, and a log of every message and output the tests see, checked
+// for the client secret.
+
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+
+/** The client id and secret the local auth server accepts in these tests. */
+export const CLIENT_ID = "test-client";
+/** A secret distinctive enough that finding it anywhere in output is a leak. */
+export const CLIENT_SECRET = "s3cret-Zq8vX2-never-print-me";
+/** Clients for `startAuthServer({ clients })`. */
+export const CLIENTS: Record<string, string> = { [CLIENT_ID]: CLIENT_SECRET };
+
+const seen: string[] = [];
+
+/** Records a message or output so that `assertNoSecretSeen` can check it. */
+export function record(text: string): string {
+  seen.push(text);
+  return text;
+}
+
+/** Asserts the secret is in nothing recorded so far; returns how many texts were checked. */
+export function assertNoSecretSeen(secrets: readonly string[] = [CLIENT_SECRET]): number {
+  for (const text of seen) {
+    for (const secret of secrets) {
+      assert.ok(!text.includes(secret), `a secret appeared in: ${text.slice(0, 200)}`);
+    }
+  }
+  return seen.length;
+}
+
+/**
+ * Awaits a promise that must reject, records the error's message, and returns
+ * the error for further assertions.
+ */
+export async function rejection(promise: Promise<unknown> | (() => unknown)): Promise<Error> {
+  try {
+    await (typeof promise === "function" ? promise() : promise);
+  } catch (error) {
+    record(String((error as Error)?.message));
+    record(String(error));
+    return error as Error;
+  }
+  assert.fail("expected a rejection");
+}
+
+/** Like {@linkcode rejection} for a function that must throw synchronously. */
+export function thrown(fn: () => unknown): Error {
+  try {
+    fn();
+  } catch (error) {
+    record(String((error as Error)?.message));
+    return error as Error;
+  }
+  assert.fail("expected an exception");
+}
+
+/** A fresh temporary directory; remove it with the returned `cleanup`. */
+export async function tempDir(): Promise<{ path: string; cleanup: () => Promise<void> }> {
+  const path = await mkdtemp(join(tmpdir(), "kognic-auth-test-"));
+  return { path, cleanup: () => rm(path, { recursive: true, force: true }) };
+}
+
+/** The fields of a valid credentials file. */
+export function credentialsJson(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    clientId: CLIENT_ID,
+    clientSecret: CLIENT_SECRET,
+    email: "dev@example.com",
+    userId: 42,
+    issuer: "auth.app.kognic.com",
+    name: "Test credentials",
+    created: "2024-05-01T10:00:00.123456789Z",
+    expires: "2099-01-01T00:00:00Z",
+    ...overrides,
+  };
+}
+
+/** Writes a credentials file (or any text) into `dir` and returns its path. */
+export async function writeCredentials(
+  dir: string,
+  content: Record<string, unknown> | string = credentialsJson(),
+  name = "credentials.json",
+): Promise<string> {
+  const path = join(dir, name);
+  await writeFile(path, typeof content === "string" ? content : JSON.stringify(content));
+  return path;
+}
+
+const repoRoot = new URL("../..", import.meta.url);
+
+/** The Deno permissions the CLI subprocess gets by default. */
+export const CLI_DENO_PERMISSIONS: readonly string[] = [
+  "--allow-net=127.0.0.1",
+  "--allow-env",
+  "--allow-read",
+];
+
+/**
+ * The command that runs the `kognic-auth` CLI on the current runtime:
+ * `KOGNIC_AUTH_CLI` (a JSON array) when set, as the npm build's test run sets
+ * it, else `cli.ts` under Deno (with `denoPermissions`) or Bun.
+ */
+export function cliCommand(denoPermissions: readonly string[] = CLI_DENO_PERMISSIONS): string[] {
+  const fromEnv = process.env.KOGNIC_AUTH_CLI;
+  if (fromEnv) return JSON.parse(fromEnv);
+  const cli = new URL("cli.ts", repoRoot).pathname;
+  if ("Deno" in globalThis) {
+    return [process.execPath, "run", ...denoPermissions, cli];
+  }
+  return [process.execPath, cli];
+}
+
+/**
+ * Deno's cache directory as this process sees it. A CLI subprocess given
+ * another XDG_CACHE_HOME would otherwise look for its modules there (Deno
+ * keeps them in `$XDG_CACHE_HOME/deno`) and download them again.
+ */
+function denoDir(): string | undefined {
+  const env = process.env;
+  if (env.DENO_DIR) return env.DENO_DIR;
+  if (process.platform === "darwin") return env.HOME && join(env.HOME, "Library", "Caches", "deno");
+  if (process.platform === "win32") return env.LOCALAPPDATA && join(env.LOCALAPPDATA, "deno");
+  if (env.XDG_CACHE_HOME) return join(env.XDG_CACHE_HOME, "deno");
+  return env.HOME && join(env.HOME, ".cache", "deno");
+}
+
+/** The outcome of a subprocess. */
+export interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** Set when the process was killed for running longer than `killAfter`. */
+  killed?: boolean;
+}
+
+/** Options of {@linkcode runCli}. */
+export interface RunCliOptions {
+  /** Environment variables, besides PATH, HOME and NO_COLOR. */
+  env?: Record<string, string>;
+  /** Standard input. @default {""} */
+  stdin?: string;
+  /**
+   * The Deno permission flags, such as `["-A"]` for the keyring (which needs
+   * `--allow-ffi`) or with `--allow-write` for the token cache file; ignored
+   * on other runtimes. @default {CLI_DENO_PERMISSIONS}
+   */
+  denoPermissions?: readonly string[];
+  /**
+   * Kills the process after this many ms, so that a test of "does not hang"
+   * fails instead of hanging; the result then has `killed: true`. Not a
+   * timing assertion: make it generous. @default {no limit}
+   */
+  killAfter?: number;
+}
+
+/**
+ * Runs the CLI as a real subprocess with exactly the environment given (plus
+ * PATH, HOME, NO_COLOR and, under Deno, DENO_DIR) and records its output.
+ */
+export function runCli(args: string[], options: RunCliOptions = {}): Promise<RunResult> {
+  return runCommand(cliCommand(options.denoPermissions), args, options);
+}
+
+/**
+ * Runs a command (a program and its first arguments) with `args`, with
+ * exactly the environment given plus PATH, HOME, NO_COLOR and, for Deno
+ * itself, DENO_DIR (so a child with another XDG_CACHE_HOME does not download
+ * again), and records its output.
+ */
+export function runCommand(
+  command: readonly string[],
+  args: string[],
+  options: RunCliOptions = {},
+): Promise<RunResult> {
+  const [cmd, ...prefix] = command;
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? "",
+    HOME: process.env.HOME ?? "",
+    NO_COLOR: "1",
+    ...options.env,
+  };
+  const denoCache = "Deno" in globalThis && cmd === process.execPath ? denoDir() : undefined;
+  if (denoCache && env.DENO_DIR === undefined) env.DENO_DIR = denoCache;
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, [...prefix, ...args], { env, stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    let killed = false;
+    const timer = options.killAfter === undefined ? undefined : setTimeout(() => {
+      killed = true;
+      child.kill("SIGKILL");
+    }, options.killAfter);
+    child.stdout.on("data", (chunk) => (stdout += chunk));
+    child.stderr.on("data", (chunk) => (stderr += chunk));
+    child.on("error", (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      record(stdout);
+      record(stderr);
+      resolve(killed ? { code, stdout, stderr, killed } : { code, stdout, stderr });
+    });
+    child.stdin.end(options.stdin ?? "");
+  });
+}
+
+/**
+ * Environment variables that keep a CLI run's environments file and token
+ * cache inside `dir`, away from the user's: `XDG_CONFIG_HOME` and `XDG_CACHE_HOME`.
+ */
+export function isolatedXdg(dir: string): { XDG_CONFIG_HOME: string; XDG_CACHE_HOME: string } {
+  return { XDG_CONFIG_HOME: join(dir, "config"), XDG_CACHE_HOME: join(dir, "cache") };
+}

@@ -1,0 +1,881 @@
+// Security checks: the bearer token never reaches an origin that is not
+// allowed, directly or through any chain of redirects (fuzzed over real local
+// servers); plain http is refused except to loopback; the client secret never
+// follows a redirect of the token request; the token cache file is 0600 and
+// stays valid for readers while concurrent writer processes run and some are
+// killed mid-write; no CLI command prints a secret, and a token server cannot
+// write extra lines or terminal escapes into the CLI's error line.
+//
+// KOGNIC_FUZZ_RUNS scales the generated cases as in fuzz_test.ts; with
+// KOGNIC_RELIABILITY_REPORT set, each check appends its counts there. When
+// KOGNIC_SECURITY_CHILD names a role, this file runs as a cache writer process.
+
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { appendFileSync } from "node:fs";
+import { chmod, mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { join } from "node:path";
+import process from "node:process";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import fc from "fast-check";
+import { AuthSession, ConfigurationError } from "../../mod.ts";
+import { type CachedToken, FileTokenCache } from "../../config.ts";
+import { main } from "../../cli.ts";
+import { type EchoResponse, type LocalAuthServer, startAuthServer } from "../../testing.ts";
+import { compileOrigins, defaultAllowedOrigins } from "../../src/shared/url.ts";
+import {
+  assertNoSecretSeen,
+  CLIENT_ID,
+  CLIENT_SECRET,
+  CLIENTS,
+  credentialsJson,
+  record,
+  runCli,
+  tempDir,
+} from "../_helpers/mod.ts";
+
+const RUNS = Math.max(1, Math.floor(Number(process.env.KOGNIC_FUZZ_RUNS) || 1000));
+const SEED = process.env.KOGNIC_FUZZ_SEED ? Number(process.env.KOGNIC_FUZZ_SEED) : undefined;
+const REPORT = process.env.KOGNIC_RELIABILITY_REPORT;
+
+function report(row: Record<string, unknown>): void {
+  if (REPORT) appendFileSync(REPORT, JSON.stringify({ file: "security", ...row }) + "\n");
+}
+
+/** Runs a property and reports how many cases it checked. */
+async function property<T>(
+  check: string,
+  runs: number,
+  arbitrary: fc.Arbitrary<T>,
+  predicate: (value: T) => Promise<void> | void,
+): Promise<void> {
+  let cases = 0;
+  const seed = SEED ?? Math.floor(Math.random() * 2 ** 31);
+  let failure: unknown;
+  try {
+    await fc.assert(
+      fc.asyncProperty(arbitrary, async (value) => {
+        cases++;
+        await predicate(value);
+      }),
+      { numRuns: runs, seed, timeout: 10_000 },
+    );
+  } catch (error) {
+    failure = error;
+  }
+  // The counterexample may show the fixed test secret: name it instead.
+  const message = failure === undefined
+    ? undefined
+    : `${(failure as Error).message}\nCaused by: ${(failure as Error).cause}`
+      .replaceAll(CLIENT_SECRET, "<CLIENT_SECRET>");
+  report({ check, cases, seed, passed: failure === undefined, failure: message?.slice(0, 3000) });
+  if (message !== undefined) throw new Error(message);
+}
+
+/** Reports a check made of fixed cases. */
+function reportFixed(check: string, cases: number): void {
+  report({ check, cases, passed: true });
+}
+
+// --- Servers ---------------------------------------------------------------------
+
+/** A server on another origin: `/hop?to=&status=` redirects, anything else answers 200. */
+interface Origin {
+  url: string;
+  seen: { path: string; authorization: string | undefined; method: string }[];
+  close(): Promise<void>;
+}
+
+async function startOrigin(): Promise<Origin> {
+  const seen: Origin["seen"] = [];
+  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    req.resume();
+    req.on("end", () => {
+      const url = new URL(req.url ?? "/", "http://x");
+      seen.push({
+        path: url.pathname,
+        authorization: req.headers.authorization,
+        method: req.method!,
+      });
+      const to = url.searchParams.get("to");
+      if (url.pathname === "/hop" && to) {
+        res.writeHead(Number(url.searchParams.get("status") ?? 302), { location: to }).end();
+      } else {
+        res.writeHead(200, { "content-type": "text/plain" }).end("landed");
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    seen,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+let server: LocalAuthServer;
+let b: Origin;
+let c: Origin;
+
+// --- Token cache writers, as child processes -------------------------------------
+
+const CHILD_ROLE = process.env.KOGNIC_SECURITY_CHILD;
+const thisFile = fileURLToPath(import.meta.url);
+const HOUR = 3_600_000;
+
+function cachedToken(accessToken: string): CachedToken {
+  const now = Date.now();
+  return { accessToken, tokenType: "Bearer", issuedAt: now, expiresAt: now + HOUR };
+}
+
+/** A child's work: `count` keys `<prefix>-<i>`, or large tokens until killed ("forever"). */
+async function runChild(args: string[]): Promise<void> {
+  const [path, prefix, count] = args;
+  const cache = new FileTokenCache({ path });
+  if (count === "forever") {
+    const big = "x".repeat(128 * 1024);
+    for (let i = 0;; i++) {
+      await cache.set(`${prefix}-${i % 4}`, cachedToken(`${prefix}${big}${i}`));
+      if (i === 0) process.stdout.write("ready\n");
+    }
+  }
+  for (let i = 0; i < Number(count); i++) {
+    await cache.set(`${prefix}-${i}`, cachedToken(`${prefix}-${i}`));
+  }
+}
+
+/** Starts this file as a cache writer on the current runtime. */
+function startWriter(args: string[]): ChildProcess {
+  const runtime = "Deno" in globalThis
+    ? ["run", "--allow-read", "--allow-write", "--allow-env", "--allow-run", thisFile]
+    : [thisFile];
+  return spawn(process.execPath, [...runtime, ...args], {
+    env: { ...process.env, KOGNIC_SECURITY_CHILD: "cache-writer" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+}
+
+function exited(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve(child.exitCode);
+    else child.on("close", (code) => resolve(code));
+  });
+}
+
+if (CHILD_ROLE) {
+  runChild(process.argv.slice(2)).then(
+    () => process.exit(0),
+    (error) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
+} else {
+  registerTests();
+}
+
+function registerTests(): void {
+  before(async () => {
+    server = await startAuthServer({ clients: CLIENTS, refreshTokens: true });
+    b = await startOrigin();
+    c = await startOrigin();
+  });
+  after(async () => {
+    await server.close();
+    await b.close();
+    await c.close();
+  });
+
+  // --- Where the token goes ------------------------------------------------------------
+
+  type Name = "A" | "B" | "C";
+
+  interface Chain {
+    hops: { at: Name; status: number }[];
+    end: Name;
+    method: "GET" | "POST" | "PUT" | "DELETE";
+    callerAuth: boolean;
+    allowed: "default" | "A+B" | "B";
+  }
+
+  const chainArb: fc.Arbitrary<Chain> = fc.record({
+    hops: fc.array(
+      fc.record({
+        at: fc.constantFrom<Name>("A", "B", "C"),
+        status: fc.constantFrom(301, 302, 303, 307, 308),
+      }),
+      { maxLength: 6 },
+    ),
+    end: fc.constantFrom<Name>("A", "B", "C"),
+    method: fc.constantFrom("GET", "POST", "PUT", "DELETE"),
+    callerAuth: fc.boolean(),
+    allowed: fc.constantFrom("default", "default", "A+B", "B"),
+  });
+
+  describe("the bearer token", () => {
+    it(`never reaches an origin that is not allowed, through ${Math.ceil(RUNS / 4)} generated redirect chains`, async () => {
+      const origins = { A: server.url, B: b.url, C: c.url };
+      await property(
+        "redirect chains (AuthSession.fetch)",
+        Math.ceil(RUNS / 4),
+        chainArb,
+        async (chain) => {
+          b.seen.length = 0;
+          c.seen.length = 0;
+          let url = chain.end === "A" ? `${server.apiUrl}/end` : `${origins[chain.end]}/end`;
+          for (const hop of [...chain.hops].reverse()) {
+            const to = encodeURIComponent(url);
+            url = hop.at === "A"
+              ? `${server.url}/v1/redirect?to=${to}&status=${hop.status}`
+              : `${origins[hop.at]}/hop?to=${to}&status=${hop.status}`;
+          }
+          const allowedOrigins = chain.allowed === "default"
+            ? undefined
+            : chain.allowed === "A+B"
+            ? [server.url, b.url]
+            : [b.url];
+          const allowed = new Set<Name>(
+            chain.allowed === "default" ? ["A"] : chain.allowed === "A+B" ? ["A", "B"] : ["B"],
+          );
+          const session = new AuthSession({
+            authServer: server.url,
+            auth: [CLIENT_ID, CLIENT_SECRET],
+            allowedOrigins,
+          });
+          const callerHeader = "Basic Y2FsbGVyOm93bg==";
+          const response = await session.fetch(url, {
+            method: chain.method,
+            body: chain.method === "GET" ? undefined : "payload",
+            headers: chain.callerAuth ? { authorization: callerHeader } : {},
+          });
+          const text = await response.text();
+          // Which origin each request went to, in order, and where the origin first changed.
+          const path: Name[] = [...chain.hops.map((h) => h.at), chain.end];
+          const firstChange = path.findIndex((name) => name !== path[0]);
+          const seenAt: Record<"B" | "C", string[]> = { B: [], C: [] };
+          let index = 0;
+          for (const [i, name] of path.entries()) {
+            if (name === "A") continue;
+            const list = name === "B" ? b.seen : c.seen;
+            const request = list[seenAt[name].length];
+            assert.ok(request, `no request reached ${name} at step ${i}`);
+            seenAt[name].push(request.authorization ?? "");
+            const header = request.authorization;
+            if (!allowed.has(name)) {
+              assert.ok(
+                !/^bearer /i.test(header ?? ""),
+                `the token reached ${name}, which is not allowed`,
+              );
+            }
+            if (chain.callerAuth && (firstChange === -1 || i < firstChange)) {
+              assert.equal(
+                header,
+                callerHeader,
+                `the caller's Authorization at step ${i} (${name})`,
+              );
+            } else if (chain.callerAuth && !allowed.has(name)) {
+              assert.equal(
+                header,
+                undefined,
+                `the caller's Authorization after leaving its origin (${name})`,
+              );
+            } else if (allowed.has(name)) {
+              assert.match(header ?? "", /^Bearer /, `no token at ${name}, which is allowed`);
+            }
+            index++;
+          }
+          assert.equal(b.seen.length + c.seen.length, index, "requests beyond the chain");
+          if (chain.end === "A" && allowed.has("A") && !chain.callerAuth) {
+            assert.equal(response.status, 200, text);
+            assert.equal((JSON.parse(text) as EchoResponse).clientId, CLIENT_ID);
+          } else if (chain.end !== "A") {
+            assert.equal(response.status, 200);
+          }
+        },
+      );
+    });
+
+    it(`default allowed origins admit only the Kognic domain over https, for ${RUNS} generated URLs`, async () => {
+      const allowed = compileOrigins(
+        defaultAllowedOrigins(new URL("https://auth.app.kognic.com/v1/auth/oauth/token")),
+      );
+      const hostArb = fc.oneof(
+        fc.tuple(
+          fc.array(fc.stringMatching(/^[a-z0-9-]{1,8}$/), { maxLength: 2 }),
+          fc.constantFrom(
+            "app.kognic.com",
+            "APP.Kognic.COM",
+            "app.kognic.com.",
+            "app.kognic.com.evil.example",
+            "evilapp.kognic.com",
+            "app-kognic.com",
+            "kognic.com",
+            "app.kognic.co",
+            "xn--app-kognic-com.example",
+            "app.kognic.com%2eevil.example",
+          ),
+        ).map(([labels, base]) => [...labels, base].join(".")),
+        fc.domain(),
+      );
+      const urlArb = fc.record({
+        scheme: fc.constantFrom("https", "https", "http", "wss"),
+        userinfo: fc.constantFrom("", "", "user:pass@", "app.kognic.com@"),
+        host: hostArb,
+        port: fc.constantFrom("", "", ":443", ":8443", ":80"),
+        path: fc.constantFrom(
+          "/",
+          "/v1/projects",
+          "/@evil.example/",
+          "?next=https://app.kognic.com",
+        ),
+      });
+      await property("default allowed origins (compileOrigins)", RUNS, urlArb, (u) => {
+        let url: URL;
+        try {
+          url = new URL(`${u.scheme}://${u.userinfo}${u.host}${u.port}${u.path}`);
+        } catch {
+          return;
+        }
+        const host = url.hostname;
+        const expected = url.protocol === "https:" && (url.port === "" || url.port === "443") &&
+          (host === "app.kognic.com" || host.endsWith(".app.kognic.com"));
+        assert.equal(allowed(url), expected, url.href);
+      });
+    });
+  });
+
+  // --- Plain http --------------------------------------------------------------------------
+
+  describe("plain http", () => {
+    it(`is refused before any request, except to loopback, for ${RUNS} generated auth servers`, async () => {
+      const hostArb = fc.oneof(
+        fc.constantFrom(
+          "localhost",
+          "LOCALHOST",
+          "api.localhost",
+          "localhost.evil.example",
+          "127.0.0.1",
+          "127.1.2.3",
+          "127.0.0.1.nip.io",
+          "[::1]",
+          "[::ffff:127.0.0.1]",
+          "[0:0:0:0:0:0:0:1]",
+          "0.0.0.0",
+          "2130706433",
+          "0x7f.1",
+          "10.0.0.1",
+          "192.168.1.10",
+          "auth.app.kognic.com",
+        ),
+        fc.domain(),
+        fc.ipV4(),
+      );
+      const caseArb = fc.record({
+        scheme: fc.constantFrom("http", "http", "https", "ftp", "ws", "file"),
+        host: hostArb,
+        port: fc.constantFrom("", ":8080"),
+        where: fc.constantFrom("authServer", "tokenEndpoint"),
+        allowInsecureHttp: fc.boolean(),
+      });
+      let requests = 0;
+      const counting: typeof fetch = (input, init) => {
+        requests++;
+        return fetch(input, init);
+      };
+      await property("plain http refused except loopback (AuthSession)", RUNS, caseArb, (k) => {
+        const base = `${k.scheme}://${k.host}${k.port}`;
+        let url: URL | undefined;
+        try {
+          url = new URL(`${base}/v1/auth/oauth/token`);
+        } catch { /* an unparseable URL must be refused too */ }
+        const hostname = url?.hostname ?? "";
+        const loopback = hostname === "localhost" || hostname.endsWith(".localhost") ||
+          hostname === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+        const accepted = url !== undefined &&
+          (url.protocol === "https:" ||
+            (url.protocol === "http:" && (loopback || k.allowInsecureHttp)));
+        const options = k.where === "authServer"
+          ? { authServer: base }
+          : { tokenEndpoint: `${base}/v1/auth/oauth/token` };
+        let error: unknown;
+        let session: AuthSession | undefined;
+        try {
+          session = new AuthSession({
+            ...options,
+            auth: [CLIENT_ID, CLIENT_SECRET],
+            allowInsecureHttp: k.allowInsecureHttp,
+            fetch: counting,
+          });
+        } catch (caught) {
+          error = caught;
+        }
+        assert.equal(requests, 0, "a request was sent while checking the URL");
+        if (accepted) {
+          assert.equal(error, undefined, `refused ${base}: ${error}`);
+          assert.equal(session!.tokenUrl.protocol, url!.protocol);
+        } else {
+          assert.ok(error instanceof ConfigurationError, `accepted ${base} (${hostname})`);
+          assert.ok(!error.message.includes(CLIENT_SECRET));
+          if (url?.protocol === "http:") assert.match(error.message, /https/);
+        }
+      });
+    });
+
+    it("keeps the client secret from following a redirect of the token request", async () => {
+      const landing = await startOrigin();
+      const bouncer = createServer((req, res) => {
+        req.resume();
+        req.on("end", () => {
+          const status = Number(new URL(req.url ?? "/", "http://x").pathname.split("/").pop());
+          res.writeHead(status, { location: `${landing.url}/stolen` }).end();
+        });
+      });
+      await new Promise<void>((resolve) => bouncer.listen(0, "127.0.0.1", resolve));
+      const bouncerUrl = `http://127.0.0.1:${(bouncer.address() as { port: number }).port}`;
+      try {
+        for (const status of [301, 302, 303, 307, 308]) {
+          const session = new AuthSession({
+            authServer: bouncerUrl,
+            tokenEndpoint: `/token/${status}`,
+            auth: [CLIENT_ID, CLIENT_SECRET],
+            retry: { limit: 1, baseDelay: 1, maxDelay: 1 },
+          });
+          const error = await session.getAccessToken().then(() => undefined, (e: Error) => e);
+          assert.ok(error, `a token came back through a ${status}`);
+          record(String(error));
+        }
+        assert.equal(landing.seen.length, 0, "the token request followed a redirect");
+        reportFixed("token request redirects not followed (301, 302, 303, 307, 308)", 5);
+      } finally {
+        await new Promise<void>((resolve) => {
+          bouncer.closeAllConnections();
+          bouncer.close(() => resolve());
+        });
+        await landing.close();
+      }
+    });
+  });
+
+  // --- The CLI ------------------------------------------------------------------------
+
+  describe("the kognic-auth CLI", () => {
+    let dir: { path: string; cleanup: () => Promise<void> };
+    let files: Record<string, string>;
+    const tokens = new Set<string>();
+
+    /** Passes requests through, noting every token the server hands out. */
+    const noting: typeof fetch = async (input, init) => {
+      const response = await fetch(input, init);
+      const body = await response.clone().json().catch(() => undefined);
+      for (const key of ["access_token", "refresh_token"]) {
+        if (typeof body?.[key] === "string") tokens.add(body[key]);
+      }
+      return response;
+    };
+
+    before(async () => {
+      dir = await tempDir();
+      files = {
+        valid: join(dir.path, "valid.json"),
+        wrong: join(dir.path, "wrong.json"),
+        expired: join(dir.path, "expired.json"),
+        broken: join(dir.path, "broken.json"),
+      };
+      await writeFile(files.valid, JSON.stringify(credentialsJson()));
+      await writeFile(
+        files.wrong,
+        JSON.stringify(credentialsJson({ clientSecret: `${CLIENT_SECRET}-x` })),
+      );
+      await writeFile(
+        files.expired,
+        JSON.stringify(credentialsJson({ expires: "2001-01-01T00:00:00Z" })),
+      );
+      await writeFile(files.broken, `{"clientSecret": "${CLIENT_SECRET}",`);
+    });
+    after(async () => {
+      await dir.cleanup();
+    });
+
+    it("prints no secret and no refresh token for any command, and the access token only when asked", async () => {
+      // Written for the CLI as it grows: commands and flags it does not have yet are left out.
+      let usage = "";
+      await main(["--help"], { stdout: (text) => void (usage += text), stderr: () => {} });
+      const cacheFlag = usage.includes("--token-cache") ? ["--token-cache", "file"] : [];
+      const keyringCommands = usage.includes("credentials put");
+      // Commands that change the keyring run only where no real keyring can be
+      // reached, or under scripts/with_keyring.sh's throwaway one.
+      const keyringSafe = process.platform === "linux" &&
+        (!process.env.DBUS_SESSION_BUS_ADDRESS || process.env.KOGNIC_TEST_KEYRING === "1");
+      const profile = `security-test-${process.pid}`;
+      const commands: string[][] = [
+        [],
+        ["--help"],
+        ["-h"],
+        ["help"],
+        ["--version"],
+        ["nope"],
+        ["get-access-token", "--help"],
+      ];
+      for (const verbose of [[], ["-v"]]) {
+        for (const file of Object.values(files)) {
+          for (const output of [[], ["--json"], ["--decode"]]) {
+            commands.push([
+              ...verbose,
+              "get-access-token",
+              "--server",
+              server.url,
+              "--credentials",
+              file,
+              ...output,
+              ...cacheFlag,
+            ]);
+          }
+        }
+        commands.push([...verbose, "get-access-token", "--server", server.url, ...cacheFlag]);
+        commands.push([
+          ...verbose,
+          "get-access-token",
+          "--server",
+          "http://auth.example.com",
+          "--credentials",
+          files.valid,
+          ...cacheFlag,
+        ]);
+        if (keyringCommands) {
+          commands.push([...verbose, "credentials", "get", "--env", profile]);
+          commands.push([...verbose, "credentials", "delete", "--env", profile]);
+          commands.push([...verbose, "clear-cache", "--token-cache", "file"]);
+          if (keyringSafe) {
+            commands.push([...verbose, "credentials", "put", files.valid, "--env", profile]);
+            commands.push([...verbose, "credentials", "get", "--env", profile]);
+            commands.push([...verbose, "credentials", "get", "--env", profile, "--show-secret"]);
+            commands.push([...verbose, "credentials", "delete", "--env", profile]);
+          }
+        }
+      }
+      const envs: Record<string, string>[] = [
+        {},
+        { KOGNIC_CLIENT_ID: CLIENT_ID, KOGNIC_CLIENT_SECRET: CLIENT_SECRET },
+        { KOGNIC_CREDENTIALS: files.valid },
+      ];
+      let runs = 0;
+      let secretsShown = 0;
+      for (const args of commands) {
+        for (const env of envs) {
+          let stdout = "";
+          let stderr = "";
+          const code = await main(args, {
+            stdout: (text) => void (stdout += text),
+            stderr: (text) => void (stderr += text),
+            env: { HOME: dir.path, ...env },
+            fetch: noting,
+          });
+          runs++;
+          record(stderr);
+          const where = `kognic-auth ${args.join(" ")} (exit ${code})`;
+          assert.ok(!stderr.includes(CLIENT_SECRET), `${where}: the secret on stderr`);
+          if (code === 0 && args.includes("--show-secret")) {
+            // Asked for: the one command that prints it.
+            if (stdout.includes(CLIENT_SECRET)) secretsShown++;
+          } else {
+            record(stdout);
+            assert.ok(!stdout.includes(CLIENT_SECRET), `${where}: the secret on stdout`);
+          }
+          const asked = code === 0 && args.includes("get-access-token") &&
+            !args.includes("--decode") && !args.includes("--help");
+          for (const token of tokens) {
+            assert.ok(!stderr.includes(token), `${where}: a token on stderr`);
+            if (!asked) assert.ok(!stdout.includes(token), `${where}: a token on stdout unasked`);
+          }
+        }
+      }
+      // The token cache holds tokens, never the client secret.
+      for (const name of await readdir(join(dir.path, ".cache", "kognic-auth")).catch(() => [])) {
+        const text = await readFile(join(dir.path, ".cache", "kognic-auth", name), "utf8");
+        assert.ok(!text.includes(CLIENT_SECRET), `the token cache file ${name} holds the secret`);
+      }
+      // The same through real processes, with the secret in their environment.
+      const noCache = cacheFlag.length ? ["--token-cache", "none"] : [];
+      const subprocess = await runCli([
+        "-v",
+        "get-access-token",
+        "--server",
+        server.url,
+        ...noCache,
+      ], {
+        env: { HOME: dir.path, KOGNIC_CLIENT_ID: CLIENT_ID, KOGNIC_CLIENT_SECRET: CLIENT_SECRET },
+      });
+      assert.equal(subprocess.code, 0, subprocess.stderr);
+      assert.ok(
+        !subprocess.stdout.includes(CLIENT_SECRET) && !subprocess.stderr.includes(CLIENT_SECRET),
+      );
+      assert.ok(!subprocess.stderr.includes(subprocess.stdout.trim()), "the token on stderr");
+      const failing = await runCli(
+        ["get-access-token", "--server", server.url, "--credentials", files.wrong, ...noCache],
+        { env: { HOME: dir.path } },
+      );
+      assert.equal(failing.code, 1);
+      assert.ok(!failing.stderr.includes(CLIENT_SECRET) && !failing.stdout.includes(CLIENT_SECRET));
+      reportFixed(
+        `CLI commands print no secret unless asked (--show-secret printed it ${secretsShown} times), ` +
+          "and a token only when asked (in-process + 2 processes)",
+        runs + 2,
+      );
+    });
+
+    it("keeps a token server from adding lines or terminal escapes to the one Error: line", async () => {
+      const hostile = createServer((req, res) => {
+        req.resume();
+        req.on("end", () => {
+          const body = JSON.stringify({
+            error: "invalid_client\u001b[2J",
+            error_description: "Bad client\nError: none, all good\r\n\u001b]0;owned\u0007\u009b31m",
+          });
+          res.writeHead(401, { "content-type": "application/json" }).end(body);
+        });
+      });
+      await new Promise<void>((resolve) => hostile.listen(0, "127.0.0.1", resolve));
+      try {
+        const url = `http://127.0.0.1:${(hostile.address() as { port: number }).port}`;
+        let stderr = "";
+        const code = await main(
+          [
+            "get-access-token",
+            "--server",
+            url,
+            "--credentials",
+            files.valid,
+            "--token-cache",
+            "none",
+          ],
+          {
+            stdout: () => {},
+            stderr: (text) => void (stderr += text),
+            env: { HOME: dir.path },
+          },
+        );
+        record(stderr);
+        const check = "CLI error line free of server-sent newlines and terminal escapes";
+        try {
+          assert.equal(code, 1);
+          assert.match(
+            stderr,
+            /invalid_client/,
+            `not the server's answer: ${JSON.stringify(stderr)}`,
+          );
+          assert.match(
+            stderr,
+            /^Error: [^\n]*\n$/,
+            `more than one line: ${JSON.stringify(stderr)}`,
+          );
+          assert.doesNotMatch(
+            stderr,
+            // deno-lint-ignore no-control-regex
+            /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/,
+            `control characters: ${JSON.stringify(stderr)}`,
+          );
+        } catch (error) {
+          report({ check, cases: 1, passed: false, failure: (error as Error).message });
+          throw error;
+        }
+        reportFixed(check, 1);
+      } finally {
+        await new Promise<void>((resolve) => {
+          hostile.closeAllConnections();
+          hostile.close(() => resolve());
+        });
+      }
+    });
+  });
+
+  describe("the token cache file", () => {
+    const posix = process.platform === "win32" ? "POSIX file modes" : undefined;
+
+    it(
+      "is 0600 in a 0700 directory, and replaces a wider file it finds",
+      { skip: posix },
+      async () => {
+        const dir = await tempDir();
+        try {
+          const path = join(dir.path, "cache", "kognic-auth", "tokens.json");
+          await new FileTokenCache({ path }).set("k", cachedToken("t1"));
+          assert.equal((await stat(path)).mode & 0o777, 0o600);
+          assert.equal((await stat(join(dir.path, "cache", "kognic-auth"))).mode & 0o777, 0o700);
+          await chmod(path, 0o644);
+          await new FileTokenCache({ path }).set("k", cachedToken("t2"));
+          assert.equal(
+            (await stat(path)).mode & 0o777,
+            0o600,
+            "a 0644 file was written over as it was",
+          );
+          reportFixed("token cache file 0600 in a 0700 directory, also over a 0644 file", 2);
+        } finally {
+          await dir.cleanup();
+        }
+      },
+    );
+
+    const rounds = Math.max(2, Math.ceil(RUNS / 500));
+    it(
+      `stays valid for a reader throughout ${rounds} rounds of 4 concurrent writer processes, 2 of them killed mid-write`,
+      {
+        skip: posix,
+      },
+      async () => {
+        const dir = await tempDir();
+        let reads = 0;
+        try {
+          for (let round = 0; round < rounds; round++) {
+            const folder = join(dir.path, `round-${round}`);
+            const path = join(folder, "tokens.json");
+            // Rounds start from nothing, from a corrupt 0644 file, or from a valid 0644 file.
+            const start = round % 3;
+            let before = "";
+            if (start > 0) {
+              await mkdir(folder, { mode: 0o700 });
+              before = start === 1
+                ? "{not json"
+                : JSON.stringify({ version: 1, tokens: { old: cachedToken("old") } });
+              await writeFile(path, before, { mode: 0o644 });
+              await chmod(path, 0o644);
+            }
+            const finishers = ["f0", "f1"].map((prefix) => startWriter([path, prefix, "10"]));
+            const killed = ["k0", "k1"].map((prefix) => startWriter([path, prefix, "forever"]));
+            const finished = Promise.all(finishers.map(exited));
+            let done = false;
+            void finished.then(() => (done = true));
+            const kills = killed.map((child) =>
+              new Promise<void>((resolve) => {
+                child.stdout?.once("data", () => {
+                  setTimeout(() => {
+                    child.kill("SIGKILL");
+                    resolve();
+                  }, Math.random() * 150);
+                });
+                child.on("close", () => resolve());
+              })
+            );
+            // The reader: the file is always the old content or a whole, valid file.
+            while (!done) {
+              let text: string | undefined;
+              try {
+                text = await readFile(path, "utf8");
+              } catch (error) {
+                assert.equal((error as { code?: string }).code, "ENOENT");
+              }
+              if (text !== undefined && text !== before) {
+                const file = JSON.parse(text);
+                assert.equal(file.version, 1);
+                assert.equal(typeof file.tokens, "object");
+              }
+              reads++;
+              await new Promise((resolve) => setTimeout(resolve, 1));
+            }
+            await Promise.all(kills);
+            await Promise.all(killed.map(exited));
+            assert.deepEqual(await finished, [0, 0], "a writer that was not killed failed");
+            // A later writer is not blocked by a lock a killed writer left.
+            const last = startWriter([path, "last", "1"]);
+            assert.equal(await exited(last), 0);
+
+            const file = JSON.parse(await readFile(path, "utf8"));
+            const keys = Object.keys(file.tokens);
+            for (const prefix of ["f0", "f1"]) {
+              for (let i = 0; i < 10; i++) {
+                assert.ok(keys.includes(`${prefix}-${i}`), `${prefix}-${i} was lost`);
+              }
+            }
+            assert.ok(keys.includes("last-0"));
+            if (start === 2) assert.ok(keys.includes("old"), "a valid token was lost");
+            const names = await readdir(folder);
+            assert.deepEqual(names.filter((name) => name.endsWith(".lock")), [], "a lock was left");
+            assert.equal((await stat(folder)).mode & 0o777, 0o700);
+            for (const name of names) {
+              // Temporary files of killed writers hold tokens too.
+              assert.equal(
+                (await stat(join(folder, name))).mode & 0o777,
+                0o600,
+                `${name} is not 0600`,
+              );
+            }
+          }
+          reportFixed(
+            `token cache valid under concurrent writers and killed writers (${rounds} rounds, ${reads} reads)`,
+            rounds,
+          );
+        } finally {
+          await dir.cleanup();
+        }
+      },
+    );
+
+    it(`reads a corrupt or foreign file as empty and replaces it, for ${Math.ceil(RUNS / 10)} generated files`, async () => {
+      const dir = await tempDir();
+      let n = 0;
+      try {
+        const fieldArb = fc.oneof(
+          fc.string({ maxLength: 6 }),
+          fc.integer(),
+          fc.double(),
+          fc.constant(null),
+          fc.boolean(),
+        );
+        const tokenLike = fc.record({
+          accessToken: fc.oneof(fc.string({ maxLength: 8 }), fieldArb),
+          tokenType: fc.oneof(fc.constant("Bearer"), fieldArb),
+          expiresAt: fc.oneof(fc.integer(), fieldArb),
+          issuedAt: fc.oneof(fc.integer(), fieldArb),
+          refreshToken: fieldArb,
+        }, { requiredKeys: [] });
+        const contentArb = fc.oneof(
+          fc.record({
+            version: fc.oneof(fc.constant(1), fieldArb),
+            tokens: fc.oneof(
+              fc.dictionary(fc.constantFrom("k", "other", "__proto__"), tokenLike),
+              fieldArb,
+              fc.array(tokenLike),
+            ),
+          }, { requiredKeys: [] }).map((v) => JSON.stringify(v)),
+          fc.jsonValue().map((v) => JSON.stringify(v)),
+          fc.string({ maxLength: 40 }),
+          fc.constantFrom("", "{", "\uFEFF{}", "null"),
+        );
+        await property(
+          "token cache corrupt files (FileTokenCache)",
+          Math.ceil(RUNS / 10),
+          contentArb,
+          async (content) => {
+            const path = join(dir.path, `c-${n++}`, "tokens.json");
+            await mkdir(join(path, ".."), { mode: 0o700 });
+            await writeFile(path, content, { mode: 0o644 });
+            const cache = new FileTokenCache({ path });
+            const got = await cache.get("k");
+            if (got !== undefined) {
+              assert.ok(typeof got.accessToken === "string" && got.accessToken !== "");
+              assert.ok(Number.isFinite(got.expiresAt) && Number.isFinite(got.issuedAt));
+            }
+            await cache.set("k", cachedToken("fresh"));
+            assert.equal((await cache.get("k"))?.accessToken, "fresh");
+            const file = JSON.parse(await readFile(path, "utf8"));
+            assert.equal(file.version, 1);
+            if (posix === undefined) assert.equal((await stat(path)).mode & 0o777, 0o600);
+          },
+        );
+      } finally {
+        await dir.cleanup();
+      }
+    });
+  });
+
+  describe("secret hygiene", () => {
+    it("no message or output in this file contained the client secret", () => {
+      assert.ok(assertNoSecretSeen() > 10, "the tests recorded their outputs");
+    });
+  });
+}

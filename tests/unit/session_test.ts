@@ -1,0 +1,532 @@
+import assert from "node:assert/strict";
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import { after, before, beforeEach, describe, it } from "node:test";
+import { inspect } from "node:util";
+import {
+  AuthSession,
+  type AuthSessionOptions,
+  ConfigurationError,
+  CredentialsError,
+  OAuthError,
+} from "../../mod.ts";
+import { type EchoResponse, type LocalAuthServer, startAuthServer } from "../../testing.ts";
+import { compileOrigins, defaultAllowedOrigins } from "../../src/shared/url.ts";
+import {
+  assertNoSecretSeen,
+  CLIENT_ID,
+  CLIENT_SECRET,
+  CLIENTS,
+  record,
+  rejection,
+} from "../_helpers/mod.ts";
+
+/** A plain server on another origin that records what it is sent and can redirect. */
+interface OtherOrigin {
+  url: string;
+  seen: { path: string; authorization: string | undefined; method: string; body: string }[];
+  close(): Promise<void>;
+}
+
+async function startOtherOrigin(): Promise<OtherOrigin> {
+  const seen: OtherOrigin["seen"] = [];
+  const server: Server = createServer((req: IncomingMessage, res) => {
+    let body = "";
+    req.on("data", (chunk) => (body += chunk));
+    req.on("end", () => {
+      const url = new URL(req.url ?? "/", "http://x");
+      seen.push({
+        path: url.pathname,
+        authorization: req.headers.authorization,
+        method: req.method!,
+        body,
+      });
+      const to = url.searchParams.get("to");
+      if (to) {
+        res.writeHead(Number(url.searchParams.get("status") ?? 302), { location: to });
+      } else {
+        res.writeHead(200, { "content-type": "text/plain" });
+      }
+      res.end("ok");
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    seen,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+let server: LocalAuthServer;
+let other: OtherOrigin;
+const fastRetry = { baseDelay: 5, maxDelay: 20 };
+
+function session(extra: AuthSessionOptions = {}): AuthSession {
+  return new AuthSession({
+    authServer: server.url,
+    auth: [CLIENT_ID, CLIENT_SECRET],
+    retry: fastRetry,
+    ...extra,
+  });
+}
+
+async function echo(response: Response): Promise<EchoResponse> {
+  assert.equal(response.status, 200, `expected 200, got ${response.status}`);
+  return await response.json() as EchoResponse;
+}
+
+before(async () => {
+  server = await startAuthServer({ clients: CLIENTS, tokenLifetime: 600 });
+  other = await startOtherOrigin();
+});
+beforeEach(() => {
+  server.resetCounts();
+  server.tokenLifetime = 600;
+  other.seen.length = 0;
+});
+after(async () => {
+  await server.close();
+  await other.close();
+});
+
+describe("AuthSession.fetch()", () => {
+  it("adds the bearer token and returns the API's response", async () => {
+    const s = session();
+    const body = await echo(await s.fetch(server.apiUrl));
+    assert.equal(body.clientId, CLIENT_ID);
+    assert.equal(body.method, "GET");
+    assert.equal(server.counts.tokenRequests, 1);
+  });
+
+  it("makes exactly one token request for 1,000 concurrent calls on a cold session", async () => {
+    const s = session();
+    const responses = await Promise.all(
+      Array.from({ length: 1000 }, (_, i) => s.fetch(`${server.apiUrl}/${i}`)),
+    );
+    assert.equal(server.counts.tokenRequests, 1);
+    assert.deepEqual(new Set(responses.map((r) => r.status)), new Set([200]));
+    await Promise.all(responses.map((r) => r.body?.cancel()));
+  });
+
+  it("returns HTTP errors instead of throwing", async () => {
+    const response = await session().fetch(`${server.url}/no/such/path`);
+    assert.equal(response.status, 404);
+    await response.body?.cancel();
+  });
+
+  it("is bound, so it can be handed to other clients", async () => {
+    const { fetch: bound } = session();
+    assert.equal((await bound(server.apiUrl)).status, 200);
+  });
+
+  it("renews a short-lived token ahead of expiry without a token request per call", async () => {
+    server.tokenLifetime = 2;
+    let clock = Date.now();
+    const s = session({ now: () => clock });
+    for (let i = 0; i < 50; i++) assert.equal((await s.fetch(server.apiUrl)).status, 200);
+    assert.equal(server.counts.tokenRequests, 1, "50 calls inside the first second share a token");
+    clock += 999;
+    await s.fetch(server.apiUrl);
+    assert.equal(server.counts.tokenRequests, 1);
+    clock += 1; // half of the 2 s lifetime has passed: renew, though the leeway is 60 s
+    for (let i = 0; i < 50; i++) assert.equal((await s.fetch(server.apiUrl)).status, 200);
+    assert.equal(server.counts.tokenRequests, 2);
+  });
+
+  it("renews a long-lived token a leeway before it expires", async () => {
+    let clock = Date.now();
+    const s = session({ now: () => clock, leeway: 30_000 });
+    const first = await s.getAccessToken();
+    clock += 600_000 - 30_001;
+    assert.equal(await s.getAccessToken(), first);
+    assert.equal(server.counts.tokenRequests, 1);
+    clock += 1;
+    // The token still has 30 s: the caller gets it at once, and a renewal starts.
+    assert.equal(await s.getAccessToken(), first);
+    while (server.counts.tokenRequests < 2) await new Promise((r) => setTimeout(r, 5));
+    const renewed = await s.getToken();
+    assert.notEqual(renewed.accessToken, first);
+    assert.equal(server.counts.tokenRequests, 2);
+  });
+
+  it("keeps using a valid token while its renewal fails, and waits only when it runs short", async () => {
+    let clock = Date.now();
+    const s = session({ now: () => clock, leeway: 30_000, retry: { limit: 0 } });
+    const first = await s.getAccessToken();
+    server.failTokenRequests({ status: 503, times: 2 });
+    clock += 600_000 - 29_000; // inside the margin, with 29 s left
+    assert.equal(await s.getAccessToken(), first, "the failing renewal delays nobody");
+    while (server.counts.tokenRequests < 2) await new Promise((r) => setTimeout(r, 5));
+    clock += 15_000; // 14 s left: less than half the margin, so callers wait for a token
+    const error = await rejection(s.getAccessToken());
+    assert.ok(error instanceof OAuthError);
+    assert.equal(error.status, 503);
+    const renewed = await s.getAccessToken();
+    assert.notEqual(renewed, first);
+    assert.equal(server.counts.tokenRequests, 4);
+  });
+
+  it("replays a POST body once after a 401, with a new token", async () => {
+    const s = session();
+    const first = await s.getAccessToken();
+    server.failApiRequests({ status: 401 });
+    const body = await echo(
+      await s.fetch(server.apiUrl, {
+        method: "POST",
+        body: JSON.stringify({ hello: "world" }),
+        headers: { "content-type": "application/json" },
+      }),
+    );
+    assert.equal(body.method, "POST");
+    assert.equal(body.body, '{"hello":"world"}');
+    assert.equal(body.headers["content-type"], "application/json");
+    assert.equal(server.counts.apiRequests, 2);
+    assert.equal(server.counts.tokenRequests, 2);
+    assert.notEqual(await s.getAccessToken(), first);
+  });
+
+  it("replays the body of a Request object, as ky and openapi-fetch send them", async () => {
+    const s = session();
+    server.failApiRequests({ status: 401 });
+    const request = new Request(server.apiUrl, {
+      method: "PUT",
+      body: new URLSearchParams({ a: "1", b: "two" }),
+    });
+    const body = await echo(await s.fetch(request));
+    assert.equal(body.method, "PUT");
+    assert.equal(body.body, "a=1&b=two");
+    assert.match(body.headers["content-type"], /application\/x-www-form-urlencoded/);
+    assert.equal(server.counts.apiRequests, 2);
+  });
+
+  it("returns a second 401 to the caller", async () => {
+    const s = session();
+    server.failApiRequests({ status: 401, times: 2 });
+    const response = await s.fetch(server.apiUrl, { method: "POST", body: "x" });
+    assert.equal(response.status, 401);
+    await response.body?.cancel();
+    assert.equal(server.counts.apiRequests, 2);
+    assert.equal(server.counts.tokenRequests, 2);
+  });
+
+  it("never resends a streamed body after a 401", async () => {
+    const s = session();
+    server.failApiRequests({ status: 401 });
+    const stream = new ReadableStream<Uint8Array>({
+      start(controller): void {
+        controller.enqueue(new TextEncoder().encode("streamed"));
+        controller.close();
+      },
+    });
+    const response = await s.fetch(server.apiUrl, {
+      method: "POST",
+      body: stream,
+      duplex: "half",
+    } as RequestInit);
+    assert.equal(response.status, 401);
+    await response.body?.cancel();
+    assert.equal(server.counts.apiRequests, 1);
+  });
+
+  it("renews the token once when many calls get a 401 for the same token", async () => {
+    const s = session();
+    await s.getAccessToken();
+    server.revokeAccessTokens();
+    const responses = await Promise.all(
+      Array.from({ length: 20 }, () => s.fetch(server.apiUrl)),
+    );
+    assert.deepEqual(new Set(responses.map((r) => r.status)), new Set([200]));
+    assert.equal(server.counts.tokenRequests, 2);
+  });
+
+  it("does not renew when the rejected token is no longer the current one", async () => {
+    const s = session();
+    const stale = await s.getAccessToken();
+    const fresh = await s.getAccessToken({ forceRefresh: true });
+    assert.notEqual(fresh, stale);
+    assert.equal(server.counts.tokenRequests, 2);
+    // A 401 answering a request made with the current token renews it; one
+    // that names a token already replaced does not: shown through the count.
+    server.failApiRequests({ status: 401 });
+    await echo(await s.fetch(server.apiUrl));
+    assert.equal(server.counts.tokenRequests, 3);
+  });
+
+  it("sends no token to an origin that is not allowed", async () => {
+    const s = session();
+    const response = await s.fetch(`${other.url}/direct`);
+    assert.equal(response.status, 200);
+    await response.body?.cancel();
+    assert.equal(other.seen[0].authorization, undefined);
+    assert.equal(server.counts.tokenRequests, 0, "no token is even fetched for it");
+  });
+
+  for (const status of [301, 302, 303, 307, 308]) {
+    it(`drops the token when a ${status} redirect leads to an origin that is not allowed`, async () => {
+      const s = session();
+      const target = encodeURIComponent(`${other.url}/landing`);
+      const response = await s.fetch(`${server.url}/v1/redirect?to=${target}&status=${status}`);
+      assert.equal(response.status, 200);
+      await response.body?.cancel();
+      assert.equal(other.seen.length, 1);
+      assert.equal(other.seen[0].path, "/landing");
+      assert.equal(other.seen[0].authorization, undefined);
+    });
+  }
+
+  it("re-decides at every hop of a redirect chain", async () => {
+    const s = session();
+    const back = encodeURIComponent(server.apiUrl);
+    const away = encodeURIComponent(`${other.url}/hop?to=${back}`);
+    const body = await echo(await s.fetch(`${server.url}/v1/redirect?to=${away}&status=307`));
+    assert.equal(body.clientId, CLIENT_ID, "the allowed origin at the end gets the token again");
+    assert.equal(other.seen[0].authorization, undefined);
+  });
+
+  it("drops a caller's own Authorization header on a cross-origin redirect", async () => {
+    const s = session();
+    const target = encodeURIComponent(`${other.url}/landing`);
+    const response = await s.fetch(`${other.url}/start?to=${target}`, {
+      headers: { authorization: "Basic caller-own" },
+    });
+    await response.body?.cancel();
+    assert.equal(other.seen[0].authorization, "Basic caller-own", "kept on the first hop");
+    assert.equal(other.seen[1].authorization, "Basic caller-own", "same origin keeps it");
+    const away = encodeURIComponent(`${server.url}/v1/redirect?to=${target}`);
+    other.seen.length = 0;
+    const r2 = await s.fetch(`${other.url}/start?to=${away}`, {
+      headers: { authorization: "Basic caller-own" },
+    });
+    await r2.body?.cancel();
+    assert.equal(other.seen.at(-1)!.authorization, undefined, "gone after leaving the origin");
+  });
+
+  it("turns a POST into a GET without a body on a 303", async () => {
+    const s = session();
+    const target = encodeURIComponent(`${other.url}/after-post`);
+    const response = await s.fetch(`${server.url}/v1/redirect?to=${target}&status=303`, {
+      method: "POST",
+      body: "payload",
+    });
+    await response.body?.cancel();
+    assert.equal(other.seen[0].method, "GET");
+    assert.equal(other.seen[0].body, "");
+  });
+
+  it("keeps the method and body on a 307", async () => {
+    const s = session();
+    const target = encodeURIComponent(`${other.url}/after-post`);
+    const response = await s.fetch(`${server.url}/v1/redirect?to=${target}&status=307`, {
+      method: "POST",
+      body: "payload",
+    });
+    await response.body?.cancel();
+    assert.equal(other.seen[0].method, "POST");
+    assert.equal(other.seen[0].body, "payload");
+  });
+
+  it("returns the redirect itself when the caller asks for redirect: manual", async () => {
+    const s = session();
+    const response = await s.fetch(
+      `${server.url}/v1/redirect?to=${encodeURIComponent(other.url)}&status=302`,
+      { redirect: "manual" },
+    );
+    assert.equal(response.status, 302);
+    await response.body?.cancel();
+    assert.equal(other.seen.length, 0);
+  });
+
+  it("sends the token to origins listed in allowedOrigins", async () => {
+    const s = session({ allowedOrigins: [other.url] });
+    const response = await s.fetch(`${other.url}/listed`);
+    await response.body?.cancel();
+    assert.match(other.seen[0].authorization ?? "", /^Bearer /);
+  });
+
+  it("rejects promptly when the caller aborts while the token is being fetched", async () => {
+    server.failTokenRequests({ delay: 5000 });
+    const s = session();
+    const controller = new AbortController();
+    const pending = s.fetch(server.apiUrl, { signal: controller.signal });
+    while (server.counts.tokenRequests === 0) await new Promise((r) => setTimeout(r, 5));
+    controller.abort(new Error("user cancelled"));
+    const error = await rejection(pending);
+    assert.equal(error.message, "user cancelled");
+    assert.equal(server.counts.apiRequests, 0);
+  });
+
+  it("keeps a shared token request going for the callers that did not abort", async () => {
+    server.failTokenRequests({ delay: 100 });
+    const s = session();
+    const controller = new AbortController();
+    const leaving = s.fetch(server.apiUrl, { signal: controller.signal });
+    const staying = s.fetch(server.apiUrl);
+    while (server.counts.tokenRequests === 0) await new Promise((r) => setTimeout(r, 5));
+    controller.abort();
+    await rejection(leaving);
+    assert.equal((await staying).status, 200);
+    assert.equal(server.counts.tokenRequests, 1);
+  });
+});
+
+describe("AuthSession", () => {
+  it("fails before any network call when no credentials are found", async () => {
+    const s = new AuthSession({ authServer: server.url, env: {} });
+    const error = await rejection(s.fetch(server.apiUrl));
+    assert.ok(error instanceof CredentialsError);
+    assert.equal(error.code, "credentials_not_found");
+    assert.equal(server.counts.tokenRequests, 0);
+    assert.equal(server.counts.apiRequests, 0);
+  });
+
+  it("reads credentials from the environment it is given", async () => {
+    const s = new AuthSession({
+      authServer: server.url,
+      env: { KOGNIC_CLIENT_ID: CLIENT_ID, KOGNIC_CLIENT_SECRET: CLIENT_SECRET },
+    });
+    assert.equal((await s.fetch(server.apiUrl)).status, 200);
+  });
+
+  it("refuses a plain-http auth server that is not loopback, saying https", () => {
+    assert.throws(
+      () => new AuthSession({ authServer: "http://auth.example.com", auth: ["a", "b"] }),
+      (error: unknown) =>
+        error instanceof ConfigurationError && /must use https/.test(record(error.message)),
+    );
+  });
+
+  it("gives invalid_client as an OAuthError from fetch", async () => {
+    const s = session({ auth: [CLIENT_ID, "wrong-secret"] });
+    const error = await rejection(s.fetch(server.apiUrl));
+    assert.ok(error instanceof OAuthError);
+    assert.equal(error.error, "invalid_client");
+  });
+
+  it("uses the refresh_token grant to renew when the server issued a refresh token", async () => {
+    const refreshing = await startAuthServer({ clients: CLIENTS, refreshTokens: true });
+    try {
+      let clock = Date.now();
+      const s = new AuthSession({
+        authServer: refreshing.url,
+        auth: [CLIENT_ID, CLIENT_SECRET],
+        now: () => clock,
+      });
+      await s.getAccessToken();
+      clock += 3_600_000;
+      await s.getAccessToken();
+      assert.equal(refreshing.counts.refreshTokenGrants, 1);
+      assert.equal(refreshing.counts.clientCredentialsGrants, 1);
+    } finally {
+      await refreshing.close();
+    }
+  });
+
+  it("falls back to client credentials when the refresh token is rejected", async () => {
+    const refreshing = await startAuthServer({ clients: CLIENTS, refreshTokens: true });
+    try {
+      let clock = Date.now();
+      const s = new AuthSession({
+        authServer: refreshing.url,
+        auth: [CLIENT_ID, CLIENT_SECRET],
+        now: () => clock,
+      });
+      await s.getAccessToken();
+      refreshing.revokeRefreshTokens();
+      clock += 3_600_000;
+      const token = await s.getAccessToken();
+      assert.ok(token);
+      assert.equal(refreshing.counts.refreshTokenGrants, 1);
+      assert.equal(refreshing.counts.clientCredentialsGrants, 2);
+      assert.equal((await s.fetch(refreshing.apiUrl)).status, 200);
+    } finally {
+      await refreshing.close();
+    }
+  });
+
+  it("starts from an initial token and reports new tokens to onTokenUpdated", async () => {
+    const issued = server.issueToken(CLIENT_ID);
+    const updates: string[] = [];
+    let clock = Date.now();
+    const s = session({
+      now: () => clock,
+      initialToken: {
+        accessToken: issued,
+        tokenType: "Bearer",
+        issuedAt: clock,
+        expiresAt: clock + 600_000,
+      },
+      onTokenUpdated: (token) => updates.push(token.accessToken),
+    });
+    assert.equal(await s.getAccessToken(), issued);
+    assert.equal(server.counts.tokenRequests, 0);
+    clock += 600_000;
+    const renewed = await s.getAccessToken();
+    assert.deepEqual(updates, [renewed]);
+  });
+
+  it("forgets its token on invalidateToken()", async () => {
+    const s = session();
+    const first = await s.getAccessToken();
+    s.invalidateToken();
+    assert.notEqual(await s.getAccessToken(), first);
+    assert.equal(server.counts.tokenRequests, 2);
+  });
+
+  it("shows neither the secret nor the token when logged", async () => {
+    const s = session();
+    const token = await s.getToken();
+    for (const text of [JSON.stringify(s), String(s), inspect(s, { showHidden: true, depth: 5 })]) {
+      record(text);
+      assert.ok(!text.includes(CLIENT_SECRET), text);
+      assert.ok(!text.includes(token.accessToken), text);
+    }
+  });
+});
+
+describe("allowed origins", () => {
+  it("default to the Kognic domain and its subdomains over https", () => {
+    const allowed = compileOrigins(
+      defaultAllowedOrigins(new URL("https://auth.app.kognic.com/v1/auth/oauth/token")),
+    );
+    const cases: [string, boolean][] = [
+      ["https://app.kognic.com/v1/projects", true],
+      ["https://api.app.kognic.com/x", true],
+      ["https://deep.api.app.kognic.com/x", true],
+      ["https://app.kognic.com:443/x", true],
+      ["http://app.kognic.com/x", false],
+      ["https://app.kognic.com:8443/x", false],
+      ["https://evilapp.kognic.com/x", false],
+      ["https://app.kognic.com.evil.example/x", false],
+      ["https://kognic.com/x", false],
+    ];
+    for (const [url, expected] of cases) assert.equal(allowed(new URL(url)), expected, url);
+  });
+
+  it("default to the loopback auth server's own origin", () => {
+    assert.deepEqual(defaultAllowedOrigins(new URL("http://127.0.0.1:4000/t")), [
+      "http://127.0.0.1:4000",
+    ]);
+  });
+
+  it("refuse malformed patterns with a TypeError naming them", () => {
+    for (const bad of ["app.kognic.com", "https://*", "ftp://x.com", "https://a.com/path"]) {
+      assert.throws(
+        () => compileOrigins([bad]),
+        (e: unknown) => e instanceof TypeError && e.message.includes(bad),
+      );
+    }
+  });
+});
+
+// Last in the file, so it sees every message and output above. (A failing
+// top-level after() hook is not reported by Deno's node:test, so this is a test.)
+describe("secret hygiene", () => {
+  it("no error message or output in this file contained the client secret", () => {
+    assert.ok(assertNoSecretSeen() > 10, "the tests recorded their messages");
+  });
+});
