@@ -25,19 +25,19 @@
  */
 
 export {
-  ApiError,
-  type ApiErrorOptions,
   type ApiRequestInit,
   type ApiRetryEvent,
   type ApiRetryOptions,
-  ApiTimeoutError,
   DEFAULT_API_TIMEOUT,
   DEFAULT_RETRY_METHODS,
   DEFAULT_RETRY_STATUSES,
+  KognicClient,
+  type KognicClientOptions,
+} from "./src/api/client.ts";
+export { ApiError, type ApiErrorOptions, ApiTimeoutError } from "./src/api/errors.ts";
+export {
   defaultDeprecationHandler,
   type DeprecationHandler,
   type DeprecationNotice,
-  KognicClient,
-  type KognicClientOptions,
-  userAgent,
-} from "./src/api/client.ts";
+} from "./src/api/deprecation.ts";
+export { userAgent } from "./src/api/user_agent.ts";

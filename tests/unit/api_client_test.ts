@@ -15,10 +15,10 @@ import {
   type DeprecationNotice,
   KognicClient,
   type KognicClientOptions,
-  messageOf,
-  sunsetNotice,
   userAgent,
-} from "../../src/api/client.ts";
+} from "../../client.ts";
+import { messageOf } from "../../src/api/errors.ts";
+import { sunsetNotice } from "../../src/api/deprecation.ts";
 import { KognicAuthError } from "../../src/shared/errors.ts";
 import { AuthSession } from "../../src/core/session.ts";
 import { VERSION } from "../../src/shared/version.ts";

@@ -1,0 +1,220 @@
+/**
+ * The API client's errors, and the server's message found in an error body.
+ *
+ * @module
+ */
+
+import { KognicAuthError } from "../shared/errors.ts";
+import { parseRetryAfter } from "../shared/retry.ts";
+
+/** The most of an error body kept, in characters. */
+export const MAX_BODY_CHARS = 64 * 1024;
+const MAX_MESSAGE_CHARS = 500;
+
+/** Options of {@linkcode ApiError}. */
+export interface ApiErrorOptions extends ErrorOptions {
+  /** The response's HTTP status. */
+  status: number;
+  /** The response's status text, if any. */
+  statusText?: string;
+  /** The request method. */
+  method: string;
+  /** The request URL. */
+  url: string;
+  /** The message the server gave in the body, if one was found. */
+  serverMessage?: string;
+  /** The response body as text (at most 64 KiB), if it was read. */
+  body?: string;
+  /** The wait the server asked for with `Retry-After`, in milliseconds. */
+  retryAfter?: number;
+  /** How many requests were sent, retries included. @default {1} */
+  attempts?: number;
+}
+
+/**
+ * The API answered with an HTTP error status, or with a body that the call
+ * cannot use (not JSON, or without the `data` envelope). It carries the
+ * request, the status and the server's message.
+ *
+ * @example
+ * ```ts
+ * import { AuthSession } from "@kognic/auth";
+ * import { ApiError, KognicClient } from "@kognic/auth/client";
+ * import { startAuthServer } from "@kognic/auth/testing";
+ *
+ * await using server = await startAuthServer();
+ * const session = new AuthSession({ authServer: server.url, auth: ["test-client", "test-secret"] });
+ * const client = new KognicClient({ session, baseUrl: server.apiBaseUrl });
+ * try {
+ *   await client.get("status/404?message=No such project");
+ * } catch (error) {
+ *   if (error instanceof ApiError) console.log(error.status, error.serverMessage); // 404 "No such project"
+ * }
+ * ```
+ */
+export class ApiError extends KognicAuthError {
+  /** The response's HTTP status. */
+  readonly status: number;
+  /** The response's status text, or `""`. */
+  readonly statusText: string;
+  /** The request method. */
+  readonly method: string;
+  /** The request URL. */
+  readonly url: string;
+  /** The message the server gave in the body, if one was found. */
+  readonly serverMessage: string | undefined;
+  /** The response body as text (at most 64 KiB), if it was read. */
+  readonly body: string | undefined;
+  /** The wait the server asked for with `Retry-After`, in milliseconds. */
+  readonly retryAfter: number | undefined;
+  /** How many requests were sent, retries included. */
+  readonly attempts: number;
+  /** Whether the same request may succeed later: 408, 425, 429 and 5xx. */
+  readonly retryable: boolean;
+
+  /**
+   * Creates the error.
+   *
+   * @param message A sentence naming the request and the problem.
+   * @param options The request, the response's status and the server's message.
+   */
+  constructor(message: string, options: ApiErrorOptions) {
+    super("api_error", message, options);
+    this.name = "ApiError";
+    this.status = options.status;
+    this.statusText = options.statusText ?? "";
+    this.method = options.method;
+    this.url = options.url;
+    this.serverMessage = options.serverMessage;
+    this.body = options.body;
+    this.retryAfter = options.retryAfter;
+    this.attempts = options.attempts ?? 1;
+    const status = options.status;
+    this.retryable = status === 408 || status === 425 || status === 429 || status >= 500;
+  }
+}
+
+/**
+ * An attempt of a {@linkcode KognicClient} request got no response within
+ * the timeout. It is not retried.
+ *
+ * @example
+ * ```ts
+ * import { ApiTimeoutError } from "@kognic/auth/client";
+ *
+ * const error = new ApiTimeoutError('GET "https://app.kognic.com/v1/projects" got no response within 60000 ms', {
+ *   method: "GET",
+ *   url: "https://app.kognic.com/v1/projects",
+ *   timeout: 60000,
+ * });
+ * console.log(error.code); // "api_timeout"
+ * ```
+ */
+export class ApiTimeoutError extends KognicAuthError {
+  /** The request method. */
+  readonly method: string;
+  /** The request URL. */
+  readonly url: string;
+  /** The timeout that passed, in milliseconds. */
+  readonly timeout: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param message A sentence naming the request and the timeout.
+   * @param options The request and the timeout.
+   */
+  constructor(
+    message: string,
+    options: { method: string; url: string; timeout: number } & ErrorOptions,
+  ) {
+    super("api_timeout", message, options);
+    this.name = "ApiTimeoutError";
+    this.method = options.method;
+    this.url = options.url;
+    this.timeout = options.timeout;
+  }
+}
+
+/** The URL without user info, for messages. */
+export function displayUrl(url: URL): string {
+  if (!url.username && !url.password) return url.href;
+  const copy = new URL(url.href);
+  copy.username = "";
+  copy.password = "";
+  return copy.href;
+}
+
+/** The {@linkcode ApiError} for an HTTP error response, its body read (bounded) for the server's message. */
+export async function errorFromResponse(
+  response: Response,
+  method: string,
+  url: URL,
+  attempts: number,
+): Promise<ApiError> {
+  let body: string | undefined;
+  try {
+    body = (await response.text()).slice(0, MAX_BODY_CHARS);
+  } catch {
+    body = undefined;
+  }
+  const serverMessage = body === undefined
+    ? undefined
+    : messageOf(body, response.headers.get("content-type"));
+  const status = `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ""}`;
+  return new ApiError(
+    `${method} "${displayUrl(url)}" failed with ${status}` +
+      (serverMessage ? `: ${serverMessage}` : ""),
+    {
+      status: response.status,
+      statusText: response.statusText,
+      method,
+      url: url.href,
+      serverMessage,
+      body,
+      retryAfter: parseRetryAfter(response.headers.get("retry-after")),
+      attempts,
+    },
+  );
+}
+
+/**
+ * The server's message in an error body: a JSON body's `message` (as Kognic
+ * APIs send), `error_description`, `detail`, `title`, `error` or
+ * `errors[0]`; an HTML page's title; or a text body itself. One line, at
+ * most 500 characters.
+ */
+export function messageOf(body: string, contentType: string | null): string | undefined {
+  const text = body.trim();
+  if (text === "") return undefined;
+  let message: string | undefined;
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  if (json !== undefined) {
+    message = jsonMessage(json);
+  } else if (/html/i.test(contentType ?? "") || /^<(!doctype|html)/i.test(text)) {
+    message = /<title[^>]*>([^<]*)<\/title>/i.exec(text)?.[1];
+  } else {
+    message = text;
+  }
+  if (message === undefined) return undefined;
+  message = message.replace(/\s+/g, " ").trim();
+  if (message === "") return undefined;
+  return message.length > MAX_MESSAGE_CHARS ? message.slice(0, MAX_MESSAGE_CHARS) + "..." : message;
+}
+
+function jsonMessage(json: unknown, depth = 0): string | undefined {
+  if (typeof json === "string") return json;
+  if (typeof json !== "object" || json === null || depth > 2) return undefined;
+  if (Array.isArray(json)) return json.length > 0 ? jsonMessage(json[0], depth + 1) : undefined;
+  const record = json as Record<string, unknown>;
+  for (const key of ["message", "error_description", "detail", "title", "error", "errors"]) {
+    const found = jsonMessage(record[key], depth + 1);
+    if (found) return found;
+  }
+  return undefined;
+}
