@@ -245,7 +245,7 @@ function prepareNodeProject(tarball: TarballResult | undefined, candidate?: stri
     join(ROOT, "scripts", "bench", "cases.ts"),
     "--format=esm",
     "--target=es2022",
-    `--outfile=${join(BENCH_NODE, "_bench_cases.mjs")}`,
+    `--outfile=${join(BENCH_NODE, "cases.mjs")}`,
     "--log-level=warning",
   ]);
   copyFileSync(join(ROOT, "scripts", "bench", "node_runner.mjs"), join(BENCH_NODE, "run.mjs"));

@@ -18,7 +18,7 @@ async function load(importer) {
 }
 
 // Dynamic, so that `deno check scripts/` does not look for the transpiled file here.
-const { runTask } = await import("../_bench_cases.mjs");
+const { runTask } = await import("./cases.mjs");
 
 const options = JSON.parse(process.argv[2] ?? '{"task":"info"}');
 const libs = {
