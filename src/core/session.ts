@@ -204,6 +204,36 @@ export class AuthSession {
   }
 
   /**
+   * The headers that authenticate a request to `url`: `{ Authorization:
+   * "Bearer <token>" }` when its origin is allowed, else `{}` (and no token is
+   * requested). For clients that take headers rather than a fetch: axios
+   * interceptors, gRPC metadata, WebSocket handshakes, an MCP transport's
+   * `requestInit`.
+   *
+   * @param url Where the request goes.
+   * @param options A signal to stop waiting for the token.
+   * @returns The headers to add.
+   * @throws {CredentialsError} When no usable credentials are found.
+   * @throws {TokenError} When the token request fails.
+   *
+   * @example
+   * ```ts ignore
+   * import { AuthSession } from "@kognic/auth";
+   *
+   * const session = new AuthSession();
+   * const headers = await session.getRequestHeaders("https://app.kognic.com/v1/projects");
+   * ```
+   */
+  async getRequestHeaders(
+    url: string | URL,
+    options?: { signal?: AbortSignal },
+  ): Promise<Record<string, string>> {
+    return this.#isAllowed(new URL(url))
+      ? { Authorization: `Bearer ${await this.getAccessToken(options)}` }
+      : {};
+  }
+
+  /**
    * Returns the current token with its expiry, requesting one when needed.
    *
    * @param signal Stops waiting for the token.

@@ -488,6 +488,55 @@ describe("AuthSession", () => {
   });
 });
 
+describe("AuthSession.getRequestHeaders()", () => {
+  it("gives the bearer header for an allowed origin, and the API accepts it", async () => {
+    const s = session();
+    const headers = await s.getRequestHeaders(`${server.apiUrl}/items`);
+    assert.deepEqual(Object.keys(headers), ["Authorization"]);
+    assert.equal(headers.Authorization, `Bearer ${await s.getAccessToken()}`);
+    assert.equal((await echo(await fetch(server.apiUrl, { headers }))).clientId, CLIENT_ID);
+    assert.equal(server.counts.tokenRequests, 1);
+  });
+
+  it("takes a URL object and shares the cached token with fetch()", async () => {
+    const s = session();
+    await s.fetch(server.apiUrl).then((response) => response.body?.cancel());
+    const headers = await s.getRequestHeaders(new URL(server.apiUrl));
+    assert.equal(headers.Authorization, `Bearer ${await s.getAccessToken()}`);
+    assert.equal(server.counts.tokenRequests, 1);
+  });
+
+  it("gives no headers for another origin, and requests no token for it", async () => {
+    const s = session();
+    assert.deepEqual(await s.getRequestHeaders(`${other.url}/anything`), {});
+    assert.deepEqual(await s.getRequestHeaders("https://app.kognic.com.evil.example/x"), {});
+    assert.equal(server.counts.tokenRequests, 0);
+  });
+
+  it("stops waiting for the token when its signal aborts", async () => {
+    server.failTokenRequests({ delay: 5_000 });
+    const s = session();
+    const controller = new AbortController();
+    const pending = s.getRequestHeaders(server.apiUrl, { signal: controller.signal });
+    while (server.counts.tokenRequests === 0) await new Promise((r) => setTimeout(r, 5));
+    controller.abort(new Error("given up"));
+    const error = await rejection(pending);
+    assert.equal(error.message, "given up");
+  });
+
+  it("reports a refused client as an OAuthError, without the secret", async () => {
+    const s = session({ auth: [CLIENT_ID, "wrong-secret"] });
+    const error = await rejection(s.getRequestHeaders(server.apiUrl));
+    assert.ok(error instanceof OAuthError);
+    assert.equal(error.error, "invalid_client");
+  });
+
+  it("refuses a string that is not a URL with a TypeError", async () => {
+    const error = await rejection(session().getRequestHeaders("not a url"));
+    assert.ok(error instanceof TypeError);
+  });
+});
+
 describe("allowed origins", () => {
   it("default to the Kognic domain and its subdomains over https", () => {
     const allowed = compileOrigins(
