@@ -1,7 +1,7 @@
 /**
  * The project's whole check, run by `deno task test` and CI: formatting,
  * lint, the module graph check, type checks, documentation lint, the test suite on Deno, the JSR
- * publish dry run, the npm build with the browser size check, the test suite
+ * publish dry run, the JSR test (the published files from a local registry), the npm build with the browser size check, the test suite
  * on Node.js 20, 22 and 24 (against the npm build) and on Bun, and the
  * packaging test, with one closing line `N passed, N failed` summing every
  * test run.
@@ -110,6 +110,13 @@ const steps: Step[] = [
     name: "deno publish --dry-run",
     cmd: [deno, "publish", "--dry-run", "--allow-dirty"],
     check: (output) => /warning/i.test(output) ? "deno publish --dry-run warned" : undefined,
+  },
+  {
+    // What deno publish would upload, served by a local JSR registry, used as a
+    // new user would: deno run of the CLI, deno add, deno check, a fetch.
+    name: "JSR: the published files from a local registry, as a new user",
+    cmd: script("scripts/jsr_test.ts"),
+    counts: plainCounts,
   },
   { name: "build:npm", cmd: script("scripts/build_npm.ts") },
   { name: "browser bundle size", cmd: script("scripts/size.ts") },
