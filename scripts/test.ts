@@ -69,6 +69,13 @@ const steps: Step[] = [
   { name: "deno doc --lint", cmd: [deno, "doc", "--lint", ...entryPoints] },
   { name: "README examples type-check", cmd: [deno, "check", "--doc-only", "README.md"] },
   {
+    // Tables render (cells per row), code blocks say their language and where
+    // they are checked; the js blocks run on Node in the packaging test.
+    name: "README tables and code blocks",
+    cmd: [deno, "run", "--allow-read", "scripts/check_readme.ts"],
+    counts: plainCounts,
+  },
+  {
     // --allow-run without a list: the token cache checks whether a lock's owner
     // is alive with process.kill(pid, 0), which Deno allows only so.
     name: "deno test",
