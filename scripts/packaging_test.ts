@@ -15,7 +15,21 @@
  *    `KOGNIC_CLIENT_ID` and `KOGNIC_CLIENT_SECRET`, and `npx @kognic/auth`
  *    then prints the same token from the token cache file (or a new one where
  *    the CLI does not cache), on Node 20, 22 and 24, with HOME and the XDG
- *    folders in a scratch folder.
+ *    folders in a scratch folder;
+ * 6. README's `js` blocks (the recipes for ky, openapi-fetch, ofetch, wretch
+ *    and axios among them) run on Node 20, 22 and 24 in a second scratch
+ *    project, where the tarball is installed beside those clients' pinned
+ *    versions from npm, against the installed package's local auth server:
+ *    `new AuthSession()` is given that server and `https://app.kognic.com/v1`
+ *    becomes its echo API, which must have seen the bearer token (the client
+ *    id it echoes is printed) and no request without it; a block's
+ *    `console.log(...); // text` comments are its expected output. A block
+ *    whose client declares a Node engine the runtime does not meet is
+ *    listed as skipped, with the reason. The wrong guess the ofetch recipe
+ *    warns of, `ofetch.create({ fetch })`, must get a 401 with no token
+ *    requested;
+ * 7. README's `ts` blocks, types stripped by esbuild, parse on Node 20, 22 and
+ *    24 (`node --check`): no syntax a supported runtime refuses.
  *
  * ```sh
  * deno run -A scripts/packaging_test.ts [--skip-build]
@@ -32,6 +46,7 @@ import { tmpdir } from "node:os";
 import { delimiter, dirname, join } from "node:path";
 import process from "node:process";
 import { buildNpm, NPM_DIR } from "./build_npm.ts";
+import { codeBlocks, nodeBlocks } from "./check_readme.ts";
 import { buildToolBin, buildTools, nodeBin, ROOT, versionOf, VERSIONS } from "./npm_tools.ts";
 
 /** Where the tarball is packed. */
@@ -244,6 +259,174 @@ new auth.AuthSession({ clientId: 1 });
   ),
 });
 
+/** The HTTP clients of README's recipes, pinned, installed from npm beside the tarball. */
+export const RECIPE_CLIENTS: Readonly<Record<string, string>> = {
+  axios: "1.21.1",
+  ky: "2.1.0",
+  ofetch: "1.5.1",
+  "openapi-fetch": "0.17.0",
+  wretch: "3.0.9",
+};
+
+/** The wrong guess README's ofetch recipe warns of: `create` ignores `fetch`. */
+const WRONG_OFETCH = `
+import { AuthSession } from "@kognic/auth";
+import { ofetch } from "ofetch";
+
+const session = new AuthSession();
+const api = ofetch.create({ fetch: session.fetch, baseURL: "https://app.kognic.com/v1" });
+try {
+  await api("/projects");
+  console.log("answered");
+} catch (error) {
+  console.log(String(error.status ?? error));
+}
+`;
+
+/**
+ * The recipes project's runner, on Node: starts the installed package's local
+ * auth server, runs each block (its Kognic URLs and `new AuthSession()` pointed
+ * at that server) as a subprocess on the same Node, and prints one JSON line
+ * of results.
+ */
+const RECIPES_RUNNER = `
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { startAuthServer } from "@kognic/auth/testing";
+
+const clientId = "recipe-client";
+const secret = "recipe-Wq4-secret";
+const blocks = JSON.parse(readFileSync("blocks.json", "utf8"));
+const major = Number(process.versions.node.split(".")[0]);
+const server = await startAuthServer({ clients: { [clientId]: secret } });
+const env = {
+  PATH: process.env.PATH,
+  HOME: process.cwd(),
+  KOGNIC_CLIENT_ID: clientId,
+  KOGNIC_CLIENT_SECRET: secret,
+};
+
+function run(file) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [file], { env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk) => (stdout += chunk));
+    child.stderr.on("data", (chunk) => (stderr += chunk));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** The Node engine a block's imported client needs and this Node lacks, or undefined. */
+function unmetEngine(source) {
+  for (const [, name] of source.matchAll(/from "([^"./][^"]*)"/g)) {
+    const root = name.startsWith("@") ? name.split("/").slice(0, 2).join("/") : name.split("/")[0];
+    const manifest = "node_modules/" + root + "/package.json";
+    if (root === "@kognic/auth" || !existsSync(manifest)) continue;
+    const { version, engines } = JSON.parse(readFileSync(manifest, "utf8"));
+    const needed = /^>=\\s*(\\d+)/.exec(engines?.node ?? "")?.[1];
+    if (needed && major < Number(needed)) return root + " " + version + " needs Node " + engines.node;
+  }
+  return undefined;
+}
+
+const results = [];
+try {
+  for (const block of blocks) {
+    const source = readFileSync(block.file, "utf8")
+      .replaceAll("new AuthSession()", "new AuthSession({ authServer: " + JSON.stringify(server.url) + " })")
+      .replaceAll("https://app.kognic.com/v1", server.apiUrl);
+    const skip = unmetEngine(source);
+    if (skip) {
+      results.push({ name: block.name, skip });
+      continue;
+    }
+    const file = block.file.replace(/\\.mjs$/, ".run.mjs");
+    writeFileSync(file, source);
+    server.resetCounts();
+    const { code, stdout, stderr } = await run(file);
+    const counts = { ...server.counts };
+    const problems = [];
+    if (code !== 0) problems.push("exit code " + code);
+    if (stderr.trim()) problems.push("stderr: " + stderr.trim().slice(0, 2000));
+    if ((stdout + stderr).includes(secret)) problems.push("the client secret was printed");
+    if (block.expectUnauthorized) {
+      if (stdout.trim() !== "401") problems.push("expected 401, printed: " + stdout.trim().slice(0, 500));
+      if (counts.tokenRequests !== 0) problems.push(counts.tokenRequests + " token requests");
+      if (counts.unauthorizedApiRequests !== 1) problems.push("the API saw no request without a token");
+    } else if (block.live) {
+      if (counts.apiRequests < 1) problems.push("the API saw no request");
+      if (counts.unauthorizedApiRequests !== 0) problems.push("the API saw a request without a valid token");
+      if (!stdout.includes(clientId)) problems.push("the printed answer lacks the echoed client id: " + stdout.slice(0, 500));
+    }
+    if (block.expected.length) {
+      const lines = stdout.trim().split("\\n");
+      if (JSON.stringify(lines) !== JSON.stringify(block.expected)) {
+        problems.push("printed " + JSON.stringify(lines) + ", README says " + JSON.stringify(block.expected));
+      }
+    }
+    results.push({
+      name: block.name,
+      problems,
+      detail: !block.live && !block.expectUnauthorized
+        ? "printed " + JSON.stringify(block.expected.join("; ")) + ", as README says"
+        : counts.apiRequests + " API requests, " + counts.unauthorizedApiRequests + " without a valid token, " +
+        counts.tokenRequests + " token requests",
+    });
+  }
+} finally {
+  await server.close();
+}
+console.log(JSON.stringify(results));
+`;
+
+/** A README block as the recipes runner takes it. */
+interface RunnableBlock {
+  name: string;
+  file: string;
+  /** Whether it calls the API through `new AuthSession()`, so the echo must have seen the token. */
+  live: boolean;
+  /** Its `console.log(...); // text` comments, in order. */
+  expected: string[];
+  expectUnauthorized?: boolean;
+}
+
+/** Writes README's `js` blocks and the wrong ofetch guess into the recipes project. */
+function writeRecipes(project: string): RunnableBlock[] {
+  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+  mkdirSync(join(project, "blocks"), { recursive: true });
+  const blocks: RunnableBlock[] = nodeBlocks(readme).map((block) => {
+    const client = /from "(?!@kognic\/)([^"]+)"/.exec(block.code)?.[1];
+    const file = `blocks/readme-${block.line}.mjs`;
+    writeFileSync(join(project, file), block.code);
+    return {
+      name: `README line ${block.line}${client ? ` (${client})` : ""}`,
+      file,
+      live: block.code.includes("new AuthSession()"),
+      expected: [...block.code.matchAll(/console\.log\(.*\);\s*\/\/\s*(.+)$/gm)].map((m) => m[1]),
+    };
+  });
+  writeFileSync(join(project, "blocks", "wrong-ofetch.mjs"), WRONG_OFETCH.trimStart());
+  blocks.push({
+    name: "ofetch.create({ fetch: session.fetch }), the wrong guess, gets a 401",
+    file: "blocks/wrong-ofetch.mjs",
+    live: false,
+    expected: [],
+    expectUnauthorized: true,
+  });
+  writeFileSync(join(project, "blocks.json"), JSON.stringify(blocks, null, 2));
+  writeFileSync(join(project, "run.mjs"), RECIPES_RUNNER.trimStart());
+  writeFileSync(
+    join(project, "package.json"),
+    JSON.stringify({ name: "recipes", private: true, type: "module" }, null, 2),
+  );
+  return blocks;
+}
+
 interface PackInfo {
   filename: string;
   size: number;
@@ -376,6 +559,69 @@ if (import.meta.main) {
       });
     }
   }
+
+  // README's js blocks with the real HTTP clients, in a project of their own
+  // (the one above must hold the package alone).
+  const recipes = mkdtempSync(join(tmpdir(), "kognic-auth-recipes-"));
+  let runnable: RunnableBlock[] = [];
+  const clients = Object.entries(RECIPE_CLIENTS).map(([name, version]) => `${name}@${version}`);
+  check(`install the tarball beside ${clients.join(", ")} from npm`, () => {
+    runnable = writeRecipes(recipes);
+    expectSuccess(
+      "npm install",
+      exec(
+        "npm",
+        ["install", "--no-audit", "--no-fund", "--loglevel=error", tarball, ...clients],
+        { cwd: recipes },
+      ),
+    );
+    return `${runnable.length} blocks to run`;
+  });
+  const tsBlocks = codeBlocks(readFileSync(join(ROOT, "README.md"), "utf8"))
+    .filter((block) => block.language === "ts");
+  for (const major of [20, 22, 24] as const) {
+    const node = nodeBin(major);
+    const label = `Node.js ${versionOf(node)}`;
+    if (runnable.length) {
+      const outcome = runOnNode(recipes, node, "run.mjs");
+      let results: { name: string; skip?: string; problems?: string[]; detail?: string }[] = [];
+      check(`${label}: the README blocks' runner`, () => {
+        expectSuccess("run.mjs", outcome);
+        results = JSON.parse(outcome.stdout.trim().split("\n").at(-1) ?? "[]");
+        if (results.length !== runnable.length) {
+          throw new Error(`${results.length} results for ${runnable.length} blocks`);
+        }
+      });
+      for (const result of results) {
+        if (result.skip) {
+          console.log(`skip ${label}: ${result.name}: ${result.skip}`);
+          continue;
+        }
+        check(`${label}: ${result.name}`, () => {
+          if (result.problems?.length) throw new Error(result.problems.join("\n"));
+          return result.detail;
+        });
+      }
+    }
+    check(`${label}: README's ts blocks, types stripped, parse (node --check)`, () => {
+      for (const block of tsBlocks) {
+        const stripped = exec(
+          buildToolBin("esbuild"),
+          ["--loader=ts", "--format=esm", "--target=esnext", "--log-level=error"],
+          { input: block.code },
+        );
+        expectSuccess(`esbuild on the ts block at line ${block.line}`, stripped);
+        const file = join(recipes, `ts-block-${block.line}.mjs`);
+        writeFileSync(file, stripped.stdout);
+        expectSuccess(
+          `node --check of the ts block at README line ${block.line}`,
+          exec(node, ["--check", file]),
+        );
+      }
+      return `${tsBlocks.length} blocks`;
+    });
+  }
+  rmSync(recipes, { recursive: true, force: true });
 
   rmSync(project, { recursive: true, force: true });
   console.log(`\nPackaging test took ${((Date.now() - started) / 1000).toFixed(1)} s`);
