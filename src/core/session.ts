@@ -210,7 +210,7 @@ export class AuthSession {
    * interceptors, gRPC metadata, WebSocket handshakes, an MCP transport's
    * `requestInit`.
    *
-   * @param url Where the request goes.
+   * @param url Where the request goes, as an absolute URL.
    * @param options A signal to stop waiting for the token.
    * @returns The headers to add.
    * @throws {CredentialsError} When no usable credentials are found.
