@@ -34,6 +34,7 @@ export {
   type GetTokenOptions,
   type RequestTokenOptions,
   type RetryOptions,
+  type TokenEndpointAuthMethod,
 } from "./src/core/options.ts";
 export {
   ApiCredentials,

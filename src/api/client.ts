@@ -12,8 +12,10 @@ import { inspectAsJson } from "../shared/redact.ts";
 import { KognicAuthError } from "../shared/errors.ts";
 import { AuthSession } from "../core/session.ts";
 import { parseRetryAfter, sleep } from "../shared/retry.ts";
+import { describeCause } from "../shared/cause.ts";
 import {
   ApiError,
+  ApiNetworkError,
   ApiTimeoutError,
   displayUrl,
   errorFromResponse,
@@ -300,7 +302,15 @@ export class KognicClient {
             cause: error,
           });
         }
-        if (attempt > retries || error instanceof KognicAuthError) throw error;
+        if (error instanceof KognicAuthError) throw error;
+        if (attempt > retries) {
+          throw new ApiNetworkError(`${label} failed: ${describeCause(error, url.host)}`, {
+            method: verb,
+            url: href,
+            attempts: attempt,
+            cause: error,
+          });
+        }
         const delay = backoff(retry, attempt);
         this.#onRetry?.({ method: verb, url: href, attempt: attempt + 1, delay, error });
         await sleep(delay, signal);

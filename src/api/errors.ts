@@ -136,6 +136,49 @@ export class ApiTimeoutError extends KognicAuthError {
   }
 }
 
+/**
+ * A {@linkcode KognicClient} request could not reach the server (refused,
+ * a DNS failure, a reset, a certificate error), after any retries. The
+ * message names the request and the underlying cause; `cause` is what the
+ * runtime threw.
+ *
+ * @example
+ * ```ts
+ * import { ApiNetworkError } from "@kognic/auth/client";
+ *
+ * const error = new ApiNetworkError(
+ *   'GET "https://app.kognic.com/v1/projects" failed: getaddrinfo ENOTFOUND app.kognic.com',
+ *   { method: "GET", url: "https://app.kognic.com/v1/projects", attempts: 4 },
+ * );
+ * console.log(error.code); // "api_network_error"
+ * ```
+ */
+export class ApiNetworkError extends KognicAuthError {
+  /** The request method. */
+  readonly method: string;
+  /** The request URL. */
+  readonly url: string;
+  /** How many requests were attempted, retries included. */
+  readonly attempts: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param message A sentence naming the request and the cause.
+   * @param options The request, the attempts and the runtime's error as `cause`.
+   */
+  constructor(
+    message: string,
+    options: { method: string; url: string; attempts: number } & ErrorOptions,
+  ) {
+    super("api_network_error", message, options);
+    this.name = "ApiNetworkError";
+    this.method = options.method;
+    this.url = options.url;
+    this.attempts = options.attempts;
+  }
+}
+
 /** The URL without user info, for messages. */
 export function displayUrl(url: URL): string {
   if (!url.username && !url.password) return url.href;

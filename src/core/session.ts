@@ -300,6 +300,7 @@ export class AuthSession {
       fetch: this.#fetch,
       timeout: options.timeout,
       retry: options.retry,
+      authMethod: options.tokenEndpointAuthMethod,
       signal,
       now: this.#now,
     };

@@ -8,8 +8,13 @@
  */
 
 import { AccessToken } from "../core/access_token.ts";
-import { DEFAULT_TOKEN_TIMEOUT, type RequestTokenOptions } from "../core/options.ts";
+import {
+  DEFAULT_TOKEN_TIMEOUT,
+  type RequestTokenOptions,
+  TOKEN_ENDPOINT_AUTH_METHODS,
+} from "../core/options.ts";
 import { parseRetryAfter, sleep } from "../shared/retry.ts";
+import { describeCause } from "../shared/cause.ts";
 import {
   OAuthError,
   TokenError,
@@ -63,8 +68,26 @@ async function attemptToken(options: RequestTokenOptions): Promise<AccessToken> 
   } else {
     form.set("grant_type", "client_credentials");
   }
-  form.set("client_id", credentials.clientId);
-  form.set("client_secret", credentials.clientSecret);
+  const authMethod = options.authMethod ?? "client_secret_post";
+  if (!TOKEN_ENDPOINT_AUTH_METHODS.includes(authMethod)) {
+    throw new TypeError(
+      `Unknown token endpoint auth method "${authMethod}"; expected one of ` +
+        TOKEN_ENDPOINT_AUTH_METHODS.join(", "),
+    );
+  }
+  const headers: Record<string, string> = {
+    "content-type": "application/x-www-form-urlencoded",
+    "accept": "application/json",
+  };
+  let basic: string | undefined;
+  if (authMethod === "client_secret_basic") {
+    // RFC 6749 section 2.3.1: each part form-urlencoded, then base64 of "id:secret".
+    basic = btoa(`${formEncode(credentials.clientId)}:${formEncode(credentials.clientSecret)}`);
+    headers.authorization = `Basic ${basic}`;
+  } else {
+    form.set("client_id", credentials.clientId);
+    form.set("client_secret", credentials.clientSecret);
+  }
   if (scopes && scopes.length > 0) form.set("scope", scopes.join(" "));
 
   const timeout = options.timeout ?? DEFAULT_TOKEN_TIMEOUT;
@@ -74,15 +97,12 @@ async function attemptToken(options: RequestTokenOptions): Promise<AccessToken> 
     ? AbortSignal.any([options.signal, timeoutController.signal])
     : timeoutController.signal;
   const sentAt = now();
-  const secrets = [credentials.clientSecret, refreshToken];
+  const secrets = [credentials.clientSecret, refreshToken, basic];
   let status: number | undefined;
   try {
     const response = await (options.fetch ?? fetch)(tokenUrl, {
       method: "POST",
-      headers: {
-        "content-type": "application/x-www-form-urlencoded",
-        "accept": "application/json",
-      },
+      headers,
       body: form.toString(),
       signal,
       redirect: "error",
@@ -102,7 +122,7 @@ async function attemptToken(options: RequestTokenOptions): Promise<AccessToken> 
     }
     throw new TokenNetworkError(
       `Token request to "${tokenUrl}" failed: ${
-        redact(String((error as Error)?.message), secrets)
+        redact(describeCause(error, new URL(tokenUrl).host), secrets)
       }`,
       { retryable: true, cause: error, status },
     );
@@ -213,4 +233,9 @@ function redact(text: string, secrets: (string | undefined)[]): string {
     for (const form of forms) out = out.split(form).join("[redacted]");
   }
   return out;
+}
+
+/** `value` as application/x-www-form-urlencoded encodes it (a space is `+`). */
+function formEncode(value: string): string {
+  return new URLSearchParams({ v: value }).toString().slice(2);
 }
