@@ -62,7 +62,10 @@ interface DenoJson {
  * feature needs them (the system keyring), with the version range to use
  * unless deno.json's `imports` maps the package to an `npm:` specifier.
  */
-const OPTIONAL_PEERS: Record<string, string> = { "@napi-rs/keyring": "^2.1.2" };
+const OPTIONAL_PEERS: Record<string, string> = {
+  "@napi-rs/keyring": "^2.1.2",
+  undici: "^7.10.0",
+};
 
 /** The optional peers with their ranges, taken from deno.json's imports where there. */
 function optionalPeers(deno: DenoJson): Record<string, string> {

@@ -69,6 +69,12 @@ const steps: Step[] = [
   { name: "deno doc --lint", cmd: [deno, "doc", "--lint", ...entryPoints] },
   { name: "README examples type-check", cmd: [deno, "check", "--doc-only", "README.md"] },
   {
+    // The real components some tests start themselves: squid, a forwarding
+    // proxy (tests/e2e/proxy_ca_test.ts), and openssl for its test CA.
+    name: "install test services (squid, openssl)",
+    cmd: ["sh", "scripts/install_packages.sh", "squid:/usr/sbin/squid", "openssl:openssl"],
+  },
+  {
     // --allow-run without a list: the token cache checks whether a lock's owner
     // is alive with process.kill(pid, 0), which Deno allows only so.
     name: "deno test",

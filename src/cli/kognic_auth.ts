@@ -18,7 +18,7 @@ import {
 import type { Environment } from "../config/environments.ts";
 import type { TokenCacheMode } from "../config/token_cache.ts";
 import { VERSION } from "../shared/version.ts";
-import { type Debug, describe, keyringStep, openTokenCache } from "./common.ts";
+import { cliFetch, type Debug, describe, keyringStep, openTokenCache } from "./common.ts";
 
 /** Where the CLI reads and writes; tests pass their own. */
 export interface CliIO {
@@ -293,7 +293,7 @@ async function getAccessToken(args: string[], io: CliIO, debug: Debug): Promise<
 
   const tokenCache = await openTokenCache(mode, io.env, debug);
   let requested = 0;
-  const baseFetch = io.fetch ?? ((input, init) => globalThis.fetch(input, init));
+  const baseFetch = await cliFetch(io.fetch, io.env, debug);
   const session = new AuthSession({
     authServer: server ?? environment?.authServer ?? DEFAULT_AUTH_SERVER,
     auth: credentials,
