@@ -6,6 +6,7 @@
 
 import { KognicAuthError } from "../shared/errors.ts";
 import { parseRetryAfter } from "../shared/retry.ts";
+import { displayUrl } from "../shared/url.ts";
 
 /** The most of an error body kept, in characters. */
 export const MAX_BODY_CHARS = 64 * 1024;
@@ -177,15 +178,6 @@ export class ApiNetworkError extends KognicAuthError {
     this.url = options.url;
     this.attempts = options.attempts;
   }
-}
-
-/** The URL without user info, for messages. */
-export function displayUrl(url: URL): string {
-  if (!url.username && !url.password) return url.href;
-  const copy = new URL(url.href);
-  copy.username = "";
-  copy.password = "";
-  return copy.href;
 }
 
 /** The {@linkcode ApiError} for an HTTP error response, its body read (bounded) for the server's message. */

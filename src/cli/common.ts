@@ -4,6 +4,8 @@
 import process from "node:process";
 import type { EnvSource } from "../shared/env.ts";
 import { configuredProxy, createProxyFetch, fetchHonoursProxy } from "../config/proxy.ts";
+import type { AuthEvent, AuthEventListener } from "../core/events.ts";
+import { describeEvent } from "../core/event_log.ts";
 import { ConfigurationError, KognicAuthError } from "../shared/errors.ts";
 import type { TokenCacheMode } from "../config/token_cache.ts";
 import type { CachedToken, TokenCache } from "../core/token_cache.ts";
@@ -138,4 +140,22 @@ export async function cliFetch(
     );
   }
   return await createProxyFetch({ env });
+}
+
+/** The session events a command's -v shows (its own lines cover the rest). */
+const DEBUG_EVENTS: ReadonlySet<AuthEvent["type"]> = new Set([
+  "token.request",
+  "token.response",
+  "token.retry",
+  "token.failed",
+  "cache.lock_wait",
+  "request.replay",
+  "request.unauthenticated",
+]);
+
+/** A session's `onEvent` that writes -v lines for its events. */
+export function debugEvents(debug: Debug): AuthEventListener {
+  return (event) => {
+    if (DEBUG_EVENTS.has(event.type)) debug(describeEvent(event));
+  };
 }

@@ -15,7 +15,14 @@ import type { Environment, EnvironmentsConfig } from "../config/environments.ts"
 import { AuthSession } from "../core/session.ts";
 import type { TokenCacheMode } from "../config/token_cache.ts";
 import { VERSION } from "../shared/version.ts";
-import { cliFetch, type Debug, describe, keyringStep, openTokenCache } from "./common.ts";
+import {
+  cliFetch,
+  type Debug,
+  debugEvents,
+  describe,
+  keyringStep,
+  openTokenCache,
+} from "./common.ts";
 
 /** Where `kog` reads and writes; tests pass their own. */
 export interface KogIO {
@@ -330,6 +337,7 @@ async function call(options: Options, io: KogIO, debug: Debug): Promise<number> 
         environmentsFile: options.envFile,
         scopes: options.scopes,
         tokenCache,
+        onEvent: debugEvents(debug),
         env: io.env,
         fetch: observed,
       }),

@@ -18,7 +18,14 @@ import {
 import type { Environment } from "../config/environments.ts";
 import type { TokenCacheMode } from "../config/token_cache.ts";
 import { VERSION } from "../shared/version.ts";
-import { cliFetch, type Debug, describe, keyringStep, openTokenCache } from "./common.ts";
+import {
+  cliFetch,
+  type Debug,
+  debugEvents,
+  describe,
+  keyringStep,
+  openTokenCache,
+} from "./common.ts";
 
 /** Where the CLI reads and writes; tests pass their own. */
 export interface CliIO {
@@ -306,6 +313,7 @@ async function getAccessToken(args: string[], io: CliIO, debug: Debug): Promise<
       return baseFetch(input, init);
     },
     tokenCache,
+    onEvent: debugEvents(debug),
   });
   debug(`token URL: ${session.tokenUrl.href}`);
   const token = await session.getToken();

@@ -10,6 +10,7 @@ import type { AccessToken, TokenSet } from "./access_token.ts";
 import type { AuthInput } from "./api_credentials.ts";
 import type { TokenCache } from "./token_cache.ts";
 import type { EnvSource } from "../shared/env.ts";
+import type { AuthEvent, AuthEventListener } from "./events.ts";
 
 /** The default Kognic auth server. */
 export const DEFAULT_AUTH_SERVER = "https://auth.app.kognic.com";
@@ -67,6 +68,13 @@ export interface AuthSessionOptions {
   initialToken?: TokenSet;
   /** Called with each new token, for example to save it. */
   onTokenUpdated?: (token: AccessToken) => void;
+  /**
+   * Called with each event: token requests, retries and failures, renewals,
+   * cache hits and misses, 401 replays, requests sent without the token
+   * (see {@linkcode AuthEvent}). Never given a secret or a token; a listener
+   * that throws or rejects is ignored. @default {none; with `KOGNIC_AUTH_LOG=debug|info|warn` set, events of that level and above are written to stderr}
+   */
+  onEvent?: AuthEventListener;
   /** The clock, in milliseconds since the epoch. @default {Date.now} */
   now?: () => number;
   /** Environment variables to read instead of the process's. */
@@ -143,6 +151,8 @@ export interface RequestTokenOptions {
   credentials: ClientAuth;
   /** How the client authenticates. @default {"client_secret_post"} */
   authMethod?: TokenEndpointAuthMethod;
+  /** Told of each attempt, answer, retry and failure. */
+  onEvent?: AuthEventListener;
   /** The scopes to request; none when absent or empty. */
   scopes?: readonly string[];
   /** A refresh token: when given, the refresh-token grant is used instead of client credentials. */

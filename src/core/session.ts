@@ -10,6 +10,8 @@ import { compileOrigins, defaultAllowedOrigins, tokenUrlFor } from "../shared/ur
 import type { ApiCredentials } from "./api_credentials.ts";
 import { explicitCredentials, resolveCredentials } from "./credentials.ts";
 import { OAuthError } from "../shared/errors.ts";
+import { peekEnv } from "../shared/env.ts";
+import { type AuthEventListener, emit, type TokenRenewalEvent } from "./events.ts";
 import { AccessToken } from "./access_token.ts";
 import { requestToken } from "./request_token.ts";
 import {
@@ -83,6 +85,7 @@ export class AuthSession {
   #rejected: string | undefined;
   #refreshToken: string | undefined;
   #flight: Flight | undefined;
+  #listener: AuthEventListener | undefined;
 
   /**
    * Creates a session. Explicit credentials and URLs are checked here;
@@ -122,6 +125,12 @@ export class AuthSession {
       this.#current = new AccessToken(options.initialToken);
       this.#refreshToken = this.#current.refreshToken;
     }
+    // KOGNIC_AUTH_LOG=debug|info|warn logs events on stderr when no listener is given.
+    const level = options.onEvent ? undefined : peekEnv("KOGNIC_AUTH_LOG", options.env);
+    this.#listener = options.onEvent ??
+      (level
+        ? (event) => import("./event_log.ts").then((log) => log.logEvent(event, level))
+        : undefined);
     this.fetch = (input, init) => this.#send(input, init);
   }
 
@@ -219,13 +228,20 @@ export class AuthSession {
     // A flight whose callers all aborted is cancelled: a new caller starts afresh.
     const flight = this.#flight && !this.#flight.controller.signal.aborted
       ? this.#flight
-      : this.#startFlight();
+      : this.#startFlight(
+        current
+          ? current.expiresAt - now > this.#renewalMargin(current) / 2
+            ? "ahead_of_expiry"
+            : "expiring"
+          : this.#rejected
+          ? "invalidated"
+          : "initial",
+      );
     // In the first half of the renewal margin the token is still good: callers
     // use it while the renewal runs, so a slow or failing auth server delays
     // nobody until the token really runs short.
-    if (current) {
-      const margin = Math.min(this.#leeway, (current.expiresAt - current.issuedAt) / 2);
-      if (current.expiresAt - now > margin / 2) return Promise.resolve(current);
+    if (current && current.expiresAt - now > this.#renewalMargin(current) / 2) {
+      return Promise.resolve(current);
     }
     return waitFor(flight, signal);
   }
@@ -245,7 +261,13 @@ export class AuthSession {
     this.#current = undefined;
   }
 
-  #startFlight(): Flight {
+  /** How long before its expiry a token is renewed: min(leeway, half its lifetime). */
+  #renewalMargin(token: AccessToken): number {
+    return Math.min(this.#leeway, (token.expiresAt - token.issuedAt) / 2);
+  }
+
+  #startFlight(reason: TokenRenewalEvent["reason"]): Flight {
+    emit(this.#listener, { type: "token.renewal", reason });
     const controller = new AbortController();
     const flight: Flight = {
       controller,
@@ -266,24 +288,39 @@ export class AuthSession {
   }
 
   async #acquire(signal: AbortSignal): Promise<AccessToken> {
+    const started = this.#now();
+    let source: "request" | "cache" = "cache";
     const credentials = await this.getCredentials();
     const scopes = this.#options.scopes ?? credentials.scopes;
     const cache = this.#options.tokenCache;
-    if (!cache) return await this.#request(credentials, scopes, signal);
-    const { readThrough } = await import("./token_cache.ts");
-    return await readThrough({
-      cache,
-      authServer: this.#options.authServer ?? DEFAULT_AUTH_SERVER,
-      clientId: credentials.clientId,
-      scopes,
-      now: this.#now,
-      usable: (token) =>
-        token.accessToken !== this.#rejected && token.isFresh(this.#now(), this.#leeway),
-      request: (refreshToken) => {
-        this.#refreshToken ??= refreshToken;
-        return this.#request(credentials, scopes, signal);
-      },
+    const request = (): Promise<AccessToken> => {
+      source = "request";
+      return this.#request(credentials, scopes, signal);
+    };
+    const token = cache
+      ? await (await import("./token_cache.ts")).readThrough({
+        cache,
+        authServer: this.#options.authServer ?? DEFAULT_AUTH_SERVER,
+        clientId: credentials.clientId,
+        scopes,
+        now: this.#now,
+        usable: (token) =>
+          token.accessToken !== this.#rejected && token.isFresh(this.#now(), this.#leeway),
+        request: (refreshToken) => {
+          this.#refreshToken ??= refreshToken;
+          return request();
+        },
+        onEvent: this.#listener,
+      })
+      : await request();
+    emit(this.#listener, {
+      type: "token.acquired",
+      source,
+      waiters: Math.max(0, (this.#flight?.waiters ?? 1) - 1),
+      duration: this.#now() - started,
+      expiresAt: token.expiresAt,
     });
+    return token;
   }
 
   /** A token from the server: the refresh-token grant first when there is a refresh token. */
@@ -301,6 +338,7 @@ export class AuthSession {
       timeout: options.timeout,
       retry: options.retry,
       authMethod: options.tokenEndpointAuthMethod,
+      onEvent: this.#listener,
       signal,
       now: this.#now,
     };
@@ -375,6 +413,7 @@ export class AuthSession {
         return result.response;
       }
       replayed = true;
+      emit(this.#listener, { type: "request.replay", method, url: url.origin + url.pathname });
       await result.response.body?.cancel();
       if (this.#current === result.token) this.invalidateToken();
     }
@@ -408,6 +447,7 @@ export class AuthSession {
           hopHeaders.set("authorization", `Bearer ${token.accessToken}`);
         } else {
           hopHeaders.delete("authorization");
+          emit(this.#listener, { type: "request.unauthenticated", method, origin: url.origin });
         }
       }
       const request = own ? base : Object.assign({}, base);

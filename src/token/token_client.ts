@@ -15,6 +15,8 @@ import {
 } from "../core/options.ts";
 import { parseRetryAfter, sleep } from "../shared/retry.ts";
 import { describeCause } from "../shared/cause.ts";
+import { emit } from "../core/events.ts";
+import { displayUrl } from "../shared/url.ts";
 import {
   OAuthError,
   TokenError,
@@ -37,27 +39,41 @@ export async function sendTokenRequest(options: RequestTokenOptions): Promise<Ac
   const maxDelay = options.retry?.maxDelay ?? 5000;
   const maxRetryAfter = options.retry?.maxRetryAfter ?? 30_000;
   const signal = options.signal;
+  const now = options.now ?? Date.now;
+  const started = now();
   for (let attempt = 1;; attempt++) {
     signal?.throwIfAborted();
     try {
-      return await attemptToken(options);
+      return await attemptToken(options, attempt);
     } catch (error) {
       if (!(error instanceof TokenError)) throw error;
       error.attempts = attempt;
-      if (!error.retryable || attempt > limit) throw error;
-      let delay: number;
-      if (error.retryAfter !== undefined) {
-        if (error.retryAfter > maxRetryAfter) throw error;
-        delay = error.retryAfter + Math.random() * Math.min(1000, error.retryAfter * 0.1);
-      } else {
-        delay = Math.random() * Math.min(maxDelay, baseDelay * 2 ** (attempt - 1));
+      let delay: number | undefined;
+      if (error.retryable && attempt <= limit) {
+        if (error.retryAfter === undefined) {
+          delay = Math.random() * Math.min(maxDelay, baseDelay * 2 ** (attempt - 1));
+        } else if (error.retryAfter <= maxRetryAfter) {
+          delay = error.retryAfter + Math.random() * Math.min(1000, error.retryAfter * 0.1);
+        }
       }
+      const { code, status } = error;
+      if (delay === undefined) {
+        emit(options.onEvent, {
+          type: "token.failed",
+          attempts: attempt,
+          code,
+          status,
+          duration: now() - started,
+        });
+        throw error;
+      }
+      emit(options.onEvent, { type: "token.retry", attempt, delay, code, status });
       await sleep(delay, signal);
     }
   }
 }
 
-async function attemptToken(options: RequestTokenOptions): Promise<AccessToken> {
+async function attemptToken(options: RequestTokenOptions, attempt: number): Promise<AccessToken> {
   const { credentials, scopes, refreshToken } = options;
   const now = options.now ?? Date.now;
   const tokenUrl = String(options.tokenUrl);
@@ -97,6 +113,12 @@ async function attemptToken(options: RequestTokenOptions): Promise<AccessToken> 
     ? AbortSignal.any([options.signal, timeoutController.signal])
     : timeoutController.signal;
   const sentAt = now();
+  emit(options.onEvent, {
+    type: "token.request",
+    grant: refreshToken === undefined ? "client_credentials" : "refresh_token",
+    attempt,
+    url: displayUrl(tokenUrl),
+  });
   const secrets = [credentials.clientSecret, refreshToken, basic];
   let status: number | undefined;
   try {
@@ -109,6 +131,7 @@ async function attemptToken(options: RequestTokenOptions): Promise<AccessToken> 
     });
     status = response.status;
     const text = await response.text();
+    emit(options.onEvent, { type: "token.response", attempt, status, duration: now() - sentAt });
     if (!response.ok) throw httpError(tokenUrl, response, text, secrets);
     return parseTokenResponse(text, tokenUrl, response.status, sentAt);
   } catch (error) {
