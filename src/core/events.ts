@@ -9,6 +9,7 @@
 
 /** A token request attempt is being sent. */
 export interface TokenRequestEvent {
+  /** The kind of event. */
   type: "token.request";
   /** The grant: `client_credentials`, or `refresh_token`. */
   grant: "client_credentials" | "refresh_token";
@@ -20,7 +21,9 @@ export interface TokenRequestEvent {
 
 /** The token endpoint answered an attempt (with a token or an HTTP error). */
 export interface TokenResponseEvent {
+  /** The kind of event. */
   type: "token.response";
+  /** 1 for the first attempt, 2 for the first retry, ... */
   attempt: number;
   /** The HTTP status. */
   status: number;
@@ -30,6 +33,7 @@ export interface TokenResponseEvent {
 
 /** A token request attempt failed and will be retried after `delay`. */
 export interface TokenRetryEvent {
+  /** The kind of event. */
   type: "token.retry";
   /** The attempt that failed. */
   attempt: number;
@@ -43,6 +47,7 @@ export interface TokenRetryEvent {
 
 /** A token request failed for good. */
 export interface TokenFailedEvent {
+  /** The kind of event. */
   type: "token.failed";
   /** Attempts made, retries included. */
   attempts: number;
@@ -56,6 +61,7 @@ export interface TokenFailedEvent {
 
 /** The session has a new token, from the auth server or a shared cache. */
 export interface TokenAcquiredEvent {
+  /** The kind of event. */
   type: "token.acquired";
   /** Where it came from: a token request, or a token cache (another process's token). */
   source: "request" | "cache";
@@ -69,6 +75,7 @@ export interface TokenAcquiredEvent {
 
 /** The session starts getting a new token. */
 export interface TokenRenewalEvent {
+  /** The kind of event. */
   type: "token.renewal";
   /**
    * Why: `initial` (no token yet), `ahead_of_expiry` (the token is still
@@ -80,6 +87,7 @@ export interface TokenRenewalEvent {
 
 /** A token cache was read. */
 export interface CacheEvent {
+  /** The kind of event. */
   type: "cache.hit" | "cache.miss";
   /** The cache key (auth server, client id and a scope hash: nothing secret). */
   key: string;
@@ -87,21 +95,29 @@ export interface CacheEvent {
 
 /** A token cache's lock was held by another process or session for `duration` ms. */
 export interface CacheLockWaitEvent {
+  /** The kind of event. */
   type: "cache.lock_wait";
+  /** The cache key (auth server, client id and a scope hash: nothing secret). */
   key: string;
+  /** Milliseconds it took. */
   duration: number;
 }
 
 /** A request got a 401 with the session's token; it is replayed once with a new one. */
 export interface ReplayEvent {
+  /** The kind of event. */
   type: "request.replay";
+  /** The request method. */
   method: string;
+  /** The URL, without user info or query. */
   url: string;
 }
 
 /** A request went out without the token, because its origin is not allowed. */
 export interface UnauthenticatedRequestEvent {
+  /** The kind of event. */
   type: "request.unauthenticated";
+  /** The request method. */
   method: string;
   /** The origin that is not in `allowedOrigins`. */
   origin: string;
@@ -109,25 +125,35 @@ export interface UnauthenticatedRequestEvent {
 
 /** The API client retries a request. */
 export interface ApiRetryEventEntry {
+  /** The kind of event. */
   type: "api.retry";
+  /** The request method. */
   method: string;
+  /** The URL, without user info or query. */
   url: string;
   /** The attempt about to be made (2 for the first retry). */
   attempt: number;
+  /** Milliseconds until the next attempt. */
   delay: number;
   /** The status that caused the retry, or the network error's code. */
   status?: number;
+  /** The error code. */
   code?: string;
 }
 
 /** An API response announced that its endpoint is deprecated. */
 export interface DeprecationEvent {
+  /** The kind of event. */
   type: "api.deprecation";
+  /** The request method. */
   method: string;
+  /** The URL, without user info or query. */
   url: string;
   /** When the endpoint goes away, as an ISO-8601 timestamp. */
   sunset: string;
+  /** `"error"` when the sunset is 14 days away or less, else `"warning"`. */
   level: "warning" | "error";
+  /** A sentence for a log. */
   message: string;
 }
 
