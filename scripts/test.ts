@@ -25,7 +25,15 @@ interface Step {
 }
 
 const deno = process.execPath;
-const entryPoints = ["mod.ts", "config.ts", "client.ts", "cli.ts", "kog.ts", "testing.ts"];
+const entryPoints = [
+  "mod.ts",
+  "config.ts",
+  "client.ts",
+  "cli.ts",
+  "kog.ts",
+  "testing.ts",
+  "telemetry.ts",
+];
 
 /**
  * Deno's closing line: `ok | 12 passed (30 steps) | 0 failed (1s)`. Each

@@ -7,6 +7,7 @@
  */
 
 import type { AuthEvent } from "./events.ts";
+import { type EnvSource, peekEnv } from "../shared/env.ts";
 
 /** The levels of `KOGNIC_AUTH_LOG`, most verbose first. */
 export const LOG_LEVELS = ["debug", "info", "warn"] as const;
@@ -99,4 +100,16 @@ export function logEvent(event: AuthEvent, level: string): void {
   const threshold = LOG_LEVELS.indexOf(level.toLowerCase() as LogLevel);
   const at = LOG_LEVELS.indexOf(levelOf(event));
   if (at >= (threshold < 0 ? 1 : threshold)) console.error(`kognic-auth: ${describeEvent(event)}`);
+}
+
+/**
+ * Logs `event` as `KOGNIC_AUTH_LOG` asks, if it is set: what a session does
+ * with its events when it has no `onEvent` listener.
+ *
+ * @param event The event.
+ * @param env Environment variables to read instead of the process's.
+ */
+export function logFromEnv(event: AuthEvent, env?: EnvSource): void {
+  const level = peekEnv("KOGNIC_AUTH_LOG", env);
+  if (level) logEvent(event, level);
 }

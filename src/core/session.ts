@@ -10,8 +10,7 @@ import { compileOrigins, defaultAllowedOrigins, tokenUrlFor } from "../shared/ur
 import type { ApiCredentials } from "./api_credentials.ts";
 import { explicitCredentials, resolveCredentials } from "./credentials.ts";
 import { OAuthError } from "../shared/errors.ts";
-import { peekEnv } from "../shared/env.ts";
-import { type AuthEventListener, emit, type TokenRenewalEvent } from "./events.ts";
+import { type AuthEvent, emit, type TokenRenewalEvent } from "./events.ts";
 import { AccessToken } from "./access_token.ts";
 import { requestToken } from "./request_token.ts";
 import {
@@ -85,7 +84,12 @@ export class AuthSession {
   #rejected: string | undefined;
   #refreshToken: string | undefined;
   #flight: Flight | undefined;
-  #listener: AuthEventListener | undefined;
+  /** Tells the `onEvent` listener, or else the `KOGNIC_AUTH_LOG` log (loaded only then). */
+  readonly #emit = (event: AuthEvent): void => {
+    const listener = this.#options.onEvent;
+    if (listener) emit(listener, event);
+    else void import("./event_log.ts").then((log) => log.logFromEnv(event, this.#options.env));
+  };
 
   /**
    * Creates a session. Explicit credentials and URLs are checked here;
@@ -125,12 +129,6 @@ export class AuthSession {
       this.#current = new AccessToken(options.initialToken);
       this.#refreshToken = this.#current.refreshToken;
     }
-    // KOGNIC_AUTH_LOG=debug|info|warn logs events on stderr when no listener is given.
-    const level = options.onEvent ? undefined : peekEnv("KOGNIC_AUTH_LOG", options.env);
-    this.#listener = options.onEvent ??
-      (level
-        ? (event) => import("./event_log.ts").then((log) => log.logEvent(event, level))
-        : undefined);
     this.fetch = (input, init) => this.#send(input, init);
   }
 
@@ -267,7 +265,7 @@ export class AuthSession {
   }
 
   #startFlight(reason: TokenRenewalEvent["reason"]): Flight {
-    emit(this.#listener, { type: "token.renewal", reason });
+    this.#emit({ type: "token.renewal", reason });
     const controller = new AbortController();
     const flight: Flight = {
       controller,
@@ -310,10 +308,10 @@ export class AuthSession {
           this.#refreshToken ??= refreshToken;
           return request();
         },
-        onEvent: this.#listener,
+        onEvent: this.#emit,
       })
       : await request();
-    emit(this.#listener, {
+    this.#emit({
       type: "token.acquired",
       source,
       waiters: Math.max(0, (this.#flight?.waiters ?? 1) - 1),
@@ -338,7 +336,7 @@ export class AuthSession {
       timeout: options.timeout,
       retry: options.retry,
       authMethod: options.tokenEndpointAuthMethod,
-      onEvent: this.#listener,
+      onEvent: this.#emit,
       signal,
       now: this.#now,
     };
@@ -413,7 +411,7 @@ export class AuthSession {
         return result.response;
       }
       replayed = true;
-      emit(this.#listener, { type: "request.replay", method, url: url.origin + url.pathname });
+      this.#emit({ type: "request.replay", method, url: url.origin + url.pathname });
       await result.response.body?.cancel();
       if (this.#current === result.token) this.invalidateToken();
     }
@@ -447,7 +445,7 @@ export class AuthSession {
           hopHeaders.set("authorization", `Bearer ${token.accessToken}`);
         } else {
           hopHeaders.delete("authorization");
-          emit(this.#listener, { type: "request.unauthenticated", method, origin: url.origin });
+          this.#emit({ type: "request.unauthenticated", method, origin: url.origin });
         }
       }
       const request = own ? base : Object.assign({}, base);

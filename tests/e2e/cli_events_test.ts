@@ -3,6 +3,7 @@
 
 import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { type LocalAuthServer, startAuthServer } from "../../testing.ts";
@@ -88,6 +89,32 @@ describe("-v lines from the session's events", () => {
       /token request attempt 1 failed \(oauth_error, HTTP 502\); retrying in \d+ ms/,
     );
     assert.equal(JSON.parse(result.stdout).clientId, CLIENT_ID);
+  });
+
+  it("kog names the host and the cause when the API cannot be reached", async () => {
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
+    const { port } = probe.address() as { port: number };
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const result = await runCommand(
+      kogCommand(),
+      [
+        "get",
+        `http://127.0.0.1:${port}/v1/projects`,
+        "--env-config-file-path",
+        envFile,
+        "--token-cache",
+        "none",
+      ],
+      { env: env() },
+    );
+    assert.equal(result.code, 1);
+    assert.match(
+      result.stderr,
+      new RegExp(
+        `^Error: GET "http://127\\.0\\.0\\.1:${port}/v1/projects" failed: .*(ECONNREFUSED|[Cc]onnection refused)`,
+      ),
+    );
   });
 
   it("no output held the client secret", () => {
