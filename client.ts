@@ -34,7 +34,12 @@ export {
   KognicClient,
   type KognicClientOptions,
 } from "./src/api/client.ts";
-export { ApiError, type ApiErrorOptions, ApiTimeoutError } from "./src/api/errors.ts";
+export {
+  ApiError,
+  type ApiErrorOptions,
+  ApiNetworkError,
+  ApiTimeoutError,
+} from "./src/api/errors.ts";
 export {
   defaultDeprecationHandler,
   type DeprecationHandler,

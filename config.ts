@@ -60,3 +60,9 @@ export {
   readKeyringCredentials,
   storeKeyringCredentials,
 } from "./src/credentials/keyring.ts";
+export {
+  configuredProxy,
+  createProxyFetch,
+  fetchHonoursProxy,
+  type ProxyFetchOptions,
+} from "./src/config/proxy.ts";

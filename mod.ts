@@ -34,6 +34,7 @@ export {
   type GetTokenOptions,
   type RequestTokenOptions,
   type RetryOptions,
+  type TokenEndpointAuthMethod,
 } from "./src/core/options.ts";
 export {
   ApiCredentials,
@@ -59,3 +60,19 @@ export {
 } from "./src/shared/errors.ts";
 export type { EnvSource } from "./src/shared/env.ts";
 export type { CachedToken, TokenCache } from "./src/core/token_cache.ts";
+export type {
+  ApiRetryEventEntry,
+  AuthEvent,
+  AuthEventListener,
+  CacheEvent,
+  CacheLockWaitEvent,
+  DeprecationEvent,
+  ReplayEvent,
+  TokenAcquiredEvent,
+  TokenFailedEvent,
+  TokenRenewalEvent,
+  TokenRequestEvent,
+  TokenResponseEvent,
+  TokenRetryEvent,
+  UnauthenticatedRequestEvent,
+} from "./src/core/events.ts";

@@ -8,8 +8,10 @@
 import process from "node:process";
 import { main } from "../cli.ts";
 import { nodeFetch } from "../src/cli/node_fetch.ts";
+import { configuredProxy } from "../src/config/proxy.ts";
 
-const onNode = !("Bun" in globalThis) && !("Deno" in globalThis);
+// With a proxy configured, the CLI's own proxying fetch is used instead.
+const onNode = !("Bun" in globalThis) && !("Deno" in globalThis) && !configuredProxy(process.env);
 main(process.argv.slice(2), {
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),

@@ -62,17 +62,23 @@ interface DenoJson {
  * feature needs them (the system keyring), with the version range to use
  * unless deno.json's `imports` maps the package to an `npm:` specifier.
  */
-const OPTIONAL_PEERS: Record<string, string> = { "@napi-rs/keyring": "^2.1.2" };
+const OPTIONAL_PEERS: Record<string, string> = {
+  "@napi-rs/keyring": "^2.1.2",
+  undici: "^7.10.0",
+  "@opentelemetry/api": "^1.4.0",
+};
 
-/** The optional peers with their ranges, taken from deno.json's imports where there. */
+/**
+ * The optional peers with the ranges users may have: OPTIONAL_PEERS, which
+ * must admit the version deno.json's imports pin for the tests.
+ */
 function optionalPeers(deno: DenoJson): Record<string, string> {
-  return Object.fromEntries(
-    Object.entries(OPTIONAL_PEERS).map(([name, range]) => {
-      const target = deno.imports?.[name];
-      const prefix = `npm:${name}@`;
-      return [name, target?.startsWith(prefix) ? target.slice(prefix.length) : range];
-    }),
-  );
+  for (const name of Object.keys(OPTIONAL_PEERS)) {
+    if (!deno.imports?.[name]?.startsWith(`npm:${name}@`)) {
+      throw new Error(`deno.json imports no npm:${name}@... for the optional peer ${name}`);
+    }
+  }
+  return { ...OPTIONAL_PEERS };
 }
 
 /** `./src/x.ts` -> `./esm/src/x.js` (or `.d.ts`). */

@@ -50,6 +50,7 @@ export const LAYERS: Record<string, { imports: string[]; lazy?: string[] }> = {
   config: { imports: ["shared", "core", "credentials"] },
   api: { imports: ["shared", "core"] },
   testing: { imports: ["shared"] },
+  telemetry: { imports: ["shared", "core"] },
   cli: { imports: ["shared", "core", "token", "credentials", "config", "api"] },
 };
 

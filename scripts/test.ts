@@ -25,7 +25,15 @@ interface Step {
 }
 
 const deno = process.execPath;
-const entryPoints = ["mod.ts", "config.ts", "client.ts", "cli.ts", "kog.ts", "testing.ts"];
+const entryPoints = [
+  "mod.ts",
+  "config.ts",
+  "client.ts",
+  "cli.ts",
+  "kog.ts",
+  "testing.ts",
+  "telemetry.ts",
+];
 
 /**
  * Deno's closing line: `ok | 12 passed (30 steps) | 0 failed (1s)`. Each
@@ -74,6 +82,12 @@ const steps: Step[] = [
     name: "README tables and code blocks",
     cmd: [deno, "run", "--allow-read", "scripts/check_readme.ts"],
     counts: plainCounts,
+  },
+  {
+    // The real components some tests start themselves: squid, a forwarding
+    // proxy (tests/e2e/proxy_ca_test.ts), and openssl for its test CA.
+    name: "install test services (squid, openssl)",
+    cmd: ["sh", "scripts/install_packages.sh", "squid:/usr/sbin/squid", "openssl:openssl"],
   },
   {
     // --allow-run without a list: the token cache checks whether a lock's owner

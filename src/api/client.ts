@@ -12,10 +12,13 @@ import { inspectAsJson } from "../shared/redact.ts";
 import { KognicAuthError } from "../shared/errors.ts";
 import { AuthSession } from "../core/session.ts";
 import { parseRetryAfter, sleep } from "../shared/retry.ts";
+import { describeCause } from "../shared/cause.ts";
+import { type AuthEventListener, emit } from "../core/events.ts";
+import { displayUrl } from "../shared/url.ts";
 import {
   ApiError,
+  ApiNetworkError,
   ApiTimeoutError,
-  displayUrl,
   errorFromResponse,
   MAX_BODY_CHARS,
 } from "./errors.ts";
@@ -96,6 +99,12 @@ export interface KognicClientOptions {
   onDeprecation?: DeprecationHandler | null;
   /** Called before each retry, for logging. */
   onRetry?: (event: ApiRetryEvent) => void;
+  /**
+   * Called with the client's events (`api.retry`, `api.deprecation`); pass
+   * the same listener as the session's `onEvent` to see both in one stream.
+   * A listener that throws or rejects is ignored.
+   */
+  onEvent?: AuthEventListener;
 }
 
 /** Options of one request of {@linkcode KognicClient}. */
@@ -173,6 +182,7 @@ export class KognicClient {
   #timeout: number;
   #onDeprecation: DeprecationHandler | null;
   #onRetry: ((event: ApiRetryEvent) => void) | undefined;
+  #onEvent: AuthEventListener | undefined;
 
   /**
    * Creates a client. Nothing is sent until the first request.
@@ -204,6 +214,7 @@ export class KognicClient {
       ? defaultDeprecationHandler
       : options.onDeprecation;
     this.#onRetry = options.onRetry;
+    this.#onEvent = options.onEvent;
   }
 
   /** The session that authenticates the requests. */
@@ -300,9 +311,17 @@ export class KognicClient {
             cause: error,
           });
         }
-        if (attempt > retries || error instanceof KognicAuthError) throw error;
+        if (error instanceof KognicAuthError) throw error;
+        if (attempt > retries) {
+          throw new ApiNetworkError(`${label} failed: ${describeCause(error, url.host)}`, {
+            method: verb,
+            url: href,
+            attempts: attempt,
+            cause: error,
+          });
+        }
         const delay = backoff(retry, attempt);
-        this.#onRetry?.({ method: verb, url: href, attempt: attempt + 1, delay, error });
+        this.#retrying({ method: verb, url: href, attempt: attempt + 1, delay, error });
         await sleep(delay, signal);
         continue;
       } finally {
@@ -316,7 +335,7 @@ export class KognicClient {
             ? backoff(retry, attempt)
             : retryAfter + Math.random() * Math.min(1000, retryAfter * 0.1);
           await response.body?.cancel();
-          this.#onRetry?.({
+          this.#retrying({
             method: verb,
             url: href,
             attempt: attempt + 1,
@@ -561,10 +580,33 @@ export class KognicClient {
   }
 
   #notifySunset(method: string, url: URL, headers: Headers): void {
-    const handler = this.#onDeprecation;
-    if (!handler) return;
     const notice = sunsetNotice(method, url, headers);
-    if (notice) handler(notice);
+    if (!notice) return;
+    emit(this.#onEvent, {
+      type: "api.deprecation",
+      method: notice.method,
+      url: notice.url,
+      sunset: notice.sunset.toISOString(),
+      level: notice.level,
+      message: notice.message,
+    });
+    emit(this.#onDeprecation ?? undefined, notice);
+  }
+
+  /** Tells the listeners of a retry; neither can break the request. */
+  #retrying(event: ApiRetryEvent): void {
+    const url = new URL(displayUrl(event.url));
+    url.search = "";
+    emit(this.#onEvent, {
+      type: "api.retry",
+      method: event.method,
+      url: url.href,
+      attempt: event.attempt,
+      delay: event.delay,
+      status: event.status,
+      code: (event.error as { code?: string } | undefined)?.code,
+    });
+    emit(this.#onRetry, event);
   }
 
   /** A description without credentials. */

@@ -6,6 +6,7 @@
 
 import { KognicAuthError } from "../shared/errors.ts";
 import { parseRetryAfter } from "../shared/retry.ts";
+import { displayUrl } from "../shared/url.ts";
 
 /** The most of an error body kept, in characters. */
 export const MAX_BODY_CHARS = 64 * 1024;
@@ -136,13 +137,47 @@ export class ApiTimeoutError extends KognicAuthError {
   }
 }
 
-/** The URL without user info, for messages. */
-export function displayUrl(url: URL): string {
-  if (!url.username && !url.password) return url.href;
-  const copy = new URL(url.href);
-  copy.username = "";
-  copy.password = "";
-  return copy.href;
+/**
+ * A {@linkcode KognicClient} request could not reach the server (refused,
+ * a DNS failure, a reset, a certificate error), after any retries. The
+ * message names the request and the underlying cause; `cause` is what the
+ * runtime threw.
+ *
+ * @example
+ * ```ts
+ * import { ApiNetworkError } from "@kognic/auth/client";
+ *
+ * const error = new ApiNetworkError(
+ *   'GET "https://app.kognic.com/v1/projects" failed: getaddrinfo ENOTFOUND app.kognic.com',
+ *   { method: "GET", url: "https://app.kognic.com/v1/projects", attempts: 4 },
+ * );
+ * console.log(error.code); // "api_network_error"
+ * ```
+ */
+export class ApiNetworkError extends KognicAuthError {
+  /** The request method. */
+  readonly method: string;
+  /** The request URL. */
+  readonly url: string;
+  /** How many requests were attempted, retries included. */
+  readonly attempts: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param message A sentence naming the request and the cause.
+   * @param options The request, the attempts and the runtime's error as `cause`.
+   */
+  constructor(
+    message: string,
+    options: { method: string; url: string; attempts: number } & ErrorOptions,
+  ) {
+    super("api_network_error", message, options);
+    this.name = "ApiNetworkError";
+    this.method = options.method;
+    this.url = options.url;
+    this.attempts = options.attempts;
+  }
 }
 
 /** The {@linkcode ApiError} for an HTTP error response, its body read (bounded) for the server's message. */

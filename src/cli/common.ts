@@ -3,6 +3,9 @@
 
 import process from "node:process";
 import type { EnvSource } from "../shared/env.ts";
+import { configuredProxy, createProxyFetch, fetchHonoursProxy } from "../config/proxy.ts";
+import type { AuthEvent, AuthEventListener } from "../core/events.ts";
+import { describeEvent } from "../core/event_log.ts";
 import { ConfigurationError, KognicAuthError } from "../shared/errors.ts";
 import type { TokenCacheMode } from "../config/token_cache.ts";
 import type { CachedToken, TokenCache } from "../core/token_cache.ts";
@@ -110,4 +113,49 @@ export async function openTokenCache(
 
 function iso(time: number): string {
   return new Date(time).toISOString();
+}
+
+/**
+ * The fetch a command sends its requests with: the one given (tests, the
+ * Node bin's transport), else one that honours the proxy variables on every
+ * runtime (see src/config/proxy.ts). The -v line names the proxy's host
+ * only, never its credentials.
+ */
+export async function cliFetch(
+  given: typeof fetch | undefined,
+  env: EnvSource | undefined,
+  debug: Debug,
+): Promise<typeof fetch> {
+  if (given) return given;
+  const proxy = configuredProxy(env);
+  if (proxy) {
+    let host = "an invalid URL";
+    try {
+      host = new URL(proxy).host;
+    } catch { /* createProxyFetch names the problem */ }
+    debug(
+      `proxy: ${host} from the environment (${
+        fetchHonoursProxy(env) ? "the runtime's fetch" : "undici's EnvHttpProxyAgent"
+      }; NO_PROXY honoured)`,
+    );
+  }
+  return await createProxyFetch({ env });
+}
+
+/** The session events a command's -v shows (its own lines cover the rest). */
+const DEBUG_EVENTS: ReadonlySet<AuthEvent["type"]> = new Set([
+  "token.request",
+  "token.response",
+  "token.retry",
+  "token.failed",
+  "cache.lock_wait",
+  "request.replay",
+  "request.unauthenticated",
+]);
+
+/** A session's `onEvent` that writes -v lines for its events. */
+export function debugEvents(debug: Debug): AuthEventListener {
+  return (event) => {
+    if (DEBUG_EVENTS.has(event.type)) debug(describeEvent(event));
+  };
 }

@@ -15,7 +15,14 @@ import type { Environment, EnvironmentsConfig } from "../config/environments.ts"
 import { AuthSession } from "../core/session.ts";
 import type { TokenCacheMode } from "../config/token_cache.ts";
 import { VERSION } from "../shared/version.ts";
-import { type Debug, describe, keyringStep, openTokenCache } from "./common.ts";
+import {
+  cliFetch,
+  type Debug,
+  debugEvents,
+  describe,
+  keyringStep,
+  openTokenCache,
+} from "./common.ts";
 
 /** Where `kog` reads and writes; tests pass their own. */
 export interface KogIO {
@@ -307,7 +314,7 @@ async function call(options: Options, io: KogIO, debug: Debug): Promise<number> 
   );
 
   const tokenCache = await openTokenCache(options.tokenCache, io.env, debug);
-  const baseFetch = io.fetch ?? ((input, init) => globalThis.fetch(input, init));
+  const baseFetch = await cliFetch(io.fetch, io.env, debug);
   // The token URL is known once the session exists, before its first request.
   const seen: { tokenUrl?: string } = {};
   let tokenSent: boolean | undefined;
@@ -330,6 +337,7 @@ async function call(options: Options, io: KogIO, debug: Debug): Promise<number> 
         environmentsFile: options.envFile,
         scopes: options.scopes,
         tokenCache,
+        onEvent: debugEvents(debug),
         env: io.env,
         fetch: observed,
       }),

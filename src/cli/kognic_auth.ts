@@ -10,11 +10,22 @@ import type { EnvSource } from "../shared/env.ts";
 import { resolveCredentials } from "../core/credentials.ts";
 import { CredentialsError, KognicAuthError } from "../shared/errors.ts";
 import { AuthSession } from "../core/session.ts";
-import { DEFAULT_AUTH_SERVER } from "../core/options.ts";
+import {
+  DEFAULT_AUTH_SERVER,
+  TOKEN_ENDPOINT_AUTH_METHODS,
+  type TokenEndpointAuthMethod,
+} from "../core/options.ts";
 import type { Environment } from "../config/environments.ts";
 import type { TokenCacheMode } from "../config/token_cache.ts";
 import { VERSION } from "../shared/version.ts";
-import { type Debug, describe, keyringStep, openTokenCache } from "./common.ts";
+import {
+  cliFetch,
+  type Debug,
+  debugEvents,
+  describe,
+  keyringStep,
+  openTokenCache,
+} from "./common.ts";
 
 /** Where the CLI reads and writes; tests pass their own. */
 export interface CliIO {
@@ -66,6 +77,10 @@ Options of get-access-token:
                                keyring, file or none (default: auto)
   --scopes S [S ...]           Scopes to request (default: the environment's, else
                                the credentials file's)
+  --token-endpoint-auth-method M
+                               client_secret_post (the id and secret in the form
+                               body) or client_secret_basic (an Authorization: Basic
+                               header) (default: the environment's, else post)
   --decode                     Print the token's JWT header and payload as JSON
   --json                       Print access_token, token_type and expires_at as JSON
 
@@ -225,6 +240,7 @@ async function getAccessToken(args: string[], io: CliIO, debug: Debug): Promise<
     env: { type: "string" },
     "env-config-file-path": { type: "string" },
     "token-cache": { type: "string" },
+    "token-endpoint-auth-method": { type: "string" },
     decode: { type: "boolean" },
     json: { type: "boolean" },
   });
@@ -239,6 +255,14 @@ async function getAccessToken(args: string[], io: CliIO, debug: Debug): Promise<
   const envFile = text(values, "env-config-file-path", "a file path");
   const mode = cacheMode(values["token-cache"] as string | undefined, TOKEN_CACHE_MODES);
   const explicitScopes = values.scopes as string[] | undefined;
+  const authMethod = text(values, "token-endpoint-auth-method", "a method name");
+  if (authMethod !== undefined && !TOKEN_ENDPOINT_AUTH_METHODS.includes(authMethod as never)) {
+    throw new UsageError(
+      `--token-endpoint-auth-method must be ${
+        TOKEN_ENDPOINT_AUTH_METHODS.join(" or ")
+      }, not "${authMethod}"`,
+    );
+  }
 
   let environment: Environment | undefined;
   if (envName !== undefined || envFile !== undefined) {
@@ -276,16 +300,20 @@ async function getAccessToken(args: string[], io: CliIO, debug: Debug): Promise<
 
   const tokenCache = await openTokenCache(mode, io.env, debug);
   let requested = 0;
-  const baseFetch = io.fetch ?? ((input, init) => globalThis.fetch(input, init));
+  const baseFetch = await cliFetch(io.fetch, io.env, debug);
   const session = new AuthSession({
     authServer: server ?? environment?.authServer ?? DEFAULT_AUTH_SERVER,
     auth: credentials,
     scopes,
+    tokenEndpointAuthMethod: (authMethod ?? environment?.tokenEndpointAuthMethod) as
+      | TokenEndpointAuthMethod
+      | undefined,
     fetch: (input, init) => {
       requested++;
       return baseFetch(input, init);
     },
     tokenCache,
+    onEvent: debugEvents(debug),
   });
   debug(`token URL: ${session.tokenUrl.href}`);
   const token = await session.getToken();

@@ -25,6 +25,8 @@ import {
   type AuthSessionOptions,
   DEFAULT_TOKEN_ENDPOINT,
   type EnvironmentSessionOptions,
+  TOKEN_ENDPOINT_AUTH_METHODS,
+  type TokenEndpointAuthMethod,
 } from "../core/options.ts";
 import { type EnvSource, expandHome, xdgDir } from "../shared/env.ts";
 import { ConfigurationError } from "../shared/errors.ts";
@@ -48,6 +50,11 @@ export interface Environment {
    * credentials file's scopes); an empty list requests no scope.
    */
   scopes?: readonly string[];
+  /**
+   * How the client authenticates at the token endpoint (the file's
+   * `token_endpoint_auth_method`). Absent means `client_secret_post`.
+   */
+  tokenEndpointAuthMethod?: TokenEndpointAuthMethod;
 }
 
 /** The content of an environments file. */
@@ -231,6 +238,17 @@ export function parseEnvironments(json: unknown, path: string): EnvironmentsConf
         environment.scopes = Object.freeze([...scopes as string[]]);
       }
 
+      const authMethod = raw.token_endpoint_auth_method;
+      if (authMethod !== undefined && authMethod !== null) {
+        if (!TOKEN_ENDPOINT_AUTH_METHODS.includes(authMethod as TokenEndpointAuthMethod)) {
+          throw bad(
+            `${prefix}.token_endpoint_auth_method`,
+            `must be one of ${TOKEN_ENDPOINT_AUTH_METHODS.map((m) => `"${m}"`).join(", ")}`,
+          );
+        }
+        environment.tokenEndpointAuthMethod = authMethod as TokenEndpointAuthMethod;
+      }
+
       // defineProperty, not assignment: a name such as "__proto__" stays an entry.
       Object.defineProperty(environments, name, {
         value: Object.freeze(environment),
@@ -400,6 +418,8 @@ export async function environmentSessionOptions(
     authServer,
     auth: explicit ? options.auth : environment.credentials,
     scopes: options.scopes ?? environment.scopes,
+    tokenEndpointAuthMethod: options.tokenEndpointAuthMethod ??
+      environment.tokenEndpointAuthMethod,
     allowedOrigins,
   };
 }

@@ -10,6 +10,7 @@ import type { AccessToken, TokenSet } from "./access_token.ts";
 import type { AuthInput } from "./api_credentials.ts";
 import type { TokenCache } from "./token_cache.ts";
 import type { EnvSource } from "../shared/env.ts";
+import type { AuthEvent, AuthEventListener } from "./events.ts";
 
 /** The default Kognic auth server. */
 export const DEFAULT_AUTH_SERVER = "https://auth.app.kognic.com";
@@ -55,12 +56,25 @@ export interface AuthSessionOptions {
   retry?: RetryOptions;
   /** Renew a token when less than this is left, in milliseconds (or half its lifetime if shorter). @default {60000} */
   leeway?: number;
+  /**
+   * How the client authenticates at the token endpoint (RFC 7591 names):
+   * the id and secret in the form body, or in an `Authorization: Basic`
+   * header. @default {"client_secret_post"}
+   */
+  tokenEndpointAuthMethod?: TokenEndpointAuthMethod;
   /** Allow a plain-http auth server that is not a loopback address. @default {false} */
   allowInsecureHttp?: boolean;
   /** A token to start with, such as one saved from `onTokenUpdated`. */
   initialToken?: TokenSet;
   /** Called with each new token, for example to save it. */
   onTokenUpdated?: (token: AccessToken) => void;
+  /**
+   * Called with each event: token requests, retries and failures, renewals,
+   * cache hits and misses, 401 replays, requests sent without the token
+   * (see {@linkcode AuthEvent}). Never given a secret or a token; a listener
+   * that throws or rejects is ignored. @default {none; with `KOGNIC_AUTH_LOG=debug|info|warn` set, events of that level and above are written to stderr}
+   */
+  onEvent?: AuthEventListener;
   /** The clock, in milliseconds since the epoch. @default {Date.now} */
   now?: () => number;
   /** Environment variables to read instead of the process's. */
@@ -107,6 +121,20 @@ export interface RetryOptions {
 /** The default timeout of one token request, in milliseconds. */
 export const DEFAULT_TOKEN_TIMEOUT = 10_000;
 
+/**
+ * How a client authenticates at the token endpoint, as RFC 7591 names it:
+ * `client_secret_post` sends the id and secret in the form body,
+ * `client_secret_basic` in an `Authorization: Basic` header (each part
+ * form-urlencoded first, as RFC 6749 section 2.3.1 says).
+ */
+export type TokenEndpointAuthMethod = "client_secret_post" | "client_secret_basic";
+
+/** The token endpoint authentication methods, in the order they are documented. */
+export const TOKEN_ENDPOINT_AUTH_METHODS: readonly TokenEndpointAuthMethod[] = [
+  "client_secret_post",
+  "client_secret_basic",
+];
+
 /** The client id and secret a token request authenticates with. */
 export interface ClientAuth {
   /** The OAuth client id. */
@@ -119,8 +147,12 @@ export interface ClientAuth {
 export interface RequestTokenOptions {
   /** The token endpoint's full URL. */
   tokenUrl: URL | string;
-  /** The client id and secret, sent in the form body (`client_secret_post`). */
+  /** The client id and secret. */
   credentials: ClientAuth;
+  /** How the client authenticates. @default {"client_secret_post"} */
+  authMethod?: TokenEndpointAuthMethod;
+  /** Told of each attempt, answer, retry and failure. */
+  onEvent?: AuthEventListener;
   /** The scopes to request; none when absent or empty. */
   scopes?: readonly string[];
   /** A refresh token: when given, the refresh-token grant is used instead of client credentials. */

@@ -10,6 +10,7 @@ import { compileOrigins, defaultAllowedOrigins, tokenUrlFor } from "../shared/ur
 import type { ApiCredentials } from "./api_credentials.ts";
 import { explicitCredentials, resolveCredentials } from "./credentials.ts";
 import { OAuthError } from "../shared/errors.ts";
+import { type AuthEvent, emit, type TokenRenewalEvent } from "./events.ts";
 import { AccessToken } from "./access_token.ts";
 import { requestToken } from "./request_token.ts";
 import {
@@ -83,6 +84,12 @@ export class AuthSession {
   #rejected: string | undefined;
   #refreshToken: string | undefined;
   #flight: Flight | undefined;
+  /** Tells the `onEvent` listener, or else the `KOGNIC_AUTH_LOG` log (loaded only then). */
+  readonly #emit = (event: AuthEvent): void => {
+    const listener = this.#options.onEvent;
+    if (listener) emit(listener, event);
+    else void import("./event_log.ts").then((log) => log.logFromEnv(event, this.#options.env));
+  };
 
   /**
    * Creates a session. Explicit credentials and URLs are checked here;
@@ -249,13 +256,20 @@ export class AuthSession {
     // A flight whose callers all aborted is cancelled: a new caller starts afresh.
     const flight = this.#flight && !this.#flight.controller.signal.aborted
       ? this.#flight
-      : this.#startFlight();
+      : this.#startFlight(
+        current
+          ? current.expiresAt - now > this.#renewalMargin(current) / 2
+            ? "ahead_of_expiry"
+            : "expiring"
+          : this.#rejected
+          ? "invalidated"
+          : "initial",
+      );
     // In the first half of the renewal margin the token is still good: callers
     // use it while the renewal runs, so a slow or failing auth server delays
     // nobody until the token really runs short.
-    if (current) {
-      const margin = Math.min(this.#leeway, (current.expiresAt - current.issuedAt) / 2);
-      if (current.expiresAt - now > margin / 2) return Promise.resolve(current);
+    if (current && current.expiresAt - now > this.#renewalMargin(current) / 2) {
+      return Promise.resolve(current);
     }
     return waitFor(flight, signal);
   }
@@ -275,7 +289,13 @@ export class AuthSession {
     this.#current = undefined;
   }
 
-  #startFlight(): Flight {
+  /** How long before its expiry a token is renewed: min(leeway, half its lifetime). */
+  #renewalMargin(token: AccessToken): number {
+    return Math.min(this.#leeway, (token.expiresAt - token.issuedAt) / 2);
+  }
+
+  #startFlight(reason: TokenRenewalEvent["reason"]): Flight {
+    this.#emit({ type: "token.renewal", reason });
     const controller = new AbortController();
     const flight: Flight = {
       controller,
@@ -296,24 +316,39 @@ export class AuthSession {
   }
 
   async #acquire(signal: AbortSignal): Promise<AccessToken> {
+    const started = this.#now();
+    let source: "request" | "cache" = "cache";
     const credentials = await this.getCredentials();
     const scopes = this.#options.scopes ?? credentials.scopes;
     const cache = this.#options.tokenCache;
-    if (!cache) return await this.#request(credentials, scopes, signal);
-    const { readThrough } = await import("./token_cache.ts");
-    return await readThrough({
-      cache,
-      authServer: this.#options.authServer ?? DEFAULT_AUTH_SERVER,
-      clientId: credentials.clientId,
-      scopes,
-      now: this.#now,
-      usable: (token) =>
-        token.accessToken !== this.#rejected && token.isFresh(this.#now(), this.#leeway),
-      request: (refreshToken) => {
-        this.#refreshToken ??= refreshToken;
-        return this.#request(credentials, scopes, signal);
-      },
+    const request = (): Promise<AccessToken> => {
+      source = "request";
+      return this.#request(credentials, scopes, signal);
+    };
+    const token = cache
+      ? await (await import("./token_cache.ts")).readThrough({
+        cache,
+        authServer: this.#options.authServer ?? DEFAULT_AUTH_SERVER,
+        clientId: credentials.clientId,
+        scopes,
+        now: this.#now,
+        usable: (token) =>
+          token.accessToken !== this.#rejected && token.isFresh(this.#now(), this.#leeway),
+        request: (refreshToken) => {
+          this.#refreshToken ??= refreshToken;
+          return request();
+        },
+        onEvent: this.#emit,
+      })
+      : await request();
+    this.#emit({
+      type: "token.acquired",
+      source,
+      waiters: Math.max(0, (this.#flight?.waiters ?? 1) - 1),
+      duration: this.#now() - started,
+      expiresAt: token.expiresAt,
     });
+    return token;
   }
 
   /** A token from the server: the refresh-token grant first when there is a refresh token. */
@@ -330,6 +365,8 @@ export class AuthSession {
       fetch: this.#fetch,
       timeout: options.timeout,
       retry: options.retry,
+      authMethod: options.tokenEndpointAuthMethod,
+      onEvent: this.#emit,
       signal,
       now: this.#now,
     };
@@ -404,6 +441,7 @@ export class AuthSession {
         return result.response;
       }
       replayed = true;
+      this.#emit({ type: "request.replay", method, url: url.origin + url.pathname });
       await result.response.body?.cancel();
       if (this.#current === result.token) this.invalidateToken();
     }
@@ -437,6 +475,7 @@ export class AuthSession {
           hopHeaders.set("authorization", `Bearer ${token.accessToken}`);
         } else {
           hopHeaders.delete("authorization");
+          this.#emit({ type: "request.unauthenticated", method, origin: url.origin });
         }
       }
       const request = own ? base : Object.assign({}, base);

@@ -9,6 +9,10 @@
  */
 
 import { AccessToken } from "./access_token.ts";
+import { type AuthEventListener, emit } from "./events.ts";
+
+/** A wait for the cache lock this long or longer is reported as an event, in ms. */
+const LOCK_WAIT_REPORTED = 10;
 
 /** A cached access token. Times are milliseconds since the epoch. */
 export interface CachedToken {
@@ -151,6 +155,8 @@ export interface ReadThroughOptions {
   usable: (token: AccessToken) => boolean;
   /** Requests a new token; gets the cached refresh token, if any. */
   request: (refreshToken: string | undefined) => Promise<AccessToken>;
+  /** Told of cache hits, misses and lock waits. */
+  onEvent?: AuthEventListener;
 }
 
 /**
@@ -165,12 +171,21 @@ export async function readThrough(options: ReadThroughOptions): Promise<AccessTo
   const { cache } = options;
   const server = options.authServer.replace(/\/+$/, "");
   const key = await tokenCacheKey(server, options.clientId, options.scopes);
+  const asked = options.now();
   return await cache.withLock(key, async () => {
+    const waited = options.now() - asked;
+    if (waited >= LOCK_WAIT_REPORTED) {
+      emit(options.onEvent, { type: "cache.lock_wait", key, duration: waited });
+    }
     const cached = await cache.get(key).catch(() => undefined);
     if (cached) {
       const token = new AccessToken(cached);
-      if (isUsable(cached, options.now()) && options.usable(token)) return token;
+      if (isUsable(cached, options.now()) && options.usable(token)) {
+        emit(options.onEvent, { type: "cache.hit", key });
+        return token;
+      }
     }
+    emit(options.onEvent, { type: "cache.miss", key });
     const token = await options.request(cached?.refreshToken);
     await cache.set(key, token.toTokenSet()).catch(() => {});
     return token;

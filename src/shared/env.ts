@@ -53,3 +53,27 @@ export async function xdgDir(kind: "config" | "cache", env?: EnvSource): Promise
   const home = (await homeDir(env)).replace(/[\\/]+$/, "");
   return `${home}/${kind === "config" ? ".config" : ".cache"}`;
 }
+
+/**
+ * Like {@linkcode getEnv}, for optional settings read without being asked:
+ * `undefined` where reading would throw or, on Deno, prompt (no env
+ * permission for `name`).
+ */
+export function peekEnv(name: string, env?: EnvSource): string | undefined {
+  if (env) return env[name];
+  const deno = (globalThis as { Deno?: DenoPermissionsLike }).Deno;
+  if (deno && deno.permissions?.querySync?.({ name: "env", variable: name }).state !== "granted") {
+    return undefined;
+  }
+  try {
+    return getEnv(name);
+  } catch {
+    return undefined;
+  }
+}
+
+interface DenoPermissionsLike {
+  permissions?: {
+    querySync?: (descriptor: { name: "env"; variable: string }) => { state: string };
+  };
+}

@@ -19,7 +19,8 @@ export type KognicAuthErrorCode =
   | "token_timeout"
   | "token_network_error"
   | "api_error"
-  | "api_timeout";
+  | "api_timeout"
+  | "api_network_error";
 
 /**
  * Base class of every error this package throws for a condition a caller can

@@ -7,6 +7,7 @@
 import { Buffer } from "node:buffer";
 import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 
 /** Options of {@linkcode startAuthServer}. */
@@ -50,6 +51,13 @@ export interface LocalAuthServerOptions {
    * @default {"127.0.0.1"}
    */
   hostname?: string;
+  /**
+   * Serve HTTPS with this PEM key and certificate (and `url` starts with
+   * `https://`), for tests of private CAs and proxies.
+   *
+   * @default {plain HTTP}
+   */
+  tls?: { key: string; cert: string };
 }
 
 /**
@@ -380,7 +388,17 @@ export async function startAuthServer(
   if (typeof hostname !== "string" || hostname === "") {
     throw new TypeError('The option "hostname" must be a non-empty string.');
   }
-  const server = new AuthServer(clients, tokenLifetime, options.refreshTokens ?? false, tokenPath);
+  const tls = options.tls;
+  if (tls !== undefined && (typeof tls?.key !== "string" || typeof tls?.cert !== "string")) {
+    throw new TypeError('The option "tls" must be { key, cert } with PEM strings.');
+  }
+  const server = new AuthServer(
+    clients,
+    tokenLifetime,
+    options.refreshTokens ?? false,
+    tokenPath,
+    tls,
+  );
   await server.listen(port, hostname);
   return server;
 }
@@ -409,6 +427,7 @@ class AuthServer implements LocalAuthServer {
   #tokenLifetime: number;
   #nextPruneAt = 0;
   #url = "";
+  #scheme: "http" | "https";
   #closing: Promise<void> | undefined;
 
   constructor(
@@ -416,12 +435,15 @@ class AuthServer implements LocalAuthServer {
     tokenLifetime: number,
     refreshTokens: boolean,
     tokenPath: string,
+    tls?: { key: string; cert: string },
   ) {
     this.#clients = clients;
     this.#tokenLifetime = tokenLifetime;
     this.#refreshTokensEnabled = refreshTokens;
     this.#tokenPath = tokenPath;
-    this.#server = createServer((req, res) => this.#handle(req, res));
+    const handler = (req: IncomingMessage, res: ServerResponse): void => this.#handle(req, res);
+    this.#scheme = tls ? "https" : "http";
+    this.#server = tls ? createHttpsServer(tls, handler) : createServer(handler);
   }
 
   listen(port: number, hostname: string): Promise<void> {
@@ -431,7 +453,7 @@ class AuthServer implements LocalAuthServer {
         this.#server.off("error", reject);
         const address = this.#server.address() as AddressInfo;
         const host = address.address.includes(":") ? `[${address.address}]` : address.address;
-        this.#url = `http://${host}:${address.port}`;
+        this.#url = `${this.#scheme}://${host}:${address.port}`;
         resolve();
       });
     });

@@ -8,8 +8,15 @@
  */
 
 import { AccessToken } from "../core/access_token.ts";
-import { DEFAULT_TOKEN_TIMEOUT, type RequestTokenOptions } from "../core/options.ts";
+import {
+  DEFAULT_TOKEN_TIMEOUT,
+  type RequestTokenOptions,
+  TOKEN_ENDPOINT_AUTH_METHODS,
+} from "../core/options.ts";
 import { parseRetryAfter, sleep } from "../shared/retry.ts";
+import { describeCause } from "../shared/cause.ts";
+import { emit } from "../core/events.ts";
+import { displayUrl } from "../shared/url.ts";
 import {
   OAuthError,
   TokenError,
@@ -32,27 +39,41 @@ export async function sendTokenRequest(options: RequestTokenOptions): Promise<Ac
   const maxDelay = options.retry?.maxDelay ?? 5000;
   const maxRetryAfter = options.retry?.maxRetryAfter ?? 30_000;
   const signal = options.signal;
+  const now = options.now ?? Date.now;
+  const started = now();
   for (let attempt = 1;; attempt++) {
     signal?.throwIfAborted();
     try {
-      return await attemptToken(options);
+      return await attemptToken(options, attempt);
     } catch (error) {
       if (!(error instanceof TokenError)) throw error;
       error.attempts = attempt;
-      if (!error.retryable || attempt > limit) throw error;
-      let delay: number;
-      if (error.retryAfter !== undefined) {
-        if (error.retryAfter > maxRetryAfter) throw error;
-        delay = error.retryAfter + Math.random() * Math.min(1000, error.retryAfter * 0.1);
-      } else {
-        delay = Math.random() * Math.min(maxDelay, baseDelay * 2 ** (attempt - 1));
+      let delay: number | undefined;
+      if (error.retryable && attempt <= limit) {
+        if (error.retryAfter === undefined) {
+          delay = Math.random() * Math.min(maxDelay, baseDelay * 2 ** (attempt - 1));
+        } else if (error.retryAfter <= maxRetryAfter) {
+          delay = error.retryAfter + Math.random() * Math.min(1000, error.retryAfter * 0.1);
+        }
       }
+      const { code, status } = error;
+      if (delay === undefined) {
+        emit(options.onEvent, {
+          type: "token.failed",
+          attempts: attempt,
+          code,
+          status,
+          duration: now() - started,
+        });
+        throw error;
+      }
+      emit(options.onEvent, { type: "token.retry", attempt, delay, code, status });
       await sleep(delay, signal);
     }
   }
 }
 
-async function attemptToken(options: RequestTokenOptions): Promise<AccessToken> {
+async function attemptToken(options: RequestTokenOptions, attempt: number): Promise<AccessToken> {
   const { credentials, scopes, refreshToken } = options;
   const now = options.now ?? Date.now;
   const tokenUrl = String(options.tokenUrl);
@@ -63,8 +84,26 @@ async function attemptToken(options: RequestTokenOptions): Promise<AccessToken> 
   } else {
     form.set("grant_type", "client_credentials");
   }
-  form.set("client_id", credentials.clientId);
-  form.set("client_secret", credentials.clientSecret);
+  const authMethod = options.authMethod ?? "client_secret_post";
+  if (!TOKEN_ENDPOINT_AUTH_METHODS.includes(authMethod)) {
+    throw new TypeError(
+      `Unknown token endpoint auth method "${authMethod}"; expected one of ` +
+        TOKEN_ENDPOINT_AUTH_METHODS.join(", "),
+    );
+  }
+  const headers: Record<string, string> = {
+    "content-type": "application/x-www-form-urlencoded",
+    "accept": "application/json",
+  };
+  let basic: string | undefined;
+  if (authMethod === "client_secret_basic") {
+    // RFC 6749 section 2.3.1: each part form-urlencoded, then base64 of "id:secret".
+    basic = btoa(`${formEncode(credentials.clientId)}:${formEncode(credentials.clientSecret)}`);
+    headers.authorization = `Basic ${basic}`;
+  } else {
+    form.set("client_id", credentials.clientId);
+    form.set("client_secret", credentials.clientSecret);
+  }
   if (scopes && scopes.length > 0) form.set("scope", scopes.join(" "));
 
   const timeout = options.timeout ?? DEFAULT_TOKEN_TIMEOUT;
@@ -74,21 +113,25 @@ async function attemptToken(options: RequestTokenOptions): Promise<AccessToken> 
     ? AbortSignal.any([options.signal, timeoutController.signal])
     : timeoutController.signal;
   const sentAt = now();
-  const secrets = [credentials.clientSecret, refreshToken];
+  emit(options.onEvent, {
+    type: "token.request",
+    grant: refreshToken === undefined ? "client_credentials" : "refresh_token",
+    attempt,
+    url: displayUrl(tokenUrl),
+  });
+  const secrets = [credentials.clientSecret, refreshToken, basic];
   let status: number | undefined;
   try {
     const response = await (options.fetch ?? fetch)(tokenUrl, {
       method: "POST",
-      headers: {
-        "content-type": "application/x-www-form-urlencoded",
-        "accept": "application/json",
-      },
+      headers,
       body: form.toString(),
       signal,
       redirect: "error",
     });
     status = response.status;
     const text = await response.text();
+    emit(options.onEvent, { type: "token.response", attempt, status, duration: now() - sentAt });
     if (!response.ok) throw httpError(tokenUrl, response, text, secrets);
     return parseTokenResponse(text, tokenUrl, response.status, sentAt);
   } catch (error) {
@@ -102,7 +145,7 @@ async function attemptToken(options: RequestTokenOptions): Promise<AccessToken> 
     }
     throw new TokenNetworkError(
       `Token request to "${tokenUrl}" failed: ${
-        redact(String((error as Error)?.message), secrets)
+        redact(describeCause(error, new URL(tokenUrl).host), secrets)
       }`,
       { retryable: true, cause: error, status },
     );
@@ -213,4 +256,9 @@ function redact(text: string, secrets: (string | undefined)[]): string {
     for (const form of forms) out = out.split(form).join("[redacted]");
   }
   return out;
+}
+
+/** `value` as application/x-www-form-urlencoded encodes it (a space is `+`). */
+function formEncode(value: string): string {
+  return new URLSearchParams({ v: value }).toString().slice(2);
 }

@@ -8,6 +8,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
+import { fileURLToPath } from "node:url";
 
 /** The client id and secret the local auth server accepts in these tests. */
 export const CLIENT_ID = "test-client";
@@ -114,6 +115,36 @@ export function cliCommand(denoPermissions: readonly string[] = CLI_DENO_PERMISS
     return [process.execPath, "run", ...denoPermissions, cli];
   }
   return [process.execPath, cli];
+}
+
+/** The Deno permissions the `kog` subprocess gets by default. */
+export const KOG_DENO_PERMISSIONS: readonly string[] = [
+  "--allow-net=127.0.0.1",
+  "--allow-env",
+  "--allow-read",
+  "--allow-write",
+];
+
+/**
+ * The command that runs `kog` on the current runtime: `KOGNIC_KOG_CLI` (a
+ * JSON array) when set, as the npm build's test run sets it; else kog.ts
+ * under Deno (with `denoPermissions`) or Bun; else (Node on the compiled
+ * tests) `node -e` importing the compiled kog.js and calling `main`.
+ */
+export function kogCommand(denoPermissions: readonly string[] = KOG_DENO_PERMISSIONS): string[] {
+  const fromEnv = process.env.KOGNIC_KOG_CLI;
+  if (fromEnv) return JSON.parse(fromEnv);
+  const compiled = import.meta.url.endsWith(".js");
+  const entry = new URL(`kog.${compiled ? "js" : "ts"}`, repoRoot);
+  if ("Deno" in globalThis) {
+    return [process.execPath, "run", ...denoPermissions, fileURLToPath(entry)];
+  }
+  if (compiled) {
+    const code = `import { main } from ${JSON.stringify(entry.href)};\n` +
+      `main(process.argv.slice(1)).then((code) => { process.exitCode = code; });`;
+    return [process.execPath, "--input-type=module", "-e", code];
+  }
+  return [process.execPath, fileURLToPath(entry)];
 }
 
 /**

@@ -35,6 +35,7 @@ import {
   CLIENT_ID,
   CLIENTS,
   credentialsJson,
+  kogCommand,
   record,
   runCommand,
   tempDir,
@@ -128,35 +129,6 @@ function remember(result: Run): Run {
 
 // ---------------------------------------------------------------------------
 // The subprocess
-
-const KOG_DENO_PERMISSIONS = [
-  "--allow-net=127.0.0.1",
-  "--allow-env",
-  "--allow-read",
-  "--allow-write",
-];
-
-/**
- * The command that runs `kog` on the current runtime: `KOGNIC_KOG_CLI` (a
- * JSON array) when set, as the npm build's test run may set it; else kog.ts
- * under Deno or Bun; else (Node on the compiled tests) `node -e` importing
- * the compiled kog.js and calling `main`.
- */
-function kogCommand(): string[] {
-  const fromEnv = process.env.KOGNIC_KOG_CLI;
-  if (fromEnv) return JSON.parse(fromEnv);
-  const compiled = import.meta.url.endsWith(".js");
-  const entry = new URL(`../../kog.${compiled ? "js" : "ts"}`, import.meta.url);
-  if ("Deno" in globalThis) {
-    return [process.execPath, "run", ...KOG_DENO_PERMISSIONS, fileURLToPath(entry)];
-  }
-  if (compiled) {
-    const code = `import { main } from ${JSON.stringify(entry.href)};\n` +
-      `main(process.argv.slice(1)).then((code) => { process.exitCode = code; });`;
-    return [process.execPath, "--input-type=module", "-e", code];
-  }
-  return [process.execPath, fileURLToPath(entry)];
-}
 
 /** Runs `kog` as a real subprocess with only PATH, HOME, NO_COLOR and `env`. */
 async function runKog(

@@ -14,6 +14,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import process from "node:process";
 import { after, describe, it } from "node:test";
 import {
+  type AuthEvent,
   AuthSession,
   type AuthSessionOptions,
   KognicAuthError,
@@ -781,6 +782,7 @@ async function runRow(row: Row): Promise<void> {
   const tracked = transport();
   const server = await startAuthServer({ clients: CLIENTS, ...row.serverOptions });
   const cleanups: (() => Promise<void>)[] = [() => server.close()];
+  const events: AuthEvent[] = [];
   const context: Context = {
     server,
     transport: tracked,
@@ -789,6 +791,7 @@ async function runRow(row: Row): Promise<void> {
       auth: [CLIENT_ID, CLIENT_SECRET],
       retry: RETRY,
       fetch: tracked.fetch,
+      onEvent: (event) => void events.push(event),
     },
     defer: (close) => void cleanups.push(close),
   };
@@ -828,6 +831,7 @@ async function runRow(row: Row): Promise<void> {
     ).length;
   const rejections = unhandled.length - unhandledBefore;
   record(outcome);
+  const eventSummary = checkEvents(events, tracked);
   report({
     group: row.group,
     fault: row.fault,
@@ -842,12 +846,42 @@ async function runRow(row: Row): Promise<void> {
     unreadBodies: unread,
     unhandledRejections: rejections,
     counted: canCount,
+    events: eventSummary,
   });
   assert.equal(rejections, 0, "unhandled rejections");
   assert.equal(unread, 0, "responses received but neither read, cancelled nor returned");
   assert.equal(left.timers, 0, "timers left behind");
   assert.equal(left.sockets, 0, "sockets left behind");
 }
+
+/**
+ * Checks a row's events against what went over the wire, and sums them up
+ * for the report: one `token.request` per request to the token endpoint, no
+ * more answers than requests, each retry followed by the next attempt, and
+ * nothing secret in any event.
+ */
+function checkEvents(events: AuthEvent[], tracked: Transport): string {
+  const count = (type: AuthEvent["type"]): number => events.filter((e) => e.type === type).length;
+  const onWire = tracked.sent.filter((entry) => new URL(entry.url).pathname === TOKEN_PATH).length;
+  assert.equal(count("token.request"), onWire, "one token.request event per token request sent");
+  assert.ok(count("token.response") <= onWire, "no more token.response events than requests");
+  for (const [index, event] of events.entries()) {
+    if (event.type !== "token.retry") continue;
+    assert.ok(
+      events.slice(index + 1).some((next) =>
+        next.type === "token.request" && next.attempt === event.attempt + 1
+      ),
+      `token.retry of attempt ${event.attempt} is followed by attempt ${event.attempt + 1}`,
+    );
+  }
+  const text = JSON.stringify(events);
+  assert.ok(!text.includes(CLIENT_SECRET), "no event holds the client secret");
+  const tally = new Map<string, number>();
+  for (const event of events) tally.set(event.type, (tally.get(event.type) ?? 0) + 1);
+  return [...tally].map(([type, n]) => n === 1 ? type : `${type} x${n}`).join(", ");
+}
+
+const TOKEN_PATH = "/v1/auth/oauth/token";
 
 describe("fault matrix", () => {
   for (const row of ROWS) {

@@ -9,6 +9,7 @@ import process from "node:process";
 import { inspect } from "node:util";
 import {
   ApiError,
+  ApiNetworkError,
   type ApiRetryEvent,
   ApiTimeoutError,
   defaultDeprecationHandler,
@@ -323,7 +324,10 @@ describe("KognicClient retries", () => {
       await client.json("GET", "object");
       server.failApiRequests({ reset: true, times: 1000 });
       const error = await rejection(client.get("object", { retry: { limit: 2, baseDelay: 1 } }));
-      assert.ok(!(error instanceof KognicAuthError));
+      // A network failure after the retries is an ApiNetworkError with the runtime's error as cause.
+      assert.ok(error instanceof ApiNetworkError, String(error));
+      assert.equal(error.attempts, 3);
+      assert.ok(error.cause instanceof TypeError);
       assert.deepEqual(events.map((event) => [event.attempt, event.status]), [
         [2, undefined],
         [3, undefined],

@@ -1,0 +1,129 @@
+/**
+ * A `fetch` that honours `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` (either
+ * case) on every runtime. Deno's and Bun's `fetch` read these variables
+ * themselves. Node's global `fetch` does not (Node 22.21+ and 24.5+ do when
+ * started with `NODE_USE_ENV_PROXY=1`); there the optional peer `undici` and
+ * its `EnvHttpProxyAgent` do it, loaded only when a proxy is configured.
+ *
+ * @module
+ */
+
+import { type EnvSource, getEnv } from "../shared/env.ts";
+import { ConfigurationError } from "../shared/errors.ts";
+
+const PROXY_VARIABLES = ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"];
+const INSTALL_HINT = "install it with `npm install undici`";
+
+/** Options of {@linkcode createProxyFetch}. */
+export interface ProxyFetchOptions {
+  /** Environment variables to read instead of the process's. */
+  env?: EnvSource;
+}
+
+/**
+ * The proxy URL configured in the environment, if any: `HTTPS_PROXY`, then
+ * `HTTP_PROXY`, in upper or lower case.
+ *
+ * @param env Environment variables to read instead of the process's.
+ * @returns The value, or `undefined` when none is set.
+ */
+export function configuredProxy(env?: EnvSource): string | undefined {
+  for (const name of PROXY_VARIABLES) {
+    const value = getEnv(name, env);
+    if (value) return value;
+  }
+  return undefined;
+}
+
+/**
+ * Whether this runtime's global `fetch` honours the proxy variables itself:
+ * Deno, Bun, and Node 22.21+ or 24.5+ started with `NODE_USE_ENV_PROXY=1`.
+ *
+ * @param env Environment variables to read instead of the process's.
+ * @returns True where nothing needs to be done.
+ */
+export function fetchHonoursProxy(env?: EnvSource): boolean {
+  const g = globalThis as {
+    Deno?: unknown;
+    Bun?: unknown;
+    process?: { versions?: { node?: string } };
+  };
+  if (g.Deno !== undefined || g.Bun !== undefined) return true;
+  const node = g.process?.versions?.node;
+  if (!node) return true;
+  if (getEnv("NODE_USE_ENV_PROXY", env) !== "1") return false;
+  const [major, minor] = node.split(".").map(Number);
+  return major > 24 || (major === 24 && minor >= 5) || (major === 22 && minor >= 21);
+}
+
+/**
+ * A `fetch` for `AuthSession` and `KognicClient` that goes through the
+ * proxy configured in the environment. Without a proxy variable, or where the
+ * runtime's `fetch` honours them, it is the global `fetch`. On Node it loads
+ * `undici` (an optional peer dependency) and sends every request through its
+ * `EnvHttpProxyAgent`, which also honours `NO_PROXY`. Credentials in the
+ * proxy URL (`http://user:password@proxy:3128`) are used and never printed.
+ *
+ * @param options The environment to read.
+ * @returns The fetch to pass as the `fetch` option.
+ * @throws {ConfigurationError} `configuration_invalid` when a proxy is set on
+ *   Node and `undici` is not installed, or the proxy URL is not a URL.
+ *
+ * @example
+ * ```ts ignore
+ * import { AuthSession } from "@kognic/auth";
+ * import { createProxyFetch } from "@kognic/auth/config";
+ *
+ * const session = new AuthSession({ fetch: await createProxyFetch() });
+ * ```
+ */
+export async function createProxyFetch(options: ProxyFetchOptions = {}): Promise<typeof fetch> {
+  const global: typeof fetch = (input, init) => globalThis.fetch(input, init);
+  const proxy = configuredProxy(options.env);
+  if (!proxy || fetchHonoursProxy(options.env)) return global;
+  try {
+    new URL(proxy);
+  } catch {
+    throw new ConfigurationError(
+      "The proxy variable (HTTPS_PROXY or HTTP_PROXY) is not a URL such as http://proxy.example:3128",
+    );
+  }
+  let undici: UndiciModule;
+  try {
+    undici = await import("undici") as unknown as UndiciModule;
+  } catch {
+    throw new ConfigurationError(
+      "A proxy is set (HTTPS_PROXY or HTTP_PROXY), and Node's fetch does not use it: the package " +
+        `undici does, ${INSTALL_HINT} (or start Node 22.21+/24.5+ with NODE_USE_ENV_PROXY=1)`,
+    );
+  }
+  if (typeof undici.fetch !== "function" || typeof undici.EnvHttpProxyAgent !== "function") {
+    throw new ConfigurationError(
+      `The installed undici has no EnvHttpProxyAgent; ${INSTALL_HINT}@7`,
+    );
+  }
+  const env = options.env;
+  const read = (upper: string): string | undefined =>
+    getEnv(upper, env) || getEnv(upper.toLowerCase(), env) || undefined;
+  const dispatcher = new undici.EnvHttpProxyAgent({
+    httpsProxy: read("HTTPS_PROXY") ?? read("HTTP_PROXY"),
+    httpProxy: read("HTTP_PROXY"),
+    noProxy: read("NO_PROXY"),
+  });
+  const proxied = undici.fetch;
+  return ((input: RequestInfo | URL, init?: RequestInit) =>
+    proxied(input, { ...init, dispatcher })) as typeof fetch;
+}
+
+/** The part of undici used here. */
+interface UndiciModule {
+  fetch: (
+    input: RequestInfo | URL,
+    init?: RequestInit & { dispatcher?: unknown },
+  ) => Promise<Response>;
+  EnvHttpProxyAgent: new (options: {
+    httpsProxy?: string;
+    httpProxy?: string;
+    noProxy?: string;
+  }) => unknown;
+}

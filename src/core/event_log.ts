@@ -1,0 +1,115 @@
+/**
+ * Events as one line each: the CLIs' `-v` lines, and the log that
+ * `KOGNIC_AUTH_LOG=debug|info|warn` turns on for library users (on stderr).
+ * Loaded lazily, only when something logs.
+ *
+ * @module
+ */
+
+import type { AuthEvent } from "./events.ts";
+import { type EnvSource, peekEnv } from "../shared/env.ts";
+
+/** The levels of `KOGNIC_AUTH_LOG`, most verbose first. */
+export const LOG_LEVELS = ["debug", "info", "warn"] as const;
+/** One of {@linkcode LOG_LEVELS}. */
+export type LogLevel = typeof LOG_LEVELS[number];
+
+const LEVEL_OF: Record<AuthEvent["type"], LogLevel> = {
+  "token.request": "debug",
+  "token.response": "debug",
+  "token.retry": "info",
+  "token.failed": "warn",
+  "token.acquired": "info",
+  "token.renewal": "debug",
+  "cache.hit": "debug",
+  "cache.miss": "debug",
+  "cache.lock_wait": "info",
+  "request.replay": "info",
+  "request.unauthenticated": "warn",
+  "api.retry": "info",
+  "api.deprecation": "warn",
+};
+
+/** The level an event is logged at. */
+export function levelOf(event: AuthEvent): LogLevel {
+  return LEVEL_OF[event.type] ?? "debug";
+}
+
+function ms(value: number): string {
+  return `${Math.round(value)} ms`;
+}
+
+/**
+ * An event as one line, such as `token request attempt 2 failed
+ * (token_network_error, HTTP 503); retrying in 412 ms`.
+ *
+ * @param event The event.
+ * @returns The line, without a trailing newline.
+ */
+export function describeEvent(event: AuthEvent): string {
+  switch (event.type) {
+    case "token.request":
+      return `token request attempt ${event.attempt} (${event.grant}) to ${event.url}`;
+    case "token.response":
+      return `token endpoint answered HTTP ${event.status} to attempt ${event.attempt} in ${
+        ms(event.duration)
+      }`;
+    case "token.retry":
+      return `token request attempt ${event.attempt} failed (${event.code}${
+        event.status ? `, HTTP ${event.status}` : ""
+      }); retrying in ${ms(event.delay)}`;
+    case "token.failed":
+      return `token request failed after ${event.attempts} attempt${
+        event.attempts === 1 ? "" : "s"
+      } in ${ms(event.duration)} (${event.code}${event.status ? `, HTTP ${event.status}` : ""})`;
+    case "token.acquired":
+      return `token from ${event.source === "request" ? "the auth server" : "the token cache"} in ${
+        ms(event.duration)
+      }${event.waiters ? ` for ${event.waiters + 1} callers` : ""}, expires at ${
+        new Date(event.expiresAt).toISOString()
+      }`;
+    case "token.renewal":
+      return `getting a new token (${event.reason.replaceAll("_", " ")})`;
+    case "cache.hit":
+      return `token cache hit for ${event.key}`;
+    case "cache.miss":
+      return `token cache miss for ${event.key}`;
+    case "cache.lock_wait":
+      return `waited ${ms(event.duration)} for the token cache lock of ${event.key}`;
+    case "request.replay":
+      return `${event.method} ${event.url} answered 401; replaying once with a new token`;
+    case "request.unauthenticated":
+      return `${event.method} to ${event.origin} sent without the token: the origin is not allowed`;
+    case "api.retry":
+      return `${event.method} ${event.url} failed (${
+        event.status ? `HTTP ${event.status}` : event.code ?? "network error"
+      }); attempt ${event.attempt} in ${ms(event.delay)}`;
+    case "api.deprecation":
+      return event.message;
+  }
+}
+
+/**
+ * Writes `event` to stderr (`console.error`) as `kognic-auth: <line>` when
+ * its level is at least `level`.
+ *
+ * @param event The event.
+ * @param level The `KOGNIC_AUTH_LOG` value; an unknown value logs at `info`.
+ */
+export function logEvent(event: AuthEvent, level: string): void {
+  const threshold = LOG_LEVELS.indexOf(level.toLowerCase() as LogLevel);
+  const at = LOG_LEVELS.indexOf(levelOf(event));
+  if (at >= (threshold < 0 ? 1 : threshold)) console.error(`kognic-auth: ${describeEvent(event)}`);
+}
+
+/**
+ * Logs `event` as `KOGNIC_AUTH_LOG` asks, if it is set: what a session does
+ * with its events when it has no `onEvent` listener.
+ *
+ * @param event The event.
+ * @param env Environment variables to read instead of the process's.
+ */
+export function logFromEnv(event: AuthEvent, env?: EnvSource): void {
+  const level = peekEnv("KOGNIC_AUTH_LOG", env);
+  if (level) logEvent(event, level);
+}

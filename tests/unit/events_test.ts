@@ -1,0 +1,255 @@
+import assert from "node:assert/strict";
+import { after, before, beforeEach, describe, it } from "node:test";
+import { type AuthEvent, AuthSession, type AuthSessionOptions } from "../../mod.ts";
+import { KognicClient } from "../../client.ts";
+import { MemoryTokenCache } from "../../config.ts";
+import { type LocalAuthServer, startAuthServer } from "../../testing.ts";
+import { describeEvent, logEvent } from "../../src/core/event_log.ts";
+import { assertNoSecretSeen, CLIENT_ID, CLIENT_SECRET, CLIENTS, record } from "../_helpers/mod.ts";
+
+let server: LocalAuthServer;
+let other: LocalAuthServer;
+const tokens = new Set<string>();
+const allEvents: AuthEvent[] = [];
+
+before(async () => {
+  server = await startAuthServer({ clients: CLIENTS });
+  other = await startAuthServer({ clients: CLIENTS });
+});
+beforeEach(() => server.resetCounts());
+after(async () => {
+  await server.close();
+  await other.close();
+});
+
+/** A session on the local server whose events land in the returned list. */
+function observed(
+  extra: Partial<AuthSessionOptions> = {},
+): { session: AuthSession; events: AuthEvent[] } {
+  const events: AuthEvent[] = [];
+  const session = new AuthSession({
+    authServer: server.url,
+    auth: [CLIENT_ID, CLIENT_SECRET],
+    retry: { baseDelay: 1, maxDelay: 5 },
+    onEvent: (event) => {
+      events.push(event);
+      allEvents.push(event);
+      record(describeEvent(event));
+    },
+    ...extra,
+  });
+  return { session, events };
+}
+
+const types = (events: AuthEvent[]): string[] => events.map((event) => event.type);
+
+describe("session events", () => {
+  it("one token for 10 concurrent calls: renewal, request, response, acquired with 9 waiters", async () => {
+    const { session, events } = observed();
+    const responses = await Promise.all(
+      Array.from({ length: 10 }, () => session.fetch(server.apiUrl)),
+    );
+    for (const response of responses) await response.body?.cancel();
+    tokens.add(await session.getAccessToken());
+    assert.deepEqual(types(events), [
+      "token.renewal",
+      "token.request",
+      "token.response",
+      "token.acquired",
+    ]);
+    const [renewal, request, response, acquired] = events;
+    assert.deepEqual(renewal, { type: "token.renewal", reason: "initial" });
+    assert.equal(request.type === "token.request" && request.grant, "client_credentials");
+    assert.equal(request.type === "token.request" && request.url, server.tokenUrl);
+    assert.equal(response.type === "token.response" && response.status, 200);
+    assert.ok(acquired.type === "token.acquired");
+    assert.equal(acquired.source, "request");
+    assert.equal(acquired.waiters, 9);
+    assert.ok(acquired.duration >= 0);
+  });
+
+  it("a retried token request tells each retry with its delay, code and status", async () => {
+    server.failTokenRequests({ status: 503, times: 2 });
+    const { session, events } = observed();
+    tokens.add(await session.getAccessToken());
+    const retriesSeen = events.filter((event) => event.type === "token.retry");
+    assert.equal(retriesSeen.length, 2);
+    for (const [index, event] of retriesSeen.entries()) {
+      assert.ok(event.type === "token.retry");
+      assert.equal(event.attempt, index + 1);
+      assert.equal(event.code, "oauth_error");
+      assert.equal(event.status, 503);
+      assert.ok(event.delay >= 0 && event.delay <= 5);
+    }
+    const requests = events.filter((event) => event.type === "token.request");
+    assert.deepEqual(requests.map((event) => event.type === "token.request" && event.attempt), [
+      1,
+      2,
+      3,
+    ]);
+    assert.equal(server.counts.tokenRequests, 3);
+  });
+
+  it("a refused token request ends in token.failed with the attempts and code", async () => {
+    const { session, events } = observed({ auth: [CLIENT_ID, "wrong-secret"] });
+    await assert.rejects(session.getAccessToken());
+    const failed = events.at(-1)!;
+    assert.ok(failed.type === "token.failed");
+    assert.equal(failed.attempts, 1);
+    assert.equal(failed.code, "oauth_error");
+    assert.equal(failed.status, 401);
+  });
+
+  it("a 401 replay and a request to an origin that is not allowed are told", async () => {
+    const { session, events } = observed();
+    const first = await session.fetch(server.apiUrl);
+    await first.body?.cancel();
+    server.revokeAccessTokens();
+    const replayed = await session.fetch(`${server.apiUrl}/again?secret=query`);
+    assert.equal(replayed.status, 200);
+    await replayed.body?.cancel();
+    const replay = events.find((event) => event.type === "request.replay");
+    assert.deepEqual(replay, {
+      type: "request.replay",
+      method: "GET",
+      url: `${server.apiUrl}/again`,
+    });
+    const elsewhere = await session.fetch(other.apiUrl, { method: "POST", body: "x" });
+    assert.equal(elsewhere.status, 401);
+    await elsewhere.body?.cancel();
+    const unauthenticated = events.find((event) => event.type === "request.unauthenticated");
+    assert.deepEqual(unauthenticated, {
+      type: "request.unauthenticated",
+      method: "POST",
+      origin: new URL(other.url).origin,
+    });
+    const renewals = events.filter((event) => event.type === "token.renewal");
+    assert.deepEqual(renewals.map((event) => event.type === "token.renewal" && event.reason), [
+      "initial",
+      "invalidated",
+    ]);
+    tokens.add(await session.getAccessToken());
+  });
+
+  it("a shared cache tells a miss, then a hit and a cache-sourced token to the next session, and a lock wait", async () => {
+    const cache = new MemoryTokenCache();
+    const a = observed({ tokenCache: cache });
+    const b = observed({ tokenCache: cache });
+    // A slow token endpoint makes b wait for a's lock.
+    server.failTokenRequests({ delay: 60, status: 503, times: 1 });
+    const [tokenA, tokenB] = await Promise.all([
+      a.session.getAccessToken(),
+      b.session.getAccessToken(),
+    ]);
+    tokens.add(tokenA);
+    assert.equal(tokenA, tokenB);
+    assert.ok(types(a.events).includes("cache.miss"));
+    assert.ok(types(b.events).includes("cache.hit"), types(b.events).join());
+    const acquiredB = b.events.find((event) => event.type === "token.acquired");
+    assert.ok(acquiredB?.type === "token.acquired" && acquiredB.source === "cache");
+    const wait = b.events.find((event) => event.type === "cache.lock_wait");
+    assert.ok(wait?.type === "cache.lock_wait" && wait.duration >= 10, JSON.stringify(b.events));
+  });
+
+  it("a listener that throws or rejects breaks neither the calls nor the process", async () => {
+    let calls = 0;
+    const throwing = new AuthSession({
+      authServer: server.url,
+      auth: [CLIENT_ID, CLIENT_SECRET],
+      onEvent: () => {
+        calls++;
+        throw new Error("listener failed");
+      },
+    });
+    const rejecting = new AuthSession({
+      authServer: server.url,
+      auth: [CLIENT_ID, CLIENT_SECRET],
+      onEvent: () => {
+        calls++;
+        return Promise.reject(new Error("listener rejected")) as unknown as void;
+      },
+    });
+    for (const session of [throwing, rejecting]) {
+      const response = await session.fetch(server.apiUrl);
+      assert.equal(response.status, 200);
+      await response.body?.cancel();
+      tokens.add(await session.getAccessToken());
+    }
+    assert.ok(calls >= 8);
+    // An unhandled rejection would fail this test file on Deno and Node.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  });
+
+  it("KOGNIC_AUTH_LOG=info writes info and warn events on stderr, debug ones only at debug", async () => {
+    const lines: string[] = [];
+    const original = console.error;
+    console.error = (...args: unknown[]) => void lines.push(args.map(String).join(" "));
+    try {
+      const session = new AuthSession({
+        authServer: server.url,
+        auth: [CLIENT_ID, CLIENT_SECRET],
+        env: { KOGNIC_AUTH_LOG: "info" },
+      });
+      tokens.add(await session.getAccessToken());
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.equal(lines.length, 1, lines.join("\n"));
+      assert.match(lines[0], /^kognic-auth: token from the auth server in \d+ ms, expires at /);
+      lines.length = 0;
+      logEvent(
+        { type: "token.request", grant: "client_credentials", attempt: 1, url: "u" },
+        "info",
+      );
+      assert.equal(lines.length, 0);
+      logEvent(
+        { type: "token.request", grant: "client_credentials", attempt: 1, url: "u" },
+        "DEBUG",
+      );
+      assert.equal(lines.length, 1);
+    } finally {
+      console.error = original;
+    }
+  });
+});
+
+describe("API client events", () => {
+  it("api.retry for a retried call and api.deprecation for a sunset header, in one stream with the session's", async () => {
+    const { session, events } = observed();
+    const client = new KognicClient({
+      session,
+      onEvent: (event) => void events.push(event),
+      onDeprecation: null,
+      retry: { baseDelay: 1, maxDelay: 2 },
+    });
+    server.failApiRequests({ status: 503, times: 1 });
+    const first = await client.get(`${server.apiUrl}/retried?token=hidden`);
+    await first.body?.cancel();
+    const retry = events.find((event) => event.type === "api.retry");
+    assert.ok(retry?.type === "api.retry");
+    assert.equal(retry.url, `${server.apiUrl}/retried`);
+    assert.equal(retry.status, 503);
+    assert.equal(retry.attempt, 2);
+    server.failApiRequests({
+      status: 200,
+      body: "{}",
+      headers: { "sunset-date": "2031-01-01T00:00:00Z" },
+    });
+    const second = await client.get(server.apiUrl);
+    await second.body?.cancel();
+    const deprecation = events.find((event) => event.type === "api.deprecation");
+    assert.ok(deprecation?.type === "api.deprecation");
+    assert.equal(deprecation.sunset, "2031-01-01T00:00:00.000Z");
+    assert.match(deprecation.message, /deprecated/);
+    assert.ok(types(events).includes("token.acquired"));
+    tokens.add(await session.getAccessToken());
+  });
+});
+
+describe("secret hygiene", () => {
+  it("no event, and no line made from one, holds the client secret or an access token", () => {
+    const text = JSON.stringify(allEvents) + allEvents.map(describeEvent).join("\n");
+    assert.ok(tokens.size >= 5);
+    for (const token of tokens) assert.ok(!text.includes(token), "an event held a token");
+    assert.ok(!text.includes(CLIENT_SECRET));
+    assert.ok(assertNoSecretSeen([CLIENT_SECRET, ...tokens]) > 10);
+  });
+});
