@@ -20,20 +20,18 @@
  */
 
 import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 
-/** The entry points whose graphs are checked. */
-const ROOTS = [
-  "mod.ts",
-  "config.ts",
-  "client.ts",
-  "cli.ts",
-  "kog.ts",
-  "testing.ts",
+/** The entry points whose graphs are checked: deno.json's exports and the npm bins. */
+const ROOTS: string[] = [
+  ...Object.values(
+    JSON.parse(readFileSync(join(ROOT, "deno.json"), "utf8")).exports as Record<string, string>,
+  ).map((path) => path.replace(/^\.\//, "")),
   "bin/kognic-auth.ts",
   "bin/kog.ts",
 ];

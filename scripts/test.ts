@@ -11,6 +11,7 @@
  */
 
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
@@ -25,15 +26,13 @@ interface Step {
 }
 
 const deno = process.execPath;
-const entryPoints = [
-  "mod.ts",
-  "config.ts",
-  "client.ts",
-  "cli.ts",
-  "kog.ts",
-  "testing.ts",
-  "telemetry.ts",
-];
+/** The published entry points, as deno.json's `exports` lists them. */
+const entryPoints: string[] = Object.values(
+  JSON.parse(readFileSync(new URL("../deno.json", import.meta.url), "utf8")).exports as Record<
+    string,
+    string
+  >,
+).map((path) => path.replace(/^\.\//, ""));
 
 /**
  * Deno's closing line: `ok | 12 passed (30 steps) | 0 failed (1s)`. Each

@@ -19,25 +19,8 @@ fi
 if [ "${KOGNIC_WITH_KEYRING_INNER:-}" != 1 ]; then
   # Outer half: install what is missing, make the throwaway directories, and
   # re-enter this script inside a new session bus.
-  missing=""
-  command -v gnome-keyring-daemon >/dev/null 2>&1 || missing="$missing gnome-keyring"
-  command -v dbus-run-session >/dev/null 2>&1 || missing="$missing dbus"
-  command -v dbus-send >/dev/null 2>&1 || missing="$missing dbus"
-  command -v secret-tool >/dev/null 2>&1 || missing="$missing libsecret-tools"
-  if [ -n "$missing" ]; then
-    sudo=""
-    if [ "$(id -u)" != 0 ]; then
-      if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
-        echo "with_keyring.sh: need root or sudo to install:$missing" >&2
-        exit 1
-      fi
-    fi
-    echo "with_keyring.sh: installing$missing" >&2
-    $sudo apt-get update -qq >/dev/null
-    # shellcheck disable=SC2086 # word splitting of the package list is wanted
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-      $missing >/dev/null
-  fi
+  sh "$(dirname "$0")/install_packages.sh" gnome-keyring:gnome-keyring-daemon \
+    dbus:dbus-run-session dbus:dbus-send libsecret-tools:secret-tool
 
   scratch=$(mktemp -d "${TMPDIR:-/tmp}/kognic-keyring.XXXXXX")
   chmod 700 "$scratch"
