@@ -37,6 +37,7 @@ import {
   credentialsJson,
   record,
   runCommand,
+  runMain,
   tempDir,
   writeCredentials,
 } from "../_helpers/mod.ts";
@@ -222,17 +223,14 @@ async function run(
   args: string[],
   io: { stdin?: string; fetch?: typeof fetch; env?: Record<string, string> } = {},
 ): Promise<Run> {
-  let stdout = "";
-  let stderr = "";
   const cacheArgs = args.includes("--token-cache") ? [] : ["--token-cache", "none"];
-  const code = await main([...args, ...cacheArgs], {
-    stdout: (text) => void (stdout += text),
-    stderr: (text) => void (stderr += text),
-    stdin: io.stdin === undefined ? undefined : () => Promise.resolve(io.stdin!),
-    env: { ...xdg, ...io.env },
-    fetch: io.fetch,
-  });
-  return remember({ code, stdout, stderr });
+  return remember(
+    await runMain(main, [...args, ...cacheArgs], {
+      stdin: io.stdin === undefined ? undefined : () => Promise.resolve(io.stdin!),
+      env: { ...xdg, ...io.env },
+      fetch: io.fetch,
+    }),
+  );
 }
 
 function api(route: string): string {
