@@ -1,5 +1,5 @@
 /**
- * A local, Kognic-compatible OAuth 2.0 authorization server with a small protected API, for tests.
+ * A local, Kognic-compatible OAuth 2.0 authorization server with a protected API, for tests.
  *
  * {@linkcode startAuthServer} listens on `127.0.0.1` on a random port and serves:
  *
@@ -8,47 +8,15 @@
  *   `client_secret_basic`, and RFC 6749 error responses;
  * - a protected echo API (`/v1/echo` and every path below it) that requires a valid bearer
  *   token and answers with a description of the request ({@linkcode EchoResponse});
- * - protected sample API routes under `/v1/api/` ({@linkcode LocalAuthServer.apiBaseUrl}) with
- *   fixed answers for API clients and output formatters: lists (bare, in a `data` envelope,
- *   empty, sparse, nested), non-JSON bodies, error bodies, sunset headers, transient failures
- *   and the `User-Agent` seen (listed below);
+ * - protected routes of your own, mounted with the `routes` option
+ *   ({@linkcode LocalAuthServerOptions.routes}): each gets the verified token's client and scope
+ *   and answers with a web `Response`;
  * - a redirect helper (`/v1/redirect?to=<url>&status=<3xx>`) for tests that check a client
  *   never follows a redirect with its token.
  *
  * Tests can queue faults (status codes, `Retry-After`, malformed bodies, delays, connection
  * resets), revoke tokens, change the token lifetime and read live request counters. It is built
  * on `node:http` with no dependencies, so it runs unchanged on Deno, Node.js 20+ and Bun.
- *
- * The sample API routes answer any method, need a valid bearer token (401 `invalid_token`
- * otherwise, as the echo API) and send JSON as `application/json; charset=utf-8`:
- *
- * | Route under `/v1/api` | Answer |
- * |---|---|
- * | `/items` | The sample items: a JSON array of three objects with sparse keys and nested values (below). |
- * | `/enveloped` | `{"data": <the sample items>}`. |
- * | `/page` | `{"data": [<the first sample item>], "next": null}`: a list beside another key. |
- * | `/empty` | `[]`. |
- * | `/empty-enveloped` | `{"data": []}`. |
- * | `/object` | `{"id": 1, "name": "alpha"}`: an object without a `data` key. |
- * | `/scalars` | `[1, "two", true, null]`. |
- * | `/numbers` | `[{"id": 12345678901234567890, "ratio": 1.50, "2": "two"}]` as this exact text: a number beyond 2^53, a trailing zero and an integer-like key after others. |
- * | `/text` | `plain text, not JSON` and a newline, as `text/plain; charset=utf-8`. |
- * | `/bad-json` | `{"data": [` labelled `application/json`: a body that is not JSON. |
- * | `/status/<code>` | HTTP `<code>` (200 to 599) with `{"message": <message>, "status": <code>}`; `?message=` sets the message (default `Sample error <code>`), `?format=text` sends the message alone as `text/plain`. |
- * | `/sunset` | `{"data": {"deprecated": true}}` with the response headers `sunset-date` and `Sunset` set to the query parameters of those names, when given. |
- * | `/flaky/<key>` | The first `?failures=` (default 1) requests for `<key>` answer `?status=` (default 503; 429, 500, 502, 503 or 504) with `{"message": "Transient failure <n> of <failures>"}` and `Retry-After: <?retryAfter=>` when given; later ones answer 200 `{"key": <key>, "attempts": <n>, "method": <method>}`. {@linkcode LocalAuthServer.flakyAttempts} counts the requests per key. |
- * | `/user-agent` | `{"userAgent": <the User-Agent header, or null>}`. |
- *
- * Other paths under `/v1/api/` answer 404 with `{"message": "No sample API route at <path>"}`.
- * The sample items are:
- *
- * ```json
- * [
- *   { "id": 1, "name": "alpha", "tags": ["red", "blue"] },
- *   { "id": 2, "name": "beta, \"two\"", "owner": { "email": "b@example.com" }, "notes": "line 1\nline 2" },
- *   { "id": 3, "name": null, "active": false }
- * ]
- * ```
  *
  * @example Getting a token and calling the protected API with the global fetch
  * ```ts
@@ -75,6 +43,25 @@
  * }
  * ```
  *
+ * @example Mounting a protected route of your own
+ * ```ts
+ * import { startAuthServer } from "@kognic/auth/testing";
+ *
+ * await using server = await startAuthServer({
+ *   routes: {
+ *     "/v1/projects": (request) =>
+ *       Response.json([{ id: 1, owner: request.clientId }], {
+ *         status: request.method === "GET" ? 200 : 405,
+ *       }),
+ *   },
+ * });
+ * const token = server.issueToken();
+ * const response = await fetch(`${server.url}/v1/projects`, {
+ *   headers: { authorization: `Bearer ${token}` },
+ * });
+ * console.log(await response.json()); // [{ id: 1, owner: "test-client" }]
+ * ```
+ *
  * @module
  */
 
@@ -84,6 +71,8 @@ export {
   type LocalAuthServer,
   type LocalAuthServerCounts,
   type LocalAuthServerOptions,
+  type ProtectedRequest,
+  type ProtectedRouteHandler,
   type RecordedTokenRequest,
   startAuthServer,
 } from "./src/testing/auth_server.ts";

@@ -52,7 +52,8 @@ export const LAYERS: Record<string, { imports: string[]; lazy?: string[] }> = {
   cli: { imports: ["shared", "core", "token", "credentials", "config", "api"] },
 };
 
-interface Edge {
+/** One import of a module: its target, whether it is lazy (`import()`) and whether type-only. */
+export interface Edge {
   to: string;
   dynamic: boolean;
   typeOnly: boolean;

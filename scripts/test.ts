@@ -1,10 +1,12 @@
 /**
  * The project's whole check, run by `deno task test` and CI: formatting,
- * lint, the module graph check, type checks, documentation lint, the test suite on Deno, the JSR
- * publish dry run, the JSR test (the published files from a local registry), the npm build with the browser size check, the test suite
- * on Node.js 20, 22 and 24 (against the npm build) and on Bun, and the
- * packaging test, with one closing line `N passed, N failed` summing every
- * test run.
+ * lint, the module graph check, the documents against their JSON, type
+ * checks, documentation lint, README's tables and code blocks, the test
+ * suite on Deno, the JSR publish dry run, the JSR test (the published files
+ * from a local registry), the npm build with the browser size check, the
+ * test suite on Node.js 20, 22 and 24 (against the npm build) and on Bun,
+ * and the packaging test, with one closing line `N passed, N failed`
+ * summing every test run.
  *
  * Steps run in order; a failed step does not stop the others, so one run shows
  * every problem. The exit code is 1 when anything failed.
@@ -71,6 +73,13 @@ const steps: Step[] = [
   {
     name: "module graph: no cycles, layers in one direction",
     cmd: script("scripts/check_graph.ts"),
+  },
+  {
+    // docs/*.md and docs/*.svg are rendered from docs/*.json by scripts/render_doc.ts; a
+    // document that is not what its JSON renders to fails here.
+    name: "docs: each document is what its JSON renders to",
+    cmd: script("scripts/render_doc.ts", "--check"),
+    counts: plainCounts,
   },
   { name: "deno check", cmd: [deno, "check", "--doc", ...entryPoints, "scripts/", "tests/"] },
   { name: "deno doc --lint", cmd: [deno, "doc", "--lint", ...entryPoints] },

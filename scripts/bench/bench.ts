@@ -1,7 +1,8 @@
 /**
  * Benchmarks of `@kognic/auth` against the libraries users would pick
- * instead (issue 7), on Deno and on Node.js 20, 22 and 24 (the npm build),
- * written to `docs/benchmarks.md` and `docs/benchmarks.svg`:
+ * instead, on Deno and on Node.js 20, 22 and 24 (the npm build), written as
+ * figures to `docs/benchmarks.json` and rendered from there (scripts/render_doc.ts)
+ * as `docs/benchmarks.md` and `docs/benchmarks.svg`:
  *
  * ```sh
  * deno task bench                      # everything; about 5 minutes
@@ -22,7 +23,7 @@
  *   `.tmp/bench/`.
  * - `--parts=overhead,storm,memory,cold,size`: the parts to run (all by
  *   default); with fewer, results go to `.tmp/bench/`.
- * - `--out=DIR`: where to write `benchmarks.md` and `benchmarks.svg`.
+ * - `--out=DIR`: where to write `benchmarks.json`, `benchmarks.md` and `benchmarks.svg`.
  *
  * Every figure is reported against a baseline measured in the same run (raw
  * fetch, the runtime's empty start, ours), since absolute times drift on a
@@ -58,7 +59,8 @@ import { buildToolBin, nodeBin, ROOT, versionOf, VERSIONS } from "../npm_tools.t
 import { CASES, PEERS, type TaskOptions } from "./cases.ts";
 import { coldCases, coldEnv, type ColdRuntime, measureCold } from "./cold.ts";
 import { measureSizes, type SizeResult, tarballOf, type TarballResult } from "./size.ts";
-import { type BenchResult, renderMarkdown, renderSvg, type RuntimeRun } from "./report.ts";
+import { writeDocument } from "../render_doc.ts";
+import { benchDocument, type BenchResult, type RuntimeRun } from "./figures.ts";
 
 /** The runtimes measured, by id. */
 export const RUNTIMES = ["deno", "node20", "node22", "node24"] as const;
@@ -588,12 +590,9 @@ async function main(args: string[]): Promise<number> {
   mkdirSync(config.out, { recursive: true });
   mkdirSync(join(ROOT, ".tmp", "bench"), { recursive: true });
   writeFileSync(join(ROOT, ".tmp", "bench", "result.json"), JSON.stringify(result, null, 2));
-  const markdown = join(config.out, "benchmarks.md");
-  writeFileSync(markdown, renderMarkdown(result));
-  writeFileSync(join(config.out, "benchmarks.svg"), renderSvg(result));
-  // deno fmt --check runs in CI over docs/: write the file as the formatter would.
-  run(DENO, ["fmt", "--quiet", markdown]);
-  log(`wrote ${relative(ROOT, markdown)} and benchmarks.svg in ${result.seconds.toFixed(0)} s`);
+  const written = writeDocument(join(config.out, "benchmarks.json"), benchDocument(result));
+  log(`wrote ${written.map((path) => relative(ROOT, path)).join(", ")}`);
+  log(`in ${result.seconds.toFixed(0)} s`);
 
   if (config.smoke) {
     const problems = smokeProblems(result);

@@ -496,8 +496,9 @@ function cpuNow(): number {
 }
 
 /**
- * Item 1a: cost per call with the resource fetch stubbed in memory, as CPU
- * time (robust to other processes on a shared machine) and wall time.
+ * docs/benchmarks.md, section 1a: cost per call with the resource fetch
+ * stubbed in memory, as CPU time (robust to other processes on a shared
+ * machine) and wall time.
  */
 async function stubOverhead(
   factories: Factories,
@@ -544,7 +545,7 @@ async function stubOverhead(
   return { unit: "us per request", rounds, batchMs, results };
 }
 
-/** Item 1b: latency over loopback HTTP, sequential and concurrent. */
+/** docs/benchmarks.md, section 1b: latency over loopback HTTP, sequential and concurrent. */
 async function loopbackOverhead(
   factories: Factories,
   cases: CaseName[],
@@ -627,7 +628,10 @@ async function loopbackOverhead(
   return { unit: "us", rounds, perRound, concurrency, results };
 }
 
-/** Item 3: many concurrent first calls on a fresh client; how many token requests they cause. */
+/**
+ * docs/benchmarks.md, section 3: many concurrent first calls on a fresh client;
+ * how many token requests they cause.
+ */
 async function coldStorm(
   libs: Libraries,
   factories: Factories,
@@ -705,7 +709,10 @@ function collectGarbage(): void {
   gc();
 }
 
-/** Item 5: the heap after N1 and after N2 requests through one client (stubbed fetch). */
+/**
+ * docs/benchmarks.md, section 5: the heap after N1 and after N2 requests
+ * through one client (stubbed fetch).
+ */
 async function memoryGrowth(
   factories: Factories,
   cases: CaseName[],

@@ -1,5 +1,5 @@
 /**
- * Cold start for `deno task bench` (issue 7, item 2): fresh processes, from
+ * Cold start for `deno task bench` (docs/benchmarks.md, section 2): fresh processes, from
  * import to the first authorized response, against the runtime's empty start.
  * The scripts are generated into a scratch folder for each runtime, importing
  * `@kognic/auth` and the peers the way that runtime's users would (source and

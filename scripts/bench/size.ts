@@ -1,5 +1,5 @@
 /**
- * Size for `deno task bench` (issue 7, item 4): each library bundled for the
+ * Size for `deno task bench` (docs/benchmarks.md, section 4): each library bundled for the
  * browser by esbuild (`--bundle --minify`), then gzip level 9: what an import
  * loads (`--splitting`: the entry and its static chunks) and all the code
  * with what `import()` loads lazily; for the whole package and for the API

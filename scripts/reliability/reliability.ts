@@ -1,7 +1,8 @@
 /**
  * `deno task reliability`: the fault matrix, the full fuzz run (10,000 cases
  * per property), the security checks and a bounded soak, all against local
- * servers on 127.0.0.1; then writes docs/reliability.md from the figures.
+ * servers on 127.0.0.1; then writes the figures as docs/reliability.json and
+ * renders docs/reliability.md from them (scripts/render_doc.ts).
  *
  * ```sh
  * npx -y deno@2.9.6 task reliability             # the whole run (a little over two minutes)
@@ -20,10 +21,10 @@
  *    200 concurrent callers through one AuthSession for a warm-up and then
  *    60 s;
  * 3. a scan of every output for the client secrets;
- * 4. docs/reliability.md, formatted with `deno fmt`.
+ * 4. docs/reliability.json, and docs/reliability.md rendered from it.
  *
  * Exits 1 when a test failed, a call failed in the soak, or anything crashed,
- * hung or leaked; the document is written either way.
+ * hung or leaked; the documents are written either way.
  *
  * @module
  */
@@ -38,7 +39,8 @@ import fc from "fast-check";
 import { startAuthServer } from "../../testing.ts";
 import { CLIENT_SECRET } from "../../tests/_helpers/mod.ts";
 import type { SoakConfig, SoakFigures } from "./soak.ts";
-import { renderReport, type Run } from "./doc.ts";
+import { renderMarkdown, writeDocument } from "../render_doc.ts";
+import { reliabilityDocument, type Run } from "./figures.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url)).replace(/\/$/, "");
 const DENO = process.execPath;
@@ -302,7 +304,6 @@ async function mainTask(): Promise<number> {
     rows,
     soak: soakRun,
     leaks: [],
-    pending: await pendingChecks(),
   };
   // Every output this run produced, checked for the secrets it used.
   const texts: [string, string][] = [
@@ -316,15 +317,16 @@ async function mainTask(): Promise<number> {
       secrets.filter((secret) => text.includes(secret)).map(() => where)
     );
   run.leaks = scan();
-  let doc = renderReport(run);
-  texts.push(["docs/reliability.md", doc]);
+  const doc = reliabilityDocument(run);
+  texts.push(["docs/reliability.json", JSON.stringify(doc)], [
+    "docs/reliability.md",
+    renderMarkdown(doc),
+  ]);
   run.leaks = scan();
-  doc = renderReport(run);
 
   mkdirSync(join(ROOT, "docs"), { recursive: true });
-  const docPath = join(ROOT, "docs", "reliability.md");
-  writeFileSync(docPath, doc);
-  await exec([DENO, "fmt", "--quiet", docPath], {}, 60_000);
+  const docPath = join(ROOT, "docs", "reliability.json");
+  writeDocument(docPath, reliabilityDocument(run));
   rmSync(work, { recursive: true, force: true });
 
   const figures = soakRun.figures;
@@ -341,30 +343,13 @@ async function mainTask(): Promise<number> {
       : "",
     run.leaks.length ? `a secret appeared in: ${run.leaks.join(", ")}` : "",
   ].filter(Boolean);
-  console.log(`\nWrote ${docPath}`);
+  console.log(`\nWrote ${docPath} and docs/reliability.md`);
   if (problems.length) {
     console.log(`Problems:\n- ${problems.join("\n- ")}`);
     return 1;
   }
   console.log("No problems.");
   return 0;
-}
-
-/** Checks the issue asks for whose library parts are not committed yet. */
-async function pendingChecks(): Promise<string[]> {
-  const tracked = async (path: string): Promise<boolean> =>
-    (await exec(["git", "ls-files", "--error-unmatch", path], {}, 10_000, false)).code === 0;
-  const pending: string[] = [];
-  if (!await tracked("src/config/token_cache.ts")) {
-    pending.push(
-      "Token cache file: mode 0600, valid after a writer is killed mid-write, valid under " +
-        "concurrent writers (src/config/token_cache.ts is not committed yet)",
-    );
-  }
-  if (!await tracked("src/config/environments.ts")) {
-    pending.push("Fuzzing environments files (src/config/environments.ts is not committed yet)");
-  }
-  return pending;
 }
 
 if (import.meta.main) {

@@ -165,11 +165,13 @@ export const DEFAULT_API_TIMEOUT = 60_000;
  * import { KognicClient } from "@kognic/auth/client";
  * import { startAuthServer } from "@kognic/auth/testing";
  *
- * await using server = await startAuthServer();
+ * await using server = await startAuthServer({
+ *   routes: { "/v1/projects": () => Response.json({ data: [{ id: 1 }, { id: 2 }, { id: 3 }] }) },
+ * });
  * const session = new AuthSession({ authServer: server.url, auth: ["test-client", "test-secret"] });
- * const client = new KognicClient({ session, baseUrl: server.apiBaseUrl });
- * const items = await client.data<{ id: number }[]>("GET", "enveloped");
- * console.log(items.length); // 3
+ * const client = new KognicClient({ session, baseUrl: server.url });
+ * const projects = await client.data<{ id: number }[]>("GET", "v1/projects");
+ * console.log(projects.length); // 3
  * ```
  */
 export class KognicClient {
@@ -458,10 +460,12 @@ export class KognicClient {
    * import { KognicClient } from "@kognic/auth/client";
    * import { startAuthServer } from "@kognic/auth/testing";
    *
-   * await using server = await startAuthServer();
+   * await using server = await startAuthServer({
+   *   routes: { "/v1/items": () => Response.json([{ id: 1 }, { id: 2 }]) },
+   * });
    * const session = new AuthSession({ authServer: server.url, auth: ["test-client", "test-secret"] });
-   * const client = new KognicClient({ session, baseUrl: server.apiBaseUrl });
-   * const items = await client.json<{ id: number }[]>("GET", "items");
+   * const client = new KognicClient({ session, baseUrl: server.url });
+   * const items = await client.json<{ id: number }[]>("GET", "v1/items");
    * console.log(items[0].id); // 1
    * ```
    */
@@ -490,10 +494,12 @@ export class KognicClient {
    * import { KognicClient } from "@kognic/auth/client";
    * import { startAuthServer } from "@kognic/auth/testing";
    *
-   * await using server = await startAuthServer();
+   * await using server = await startAuthServer({
+   *   routes: { "/v1/page": () => Response.json({ data: [{ id: 1 }], next: null }) },
+   * });
    * const session = new AuthSession({ authServer: server.url, auth: ["test-client", "test-secret"] });
-   * const client = new KognicClient({ session, baseUrl: server.apiBaseUrl });
-   * const page = await client.data<{ id: number }[]>("GET", "page");
+   * const client = new KognicClient({ session, baseUrl: server.url });
+   * const page = await client.data<{ id: number }[]>("GET", "v1/page");
    * console.log(page[0].id); // 1
    * ```
    */

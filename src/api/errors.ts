@@ -43,11 +43,13 @@ export interface ApiErrorOptions extends ErrorOptions {
  * import { ApiError, KognicClient } from "@kognic/auth/client";
  * import { startAuthServer } from "@kognic/auth/testing";
  *
- * await using server = await startAuthServer();
+ * await using server = await startAuthServer({
+ *   routes: { "/v1/projects": () => Response.json({ message: "No such project" }, { status: 404 }) },
+ * });
  * const session = new AuthSession({ authServer: server.url, auth: ["test-client", "test-secret"] });
- * const client = new KognicClient({ session, baseUrl: server.apiBaseUrl });
+ * const client = new KognicClient({ session, baseUrl: server.url });
  * try {
- *   await client.get("status/404?message=No such project");
+ *   await client.get("v1/projects/7");
  * } catch (error) {
  *   if (error instanceof ApiError) console.log(error.status, error.serverMessage); // 404 "No such project"
  * }

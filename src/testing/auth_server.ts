@@ -58,7 +58,55 @@ export interface LocalAuthServerOptions {
    * @default {plain HTTP}
    */
   tls?: { key: string; cert: string };
+  /**
+   * More protected routes, as a path prefix (starting with `/`, without a trailing `/`) to the
+   * handler that answers every request to that path or below it. A mounted route is served like
+   * the echo API: it needs a valid bearer token (401 `invalid_token` otherwise), takes the faults
+   * queued with {@linkcode LocalAuthServer.failApiRequests} and counts in
+   * {@linkcode LocalAuthServerCounts.apiRequests}. When prefixes overlap, the longest one wins.
+   * The token endpoint, the echo API and the redirect helper come first: a prefix equal to one of
+   * them or below it is refused. A request whose handler throws, or returns something other than
+   * a `Response`, gets a 500 `server_error` answer.
+   *
+   * @default {{}}
+   */
+  routes?: Readonly<Record<string, ProtectedRouteHandler>>;
 }
+
+/**
+ * A request to a route mounted with {@linkcode LocalAuthServerOptions.routes}, after the server
+ * verified its bearer token.
+ */
+export interface ProtectedRequest {
+  /** The request method. */
+  readonly method: string;
+  /** The request URL, with the server's address as its origin. */
+  readonly url: URL;
+  /** The path below the route's prefix, such as `/items` under `/v1/api`, or `""`. */
+  readonly route: string;
+  /** The request headers with lower-case names, without `authorization`. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** The request body decoded as UTF-8, or `""`. */
+  readonly body: string;
+  /** The client the bearer token was issued to. */
+  readonly clientId: string;
+  /** The scope of the bearer token, or `null` when it has none. */
+  readonly scope: string | null;
+}
+
+/**
+ * Answers a request to a mounted route ({@linkcode LocalAuthServerOptions.routes}) with a web
+ * `Response`; its status, headers and body are sent as they are.
+ *
+ * @example A route that says who called it
+ * ```ts
+ * import type { ProtectedRouteHandler } from "@kognic/auth/testing";
+ *
+ * const whoami: ProtectedRouteHandler = (request) =>
+ *   Response.json({ clientId: request.clientId, route: request.route });
+ * ```
+ */
+export type ProtectedRouteHandler = (request: ProtectedRequest) => Response | Promise<Response>;
 
 /**
  * A fault queued with {@linkcode LocalAuthServer.failTokenRequests} or
@@ -158,10 +206,10 @@ export interface LocalAuthServerCounts {
    * {@linkcode LocalAuthServer.issueToken} are not counted).
    */
   readonly tokensIssued: number;
-  /** Requests to the echo API, the sample API routes and the redirect helper. */
+  /** Requests to the echo API, the mounted routes and the redirect helper. */
   readonly apiRequests: number;
   /**
-   * Echo API and sample API requests answered with 401, for a bad token or by an injected
+   * Echo API and mounted route requests answered with 401, for a bad token or by an injected
    * failure.
    */
   readonly unauthorizedApiRequests: number;
@@ -198,11 +246,6 @@ export interface LocalAuthServer extends AsyncDisposable {
   readonly tokenUrl: string;
   /** The URL of the protected echo API: {@linkcode LocalAuthServer.url} plus `/v1/echo`. */
   readonly apiUrl: string;
-  /**
-   * The base URL of the protected sample API routes, {@linkcode LocalAuthServer.url} plus
-   * `/v1/api`, such as `http://127.0.0.1:41234/v1/api`; append a route such as `/items`.
-   */
-  readonly apiBaseUrl: string;
   /** Live request counters; the same object updates as requests arrive. */
   readonly counts: LocalAuthServerCounts;
   /**
@@ -226,7 +269,7 @@ export interface LocalAuthServer extends AsyncDisposable {
    */
   failTokenRequests(failure: InjectedFailure): void;
   /**
-   * Queues a fault for the echo API and the sample API routes, for example
+   * Queues a fault for the echo API and the mounted routes, for example
    * `{ status: 401, times: 2 }`. Faults apply in the order they were queued, each to `times`
    * consecutive requests. The redirect helper is not affected.
    *
@@ -251,18 +294,7 @@ export interface LocalAuthServer extends AsyncDisposable {
    * @throws {TypeError} When `clientId` is not a non-empty string.
    */
   issueToken(clientId?: string): string;
-  /**
-   * How many requests the sample route `/v1/api/flaky/<key>` has received for `key`, failed
-   * ones included; 0 for a key never requested.
-   *
-   * @param key The route key, the path segment after `/v1/api/flaky/`.
-   * @returns The number of requests for the key.
-   */
-  flakyAttempts(key: string): number;
-  /**
-   * Sets every counter to zero and empties {@linkcode LocalAuthServer.tokenRequests}. The
-   * attempts of the flaky sample route are kept.
-   */
+  /** Sets every counter to zero and empties {@linkcode LocalAuthServer.tokenRequests}. */
   resetCounts(): void;
   /**
    * Stops listening, closes every open connection (idle keep-alive ones and ones waiting for an
@@ -275,15 +307,6 @@ export interface LocalAuthServer extends AsyncDisposable {
 
 const DEFAULT_TOKEN_PATH = "/v1/auth/oauth/token";
 const ECHO_PATH = "/v1/echo";
-const API_PATH = "/v1/api";
-const FLAKY_STATUSES: ReadonlySet<number> = new Set([429, 500, 502, 503, 504]);
-const JSON_UTF8 = "application/json; charset=utf-8";
-const SAMPLE_ITEMS: readonly Record<string, unknown>[] = [
-  { id: 1, name: "alpha", tags: ["red", "blue"] },
-  { id: 2, name: 'beta, "two"', owner: { email: "b@example.com" }, notes: "line 1\nline 2" },
-  { id: 3, name: null, active: false },
-];
-const NUMBERS_BODY = '[{"id": 12345678901234567890, "ratio": 1.50, "2": "two"}]';
 const REDIRECT_PATH = "/v1/redirect";
 const REDIRECT_STATUSES: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -336,11 +359,11 @@ type Outcome<T> = { ok: true; value: T } | Rejection;
 /**
  * Starts a local Kognic-compatible OAuth 2.0 server with a protected echo API.
  *
- * @param options Clients, token lifetime, refresh tokens and where to listen.
+ * @param options Clients, token lifetime, refresh tokens, mounted routes and where to listen.
  * @returns The running server, once it listens.
  * @throws {TypeError} When an option has the wrong type.
- * @throws {RangeError} When `tokenLifetime` or `port` is out of range, or `tokenPath` does not
- * start with `/`.
+ * @throws {RangeError} When `tokenLifetime` or `port` is out of range, or `tokenPath` or a
+ * route's prefix is not a path starting with `/`.
  *
  * @example Testing how a client handles a rate limit
  * ```ts
@@ -392,11 +415,13 @@ export async function startAuthServer(
   if (tls !== undefined && (typeof tls?.key !== "string" || typeof tls?.cert !== "string")) {
     throw new TypeError('The option "tls" must be { key, cert } with PEM strings.');
   }
+  const routes = readRoutes(options.routes, tokenPath);
   const server = new AuthServer(
     clients,
     tokenLifetime,
     options.refreshTokens ?? false,
     tokenPath,
+    routes,
     tls,
   );
   await server.listen(port, hostname);
@@ -423,7 +448,7 @@ class AuthServer implements LocalAuthServer {
   readonly #tokenFailures: QueuedFailure[] = [];
   readonly #apiFailures: QueuedFailure[] = [];
   readonly #pendingWaits = new Set<(proceed: boolean) => void>();
-  readonly #flakyAttempts = new Map<string, number>();
+  readonly #routes: readonly [string, ProtectedRouteHandler][];
   #tokenLifetime: number;
   #nextPruneAt = 0;
   #url = "";
@@ -435,8 +460,10 @@ class AuthServer implements LocalAuthServer {
     tokenLifetime: number,
     refreshTokens: boolean,
     tokenPath: string,
+    routes: readonly [string, ProtectedRouteHandler][],
     tls?: { key: string; cert: string },
   ) {
+    this.#routes = routes;
     this.#clients = clients;
     this.#tokenLifetime = tokenLifetime;
     this.#refreshTokensEnabled = refreshTokens;
@@ -469,10 +496,6 @@ class AuthServer implements LocalAuthServer {
 
   get apiUrl(): string {
     return this.#url + ECHO_PATH;
-  }
-
-  get apiBaseUrl(): string {
-    return this.#url + API_PATH;
   }
 
   get counts(): LocalAuthServerCounts {
@@ -513,10 +536,6 @@ class AuthServer implements LocalAuthServer {
       throw new TypeError("The client ID must be a non-empty string.");
     }
     return this.#mintAccessToken(id, undefined);
-  }
-
-  flakyAttempts(key: string): number {
-    return this.#flakyAttempts.get(key) ?? 0;
   }
 
   resetCounts(): void {
@@ -561,10 +580,10 @@ class AuthServer implements LocalAuthServer {
       await this.#handleTokenRequest(req, res);
     } else if (path === ECHO_PATH || path.startsWith(ECHO_PATH + "/")) {
       await this.#handleEchoRequest(req, res, url);
-    } else if (path.startsWith(API_PATH + "/")) {
-      await this.#handleSampleApiRequest(req, res, url);
     } else if (path === REDIRECT_PATH) {
       this.#handleRedirectRequest(req, res, url);
+    } else if (this.#routeOf(path)) {
+      await this.#handleMountedRequest(req, res, url, this.#routeOf(path)!);
     } else {
       req.resume();
       sendJson(res, 404, {
@@ -812,82 +831,42 @@ class AuthServer implements LocalAuthServer {
     sendJson(res, 200, echo);
   }
 
-  async #handleSampleApiRequest(
+  /** The longest mounted prefix that `path` equals or lies below, with its handler. */
+  #routeOf(path: string): [string, ProtectedRouteHandler] | undefined {
+    return this.#routes.find(([prefix]) => path === prefix || path.startsWith(prefix + "/"));
+  }
+
+  async #handleMountedRequest(
     req: IncomingMessage,
     res: ServerResponse,
     url: URL,
+    [prefix, handler]: [string, ProtectedRouteHandler],
   ): Promise<void> {
-    if (!await this.#authorizeApiRequest(req, res)) return;
-    const route = url.pathname.slice(API_PATH.length + 1);
-    const query = url.searchParams;
-    const json = (status: number, body: unknown, headers: Record<string, string> = {}): void =>
-      sendText(res, status, JSON.stringify(body), JSON_UTF8, headers);
-    switch (route) {
-      case "items":
-        return json(200, SAMPLE_ITEMS);
-      case "enveloped":
-        return json(200, { data: SAMPLE_ITEMS });
-      case "page":
-        return json(200, { data: SAMPLE_ITEMS.slice(0, 1), next: null });
-      case "empty":
-        return json(200, []);
-      case "empty-enveloped":
-        return json(200, { data: [] });
-      case "object":
-        return json(200, { id: 1, name: "alpha" });
-      case "scalars":
-        return json(200, [1, "two", true, null]);
-      case "numbers":
-        return sendText(res, 200, NUMBERS_BODY, JSON_UTF8);
-      case "text":
-        return sendText(res, 200, "plain text, not JSON\n", "text/plain; charset=utf-8");
-      case "bad-json":
-        return sendText(res, 200, '{"data": [', JSON_UTF8);
-      case "sunset": {
-        const headers: Record<string, string> = {};
-        for (const name of ["sunset-date", "sunset"]) {
-          const value = query.get(name);
-          if (value !== null) headers[name] = value;
-        }
-        return json(200, { data: { deprecated: true } }, headers);
-      }
-      case "user-agent":
-        return json(200, { userAgent: req.headers["user-agent"] ?? null });
+    const authorized = await this.#authorizeApiRequest(req, res);
+    if (!authorized) return;
+    const { entry, body } = authorized;
+    if (body === undefined) {
+      sendJson(res, 413, { error: "invalid_request", error_description: "The body is too large." });
+      return;
     }
-    const status = /^status\/(\d{3})$/.exec(route);
-    if (status) {
-      const code = Number(status[1]);
-      if (code >= 200 && code <= 599) {
-        const message = query.get("message") ?? `Sample error ${code}`;
-        if (query.get("format") === "text") {
-          return sendText(res, code, message, "text/plain; charset=utf-8");
-        }
-        return json(code, { message, status: code });
-      }
-    }
-    const flaky = /^flaky\/([^/]+)$/.exec(route);
-    if (flaky) {
-      const key = decodeURIComponent(flaky[1]);
-      const failures = Number(query.get("failures") ?? 1);
-      const failStatus = Number(query.get("status") ?? 503);
-      if (!Number.isSafeInteger(failures) || failures < 0 || !FLAKY_STATUSES.has(failStatus)) {
-        return json(400, {
-          message: "failures must be an integer >= 0 and status one of 429, 500, 502, 503, 504",
-        });
-      }
-      const attempts = (this.#flakyAttempts.get(key) ?? 0) + 1;
-      this.#flakyAttempts.set(key, attempts);
-      if (attempts <= failures) {
-        const retryAfter = query.get("retryAfter");
-        return json(
-          failStatus,
-          { message: `Transient failure ${attempts} of ${failures}` },
-          retryAfter === null ? {} : { "retry-after": retryAfter },
-        );
-      }
-      return json(200, { key, attempts, method: req.method ?? "GET" });
-    }
-    json(404, { message: `No sample API route at ${url.pathname}` });
+    const response = await handler({
+      method: req.method ?? "GET",
+      url: new URL(url.pathname + url.search, this.#url),
+      route: url.pathname.slice(prefix.length),
+      headers: copyHeaders(req),
+      body,
+      clientId: entry.clientId,
+      scope: entry.scope ?? null,
+    });
+    if (!(response instanceof Response)) throw new TypeError("A route must return a Response.");
+    const text = Buffer.from(await response.arrayBuffer());
+    const headers: Record<string, string> = {};
+    response.headers.forEach((value, name) => {
+      headers[name] = value;
+    });
+    headers["content-length"] = String(text.length);
+    res.writeHead(response.status, headers);
+    res.end(text);
   }
 
   #handleRedirectRequest(req: IncomingMessage, res: ServerResponse, url: URL): void {
@@ -998,6 +977,37 @@ function readClients(clients: unknown): ReadonlyMap<string, string> {
     map.set(id, secret);
   }
   return map;
+}
+
+function readRoutes(
+  routes: unknown,
+  tokenPath: string,
+): [string, ProtectedRouteHandler][] {
+  if (routes === undefined) return [];
+  if (typeof routes !== "object" || routes === null || Array.isArray(routes)) {
+    throw new TypeError('The option "routes" must be an object of path prefixes to handlers.');
+  }
+  const mounted: [string, ProtectedRouteHandler][] = [];
+  for (const [prefix, handler] of Object.entries(routes)) {
+    if (!/^\/[^?#\s]*[^/?#\s]$/.test(prefix)) {
+      throw new RangeError(
+        `The route "${prefix}" must be a path starting with "/" and not ending with "/".`,
+      );
+    }
+    const reserved = [tokenPath, ECHO_PATH, REDIRECT_PATH].find((path) =>
+      prefix === path || prefix.startsWith(path + "/")
+    );
+    if (reserved !== undefined) {
+      throw new RangeError(
+        `The route "${prefix}" lies under the server's own path "${reserved}" and would never be served.`,
+      );
+    }
+    if (typeof handler !== "function") {
+      throw new TypeError(`The handler of the route "${prefix}" must be a function.`);
+    }
+    mounted.push([prefix, handler as ProtectedRouteHandler]);
+  }
+  return mounted.sort(([a], [b]) => b.length - a.length);
 }
 
 function checkLifetime(seconds: unknown): number {
@@ -1148,21 +1158,6 @@ function copyHeaders(req: IncomingMessage): Record<string, string> {
 
 function base64UrlJson(value: unknown): string {
   return Buffer.from(JSON.stringify(value)).toString("base64url");
-}
-
-function sendText(
-  res: ServerResponse,
-  status: number,
-  text: string,
-  contentType: string,
-  headers: Record<string, string> = {},
-): void {
-  res.writeHead(status, {
-    "content-type": contentType,
-    "content-length": String(Buffer.byteLength(text)),
-    ...headers,
-  });
-  res.end(text);
 }
 
 function sendJson(

@@ -1,10 +1,11 @@
-// Shared test helpers: temporary credentials files, the CLI as a subprocess on
-// any runtime, and a log of every message and output the tests see, checked
-// for the client secret.
+// Shared test helpers: temporary credentials files and homes, the CLI as a subprocess on
+// any runtime, token request counts, and a log of every message and output the tests see,
+// checked for the client secret. Stand-in servers are in servers.ts, the sample API routes
+// in sample_api.ts.
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -249,4 +250,68 @@ export function runCommand(
  */
 export function isolatedXdg(dir: string): { XDG_CONFIG_HOME: string; XDG_CACHE_HOME: string } {
   return { XDG_CONFIG_HOME: join(dir, "config"), XDG_CACHE_HOME: join(dir, "cache") };
+}
+
+/** The token cache file of a CLI run with the XDG directories of `home` ({@linkcode isolatedXdg}). */
+export function cacheFile(home: string): string {
+  return join(isolatedXdg(home).XDG_CACHE_HOME, "kognic-auth", "tokens.json");
+}
+
+/** A fresh directory under `parent` for one test's HOME and XDG directories. */
+export async function homeUnder(parent: string): Promise<string> {
+  const home = join(parent, `home-${crypto.randomUUID().slice(0, 8)}`);
+  await mkdir(home);
+  return home;
+}
+
+/** Whether anything exists at `path`. */
+export async function exists(path: string): Promise<boolean> {
+  return await stat(path).then(() => true, () => false);
+}
+
+/** Runs `fn` and returns how many token requests `server` received meanwhile. */
+export async function countTokenRequests(
+  server: { readonly counts: { readonly tokenRequests: number } },
+  fn: () => Promise<unknown>,
+): Promise<number> {
+  const before = server.counts.tokenRequests;
+  await fn();
+  return server.counts.tokenRequests - before;
+}
+
+/** The skip reason of a test that needs a running Secret Service, or undefined when there is one. */
+export const NEEDS_SERVICE: string | undefined = process.env.KOGNIC_TEST_KEYRING === "1"
+  ? undefined
+  : "needs a running Secret Service: run under scripts/with_keyring.sh (sets KOGNIC_TEST_KEYRING=1)";
+
+/** What a command's `main` wrote and returned, run in this process. */
+export interface MainResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** The output half of a command's IO; {@linkcode runMain} supplies it. */
+interface Output {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+
+/**
+ * Runs a command's `main` (`kognic-auth`'s or `kog`'s) in this process with `io` (environment,
+ * fetch, stdin), collecting what it writes to stdout and stderr.
+ */
+export async function runMain<IO extends Output>(
+  main: (args: string[], io: IO) => Promise<number>,
+  args: string[],
+  io: Omit<IO, keyof Output>,
+): Promise<MainResult> {
+  let stdout = "";
+  let stderr = "";
+  const code = await main(args, {
+    ...io,
+    stdout: (text: string) => void (stdout += text),
+    stderr: (text: string) => void (stderr += text),
+  } as IO);
+  return { code, stdout, stderr };
 }

@@ -21,14 +21,19 @@ import { AuthSession } from "../../src/core/session.ts";
 import { type LocalAuthServer, startAuthServer } from "../../testing.ts";
 import {
   assertNoSecretSeen,
+  cacheFile,
   CLI_DENO_PERMISSIONS,
   CLIENT_ID,
   CLIENT_SECRET,
+  countTokenRequests,
   credentialsJson,
+  exists,
+  homeUnder,
   isolatedXdg,
   record,
   rejection,
   runCli,
+  runMain,
   type RunResult,
   tempDir,
   writeCredentials,
@@ -73,11 +78,7 @@ async function run(
   env: Record<string, string> = {},
   home = dir.path,
 ): Promise<Run> {
-  let stdout = "";
-  let stderr = "";
-  const code = await main(args, {
-    stdout: (text) => void (stdout += text),
-    stderr: (text) => void (stderr += text),
+  const { code, stdout, stderr } = await runMain(main, args, {
     env: { HOME: home, ...isolatedXdg(home), ...env },
   });
   record(stdout);
@@ -103,14 +104,8 @@ async function runProcess(
 }
 
 /** Runs `fn` and returns how many token requests `target` received meanwhile. */
-async function requestsDuring(
-  fn: () => Promise<unknown>,
-  target: LocalAuthServer = server,
-): Promise<number> {
-  const before = target.counts.tokenRequests;
-  await fn();
-  return target.counts.tokenRequests - before;
-}
+const requestsDuring = (fn: () => Promise<unknown>, target = server): Promise<number> =>
+  countTokenRequests(target, fn);
 
 function assertError(result: Run | RunResult, fragment: string): void {
   assert.equal(result.code, EXIT_ERROR, `stderr: ${result.stderr}`);
@@ -126,21 +121,8 @@ async function assertAccepted(token: string, clientId = CLIENT_ID): Promise<void
   assert.equal(body.clientId, clientId);
 }
 
-/** The cache file of the XDG directories of `home`. */
-function cacheFile(home: string): string {
-  return join(isolatedXdg(home).XDG_CACHE_HOME, "kognic-auth", "tokens.json");
-}
-
-async function exists(path: string): Promise<boolean> {
-  return await stat(path).then(() => true, () => false);
-}
-
 /** A fresh directory for one test's HOME and XDG directories. */
-async function freshHome(): Promise<string> {
-  const home = join(dir.path, `home-${crypto.randomUUID().slice(0, 8)}`);
-  await mkdir(home);
-  return home;
-}
+const freshHome = (): Promise<string> => homeUnder(dir.path);
 
 describe("kognic-auth configuration and token cache", () => {
   before(async () => {

@@ -23,10 +23,12 @@ import {
   CLIENT_ID,
   CLIENT_SECRET,
   CLIENTS,
+  countTokenRequests,
   credentialsJson,
   isolatedXdg,
   record,
   runCli,
+  runMain,
   tempDir,
   writeCredentials,
 } from "../_helpers/mod.ts";
@@ -68,18 +70,14 @@ interface Run {
  * XDG directories in the test's temporary directory).
  */
 async function run(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  let stdout = "";
-  let stderr = "";
-  const code = await main(args, {
-    stdout: (text) => void (stdout += text),
-    stderr: (text) => void (stderr += text),
+  const result = await runMain(main, args, {
     env: { ...isolatedXdg(dir.path), ...env },
     fetch: noteTokens,
   });
-  record(stdout);
-  record(stderr);
-  stderrOutputs.push(stderr);
-  return { code, stdout, stderr };
+  record(result.stdout);
+  record(result.stderr);
+  stderrOutputs.push(result.stderr);
+  return result;
 }
 
 /** The arguments of `get-access-token` against the local server, without a token cache. */
@@ -113,11 +111,8 @@ function assertUsage(result: Run): void {
 }
 
 /** Runs `fn` and returns how many token requests the server received meanwhile. */
-async function tokenRequestsDuring(fn: () => Promise<void>): Promise<number> {
-  const before = server.counts.tokenRequests;
-  await fn();
-  return server.counts.tokenRequests - before;
-}
+const tokenRequestsDuring = (fn: () => Promise<void>): Promise<number> =>
+  countTokenRequests(server, fn);
 
 // One outer describe: Deno 2.9 ignores a failing top-level `after` hook, not a describe-level one.
 describe("kognic-auth CLI", () => {

@@ -17,7 +17,6 @@
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, stat } from "node:fs/promises";
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import process from "node:process";
@@ -29,11 +28,16 @@ import { AuthSession } from "../../src/core/session.ts";
 import { type LocalAuthServer, startAuthServer } from "../../testing.ts";
 import {
   assertNoSecretSeen,
+  cacheFile,
   CLI_DENO_PERMISSIONS,
   CLIENT_ID,
   CLIENT_SECRET,
+  countTokenRequests,
   credentialsJson,
+  exists,
+  homeUnder,
   isolatedXdg,
+  NEEDS_SERVICE,
   rejection,
   runCli,
   type RunResult,
@@ -41,10 +45,6 @@ import {
   writeCredentials,
 } from "../_helpers/mod.ts";
 
-const REAL_KEYRING = process.env.KOGNIC_TEST_KEYRING === "1";
-const NEEDS_SERVICE = REAL_KEYRING
-  ? undefined
-  : "needs a running Secret Service: run under scripts/with_keyring.sh (sets KOGNIC_TEST_KEYRING=1)";
 const IS_DENO = "Deno" in globalThis;
 const IS_WINDOWS = process.platform === "win32";
 /** Long enough for any healthy run; only a hang reaches it. */
@@ -76,11 +76,7 @@ function keyringEnv(): Record<string, string> {
 }
 
 /** A fresh directory for one test's HOME and XDG directories. */
-async function freshHome(): Promise<string> {
-  const home = join(dir.path, `home-${crypto.randomUUID().slice(0, 8)}`);
-  await mkdir(home);
-  return home;
-}
+const freshHome = (): Promise<string> => homeUnder(dir.path);
 
 /**
  * Runs the CLI as a subprocess with every Deno permission (the keyring needs
@@ -102,25 +98,14 @@ async function cli(
 }
 
 /** Runs `fn` and returns how many token requests the server received meanwhile. */
-async function requestsDuring(fn: () => Promise<unknown>): Promise<number> {
-  const before = server.counts.tokenRequests;
-  await fn();
-  return server.counts.tokenRequests - before;
-}
+const requestsDuring = (fn: () => Promise<unknown>): Promise<number> =>
+  countTokenRequests(server, fn);
 
 function assertError(result: RunResult, pattern: RegExp): void {
   assert.equal(result.code, 1, `stderr: ${result.stderr}`);
   assert.equal(result.stdout, "");
   assert.match(result.stderr, /^Error: [^\n]+\n$/);
   assert.match(result.stderr, pattern);
-}
-
-function cacheFile(home: string): string {
-  return join(isolatedXdg(home).XDG_CACHE_HOME, "kognic-auth", "tokens.json");
-}
-
-async function exists(path: string): Promise<boolean> {
-  return await stat(path).then(() => true, () => false);
 }
 
 /**

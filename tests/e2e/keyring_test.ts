@@ -36,15 +36,12 @@ import {
   assertNoSecretSeen,
   CLIENT_SECRET,
   credentialsJson,
+  NEEDS_SERVICE,
   record,
   rejection,
   tempDir,
 } from "../_helpers/mod.ts";
 
-const REAL_KEYRING = process.env.KOGNIC_TEST_KEYRING === "1";
-const NEEDS_SERVICE = REAL_KEYRING
-  ? undefined
-  : "needs a running Secret Service: run under scripts/with_keyring.sh (sets KOGNIC_TEST_KEYRING=1)";
 const IS_DENO = "Deno" in globalThis;
 
 // ---------------------------------------------------------------------------

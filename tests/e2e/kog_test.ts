@@ -29,7 +29,7 @@ import { EXIT_ERROR, EXIT_OK, EXIT_USAGE, main } from "../../kog.ts";
 import { formatBody } from "../../src/cli/format.ts";
 import { parseJson, stringifyJson } from "../../src/cli/json.ts";
 import { VERSION } from "../../src/shared/version.ts";
-import { type EchoResponse, type LocalAuthServer, startAuthServer } from "../../testing.ts";
+import type { EchoResponse } from "../../testing.ts";
 import {
   assertNoSecretSeen,
   CLIENT_ID,
@@ -38,16 +38,18 @@ import {
   kogCommand,
   record,
   runCommand,
+  runMain,
   tempDir,
   writeCredentials,
 } from "../_helpers/mod.ts";
+import { type SampleApiServer, startSampleApiServer } from "../_helpers/sample_api.ts";
 
 const testdata = fileURLToPath(new URL("../testdata/kog/", import.meta.url));
 const DAY = 24 * 60 * 60 * 1000;
 /** Anything that looks like a JWT: no access token may reach any output. */
 const JWT = /eyJ[\w-]+\.eyJ[\w-]+\./;
 
-// The sample items of testing.ts (/v1/api/items) in each format.
+// The sample items of tests/_helpers/sample_api.ts (/v1/api/items) in each format.
 const ITEMS_JSON = `[
   {
     "id": 1,
@@ -143,16 +145,16 @@ async function runKog(
 // Shared setup: a local server, credentials, and an environments file
 
 /** The local auth server with the sample API, environment "local" (host 127.0.0.1). */
-let server: LocalAuthServer;
+let server: SampleApiServer;
 /** Another server: the default_environment's, whose tokens `server` rejects. */
-let otherServer: LocalAuthServer;
+let otherServer: SampleApiServer;
 let dir: { path: string; cleanup: () => Promise<void> };
 let credentialsPath: string;
 let xdg: Record<string, string>;
 
 before(async () => {
-  server = await startAuthServer({ clients: CLIENTS });
-  otherServer = await startAuthServer({ clients: CLIENTS });
+  server = await startSampleApiServer({ clients: CLIENTS });
+  otherServer = await startSampleApiServer({ clients: CLIENTS });
   dir = await tempDir();
   credentialsPath = await writeCredentials(dir.path, credentialsJson());
   xdg = {
@@ -193,17 +195,14 @@ async function run(
   args: string[],
   io: { stdin?: string; fetch?: typeof fetch; env?: Record<string, string> } = {},
 ): Promise<Run> {
-  let stdout = "";
-  let stderr = "";
   const cacheArgs = args.includes("--token-cache") ? [] : ["--token-cache", "none"];
-  const code = await main([...args, ...cacheArgs], {
-    stdout: (text) => void (stdout += text),
-    stderr: (text) => void (stderr += text),
-    stdin: io.stdin === undefined ? undefined : () => Promise.resolve(io.stdin!),
-    env: { ...xdg, ...io.env },
-    fetch: io.fetch,
-  });
-  return remember({ code, stdout, stderr });
+  return remember(
+    await runMain(main, [...args, ...cacheArgs], {
+      stdin: io.stdin === undefined ? undefined : () => Promise.resolve(io.stdin!),
+      env: { ...xdg, ...io.env },
+      fetch: io.fetch,
+    }),
+  );
 }
 
 function api(route: string): string {
@@ -543,8 +542,8 @@ describe("kog environments", () => {
   it("picks the longest host suffix, whatever the file order", async () => {
     // Names under .localhost do not resolve on every machine, so this fetch maps them to the
     // servers as DNS would; requests and tokens are real.
-    const inner = await startAuthServer({ clients: CLIENTS });
-    const outer = await startAuthServer({ clients: CLIENTS });
+    const inner = await startSampleApiServer({ clients: CLIENTS });
+    const outer = await startSampleApiServer({ clients: CLIENTS });
     const home = await tempDir();
     try {
       const file = join(home.path, "environments.json");
@@ -558,7 +557,7 @@ describe("kog environments", () => {
           },
         }),
       );
-      const hosts: Record<string, LocalAuthServer> = {
+      const hosts: Record<string, SampleApiServer> = {
         "api.team.localhost": inner,
         "team.localhost": inner,
         "api.other.localhost": outer,
@@ -569,7 +568,7 @@ describe("kog environments", () => {
         if (target) url.host = new URL(target.url).host;
         return fetch(url, init);
       };
-      const cases: [string, LocalAuthServer, string][] = [
+      const cases: [string, SampleApiServer, string][] = [
         ["http://api.team.localhost/v1/api/object", inner, "inner"],
         ["http://team.localhost/v1/api/object", inner, "inner"],
         ["http://api.other.localhost/v1/api/object", outer, "outer"],

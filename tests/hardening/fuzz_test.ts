@@ -12,7 +12,6 @@
 import assert from "node:assert/strict";
 import { appendFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { join } from "node:path";
 import process from "node:process";
 import { after, before, describe, it } from "node:test";
@@ -38,7 +37,8 @@ import {
 } from "../../config.ts";
 import { main } from "../../cli.ts";
 import { type LocalAuthServer, startAuthServer } from "../../testing.ts";
-import { CLIENT_ID, CLIENT_SECRET, tempDir } from "../_helpers/mod.ts";
+import { CLIENT_ID, CLIENT_SECRET, runMain, tempDir } from "../_helpers/mod.ts";
+import { type StandIn, startJsonStandIn, startStandIn } from "../_helpers/servers.ts";
 
 /** A secret the local server does not accept; it must not leak either. */
 const WRONG_SECRET = "wr0ng-Fz5kT1-never-print-me";
@@ -1242,65 +1242,56 @@ async function startFuzzServer(): Promise<FuzzServer> {
     elsewhere: 0,
     close: () => Promise.resolve(),
   };
-  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    let text = "";
-    req.on("data", (chunk) => (text += chunk));
-    req.on("end", () => {
-      const id = /^\/case\/(\d+)$/.exec(req.url ?? "")?.[1];
-      const entry = id === undefined ? undefined : fuzzServer.cases.get(id);
-      if (!entry) {
-        if (req.url === "/elsewhere") fuzzServer.elsewhere++;
-        res.writeHead(404).end();
-        return;
-      }
-      entry.form.push(text);
-      const reply = entry.replies[entry.hits++];
-      if (!reply) {
-        res.writeHead(500, { "content-type": "text/plain", connection: "close" })
-          .end("more attempts than planned");
-        return;
-      }
-      if (reply.kind === "reset") {
-        req.socket.destroy();
-        return;
-      }
-      if (reply.kind === "redirect") {
-        res.writeHead(reply.status, {
-          location: `${fuzzServer.url}/elsewhere`,
-          connection: "close",
-        }).end();
-        return;
-      }
-      const body = reply.kind === "reset-mid-body"
-        ? '{"access_token":"abc.def.ghi","token_type":"Bearer"}'
-        : renderBody(reply.body, entry.secret, text);
-      const headers: Record<string, string> = {
-        "content-type": reply.kind === "http" ? reply.contentType : "application/json",
-        "content-length": String(Buffer.byteLength(body)),
-        // A fresh connection per request: a runtime may transparently resend a
-        // request whose reused keep-alive connection was reset, which would
-        // blur the count of attempts.
-        "connection": "close",
-      };
-      if (reply.kind === "http") {
-        const retryAfter = retryAfterHeader(reply.retryAfter);
-        if (retryAfter !== undefined) headers["retry-after"] = retryAfter;
-      }
-      res.writeHead(reply.kind === "http" ? reply.status : 200, headers);
-      if (reply.kind === "reset-mid-body") {
-        res.write(body.slice(0, 12), () => res.socket?.destroy());
-      } else {
-        res.end(body);
-      }
-    });
+  const server = await startStandIn((req, res, text) => {
+    const id = /^\/case\/(\d+)$/.exec(req.url ?? "")?.[1];
+    const entry = id === undefined ? undefined : fuzzServer.cases.get(id);
+    if (!entry) {
+      if (req.url === "/elsewhere") fuzzServer.elsewhere++;
+      res.writeHead(404).end();
+      return;
+    }
+    entry.form.push(text);
+    const reply = entry.replies[entry.hits++];
+    if (!reply) {
+      res.writeHead(500, { "content-type": "text/plain", connection: "close" })
+        .end("more attempts than planned");
+      return;
+    }
+    if (reply.kind === "reset") {
+      req.socket.destroy();
+      return;
+    }
+    if (reply.kind === "redirect") {
+      res.writeHead(reply.status, {
+        location: `${fuzzServer.url}/elsewhere`,
+        connection: "close",
+      }).end();
+      return;
+    }
+    const body = reply.kind === "reset-mid-body"
+      ? '{"access_token":"abc.def.ghi","token_type":"Bearer"}'
+      : renderBody(reply.body, entry.secret, text);
+    const headers: Record<string, string> = {
+      "content-type": reply.kind === "http" ? reply.contentType : "application/json",
+      "content-length": String(Buffer.byteLength(body)),
+      // A fresh connection per request: a runtime may transparently resend a
+      // request whose reused keep-alive connection was reset, which would
+      // blur the count of attempts.
+      "connection": "close",
+    };
+    if (reply.kind === "http") {
+      const retryAfter = retryAfterHeader(reply.retryAfter);
+      if (retryAfter !== undefined) headers["retry-after"] = retryAfter;
+    }
+    res.writeHead(reply.kind === "http" ? reply.status : 200, headers);
+    if (reply.kind === "reset-mid-body") {
+      res.write(body.slice(0, 12), () => res.socket?.destroy());
+    } else {
+      res.end(body);
+    }
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  fuzzServer.url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-  fuzzServer.close = () =>
-    new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    });
+  fuzzServer.url = server.url;
+  fuzzServer.close = server.close;
   return fuzzServer;
 }
 
@@ -1497,7 +1488,7 @@ describe("fuzz: token endpoint responses", () => {
 describe("fuzz: kognic-auth command line", () => {
   const secrets = [CLIENT_SECRET, WRONG_SECRET];
   let server: LocalAuthServer;
-  let elsewhere: Server;
+  let elsewhere: StandIn;
   let elsewhereUrl: string;
   const paths: Record<string, string> = {};
   const issued = new Set<string>();
@@ -1509,18 +1500,11 @@ describe("fuzz: kognic-auth command line", () => {
       refreshTokens: true,
     });
     // Stands in for every host but 127.0.0.1, so no request leaves the machine.
-    elsewhere = createServer((req, res) => {
-      req.resume();
-      req.on("end", () => {
-        const body = JSON.stringify({
-          error: "invalid_request",
-          error_description: "fuzz: not sent beyond 127.0.0.1",
-        });
-        res.writeHead(400, { "content-type": "application/json" }).end(body);
-      });
+    elsewhere = await startJsonStandIn(400, {
+      error: "invalid_request",
+      error_description: "fuzz: not sent beyond 127.0.0.1",
     });
-    await new Promise<void>((resolve) => elsewhere.listen(0, "127.0.0.1", resolve));
-    elsewhereUrl = `http://127.0.0.1:${(elsewhere.address() as { port: number }).port}`;
+    elsewhereUrl = elsewhere.url;
     const base = {
       clientId: CLIENT_ID,
       clientSecret: CLIENT_SECRET,
@@ -1545,10 +1529,7 @@ describe("fuzz: kognic-auth command line", () => {
   });
   after(async () => {
     await server.close();
-    await new Promise<void>((resolve) => {
-      elsewhere.closeAllConnections();
-      elsewhere.close(() => resolve());
-    });
+    await elsewhere.close();
   });
 
   /** Passes requests to 127.0.0.1 through, noting issued tokens; sends the rest to `elsewhere`. */
@@ -1725,11 +1706,7 @@ describe("fuzz: kognic-auth command line", () => {
       "kognic-auth argument vectors (main)",
       fc.tuple(argsArb, envArb),
       async ([args, env], tally) => {
-        let stdout = "";
-        let stderr = "";
-        const code = await main(args, {
-          stdout: (text) => void (stdout += text),
-          stderr: (text) => void (stderr += text),
+        const { code, stdout, stderr } = await runMain(main, args, {
           env: { HOME: dir.path, ...env },
           fetch: guard,
         });

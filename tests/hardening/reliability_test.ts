@@ -10,7 +10,6 @@
 
 import assert from "node:assert/strict";
 import { appendFileSync } from "node:fs";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import process from "node:process";
 import { after, describe, it } from "node:test";
 import {
@@ -26,6 +25,7 @@ import {
 } from "../../mod.ts";
 import { type LocalAuthServer, startAuthServer } from "../../testing.ts";
 import { assertNoSecretSeen, CLIENT_ID, CLIENT_SECRET, CLIENTS, record } from "../_helpers/mod.ts";
+import { deadPort, startStandIn } from "../_helpers/servers.ts";
 
 const REPORT = process.env.KOGNIC_RELIABILITY_REPORT;
 
@@ -135,61 +135,43 @@ async function startRawServer(options: { refuseRefresh?: boolean } = {}): Promis
     grants: {},
     close: () => Promise.resolve(),
   };
-  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    let text = "";
-    req.on("data", (chunk) => (text += chunk));
-    req.on("end", () => {
-      raw.requests++;
-      const behaviour = raw.queue.shift();
-      const isToken = req.url?.startsWith("/v1/auth/oauth/token");
-      const grant = new URLSearchParams(text).get("grant_type") ?? "";
-      if (isToken) raw.grants[grant] = (raw.grants[grant] ?? 0) + 1;
-      let status = 200;
-      let body: string;
-      if (isToken && grant === "refresh_token" && options.refuseRefresh) {
-        status = 400;
-        body = JSON.stringify({ error: "unsupported_grant_type" });
-      } else if (isToken) {
-        body = JSON.stringify({
-          access_token: `raw-token-${++issued}`,
-          token_type: "Bearer",
-          expires_in: 3600,
-          ...(options.refuseRefresh ? { refresh_token: `raw-refresh-${issued}` } : {}),
-        });
-      } else {
-        body = JSON.stringify({ ok: true, padding: "x".repeat(64) });
-      }
-      res.writeHead(status, {
-        "content-type": "application/json",
-        "content-length": String(body.length),
+  const server = await startStandIn((req, res, text) => {
+    raw.requests++;
+    const behaviour = raw.queue.shift();
+    const isToken = req.url?.startsWith("/v1/auth/oauth/token");
+    const grant = new URLSearchParams(text).get("grant_type") ?? "";
+    if (isToken) raw.grants[grant] = (raw.grants[grant] ?? 0) + 1;
+    let status = 200;
+    let body: string;
+    if (isToken && grant === "refresh_token" && options.refuseRefresh) {
+      status = 400;
+      body = JSON.stringify({ error: "unsupported_grant_type" });
+    } else if (isToken) {
+      body = JSON.stringify({
+        access_token: `raw-token-${++issued}`,
+        token_type: "Bearer",
+        expires_in: 3600,
+        ...(options.refuseRefresh ? { refresh_token: `raw-refresh-${issued}` } : {}),
       });
-      if (behaviour === undefined) {
-        res.end(body);
-        return;
-      }
-      res.write(body.slice(0, 10), () => {
-        if (behaviour === "reset-mid-body") res.socket?.destroy();
-        // "stall-body": the rest never comes; close() ends the connection.
-      });
+    } else {
+      body = JSON.stringify({ ok: true, padding: "x".repeat(64) });
+    }
+    res.writeHead(status, {
+      "content-type": "application/json",
+      "content-length": String(body.length),
+    });
+    if (behaviour === undefined) {
+      res.end(body);
+      return;
+    }
+    res.write(body.slice(0, 10), () => {
+      if (behaviour === "reset-mid-body") res.socket?.destroy();
+      // "stall-body": the rest never comes; close() ends the connection.
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  raw.url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-  raw.close = () =>
-    new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    });
+  raw.url = server.url;
+  raw.close = server.close;
   return raw;
-}
-
-/** A port on 127.0.0.1 with nothing listening on it. */
-async function deadPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 // --- The matrix ---------------------------------------------------------------

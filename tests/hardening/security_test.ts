@@ -14,7 +14,6 @@ import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { appendFileSync } from "node:fs";
 import { chmod, mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { join } from "node:path";
 import process from "node:process";
 import { after, before, describe, it } from "node:test";
@@ -33,8 +32,10 @@ import {
   credentialsJson,
   record,
   runCli,
+  runMain,
   tempDir,
 } from "../_helpers/mod.ts";
+import { type Origin, startJsonStandIn, startOrigin, startStandIn } from "../_helpers/servers.ts";
 
 const RUNS = Math.max(1, Math.floor(Number(process.env.KOGNIC_FUZZ_RUNS) || 1000));
 const SEED = process.env.KOGNIC_FUZZ_SEED ? Number(process.env.KOGNIC_FUZZ_SEED) : undefined;
@@ -80,44 +81,6 @@ function reportFixed(check: string, cases: number): void {
 }
 
 // --- Servers ---------------------------------------------------------------------
-
-/** A server on another origin: `/hop?to=&status=` redirects, anything else answers 200. */
-interface Origin {
-  url: string;
-  seen: { path: string; authorization: string | undefined; method: string }[];
-  close(): Promise<void>;
-}
-
-async function startOrigin(): Promise<Origin> {
-  const seen: Origin["seen"] = [];
-  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    req.resume();
-    req.on("end", () => {
-      const url = new URL(req.url ?? "/", "http://x");
-      seen.push({
-        path: url.pathname,
-        authorization: req.headers.authorization,
-        method: req.method!,
-      });
-      const to = url.searchParams.get("to");
-      if (url.pathname === "/hop" && to) {
-        res.writeHead(Number(url.searchParams.get("status") ?? 302), { location: to }).end();
-      } else {
-        res.writeHead(200, { "content-type": "text/plain" }).end("landed");
-      }
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
-    seen,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 let server: LocalAuthServer;
 let b: Origin;
@@ -429,15 +392,11 @@ function registerTests(): void {
 
     it("keeps the client secret from following a redirect of the token request", async () => {
       const landing = await startOrigin();
-      const bouncer = createServer((req, res) => {
-        req.resume();
-        req.on("end", () => {
-          const status = Number(new URL(req.url ?? "/", "http://x").pathname.split("/").pop());
-          res.writeHead(status, { location: `${landing.url}/stolen` }).end();
-        });
+      const bouncer = await startStandIn((req, res) => {
+        const status = Number(new URL(req.url ?? "/", "http://x").pathname.split("/").pop());
+        res.writeHead(status, { location: `${landing.url}/stolen` }).end();
       });
-      await new Promise<void>((resolve) => bouncer.listen(0, "127.0.0.1", resolve));
-      const bouncerUrl = `http://127.0.0.1:${(bouncer.address() as { port: number }).port}`;
+      const bouncerUrl = bouncer.url;
       try {
         for (const status of [301, 302, 303, 307, 308]) {
           const session = new AuthSession({
@@ -453,10 +412,7 @@ function registerTests(): void {
         assert.equal(landing.seen.length, 0, "the token request followed a redirect");
         reportFixed("token request redirects not followed (301, 302, 303, 307, 308)", 5);
       } finally {
-        await new Promise<void>((resolve) => {
-          bouncer.closeAllConnections();
-          bouncer.close(() => resolve());
-        });
+        await bouncer.close();
         await landing.close();
       }
     });
@@ -568,11 +524,7 @@ function registerTests(): void {
       let secretsShown = 0;
       for (const args of commands) {
         for (const env of envs) {
-          let stdout = "";
-          let stderr = "";
-          const code = await main(args, {
-            stdout: (text) => void (stdout += text),
-            stderr: (text) => void (stderr += text),
+          const { code, stdout, stderr } = await runMain(main, args, {
             env: { HOME: dir.path, ...env },
             fetch: noting,
           });
@@ -630,36 +582,20 @@ function registerTests(): void {
     });
 
     it("keeps a token server from adding lines or terminal escapes to the one Error: line", async () => {
-      const hostile = createServer((req, res) => {
-        req.resume();
-        req.on("end", () => {
-          const body = JSON.stringify({
-            error: "invalid_client\u001b[2J",
-            error_description: "Bad client\nError: none, all good\r\n\u001b]0;owned\u0007\u009b31m",
-          });
-          res.writeHead(401, { "content-type": "application/json" }).end(body);
-        });
+      const hostile = await startJsonStandIn(401, {
+        error: "invalid_client\u001b[2J",
+        error_description: "Bad client\nError: none, all good\r\n\u001b]0;owned\u0007\u009b31m",
       });
-      await new Promise<void>((resolve) => hostile.listen(0, "127.0.0.1", resolve));
       try {
-        const url = `http://127.0.0.1:${(hostile.address() as { port: number }).port}`;
-        let stderr = "";
-        const code = await main(
-          [
-            "get-access-token",
-            "--server",
-            url,
-            "--credentials",
-            files.valid,
-            "--token-cache",
-            "none",
-          ],
-          {
-            stdout: () => {},
-            stderr: (text) => void (stderr += text),
-            env: { HOME: dir.path },
-          },
-        );
+        const { code, stderr } = await runMain(main, [
+          "get-access-token",
+          "--server",
+          hostile.url,
+          "--credentials",
+          files.valid,
+          "--token-cache",
+          "none",
+        ], { env: { HOME: dir.path } });
         record(stderr);
         const check = "CLI error line free of server-sent newlines and terminal escapes";
         try {
@@ -686,10 +622,7 @@ function registerTests(): void {
         }
         reportFixed(check, 1);
       } finally {
-        await new Promise<void>((resolve) => {
-          hostile.closeAllConnections();
-          hostile.close(() => resolve());
-        });
+        await hostile.close();
       }
     });
   });

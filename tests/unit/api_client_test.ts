@@ -23,7 +23,7 @@ import { sunsetNotice } from "../../src/api/deprecation.ts";
 import { KognicAuthError } from "../../src/shared/errors.ts";
 import { AuthSession } from "../../src/core/session.ts";
 import { VERSION } from "../../src/shared/version.ts";
-import { type EchoResponse, type LocalAuthServer, startAuthServer } from "../../testing.ts";
+import type { EchoResponse } from "../../testing.ts";
 import {
   assertNoSecretSeen,
   CLIENT_ID,
@@ -32,6 +32,7 @@ import {
   record,
   rejection,
 } from "../_helpers/mod.ts";
+import { type SampleApiServer, startSampleApiServer } from "../_helpers/sample_api.ts";
 
 const DAY = 24 * 60 * 60 * 1000;
 
@@ -45,9 +46,9 @@ function expectedRuntime(): string {
 
 async function withClient(
   options: KognicClientOptions,
-  fn: (client: KognicClient, server: LocalAuthServer) => Promise<void>,
+  fn: (client: KognicClient, server: SampleApiServer) => Promise<void>,
 ): Promise<void> {
-  const server = await startAuthServer({ clients: CLIENTS });
+  const server = await startSampleApiServer({ clients: CLIENTS });
   try {
     const session = new AuthSession({ authServer: server.url, auth: [CLIENT_ID, CLIENT_SECRET] });
     await fn(new KognicClient({ session, baseUrl: server.apiBaseUrl, ...options }), server);
@@ -59,9 +60,9 @@ async function withClient(
 /** Retries without waiting: the test server's flaky route answers Retry-After: 0. */
 const NOW = "retryAfter=0";
 
-describe("the sample API routes of startAuthServer()", () => {
+describe("the sample API routes mounted on startAuthServer()", () => {
   it("need a bearer token, count requests and take injected failures", async () => {
-    const server = await startAuthServer({ clients: CLIENTS });
+    const server = await startSampleApiServer({ clients: CLIENTS });
     try {
       const anonymous = await fetch(`${server.apiBaseUrl}/items`);
       assert.equal(anonymous.status, 401);

@@ -17,7 +17,7 @@ import {
   tokenCacheKey,
 } from "../../config.ts";
 import { type LocalAuthServer, startAuthServer } from "../../testing.ts";
-import { CLIENT_ID, CLIENT_SECRET, CLIENTS, tempDir } from "../_helpers/mod.ts";
+import { CLIENT_ID, CLIENT_SECRET, CLIENTS, countTokenRequests, tempDir } from "../_helpers/mod.ts";
 
 const IS_WINDOWS = process.platform === "win32";
 
@@ -40,11 +40,8 @@ function cachePath(): string {
 }
 
 /** Runs `fn` and returns how many token requests the server received meanwhile. */
-async function tokenRequestsDuring(fn: () => Promise<unknown>): Promise<number> {
-  const before = server.counts.tokenRequests;
-  await fn();
-  return server.counts.tokenRequests - before;
-}
+const tokenRequestsDuring = (fn: () => Promise<unknown>): Promise<number> =>
+  countTokenRequests(server, fn);
 
 /** The key the session uses for the test client without scopes. */
 function key(scopes?: string[]): Promise<string> {

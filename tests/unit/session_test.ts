@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { createServer, type IncomingMessage, type Server } from "node:http";
 import { after, before, beforeEach, describe, it } from "node:test";
 import { inspect } from "node:util";
 import {
@@ -19,51 +18,10 @@ import {
   record,
   rejection,
 } from "../_helpers/mod.ts";
-
-/** A plain server on another origin that records what it is sent and can redirect. */
-interface OtherOrigin {
-  url: string;
-  seen: { path: string; authorization: string | undefined; method: string; body: string }[];
-  close(): Promise<void>;
-}
-
-async function startOtherOrigin(): Promise<OtherOrigin> {
-  const seen: OtherOrigin["seen"] = [];
-  const server: Server = createServer((req: IncomingMessage, res) => {
-    let body = "";
-    req.on("data", (chunk) => (body += chunk));
-    req.on("end", () => {
-      const url = new URL(req.url ?? "/", "http://x");
-      seen.push({
-        path: url.pathname,
-        authorization: req.headers.authorization,
-        method: req.method!,
-        body,
-      });
-      const to = url.searchParams.get("to");
-      if (to) {
-        res.writeHead(Number(url.searchParams.get("status") ?? 302), { location: to });
-      } else {
-        res.writeHead(200, { "content-type": "text/plain" });
-      }
-      res.end("ok");
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  return {
-    url: `http://127.0.0.1:${port}`,
-    seen,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
+import { type Origin, startOrigin } from "../_helpers/servers.ts";
 
 let server: LocalAuthServer;
-let other: OtherOrigin;
+let other: Origin;
 const fastRetry = { baseDelay: 5, maxDelay: 20 };
 
 function session(extra: AuthSessionOptions = {}): AuthSession {
@@ -82,7 +40,7 @@ async function echo(response: Response): Promise<EchoResponse> {
 
 before(async () => {
   server = await startAuthServer({ clients: CLIENTS, tokenLifetime: 600 });
-  other = await startOtherOrigin();
+  other = await startOrigin();
 });
 beforeEach(() => {
   server.resetCounts();

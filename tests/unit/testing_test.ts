@@ -7,6 +7,7 @@ import {
   type EchoResponse,
   type LocalAuthServer,
   type LocalAuthServerOptions,
+  type ProtectedRequest,
   startAuthServer,
 } from "../../testing.ts";
 
@@ -586,5 +587,127 @@ describe("startAuthServer() counters and lifecycle", () => {
     } finally {
       await server.close();
     }
+  });
+});
+
+describe("startAuthServer() mounted routes", () => {
+  it("answers a mounted route with its handler's Response, given the token's client and scope", async () => {
+    const seen: ProtectedRequest[] = [];
+    const routes = {
+      "/v1/projects": (request: ProtectedRequest): Response => {
+        seen.push(request);
+        return new Response(JSON.stringify({ route: request.route }), {
+          status: 201,
+          headers: { "content-type": "application/json", "x-served-by": "projects" },
+        });
+      },
+      "/v1/projects/archive": (): Promise<Response> =>
+        Promise.resolve(new Response("archived", { status: 410 })),
+    };
+    await withServer({ routes }, async (server) => {
+      const { access_token } = await getToken(server, { scope: "projects:read" });
+      const headers = { authorization: `Bearer ${access_token}`, "x-request-id": "7" };
+      const created = await fetch(`${server.url}/v1/projects/7?page=2`, {
+        method: "POST",
+        body: "hello",
+        headers,
+      });
+      assert.equal(created.status, 201);
+      assert.equal(created.headers.get("x-served-by"), "projects");
+      assert.deepEqual(await created.json(), { route: "/7" });
+      const [request] = seen;
+      assert.equal(request.method, "POST");
+      assert.equal(request.url.href, `${server.url}/v1/projects/7?page=2`);
+      assert.equal(request.body, "hello");
+      assert.equal(request.clientId, CLIENT_ID);
+      assert.equal(request.scope, "projects:read");
+      assert.equal(request.headers["x-request-id"], "7");
+      assert.equal(request.headers.authorization, undefined);
+      const bare = await fetch(`${server.url}/v1/projects`, { headers });
+      assert.deepEqual(await bare.json(), { route: "" });
+      const archived = await fetch(`${server.url}/v1/projects/archive/1`, { headers });
+      assert.equal(archived.status, 410);
+      assert.equal(await archived.text(), "archived");
+      assert.equal(await statusOf(fetch(`${server.url}/v1/projectsx`, { headers })), 404);
+      assert.equal(seen.length, 2);
+      assert.equal(server.counts.apiRequests, 3);
+    });
+  });
+
+  it("guards a mounted route with the bearer token check and the API fault queue", async () => {
+    let calls = 0;
+    const routes = { "/v1/api": (): Response => (calls++, Response.json({ ok: true })) };
+    await withServer({ routes }, async (server) => {
+      const url = `${server.url}/v1/api/items`;
+      const anonymous = await fetch(url);
+      assert.equal(anonymous.status, 401);
+      assert.equal(anonymous.headers.get("www-authenticate"), 'Bearer error="invalid_token"');
+      assert.equal((await anonymous.json()).error, "invalid_token");
+      const headers = { authorization: `Bearer ${server.issueToken()}` };
+      server.failApiRequests({ status: 503, retryAfter: 2 });
+      const failed = await fetch(url, { headers });
+      assert.equal(failed.status, 503);
+      assert.equal(failed.headers.get("retry-after"), "2");
+      await failed.body?.cancel();
+      assert.deepEqual(await (await fetch(url, { headers })).json(), { ok: true });
+      server.revokeAccessTokens();
+      assert.equal(await statusOf(fetch(url, { headers })), 401);
+      assert.equal(calls, 1);
+      assert.equal(server.counts.apiRequests, 4);
+      assert.equal(server.counts.unauthorizedApiRequests, 2);
+    });
+  });
+
+  it("answers 500 server_error when a handler throws or returns no Response, and keeps serving", async () => {
+    const routes = {
+      "/v1/throws": (): Response => {
+        throw new Error("handler failed with secret s3cr3t");
+      },
+      "/v1/rejects": (): Promise<Response> => Promise.reject(new Error("no")),
+      "/v1/wrong": (() => ({ status: 200 })) as unknown as () => Response,
+    };
+    await withServer({ routes }, async (server) => {
+      const headers = { authorization: `Bearer ${server.issueToken()}` };
+      for (const path of ["/v1/throws", "/v1/rejects", "/v1/wrong"]) {
+        const response = await fetch(server.url + path, { headers });
+        assert.equal(response.status, 500, path);
+        const text = await response.text();
+        assert.deepEqual(JSON.parse(text), {
+          error: "server_error",
+          error_description: "Internal error.",
+        });
+        assert.ok(!text.includes("s3cr3t"));
+      }
+      assert.equal(await statusOf(callApi(server, headers.authorization.slice(7))), 200);
+    });
+  });
+
+  it("rejects routes that are not path prefixes, lie under the server's own paths or lack a handler", async () => {
+    const handler = (): Response => new Response("");
+    for (const prefix of ["v1/api", "/", "/v1/api/", "/v1/a pi", "/v1/api?x"]) {
+      await assert.rejects(startAuthServer({ routes: { [prefix]: handler } }), RangeError, prefix);
+    }
+    for (const prefix of ["/v1/echo", "/v1/echo/more", "/v1/redirect", "/v1/auth/oauth/token"]) {
+      await assert.rejects(
+        startAuthServer({ routes: { [prefix]: handler } }),
+        (error: Error) => error instanceof RangeError && error.message.includes("own path"),
+        prefix,
+      );
+    }
+    await assert.rejects(
+      startAuthServer({ routes: { "/v1/api": "nope" as unknown as () => Response } }),
+      TypeError,
+    );
+    await assert.rejects(
+      startAuthServer({ routes: [] as unknown as Record<string, () => Response> }),
+      TypeError,
+    );
+    await withServer({ routes: { "/v1": () => Response.json({ mine: true }) } }, async (server) => {
+      const headers = { authorization: `Bearer ${server.issueToken()}` };
+      assert.deepEqual(await (await fetch(`${server.url}/v1/x`, { headers })).json(), {
+        mine: true,
+      });
+      assert.equal((await (await fetch(server.apiUrl, { headers })).json()).path, "/v1/echo");
+    });
   });
 });

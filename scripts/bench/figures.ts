@@ -1,11 +1,13 @@
 /**
- * Writes the results of `deno task bench` as `docs/benchmarks.md` (tables,
- * targets, machine and versions) and `docs/benchmarks.svg` (a bar chart of
- * the per-request overheads). Generated only: never edit the outputs by hand.
+ * The figures of a `deno task bench` run as a document (`docs/benchmarks.json`):
+ * targets, tables, machine and versions, and the chart of the per-request
+ * overheads. scripts/render_doc.ts turns it into `docs/benchmarks.md` and
+ * `docs/benchmarks.svg`.
  *
  * @module
  */
 
+import type { Block, Chart, Doc } from "../render_doc.ts";
 import { CANDIDATE, PEERS, type Stats } from "./cases.ts";
 import type { ColdResult } from "./cold.ts";
 import type { SizeResult, TarballResult } from "./size.ts";
@@ -121,9 +123,8 @@ function kb(bytes: number): string {
   return `${(bytes / 1024).toFixed(1)} KB`;
 }
 
-function table(head: string[], rows: string[][]): string {
-  const line = (cells: string[]): string => `| ${cells.join(" | ")} |`;
-  return [line(head), line(head.map(() => "---")), ...rows.map(line)].join("\n");
+function table(head: string[], rows: string[][]): Block {
+  return { table: head, rows };
 }
 
 function caseNames(run: RuntimeRun): string[] {
@@ -242,7 +243,7 @@ function memoryTarget(run: RuntimeRun): string {
   return growth <= MEMORY_NOISE_BYTES ? `met (${text})` : `**missed** (${text})`;
 }
 
-function targetsSection(result: BenchResult): string {
+function targetsSection(result: BenchResult): Block {
   const runs = result.runtimes;
   const rows: string[][] = [
     [
@@ -279,7 +280,7 @@ function targetsSection(result: BenchResult): string {
 }
 
 /** Figures from this run that bear on the targets, computed (no hand-written claims). */
-function limitsSection(result: BenchResult): string {
+function limitsSection(result: BenchResult): Block {
   const lines: string[] = [];
   for (const run of result.runtimes) {
     const parts: string[] = [];
@@ -315,15 +316,15 @@ function limitsSection(result: BenchResult): string {
         } µs), of which its own work with a stubbed fetch is ${us(stub, 2)} µs`,
       );
     }
-    if (parts.length) lines.push(`- ${run.label}: ${parts.join("; ")}.`);
+    if (parts.length) lines.push(`${run.label}: ${parts.join("; ")}.`);
   }
-  return lines.join("\n");
+  return { list: lines };
 }
 
 // ---------------------------------------------------------------------------
 // Sections
 
-function stubSection(run: RuntimeRun): string {
+function stubSection(run: RuntimeRun): Block[] {
   const rows = run.stub?.results ?? {};
   const base = rows.fetch;
   const oursGet = stubOverhead(run, OURS, "get");
@@ -344,24 +345,26 @@ function stubSection(run: RuntimeRun): string {
       isBase ? "–" : ratio(post, oursPost),
     ];
   });
-  return `#### ${run.label}\n\n${
-    table([
-      "Client",
-      "GET µs",
-      "GET overhead µs",
-      "× ours",
-      "POST µs",
-      "POST overhead µs",
-      "× ours",
-    ], body)
-  }\n\nWall-clock medians, same order: ${
-    caseNames(run).filter((name) => rows[name]).map((name) =>
-      `${name} ${us(rows[name].getWall.median, 2)} / ${us(rows[name].postWall.median, 2)} µs`
-    ).join("; ")
-  }.${base ? "" : " (No baseline.)"}`;
+  const head = [
+    "Client",
+    "GET µs",
+    "GET overhead µs",
+    "× ours",
+    "POST µs",
+    "POST overhead µs",
+    "× ours",
+  ];
+  const walls = caseNames(run).filter((name) => rows[name]).map((name) =>
+    `${name} ${us(rows[name].getWall.median, 2)} / ${us(rows[name].postWall.median, 2)} µs`
+  );
+  return [
+    { h: 4, text: run.label },
+    table(head, body),
+    { p: `Wall-clock medians, same order: ${walls.join("; ")}.${base ? "" : " (No baseline.)"}` },
+  ];
 }
 
-function loopbackSection(run: RuntimeRun): string {
+function loopbackSection(run: RuntimeRun): Block[] {
   const rows = run.loopback?.results ?? {};
   const base = rows.fetch;
   const body = caseNames(run).map((name) => {
@@ -383,7 +386,8 @@ function loopbackSection(run: RuntimeRun): string {
       ratio(row.concurrentLatency.median, base?.concurrentLatency.median),
     ];
   });
-  return `#### ${run.label}\n\n${
+  return [
+    { h: 4, text: run.label },
     table([
       "Client",
       "Sequential: median latency µs",
@@ -395,11 +399,11 @@ function loopbackSection(run: RuntimeRun): string {
       "× fetch",
       "Median latency µs",
       "× fetch",
-    ], body)
-  }`;
+    ], body),
+  ];
 }
 
-function coldSection(run: RuntimeRun): string {
+function coldSection(run: RuntimeRun): Block[] {
   const empty = coldRow(run, "empty");
   const rows = (run.cold ?? []).map((row) => {
     if (row.error) {
@@ -421,7 +425,8 @@ function coldSection(run: RuntimeRun): string {
       row.inProcess ? row.inProcess.median.toFixed(0) : "–",
     ];
   });
-  return `#### ${run.label}\n\n${
+  return [
+    { h: 4, text: run.label },
     table([
       "Process",
       "What it does",
@@ -430,11 +435,11 @@ function coldSection(run: RuntimeRun): string {
       "× empty",
       "Fastest run, ms (over empty's fastest)",
       "Response at, ms (process clock)",
-    ], rows)
-  }`;
+    ], rows),
+  ];
 }
 
-function stormSection(result: BenchResult): string {
+function stormSection(result: BenchResult): Block {
   const names = ["fetch", OURS, ...Object.keys(PEERS)];
   const rows = names.map((name) => [
     name === "fetch" ? "fetch, token fetched first (baseline)" : name,
@@ -460,7 +465,7 @@ function stormSection(result: BenchResult): string {
   );
 }
 
-function sizeSection(result: BenchResult): string {
+function sizeSection(result: BenchResult): Block[] {
   const ours = result.sizes.find((size) => size.name === OURS);
   const rows = result.sizes.map((size) => [
     size.name === OURS ? `**${size.name}** (mod.ts)` : size.name,
@@ -473,7 +478,7 @@ function sizeSection(result: BenchResult): string {
     kb(size.whole.all.minified),
     String(size.packages),
   ]);
-  let text = table([
+  const blocks = [table([
     "Library",
     "Used API: loaded on import, gzip",
     "× ours",
@@ -483,24 +488,26 @@ function sizeSection(result: BenchResult): string {
     "with lazy code",
     "minified",
     "npm packages installed",
-  ], rows);
-  text += `\n\nUsed API: ${
-    result.sizes.map((size) => `${size.name} \`${size.usedExports}\``).join("; ")
-  }.`;
+  ], rows)];
+  blocks.push({
+    p: `Used API: ${
+      result.sizes.map((size) => `${size.name} \`${size.usedExports}\``).join("; ")
+    }.`,
+  });
   const tarball = result.tarball;
-  if (tarball) {
-    text += `\n\nOur npm tarball (\`${tarball.file}\`): ${kb(tarball.size)} packed, ${
-      kb(tarball.unpackedSize)
-    } unpacked in ${tarball.files} files, of which source maps (sources inlined) are ${
-      kb(tarball.sourceMaps)
-    } (${((tarball.sourceMaps / tarball.unpackedSize) * 100).toFixed(0)}%).`;
-  } else {
-    text += "\n\nOur npm tarball: not measured (no npm build).";
-  }
-  return text;
+  blocks.push({
+    p: tarball
+      ? `Our npm tarball (\`${tarball.file}\`): ${kb(tarball.size)} packed, ${
+        kb(tarball.unpackedSize)
+      } unpacked in ${tarball.files} files, of which source maps (sources inlined) are ${
+        kb(tarball.sourceMaps)
+      } (${((tarball.sourceMaps / tarball.unpackedSize) * 100).toFixed(0)}%).`
+      : "Our npm tarball: not measured (no npm build).",
+  });
+  return blocks;
 }
 
-function memorySection(result: BenchResult): string {
+function memorySection(result: BenchResult): Block {
   const rows = result.runtimes.flatMap((run) =>
     ["fetch", OURS].map((name) => {
       const row = run.memory?.[name];
@@ -529,194 +536,153 @@ function memorySection(result: BenchResult): string {
   ], rows);
 }
 
-function machineSection(result: BenchResult): string {
+function machineSection(result: BenchResult): Block {
   const m = result.machine;
   const load = (values: number[]): string => values.map((v) => v.toFixed(2)).join(" / ");
   const lines = [
-    `- Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB.toFixed(0)} GiB, ${m.os}`,
-    `- Load average (1/5/15 min): ${load(m.loadStart)} at the start, ${
+    `Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB.toFixed(0)} GiB, ${m.os}`,
+    `Load average (1/5/15 min): ${load(m.loadStart)} at the start, ${
       load(m.loadEnd)
     } at the end (the machine is shared; CPU-time figures are the least affected)`,
-    `- Runtimes: ${result.runtimes.map((run) => run.label).join(", ")}`,
-    `- Packages: ${
+    `Runtimes: ${result.runtimes.map((run) => run.label).join(", ")}`,
+    `Packages: ${
       Object.entries(result.versions).map(([name, version]) =>
         name.includes("npm build") ? `our npm build ${version}` : `${name} ${version}`
       ).join(", ")
     }`,
-    `- Code: commit ${result.git}; run on ${result.date.slice(0, 16).replace("T", " ")} UTC in ${
+    `Code: commit ${result.git}; run on ${result.date.slice(0, 16).replace("T", " ")} UTC in ${
       (result.seconds / 60).toFixed(1)
     } minutes`,
   ];
-  return lines.join("\n");
+  return { list: lines };
 }
 
-/** The whole Markdown document. */
-export function renderMarkdown(result: BenchResult): string {
+/** The whole document, with its chart. */
+export function benchDocument(result: BenchResult): Doc {
   const title = result.smoke
-    ? "# Benchmarks (smoke run: tiny sizes, figures not meaningful)"
-    : "# Benchmarks";
-  const parts: string[] = [
-    title,
-    `Generated by \`${result.command}\` (scripts/bench/bench.ts); do not edit by hand. Reproduce on a ` +
-    "clone with Deno 2.9 and Node.js 20 + npm (Node 22 and 24 and the peers are installed " +
-    "from npm into `.tmp/`):\n\n```sh\ndeno task bench\n```" +
-    (result.candidate ? `\n\nWith the candidate change \`${result.candidate}\`.` : ""),
-    "## Targets",
+    ? "Benchmarks (smoke run: tiny sizes, figures not meaningful)"
+    : "Benchmarks";
+  const first = result.runtimes[0];
+  const blocks: Block[] = [
+    { h: 1, text: title },
+    {
+      p: `Generated by \`${result.command}\` (scripts/bench/bench.ts) into benchmarks.json, which ` +
+        "scripts/render_doc.ts renders as this file and benchmarks.svg; do not edit by hand. " +
+        "Reproduce on a clone with Deno 2.9 and Node.js 20 + npm (Node 22 and 24 and the peers " +
+        "are installed from npm into `.tmp/`):",
+    },
+    { code: "deno task bench", lang: "sh" },
+    ...(result.candidate ? [{ p: `With the candidate change \`${result.candidate}\`.` }] : []),
+    { h: 2, text: "Targets" },
     targetsSection(result),
     limitsSection(result),
-    "![Per-request overhead over raw fetch, CPU µs, stubbed fetch](benchmarks.svg)",
-    "## 1. Per-request overhead with a cached token",
-    "Every client sends the same GET, and the same POST (a JSON body, with `content-type`), " +
-    "with a token already cached. Peers without a token cache (oauth4webapi, openid-client, " +
-    "ky) get the same hand-written one: single flight, renewed 60 s before expiry. " +
-    "@badgateway/oauth2-client uses its own (OAuth2Fetch). The resource URL is a string for " +
-    "all; what a peer's API needs beyond that (a `URL`, a `Headers`) is built per call, as a " +
-    "caller would. Before timing, each client's requests are checked (method, bearer token, " +
-    "body, content type).",
-    "### a. Resource fetch stubbed in memory",
-    `The injected fetch answers at once (one shared Response); token requests go to the same ` +
-    `stub. CPU time (user + system) of the process per request, median of ${
-      result.runtimes[0]?.stub?.rounds ?? "–"
-    } interleaved batches of about ${
-      result.runtimes[0]?.stub?.batchMs ?? "–"
-    } ms each; overhead = client − raw fetch with a precomputed header; "× ours" compares ` +
-    "overheads. CPU time is used because wall time on this shared machine includes other " +
-    "processes; wall-clock medians are listed under each table.",
-    ...result.runtimes.map(stubSection),
-    "### b. Loopback HTTP",
-    `The local auth server and echo API of \`@kognic/auth/testing\` in a separate Deno process ` +
-    `on 127.0.0.1; the body of every response is read. Sequential: ${
-      result.runtimes[0]?.loopback?.rounds ?? "–"
-    } interleaved rounds of ${
-      result.runtimes[0]?.loopback?.perRound ?? "–"
-    } requests per client, each timed. Concurrent: ${
-      result.runtimes[0]?.loopback?.concurrency ?? "–"
-    } workers sharing one client; µs per request is the batch's wall time over its requests ` +
-    "(inverse throughput). Client CPU is the client process's CPU time per sequential request.",
-    ...result.runtimes.map(loopbackSection),
-    "## 2. Cold start",
-    `Fresh processes against the loopback server, spawn to exit, interleaved; the first runs ` +
-    `are discarded (compile caches). Scripts import \`@kognic/auth\` from source on Deno and ` +
-    `from the installed npm build on Node, and peers as \`npm:\` specifiers on Deno and ` +
-    `installed packages on Node. The CLI is \`deno run -A cli.ts\` on Deno and the npm ` +
-    `package's bin on Node, with the credentials in \`KOGNIC_CLIENT_ID\`/\`KOGNIC_CLIENT_SECRET\`. ` +
-    `"Response at" is the process's own clock (\`performance.now()\`) when the response was in. ` +
-    "The fastest runs are the least disturbed by other processes on this shared machine; the " +
-    "targets are judged on the medians.",
-    ...result.runtimes.map(coldSection),
-    "## 3. Cold storm",
-    `${
-      result.runtimes[0]?.storm?.size ?? 1000
-    } concurrent first calls on a fresh client, against the local auth server in the same ` +
-    `process, ${
-      result.runtimes[0]?.storm?.results[OURS]?.repeats ?? 1
-    } times per client (interleaved, after an untimed storm that warms the connection pool): ` +
-    "the most token requests the server saw in a storm, the fewest calls answered 200, and the " +
-    "median time until all were answered.",
+    { p: "![Per-request overhead over raw fetch, CPU µs, stubbed fetch](benchmarks.svg)" },
+    { h: 2, text: "1. Per-request overhead with a cached token" },
+    {
+      p: "Every client sends the same GET, and the same POST (a JSON body, with `content-type`), " +
+        "with a token already cached. Peers without a token cache (oauth4webapi, openid-client, " +
+        "ky) get the same hand-written one: single flight, renewed 60 s before expiry. " +
+        "@badgateway/oauth2-client uses its own (OAuth2Fetch). The resource URL is a string for " +
+        "all; what a peer's API needs beyond that (a `URL`, a `Headers`) is built per call, as a " +
+        "caller would. Before timing, each client's requests are checked (method, bearer token, " +
+        "body, content type).",
+    },
+    { h: 3, text: "a. Resource fetch stubbed in memory" },
+    {
+      p: `The injected fetch answers at once (one shared Response); token requests go to the ` +
+        `same stub. CPU time (user + system) of the process per request, median of ${
+          first?.stub?.rounds ?? "–"
+        } interleaved batches of about ${first?.stub?.batchMs ?? "–"} ms each; overhead = ` +
+        `client − raw fetch with a precomputed header; "× ours" compares overheads. CPU time is ` +
+        "used because wall time on this shared machine includes other processes; wall-clock " +
+        "medians are listed under each table.",
+    },
+    ...result.runtimes.flatMap(stubSection),
+    { h: 3, text: "b. Loopback HTTP" },
+    {
+      p: `The local auth server and echo API of \`@kognic/auth/testing\` in a separate Deno ` +
+        `process on 127.0.0.1; the body of every response is read. Sequential: ${
+          first?.loopback?.rounds ?? "–"
+        } interleaved rounds of ${first?.loopback?.perRound ?? "–"} requests per client, each ` +
+        `timed. Concurrent: ${first?.loopback?.concurrency ?? "–"} workers sharing one client; ` +
+        "µs per request is the batch's wall time over its requests (inverse throughput). Client " +
+        "CPU is the client process's CPU time per sequential request.",
+    },
+    ...result.runtimes.flatMap(loopbackSection),
+    { h: 2, text: "2. Cold start" },
+    {
+      p: `Fresh processes against the loopback server, spawn to exit, interleaved; the first ` +
+        `runs are discarded (compile caches). Scripts import \`@kognic/auth\` from source on Deno ` +
+        `and from the installed npm build on Node, and peers as \`npm:\` specifiers on Deno and ` +
+        `installed packages on Node. The CLI is \`deno run -A cli.ts\` on Deno and the npm ` +
+        `package's bin on Node, with the credentials in ` +
+        `\`KOGNIC_CLIENT_ID\`/\`KOGNIC_CLIENT_SECRET\`. "Response at" is the process's own ` +
+        "clock (`performance.now()`) when the response was in. The fastest runs are the least " +
+        "disturbed by other processes on this shared machine; the targets are judged on the " +
+        "medians.",
+    },
+    ...result.runtimes.flatMap(coldSection),
+    { h: 2, text: "3. Cold storm" },
+    {
+      p: `${first?.storm?.size ?? 1000} concurrent first calls on a fresh client, against the ` +
+        `local auth server in the same process, ${
+          first?.storm?.results[OURS]?.repeats ?? 1
+        } times per client (interleaved, after an untimed storm that warms the connection ` +
+        "pool): the most token requests the server saw in a storm, the fewest calls answered " +
+        "200, and the median time until all were answered.",
+    },
     stormSection(result),
-    "## 4. Size",
-    "esbuild `--bundle --format=esm --platform=browser --target=es2022 --minify " +
-    "--external:node:* --external:@napi-rs/keyring`, then gzip level 9. Loaded on import: " +
-    "with `--splitting`, the entry chunk and the chunks it imports statically; with lazy " +
-    "code: one bundle of everything, `import()` included (ours loads its token request, " +
-    "credentials-file and keyring code lazily). Used API: only the exports the benchmark's " +
-    "client uses (the hand-written token cache not included); whole package: `export *`. Ours " +
-    "is bundled from `mod.ts`, the peers from their npm packages.",
-    sizeSection(result),
-    "## 5. Memory",
-    "One client, stubbed fetch, GET and POST alternating; the heap after forced garbage " +
-    `collection (\`--expose-gc\`), in a process of its own per client. Growth below ${
-      kb(MEMORY_NOISE_BYTES)
-    } cannot be one object kept per request, so it counts as noise.`,
+    { h: 2, text: "4. Size" },
+    {
+      p: "esbuild `--bundle --format=esm --platform=browser --target=es2022 --minify " +
+        "--external:node:* --external:@napi-rs/keyring`, then gzip level 9. Loaded on import: " +
+        "with `--splitting`, the entry chunk and the chunks it imports statically; with lazy " +
+        "code: one bundle of everything, `import()` included (ours loads its token request, " +
+        "credentials-file and keyring code lazily). Used API: only the exports the benchmark's " +
+        "client uses (the hand-written token cache not included); whole package: `export *`. " +
+        "Ours is bundled from `mod.ts`, the peers from their npm packages.",
+    },
+    ...sizeSection(result),
+    { h: 2, text: "5. Memory" },
+    {
+      p: "One client, stubbed fetch, GET and POST alternating; the heap after forced garbage " +
+        `collection (\`--expose-gc\`), in a process of its own per client. Growth below ${
+          kb(MEMORY_NOISE_BYTES)
+        } cannot be one object kept per request, so it counts as noise.`,
+    },
     memorySection(result),
-    "## Machine and versions",
+    { h: 2, text: "Machine and versions" },
     machineSection(result),
   ];
   const errors = result.runtimes.flatMap((run) =>
-    Object.entries(run.errors).map(([name, message]) => `- ${run.label}, ${name}: ${message}`)
+    Object.entries(run.errors).map(([name, message]) => `${run.label}, ${name}: ${message}`)
   );
-  if (errors.length) parts.push("## Cases that did not run", errors.join("\n"));
-  if (result.pending.length) {
-    parts.push("## Pending", result.pending.map((item) => `- ${item}`).join("\n"));
-  }
-  return parts.join("\n\n") + "\n";
+  if (errors.length) blocks.push({ h: 2, text: "Cases that did not run" }, { list: errors });
+  if (result.pending.length) blocks.push({ h: 2, text: "Pending" }, { list: result.pending });
+  return { blocks, chart: benchChart(result) };
 }
 
 // ---------------------------------------------------------------------------
 // The chart
 
-function escapeXml(text: string): string {
-  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
-}
-
-/** A horizontal bar chart of the stubbed-fetch overheads, one panel per runtime. */
-export function renderSvg(result: BenchResult): string {
-  const width = 820;
-  const labelWidth = 200;
-  const barArea = width - labelWidth - 105;
-  const rowHeight = 26;
-  const panelGap = 34;
-  const names = [OURS, ...Object.keys(PEERS)];
-  const parts: string[] = [];
-  let y = 66;
-  for (const run of result.runtimes) {
-    const values = names.map((name) => ({
-      name,
-      get: stubOverhead(run, name, "get"),
-      post: stubOverhead(run, name, "post"),
-    }));
-    const max = Math.max(1e-9, ...values.flatMap((v) => [v.get ?? 0, v.post ?? 0]));
-    parts.push(
-      `<text x="10" y="${y}" class="panel">${escapeXml(run.label)}</text>`,
-    );
-    y += 10;
-    for (const value of values) {
-      const ours = value.name === OURS;
-      parts.push(
-        `<text x="${labelWidth - 8}" y="${y + 16}" class="label${ours ? " ours" : ""}">${
-          escapeXml(value.name)
-        }</text>`,
-      );
-      (["get", "post"] as const).forEach((method, i) => {
-        const v = value[method];
-        const barY = y + 3 + i * 10;
-        if (v === undefined) {
-          parts.push(`<text x="${labelWidth}" y="${barY + 8}" class="value">n/a</text>`);
-          return;
-        }
-        const w = Math.max(1, (Math.max(v, 0) / max) * barArea);
-        const fill = ours
-          ? (method === "get" ? "#1d4ed8" : "#60a5fa")
-          : method === "get"
-          ? "#6b7280"
-          : "#d1d5db";
-        parts.push(
-          `<rect x="${labelWidth}" y="${barY}" width="${w.toFixed(1)}" height="9" fill="${fill}"/>`,
-          `<text x="${labelWidth + w + 5}" y="${barY + 8}" class="value">${
-            us(v, 2)
-          } µs ${method.toUpperCase()}</text>`,
-        );
-      });
-      y += rowHeight;
-    }
-    y += panelGap - rowHeight + 16;
-  }
-  const height = y;
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, -apple-system, Segoe UI, sans-serif">
-<style>
-.title { font-size: 15px; font-weight: 600; fill: #111827; }
-.note { font-size: 11px; fill: #4b5563; }
-.panel { font-size: 13px; font-weight: 600; fill: #111827; }
-.label { font-size: 12px; fill: #374151; text-anchor: end; }
-.label.ours { font-weight: 700; fill: #1d4ed8; }
-.value { font-size: 10px; fill: #374151; }
-</style>
-<rect width="100%" height="100%" fill="#ffffff"/>
-<text x="10" y="20" class="title">Per-request overhead over raw fetch, cached token, fetch stubbed in memory</text>
-<text x="10" y="36" class="note">CPU µs per request (median), GET (dark) and POST (light); shorter is better. Generated by ${
-    escapeXml(result.command)
-  }, ${result.date.slice(0, 10)}.</text>
-${parts.join("\n")}
-</svg>
-`;
+/** The chart: the stubbed-fetch overheads of ours and the peers, one panel per runtime. */
+function benchChart(result: BenchResult): Chart {
+  return {
+    title: "Per-request overhead over raw fetch, cached token, fetch stubbed in memory",
+    note: "CPU µs per request (median), GET (dark) and POST (light); shorter is better. " +
+      `Generated by ${result.command}, ${result.date.slice(0, 10)}.`,
+    series: ["GET", "POST"],
+    unit: "µs",
+    panels: result.runtimes.map((run) => ({
+      label: run.label,
+      bars: [OURS, ...Object.keys(PEERS)].map((name) => ({
+        name,
+        ...(name === OURS ? { ours: true } : {}),
+        values: (["get", "post"] as const).map((method) => {
+          const value = stubOverhead(run, name, method);
+          return value === undefined ? null : Number(value.toFixed(2));
+        }),
+      })),
+    })),
+  };
 }

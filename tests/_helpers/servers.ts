@@ -1,0 +1,89 @@
+// Small stand-in HTTP servers on 127.0.0.1 for the tests that need a server other than the local
+// auth server: another origin, a token server that misbehaves, a port with nothing on it.
+
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+
+/** A running stand-in server. */
+export interface StandIn {
+  /** The base URL, such as `http://127.0.0.1:41234`. */
+  readonly url: string;
+  /** Stops listening and closes every open connection. */
+  close(): Promise<void>;
+}
+
+/** Answers one request to a stand-in server, given the request body read as text. */
+export type StandInHandler = (req: IncomingMessage, res: ServerResponse, body: string) => void;
+
+/**
+ * Starts a `node:http` server on 127.0.0.1 (a free port) that reads each request's body and then
+ * hands the request to `handle`.
+ */
+export async function startStandIn(handle: StandInHandler): Promise<StandIn> {
+  const server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (chunk) => (body += chunk));
+    req.on("end", () => handle(req, res, body));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** A stand-in server that answers every request with the same JSON body. */
+export function startJsonStandIn(status: number, body: unknown): Promise<StandIn> {
+  const text = JSON.stringify(body);
+  return startStandIn((_req, res) => {
+    res.writeHead(status, { "content-type": "application/json" }).end(text);
+  });
+}
+
+/** A request another origin received. */
+export interface SeenRequest {
+  path: string;
+  authorization: string | undefined;
+  method: string;
+  body: string;
+}
+
+/** A stand-in for another origin, with the requests it received. */
+export interface Origin extends StandIn {
+  /** The requests received, in order; empty it with `seen.length = 0`. */
+  readonly seen: SeenRequest[];
+}
+
+/**
+ * Starts another origin: every request is recorded; one with `?to=<url>` is redirected there
+ * with `?status=` (302 by default), any other answers 200 `landed` as text.
+ */
+export async function startOrigin(): Promise<Origin> {
+  const seen: SeenRequest[] = [];
+  const server = await startStandIn((req, res, body) => {
+    const url = new URL(req.url ?? "/", "http://x");
+    seen.push({
+      path: url.pathname,
+      authorization: req.headers.authorization,
+      method: req.method!,
+      body,
+    });
+    const to = url.searchParams.get("to");
+    if (to) {
+      res.writeHead(Number(url.searchParams.get("status") ?? 302), { location: to }).end();
+    } else {
+      res.writeHead(200, { "content-type": "text/plain" }).end("landed");
+    }
+  });
+  return { url: server.url, seen, close: server.close };
+}
+
+/** A port on 127.0.0.1 with nothing listening on it. */
+export async function deadPort(): Promise<number> {
+  const server = await startStandIn((_req, res) => void res.end());
+  await server.close();
+  return Number(new URL(server.url).port);
+}

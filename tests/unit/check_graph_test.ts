@@ -1,0 +1,153 @@
+// scripts/check_graph.ts on small synthetic module graphs: it must pass a graph that keeps the
+// layers and fail one with a cycle, a lazily loaded module importing its loader, an import
+// against the layers, or a core module reaching the config layer or `node:` statically.
+
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { checkGraph, type Edge, findCycles } from "../../scripts/check_graph.ts";
+
+type Imports = Record<string, (string | { to: string; dynamic?: boolean; typeOnly?: boolean })[]>;
+
+/** A graph from each module's imports: a string is a static import, an object says more. */
+function graphOf(imports: Imports): Map<string, Edge[]> {
+  return new Map(
+    Object.entries(imports).map(([from, edges]) => [
+      from,
+      edges.map((edge) =>
+        typeof edge === "string"
+          ? { to: edge, dynamic: false, typeOnly: false }
+          : { dynamic: false, typeOnly: false, ...edge }
+      ),
+    ]),
+  );
+}
+
+/** A graph in the layers' direction: the core loads the token request lazily. */
+const LAYERED: Imports = {
+  "mod.ts": ["src/core/session.ts"],
+  "config.ts": ["src/config/environments.ts"],
+  "src/shared/errors.ts": [],
+  "src/shared/files.ts": ["node:fs/promises", "src/shared/errors.ts"],
+  "src/core/options.ts": [],
+  "src/core/session.ts": [
+    "src/core/options.ts",
+    "src/shared/errors.ts",
+    { to: "src/token/token_client.ts", dynamic: true },
+    { to: "src/config/token_cache.ts", dynamic: true },
+    { to: "src/credentials/sources.ts", typeOnly: true, dynamic: true },
+  ],
+  "src/token/token_client.ts": ["src/core/options.ts", "src/shared/errors.ts"],
+  "src/credentials/sources.ts": ["src/shared/files.ts", "src/core/options.ts"],
+  "src/config/token_cache.ts": ["src/shared/files.ts", "src/credentials/sources.ts"],
+  "src/config/environments.ts": ["src/core/session.ts", "src/shared/files.ts"],
+};
+
+/** The layered graph with one module's imports replaced. */
+function withImports(module: string, edges: Imports[string]): Map<string, Edge[]> {
+  return graphOf({ ...LAYERED, [module]: edges });
+}
+
+describe("checkGraph() and findCycles() of scripts/check_graph.ts", () => {
+  it("pass a graph whose imports follow the layers, counting a check per import and core module", () => {
+    const graph = graphOf(LAYERED);
+    assert.deepEqual(findCycles(graph), []);
+    const { problems, checks } = checkGraph(graph);
+    assert.deepEqual(problems, []);
+    const imports = [...graph.values()].reduce((n, edges) => n + edges.length, 0);
+    assert.equal(checks, 1 + imports + 2);
+  });
+
+  it("find an import cycle, lazy and type-only imports included, and fail on it", () => {
+    const graph = withImports("src/token/token_client.ts", [
+      "src/core/options.ts",
+      { to: "src/token/request.ts", typeOnly: true },
+    ]);
+    graph.set("src/token/request.ts", [{
+      to: "src/token/token_client.ts",
+      dynamic: true,
+      typeOnly: false,
+    }]);
+    assert.deepEqual(findCycles(graph), [[
+      "src/token/token_client.ts",
+      "src/token/request.ts",
+      "src/token/token_client.ts",
+    ]]);
+    const { problems } = checkGraph(graph);
+    assert.ok(
+      problems.includes(
+        "Import cycle: src/token/token_client.ts -> src/token/request.ts -> src/token/token_client.ts",
+      ),
+      problems.join("\n"),
+    );
+  });
+
+  it("fail a lazily loaded module that imports the module that loads it", () => {
+    const graph = withImports("src/token/token_client.ts", [
+      "src/core/options.ts",
+      "src/core/session.ts",
+    ]);
+    const { problems } = checkGraph(graph);
+    assert.ok(
+      problems.includes(
+        "src/token/token_client.ts, loaded lazily by src/core/session.ts, imports it back",
+      ),
+      problems.join("\n"),
+    );
+    assert.ok(problems.some((problem) => problem.startsWith("Import cycle: ")));
+  });
+
+  it("fail an import against the layers' direction, and a lazy one the layer may not make", () => {
+    const upward = checkGraph(withImports("src/shared/errors.ts", ["src/core/options.ts"]));
+    assert.deepEqual(upward.problems, [
+      "src/shared/errors.ts imports src/core/options.ts: src/shared/ may not depend on src/core/",
+    ]);
+    const sideways = checkGraph(
+      withImports("src/token/token_client.ts", [
+        "src/core/options.ts",
+        { to: "src/config/token_cache.ts", dynamic: true },
+      ]),
+    );
+    assert.deepEqual(sideways.problems, [
+      "src/token/token_client.ts imports src/config/token_cache.ts lazily: src/token/ may not " +
+      "depend on src/config/",
+    ]);
+    const unknown = checkGraph(withImports("src/extra/thing.ts", ["src/core/options.ts"]));
+    assert.deepEqual(unknown.problems, [
+      "src/extra/thing.ts: src/extra/ is not a known layer (scripts/check_graph.ts)",
+    ]);
+  });
+
+  it("fail a core module that reaches the config layer or node: through static imports", () => {
+    const config = checkGraph(
+      withImports("src/core/session.ts", ["src/core/options.ts", "src/config/token_cache.ts"]),
+    );
+    assert.ok(
+      config.problems.includes(
+        "src/core/session.ts imports src/config/token_cache.ts: src/core/ may not depend on " +
+          "src/config/",
+      ),
+      config.problems.join("\n"),
+    );
+    assert.ok(
+      config.problems.includes(
+        "src/core/session.ts reaches src/config/token_cache.ts through static imports (the core " +
+          "loads only src/core/ and src/shared/)",
+      ),
+      config.problems.join("\n"),
+    );
+    const node = checkGraph(withImports("src/core/options.ts", ["src/shared/files.ts"]));
+    const reached = node.problems.filter((problem) =>
+      problem.includes(" reaches node:fs/promises")
+    );
+    assert.deepEqual(reached, [
+      "src/core/options.ts reaches node:fs/promises through static imports (the core loads " +
+      "only src/core/ and src/shared/)",
+      "src/core/session.ts reaches node:fs/promises through static imports (the core loads " +
+      "only src/core/ and src/shared/)",
+    ]);
+    const typeOnly = checkGraph(
+      withImports("src/core/options.ts", [{ to: "src/shared/files.ts", typeOnly: true }]),
+    );
+    assert.deepEqual(typeOnly.problems, []);
+  });
+});
