@@ -319,15 +319,19 @@ export function reliabilityDocument(run: Run): Doc {
       "A row passes when the outcome is the expected one, within its hang guard, with no " +
       "unhandled rejection, no timer or server socket left after its servers close, and " +
       "every response body the session received either read, cancelled or returned to the " +
-      "caller (and read there). Times are wall-clock and include the waits a row asks for.",
+      "caller (and read there). Each row's events are checked against what went over the wire " +
+      "(one `token.request` per token request sent, no more answers than requests, each retry " +
+      "followed by its next attempt, no secret) and tallied in the Events column. Times are " +
+      "wall-clock and include the waits a row asks for.",
   );
   out.push(table(
-    ["Group", "Fault", "Expected", "Outcome", "Passed", "Time", "Left behind"],
+    ["Group", "Fault", "Expected", "Outcome", "Events", "Passed", "Time", "Left behind"],
     faults.map((r) => [
       r.group,
       r.fault,
       r.expected,
       r.passed ? r.outcome : "FAILED: see Failures below",
+      typeof r.events === "string" ? r.events : "",
       verdict(Boolean(r.passed)),
       r.elapsedMs === undefined ? "" : `${r.elapsedMs} ms`,
       r.timersLeft === undefined
