@@ -101,7 +101,7 @@ export async function chooseEnvironment(
       ? "there is no such file"
       : names.length === 0
       ? "it has no environments"
-      : `its environments: ${names.slice(0, LISTED_NAMES).join(", ")}${
+      : `its environments: ${names.slice(0, LISTED_NAMES).map(clipName).join(", ")}${
         names.length > LISTED_NAMES ? ` and ${names.length - LISTED_NAMES} more` : ""
       }`;
     throw new ConfigurationError(
@@ -112,6 +112,11 @@ export async function chooseEnvironment(
   const fromFile = Object.hasOwn(config.environments, environment.name) &&
     config.environments[environment.name] === environment;
   return { environment, config, fromFile, fileExists };
+}
+
+/** An environment name as an error lists it: at most 60 characters. */
+function clipName(name: string): string {
+  return name.length > 60 ? `${name.slice(0, 60)}...` : name;
 }
 
 /** Where a chosen environment came from, for a debug line. */

@@ -236,7 +236,7 @@ export function parseOptions(
     if (token.kind === "positional") {
       if (!allowPositionals) {
         throw new UsageError(
-          `Unexpected argument "${token.value}": ${command} takes no arguments`,
+          `Unexpected argument "${clip(token.value)}": ${command} takes no arguments`,
           command,
         );
       }
@@ -246,7 +246,7 @@ export function parseOptions(
     const spec = Object.hasOwn(options, token.name) ? options[token.name] : undefined;
     if (!spec) {
       throw new UsageError(
-        `Unknown option ${token.rawName}${
+        `Unknown option ${clip(token.rawName)}${
           token.rawName.startsWith("--") ? didYouMean(token.rawName, longNames) : ""
         }`,
         command,
@@ -255,7 +255,7 @@ export function parseOptions(
     const shown = spec.short ? `-${spec.short}/--${token.name}` : `--${token.name}`;
     if (spec.type === "boolean") {
       if (token.value !== undefined) {
-        throw new UsageError(`${shown} takes no value, not "${token.value}"`, command);
+        throw new UsageError(`${shown} takes no value, not "${clip(token.value)}"`, command);
       }
       values[token.name] = true;
       continue;
@@ -333,7 +333,9 @@ export function oneOf<T extends string>(
 ): T {
   if ((allowed as readonly string[]).includes(value)) return value as T;
   throw new UsageError(
-    `${flag} must be one of ${allowed.join(", ")}, not "${value}"${didYouMean(value, allowed)}`,
+    `${flag} must be one of ${allowed.join(", ")}, not "${clip(value)}"${
+      didYouMean(value, allowed)
+    }`,
     command,
   );
 }
@@ -516,7 +518,7 @@ export function runProgram(
       }
       if (!next.includes(word)) {
         throw new UsageError(
-          `Unknown ${group ? `${group} ` : ""}command "${word}"${
+          `Unknown ${group ? `${group} ` : ""}command "${clip(word)}"${
             didYouMean(word, next) || `; expected ${orList(next)}`
           }`,
           where,
@@ -531,16 +533,17 @@ export function runProgram(
 
 /** The usage error of an option before the command that is not a global one. */
 function misplacedOption(program: Program, flag: string): UsageError {
+  if (flag === "--version") return new UsageError(`--version goes right after ${program.name}`);
   const name = flag.replace(/^--?/, "").replace(/=.*$/, "");
   const owners = program.commands.filter((command) => Object.hasOwn(command.options, name));
   if (owners.length) {
     return new UsageError(
-      `${flag} is an option of ${orList(owners.map((command) => command.name))}: ` +
+      `${clip(flag)} is an option of ${orList(owners.map((command) => command.name))}: ` +
         `put it after the command`,
     );
   }
   return new UsageError(
-    `Unknown option ${flag}${didYouMean(flag, ["--verbose", "--help", "--version"])}`,
+    `Unknown option ${clip(flag)}${didYouMean(flag, ["--verbose", "--help", "--version"])}`,
   );
 }
 
@@ -574,6 +577,14 @@ async function runCommand(
     }
     throw error;
   }
+}
+
+/** At most this many characters of a word from the command line are repeated in a message. */
+const CLIPPED = 80;
+
+/** A word from the command line as a message repeats it: at most {@linkcode CLIPPED} characters. */
+export function clip(word: string): string {
+  return word.length > CLIPPED ? `${word.slice(0, CLIPPED)}...` : word;
 }
 
 /** `put, get or delete`. */
