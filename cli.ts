@@ -14,7 +14,8 @@
  * so running it again within the token's life sends no request.
  *
  * Exit codes: 0 on success, 1 on an error (one line on stderr starting with
- * `Error:`), 2 on a usage error (usage on stderr).
+ * `Error:`), 2 on a usage error (one line on stderr saying what is wrong, and
+ * a pointer to the command's `--help`). `-v` may go anywhere on the line.
  *
  * @example Running the command from code
  * ```ts ignore

@@ -9,8 +9,9 @@
  *
  * - `npm/esm/`: ES modules, `.d.ts` files and source maps (with the
  *   TypeScript sources inlined, named as if beside their modules) for every
- *   entry point in deno.json's `exports`, plus the `kognic-auth` bin
- *   (`bin/kognic-auth.ts`, with a node shebang);
+ *   entry point in deno.json's `exports`, plus the `kognic-auth` and `kog`
+ *   bins (`bin/*.ts`, with a node shebang), and `require_fallback.cjs`, which
+ *   `require()` gets on a Node.js too old to load ES modules with it;
  * - `npm/esm/tests/`: the test suite compiled alongside, importing the built
  *   files (as dnt does), with `tests/testdata/` copied; left out of the
  *   package by `files`, run by `scripts/test_npm.ts`;
@@ -81,8 +82,34 @@ function optionalPeers(deno: DenoJson): Record<string, string> {
   return { ...OPTIONAL_PEERS };
 }
 
-/** `./src/x.ts` -> `./esm/src/x.js` (or `.d.ts`). */
-function built(source: string, extension: ".js" | ".d.ts"): string {
+/** The Node.js versions whose `require()` loads ES modules, as package.json's `engines` says them. */
+export const NODE_ENGINES = "^20.19.0 || >=22.12.0";
+
+/** Where the package's `require` condition points: {@linkcode REQUIRE_FALLBACK}. */
+export const REQUIRE_FALLBACK_PATH = "./esm/require_fallback.cjs";
+
+/**
+ * What `require("@kognic/auth")` (or of any of its entry points) loads on a
+ * Node.js that cannot `require()` an ES module (before 20.19, and 22.0 to
+ * 22.11): an error that says which Node.js versions can, and how to load the
+ * package with `import()` instead. Node.js versions that can take the
+ * `module-sync` condition first and never see this file.
+ */
+export const REQUIRE_FALLBACK = `"use strict";
+// Loaded by require() of @kognic/auth only where Node.js cannot require() an
+// ES module; newer versions take the package's "module-sync" condition.
+const version = typeof process === "object" && process.versions ? process.versions.node : "";
+const error = new Error(
+  "@kognic/auth is an ES module: require() of it needs Node.js 20.19 or later (or 22.12 or " +
+    "later)" + (version ? ", and this is Node.js " + version : "") + ". Upgrade Node.js, or " +
+    'load it with import(): const { AuthSession } = await import("@kognic/auth");',
+);
+error.code = "ERR_REQUIRE_ESM";
+throw error;
+`;
+
+/** `./src/x.ts` -> `./esm/src/x.js` (or `.d.ts`, `.d.cts`). */
+function built(source: string, extension: ".js" | ".d.ts" | ".d.cts"): string {
   return `./esm/${source.replace(/^\.\//, "").replace(/\.ts$/, extension)}`;
 }
 
@@ -90,7 +117,20 @@ function built(source: string, extension: ".js" | ".d.ts"): string {
 export function packageJson(deno: DenoJson, version: string): Record<string, unknown> {
   const exports: Record<string, unknown> = {};
   for (const [key, source] of Object.entries(deno.exports)) {
-    exports[key] = { types: built(source, ".d.ts"), default: built(source, ".js") };
+    const esm = { types: built(source, ".d.ts"), default: built(source, ".js") };
+    // The first condition the runtime knows wins: import, Node.js >= 20.19
+    // and 22.12 (module-sync, for require() too), bundlers (module) and Bun
+    // get the ES module; require() on an older Node.js gets the fallback file,
+    // an error that says what to do. Its types (a CommonJS view of the same
+    // exports) tell TypeScript and the package linters that it is CommonJS.
+    exports[key] = {
+      import: esm,
+      "module-sync": esm,
+      module: esm,
+      bun: esm,
+      require: { types: built(source, ".d.cts"), default: REQUIRE_FALLBACK_PATH },
+      default: esm,
+    };
   }
   exports["./package.json"] = "./package.json";
   const main = deno.exports["."];
@@ -114,16 +154,14 @@ export function packageJson(deno: DenoJson, version: string): Record<string, unk
     repository: { type: "git", url: REPOSITORY_URL },
     type: "module",
     sideEffects: false,
-    engines: { node: ">=20" },
+    engines: { node: NODE_ENGINES },
     main: built(main, ".js"),
     types: built(main, ".d.ts"),
     exports,
-    // `auth` is the name npx looks for in a package with several bins, so that
-    // `npx @kognic/auth get-access-token` keeps working beside `kog`.
+    // Two bins, so npx needs the one named: `npx -p @kognic/auth kognic-auth ...`.
     bin: {
       "kognic-auth": built(`./${BIN_SOURCE}`, ".js"),
       kog: built(`./${KOG_BIN_SOURCE}`, ".js"),
-      auth: built(`./${BIN_SOURCE}`, ".js"),
     },
     files: ["esm/", "!esm/tests/", "!esm/deno.json"],
     peerDependencies: optionalPeers(deno),
@@ -244,6 +282,14 @@ export function buildNpm(version?: string): string {
     cpSync(join(ROOT, "tests", "testdata"), join(ESM_DIR, "tests", "testdata"), {
       recursive: true,
     });
+  }
+  writeFileSync(join(NPM_DIR, REQUIRE_FALLBACK_PATH), REQUIRE_FALLBACK);
+  for (const source of Object.values(deno.exports)) {
+    const module = `./${basename(built(source, ".js"))}`;
+    writeFileSync(
+      join(NPM_DIR, built(source, ".d.cts")),
+      `// The exports of ${module}, as require() gets them.\nexport * from "${module}";\n`,
+    );
   }
   writeFileSync(
     join(NPM_DIR, "package.json"),

@@ -32,6 +32,8 @@ export const VERSIONS = {
   node20: "20.20.2",
   node22: "22.23.3",
   node24: "24.21.0",
+  /** The packaging test's Node.js whose require() cannot load ES modules (before 20.19). */
+  nodeWithoutRequireEsm: "20.18.0",
   bun: "1.4.5",
 } as const;
 
@@ -134,6 +136,20 @@ export function nodeBin(major: 20 | 22 | 24): string {
   if (system && system.version.startsWith(`${major}.`)) return system.path;
   const version = VERSIONS[`node${major}`];
   return join(ensureInstalled(`node${major}`, [`node@${version}`]), "node_modules", ".bin", "node");
+}
+
+/**
+ * The path of a `node` executable (from npm) whose `require()` cannot load ES
+ * modules: {@linkcode VERSIONS}`.nodeWithoutRequireEsm`.
+ */
+export function nodeWithoutRequireEsmBin(): string {
+  const version = VERSIONS.nodeWithoutRequireEsm;
+  return join(
+    ensureInstalled(`node${version}`, [`node@${version}`]),
+    "node_modules",
+    ".bin",
+    "node",
+  );
 }
 
 /** The path of the `bun` executable. */

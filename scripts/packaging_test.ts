@@ -6,16 +6,21 @@
  * 1. the tarball holds the package and nothing of the tests;
  * 2. publint and @arethetypeswrong/cli (profile esm-only) find no problem;
  * 3. `import` and `require()` of every entry point work on Node 20, 22 and 24,
- *    without a warning;
+ *    without a warning; on a Node.js that cannot `require()` an ES module
+ *    (20.18), `require()` of each entry point throws the error of the
+ *    package's fallback file (which names the versions needed and `import()`),
+ *    and `import` still works;
  * 4. the types resolve and check under `tsc --strict --module nodenext`, from
  *    an ES module and from a CommonJS file, with the package's own `.d.ts`
  *    files checked too (`skipLibCheck` off);
  * 5. `npx kognic-auth get-access-token --server <url>` prints a token from the
  *    local auth server of the installed `@kognic/auth/testing`, with
- *    `KOGNIC_CLIENT_ID` and `KOGNIC_CLIENT_SECRET`, and `npx @kognic/auth`
- *    then prints the same token from the token cache file (or a new one where
- *    the CLI does not cache), on Node 20, 22 and 24, with HOME and the XDG
- *    folders in a scratch folder;
+ *    `KOGNIC_CLIENT_ID` and `KOGNIC_CLIENT_SECRET`, and
+ *    `npx -p @kognic/auth kognic-auth` then prints the same token from the
+ *    token cache file (or a new one where the CLI does not cache), and
+ *    `npx -p @kognic/auth kog --version` prints kog's version, on Node 20, 22
+ *    and 24, with HOME and the XDG folders in a scratch folder; the package's
+ *    bins are exactly `kognic-auth` and `kog`.
  * 6. README's `js` blocks (the recipes for ky, openapi-fetch, ofetch, wretch
  *    and axios among them) run on Node 20, 22 and 24 in a second scratch
  *    project, where the tarball is installed beside those clients' pinned
@@ -45,9 +50,17 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from "node:os";
 import { delimiter, dirname, join } from "node:path";
 import process from "node:process";
-import { buildNpm, NPM_DIR } from "./build_npm.ts";
+import { buildNpm, NODE_ENGINES, NPM_DIR } from "./build_npm.ts";
 import { codeBlocks, nodeBlocks } from "./check_readme.ts";
-import { buildToolBin, buildTools, nodeBin, ROOT, versionOf, VERSIONS } from "./npm_tools.ts";
+import {
+  buildToolBin,
+  buildTools,
+  nodeBin,
+  nodeWithoutRequireEsmBin,
+  ROOT,
+  versionOf,
+  VERSIONS,
+} from "./npm_tools.ts";
 
 /** Where the tarball is packed. */
 const PACK_DIR = join(ROOT, ".tmp", "packaging");
@@ -144,7 +157,51 @@ assert.equal(typeof require("@kognic/auth/cli").main, "function");
 assert.match(pkg.version, /^\\d+\\.\\d+\\.\\d+/);
 console.log(counts.join(", "));
 `,
-  // The bin through npx, by its name and by the package's, against the installed
+  // require() where Node.js cannot require() an ES module: every entry point
+  // throws the fallback file's error; where it can, the ES module is loaded.
+  "require-fallback.cjs": `
+const assert = require("node:assert/strict");
+const { resolve } = require("node:path");
+const pkg = require("@kognic/auth/package.json");
+
+const entries = Object.keys(pkg.exports).filter((key) => key !== "./package.json");
+const fallback = resolve("node_modules/@kognic/auth", pkg.exports["."].require.default);
+let expected;
+try {
+  require(fallback);
+} catch (error) {
+  expected = error;
+}
+assert.ok(expected instanceof Error, "the fallback file threw nothing");
+assert.equal(expected.code, "ERR_REQUIRE_ESM");
+assert.ok(
+  expected.message.startsWith(
+    "@kognic/auth is an ES module: require() of it needs Node.js 20.19 or later (or 22.12 or " +
+      "later), and this is Node.js " + process.versions.node + ". ",
+  ),
+  expected.message,
+);
+assert.ok(expected.message.includes('await import("@kognic/auth")'), expected.message);
+const canRequireEsm = process.features.require_module === true;
+for (const entry of entries) {
+  const name = "@kognic/auth" + entry.slice(1);
+  assert.equal(pkg.exports[entry].require.default, pkg.exports["."].require.default, entry);
+  if (canRequireEsm) {
+    assert.ok(Object.keys(require(name)).length > 0, name + " exports nothing");
+  } else {
+    assert.throws(() => require(name), (error) => error.message === expected.message, name);
+  }
+}
+import("@kognic/auth").then((auth) => {
+  assert.equal(typeof auth.AuthSession, "function");
+  console.log(
+    canRequireEsm
+      ? "require() loads the ES module; the fallback file would say: " + expected.message
+      : "require() of each entry point throws: " + expected.message + " (import() works)",
+  );
+});
+`,
+  // The bins through npx, by name and with the package named, against the installed
   // package's own local auth server, with HOME and the XDG folders in a scratch
   // folder: the first run requests a token (and caches it in the token cache
   // file: the keyring's optional package is not installed), the second prints
@@ -170,8 +227,8 @@ try {
     KOGNIC_CLIENT_SECRET: secret,
   };
   const tokens = [];
-  for (const name of ["kognic-auth", "@kognic/auth"]) {
-    const args = ["--no", "--offline", name, "get-access-token", "--server", server.url];
+  for (const bin of [["kognic-auth"], ["-p", "@kognic/auth", "kognic-auth"]]) {
+    const args = ["--no", "--offline", ...bin, "get-access-token", "--server", server.url];
     const child = spawn("npx", args, { env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
@@ -194,9 +251,18 @@ try {
   if (cached) {
     assert.ok(existsSync(join(home, "cache", "kognic-auth", "tokens.json")), "cached, but where?");
   }
+  const kog = spawn("npx", ["--no", "--offline", "-p", "@kognic/auth", "kog", "--version"], {
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let kogOut = "";
+  kog.stdout.on("data", (chunk) => (kogOut += chunk));
+  kog.stderr.on("data", (chunk) => (kogOut += chunk));
+  assert.equal(await new Promise((resolve) => kog.on("close", resolve)), 0, kogOut);
+  assert.match(kogOut, /^kog \\d+\\.\\d+\\.\\d+\\S*\\n$/, "npx -p @kognic/auth kog --version");
   console.log(
     "a token of " + tokens[0].length + " characters, then " +
-      (cached ? "the same from the token cache" : "a new one"),
+      (cached ? "the same from the token cache" : "a new one") + "; " + kogOut.trim(),
   );
 } finally {
   await server.close();
@@ -449,7 +515,14 @@ function pack(): PackInfo & { tarball: string } {
 /** Checks the tarball holds the package's files and none of the tests or sources. */
 function checkContents(info: PackInfo): string {
   const paths = info.files.map((file) => file.path);
-  const missing = ["package.json", "README.md", "LICENSE", "esm/mod.js", "esm/mod.d.ts"]
+  const missing = [
+    "package.json",
+    "README.md",
+    "LICENSE",
+    "esm/mod.js",
+    "esm/mod.d.ts",
+    "esm/require_fallback.cjs",
+  ]
     .filter((required) => !paths.includes(required));
   if (missing.length) throw new Error(`The tarball has no ${missing.join(", ")}`);
   const strays = paths.filter((path) =>
@@ -492,6 +565,14 @@ if (import.meta.main) {
       `${info.unpackedSize} bytes unpacked`,
   );
   check("the tarball holds the package and nothing of the tests", () => checkContents(info));
+  check(`package.json: the bins kognic-auth and kog, engines ${NODE_ENGINES}`, () => {
+    const pkg = JSON.parse(readFileSync(join(NPM_DIR, "package.json"), "utf8"));
+    const bins = Object.keys(pkg.bin).sort().join(", ");
+    if (bins !== "kog, kognic-auth") throw new Error(`The bins are ${bins}`);
+    if (pkg.engines?.node !== NODE_ENGINES) {
+      throw new Error(`engines.node is ${JSON.stringify(pkg.engines?.node)}`);
+    }
+  });
   check(`publint ${VERSIONS.publint}`, () => {
     const outcome = expectSuccess(
       "publint",
@@ -549,7 +630,11 @@ if (import.meta.main) {
       const [file, what] of [
         ["import.mjs", "import of every entry point"],
         ["require.cjs", "require() of every entry point"],
-        ["cli.mjs", "npx kognic-auth (and npx @kognic/auth) get-access-token --server <url>"],
+        ["require-fallback.cjs", "require() takes the ES module, not the fallback file"],
+        [
+          "cli.mjs",
+          "npx kognic-auth (and npx -p @kognic/auth kognic-auth) get-access-token --server <url>",
+        ],
       ]
     ) {
       check(`${label}: ${what}`, () => {
@@ -622,6 +707,22 @@ if (import.meta.main) {
     });
   }
   rmSync(recipes, { recursive: true, force: true });
+  // A Node.js whose require() cannot load ES modules, below the engines range.
+  const oldNode = nodeWithoutRequireEsmBin();
+  const oldLabel = `Node.js ${versionOf(oldNode)}`;
+  check(`${oldLabel}: require() of every entry point throws the fallback's error`, () => {
+    const outcome = expectSuccess(
+      "require-fallback.cjs",
+      runOnNode(project, oldNode, "require-fallback.cjs"),
+    );
+    if (!outcome.stdout.startsWith("require() of each entry point throws: ")) {
+      throw new Error(`require() was not refused:\n${outcome.stdout}`);
+    }
+    return outcome.stdout.trim();
+  });
+  check(`${oldLabel}: import of every entry point`, () => {
+    return expectSuccess("import.mjs", runOnNode(project, oldNode, "import.mjs")).stdout.trim();
+  });
 
   rmSync(project, { recursive: true, force: true });
   console.log(`\nPackaging test took ${((Date.now() - started) / 1000).toFixed(1)} s`);

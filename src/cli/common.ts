@@ -1,5 +1,7 @@
 // What the kognic-auth and kog commands share: errors as one line, the
-// keyring's advice when it cannot be used, and the token cache with -v lines.
+// keyring's advice when it cannot be used, the environment with where it came
+// from, and the token cache with -v lines. Their frame (exit codes, usage
+// errors, options, commands) is in skeleton.ts.
 
 import process from "node:process";
 import type { EnvSource } from "../shared/env.ts";
@@ -8,6 +10,11 @@ import type { AuthEvent, AuthEventListener } from "../core/events.ts";
 import { describeEvent } from "../core/event_log.ts";
 import { ConfigurationError, KognicAuthError } from "../shared/errors.ts";
 import type { TokenCacheMode } from "../config/token_cache.ts";
+import type {
+  Environment,
+  EnvironmentsConfig,
+  ResolveEnvironmentOptions,
+} from "../config/environments.ts";
 import type { CachedToken, TokenCache } from "../core/token_cache.ts";
 
 /** Writes one debug line (the commands' -v); never given a secret or a token. */
@@ -58,6 +65,80 @@ export async function keyringStep<T>(fn: () => Promise<T>, alternative: string):
       ? ". Start a Secret Service (such as gnome-keyring or KeePassXC) on the D-Bus session bus"
       : "";
     throw new ConfigurationError(`${message}${fix}, ${alternative}`, { cause: error });
+  }
+}
+
+/** An environment, the file it was looked up in, and where it came from. */
+export interface ChosenEnvironment {
+  /** The environment. */
+  environment: Environment;
+  /** The environments file read (it may not exist). */
+  config: EnvironmentsConfig;
+  /** Whether the environment is one of the file's (else it is the built-in default). */
+  fromFile: boolean;
+  /** Whether the environments file exists. */
+  fileExists: boolean;
+}
+
+/** At most this many environment names are listed in an error. */
+const LISTED_NAMES = 20;
+
+/**
+ * Reads the environments file and picks an environment from it. An unknown
+ * name is an error that lists the environments the file has (names only), or
+ * says that there is no such file.
+ */
+export async function chooseEnvironment(
+  file: string | undefined,
+  select: ResolveEnvironmentOptions,
+  env: EnvSource | undefined,
+): Promise<ChosenEnvironment> {
+  const { loadEnvironments, resolveEnvironment } = await import("../config/environments.ts");
+  const config = await loadEnvironments(file, env);
+  const names = Object.keys(config.environments);
+  // A missing file reads as an empty one; only then is it worth asking which it is.
+  const fileExists = names.length > 0 || config.defaultEnvironment !== undefined ||
+    await exists(config.path);
+  if (select.name !== undefined && !Object.hasOwn(config.environments, select.name)) {
+    const known = !fileExists
+      ? "there is no such file"
+      : names.length === 0
+      ? "it has no environments"
+      : `its environments: ${names.slice(0, LISTED_NAMES).map(clipName).join(", ")}${
+        names.length > LISTED_NAMES ? ` and ${names.length - LISTED_NAMES} more` : ""
+      }`;
+    throw new ConfigurationError(
+      `Unknown environment: ${select.name} not found in config at ${config.path}; ${known}`,
+    );
+  }
+  const environment = resolveEnvironment(config, select);
+  const fromFile = Object.hasOwn(config.environments, environment.name) &&
+    config.environments[environment.name] === environment;
+  return { environment, config, fromFile, fileExists };
+}
+
+/** An environment name as an error lists it: at most 60 characters. */
+function clipName(name: string): string {
+  return name.length > 60 ? `${name.slice(0, 60)}...` : name;
+}
+
+/** Where a chosen environment came from, for a debug line. */
+export function environmentOrigin(chosen: ChosenEnvironment): string {
+  const path = chosen.config.path;
+  if (chosen.fromFile) return `from ${path}`;
+  return chosen.fileExists
+    ? `the built-in default (no environment in ${path} applies)`
+    : `the built-in default (no environments file at ${path})`;
+}
+
+async function exists(path: string): Promise<boolean> {
+  const { stat } = await import("node:fs/promises");
+  const { isNotFound } = await import("../shared/files.ts");
+  try {
+    await stat(path);
+    return true;
+  } catch (error) {
+    return !isNotFound(error);
   }
 }
 

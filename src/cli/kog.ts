@@ -4,18 +4,17 @@
  * @module
  */
 
-import process from "node:process";
-import { parseArgs } from "node:util";
 import type { EnvSource } from "../shared/env.ts";
 import { formatBody, isJsonMediaType, OUTPUT_FORMATS, type OutputFormat } from "./format.ts";
 import { KognicClient } from "../api/client.ts";
 import { ApiError } from "../api/errors.ts";
 import { ConfigurationError } from "../shared/errors.ts";
-import type { Environment, EnvironmentsConfig } from "../config/environments.ts";
 import { AuthSession } from "../core/session.ts";
 import type { TokenCacheMode } from "../config/token_cache.ts";
 import { VERSION } from "../shared/version.ts";
 import {
+  chooseEnvironment,
+  type ChosenEnvironment,
   cliFetch,
   type Debug,
   debugEvents,
@@ -23,34 +22,30 @@ import {
   keyringStep,
   openTokenCache,
 } from "./common.ts";
+import {
+  type CliIO,
+  COMMON_HELP,
+  COMMON_OPTIONS,
+  concat,
+  defaultIO,
+  didYouMean,
+  EXIT_ERROR,
+  EXIT_OK,
+  nonEmpty,
+  oneOf,
+  parseOptions,
+  readProcessStdin,
+  runMain,
+  TOKEN_CACHE_HELP,
+  TOKEN_CACHE_OPTION,
+  tokenCacheMode,
+  UsageError,
+} from "./skeleton.ts";
 
-/** Where `kog` reads and writes; tests pass their own. */
-export interface KogIO {
-  /** Writes to standard output. */
-  stdout(text: string): void;
-  /** Writes to standard error. */
-  stderr(text: string): void;
-  /**
-   * Reads all of standard input, for `-d @-`.
-   * @default {reads the process's standard input}
-   */
-  stdin?(): Promise<Uint8Array | string>;
-  /**
-   * Environment variables: the credentials variables, `HOME` and the XDG
-   * directories of the environments file and the token cache.
-   * @default {the process's}
-   */
-  env?: EnvSource;
-  /** The fetch used for token and API requests. @default {globalThis.fetch} */
-  fetch?: typeof fetch;
-}
+export { EXIT_ERROR, EXIT_OK, EXIT_USAGE } from "./skeleton.ts";
 
-/** Exit code: a 2xx response. */
-export const EXIT_OK = 0;
-/** Exit code: an HTTP error, or input that cannot be used (a bad body, file or environment). */
-export const EXIT_ERROR = 1;
-/** Exit code: the command line could not be understood. */
-export const EXIT_USAGE = 2;
+/** Where `kog` reads and writes; tests pass their own. The same as `kognic-auth`'s. */
+export type KogIO = CliIO;
 
 /** The methods `kog` sends, given in any case. */
 export const METHODS: readonly string[] = Object.freeze([
@@ -62,8 +57,6 @@ export const METHODS: readonly string[] = Object.freeze([
   "HEAD",
   "OPTIONS",
 ]);
-
-const TOKEN_CACHE_MODES: readonly TokenCacheMode[] = ["auto", "keyring", "file", "none"];
 
 const USAGE = `Usage: kog METHOD URL [options]
 
@@ -85,11 +78,7 @@ Options:
   --scope S                    A scope to request (repeatable); replaces the
                                environment's scopes
   --format FORMAT              json (default, pretty), jsonl, csv, tsv or table
-  --token-cache MODE           auto (the keyring if one answers, else the file),
-                               keyring, file or none (default: auto)
-  -v, --verbose                Debug output on stderr (never secrets or tokens)
-  -h, --help                   Show this help
-  --version                    Show the version
+${TOKEN_CACHE_HELP}${COMMON_HELP}  --version                    Show the version
 
 Output: JSON responses in the --format; jsonl, csv, tsv and table take the list
 from a top-level array or from an object whose only key holds an array (other
@@ -102,35 +91,6 @@ without keys) prints nothing. Other responses are printed as they are.
 Exit codes: 0 for a 2xx response; 1 for an HTTP error (status and the server's
 message on stderr) or unusable input; 2 for a usage error.
 `;
-
-class UsageError extends Error {}
-
-function defaultIO(): KogIO {
-  return {
-    stdout: (text) => process.stdout.write(text),
-    stderr: (text) => process.stderr.write(text),
-    stdin: readProcessStdin,
-  };
-}
-
-async function readProcessStdin(): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of process.stdin) {
-    chunks.push(typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk);
-  }
-  return concat(chunks);
-}
-
-/** One byte array (a copy, backed by a plain ArrayBuffer) of the chunks. */
-function concat(chunks: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(chunks.reduce((size, chunk) => size + chunk.length, 0));
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
-}
 
 /**
  * Runs `kog` with the given arguments and returns the exit code; it never
@@ -149,12 +109,12 @@ function concat(chunks: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
  * console.log(code, out); // 0 "kog 0.1.0\n"
  * ```
  */
-export async function main(args: string[], io: KogIO = defaultIO()): Promise<number> {
+export function main(args: string[], io: KogIO = defaultIO()): Promise<number> {
   let verbose = false;
   const debug: Debug = (text) => {
     if (verbose) io.stderr(`debug: ${text}\n`);
   };
-  try {
+  return runMain("kog", io, async () => {
     const options = parseCommandLine(args);
     if (options === "help") {
       io.stdout(USAGE);
@@ -166,14 +126,7 @@ export async function main(args: string[], io: KogIO = defaultIO()): Promise<num
     }
     verbose = options.verbose;
     return await call(options, io, debug);
-  } catch (error) {
-    if (error instanceof UsageError) {
-      io.stderr(`Error: ${error.message}\n\n${USAGE}`);
-      return EXIT_USAGE;
-    }
-    io.stderr(`Error: ${describe(error)}\n`);
-    return EXIT_ERROR;
-  }
+  });
 }
 
 interface Options {
@@ -189,30 +142,31 @@ interface Options {
   verbose: boolean;
 }
 
+/** kog's options, besides -v and -h. */
+const OPTIONS = {
+  data: { type: "string", short: "d", multiple: true },
+  header: { type: "string", short: "H", multiple: true },
+  env: { type: "string" },
+  "env-config-file-path": { type: "string" },
+  scope: { type: "string", multiple: true },
+  format: { type: "string" },
+  ...TOKEN_CACHE_OPTION,
+  ...COMMON_OPTIONS,
+  version: { type: "boolean" },
+} as const;
+
 function parseCommandLine(args: string[]): Options | "help" | "version" {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      options: {
-        data: { type: "string", short: "d", multiple: true },
-        header: { type: "string", short: "H", multiple: true },
-        env: { type: "string" },
-        "env-config-file-path": { type: "string" },
-        scope: { type: "string", multiple: true },
-        format: { type: "string" },
-        "token-cache": { type: "string" },
-        verbose: { type: "boolean", short: "v" },
-        help: { type: "boolean", short: "h" },
-        version: { type: "boolean" },
-      },
-      strict: true,
-      allowPositionals: true,
-    });
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  const { values, positionals } = parsed;
+  const parsed = parseOptions(args, OPTIONS, "kog", true);
+  const values = parsed.values as {
+    data?: string[];
+    header?: string[];
+    scope?: string[];
+    format?: string;
+    help?: boolean;
+    version?: boolean;
+    verbose?: boolean;
+  };
+  const positionals = parsed.positionals;
   if (values.help) return "help";
   if (values.version) return "version";
 
@@ -230,7 +184,9 @@ function parseCommandLine(args: string[]): Options | "help" | "version" {
   const method = positionals[0].toUpperCase();
   if (!METHODS.includes(method)) {
     throw new UsageError(
-      `Unknown method "${positionals[0]}"; expected one of ${METHODS.join(", ")} (any case)`,
+      `Unknown method "${positionals[0]}"${
+        didYouMean(method, METHODS) || `; expected one of ${METHODS.join(", ")} (any case)`
+      }`,
     );
   }
   let url: URL;
@@ -267,21 +223,8 @@ function parseCommandLine(args: string[]): Options | "help" | "version" {
     }
   }
 
-  const format = values.format ?? "json";
-  if (!(OUTPUT_FORMATS as readonly string[]).includes(format)) {
-    throw new UsageError(`--format must be one of ${OUTPUT_FORMATS.join(", ")}, not "${format}"`);
-  }
-  const tokenCache = values["token-cache"] ?? "auto";
-  if (!(TOKEN_CACHE_MODES as readonly string[]).includes(tokenCache)) {
-    throw new UsageError(
-      `--token-cache must be one of ${TOKEN_CACHE_MODES.join(", ")}, not "${tokenCache}"`,
-    );
-  }
-  const nonEmpty = (name: string, what: string): string | undefined => {
-    const value = (values as Record<string, unknown>)[name] as string | undefined;
-    if (value === "") throw new UsageError(`--${name} needs ${what}`);
-    return value;
-  };
+  const format = oneOf("--format", values.format ?? "json", OUTPUT_FORMATS, "kog");
+  const tokenCache = tokenCacheMode(parsed.values, "kog");
   if (values.scope?.some((scope) => scope.trim() === "")) {
     throw new UsageError("--scope needs a scope");
   }
@@ -290,11 +233,11 @@ function parseCommandLine(args: string[]): Options | "help" | "version" {
     url,
     data: values.data?.[0],
     headers,
-    env: nonEmpty("env", "an environment name"),
-    envFile: nonEmpty("env-config-file-path", "a file path"),
+    env: nonEmpty(parsed.values, "env", "an environment name", "kog"),
+    envFile: nonEmpty(parsed.values, "env-config-file-path", "a file path", "kog"),
     scopes: values.scope,
-    format: format as OutputFormat,
-    tokenCache: tokenCache as TokenCacheMode,
+    format,
+    tokenCache,
     verbose: values.verbose ?? false,
   };
 }
@@ -303,14 +246,12 @@ async function call(options: Options, io: KogIO, debug: Debug): Promise<number> 
   const { method, url, headers } = options;
   const body = await readBody(options, io, debug);
 
-  const { loadEnvironments, resolveEnvironment } = await import("../config/environments.ts");
   if (options.envFile !== undefined) await assertFileExists(options.envFile, io.env);
-  const config = await loadEnvironments(options.envFile, io.env);
-  const environment = resolveEnvironment(config, { name: options.env, url });
+  const chosen = await chooseEnvironment(options.envFile, { name: options.env, url }, io.env);
+  const { environment } = chosen;
   debug(
     `environment: ${environment.name} (host ${environment.host}, auth server ` +
-      `${environment.authServer}), chosen by ${howChosen(environment, config, options, url)}` +
-      ` from ${config.path}`,
+      `${environment.authServer}), ${howChosen(chosen, options, url)}`,
   );
 
   const tokenCache = await openTokenCache(options.tokenCache, io.env, debug);
@@ -478,18 +419,24 @@ async function assertFileExists(path: string, env: EnvSource | undefined): Promi
   }
 }
 
-function howChosen(
-  environment: Environment,
-  config: EnvironmentsConfig,
-  options: Options,
-  url: URL,
-): string {
-  if (options.env !== undefined) return "--env";
+/** How the environment was chosen and where it came from, for -v. */
+function howChosen(chosen: ChosenEnvironment, options: Options, url: URL): string {
+  const { environment, config } = chosen;
+  if (!chosen.fromFile) {
+    return chosen.fileExists
+      ? `the built-in default (no environment in ${config.path} matches the URL's host, ` +
+        `and it sets no default_environment)`
+      : `the built-in default (no environments file at ${config.path})`;
+  }
   const host = url.hostname.toLowerCase().replace(/\.$/, "");
-  if (environment.host === host) return "the URL's host";
-  if (host.endsWith(`.${environment.host}`)) return "the URL's host (the longest matching suffix)";
-  if (config.defaultEnvironment === environment.name) return "default_environment";
-  return "the built-in default (no environment matches the URL's host)";
+  const how = options.env !== undefined
+    ? "--env"
+    : environment.host === host
+    ? "the URL's host"
+    : host.endsWith(`.${environment.host}`)
+    ? "the URL's host (the longest matching suffix)"
+    : "default_environment";
+  return `chosen by ${how} from ${config.path}`;
 }
 
 /** What to show on stderr after the error line: the body, when it says more than the message. */

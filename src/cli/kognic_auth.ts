@@ -4,64 +4,67 @@
  * @module
  */
 
-import process from "node:process";
-import { parseArgs, type ParseArgsConfig } from "node:util";
-import type { EnvSource } from "../shared/env.ts";
 import { resolveCredentials } from "../core/credentials.ts";
 import { CredentialsError, KognicAuthError } from "../shared/errors.ts";
 import { AuthSession } from "../core/session.ts";
-import {
-  DEFAULT_AUTH_SERVER,
-  TOKEN_ENDPOINT_AUTH_METHODS,
-  type TokenEndpointAuthMethod,
-} from "../core/options.ts";
-import type { Environment } from "../config/environments.ts";
-import type { TokenCacheMode } from "../config/token_cache.ts";
+import { DEFAULT_AUTH_SERVER, TOKEN_ENDPOINT_AUTH_METHODS } from "../core/options.ts";
 import { VERSION } from "../shared/version.ts";
 import {
+  chooseEnvironment,
+  type ChosenEnvironment,
   cliFetch,
-  type Debug,
   debugEvents,
-  describe,
+  environmentOrigin,
   keyringStep,
   openTokenCache,
 } from "./common.ts";
+import {
+  type CliIO,
+  type Command,
+  type CommandContext,
+  defaultIO,
+  EXIT_OK,
+  nonEmpty,
+  oneOf,
+  type ParsedArgs,
+  type Program,
+  runProgram,
+  TOKEN_CACHE_HELP,
+  TOKEN_CACHE_OPTION,
+  tokenCacheMode,
+  UsageError,
+} from "./skeleton.ts";
 
-/** Where the CLI reads and writes; tests pass their own. */
-export interface CliIO {
-  /** Writes to standard output. */
-  stdout(text: string): void;
-  /** Writes to standard error. */
-  stderr(text: string): void;
-  /**
-   * Environment variables: the credentials variables, `HOME` and the XDG
-   * directories of the environments file and the token cache. The system
-   * keyring is found through the process's own environment (its D-Bus
-   * session bus), whatever is given here. @default {the process's}
-   */
-  env?: EnvSource;
-  /** The fetch used for token requests. @default {globalThis.fetch} */
-  fetch?: typeof fetch;
-}
+export { type CliIO, EXIT_ERROR, EXIT_OK, EXIT_USAGE } from "./skeleton.ts";
 
-/** Exit code: success. */
-export const EXIT_OK = 0;
-/** Exit code: an error, such as missing credentials or a refused token request. */
-export const EXIT_ERROR = 1;
-/** Exit code: the command line could not be understood. */
-export const EXIT_USAGE = 2;
+const HIDDEN = "[hidden]";
+const KEEP_IN_FILE = "or keep the credentials in a file and use --credentials FILE";
 
-const USAGE = `Usage: kognic-auth [-v] <command> [options]
+const PROFILE_HELP = `  --env PROFILE                Keyring profile (default: default); use it as
+                               --credentials keyring://PROFILE or in an environment
+`;
 
-Commands:
-  get-access-token             Print an access token for Kognic APIs
-  credentials put FILE         Store a credentials file in the system keyring
-  credentials get              Print the stored credentials as JSON, the secret hidden
-  credentials delete           Remove the stored credentials from the system keyring
-  clear-cache                  Remove the cached access tokens
-
-Options of get-access-token:
-  --server URL                 Auth server (default: the environment's, else
+/**
+ * The commands of `kognic-auth`. A new command is one more entry: its words,
+ * its options with their help lines, and the function that runs it.
+ */
+const COMMANDS: readonly Command[] = [
+  {
+    name: "get-access-token",
+    synopsis: "[options]",
+    summary: "Print an access token for Kognic APIs",
+    options: {
+      server: { type: "string" },
+      credentials: { type: "string" },
+      scopes: { type: "string", greedy: true },
+      env: { type: "string" },
+      "env-config-file-path": { type: "string" },
+      ...TOKEN_CACHE_OPTION,
+      "token-endpoint-auth-method": { type: "string" },
+      decode: { type: "boolean" },
+      json: { type: "boolean" },
+    },
+    help: `  --server URL                 Auth server (default: the environment's, else
                                ${DEFAULT_AUTH_SERVER})
   --credentials FILE           Credentials file, or keyring://PROFILE (default: the
                                environment's, else KOGNIC_CREDENTIALS, then
@@ -73,9 +76,7 @@ Options of get-access-token:
                                $XDG_CONFIG_HOME/kognic/environments.json); it is read
                                only with --env or this option, and without --env its
                                default_environment is used
-  --token-cache MODE           auto (the keyring if one answers, else the file),
-                               keyring, file or none (default: auto)
-  --scopes S [S ...]           Scopes to request (default: the environment's, else
+${TOKEN_CACHE_HELP}  --scopes S [S ...]           Scopes to request (default: the environment's, else
                                the credentials file's)
   --token-endpoint-auth-method M
                                client_secret_post (the id and secret in the form
@@ -83,41 +84,59 @@ Options of get-access-token:
                                header) (default: the environment's, else post)
   --decode                     Print the token's JWT header and payload as JSON
   --json                       Print access_token, token_type and expires_at as JSON
-
-Options of credentials:
-  --env PROFILE                Keyring profile (default: default); use it as
-                               --credentials keyring://PROFILE or in an environment
-  --show-secret                credentials get: print the client secret too
-
-Options of clear-cache:
-  --token-cache MODE           auto (the file, and the keyring if one answers),
+`,
+    run: getAccessToken,
+  },
+  {
+    name: "credentials put",
+    synopsis: "FILE [options]",
+    summary: "Store a credentials file in the system keyring",
+    options: { env: { type: "string" } },
+    help: PROFILE_HELP,
+    positionals: true,
+    run: putCredentials,
+  },
+  {
+    name: "credentials get",
+    synopsis: "[options]",
+    summary: "Print the stored credentials as JSON, the secret hidden",
+    options: { env: { type: "string" }, "show-secret": { type: "boolean" } },
+    help: `${PROFILE_HELP}  --show-secret                Print the client secret too
+`,
+    run: getCredentials,
+  },
+  {
+    name: "credentials delete",
+    synopsis: "[options]",
+    summary: "Remove the stored credentials from the system keyring",
+    options: { env: { type: "string" } },
+    help: PROFILE_HELP,
+    run: deleteCredentials,
+  },
+  {
+    name: "clear-cache",
+    synopsis: "[options]",
+    summary: "Remove the cached access tokens",
+    options: TOKEN_CACHE_OPTION,
+    help: `  --token-cache MODE           auto (the file, and the keyring if one answers),
                                keyring or file (default: auto)
+`,
+    run: clearCache,
+  },
+];
 
-Global options:
-  -v, --verbose                Debug output on stderr (never secrets or tokens)
-  -h, --help                   Show this help
-  --version                    Show the version
-
-Files: token cache $XDG_CACHE_HOME/kognic-auth/tokens.json (~/.cache/...), or the
+const PROGRAM: Program = {
+  name: "kognic-auth",
+  version: VERSION,
+  commands: COMMANDS,
+  epilogue: `Files: token cache $XDG_CACHE_HOME/kognic-auth/tokens.json (~/.cache/...), or the
 keyring service "kognic-auth"; credentials in the keyring service
 "kognic-credentials", account = the profile.
 
 Exit codes: 0 success, 1 error, 2 usage error. \`credentials delete\` of a profile
 with nothing stored says so and exits 0.
-`;
-
-const TOKEN_CACHE_MODES: readonly TokenCacheMode[] = ["auto", "keyring", "file", "none"];
-const HIDDEN = "[hidden]";
-const KEEP_IN_FILE = "or keep the credentials in a file and use --credentials FILE";
-
-class UsageError extends Error {}
-
-function defaultIO(): CliIO {
-  return {
-    stdout: (text) => process.stdout.write(text),
-    stderr: (text) => process.stderr.write(text),
-  };
-}
+`,
+};
 
 /**
  * Runs the command line and returns the exit code; it never calls
@@ -135,145 +154,39 @@ function defaultIO(): CliIO {
  * const code = await main(["--version"], { stdout: (t) => (out += t), stderr: () => {} });
  * ```
  */
-export async function main(args: string[], io: CliIO = defaultIO()): Promise<number> {
-  let verbose = false;
-  let rest = args;
-  while (rest[0] === "-v" || rest[0] === "--verbose") {
-    verbose = true;
-    rest = rest.slice(1);
-  }
-  const debug: Debug = (text) => {
-    if (verbose) io.stderr(`debug: ${text}\n`);
-  };
-  const [command, ...commandArgs] = rest;
-  try {
-    if (command === undefined) throw new UsageError("No command given");
-    if (command === "-h" || command === "--help" || command === "help") {
-      io.stdout(USAGE);
-      return EXIT_OK;
-    }
-    if (command === "--version") {
-      io.stdout(`kognic-auth ${VERSION}\n`);
-      return EXIT_OK;
-    }
-    if (command === "get-access-token") return await getAccessToken(commandArgs, io, debug);
-    if (command === "credentials") return await credentials(commandArgs, io, debug);
-    if (command === "clear-cache") return await clearCache(commandArgs, io, debug);
-    throw new UsageError(`Unknown command "${command}"`);
-  } catch (error) {
-    if (error instanceof UsageError) {
-      io.stderr(`Error: ${error.message}\n\n${USAGE}`);
-      return EXIT_USAGE;
-    }
-    io.stderr(`Error: ${describe(error)}\n`);
-    return EXIT_ERROR;
-  }
+export function main(args: string[], io: CliIO = defaultIO()): Promise<number> {
+  return runProgram(PROGRAM, args, io);
 }
 
-function parse(
-  args: string[],
-  options: NonNullable<ParseArgsConfig["options"]>,
-  allowPositionals = false,
-): { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] } {
-  try {
-    const { values, positionals } = parseArgs({
-      args,
-      options: { ...options, help: { type: "boolean", short: "h" } },
-      strict: true,
-      allowPositionals,
-    });
-    return {
-      values: values as Record<string, string | boolean | string[] | undefined>,
-      positionals,
-    };
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-}
-
-/** A string option that, when given, must not be empty. */
-function text(
-  values: Record<string, unknown>,
-  name: string,
-  what: string,
-): string | undefined {
-  const value = values[name];
-  if (value === undefined) return undefined;
-  if (typeof value !== "string" || value === "") throw new UsageError(`--${name} needs ${what}`);
-  return value;
-}
-
-function cacheMode(value: string | undefined, allowed: readonly TokenCacheMode[]): TokenCacheMode {
-  const mode = value ?? "auto";
-  if (!(allowed as readonly string[]).includes(mode)) {
-    throw new UsageError(
-      `--token-cache must be one of ${allowed.join(", ")}, not "${mode}"`,
-    );
-  }
-  return mode as TokenCacheMode;
-}
-
-/** Turns `--scopes a b --json` into `--scopes a --scopes b --json`, as argparse's nargs="+" reads it. */
-function expandScopes(args: string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
-    if (arg !== "--scopes") {
-      out.push(arg);
-      continue;
-    }
-    let taken = 0;
-    while (i + 1 < args.length && !args[i + 1].startsWith("-")) {
-      out.push("--scopes", args[++i]);
-      taken++;
-    }
-    if (taken === 0) throw new UsageError("--scopes needs at least one scope");
-  }
-  return out;
-}
-
-async function getAccessToken(args: string[], io: CliIO, debug: Debug): Promise<number> {
-  const { values } = parse(expandScopes(args), {
-    server: { type: "string" },
-    credentials: { type: "string" },
-    scopes: { type: "string", multiple: true },
-    env: { type: "string" },
-    "env-config-file-path": { type: "string" },
-    "token-cache": { type: "string" },
-    "token-endpoint-auth-method": { type: "string" },
-    decode: { type: "boolean" },
-    json: { type: "boolean" },
-  });
-  if (values.help) {
-    io.stdout(USAGE);
-    return EXIT_OK;
-  }
+async function getAccessToken(
+  { values }: ParsedArgs,
+  { io, debug, command }: CommandContext,
+): Promise<number> {
   if (values.decode && values.json) throw new UsageError("--decode and --json cannot be combined");
-  const server = text(values, "server", "a URL");
-  const auth = text(values, "credentials", "a file path");
-  const envName = text(values, "env", "an environment name");
-  const envFile = text(values, "env-config-file-path", "a file path");
-  const mode = cacheMode(values["token-cache"] as string | undefined, TOKEN_CACHE_MODES);
+  const server = nonEmpty(values, "server", "a URL", command);
+  const auth = nonEmpty(values, "credentials", "a file path", command);
+  const envName = nonEmpty(values, "env", "an environment name", command);
+  const envFile = nonEmpty(values, "env-config-file-path", "a file path", command);
+  const mode = tokenCacheMode(values, command);
   const explicitScopes = values.scopes as string[] | undefined;
-  const authMethod = text(values, "token-endpoint-auth-method", "a method name");
-  if (authMethod !== undefined && !TOKEN_ENDPOINT_AUTH_METHODS.includes(authMethod as never)) {
-    throw new UsageError(
-      `--token-endpoint-auth-method must be ${
-        TOKEN_ENDPOINT_AUTH_METHODS.join(" or ")
-      }, not "${authMethod}"`,
-    );
-  }
+  const method = nonEmpty(values, "token-endpoint-auth-method", "a method name", command);
+  const authMethod = method === undefined
+    ? undefined
+    : oneOf("--token-endpoint-auth-method", method, TOKEN_ENDPOINT_AUTH_METHODS, command);
 
-  let environment: Environment | undefined;
+  let chosen: ChosenEnvironment | undefined;
   if (envName !== undefined || envFile !== undefined) {
-    const { loadEnvironments, resolveEnvironment } = await import("../config/environments.ts");
-    const config = await loadEnvironments(envFile, io.env);
-    environment = resolveEnvironment(config, { name: envName });
+    chosen = await chooseEnvironment(envFile, { name: envName }, io.env);
+    const { environment } = chosen;
+    const origin = environmentOrigin(chosen);
     debug(
-      `environment: ${environment.name} from ${config.path} (auth server ${environment.authServer}` +
-        `, credentials ${environment.credentials ?? "from the usual search"})`,
+      `environment: ${environment.name}${chosen.fromFile ? " " : ", "}${origin}: auth server ` +
+        `${environment.authServer}, credentials ${
+          environment.credentials ?? "from the usual search"
+        }`,
     );
   }
+  const environment = chosen?.environment;
 
   const credentials = await keyringStep(
     () =>
@@ -305,9 +218,7 @@ async function getAccessToken(args: string[], io: CliIO, debug: Debug): Promise<
     authServer: server ?? environment?.authServer ?? DEFAULT_AUTH_SERVER,
     auth: credentials,
     scopes,
-    tokenEndpointAuthMethod: (authMethod ?? environment?.tokenEndpointAuthMethod) as
-      | TokenEndpointAuthMethod
-      | undefined,
+    tokenEndpointAuthMethod: authMethod ?? environment?.tokenEndpointAuthMethod,
     fetch: (input, init) => {
       requested++;
       return baseFetch(input, init);
@@ -344,72 +255,72 @@ function describeScopes(scopes: readonly string[] | undefined): string {
   return scopes.length === 0 ? "none (an empty list)" : scopes.join(" ");
 }
 
-async function credentials(args: string[], io: CliIO, debug: Debug): Promise<number> {
-  const [action, ...rest] = args;
-  if (action === "-h" || action === "--help") {
-    io.stdout(USAGE);
-    return EXIT_OK;
-  }
-  if (action === undefined) throw new UsageError("credentials needs put, get or delete");
-  if (action !== "put" && action !== "get" && action !== "delete") {
-    throw new UsageError(`Unknown credentials command "${action}"; expected put, get or delete`);
-  }
-  const { values, positionals } = parse(rest, {
-    env: { type: "string" },
-    ...(action === "get" ? { "show-secret": { type: "boolean" as const } } : {}),
-  }, action === "put");
-  if (values.help) {
-    io.stdout(USAGE);
-    return EXIT_OK;
-  }
+/** The keyring module and the profile of a credentials command. */
+async function keyringProfile(
+  values: ParsedArgs["values"],
+  { debug, command }: CommandContext,
+): Promise<{ keyring: typeof import("../credentials/keyring.ts"); profile: string }> {
   const keyring = await import("../credentials/keyring.ts");
-  const profile = text(values, "env", "a profile name") ?? keyring.DEFAULT_PROFILE;
+  const profile = nonEmpty(values, "env", "a profile name", command) ?? keyring.DEFAULT_PROFILE;
   debug(`keyring: service ${keyring.KEYRING_CREDENTIALS_SERVICE}, profile ${profile}`);
+  return { keyring, profile };
+}
 
-  if (action === "put") {
-    if (positionals.length !== 1) {
-      throw new UsageError(
-        positionals.length === 0
-          ? "credentials put needs the credentials FILE"
-          : "credentials put takes one FILE",
-      );
-    }
-    const { loadCredentials } = await import("../credentials/sources.ts");
-    const { expandHome } = await import("../shared/env.ts");
-    // Checked first, so that messages name the file; then stored as it is.
-    const checked = await loadCredentials(positionals[0], io.env);
-    const { readFile } = await import("node:fs/promises");
-    const raw = await readFile(await expandHome(positionals[0], io.env), "utf8");
-    await keyringStep(() => keyring.storeKeyringCredentials(raw, profile), KEEP_IN_FILE);
-    io.stdout(
-      `Stored the credentials of client ${checked.clientId} in the system keyring ` +
-        `(profile '${profile}'); use them with --credentials keyring://${profile}\n`,
+async function putCredentials(
+  { values, positionals }: ParsedArgs,
+  context: CommandContext,
+): Promise<number> {
+  if (positionals.length !== 1) {
+    throw new UsageError(
+      positionals.length === 0
+        ? "credentials put needs the credentials FILE"
+        : "credentials put takes one FILE",
     );
-    if (checked.expires && checked.expires.getTime() <= Date.now()) {
-      io.stderr(`Warning: these credentials expired at ${checked.expires.toISOString()}\n`);
-    }
-    return EXIT_OK;
   }
-
-  if (action === "get") {
-    const stored = await keyringStep(() => keyring.readKeyringCredentials(profile), KEEP_IN_FILE);
-    if (!stored) {
-      throw new CredentialsError(
-        "credentials_not_found",
-        `No credentials found in keyring for profile '${profile}'`,
-      );
-    }
-    const secret = values["show-secret"] === true ? stored.clientSecret : HIDDEN;
-    const { toFileJson } = await import("../credentials/json.ts");
-    io.stdout(JSON.stringify(toFileJson(stored, secret), null, 2) + "\n");
-    return EXIT_OK;
+  const { io } = context;
+  const { keyring, profile } = await keyringProfile(values, context);
+  const { loadCredentials } = await import("../credentials/sources.ts");
+  const { expandHome } = await import("../shared/env.ts");
+  // Checked first, so that messages name the file; then stored as it is.
+  const checked = await loadCredentials(positionals[0], io.env);
+  const { readFile } = await import("node:fs/promises");
+  const raw = await readFile(await expandHome(positionals[0], io.env), "utf8");
+  await keyringStep(() => keyring.storeKeyringCredentials(raw, profile), KEEP_IN_FILE);
+  io.stdout(
+    `Stored the credentials of client ${checked.clientId} in the system keyring ` +
+      `(profile '${profile}'); use them with --credentials keyring://${profile}\n`,
+  );
+  if (checked.expires && checked.expires.getTime() <= Date.now()) {
+    io.stderr(`Warning: these credentials expired at ${checked.expires.toISOString()}\n`);
   }
+  return EXIT_OK;
+}
 
+async function getCredentials({ values }: ParsedArgs, context: CommandContext): Promise<number> {
+  const { keyring, profile } = await keyringProfile(values, context);
+  const stored = await keyringStep(() => keyring.readKeyringCredentials(profile), KEEP_IN_FILE);
+  if (!stored) {
+    throw new CredentialsError(
+      "credentials_not_found",
+      `No credentials found in keyring for profile '${profile}'`,
+    );
+  }
+  const secret = values["show-secret"] === true ? stored.clientSecret : HIDDEN;
+  const { toFileJson } = await import("../credentials/json.ts");
+  context.io.stdout(JSON.stringify(toFileJson(stored, secret), null, 2) + "\n");
+  return EXIT_OK;
+}
+
+async function deleteCredentials(
+  { values }: ParsedArgs,
+  context: CommandContext,
+): Promise<number> {
+  const { keyring, profile } = await keyringProfile(values, context);
   const deleted = await keyringStep(
     () => keyring.deleteKeyringCredentials(profile),
     KEEP_IN_FILE,
   );
-  io.stdout(
+  context.io.stdout(
     deleted
       ? `Deleted the credentials of profile '${profile}' from the system keyring\n`
       : `No credentials stored for profile '${profile}' in the system keyring; nothing to delete\n`,
@@ -417,15 +328,11 @@ async function credentials(args: string[], io: CliIO, debug: Debug): Promise<num
   return EXIT_OK;
 }
 
-/** Credentials as the JSON of a credentials file, the secret hidden unless asked. */
-
-async function clearCache(args: string[], io: CliIO, debug: Debug): Promise<number> {
-  const { values } = parse(args, { "token-cache": { type: "string" } });
-  if (values.help) {
-    io.stdout(USAGE);
-    return EXIT_OK;
-  }
-  const mode = cacheMode(values["token-cache"] as string | undefined, ["auto", "keyring", "file"]);
+async function clearCache(
+  { values }: ParsedArgs,
+  { io, debug, command }: CommandContext,
+): Promise<number> {
+  const mode = tokenCacheMode(values, command, ["auto", "keyring", "file"]);
   const caches = await import("../config/token_cache.ts");
 
   if (mode === "auto" || mode === "file") {

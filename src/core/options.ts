@@ -10,7 +10,7 @@ import type { AccessToken, TokenSet } from "./access_token.ts";
 import type { AuthInput } from "./api_credentials.ts";
 import type { TokenCache } from "./token_cache.ts";
 import type { EnvSource } from "../shared/env.ts";
-import type { AuthEvent, AuthEventListener } from "./events.ts";
+import type { AuthEventListener } from "./events.ts";
 
 /** The default Kognic auth server. */
 export const DEFAULT_AUTH_SERVER = "https://auth.app.kognic.com";
@@ -71,7 +71,7 @@ export interface AuthSessionOptions {
   /**
    * Called with each event: token requests, retries and failures, renewals,
    * cache hits and misses, 401 replays, requests sent without the token
-   * (see {@linkcode AuthEvent}). Never given a secret or a token; a listener
+   * (see `AuthEvent`). Never given a secret or a token; a listener
    * that throws or rejects is ignored. @default {none; with `KOGNIC_AUTH_LOG=debug|info|warn` set, events of that level and above are written to stderr}
    */
   onEvent?: AuthEventListener;

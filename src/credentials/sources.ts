@@ -14,6 +14,7 @@ import {
 } from "../core/api_credentials.ts";
 import { parseCredentials } from "./json.ts";
 import { CredentialsError } from "../shared/errors.ts";
+import { isNotFound } from "../shared/files.ts";
 
 /**
  * Reads and checks a credentials file. A leading `~` is expanded; the name
@@ -34,11 +35,19 @@ import { CredentialsError } from "../shared/errors.ts";
  * ```
  */
 export async function loadCredentials(path: string, env?: EnvSource): Promise<ApiCredentials> {
+  const fullPath = await expandHome(path, env);
+  const { readFile, stat } = await import("node:fs/promises");
   if (!/\.json$/i.test(path)) {
+    // A file that is not there is not found, whatever its name.
+    const missing = await stat(fullPath).then(() => false, isNotFound);
+    if (missing) {
+      throw new CredentialsError(
+        "credentials_not_found",
+        `Could not find API Credentials file at ${fullPath}`,
+      );
+    }
     throw invalid(`Bad auth credentials file, must be json: ${path}`);
   }
-  const fullPath = await expandHome(path, env);
-  const { readFile } = await import("node:fs/promises");
   let text: string;
   try {
     text = await readFile(fullPath, "utf8");

@@ -418,6 +418,76 @@ describe("kognic-auth configuration and token cache", () => {
     });
   });
 
+  describe("get-access-token --env names what there is", () => {
+    it("as a subprocess, an unknown environment lists the file's environments, names only", async () => {
+      const home = await freshHome();
+      const result = await runProcess(
+        ["get-access-token", "--env", "locl", "--env-config-file-path", environmentsFile],
+        home,
+      );
+      assertError(
+        result,
+        `Unknown environment: locl not found in config at ${environmentsFile}; its environments: ` +
+          "local, file-scopes, no-scopes, system-credentials, other-server, home-credentials\n",
+      );
+      assert.ok(!result.stderr.includes(server.url), "an environment's auth server was printed");
+      assert.ok(!result.stderr.includes("127.0.0.1"), "an environment's host was printed");
+    });
+
+    it("as a subprocess, an unknown environment without a file says there is no such file", async () => {
+      const home = await freshHome();
+      const expected = join(isolatedXdg(home).XDG_CONFIG_HOME, "kognic", "environments.json");
+      const result = await runProcess(["get-access-token", "--env", "staging"], home);
+      assert.equal(
+        result.stderr,
+        `Error: Unknown environment: staging not found in config at ${expected}; ` +
+          "there is no such file\n",
+      );
+      assert.equal(result.code, EXIT_ERROR);
+    });
+
+    it("an unknown environment in a file without environments says it has none", async () => {
+      const home = await freshHome();
+      const empty = join(home, "empty.json");
+      await writeFile(empty, "{}");
+      const result = await run(
+        ["get-access-token", "--env", "staging", "--env-config-file-path", empty],
+        {},
+        home,
+      );
+      assertError(result, `not found in config at ${empty}; it has no environments\n`);
+    });
+
+    it("-v says the built-in default is used when the file names no default_environment", async () => {
+      const home = await freshHome();
+      const noDefault = join(home, "no-default.json");
+      await writeFile(
+        noDefault,
+        JSON.stringify({ environments: { x: { host: "x.localhost", auth_server: server.url } } }),
+      );
+      const result = await runProcess([
+        "get-access-token",
+        "-v",
+        "--env-config-file-path",
+        noDefault,
+        "--server",
+        server.url,
+        "--credentials",
+        scopedCredentials,
+        "--token-cache",
+        "none",
+      ], home);
+      assert.equal(result.code, EXIT_OK, result.stderr);
+      assert.ok(
+        result.stderr.startsWith(
+          `debug: environment: default, the built-in default (no environment in ${noDefault} ` +
+            "applies): auth server https://auth.app.kognic.com, credentials from the usual search\n",
+        ),
+        result.stderr,
+      );
+    });
+  });
+
   // One table, run through the CLI and through the library: --scopes / the
   // scopes option beats the environment's scopes, which beat the file's; an
   // environment's empty list requests no scope and stops the fall-back.

@@ -29,6 +29,7 @@ import {
   record,
   runCli,
   runMain,
+  type RunResult,
   tempDir,
   writeCredentials,
 } from "../_helpers/mod.ts";
@@ -102,12 +103,19 @@ function assertError(result: Run, fragment: string | RegExp): void {
   else assert.match(result.stderr, fragment);
 }
 
-/** Asserts usage on stderr, nothing on stdout, exit 2. */
-function assertUsage(result: Run): void {
+/** The pointer to the help that follows a usage error's line. */
+const HELP_POINTER = /\nRun "kognic-auth(?: [a-z-]+)*? --help" for the usage\.\n$/;
+
+/**
+ * Asserts a usage error: exit 2, nothing on stdout, and on stderr one line
+ * saying what is wrong followed by the pointer to `--help`, not the help itself.
+ */
+function assertUsage(result: Run | RunResult): void {
   assert.equal(result.code, EXIT_USAGE, `stderr: ${result.stderr}`);
   assert.equal(result.stdout, "");
-  assert.match(result.stderr, /^Error: /);
-  assert.ok(result.stderr.includes("Usage"), result.stderr);
+  assert.match(result.stderr, /^Error: [^\n]+\nRun "[^\n]+" for the usage\.\n$/);
+  assert.match(result.stderr, HELP_POINTER);
+  assert.ok(!result.stderr.includes("Usage:"), result.stderr);
 }
 
 /** Runs `fn` and returns how many token requests the server received meanwhile. */
@@ -181,22 +189,81 @@ describe("kognic-auth CLI", () => {
       }
     });
 
-    for (
-      const args of [
-        ["--help"],
-        ["-h"],
-        ["get-access-token", "--help"],
-        ["credentials", "--help"],
-        ["credentials", "get", "--help"],
-        ["clear-cache", "--help"],
-      ]
-    ) {
-      it(`kognic-auth ${args.join(" ")} prints the usage on stdout and exits 0`, async () => {
+    for (const args of [["--help"], ["-h"], ["help"], ["-v", "--help"]]) {
+      it(`kognic-auth ${args.join(" ")} prints the whole usage on stdout and exits 0`, async () => {
         const result = await run(args);
         assert.equal(result.code, EXIT_OK);
-        assert.match(result.stdout, /^Usage: kognic-auth/);
-        assert.ok(result.stdout.includes("get-access-token"));
+        assert.match(result.stdout, /^Usage: kognic-auth \[-v\] <command>/);
+        for (const command of ["get-access-token", "credentials put FILE", "clear-cache"]) {
+          assert.ok(result.stdout.includes(command), `${command} not in:\n${result.stdout}`);
+        }
         assert.equal(result.stderr, "");
+      });
+    }
+
+    // Each command's help: its usage line, its own options and the common ones, not the others'.
+    const commandHelps: { args: string[]; usage: string; has: string[]; lacks: string[] }[] = [
+      {
+        args: ["get-access-token", "--help"],
+        usage: "Usage: kognic-auth get-access-token [options]\n",
+        has: ["--server URL", "--credentials FILE", "--token-cache MODE", "--scopes", "--json"],
+        lacks: ["--show-secret", "credentials put"],
+      },
+      {
+        args: ["get-access-token", "--server", "http://127.0.0.1:1", "-h"],
+        usage: "Usage: kognic-auth get-access-token [options]\n",
+        has: ["--decode"],
+        lacks: ["--show-secret"],
+      },
+      {
+        args: ["help", "get-access-token"],
+        usage: "Usage: kognic-auth get-access-token [options]\n",
+        has: ["--env-config-file-path FILE"],
+        lacks: ["--show-secret"],
+      },
+      {
+        args: ["credentials", "put", "--help"],
+        usage: "Usage: kognic-auth credentials put FILE [options]\n",
+        has: ["--env PROFILE"],
+        lacks: ["--show-secret", "--server"],
+      },
+      {
+        args: ["credentials", "get", "--help"],
+        usage: "Usage: kognic-auth credentials get [options]\n",
+        has: ["--env PROFILE", "--show-secret"],
+        lacks: ["--server"],
+      },
+      {
+        args: ["credentials", "delete", "-h"],
+        usage: "Usage: kognic-auth credentials delete [options]\n",
+        has: ["--env PROFILE"],
+        lacks: ["--show-secret", "--server"],
+      },
+      {
+        args: ["credentials", "--help"],
+        usage: "Usage: kognic-auth credentials <put|get|delete> [options]\n",
+        has: ["credentials put FILE", "credentials get", "credentials delete"],
+        lacks: ["--server", "get-access-token"],
+      },
+      {
+        args: ["clear-cache", "--help"],
+        usage: "Usage: kognic-auth clear-cache [options]\n",
+        has: ["--token-cache MODE", "keyring or file"],
+        lacks: ["--server", "--show-secret"],
+      },
+    ];
+    for (const { args, usage, has, lacks } of commandHelps) {
+      it(`kognic-auth ${args.join(" ")} prints that command's help on stdout and exits 0`, async () => {
+        const result = await run(args);
+        assert.equal(result.code, EXIT_OK, result.stderr);
+        assert.equal(result.stderr, "");
+        assert.ok(result.stdout.startsWith(usage), result.stdout);
+        for (const text of [...has, "-v, --verbose", "-h, --help"]) {
+          assert.ok(result.stdout.includes(text), `${text} not in:\n${result.stdout}`);
+        }
+        for (const text of lacks) {
+          assert.ok(!result.stdout.includes(text), `${text} in:\n${result.stdout}`);
+        }
       });
     }
   });
@@ -248,7 +315,7 @@ describe("kognic-auth CLI", () => {
       { name: "clear-cache with an argument", args: () => ["clear-cache", "all"] },
     ];
     for (const { name, args } of cases) {
-      it(`kognic-auth with ${name} exits 2 with the usage on stderr and nothing on stdout`, async () => {
+      it(`kognic-auth with ${name} exits 2 with one line and a pointer to --help on stderr`, async () => {
         let result: Run | undefined;
         const requests = await tokenRequestsDuring(async () => {
           result = await run(args(), { KOGNIC_CLIENT_ID: CLIENT_ID, KOGNIC_CLIENT_SECRET: "x" });
@@ -601,13 +668,145 @@ describe("kognic-auth CLI", () => {
       assert.equal(result.stderr, `Error: Could not find API Credentials file at ${missing}\n`);
     });
 
-    it("exits 2 with the usage on stderr and nothing on stdout", async () => {
+    it("exits 2 with one line and a pointer to --help on stderr, and nothing on stdout", async () => {
       const result = await runCli(getToken("--bogus"), { env: isolatedXdg(dir.path) });
       stderrOutputs.push(result.stderr);
-      assert.equal(result.code, 2, result.stderr);
-      assert.equal(result.stdout, "");
-      assert.match(result.stderr, /^Error: /);
-      assert.ok(result.stderr.includes("Usage: kognic-auth"), result.stderr);
+      assertUsage(result);
+      assert.equal(
+        result.stderr,
+        'Error: Unknown option --bogus\nRun "kognic-auth get-access-token --help" for the usage.\n',
+      );
+    });
+  });
+
+  describe("kognic-auth command-line manners, as a subprocess", () => {
+    /** Runs the CLI as a subprocess with the test's XDG directories. */
+    async function runProcess(args: string[]): Promise<RunResult> {
+      const result = await runCli(args, { env: isolatedXdg(dir.path) });
+      stderrOutputs.push(result.stderr);
+      if (result.code === 0 && /^\S+\n$/.test(result.stdout)) {
+        issuedTokens.add(result.stdout.trimEnd());
+      }
+      return result;
+    }
+
+    for (const position of ["after the command", "at the end", "before the command"]) {
+      it(`accepts -v ${position}`, async () => {
+        const options = ["--server", server.url, "--token-cache", "none", "--credentials"];
+        const args = position === "before the command"
+          ? ["-v", "get-access-token", ...options, credentialsFile]
+          : position === "after the command"
+          ? ["get-access-token", "-v", ...options, credentialsFile]
+          : ["get-access-token", ...options, credentialsFile, "-v"];
+        const result = await runProcess(args);
+        assert.equal(result.code, 0, result.stderr);
+        assert.match(result.stdout, /^\S+\n$/);
+        const lines = result.stderr.trimEnd().split("\n");
+        assert.ok(lines.length > 2, result.stderr);
+        for (const line of lines) assert.match(line, /^debug: /);
+        assert.ok(result.stderr.includes(`debug: credentials: client ${CLIENT_ID} from`));
+      });
+    }
+
+    it("accepts -v after credentials get, before the keyring is asked", async () => {
+      // No D-Bus session bus here: the keyring cannot answer, and the debug line comes first.
+      const result = await runProcess(["credentials", "get", "-v", "--env", "cli-manners"]);
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(
+        result.stderr,
+        /^debug: keyring: service kognic-credentials, profile cli-manners\n/,
+      );
+    });
+
+    it("get-access-token --help prints only that command's help, exit 0, without a request", async () => {
+      const requests = await tokenRequestsDuring(async () => {
+        const result = await runProcess(getToken("--credentials", credentialsFile, "--help"));
+        assert.equal(result.code, 0, result.stderr);
+        assert.equal(result.stderr, "");
+        assert.match(result.stdout, /^Usage: kognic-auth get-access-token \[options\]\n/);
+        assert.ok(result.stdout.includes("--server URL"));
+        assert.ok(!result.stdout.includes("--show-secret"), result.stdout);
+      });
+      assert.equal(requests, 0);
+    });
+
+    it("credentials put --help prints that command's help, exit 0", async () => {
+      const result = await runProcess(["credentials", "put", "--help"]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, /^Usage: kognic-auth credentials put FILE \[options\]\n/);
+    });
+
+    const usageErrors: { name: string; args: () => string[]; stderr: string }[] = [
+      {
+        name: "a mistyped command",
+        args: () => ["get-acess-token"],
+        stderr: 'Error: Unknown command "get-acess-token"; did you mean get-access-token?\n' +
+          'Run "kognic-auth --help" for the usage.\n',
+      },
+      {
+        name: "a mistyped flag",
+        args: () => getToken("--credential", credentialsFile),
+        stderr: "Error: Unknown option --credential; did you mean --credentials?\n" +
+          'Run "kognic-auth get-access-token --help" for the usage.\n',
+      },
+      {
+        name: "kog's --scope given to get-access-token",
+        args: () => getToken("--scope", "a"),
+        stderr: "Error: Unknown option --scope; did you mean --scopes?\n" +
+          'Run "kognic-auth get-access-token --help" for the usage.\n',
+      },
+      {
+        name: "a mistyped credentials command",
+        args: () => ["credentials", "gte"],
+        stderr: 'Error: Unknown credentials command "gte"; did you mean get?\n' +
+          'Run "kognic-auth credentials --help" for the usage.\n',
+      },
+      {
+        name: "a mistyped --token-cache mode",
+        args: () => ["get-access-token", "--token-cache", "fiel"],
+        stderr:
+          'Error: --token-cache must be one of auto, keyring, file, none, not "fiel"; did you mean file?\n' +
+          'Run "kognic-auth get-access-token --help" for the usage.\n',
+      },
+      {
+        name: "a command's option before the command",
+        args: () => ["--server", server.url, "get-access-token"],
+        stderr: "Error: --server is an option of get-access-token: put it after the command\n" +
+          'Run "kognic-auth --help" for the usage.\n',
+      },
+      {
+        name: "an unknown command nothing is close to",
+        args: () => ["frobnicate"],
+        stderr: 'Error: Unknown command "frobnicate"; expected get-access-token, credentials ' +
+          'or clear-cache\nRun "kognic-auth --help" for the usage.\n',
+      },
+      {
+        name: "an unknown flag with a terminal escape",
+        args: () => getToken("--x\u001b[2J"),
+        stderr: "Error: Unknown option --x\\x1b[2J\n" +
+          'Run "kognic-auth get-access-token --help" for the usage.\n',
+      },
+    ];
+    for (const { name, args, stderr } of usageErrors) {
+      it(`${name} gets one line saying what is wrong and a pointer to --help, exit 2`, async () => {
+        const result = await runProcess(args());
+        assertUsage(result);
+        assert.equal(result.stderr, stderr);
+      });
+    }
+
+    it("a missing --credentials file not named .json is not found, not a wrong name", async () => {
+      const missing = join(dir.path, "creds.txt");
+      const result = await runProcess(getToken("--credentials", missing));
+      assert.equal(result.code, 1, result.stderr);
+      assert.equal(result.stderr, `Error: Could not find API Credentials file at ${missing}\n`);
+    });
+
+    it("a present --credentials file not named .json must be json", async () => {
+      const present = await writeCredentials(dir.path, credentialsJson(), "present.txt");
+      const result = await runProcess(getToken("--credentials", present));
+      assert.equal(result.code, 1, result.stderr);
+      assert.equal(result.stderr, `Error: Bad auth credentials file, must be json: ${present}\n`);
     });
   });
 });

@@ -613,7 +613,7 @@ describe("kog environments", () => {
     assert.equal(unknown.code, EXIT_ERROR);
     assert.match(
       unknown.stderr,
-      /^Error: Unknown environment: nope not found in config at .+environments\.json\n$/,
+      /^Error: Unknown environment: nope not found in config at .+environments\.json; its environments: elsewhere, local\n$/,
     );
     const missing = await run([
       "get",
@@ -644,7 +644,7 @@ describe("kog exit codes and messages", () => {
     );
   });
 
-  it("exits 2 with the usage for a command line it cannot understand", async () => {
+  it("exits 2 with one line and a pointer to --help for a command line it cannot understand", async () => {
     const cases: [string[], RegExp][] = [
       [[], /METHOD and URL are missing/],
       [["get"], /URL is missing/],
@@ -659,7 +659,7 @@ describe("kog exit codes and messages", () => {
       [["get", server.apiUrl, "--token-cache", "disk"], /--token-cache must be one of/],
       [["get", server.apiUrl, "-H", "NoColon"], /Header "NoColon" is not in the form "Key: Value"/],
       [["get", server.apiUrl, "-H", "Bad Name: x"], /is not in the form/],
-      [["get", server.apiUrl, "--nope"], /Unknown option '--nope'/],
+      [["get", server.apiUrl, "--nope"], /^Error: Unknown option --nope\n/],
       [["get", server.apiUrl, "-d", "{}"], /-d\/--data cannot be used with GET/],
       [["post", server.apiUrl, "-d", "{}", "-d", "{}"], /can be given only once/],
       [["post", server.apiUrl, "--scope", ""], /--scope needs a scope/],
@@ -669,7 +669,8 @@ describe("kog exit codes and messages", () => {
     for (const [args, message] of cases) {
       const result = await run(args);
       assert.equal(result.code, EXIT_USAGE, args.join(" "));
-      assert.match(result.stderr, /^Error: .+\n\nUsage: kog METHOD URL/);
+      // One line saying what is wrong and a pointer to the help, not the help itself.
+      assert.match(result.stderr, /^Error: [^\n]+\nRun "kog --help" for the usage\.\n$/);
       assert.match(result.stderr, message);
       assert.equal(result.stdout, "");
     }
@@ -764,7 +765,10 @@ describe("kog as a subprocess", () => {
   it("exits 0, 1 and 2", async () => {
     const usage = await runKog([], { env: env() });
     assert.equal(usage.code, 2);
-    assert.match(usage.stderr, /^Error: METHOD and URL are missing\n\nUsage: kog/);
+    assert.equal(
+      usage.stderr,
+      'Error: METHOD and URL are missing\nRun "kog --help" for the usage.\n',
+    );
     const badInput = await runKog(["post", server.apiUrl, "-d", "{bad"], { env: env() });
     assert.equal(badInput.code, 1);
     assert.match(badInput.stderr, /^Error: The request body from -d is not JSON/);
@@ -793,6 +797,87 @@ describe("kog as a subprocess", () => {
     assert.equal(post.code, 1);
     assert.match(post.stderr, /HTTP 503 Service Unavailable: Transient failure 1 of 1/);
     assert.equal(server.flakyAttempts("sub-post"), 1);
+  });
+
+  it("accepts -v anywhere and says the environment came from the environments file", async () => {
+    const file = join(dir.path, "config", "kognic", "environments.json");
+    for (
+      const args of [["-v", "get", api("object")], ["get", "-v", api("object")], [
+        "get",
+        api("object"),
+        "-v",
+      ]]
+    ) {
+      const result = await runKog(args, { env: env() });
+      assert.equal(result.code, 0, result.stderr);
+      const line = `debug: environment: local (host 127.0.0.1, auth server ${server.url}), ` +
+        `chosen by the URL's host from ${file}\n`;
+      assert.ok(result.stderr.startsWith(line), result.stderr);
+    }
+  });
+
+  it("-v says the environment is the built-in default when there is no environments file", async () => {
+    const home = await tempDir();
+    try {
+      const result = await runKog(["get", api("object"), "-v", "--token-cache", "none"], {
+        env: {
+          HOME: home.path,
+          XDG_CONFIG_HOME: join(home.path, "config"),
+          XDG_CACHE_HOME: join(home.path, "cache"),
+          KOGNIC_CREDENTIALS: credentialsPath,
+        },
+      });
+      // The built-in default's host is app.kognic.com, not this server's: no token is sent.
+      assert.equal(result.code, 1, result.stderr);
+      const missing = join(home.path, "config", "kognic", "environments.json");
+      assert.ok(
+        result.stderr.startsWith(
+          "debug: environment: default (host app.kognic.com, auth server " +
+            `https://auth.app.kognic.com), the built-in default (no environments file at ${missing})\n`,
+        ),
+        result.stderr,
+      );
+      assert.ok(!result.stderr.includes(`from ${missing}`), result.stderr);
+    } finally {
+      await home.cleanup();
+    }
+  });
+
+  it("--help after the method and URL prints the help, exit 0, without a request", async () => {
+    const before = server.counts.apiRequests + server.counts.tokenRequests;
+    const result = await runKog(["get", api("object"), "--help"], { env: env() });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stderr, "");
+    assert.match(result.stdout, /^Usage: kog METHOD URL \[options\]\n/);
+    assert.equal(server.counts.apiRequests + server.counts.tokenRequests, before);
+  });
+
+  it("a mistyped method, flag or format gets one line with what was meant and a pointer to --help", async () => {
+    const cases: [string[], string][] = [
+      [["gte", api("object")], 'Unknown method "gte"; did you mean GET?'],
+      [["get", api("object"), "--formt", "csv"], "Unknown option --formt; did you mean --format?"],
+      [["get", api("object"), "--scopes", "a"], "Unknown option --scopes; did you mean --scope?"],
+      [
+        ["get", api("object"), "--format", "cvs"],
+        '--format must be one of json, jsonl, csv, tsv, table, not "cvs"; did you mean csv?',
+      ],
+    ];
+    for (const [args, message] of cases) {
+      const result = await runKog(args, { env: env() });
+      assert.equal(result.code, 2, result.stderr);
+      assert.equal(result.stdout, "");
+      assert.equal(result.stderr, `Error: ${message}\nRun "kog --help" for the usage.\n`);
+    }
+  });
+
+  it("--env with an unknown name lists the environments there, names only", async () => {
+    const result = await runKog(["get", api("object"), "--env", "loca"], { env: env() });
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(
+      result.stderr,
+      /^Error: Unknown environment: loca not found in config at .+environments\.json; its environments: elsewhere, local\n$/,
+    );
+    assert.ok(!result.stderr.includes("127.0.0.1"), "an environment's details were printed");
   });
 
   it("leaks no secret or token in any output", () => {

@@ -17,6 +17,7 @@ import {
   record,
   runCli,
   runCommand,
+  type RunResult,
   tempDir,
 } from "../_helpers/mod.ts";
 import {
@@ -50,19 +51,13 @@ function environment(extra: Record<string, string>, withCa = true): Record<strin
   };
 }
 
-function getToken(server: string, env: Record<string, string>, ...more: string[]) {
-  // -v is a global flag: it goes before the command.
-  const verbose = more.includes("-v") ? ["-v"] : [];
-  const rest = more.filter((arg) => arg !== "-v");
-  const args = [
-    ...verbose,
-    "get-access-token",
-    "--server",
-    server,
-    "--token-cache",
-    "none",
-    ...rest,
-  ];
+/** kognic-auth get-access-token against `server`, with no token cache, and `more` (-v goes anywhere). */
+function getToken(
+  server: string,
+  env: Record<string, string>,
+  ...more: string[]
+): Promise<RunResult> {
+  const args = ["get-access-token", "--server", server, "--token-cache", "none", ...more];
   return runCli(args, {
     env,
     denoPermissions: DENO_PERMISSIONS,
@@ -217,7 +212,7 @@ describe("proxies and private CAs", { skip }, () => {
     assert.equal(bad.code, 2);
     assert.match(
       record(bad.stderr),
-      /--token-endpoint-auth-method must be client_secret_post or client_secret_basic/,
+      /--token-endpoint-auth-method must be one of client_secret_post, client_secret_basic, not "basic"/,
     );
   });
 

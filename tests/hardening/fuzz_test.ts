@@ -1736,7 +1736,11 @@ describe("fuzz: kognic-auth command line", () => {
           );
         } else {
           assert.equal(stdout, "", `${where}: stdout on a usage error`);
-          assert.match(stderr, /^Error: [^]+\n\nUsage: /, `${where}: no usage`);
+          assert.match(
+            stderr,
+            /^(debug: [^\n]*\n)*Error: [^\n]+\nRun "kognic-auth[^\n"]* --help" for the usage\.\n$/,
+            `${where}: not one Error: line and a pointer to --help`,
+          );
         }
         count(tally, `exit ${code}`);
       },

@@ -64,11 +64,20 @@ describe("loadCredentials()", () => {
     assert.equal((await loadCredentials(path)).clientId, CLIENT_ID);
   });
 
-  it("refuses a path that does not end in .json, naming it", async () => {
-    const error = await rejection(loadCredentials(join(dir, "credentials.txt")));
+  it("refuses a file whose name does not end in .json, naming it", async () => {
+    const path = await writeCredentials(dir, credentialsJson(), "credentials.txt");
+    const error = await rejection(loadCredentials(path));
     assert.ok(error instanceof CredentialsError);
     assert.equal(error.code, "credentials_invalid");
-    assert.match(error.message, /Bad auth credentials file, must be json: .*credentials\.txt/);
+    assert.equal(error.message, `Bad auth credentials file, must be json: ${path}`);
+  });
+
+  it("reports a missing file not named .json as not found, not as a wrong name", async () => {
+    const path = join(dir, "missing.txt");
+    const error = await rejection(loadCredentials(path));
+    assert.ok(error instanceof CredentialsError);
+    assert.equal(error.code, "credentials_not_found");
+    assert.equal(error.message, `Could not find API Credentials file at ${path}`);
   });
 
   it("reports a missing file with its path", async () => {
