@@ -22,13 +22,17 @@ export function describe(error: unknown): string {
 /**
  * A message made safe for one line of a terminal: line breaks become spaces,
  * and other control characters (which a token server or a native library
- * may put in a message, such as terminal escapes) are shown as `\xNN`.
+ * may put in a message, such as terminal escapes) are shown as `\xNN`
+ * (U+2028 and U+2029 as `\uNNNN`).
  */
 export function oneLine(message: string): string {
   return message.replace(/\s*[\r\n]+\s*/g, " ").replace(
     // deno-lint-ignore no-control-regex
-    /[\u0000-\u001f\u007f-\u009f]/g,
-    (char) => `\\x${char.charCodeAt(0).toString(16).padStart(2, "0")}`,
+    /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g,
+    (char) => {
+      const code = char.charCodeAt(0);
+      return code > 0xff ? `\\u${code.toString(16)}` : `\\x${code.toString(16).padStart(2, "0")}`;
+    },
   );
 }
 
@@ -104,7 +108,7 @@ export async function openTokenCache(
     },
     delete: (key) => cache.delete(key),
     clear: () => cache.clear(),
-    withLock: (key, fn) => cache.withLock(key, fn),
+    withLock: (key, fn, options) => cache.withLock(key, fn, options),
   };
 }
 

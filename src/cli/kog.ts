@@ -15,7 +15,7 @@ import type { Environment, EnvironmentsConfig } from "../config/environments.ts"
 import { AuthSession } from "../core/session.ts";
 import type { TokenCacheMode } from "../config/token_cache.ts";
 import { VERSION } from "../shared/version.ts";
-import { type Debug, describe, keyringStep, openTokenCache } from "./common.ts";
+import { type Debug, describe, keyringStep, oneLine, openTokenCache } from "./common.ts";
 
 /** Where `kog` reads and writes; tests pass their own. */
 export interface KogIO {
@@ -145,7 +145,7 @@ function concat(chunks: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
 export async function main(args: string[], io: KogIO = defaultIO()): Promise<number> {
   let verbose = false;
   const debug: Debug = (text) => {
-    if (verbose) io.stderr(`debug: ${text}\n`);
+    if (verbose) io.stderr(`debug: ${oneLine(text)}\n`);
   };
   try {
     const options = parseCommandLine(args);
@@ -354,7 +354,7 @@ async function call(options: Options, io: KogIO, debug: Debug): Promise<number> 
   const client = new KognicClient({
     session,
     clientName: `kog/${VERSION}`,
-    onDeprecation: (notice) => io.stderr(`Warning: ${notice.message}\n`),
+    onDeprecation: (notice) => io.stderr(`Warning: ${oneLine(notice.message)}\n`),
     onRetry: (event) =>
       debug(
         `${event.status ? `HTTP ${event.status}` : describe(event.error)}; retry ${
@@ -505,5 +505,6 @@ function errorBody(error: ApiError): string | undefined {
   }
   if (/^<(!doctype|html)/i.test(body)) return undefined;
   if (body.replace(/\s+/g, " ") === error.serverMessage) return undefined;
-  return body + "\n";
+  // As a body that is not JSON is printed: control characters escaped.
+  return formatBody(body, null, "json");
 }

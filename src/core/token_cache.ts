@@ -9,6 +9,9 @@
  */
 
 import { AccessToken } from "./access_token.ts";
+import { rememberSecret } from "../shared/redact.ts";
+import { isPrintableToken } from "../shared/token_chars.ts";
+import { tokenUrlFor } from "../shared/url.ts";
 
 /** A cached access token. Times are milliseconds since the epoch. */
 export interface CachedToken {
@@ -59,8 +62,10 @@ export interface TokenCache {
   /**
    * Runs fn while holding a cross-process lock for key, so concurrent
    * processes on a cold cache make one token request: fn re-checks get() inside.
+   * When `options.signal` aborts while waiting for the lock, the wait ends
+   * and the call rejects with the signal's reason; fn does not run.
    */
-  withLock<T>(key: string, fn: () => Promise<T>): Promise<T>;
+  withLock<T>(key: string, fn: () => Promise<T>, options?: { signal?: AbortSignal }): Promise<T>;
 }
 
 /**
@@ -103,7 +108,12 @@ export function isUsable(token: CachedToken, now: number = Date.now()): boolean 
  * their order does not matter. No scopes and an empty list give the same key:
  * both request a token without a `scope` parameter.
  *
- * @param authServer The auth server's URL, as the token request uses it.
+ * A session whose token URL is not its auth server's default endpoint
+ * (`/v1/auth/oauth/token`), such as one given an absolute `tokenEndpoint`,
+ * keys its tokens by that URL instead: `"<tokenUrl>:<clientId>"`, so that
+ * two endpoints never share a token.
+ *
+ * @param authServer The auth server's URL, as the token request uses it (or the token URL).
  * @param clientId The OAuth client id.
  * @param scopes The scopes requested, if any.
  * @returns The key.
@@ -139,8 +149,12 @@ export async function sha256Hex(text: string): Promise<string> {
 export interface ReadThroughOptions {
   /** The cache. */
   cache: TokenCache;
-  /** The auth server, part of the key. */
+  /** The auth server, part of the key when the token URL is its default endpoint. */
   authServer: string;
+  /** The token endpoint's URL, part of the key when it is not the auth server's default. */
+  tokenUrl?: URL;
+  /** Ends a wait for the cache's lock. */
+  signal?: AbortSignal;
   /** The client id, part of the key. */
   clientId: string;
   /** The scopes requested, part of the key. */
@@ -163,16 +177,44 @@ export interface ReadThroughOptions {
  */
 export async function readThrough(options: ReadThroughOptions): Promise<AccessToken> {
   const { cache } = options;
-  const server = options.authServer.replace(/\/+$/, "");
-  const key = await tokenCacheKey(server, options.clientId, options.scopes);
+  const key = await tokenCacheKey(
+    cacheKeyServer(options.authServer, options.tokenUrl),
+    options.clientId,
+    options.scopes,
+  );
   return await cache.withLock(key, async () => {
     const cached = await cache.get(key).catch(() => undefined);
-    if (cached) {
+    // A cached token passes the checks of a fresh one: one that could not
+    // travel in an Authorization header is a miss.
+    if (cached && isPrintableToken(cached.accessToken)) {
       const token = new AccessToken(cached);
+      rememberSecret(token.accessToken);
+      rememberSecret(token.refreshToken);
       if (isUsable(cached, options.now()) && options.usable(token)) return token;
     }
-    const token = await options.request(cached?.refreshToken);
+    const token = await options.request(
+      typeof cached?.refreshToken === "string" ? cached.refreshToken : undefined,
+    );
     await cache.set(key, token.toTokenSet()).catch(() => {});
     return token;
-  });
+  }, { signal: options.signal });
+}
+
+/**
+ * The first part of the cache key: the auth server (without trailing
+ * slashes) when the token URL is its default endpoint, as the Python
+ * reference keys it; else the token URL itself, so that two endpoints never
+ * share a token.
+ */
+function cacheKeyServer(authServer: string, tokenUrl?: URL): string {
+  const server = authServer.replace(/\/+$/, "");
+  if (!tokenUrl) return server;
+  let standard: string | undefined;
+  try {
+    // The default token endpoint (DEFAULT_TOKEN_ENDPOINT in options.ts, which imports this module).
+    standard = tokenUrlFor(authServer, "/v1/auth/oauth/token", true).href;
+  } catch {
+    standard = undefined;
+  }
+  return standard === tokenUrl.href ? server : tokenUrl.href;
 }
