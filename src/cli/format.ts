@@ -32,8 +32,7 @@ export function formatBody(text: string, contentType: string | null, format: Out
     }
   }
   if (value === undefined) {
-    // A lone CR could overwrite what the line showed; CRLF line ends stay.
-    const shown = visible(text.replace(/\r(?!\n)/g, "\\x0d"), "\t\n\r");
+    const shown = visibleText(text);
     return shown === "" || shown.endsWith("\n") ? shown : shown + "\n";
   }
   return formatJson(value, format);
@@ -50,7 +49,7 @@ export function formatJson(value: JsonValue, format: OutputFormat): string {
   if (format === "table") return table(columns, rows);
   const delimiter = format === "tsv" ? "\t" : ",";
   return [columns, ...rows].map((row) =>
-    row.map((field) => quote(visible(field, "\t\n"), delimiter)).join(delimiter)
+    row.map((field) => quote(visibleText(field), delimiter)).join(delimiter)
   )
     .join("\n") + "\n";
 }
@@ -137,4 +136,12 @@ export function visible(text: string, keep = ""): string {
         : `\\x${code.toString(16).padStart(2, "0")}`;
     },
   );
+}
+
+/**
+ * {@linkcode visible} for text that keeps its lines: tabs, line feeds and
+ * CRLF line ends stay; a lone CR, which could overwrite what a line showed, does not.
+ */
+function visibleText(text: string): string {
+  return visible(text.replace(/\r(?!\n)/g, "\\x0d"), "\t\n\r");
 }

@@ -216,5 +216,10 @@ function cacheKeyServer(authServer: string, tokenUrl?: URL): string {
   } catch {
     standard = undefined;
   }
-  return standard === tokenUrl.href ? server : tokenUrl.href;
+  if (standard === tokenUrl.href) return server;
+  // Never a password in a key: keys show in -v lines and are stored in cache files.
+  const url = new URL(tokenUrl.href);
+  url.username = "";
+  url.password = "";
+  return url.href;
 }
