@@ -63,11 +63,14 @@ function streamOf(response: IncomingMessage): ReadableStream<Uint8Array> {
   let ended = false;
   return new ReadableStream<Uint8Array>({
     start(controller): void {
+      // After a cancel, chunks already read from the socket may still arrive: dropped.
       response.on("data", (chunk: Buffer) => {
+        if (ended) return;
         controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
         if ((controller.desiredSize ?? 0) <= 0) response.pause();
       });
       response.on("end", () => {
+        if (ended) return;
         ended = true;
         controller.close();
       });
