@@ -91,7 +91,12 @@ export async function openTokenCache(
         debug(`token cache: cannot read (${describe(error)}); requesting a token`);
         throw error;
       }
-      if (!token) debug(`token cache miss for ${key}`);
+      if (key.endsWith(":retry-after")) {
+        // Not a token: a server's Retry-After that another process was told.
+        if (token && token.expiresAt > Date.now()) {
+          debug(`token cache: the token server asked to wait until ${iso(token.expiresAt)}`);
+        }
+      } else if (!token) debug(`token cache miss for ${key}`);
       else if (!isUsable(token)) {
         debug(`token cache: the token for ${key} expires too soon (at ${iso(token.expiresAt)})`);
       } else debug(`token cache hit for ${key}, expires at ${iso(token.expiresAt)}`);
@@ -104,7 +109,11 @@ export async function openTokenCache(
         debug(`token cache: cannot store the new token (${describe(error)})`);
         throw error;
       }
-      debug(`token cache: stored the new token for ${key}`);
+      debug(
+        key.endsWith(":retry-after")
+          ? `token cache: stored the server's Retry-After for other processes`
+          : `token cache: stored the new token for ${key}`,
+      );
     },
     delete: (key) => cache.delete(key),
     clear: () => cache.clear(),

@@ -279,6 +279,7 @@ export class AuthSession {
       authServer: this.#options.authServer ?? DEFAULT_AUTH_SERVER,
       tokenUrl: this.tokenUrl,
       signal,
+      holdoff: this.#holdoff,
       clientId: credentials.clientId,
       scopes,
       now: this.#now,

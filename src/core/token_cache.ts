@@ -145,6 +145,12 @@ export async function sha256Hex(text: string): Promise<string> {
   return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, "0")).join("");
 }
 
+// The `tokenType` of a cache entry that holds no token but a server's
+// Retry-After: its `expiresAt` is when the wait ends and its `scope` the HTTP
+// status that asked. It is kept under the token's key plus ":retry-after", so
+// that processes sharing a cache wait together.
+const RETRY_AFTER_TOKEN_TYPE = "Retry-After";
+
 /** Options of {@linkcode readThrough}. */
 export interface ReadThroughOptions {
   /** The cache. */
@@ -155,6 +161,13 @@ export interface ReadThroughOptions {
   tokenUrl?: URL;
   /** Ends a wait for the cache's lock. */
   signal?: AbortSignal;
+  /**
+   * The session's memory of a server's long `Retry-After` (see
+   * `RequestTokenOptions.holdoff`), shared through the cache with the
+   * other processes that use it: stored as an entry of token type
+   * `"Retry-After"` under the key plus `":retry-after"`.
+   */
+  holdoff?: { until?: number; status?: number };
   /** The client id, part of the key. */
   clientId: string;
   /** The scopes requested, part of the key. */
@@ -192,9 +205,38 @@ export async function readThrough(options: ReadThroughOptions): Promise<AccessTo
       rememberSecret(token.refreshToken);
       if (isUsable(cached, options.now()) && options.usable(token)) return token;
     }
-    const token = await options.request(
-      typeof cached?.refreshToken === "string" ? cached.refreshToken : undefined,
-    );
+    const holdoff = options.holdoff;
+    const holdKey = `${key}:retry-after`;
+    if (holdoff) {
+      // Another process may have been told to wait: then so is this one.
+      const held = await cache.get(holdKey).catch(() => undefined);
+      if (
+        held?.tokenType === RETRY_AFTER_TOKEN_TYPE && Number.isFinite(held.expiresAt) &&
+        held.expiresAt > (holdoff.until ?? 0) && held.expiresAt > options.now()
+      ) {
+        holdoff.until = Math.min(held.expiresAt, options.now() + 3_600_000);
+        holdoff.status = Number(held.scope) || 429;
+      }
+    }
+    const before = holdoff?.until;
+    let token: AccessToken;
+    try {
+      token = await options.request(
+        typeof cached?.refreshToken === "string" ? cached.refreshToken : undefined,
+      );
+    } catch (error) {
+      const until = holdoff?.until;
+      if (until !== undefined && until !== before && until > options.now()) {
+        await cache.set(holdKey, {
+          accessToken: "retry-after",
+          tokenType: RETRY_AFTER_TOKEN_TYPE,
+          issuedAt: options.now(),
+          expiresAt: until,
+          scope: String(holdoff!.status ?? 429),
+        }).catch(() => {});
+      }
+      throw error;
+    }
     await cache.set(key, token.toTokenSet()).catch(() => {});
     return token;
   }, { signal: options.signal });

@@ -867,6 +867,31 @@ const HARDENING_ROWS: Row[] = [
     },
   },
   {
+    group: "Token endpoint",
+    fault: "HTTP 429 with Retry-After: 120 beyond maxRetryAfter, then a session of another " +
+      "process sharing the token cache file",
+    expected: "OAuthError at once for the other session, with the wait left in it; " +
+      "1 token request in all",
+    async run({ server, options, defer }): Promise<string> {
+      const dir = await tempDir();
+      defer(dir.cleanup);
+      const path = join(dir.path, "tokens.json");
+      server.failTokenRequests({ status: 429, retryAfter: 120, times: 100 });
+      // Each session has its own cache object on the one file, as two processes would.
+      const first = new AuthSession({ ...options, tokenCache: new FileTokenCache({ path }) });
+      const told = await typedError(first.getAccessToken(), OAuthError);
+      assert.equal(told.retryAfter, 120_000);
+      const other = new AuthSession({ ...options, tokenCache: new FileTokenCache({ path }) });
+      const error = await typedError(other.getAccessToken(), OAuthError);
+      assert.equal(error.status, 429);
+      assert.ok(error.retryAfter! > 0 && error.retryAfter! <= 120_000, "the wait left");
+      assert.equal(error.attempts, 0);
+      assert.equal(server.counts.tokenRequests, 1, "the other process asked anyway");
+      return `first session: ${describeError(told)}; the other process's session: ` +
+        `${describeError(error)}; token requests: ${server.counts.tokenRequests}`;
+    },
+  },
+  {
     group: "Token response",
     fault: "a body that never ends (fetch)",
     expected: "TokenResponseError at once, not retried; the rest of the body is not read",
