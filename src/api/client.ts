@@ -8,7 +8,7 @@
  * @module
  */
 
-import { inspectAsJson } from "../shared/redact.ts";
+import { inspectAsJson } from "../shared/inspect.ts";
 import { KognicAuthError } from "../shared/errors.ts";
 import { AuthSession } from "../core/session.ts";
 import { parseRetryAfter, sleep } from "../shared/retry.ts";

@@ -7,6 +7,8 @@
 import { KognicAuthError } from "../shared/errors.ts";
 import { parseRetryAfter } from "../shared/retry.ts";
 import { displayUrl } from "../shared/url.ts";
+import { readBoundedText } from "../shared/body.ts";
+import { redact } from "../shared/redact.ts";
 
 /** The most of an error body kept, in characters. */
 export const MAX_BODY_CHARS = 64 * 1024;
@@ -35,7 +37,10 @@ export interface ApiErrorOptions extends ErrorOptions {
 /**
  * The API answered with an HTTP error status, or with a body that the call
  * cannot use (not JSON, or without the `data` envelope). It carries the
- * request, the status and the server's message.
+ * request, the status and the server's message. A server that quotes the
+ * request back cannot put a secret here: the access tokens and client
+ * secrets this process holds are replaced by `[redacted]` in the message,
+ * the body and the server's message.
  *
  * @example
  * ```ts
@@ -82,14 +87,16 @@ export class ApiError extends KognicAuthError {
    * @param options The request, the response's status and the server's message.
    */
   constructor(message: string, options: ApiErrorOptions) {
-    super("api_error", message, options);
+    super("api_error", redact(message), options);
     this.name = "ApiError";
     this.status = options.status;
     this.statusText = options.statusText ?? "";
     this.method = options.method;
     this.url = options.url;
-    this.serverMessage = options.serverMessage;
-    this.body = options.body;
+    this.serverMessage = options.serverMessage === undefined
+      ? undefined
+      : redact(options.serverMessage);
+    this.body = options.body === undefined ? undefined : redact(options.body);
     this.retryAfter = options.retryAfter;
     this.attempts = options.attempts ?? 1;
     const status = options.status;
@@ -191,7 +198,8 @@ export async function errorFromResponse(
 ): Promise<ApiError> {
   let body: string | undefined;
   try {
-    body = (await response.text()).slice(0, MAX_BODY_CHARS);
+    // At most 64 KiB is read, whatever the server sends; the rest is cancelled.
+    body = (await readBoundedText(response, MAX_BODY_CHARS)).text.slice(0, MAX_BODY_CHARS);
   } catch {
     body = undefined;
   }

@@ -32,13 +32,17 @@ export function describe(error: unknown): string {
 /**
  * A message made safe for one line of a terminal: line breaks become spaces,
  * and other control characters (which a token server or a native library
- * may put in a message, such as terminal escapes) are shown as `\xNN`.
+ * may put in a message, such as terminal escapes) are shown as `\xNN`
+ * (U+2028 and U+2029 as `\uNNNN`).
  */
 export function oneLine(message: string): string {
   return message.replace(/\s*[\r\n]+\s*/g, " ").replace(
     // deno-lint-ignore no-control-regex
-    /[\u0000-\u001f\u007f-\u009f]/g,
-    (char) => `\\x${char.charCodeAt(0).toString(16).padStart(2, "0")}`,
+    /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g,
+    (char) => {
+      const code = char.charCodeAt(0);
+      return code > 0xff ? `\\u${code.toString(16)}` : `\\x${code.toString(16).padStart(2, "0")}`;
+    },
   );
 }
 
@@ -171,7 +175,12 @@ export async function openTokenCache(
         debug(`token cache: cannot read (${describe(error)}); requesting a token`);
         throw error;
       }
-      if (!token) debug(`token cache miss for ${key}`);
+      if (key.endsWith(":retry-after")) {
+        // Not a token: a server's Retry-After that another process was told.
+        if (token && token.expiresAt > Date.now()) {
+          debug(`token cache: the token server asked to wait until ${iso(token.expiresAt)}`);
+        }
+      } else if (!token) debug(`token cache miss for ${key}`);
       else if (!isUsable(token)) {
         debug(`token cache: the token for ${key} expires too soon (at ${iso(token.expiresAt)})`);
       } else debug(`token cache hit for ${key}, expires at ${iso(token.expiresAt)}`);
@@ -184,11 +193,15 @@ export async function openTokenCache(
         debug(`token cache: cannot store the new token (${describe(error)})`);
         throw error;
       }
-      debug(`token cache: stored the new token for ${key}`);
+      debug(
+        key.endsWith(":retry-after")
+          ? `token cache: stored the server's Retry-After for other processes`
+          : `token cache: stored the new token for ${key}`,
+      );
     },
     delete: (key) => cache.delete(key),
     clear: () => cache.clear(),
-    withLock: (key, fn) => cache.withLock(key, fn),
+    withLock: (key, fn, options) => cache.withLock(key, fn, options),
   };
 }
 

@@ -31,7 +31,10 @@ export function formatBody(text: string, contentType: string | null, format: Out
       value = undefined;
     }
   }
-  if (value === undefined) return text === "" || text.endsWith("\n") ? text : text + "\n";
+  if (value === undefined) {
+    const shown = visibleText(text);
+    return shown === "" || shown.endsWith("\n") ? shown : shown + "\n";
+  }
   return formatJson(value, format);
 }
 
@@ -46,7 +49,7 @@ export function formatJson(value: JsonValue, format: OutputFormat): string {
   if (format === "table") return table(columns, rows);
   const delimiter = format === "tsv" ? "\t" : ",";
   return [columns, ...rows].map((row) =>
-    row.map((field) => quote(field, delimiter)).join(delimiter)
+    row.map((field) => quote(visibleText(field), delimiter)).join(delimiter)
   )
     .join("\n") + "\n";
 }
@@ -96,7 +99,7 @@ function quote(field: string, delimiter: string): string {
 function table(columns: readonly string[], rows: readonly string[][]): string {
   // A cell is one line: pipes are escaped, line breaks written as \n.
   const escape = (text: string): string =>
-    text.replaceAll("|", "\\|").replace(/\r\n|\n|\r/g, "\\n");
+    visible(text.replaceAll("|", "\\|").replace(/\r\n|\n|\r/g, "\\n"));
   const header = columns.map(escape);
   const body = rows.map((row) => row.map(escape));
   const widths = header.map(width);
@@ -114,4 +117,31 @@ function width(text: string): number {
   let count = 0;
   for (const _ of text) count++;
   return count;
+}
+
+/**
+ * Text from a server made safe for a terminal: control characters (C0, DEL,
+ * C1) and U+2028/9, which could move the cursor, retitle the window or write
+ * the clipboard, are shown as `\xNN` (or `\uNNNN`), except those in `keep`.
+ */
+export function visible(text: string, keep = ""): string {
+  return text.replace(
+    // deno-lint-ignore no-control-regex
+    /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g,
+    (char) => {
+      if (keep.includes(char)) return char;
+      const code = char.charCodeAt(0);
+      return code > 0xff
+        ? `\\u${code.toString(16).padStart(4, "0")}`
+        : `\\x${code.toString(16).padStart(2, "0")}`;
+    },
+  );
+}
+
+/**
+ * {@linkcode visible} for text that keeps its lines: tabs, line feeds and
+ * CRLF line ends stay; a lone CR, which could overwrite what a line showed, does not.
+ */
+function visibleText(text: string): string {
+  return visible(text.replace(/\r(?!\n)/g, "\\x0d"), "\t\n\r");
 }

@@ -169,7 +169,7 @@ export function stringifyJson(value: JsonValue, indent?: number): string {
   const print = (value: JsonValue, prefix: string): string => {
     if (value === null) return "null";
     if (typeof value === "boolean") return String(value);
-    if (typeof value === "string") return JSON.stringify(value);
+    if (typeof value === "string") return quoteJson(value);
     if (value instanceof JsonNumber) return value.text;
     const inner = prefix + step;
     const open = step ? `\n${inner}` : "";
@@ -182,9 +182,21 @@ export function stringifyJson(value: JsonValue, indent?: number): string {
     if (value.size === 0) return "{}";
     const colon = step ? ": " : ":";
     const entries = [...value].map(([key, item]) =>
-      `${JSON.stringify(key)}${colon}${print(item, inner)}`
+      `${quoteJson(key)}${colon}${print(item, inner)}`
     );
     return `{${open}${entries.join(separator)}${close}}`;
   };
   return print(value, "");
+}
+
+/**
+ * A JSON string literal that a terminal shows as it is: besides what
+ * `JSON.stringify` escapes (C0 controls), DEL, the C1 controls and U+2028/9
+ * are written as `\uXXXX`. The value read back is the same.
+ */
+function quoteJson(text: string): string {
+  return JSON.stringify(text).replace(
+    /[\u007f-\u009f\u2028\u2029]/g,
+    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
 }

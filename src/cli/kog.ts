@@ -20,6 +20,7 @@ import {
   debugEvents,
   describe,
   keyringStep,
+  oneLine,
   openTokenCache,
 } from "./common.ts";
 import {
@@ -112,7 +113,7 @@ message on stderr) or unusable input; 2 for a usage error.
 export function main(args: string[], io: KogIO = defaultIO()): Promise<number> {
   let verbose = false;
   const debug: Debug = (text) => {
-    if (verbose) io.stderr(`debug: ${text}\n`);
+    if (verbose) io.stderr(`debug: ${oneLine(text)}\n`);
   };
   return runMain("kog", io, async () => {
     const options = parseCommandLine(args);
@@ -303,7 +304,7 @@ async function call(options: Options, io: KogIO, debug: Debug): Promise<number> 
   const client = new KognicClient({
     session,
     clientName: `kog/${VERSION}`,
-    onDeprecation: (notice) => io.stderr(`Warning: ${notice.message}\n`),
+    onDeprecation: (notice) => io.stderr(`Warning: ${oneLine(notice.message)}\n`),
     onRetry: (event) =>
       debug(
         `${event.status ? `HTTP ${event.status}` : describe(event.error)}; retry ${
@@ -460,5 +461,6 @@ function errorBody(error: ApiError): string | undefined {
   }
   if (/^<(!doctype|html)/i.test(body)) return undefined;
   if (body.replace(/\s+/g, " ") === error.serverMessage) return undefined;
-  return body + "\n";
+  // As a body that is not JSON is printed: control characters escaped.
+  return formatBody(body, null, "json");
 }

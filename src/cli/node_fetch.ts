@@ -3,9 +3,14 @@
 // which costs a fresh process 50-250 ms (most on Node 20), more than the CLI's
 // whole budget. It covers what sendTokenRequest() uses: method, headers as an
 // object, a string body, signal, redirect "error"; the response's status, ok,
-// headers.get() and text().
+// headers.get(), a `body` stream, bodyUsed (once the body was read to its end
+// or cancelled) and text(). As fetch does, it resolves once
+// the headers are in, and the body is read as it is consumed: a reader that
+// stops (or cancels) stops the download, so a huge or endless body costs only
+// what the reader takes.
 
-import { Buffer } from "node:buffer";
+import type { Buffer } from "node:buffer";
+import type { IncomingMessage } from "node:http";
 
 /** Sends a request with node:http or node:https; only what the token request needs. */
 export async function nodeFetch(
@@ -27,34 +32,80 @@ export async function nodeFetch(
       headers: init.headers as Record<string, string> | undefined,
       signal: init.signal ?? undefined,
     }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on("data", (chunk: Buffer) => chunks.push(chunk));
-      response.on("error", reject);
-      response.on("end", () => {
-        const status = response.statusCode ?? 0;
-        if (init.redirect === "error" && status >= 300 && status < 400) {
-          reject(
-            new TypeError(`Request to "${url.origin}" was redirected and redirect is "error"`),
-          );
-          return;
-        }
-        const text = Buffer.concat(chunks).toString("utf8");
-        const get = (name: string): string | null => {
-          const value = response.headers[name.toLowerCase()];
-          return value === undefined ? null : Array.isArray(value) ? value.join(", ") : value;
-        };
-        // Not a Response (building one would load undici): the fields the token client reads.
-        resolve(
-          {
-            status,
-            ok: status >= 200 && status < 300,
-            headers: { get },
-            text: () => Promise.resolve(text),
-          } as unknown as Response,
-        );
-      });
+      const status = response.statusCode ?? 0;
+      if (init.redirect === "error" && status >= 300 && status < 400) {
+        response.destroy();
+        reject(new TypeError(`Request to "${url.origin}" was redirected and redirect is "error"`));
+        return;
+      }
+      let used = false;
+      const body = streamOf(response, () => (used = true));
+      const get = (name: string): string | null => {
+        const value = response.headers[name.toLowerCase()];
+        return value === undefined ? null : Array.isArray(value) ? value.join(", ") : value;
+      };
+      // Not a Response (building one would load undici): the fields the token client reads.
+      resolve(
+        {
+          status,
+          ok: status >= 200 && status < 300,
+          headers: { get },
+          body,
+          get bodyUsed(): boolean {
+            return used;
+          },
+          text: () => readAll(body),
+        } as unknown as Response,
+      );
     });
     request.on("error", reject);
     request.end(typeof init.body === "string" ? init.body : undefined);
   });
+}
+
+/** The response's body as a web stream, read from the socket only as fast as it is consumed. */
+function streamOf(response: IncomingMessage, consumed: () => void): ReadableStream<Uint8Array> {
+  let ended = false;
+  return new ReadableStream<Uint8Array>({
+    start(controller): void {
+      // After a cancel, chunks already read from the socket may still arrive: dropped.
+      response.on("data", (chunk: Buffer) => {
+        if (ended) return;
+        controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+        if ((controller.desiredSize ?? 0) <= 0) response.pause();
+      });
+      response.on("end", () => {
+        if (ended) return;
+        ended = true;
+        consumed();
+        controller.close();
+      });
+      const fail = (error?: Error): void => {
+        if (ended) return;
+        ended = true;
+        // The same TypeError fetch gives for a connection lost mid-body.
+        controller.error(new TypeError("terminated", { cause: error }));
+      };
+      response.on("error", fail);
+      response.on("close", () => fail());
+    },
+    pull(): void {
+      response.resume();
+    },
+    cancel(): void {
+      ended = true;
+      consumed();
+      response.destroy();
+    },
+  }, { highWaterMark: 4 });
+}
+
+/** The whole body as UTF-8 text, a leading BOM removed, as `Response.text()` reads it. */
+async function readAll(body: ReadableStream<Uint8Array>): Promise<string> {
+  const decoder = new TextDecoder();
+  let text = "";
+  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+    text += decoder.decode(chunk, { stream: true });
+  }
+  return text + decoder.decode();
 }

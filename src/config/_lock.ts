@@ -19,11 +19,14 @@
 /** Options of {@linkcode withFileLock}. */
 
 import { errorCode } from "../shared/files.ts";
+import { sleep } from "../shared/retry.ts";
 export interface FileLockOptions {
   /** How long to wait for the lock before running without it, in ms. @default {30_000} */
   timeout?: number;
   /** How long a lock may go unrefreshed before it counts as abandoned, in ms. @default {5_000} */
   staleAfter?: number;
+  /** Ends every wait for the lock: the call then rejects with the signal's reason, `fn` unrun. */
+  signal?: AbortSignal;
 }
 
 interface LockInfo {
@@ -46,6 +49,8 @@ export async function withFileLock<T>(
   const timeout = options.timeout ?? 30_000;
   const staleAfter = options.staleAfter ?? 5_000;
   const deadline = Date.now() + timeout;
+  const signal = options.signal;
+  signal?.throwIfAborted();
 
   const previous = queues.get(lockPath);
   let done!: () => void;
@@ -53,8 +58,8 @@ export async function withFileLock<T>(
   const tail = (previous ?? Promise.resolve()).then(() => mine);
   queues.set(lockPath, tail);
   try {
-    if (previous) await waitUntil(previous, deadline);
-    const held = await acquire(lockPath, deadline, staleAfter);
+    if (previous) await waitUntil(previous, deadline, signal);
+    const held = await acquire(lockPath, deadline, staleAfter, signal);
     try {
       return await fn();
     } finally {
@@ -74,6 +79,7 @@ async function acquire(
   lockPath: string,
   deadline: number,
   staleAfter: number,
+  signal: AbortSignal | undefined,
 ): Promise<HeldLock | undefined> {
   const fs = await import("node:fs/promises");
   const { pid } = await import("node:process");
@@ -81,6 +87,7 @@ async function acquire(
   let delay = 4;
   let madeDirectory = false;
   for (;;) {
+    signal?.throwIfAborted();
     try {
       const handle = await fs.open(lockPath, "wx", 0o600);
       try {
@@ -91,7 +98,12 @@ async function acquire(
         throw error;
       }
       await handle.close();
-      return hold(lockPath, nonce, staleAfter);
+      const held = hold(lockPath, nonce, staleAfter);
+      if (signal?.aborted) {
+        await held.release();
+        throw signal.reason;
+      }
+      return held;
     } catch (error) {
       const code = errorCode(error);
       if (code === "ENOENT" && !madeDirectory) {
@@ -109,7 +121,7 @@ async function acquire(
     if (await breakIfStale(lockPath, staleAfter, pid)) continue;
     const left = deadline - Date.now();
     if (left <= 0) return undefined;
-    await sleep(Math.min(left, delay + Math.random() * delay));
+    await sleep(Math.min(left, delay + Math.random() * delay), signal);
     delay = Math.min(delay * 2, 100);
   }
 }
@@ -215,22 +227,30 @@ function parseInfo(text: string): LockInfo | undefined {
   }
 }
 
-async function waitUntil(promise: Promise<void>, deadline: number): Promise<void> {
+async function waitUntil(
+  promise: Promise<void>,
+  deadline: number,
+  signal: AbortSignal | undefined,
+): Promise<void> {
   const left = deadline - Date.now();
   if (left <= 0) return;
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let onAbort: (() => void) | undefined;
   try {
     await Promise.race([
       promise,
       new Promise<void>((resolve) => (timer = setTimeout(resolve, left))),
+      new Promise<void>((_, reject) => {
+        if (!signal) return;
+        onAbort = () => reject(signal.reason);
+        if (signal.aborted) onAbort();
+        else signal.addEventListener("abort", onAbort, { once: true });
+      }),
     ]);
   } finally {
     clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener("abort", onAbort);
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** `bytes` random bytes as lowercase hex. */

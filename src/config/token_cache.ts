@@ -184,12 +184,20 @@ export class FileTokenCache implements TokenCache {
    *
    * @param key The token's cache key; each key has its own lock.
    * @param fn What to run while holding the lock.
+   * @param options A signal that ends the wait for the lock: the call then rejects with its reason.
    * @returns What `fn` returns.
    */
-  async withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  async withLock<T>(
+    key: string,
+    fn: () => Promise<T>,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<T> {
     const path = await this.resolvePath();
     const lockPath = `${path}.${(await sha256Hex(key)).slice(0, 16)}.lock`;
-    return await withFileLock(lockPath, fn, { timeout: this.#options.lockTimeout });
+    return await withFileLock(lockPath, fn, {
+      timeout: this.#options.lockTimeout,
+      signal: options.signal,
+    });
   }
 
   async #update(mutate: (tokens: Record<string, CachedToken>) => void): Promise<void> {
@@ -321,13 +329,21 @@ export class KeyringTokenCache implements TokenCache {
    *
    * @param key The token's cache key; each key has its own lock file.
    * @param fn What to run while holding the lock.
+   * @param options A signal that ends the wait for the lock: the call then rejects with its reason.
    * @returns What `fn` returns.
    */
-  async withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  async withLock<T>(
+    key: string,
+    fn: () => Promise<T>,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<T> {
     const directory = this.#options.lockDirectory ??
       `${await xdgDir("cache", this.#options.env)}/kognic-auth`;
     const lockPath = `${directory}/keyring-${(await sha256Hex(key)).slice(0, 16)}.lock`;
-    return await withFileLock(lockPath, fn, { timeout: this.#options.lockTimeout });
+    return await withFileLock(lockPath, fn, {
+      timeout: this.#options.lockTimeout,
+      signal: options.signal,
+    });
   }
 }
 
@@ -395,22 +411,42 @@ export class MemoryTokenCache implements TokenCache {
    *
    * @param key The token's cache key; each key has its own lock.
    * @param fn What to run while holding the lock.
+   * @param options A signal that ends the wait: the call then rejects with its reason.
    * @returns What `fn` returns.
    */
-  async withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  async withLock<T>(
+    key: string,
+    fn: () => Promise<T>,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<T> {
     const previous = this.#locks.get(key);
     let done!: () => void;
     const mine = new Promise<void>((resolve) => (done = resolve));
     const tail = (previous ?? Promise.resolve()).then(() => mine);
     this.#locks.set(key, tail);
     try {
-      await previous;
+      await untilAborted(previous, options.signal);
       return await fn();
     } finally {
       done();
       if (this.#locks.get(key) === tail) this.#locks.delete(key);
     }
   }
+}
+
+/** Waits for `promise`, or rejects with the signal's reason as soon as it aborts. */
+function untilAborted(promise: Promise<void> | undefined, signal?: AbortSignal): Promise<void> {
+  if (!signal) return promise ?? Promise.resolve();
+  if (signal.aborted) return Promise.reject(signal.reason);
+  if (!promise) return Promise.resolve();
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    });
+  });
 }
 
 /** Options of {@linkcode createTokenCache}. */

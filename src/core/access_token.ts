@@ -4,7 +4,7 @@
  * @module
  */
 
-import { inspectAsJson } from "../shared/redact.ts";
+import { inspectAsJson } from "../shared/inspect.ts";
 
 /** A token as plain data, for caches and `initialToken`. Holds secrets: keep it private. */
 export interface TokenSet {

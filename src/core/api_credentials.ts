@@ -5,7 +5,7 @@
  * @module
  */
 
-import { inspectAsJson } from "../shared/redact.ts";
+import { inspectAsJson } from "../shared/inspect.ts";
 import type { EnvSource } from "../shared/env.ts";
 import { CredentialsError } from "../shared/errors.ts";
 

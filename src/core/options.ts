@@ -66,8 +66,12 @@ export interface AuthSessionOptions {
   allowInsecureHttp?: boolean;
   /** A token to start with, such as one saved from `onTokenUpdated`. */
   initialToken?: TokenSet;
-  /** Called with each new token, for example to save it. */
-  onTokenUpdated?: (token: AccessToken) => void;
+  /**
+   * Called with each new token, for example to save it. A callback that
+   * throws or rejects never affects the session: the token is kept, and one
+   * line on `console.error` says that the callback failed.
+   */
+  onTokenUpdated?: (token: AccessToken) => unknown;
   /**
    * Called with each event: token requests, retries and failures, renewals,
    * cache hits and misses, 401 replays, requests sent without the token
@@ -167,4 +171,19 @@ export interface RequestTokenOptions {
   signal?: AbortSignal;
   /** The clock, in milliseconds since the epoch. @default {Date.now} */
   now?: () => number;
+  /**
+   * Where a server's `Retry-After` longer than `retry.maxRetryAfter` is
+   * remembered (its end, in ms since the epoch, and the status that asked):
+   * until it has passed, a request given the same object fails at once with
+   * an `OAuthError` that says how long is left, sending nothing.
+   * `AuthSession` keeps one per session.
+   */
+  holdoff?: { until?: number; status?: number };
+  /**
+   * Called with the new token. A callback that throws or returns a rejected
+   * promise changes nothing: the token is returned all the same, and one line
+   * on `console.error` says that the callback failed (without its error, which
+   * may hold the token).
+   */
+  onTokenUpdated?: (token: AccessToken) => unknown;
 }

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { inspectAsJson } from "../shared/redact.ts";
+import { inspectAsJson } from "../shared/inspect.ts";
 import { compileOrigins, defaultAllowedOrigins, tokenUrlFor } from "../shared/url.ts";
 import type { ApiCredentials } from "./api_credentials.ts";
 import { explicitCredentials, resolveCredentials } from "./credentials.ts";
@@ -25,6 +25,8 @@ import {
 const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 20;
 const BODY_HEADERS = ["content-type", "content-length", "content-encoding", "content-language"];
+/** What fetch removes on a redirect to another origin. */
+const CREDENTIAL_HEADERS = ["authorization", "cookie", "proxy-authorization"];
 
 interface Flight {
   promise: Promise<AccessToken>;
@@ -90,6 +92,7 @@ export class AuthSession {
     if (listener) emit(listener, event);
     else void import("./event_log.ts").then((log) => log.logFromEnv(event, this.#options.env));
   };
+  #holdoff = {};
 
   /**
    * Creates a session. Explicit credentials and URLs are checked here;
@@ -329,6 +332,9 @@ export class AuthSession {
       ? await (await import("./token_cache.ts")).readThrough({
         cache,
         authServer: this.#options.authServer ?? DEFAULT_AUTH_SERVER,
+        tokenUrl: this.tokenUrl,
+        signal,
+        holdoff: this.#holdoff,
         clientId: credentials.clientId,
         scopes,
         now: this.#now,
@@ -369,6 +375,8 @@ export class AuthSession {
       onEvent: this.#emit,
       signal,
       now: this.#now,
+      holdoff: this.#holdoff,
+      onTokenUpdated: options.onTokenUpdated,
     };
     let token: AccessToken | undefined;
     const refreshToken = this.#refreshToken;
@@ -380,9 +388,7 @@ export class AuthSession {
         this.#refreshToken = undefined;
       }
     }
-    token ??= await requestToken(request);
-    options.onTokenUpdated?.(token);
-    return token;
+    return token ?? await requestToken(request);
   }
 
   async #send(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
@@ -462,7 +468,10 @@ export class AuthSession {
     let body = startBody;
     let headers = startHeaders;
     let keepCallerAuth = callerAuth;
+    // The token goes on a hop only when every request so far went to an allowed origin.
+    let trusted = true;
     for (let hop = 0;; hop++) {
+      trusted &&= this.#isAllowed(url);
       let token: AccessToken | undefined;
       // Every request sent gets its own init and headers. The first one of a
       // call uses the objects #send made for it; later hops and a replay copy.
@@ -470,7 +479,7 @@ export class AuthSession {
       let hopHeaders = headers;
       if (!keepCallerAuth) {
         if (!own) hopHeaders = new Headers(headers);
-        if (this.#isAllowed(url)) {
+        if (trusted) {
           token = this.#freshToken() ?? await this.getToken(base.signal ?? undefined);
           hopHeaders.set("authorization", `Bearer ${token.accessToken}`);
         } else {
@@ -527,10 +536,10 @@ export class AuthSession {
         return { response, token };
       }
       await response.body?.cancel();
-      if (next.origin !== url.origin && keepCallerAuth) {
+      if (next.origin !== url.origin) {
         keepCallerAuth = false;
         headers = new Headers(headers);
-        headers.delete("authorization");
+        for (const name of CREDENTIAL_HEADERS) headers.delete(name);
       }
       url = next;
     }

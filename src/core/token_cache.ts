@@ -13,6 +13,9 @@ import { type AuthEventListener, emit } from "./events.ts";
 
 /** A wait for the cache lock this long or longer is reported as an event, in ms. */
 const LOCK_WAIT_REPORTED = 10;
+import { rememberSecret } from "../shared/redact.ts";
+import { isPrintableToken } from "../shared/token_chars.ts";
+import { tokenUrlFor } from "../shared/url.ts";
 
 /** A cached access token. Times are milliseconds since the epoch. */
 export interface CachedToken {
@@ -63,8 +66,10 @@ export interface TokenCache {
   /**
    * Runs fn while holding a cross-process lock for key, so concurrent
    * processes on a cold cache make one token request: fn re-checks get() inside.
+   * When `options.signal` aborts while waiting for the lock, the wait ends
+   * and the call rejects with the signal's reason; fn does not run.
    */
-  withLock<T>(key: string, fn: () => Promise<T>): Promise<T>;
+  withLock<T>(key: string, fn: () => Promise<T>, options?: { signal?: AbortSignal }): Promise<T>;
 }
 
 /**
@@ -107,7 +112,12 @@ export function isUsable(token: CachedToken, now: number = Date.now()): boolean 
  * their order does not matter. No scopes and an empty list give the same key:
  * both request a token without a `scope` parameter.
  *
- * @param authServer The auth server's URL, as the token request uses it.
+ * A session whose token URL is not its auth server's default endpoint
+ * (`/v1/auth/oauth/token`), such as one given an absolute `tokenEndpoint`,
+ * keys its tokens by that URL instead: `"<tokenUrl>:<clientId>"`, so that
+ * two endpoints never share a token.
+ *
+ * @param authServer The auth server's URL, as the token request uses it (or the token URL).
  * @param clientId The OAuth client id.
  * @param scopes The scopes requested, if any.
  * @returns The key.
@@ -139,12 +149,29 @@ export async function sha256Hex(text: string): Promise<string> {
   return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, "0")).join("");
 }
 
+// The `tokenType` of a cache entry that holds no token but a server's
+// Retry-After: its `expiresAt` is when the wait ends and its `scope` the HTTP
+// status that asked. It is kept under the token's key plus ":retry-after", so
+// that processes sharing a cache wait together.
+const RETRY_AFTER_TOKEN_TYPE = "Retry-After";
+
 /** Options of {@linkcode readThrough}. */
 export interface ReadThroughOptions {
   /** The cache. */
   cache: TokenCache;
-  /** The auth server, part of the key. */
+  /** The auth server, part of the key when the token URL is its default endpoint. */
   authServer: string;
+  /** The token endpoint's URL, part of the key when it is not the auth server's default. */
+  tokenUrl?: URL;
+  /** Ends a wait for the cache's lock. */
+  signal?: AbortSignal;
+  /**
+   * The session's memory of a server's long `Retry-After` (see
+   * `RequestTokenOptions.holdoff`), shared through the cache with the
+   * other processes that use it: stored as an entry of token type
+   * `"Retry-After"` under the key plus `":retry-after"`.
+   */
+  holdoff?: { until?: number; status?: number };
   /** The client id, part of the key. */
   clientId: string;
   /** The scopes requested, part of the key. */
@@ -169,8 +196,11 @@ export interface ReadThroughOptions {
  */
 export async function readThrough(options: ReadThroughOptions): Promise<AccessToken> {
   const { cache } = options;
-  const server = options.authServer.replace(/\/+$/, "");
-  const key = await tokenCacheKey(server, options.clientId, options.scopes);
+  const key = await tokenCacheKey(
+    cacheKeyServer(options.authServer, options.tokenUrl),
+    options.clientId,
+    options.scopes,
+  );
   const asked = options.now();
   return await cache.withLock(key, async () => {
     const waited = options.now() - asked;
@@ -178,16 +208,75 @@ export async function readThrough(options: ReadThroughOptions): Promise<AccessTo
       emit(options.onEvent, { type: "cache.lock_wait", key, duration: waited });
     }
     const cached = await cache.get(key).catch(() => undefined);
-    if (cached) {
+    // A cached token passes the checks of a fresh one: one that could not
+    // travel in an Authorization header is a miss.
+    if (cached && isPrintableToken(cached.accessToken)) {
       const token = new AccessToken(cached);
+      rememberSecret(token.accessToken);
+      rememberSecret(token.refreshToken);
       if (isUsable(cached, options.now()) && options.usable(token)) {
         emit(options.onEvent, { type: "cache.hit", key });
         return token;
       }
     }
     emit(options.onEvent, { type: "cache.miss", key });
-    const token = await options.request(cached?.refreshToken);
+    const holdoff = options.holdoff;
+    const holdKey = `${key}:retry-after`;
+    if (holdoff) {
+      // Another process may have been told to wait: then so is this one.
+      const held = await cache.get(holdKey).catch(() => undefined);
+      if (
+        held?.tokenType === RETRY_AFTER_TOKEN_TYPE && Number.isFinite(held.expiresAt) &&
+        held.expiresAt > (holdoff.until ?? 0) && held.expiresAt > options.now()
+      ) {
+        holdoff.until = Math.min(held.expiresAt, options.now() + 3_600_000);
+        holdoff.status = Number(held.scope) || 429;
+      }
+    }
+    const before = holdoff?.until;
+    let token: AccessToken;
+    try {
+      token = await options.request(
+        typeof cached?.refreshToken === "string" ? cached.refreshToken : undefined,
+      );
+    } catch (error) {
+      const until = holdoff?.until;
+      if (until !== undefined && until !== before && until > options.now()) {
+        await cache.set(holdKey, {
+          accessToken: "retry-after",
+          tokenType: RETRY_AFTER_TOKEN_TYPE,
+          issuedAt: options.now(),
+          expiresAt: until,
+          scope: String(holdoff!.status ?? 429),
+        }).catch(() => {});
+      }
+      throw error;
+    }
     await cache.set(key, token.toTokenSet()).catch(() => {});
     return token;
-  });
+  }, { signal: options.signal });
+}
+
+/**
+ * The first part of the cache key: the auth server (without trailing
+ * slashes) when the token URL is its default endpoint, as the Python
+ * reference keys it; else the token URL itself, so that two endpoints never
+ * share a token.
+ */
+function cacheKeyServer(authServer: string, tokenUrl?: URL): string {
+  const server = authServer.replace(/\/+$/, "");
+  if (!tokenUrl) return server;
+  let standard: string | undefined;
+  try {
+    // The default token endpoint (DEFAULT_TOKEN_ENDPOINT in options.ts, which imports this module).
+    standard = tokenUrlFor(authServer, "/v1/auth/oauth/token", true).href;
+  } catch {
+    standard = undefined;
+  }
+  if (standard === tokenUrl.href) return server;
+  // Never a password in a key: keys show in -v lines and are stored in cache files.
+  const url = new URL(tokenUrl.href);
+  url.username = "";
+  url.password = "";
+  return url.href;
 }

@@ -17,6 +17,9 @@ import { parseRetryAfter, sleep } from "../shared/retry.ts";
 import { describeCause } from "../shared/cause.ts";
 import { emit } from "../core/events.ts";
 import { displayUrl } from "../shared/url.ts";
+import { readBoundedText } from "../shared/body.ts";
+import { redact, rememberSecret } from "../shared/redact.ts";
+import { isPrintableToken } from "../shared/token_chars.ts";
 import {
   OAuthError,
   TokenError,
@@ -28,6 +31,10 @@ import {
 const RETRYABLE_STATUS = new Set([408, 425, 429]);
 const MAX_LIFETIME_SECONDS = 365 * 24 * 3600;
 const DEFAULT_LIFETIME_SECONDS = 3600;
+/** The most of a token response read: tokens are a few KiB; anything past this is refused. */
+const MAX_TOKEN_RESPONSE_BYTES = 1024 * 1024;
+/** The longest server-asked wait remembered between requests (an hour). */
+const MAX_HOLDOFF = 3_600_000;
 
 /**
  * Sends the token request, retrying as the options allow. The public entry is
@@ -39,12 +46,23 @@ export async function sendTokenRequest(options: RequestTokenOptions): Promise<Ac
   const maxDelay = options.retry?.maxDelay ?? 5000;
   const maxRetryAfter = options.retry?.maxRetryAfter ?? 30_000;
   const signal = options.signal;
+  const holdoff = options.holdoff;
   const now = options.now ?? Date.now;
   const started = now();
+  const left = (holdoff?.until ?? 0) - started;
+  if (left > 0) {
+    const error = new OAuthError(
+      `Token request to "${options.tokenUrl}" not sent: the server asked (Retry-After) ` +
+        `to wait ${Math.ceil(left / 1000)} s more`,
+      { status: holdoff!.status, retryable: true, retryAfter: left },
+    );
+    error.attempts = 0;
+    throw error;
+  }
   for (let attempt = 1;; attempt++) {
     signal?.throwIfAborted();
     try {
-      return await attemptToken(options, attempt);
+      return notify(options, await attemptToken(options, attempt));
     } catch (error) {
       if (!(error instanceof TokenError)) throw error;
       error.attempts = attempt;
@@ -54,6 +72,9 @@ export async function sendTokenRequest(options: RequestTokenOptions): Promise<Ac
           delay = Math.random() * Math.min(maxDelay, baseDelay * 2 ** (attempt - 1));
         } else if (error.retryAfter <= maxRetryAfter) {
           delay = error.retryAfter + Math.random() * Math.min(1000, error.retryAfter * 0.1);
+        } else if (holdoff) {
+          holdoff.until = now() + Math.min(error.retryAfter, MAX_HOLDOFF);
+          holdoff.status = error.status;
         }
       }
       const { code, status } = error;
@@ -120,6 +141,7 @@ async function attemptToken(options: RequestTokenOptions, attempt: number): Prom
     url: displayUrl(tokenUrl),
   });
   const secrets = [credentials.clientSecret, refreshToken, basic];
+  for (const secret of secrets) rememberSecret(secret);
   let status: number | undefined;
   try {
     const response = await (options.fetch ?? fetch)(tokenUrl, {
@@ -130,9 +152,15 @@ async function attemptToken(options: RequestTokenOptions, attempt: number): Prom
       redirect: "error",
     });
     status = response.status;
-    const text = await response.text();
+    const { text, complete } = await readBoundedText(response, MAX_TOKEN_RESPONSE_BYTES);
     emit(options.onEvent, { type: "token.response", attempt, status, duration: now() - sentAt });
     if (!response.ok) throw httpError(tokenUrl, response, text, secrets);
+    if (!complete) {
+      throw new TokenResponseError(
+        `Token response from "${tokenUrl}" is larger than ${MAX_TOKEN_RESPONSE_BYTES} bytes`,
+        { status, retryable: false },
+      );
+    }
     return parseTokenResponse(text, tokenUrl, response.status, sentAt);
   } catch (error) {
     if (error instanceof TokenError) throw error;
@@ -209,9 +237,7 @@ function parseTokenResponse(
   if (typeof body.access_token !== "string" || body.access_token === "") {
     throw fail("has no access_token");
   }
-  // RFC 6749 allows visible ASCII; anything else, or surrounding space, cannot
-  // travel intact in an Authorization header.
-  if (!/^[\x21-\x7E](?:[\x20-\x7E]*[\x21-\x7E])?$/.test(body.access_token)) {
+  if (!isPrintableToken(body.access_token)) {
     throw fail("has an access_token that is not printable ASCII");
   }
   const tokenType = body.token_type ?? "Bearer";
@@ -228,6 +254,8 @@ function parseTokenResponse(
     }
     lifetime = Math.min(value, MAX_LIFETIME_SECONDS);
   }
+  rememberSecret(body.access_token);
+  if (typeof body.refresh_token === "string") rememberSecret(body.refresh_token);
   return new AccessToken({
     accessToken: body.access_token,
     tokenType: "Bearer",
@@ -241,21 +269,17 @@ function parseTokenResponse(
 }
 
 /**
- * Removes secrets from text a server sent back, in the forms a server may echo
- * them: as they are, percent-encoded, and form-encoded.
+ * Hands a new token to `onTokenUpdated`. A callback that throws or rejects
+ * changes nothing: one line says so, never with its error, which may hold the token.
  */
-function redact(text: string, secrets: (string | undefined)[]): string {
-  let out = text;
-  for (const secret of secrets) {
-    if (!secret || secret.length < 4) continue;
-    const forms = new Set([
-      secret,
-      encodeURIComponent(secret),
-      new URLSearchParams({ s: secret }).toString().slice(2),
-    ]);
-    for (const form of forms) out = out.split(form).join("[redacted]");
+function notify(options: RequestTokenOptions, token: AccessToken): AccessToken {
+  const callback = options.onTokenUpdated;
+  if (callback) {
+    new Promise((resolve) => resolve(callback(token))).catch(() =>
+      console.error("onTokenUpdated failed; the token is kept")
+    );
   }
-  return out;
+  return token;
 }
 
 /** `value` as application/x-www-form-urlencoded encodes it (a space is `+`). */

@@ -49,6 +49,8 @@ export interface SeenRequest {
   authorization: string | undefined;
   method: string;
   body: string;
+  cookie: string | undefined;
+  proxyAuthorization: string | undefined;
 }
 
 /** A stand-in for another origin, with the requests it received. */
@@ -70,6 +72,8 @@ export async function startOrigin(): Promise<Origin> {
       authorization: req.headers.authorization,
       method: req.method!,
       body,
+      cookie: req.headers.cookie,
+      proxyAuthorization: req.headers["proxy-authorization"],
     });
     const to = url.searchParams.get("to");
     if (to) {

@@ -10,6 +10,9 @@
 
 import assert from "node:assert/strict";
 import { appendFileSync } from "node:fs";
+import { readdir, readFile, unlink, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import process from "node:process";
 import { after, describe, it } from "node:test";
 import {
@@ -23,8 +26,19 @@ import {
   TokenResponseError,
   TokenTimeoutError,
 } from "../../mod.ts";
+import { FileTokenCache, type TokenCache } from "../../config.ts";
+import { ApiError, KognicClient } from "../../client.ts";
 import { type LocalAuthServer, startAuthServer } from "../../testing.ts";
-import { assertNoSecretSeen, CLIENT_ID, CLIENT_SECRET, CLIENTS, record } from "../_helpers/mod.ts";
+import { sha256Hex } from "../../src/core/token_cache.ts";
+import { nodeFetch } from "../../src/cli/node_fetch.ts";
+import {
+  assertNoSecretSeen,
+  CLIENT_ID,
+  CLIENT_SECRET,
+  CLIENTS,
+  record,
+  tempDir,
+} from "../_helpers/mod.ts";
 import { deadPort, startStandIn } from "../_helpers/servers.ts";
 
 const REPORT = process.env.KOGNIC_RELIABILITY_REPORT;
@@ -77,32 +91,31 @@ interface Transport {
   responses: { response: Response; signal: AbortSignal | undefined }[];
   /** Requests sent, with the time each was sent and how it ended. */
   sent: { url: string; at: number; outcome: string }[];
+  /** Tracks another transport's requests in the same lists. */
+  wrap(inner: typeof fetch): typeof fetch;
 }
 
 function transport(): Transport {
   const responses: Transport["responses"] = [];
   const sent: Transport["sent"] = [];
-  return {
-    responses,
-    sent,
-    fetch: async (input, init) => {
-      const entry = {
-        url: String(input instanceof Request ? input.url : input),
-        at: Date.now(),
-        outcome: "pending",
-      };
-      sent.push(entry);
-      try {
-        const response = await fetch(input, init);
-        entry.outcome = String(response.status);
-        responses.push({ response, signal: init?.signal ?? undefined });
-        return response;
-      } catch (error) {
-        entry.outcome = (error as Error)?.name ?? "error";
-        throw error;
-      }
-    },
+  const wrap = (inner: typeof fetch): typeof fetch => async (input, init) => {
+    const entry = {
+      url: String(input instanceof Request ? input.url : input),
+      at: Date.now(),
+      outcome: "pending",
+    };
+    sent.push(entry);
+    try {
+      const response = await inner(input, init);
+      entry.outcome = String(response.status);
+      responses.push({ response, signal: init?.signal ?? undefined });
+      return response;
+    } catch (error) {
+      entry.outcome = (error as Error)?.name ?? "error";
+      throw error;
+    }
   };
+  return { responses, sent, wrap, fetch: wrap((input, init) => fetch(input, init)) };
 }
 
 // --- Servers the local auth server cannot imitate ------------------------------
@@ -752,6 +765,281 @@ const ROWS: Row[] = [
   },
 ];
 
+// --- Servers that never stop talking, callbacks that break, locks held elsewhere ---
+
+/**
+ * A server whose token endpoint (and API) answers with a body that never
+ * ends: chunks of 64 KiB, written as fast as the client reads, until the
+ * client goes away (or, as a bound, 1 GiB). `api` chooses the API's status.
+ */
+async function startEndlessServer(
+  options: { apiStatus?: number } = {},
+): Promise<{ url: string; written: () => number; close(): Promise<void> }> {
+  let written = 0;
+  const chunk = "a".repeat(64 * 1024);
+  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    req.resume();
+    req.on("end", () => {
+      const isToken = req.url?.startsWith("/v1/auth/oauth/token");
+      res.writeHead(isToken ? 200 : options.apiStatus ?? 500, {
+        "content-type": isToken ? "application/json" : "text/plain",
+      });
+      if (isToken) res.write('{"access_token":"');
+      let closed = false;
+      res.on("close", () => (closed = true));
+      const pump = (): void => {
+        while (!closed && written < 1024 ** 3) {
+          written += chunk.length;
+          if (!res.write(chunk)) {
+            res.once("drain", pump);
+            return;
+          }
+        }
+        if (!closed) res.end();
+      };
+      pump();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    written: () => written,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** console.error replaced for a row, to see what a session reports there. */
+function captureConsoleError(defer: Context["defer"]): string[] {
+  const lines: string[] = [];
+  const original = console.error;
+  console.error = (...args: unknown[]): void => void lines.push(args.map(String).join(" "));
+  defer(() => Promise.resolve(void (console.error = original)));
+  return lines;
+}
+
+const HARDENING_ROWS: Row[] = [
+  {
+    group: "Token endpoint",
+    fault: "HTTP 429 with Retry-After: 120 beyond maxRetryAfter, then 10 rounds of 5 callers",
+    expected: "OAuthError at once for every later caller, with the wait left in it; " +
+      "1 token request in all",
+    async run({ server, options }): Promise<string> {
+      server.failTokenRequests({ status: 429, retryAfter: 120, times: 100 });
+      const session = new AuthSession(options);
+      const first = await typedError(session.getAccessToken(), OAuthError);
+      assert.equal(first.retryAfter, 120_000);
+      let later: OAuthError | undefined;
+      for (let round = 0; round < 10; round++) {
+        const errors = await Promise.all(
+          Array.from({ length: 5 }, () => typedError(session.getAccessToken(), OAuthError)),
+        );
+        for (const error of errors) {
+          assert.equal(error.status, 429);
+          assert.ok(error.retryAfter! > 0 && error.retryAfter! <= 120_000, "the wait left");
+          assert.match(error.message, /1[12]\d s/, "the message names the wait");
+        }
+        later = errors[0];
+      }
+      assert.equal(server.counts.tokenRequests, 1, "token requests while told to wait");
+      return `first caller: ${describeError(first)}; the next 50: ${describeError(later!)}; ` +
+        `token requests: ${server.counts.tokenRequests}`;
+    },
+  },
+  {
+    group: "Token endpoint",
+    fault: "HTTP 429 with Retry-After: 120 beyond maxRetryAfter, then a session of another " +
+      "process sharing the token cache file",
+    expected: "OAuthError at once for the other session, with the wait left in it; " +
+      "1 token request in all",
+    async run({ server, options, defer }): Promise<string> {
+      const dir = await tempDir();
+      defer(dir.cleanup);
+      const path = join(dir.path, "tokens.json");
+      server.failTokenRequests({ status: 429, retryAfter: 120, times: 100 });
+      // Each session has its own cache object on the one file, as two processes would.
+      const first = new AuthSession({ ...options, tokenCache: new FileTokenCache({ path }) });
+      const told = await typedError(first.getAccessToken(), OAuthError);
+      assert.equal(told.retryAfter, 120_000);
+      const other = new AuthSession({ ...options, tokenCache: new FileTokenCache({ path }) });
+      const error = await typedError(other.getAccessToken(), OAuthError);
+      assert.equal(error.status, 429);
+      assert.ok(error.retryAfter! > 0 && error.retryAfter! <= 120_000, "the wait left");
+      assert.equal(error.attempts, 0);
+      assert.equal(server.counts.tokenRequests, 1, "the other process asked anyway");
+      return `first session: ${describeError(told)}; the other process's session: ` +
+        `${describeError(error)}; token requests: ${server.counts.tokenRequests}`;
+    },
+  },
+  {
+    group: "Token response",
+    fault: "a body that never ends (fetch)",
+    expected: "TokenResponseError at once, not retried; the rest of the body is not read",
+    async run({ options, defer }): Promise<string> {
+      const endless = await startEndlessServer();
+      defer(endless.close);
+      const session = new AuthSession({ ...options, authServer: endless.url });
+      const error = await typedError(session.getAccessToken(), TokenResponseError);
+      assert.equal(error.attempts, 1);
+      assert.match(error.message, /larger than/);
+      assert.ok(endless.written() < 256 * 1024 ** 2, `${endless.written()} bytes were sent`);
+      return describeError(error);
+    },
+  },
+  {
+    group: "Token response",
+    fault: "a body that never ends (the Node bin's transport)",
+    expected: "TokenResponseError at once, not retried; the rest of the body is not read",
+    async run({ options, defer, transport }): Promise<string> {
+      const endless = await startEndlessServer();
+      defer(endless.close);
+      const session = new AuthSession({
+        ...options,
+        authServer: endless.url,
+        fetch: transport.wrap(nodeFetch),
+      });
+      const error = await typedError(session.getAccessToken(), TokenResponseError);
+      assert.equal(error.attempts, 1);
+      assert.match(error.message, /larger than/);
+      assert.ok(endless.written() < 256 * 1024 ** 2, `${endless.written()} bytes were sent`);
+      return describeError(error);
+    },
+  },
+  {
+    group: "Token response",
+    fault: "a 2 MiB body",
+    expected: "TokenResponseError at once, not retried",
+    async run({ server, options }): Promise<string> {
+      server.failTokenRequests({
+        status: 200,
+        body: JSON.stringify({ access_token: "x".repeat(2 * 1024 * 1024) }),
+      });
+      const error = await typedError(new AuthSession(options).getToken(), TokenResponseError);
+      assert.equal(error.attempts, 1);
+      assert.equal(server.counts.tokenRequests, 1);
+      return describeError(error);
+    },
+  },
+  {
+    group: "API",
+    fault: "an error body that never ends (KognicClient)",
+    expected: "ApiError with the first 64 KiB of the body; the rest is not read",
+    async run({ options, defer }): Promise<string> {
+      const endless = await startEndlessServer({ apiStatus: 502 });
+      defer(endless.close);
+      const endlessToken = await startAuthServer({ clients: CLIENTS });
+      defer(() => endlessToken.close());
+      const session = new AuthSession({
+        ...options,
+        authServer: endlessToken.url,
+        allowedOrigins: [endless.url],
+      });
+      const client = new KognicClient({ session, retry: false });
+      const error = await typedError(client.get(`${endless.url}/v1/items`), ApiError);
+      assert.equal(error.status, 502);
+      assert.ok(error.body !== undefined && error.body.length <= 64 * 1024, "the body kept");
+      assert.ok(error.body.length > 0);
+      assert.ok(endless.written() < 256 * 1024 ** 2, `${endless.written()} bytes were sent`);
+      return `${describeError(error).slice(0, 160)}...; body kept: ${error.body.length} chars`;
+    },
+  },
+  {
+    group: "Callbacks",
+    fault: "onTokenUpdated throws",
+    expected: "every call succeeds with the one token; 1 token request; one line on console.error",
+    async run({ server, options, defer }): Promise<string> {
+      const lines = captureConsoleError(defer);
+      let calls = 0;
+      const session = new AuthSession({
+        ...options,
+        onTokenUpdated: () => {
+          calls++;
+          throw new Error("the callback broke");
+        },
+      });
+      for (let i = 0; i < 5; i++) {
+        const response = await session.fetch(server.apiUrl);
+        assert.equal(response.status, 200);
+        await response.body?.cancel();
+      }
+      assert.equal(calls, 1);
+      assert.equal(server.counts.tokenRequests, 1);
+      assert.equal(lines.length, 1, `console.error: ${JSON.stringify(lines)}`);
+      const token = await session.getAccessToken();
+      assert.ok(!lines[0].includes(token), "the token was reported");
+      return `5 calls HTTP 200; token requests: 1; reported: "${lines[0]}"`;
+    },
+  },
+  {
+    group: "Callbacks",
+    fault: "onTokenUpdated returns a rejected promise",
+    expected: "every call succeeds; no unhandled rejection; one line on console.error",
+    async run({ server, options, defer }): Promise<string> {
+      const lines = captureConsoleError(defer);
+      const session = new AuthSession({
+        ...options,
+        onTokenUpdated: () => Promise.reject(new Error("the async callback broke")),
+      });
+      for (let i = 0; i < 5; i++) {
+        const response = await session.fetch(server.apiUrl);
+        assert.equal(response.status, 200);
+        await response.body?.cancel();
+      }
+      await pause(20);
+      assert.equal(server.counts.tokenRequests, 1);
+      assert.equal(lines.length, 1, `console.error: ${JSON.stringify(lines)}`);
+      return `5 calls HTTP 200; token requests: 1; reported: "${lines[0]}"`;
+    },
+  },
+  {
+    group: "Cancellation",
+    fault: "a caller aborts while another process holds the token cache's lock",
+    expected: "the abort reason at once; no wait, timer or request left behind; " +
+      "the other process's lock untouched",
+    async run({ server, options, defer }): Promise<string> {
+      const dir = await tempDir();
+      defer(dir.cleanup);
+      const path = join(dir.path, "tokens.json");
+      const key = `${server.url}:${CLIENT_ID}`;
+      const lockPath = `${path}.${(await sha256Hex(key)).slice(0, 16)}.lock`;
+      // A live process that is not this one: the lock is neither abandoned nor ours.
+      const holder = JSON.stringify({ pid: process.ppid, nonce: "held-elsewhere" });
+      await writeFile(lockPath, holder);
+      const file = new FileTokenCache({ path, lockTimeout: 30_000 });
+      let ran = 0;
+      const tokenCache: TokenCache = {
+        get: (k) => file.get(k),
+        set: (k, token) => file.set(k, token),
+        delete: (k) => file.delete(k),
+        clear: () => file.clear(),
+        withLock: (k, fn, lockOptions) =>
+          file.withLock(k, () => {
+            ran++;
+            return fn();
+          }, lockOptions),
+      };
+      const session = new AuthSession({ ...options, tokenCache });
+      const controller = new AbortController();
+      const pending = session.getAccessToken({ signal: controller.signal });
+      await pause(100);
+      const reason = new Error("the caller gave up");
+      controller.abort(reason);
+      assert.equal(await pending.catch((error) => error), reason);
+      assert.equal(await readFile(lockPath, "utf8"), holder, "the other process's lock");
+      // The other process lets go: a wait that outlived the abort would take the lock now.
+      await unlink(lockPath);
+      await pause(400);
+      assert.equal(ran, 0, "the aborted call still waited for the lock, and took it");
+      assert.deepEqual((await readdir(dir.path)).filter((name) => name.endsWith(".lock")), []);
+      assert.equal(server.counts.tokenRequests, 0);
+      return "the abort reason; the lock never taken after it; token requests: 0";
+    },
+  },
+];
+
 // --- Running the matrix ---------------------------------------------------------
 
 const unhandled: unknown[] = [];
@@ -866,13 +1154,16 @@ function checkEvents(events: AuthEvent[], tracked: Transport): string {
 const TOKEN_PATH = "/v1/auth/oauth/token";
 
 describe("fault matrix", () => {
-  for (const row of ROWS) {
+  for (const row of [...ROWS, ...HARDENING_ROWS]) {
     it(`${row.group}: ${row.fault} -> ${row.expected}`, () => runRow(row));
   }
 });
 
 describe("secret hygiene", () => {
   it("no error message or outcome in the fault matrix contained the client secret", () => {
-    assert.ok(assertNoSecretSeen() > ROWS.length, "the rows recorded their messages");
+    assert.ok(
+      assertNoSecretSeen() > ROWS.length + HARDENING_ROWS.length,
+      "the rows recorded their messages",
+    );
   });
 });

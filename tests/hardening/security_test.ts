@@ -19,9 +19,12 @@ import process from "node:process";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
+import { inspect } from "node:util";
 import { AuthSession, ConfigurationError } from "../../mod.ts";
-import { type CachedToken, FileTokenCache } from "../../config.ts";
+import { type CachedToken, FileTokenCache, MemoryTokenCache } from "../../config.ts";
+import { ApiError, KognicClient } from "../../client.ts";
 import { main } from "../../cli.ts";
+import { main as kogMain } from "../../kog.ts";
 import { type EchoResponse, type LocalAuthServer, startAuthServer } from "../../testing.ts";
 import { compileOrigins, defaultAllowedOrigins } from "../../src/shared/url.ts";
 import {
@@ -35,7 +38,13 @@ import {
   runMain,
   tempDir,
 } from "../_helpers/mod.ts";
-import { type Origin, startJsonStandIn, startOrigin, startStandIn } from "../_helpers/servers.ts";
+import {
+  type Origin,
+  type StandIn,
+  startJsonStandIn,
+  startOrigin,
+  startStandIn,
+} from "../_helpers/servers.ts";
 
 const RUNS = Math.max(1, Math.floor(Number(process.env.KOGNIC_FUZZ_RUNS) || 1000));
 const SEED = process.env.KOGNIC_FUZZ_SEED ? Number(process.env.KOGNIC_FUZZ_SEED) : undefined;
@@ -221,6 +230,9 @@ function registerTests(): void {
           // Which origin each request went to, in order, and where the origin first changed.
           const path: Name[] = [...chain.hops.map((h) => h.at), chain.end];
           const firstChange = path.findIndex((name) => name !== path[0]);
+          // The token goes on a hop only while every request so far went to an allowed origin.
+          const firstDisallowed = path.findIndex((name) => !allowed.has(name));
+          const trusted = (i: number): boolean => firstDisallowed === -1 || i < firstDisallowed;
           const seenAt: Record<"B" | "C", string[]> = { B: [], C: [] };
           let index = 0;
           for (const [i, name] of path.entries()) {
@@ -248,13 +260,18 @@ function registerTests(): void {
                 undefined,
                 `the caller's Authorization after leaving its origin (${name})`,
               );
-            } else if (allowed.has(name)) {
+            } else if (allowed.has(name) && trusted(i)) {
               assert.match(header ?? "", /^Bearer /, `no token at ${name}, which is allowed`);
+            } else if (!trusted(i)) {
+              assert.ok(
+                !/^bearer /i.test(header ?? ""),
+                `the token reached ${name} after a hop through an origin that is not allowed`,
+              );
             }
             index++;
           }
           assert.equal(b.seen.length + c.seen.length, index, "requests beyond the chain");
-          if (chain.end === "A" && allowed.has("A") && !chain.callerAuth) {
+          if (chain.end === "A" && firstDisallowed === -1 && !chain.callerAuth) {
             assert.equal(response.status, 200, text);
             assert.equal((JSON.parse(text) as EchoResponse).clientId, CLIENT_ID);
           } else if (chain.end !== "A") {
@@ -803,6 +820,289 @@ function registerTests(): void {
       } finally {
         await dir.cleanup();
       }
+    });
+  });
+
+  // --- Hostile servers: redirect chains, echoed tokens, terminal escapes -------------
+
+  describe("redirects into an allowed origin", () => {
+    it("never carry the token when the chain started at an origin that is not allowed (302 and 307)", async () => {
+      let cases = 0;
+      for (const [status, method] of [[302, "GET"], [307, "DELETE"], [307, "POST"]] as const) {
+        b.seen.length = 0;
+        c.seen.length = 0;
+        const session = new AuthSession({
+          authServer: server.url,
+          auth: [CLIENT_ID, CLIENT_SECRET],
+          allowedOrigins: [b.url],
+        });
+        const target = encodeURIComponent(`${b.url}/end`);
+        const response = await session.fetch(`${c.url}/hop?to=${target}&status=${status}`, {
+          method,
+          body: method === "GET" ? undefined : "payload",
+        });
+        await response.text();
+        assert.equal(c.seen.length, 1);
+        assert.equal(c.seen[0].authorization, undefined, "the token reached C, not allowed");
+        assert.equal(b.seen.length, 1, "the redirect was followed to B");
+        assert.equal(b.seen[0].method, method === "GET" ? "GET" : method);
+        assert.equal(
+          b.seen[0].authorization,
+          undefined,
+          `HTTP ${status} from C (not allowed) sent the token on to B with ${method}`,
+        );
+        cases++;
+      }
+      // A chain that starts at an allowed origin still gets the token at each allowed hop.
+      b.seen.length = 0;
+      const session = new AuthSession({
+        authServer: server.url,
+        auth: [CLIENT_ID, CLIENT_SECRET],
+        allowedOrigins: [b.url],
+      });
+      const back = encodeURIComponent(`${b.url}/end`);
+      const via = encodeURIComponent(`${b.url}/hop?to=${back}&status=302`);
+      await (await session.fetch(`${b.url}/hop?to=${via}&status=307`)).text();
+      assert.equal(b.seen.length, 3);
+      for (const seen of b.seen) assert.match(seen.authorization ?? "", /^Bearer /);
+      reportFixed("redirects from an origin that is not allowed into an allowed one", cases + 1);
+    });
+  });
+
+  describe("a cross-origin redirect", () => {
+    it("drops Authorization, Cookie and Proxy-Authorization as fetch does, and keeps them on the same origin", async () => {
+      b.seen.length = 0;
+      c.seen.length = 0;
+      const session = new AuthSession({
+        authServer: server.url,
+        auth: [CLIENT_ID, CLIENT_SECRET],
+        allowedOrigins: [b.url, c.url],
+      });
+      const end = encodeURIComponent(`${c.url}/end`);
+      const via = encodeURIComponent(`${b.url}/hop?to=${end}&status=302`);
+      const response = await session.fetch(`${b.url}/hop?to=${via}&status=307`, {
+        headers: {
+          authorization: "Basic Y2FsbGVyOm93bg==",
+          cookie: "session=caller-cookie-value",
+          "proxy-authorization": "Basic cHJveHk6cGFzcw==",
+        },
+      });
+      await response.text();
+      assert.equal(b.seen.length, 2);
+      for (const seen of b.seen) {
+        assert.equal(seen.cookie, "session=caller-cookie-value");
+        assert.equal(seen.proxyAuthorization, "Basic cHJveHk6cGFzcw==");
+        assert.equal(seen.authorization, "Basic Y2FsbGVyOm93bg==");
+      }
+      assert.equal(c.seen.length, 1);
+      assert.equal(c.seen[0].cookie, undefined, "the caller's Cookie went to another origin");
+      assert.equal(
+        c.seen[0].proxyAuthorization,
+        undefined,
+        "the caller's Proxy-Authorization went to another origin",
+      );
+      assert.notEqual(c.seen[0].authorization, "Basic Y2FsbGVyOm93bg==");
+      reportFixed("Authorization, Cookie and Proxy-Authorization dropped across origins", 1);
+    });
+  });
+
+  describe("the shared token cache", () => {
+    it("keys tokens by the token endpoint, so two endpoints of one client id never share a token", async () => {
+      const other = await startAuthServer({ clients: CLIENTS });
+      try {
+        const cache = new MemoryTokenCache();
+        const session = (tokenEndpoint: string): AuthSession =>
+          new AuthSession({ auth: [CLIENT_ID, CLIENT_SECRET], tokenEndpoint, tokenCache: cache });
+        const first = await session(`${server.url}/v1/auth/oauth/token`).getAccessToken();
+        const second = await session(`${other.url}/v1/auth/oauth/token`).getAccessToken();
+        assert.equal(other.counts.tokenRequests, 1, "the second endpoint was never asked");
+        assert.notEqual(first, second, "one endpoint's token was served for another");
+        const third = await session(`${other.url}/v1/auth/oauth/token`).getAccessToken();
+        assert.equal(third, second, "the cache still serves a token for its own endpoint");
+        // The key of the default endpoint is the reference's, "<authServer>:<clientId>".
+        const plain = new AuthSession({
+          authServer: other.url,
+          auth: [CLIENT_ID, CLIENT_SECRET],
+          tokenCache: cache,
+        });
+        const token = await plain.getAccessToken();
+        assert.equal((await cache.get(`${other.url}:${CLIENT_ID}`))?.accessToken, token);
+        reportFixed("token cache keyed by the token endpoint", 3);
+      } finally {
+        await other.close();
+      }
+    });
+  });
+
+  describe("a server that echoes the access token or sends terminal escapes", () => {
+    const TOKEN = "hostile-access-token-Qw3rty9-echo";
+    // deno-lint-ignore no-control-regex
+    const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/;
+    let hostile: StandIn;
+    let hostileUrl: string;
+    let home: { path: string; cleanup: () => Promise<void> };
+    let kogEnv: Record<string, string>;
+
+    before(async () => {
+      hostile = await startStandIn((req, res) => {
+        const url = new URL(req.url ?? "/", "http://x");
+        const authorization = req.headers.authorization ?? "none";
+        if (url.pathname === "/v1/auth/oauth/token") {
+          res.writeHead(200, { "content-type": "application/json" }).end(
+            JSON.stringify({ access_token: TOKEN, token_type: "Bearer", expires_in: 3600 }),
+          );
+        } else if (url.pathname === "/v1/list") {
+          res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify([
+            { name: "title\u001b]0;owned\u0007", note: "csi\u009b31m red\u2028next", n: 1 },
+            { name: "clip\u001b]52;c;cHduZWQ=\u0007", note: "bell\u0007\rover", n: 2 },
+          ]));
+        } else if (url.pathname === "/v1/text") {
+          res.writeHead(200, { "content-type": "text/plain" }).end(
+            "plain\u001b[2J text\u009b1m\r\nline two\n",
+          );
+        } else {
+          res.writeHead(400, { "content-type": "application/json" }).end(JSON.stringify({
+            message: `Malformed header: ${authorization}\u001b[2J`,
+            detail: `You sent "${authorization}"\u001b]52;c;cHduZWQ=\u0007 \u009b31m`,
+          }));
+        }
+      });
+      hostileUrl = hostile.url;
+      home = await tempDir();
+      const credentials = join(home.path, "credentials.json");
+      await writeFile(credentials, JSON.stringify(credentialsJson()));
+      await mkdir(join(home.path, "config", "kognic"), { recursive: true });
+      await writeFile(
+        join(home.path, "config", "kognic", "environments.json"),
+        JSON.stringify({
+          default_environment: "hostile",
+          environments: {
+            hostile: { host: "127.0.0.1", auth_server: hostileUrl, credentials },
+          },
+        }),
+      );
+      kogEnv = {
+        HOME: home.path,
+        XDG_CONFIG_HOME: join(home.path, "config"),
+        XDG_CACHE_HOME: join(home.path, "cache"),
+      };
+    });
+    after(async () => {
+      await hostile.close();
+      await home.cleanup();
+    });
+
+    async function kog(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+      let stdout = "";
+      let stderr = "";
+      const code = await kogMain([...args, "--token-cache", "none"], {
+        stdout: (text) => void (stdout += text),
+        stderr: (text) => void (stderr += text),
+        env: kogEnv,
+      });
+      record(stdout);
+      record(stderr);
+      return { code, stdout, stderr };
+    }
+
+    it("keeps the echoed access token out of ApiError's message, body, JSON and inspect output", async () => {
+      const session = new AuthSession({
+        authServer: hostileUrl,
+        auth: [CLIENT_ID, CLIENT_SECRET],
+        allowedOrigins: [hostileUrl],
+      });
+      const client = new KognicClient({ session, retry: false });
+      let caught: unknown;
+      try {
+        await client.get(`${hostileUrl}/v1/echo`);
+      } catch (error) {
+        caught = error;
+      }
+      assert.ok(caught instanceof ApiError, String(caught));
+      assert.equal(await session.getAccessToken(), TOKEN);
+      const texts = {
+        message: caught.message,
+        body: caught.body ?? "",
+        serverMessage: caught.serverMessage ?? "",
+        string: String(caught),
+        json: JSON.stringify(caught),
+        inspect: inspect(caught),
+        stack: caught.stack ?? "",
+      };
+      for (const [where, text] of Object.entries(texts)) {
+        record(text);
+        assert.ok(!text.includes(TOKEN), `the access token is in the error's ${where}: ${text}`);
+      }
+      assert.match(caught.message, /Malformed header: Bearer \[redacted\]/);
+      reportFixed("an echoed access token is redacted from ApiError", Object.keys(texts).length);
+    });
+
+    it("keeps the echoed access token and terminal escapes out of kog's error output", async () => {
+      const result = await kog(["get", `${hostileUrl}/v1/echo`]);
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /^Error: GET .+ failed with HTTP 400/);
+      assert.ok(!result.stderr.includes(TOKEN), `kog printed the token: ${result.stderr}`);
+      assert.match(result.stderr, /\[redacted\]/);
+      assert.doesNotMatch(result.stderr, CONTROL, JSON.stringify(result.stderr));
+      reportFixed("kog's error output: no echoed token, no terminal escapes", 1);
+    });
+
+    it("escapes server-sent control characters in every kog output format, JSON staying JSON", async () => {
+      for (const format of ["table", "csv", "tsv", "json", "jsonl"]) {
+        const result = await kog(["get", `${hostileUrl}/v1/list`, "--format", format]);
+        assert.equal(result.code, 0, result.stderr);
+        assert.doesNotMatch(result.stdout, CONTROL, `${format}: ${JSON.stringify(result.stdout)}`);
+        assert.doesNotMatch(result.stdout, /[\u2028\u2029]/, `${format}: a line separator`);
+        assert.match(result.stdout, /title/);
+        if (format === "json") {
+          const items = JSON.parse(result.stdout);
+          assert.equal(items[0].name, "title\u001b]0;owned\u0007", "JSON keeps the data exact");
+          assert.equal(items[0].note, "csi\u009b31m red\u2028next");
+        }
+        if (format === "jsonl") {
+          const lines = result.stdout.trimEnd().split("\n").map((line) => JSON.parse(line));
+          assert.equal(lines[1].note, "bell\u0007\rover");
+        }
+      }
+      const text = await kog(["get", `${hostileUrl}/v1/text`]);
+      assert.equal(text.code, 0, text.stderr);
+      assert.doesNotMatch(text.stdout.replaceAll("\r\n", "\n"), CONTROL);
+      assert.match(text.stdout, /^plain.+\r\nline two\n$/);
+      reportFixed("kog output formats escape control characters", 6);
+    });
+  });
+
+  describe("a cached token", () => {
+    it("that is not printable ASCII is refused as a fresh one would be, and a new token requested", async () => {
+      const cache = new MemoryTokenCache();
+      const bad = "cached-token-Zx91\r\nX-Injected: yes";
+      const now = Date.now();
+      await cache.set(`${server.url}:${CLIENT_ID}`, {
+        accessToken: bad,
+        tokenType: "Bearer",
+        issuedAt: now,
+        expiresAt: now + HOUR,
+      });
+      server.resetCounts();
+      const session = new AuthSession({
+        authServer: server.url,
+        auth: [CLIENT_ID, CLIENT_SECRET],
+        tokenCache: cache,
+      });
+      let outcome: string;
+      try {
+        const response = await session.fetch(server.apiUrl);
+        outcome = `HTTP ${response.status}`;
+        await response.body?.cancel();
+      } catch (error) {
+        outcome = `${(error as Error).name}: ${(error as Error).message}`;
+        record(outcome);
+        assert.ok(!outcome.includes("cached-token-Zx91"), `the cached token is in: ${outcome}`);
+      }
+      assert.equal(outcome, "HTTP 200");
+      assert.equal(server.counts.tokenRequests, 1);
+      assert.notEqual(await session.getAccessToken(), bad);
+      reportFixed("a cached token that is not printable ASCII is refused", 1);
     });
   });
 

@@ -238,6 +238,24 @@ if (CHILD_ROLE) {
       assert.ok(events.indexOf("enter c") < events.indexOf("exit a"));
     });
 
+    it("stops a withLock caller's wait when its signal aborts, and never runs its fn", async () => {
+      const cache = new MemoryTokenCache();
+      let release!: () => void;
+      const holding = cache.withLock("k", () => new Promise<void>((r) => (release = r)));
+      const controller = new AbortController();
+      let ran = false;
+      const waiting = cache.withLock("k", () => Promise.resolve(void (ran = true)), {
+        signal: controller.signal,
+      });
+      const reason = new Error("gave up");
+      controller.abort(reason);
+      assert.equal(await waiting.catch((error) => error), reason);
+      release();
+      await holding;
+      assert.equal(ran, false);
+      assert.equal(await cache.withLock("k", () => Promise.resolve(2)), 2, "the lock is free");
+    });
+
     it("releases the lock when fn throws", async () => {
       const cache = new MemoryTokenCache();
       await assert.rejects(cache.withLock("k", () => Promise.reject(new Error("boom"))), /boom/);
