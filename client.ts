@@ -34,7 +34,13 @@ export {
   KognicClient,
   type KognicClientOptions,
 } from "./src/api/client.ts";
-export { ApiError, type ApiErrorOptions, ApiTimeoutError } from "./src/api/errors.ts";
+export {
+  ApiError,
+  type ApiErrorCode,
+  type ApiErrorOptions,
+  ApiTimeoutError,
+  type KognicClientErrors,
+} from "./src/api/errors.ts";
 export {
   defaultDeprecationHandler,
   type DeprecationHandler,

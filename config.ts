@@ -60,3 +60,4 @@ export {
   readKeyringCredentials,
   storeKeyringCredentials,
 } from "./src/credentials/keyring.ts";
+export { KeyringError, type KeyringErrorOptions } from "./src/shared/keyring.ts";

@@ -5,11 +5,38 @@
  */
 
 import { KognicAuthError } from "../shared/errors.ts";
+import type { KognicAuthErrors } from "../shared/error_union.ts";
 import { parseRetryAfter } from "../shared/retry.ts";
 
 /** The most of an error body kept, in characters. */
 export const MAX_BODY_CHARS = 64 * 1024;
 const MAX_MESSAGE_CHARS = 500;
+
+/** Stable codes of the API client's errors. */
+export type ApiErrorCode = "api_error" | "api_timeout";
+
+/**
+ * The errors a {@linkcode KognicClient} call can throw for a condition a
+ * caller can handle: the API's ({@linkcode ApiError}, {@linkcode ApiTimeoutError})
+ * and the session's. A `switch (error.code)` narrows to the class.
+ *
+ * @example
+ * ```ts
+ * import type { KognicClientErrors } from "@kognic/auth/client";
+ *
+ * function describe(error: KognicClientErrors): string {
+ *   switch (error.code) {
+ *     case "api_error":
+ *       return `HTTP ${error.status}: ${error.serverMessage ?? error.message}`;
+ *     case "api_timeout":
+ *       return `no answer within ${error.timeout} ms`;
+ *     default:
+ *       return error.message;
+ *   }
+ * }
+ * ```
+ */
+export type KognicClientErrors = KognicAuthErrors | ApiError | ApiTimeoutError;
 
 /** Options of {@linkcode ApiError}. */
 export interface ApiErrorOptions extends ErrorOptions {
@@ -53,6 +80,7 @@ export interface ApiErrorOptions extends ErrorOptions {
  * ```
  */
 export class ApiError extends KognicAuthError {
+  declare readonly code: "api_error";
   /** The response's HTTP status. */
   readonly status: number;
   /** The response's status text, or `""`. */
@@ -111,6 +139,7 @@ export class ApiError extends KognicAuthError {
  * ```
  */
 export class ApiTimeoutError extends KognicAuthError {
+  declare readonly code: "api_timeout";
   /** The request method. */
   readonly method: string;
   /** The request URL. */

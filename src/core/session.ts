@@ -10,7 +10,7 @@ import { compileOrigins, defaultAllowedOrigins, tokenUrlFor } from "../shared/ur
 import type { ApiCredentials } from "./api_credentials.ts";
 import { explicitCredentials, resolveCredentials } from "./credentials.ts";
 import { OAuthError } from "../shared/errors.ts";
-import { AccessToken } from "./access_token.ts";
+import { AccessToken, tokenFreshness } from "./access_token.ts";
 import { requestToken } from "./request_token.ts";
 import {
   type AuthSessionOptions,
@@ -68,9 +68,9 @@ export class AuthSession {
    * Sends a request like the global `fetch`, with the bearer token added for
    * allowed origins. Bound to the session.
    */
-  readonly fetch: typeof fetch;
+  declare readonly fetch: typeof fetch;
   /** The token endpoint's URL. */
-  readonly tokenUrl: URL;
+  declare readonly tokenUrl: URL;
 
   #options: AuthSessionOptions;
   #fetch: typeof fetch;
@@ -199,35 +199,38 @@ export class AuthSession {
    * @throws {TokenError} When the token request fails.
    */
   async getAccessToken(options: GetTokenOptions = {}): Promise<string> {
-    if (options.forceRefresh) this.invalidateToken();
-    return (await this.getToken(options.signal)).accessToken;
+    return (await this.getToken(options)).accessToken;
   }
 
   /**
    * Returns the current token with its expiry, requesting one when needed.
    *
-   * @param signal Stops waiting for the token.
+   * @param options A signal to stop waiting, and `forceRefresh`. A bare
+   *   `AbortSignal` is still accepted in their place, but deprecated: pass
+   *   `{ signal }`.
    * @returns The token.
    * @throws {CredentialsError} When no usable credentials are found.
    * @throws {TokenError} When the token request fails.
    */
-  getToken(signal?: AbortSignal): Promise<AccessToken> {
+  getToken(options: GetTokenOptions | AbortSignal = {}): Promise<AccessToken> {
+    const { signal, forceRefresh }: GetTokenOptions = "aborted" in options
+      ? { signal: options }
+      : options;
+    if (forceRefresh) this.invalidateToken();
     const current = this.#current;
-    const now = this.#now();
-    if (current && current.isFresh(now, this.#leeway)) return Promise.resolve(current);
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    // A flight whose callers all aborted is cancelled: a new caller starts afresh.
-    const flight = this.#flight && !this.#flight.controller.signal.aborted
-      ? this.#flight
-      : this.#startFlight();
-    // In the first half of the renewal margin the token is still good: callers
-    // use it while the renewal runs, so a slow or failing auth server delays
-    // nobody until the token really runs short.
-    if (current) {
-      const margin = Math.min(this.#leeway, (current.expiresAt - current.issuedAt) / 2);
-      if (current.expiresAt - now > margin / 2) return Promise.resolve(current);
+    const state = current && tokenFreshness(current, this.#now(), this.#leeway);
+    if (state != "fresh") {
+      if (signal?.aborted) return Promise.reject(signal.reason);
+      // A flight whose callers all aborted is cancelled: a new caller starts afresh.
+      const flight = this.#flight && !this.#flight.controller.signal.aborted
+        ? this.#flight
+        : this.#startFlight();
+      // In the first half of the renewal margin the token is still good: callers
+      // use it while the renewal runs, so a slow or failing auth server delays
+      // nobody until the token really runs short.
+      if (state != "usable") return waitFor(flight, signal);
     }
-    return waitFor(flight, signal);
+    return Promise.resolve(current!);
   }
 
   /** The cached token while it needs no renewal: the fast path of every request. */
@@ -277,8 +280,8 @@ export class AuthSession {
       clientId: credentials.clientId,
       scopes,
       now: this.#now,
-      usable: (token) =>
-        token.accessToken !== this.#rejected && token.isFresh(this.#now(), this.#leeway),
+      leeway: this.#leeway,
+      usable: (token) => token.accessToken !== this.#rejected,
       request: (refreshToken) => {
         this.#refreshToken ??= refreshToken;
         return this.#request(credentials, scopes, signal);
@@ -403,7 +406,7 @@ export class AuthSession {
       if (!keepCallerAuth) {
         if (!own) hopHeaders = new Headers(headers);
         if (this.#isAllowed(url)) {
-          token = this.#freshToken() ?? await this.getToken(base.signal ?? undefined);
+          token = this.#freshToken() ?? await this.getToken({ signal: base.signal ?? undefined });
           hopHeaders.set("authorization", `Bearer ${token.accessToken}`);
         } else {
           hopHeaders.delete("authorization");
@@ -496,22 +499,14 @@ function waitFor(flight: Flight, signal: AbortSignal | undefined): Promise<Acces
       if (--flight.waiters === 0) flight.controller.abort(signal.reason);
       reject(signal.reason);
     };
+    const settle = <T>(fn: (value: T) => void) => (value: T): void => {
+      if (done) return;
+      done = true;
+      flight.waiters--;
+      signal.removeEventListener("abort", onAbort);
+      fn(value);
+    };
     signal.addEventListener("abort", onAbort, { once: true });
-    flight.promise.then(
-      (token) => {
-        if (done) return;
-        done = true;
-        flight.waiters--;
-        signal.removeEventListener("abort", onAbort);
-        resolve(token);
-      },
-      (error) => {
-        if (done) return;
-        done = true;
-        flight.waiters--;
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      },
-    );
+    flight.promise.then(settle(resolve), settle(reject));
   });
 }
