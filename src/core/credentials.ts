@@ -72,7 +72,9 @@ export function explicitCredentials(
   if (typeof auth === "string" && auth !== "") return auth;
   if (auth instanceof ApiCredentials) return auth;
   if (Array.isArray(auth)) {
-    if (auth.length !== 2) throw new TypeError("Credentials tuple must be [clientId, clientSecret]");
+    if (auth.length !== 2) {
+      throw new TypeError("Credentials tuple must be [clientId, clientSecret]");
+    }
     return new ApiCredentials({ clientId: auth[0], clientSecret: auth[1] }, "the auth option");
   }
   if (typeof auth === "object") {

@@ -24,7 +24,6 @@ export type KognicAuthErrorCode =
   | "token_timeout"
   | "token_network_error";
 
-
 /**
  * Base class of every error this package throws for a condition a caller can
  * handle. Misuse of the API (a wrong argument type) throws `TypeError` instead.

@@ -186,7 +186,9 @@ export async function openKeyringEntry(
 ): Promise<KeyringEntry> {
   const problem = await keyringProblem(Math.min(timeout, BUS_CHECK_TIMEOUT));
   if (problem) {
-    throw new KeyringError(`The system keyring is not available: ${problem}`, { unreachable: true });
+    throw new KeyringError(`The system keyring is not available: ${problem}`, {
+      unreachable: true,
+    });
   }
   const module = await loadKeyringModule();
   try {
@@ -245,7 +247,9 @@ export async function findKeyringAccounts(
 ): Promise<string[]> {
   const problem = await keyringProblem(Math.min(timeout, BUS_CHECK_TIMEOUT));
   if (problem) {
-    throw new KeyringError(`The system keyring is not available: ${problem}`, { unreachable: true });
+    throw new KeyringError(`The system keyring is not available: ${problem}`, {
+      unreachable: true,
+    });
   }
   const module = await loadKeyringModule();
   const found = await callKeyring(

@@ -9,7 +9,7 @@
 
 import { AccessToken } from "../core/access_token.ts";
 import { DEFAULT_TOKEN_TIMEOUT, type RequestTokenOptions } from "../core/options.ts";
-import { parseRetryAfter, sleep } from "../shared/retry.ts";
+import { isRetryableTokenStatus, parseRetryAfter, Retry, withRetries } from "../shared/retry.ts";
 import {
   OAuthError,
   TokenError,
@@ -18,7 +18,6 @@ import {
   TokenTimeoutError,
 } from "../shared/errors.ts";
 
-const RETRYABLE_STATUS = new Set([408, 425, 429]);
 const MAX_LIFETIME_SECONDS = 365 * 24 * 3600;
 const DEFAULT_LIFETIME_SECONDS = 3600;
 
@@ -27,29 +26,24 @@ const DEFAULT_LIFETIME_SECONDS = 3600;
  * `requestToken` in core/request_token.ts, which loads this module on first use.
  */
 export async function sendTokenRequest(options: RequestTokenOptions): Promise<AccessToken> {
-  const limit = options.retry?.limit ?? 3;
-  const baseDelay = options.retry?.baseDelay ?? 200;
-  const maxDelay = options.retry?.maxDelay ?? 5000;
-  const maxRetryAfter = options.retry?.maxRetryAfter ?? 30_000;
-  const signal = options.signal;
-  for (let attempt = 1;; attempt++) {
-    signal?.throwIfAborted();
+  const policy = {
+    limit: options.retry?.limit ?? 3,
+    baseDelay: options.retry?.baseDelay ?? 200,
+    maxDelay: options.retry?.maxDelay ?? 5000,
+    maxRetryAfter: options.retry?.maxRetryAfter ?? 30_000,
+  };
+  return await withRetries(policy, options.signal, async (attempt) => {
     try {
       return await attemptToken(options);
     } catch (error) {
       if (!(error instanceof TokenError)) throw error;
       error.attempts = attempt;
-      if (!error.retryable || attempt > limit) throw error;
-      let delay: number;
-      if (error.retryAfter !== undefined) {
-        if (error.retryAfter > maxRetryAfter) throw error;
-        delay = error.retryAfter + Math.random() * Math.min(1000, error.retryAfter * 0.1);
-      } else {
-        delay = Math.random() * Math.min(maxDelay, baseDelay * 2 ** (attempt - 1));
-      }
-      await sleep(delay, signal);
+      if (!error.retryable) throw error;
+      return new Retry<AccessToken>(() => {
+        throw error;
+      }, error.retryAfter);
     }
-  }
+  });
 }
 
 async function attemptToken(options: RequestTokenOptions): Promise<AccessToken> {
@@ -127,7 +121,7 @@ function httpError(
     typeof value === "string" ? redact(value, secrets).slice(0, 500) : undefined;
   const error = str(body?.error);
   const errorDescription = str(body?.error_description);
-  const retryable = status >= 500 || RETRYABLE_STATUS.has(status);
+  const retryable = isRetryableTokenStatus(status);
   let message = `Token request to "${tokenUrl}" failed with HTTP ${status}`;
   if (error) message += `: ${error}`;
   if (errorDescription) message += ` (${errorDescription})`;

@@ -643,14 +643,18 @@ function expectSource(
     return "error:TypeError";
   }
   if (clientId !== undefined || clientSecret !== undefined) {
-    return isText(clientId) && isText(clientSecret) ? clientId : "error:CredentialsError(credentials_invalid)";
+    return isText(clientId) && isText(clientSecret)
+      ? clientId
+      : "error:CredentialsError(credentials_invalid)";
   }
   if (auth !== undefined && auth !== null) {
     if (typeof auth === "string") return auth === "" ? "error:TypeError" : file(auth);
     if (auth === instance) return instance.clientId;
     if (Array.isArray(auth)) {
       if (auth.length !== 2) return "error:TypeError";
-      return isText(auth[0]) && isText(auth[1]) ? auth[0] : "error:CredentialsError(credentials_invalid)";
+      return isText(auth[0]) && isText(auth[1])
+        ? auth[0]
+        : "error:CredentialsError(credentials_invalid)";
     }
     if (typeof auth === "object") {
       const init = auth as Record<string, unknown>;

@@ -266,12 +266,14 @@ describe("resolveCredentials()", () => {
     ],
     [
       "an object with a numeric userId",
-      () => resolveCredentials({ auth: { clientId: "a", clientSecret: "b", userId: "7" as never } }),
+      () =>
+        resolveCredentials({ auth: { clientId: "a", clientSecret: "b", userId: "7" as never } }),
       /^Key userId in the auth option must be an integer$/,
     ],
     [
       "an object with scopes that are not strings",
-      () => resolveCredentials({ auth: { clientId: "a", clientSecret: "b", scopes: [1] as never } }),
+      () =>
+        resolveCredentials({ auth: { clientId: "a", clientSecret: "b", scopes: [1] as never } }),
       /^Key scopes in the auth option must be an array of strings$/,
     ],
     [
