@@ -20,7 +20,7 @@ import {
   probeKeyring,
 } from "../shared/keyring.ts";
 import { randomHex, withFileLock } from "./_lock.ts";
-import { isNotFound } from "../shared/files.ts";
+import { FileRefusedError, isNotFound, readTextFile } from "../shared/files.ts";
 import { ConfigurationError } from "../shared/errors.ts";
 
 /**
@@ -118,7 +118,8 @@ export class FileTokenCache implements TokenCache {
    * Reads a token from the file.
    *
    * @param key The token's cache key.
-   * @returns The stored token, or `undefined` (also for a corrupt file).
+   * @returns The stored token, or `undefined` (also for a corrupt file, one that
+   *   is not a regular file, or one larger than 1 MiB).
    * @throws {ConfigurationError} When the file exists but cannot be read.
    */
   async get(key: string): Promise<TokenSet | undefined> {
@@ -495,14 +496,17 @@ function toCachedToken(value: unknown): TokenSet | undefined {
   return token;
 }
 
-/** The tokens of a cache file; empty for a missing, corrupt or foreign file. */
+/**
+ * The tokens of a cache file; empty for a missing, corrupt or foreign file,
+ * and for one that is not a regular file or is larger than 1 MiB.
+ */
 async function readTokenFile(path: string): Promise<Record<string, TokenSet>> {
-  const { readFile } = await import("node:fs/promises");
-  let text: string;
+  let text: string | undefined;
   try {
-    text = await readFile(path, "utf8");
+    text = await readTextFile(path);
   } catch (error) {
-    if (isNotFound(error)) return {};
+    // Not a regular file, or too large: as corrupt, a cache miss.
+    if (error instanceof FileRefusedError) return {};
     throw new ConfigurationError(
       `Could not read the token cache ${path}: ${(error as Error).message}`,
       {
@@ -510,6 +514,7 @@ async function readTokenFile(path: string): Promise<Record<string, TokenSet>> {
       },
     );
   }
+  if (text === undefined) return {};
   let json: unknown;
   try {
     json = JSON.parse(text);
