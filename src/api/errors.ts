@@ -80,6 +80,7 @@ export interface ApiErrorOptions extends ErrorOptions {
  * ```
  */
 export class ApiError extends KognicAuthError {
+  /** The condition's stable code. */
   declare readonly code: "api_error";
   /** The response's HTTP status. */
   readonly status: number;
@@ -139,6 +140,7 @@ export class ApiError extends KognicAuthError {
  * ```
  */
 export class ApiTimeoutError extends KognicAuthError {
+  /** The condition's stable code. */
   declare readonly code: "api_timeout";
   /** The request method. */
   readonly method: string;

@@ -445,9 +445,10 @@ async function clearCache(args: string[], io: CliIO, debug: Debug): Promise<numb
 /** How many tokens the cache file holds, or `undefined` when there is no file. */
 async function countFileTokens(path: string): Promise<number | undefined> {
   const { readTextFile } = await import("../shared/files.ts");
+  const { MAX_TOKEN_FILE_BYTES } = await import("../config/token_cache.ts");
   let text: string | undefined;
   try {
-    text = await readTextFile(path);
+    text = await readTextFile(path, { maxBytes: MAX_TOKEN_FILE_BYTES });
   } catch {
     // Not a regular file, too large, or unreadable: no tokens can be in it.
     return 0;

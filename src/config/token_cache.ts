@@ -64,7 +64,8 @@ export interface FileTokenCacheOptions {
  * unset). The file is written atomically (a temporary file in the same
  * directory, then a rename) with mode 0600 in a directory created with mode
  * 0700, under a lock file next to it. A corrupt or foreign file reads as
- * empty and is replaced on the next write.
+ * empty and is replaced on the next write, and so does one that is not a
+ * regular file (a FIFO, a device) or is larger than 16 MiB: neither is read.
  *
  * `get` and the writes throw a {@linkcode ConfigurationError} on I/O errors,
  * such as a directory that cannot be written; callers that treat the cache
@@ -119,7 +120,7 @@ export class FileTokenCache implements TokenCache {
    *
    * @param key The token's cache key.
    * @returns The stored token, or `undefined` (also for a corrupt file, one that
-   *   is not a regular file, or one larger than 1 MiB).
+   *   is not a regular file, or one larger than 16 MiB).
    * @throws {ConfigurationError} When the file exists but cannot be read.
    */
   async get(key: string): Promise<TokenSet | undefined> {
@@ -497,13 +498,20 @@ function toCachedToken(value: unknown): TokenSet | undefined {
 }
 
 /**
+ * The most a token cache file may hold: 16 MiB, room for many large tokens.
+ * A larger file is read as a corrupt one: a cache miss, replaced on the next write.
+ */
+export const MAX_TOKEN_FILE_BYTES = 16 * 1024 * 1024;
+
+/**
  * The tokens of a cache file; empty for a missing, corrupt or foreign file,
- * and for one that is not a regular file or is larger than 1 MiB.
+ * and for one that is not a regular file or is larger than
+ * {@linkcode MAX_TOKEN_FILE_BYTES}.
  */
 async function readTokenFile(path: string): Promise<Record<string, TokenSet>> {
   let text: string | undefined;
   try {
-    text = await readTextFile(path);
+    text = await readTextFile(path, { maxBytes: MAX_TOKEN_FILE_BYTES });
   } catch (error) {
     // Not a regular file, or too large: as corrupt, a cache miss.
     if (error instanceof FileRefusedError) return {};

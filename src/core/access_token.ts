@@ -60,9 +60,8 @@ export function tokenFreshness(
   leeway: number,
   floor = 0,
 ): TokenFreshness {
-  const { expiresAt } = token;
-  const margin = Math.max(floor, Math.min(leeway, (expiresAt - token.issuedAt) / 2));
-  const left = expiresAt - now;
+  const margin = Math.max(floor, Math.min(leeway, (token.expiresAt - token.issuedAt) / 2));
+  const left = token.expiresAt - now;
   return left > margin ? "fresh" : left > margin / 2 ? "usable" : "renew";
 }
 

@@ -163,9 +163,9 @@ export function invalid(message: string): CredentialsError {
 /**
  * The one check of credentials' fields, whatever their source (an object, a
  * credentials file, the keyring): `clientId` and `clientSecret` are non-empty
- * strings, and so are `email`, `issuer` and `name` when present; `userId` is
- * an integer, `scopes` an array of strings, and `created` and `expires` a
- * valid `Date` or a timestamp string, when present.
+ * strings, and so are `email` and `issuer` when present; `name` is a string,
+ * `userId` an integer, `scopes` an array of strings, and `created` and
+ * `expires` a valid `Date` or a timestamp string, when present.
  *
  * @param init The fields.
  * @param where Where they came from, as messages name it ("the auth option",
@@ -174,19 +174,26 @@ export function invalid(message: string): CredentialsError {
  */
 export function checkCredentials(init: ApiCredentialsInit, where: string): void {
   const data = (init ?? {}) as unknown as Record<string, unknown>;
-  const fail = (key: string, what: string): never => {
-    throw invalid(`Key ${key} in ${where} must be ${what}`);
-  };
-  ["clientId", "clientSecret", "email", "issuer", "name"].forEach((key, i) => {
-    if ((i < 2 || data[key] != null) && !nonEmpty(data[key])) fail(key, "a non-empty string");
-  });
-  if (data.userId != null && !Number.isSafeInteger(data.userId)) fail("userId", "an integer");
-  const scopes = data.scopes;
-  if (
-    scopes != null && !(Array.isArray(scopes) && scopes.every((scope) => typeof scope == "string"))
-  ) fail("scopes", "an array of strings");
-  for (const key of ["created", "expires"]) {
-    if (data[key] != null && !toDate(data[key])) fail(key, "a Date or an ISO-8601 timestamp");
+  const rules: [string[], (value: unknown) => unknown, string, boolean?][] = [
+    [["clientId", "clientSecret"], nonEmpty, "a non-empty string", true],
+    [["email", "issuer"], nonEmpty, "a non-empty string"],
+    [["name"], isString, "a string"],
+    [["userId"], Number.isSafeInteger, "an integer"],
+    [
+      ["scopes"],
+      (value) => Array.isArray(value) && value.every(isString),
+      "an array of strings",
+    ],
+    [["created", "expires"], toDate, "a Date or an ISO-8601 timestamp"],
+  ];
+  for (const [keys, ok, what, required] of rules) {
+    for (const key of keys) {
+      const value = data[key];
+      // The required fields always; the others when present.
+      if ((value != null || required) && !ok(value)) {
+        throw invalid(`Key ${key} in ${where} must be ${what}`);
+      }
+    }
   }
 }
 
@@ -196,7 +203,11 @@ function toDate(value: unknown): Date | undefined {
   return Number.isNaN(date.getTime()) ? undefined : date;
 }
 
+function isString(value: unknown): value is string {
+  return typeof value == "string";
+}
+
 /** Whether `value` is a non-empty string. */
 export function nonEmpty(value: unknown): value is string {
-  return typeof value === "string" && value !== "";
+  return isString(value) && value !== "";
 }

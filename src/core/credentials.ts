@@ -69,7 +69,7 @@ export function explicitCredentials(
     );
   }
   if (auth === undefined || auth === null) return undefined;
-  if (typeof auth === "string" && auth !== "") return auth;
+  if (typeof auth === "string" && auth) return auth;
   if (auth instanceof ApiCredentials) return auth;
   if (Array.isArray(auth)) {
     if (auth.length !== 2) {

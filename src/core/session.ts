@@ -219,24 +219,25 @@ export class AuthSession {
     if (forceRefresh) this.invalidateToken();
     const current = this.#current;
     const state = current && tokenFreshness(current, this.#now(), this.#leeway);
-    if (state != "fresh") {
-      if (signal?.aborted) return Promise.reject(signal.reason);
-      // A flight whose callers all aborted is cancelled: a new caller starts afresh.
-      const flight = this.#flight && !this.#flight.controller.signal.aborted
-        ? this.#flight
-        : this.#startFlight();
-      // In the first half of the renewal margin the token is still good: callers
-      // use it while the renewal runs, so a slow or failing auth server delays
-      // nobody until the token really runs short.
-      if (state != "usable") return waitFor(flight, signal);
-    }
-    return Promise.resolve(current!);
+    if (state == "fresh") return Promise.resolve(current!);
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    // A flight whose callers all aborted is cancelled: a new caller starts afresh.
+    const flight = this.#flight && !this.#flight.controller.signal.aborted
+      ? this.#flight
+      : this.#startFlight();
+    // In the first half of the renewal margin the token is still good: callers
+    // use it while the renewal runs, so a slow or failing auth server delays
+    // nobody until the token really runs short.
+    if (state == "usable") return Promise.resolve(current!);
+    return waitFor(flight, signal);
   }
 
   /** The cached token while it needs no renewal: the fast path of every request. */
   #freshToken(): AccessToken | undefined {
     const current = this.#current;
-    return current && current.isFresh(this.#now(), this.#leeway) ? current : undefined;
+    return current && tokenFreshness(current, this.#now(), this.#leeway) == "fresh"
+      ? current
+      : undefined;
   }
 
   /**

@@ -78,6 +78,7 @@ export class KognicAuthError extends Error {
  * ```
  */
 export class CredentialsError extends KognicAuthError {
+  /** The condition's stable code. */
   declare readonly code: "credentials_not_found" | "credentials_invalid" | "credentials_expired";
 
   /**
@@ -157,6 +158,7 @@ export interface TokenErrorOptions extends ErrorOptions {
  * ```
  */
 export class TokenError extends KognicAuthError {
+  /** The condition's stable code. */
   declare readonly code:
     | "oauth_error"
     | "token_response_invalid"
@@ -216,6 +218,7 @@ export interface OAuthErrorOptions extends TokenErrorOptions {
  * ```
  */
 export class OAuthError extends TokenError {
+  /** The condition's stable code. */
   declare readonly code: "oauth_error";
   /** The `error` code of the response body (RFC 6749 section 5.2), if it had one. */
   declare readonly error: string | undefined;
@@ -256,6 +259,7 @@ export class OAuthError extends TokenError {
  * ```
  */
 export class TokenResponseError extends TokenError {
+  /** The condition's stable code. */
   declare readonly code: "token_response_invalid";
   /**
    * Creates the error.
@@ -284,6 +288,7 @@ export class TokenResponseError extends TokenError {
  * ```
  */
 export class TokenTimeoutError extends TokenError {
+  /** The condition's stable code. */
   declare readonly code: "token_timeout";
   /**
    * Creates the error.
@@ -314,6 +319,7 @@ export class TokenTimeoutError extends TokenError {
  * ```
  */
 export class TokenNetworkError extends TokenError {
+  /** The condition's stable code. */
   declare readonly code: "token_network_error";
   /**
    * Creates the error.

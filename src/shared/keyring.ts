@@ -42,6 +42,7 @@ export interface KeyringErrorOptions extends ErrorOptions {
  * ```
  */
 export class KeyringError extends ConfigurationError {
+  /** The condition's stable code. */
   declare readonly code: "keyring_unavailable";
   /**
    * Whether the keyring's service could not be reached, failed or did not

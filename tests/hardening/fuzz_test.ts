@@ -596,7 +596,7 @@ describe("fuzz: credentials", () => {
       } catch (error) {
         const name = assertTypedError(error, [CLIENT_SECRET], [
           "CredentialsError",
-          "ConfigurationError",
+          "KeyringError",
           "TypeError",
         ]);
         assert.ok(
@@ -632,7 +632,7 @@ function expectSource(
   const file = (path: string): string => {
     // Without a keyring (as in CI) the profile cannot be read; with one, it holds nothing.
     if (/^keyring:/.test(path)) {
-      return "error:ConfigurationError|CredentialsError(credentials_not_found)";
+      return "error:KeyringError|CredentialsError(credentials_not_found)";
     }
     if (!/\.json$/i.test(path)) return "error:CredentialsError(credentials_invalid)";
     if (path.endsWith("missing.json")) return "error:CredentialsError(credentials_not_found)";
