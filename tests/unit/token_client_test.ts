@@ -13,6 +13,8 @@ import {
 } from "../../mod.ts";
 import { type LocalAuthServer, startAuthServer } from "../../testing.ts";
 import { isRetryableTokenStatus, parseRetryAfter, retryDelay } from "../../src/shared/retry.ts";
+import { tokenFreshness } from "../../src/core/access_token.ts";
+import { isUsable, TOKEN_CACHE_MARGIN } from "../../config.ts";
 import { tokenUrlFor } from "../../src/shared/url.ts";
 import {
   assertNoSecretSeen,
@@ -310,6 +312,71 @@ describe("isRetryableTokenStatus()", () => {
   for (const status of [400, 401, 403, 404, 409, 422]) {
     it(`does not retry ${status}`, () => assert.equal(isRetryableTokenStatus(status), false));
   }
+});
+
+describe("tokenFreshness(): the one renewal rule of the session and the caches", () => {
+  const hour = { issuedAt: 0, expiresAt: 3_600_000 };
+  const cases: [string, { issuedAt: number; expiresAt: number }, number, number, number, string][] =
+    [
+      ["long before expiry", hour, 0, 60_000, 0, "fresh"],
+      ["just outside the leeway", hour, 3_540_000 - 1, 60_000, 0, "fresh"],
+      ["at the leeway", hour, 3_540_000, 60_000, 0, "usable"],
+      ["just outside half the leeway", hour, 3_570_000 - 1, 60_000, 0, "usable"],
+      ["at half the leeway", hour, 3_570_000, 60_000, 0, "renew"],
+      ["after expiry", hour, 3_600_001, 60_000, 0, "renew"],
+      // A 20 s token: the margin is half its lifetime, 10 s.
+      [
+        "a short token before half its lifetime",
+        { issuedAt: 0, expiresAt: 20_000 },
+        9_999,
+        60_000,
+        0,
+        "fresh",
+      ],
+      [
+        "a short token at half its lifetime",
+        { issuedAt: 0, expiresAt: 20_000 },
+        10_000,
+        60_000,
+        0,
+        "usable",
+      ],
+      [
+        "a short token at three quarters",
+        { issuedAt: 0, expiresAt: 20_000 },
+        15_000,
+        60_000,
+        0,
+        "renew",
+      ],
+      // With a floor of 30 s, as caches use: the same short token is never fresh.
+      [
+        "a short token under a 30 s floor",
+        { issuedAt: 0, expiresAt: 20_000 },
+        0,
+        60_000,
+        30_000,
+        "usable",
+      ],
+      ["a long token outside a 30 s floor", hour, 3_560_000, 30_000, 30_000, "fresh"],
+      ["a long token at a 30 s floor", hour, 3_570_000, 30_000, 30_000, "usable"],
+    ];
+  for (const [name, token, now, leeway, floor, expected] of cases) {
+    it(`says ${expected} for ${name}`, () => {
+      assert.equal(tokenFreshness(token, now, leeway, floor), expected);
+    });
+  }
+
+  it("agrees with AccessToken.isFresh and the caches' isUsable", () => {
+    for (let now = 3_500_000; now <= 3_600_000; now += 2_500) {
+      const token = new AccessToken({ accessToken: "t", tokenType: "Bearer", ...hour });
+      assert.equal(token.isFresh(now, 60_000), tokenFreshness(hour, now, 60_000) === "fresh");
+      assert.equal(
+        isUsable({ accessToken: "t", tokenType: "Bearer", ...hour }, now),
+        tokenFreshness(hour, now, TOKEN_CACHE_MARGIN, TOKEN_CACHE_MARGIN) === "fresh",
+      );
+    }
+  });
 });
 
 describe("tokenUrlFor()", () => {
