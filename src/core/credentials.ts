@@ -21,7 +21,9 @@ import {
  * @param options Explicit credentials and the environment to search.
  * @returns The credentials found.
  * @throws {CredentialsError} When none are found (listing the sources tried),
- *   when a file is missing or bad, or when only one variable of the pair is set.
+ *   when a file is missing or bad, when only one variable or option of the
+ *   pair is set, or when a field has a bad value (`credentials_invalid`,
+ *   naming the field and the source, whatever the source).
  * @throws {TypeError} When `auth` is combined with `clientId`/`clientSecret`,
  *   or has an unknown form.
  *

@@ -92,7 +92,8 @@ export class AuthSession {
    * @param options Credentials, servers, scopes and transport options.
    * @throws {TypeError} For conflicting or malformed options.
    * @throws {ConfigurationError} For a token URL that is not https (loopback excepted).
-   * @throws {CredentialsError} For explicit credentials that have expired.
+   * @throws {CredentialsError} For explicit credentials that have expired, or
+   *   have a field with a bad value (`credentials_invalid`).
    */
   constructor(options: AuthSessionOptions = {}) {
     this.#options = options;
