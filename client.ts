@@ -36,9 +36,11 @@ export {
 } from "./src/api/client.ts";
 export {
   ApiError,
+  type ApiErrorCode,
   type ApiErrorOptions,
   ApiNetworkError,
   ApiTimeoutError,
+  type KognicClientErrors,
 } from "./src/api/errors.ts";
 export {
   defaultDeprecationHandler,

@@ -66,3 +66,4 @@ export {
   fetchHonoursProxy,
   type ProxyFetchOptions,
 } from "./src/config/proxy.ts";
+export { KeyringError, type KeyringErrorOptions } from "./src/shared/keyring.ts";

@@ -58,6 +58,8 @@ export {
   TokenResponseError,
   TokenTimeoutError,
 } from "./src/shared/errors.ts";
+export type { KognicAuthErrors } from "./src/shared/error_union.ts";
+export type { KeyringError, KeyringErrorOptions } from "./src/shared/keyring.ts";
 export type { EnvSource } from "./src/shared/env.ts";
 export type { CachedToken, TokenCache } from "./src/core/token_cache.ts";
 export type {

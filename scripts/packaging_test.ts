@@ -275,7 +275,7 @@ import {
   AuthSession,
   type AuthSessionOptions,
   KognicAuthError,
-  type KognicAuthErrorCode,
+  type KognicAuthErrors,
 } from "@kognic/auth";
 import { type LocalAuthServer, startAuthServer } from "@kognic/auth/testing";
 import { main } from "@kognic/auth/cli";
@@ -286,8 +286,12 @@ export const response: Promise<Response> = session.fetch("https://api.app.kognic
 export const token: Promise<string> = session.getAccessToken();
 export const server: Promise<LocalAuthServer> = startAuthServer({ clients: { id: "secret" } });
 export const code: Promise<number> = main(["--version"]);
-export function codeOf(error: unknown): KognicAuthErrorCode | undefined {
+export function codeOf(error: unknown): string | undefined {
   return error instanceof KognicAuthError ? error.code : undefined;
+}
+// A switch on the code narrows to the error's class:
+export function oauthErrorOf(error: KognicAuthErrors): string | undefined {
+  return error.code === "oauth_error" ? error.error : undefined;
 }
 // The types are real, not any:
 // @ts-expect-error: not an option of AuthSession

@@ -11,7 +11,13 @@
 import { inspectAsJson } from "../shared/inspect.ts";
 import { KognicAuthError } from "../shared/errors.ts";
 import { AuthSession } from "../core/session.ts";
-import { parseRetryAfter, sleep } from "../shared/retry.ts";
+import {
+  DEFAULT_RETRY_STATUSES,
+  parseRetryAfter,
+  Retry,
+  type RetryPolicy,
+  withRetries,
+} from "../shared/retry.ts";
 import { describeCause } from "../shared/cause.ts";
 import { type AuthEventListener, emit } from "../core/events.ts";
 import { displayUrl } from "../shared/url.ts";
@@ -30,9 +36,9 @@ export interface ApiRetryOptions {
   /** Retries after the first attempt; 0 turns retrying off. @default {3} */
   limit?: number;
   /**
-   * The backoff factor in milliseconds: retry n waits between half and all of
-   * `baseDelay * 2 ** (n - 1)` (0.5 s, 1 s, 2 s by default), unless the
-   * response has a `Retry-After`. @default {500}
+   * The backoff factor in milliseconds: retry n waits a random time up to
+   * `baseDelay * 2 ** (n - 1)` (0.5 s, 1 s, 2 s by default; full jitter),
+   * unless the response has a `Retry-After`. @default {500}
    */
   baseDelay?: number;
   /** The longest backoff in milliseconds. @default {30000} */
@@ -129,8 +135,7 @@ export const DEFAULT_RETRY_METHODS: readonly string[] = Object.freeze([
   "PUT",
   "DELETE",
 ]);
-/** The statuses retried by default. */
-export const DEFAULT_RETRY_STATUSES: readonly number[] = Object.freeze([429, 502, 503, 504]);
+export { DEFAULT_RETRY_STATUSES };
 /** The default timeout of one attempt of a {@linkcode KognicClient} request, in milliseconds. */
 export const DEFAULT_API_TIMEOUT = 60_000;
 
@@ -140,8 +145,8 @@ export const DEFAULT_API_TIMEOUT = 60_000;
  * name), its response's `sunset-date` and `Sunset` headers go to the
  * deprecation handler, and idempotent requests (GET, HEAD, OPTIONS, PUT,
  * DELETE) are retried on 429, 502, 503 and 504 or a network error: three
- * times by default, after about 0.5, 1 and 2 s with jitter, or after the
- * `Retry-After` the server asks for. POST and PATCH are never retried unless
+ * times by default, after random waits of up to 0.5, 1 and 2 s (full
+ * jitter), or after the `Retry-After` the server asks for. POST and PATCH are never retried unless
  * listed in `retry.methods`.
  *
  * A status outside 200-299 throws an {@linkcode ApiError} with the status,
@@ -288,8 +293,8 @@ export class KognicClient {
       : 0;
     const signal = rest.signal ?? undefined;
 
-    for (let attempt = 1;; attempt++) {
-      signal?.throwIfAborted();
+    const policy = { ...retry, limit: retries };
+    return await withRetries<Response>(policy, signal, async (attempt) => {
       const controller = new AbortController();
       const timer = Number.isFinite(timeout)
         ? setTimeout(() => controller.abort(new DOMException("Timed out", "TimeoutError")), timeout)
@@ -314,47 +319,43 @@ export class KognicClient {
           });
         }
         if (error instanceof KognicAuthError) throw error;
-        if (attempt > retries) {
-          throw new ApiNetworkError(`${label} failed: ${describeCause(error, url.host)}`, {
-            method: verb,
-            url: href,
-            attempts: attempt,
-            cause: error,
-          });
-        }
-        const delay = backoff(retry, attempt);
-        this.#retrying({ method: verb, url: href, attempt: attempt + 1, delay, error });
-        await sleep(delay, signal);
-        continue;
+        return new Retry<Response>(
+          () => {
+            throw new ApiNetworkError(`${label} failed: ${describeCause(error, url.host)}`, {
+              method: verb,
+              url: href,
+              attempts: attempt,
+              cause: error,
+            });
+          },
+          undefined,
+          (delay) => {
+            this.#retrying({ method: verb, url: href, attempt: attempt + 1, delay, error });
+          },
+        );
       } finally {
         clearTimeout(timer);
       }
-
-      if (attempt <= retries && retry.statuses.includes(response.status)) {
-        const retryAfter = parseRetryAfter(response.headers.get("retry-after"));
-        if (retryAfter === undefined || retryAfter <= retry.maxRetryAfter) {
-          const delay = retryAfter === undefined
-            ? backoff(retry, attempt)
-            : retryAfter + Math.random() * Math.min(1000, retryAfter * 0.1);
-          await response.body?.cancel();
-          this.#retrying({
-            method: verb,
-            url: href,
-            attempt: attempt + 1,
-            delay,
-            status: response.status,
-          });
-          await sleep(delay, signal);
-          continue;
+      const settle = async (): Promise<Response> => {
+        this.#notifySunset(verb, url, response.headers);
+        if (!response.ok && throwHttpErrors) {
+          throw await errorFromResponse(response, verb, url, attempt);
         }
-      }
-
-      this.#notifySunset(verb, url, response.headers);
-      if (!response.ok && throwHttpErrors) {
-        throw await errorFromResponse(response, verb, url, attempt);
-      }
-      return response;
-    }
+        return response;
+      };
+      if (!retry.statuses.includes(response.status)) return await settle();
+      const retryAfter = parseRetryAfter(response.headers.get("retry-after"));
+      return new Retry(settle, retryAfter, async (delay) => {
+        await response.body?.cancel();
+        this.#retrying({
+          method: verb,
+          url: href,
+          attempt: attempt + 1,
+          delay,
+          status: response.status,
+        });
+      });
+    });
   }
 
   /**
@@ -622,11 +623,7 @@ export class KognicClient {
 }
 inspectAsJson(KognicClient, "KognicClient");
 
-interface ResolvedRetry {
-  limit: number;
-  baseDelay: number;
-  maxDelay: number;
-  maxRetryAfter: number;
+interface ResolvedRetry extends RetryPolicy {
   methods: string[];
   statuses: readonly number[];
 }
@@ -658,12 +655,6 @@ function retryOptions(
     methods: (options.methods ?? DEFAULT_RETRY_METHODS).map((method) => method.toUpperCase()),
     statuses: options.statuses ?? DEFAULT_RETRY_STATUSES,
   };
-}
-
-/** Retry n waits between half and all of min(maxDelay, baseDelay * 2^(n-1)). */
-function backoff(retry: ResolvedRetry, attempt: number): number {
-  const ceiling = Math.min(retry.maxDelay, retry.baseDelay * 2 ** (attempt - 1));
-  return ceiling / 2 + Math.random() * ceiling / 2;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

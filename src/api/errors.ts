@@ -5,6 +5,7 @@
  */
 
 import { KognicAuthError } from "../shared/errors.ts";
+import type { KognicAuthErrors } from "../shared/error_union.ts";
 import { parseRetryAfter } from "../shared/retry.ts";
 import { displayUrl } from "../shared/url.ts";
 import { readBoundedText } from "../shared/body.ts";
@@ -13,6 +14,33 @@ import { redact } from "../shared/redact.ts";
 /** The most of an error body kept, in characters. */
 export const MAX_BODY_CHARS = 64 * 1024;
 const MAX_MESSAGE_CHARS = 500;
+
+/** Stable codes of the API client's errors. */
+export type ApiErrorCode = "api_error" | "api_timeout" | "api_network_error";
+
+/**
+ * The errors a {@linkcode KognicClient} call can throw for a condition a
+ * caller can handle: the API's ({@linkcode ApiError}, {@linkcode ApiTimeoutError},
+ * {@linkcode ApiNetworkError})
+ * and the session's. A `switch (error.code)` narrows to the class.
+ *
+ * @example
+ * ```ts
+ * import type { KognicClientErrors } from "@kognic/auth/client";
+ *
+ * function describe(error: KognicClientErrors): string {
+ *   switch (error.code) {
+ *     case "api_error":
+ *       return `HTTP ${error.status}: ${error.serverMessage ?? error.message}`;
+ *     case "api_timeout":
+ *       return `no answer within ${error.timeout} ms`;
+ *     default:
+ *       return error.message;
+ *   }
+ * }
+ * ```
+ */
+export type KognicClientErrors = KognicAuthErrors | ApiError | ApiTimeoutError | ApiNetworkError;
 
 /** Options of {@linkcode ApiError}. */
 export interface ApiErrorOptions extends ErrorOptions {
@@ -61,6 +89,8 @@ export interface ApiErrorOptions extends ErrorOptions {
  * ```
  */
 export class ApiError extends KognicAuthError {
+  /** The condition's stable code. */
+  declare readonly code: "api_error";
   /** The response's HTTP status. */
   readonly status: number;
   /** The response's status text, or `""`. */
@@ -121,6 +151,8 @@ export class ApiError extends KognicAuthError {
  * ```
  */
 export class ApiTimeoutError extends KognicAuthError {
+  /** The condition's stable code. */
+  declare readonly code: "api_timeout";
   /** The request method. */
   readonly method: string;
   /** The request URL. */
@@ -164,6 +196,8 @@ export class ApiTimeoutError extends KognicAuthError {
  * ```
  */
 export class ApiNetworkError extends KognicAuthError {
+  /** The condition's code. */
+  declare readonly code: "api_network_error";
   /** The request method. */
   readonly method: string;
   /** The request URL. */

@@ -9,13 +9,15 @@ import { configuredProxy, createProxyFetch, fetchHonoursProxy } from "../config/
 import type { AuthEvent, AuthEventListener } from "../core/events.ts";
 import { describeEvent } from "../core/event_log.ts";
 import { ConfigurationError, KognicAuthError } from "../shared/errors.ts";
+import { KeyringError } from "../shared/keyring.ts";
 import type { TokenCacheMode } from "../config/token_cache.ts";
 import type {
   Environment,
   EnvironmentsConfig,
   ResolveEnvironmentOptions,
 } from "../config/environments.ts";
-import type { CachedToken, TokenCache } from "../core/token_cache.ts";
+import type { TokenCache } from "../core/token_cache.ts";
+import type { TokenSet } from "../core/access_token.ts";
 
 /** Writes one debug line (the commands' -v); never given a secret or a token. */
 export type Debug = (text: string) => void;
@@ -55,20 +57,17 @@ export async function keyringStep<T>(fn: () => Promise<T>, alternative: string):
   try {
     return await fn();
   } catch (error) {
-    if (!(error instanceof ConfigurationError) || !/^The system keyring/.test(error.message)) {
-      throw error;
-    }
+    if (!(error instanceof KeyringError)) throw error;
     const message = oneLine(error.message).replace(/\.$/, "");
     const os = (globalThis as { Deno?: { build?: { os?: string } } }).Deno?.build?.os ??
       process.platform;
-    const unreachable =
-      /^The system keyring (is not available|failed|did not answer)/.test(message) &&
-      !/must run on the D-Bus session bus/.test(message) &&
-      os !== "darwin" && os !== "windows" && os !== "win32";
-    const fix = unreachable
+    const fix = error.unreachable && os !== "darwin" && os !== "windows" && os !== "win32"
       ? ". Start a Secret Service (such as gnome-keyring or KeePassXC) on the D-Bus session bus"
       : "";
-    throw new ConfigurationError(`${message}${fix}, ${alternative}`, { cause: error });
+    throw new KeyringError(`${message}${fix}, ${alternative}`, {
+      cause: error,
+      unreachable: error.unreachable,
+    });
   }
 }
 
@@ -167,8 +166,8 @@ export async function openTokenCache(
     : "system keyring (service kognic-auth)";
   debug(`token cache: ${name}${mode === "auto" ? " (chosen by --token-cache auto)" : ""}`);
   return {
-    async get(key: string): Promise<CachedToken | undefined> {
-      let token: CachedToken | undefined;
+    async get(key: string): Promise<TokenSet | undefined> {
+      let token: TokenSet | undefined;
       try {
         token = await cache.get(key);
       } catch (error) {
@@ -186,7 +185,7 @@ export async function openTokenCache(
       } else debug(`token cache hit for ${key}, expires at ${iso(token.expiresAt)}`);
       return token;
     },
-    async set(key: string, token: CachedToken): Promise<void> {
+    async set(key: string, token: TokenSet): Promise<void> {
       try {
         await cache.set(key, token);
       } catch (error) {

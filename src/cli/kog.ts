@@ -59,6 +59,12 @@ export const METHODS: readonly string[] = Object.freeze([
   "OPTIONS",
 ]);
 
+/**
+ * The most a `-d @FILE` body may hold: 100 MiB. The file must be a regular
+ * file; a FIFO, a device or a directory is refused before it is read.
+ */
+const MAX_BODY_FILE_BYTES = 100 * 1024 * 1024;
+
 const USAGE = `Usage: kog METHOD URL [options]
 
 Authenticated calls to Kognic APIs: the environment (auth server, credentials,
@@ -363,15 +369,20 @@ async function readBody(
     const path = data.slice(1);
     if (path === "") throw new UsageError("-d @ needs a file name, or @- for standard input");
     source = `file ${path}`;
-    const { readFile } = await import("node:fs/promises");
+    const { readFileBytes } = await import("../shared/files.ts");
+    let bytes: Uint8Array | undefined;
     try {
-      body = concat([await readFile(path)]);
+      bytes = await readFileBytes(path, { maxBytes: MAX_BODY_FILE_BYTES });
     } catch (error) {
       throw new ConfigurationError(
         `Could not read the -d file ${path}: ${(error as Error).message}`,
         { cause: error },
       );
     }
+    if (bytes === undefined) {
+      throw new ConfigurationError(`Could not read the -d file ${path}: no such file`);
+    }
+    body = concat([bytes]);
   } else {
     source = "-d";
     body = data;

@@ -283,8 +283,15 @@ async function putCredentials(
   const { expandHome } = await import("../shared/env.ts");
   // Checked first, so that messages name the file; then stored as it is.
   const checked = await loadCredentials(positionals[0], io.env);
-  const { readFile } = await import("node:fs/promises");
-  const raw = await readFile(await expandHome(positionals[0], io.env), "utf8");
+  const { readTextFile } = await import("../shared/files.ts");
+  const path = await expandHome(positionals[0], io.env);
+  const raw = await readTextFile(path);
+  if (raw === undefined) {
+    throw new CredentialsError(
+      "credentials_not_found",
+      `Could not find API Credentials file at ${path}`,
+    );
+  }
   await keyringStep(() => keyring.storeKeyringCredentials(raw, profile), KEEP_IN_FILE);
   io.stdout(
     `Stored the credentials of client ${checked.clientId} in the system keyring ` +
@@ -372,13 +379,16 @@ async function clearCache(
 
 /** How many tokens the cache file holds, or `undefined` when there is no file. */
 async function countFileTokens(path: string): Promise<number | undefined> {
-  const { readFile } = await import("node:fs/promises");
-  let text: string;
+  const { readTextFile } = await import("../shared/files.ts");
+  const { MAX_TOKEN_FILE_BYTES } = await import("../config/token_cache.ts");
+  let text: string | undefined;
   try {
-    text = await readFile(path, "utf8");
+    text = await readTextFile(path, { maxBytes: MAX_TOKEN_FILE_BYTES });
   } catch {
-    return undefined;
+    // Not a regular file, too large, or unreadable: no tokens can be in it.
+    return 0;
   }
+  if (text === undefined) return undefined;
   try {
     const tokens = JSON.parse(text)?.tokens;
     return typeof tokens === "object" && tokens !== null ? Object.keys(tokens).length : 0;

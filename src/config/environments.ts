@@ -30,6 +30,7 @@ import {
 } from "../core/options.ts";
 import { type EnvSource, expandHome, xdgDir } from "../shared/env.ts";
 import { ConfigurationError } from "../shared/errors.ts";
+import { readTextFile } from "../shared/files.ts";
 
 /** One Kognic environment: where its API lives and how to authenticate to it. */
 export interface Environment {
@@ -106,14 +107,16 @@ export async function environmentsConfigPath(env?: EnvSource): Promise<string> {
 }
 
 /**
- * Reads an environments file. A missing file is an empty configuration, so
- * that resolution falls through to the built-in default.
+ * Reads an environments file. A missing file (or a missing parent directory)
+ * is an empty configuration, so that resolution falls through to the
+ * built-in default.
  *
  * @param path The file to read; a leading `~` is expanded. @default {environmentsConfigPath(env)}
  * @param env Environment variables for the default path and `~`. @default {the process's}
  * @returns The configuration, with `path` set to the file read.
  * @throws {ConfigurationError} When the file exists but cannot be read, is not
- *   JSON, or has a value of the wrong type; the message names the file and the key.
+ *   a regular file (a FIFO, a device, a directory), is larger than 1 MiB, is
+ *   not JSON, or has a value of the wrong type; the message names the file and the key.
  *
  * @example
  * ```ts ignore
@@ -131,20 +134,16 @@ export async function loadEnvironments(
   const fullPath = path === undefined
     ? await environmentsConfigPath(env)
     : await expandHome(path, env);
-  const { readFile } = await import("node:fs/promises");
-  let text: string;
+  let text: string | undefined;
   try {
-    text = await readFile(fullPath, "utf8");
+    text = await readTextFile(fullPath);
   } catch (error) {
-    const code = (error as { code?: string }).code;
-    if (code === "ENOENT" || (error as Error).name === "NotFound") {
-      return { path: fullPath, environments: {} };
-    }
     throw new ConfigurationError(
       `Could not read environments file ${fullPath}: ${(error as Error).message}`,
       { cause: error },
     );
   }
+  if (text === undefined) return { path: fullPath, environments: {} };
   let json: unknown;
   try {
     json = JSON.parse(text);

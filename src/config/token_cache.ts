@@ -9,7 +9,8 @@
  * @module
  */
 
-import { type CachedToken, sha256Hex, type TokenCache } from "../core/token_cache.ts";
+import { sha256Hex, type TokenCache } from "../core/token_cache.ts";
+import type { TokenSet } from "../core/access_token.ts";
 import { type EnvSource, xdgDir } from "../shared/env.ts";
 import {
   callKeyring,
@@ -19,7 +20,7 @@ import {
   probeKeyring,
 } from "../shared/keyring.ts";
 import { randomHex, withFileLock } from "./_lock.ts";
-import { isNotFound } from "../shared/files.ts";
+import { FileRefusedError, isNotFound, readTextFile } from "../shared/files.ts";
 import { ConfigurationError } from "../shared/errors.ts";
 
 /**
@@ -63,7 +64,8 @@ export interface FileTokenCacheOptions {
  * unset). The file is written atomically (a temporary file in the same
  * directory, then a rename) with mode 0600 in a directory created with mode
  * 0700, under a lock file next to it. A corrupt or foreign file reads as
- * empty and is replaced on the next write.
+ * empty and is replaced on the next write, and so does one that is not a
+ * regular file (a FIFO, a device) or is larger than 16 MiB: neither is read.
  *
  * `get` and the writes throw a {@linkcode ConfigurationError} on I/O errors,
  * such as a directory that cannot be written; callers that treat the cache
@@ -117,10 +119,11 @@ export class FileTokenCache implements TokenCache {
    * Reads a token from the file.
    *
    * @param key The token's cache key.
-   * @returns The stored token, or `undefined` (also for a corrupt file).
+   * @returns The stored token, or `undefined` (also for a corrupt file, one that
+   *   is not a regular file, or one larger than 16 MiB).
    * @throws {ConfigurationError} When the file exists but cannot be read.
    */
-  async get(key: string): Promise<CachedToken | undefined> {
+  async get(key: string): Promise<TokenSet | undefined> {
     const tokens = await readTokenFile(await this.resolvePath());
     const token = Object.hasOwn(tokens, key) ? tokens[key] : undefined;
     return token ? { ...token } : undefined;
@@ -135,9 +138,9 @@ export class FileTokenCache implements TokenCache {
    * @throws {TypeError} When `token` is not a valid cached token.
    * @throws {ConfigurationError} When the file cannot be written.
    */
-  async set(key: string, token: CachedToken): Promise<void> {
+  async set(key: string, token: TokenSet): Promise<void> {
     const checked = toCachedToken(token);
-    if (!checked) throw new TypeError("token must be a CachedToken");
+    if (!checked) throw new TypeError("token must be a TokenSet");
     await this.#update((tokens) => {
       tokens[key] = checked;
     });
@@ -200,7 +203,7 @@ export class FileTokenCache implements TokenCache {
     });
   }
 
-  async #update(mutate: (tokens: Record<string, CachedToken>) => void): Promise<void> {
+  async #update(mutate: (tokens: Record<string, TokenSet>) => void): Promise<void> {
     const path = await this.resolvePath();
     await withFileLock(`${path}.lock`, async () => {
       const tokens = await readTokenFile(path);
@@ -234,8 +237,8 @@ export interface KeyringTokenCacheOptions {
  * Tokens in the system keyring: service `kognic-auth`, account = the cache
  * key, value = the token as JSON. `withLock` uses lock files in the cache
  * directory. Needs the optional package `@napi-rs/keyring` (and on Linux a
- * Secret Service); calls fail with a {@linkcode ConfigurationError} when the
- * keyring is not available.
+ * Secret Service); calls fail with a `KeyringError` (a
+ * `ConfigurationError`, code `keyring_unavailable`) when the keyring is not available.
  *
  * @example
  * ```ts ignore
@@ -262,9 +265,9 @@ export class KeyringTokenCache implements TokenCache {
    *
    * @param key The token's cache key.
    * @returns The stored token, or `undefined` (also for an unreadable value).
-   * @throws {ConfigurationError} When the keyring is not available.
+   * @throws {KeyringError} When the keyring is not available.
    */
-  async get(key: string): Promise<CachedToken | undefined> {
+  async get(key: string): Promise<TokenSet | undefined> {
     const entry = await openKeyringEntry(KEYRING_TOKEN_CACHE_SERVICE, key, this.#options.timeout);
     const text = await callKeyring(
       "read a cached token",
@@ -285,11 +288,11 @@ export class KeyringTokenCache implements TokenCache {
    * @param key The token's cache key.
    * @param token The token.
    * @throws {TypeError} When `token` is not a valid cached token.
-   * @throws {ConfigurationError} When the keyring is not available.
+   * @throws {KeyringError} When the keyring is not available.
    */
-  async set(key: string, token: CachedToken): Promise<void> {
+  async set(key: string, token: TokenSet): Promise<void> {
     const checked = toCachedToken(token);
-    if (!checked) throw new TypeError("token must be a CachedToken");
+    if (!checked) throw new TypeError("token must be a TokenSet");
     const entry = await openKeyringEntry(KEYRING_TOKEN_CACHE_SERVICE, key, this.#options.timeout);
     await callKeyring(
       "store a cached token",
@@ -302,7 +305,7 @@ export class KeyringTokenCache implements TokenCache {
    * Removes a token from the keyring.
    *
    * @param key The token's cache key.
-   * @throws {ConfigurationError} When the keyring is not available.
+   * @throws {KeyringError} When the keyring is not available.
    */
   async delete(key: string): Promise<void> {
     const entry = await openKeyringEntry(KEYRING_TOKEN_CACHE_SERVICE, key, this.#options.timeout);
@@ -316,7 +319,7 @@ export class KeyringTokenCache implements TokenCache {
   /**
    * Removes every entry of the `kognic-auth` service.
    *
-   * @throws {ConfigurationError} When the keyring is not available.
+   * @throws {KeyringError} When the keyring is not available.
    */
   async clear(): Promise<void> {
     const accounts = await findKeyringAccounts(KEYRING_TOKEN_CACHE_SERVICE, this.#options.timeout);
@@ -362,7 +365,7 @@ export class KeyringTokenCache implements TokenCache {
  * ```
  */
 export class MemoryTokenCache implements TokenCache {
-  #tokens = new Map<string, CachedToken>();
+  #tokens = new Map<string, TokenSet>();
   #locks = new Map<string, Promise<void>>();
 
   /**
@@ -371,7 +374,7 @@ export class MemoryTokenCache implements TokenCache {
    * @param key The token's cache key.
    * @returns A copy of the stored token, or `undefined`.
    */
-  get(key: string): Promise<CachedToken | undefined> {
+  get(key: string): Promise<TokenSet | undefined> {
     const token = this.#tokens.get(key);
     return Promise.resolve(token ? { ...token } : undefined);
   }
@@ -383,9 +386,9 @@ export class MemoryTokenCache implements TokenCache {
    * @param token The token; a copy is stored.
    * @throws {TypeError} When `token` is not a valid cached token.
    */
-  set(key: string, token: CachedToken): Promise<void> {
+  set(key: string, token: TokenSet): Promise<void> {
     const checked = toCachedToken(token);
-    if (!checked) return Promise.reject(new TypeError("token must be a CachedToken"));
+    if (!checked) return Promise.reject(new TypeError("token must be a TokenSet"));
     this.#tokens.set(key, checked);
     return Promise.resolve();
   }
@@ -470,7 +473,7 @@ export interface CreateTokenCacheOptions {
  * @param mode The mode, as given with `--token-cache`.
  * @param options The file's path, the environment and the timeouts.
  * @returns The cache, or `undefined` for `none`.
- * @throws {ConfigurationError} For `keyring` when the keyring does not answer.
+ * @throws {KeyringError} For `keyring` when the keyring does not answer.
  * @throws {TypeError} For an unknown mode.
  *
  * @example
@@ -497,7 +500,7 @@ export async function createTokenCache(
     case "keyring":
       {
         const problem = await checkKeyring(options.probeTimeout);
-        if (problem) throw new ConfigurationError(problem);
+        if (problem) throw problem;
       }
       return keyring();
     case "auto":
@@ -510,14 +513,14 @@ export async function createTokenCache(
 }
 
 /** A valid copy of `value`, or `undefined` when it is not a cached token. */
-function toCachedToken(value: unknown): CachedToken | undefined {
+function toCachedToken(value: unknown): TokenSet | undefined {
   if (typeof value !== "object" || value === null) return undefined;
   const raw = value as Record<string, unknown>;
   if (typeof raw.accessToken !== "string" || raw.accessToken === "") return undefined;
   if (typeof raw.tokenType !== "string") return undefined;
   if (typeof raw.expiresAt !== "number" || !Number.isFinite(raw.expiresAt)) return undefined;
   if (typeof raw.issuedAt !== "number" || !Number.isFinite(raw.issuedAt)) return undefined;
-  const token: CachedToken = {
+  const token: TokenSet = {
     accessToken: raw.accessToken,
     tokenType: raw.tokenType,
     expiresAt: raw.expiresAt,
@@ -530,14 +533,24 @@ function toCachedToken(value: unknown): CachedToken | undefined {
   return token;
 }
 
-/** The tokens of a cache file; empty for a missing, corrupt or foreign file. */
-async function readTokenFile(path: string): Promise<Record<string, CachedToken>> {
-  const { readFile } = await import("node:fs/promises");
-  let text: string;
+/**
+ * The most a token cache file may hold: 16 MiB, room for many large tokens.
+ * A larger file is read as a corrupt one: a cache miss, replaced on the next write.
+ */
+export const MAX_TOKEN_FILE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The tokens of a cache file; empty for a missing, corrupt or foreign file,
+ * and for one that is not a regular file or is larger than
+ * {@linkcode MAX_TOKEN_FILE_BYTES}.
+ */
+async function readTokenFile(path: string): Promise<Record<string, TokenSet>> {
+  let text: string | undefined;
   try {
-    text = await readFile(path, "utf8");
+    text = await readTextFile(path, { maxBytes: MAX_TOKEN_FILE_BYTES });
   } catch (error) {
-    if (isNotFound(error)) return {};
+    // Not a regular file, or too large: as corrupt, a cache miss.
+    if (error instanceof FileRefusedError) return {};
     throw new ConfigurationError(
       `Could not read the token cache ${path}: ${(error as Error).message}`,
       {
@@ -545,6 +558,7 @@ async function readTokenFile(path: string): Promise<Record<string, CachedToken>>
       },
     );
   }
+  if (text === undefined) return {};
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -558,7 +572,7 @@ async function readTokenFile(path: string): Promise<Record<string, CachedToken>>
   ) {
     return {};
   }
-  const tokens: Record<string, CachedToken> = {};
+  const tokens: Record<string, TokenSet> = {};
   for (const [key, value] of Object.entries(file.tokens)) {
     const token = toCachedToken(value);
     if (token) tokens[key] = token;

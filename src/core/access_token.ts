@@ -23,6 +23,49 @@ export interface TokenSet {
 }
 
 /**
+ * What a token is good for at a moment: `"fresh"` needs no renewal;
+ * `"usable"` is due for renewal but may still be sent while the renewal runs;
+ * `"renew"` must be renewed before it is used.
+ */
+export type TokenFreshness = "fresh" | "usable" | "renew";
+
+/**
+ * The one renewal rule of sessions and token caches. The renewal margin is
+ * `leeway`, or half the token's lifetime when that is shorter (so a
+ * short-lived token is renewed ahead of expiry without being fetched again
+ * for every call), and never less than `floor`. A token is fresh while more
+ * than the margin is left, usable while more than half the margin is left,
+ * and must be renewed after.
+ *
+ * @param token The token's expiry and issue times, in milliseconds since the epoch.
+ * @param now The current time in milliseconds since the epoch.
+ * @param leeway How long before expiry to renew, in milliseconds.
+ * @param floor The least margin, whatever the lifetime, in milliseconds: a
+ *   token cache shares no token with less than 30 s left. @default {0}
+ * @returns `"fresh"`, `"usable"` or `"renew"`.
+ *
+ * @example
+ * ```ts
+ * import { tokenFreshness } from "./access_token.ts";
+ *
+ * const token = { issuedAt: 0, expiresAt: 3_600_000 };
+ * console.log(tokenFreshness(token, 3_500_000, 60_000)); // "fresh"
+ * console.log(tokenFreshness(token, 3_560_000, 60_000)); // "usable"
+ * console.log(tokenFreshness(token, 3_580_000, 60_000)); // "renew"
+ * ```
+ */
+export function tokenFreshness(
+  token: Pick<TokenSet, "expiresAt" | "issuedAt">,
+  now: number,
+  leeway: number,
+  floor = 0,
+): TokenFreshness {
+  const margin = Math.max(floor, Math.min(leeway, (token.expiresAt - token.issuedAt) / 2));
+  const left = token.expiresAt - now;
+  return left > margin ? "fresh" : left > margin / 2 ? "usable" : "renew";
+}
+
+/**
  * An access token with its expiry. The token and refresh token are private:
  * `JSON.stringify`, `String()` and the Deno and Node inspectors show
  * `[redacted]` in their place.
@@ -88,18 +131,17 @@ export class AccessToken {
   }
 
   /**
-   * Whether the token can still be used: more than `min(leeway, half its
+   * Whether the token needs no renewal: more than `min(leeway, half its
    * lifetime)` is left, so a short-lived token is renewed ahead of expiry
-   * without being fetched again for every call.
+   * without being fetched again for every call ({@linkcode tokenFreshness}
+   * says `"fresh"`).
    *
    * @param now The current time in milliseconds since the epoch.
    * @param leeway How long before expiry to renew, in milliseconds.
    * @returns True while the token needs no renewal.
    */
   isFresh(now: number, leeway: number): boolean {
-    const { expiresAt, issuedAt } = this.#set;
-    const margin = Math.min(leeway, (expiresAt - issuedAt) / 2);
-    return now < expiresAt - margin;
+    return tokenFreshness(this.#set, now, leeway) == "fresh";
   }
 
   /**

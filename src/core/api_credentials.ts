@@ -46,23 +46,23 @@ export interface ApiCredentialsInit {
  */
 export class ApiCredentials {
   /** The OAuth client id. */
-  readonly clientId: string;
+  declare readonly clientId: string;
   /** The e-mail address of the user the credentials belong to. */
-  readonly email: string | undefined;
+  declare readonly email: string | undefined;
   /** The id of the user the credentials belong to. */
-  readonly userId: number | undefined;
+  declare readonly userId: number | undefined;
   /** The issuer of the credentials. */
-  readonly issuer: string | undefined;
+  declare readonly issuer: string | undefined;
   /** A name for the credentials. */
-  readonly name: string;
+  declare readonly name: string;
   /** When the credentials were created. */
-  readonly created: Date | undefined;
+  declare readonly created: Date | undefined;
   /** When the credentials stop working. */
-  readonly expires: Date | undefined;
+  declare readonly expires: Date | undefined;
   /** The scopes to request when no others are given; `undefined` when the file has none. */
-  readonly scopes: readonly string[] | undefined;
+  declare readonly scopes: readonly string[] | undefined;
   /** Where the credentials came from, for messages: a file path or a variable name. */
-  readonly source: string;
+  declare readonly source: string;
   #clientSecret: string;
 
   /**
@@ -70,31 +70,20 @@ export class ApiCredentials {
    *
    * @param init The client id, secret and optional fields.
    * @param source Where the credentials came from, for messages. @default {"explicit credentials"}
-   * @throws {TypeError} When the client id or secret is not a non-empty string,
-   *   a date is not a date, or scopes are not a list of strings.
+   * @throws {CredentialsError} `credentials_invalid` when a field has a bad
+   *   value (see {@linkcode checkCredentials}), naming the field and the source.
    */
   constructor(init: ApiCredentialsInit, source = "explicit credentials") {
-    if (typeof init?.clientId !== "string" || init.clientId === "") {
-      throw new TypeError("clientId must be a non-empty string");
-    }
-    if (typeof init.clientSecret !== "string" || init.clientSecret === "") {
-      throw new TypeError("clientSecret must be a non-empty string");
-    }
+    checkCredentials(init, source);
     this.clientId = init.clientId;
     this.#clientSecret = init.clientSecret;
     this.email = init.email;
     this.userId = init.userId;
     this.issuer = init.issuer;
     this.name = init.name ?? "API Credentials";
-    this.created = toDate(init.created, "created");
-    this.expires = toDate(init.expires, "expires");
-    const scopes: unknown = init.scopes;
-    if (
-      scopes != null && (!Array.isArray(scopes) || scopes.some((s) => typeof s !== "string"))
-    ) {
-      throw new TypeError("scopes must be an array of strings");
-    }
-    this.scopes = scopes ? Object.freeze([...scopes as string[]]) : undefined;
+    this.created = toDate(init.created);
+    this.expires = toDate(init.expires);
+    this.scopes = init.scopes && Object.freeze([...init.scopes]);
     this.source = source;
   }
 
@@ -120,17 +109,13 @@ export class ApiCredentials {
 
   /** The fields without the secret, which shows as `[redacted]`. */
   toJSON(): Record<string, unknown> {
+    // The public fields in their order, the secret second, the dates as text.
     return {
       clientId: this.clientId,
       clientSecret: "[redacted]",
-      email: this.email,
-      userId: this.userId,
-      issuer: this.issuer,
-      name: this.name,
+      ...this as object,
       created: this.created?.toISOString(),
       expires: this.expires?.toISOString(),
-      scopes: this.scopes,
-      source: this.source,
     };
   }
 
@@ -175,17 +160,54 @@ export function invalid(message: string): CredentialsError {
   return new CredentialsError("credentials_invalid", message);
 }
 
-/** A `Date` from a `Date` or a timestamp string, as a credentials object may hold either. */
-function toDate(value: unknown, key: string): Date | undefined {
-  if (value == null) return undefined;
-  const date = value instanceof Date ? value : new Date(typeof value === "string" ? value : NaN);
-  if (Number.isNaN(date.getTime())) {
-    throw new TypeError(`${key} must be a Date or an ISO-8601 timestamp`);
+/**
+ * The one check of credentials' fields, whatever their source (an object, a
+ * credentials file, the keyring): `clientId` and `clientSecret` are non-empty
+ * strings, and so are `email` and `issuer` when present; `name` is a string,
+ * `userId` an integer, `scopes` an array of strings, and `created` and
+ * `expires` a valid `Date` or a timestamp string, when present.
+ *
+ * @param init The fields.
+ * @param where Where they came from, as messages name it ("the auth option",
+ *   "credentials file PATH").
+ * @throws {CredentialsError} `credentials_invalid`, naming the field and `where`.
+ */
+export function checkCredentials(init: ApiCredentialsInit, where: string): void {
+  const data = (init ?? {}) as unknown as Record<string, unknown>;
+  const rules: [string[], (value: unknown) => unknown, string, boolean?][] = [
+    [["clientId", "clientSecret"], nonEmpty, "a non-empty string", true],
+    [["email", "issuer"], nonEmpty, "a non-empty string"],
+    [["name"], isString, "a string"],
+    [["userId"], Number.isSafeInteger, "an integer"],
+    [
+      ["scopes"],
+      (value) => Array.isArray(value) && value.every(isString),
+      "an array of strings",
+    ],
+    [["created", "expires"], toDate, "a Date or an ISO-8601 timestamp"],
+  ];
+  for (const [keys, ok, what, required] of rules) {
+    for (const key of keys) {
+      const value = data[key];
+      // The required fields always; the others when present.
+      if ((value != null || required) && !ok(value)) {
+        throw invalid(`Key ${key} in ${where} must be ${what}`);
+      }
+    }
   }
-  return date;
+}
+
+/** A `Date` from a `Date` or a timestamp string (a credentials object may hold either); `undefined` when absent or invalid. */
+function toDate(value: unknown): Date | undefined {
+  const date = value instanceof Date ? value : new Date(typeof value == "string" ? value : NaN);
+  return Number.isNaN(date.getTime()) ? undefined : date;
+}
+
+function isString(value: unknown): value is string {
+  return typeof value == "string";
 }
 
 /** Whether `value` is a non-empty string. */
 export function nonEmpty(value: unknown): value is string {
-  return typeof value === "string" && value !== "";
+  return isString(value) && value !== "";
 }

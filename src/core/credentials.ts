@@ -9,7 +9,6 @@
 import {
   ApiCredentials,
   type ApiCredentialsInit,
-  nonEmpty,
   type ResolveCredentialsOptions,
 } from "./api_credentials.ts";
 
@@ -22,7 +21,9 @@ import {
  * @param options Explicit credentials and the environment to search.
  * @returns The credentials found.
  * @throws {CredentialsError} When none are found (listing the sources tried),
- *   when a file is missing or bad, or when only one variable of the pair is set.
+ *   when a file is missing or bad, when only one variable or option of the
+ *   pair is set, or when a field has a bad value (`credentials_invalid`,
+ *   naming the field and the source, whatever the source).
  * @throws {TypeError} When `auth` is combined with `clientId`/`clientSecret`,
  *   or has an unknown form.
  *
@@ -52,8 +53,9 @@ export async function resolveCredentials(
  * The credentials given in options, checked synchronously: a path to read
  * later, or ready credentials. `undefined` when the options give none.
  *
- * @throws {TypeError} For conflicting or malformed options.
- * @throws {CredentialsError} For a credentials object with bad fields.
+ * @throws {TypeError} For conflicting options, or an `auth` of an unknown form.
+ * @throws {CredentialsError} `credentials_invalid` for credentials with a bad
+ *   field value (such as an empty secret), naming the field and the option.
  */
 export function explicitCredentials(
   options: ResolveCredentialsOptions,
@@ -63,23 +65,19 @@ export function explicitCredentials(
     throw new TypeError("Choose either auth or clientId+clientSecret, not both");
   }
   if (clientId !== undefined || clientSecret !== undefined) {
-    if (!nonEmpty(clientId) || !nonEmpty(clientSecret)) {
-      throw new TypeError("The clientId and clientSecret options must both be non-empty strings");
-    }
-    return new ApiCredentials({ clientId, clientSecret }, "the clientId and clientSecret options");
+    return new ApiCredentials(
+      { clientId, clientSecret } as ApiCredentialsInit,
+      "the clientId and clientSecret options",
+    );
   }
   if (auth === undefined || auth === null) return undefined;
-  if (typeof auth === "string") {
-    if (auth === "") throw new TypeError("The auth option must not be an empty string");
-    return auth;
-  }
+  if (typeof auth === "string" && auth) return auth;
   if (auth instanceof ApiCredentials) return auth;
   if (Array.isArray(auth)) {
-    const [id, secret] = auth;
-    if (auth.length !== 2 || !nonEmpty(id) || !nonEmpty(secret)) {
+    if (auth.length !== 2) {
       throw new TypeError("Credentials tuple must be [clientId, clientSecret]");
     }
-    return new ApiCredentials({ clientId: id, clientSecret: secret }, "the auth option");
+    return new ApiCredentials({ clientId: auth[0], clientSecret: auth[1] }, "the auth option");
   }
   if (typeof auth === "object") {
     return new ApiCredentials(auth as ApiCredentialsInit, "the auth option");

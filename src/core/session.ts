@@ -11,7 +11,7 @@ import type { ApiCredentials } from "./api_credentials.ts";
 import { explicitCredentials, resolveCredentials } from "./credentials.ts";
 import { OAuthError } from "../shared/errors.ts";
 import { type AuthEvent, emit, type TokenRenewalEvent } from "./events.ts";
-import { AccessToken } from "./access_token.ts";
+import { AccessToken, tokenFreshness } from "./access_token.ts";
 import { requestToken } from "./request_token.ts";
 import {
   type AuthSessionOptions,
@@ -71,9 +71,9 @@ export class AuthSession {
    * Sends a request like the global `fetch`, with the bearer token added for
    * allowed origins. Bound to the session.
    */
-  readonly fetch: typeof fetch;
+  declare readonly fetch: typeof fetch;
   /** The token endpoint's URL. */
-  readonly tokenUrl: URL;
+  declare readonly tokenUrl: URL;
 
   #options: AuthSessionOptions;
   #fetch: typeof fetch;
@@ -102,7 +102,8 @@ export class AuthSession {
    * @param options Credentials, servers, scopes and transport options.
    * @throws {TypeError} For conflicting or malformed options.
    * @throws {ConfigurationError} For a token URL that is not https (loopback excepted).
-   * @throws {CredentialsError} For explicit credentials that have expired.
+   * @throws {CredentialsError} For explicit credentials that have expired, or
+   *   have a field with a bad value (`credentials_invalid`).
    */
   constructor(options: AuthSessionOptions = {}) {
     this.#options = options;
@@ -209,8 +210,7 @@ export class AuthSession {
    * @throws {TokenError} When the token request fails.
    */
   async getAccessToken(options: GetTokenOptions = {}): Promise<string> {
-    if (options.forceRefresh) this.invalidateToken();
-    return (await this.getToken(options.signal)).accessToken;
+    return (await this.getToken(options)).accessToken;
   }
 
   /**
@@ -246,24 +246,30 @@ export class AuthSession {
   /**
    * Returns the current token with its expiry, requesting one when needed.
    *
-   * @param signal Stops waiting for the token.
+   * @param options A signal to stop waiting, and `forceRefresh`. A bare
+   *   `AbortSignal` is still accepted in their place, but deprecated: pass
+   *   `{ signal }`.
    * @returns The token.
    * @throws {CredentialsError} When no usable credentials are found.
    * @throws {TokenError} When the token request fails.
    */
-  getToken(signal?: AbortSignal): Promise<AccessToken> {
+  getToken(options: GetTokenOptions | AbortSignal = {}): Promise<AccessToken> {
+    const { signal, forceRefresh }: GetTokenOptions = "aborted" in options
+      ? { signal: options }
+      : options;
+    if (forceRefresh) this.invalidateToken();
     const current = this.#current;
-    const now = this.#now();
-    if (current && current.isFresh(now, this.#leeway)) return Promise.resolve(current);
+    const state = current && tokenFreshness(current, this.#now(), this.#leeway);
+    if (state == "fresh") return Promise.resolve(current!);
     if (signal?.aborted) return Promise.reject(signal.reason);
     // A flight whose callers all aborted is cancelled: a new caller starts afresh.
     const flight = this.#flight && !this.#flight.controller.signal.aborted
       ? this.#flight
       : this.#startFlight(
-        current
-          ? current.expiresAt - now > this.#renewalMargin(current) / 2
-            ? "ahead_of_expiry"
-            : "expiring"
+        state == "usable"
+          ? "ahead_of_expiry"
+          : current
+          ? "expiring"
           : this.#rejected
           ? "invalidated"
           : "initial",
@@ -271,16 +277,16 @@ export class AuthSession {
     // In the first half of the renewal margin the token is still good: callers
     // use it while the renewal runs, so a slow or failing auth server delays
     // nobody until the token really runs short.
-    if (current && current.expiresAt - now > this.#renewalMargin(current) / 2) {
-      return Promise.resolve(current);
-    }
+    if (state == "usable") return Promise.resolve(current!);
     return waitFor(flight, signal);
   }
 
   /** The cached token while it needs no renewal: the fast path of every request. */
   #freshToken(): AccessToken | undefined {
     const current = this.#current;
-    return current && current.isFresh(this.#now(), this.#leeway) ? current : undefined;
+    return current && tokenFreshness(current, this.#now(), this.#leeway) == "fresh"
+      ? current
+      : undefined;
   }
 
   /**
@@ -290,11 +296,6 @@ export class AuthSession {
   invalidateToken(): void {
     this.#rejected = this.#current?.accessToken;
     this.#current = undefined;
-  }
-
-  /** How long before its expiry a token is renewed: min(leeway, half its lifetime). */
-  #renewalMargin(token: AccessToken): number {
-    return Math.min(this.#leeway, (token.expiresAt - token.issuedAt) / 2);
   }
 
   #startFlight(reason: TokenRenewalEvent["reason"]): Flight {
@@ -338,8 +339,8 @@ export class AuthSession {
         clientId: credentials.clientId,
         scopes,
         now: this.#now,
-        usable: (token) =>
-          token.accessToken !== this.#rejected && token.isFresh(this.#now(), this.#leeway),
+        leeway: this.#leeway,
+        usable: (token) => token.accessToken !== this.#rejected,
         request: (refreshToken) => {
           this.#refreshToken ??= refreshToken;
           return request();
@@ -480,7 +481,7 @@ export class AuthSession {
       if (!keepCallerAuth) {
         if (!own) hopHeaders = new Headers(headers);
         if (trusted) {
-          token = this.#freshToken() ?? await this.getToken(base.signal ?? undefined);
+          token = this.#freshToken() ?? await this.getToken({ signal: base.signal ?? undefined });
           hopHeaders.set("authorization", `Bearer ${token.accessToken}`);
         } else {
           hopHeaders.delete("authorization");
@@ -574,22 +575,14 @@ function waitFor(flight: Flight, signal: AbortSignal | undefined): Promise<Acces
       if (--flight.waiters === 0) flight.controller.abort(signal.reason);
       reject(signal.reason);
     };
+    const settle = <T>(fn: (value: T) => void) => (value: T): void => {
+      if (done) return;
+      done = true;
+      flight.waiters--;
+      signal.removeEventListener("abort", onAbort);
+      fn(value);
+    };
     signal.addEventListener("abort", onAbort, { once: true });
-    flight.promise.then(
-      (token) => {
-        if (done) return;
-        done = true;
-        flight.waiters--;
-        signal.removeEventListener("abort", onAbort);
-        resolve(token);
-      },
-      (error) => {
-        if (done) return;
-        done = true;
-        flight.waiters--;
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      },
-    );
+    flight.promise.then(settle(resolve), settle(reject));
   });
 }

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { AccessToken } from "./access_token.ts";
+import { AccessToken, tokenFreshness, type TokenSet } from "./access_token.ts";
 import { type AuthEventListener, emit } from "./events.ts";
 
 /** A wait for the cache lock this long or longer is reported as an event, in ms. */
@@ -17,31 +17,23 @@ import { rememberSecret } from "../shared/redact.ts";
 import { isPrintableToken } from "../shared/token_chars.ts";
 import { tokenUrlFor } from "../shared/url.ts";
 
-/** A cached access token. Times are milliseconds since the epoch. */
-export interface CachedToken {
-  /** The access token. */
-  accessToken: string;
-  /** The token type, normally `Bearer`. */
-  tokenType: string;
-  /** When the token expires. */
-  expiresAt: number;
-  /** When the token was issued (when its request was sent). */
-  issuedAt: number;
-  /** The refresh token, when the server issued one. */
-  refreshToken?: string;
-  /** The scope the server granted, when it said. */
-  scope?: string;
-}
+/**
+ * A cached access token: the same shape as {@linkcode TokenSet}.
+ *
+ * @deprecated Use TokenSet.
+ */
+export type CachedToken = TokenSet;
 
 /**
  * Where access tokens are kept between calls and processes.
  *
  * @example A cache in front of a token request
  * ```ts
- * import { type CachedToken, isUsable, MemoryTokenCache } from "@kognic/auth/config";
+ * import type { TokenSet } from "@kognic/auth";
+ * import { isUsable, MemoryTokenCache } from "@kognic/auth/config";
  *
  * const cache = new MemoryTokenCache();
- * const requestToken = (): Promise<CachedToken> =>
+ * const requestToken = (): Promise<TokenSet> =>
  *   Promise.resolve({ accessToken: "t", tokenType: "Bearer", issuedAt: Date.now(), expiresAt: Date.now() + 3_600_000 });
  *
  * const token = await cache.withLock("key", async () => {
@@ -56,9 +48,9 @@ export interface CachedToken {
  */
 export interface TokenCache {
   /** The token stored under `key`, usable or not, or `undefined`. */
-  get(key: string): Promise<CachedToken | undefined>;
+  get(key: string): Promise<TokenSet | undefined>;
   /** Stores `token` under `key`, replacing what was there. */
-  set(key: string, token: CachedToken): Promise<void>;
+  set(key: string, token: TokenSet): Promise<void>;
   /** Removes the token stored under `key`, if any. */
   delete(key: string): Promise<void>;
   /** Removes every token of this cache. */
@@ -85,7 +77,9 @@ export interface TokenCache {
 export const TOKEN_CACHE_MARGIN = 30_000;
 
 /**
- * Whether a cached token may still be used: `now < expiresAt - 30 s`.
+ * Whether a cached token may still be used: `now < expiresAt - 30 s`, the
+ * renewal rule of `tokenFreshness` with a margin of exactly
+ * {@linkcode TOKEN_CACHE_MARGIN}.
  *
  * @param token The cached token.
  * @param now The current time in ms since the epoch. @default {Date.now()}
@@ -100,8 +94,8 @@ export const TOKEN_CACHE_MARGIN = 30_000;
  * console.log(isUsable(token, 3_580_000)); // false
  * ```
  */
-export function isUsable(token: CachedToken, now: number = Date.now()): boolean {
-  return now < token.expiresAt - TOKEN_CACHE_MARGIN;
+export function isUsable(token: TokenSet, now: number = Date.now()): boolean {
+  return tokenFreshness(token, now, TOKEN_CACHE_MARGIN, TOKEN_CACHE_MARGIN) == "fresh";
 }
 
 /**
@@ -178,7 +172,9 @@ export interface ReadThroughOptions {
   scopes: readonly string[] | undefined;
   /** The clock, in milliseconds since the epoch. */
   now: () => number;
-  /** Whether a cached token may be used (besides the 30 s rule): fresh, and not rejected. */
+  /** The session's renewal leeway, in milliseconds; a cached token also needs 30 s left. */
+  leeway: number;
+  /** Whether a cached token that is fresh may be used: it was not rejected by a server. */
   usable: (token: AccessToken) => boolean;
   /** Requests a new token; gets the cached refresh token, if any. */
   request: (refreshToken: string | undefined) => Promise<AccessToken>;
@@ -187,7 +183,8 @@ export interface ReadThroughOptions {
 }
 
 /**
- * A token through the cache, under its lock: the cached one while usable,
+ * A token through the cache, under its lock: the cached one while fresh by
+ * `tokenFreshness` (the session's leeway, with at least 30 s left) and not rejected,
  * else a new one, stored for the next process. A cache that cannot be read or
  * written is a cache miss, never an error. `AuthSession` loads this lazily.
  *
@@ -214,7 +211,8 @@ export async function readThrough(options: ReadThroughOptions): Promise<AccessTo
       const token = new AccessToken(cached);
       rememberSecret(token.accessToken);
       rememberSecret(token.refreshToken);
-      if (isUsable(cached, options.now()) && options.usable(token)) {
+      const freshness = tokenFreshness(token, options.now(), options.leeway, TOKEN_CACHE_MARGIN);
+      if (freshness == "fresh" && options.usable(token)) {
         emit(options.onEvent, { type: "cache.hit", key });
         return token;
       }

@@ -5,12 +5,19 @@
  * @module
  */
 
-import { ApiCredentials, invalid } from "../core/api_credentials.ts";
+import {
+  ApiCredentials,
+  type ApiCredentialsInit,
+  checkCredentials,
+  invalid,
+} from "../core/api_credentials.ts";
 
 const REQUIRED_KEYS = ["clientId", "clientSecret", "email", "userId", "issuer"] as const;
 
 /**
- * Checks and converts the parsed JSON of a credentials file.
+ * Checks and converts the parsed JSON of a credentials file: the keys a file
+ * must have, its timestamps (ISO-8601 with a zone), then every field as
+ * {@linkcode checkCredentials} checks credentials from any source.
  *
  * @param json The parsed file content.
  * @param source Where it came from (a path), named in errors.
@@ -37,35 +44,23 @@ export function parseCredentials(json: unknown, source: string): ApiCredentials 
       throw invalid(`Missing key ${key} in credentials file ${source}`);
     }
   }
-  const text = (key: string, optional = false): string | undefined => {
-    const value = data[key];
-    if (value === undefined || value === null) return undefined;
-    if (typeof value !== "string" || (!optional && value === "")) {
-      throw invalid(`Key ${key} in credentials file ${source} must be a non-empty string`);
-    }
-    return value;
-  };
-  const userId = data.userId;
-  if (typeof userId !== "number" || !Number.isSafeInteger(userId)) {
-    throw invalid(`Key userId in credentials file ${source} must be an integer`);
-  }
-  let scopes: string[] | undefined;
-  if (data.scopes !== undefined && data.scopes !== null) {
-    if (!Array.isArray(data.scopes) || data.scopes.some((s) => typeof s !== "string")) {
-      throw invalid(`Key scopes in credentials file ${source} must be an array of strings`);
-    }
-    scopes = data.scopes as string[];
-  }
-  return new ApiCredentials({
-    clientId: text("clientId")!,
-    clientSecret: text("clientSecret")!,
-    email: text("email"),
-    userId,
-    issuer: text("issuer"),
-    name: text("name", true),
+  const fields = {
+    ...data,
     created: parseTimestamp(data.created, "created", source),
     expires: parseTimestamp(data.expires, "expires", source),
-    scopes,
+  } as unknown as ApiCredentialsInit;
+  // The same check as every other source's, with the file named.
+  checkCredentials(fields, `credentials file ${source}`);
+  return new ApiCredentials({
+    clientId: fields.clientId,
+    clientSecret: fields.clientSecret,
+    email: fields.email,
+    userId: fields.userId,
+    issuer: fields.issuer,
+    name: fields.name ?? undefined,
+    created: fields.created,
+    expires: fields.expires,
+    scopes: fields.scopes ?? undefined,
   }, source);
 }
 

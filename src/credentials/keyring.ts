@@ -55,7 +55,7 @@ export const DEFAULT_PROFILE = "default";
  *   when nothing is stored for the profile.
  * @throws {CredentialsError} `credentials_invalid` when the stored value is not a
  *   valid credentials file.
- * @throws {ConfigurationError} When the keyring is not available (no Secret
+ * @throws {KeyringError} When the keyring is not available (no Secret
  *   Service, `@napi-rs/keyring` not installed, Deno without `--allow-ffi`) or
  *   does not answer in time.
  * @throws {TypeError} When `profile` is not a non-empty string.
@@ -91,7 +91,7 @@ export async function readKeyringCredentials(
  * @param profile The profile (the keyring account). @default {"default"}
  * @throws {CredentialsError} `credentials_invalid` when the text is not JSON or
  *   misses a required key; nothing is stored then.
- * @throws {ConfigurationError} When the keyring is not available or does not
+ * @throws {KeyringError} When the keyring is not available or does not
  *   answer in time.
  * @throws {TypeError} When `credentials` is neither a string nor
  *   `ApiCredentials`, or `profile` is not a non-empty string.
@@ -130,7 +130,7 @@ export async function storeKeyringCredentials(
  *
  * @param profile The profile (the keyring account). @default {"default"}
  * @returns `true` when credentials were removed, `false` when there were none.
- * @throws {ConfigurationError} When the keyring is not available or does not
+ * @throws {KeyringError} When the keyring is not available or does not
  *   answer in time.
  * @throws {TypeError} When `profile` is not a non-empty string.
  *

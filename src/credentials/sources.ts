@@ -14,7 +14,7 @@ import {
 } from "../core/api_credentials.ts";
 import { parseCredentials } from "./json.ts";
 import { CredentialsError } from "../shared/errors.ts";
-import { isNotFound } from "../shared/files.ts";
+import { isNotFound, readTextFile } from "../shared/files.ts";
 
 /**
  * Reads and checks a credentials file. A leading `~` is expanded; the name
@@ -24,7 +24,9 @@ import { isNotFound } from "../shared/files.ts";
  * @param env Environment variables for `~` expansion (`HOME`). @default {the process's}
  * @returns The credentials.
  * @throws {CredentialsError} `credentials_not_found` for a missing file,
- *   `credentials_invalid` for one that is not JSON or misses a key.
+ *   `credentials_invalid` for one that cannot be read, is not a regular file
+ *   (a FIFO, a device, a directory), is larger than 1 MiB, is not JSON or
+ *   misses a key.
  *
  * @example
  * ```ts ignore
@@ -36,8 +38,8 @@ import { isNotFound } from "../shared/files.ts";
  */
 export async function loadCredentials(path: string, env?: EnvSource): Promise<ApiCredentials> {
   const fullPath = await expandHome(path, env);
-  const { readFile, stat } = await import("node:fs/promises");
   if (!/\.json$/i.test(path)) {
+    const { stat } = await import("node:fs/promises");
     // A file that is not there is not found, whatever its name.
     const missing = await stat(fullPath).then(() => false, isNotFound);
     if (missing) {
@@ -48,21 +50,20 @@ export async function loadCredentials(path: string, env?: EnvSource): Promise<Ap
     }
     throw invalid(`Bad auth credentials file, must be json: ${path}`);
   }
-  let text: string;
+  let text: string | undefined;
   try {
-    text = await readFile(fullPath, "utf8");
+    text = await readTextFile(fullPath);
   } catch (error) {
-    const code = (error as { code?: string }).code;
-    if (code === "ENOENT" || code === "ENOTDIR" || (error as Error).name === "NotFound") {
-      throw new CredentialsError(
-        "credentials_not_found",
-        `Could not find API Credentials file at ${fullPath}`,
-      );
-    }
     throw new CredentialsError(
       "credentials_invalid",
       `Could not read API Credentials file at ${fullPath}: ${(error as Error).message}`,
       { cause: error },
+    );
+  }
+  if (text === undefined) {
+    throw new CredentialsError(
+      "credentials_not_found",
+      `Could not find API Credentials file at ${fullPath}`,
     );
   }
   let json: unknown;

@@ -8,19 +8,21 @@
  * @module
  */
 
-/** Stable codes of {@linkcode KognicAuthError} and its subclasses. */
+/**
+ * Stable codes of the core's errors: credentials, configuration, the system
+ * keyring and the token request. The API client's errors have their own
+ * codes (`ApiErrorCode` in `@kognic/auth/client`).
+ */
 export type KognicAuthErrorCode =
   | "credentials_not_found"
   | "credentials_invalid"
   | "credentials_expired"
   | "configuration_invalid"
+  | "keyring_unavailable"
   | "oauth_error"
   | "token_response_invalid"
   | "token_timeout"
-  | "token_network_error"
-  | "api_error"
-  | "api_timeout"
-  | "api_network_error";
+  | "token_network_error";
 
 /**
  * Base class of every error this package throws for a condition a caller can
@@ -38,8 +40,12 @@ export type KognicAuthErrorCode =
  * ```
  */
 export class KognicAuthError extends Error {
-  /** A stable, machine-readable code for the condition. */
-  readonly code: KognicAuthErrorCode;
+  /**
+   * A stable, machine-readable code for the condition: a
+   * {@linkcode KognicAuthErrorCode} for the core's errors, an `ApiErrorCode`
+   * for the API client's. Each subclass narrows it to its own codes.
+   */
+  declare readonly code: string;
 
   /**
    * Creates the error.
@@ -48,7 +54,7 @@ export class KognicAuthError extends Error {
    * @param message A sentence naming the problem and where it is.
    * @param options The standard error options, such as `cause`.
    */
-  constructor(code: KognicAuthErrorCode, message: string, options?: ErrorOptions) {
+  constructor(code: string, message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "KognicAuthError";
     this.code = code;
@@ -72,6 +78,9 @@ export class KognicAuthError extends Error {
  * ```
  */
 export class CredentialsError extends KognicAuthError {
+  /** The condition's stable code. */
+  declare readonly code: "credentials_not_found" | "credentials_invalid" | "credentials_expired";
+
   /**
    * Creates the error.
    *
@@ -104,6 +113,9 @@ export class CredentialsError extends KognicAuthError {
  * ```
  */
 export class ConfigurationError extends KognicAuthError {
+  /** `configuration_invalid`, or `keyring_unavailable` for a `KeyringError`. */
+  declare readonly code: "configuration_invalid" | "keyring_unavailable";
+
   /**
    * Creates the error.
    *
@@ -146,14 +158,20 @@ export interface TokenErrorOptions extends ErrorOptions {
  * ```
  */
 export class TokenError extends KognicAuthError {
+  /** The condition's stable code. */
+  declare readonly code:
+    | "oauth_error"
+    | "token_response_invalid"
+    | "token_timeout"
+    | "token_network_error";
   /** HTTP status of the token endpoint's response, when there was one. */
-  readonly status: number | undefined;
+  declare readonly status: number | undefined;
   /** Whether the same request may succeed if tried again later. */
-  readonly retryable: boolean;
+  declare readonly retryable: boolean;
   /** How many requests were sent to the token endpoint, retries included. */
-  attempts: number;
+  declare attempts: number;
   /** The wait the server asked for with `Retry-After`, in milliseconds. */
-  readonly retryAfter: number | undefined;
+  declare readonly retryAfter: number | undefined;
 
   /**
    * Creates the error.
@@ -162,7 +180,7 @@ export class TokenError extends KognicAuthError {
    * @param message A sentence naming the problem and the token URL.
    * @param options Status, retryability and the standard error options.
    */
-  constructor(code: KognicAuthErrorCode, message: string, options: TokenErrorOptions) {
+  constructor(code: TokenError["code"], message: string, options: TokenErrorOptions) {
     super(code, message, options);
     this.name = "TokenError";
     this.status = options.status;
@@ -200,12 +218,14 @@ export interface OAuthErrorOptions extends TokenErrorOptions {
  * ```
  */
 export class OAuthError extends TokenError {
+  /** The condition's stable code. */
+  declare readonly code: "oauth_error";
   /** The `error` code of the response body (RFC 6749 section 5.2), if it had one. */
-  readonly error: string | undefined;
+  declare readonly error: string | undefined;
   /** The `error_description` of the response body, if it had one. */
-  readonly errorDescription: string | undefined;
+  declare readonly errorDescription: string | undefined;
   /** The `error_uri` of the response body, if it had one. */
-  readonly errorUri: string | undefined;
+  declare readonly errorUri: string | undefined;
 
   /**
    * Creates the error.
@@ -239,6 +259,8 @@ export class OAuthError extends TokenError {
  * ```
  */
 export class TokenResponseError extends TokenError {
+  /** The condition's stable code. */
+  declare readonly code: "token_response_invalid";
   /**
    * Creates the error.
    *
@@ -266,6 +288,8 @@ export class TokenResponseError extends TokenError {
  * ```
  */
 export class TokenTimeoutError extends TokenError {
+  /** The condition's stable code. */
+  declare readonly code: "token_timeout";
   /**
    * Creates the error.
    *
@@ -295,6 +319,8 @@ export class TokenTimeoutError extends TokenError {
  * ```
  */
 export class TokenNetworkError extends TokenError {
+  /** The condition's stable code. */
+  declare readonly code: "token_network_error";
   /**
    * Creates the error.
    *

@@ -1,8 +1,40 @@
 /**
- * File helpers shared by the layers that read files on Deno, Node and Bun.
+ * File helpers shared by the layers that read files on Deno, Node and Bun:
+ * the one way to read a file the user points at (credentials, environments,
+ * token caches, request bodies) and to tell "not found".
  *
  * @module
  */
+
+/**
+ * The most a file read with {@linkcode readTextFile} may hold unless told
+ * otherwise: 1 MiB, far more than a credentials file, an environments file
+ * or a token cache needs.
+ */
+export const MAX_FILE_BYTES = 1024 * 1024;
+
+/** Options of {@linkcode readFileBytes} and {@linkcode readTextFile}. */
+export interface ReadFileOptions {
+  /** The most the file may hold, in bytes. @default {MAX_FILE_BYTES} */
+  maxBytes?: number;
+}
+
+/**
+ * A file that exists but is refused: not a regular file (a directory, a FIFO,
+ * a device such as /dev/zero), or larger than allowed. The message says
+ * which, without the path, for the caller to name the file.
+ */
+export class FileRefusedError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param message What is wrong with the file.
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "FileRefusedError";
+  }
+}
 
 /** The `code` of a Node-style system error, if it has one. */
 export function errorCode(error: unknown): string | undefined {
@@ -14,4 +46,106 @@ export function errorCode(error: unknown): string | undefined {
 export function isNotFound(error: unknown): boolean {
   const code = errorCode(error);
   return code === "ENOENT" || code === "ENOTDIR" || (error as Error | null)?.name === "NotFound";
+}
+
+/**
+ * Reads a whole file, refusing, before reading a byte, what is not a regular
+ * file (so a FIFO never blocks and a device is never read) and what is
+ * larger than `maxBytes`; a file that grows past it while being read is
+ * refused too. Symbolic links are followed.
+ *
+ * @param path The file's path.
+ * @param options The most the file may hold.
+ * @returns The bytes, or `undefined` when the file (or a parent directory) does not exist.
+ * @throws {FileRefusedError} For a file that is not regular or is too large.
+ * @throws {Error} The runtime's error for other failures, such as a permission denied.
+ */
+export async function readFileBytes(
+  path: string,
+  options: ReadFileOptions = {},
+): Promise<Uint8Array | undefined> {
+  const maxBytes = options.maxBytes ?? MAX_FILE_BYTES;
+  const fs = await import("node:fs/promises");
+  let handle: Awaited<ReturnType<typeof fs.open>> | undefined;
+  try {
+    checkFile(await fs.stat(path), maxBytes);
+    // Non-blocking, in case a FIFO took the file's place since the stat.
+    handle = await fs.open(path, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0));
+    const info = await handle.stat();
+    checkFile(info, maxBytes);
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    for (;;) {
+      // One byte more than the limit allows tells a file that grew too large.
+      const chunk = new Uint8Array(Math.min(maxBytes + 1 - total, 64 * 1024));
+      const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
+      if (bytesRead === 0) break;
+      total += bytesRead;
+      if (total > maxBytes) throw tooLarge(maxBytes);
+      chunks.push(chunk.subarray(0, bytesRead));
+    }
+    const bytes = new Uint8Array(total);
+    let offset = 0;
+    for (const chunk of chunks) {
+      bytes.set(chunk, offset);
+      offset += chunk.length;
+    }
+    return bytes;
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  } finally {
+    await handle?.close().catch(() => {});
+  }
+}
+
+/**
+ * Reads a whole file as UTF-8 text (a byte-order mark is kept, as
+ * `readFile(path, "utf8")` keeps it), with the checks of {@linkcode readFileBytes}.
+ *
+ * @param path The file's path.
+ * @param options The most the file may hold. @default {{ maxBytes: MAX_FILE_BYTES }}
+ * @returns The text, or `undefined` when the file (or a parent directory) does not exist.
+ * @throws {FileRefusedError} For a file that is not regular or is too large.
+ * @throws {Error} The runtime's error for other failures, such as a permission denied.
+ */
+export async function readTextFile(
+  path: string,
+  options?: ReadFileOptions,
+): Promise<string | undefined> {
+  const bytes = await readFileBytes(path, options);
+  return bytes && new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes);
+}
+
+interface FileInfo {
+  size: number;
+  isFile(): boolean;
+  isDirectory(): boolean;
+  isFIFO(): boolean;
+  isCharacterDevice(): boolean;
+  isBlockDevice(): boolean;
+  isSocket(): boolean;
+}
+
+function checkFile(info: FileInfo, maxBytes: number): void {
+  if (!info.isFile()) {
+    const kind = info.isDirectory()
+      ? "a directory"
+      : info.isFIFO()
+      ? "a FIFO"
+      : info.isCharacterDevice() || info.isBlockDevice()
+      ? "a device"
+      : info.isSocket()
+      ? "a socket"
+      : "not a file";
+    throw new FileRefusedError(`it is not a regular file (${kind})`);
+  }
+  if (info.size > maxBytes) throw tooLarge(maxBytes);
+}
+
+function tooLarge(maxBytes: number): FileRefusedError {
+  const limit = maxBytes % (1024 * 1024) === 0
+    ? `${maxBytes / (1024 * 1024)} MiB`
+    : `${maxBytes} bytes`;
+  return new FileRefusedError(`it is larger than ${limit}`);
 }

@@ -15,6 +15,55 @@ import { getEnv } from "./env.ts";
 import { errorCode } from "./files.ts";
 import { ConfigurationError } from "./errors.ts";
 
+/** Options of {@linkcode KeyringError}. */
+export interface KeyringErrorOptions extends ErrorOptions {
+  /**
+   * Whether the keyring's service could not be reached, failed or did not
+   * answer, and the message does not say how to fix that (as it does for a
+   * missing native module or permission). @default {false}
+   */
+  unreachable?: boolean;
+}
+
+/**
+ * The system keyring cannot be used: `@napi-rs/keyring` is missing, Deno
+ * lacks `--allow-ffi`, no Secret Service answers on the D-Bus session bus, or
+ * the keyring failed or did not answer in time. Code `keyring_unavailable`;
+ * a {@linkcode ConfigurationError}, as the keyring is part of the setup.
+ *
+ * @example
+ * ```ts
+ * import { KeyringError } from "@kognic/auth/config";
+ *
+ * const error = new KeyringError("The system keyring is not available: no D-Bus session bus", {
+ *   unreachable: true,
+ * });
+ * console.log(error.code, error instanceof KeyringError); // "keyring_unavailable" true
+ * ```
+ */
+export class KeyringError extends ConfigurationError {
+  /** The condition's stable code. */
+  declare readonly code: "keyring_unavailable";
+  /**
+   * Whether the keyring's service could not be reached, failed or did not
+   * answer, and the message does not say how to fix that.
+   */
+  readonly unreachable: boolean;
+
+  /**
+   * Creates the error.
+   *
+   * @param message A sentence saying what failed and, where known, how to fix it.
+   * @param options Whether the service was unreachable, and the standard error options.
+   */
+  constructor(message: string, options: KeyringErrorOptions = {}) {
+    super(message, options);
+    this.name = "KeyringError";
+    this.code = "keyring_unavailable";
+    this.unreachable = options.unreachable ?? false;
+  }
+}
+
 /** The async entry API of @napi-rs/keyring 2.1 that this package uses. */
 export interface KeyringEntry {
   getPassword(signal?: AbortSignal | null): Promise<string | null>;
@@ -71,7 +120,7 @@ async function importKeyringModule(): Promise<KeyringModule> {
   }).Deno;
   const ffi = deno?.permissions?.querySync?.({ name: "ffi" }).state;
   if (ffi !== undefined && ffi !== "granted") {
-    throw new ConfigurationError(
+    throw new KeyringError(
       "The system keyring needs Deno's --allow-ffi permission (with --allow-env and " +
         "--allow-read) to load its native module @napi-rs/keyring",
     );
@@ -82,7 +131,7 @@ async function importKeyringModule(): Promise<KeyringModule> {
   } catch (error) {
     const missing = errorCode(error) === "ERR_MODULE_NOT_FOUND" ||
       /cannot find (module|package)/i.test(String((error as Error)?.message));
-    throw new ConfigurationError(
+    throw new KeyringError(
       missing
         ? `The system keyring needs the optional package @napi-rs/keyring: ${INSTALL_HINT}`
         : `The system keyring could not load @napi-rs/keyring (${
@@ -95,7 +144,7 @@ async function importKeyringModule(): Promise<KeyringModule> {
     | KeyringModule
     | undefined;
   if (typeof module?.AsyncEntry !== "function") {
-    throw new ConfigurationError(
+    throw new KeyringError(
       `The installed @napi-rs/keyring has no AsyncEntry; ${INSTALL_HINT} (version 2.1 or later)`,
     );
   }
@@ -129,7 +178,7 @@ export async function keyringProblem(timeout: number): Promise<string | undefine
 /**
  * Opens an entry of the system keyring, pinned to the Secret Service on Linux.
  *
- * @throws {ConfigurationError} When the keyring cannot be reached or loaded.
+ * @throws {KeyringError} When the keyring cannot be reached or loaded.
  */
 export async function openKeyringEntry(
   service: string,
@@ -137,7 +186,11 @@ export async function openKeyringEntry(
   timeout: number = KEYRING_TIMEOUT,
 ): Promise<KeyringEntry> {
   const problem = await keyringProblem(Math.min(timeout, BUS_CHECK_TIMEOUT));
-  if (problem) throw new ConfigurationError(`The system keyring is not available: ${problem}`);
+  if (problem) {
+    throw new KeyringError(`The system keyring is not available: ${problem}`, {
+      unreachable: true,
+    });
+  }
   const module = await loadKeyringModule();
   try {
     return new module.AsyncEntry(service, account, ENTRY_OPTIONS);
@@ -146,7 +199,7 @@ export async function openKeyringEntry(
     const hint = os === "darwin" || os === "windows" || os === "win32"
       ? ""
       : " (a Secret Service such as gnome-keyring or KeePassXC must run on the D-Bus session bus)";
-    throw new ConfigurationError(
+    throw new KeyringError(
       `The system keyring is not available: ${firstLine(error)}${hint}`,
       { cause: error },
     );
@@ -155,7 +208,7 @@ export async function openKeyringEntry(
 
 /**
  * Runs one keyring operation with a timeout, turning its failures into
- * {@linkcode ConfigurationError}s that say what was being done.
+ * {@linkcode KeyringError}s that say what was being done.
  */
 export async function callKeyring<T>(
   what: string,
@@ -168,8 +221,9 @@ export async function callKeyring<T>(
     timer = setTimeout(() => {
       controller.abort();
       reject(
-        new ConfigurationError(
+        new KeyringError(
           `The system keyring did not answer within ${timeout} ms while trying to ${what}`,
+          { unreachable: true },
         ),
       );
     }, timeout);
@@ -177,10 +231,10 @@ export async function callKeyring<T>(
   try {
     return await Promise.race([operation(controller.signal), expired]);
   } catch (error) {
-    if (error instanceof ConfigurationError) throw error;
-    throw new ConfigurationError(
+    if (error instanceof KeyringError) throw error;
+    throw new KeyringError(
       `The system keyring failed to ${what}: ${firstLine(error)}`,
-      { cause: error },
+      { cause: error, unreachable: true },
     );
   } finally {
     clearTimeout(timer);
@@ -193,7 +247,11 @@ export async function findKeyringAccounts(
   timeout: number = KEYRING_TIMEOUT,
 ): Promise<string[]> {
   const problem = await keyringProblem(Math.min(timeout, BUS_CHECK_TIMEOUT));
-  if (problem) throw new ConfigurationError(`The system keyring is not available: ${problem}`);
+  if (problem) {
+    throw new KeyringError(`The system keyring is not available: ${problem}`, {
+      unreachable: true,
+    });
+  }
   const module = await loadKeyringModule();
   const found = await callKeyring(
     `list the entries of ${service}`,
@@ -209,13 +267,15 @@ export async function findKeyringAccounts(
  */
 export async function checkKeyring(
   timeout: number = KEYRING_PROBE_TIMEOUT,
-): Promise<string | undefined> {
+): Promise<KeyringError | undefined> {
   try {
     const entry = await openKeyringEntry("kognic-auth", "kognic-auth-probe", timeout);
     await callKeyring("read a test entry", (signal) => entry.getPassword(signal), timeout);
     return undefined;
   } catch (error) {
-    return error instanceof Error ? error.message : String(error);
+    return error instanceof KeyringError
+      ? error
+      : new KeyringError(`The system keyring failed: ${firstLine(error)}`, { cause: error });
   }
 }
 

@@ -1,13 +1,122 @@
 /**
- * Retry timing shared by the token client and the API client: waiting with
- * an abort signal, and `Retry-After` parsing.
+ * The retry policy of the token client and the API client, written once:
+ * exponential backoff with full jitter, `Retry-After` (delay-seconds or an
+ * HTTP-date) honoured up to a limit, the statuses worth retrying, and the
+ * loop that waits between attempts with an abort signal.
  *
  * @module
  */
 
+import { parseHttpDate } from "./http_date.ts";
+
+/** How a loop of {@linkcode withRetries} retries: every field in milliseconds but `limit`. */
+export interface RetryPolicy {
+  /** Retries after the first attempt; 0 turns retrying off. */
+  limit: number;
+  /** The first backoff's upper bound; each retry doubles it. */
+  baseDelay: number;
+  /** The largest backoff. */
+  maxDelay: number;
+  /** The longest `Retry-After` waited out; a longer one ends the loop. */
+  maxRetryAfter: number;
+}
+
 /**
- * Parses a `Retry-After` value, delay-seconds or an HTTP-date, into
- * milliseconds from now. Returns `undefined` for an absent or unusable value.
+ * The statuses the API client retries by default: 429, 502, 503 and 504.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_RETRY_STATUSES } from "@kognic/auth/client";
+ *
+ * console.log(DEFAULT_RETRY_STATUSES.includes(503)); // true
+ * ```
+ */
+export const DEFAULT_RETRY_STATUSES: readonly number[] = Object.freeze([429, 502, 503, 504]);
+
+/**
+ * Whether a token request answered with `status` may succeed when sent
+ * again: 408, 425, 429 and every 5xx.
+ */
+export function isRetryableTokenStatus(status: number): boolean {
+  return status >= 500 || status === 408 || status === 425 || status === 429;
+}
+
+/**
+ * The wait before the retry that follows attempt `attempt` (1 for the first
+ * attempt), or `undefined` when no retry follows: the limit is reached, or
+ * the server's `Retry-After` is longer than the policy waits. Without a
+ * `Retry-After` it is full jitter, a random wait up to
+ * `min(maxDelay, baseDelay * 2 ** (attempt - 1))`; with one, that wait plus
+ * up to 10 % (at most 1 s), so that clients told the same time spread out.
+ */
+export function retryDelay(
+  policy: RetryPolicy,
+  attempt: number,
+  retryAfter?: number,
+): number | undefined {
+  if (attempt > policy.limit) return undefined;
+  if (retryAfter === undefined) {
+    return Math.random() * Math.min(policy.maxDelay, policy.baseDelay * 2 ** (attempt - 1));
+  }
+  if (retryAfter > policy.maxRetryAfter) return undefined;
+  return retryAfter + Math.random() * Math.min(1000, retryAfter * 0.1);
+}
+
+/**
+ * What an attempt of {@linkcode withRetries} gives back when it may be
+ * retried: the outcome to settle with if no retry follows, the server's
+ * `Retry-After`, and what to do before the wait (release a response, report).
+ */
+export class Retry<T> {
+  /** The outcome when no retry follows: returned, or thrown when it throws. */
+  readonly settle: () => T | Promise<T>;
+  /** The wait the server asked for, in milliseconds. */
+  readonly retryAfter: number | undefined;
+  /** Called with the wait before a retry. */
+  readonly before: ((delay: number) => void | Promise<void>) | undefined;
+
+  /**
+   * @param settle The outcome when no retry follows.
+   * @param retryAfter The wait the server asked for, in milliseconds.
+   * @param before Called with the wait before a retry.
+   */
+  constructor(
+    settle: () => T | Promise<T>,
+    retryAfter?: number,
+    before?: (delay: number) => void | Promise<void>,
+  ) {
+    this.settle = settle;
+    this.retryAfter = retryAfter;
+    this.before = before;
+  }
+}
+
+/**
+ * Runs `attempt` (numbered from 1) until it returns a result, or a
+ * {@linkcode Retry} that the policy does not retry (then its `settle` gives
+ * the outcome), waiting {@linkcode retryDelay} between attempts. An abort of
+ * `signal` ends the wait and the loop with the signal's reason.
+ */
+export async function withRetries<T>(
+  policy: RetryPolicy,
+  signal: AbortSignal | undefined,
+  attempt: (attempt: number) => Promise<T | Retry<T>>,
+): Promise<T> {
+  for (let n = 1;; n++) {
+    signal?.throwIfAborted();
+    const outcome = await attempt(n);
+    if (!(outcome instanceof Retry)) return outcome;
+    const delay = retryDelay(policy, n, outcome.retryAfter);
+    if (delay === undefined) return await outcome.settle();
+    await outcome.before?.(delay);
+    await sleep(delay, signal);
+  }
+}
+
+/**
+ * Parses a `Retry-After` value, delay-seconds or an HTTP-date (RFC 9110
+ * section 10.2.3), into milliseconds from now. Returns `undefined` for an
+ * absent or unusable value.
  */
 export function parseRetryAfter(
   value: string | null,
@@ -16,10 +125,8 @@ export function parseRetryAfter(
   if (value === null) return undefined;
   const trimmed = value.trim();
   if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
-  // An HTTP-date names its weekday or month; this keeps "-3" from parsing as a year.
-  const date = /[a-z]/i.test(trimmed) ? Date.parse(trimmed) : NaN;
-  if (Number.isNaN(date)) return undefined;
-  return Math.max(0, date - now);
+  const date = parseHttpDate(trimmed);
+  return date && Math.max(0, date.getTime() - now);
 }
 
 /** Waits `ms` milliseconds; rejects with the signal's reason as soon as it aborts. */

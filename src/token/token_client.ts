@@ -13,7 +13,7 @@ import {
   type RequestTokenOptions,
   TOKEN_ENDPOINT_AUTH_METHODS,
 } from "../core/options.ts";
-import { parseRetryAfter, sleep } from "../shared/retry.ts";
+import { isRetryableTokenStatus, parseRetryAfter, Retry, withRetries } from "../shared/retry.ts";
 import { describeCause } from "../shared/cause.ts";
 import { emit } from "../core/events.ts";
 import { displayUrl } from "../shared/url.ts";
@@ -28,7 +28,6 @@ import {
   TokenTimeoutError,
 } from "../shared/errors.ts";
 
-const RETRYABLE_STATUS = new Set([408, 425, 429]);
 const MAX_LIFETIME_SECONDS = 365 * 24 * 3600;
 const DEFAULT_LIFETIME_SECONDS = 3600;
 /** The most of a token response read: tokens are a few KiB; anything past this is refused. */
@@ -41,11 +40,12 @@ const MAX_HOLDOFF = 3_600_000;
  * `requestToken` in core/request_token.ts, which loads this module on first use.
  */
 export async function sendTokenRequest(options: RequestTokenOptions): Promise<AccessToken> {
-  const limit = options.retry?.limit ?? 3;
-  const baseDelay = options.retry?.baseDelay ?? 200;
-  const maxDelay = options.retry?.maxDelay ?? 5000;
-  const maxRetryAfter = options.retry?.maxRetryAfter ?? 30_000;
-  const signal = options.signal;
+  const policy = {
+    limit: options.retry?.limit ?? 3,
+    baseDelay: options.retry?.baseDelay ?? 200,
+    maxDelay: options.retry?.maxDelay ?? 5000,
+    maxRetryAfter: options.retry?.maxRetryAfter ?? 30_000,
+  };
   const holdoff = options.holdoff;
   const now = options.now ?? Date.now;
   const started = now();
@@ -59,39 +59,39 @@ export async function sendTokenRequest(options: RequestTokenOptions): Promise<Ac
     error.attempts = 0;
     throw error;
   }
-  for (let attempt = 1;; attempt++) {
-    signal?.throwIfAborted();
+  const fail = (error: TokenError): never => {
+    emit(options.onEvent, {
+      type: "token.failed",
+      attempts: error.attempts,
+      code: error.code,
+      status: error.status,
+      duration: now() - started,
+    });
+    throw error;
+  };
+  return await withRetries(policy, options.signal, async (attempt) => {
     try {
       return notify(options, await attemptToken(options, attempt));
     } catch (error) {
       if (!(error instanceof TokenError)) throw error;
       error.attempts = attempt;
-      let delay: number | undefined;
-      if (error.retryable && attempt <= limit) {
-        if (error.retryAfter === undefined) {
-          delay = Math.random() * Math.min(maxDelay, baseDelay * 2 ** (attempt - 1));
-        } else if (error.retryAfter <= maxRetryAfter) {
-          delay = error.retryAfter + Math.random() * Math.min(1000, error.retryAfter * 0.1);
-        } else if (holdoff) {
-          holdoff.until = now() + Math.min(error.retryAfter, MAX_HOLDOFF);
-          holdoff.status = error.status;
-        }
-      }
-      const { code, status } = error;
-      if (delay === undefined) {
-        emit(options.onEvent, {
-          type: "token.failed",
-          attempts: attempt,
-          code,
-          status,
-          duration: now() - started,
-        });
-        throw error;
-      }
-      emit(options.onEvent, { type: "token.retry", attempt, delay, code, status });
-      await sleep(delay, signal);
+      if (!error.retryable) return fail(error);
+      const { retryAfter, code, status } = error;
+      return new Retry<AccessToken>(
+        () => {
+          // A wait longer than the policy honours is remembered: until it has
+          // passed, the session fails fast instead of asking again.
+          if (holdoff && retryAfter !== undefined && retryAfter > policy.maxRetryAfter) {
+            holdoff.until = now() + Math.min(retryAfter, MAX_HOLDOFF);
+            holdoff.status = status;
+          }
+          return fail(error);
+        },
+        retryAfter,
+        (delay) => emit(options.onEvent, { type: "token.retry", attempt, delay, code, status }),
+      );
     }
-  }
+  });
 }
 
 async function attemptToken(options: RequestTokenOptions, attempt: number): Promise<AccessToken> {
@@ -198,7 +198,7 @@ function httpError(
     typeof value === "string" ? redact(value, secrets).slice(0, 500) : undefined;
   const error = str(body?.error);
   const errorDescription = str(body?.error_description);
-  const retryable = status >= 500 || RETRYABLE_STATUS.has(status);
+  const retryable = isRetryableTokenStatus(status);
   let message = `Token request to "${tokenUrl}" failed with HTTP ${status}`;
   if (error) message += `: ${error}`;
   if (errorDescription) message += ` (${errorDescription})`;

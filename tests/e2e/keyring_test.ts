@@ -160,8 +160,8 @@ function assertUnavailable(report: Report, reason: RegExp): void {
     .filter((entry): entry is Outcome => entry !== undefined);
   for (const failure of failures) {
     assert.equal(failure.ok, false);
-    assert.equal(failure.name, "ConfigurationError");
-    assert.equal(failure.code, "configuration_invalid");
+    assert.equal(failure.name, "KeyringError");
+    assert.equal(failure.code, "keyring_unavailable");
     assert.match(failure.message ?? "", /^The system keyring /);
     assert.match(failure.message ?? "", reason);
   }

@@ -596,7 +596,7 @@ describe("fuzz: credentials", () => {
       } catch (error) {
         const name = assertTypedError(error, [CLIENT_SECRET], [
           "CredentialsError",
-          "ConfigurationError",
+          "KeyringError",
           "TypeError",
         ]);
         assert.ok(
@@ -632,7 +632,7 @@ function expectSource(
   const file = (path: string): string => {
     // Without a keyring (as in CI) the profile cannot be read; with one, it holds nothing.
     if (/^keyring:/.test(path)) {
-      return "error:ConfigurationError|CredentialsError(credentials_not_found)";
+      return "error:KeyringError|CredentialsError(credentials_not_found)";
     }
     if (!/\.json$/i.test(path)) return "error:CredentialsError(credentials_invalid)";
     if (path.endsWith("missing.json")) return "error:CredentialsError(credentials_not_found)";
@@ -643,17 +643,24 @@ function expectSource(
     return "error:TypeError";
   }
   if (clientId !== undefined || clientSecret !== undefined) {
-    return isText(clientId) && isText(clientSecret) ? clientId : "error:TypeError";
+    return isText(clientId) && isText(clientSecret)
+      ? clientId
+      : "error:CredentialsError(credentials_invalid)";
   }
   if (auth !== undefined && auth !== null) {
     if (typeof auth === "string") return auth === "" ? "error:TypeError" : file(auth);
     if (auth === instance) return instance.clientId;
     if (Array.isArray(auth)) {
-      return auth.length === 2 && isText(auth[0]) && isText(auth[1]) ? auth[0] : "error:TypeError";
+      if (auth.length !== 2) return "error:TypeError";
+      return isText(auth[0]) && isText(auth[1])
+        ? auth[0]
+        : "error:CredentialsError(credentials_invalid)";
     }
     if (typeof auth === "object") {
       const init = auth as Record<string, unknown>;
-      if (!isText(init.clientId) || !isText(init.clientSecret)) return "error:TypeError";
+      if (!isText(init.clientId) || !isText(init.clientSecret)) {
+        return "error:CredentialsError(credentials_invalid)";
+      }
       // Fields of the wrong type may be refused, or converted; assertUsable checks the result.
       const wellTyped = (init.scopes === undefined || Array.isArray(init.scopes)) &&
         (init.expires === undefined ||

@@ -239,20 +239,68 @@ describe("resolveCredentials()", () => {
       () => resolveCredentials({ auth: ["a", "b", "c"] as never }),
       /tuple/,
     ],
-    ["an empty secret in a tuple", () => resolveCredentials({ auth: ["a", ""] }), /tuple must be/],
-    ["clientId alone", () => resolveCredentials({ clientId: "a" }), /clientSecret options must/],
-    ["clientSecret alone", () => resolveCredentials({ clientSecret: "b" }), /clientId and/],
-    [
-      "an object without a secret",
-      () => resolveCredentials({ auth: { clientId: "a" } as never }),
-      /clientSecret/,
-    ],
     ["a number", () => resolveCredentials({ auth: 5 as never }), /auth option must be/],
+    ["an empty path", () => resolveCredentials({ auth: "" }), /auth option must be/],
   ];
   for (const [what, call, message] of misuse) {
     it(`throws a TypeError for ${what}`, async () => {
       const error = await rejection(async () => await call());
       assert.ok(error instanceof TypeError, String(error));
+      assert.match(error.message, message);
+    });
+  }
+
+  // A bad value of a field is the same error whatever the source: the
+  // options, a tuple, an object, a file or the environment.
+  const badFields: [string, () => unknown, RegExp][] = [
+    [
+      "an empty secret in a tuple",
+      () => resolveCredentials({ auth: ["a", ""] }),
+      /^Key clientSecret in the auth option must be a non-empty string$/,
+    ],
+    [
+      "clientId alone",
+      () => resolveCredentials({ clientId: "a" }),
+      /^Key clientSecret in the clientId and clientSecret options must be a non-empty string$/,
+    ],
+    [
+      "clientSecret alone",
+      () => resolveCredentials({ clientSecret: "b" }),
+      /^Key clientId in the clientId and clientSecret options must be a non-empty string$/,
+    ],
+    [
+      "an object without a secret",
+      () => resolveCredentials({ auth: { clientId: "a" } as never }),
+      /^Key clientSecret in the auth option must be a non-empty string$/,
+    ],
+    [
+      "an object with a numeric userId",
+      () =>
+        resolveCredentials({ auth: { clientId: "a", clientSecret: "b", userId: "7" as never } }),
+      /^Key userId in the auth option must be an integer$/,
+    ],
+    [
+      "an object with scopes that are not strings",
+      () =>
+        resolveCredentials({ auth: { clientId: "a", clientSecret: "b", scopes: [1] as never } }),
+      /^Key scopes in the auth option must be an array of strings$/,
+    ],
+    [
+      "an object with a garbage expires",
+      () => resolveCredentials({ auth: { clientId: "a", clientSecret: "b", expires: "soon" } }),
+      /^Key expires in the auth option must be a Date or an ISO-8601 timestamp$/,
+    ],
+    [
+      "ApiCredentials with an empty client id",
+      () => new ApiCredentials({ clientId: "", clientSecret: "b" }),
+      /^Key clientId in explicit credentials must be a non-empty string$/,
+    ],
+  ];
+  for (const [what, call, message] of badFields) {
+    it(`throws CredentialsError credentials_invalid for ${what}, naming the field and the source`, async () => {
+      const error = await rejection(async () => await call());
+      assert.ok(error instanceof CredentialsError, String(error));
+      assert.equal(error.code, "credentials_invalid");
       assert.match(error.message, message);
     });
   }

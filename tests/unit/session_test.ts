@@ -436,6 +436,34 @@ describe("AuthSession", () => {
     assert.equal(server.counts.tokenRequests, 2);
   });
 
+  it("getToken takes the options getAccessToken takes: forceRefresh and signal", async () => {
+    const s = session();
+    const first = await s.getToken();
+    assert.equal(await s.getToken({}), first);
+    const forced = await s.getToken({ forceRefresh: true });
+    assert.notEqual(forced.accessToken, first.accessToken);
+    assert.equal(server.counts.tokenRequests, 2);
+    s.invalidateToken();
+    const controller = new AbortController();
+    controller.abort(new Error("stopped"));
+    const error = await rejection(s.getToken({ signal: controller.signal }));
+    assert.equal(error.message, "stopped");
+    assert.equal(server.counts.tokenRequests, 2);
+  });
+
+  it("getToken still accepts a bare AbortSignal (deprecated)", async () => {
+    const s = session();
+    const controller = new AbortController();
+    const token = await s.getToken(controller.signal);
+    assert.equal(server.counts.tokenRequests, 1);
+    s.invalidateToken();
+    controller.abort(new Error("stopped"));
+    const error = await rejection(s.getToken(controller.signal));
+    assert.equal(error.message, "stopped");
+    assert.ok(token.accessToken.length > 0);
+    assert.equal(server.counts.tokenRequests, 1);
+  });
+
   it("shows neither the secret nor the token when logged", async () => {
     const s = session();
     const token = await s.getToken();

@@ -12,7 +12,9 @@ import {
   TokenTimeoutError,
 } from "../../mod.ts";
 import { type LocalAuthServer, startAuthServer } from "../../testing.ts";
-import { parseRetryAfter } from "../../src/shared/retry.ts";
+import { isRetryableTokenStatus, parseRetryAfter, retryDelay } from "../../src/shared/retry.ts";
+import { tokenFreshness } from "../../src/core/access_token.ts";
+import { isUsable, TOKEN_CACHE_MARGIN } from "../../config.ts";
 import { tokenUrlFor } from "../../src/shared/url.ts";
 import {
   assertNoSecretSeen,
@@ -259,14 +261,122 @@ describe("parseRetryAfter()", () => {
     [" 12 ", 12_000],
     ["Thu, 01 Jan 2026 00:00:30 GMT", 30_000],
     ["Wed, 31 Dec 2025 23:00:00 GMT", 0],
+    ["Thursday, 01-Jan-26 00:00:30 GMT", 30_000],
+    ["Thu Jan  1 00:00:30 2026", 30_000],
     ["soon", undefined],
     ["-3", undefined],
+    // Date.parse takes these; an HTTP-date is stricter.
+    ["2026-01-01T00:00:30Z", undefined],
+    ["Thu, 01 Jan 2026 00:00:30", undefined],
+    ["Thu, 31 Feb 2026 00:00:30 GMT", undefined],
   ];
   for (const [value, expected] of cases) {
     it(`reads ${JSON.stringify(value)} as ${expected}`, () => {
       assert.equal(parseRetryAfter(value, now), expected);
     });
   }
+});
+
+describe("retryDelay()", () => {
+  const policy = { limit: 3, baseDelay: 100, maxDelay: 300, maxRetryAfter: 5000 };
+
+  it("waits up to the doubled base delay, capped by maxDelay (full jitter)", () => {
+    for (let i = 0; i < 200; i++) {
+      const delays = [1, 2, 3].map((attempt) => retryDelay(policy, attempt)!);
+      assert.ok(delays[0] >= 0 && delays[0] <= 100, String(delays[0]));
+      assert.ok(delays[1] >= 0 && delays[1] <= 200, String(delays[1]));
+      assert.ok(delays[2] >= 0 && delays[2] <= 300, String(delays[2]));
+    }
+  });
+
+  it("gives no retry after the limit, or for a Retry-After beyond maxRetryAfter", () => {
+    assert.equal(retryDelay(policy, 4), undefined);
+    assert.equal(retryDelay(policy, 1, 5001), undefined);
+    assert.equal(retryDelay({ ...policy, limit: 0 }, 1, 10), undefined);
+  });
+
+  it("waits out a Retry-After, plus at most a tenth of it (and at most 1 s)", () => {
+    for (let i = 0; i < 200; i++) {
+      const short = retryDelay(policy, 1, 2000)!;
+      assert.ok(short >= 2000 && short <= 2200, String(short));
+      const long = retryDelay({ ...policy, maxRetryAfter: 60_000 }, 1, 50_000)!;
+      assert.ok(long >= 50_000 && long <= 51_000, String(long));
+    }
+  });
+});
+
+describe("isRetryableTokenStatus()", () => {
+  for (const status of [408, 425, 429, 500, 502, 503, 504, 599]) {
+    it(`retries ${status}`, () => assert.equal(isRetryableTokenStatus(status), true));
+  }
+  for (const status of [400, 401, 403, 404, 409, 422]) {
+    it(`does not retry ${status}`, () => assert.equal(isRetryableTokenStatus(status), false));
+  }
+});
+
+describe("tokenFreshness(): the one renewal rule of the session and the caches", () => {
+  const hour = { issuedAt: 0, expiresAt: 3_600_000 };
+  const cases: [string, { issuedAt: number; expiresAt: number }, number, number, number, string][] =
+    [
+      ["long before expiry", hour, 0, 60_000, 0, "fresh"],
+      ["just outside the leeway", hour, 3_540_000 - 1, 60_000, 0, "fresh"],
+      ["at the leeway", hour, 3_540_000, 60_000, 0, "usable"],
+      ["just outside half the leeway", hour, 3_570_000 - 1, 60_000, 0, "usable"],
+      ["at half the leeway", hour, 3_570_000, 60_000, 0, "renew"],
+      ["after expiry", hour, 3_600_001, 60_000, 0, "renew"],
+      // A 20 s token: the margin is half its lifetime, 10 s.
+      [
+        "a short token before half its lifetime",
+        { issuedAt: 0, expiresAt: 20_000 },
+        9_999,
+        60_000,
+        0,
+        "fresh",
+      ],
+      [
+        "a short token at half its lifetime",
+        { issuedAt: 0, expiresAt: 20_000 },
+        10_000,
+        60_000,
+        0,
+        "usable",
+      ],
+      [
+        "a short token at three quarters",
+        { issuedAt: 0, expiresAt: 20_000 },
+        15_000,
+        60_000,
+        0,
+        "renew",
+      ],
+      // With a floor of 30 s, as caches use: the same short token is never fresh.
+      [
+        "a short token under a 30 s floor",
+        { issuedAt: 0, expiresAt: 20_000 },
+        0,
+        60_000,
+        30_000,
+        "usable",
+      ],
+      ["a long token outside a 30 s floor", hour, 3_560_000, 30_000, 30_000, "fresh"],
+      ["a long token at a 30 s floor", hour, 3_570_000, 30_000, 30_000, "usable"],
+    ];
+  for (const [name, token, now, leeway, floor, expected] of cases) {
+    it(`says ${expected} for ${name}`, () => {
+      assert.equal(tokenFreshness(token, now, leeway, floor), expected);
+    });
+  }
+
+  it("agrees with AccessToken.isFresh and the caches' isUsable", () => {
+    for (let now = 3_500_000; now <= 3_600_000; now += 2_500) {
+      const token = new AccessToken({ accessToken: "t", tokenType: "Bearer", ...hour });
+      assert.equal(token.isFresh(now, 60_000), tokenFreshness(hour, now, 60_000) === "fresh");
+      assert.equal(
+        isUsable({ accessToken: "t", tokenType: "Bearer", ...hour }, now),
+        tokenFreshness(hour, now, TOKEN_CACHE_MARGIN, TOKEN_CACHE_MARGIN) === "fresh",
+      );
+    }
+  });
 });
 
 describe("tokenUrlFor()", () => {
