@@ -33,6 +33,9 @@ export const VERSIONS = {
   node22: "22.23.3",
   node24: "24.21.0",
   bun: "1.4.5",
+  /** workerd, run locally through miniflare, for the edge tests. */
+  miniflare: "4.20260730.0",
+  workerd: "1.20260730.1",
 } as const;
 
 /** The build and packaging tools, installed together in one folder. */
@@ -139,6 +142,17 @@ export function nodeBin(major: 20 | 22 | 24): string {
 /** The path of the `bun` executable. */
 export function bunBin(): string {
   return join(ensureInstalled("bun", [`bun@${VERSIONS.bun}`]), "node_modules", ".bin", "bun");
+}
+
+/**
+ * The folder holding miniflare and the workerd it runs (Cloudflare's Workers
+ * runtime), for the edge tests.
+ */
+export function edgeTools(): string {
+  return ensureInstalled("edge", [
+    `miniflare@${VERSIONS.miniflare}`,
+    `workerd@${VERSIONS.workerd}`,
+  ]);
 }
 
 /** The system's Node.js, if there is one on PATH. */

@@ -12,6 +12,7 @@ import { explicitCredentials, resolveCredentials } from "./credentials.ts";
 import { OAuthError } from "../shared/errors.ts";
 import { AccessToken } from "./access_token.ts";
 import { requestToken } from "./request_token.ts";
+import { environmentOptions } from "./runtime.ts";
 import {
   type AuthSessionOptions,
   DEFAULT_AUTH_SERVER,
@@ -25,10 +26,17 @@ const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 20;
 const BODY_HEADERS = ["content-type", "content-length", "content-encoding", "content-language"];
 
+/**
+ * A token request in flight. Callers share only data: its promise and plain
+ * fields, never its AbortController, which an edge worker binds to the
+ * request that made it (workerd refuses to let another request even read it).
+ */
 interface Flight {
   promise: Promise<AccessToken>;
   controller: AbortController;
   waiters: number;
+  /** Every caller left: the next caller starts afresh. */
+  cancelled?: boolean;
 }
 
 /**
@@ -168,8 +176,7 @@ export class AuthSession {
    * ```
    */
   static async forEnvironment(options: EnvironmentSessionOptions = {}): Promise<AuthSession> {
-    const { environmentSessionOptions } = await import("../config/environments.ts");
-    return await AuthSession.create(await environmentSessionOptions(options));
+    return await AuthSession.create(await environmentOptions(options));
   }
 
   /**
@@ -217,9 +224,7 @@ export class AuthSession {
     if (current && current.isFresh(now, this.#leeway)) return Promise.resolve(current);
     if (signal?.aborted) return Promise.reject(signal.reason);
     // A flight whose callers all aborted is cancelled: a new caller starts afresh.
-    const flight = this.#flight && !this.#flight.controller.signal.aborted
-      ? this.#flight
-      : this.#startFlight();
+    const flight = this.#flight && !this.#flight.cancelled ? this.#flight : this.#startFlight();
     // In the first half of the renewal margin the token is still good: callers
     // use it while the renewal runs, so a slow or failing auth server delays
     // nobody until the token really runs short.
@@ -483,6 +488,18 @@ function isRejectedGrant(error: unknown): boolean {
   return error instanceof OAuthError && !error.retryable;
 }
 
+/**
+ * Marks a flight cancelled and aborts its request. In an edge worker the
+ * controller may belong to another request, which refuses the abort; the
+ * request then runs to its timeout, and nobody waits for it.
+ */
+function cancel(flight: Flight, reason: unknown): void {
+  flight.cancelled = true;
+  try {
+    flight.controller.abort(reason);
+  } catch { /* another request's controller */ }
+}
+
 function waitFor(flight: Flight, signal: AbortSignal | undefined): Promise<AccessToken> {
   flight.waiters++;
   if (!signal) {
@@ -493,7 +510,7 @@ function waitFor(flight: Flight, signal: AbortSignal | undefined): Promise<Acces
     const onAbort = (): void => {
       if (done) return;
       done = true;
-      if (--flight.waiters === 0) flight.controller.abort(signal.reason);
+      if (--flight.waiters === 0) cancel(flight, signal.reason);
       reject(signal.reason);
     };
     signal.addEventListener("abort", onAbort, { once: true });

@@ -19,6 +19,7 @@ import {
 } from "../shared/errors.ts";
 
 const RETRYABLE_STATUS = new Set([408, 425, 429]);
+const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
 const MAX_LIFETIME_SECONDS = 365 * 24 * 3600;
 const DEFAULT_LIFETIME_SECONDS = 3600;
 
@@ -85,9 +86,21 @@ async function attemptToken(options: RequestTokenOptions): Promise<AccessToken> 
       },
       body: form.toString(),
       signal,
-      redirect: "error",
+      // "manual" rather than "error", which workerd rejects: a redirect comes
+      // back as a response (opaque in a browser) and fails below, so the
+      // secret is never sent on to another location.
+      redirect: "manual",
     });
     status = response.status;
+    if (response.type === "opaqueredirect" || REDIRECT_STATUS.has(status)) {
+      await response.body?.cancel();
+      throw new TokenResponseError(
+        `Token request to "${tokenUrl}" was redirected${
+          status ? ` (HTTP ${status})` : ""
+        }; a token request never follows a redirect`,
+        { status: status || undefined, retryable: false },
+      );
+    }
     const text = await response.text();
     if (!response.ok) throw httpError(tokenUrl, response, text, secrets);
     return parseTokenResponse(text, tokenUrl, response.status, sentAt);

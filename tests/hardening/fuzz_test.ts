@@ -1327,8 +1327,8 @@ function judge(reply: Reply): Verdict {
     return { ok: false, type: "TokenNetworkError", retryable: true };
   }
   if (reply.kind === "redirect") {
-    // The secret must never follow a redirect: the request fails instead.
-    return { ok: false, type: "TokenNetworkError", retryable: true };
+    // The secret must never follow a redirect: the request fails at once instead.
+    return { ok: false, type: "TokenResponseError", retryable: false };
   }
   const status = reply.status;
   if (status >= 300) {
