@@ -59,6 +59,16 @@ export interface AuthSessionOptions {
   allowInsecureHttp?: boolean;
   /** A token to start with, such as one saved from `onTokenUpdated`. */
   initialToken?: TokenSet;
+  /**
+   * Gets each new token from elsewhere instead of the client-credentials grant:
+   * in a browser, from the user's own backend (a client secret must never
+   * ship to a browser); on a server, from any other token service. The
+   * session calls it when it needs a token, with one call in flight however
+   * many requests wait, again before the token expires and after a 401, just
+   * as it would request a token. The signal aborts when every caller waiting
+   * has given up. Not combined with credentials or `tokenCache`.
+   */
+  tokenProvider?: (options: { signal: AbortSignal }) => Promise<TokenSet>;
   /** Called with each new token, for example to save it. */
   onTokenUpdated?: (token: AccessToken) => void;
   /** The clock, in milliseconds since the epoch. @default {Date.now} */

@@ -120,6 +120,9 @@ export class AuthSession {
       options.allowedOrigins ?? defaultAllowedOrigins(this.tokenUrl),
     );
     const explicit = explicitCredentials(options);
+    if (options.tokenProvider && (explicit || options.tokenCache)) {
+      throw new TypeError("Choose either tokenProvider or credentials and tokenCache, not both");
+    }
     if (typeof explicit === "string") {
       this.#credentialsPath = explicit;
     } else if (explicit) {
@@ -271,6 +274,12 @@ export class AuthSession {
   }
 
   async #acquire(signal: AbortSignal): Promise<AccessToken> {
+    const provider = this.#options.tokenProvider;
+    if (provider) {
+      const token = new AccessToken(await provider({ signal }));
+      this.#options.onTokenUpdated?.(token);
+      return token;
+    }
     const credentials = await this.getCredentials();
     const scopes = this.#options.scopes ?? credentials.scopes;
     const cache = this.#options.tokenCache;
