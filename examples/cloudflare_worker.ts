@@ -25,8 +25,8 @@ export interface Env {
 let session: AuthSession | undefined;
 
 /** The Worker: forwards each request's path and query to the Kognic API. */
-const worker: { fetch(request: Request, env: Env): Promise<Response> } = {
-  async fetch(request, env) {
+export default {
+  async fetch(request: Request, env: Env): Promise<Response> {
     session ??= new AuthSession({
       clientId: env.KOGNIC_CLIENT_ID,
       clientSecret: env.KOGNIC_CLIENT_SECRET,
@@ -36,4 +36,3 @@ const worker: { fetch(request: Request, env: Env): Promise<Response> } = {
     return await session.fetch(new URL(pathname + search, env.KOGNIC_API));
   },
 };
-export default worker;

@@ -1,7 +1,8 @@
 /**
  * The project's whole check, run by `deno task test` and CI: formatting,
  * lint, the module graph check, type checks, documentation lint, the test suite on Deno, the JSR
- * publish dry run, the npm build with the browser size check, the test suite
+ * publish dry run, the npm build with the browser size check, the sample
+ * Worker in workerd and the browser example in headless Chromium, the test suite
  * on Node.js 20, 22 and 24 (against the npm build) and on Bun, and the
  * packaging test, with one closing line `N passed, N failed` summing every
  * test run.
@@ -116,6 +117,16 @@ const steps: Step[] = [
   },
   { name: "build:npm", cmd: script("scripts/build_npm.ts") },
   { name: "browser bundle size", cmd: script("scripts/size.ts") },
+  {
+    name: "workerd (miniflare): the sample Worker against the local auth server",
+    cmd: script("scripts/edge/run.ts", "workerd_test.ts"),
+    counts: plainCounts,
+  },
+  {
+    name: "headless Chromium: the browser example against the local API with CORS",
+    cmd: script("scripts/edge/run.ts", "chromium_test.ts"),
+    counts: plainCounts,
+  },
   {
     // The benchmark with tiny sizes, so that it cannot rot: every part must
     // produce sane figures; no timing thresholds.

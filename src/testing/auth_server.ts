@@ -50,6 +50,13 @@ export interface LocalAuthServerOptions {
    * @default {"127.0.0.1"}
    */
   hostname?: string;
+  /**
+   * Origins whose browser pages may call the server (CORS), such as
+   * `"http://127.0.0.1:8000"`, or `"*"` for any; preflight requests from them are answered.
+   *
+   * @default {[]}
+   */
+  corsOrigins?: readonly string[];
 }
 
 /**
@@ -380,7 +387,12 @@ export async function startAuthServer(
   if (typeof hostname !== "string" || hostname === "") {
     throw new TypeError('The option "hostname" must be a non-empty string.');
   }
+  const corsOrigins = options.corsOrigins ?? [];
+  if (!Array.isArray(corsOrigins) || corsOrigins.some((origin) => typeof origin !== "string")) {
+    throw new TypeError('The option "corsOrigins" must be an array of strings.');
+  }
   const server = new AuthServer(clients, tokenLifetime, options.refreshTokens ?? false, tokenPath);
+  server.corsOrigins = corsOrigins;
   await server.listen(port, hostname);
   return server;
 }
@@ -515,7 +527,24 @@ class AuthServer implements LocalAuthServer {
     return this.close();
   }
 
+  corsOrigins: readonly string[] = [];
+
   #handle(req: IncomingMessage, res: ServerResponse): void {
+    const origin = req.headers.origin;
+    if (origin && this.corsOrigins.some((allowed) => allowed === "*" || allowed === origin)) {
+      res.setHeader("access-control-allow-origin", origin);
+      res.setHeader("vary", "origin");
+      if (req.method === "OPTIONS" && req.headers["access-control-request-method"]) {
+        req.resume();
+        res.writeHead(204, {
+          "access-control-allow-methods": "GET, HEAD, POST, PUT, PATCH, DELETE",
+          "access-control-allow-headers": req.headers["access-control-request-headers"] ??
+            "authorization",
+          "access-control-max-age": "600",
+        }).end();
+        return;
+      }
+    }
     this.#route(req, res).catch(() => {
       if (res.headersSent || res.destroyed) {
         res.destroy();

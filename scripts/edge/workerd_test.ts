@@ -1,0 +1,146 @@
+/**
+ * The sample Cloudflare Worker (examples/cloudflare_worker.ts), bundled from
+ * the npm build as wrangler would (with and without `nodejs_compat`), run in
+ * workerd through miniflare (both pinned in scripts/npm_tools.ts) against
+ * the local auth server on 127.0.0.1. Run by Node.js 24 (type stripping):
+ *
+ * ```sh
+ * deno task build:npm && node scripts/edge/workerd_test.ts
+ * ```
+ *
+ * Closes with `N passed, N failed`.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { join } from "node:path";
+import process from "node:process";
+import { pathToFileURL } from "node:url";
+import { gzipSync } from "node:zlib";
+import { startAuthServer } from "../../testing.ts";
+import { bundleForWorker } from "../size.ts";
+import { edgeTools, ROOT, VERSIONS } from "../npm_tools.ts";
+
+const CLIENT_ID = "edge-client";
+const CLIENT_SECRET = "edge-s3cret-never-print-me";
+
+interface MiniflareLike {
+  dispatchFetch(url: string): Promise<{ status: number; text(): Promise<string> }>;
+  dispose(): Promise<void>;
+}
+type MiniflareClass = new (options: Record<string, unknown>) => MiniflareLike;
+
+const { Miniflare } = await import(
+  pathToFileURL(join(edgeTools(), "node_modules", "miniflare", "dist", "src", "index.js")).href
+) as { Miniflare: MiniflareClass };
+
+const results: { name: string; error?: unknown }[] = [];
+const seen: string[] = [];
+async function it(name: string, test: () => void | Promise<void>): Promise<void> {
+  try {
+    await test();
+    results.push({ name });
+    console.log(`ok - ${name}`);
+  } catch (error) {
+    results.push({ name, error });
+    console.log(`FAIL - ${name}\n${error instanceof Error ? error.stack : error}`);
+  }
+}
+
+/** A server on another origin that records the Authorization headers it gets. */
+const other: { authorization: (string | undefined)[] } = { authorization: [] };
+const otherServer = createServer((req, res) => {
+  other.authorization.push(req.headers.authorization);
+  req.resume();
+  res.writeHead(200, { "content-type": "text/plain" }).end("other origin");
+});
+await new Promise<void>((resolve) => otherServer.listen(0, "127.0.0.1", resolve));
+const otherUrl = `http://127.0.0.1:${(otherServer.address() as { port: number }).port}`;
+
+const server = await startAuthServer({ clients: { [CLIENT_ID]: CLIENT_SECRET } });
+console.log(
+  `workerd ${VERSIONS.workerd} through miniflare ${VERSIONS.miniflare}, Node.js ${process.versions.node}`,
+);
+try {
+  for (const nodejsCompat of [false, true]) {
+    const label = nodejsCompat ? "with nodejs_compat" : "without nodejs_compat";
+    const code = new TextDecoder().decode(
+      bundleForWorker(join(ROOT, "examples", "cloudflare_worker.ts"), nodejsCompat),
+    );
+    console.log(
+      `the worker bundle ${label}: ${code.length} bytes, ${
+        gzipSync(code, { level: 9 }).length
+      } gzipped`,
+    );
+    const mf = new Miniflare({
+      modules: true,
+      script: code,
+      compatibilityDate: "2026-07-30",
+      compatibilityFlags: nodejsCompat ? ["nodejs_compat"] : [],
+      bindings: {
+        KOGNIC_CLIENT_ID: CLIENT_ID,
+        KOGNIC_CLIENT_SECRET: CLIENT_SECRET,
+        KOGNIC_API: server.url,
+        KOGNIC_AUTH_SERVER: server.url,
+      },
+    });
+    const call = async (path: string): Promise<{ status: number; body: string }> => {
+      const response = await mf.dispatchFetch(`http://worker.test${path}`);
+      const body = await response.text();
+      seen.push(body);
+      return { status: response.status, body };
+    };
+    try {
+      await it(`${label}: the worker bundle has no node: import and no keyring`, () => {
+        assert.doesNotMatch(code, /@napi-rs\/keyring|src\/credentials\/keyring/);
+        if (!nodejsCompat) assert.doesNotMatch(code, /["']node:/);
+      });
+
+      server.resetCounts();
+      await it(`${label}: 20 concurrent requests on a cold isolate make one token request`, async () => {
+        const answers = await Promise.all(Array.from({ length: 20 }, () => call("/v1/echo")));
+        for (const answer of answers) {
+          assert.equal(answer.status, 200, answer.body.slice(0, 300));
+          assert.equal(JSON.parse(answer.body).clientId, CLIENT_ID);
+        }
+        assert.equal(server.counts.tokenRequests, 1);
+      });
+
+      await it(`${label}: later requests reuse the token`, async () => {
+        for (let i = 0; i < 5; i++) assert.equal((await call("/v1/echo")).status, 200);
+        assert.equal(server.counts.tokenRequests, 1);
+      });
+
+      await it(`${label}: a 401 renews the token and replays the request once`, async () => {
+        server.failApiRequests({ status: 401 });
+        const answer = await call("/v1/echo");
+        assert.equal(answer.status, 200, answer.body.slice(0, 300));
+        assert.equal(server.counts.tokenRequests, 2);
+      });
+
+      await it(`${label}: the token never reaches an origin that is not allowed`, async () => {
+        other.authorization.length = 0;
+        const to = encodeURIComponent(`${otherUrl}/landing`);
+        const answer = await call(`/v1/redirect?to=${to}`);
+        assert.equal(answer.status, 200);
+        assert.equal(answer.body, "other origin");
+        assert.deepEqual(other.authorization, [undefined]);
+      });
+    } finally {
+      await mf.dispose();
+    }
+  }
+  await it("secret hygiene: no answer of the worker contained the client secret", () => {
+    assert.ok(seen.length > 20);
+    for (const body of seen) assert.ok(!body.includes(CLIENT_SECRET));
+  });
+} finally {
+  await server.close();
+  await new Promise((resolve) => otherServer.close(resolve));
+}
+
+const failed = results.filter((result) => result.error).length;
+console.log(`${results.length - failed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
