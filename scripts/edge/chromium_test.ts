@@ -170,27 +170,36 @@ try {
     socket.onopen = resolve;
     socket.onerror = reject;
   });
-  const outcome = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("the page gave no outcome")), WAIT_MS);
-    socket.onmessage = (event) => {
-      const message = JSON.parse(String(event.data));
-      if (message.id !== 1) return;
-      clearTimeout(timer);
-      const value = message.result?.result?.value;
-      if (value) resolve(value);
-      else reject(new Error(`evaluation failed: ${JSON.stringify(message).slice(0, 500)}`));
-    };
-    socket.send(JSON.stringify({
-      id: 1,
-      method: "Runtime.evaluate",
-      params: {
-        expression:
-          "new Promise((resolve) => { const wait = () => globalThis.outcome ? globalThis.outcome.then(resolve) : setTimeout(wait, 50); wait(); })",
-        awaitPromise: true,
-        returnByValue: true,
-      },
-    }));
-  });
+  // The page may still be loading when first asked: ask again (bounded) while
+  // its execution context is replaced.
+  let outcome: Record<string, unknown> | undefined;
+  for (let id = 1; !outcome; id++) {
+    const message = await new Promise<Record<string, unknown>>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("the page gave no outcome")), WAIT_MS);
+      socket.onmessage = (event) => {
+        const message = JSON.parse(String(event.data));
+        if (message.id !== id) return;
+        clearTimeout(timer);
+        resolve(message);
+      };
+      socket.send(JSON.stringify({
+        id,
+        method: "Runtime.evaluate",
+        params: {
+          expression:
+            "new Promise((resolve) => { const wait = () => globalThis.outcome ? globalThis.outcome.then(resolve) : setTimeout(wait, 50); wait(); })",
+          awaitPromise: true,
+          returnByValue: true,
+        },
+      }));
+    });
+    const value = (message.result as { result?: { value?: Record<string, unknown> } })?.result
+      ?.value;
+    if (value) outcome = value;
+    else if (id >= 20) {
+      throw new Error(`evaluation failed: ${JSON.stringify(message).slice(0, 500)}`);
+    } else await new Promise((resolve) => setTimeout(resolve, 200));
+  }
   socket.close();
   logs.push(JSON.stringify(outcome));
 
