@@ -14,6 +14,7 @@
  */
 
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { join } from "node:path";
 import process from "node:process";
@@ -132,6 +133,16 @@ try {
       await mf.dispose();
     }
   }
+  await it("README quotes the sample Worker and the browser example as they are", () => {
+    const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+    for (const example of ["cloudflare_worker.ts", "browser.ts"]) {
+      const code = readFileSync(join(ROOT, "examples", example), "utf8");
+      assert.ok(
+        readme.includes("```ts ignore\n" + code + "```"),
+        `README quotes examples/${example}`,
+      );
+    }
+  });
   await it("secret hygiene: no answer of the worker contained the client secret", () => {
     assert.ok(seen.length > 20);
     for (const body of seen) assert.ok(!body.includes(CLIENT_SECRET));
