@@ -14,7 +14,8 @@
  */
 
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { createServer } from "node:http";
 import { join } from "node:path";
 import process from "node:process";
@@ -28,7 +29,10 @@ const CLIENT_ID = "edge-client";
 const CLIENT_SECRET = "edge-s3cret-never-print-me";
 
 interface MiniflareLike {
-  dispatchFetch(url: string): Promise<{ status: number; text(): Promise<string> }>;
+  dispatchFetch(
+    url: string,
+    init?: RequestInit,
+  ): Promise<{ status: number; text(): Promise<string> }>;
   dispose(): Promise<void>;
 }
 type MiniflareClass = new (options: Record<string, unknown>) => MiniflareLike;
@@ -37,6 +41,7 @@ const { Miniflare } = await import(
   pathToFileURL(join(edgeTools(), "node_modules", "miniflare", "dist", "src", "index.js")).href
 ) as { Miniflare: MiniflareClass };
 
+const work = mkdtempSync(join(tmpdir(), "kognic-workerd-"));
 const results: { name: string; error?: unknown }[] = [];
 const seen: string[] = [];
 async function it(name: string, test: () => void | Promise<void>): Promise<void> {
@@ -133,6 +138,117 @@ try {
       await mf.dispose();
     }
   }
+  await it("a session shared by an isolate's requests renews its token after a background renewal died with its request", async () => {
+    // A request in the renewal margin starts a renewal and returns at once;
+    // workerd ends its I/O with it. A later request that needs the token must
+    // not wait for that renewal forever.
+    const script = join(work, "renewal_worker.ts");
+    writeFileSync(
+      script,
+      `import { AuthSession } from "@kognic/auth";
+let offset = 0;
+let session;
+export default {
+  async fetch(request, env) {
+    offset = Number(request.headers.get("x-clock-offset") ?? 0);
+    session ??= new AuthSession({
+      auth: [env.KOGNIC_CLIENT_ID, env.KOGNIC_CLIENT_SECRET],
+      authServer: env.KOGNIC_AUTH_SERVER,
+      leeway: 30000,
+      now: () => Date.now() + offset,
+    });
+    return await session.fetch(new URL("/v1/echo", env.KOGNIC_AUTH_SERVER));
+  },
+};
+`,
+    );
+    const mf = new Miniflare({
+      modules: true,
+      script: new TextDecoder().decode(bundleForWorker(script, false)),
+      compatibilityDate: "2026-07-30",
+      bindings: {
+        KOGNIC_CLIENT_ID: CLIENT_ID,
+        KOGNIC_CLIENT_SECRET: CLIENT_SECRET,
+        KOGNIC_AUTH_SERVER: server.url,
+      },
+    });
+    try {
+      server.resetCounts();
+      const call = async (offset: number): Promise<number> => {
+        const response = await mf.dispatchFetch("http://worker.test/", {
+          headers: { "x-clock-offset": String(offset) },
+          signal: AbortSignal.timeout(20_000),
+        });
+        seen.push(await response.text());
+        return response.status;
+      };
+      assert.equal(await call(0), 200);
+      server.failTokenRequests({ delay: 3_000 });
+      assert.equal(await call(3_600_000 - 29_000), 200, "a request in the renewal margin");
+      assert.equal(await call(3_600_000 - 14_000), 200, "a request that must wait for a token");
+      assert.equal(await call(3_600_000 - 10_000), 200);
+      assert.equal(server.counts.tokenRequests, 3);
+    } finally {
+      await mf.dispose();
+    }
+  });
+  await it("when the request that started the token request leaves, the requests still waiting get a token of their own", async () => {
+    // The first request gives up (its own signal) while two others wait: its
+    // token request ends with it, and the others must not wait for it forever.
+    const script = join(work, "leaving_worker.ts");
+    writeFileSync(
+      script,
+      `import { AuthSession } from "@kognic/auth";
+let session;
+export default {
+  async fetch(request, env) {
+    session ??= new AuthSession({
+      auth: [env.KOGNIC_CLIENT_ID, env.KOGNIC_CLIENT_SECRET],
+      authServer: env.KOGNIC_AUTH_SERVER,
+    });
+    const wait = request.headers.get("x-give-up-after");
+    try {
+      return await session.fetch(new URL("/v1/echo", env.KOGNIC_AUTH_SERVER), {
+        signal: wait ? AbortSignal.timeout(Number(wait)) : undefined,
+      });
+    } catch (error) {
+      return new Response(String(error), { status: 499 });
+    }
+  },
+};
+`,
+    );
+    const mf = new Miniflare({
+      modules: true,
+      script: new TextDecoder().decode(bundleForWorker(script, false)),
+      compatibilityDate: "2026-07-30",
+      bindings: {
+        KOGNIC_CLIENT_ID: CLIENT_ID,
+        KOGNIC_CLIENT_SECRET: CLIENT_SECRET,
+        KOGNIC_AUTH_SERVER: server.url,
+      },
+    });
+    try {
+      server.resetCounts();
+      server.failTokenRequests({ delay: 5_000 });
+      const call = async (headers: Record<string, string>): Promise<number> => {
+        const response = await mf.dispatchFetch("http://worker.test/", {
+          headers,
+          signal: AbortSignal.timeout(20_000),
+        });
+        seen.push(await response.text());
+        return response.status;
+      };
+      const leaving = call({ "x-give-up-after": "300" });
+      while (server.counts.tokenRequests === 0) await new Promise((r) => setTimeout(r, 5));
+      const staying = [call({}), call({})];
+      assert.equal(await leaving, 499);
+      assert.deepEqual(await Promise.all(staying), [200, 200]);
+      assert.equal(server.counts.tokenRequests, 2);
+    } finally {
+      await mf.dispose();
+    }
+  });
   await it("README quotes the sample Worker and the browser example as they are", () => {
     const readme = readFileSync(join(ROOT, "README.md"), "utf8");
     for (const example of ["cloudflare_worker.ts", "browser.ts"]) {
@@ -150,6 +266,7 @@ try {
 } finally {
   await server.close();
   await new Promise((resolve) => otherServer.close(resolve));
+  rmSync(work, { recursive: true, force: true });
 }
 
 const failed = results.filter((result) => result.error).length;

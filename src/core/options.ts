@@ -65,8 +65,9 @@ export interface AuthSessionOptions {
    * ship to a browser); on a server, from any other token service. The
    * session calls it when it needs a token, with one call in flight however
    * many requests wait, again before the token expires and after a 401, just
-   * as it would request a token. The signal aborts when every caller waiting
-   * has given up. Not combined with credentials or `tokenCache`.
+   * as it would request a token. The signal aborts when the caller that
+   * started the call gives up (those still waiting then call again). Not
+   * combined with credentials or `tokenCache`.
    */
   tokenProvider?: (options: { signal: AbortSignal }) => Promise<TokenSet>;
   /** Called with each new token, for example to save it. */

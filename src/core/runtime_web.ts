@@ -11,22 +11,18 @@ import type { ApiCredentials } from "./api_credentials.ts";
 import type { AuthSessionOptions } from "./options.ts";
 import { ConfigurationError } from "../shared/errors.ts";
 
-/** Always throws: a credentials file, variable or keyring needs a runtime. */
-export function loadCredentials(): Promise<ApiCredentials> {
-  return unsupported();
-}
-
-/** Always throws: `environments.json` needs a runtime. */
-export function environmentOptions(): Promise<AuthSessionOptions> {
-  return unsupported();
-}
-
+/** Always rejects: files, variables, the keyring and `environments.json` need a runtime. */
 function unsupported(): Promise<never> {
   return Promise.reject(
     new ConfigurationError(
-      "Credentials files, environment variables, environments.json and the keyring need Deno, " +
-        "Node.js or Bun; here pass clientId and clientSecret (on a server), initialToken or " +
-        "tokenProvider",
+      "Files, environment variables and the keyring need Deno, Node.js or Bun; pass " +
+        "clientId and clientSecret (on a server only), initialToken or tokenProvider",
     ),
   );
 }
+
+/** Always rejects: a credentials file, variable or keyring needs a runtime. */
+export const loadCredentials: () => Promise<ApiCredentials> = unsupported;
+
+/** Always rejects: `environments.json` needs a runtime. */
+export const environmentOptions: () => Promise<AuthSessionOptions> = unsupported;

@@ -34,9 +34,8 @@ const BODY_HEADERS = ["content-type", "content-length", "content-encoding", "con
 interface Flight {
   promise: Promise<AccessToken>;
   controller: AbortController;
-  waiters: number;
-  /** Every caller left: the next caller starts afresh. */
-  cancelled?: boolean;
+  /** How to wake each caller waiting for it: with a token, or `undefined` to ask again. */
+  waiters: Set<(token: AccessToken | undefined) => void>;
 }
 
 /**
@@ -226,16 +225,60 @@ export class AuthSession {
     const now = this.#now();
     if (current && current.isFresh(now, this.#leeway)) return Promise.resolve(current);
     if (signal?.aborted) return Promise.reject(signal.reason);
-    // A flight whose callers all aborted is cancelled: a new caller starts afresh.
-    const flight = this.#flight && !this.#flight.cancelled ? this.#flight : this.#startFlight();
     // In the first half of the renewal margin the token is still good: callers
     // use it while the renewal runs, so a slow or failing auth server delays
     // nobody until the token really runs short.
     if (current) {
       const margin = Math.min(this.#leeway, (current.expiresAt - current.issuedAt) / 2);
-      if (current.expiresAt - now > margin / 2) return Promise.resolve(current);
+      if (current.expiresAt - now > margin / 2) {
+        this.#flight ??= this.#startFlight();
+        return Promise.resolve(current);
+      }
     }
-    return waitFor(flight, signal);
+    // Only a flight that someone waits for is joined: one started in the
+    // background may have ended with the request that started it (an edge
+    // worker ends a request's I/O with it).
+    const flight = this.#flight;
+    return flight?.waiters.size
+      ? this.#join(flight, signal, false)
+      : this.#join(this.#startFlight(), signal, true);
+  }
+
+  /**
+   * Waits for a flight. When its starter leaves, the flight ends (in an edge
+   * worker it would end with the starter's request anyway) and the callers
+   * still waiting are sent on at once to ask again, each from its own request.
+   */
+  async #join(
+    flight: Flight,
+    signal: AbortSignal | undefined,
+    starter: boolean,
+  ): Promise<AccessToken> {
+    const token = await new Promise<AccessToken | undefined>((resolve, reject) => {
+      const leave = (): boolean => {
+        signal?.removeEventListener("abort", onAbort);
+        return flight.waiters.delete(resolve);
+      };
+      const onAbort = (): void => {
+        if (!leave()) return;
+        if (starter) {
+          // The starter made the controller, in its own request.
+          if (this.#flight === flight) this.#flight = undefined;
+          flight.controller.abort(signal!.reason);
+          for (const waiter of flight.waiters) waiter(undefined);
+          flight.waiters.clear();
+        }
+        reject(signal!.reason);
+      };
+      flight.waiters.add(resolve);
+      signal?.addEventListener("abort", onAbort, { once: true });
+      flight.promise.then(
+        (token) => leave() && resolve(token),
+        (error) => leave() && reject(error),
+      );
+    });
+    // Sent on by a starter that left: ask again, from this caller's request.
+    return token ?? await this.getToken(signal);
   }
 
   /** The cached token while it needs no renewal: the fast path of every request. */
@@ -257,7 +300,7 @@ export class AuthSession {
     const controller = new AbortController();
     const flight: Flight = {
       controller,
-      waiters: 0,
+      waiters: new Set(),
       promise: this.#acquire(controller.signal).then((token) => {
         this.#current = token;
         this.#refreshToken = token.refreshToken ?? this.#refreshToken;
@@ -495,49 +538,4 @@ inspectAsJson(AuthSession, "AuthSession");
  */
 function isRejectedGrant(error: unknown): boolean {
   return error instanceof OAuthError && !error.retryable;
-}
-
-/**
- * Marks a flight cancelled and aborts its request. In an edge worker the
- * controller may belong to another request, which refuses the abort; the
- * request then runs to its timeout, and nobody waits for it.
- */
-function cancel(flight: Flight, reason: unknown): void {
-  flight.cancelled = true;
-  try {
-    flight.controller.abort(reason);
-  } catch { /* another request's controller */ }
-}
-
-function waitFor(flight: Flight, signal: AbortSignal | undefined): Promise<AccessToken> {
-  flight.waiters++;
-  if (!signal) {
-    return flight.promise.finally(() => flight.waiters--);
-  }
-  return new Promise<AccessToken>((resolve, reject) => {
-    let done = false;
-    const onAbort = (): void => {
-      if (done) return;
-      done = true;
-      if (--flight.waiters === 0) cancel(flight, signal.reason);
-      reject(signal.reason);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-    flight.promise.then(
-      (token) => {
-        if (done) return;
-        done = true;
-        flight.waiters--;
-        signal.removeEventListener("abort", onAbort);
-        resolve(token);
-      },
-      (error) => {
-        if (done) return;
-        done = true;
-        flight.waiters--;
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      },
-    );
-  });
 }

@@ -125,7 +125,7 @@ describe("AuthSession with a tokenProvider", () => {
     assert.equal(await session.getAccessToken(), "fine");
   });
 
-  it("aborts the provider's signal when every waiting caller gave up", async () => {
+  it("aborts the provider's signal when the caller that started the call gives up", async () => {
     let seen: AbortSignal | undefined;
     const session = new AuthSession({
       authServer: server.url,
