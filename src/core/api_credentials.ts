@@ -120,17 +120,13 @@ export class ApiCredentials {
 
   /** The fields without the secret, which shows as `[redacted]`. */
   toJSON(): Record<string, unknown> {
+    // The public fields in their order, the secret (a private field) left out.
     return {
       clientId: this.clientId,
       clientSecret: "[redacted]",
-      email: this.email,
-      userId: this.userId,
-      issuer: this.issuer,
-      name: this.name,
+      ...(this as Record<string, unknown>),
       created: this.created?.toISOString(),
       expires: this.expires?.toISOString(),
-      scopes: this.scopes,
-      source: this.source,
     };
   }
 
