@@ -36,6 +36,8 @@ export const VERSIONS = {
   /** workerd, run locally through miniflare, for the edge tests. */
   miniflare: "4.20260730.0",
   workerd: "1.20260730.1",
+  /** Bundles the sample Worker as `wrangler deploy` would, offline (`--dry-run`). */
+  wrangler: "4.164.0",
 } as const;
 
 /** The build and packaging tools, installed together in one folder. */
@@ -145,13 +147,14 @@ export function bunBin(): string {
 }
 
 /**
- * The folder holding miniflare and the workerd it runs (Cloudflare's Workers
- * runtime), for the edge tests.
+ * The folder holding miniflare, the workerd it runs (Cloudflare's Workers
+ * runtime) and wrangler, for the edge tests.
  */
 export function edgeTools(): string {
   return ensureInstalled("edge", [
     `miniflare@${VERSIONS.miniflare}`,
     `workerd@${VERSIONS.workerd}`,
+    `wrangler@${VERSIONS.wrangler}`,
   ]);
 }
 

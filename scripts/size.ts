@@ -192,6 +192,13 @@ export function reportBrowserBundle(): boolean {
     console.log(`  loaded lazily: ${chunk.gzipped} bytes gzipped: ${chunk.sources.join(", ")}`);
   }
   console.log(`  the whole graph as one bundle: ${whole.gzipped} bytes gzipped`);
+  const worker = size(bundleForWorker(NPM_ENTRY, false));
+  const minifiedWorker = size(esbuild(NPM_ENTRY, [...workerFlags(false), "--minify"], []));
+  console.log(
+    `For Cloudflare Workers (conditions workerd, worker, browser; one module, as wrangler ` +
+      `bundles): ${worker.gzipped} bytes gzipped (${worker.minified} bytes), ` +
+      `${minifiedWorker.gzipped} bytes gzipped minified`,
+  );
   if (staticExternals.length) {
     console.log(`  FAIL: imported statically, which a browser cannot load: ${staticExternals}`);
   }

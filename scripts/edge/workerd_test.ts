@@ -1,8 +1,10 @@
 /**
- * The sample Cloudflare Worker (examples/cloudflare_worker.ts), bundled from
- * the npm build as wrangler would (with and without `nodejs_compat`), run in
- * workerd through miniflare (both pinned in scripts/npm_tools.ts) against
- * the local auth server on 127.0.0.1. Run by Node.js 24 (type stripping):
+ * The sample Cloudflare Worker (examples/cloudflare_worker.ts), bundled with
+ * the npm build by wrangler's own `deploy --dry-run` (with and without
+ * `nodejs_compat`), run in workerd through miniflare (all pinned in
+ * scripts/npm_tools.ts) against the local auth server on 127.0.0.1. Two more
+ * workers, bundled with wrangler's esbuild settings, hold the session through
+ * a renewal and through the first request leaving. Run by Node.js 24 (type stripping):
  *
  * ```sh
  * deno task build:npm && node scripts/edge/workerd_test.ts
@@ -14,7 +16,16 @@
  */
 
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { createServer } from "node:http";
 import { join } from "node:path";
@@ -55,6 +66,35 @@ async function it(name: string, test: () => void | Promise<void>): Promise<void>
   }
 }
 
+/**
+ * The sample Worker bundled by wrangler with its defaults, offline
+ * (`wrangler deploy --dry-run`), in a project of its own where
+ * `@kognic/auth` is the npm build, as if installed from npm.
+ */
+function wranglerBundle(nodejsCompat: boolean): string {
+  const project = join(work, nodejsCompat ? "project-nodejs-compat" : "project");
+  mkdirSync(join(project, "node_modules", "@kognic"), { recursive: true });
+  symlinkSync(join(ROOT, "npm"), join(project, "node_modules", "@kognic", "auth"), "dir");
+  copyFileSync(join(ROOT, "examples", "cloudflare_worker.ts"), join(project, "worker.ts"));
+  const config = {
+    name: "kognic-auth-example",
+    main: "worker.ts",
+    compatibility_date: "2026-07-30",
+    compatibility_flags: nodejsCompat ? ["nodejs_compat"] : [],
+  };
+  writeFileSync(join(project, "wrangler.json"), JSON.stringify(config));
+  const wrangler = join(edgeTools(), "node_modules", "wrangler", "bin", "wrangler.js");
+  const result = spawnSync(process.execPath, [wrangler, "deploy", "--dry-run", "--outdir", "out"], {
+    cwd: project,
+    encoding: "utf8",
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1", NO_COLOR: "1" },
+  });
+  if (result.status !== 0) {
+    throw new Error(`wrangler failed to bundle the Worker:\n${result.stdout}\n${result.stderr}`);
+  }
+  return readFileSync(join(project, "out", "worker.js"), "utf8");
+}
+
 /** A server on another origin that records the Authorization headers it gets. */
 const other: { authorization: (string | undefined)[] } = { authorization: [] };
 const otherServer = createServer((req, res) => {
@@ -67,16 +107,15 @@ const otherUrl = `http://127.0.0.1:${(otherServer.address() as { port: number })
 
 const server = await startAuthServer({ clients: { [CLIENT_ID]: CLIENT_SECRET } });
 console.log(
-  `workerd ${VERSIONS.workerd} through miniflare ${VERSIONS.miniflare}, Node.js ${process.versions.node}`,
+  `workerd ${VERSIONS.workerd} through miniflare ${VERSIONS.miniflare}, bundles by wrangler ` +
+    `${VERSIONS.wrangler}, Node.js ${process.versions.node}`,
 );
 try {
   for (const nodejsCompat of [false, true]) {
     const label = nodejsCompat ? "with nodejs_compat" : "without nodejs_compat";
-    const code = new TextDecoder().decode(
-      bundleForWorker(join(ROOT, "examples", "cloudflare_worker.ts"), nodejsCompat),
-    );
+    const code = wranglerBundle(nodejsCompat);
     console.log(
-      `the worker bundle ${label}: ${code.length} bytes, ${
+      `the worker bundle ${label} (wrangler deploy --dry-run): ${code.length} bytes, ${
         gzipSync(code, { level: 9 }).length
       } gzipped`,
     );
