@@ -108,6 +108,34 @@ error.code = "ERR_REQUIRE_ESM";
 throw error;
 `;
 
+/**
+ * The core's one module that needs a runtime, and its stand-in for browsers
+ * and edge workers. The compiled core imports it as `#runtime`, which
+ * package.json's `imports` resolves by condition: bundlers for a browser or a
+ * worker (`browser`, `worker`, `workerd`, `edge-light`) get the web module,
+ * which has no `node:` import and no keyring; Deno, Node.js and Bun get the
+ * one that reads files, variables and the keyring. An unknown target gets the
+ * web module, which loads anywhere.
+ */
+const RUNTIME_SOURCE = "./src/core/runtime.ts";
+const RUNTIME_WEB_SOURCE = "./src/core/runtime_web.ts";
+const WEB_CONDITIONS = ["workerd", "worker", "edge-light", "browser"];
+const RUNTIME_CONDITIONS = ["deno", "bun", "node"];
+
+/** package.json's `imports`: `#runtime` by condition. */
+export function runtimeImports(): Record<string, Record<string, string>> {
+  const web = built(RUNTIME_WEB_SOURCE, ".js");
+  const full = built(RUNTIME_SOURCE, ".js");
+  return {
+    "#runtime": {
+      types: built(RUNTIME_SOURCE, ".d.ts"),
+      ...Object.fromEntries(WEB_CONDITIONS.map((condition) => [condition, web])),
+      ...Object.fromEntries(RUNTIME_CONDITIONS.map((condition) => [condition, full])),
+      default: web,
+    },
+  };
+}
+
 /** `./src/x.ts` -> `./esm/src/x.js` (or `.d.ts`, `.d.cts`). */
 function built(source: string, extension: ".js" | ".d.ts" | ".d.cts"): string {
   return `./esm/${source.replace(/^\.\//, "").replace(/\.ts$/, extension)}`;
@@ -158,6 +186,7 @@ export function packageJson(deno: DenoJson, version: string): Record<string, unk
     main: built(main, ".js"),
     types: built(main, ".d.ts"),
     exports,
+    imports: runtimeImports(),
     // Two bins, so npx needs the one named: `npx -p @kognic/auth kognic-auth ...`.
     bin: {
       "kognic-auth": built(`./${BIN_SOURCE}`, ".js"),
@@ -199,6 +228,7 @@ function tsconfig(deno: DenoJson, testFiles: string[]): Record<string, unknown> 
     files: [
       "./scripts/npm_globals.d.ts",
       ...Object.values(deno.exports),
+      RUNTIME_WEB_SOURCE,
       `./${BIN_SOURCE}`,
       `./${KOG_BIN_SOURCE}`,
       ...testFiles,
@@ -261,6 +291,20 @@ export function buildNpm(version?: string): string {
     json.sources = json.sources.map((source: string) => basename(source));
     writeFileSync(map, JSON.stringify(json));
   }
+
+  // The core's modules import the runtime seam by its conditional name.
+  const coreDir = join(ESM_DIR, "src", "core");
+  let seams = 0;
+  for (const file of readdirSync(coreDir).filter((name) => name.endsWith(".js"))) {
+    const path = join(coreDir, file);
+    const code = readFileSync(path, "utf8");
+    const rewritten = code.replaceAll('from "./runtime.js"', 'from "#runtime"');
+    if (rewritten !== code) {
+      seams++;
+      writeFileSync(path, rewritten);
+    }
+  }
+  if (!seams) throw new Error(`No import of ./runtime.js in ${coreDir} to point at #runtime`);
 
   // src/shared/version.ts holds deno.json's version; the package says the one built.
   const versionModule = join(ESM_DIR, "src", "shared", "version.js");

@@ -35,6 +35,11 @@ export const VERSIONS = {
   /** The packaging test's Node.js whose require() cannot load ES modules (before 20.19). */
   nodeWithoutRequireEsm: "20.18.0",
   bun: "1.4.5",
+  /** workerd, run locally through miniflare, for the edge tests. */
+  miniflare: "4.20260730.0",
+  workerd: "1.20260730.1",
+  /** Bundles the sample Worker as `wrangler deploy` would, offline (`--dry-run`). */
+  wrangler: "4.164.0",
 } as const;
 
 /** The build and packaging tools, installed together in one folder. */
@@ -155,6 +160,18 @@ export function nodeWithoutRequireEsmBin(): string {
 /** The path of the `bun` executable. */
 export function bunBin(): string {
   return join(ensureInstalled("bun", [`bun@${VERSIONS.bun}`]), "node_modules", ".bin", "bun");
+}
+
+/**
+ * The folder holding miniflare, the workerd it runs (Cloudflare's Workers
+ * runtime) and wrangler, for the edge tests.
+ */
+export function edgeTools(): string {
+  return ensureInstalled("edge", [
+    `miniflare@${VERSIONS.miniflare}`,
+    `workerd@${VERSIONS.workerd}`,
+    `wrangler@${VERSIONS.wrangler}`,
+  ]);
 }
 
 /** The system's Node.js, if there is one on PATH. */

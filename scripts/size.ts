@@ -1,16 +1,18 @@
 /**
- * Measures the core's size in a browser: mod.ts bundled by esbuild for the
- * browser platform, minified, with code splitting, as a browser app's bundler
- * would ship it. The figure checked is what `import "@kognic/auth"` loads: the
+ * Measures the core's size in a browser: the npm build's `mod.js` (run
+ * `deno task build:npm` first) bundled by esbuild for the browser platform,
+ * with nothing external, minified, with code splitting, as a browser app's
+ * bundler would ship it. The browser and workerd tests (scripts/edge/) run
+ * the bundles made by {@linkcode bundleForBrowser} and {@linkcode bundleForWorker}. The figure checked is what `import "@kognic/auth"` loads: the
  * entry chunk and every chunk it imports statically, gzipped (level 9)
  * together; it must be at most {@linkcode SIZE_LIMIT}. The chunks that load
  * lazily, on the paths that need them (the token request, files, the
  * keyring, token caches), are listed with their own sizes, and so is the
  * whole graph as one bundle.
  *
- * It also fails when the code loaded on import has a static `node:` import,
- * which a browser cannot load: runtime-only code reaches `node:` modules (and
- * the optional `@napi-rs/keyring`) through dynamic `import()` alone.
+ * It fails when the bundle does not build (a `node:` import or the keyring
+ * reached by the browser build fails esbuild), and when the code loaded on
+ * import has a static external import, which a browser cannot load.
  *
  * ```sh
  * deno run -A scripts/size.ts
@@ -21,9 +23,9 @@
 
 import { Buffer } from "node:buffer";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import process from "node:process";
 import { gzipSync } from "node:zlib";
 import { buildToolBin, ROOT } from "./npm_tools.ts";
@@ -49,7 +51,8 @@ export interface BrowserBundle {
   staticExternals: string[];
 }
 
-interface Metafile {
+/** What esbuild's metafile says of each output. */
+export interface Metafile {
   outputs: Record<string, {
     entryPoint?: string;
     inputs: Record<string, unknown>;
@@ -59,8 +62,7 @@ interface Metafile {
 
 /**
  * The esbuild flags of every browser-size figure, here and in the benchmark:
- * a minified browser bundle, with the runtime-only modules (reached through
- * dynamic import() alone, checked below) left out.
+ * a minified browser bundle.
  */
 export const ESBUILD_FLAGS: readonly string[] = [
   "--bundle",
@@ -68,20 +70,78 @@ export const ESBUILD_FLAGS: readonly string[] = [
   "--platform=browser",
   "--target=es2022",
   "--minify",
-  "--external:node:*",
-  "--external:@napi-rs/keyring",
   "--log-level=error",
 ];
 
-function esbuild(args: string[]): Uint8Array {
-  const result = spawnSync(buildToolBin("esbuild"), ["mod.ts", ...ESBUILD_FLAGS, ...args], {
+/** The npm build's entry point that `import "@kognic/auth"` loads. */
+export const NPM_ENTRY: string = join(ROOT, "npm", "esm", "mod.js");
+
+/**
+ * The esbuild flags of a Cloudflare Workers build, as wrangler bundles: the
+ * `workerd`, `worker` and `browser` conditions, ES modules. With
+ * `nodejs_compat`, wrangler leaves `node:` modules to the runtime.
+ */
+export function workerFlags(nodejsCompat: boolean): string[] {
+  return [
+    "--bundle",
+    "--format=esm",
+    "--platform=neutral",
+    "--conditions=workerd,worker,browser",
+    "--main-fields=module,main",
+    "--target=es2022",
+    "--log-level=error",
+    ...(nodejsCompat ? ["--external:node:*"] : []),
+  ];
+}
+
+function esbuild(entry: string, flags: readonly string[], args: string[]): Uint8Array {
+  if (!existsSync(NPM_ENTRY)) {
+    throw new Error(`${NPM_ENTRY} is missing: run \`deno task build:npm\` first`);
+  }
+  // `@kognic/auth` resolves to the npm build, as it would from node_modules.
+  const modules = join(ROOT, ".tmp", "edge-modules");
+  const link = join(modules, "@kognic", "auth");
+  if (!existsSync(link)) {
+    mkdirSync(dirname(link), { recursive: true });
+    symlinkSync(join(ROOT, "npm"), link, "dir");
+  }
+  const result = spawnSync(buildToolBin("esbuild"), [entry, ...flags, ...args], {
     cwd: ROOT,
     maxBuffer: 64 * 1024 * 1024,
+    env: { ...process.env, NODE_PATH: modules },
   });
   if (result.status !== 0) {
-    throw new Error(`esbuild failed to bundle mod.ts for the browser:\n${result.stderr}`);
+    throw new Error(`esbuild failed to bundle ${entry}:\n${result.stderr}`);
   }
   return result.stdout;
+}
+
+/**
+ * Bundles `entry` (the npm build's mod.js by default) for the browser into
+ * `outdir`, split into chunks, and returns esbuild's metafile and the entry
+ * chunk's path.
+ */
+export function bundleForBrowser(
+  outdir: string,
+  entry: string = NPM_ENTRY,
+): { metafile: Metafile; entryChunk: string } {
+  const metafilePath = join(outdir, "meta.json");
+  esbuild(entry, ESBUILD_FLAGS, [
+    "--splitting",
+    `--outdir=${outdir}`,
+    `--metafile=${metafilePath}`,
+  ]);
+  const metafile: Metafile = JSON.parse(readFileSync(metafilePath, "utf8"));
+  const entryChunk = Object.keys(metafile.outputs).find((path) =>
+    path.endsWith(".js") && metafile.outputs[path].entryPoint !== undefined
+  );
+  if (!entryChunk) throw new Error(`esbuild's metafile has no output for ${entry}`);
+  return { metafile, entryChunk };
+}
+
+/** Bundles `entry` for Cloudflare Workers into one module, as wrangler would. */
+export function bundleForWorker(entry: string, nodejsCompat: boolean): Uint8Array {
+  return esbuild(entry, workerFlags(nodejsCompat), []);
 }
 
 function size(code: Uint8Array): Size {
@@ -92,12 +152,8 @@ function size(code: Uint8Array): Size {
 export function measureBrowserBundle(): BrowserBundle {
   const outdir = mkdtempSync(join(tmpdir(), "kognic-auth-size-"));
   try {
-    const metafile = join(outdir, "meta.json");
-    esbuild(["--splitting", `--outdir=${outdir}`, `--metafile=${metafile}`]);
-    const { outputs }: Metafile = JSON.parse(readFileSync(metafile, "utf8"));
+    const { metafile: { outputs }, entryChunk: entry } = bundleForBrowser(outdir);
     const chunks = Object.keys(outputs).filter((path) => path.endsWith(".js"));
-    const entry = chunks.find((path) => outputs[path].entryPoint === "mod.ts");
-    if (!entry) throw new Error("esbuild's metafile has no output for mod.ts");
 
     // The static closure of the entry chunk.
     const loaded = new Set([entry]);
@@ -115,7 +171,8 @@ export function measureBrowserBundle(): BrowserBundle {
       ...size(read(chunk)),
       sources: Object.keys(outputs[chunk].inputs),
     })).filter((chunk) => chunk.sources.length).sort((a, b) => b.gzipped - a.gzipped);
-    return { onImport, lazy, whole: size(esbuild([])), staticExternals: [...staticExternals] };
+    const whole = size(esbuild(NPM_ENTRY, ESBUILD_FLAGS, []));
+    return { onImport, lazy, whole, staticExternals: [...staticExternals] };
   } finally {
     rmSync(outdir, { recursive: true, force: true });
   }
@@ -127,7 +184,7 @@ export function reportBrowserBundle(): boolean {
   const kb = (bytes: number): string => `${(bytes / 1024).toFixed(2)} KB`;
   const ok = onImport.gzipped <= SIZE_LIMIT && staticExternals.length === 0;
   console.log(
-    `mod.ts for the browser (esbuild --minify --splitting, gzip -9): ${onImport.gzipped} bytes ` +
+    `The npm build's mod.js for the browser (esbuild --minify --splitting, gzip -9): ${onImport.gzipped} bytes ` +
       `(${kb(onImport.gzipped)}) gzipped loaded on import, ${onImport.minified} minified; ` +
       `limit ${SIZE_LIMIT} bytes${onImport.gzipped > SIZE_LIMIT ? " - OVER THE LIMIT" : ""}`,
   );
@@ -135,6 +192,13 @@ export function reportBrowserBundle(): boolean {
     console.log(`  loaded lazily: ${chunk.gzipped} bytes gzipped: ${chunk.sources.join(", ")}`);
   }
   console.log(`  the whole graph as one bundle: ${whole.gzipped} bytes gzipped`);
+  const worker = size(bundleForWorker(NPM_ENTRY, false));
+  const minifiedWorker = size(esbuild(NPM_ENTRY, [...workerFlags(false), "--minify"], []));
+  console.log(
+    `For Cloudflare Workers (conditions workerd, worker, browser; one module, as wrangler ` +
+      `bundles): ${worker.gzipped} bytes gzipped (${worker.minified} bytes), ` +
+      `${minifiedWorker.gzipped} bytes gzipped minified`,
+  );
   if (staticExternals.length) {
     console.log(`  FAIL: imported statically, which a browser cannot load: ${staticExternals}`);
   }

@@ -4,6 +4,7 @@
  * checks, documentation lint, README's tables and code blocks, the test
  * suite on Deno, the JSR publish dry run, the JSR test (the published files
  * from a local registry), the npm build with the browser size check, the
+ * sample Worker in workerd and the browser example in headless Chromium, the
  * test suite on Node.js 20, 22 and 24 (against the npm build) and on Bun,
  * and the packaging test, with one closing line `N passed, N failed`
  * summing every test run.
@@ -81,7 +82,10 @@ const steps: Step[] = [
     cmd: script("scripts/render_doc.ts", "--check"),
     counts: plainCounts,
   },
-  { name: "deno check", cmd: [deno, "check", "--doc", ...entryPoints, "scripts/", "tests/"] },
+  {
+    name: "deno check",
+    cmd: [deno, "check", "--doc", ...entryPoints, "src/", "scripts/", "tests/"],
+  },
   { name: "deno doc --lint", cmd: [deno, "doc", "--lint", ...entryPoints] },
   { name: "README examples type-check", cmd: [deno, "check", "--doc-only", "README.md"] },
   {
@@ -149,6 +153,16 @@ const steps: Step[] = [
   },
   { name: "build:npm", cmd: script("scripts/build_npm.ts") },
   { name: "browser bundle size", cmd: script("scripts/size.ts") },
+  {
+    name: "workerd (miniflare): the sample Worker against the local auth server",
+    cmd: script("scripts/edge/run.ts", "workerd_test.ts"),
+    counts: plainCounts,
+  },
+  {
+    name: "headless Chromium: the browser example against the local API with CORS",
+    cmd: script("scripts/edge/run.ts", "chromium_test.ts"),
+    counts: plainCounts,
+  },
   {
     // The benchmark with tiny sizes, so that it cannot rot: every part must
     // produce sane figures; no timing thresholds.

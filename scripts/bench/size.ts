@@ -80,7 +80,10 @@ function size(code: Uint8Array): Size {
 }
 
 function esbuild(bin: string, args: string[], cwd: string): Uint8Array {
-  const result = spawnSync(bin, [...args, ...ESBUILD_FLAGS], {
+  // The sources reach node: modules and the keyring lazily; the npm build's
+  // browser conditions leave them out, these sources need them marked external.
+  const external = ["--external:node:*", "--external:@napi-rs/keyring"];
+  const result = spawnSync(bin, [...args, ...ESBUILD_FLAGS, ...external], {
     cwd,
     maxBuffer: 64 * 1024 * 1024,
   });

@@ -2,7 +2,8 @@
 // node:https: the first use of the global fetch loads and compiles undici,
 // which costs a fresh process 50-250 ms (most on Node 20), more than the CLI's
 // whole budget. It covers what sendTokenRequest() uses: method, headers as an
-// object, a string body, signal, redirect "error"; the response's status, ok,
+// object, a string body, signal, redirect (never followed: "manual" gives the
+// 3xx back, "error" rejects); the response's status, ok,
 // headers.get(), a `body` stream, bodyUsed (once the body was read to its end
 // or cancelled) and text(). As fetch does, it resolves once
 // the headers are in, and the body is read as it is consumed: a reader that

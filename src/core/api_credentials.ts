@@ -109,11 +109,11 @@ export class ApiCredentials {
 
   /** The fields without the secret, which shows as `[redacted]`. */
   toJSON(): Record<string, unknown> {
-    // The public fields in their order, the secret second, the dates as text.
+    // The public fields in their order, the secret (a private field) left out.
     return {
       clientId: this.clientId,
       clientSecret: "[redacted]",
-      ...this as object,
+      ...(this as Record<string, unknown>),
       created: this.created?.toISOString(),
       expires: this.expires?.toISOString(),
     };

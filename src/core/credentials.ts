@@ -11,6 +11,7 @@ import {
   type ApiCredentialsInit,
   type ResolveCredentialsOptions,
 } from "./api_credentials.ts";
+import { loadCredentials } from "./runtime.ts";
 
 /**
  * Finds credentials: from the options when given, else from
@@ -42,11 +43,7 @@ export async function resolveCredentials(
 ): Promise<ApiCredentials> {
   const explicit = explicitCredentials(options);
   if (explicit instanceof ApiCredentials) return explicit;
-  // Files and the environment need a runtime; browsers never load this code.
-  const sources = await import("../credentials/sources.ts");
-  return explicit === undefined
-    ? await sources.resolveFromEnvironment(options)
-    : await sources.loadCredentialsFrom(explicit, options.env);
+  return await loadCredentials(explicit, options);
 }
 
 /**

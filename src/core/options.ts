@@ -67,6 +67,17 @@ export interface AuthSessionOptions {
   /** A token to start with, such as one saved from `onTokenUpdated`. */
   initialToken?: TokenSet;
   /**
+   * Gets each new token from elsewhere instead of the client-credentials grant:
+   * in a browser, from the user's own backend (a client secret must never
+   * ship to a browser); on a server, from any other token service. The
+   * session calls it when it needs a token, with one call in flight however
+   * many requests wait, again before the token expires and after a 401, just
+   * as it would request a token. The signal aborts when the caller that
+   * started the call gives up (those still waiting then call again). Not
+   * combined with credentials or `tokenCache`.
+   */
+  tokenProvider?: (options: { signal: AbortSignal }) => Promise<TokenSet>;
+  /**
    * Called with each new token, for example to save it. A callback that
    * throws or rejects never affects the session: the token is kept, and one
    * line on `console.error` says that the callback failed.

@@ -13,6 +13,7 @@ import { OAuthError } from "../shared/errors.ts";
 import { type AuthEvent, emit, type TokenRenewalEvent } from "./events.ts";
 import { AccessToken, tokenFreshness } from "./access_token.ts";
 import { requestToken } from "./request_token.ts";
+import { environmentOptions } from "./runtime.ts";
 import {
   type AuthSessionOptions,
   DEFAULT_AUTH_SERVER,
@@ -28,10 +29,16 @@ const BODY_HEADERS = ["content-type", "content-length", "content-encoding", "con
 /** What fetch removes on a redirect to another origin. */
 const CREDENTIAL_HEADERS = ["authorization", "cookie", "proxy-authorization"];
 
+/**
+ * A token request in flight. Callers share only data: its promise and plain
+ * fields, never its AbortController, which an edge worker binds to the
+ * request that made it (workerd refuses to let another request even read it).
+ */
 interface Flight {
   promise: Promise<AccessToken>;
   controller: AbortController;
-  waiters: number;
+  /** How to wake each caller waiting for it: with a token, or `undefined` to ask again. */
+  waiters: Set<(token: AccessToken | undefined) => void>;
 }
 
 /**
@@ -123,6 +130,9 @@ export class AuthSession {
       options.allowedOrigins ?? defaultAllowedOrigins(this.tokenUrl),
     );
     const explicit = explicitCredentials(options);
+    if (options.tokenProvider && (explicit || options.tokenCache)) {
+      throw new TypeError("Choose either tokenProvider or credentials and tokenCache, not both");
+    }
     if (typeof explicit === "string") {
       this.#credentialsPath = explicit;
     } else if (explicit) {
@@ -179,8 +189,7 @@ export class AuthSession {
    * ```
    */
   static async forEnvironment(options: EnvironmentSessionOptions = {}): Promise<AuthSession> {
-    const { environmentSessionOptions } = await import("../config/environments.ts");
-    return await AuthSession.create(await environmentSessionOptions(options));
+    return await AuthSession.create(await environmentOptions(options));
   }
 
   /**
@@ -262,23 +271,59 @@ export class AuthSession {
     const state = current && tokenFreshness(current, this.#now(), this.#leeway);
     if (state == "fresh") return Promise.resolve(current!);
     if (signal?.aborted) return Promise.reject(signal.reason);
-    // A flight whose callers all aborted is cancelled: a new caller starts afresh.
-    const flight = this.#flight && !this.#flight.controller.signal.aborted
-      ? this.#flight
-      : this.#startFlight(
-        state == "usable"
-          ? "ahead_of_expiry"
-          : current
-          ? "expiring"
-          : this.#rejected
-          ? "invalidated"
-          : "initial",
-      );
     // In the first half of the renewal margin the token is still good: callers
     // use it while the renewal runs, so a slow or failing auth server delays
     // nobody until the token really runs short.
-    if (state == "usable") return Promise.resolve(current!);
-    return waitFor(flight, signal);
+    if (state == "usable") {
+      this.#flight ??= this.#startFlight("ahead_of_expiry");
+      return Promise.resolve(current!);
+    }
+    // Only a flight that someone waits for is joined: one started in the
+    // background may have ended with the request that started it (an edge
+    // worker ends a request's I/O with it).
+    const flight = this.#flight;
+    return flight?.waiters.size ? this.#join(flight, signal, false) : this.#join(
+      this.#startFlight(current ? "expiring" : this.#rejected ? "invalidated" : "initial"),
+      signal,
+      true,
+    );
+  }
+
+  /**
+   * Waits for a flight. When its starter leaves, the flight ends (in an edge
+   * worker it would end with the starter's request anyway) and the callers
+   * still waiting are sent on at once to ask again, each from its own request.
+   */
+  async #join(
+    flight: Flight,
+    signal: AbortSignal | undefined,
+    starter: boolean,
+  ): Promise<AccessToken> {
+    const token = await new Promise<AccessToken | undefined>((resolve, reject) => {
+      const leave = (): boolean => {
+        signal?.removeEventListener("abort", onAbort);
+        return flight.waiters.delete(resolve);
+      };
+      const onAbort = (): void => {
+        if (!leave()) return;
+        if (starter) {
+          // The starter made the controller, in its own request.
+          if (this.#flight === flight) this.#flight = undefined;
+          flight.controller.abort(signal!.reason);
+          for (const waiter of flight.waiters) waiter(undefined);
+          flight.waiters.clear();
+        }
+        reject(signal!.reason);
+      };
+      flight.waiters.add(resolve);
+      signal?.addEventListener("abort", onAbort, { once: true });
+      flight.promise.then(
+        (token) => leave() && resolve(token),
+        (error) => leave() && reject(error),
+      );
+    });
+    // Sent on by a starter that left: ask again, from this caller's request.
+    return token ?? await this.getToken({ signal });
   }
 
   /** The cached token while it needs no renewal: the fast path of every request. */
@@ -303,7 +348,7 @@ export class AuthSession {
     const controller = new AbortController();
     const flight: Flight = {
       controller,
-      waiters: 0,
+      waiters: new Set(),
       promise: this.#acquire(controller.signal).then((token) => {
         this.#current = token;
         this.#refreshToken = token.refreshToken ?? this.#refreshToken;
@@ -322,6 +367,13 @@ export class AuthSession {
   async #acquire(signal: AbortSignal): Promise<AccessToken> {
     const started = this.#now();
     let source: "request" | "cache" = "cache";
+    const provider = this.#options.tokenProvider;
+    if (provider) {
+      const token = new AccessToken(await provider({ signal }));
+      emit(this.#options.onTokenUpdated, token);
+      this.#acquired("request", started, token);
+      return token;
+    }
     const credentials = await this.getCredentials();
     const scopes = this.#options.scopes ?? credentials.scopes;
     const cache = this.#options.tokenCache;
@@ -348,14 +400,18 @@ export class AuthSession {
         onEvent: this.#emit,
       })
       : await request();
+    this.#acquired(source, started, token);
+    return token;
+  }
+
+  #acquired(source: "request" | "cache", started: number, token: AccessToken): void {
     this.#emit({
       type: "token.acquired",
       source,
-      waiters: Math.max(0, (this.#flight?.waiters ?? 1) - 1),
+      waiters: Math.max(0, (this.#flight?.waiters.size ?? 1) - 1),
       duration: this.#now() - started,
       expiresAt: token.expiresAt,
     });
-    return token;
   }
 
   /** A token from the server: the refresh-token grant first when there is a refresh token. */
@@ -560,29 +616,4 @@ inspectAsJson(AuthSession, "AuthSession");
  */
 function isRejectedGrant(error: unknown): boolean {
   return error instanceof OAuthError && !error.retryable;
-}
-
-function waitFor(flight: Flight, signal: AbortSignal | undefined): Promise<AccessToken> {
-  flight.waiters++;
-  if (!signal) {
-    return flight.promise.finally(() => flight.waiters--);
-  }
-  return new Promise<AccessToken>((resolve, reject) => {
-    let done = false;
-    const onAbort = (): void => {
-      if (done) return;
-      done = true;
-      if (--flight.waiters === 0) flight.controller.abort(signal.reason);
-      reject(signal.reason);
-    };
-    const settle = <T>(fn: (value: T) => void) => (value: T): void => {
-      if (done) return;
-      done = true;
-      flight.waiters--;
-      signal.removeEventListener("abort", onAbort);
-      fn(value);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-    flight.promise.then(settle(resolve), settle(reject));
-  });
 }

@@ -71,6 +71,13 @@ export interface LocalAuthServerOptions {
    * @default {{}}
    */
   routes?: Readonly<Record<string, ProtectedRouteHandler>>;
+  /**
+   * Origins whose browser pages may call the server (CORS), such as
+   * `"http://127.0.0.1:8000"`, or `"*"` for any; preflight requests from them are answered.
+   *
+   * @default {[]}
+   */
+  corsOrigins?: readonly string[];
 }
 
 /**
@@ -416,6 +423,10 @@ export async function startAuthServer(
     throw new TypeError('The option "tls" must be { key, cert } with PEM strings.');
   }
   const routes = readRoutes(options.routes, tokenPath);
+  const corsOrigins = options.corsOrigins ?? [];
+  if (!Array.isArray(corsOrigins) || corsOrigins.some((origin) => typeof origin !== "string")) {
+    throw new TypeError('The option "corsOrigins" must be an array of strings.');
+  }
   const server = new AuthServer(
     clients,
     tokenLifetime,
@@ -424,6 +435,7 @@ export async function startAuthServer(
     routes,
     tls,
   );
+  server.corsOrigins = corsOrigins;
   await server.listen(port, hostname);
   return server;
 }
@@ -556,7 +568,24 @@ class AuthServer implements LocalAuthServer {
     return this.close();
   }
 
+  corsOrigins: readonly string[] = [];
+
   #handle(req: IncomingMessage, res: ServerResponse): void {
+    const origin = req.headers.origin;
+    if (origin && this.corsOrigins.some((allowed) => allowed === "*" || allowed === origin)) {
+      res.setHeader("access-control-allow-origin", origin);
+      res.setHeader("vary", "origin");
+      if (req.method === "OPTIONS" && req.headers["access-control-request-method"]) {
+        req.resume();
+        res.writeHead(204, {
+          "access-control-allow-methods": "GET, HEAD, POST, PUT, PATCH, DELETE",
+          "access-control-allow-headers": req.headers["access-control-request-headers"] ??
+            "authorization",
+          "access-control-max-age": "600",
+        }).end();
+        return;
+      }
+    }
     this.#route(req, res).catch(() => {
       if (res.headersSent || res.destroyed) {
         res.destroy();

@@ -28,6 +28,7 @@ import {
   TokenTimeoutError,
 } from "../shared/errors.ts";
 
+const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
 const MAX_LIFETIME_SECONDS = 365 * 24 * 3600;
 const DEFAULT_LIFETIME_SECONDS = 3600;
 /** The most of a token response read: tokens are a few KiB; anything past this is refused. */
@@ -149,9 +150,21 @@ async function attemptToken(options: RequestTokenOptions, attempt: number): Prom
       headers,
       body: form.toString(),
       signal,
-      redirect: "error",
+      // "manual" rather than "error", which workerd rejects: a redirect comes
+      // back as a response (opaque in a browser) and fails below, so the
+      // secret is never sent on to another location.
+      redirect: "manual",
     });
     status = response.status;
+    if (response.type === "opaqueredirect" || REDIRECT_STATUS.has(status)) {
+      await response.body?.cancel();
+      throw new TokenResponseError(
+        `Token request to "${tokenUrl}" was redirected${
+          status ? ` (HTTP ${status})` : ""
+        }; a token request never follows a redirect`,
+        { status: status || undefined, retryable: false },
+      );
+    }
     const { text, complete } = await readBoundedText(response, MAX_TOKEN_RESPONSE_BYTES);
     emit(options.onEvent, { type: "token.response", attempt, status, duration: now() - sentAt });
     if (!response.ok) throw httpError(tokenUrl, response, text, secrets);

@@ -369,7 +369,8 @@ function expectFile(model: FileModel): "invalid" | "either" | Record<string, unk
   return {
     clientId: f.clientId,
     email: f.email,
-    userId: f.userId,
+    // The file is JSON, which writes -0 as 0.
+    userId: Object.is(f.userId, -0) ? 0 : f.userId,
     issuer: f.issuer,
     name: typeof f.name === "string" ? f.name : "API Credentials",
     scopes: Array.isArray(scopes) ? scopes : undefined,
@@ -1325,8 +1326,8 @@ function judge(reply: Reply): Verdict {
     return { ok: false, type: "TokenNetworkError", retryable: true };
   }
   if (reply.kind === "redirect") {
-    // The secret must never follow a redirect: the request fails instead.
-    return { ok: false, type: "TokenNetworkError", retryable: true };
+    // The secret must never follow a redirect: the request fails at once instead.
+    return { ok: false, type: "TokenResponseError", retryable: false };
   }
   const status = reply.status;
   if (status >= 300) {

@@ -323,13 +323,46 @@ describe("AuthSession.fetch()", () => {
     server.failTokenRequests({ delay: 100 });
     const s = session();
     const controller = new AbortController();
-    const leaving = s.fetch(server.apiUrl, { signal: controller.signal });
     const staying = s.fetch(server.apiUrl);
+    const leaving = s.fetch(server.apiUrl, { signal: controller.signal });
     while (server.counts.tokenRequests === 0) await new Promise((r) => setTimeout(r, 5));
     controller.abort();
     await rejection(leaving);
     assert.equal((await staying).status, 200);
     assert.equal(server.counts.tokenRequests, 1);
+  });
+
+  it("ends the token request when the caller that started it leaves, and the others get one of their own", async () => {
+    // In an edge worker, a request's I/O ends with it: nobody may wait on it.
+    server.failTokenRequests({ delay: 200 });
+    const s = session();
+    const controller = new AbortController();
+    const leaving = s.fetch(server.apiUrl, { signal: controller.signal });
+    const staying = [s.fetch(server.apiUrl), s.fetch(server.apiUrl)];
+    while (server.counts.tokenRequests === 0) await new Promise((r) => setTimeout(r, 5));
+    controller.abort(new Error("the first request went away"));
+    assert.equal((await rejection(leaving)).message, "the first request went away");
+    for (const response of await Promise.all(staying)) {
+      assert.equal(response.status, 200);
+      await response.body?.cancel();
+    }
+    assert.equal(server.counts.tokenRequests, 2);
+  });
+
+  it("does not make a caller that must wait join a renewal that nobody waits for", async () => {
+    // A renewal started in the background may have ended with the request
+    // that started it (in an edge worker): a caller that needs a token asks itself.
+    let clock = Date.now();
+    const s = session({ now: () => clock, leeway: 30_000, retry: { limit: 0 } });
+    const first = await s.getAccessToken();
+    server.failTokenRequests({ delay: 60_000 });
+    clock += 600_000 - 29_000; // inside the margin, with 29 s left: a renewal in the background
+    assert.equal(await s.getAccessToken(), first);
+    while (server.counts.tokenRequests < 2) await new Promise((r) => setTimeout(r, 5));
+    clock += 15_000; // 14 s left: callers wait, for a token request of their own
+    const renewed = await s.getAccessToken();
+    assert.notEqual(renewed, first);
+    assert.equal(server.counts.tokenRequests, 3);
   });
 });
 

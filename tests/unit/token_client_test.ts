@@ -153,6 +153,22 @@ describe("requestToken()", () => {
     assert.equal(server.counts.tokenRequests, 3);
   });
 
+  it("fails at once on a redirect of the token request, never following it with the secret", async () => {
+    for (const status of [301, 302, 303, 307, 308]) {
+      server.resetCounts();
+      const to = encodeURIComponent(server.tokenUrl);
+      const error = await rejection(
+        request({ tokenUrl: `${server.url}/v1/redirect?to=${to}&status=${status}` }),
+      );
+      assert.ok(error instanceof TokenResponseError, String(error));
+      assert.equal(error.status, status);
+      assert.equal(error.retryable, false);
+      assert.match(record(error.message), /was redirected/);
+      assert.equal(server.counts.apiRequests, 1, "asked once, not retried");
+      assert.equal(server.counts.tokenRequests, 0, "the redirect was not followed");
+    }
+  });
+
   it("throws TokenNetworkError when the server cannot be reached", async () => {
     const closed = await startAuthServer();
     const url = closed.tokenUrl;

@@ -1,0 +1,234 @@
+/**
+ * The browser example (examples/browser.ts) in headless Chromium (Debian's
+ * `chromium`, installed with apt-get when missing): a page served on
+ * 127.0.0.1 imports the npm build's browser bundle, the same one the size
+ * check measures, and calls the local API on another origin (CORS) through
+ * `AuthSession`, with its tokens from the page's own backend. Driven over the
+ * DevTools protocol. Run by Node.js 24 (type stripping, global WebSocket):
+ *
+ * ```sh
+ * deno task build:npm && node scripts/edge/chromium_test.ts
+ * ```
+ *
+ * Closes with `N passed, N failed`.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { requestToken } from "../../mod.ts";
+import { type LocalAuthServer, startAuthServer } from "../../testing.ts";
+import { bundleForBrowser } from "../size.ts";
+import { buildToolBin, ROOT } from "../npm_tools.ts";
+
+const CLIENT_ID = "browser-client";
+const CLIENT_SECRET = "browser-s3cret-never-print-me";
+const WAIT_MS = 30_000;
+
+const results: { name: string; error?: unknown }[] = [];
+async function it(name: string, test: () => void | Promise<void>): Promise<void> {
+  try {
+    await test();
+    results.push({ name });
+    console.log(`ok - ${name}`);
+  } catch (error) {
+    results.push({ name, error });
+    console.log(`FAIL - ${name}\n${error instanceof Error ? error.stack : error}`);
+  }
+}
+
+function chromiumPath(): string {
+  const which = (): string =>
+    spawnSync("sh", ["-c", "command -v chromium"], { encoding: "utf8" })
+      .stdout.trim();
+  if (!which()) {
+    console.log("chromium is missing: installing it with apt-get");
+    spawnSync("sh", ["-c", "apt-get update -qq && apt-get install -y -qq chromium"], {
+      stdio: "inherit",
+    });
+  }
+  const path = which();
+  if (!path) throw new Error("chromium could not be installed (apt-get install -y chromium)");
+  return path;
+}
+
+const work = mkdtempSync(join(tmpdir(), "kognic-chromium-"));
+const lib = join(work, "lib");
+const { entryChunk } = bundleForBrowser(lib);
+const entryFile = join(ROOT, entryChunk);
+const app = spawnSync(buildToolBin("esbuild"), [
+  join(ROOT, "examples", "browser.ts"),
+  "--format=esm",
+  "--target=es2022",
+  "--log-level=error",
+]);
+if (app.status !== 0) throw new Error(`esbuild failed on examples/browser.ts: ${app.stderr}`);
+
+let backendCalls = 0;
+const logs: string[] = [];
+const page = createServer(async (req, res) => {
+  const url = new URL(req.url ?? "/", "http://page");
+  req.resume();
+  if (url.pathname === "/api/kognic-token" && req.method === "POST") {
+    // The backend: it holds the secret and answers a token, never the secret.
+    backendCalls++;
+    const token = await requestToken({
+      tokenUrl: server.tokenUrl,
+      credentials: { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET },
+    });
+    const { accessToken, tokenType, issuedAt, expiresAt } = token;
+    const body = JSON.stringify({ accessToken, tokenType, issuedAt, expiresAt });
+    res.writeHead(200, { "content-type": "application/json" }).end(body);
+  } else if (url.pathname === "/") {
+    const html = `<!doctype html><meta charset="utf-8"><title>kognic-auth</title>
+<script type="importmap">{"imports":{"@kognic/auth":"/lib/entry.js"}}</script>
+<script type="module">
+import { createBrowserSession } from "/app.js";
+globalThis.outcome = (async () => {
+  const session = createBrowserSession(${JSON.stringify(server.url)});
+  const answers = await Promise.all([1, 2, 3].map(() => session.fetch(${
+      JSON.stringify(server.apiUrl)
+    })));
+  const bodies = await Promise.all(answers.map((response) => response.json()));
+  let fileError = "";
+  try { await (await import("@kognic/auth")).resolveCredentials({ auth: "credentials.json" }); }
+  catch (error) { fileError = error.name + ": " + error.message; }
+  return { statuses: answers.map((r) => r.status), clients: bodies.map((b) => b.clientId), fileError,
+    page: document.documentElement.outerHTML };
+})().catch((error) => ({ error: String(error) }));
+</script>`;
+    res.writeHead(200, { "content-type": "text/html" }).end(html);
+  } else if (url.pathname === "/app.js") {
+    res.writeHead(200, { "content-type": "text/javascript" }).end(app.stdout);
+  } else if (url.pathname.startsWith("/lib/")) {
+    const name = url.pathname.slice(5);
+    const file = name === "entry.js" ? entryFile : join(lib, name.replace(/[^\w.-]/g, ""));
+    try {
+      res.writeHead(200, { "content-type": "text/javascript" }).end(readFileSync(file));
+    } catch {
+      res.writeHead(404).end();
+    }
+  } else {
+    res.writeHead(404).end();
+  }
+});
+await new Promise<void>((resolve) => page.listen(0, "127.0.0.1", resolve));
+const pageUrl = `http://127.0.0.1:${(page.address() as { port: number }).port}`;
+const server: LocalAuthServer = await startAuthServer({
+  clients: { [CLIENT_ID]: CLIENT_SECRET },
+  corsOrigins: [pageUrl],
+});
+
+const chromium = chromiumPath();
+const version = spawnSync(chromium, ["--version"], { encoding: "utf8" }).stdout.trim();
+console.log(`${version}, Node.js ${process.versions.node}`);
+const browser = spawn(chromium, [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  `--user-data-dir=${join(work, "profile")}`,
+  "--remote-debugging-port=0",
+  `${pageUrl}/`,
+], { stdio: ["ignore", "ignore", "pipe"] });
+
+try {
+  const devtools = await new Promise<string>((resolve, reject) => {
+    let text = "";
+    const timer = setTimeout(() => reject(new Error(`chromium did not start:\n${text}`)), WAIT_MS);
+    browser.stderr.on("data", (chunk: Buffer) => {
+      text += chunk;
+      const match = /DevTools listening on ws:\/\/([^/\s]+)/.exec(text);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    });
+  });
+  let target: { webSocketDebuggerUrl: string } | undefined;
+  for (let i = 0; i < 100 && !target; i++) {
+    const list = await (await fetch(`http://${devtools}/json/list`)).json() as {
+      type: string;
+      url: string;
+      webSocketDebuggerUrl: string;
+    }[];
+    target = list.find((entry) => entry.type === "page" && entry.url.startsWith(pageUrl));
+    if (!target) await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  if (!target) throw new Error("the page never opened in chromium");
+  const socket = new WebSocket(target.webSocketDebuggerUrl);
+  await new Promise((resolve, reject) => {
+    socket.onopen = resolve;
+    socket.onerror = reject;
+  });
+  // The page may still be loading when first asked: ask again (bounded) while
+  // its execution context is replaced.
+  let outcome: Record<string, unknown> | undefined;
+  for (let id = 1; !outcome; id++) {
+    const message = await new Promise<Record<string, unknown>>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("the page gave no outcome")), WAIT_MS);
+      socket.onmessage = (event) => {
+        const message = JSON.parse(String(event.data));
+        if (message.id !== id) return;
+        clearTimeout(timer);
+        resolve(message);
+      };
+      socket.send(JSON.stringify({
+        id,
+        method: "Runtime.evaluate",
+        params: {
+          expression:
+            "new Promise((resolve) => { const wait = () => globalThis.outcome ? globalThis.outcome.then(resolve) : setTimeout(wait, 50); wait(); })",
+          awaitPromise: true,
+          returnByValue: true,
+        },
+      }));
+    });
+    const value = (message.result as { result?: { value?: Record<string, unknown> } })?.result
+      ?.value;
+    if (value) outcome = value;
+    else if (id >= 20) {
+      throw new Error(`evaluation failed: ${JSON.stringify(message).slice(0, 500)}`);
+    } else await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  socket.close();
+  logs.push(JSON.stringify(outcome));
+
+  await it("the page fetches from the API on another origin (CORS) through AuthSession", () => {
+    assert.equal(outcome.error, undefined);
+    assert.deepEqual(outcome.statuses, [200, 200, 200]);
+    assert.deepEqual(outcome.clients, [CLIENT_ID, CLIENT_ID, CLIENT_ID]);
+  });
+  await it("the session asked the backend for a token once for three concurrent requests", () => {
+    assert.equal(backendCalls, 1);
+    assert.equal(server.counts.tokenRequests, 1);
+  });
+  await it("a credentials file in the browser fails with an error saying what to pass", () => {
+    assert.match(String(outcome.fileError), /^ConfigurationError: .*Deno, Node\.js or Bun/);
+  });
+  await it("secret hygiene: the page and the bundle never held the client secret", () => {
+    for (const text of [...logs, app.stdout.toString(), readFileSync(entryFile, "utf8")]) {
+      assert.ok(!text.includes(CLIENT_SECRET));
+    }
+  });
+} finally {
+  browser.kill();
+  await server.close();
+  const closed = new Promise((resolve) => page.close(resolve));
+  page.closeAllConnections();
+  await closed;
+  rmSync(work, { recursive: true, force: true });
+}
+
+const failed = results.filter((result) => result.error).length;
+console.log(`${results.length - failed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
