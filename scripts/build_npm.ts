@@ -59,18 +59,25 @@ interface DenoJson {
 
 /**
  * Optional peer dependencies: npm packages that the code imports lazily when a
- * feature needs them (the system keyring), with the version range to use
+ * feature needs them (the system keyring, the Redis token cache), with the version range to use
  * unless deno.json's `imports` maps the package to an `npm:` specifier.
  */
-const OPTIONAL_PEERS: Record<string, string> = { "@napi-rs/keyring": "^2.1.2" };
+const OPTIONAL_PEERS: Record<string, string> = {
+  "@napi-rs/keyring": "^2.1.2",
+  redis: "^6.3.1",
+};
 
-/** The optional peers with their ranges, taken from deno.json's imports where there. */
+/**
+ * The optional peers with their ranges, taken from deno.json's imports where
+ * there; a version pinned there (for the tests) is a caret range for users.
+ */
 function optionalPeers(deno: DenoJson): Record<string, string> {
   return Object.fromEntries(
     Object.entries(OPTIONAL_PEERS).map(([name, range]) => {
       const target = deno.imports?.[name];
       const prefix = `npm:${name}@`;
-      return [name, target?.startsWith(prefix) ? target.slice(prefix.length) : range];
+      const mapped = target?.startsWith(prefix) ? target.slice(prefix.length) : range;
+      return [name, /^\d+\.\d+\.\d+$/.test(mapped) ? `^${mapped}` : mapped];
     }),
   );
 }

@@ -4,7 +4,7 @@
 import process from "node:process";
 import type { EnvSource } from "../shared/env.ts";
 import { ConfigurationError, KognicAuthError } from "../shared/errors.ts";
-import type { TokenCacheMode } from "../config/token_cache.ts";
+import { parseTokenCacheMode, TOKEN_CACHE_ENV, type TokenCacheMode } from "../config/cache_mode.ts";
 import type { CachedToken, TokenCache } from "../core/token_cache.ts";
 
 /** Writes one debug line (the commands' -v); never given a secret or a token. */
@@ -58,6 +58,23 @@ export async function keyringStep<T>(fn: () => Promise<T>, alternative: string):
   }
 }
 
+/**
+ * The token cache mode of a command: its `--token-cache` value, else
+ * `KOGNIC_TOKEN_CACHE`, else `auto`; a Redis URL is a mode too.
+ *
+ * @throws {TypeError} Naming the flag or the variable and the modes allowed.
+ */
+export function tokenCacheMode(
+  flag: string | undefined,
+  env: EnvSource | undefined,
+  allowed: readonly string[],
+): TokenCacheMode {
+  if (flag !== undefined) return parseTokenCacheMode(flag, allowed, "--token-cache");
+  const fromEnv = (env ?? process.env)[TOKEN_CACHE_ENV];
+  if (fromEnv) return parseTokenCacheMode(fromEnv, allowed, TOKEN_CACHE_ENV);
+  return "auto";
+}
+
 /** The token cache of a mode, with debug lines for hits and misses. */
 export async function openTokenCache(
   mode: TokenCacheMode,
@@ -65,9 +82,21 @@ export async function openTokenCache(
   debug: Debug,
 ): Promise<TokenCache | undefined> {
   const { createTokenCache, FileTokenCache } = await import("../config/token_cache.ts");
+  const { RedisTokenCache } = await import("../config/redis_token_cache.ts");
   const { isUsable } = await import("../core/token_cache.ts");
   const cache = await keyringStep(
-    () => createTokenCache(mode, { env }),
+    () =>
+      createTokenCache(mode, {
+        env,
+        redis: {
+          onFallback: (event) =>
+            debug(
+              `token cache: Redis failed to ${event.operation} (${
+                oneLine(event.message)
+              }); this process goes on with its own token request`,
+            ),
+        },
+      }),
     "or use --token-cache file",
   );
   if (!cache) {
@@ -76,6 +105,8 @@ export async function openTokenCache(
   }
   const name = cache instanceof FileTokenCache
     ? `file ${await cache.resolvePath()}`
+    : cache instanceof RedisTokenCache
+    ? `Redis ${cache.url} (keys ${cache.prefix}*), shared with every process using it`
     : "system keyring (service kognic-auth)";
   debug(`token cache: ${name}${mode === "auto" ? " (chosen by --token-cache auto)" : ""}`);
   return {
@@ -104,9 +135,17 @@ export async function openTokenCache(
     },
     delete: (key) => cache.delete(key),
     clear: () => cache.clear(),
-    withLock: (key, fn) => cache.withLock(key, fn),
+    // Passes on a signal to caches whose withLock takes one (Redis, Deno KV).
+    withLock: <T>(key: string, fn: () => Promise<T>, options?: { signal?: AbortSignal }) =>
+      (cache.withLock as LockWithSignal).call(cache, key, fn, options) as Promise<T>,
   };
 }
+
+type LockWithSignal = <T>(
+  key: string,
+  fn: () => Promise<T>,
+  options?: { signal?: AbortSignal },
+) => Promise<T>;
 
 function iso(time: number): string {
   return new Date(time).toISOString();

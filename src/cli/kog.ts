@@ -15,7 +15,7 @@ import type { Environment, EnvironmentsConfig } from "../config/environments.ts"
 import { AuthSession } from "../core/session.ts";
 import type { TokenCacheMode } from "../config/token_cache.ts";
 import { VERSION } from "../shared/version.ts";
-import { type Debug, describe, keyringStep, openTokenCache } from "./common.ts";
+import { type Debug, describe, keyringStep, openTokenCache, tokenCacheMode } from "./common.ts";
 
 /** Where `kog` reads and writes; tests pass their own. */
 export interface KogIO {
@@ -79,7 +79,9 @@ Options:
                                environment's scopes
   --format FORMAT              json (default, pretty), jsonl, csv, tsv or table
   --token-cache MODE           auto (the keyring if one answers, else the file),
-                               keyring, file or none (default: auto)
+                               keyring, file, none, or redis://HOST:PORT[/DB]
+                               (rediss:// for TLS) to share one token across
+                               machines (default: $KOGNIC_TOKEN_CACHE, else auto)
   -v, --verbose                Debug output on stderr (never secrets or tokens)
   -h, --help                   Show this help
   --version                    Show the version
@@ -148,7 +150,7 @@ export async function main(args: string[], io: KogIO = defaultIO()): Promise<num
     if (verbose) io.stderr(`debug: ${text}\n`);
   };
   try {
-    const options = parseCommandLine(args);
+    const options = parseCommandLine(args, io.env);
     if (options === "help") {
       io.stdout(USAGE);
       return EXIT_OK;
@@ -182,7 +184,10 @@ interface Options {
   verbose: boolean;
 }
 
-function parseCommandLine(args: string[]): Options | "help" | "version" {
+function parseCommandLine(
+  args: string[],
+  env: KogIO["env"],
+): Options | "help" | "version" {
   let parsed;
   try {
     parsed = parseArgs({
@@ -264,11 +269,11 @@ function parseCommandLine(args: string[]): Options | "help" | "version" {
   if (!(OUTPUT_FORMATS as readonly string[]).includes(format)) {
     throw new UsageError(`--format must be one of ${OUTPUT_FORMATS.join(", ")}, not "${format}"`);
   }
-  const tokenCache = values["token-cache"] ?? "auto";
-  if (!(TOKEN_CACHE_MODES as readonly string[]).includes(tokenCache)) {
-    throw new UsageError(
-      `--token-cache must be one of ${TOKEN_CACHE_MODES.join(", ")}, not "${tokenCache}"`,
-    );
+  let tokenCache: TokenCacheMode;
+  try {
+    tokenCache = tokenCacheMode(values["token-cache"], env, TOKEN_CACHE_MODES);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
   }
   const nonEmpty = (name: string, what: string): string | undefined => {
     const value = (values as Record<string, unknown>)[name] as string | undefined;
@@ -287,7 +292,7 @@ function parseCommandLine(args: string[]): Options | "help" | "version" {
     envFile: nonEmpty("env-config-file-path", "a file path"),
     scopes: values.scope,
     format: format as OutputFormat,
-    tokenCache: tokenCache as TokenCacheMode,
+    tokenCache,
     verbose: values.verbose ?? false,
   };
 }

@@ -14,7 +14,7 @@ import { DEFAULT_AUTH_SERVER } from "../core/options.ts";
 import type { Environment } from "../config/environments.ts";
 import type { TokenCacheMode } from "../config/token_cache.ts";
 import { VERSION } from "../shared/version.ts";
-import { type Debug, describe, keyringStep, openTokenCache } from "./common.ts";
+import { type Debug, describe, keyringStep, openTokenCache, tokenCacheMode } from "./common.ts";
 
 /** Where the CLI reads and writes; tests pass their own. */
 export interface CliIO {
@@ -63,7 +63,9 @@ Options of get-access-token:
                                only with --env or this option, and without --env its
                                default_environment is used
   --token-cache MODE           auto (the keyring if one answers, else the file),
-                               keyring, file or none (default: auto)
+                               keyring, file, none, or redis://HOST:PORT[/DB]
+                               (rediss:// for TLS) to share one token across
+                               machines (default: $KOGNIC_TOKEN_CACHE, else auto)
   --scopes S [S ...]           Scopes to request (default: the environment's, else
                                the credentials file's)
   --decode                     Print the token's JWT header and payload as JSON
@@ -76,7 +78,9 @@ Options of credentials:
 
 Options of clear-cache:
   --token-cache MODE           auto (the file, and the keyring if one answers),
-                               keyring or file (default: auto)
+                               keyring, file, or redis://HOST:PORT[/DB] (removes only
+                               the keys under kognic-auth:) (default:
+                               $KOGNIC_TOKEN_CACHE, else auto)
 
 Global options:
   -v, --verbose                Debug output on stderr (never secrets or tokens)
@@ -188,14 +192,17 @@ function text(
   return value;
 }
 
-function cacheMode(value: string | undefined, allowed: readonly TokenCacheMode[]): TokenCacheMode {
-  const mode = value ?? "auto";
-  if (!(allowed as readonly string[]).includes(mode)) {
-    throw new UsageError(
-      `--token-cache must be one of ${allowed.join(", ")}, not "${mode}"`,
-    );
+/** The flag's mode, else KOGNIC_TOKEN_CACHE's, else auto; a Redis URL is one too. */
+function cacheMode(
+  value: string | undefined,
+  allowed: readonly TokenCacheMode[],
+  env: CliIO["env"],
+): TokenCacheMode {
+  try {
+    return tokenCacheMode(value, env, allowed);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
   }
-  return mode as TokenCacheMode;
 }
 
 /** Turns `--scopes a b --json` into `--scopes a --scopes b --json`, as argparse's nargs="+" reads it. */
@@ -237,7 +244,11 @@ async function getAccessToken(args: string[], io: CliIO, debug: Debug): Promise<
   const auth = text(values, "credentials", "a file path");
   const envName = text(values, "env", "an environment name");
   const envFile = text(values, "env-config-file-path", "a file path");
-  const mode = cacheMode(values["token-cache"] as string | undefined, TOKEN_CACHE_MODES);
+  const mode = cacheMode(
+    values["token-cache"] as string | undefined,
+    TOKEN_CACHE_MODES,
+    io.env,
+  );
   const explicitScopes = values.scopes as string[] | undefined;
 
   let environment: Environment | undefined;
@@ -397,8 +408,24 @@ async function clearCache(args: string[], io: CliIO, debug: Debug): Promise<numb
     io.stdout(USAGE);
     return EXIT_OK;
   }
-  const mode = cacheMode(values["token-cache"] as string | undefined, ["auto", "keyring", "file"]);
+  const mode = cacheMode(
+    values["token-cache"] as string | undefined,
+    ["auto", "keyring", "file"],
+    io.env,
+  );
   const caches = await import("../config/token_cache.ts");
+
+  if (mode.startsWith("redis")) {
+    const { RedisTokenCache } = await import("../config/redis_token_cache.ts");
+    const cache = new RedisTokenCache({ url: mode });
+    try {
+      const count = await cache.removeAll();
+      io.stdout(`Removed ${plural(count, "key")} under ${cache.prefix} from Redis ${cache.url}\n`);
+    } finally {
+      await cache.close();
+    }
+    return EXIT_OK;
+  }
 
   if (mode === "auto" || mode === "file") {
     const file = new caches.FileTokenCache({ env: io.env });
