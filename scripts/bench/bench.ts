@@ -20,7 +20,7 @@
  * - `--candidate=FILE`: a changed copy of `mod.ts`, measured as its own row
  *   beside the current code (bundled with esbuild for Node); results in
  *   `.tmp/bench/`.
- * - `--parts=overhead,storm,memory,cold,size`: the parts to run (all by
+ * - `--parts=overhead,storm,memory,cold,size,fleet`: the parts to run (all by
  *   default); with fewer, results go to `.tmp/bench/`.
  * - `--out=DIR`: where to write `benchmarks.md` and `benchmarks.svg`.
  *
@@ -59,13 +59,14 @@ import { CASES, PEERS, type TaskOptions } from "./cases.ts";
 import { coldCases, coldEnv, type ColdRuntime, measureCold } from "./cold.ts";
 import { measureSizes, type SizeResult, tarballOf, type TarballResult } from "./size.ts";
 import { type BenchResult, renderMarkdown, renderSvg, type RuntimeRun } from "./report.ts";
+import { fleetProblems, type FleetResult, renderFleet, runFleet } from "./fleet.ts";
 
 /** The runtimes measured, by id. */
 export const RUNTIMES = ["deno", "node20", "node22", "node24"] as const;
 type RuntimeId = typeof RUNTIMES[number];
 
 /** The parts of a run, by name. */
-export const PARTS = ["overhead", "storm", "memory", "cold", "size"] as const;
+export const PARTS = ["overhead", "storm", "memory", "cold", "size", "fleet"] as const;
 type Part = typeof PARTS[number];
 
 interface Config {
@@ -86,6 +87,7 @@ const SIZES = {
     storm: 1000,
     memory: [1_000, 100_000] as [number, number],
     cold: { warmups: 2, rounds: 20 },
+    fleet: { processes: 50, windows: 3, reads: 500 },
   },
   smoke: {
     stub: { rounds: 2, batchMs: 10 },
@@ -93,6 +95,7 @@ const SIZES = {
     storm: 200,
     memory: [200, 2_000] as [number, number],
     cold: { warmups: 1, rounds: 1 },
+    fleet: { processes: 3, windows: 1, reads: 20 },
   },
 };
 
@@ -551,6 +554,14 @@ async function main(args: string[]): Promise<number> {
     await server.close();
   }
 
+  // The fleet part (Redis against file caches) keeps its own figures and page.
+  let fleet: FleetResult | undefined;
+  if (config.parts.includes("fleet")) {
+    log("fleet: Redis against a file cache per process");
+    fleet = await runFleet(config.smoke ? SIZES.smoke.fleet : SIZES.full.fleet);
+    if (fleet.skipped) log(`fleet: skipped: ${fleet.skipped}`);
+  }
+
   let sizes: SizeResult[] = [];
   if (config.parts.includes("size")) {
     log("size");
@@ -594,9 +605,16 @@ async function main(args: string[]): Promise<number> {
   // deno fmt --check runs in CI over docs/: write the file as the formatter would.
   run(DENO, ["fmt", "--quiet", markdown]);
   log(`wrote ${relative(ROOT, markdown)} and benchmarks.svg in ${result.seconds.toFixed(0)} s`);
+  if (fleet) {
+    writeFileSync(join(ROOT, ".tmp", "bench", "fleet.json"), JSON.stringify(fleet, null, 2));
+    const fleetMarkdown = join(config.out, "benchmarks-fleet.md");
+    writeFileSync(fleetMarkdown, `# Benchmarks: fleets\n\n${renderFleet(fleet)}`);
+    run(DENO, ["fmt", "--quiet", fleetMarkdown]);
+    console.log(renderFleet(fleet));
+  }
 
   if (config.smoke) {
-    const problems = smokeProblems(result);
+    const problems = [...smokeProblems(result), ...(fleet ? fleetProblems(fleet) : [])];
     for (const problem of problems) console.error(`smoke: ${problem}`);
     console.log(
       `bench --smoke: ${problems.length ? "FAILED" : "ok"} in ${result.seconds.toFixed(1)} s`,

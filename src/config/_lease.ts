@@ -32,6 +32,12 @@ export interface LeaseOptions {
   maxHold: number;
   /** Cancels the wait for the lease. */
   signal?: AbortSignal;
+  /**
+   * How many failures of the store in a row are waited out (as if the lease
+   * were taken) before going ahead without it: 0 for a server that is down
+   * when it fails, more for a store with brief contention such as a KV file.
+   */
+  errorRetries?: number;
   /** Told when the lease is not used: the store failed, or the wait timed out. */
   onFallback: (operation: string, error: unknown) => void;
 }
@@ -75,6 +81,7 @@ export async function withLease<T>(
   const owner = randomOwner();
   const deadline = Date.now() + options.lockTimeout;
   let interval = 20;
+  let errors = 0;
   for (;;) {
     let state: "usable" | "held" | "taken" | "failed";
     try {
@@ -83,9 +90,12 @@ export async function withLease<T>(
         : (await store.acquire(key, owner, options.leaseTime))
         ? "held"
         : "taken";
+      errors = 0;
     } catch (error) {
-      options.onFallback("lock", error);
-      state = "failed";
+      if (++errors > (options.errorRetries ?? 0)) {
+        options.onFallback("lock", error);
+        state = "failed";
+      } else state = "taken";
     }
     if (state === "usable" || state === "failed") return await fn();
     if (state === "held") return await holding(store, key, owner, fn, options);

@@ -169,6 +169,8 @@ export class DenoKvTokenCache implements TokenCache {
         leaseTime: this.#options.leaseTime ?? 10_000,
         lockTimeout: this.#options.lockTimeout ?? 30_000,
         maxHold: this.#options.maxHold ?? 120_000,
+        // Processes sharing a KV file may meet it busy for a moment.
+        errorRetries: 20,
         signal,
         onFallback: (operation, error) => {
           try {

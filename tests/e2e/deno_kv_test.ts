@@ -176,7 +176,7 @@ if (process.env.KOGNIC_KV_CHILD) {
           ),
         );
         for (const report of reports) assert.ok(report.ok, report.message);
-        assert.equal(server.counts.tokenRequests, 1);
+        assert.equal(server.counts.tokenRequests, 1, JSON.stringify(reports));
       } finally {
         await dir.cleanup();
       }
