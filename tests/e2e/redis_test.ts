@@ -475,6 +475,58 @@ if (process.env.KOGNIC_REDIS_CHILD) {
       await cache.close();
     });
 
+    it("takes the cache mode from KOGNIC_TOKEN_CACHE in createTokenCache without a mode", async () => {
+      assert.equal(
+        await createTokenCache(undefined, { env: { KOGNIC_TOKEN_CACHE: "none" } }),
+        undefined,
+      );
+      const cache = await createTokenCache(undefined, {
+        env: { KOGNIC_TOKEN_CACHE: "rediss://:pw@redis.example:6380/2" },
+      });
+      assert.ok(cache instanceof RedisTokenCache);
+      assert.equal(cache.url, "rediss://:***@redis.example:6380/2");
+      await assert.rejects(
+        () => createTokenCache(undefined, { env: { KOGNIC_TOKEN_CACHE: "memcached" } }),
+        /KOGNIC_TOKEN_CACHE must be one of .*redis:\/\//,
+      );
+    });
+
+    it("lets the --token-cache flag win over KOGNIC_TOKEN_CACHE, and names the variable when it is wrong", async () => {
+      const dir = await tempDir();
+      try {
+        const { env, credentials } = await machine(dir.path, 0);
+        await using server = await startAuthServer({ clients: CLIENTS });
+        const run = await runCli(
+          [
+            "-v",
+            "get-access-token",
+            "--server",
+            server.url,
+            "--credentials",
+            credentials,
+            "--token-cache",
+            "none",
+          ],
+          {
+            env: { ...env, KOGNIC_TOKEN_CACHE: "redis://127.0.0.1:1" },
+            denoPermissions: CLI_PERMISSIONS,
+            killAfter: 60_000,
+          },
+        );
+        assert.equal(run.code, 0, run.stderr);
+        assert.match(run.stderr, /token cache: none/);
+        const bad = await runCli(["get-access-token", "--credentials", credentials], {
+          env: { ...env, KOGNIC_TOKEN_CACHE: "sometimes" },
+          denoPermissions: CLI_PERMISSIONS,
+          killAfter: 60_000,
+        });
+        assert.equal(bad.code, 2);
+        assert.match(bad.stderr, /KOGNIC_TOKEN_CACHE must be one of/);
+      } finally {
+        await dir.cleanup();
+      }
+    });
+
     it("does not print the client secret", () => {
       assertNoSecretSeen();
     });
