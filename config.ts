@@ -41,8 +41,22 @@ export {
   KeyringTokenCache,
   type KeyringTokenCacheOptions,
   MemoryTokenCache,
+  parseTokenCacheMode,
+  TOKEN_CACHE_ENV,
   type TokenCacheMode,
 } from "./src/config/token_cache.ts";
+export {
+  type RedisCommandClient,
+  RedisTokenCache,
+  type RedisTokenCacheOptions,
+  type TokenCacheFallbackEvent,
+} from "./src/config/redis_token_cache.ts";
+export {
+  type DenoKvAtomicLike,
+  type DenoKvLike,
+  DenoKvTokenCache,
+  type DenoKvTokenCacheOptions,
+} from "./src/config/deno_kv_token_cache.ts";
 export {
   type CachedToken,
   isUsable,

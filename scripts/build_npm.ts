@@ -60,13 +60,14 @@ interface DenoJson {
 
 /**
  * Optional peer dependencies: npm packages that the code imports lazily when a
- * feature needs them (the system keyring), with the version range to use
+ * feature needs them (the system keyring, the Redis token cache), with the version range to use
  * unless deno.json's `imports` maps the package to an `npm:` specifier.
  */
 const OPTIONAL_PEERS: Record<string, string> = {
   "@napi-rs/keyring": "^2.1.2",
   undici: "^7.10.0",
   "@opentelemetry/api": "^1.4.0",
+  redis: "^6.3.1",
 };
 
 /**

@@ -64,6 +64,8 @@ const script = (path: string, ...args: string[]): string[] => [deno, "run", "-A"
 
 /** The test files that need a keyring service; they run in a step of their own. */
 const keyringTests = ["tests/e2e/keyring_test.ts", "tests/e2e/keyring_chain_test.ts"];
+/** The fleet token caches' tests: a real redis-server, and Deno KV (--unstable-kv). */
+const fleetTests = ["tests/e2e/redis_test.ts", "tests/e2e/deno_kv_test.ts"];
 
 const repo = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
 const tmp = tmpdir();
@@ -113,8 +115,30 @@ const steps: Step[] = [
       `--allow-read=${repo},${tmp}`,
       `--allow-write=${tmp}`,
       "--allow-run",
-      `--ignore=${keyringTests.join(",")}`,
+      `--ignore=${[...keyringTests, ...fleetTests].join(",")}`,
       "tests/",
+    ],
+    counts: denoCounts,
+  },
+  {
+    // The Redis token cache against real redis-servers (installed with apt-get
+    // when missing; the tests start and stop their own on free ports of
+    // 127.0.0.1, without persistence) and the Deno KV token cache on local KV
+    // files, which Deno 2.9 opens only with --unstable-kv.
+    name: "deno test: Redis and Deno KV token caches, against a real redis-server",
+    cmd: [
+      "sh",
+      "scripts/with_redis.sh",
+      deno,
+      "test",
+      "--unstable-kv",
+      "--allow-net=127.0.0.1",
+      "--allow-env",
+      "--allow-read",
+      `--allow-write=${tmp}`,
+      "--allow-run",
+      "--allow-sys",
+      ...fleetTests,
     ],
     counts: denoCounts,
   },

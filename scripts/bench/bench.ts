@@ -21,7 +21,7 @@
  * - `--candidate=FILE`: a changed copy of `mod.ts`, measured as its own row
  *   beside the current code (bundled with esbuild for Node); results in
  *   `.tmp/bench/`.
- * - `--parts=overhead,storm,memory,cold,size`: the parts to run (all by
+ * - `--parts=overhead,storm,memory,cold,size,fleet`: the parts to run (all by
  *   default); with fewer, results go to `.tmp/bench/`.
  * - `--out=DIR`: where to write `benchmarks.json`, `benchmarks.md` and `benchmarks.svg`.
  *
@@ -61,13 +61,14 @@ import { coldCases, coldEnv, type ColdRuntime, measureCold } from "./cold.ts";
 import { measureSizes, type SizeResult, tarballOf, type TarballResult } from "./size.ts";
 import { writeDocument } from "../render_doc.ts";
 import { benchDocument, type BenchResult, type RuntimeRun } from "./figures.ts";
+import { fleetProblems, type FleetResult, renderFleet, runFleet } from "./fleet.ts";
 
 /** The runtimes measured, by id. */
 export const RUNTIMES = ["deno", "node20", "node22", "node24"] as const;
 type RuntimeId = typeof RUNTIMES[number];
 
 /** The parts of a run, by name. */
-export const PARTS = ["overhead", "storm", "memory", "cold", "size"] as const;
+export const PARTS = ["overhead", "storm", "memory", "cold", "size", "fleet"] as const;
 type Part = typeof PARTS[number];
 
 interface Config {
@@ -88,6 +89,7 @@ const SIZES = {
     storm: 1000,
     memory: [1_000, 100_000] as [number, number],
     cold: { warmups: 2, rounds: 20 },
+    fleet: { processes: 50, windows: 3, reads: 500 },
   },
   smoke: {
     stub: { rounds: 2, batchMs: 10 },
@@ -95,6 +97,7 @@ const SIZES = {
     storm: 200,
     memory: [200, 2_000] as [number, number],
     cold: { warmups: 1, rounds: 1 },
+    fleet: { processes: 3, windows: 1, reads: 20 },
   },
 };
 
@@ -553,6 +556,14 @@ async function main(args: string[]): Promise<number> {
     await server.close();
   }
 
+  // The fleet part (Redis against file caches) keeps its own figures and page.
+  let fleet: FleetResult | undefined;
+  if (config.parts.includes("fleet")) {
+    log("fleet: Redis against a file cache per process");
+    fleet = await runFleet(config.smoke ? SIZES.smoke.fleet : SIZES.full.fleet);
+    if (fleet.skipped) log(`fleet: skipped: ${fleet.skipped}`);
+  }
+
   let sizes: SizeResult[] = [];
   if (config.parts.includes("size")) {
     log("size");
@@ -593,9 +604,16 @@ async function main(args: string[]): Promise<number> {
   const written = writeDocument(join(config.out, "benchmarks.json"), benchDocument(result));
   log(`wrote ${written.map((path) => relative(ROOT, path)).join(", ")}`);
   log(`in ${result.seconds.toFixed(0)} s`);
+  if (fleet) {
+    writeFileSync(join(ROOT, ".tmp", "bench", "fleet.json"), JSON.stringify(fleet, null, 2));
+    const fleetMarkdown = join(config.out, "benchmarks-fleet.md");
+    writeFileSync(fleetMarkdown, `# Benchmarks: fleets\n\n${renderFleet(fleet)}`);
+    run(DENO, ["fmt", "--quiet", fleetMarkdown]);
+    console.log(renderFleet(fleet));
+  }
 
   if (config.smoke) {
-    const problems = smokeProblems(result);
+    const problems = [...smokeProblems(result), ...(fleet ? fleetProblems(fleet) : [])];
     for (const problem of problems) console.error(`smoke: ${problem}`);
     console.log(
       `bench --smoke: ${problems.length ? "FAILED" : "ok"} in ${result.seconds.toFixed(1)} s`,

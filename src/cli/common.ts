@@ -10,7 +10,7 @@ import type { AuthEvent, AuthEventListener } from "../core/events.ts";
 import { describeEvent } from "../core/event_log.ts";
 import { ConfigurationError, KognicAuthError } from "../shared/errors.ts";
 import { KeyringError } from "../shared/keyring.ts";
-import type { TokenCacheMode } from "../config/token_cache.ts";
+import type { TokenCacheMode } from "../config/cache_mode.ts";
 import type {
   Environment,
   EnvironmentsConfig,
@@ -152,9 +152,21 @@ export async function openTokenCache(
   debug: Debug,
 ): Promise<TokenCache | undefined> {
   const { createTokenCache, FileTokenCache } = await import("../config/token_cache.ts");
+  const { RedisTokenCache } = await import("../config/redis_token_cache.ts");
   const { isUsable } = await import("../core/token_cache.ts");
   const cache = await keyringStep(
-    () => createTokenCache(mode, { env }),
+    () =>
+      createTokenCache(mode, {
+        env,
+        redis: {
+          onFallback: (event) =>
+            debug(
+              `token cache: Redis failed to ${event.operation} (${
+                oneLine(event.message)
+              }); this process goes on with its own token request`,
+            ),
+        },
+      }),
     "or use --token-cache file",
   );
   if (!cache) {
@@ -163,6 +175,8 @@ export async function openTokenCache(
   }
   const name = cache instanceof FileTokenCache
     ? `file ${await cache.resolvePath()}`
+    : cache instanceof RedisTokenCache
+    ? `Redis ${cache.url} (keys ${cache.prefix}*), shared with every process using it`
     : "system keyring (service kognic-auth)";
   debug(`token cache: ${name}${mode === "auto" ? " (chosen by --token-cache auto)" : ""}`);
   return {

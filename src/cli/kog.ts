@@ -10,7 +10,7 @@ import { KognicClient } from "../api/client.ts";
 import { ApiError } from "../api/errors.ts";
 import { ConfigurationError } from "../shared/errors.ts";
 import { AuthSession } from "../core/session.ts";
-import type { TokenCacheMode } from "../config/token_cache.ts";
+import type { TokenCacheMode } from "../config/cache_mode.ts";
 import { VERSION } from "../shared/version.ts";
 import {
   chooseEnvironment,
@@ -122,7 +122,7 @@ export function main(args: string[], io: KogIO = defaultIO()): Promise<number> {
     if (verbose) io.stderr(`debug: ${oneLine(text)}\n`);
   };
   return runMain("kog", io, async () => {
-    const options = parseCommandLine(args);
+    const options = parseCommandLine(args, io.env);
     if (options === "help") {
       io.stdout(USAGE);
       return EXIT_OK;
@@ -162,7 +162,7 @@ const OPTIONS = {
   version: { type: "boolean" },
 } as const;
 
-function parseCommandLine(args: string[]): Options | "help" | "version" {
+function parseCommandLine(args: string[], env: CliIO["env"]): Options | "help" | "version" {
   const parsed = parseOptions(args, OPTIONS, "kog", true);
   const values = parsed.values as {
     data?: string[];
@@ -231,7 +231,7 @@ function parseCommandLine(args: string[]): Options | "help" | "version" {
   }
 
   const format = oneOf("--format", values.format ?? "json", OUTPUT_FORMATS, "kog");
-  const tokenCache = tokenCacheMode(parsed.values, "kog");
+  const tokenCache = tokenCacheMode(parsed.values, "kog", env);
   if (values.scope?.some((scope) => scope.trim() === "")) {
     throw new UsageError("--scope needs a scope");
   }

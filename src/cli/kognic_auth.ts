@@ -119,7 +119,9 @@ ${TOKEN_CACHE_HELP}  --scopes S [S ...]           Scopes to request (default: th
     summary: "Remove the cached access tokens",
     options: TOKEN_CACHE_OPTION,
     help: `  --token-cache MODE           auto (the file, and the keyring if one answers),
-                               keyring or file (default: auto)
+                               keyring, file, or redis://HOST:PORT[/DB] (removes only
+                               the keys under kognic-auth:) (default:
+                               $KOGNIC_TOKEN_CACHE, else auto)
 `,
     run: clearCache,
   },
@@ -167,7 +169,7 @@ async function getAccessToken(
   const auth = nonEmpty(values, "credentials", "a file path", command);
   const envName = nonEmpty(values, "env", "an environment name", command);
   const envFile = nonEmpty(values, "env-config-file-path", "a file path", command);
-  const mode = tokenCacheMode(values, command);
+  const mode = tokenCacheMode(values, command, io.env);
   const explicitScopes = values.scopes as string[] | undefined;
   const method = nonEmpty(values, "token-endpoint-auth-method", "a method name", command);
   const authMethod = method === undefined
@@ -339,8 +341,20 @@ async function clearCache(
   { values }: ParsedArgs,
   { io, debug, command }: CommandContext,
 ): Promise<number> {
-  const mode = tokenCacheMode(values, command, ["auto", "keyring", "file"]);
+  const mode = tokenCacheMode(values, command, io.env, ["auto", "keyring", "file"]);
   const caches = await import("../config/token_cache.ts");
+
+  if (mode.startsWith("redis")) {
+    const { RedisTokenCache } = await import("../config/redis_token_cache.ts");
+    const cache = new RedisTokenCache({ url: mode });
+    try {
+      const count = await cache.removeAll();
+      io.stdout(`Removed ${plural(count, "key")} under ${cache.prefix} from Redis ${cache.url}\n`);
+    } finally {
+      await cache.close();
+    }
+    return EXIT_OK;
+  }
 
   if (mode === "auto" || mode === "file") {
     const file = new caches.FileTokenCache({ env: io.env });

@@ -9,8 +9,8 @@
 
 import process from "node:process";
 import { parseArgs } from "node:util";
-import type { EnvSource } from "../shared/env.ts";
-import type { TokenCacheMode } from "../config/token_cache.ts";
+import { parseTokenCacheMode, TOKEN_CACHE_ENV, type TokenCacheMode } from "../config/cache_mode.ts";
+import { type EnvSource, getEnv } from "../shared/env.ts";
 import { describe, oneLine } from "./common.ts";
 
 /** Where a command reads and writes; tests pass their own. */
@@ -352,17 +352,31 @@ export const TOKEN_CACHE_OPTION: OptionTable = { "token-cache": { type: "string"
 /** The help lines of `--token-cache` for a command that reads tokens. */
 export const TOKEN_CACHE_HELP =
   `  --token-cache MODE           auto (the keyring if one answers, else the file),
-                               keyring, file or none (default: auto)
+                               keyring, file, none, or redis://HOST:PORT[/DB]
+                               (rediss:// for TLS) to share one token across
+                               machines (default: $KOGNIC_TOKEN_CACHE, else auto)
 `;
 
-/** The `--token-cache` mode given (`auto` when none is), one of `allowed`. */
+/**
+ * The token cache mode of a command: its `--token-cache` value, else
+ * `KOGNIC_TOKEN_CACHE`, else `auto`; one of `allowed`, or a Redis URL. A
+ * mistyped mode gets the closest one suggested.
+ */
 export function tokenCacheMode(
   values: ParsedArgs["values"],
   command: string,
+  env: EnvSource | undefined,
   allowed: readonly TokenCacheMode[] = TOKEN_CACHE_MODES,
 ): TokenCacheMode {
-  const value = values["token-cache"];
-  return oneOf("--token-cache", typeof value === "string" ? value : "auto", allowed, command);
+  const flag = values["token-cache"];
+  const fromEnv = typeof flag === "string" ? undefined : getEnv(TOKEN_CACHE_ENV, env);
+  const [where, value] = typeof flag === "string"
+    ? ["--token-cache", flag]
+    : fromEnv
+    ? [TOKEN_CACHE_ENV, fromEnv]
+    : ["--token-cache", "auto"];
+  if (/^rediss?:\/\//i.test(value)) return parseTokenCacheMode(value, allowed, where);
+  return oneOf(where, value, allowed, command);
 }
 
 // ---------------------------------------------------------------------------

@@ -11,7 +11,8 @@
 
 import { sha256Hex, type TokenCache } from "../core/token_cache.ts";
 import type { TokenSet } from "../core/access_token.ts";
-import { type EnvSource, xdgDir } from "../shared/env.ts";
+import { type EnvSource, getEnv, xdgDir } from "../shared/env.ts";
+import { RedisTokenCache, type RedisTokenCacheOptions } from "./redis_token_cache.ts";
 import {
   callKeyring,
   checkKeyring,
@@ -22,12 +23,9 @@ import {
 import { randomHex, withFileLock } from "./_lock.ts";
 import { FileRefusedError, isNotFound, readTextFile } from "../shared/files.ts";
 import { ConfigurationError } from "../shared/errors.ts";
+import { parseTokenCacheMode, TOKEN_CACHE_ENV, type TokenCacheMode } from "./cache_mode.ts";
 
-/**
- * How tokens are cached: `auto` (the keyring when one answers, else the
- * file), `keyring`, `file`, or `none`.
- */
-export type TokenCacheMode = "auto" | "keyring" | "file" | "none";
+export { parseTokenCacheMode, TOKEN_CACHE_ENV, type TokenCacheMode } from "./cache_mode.ts";
 
 /**
  * The keyring service under which {@linkcode KeyringTokenCache} stores tokens.
@@ -454,6 +452,8 @@ function untilAborted(promise: Promise<void> | undefined, signal?: AbortSignal):
 
 /** Options of {@linkcode createTokenCache}. */
 export interface CreateTokenCacheOptions {
+  /** Options of a Redis cache (a `redis://` or `rediss://` mode), such as `onFallback` and the timeouts. */
+  redis?: Omit<RedisTokenCacheOptions, "url" | "client">;
   /** The cache file of the `file` mode (and of `auto` without a keyring). */
   path?: string;
   /** Environment variables for the default paths. @default {the process's} */
@@ -467,10 +467,12 @@ export interface CreateTokenCacheOptions {
 /**
  * The token cache of a mode: `none` gives `undefined` (no cache), `file` a
  * {@linkcode FileTokenCache}, `keyring` a {@linkcode KeyringTokenCache} after
- * checking that the keyring answers, and `auto` the keyring when it answers
- * within the probe timeout, else the file.
+ * checking that the keyring answers, `auto` the keyring when it answers
+ * within the probe timeout, else the file, and a `redis://` or `rediss://`
+ * URL a {@linkcode RedisTokenCache}. Without a mode, `KOGNIC_TOKEN_CACHE`
+ * (of `options.env`) gives it, else `auto`.
  *
- * @param mode The mode, as given with `--token-cache`.
+ * @param mode The mode, as given with `--token-cache`. @default {$KOGNIC_TOKEN_CACHE, else "auto"}
  * @param options The file's path, the environment and the timeouts.
  * @returns The cache, or `undefined` for `none`.
  * @throws {KeyringError} For `keyring` when the keyring does not answer.
@@ -485,9 +487,16 @@ export interface CreateTokenCacheOptions {
  * ```
  */
 export async function createTokenCache(
-  mode: TokenCacheMode,
+  mode?: TokenCacheMode,
   options: CreateTokenCacheOptions = {},
 ): Promise<TokenCache | undefined> {
+  if (mode === undefined) {
+    const fromEnv = getEnv(TOKEN_CACHE_ENV, options.env);
+    mode = fromEnv ? parseTokenCacheMode(fromEnv, undefined, TOKEN_CACHE_ENV) : "auto";
+  }
+  if (typeof mode === "string" && /^rediss?:\/\//i.test(mode)) {
+    return new RedisTokenCache({ ...options.redis, url: mode });
+  }
   const file = (): FileTokenCache =>
     new FileTokenCache({ path: options.path, env: options.env, lockTimeout: options.lockTimeout });
   const keyring = (): KeyringTokenCache =>
@@ -507,7 +516,9 @@ export async function createTokenCache(
       return (await probeKeyring(options.probeTimeout)) ? keyring() : file();
     default:
       throw new TypeError(
-        `Unknown token cache mode "${String(mode)}"; expected auto, keyring, file or none`,
+        `Unknown token cache mode "${
+          String(mode).slice(0, 40)
+        }"; expected auto, keyring, file, none or redis://HOST:PORT[/DB]`,
       );
   }
 }

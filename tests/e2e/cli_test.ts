@@ -248,7 +248,7 @@ describe("kognic-auth CLI", () => {
       {
         args: ["clear-cache", "--help"],
         usage: "Usage: kognic-auth clear-cache [options]\n",
-        has: ["--token-cache MODE", "keyring or file"],
+        has: ["--token-cache MODE", "keyring, file, or redis://HOST:PORT[/DB]"],
         lacks: ["--server", "--show-secret"],
       },
     ];

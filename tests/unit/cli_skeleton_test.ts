@@ -162,13 +162,29 @@ describe("parseOptions", () => {
   }
 
   it("suggests the closest --token-cache mode, and takes auto when none is given", () => {
-    assert.equal(tokenCacheMode({}, "prog"), "auto");
-    assert.equal(tokenCacheMode({ "token-cache": "none" }, "prog"), "none");
-    const error = usage(() => tokenCacheMode({ "token-cache": "none" }, "prog", ["auto", "file"]));
+    assert.equal(tokenCacheMode({}, "prog", {}), "auto");
+    assert.equal(tokenCacheMode({ "token-cache": "none" }, "prog", {}), "none");
+    const error = usage(() =>
+      tokenCacheMode({ "token-cache": "none" }, "prog", {}, ["auto", "file"])
+    );
     assert.equal(error.message, '--token-cache must be one of auto, file, not "none"');
     assert.match(
-      usage(() => tokenCacheMode({ "token-cache": "fiel" }, "prog")).message,
+      usage(() => tokenCacheMode({ "token-cache": "fiel" }, "prog", {})).message,
       /did you mean file\?$/,
+    );
+  });
+
+  it("takes KOGNIC_TOKEN_CACHE when no flag is given, the flag winning, and Redis URLs", () => {
+    const env = { KOGNIC_TOKEN_CACHE: "file" };
+    assert.equal(tokenCacheMode({}, "prog", env), "file");
+    assert.equal(tokenCacheMode({ "token-cache": "none" }, "prog", env), "none");
+    assert.equal(
+      tokenCacheMode({}, "prog", { KOGNIC_TOKEN_CACHE: "REDIS://127.0.0.1:6379/2" }),
+      "redis://127.0.0.1:6379/2",
+    );
+    assert.match(
+      usage(() => tokenCacheMode({}, "prog", { KOGNIC_TOKEN_CACHE: "fiel" })).message,
+      /^KOGNIC_TOKEN_CACHE must be one of auto, keyring, file, none, not "fiel"; did you mean file\?$/,
     );
   });
 });

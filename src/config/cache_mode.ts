@@ -1,0 +1,43 @@
+// The token cache modes as users give them (a flag, KOGNIC_TOKEN_CACHE),
+// apart from the caches themselves so that the CLIs check them without
+// loading any cache.
+
+/**
+ * How tokens are cached: `auto` (the keyring when one answers, else the
+ * file), `keyring`, `file`, `none`, or a Redis server shared by a fleet,
+ * `redis://HOST:PORT[/DB]` (`rediss://` for TLS).
+ */
+export type TokenCacheMode =
+  | "auto"
+  | "keyring"
+  | "file"
+  | "none"
+  | `redis://${string}`
+  | `rediss://${string}`;
+
+/** The environment variable with the default token cache mode or Redis URL. */
+export const TOKEN_CACHE_ENV = "KOGNIC_TOKEN_CACHE";
+
+/**
+ * Checks a token cache mode as given by a user (a flag or `KOGNIC_TOKEN_CACHE`).
+ *
+ * @param value The mode or Redis URL.
+ * @param allowed The plain modes allowed besides Redis URLs.
+ * @param where Where the value came from, for the error.
+ * @returns The mode.
+ * @throws {TypeError} Naming the place and the modes allowed (never a password).
+ */
+export function parseTokenCacheMode(
+  value: string,
+  allowed: readonly string[] = ["auto", "keyring", "file", "none"],
+  where = "--token-cache",
+): TokenCacheMode {
+  if (/^rediss?:\/\//i.test(value)) {
+    return value.replace(/^rediss?:/i, (scheme) => scheme.toLowerCase()) as TokenCacheMode;
+  }
+  if (allowed.includes(value)) return value as TokenCacheMode;
+  const shown = /^[\w-]{1,20}$/.test(value) ? `"${value}"` : "that value";
+  throw new TypeError(
+    `${where} must be one of ${allowed.join(", ")} or redis://HOST:PORT[/DB], not ${shown}`,
+  );
+}

@@ -1,0 +1,594 @@
+/**
+ * A token cache in Redis, shared by every process and machine that reaches
+ * the same database, with a lease so that a fleet on a cold cache makes one
+ * token request. Built on the official `redis` npm client (node-redis), an
+ * optional package loaded only when this cache connects.
+ *
+ * @module
+ */
+
+import { type CachedToken, isUsable, type TokenCache } from "../core/token_cache.ts";
+import { ConfigurationError } from "../shared/errors.ts";
+import { errorCode } from "../shared/files.ts";
+import { inspectAsJson } from "../shared/redact.ts";
+import { type LeaseStore, LocalQueue, withLease } from "./_lease.ts";
+
+/**
+ * The least a Redis client must do for {@linkcode RedisTokenCache}: send one
+ * command and give its reply, as node-redis's `client.sendCommand` does.
+ */
+export interface RedisCommandClient {
+  /** Sends a command such as `["GET", "key"]` and resolves to its reply. */
+  sendCommand(args: string[]): Promise<unknown>;
+}
+
+/** What {@linkcode RedisTokenCacheOptions.onFallback} is told. */
+export interface TokenCacheFallbackEvent {
+  /** What could not be done through the shared cache: `connect`, `get`, `set`, `delete`, `clear`, `lock`, `renew` or `release`. */
+  operation: string;
+  /** Why, in one line, without a password. */
+  message: string;
+}
+
+/** Options of {@linkcode RedisTokenCache}. */
+export interface RedisTokenCacheOptions {
+  /**
+   * The server, `redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]`, or `rediss://`
+   * for TLS. Give this or `client`.
+   */
+  url?: string;
+  /**
+   * A client you already have (a connected node-redis client, or anything
+   * with its `sendCommand`), used instead of `url`; it is never closed here.
+   */
+  client?: RedisCommandClient;
+  /** What every key this cache writes starts with, lease keys too. @default {"kognic-auth:"} */
+  prefix?: string;
+  /** How long to wait for a connection, in ms. @default {2_000} */
+  connectTimeout?: number;
+  /** How long to wait for the answer to a command, in ms. @default {1_000} */
+  commandTimeout?: number;
+  /** After a failure, how long calls fail fast before connecting again, in ms. @default {1_000} */
+  retryDelay?: number;
+  /** The lease's time to live, in ms; a holder renews it every third of it. @default {10_000} */
+  leaseTime?: number;
+  /** How long to wait for another process's lease in total, in ms, before going ahead. @default {30_000} */
+  lockTimeout?: number;
+  /** How long a holder may keep renewing its lease, in ms. @default {120_000} */
+  maxHold?: number;
+  /**
+   * Told each time Redis cannot be used and this process goes on by itself
+   * (its own single flight and token request). Errors it throws are ignored.
+   */
+  onFallback?: (event: TokenCacheFallbackEvent) => void;
+}
+
+// Compare-and-delete and compare-and-pexpire: only the owner may touch its lease.
+const RELEASE = 'if redis.call("get", KEYS[1]) == ARGV[1] then ' +
+  'return redis.call("del", KEYS[1]) else return 0 end';
+const RENEW = 'if redis.call("get", KEYS[1]) == ARGV[1] then ' +
+  'return redis.call("pexpire", KEYS[1], ARGV[2]) else return 0 end';
+// A value with its remaining time to live, read at once.
+const READ = 'return {redis.call("get", KEYS[1]), redis.call("pttl", KEYS[1])}';
+
+const INSTALL_HINT = "install it with `npm install redis`";
+
+interface NodeRedisClient extends RedisCommandClient {
+  readonly isReady: boolean;
+  connect(): Promise<unknown>;
+  destroy(): void;
+  unref(): void;
+  on(event: "error", listener: (error: unknown) => void): unknown;
+}
+
+/**
+ * Access tokens in Redis, for fleets: many processes, pods or machines with
+ * one client id share one token. Keys are `<prefix>token:<cache key>` and
+ * `<prefix>lease:<cache key>`, each with a time to live (a token's from its
+ * expiry), so Redis removes whatever is left behind. Only the access token,
+ * its type, scope and times are stored: never a client secret, and never a
+ * refresh token (a process without a token uses the client-credentials grant).
+ *
+ * `withLock` is a lease (`SET NX PX` with a random owner, renewed while the
+ * token request runs, released by compare-and-delete), so processes on a cold
+ * cache make one token request; the others read the token the holder stored.
+ *
+ * When Redis is down, slow or refuses, nothing fails for it: `get` gives the
+ * token this instance stored itself, else rejects (as `set` and `delete` do)
+ * after at most the timeouts (a caller such as `AuthSession` treats that as a
+ * miss), `withLock` runs the work under this process's own single flight, and
+ * `onFallback` is told. Once Redis answers again the cache
+ * is shared again.
+ *
+ * @example A fleet sharing one token
+ * ```ts ignore
+ * import { AuthSession } from "@kognic/auth";
+ * import { RedisTokenCache } from "@kognic/auth/config";
+ *
+ * const tokenCache = new RedisTokenCache({
+ *   url: "redis://redis.internal:6379/0",
+ *   onFallback: (event) => console.warn(`token cache: ${event.operation}: ${event.message}`),
+ * });
+ * const session = new AuthSession({ auth: "~/.config/kognic/credentials.json", tokenCache });
+ * console.log((await session.getToken()).tokenType);
+ * await tokenCache.close();
+ * ```
+ */
+export class RedisTokenCache implements TokenCache, AsyncDisposable {
+  #url: URL | undefined;
+  #given: RedisCommandClient | undefined;
+  #own: NodeRedisClient | undefined;
+  #connecting: Promise<NodeRedisClient> | undefined;
+  #retryAt = 0;
+  #secrets: string[] = [];
+  #prefix: string;
+  #options: RedisTokenCacheOptions;
+  #queue = new LocalQueue();
+  #local = new Map<string, CachedToken>();
+
+  /**
+   * Makes a cache; nothing connects until it is used.
+   *
+   * @param options The server (`url` or `client`), the key prefix, timeouts and `onFallback`.
+   * @throws {ConfigurationError} When the URL is not a `redis://` or `rediss://` URL.
+   * @throws {TypeError} When neither `url` nor `client` is given, or an option is not valid.
+   */
+  constructor(options: RedisTokenCacheOptions) {
+    if (options?.client !== undefined) {
+      if (typeof options.client?.sendCommand !== "function") {
+        throw new TypeError("The Redis client must have a sendCommand method");
+      }
+      this.#given = options.client;
+    } else if (typeof options?.url === "string") {
+      this.#url = parseRedisUrl(options.url);
+      for (const part of [this.#url.password, this.#url.username]) {
+        if (part) this.#secrets.push(part, safeDecode(part));
+      }
+    } else {
+      throw new TypeError("RedisTokenCache needs a url (redis://HOST:PORT) or a client");
+    }
+    const prefix = options.prefix ?? "kognic-auth:";
+    if (typeof prefix !== "string" || prefix === "") {
+      throw new TypeError("The Redis key prefix must be a non-empty string");
+    }
+    for (const name of ["connectTimeout", "commandTimeout", "leaseTime", "lockTimeout"] as const) {
+      const value = options[name];
+      if (value !== undefined && !(typeof value === "number" && value > 0 && value < 2 ** 31)) {
+        throw new TypeError(`The Redis token cache's ${name} must be a positive number of ms`);
+      }
+    }
+    this.#prefix = prefix;
+    this.#options = { ...options, client: undefined };
+  }
+
+  /** The server's URL without its password (`redis://user:***@host:6379/0`), or `undefined` for a given client. */
+  get url(): string | undefined {
+    return this.#url && redactRedisUrl(this.#url);
+  }
+
+  /** What every key of this cache starts with. */
+  get prefix(): string {
+    return this.#prefix;
+  }
+
+  /**
+   * Reads a token.
+   *
+   * @param key The token's cache key.
+   * @returns The stored token, its expiry from the entry's time to live, or `undefined`.
+   * @throws {ConfigurationError} When Redis cannot be reached or does not answer in time.
+   */
+  async get(key: string): Promise<CachedToken | undefined> {
+    let reply: unknown;
+    try {
+      reply = await this.#command("get", ["EVAL", READ, "1", this.#tokenKey(key)]);
+    } catch (error) {
+      // While Redis cannot be used, this process keeps what it stored itself.
+      const local = this.#local.get(key);
+      if (local && local.expiresAt > Date.now()) return { ...local };
+      throw error;
+    }
+    if (!Array.isArray(reply) || typeof reply[0] !== "string") return undefined;
+    const token = parseStoredToken(reply[0]);
+    const ttl = Number(reply[1]);
+    if (!token || !(ttl > 0)) return undefined;
+    // Redis's clock decides how long the token lives, not the writer's.
+    const expiresAt = Date.now() + ttl;
+    return { ...token, issuedAt: expiresAt - (token.expiresAt - token.issuedAt), expiresAt };
+  }
+
+  /**
+   * Stores a token (without its refresh token), to expire from Redis with the token.
+   *
+   * @param key The token's cache key.
+   * @param token The token.
+   * @throws {TypeError} When `token` is not a valid cached token.
+   * @throws {ConfigurationError} When Redis cannot be reached or does not answer in time.
+   */
+  async set(key: string, token: CachedToken): Promise<void> {
+    const shared = sharedToken(token);
+    if (!shared) throw new TypeError("token must be a CachedToken");
+    const ttl = Math.floor(shared.expiresAt - Date.now());
+    this.#local.set(key, shared);
+    if (ttl <= 0) {
+      this.#local.delete(key);
+      await this.#command("set", ["DEL", this.#tokenKey(key)]);
+      return;
+    }
+    await this.#command("set", [
+      "SET",
+      this.#tokenKey(key),
+      JSON.stringify(shared),
+      "PX",
+      `${ttl}`,
+    ]);
+  }
+
+  /**
+   * Removes a token.
+   *
+   * @param key The token's cache key.
+   * @throws {ConfigurationError} When Redis cannot be reached or does not answer in time.
+   */
+  async delete(key: string): Promise<void> {
+    this.#local.delete(key);
+    await this.#command("delete", ["DEL", this.#tokenKey(key)]);
+  }
+
+  /**
+   * Removes every key under this cache's prefix (found with `SCAN`), and
+   * nothing else in the database.
+   *
+   * @throws {ConfigurationError} When Redis cannot be reached or does not answer in time.
+   */
+  async clear(): Promise<void> {
+    await this.removeAll();
+  }
+
+  /**
+   * Removes every key under this cache's prefix, as {@linkcode clear} does.
+   *
+   * @returns How many keys were removed.
+   * @throws {ConfigurationError} When Redis cannot be reached or does not answer in time.
+   */
+  async removeAll(): Promise<number> {
+    this.#local.clear();
+    const pattern = `${this.#prefix.replace(/[*?[\]\\]/g, "\\$&")}*`;
+    let cursor = "0";
+    let removed = 0;
+    let rounds = 0;
+    do {
+      const reply = await this.#command("clear", [
+        "SCAN",
+        cursor,
+        "MATCH",
+        pattern,
+        "COUNT",
+        "500",
+      ]);
+      if (!Array.isArray(reply) || reply.length !== 2 || !Array.isArray(reply[1])) {
+        throw new ConfigurationError("Redis gave an unexpected answer to SCAN");
+      }
+      cursor = String(reply[0]);
+      const keys = (reply[1] as unknown[]).map(String).filter((k) => k.startsWith(this.#prefix));
+      if (keys.length) removed += Number(await this.#command("clear", ["DEL", ...keys])) || 0;
+    } while (cursor !== "0" && ++rounds < 1_000_000);
+    return removed;
+  }
+
+  /**
+   * Runs `fn` holding the lease for `key`, so that one process of all that
+   * share this Redis requests a missing token; the others wait (at most
+   * `lockTimeout` ms) and read the token it stored. When Redis fails, `fn`
+   * runs under this process's own single flight.
+   *
+   * @param key The token's cache key; each key has its own lease.
+   * @param fn What to run while holding the lease.
+   * @param options `signal` stops a wait for the lease (with the signal's reason).
+   * @returns What `fn` returns.
+   */
+  withLock<T>(key: string, fn: () => Promise<T>, options?: { signal?: AbortSignal }): Promise<T> {
+    const signal = options?.signal;
+    return this.#queue.run(key, () =>
+      withLease(this.#leases, key, fn, {
+        leaseTime: this.#options.leaseTime ?? 10_000,
+        lockTimeout: this.#options.lockTimeout ?? 30_000,
+        maxHold: this.#options.maxHold ?? 120_000,
+        signal,
+        onFallback: (operation, error) => this.#fallback(operation, error),
+      }), signal);
+  }
+
+  /** Closes the connection this cache opened (a given client is left open). */
+  async close(): Promise<void> {
+    const own = this.#own;
+    this.#own = undefined;
+    this.#connecting = undefined;
+    if (own) await Promise.resolve().then(() => own.destroy()).catch(() => {});
+  }
+
+  /** Closes the connection, as {@linkcode close} does. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /**
+   * What `JSON.stringify` and the inspectors show: the URL without its password and the prefix.
+   *
+   * @returns `{ url, prefix }`.
+   */
+  toJSON(): { url: string | undefined; prefix: string } {
+    return { url: this.url, prefix: this.#prefix };
+  }
+
+  #tokenKey(key: string): string {
+    return `${this.#prefix}token:${key}`;
+  }
+
+  #leases: LeaseStore = {
+    acquire: async (key, owner, ttl) =>
+      (await this.#command("lock", [
+        "SET",
+        `${this.#prefix}lease:${key}`,
+        owner,
+        "NX",
+        "PX",
+        `${ttl}`,
+      ])) === "OK",
+    renew: async (key, owner, ttl) =>
+      Number(
+        await this.#command("renew", [
+          "EVAL",
+          RENEW,
+          "1",
+          `${this.#prefix}lease:${key}`,
+          owner,
+          `${ttl}`,
+        ]),
+      ) === 1,
+    release: async (key, owner) => {
+      await this.#command("release", ["EVAL", RELEASE, "1", `${this.#prefix}lease:${key}`, owner]);
+    },
+    hasUsableToken: async (key) => {
+      const token = await this.get(key);
+      return token !== undefined && isUsable(token);
+    },
+  };
+
+  #fallback(operation: string, error: unknown): void {
+    const listener = this.#options.onFallback;
+    if (!listener) return;
+    try {
+      listener({ operation, message: this.#describe(error) });
+    } catch {
+      // A listener's failure is its own.
+    }
+  }
+
+  #describe(error: unknown): string {
+    let message = error instanceof Error ? error.message : String(error);
+    for (const secret of this.#secrets) if (secret) message = message.split(secret).join("***");
+    return message.replace(/\s+/g, " ").slice(0, 300);
+  }
+
+  /** Sends a command with the command timeout; any failure is a ConfigurationError without the password. */
+  async #command(operation: string, args: string[]): Promise<unknown> {
+    const timeout = this.#options.commandTimeout ?? 1_000;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let client: RedisCommandClient | undefined;
+    try {
+      client = await this.#client();
+      const expired = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`Redis did not answer within ${timeout} ms`)),
+          timeout,
+        );
+      });
+      return await Promise.race([client.sendCommand(args), expired]);
+    } catch (error) {
+      if (client && client === this.#own) {
+        // A connection that timed out or broke is dropped; the next call after
+        // the retry delay connects anew.
+        this.#own = undefined;
+        this.#connecting = undefined;
+        this.#retryAt = Date.now() + (this.#options.retryDelay ?? 1_000);
+        Promise.resolve().then(() => (client as NodeRedisClient).destroy()).catch(() => {});
+      }
+      if (operation === "get" || operation === "set" || operation === "delete") {
+        this.#fallback(operation, error);
+      }
+      if (error instanceof ConfigurationError) throw error;
+      throw new ConfigurationError(
+        `The Redis token cache ${this.url ?? "(given client)"} failed to ${operation}: ${
+          this.#describe(error)
+        }`,
+        { cause: error },
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #client(): Promise<RedisCommandClient> {
+    if (this.#given) return Promise.resolve(this.#given);
+    if (this.#own?.isReady) return Promise.resolve(this.#own);
+    if (this.#connecting) return this.#connecting;
+    const wait = this.#retryAt - Date.now();
+    if (wait > 0) {
+      return Promise.reject(
+        new ConfigurationError(
+          `The Redis token cache ${this.url} is not reachable (trying again in ${wait} ms)`,
+        ),
+      );
+    }
+    const connecting = this.#connect();
+    this.#connecting = connecting;
+    connecting.then((client) => {
+      if (this.#connecting === connecting) this.#own = client;
+      else client.destroy();
+    }, () => {
+      if (this.#connecting === connecting) this.#connecting = undefined;
+      this.#retryAt = Date.now() + (this.#options.retryDelay ?? 1_000);
+    });
+    return connecting.finally(() => {
+      if (this.#connecting === connecting) this.#connecting = undefined;
+    });
+  }
+
+  async #connect(): Promise<NodeRedisClient> {
+    const { createClient } = await loadRedis();
+    const timeout = this.#options.connectTimeout ?? 2_000;
+    const client = createClient({
+      url: this.#url!.href,
+      socket: { connectTimeout: timeout, reconnectStrategy: false },
+      disableOfflineQueue: true,
+    });
+    client.on("error", () => {
+      // Failures reach the caller of the command that met them.
+    });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await Promise.race([
+        client.connect(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`no connection within ${timeout} ms`)),
+            timeout,
+          );
+        }),
+      ]);
+    } catch (error) {
+      try {
+        client.destroy();
+      } catch {
+        // Never connected.
+      }
+      throw new ConfigurationError(
+        `Could not connect to the Redis token cache ${this.url}: ${this.#describe(error)}`,
+        { cause: error },
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+    // An idle connection must not keep a process alive; a pending command's
+    // timeout timer does while it waits.
+    client.unref();
+    return client;
+  }
+}
+inspectAsJson(RedisTokenCache, "RedisTokenCache");
+
+/**
+ * Checks a Redis URL: `redis://` or `rediss://`, a host, and a database
+ * number as the path, if any.
+ *
+ * @throws {ConfigurationError} Naming what is wrong, never the password.
+ */
+export function parseRedisUrl(text: string): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new ConfigurationError(
+      `The Redis URL is not a URL; expected redis://HOST:PORT[/DB] or rediss://HOST:PORT[/DB]`,
+    );
+  }
+  const shown = redactRedisUrl(url);
+  if (url.protocol !== "redis:" && url.protocol !== "rediss:") {
+    throw new ConfigurationError(
+      `The Redis URL ${shown} must start with redis:// or rediss:// (TLS)`,
+    );
+  }
+  if (!url.hostname) throw new ConfigurationError(`The Redis URL ${shown} has no host`);
+  if (url.pathname !== "" && url.pathname !== "/" && !/^\/\d{1,5}$/.test(url.pathname)) {
+    throw new ConfigurationError(
+      `The Redis URL ${shown} has the path "${url.pathname}"; only a database number (/0) may follow the host`,
+    );
+  }
+  return url;
+}
+
+/** A Redis URL as it may be shown: the password replaced by `***`. */
+export function redactRedisUrl(url: URL): string {
+  const copy = new URL(url.href);
+  if (copy.password) copy.password = "***";
+  else if (copy.username) copy.username = "***";
+  copy.search = "";
+  copy.hash = "";
+  return copy.href;
+}
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
+/** The part of a token that fleets share: no refresh token. */
+function sharedToken(token: CachedToken): CachedToken | undefined {
+  const t = token as unknown as Record<string, unknown> | null;
+  if (typeof t !== "object" || t === null) return undefined;
+  if (typeof t.accessToken !== "string" || t.accessToken === "") return undefined;
+  if (typeof t.tokenType !== "string") return undefined;
+  if (typeof t.expiresAt !== "number" || !Number.isFinite(t.expiresAt)) return undefined;
+  if (typeof t.issuedAt !== "number" || !Number.isFinite(t.issuedAt)) return undefined;
+  const shared: CachedToken = {
+    accessToken: t.accessToken,
+    tokenType: t.tokenType,
+    expiresAt: t.expiresAt,
+    issuedAt: t.issuedAt,
+  };
+  if (typeof t.scope === "string") shared.scope = t.scope;
+  return shared;
+}
+
+/** A stored token, or `undefined` for anything else (a foreign or damaged value). */
+export function parseStoredToken(text: string): CachedToken | undefined {
+  if (text.length > 64 * 1024) return undefined;
+  try {
+    return sharedToken(JSON.parse(text));
+  } catch {
+    return undefined;
+  }
+}
+
+interface RedisModule {
+  createClient(options: Record<string, unknown>): NodeRedisClient;
+}
+
+let loading: Promise<RedisModule> | undefined;
+
+function loadRedis(): Promise<RedisModule> {
+  loading ??= importRedis().catch((error) => {
+    loading = undefined;
+    throw error;
+  });
+  return loading;
+}
+
+async function importRedis(): Promise<RedisModule> {
+  let loaded: Record<string, unknown>;
+  try {
+    loaded = await import("redis") as unknown as Record<string, unknown>;
+  } catch (error) {
+    const missing = errorCode(error) === "ERR_MODULE_NOT_FOUND" ||
+      /cannot find (module|package)/i.test(String((error as Error)?.message));
+    throw new ConfigurationError(
+      missing
+        ? `The Redis token cache needs the optional package redis: ${INSTALL_HINT}`
+        : `The Redis token cache could not load the package redis (${
+          String((error as Error)?.message).split("\n")[0]
+        }); ${INSTALL_HINT}`,
+      { cause: error },
+    );
+  }
+  const module = (typeof loaded.createClient === "function" ? loaded : loaded.default) as
+    | RedisModule
+    | undefined;
+  if (typeof module?.createClient !== "function") {
+    throw new ConfigurationError(`The installed redis has no createClient; ${INSTALL_HINT}`);
+  }
+  return module;
+}
