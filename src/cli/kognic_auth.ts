@@ -7,14 +7,21 @@
 import process from "node:process";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import type { EnvSource } from "../shared/env.ts";
-import { resolveCredentials } from "../core/credentials.ts";
+import { getEnv } from "../shared/env.ts";
 import { CredentialsError, KognicAuthError } from "../shared/errors.ts";
-import { AuthSession } from "../core/session.ts";
 import { DEFAULT_AUTH_SERVER } from "../core/options.ts";
-import type { Environment } from "../config/environments.ts";
 import type { TokenCacheMode } from "../config/token_cache.ts";
 import { VERSION } from "../shared/version.ts";
-import { type Debug, describe, keyringStep, openTokenCache } from "./common.ts";
+import { type Debug, describe, keyringStep } from "./common.ts";
+import {
+  chooseToken,
+  formatFlag,
+  formatToken,
+  MCP_SERVER_URL_VARIABLE,
+  TOKEN_FLAGS,
+  tokenWithin,
+  UsageError,
+} from "./token_choice.ts";
 
 /** Where the CLI reads and writes; tests pass their own. */
 export interface CliIO {
@@ -45,6 +52,7 @@ const USAGE = `Usage: kognic-auth [-v] <command> [options]
 Commands:
   get-access-token             Print an access token for Kognic APIs
   credentials put FILE         Store a credentials file in the system keyring
+  mcp-proxy URL                Serve the MCP server at URL on stdio, with a fresh token
   credentials get              Print the stored credentials as JSON, the secret hidden
   credentials delete           Remove the stored credentials from the system keyring
   clear-cache                  Remove the cached access tokens
@@ -66,8 +74,14 @@ Options of get-access-token:
                                keyring, file or none (default: auto)
   --scopes S [S ...]           Scopes to request (default: the environment's, else
                                the credentials file's)
+  --url URL                    Take the environment whose host matches URL (as kog
+                               does; without --env and --url, CLAUDE_CODE_MCP_SERVER_URL)
+  --timeout SECONDS            Give up after this long, retries included (default: 20)
+  --format FORMAT              token, json (access_token, token_type, expires_at),
+                               headers ({"Authorization":"Bearer ..."}) or header
+                               (Authorization: Bearer ...) (default: token)
   --decode                     Print the token's JWT header and payload as JSON
-  --json                       Print access_token, token_type and expires_at as JSON
+  --json                       The same as --format json
 
 Options of credentials:
   --env PROFILE                Keyring profile (default: default); use it as
@@ -91,11 +105,8 @@ Exit codes: 0 success, 1 error, 2 usage error. \`credentials delete\` of a profi
 with nothing stored says so and exits 0.
 `;
 
-const TOKEN_CACHE_MODES: readonly TokenCacheMode[] = ["auto", "keyring", "file", "none"];
 const HIDDEN = "[hidden]";
 const KEEP_IN_FILE = "or keep the credentials in a file and use --credentials FILE";
-
-class UsageError extends Error {}
 
 function defaultIO(): CliIO {
   return {
@@ -218,13 +229,11 @@ function expandScopes(args: string[]): string[] {
 }
 
 async function getAccessToken(args: string[], io: CliIO, debug: Debug): Promise<number> {
+  const started = performance.now();
   const { values } = parse(expandScopes(args), {
-    server: { type: "string" },
-    credentials: { type: "string" },
-    scopes: { type: "string", multiple: true },
-    env: { type: "string" },
-    "env-config-file-path": { type: "string" },
-    "token-cache": { type: "string" },
+    ...TOKEN_FLAGS,
+    url: { type: "string" },
+    format: { type: "string" },
     decode: { type: "boolean" },
     json: { type: "boolean" },
   });
@@ -232,88 +241,32 @@ async function getAccessToken(args: string[], io: CliIO, debug: Debug): Promise<
     io.stdout(USAGE);
     return EXIT_OK;
   }
-  if (values.decode && values.json) throw new UsageError("--decode and --json cannot be combined");
-  const server = text(values, "server", "a URL");
-  const auth = text(values, "credentials", "a file path");
-  const envName = text(values, "env", "an environment name");
-  const envFile = text(values, "env-config-file-path", "a file path");
-  const mode = cacheMode(values["token-cache"] as string | undefined, TOKEN_CACHE_MODES);
-  const explicitScopes = values.scopes as string[] | undefined;
-
-  let environment: Environment | undefined;
-  if (envName !== undefined || envFile !== undefined) {
-    const { loadEnvironments, resolveEnvironment } = await import("../config/environments.ts");
-    const config = await loadEnvironments(envFile, io.env);
-    environment = resolveEnvironment(config, { name: envName });
-    debug(
-      `environment: ${environment.name} from ${config.path} (auth server ${environment.authServer}` +
-        `, credentials ${environment.credentials ?? "from the usual search"})`,
-    );
+  const format = formatFlag(values);
+  if (values.decode && (values.json || values.format !== undefined)) {
+    throw new UsageError(`--decode and --${values.json ? "json" : "format"} cannot be combined`);
   }
-
-  const credentials = await keyringStep(
-    () =>
-      resolveCredentials({
-        auth: auth ?? environment?.credentials,
-        env: io.env,
-        explicitSourceName: "--credentials",
-      }),
-    "or use a credentials file with --credentials FILE",
-  );
-  debug(`credentials: client ${credentials.clientId} from ${credentials.source}`);
-  const scopes = explicitScopes ?? environment?.scopes;
-  debug(
-    `scopes: ${describeScopes(scopes ?? credentials.scopes)} (${
-      explicitScopes
-        ? "--scopes"
-        : environment?.scopes
-        ? `environment ${environment.name}`
-        : credentials.scopes
-        ? "the credentials file"
-        : "none set"
-    })`,
-  );
-
-  const tokenCache = await openTokenCache(mode, io.env, debug);
-  let requested = 0;
+  const flagUrl = text(values, "url", "a URL");
+  const fromEnv = getEnv(MCP_SERVER_URL_VARIABLE, io.env);
+  const url = flagUrl !== undefined
+    ? { url: flagUrl, from: "--url" }
+    : values.env === undefined && fromEnv
+    ? { url: fromEnv, from: MCP_SERVER_URL_VARIABLE }
+    : undefined;
   const baseFetch = io.fetch ?? ((input, init) => globalThis.fetch(input, init));
-  const session = new AuthSession({
-    authServer: server ?? environment?.authServer ?? DEFAULT_AUTH_SERVER,
-    auth: credentials,
-    scopes,
-    fetch: (input, init) => {
-      requested++;
-      return baseFetch(input, init);
-    },
-    tokenCache,
-  });
-  debug(`token URL: ${session.tokenUrl.href}`);
-  const token = await session.getToken();
+  const choice = await chooseToken(values, url, io.env, baseFetch, debug);
+  const token = await tokenWithin(choice, started);
   const expiresAt = new Date(token.expiresAt).toISOString();
-  if (requested > 0) {
+  if (choice.requests() > 0) {
     debug(`token received from the auth server, expires at ${expiresAt}`);
   } else {
     debug(`token taken from the cache without a request, expires at ${expiresAt}`);
   }
-  if (values.json) {
-    io.stdout(
-      JSON.stringify({
-        access_token: token.accessToken,
-        token_type: token.tokenType,
-        expires_at: expiresAt,
-      }) + "\n",
-    );
-  } else if (values.decode) {
-    io.stdout(JSON.stringify(decodeJwt(token.accessToken), null, 2) + "\n");
-  } else {
-    io.stdout(token.accessToken + "\n");
-  }
+  io.stdout(
+    values.decode
+      ? JSON.stringify(decodeJwt(token.accessToken), null, 2) + "\n"
+      : formatToken(token, format),
+  );
   return EXIT_OK;
-}
-
-function describeScopes(scopes: readonly string[] | undefined): string {
-  if (!scopes) return "none";
-  return scopes.length === 0 ? "none (an empty list)" : scopes.join(" ");
 }
 
 async function credentials(args: string[], io: CliIO, debug: Debug): Promise<number> {

@@ -299,6 +299,7 @@ export class AuthSession {
       scopes,
       fetch: this.#fetch,
       timeout: options.timeout,
+      totalTimeout: options.totalTimeout,
       retry: options.retry,
       signal,
       now: this.#now,

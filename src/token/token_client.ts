@@ -32,14 +32,26 @@ export async function sendTokenRequest(options: RequestTokenOptions): Promise<Ac
   const maxDelay = options.retry?.maxDelay ?? 5000;
   const maxRetryAfter = options.retry?.maxRetryAfter ?? 30_000;
   const signal = options.signal;
+  const budget = options.totalTimeout;
+  if (budget !== undefined && !(budget > 0)) {
+    throw new RangeError("totalTimeout must be a positive number of milliseconds");
+  }
+  // The budget runs on the monotonic clock: `options.now` may be a test's fake clock.
+  const started = performance.now();
+  const left = (): number =>
+    budget === undefined ? Infinity : budget - (performance.now() - started);
   for (let attempt = 1;; attempt++) {
     signal?.throwIfAborted();
     try {
-      return await attemptToken(options);
+      const timeout = Math.min(options.timeout ?? DEFAULT_TOKEN_TIMEOUT, Math.max(1, left()));
+      return await attemptToken(options, timeout);
     } catch (error) {
       if (!(error instanceof TokenError)) throw error;
       error.attempts = attempt;
-      if (!error.retryable || attempt > limit) throw error;
+      const outOfTime = budget !== undefined && left() <= 0;
+      if (!error.retryable || attempt > limit) {
+        throw outOfTime ? budgetError(options, performance.now() - started, attempt, error) : error;
+      }
       let delay: number;
       if (error.retryAfter !== undefined) {
         if (error.retryAfter > maxRetryAfter) throw error;
@@ -47,12 +59,34 @@ export async function sendTokenRequest(options: RequestTokenOptions): Promise<Ac
       } else {
         delay = Math.random() * Math.min(maxDelay, baseDelay * 2 ** (attempt - 1));
       }
+      // A wait that would outlast the budget cannot lead to a token in time.
+      if (outOfTime || delay >= left()) {
+        throw budgetError(options, performance.now() - started, attempt, error);
+      }
       await sleep(delay, signal);
     }
   }
 }
 
-async function attemptToken(options: RequestTokenOptions): Promise<AccessToken> {
+/** The error for a token request that ran out of its total budget. */
+function budgetError(
+  options: RequestTokenOptions,
+  elapsed: number,
+  attempts: number,
+  last: TokenError,
+): TokenTimeoutError {
+  const tokenUrl = String(options.tokenUrl);
+  const cause = last.message.replace(`Token request to "${tokenUrl}" `, "");
+  return new TokenTimeoutError(
+    `Token request to "${tokenUrl}" gave up after ${(elapsed / 1000).toFixed(1)} s ` +
+      `(total timeout ${options.totalTimeout} ms) and ${attempts} attempt${
+        attempts === 1 ? "" : "s"
+      }; the last ${cause}`,
+    { retryable: true, status: last.status, attempts, cause: last },
+  );
+}
+
+async function attemptToken(options: RequestTokenOptions, timeout: number): Promise<AccessToken> {
   const { credentials, scopes, refreshToken } = options;
   const now = options.now ?? Date.now;
   const tokenUrl = String(options.tokenUrl);
@@ -67,7 +101,6 @@ async function attemptToken(options: RequestTokenOptions): Promise<AccessToken> 
   form.set("client_secret", credentials.clientSecret);
   if (scopes && scopes.length > 0) form.set("scope", scopes.join(" "));
 
-  const timeout = options.timeout ?? DEFAULT_TOKEN_TIMEOUT;
   const timeoutController = new AbortController();
   const timer = setTimeout(() => timeoutController.abort(), timeout);
   const signal = options.signal
@@ -96,7 +129,7 @@ async function attemptToken(options: RequestTokenOptions): Promise<AccessToken> 
     if (options.signal?.aborted) throw options.signal.reason;
     if (timeoutController.signal.aborted) {
       throw new TokenTimeoutError(
-        `Token request to "${tokenUrl}" timed out after ${timeout} ms`,
+        `Token request to "${tokenUrl}" timed out after ${Math.round(timeout)} ms`,
         { retryable: true, status },
       );
     }
