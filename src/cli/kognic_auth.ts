@@ -52,10 +52,11 @@ const USAGE = `Usage: kognic-auth [-v] <command> [options]
 Commands:
   get-access-token             Print an access token for Kognic APIs
   credentials put FILE         Store a credentials file in the system keyring
-  mcp-proxy URL                Serve the MCP server at URL on stdio, with a fresh token
   credentials get              Print the stored credentials as JSON, the secret hidden
   credentials delete           Remove the stored credentials from the system keyring
   clear-cache                  Remove the cached access tokens
+  mcp-proxy URL                Serve the MCP server at URL (Streamable HTTP) on stdio,
+                               every request with a current access token
 
 Options of get-access-token:
   --server URL                 Auth server (default: the environment's, else
@@ -82,6 +83,11 @@ Options of get-access-token:
                                (Authorization: Bearer ...) (default: token)
   --decode                     Print the token's JWT header and payload as JSON
   --json                       The same as --format json
+
+Options of mcp-proxy: those of get-access-token that choose the token (--server,
+  --credentials, --env, --env-config-file-path, --token-cache, --scopes, --timeout;
+  the environment is the one of URL's host unless --env is given), and
+  -H "Name: value"             A header for every request to the MCP server (repeatable)
 
 Options of credentials:
   --env PROFILE                Keyring profile (default: default); use it as
@@ -153,6 +159,7 @@ export async function main(args: string[], io: CliIO = defaultIO()): Promise<num
       return EXIT_OK;
     }
     if (command === "get-access-token") return await getAccessToken(commandArgs, io, debug);
+    if (command === "mcp-proxy") return await mcpProxy(commandArgs, io, debug);
     if (command === "credentials") return await credentials(commandArgs, io, debug);
     if (command === "clear-cache") return await clearCache(commandArgs, io, debug);
     throw new UsageError(`Unknown command "${command}"`);
@@ -267,6 +274,19 @@ async function getAccessToken(args: string[], io: CliIO, debug: Debug): Promise<
       : formatToken(token, format),
   );
   return EXIT_OK;
+}
+
+async function mcpProxy(args: string[], io: CliIO, debug: Debug): Promise<number> {
+  const { values, positionals } = parse(expandScopes(args), {
+    ...TOKEN_FLAGS,
+    H: { type: "string", short: "H", multiple: true },
+  }, true);
+  if (values.help) {
+    io.stdout(USAGE);
+    return EXIT_OK;
+  }
+  const { runMcpProxy } = await import("./mcp_proxy.ts");
+  return await runMcpProxy(values, positionals, io, debug);
 }
 
 async function credentials(args: string[], io: CliIO, debug: Debug): Promise<number> {
