@@ -59,10 +59,14 @@ interface DenoJson {
 
 /**
  * Optional peer dependencies: npm packages that the code imports lazily when a
- * feature needs them (the system keyring), with the version range to use
- * unless deno.json's `imports` maps the package to an `npm:` specifier.
+ * feature needs them (the system keyring, the MCP commands), with the version
+ * range to use unless deno.json's `imports` maps the package to an `npm:`
+ * specifier; an exact version there (a pin for Deno) becomes a caret range.
  */
-const OPTIONAL_PEERS: Record<string, string> = { "@napi-rs/keyring": "^2.1.2" };
+const OPTIONAL_PEERS: Record<string, string> = {
+  "@napi-rs/keyring": "^2.1.2",
+  "@modelcontextprotocol/sdk": "^1.32.2",
+};
 
 /** The optional peers with their ranges, taken from deno.json's imports where there. */
 function optionalPeers(deno: DenoJson): Record<string, string> {
@@ -70,7 +74,9 @@ function optionalPeers(deno: DenoJson): Record<string, string> {
     Object.entries(OPTIONAL_PEERS).map(([name, range]) => {
       const target = deno.imports?.[name];
       const prefix = `npm:${name}@`;
-      return [name, target?.startsWith(prefix) ? target.slice(prefix.length) : range];
+      if (!target?.startsWith(prefix)) return [name, range];
+      const version = target.slice(prefix.length);
+      return [name, /^\d+\.\d+\.\d+$/.test(version) ? `^${version}` : version];
     }),
   );
 }

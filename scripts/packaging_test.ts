@@ -179,9 +179,23 @@ try {
   if (cached) {
     assert.ok(existsSync(join(home, "cache", "kognic-auth", "tokens.json")), "cached, but where?");
   }
+  // The MCP SDK is an optional peer, not installed here: mcp-proxy says how to install it.
+  const proxy = spawn("npx", ["--no", "--offline", "kognic-auth", "mcp-proxy", server.url], {
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let proxyOut = "";
+  let proxyErr = "";
+  proxy.stdout.on("data", (chunk) => (proxyOut += chunk));
+  proxy.stderr.on("data", (chunk) => (proxyErr += chunk));
+  const proxyCode = await new Promise((resolve) => proxy.on("close", resolve));
+  assert.equal(proxyCode, 1, "mcp-proxy without the SDK; stderr: " + proxyErr);
+  assert.equal(proxyOut, "");
+  assert.match(proxyErr, /npm install @modelcontextprotocol\/sdk@\^1\./);
   console.log(
     "a token of " + tokens[0].length + " characters, then " +
-      (cached ? "the same from the token cache" : "a new one"),
+      (cached ? "the same from the token cache" : "a new one") +
+      "; mcp-proxy without the MCP SDK gives its install command",
   );
 } finally {
   await server.close();

@@ -83,6 +83,8 @@ export async function runMcpProxy(
   }
   const extraHeaders = parseHeaderFlags((values.H as string[] | undefined) ?? []);
   const where = `${url.origin}${url.pathname}`;
+  // First, so that a missing SDK is reported before anything else is tried.
+  const transports = await loadMcpTransports();
 
   // The tokens sent (the latest 64), to keep them out of every diagnostic.
   const tokens = new Set<string>();
@@ -115,7 +117,6 @@ export async function runMcpProxy(
   );
   tokenUrl = choice.session.tokenUrl.href;
   tokens.add((await tokenWithin(choice, started)).accessToken);
-  const transports = await loadMcpTransports();
 
   const authFetch: typeof fetch = async (input, init) => {
     const method = init?.method ?? (input instanceof Request ? input.method : "GET");
