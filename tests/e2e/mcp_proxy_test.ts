@@ -6,6 +6,8 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import process from "node:process";
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
@@ -48,6 +50,7 @@ after(async () => {
 /** A connected SDK client whose server is `kognic-auth mcp-proxy`, and its stderr. */
 async function connect(
   extraArgs: string[] = [],
+  config: { args?: string[]; env?: Record<string, string> } = {},
 ): Promise<{ client: Client; stderr: () => string; close: () => Promise<void> }> {
   const [command, ...prefix] = cliCommand();
   const env: Record<string, string> = {
@@ -55,6 +58,7 @@ async function connect(
     HOME: process.env.HOME ?? "",
     NO_COLOR: "1",
     ...isolatedXdg(dir.path),
+    ...config.env,
   };
   // Deno keeps its modules under XDG_CACHE_HOME unless told: keep this process's.
   const deno = "Deno" in globalThis ? denoDir() : undefined;
@@ -63,15 +67,17 @@ async function connect(
     command,
     args: [
       ...prefix,
-      "-v",
-      "mcp-proxy",
-      mcp.url,
-      "--server",
-      auth.url,
-      "--credentials",
-      credentials,
-      "--token-cache",
-      "none",
+      ...(config.args ?? [
+        "-v",
+        "mcp-proxy",
+        mcp.url,
+        "--server",
+        auth.url,
+        "--credentials",
+        credentials,
+        "--token-cache",
+        "none",
+      ]),
       ...extraArgs,
     ],
     env,
@@ -171,7 +177,8 @@ describe("kognic-auth mcp-proxy", () => {
       auth.revokeAccessTokens();
       assert.equal(await echo(proxy.client, "after"), "after");
       assert.equal(auth.counts.tokensIssued, issued + 1, "one new token");
-      assert.equal(mcp.unauthorized, refused + 1, "the revoked token was refused once");
+      // The call's POST, and the event stream's GET if it (re)opened meanwhile.
+      assert.ok(mcp.unauthorized > refused, "the revoked token was refused");
     } finally {
       await proxy.close();
     }
@@ -221,6 +228,30 @@ describe("kognic-auth mcp-proxy", () => {
       assert.equal(await echo(proxy.client, "again"), "again");
     } finally {
       await proxy.close();
+    }
+  });
+
+  it("runs as the README's stdio configurations give it: only the URL, the environment by its host", async () => {
+    // The environments file at its default place names the MCP server's host.
+    const xdg = isolatedXdg(dir.path);
+    await mkdir(join(xdg.XDG_CONFIG_HOME, "kognic"), { recursive: true });
+    await writeFile(
+      join(xdg.XDG_CONFIG_HOME, "kognic", "environments.json"),
+      JSON.stringify({ environments: { local: { host: "127.0.0.1", auth_server: auth.url } } }),
+    );
+    try {
+      for (const args of [["mcp-proxy", mcp.url], ["mcp-proxy", mcp.url, "--env", "local"]]) {
+        const before = auth.counts.tokensIssued;
+        const proxy = await connect([], { args, env: { KOGNIC_CREDENTIALS: credentials } });
+        try {
+          assert.equal(await echo(proxy.client, args.join(" ")), args.join(" "));
+        } finally {
+          await proxy.close();
+        }
+        assert.ok(auth.counts.tokensIssued <= before + 1, "at most one token (or the cached one)");
+      }
+    } finally {
+      await rm(join(xdg.XDG_CONFIG_HOME, "kognic"), { recursive: true, force: true });
     }
   });
 
