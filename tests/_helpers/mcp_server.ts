@@ -19,6 +19,8 @@ export interface TestMcpServer extends AsyncDisposable {
   readonly unauthorized: number;
   /** Requests that reached the MCP transport. */
   readonly accepted: number;
+  /** GET requests that reached the MCP transport: event streams opened by clients. */
+  readonly eventStreams: number;
   /** Every bearer token the server was sent, valid or not. */
   readonly tokensSeen: ReadonlySet<string>;
   /** The values of the `X-Team` header the server was sent. */
@@ -41,6 +43,7 @@ export async function startMcpServer(auth: LocalAuthServer): Promise<TestMcpServ
   const tokensSeen = new Set<string>();
   let unauthorized = 0;
   let accepted = 0;
+  let eventStreams = 0;
 
   async function isValid(token: string): Promise<boolean> {
     // Every request is checked, so that a revoked or expired token is refused at once.
@@ -107,6 +110,7 @@ export async function startMcpServer(auth: LocalAuthServer): Promise<TestMcpServ
       return;
     }
     accepted++;
+    if (req.method === "GET") eventStreams++;
     const sessionId = req.headers["mcp-session-id"];
     let transport = typeof sessionId === "string" ? transports.get(sessionId) : undefined;
     if (!transport) {
@@ -159,6 +163,9 @@ export async function startMcpServer(auth: LocalAuthServer): Promise<TestMcpServ
     },
     get accepted() {
       return accepted;
+    },
+    get eventStreams() {
+      return eventStreams;
     },
     tokensSeen,
     teamHeaders,

@@ -94,7 +94,14 @@ async function connect(
       logs.push(String(notification.params.data));
     },
   );
+  const streams = mcp.eventStreams;
   await client.connect(transport);
+  // The proxy opens the server's event stream after initialization; waiting for
+  // it keeps that GET from racing a test's later requests.
+  for (let waited = 0; mcp.eventStreams === streams && waited < 10_000; waited += 10) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  assert.ok(mcp.eventStreams > streams, "the proxy opened the event stream");
   return {
     client,
     stderr: () => stderr,
