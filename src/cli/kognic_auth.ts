@@ -69,14 +69,15 @@ Options of get-access-token:
                                environment of the environments file
   --env-config-file-path FILE  Environments file (default:
                                $XDG_CONFIG_HOME/kognic/environments.json); it is read
-                               only with --env or this option, and without --env its
-                               default_environment is used
+                               only with --env, a URL or this option, and without
+                               either of the first two its default_environment is used
   --token-cache MODE           auto (the keyring if one answers, else the file),
                                keyring, file or none (default: auto)
   --scopes S [S ...]           Scopes to request (default: the environment's, else
                                the credentials file's)
-  --url URL                    Take the environment whose host matches URL (as kog
-                               does; without --env and --url, CLAUDE_CODE_MCP_SERVER_URL)
+  --url URL                    Take the environment whose host matches URL, as kog
+                               does (without --env and --url: the URL in
+                               CLAUDE_CODE_MCP_SERVER_URL, when set)
   --timeout SECONDS            Give up after this long, retries included (default: 20)
   --format FORMAT              token, json (access_token, token_type, expires_at),
                                headers ({"Authorization":"Bearer ..."}) or header
