@@ -59,6 +59,7 @@ export const METHODS: readonly string[] = Object.freeze([
 const TOKEN_CACHE_MODES: readonly TokenCacheMode[] = ["auto", "keyring", "file", "none"];
 
 const USAGE = `Usage: kog METHOD URL [options]
+       kog mcp [options]       (an MCP server on stdio; kog mcp --help)
 
 Authenticated calls to Kognic APIs: the environment (auth server, credentials,
 scopes) is chosen from the URL's host in environments.json.
@@ -148,6 +149,10 @@ export async function main(args: string[], io: KogIO = defaultIO()): Promise<num
     if (verbose) io.stderr(`debug: ${text}\n`);
   };
   try {
+    if (args[0] === "mcp") {
+      const { runKogMcp } = await import("./kog_mcp.ts");
+      return await runKogMcp(args.slice(1), io);
+    }
     const options = parseCommandLine(args);
     if (options === "help") {
       io.stdout(USAGE);
