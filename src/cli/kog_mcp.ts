@@ -458,8 +458,8 @@ function cut(text: string, max: number): string {
 
 /** Control characters other than tab and line breaks, shown as \xNN. */
 function escapeControls(text: string): string {
-  // deno-lint-ignore no-control-regex
   return text.replace(
+    // deno-lint-ignore no-control-regex
     /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/g,
     (char) => `\\x${char.charCodeAt(0).toString(16).padStart(2, "0")}`,
   );
