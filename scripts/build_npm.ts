@@ -31,6 +31,7 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   writeFileSync,
 } from "node:fs";
@@ -60,14 +61,17 @@ interface DenoJson {
 
 /**
  * Optional peer dependencies: npm packages that the code imports lazily when a
- * feature needs them (the system keyring, the Redis token cache), with the version range to use
- * unless deno.json's `imports` maps the package to an `npm:` specifier.
+ * feature needs them (the system keyring, the proxy agent, OpenTelemetry,
+ * the Redis token cache, the MCP commands), with the version range users
+ * may have; deno.json's `imports` must map each to an `npm:` specifier that
+ * the range admits (the version the tests run against).
  */
 const OPTIONAL_PEERS: Record<string, string> = {
   "@napi-rs/keyring": "^2.1.2",
   undici: "^7.10.0",
   "@opentelemetry/api": "^1.4.0",
   redis: "^6.3.1",
+  "@modelcontextprotocol/sdk": "^1.32.2",
 };
 
 /**
@@ -201,6 +205,45 @@ export function packageJson(deno: DenoJson, version: string): Record<string, unk
   };
 }
 
+/**
+ * Makes each bin one pre-built module: the CLI's modules bundled from the
+ * compiled (and version-stamped) files into the bin itself, so that a start
+ * loads one file instead of a module graph (Node resolves, reads and links
+ * each module of a graph on every start). `node:` modules and the optional
+ * peers stay imports; the lazily loaded modules are inlined, and V8 compiles
+ * their functions only when they run. `import.meta.main` is false inside, so
+ * cli.ts's own start-up block (Node 24 has `import.meta.main`) does not run
+ * beside the bin's.
+ */
+function bundleBins(): void {
+  for (const source of [BIN_SOURCE, KOG_BIN_SOURCE]) {
+    const bin = join(NPM_DIR, built(`./${source}`, ".js"));
+    const out = `${bin}.bundle`;
+    run(buildToolBin("esbuild"), [
+      bin,
+      "--bundle",
+      "--platform=node",
+      "--format=esm",
+      "--target=node20",
+      "--minify-syntax",
+      "--define:import.meta.main=false",
+      "--external:node:*",
+      ...Object.keys(OPTIONAL_PEERS).flatMap((name) => [
+        `--external:${name}`,
+        `--external:${name}/*`,
+      ]),
+      `--outfile=${out}`,
+      "--log-level=warning",
+    ]);
+    renameSync(out, bin);
+    rmSync(`${bin}.map`, { force: true });
+    if (!readFileSync(bin, "utf8").startsWith("#!/usr/bin/env node\n")) {
+      throw new Error(`${bin} lost its node shebang in the bundle`);
+    }
+    chmodSync(bin, 0o755);
+  }
+}
+
 /** The compiler configuration: deno.json's checks, plus what the npm build needs. */
 function tsconfig(deno: DenoJson, testFiles: string[]): Record<string, unknown> {
   const fromTmp = (path: string): string => relative(join(ROOT, ".tmp"), join(ROOT, path));
@@ -318,6 +361,8 @@ export function buildNpm(version?: string): string {
     throw new Error(`No \`export const VERSION = "..."\` in ${versionModule} to set`);
   }
   writeFileSync(versionModule, stamped);
+
+  bundleBins();
 
   // Files the compiled tests read relative to the repository root, copied
   // beside them (and left out of the package): deno.json, with the version

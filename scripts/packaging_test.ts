@@ -260,9 +260,23 @@ try {
   kog.stderr.on("data", (chunk) => (kogOut += chunk));
   assert.equal(await new Promise((resolve) => kog.on("close", resolve)), 0, kogOut);
   assert.match(kogOut, /^kog \\d+\\.\\d+\\.\\d+\\S*\\n$/, "npx -p @kognic/auth kog --version");
+  // The MCP SDK is an optional peer, not installed here: mcp-proxy says how to install it.
+  const proxy = spawn("npx", ["--no", "--offline", "-p", "@kognic/auth", "kognic-auth", "mcp-proxy", server.url], {
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let proxyOut = "";
+  let proxyErr = "";
+  proxy.stdout.on("data", (chunk) => (proxyOut += chunk));
+  proxy.stderr.on("data", (chunk) => (proxyErr += chunk));
+  const proxyCode = await new Promise((resolve) => proxy.on("close", resolve));
+  assert.equal(proxyCode, 1, "mcp-proxy without the SDK; stderr: " + proxyErr);
+  assert.equal(proxyOut, "");
+  assert.ok(proxyErr.includes("npm install @modelcontextprotocol/sdk@^1."), proxyErr);
   console.log(
     "a token of " + tokens[0].length + " characters, then " +
-      (cached ? "the same from the token cache" : "a new one") + "; " + kogOut.trim(),
+      (cached ? "the same from the token cache" : "a new one") + "; " + kogOut.trim() +
+      "; mcp-proxy without the MCP SDK gives its install command",
   );
 } finally {
   await server.close();

@@ -63,7 +63,11 @@ function plainCounts(output: string): { passed: number; failed: number } | undef
 const script = (path: string, ...args: string[]): string[] => [deno, "run", "-A", path, ...args];
 
 /** The test files that need a keyring service; they run in a step of their own. */
-const keyringTests = ["tests/e2e/keyring_test.ts", "tests/e2e/keyring_chain_test.ts"];
+const keyringTests = [
+  "tests/e2e/keyring_test.ts",
+  "tests/e2e/keyring_chain_test.ts",
+  "tests/e2e/keyring_bus_test.ts",
+];
 /** The fleet token caches' tests: a real redis-server, and Deno KV (--unstable-kv). */
 const fleetTests = ["tests/e2e/redis_test.ts", "tests/e2e/deno_kv_test.ts"];
 

@@ -57,18 +57,19 @@ import { join, relative, resolve } from "node:path";
 import process from "node:process";
 import { buildToolBin, nodeBin, ROOT, versionOf, VERSIONS } from "../npm_tools.ts";
 import { CASES, PEERS, type TaskOptions } from "./cases.ts";
-import { coldCases, coldEnv, type ColdRuntime, measureCold } from "./cold.ts";
+import { coldCases, coldEnv, type ColdRuntime, measureCold, startBareBus } from "./cold.ts";
 import { measureSizes, type SizeResult, tarballOf, type TarballResult } from "./size.ts";
 import { writeDocument } from "../render_doc.ts";
 import { benchDocument, type BenchResult, type RuntimeRun } from "./figures.ts";
 import { fleetProblems, type FleetResult, renderFleet, runFleet } from "./fleet.ts";
+import { type McpResult, measureMcpProxy } from "./mcp.ts";
 
 /** The runtimes measured, by id. */
 export const RUNTIMES = ["deno", "node20", "node22", "node24"] as const;
 type RuntimeId = typeof RUNTIMES[number];
 
 /** The parts of a run, by name. */
-export const PARTS = ["overhead", "storm", "memory", "cold", "size", "fleet"] as const;
+export const PARTS = ["overhead", "storm", "memory", "cold", "size", "fleet", "mcp"] as const;
 type Part = typeof PARTS[number];
 
 interface Config {
@@ -90,6 +91,7 @@ const SIZES = {
     memory: [1_000, 100_000] as [number, number],
     cold: { warmups: 2, rounds: 20 },
     fleet: { processes: 50, windows: 3, reads: 500 },
+    mcp: { rounds: 10, perRound: 50 },
   },
   smoke: {
     stub: { rounds: 2, batchMs: 10 },
@@ -98,6 +100,7 @@ const SIZES = {
     memory: [200, 2_000] as [number, number],
     cold: { warmups: 1, rounds: 1 },
     fleet: { processes: 3, windows: 1, reads: 20 },
+    mcp: { rounds: 2, perRound: 5 },
   },
 };
 
@@ -425,13 +428,18 @@ async function measureRuntime(
   }
   if (parts.has("cold")) {
     log(`${spec.label}: cold start`);
-    const cases = coldCases(spec.cold);
-    result.cold = await measureCold(cases, server.url, {
-      // Deno runs from the project, whose deno.json maps the optional npm imports.
-      cwd: spec.cold.kind === "deno" ? ROOT : BENCH_NODE,
-      env: coldEnv(join(ROOT, ".tmp", "bench-home"), denoDir),
-      ...sizes.cold,
-    });
+    const bus = startBareBus(join(ROOT, ".tmp", "bench-bus"));
+    try {
+      const cases = coldCases(spec.cold, bus?.address);
+      result.cold = await measureCold(cases, server.url, {
+        // Deno runs from the project, whose deno.json maps the optional npm imports.
+        cwd: spec.cold.kind === "deno" ? ROOT : BENCH_NODE,
+        env: coldEnv(join(ROOT, ".tmp", "bench-home"), denoDir),
+        ...sizes.cold,
+      });
+    } finally {
+      bus?.stop();
+    }
   }
   result.loadAfter = os.loadavg()[0];
   return result;
@@ -564,6 +572,17 @@ async function main(args: string[]): Promise<number> {
     if (fleet.skipped) log(`fleet: skipped: ${fleet.skipped}`);
   }
 
+  let mcp: McpResult | undefined;
+  if (config.parts.includes("mcp")) {
+    log("MCP proxy latency (Deno)");
+    const sizes = config.smoke ? SIZES.smoke.mcp : SIZES.full.mcp;
+    mcp = await measureMcpProxy(
+      [DENO, "run", "--allow-net=127.0.0.1", "--allow-env", "--allow-read", join(ROOT, "cli.ts")],
+      coldEnv(join(ROOT, ".tmp", "bench-home"), denoDir),
+      sizes,
+    );
+  }
+
   let sizes: SizeResult[] = [];
   if (config.parts.includes("size")) {
     log("size");
@@ -592,6 +611,7 @@ async function main(args: string[]): Promise<number> {
       esbuild: VERSIONS.esbuild,
     },
     runtimes: runs,
+    mcp,
     sizes,
     tarball,
     pending,

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
@@ -25,6 +25,8 @@ export interface ColdCase {
   description: string;
   /** The program and its arguments; `{server}` is replaced by the server's URL. */
   command: string[];
+  /** Variables set for this case only, over the common environment. */
+  env?: Record<string, string>;
 }
 
 /** How a runtime resolves `@kognic/auth` and the peers in generated scripts. */
@@ -159,12 +161,18 @@ export const CLI_CASES = [
   },
 ] as const;
 
+/** The row of the default cache mode with a session bus that has no Secret Service. */
+export const CLI_BUS_CASE = "kognic-auth get-access-token (session bus, no Secret Service)";
+
 /**
  * Writes the scripts for a runtime and returns its cases, the CLI's last. The
  * warm-up runs fill the CLI's token cache (under the `HOME` of
  * {@linkcode coldEnv}), so the timed runs of the cached rows find a token.
+ * With `bareBus` (the address of a session bus without a Secret Service, see
+ * {@linkcode startBareBus}), the default mode is also timed on that bus, as
+ * on a server with a user session but no keyring daemon.
  */
-export function coldCases(runtime: ColdRuntime): ColdCase[] {
+export function coldCases(runtime: ColdRuntime, bareBus?: string): ColdCase[] {
   mkdirSync(runtime.dir, { recursive: true });
   const cases: ColdCase[] = [];
   for (const [name, code] of Object.entries(scripts(runtime))) {
@@ -186,7 +194,59 @@ export function coldCases(runtime: ColdRuntime): ColdCase[] {
       command: [...runtime.cli, "get-access-token", "--server", "{server}", ...cli.args],
     });
   }
+  if (bareBus) {
+    cases.push({
+      name: CLI_BUS_CASE,
+      description:
+        "the CLI as run by default, warm, where a D-Bus session bus has no Secret Service",
+      command: [...runtime.cli, "get-access-token", "--server", "{server}"],
+      env: { DBUS_SESSION_BUS_ADDRESS: bareBus },
+    });
+  }
   return cases;
+}
+
+/**
+ * Starts a private D-Bus session bus that has no Secret Service and cannot
+ * start one (no service folders), when `dbus-daemon` is installed; returns
+ * its address and how to stop it, or `undefined` without `dbus-daemon`.
+ */
+export function startBareBus(dir: string): { address: string; stop(): void } | undefined {
+  mkdirSync(dir, { recursive: true });
+  const config = join(dir, "bare-bus.conf");
+  writeFileSync(
+    config,
+    `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:dir=${dir}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+`,
+  );
+  const started = spawnSync("dbus-daemon", [
+    `--config-file=${config}`,
+    "--fork",
+    "--print-address=1",
+    "--print-pid=1",
+  ], { encoding: "utf8", timeout: 10_000 });
+  if (started.status !== 0 || started.error) return undefined;
+  const [address, pid] = started.stdout.trim().split("\n");
+  if (!address?.startsWith("unix:") || !/^\d+$/.test(pid ?? "")) return undefined;
+  return {
+    address,
+    stop: () => {
+      try {
+        process.kill(Number(pid), "SIGTERM");
+      } catch { /* already gone */ }
+    },
+  };
 }
 
 /** The outcome of one fresh process. */
@@ -266,7 +326,7 @@ export async function measureCold(
   for (let round = -options.warmups; round < options.rounds; round++) {
     const order = cases.map((_, i) => cases[(i + Math.max(round, 0)) % cases.length]);
     for (const c of order) {
-      const run = await timeProcess(command(c), options.cwd, options.env);
+      const run = await timeProcess(command(c), options.cwd, { ...options.env, ...c.env });
       const ok = run.code === 0 &&
         (c.name === "empty" || /^ok [\d.]+$/m.test(run.stdout) || /^eyJ/.test(run.stdout));
       if (!ok) {
@@ -300,14 +360,21 @@ export async function measureCold(
 }
 
 /**
+ * The session variables a user's shell has and the CLI reads to find the
+ * system keyring. Leaving them out made the default mode skip the keyring
+ * probe, so the bench timed a start that no shell with a session bus sees.
+ */
+const SESSION_VARIABLES = ["DBUS_SESSION_BUS_ADDRESS", "XDG_RUNTIME_DIR"] as const;
+
+/**
  * The environment of the fresh processes: credentials for the CLI in
  * variables, an empty home folder (no credentials file or profile of the
- * caller's), and Deno's cache where it is (so `npm:` packages and transpiled
- * sources stay cached).
+ * caller's), Deno's cache where it is (so `npm:` packages and transpiled
+ * sources stay cached), and the caller's session bus, as a shell has it.
  */
 export function coldEnv(home: string, denoDir: string): Record<string, string> {
   mkdirSync(home, { recursive: true });
-  return {
+  const env: Record<string, string> = {
     PATH: process.env.PATH ?? "/usr/bin:/bin",
     HOME: home,
     DENO_DIR: denoDir,
@@ -315,4 +382,9 @@ export function coldEnv(home: string, denoDir: string): Record<string, string> {
     KOGNIC_CLIENT_ID: CLIENT.id,
     KOGNIC_CLIENT_SECRET: CLIENT.secret,
   };
+  for (const name of SESSION_VARIABLES) {
+    const value = process.env[name];
+    if (value) env[name] = value;
+  }
+  return env;
 }

@@ -293,7 +293,7 @@ export default {
     for (const example of ["cloudflare_worker.ts", "browser.ts"]) {
       const code = readFileSync(join(ROOT, "examples", example), "utf8");
       assert.ok(
-        readme.includes("```ts ignore\n" + code + "```"),
+        readme.includes("```ts\n" + code + "```"),
         `README quotes examples/${example}`,
       );
     }

@@ -66,6 +66,7 @@ export const METHODS: readonly string[] = Object.freeze([
 const MAX_BODY_FILE_BYTES = 100 * 1024 * 1024;
 
 const USAGE = `Usage: kog METHOD URL [options]
+       kog mcp [options]       (an MCP server on stdio; kog mcp --help)
 
 Authenticated calls to Kognic APIs: the environment (auth server, credentials,
 scopes) is chosen from the URL's host in environments.json.
@@ -122,6 +123,10 @@ export function main(args: string[], io: KogIO = defaultIO()): Promise<number> {
     if (verbose) io.stderr(`debug: ${oneLine(text)}\n`);
   };
   return runMain("kog", io, async () => {
+    if (args[0] === "mcp") {
+      const { runKogMcp } = await import("./kog_mcp.ts");
+      return await runKogMcp(args.slice(1), io);
+    }
     const options = parseCommandLine(args, io.env);
     if (options === "help") {
       io.stdout(USAGE);

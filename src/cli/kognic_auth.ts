@@ -4,20 +4,11 @@
  * @module
  */
 
-import { resolveCredentials } from "../core/credentials.ts";
 import { CredentialsError, KognicAuthError } from "../shared/errors.ts";
-import { AuthSession } from "../core/session.ts";
-import { DEFAULT_AUTH_SERVER, TOKEN_ENDPOINT_AUTH_METHODS } from "../core/options.ts";
+import { DEFAULT_AUTH_SERVER } from "../core/options.ts";
+import { getEnv } from "../shared/env.ts";
 import { VERSION } from "../shared/version.ts";
-import {
-  chooseEnvironment,
-  type ChosenEnvironment,
-  cliFetch,
-  debugEvents,
-  environmentOrigin,
-  keyringStep,
-  openTokenCache,
-} from "./common.ts";
+import { cliFetch, keyringStep } from "./common.ts";
 import {
   type CliIO,
   type Command,
@@ -25,7 +16,6 @@ import {
   defaultIO,
   EXIT_OK,
   nonEmpty,
-  oneOf,
   type ParsedArgs,
   type Program,
   runProgram,
@@ -34,6 +24,14 @@ import {
   tokenCacheMode,
   UsageError,
 } from "./skeleton.ts";
+import {
+  chooseToken,
+  formatFlag,
+  formatToken,
+  MCP_SERVER_URL_VARIABLE,
+  TOKEN_FLAGS,
+  tokenWithin,
+} from "./token_choice.ts";
 
 export { type CliIO, EXIT_ERROR, EXIT_OK, EXIT_USAGE } from "./skeleton.ts";
 
@@ -54,13 +52,9 @@ const COMMANDS: readonly Command[] = [
     synopsis: "[options]",
     summary: "Print an access token for Kognic APIs",
     options: {
-      server: { type: "string" },
-      credentials: { type: "string" },
-      scopes: { type: "string", greedy: true },
-      env: { type: "string" },
-      "env-config-file-path": { type: "string" },
-      ...TOKEN_CACHE_OPTION,
-      "token-endpoint-auth-method": { type: "string" },
+      ...TOKEN_FLAGS,
+      url: { type: "string" },
+      format: { type: "string" },
       decode: { type: "boolean" },
       json: { type: "boolean" },
     },
@@ -74,18 +68,40 @@ const COMMANDS: readonly Command[] = [
                                environment of the environments file
   --env-config-file-path FILE  Environments file (default:
                                $XDG_CONFIG_HOME/kognic/environments.json); it is read
-                               only with --env or this option, and without --env its
-                               default_environment is used
+                               only with --env, a URL or this option, and without
+                               either of the first two its default_environment is used
 ${TOKEN_CACHE_HELP}  --scopes S [S ...]           Scopes to request (default: the environment's, else
                                the credentials file's)
   --token-endpoint-auth-method M
                                client_secret_post (the id and secret in the form
                                body) or client_secret_basic (an Authorization: Basic
                                header) (default: the environment's, else post)
+  --url URL                    Take the environment whose host matches URL, as kog
+                               does (without --env and --url: the URL in
+                               CLAUDE_CODE_MCP_SERVER_URL, when set)
+  --timeout SECONDS            Give up after this long, retries included (default: 20)
+  --format FORMAT              token, json (access_token, token_type, expires_at),
+                               headers ({"Authorization":"Bearer ..."}) or header
+                               (Authorization: Bearer ...) (default: token)
   --decode                     Print the token's JWT header and payload as JSON
-  --json                       Print access_token, token_type and expires_at as JSON
+  --json                       The same as --format json
 `,
     run: getAccessToken,
+  },
+  {
+    name: "mcp-proxy",
+    synopsis: "URL [options]",
+    summary: "Serve the MCP server at URL on stdio, every request with a current token",
+    options: { ...TOKEN_FLAGS, H: { type: "string", short: "H", multiple: true } },
+    help: `  The options of get-access-token that choose the token (--server,
+  --credentials, --env, --env-config-file-path, --token-cache, --scopes,
+  --token-endpoint-auth-method, --timeout); the environment is the one of URL's
+  host unless --env is given, and
+  -H "Name: value"             A header for every request to the MCP server
+                               (repeatable)
+`,
+    positionals: true,
+    run: mcpProxy,
   },
   {
     name: "credentials put",
@@ -164,97 +180,44 @@ async function getAccessToken(
   { values }: ParsedArgs,
   { io, debug, command }: CommandContext,
 ): Promise<number> {
-  if (values.decode && values.json) throw new UsageError("--decode and --json cannot be combined");
-  const server = nonEmpty(values, "server", "a URL", command);
-  const auth = nonEmpty(values, "credentials", "a file path", command);
-  const envName = nonEmpty(values, "env", "an environment name", command);
-  const envFile = nonEmpty(values, "env-config-file-path", "a file path", command);
-  const mode = tokenCacheMode(values, command, io.env);
-  const explicitScopes = values.scopes as string[] | undefined;
-  const method = nonEmpty(values, "token-endpoint-auth-method", "a method name", command);
-  const authMethod = method === undefined
-    ? undefined
-    : oneOf("--token-endpoint-auth-method", method, TOKEN_ENDPOINT_AUTH_METHODS, command);
-
-  let chosen: ChosenEnvironment | undefined;
-  if (envName !== undefined || envFile !== undefined) {
-    chosen = await chooseEnvironment(envFile, { name: envName }, io.env);
-    const { environment } = chosen;
-    const origin = environmentOrigin(chosen);
-    debug(
-      `environment: ${environment.name}${chosen.fromFile ? " " : ", "}${origin}: auth server ` +
-        `${environment.authServer}, credentials ${
-          environment.credentials ?? "from the usual search"
-        }`,
+  const started = performance.now();
+  const format = formatFlag(values, command);
+  if (values.decode && (values.json || values.format !== undefined)) {
+    throw new UsageError(
+      `--decode and --${values.json ? "json" : "format"} cannot be combined`,
+      command,
     );
   }
-  const environment = chosen?.environment;
-
-  const credentials = await keyringStep(
-    () =>
-      resolveCredentials({
-        auth: auth ?? environment?.credentials,
-        env: io.env,
-        explicitSourceName: "--credentials",
-      }),
-    "or use a credentials file with --credentials FILE",
-  );
-  debug(`credentials: client ${credentials.clientId} from ${credentials.source}`);
-  const scopes = explicitScopes ?? environment?.scopes;
-  debug(
-    `scopes: ${describeScopes(scopes ?? credentials.scopes)} (${
-      explicitScopes
-        ? "--scopes"
-        : environment?.scopes
-        ? `environment ${environment.name}`
-        : credentials.scopes
-        ? "the credentials file"
-        : "none set"
-    })`,
-  );
-
-  const tokenCache = await openTokenCache(mode, io.env, debug);
-  let requested = 0;
+  const flagUrl = nonEmpty(values, "url", "a URL", command);
+  const fromEnv = getEnv(MCP_SERVER_URL_VARIABLE, io.env);
+  const url = flagUrl !== undefined
+    ? { url: flagUrl, from: "--url" }
+    : values.env === undefined && fromEnv
+    ? { url: fromEnv, from: MCP_SERVER_URL_VARIABLE }
+    : undefined;
   const baseFetch = await cliFetch(io.fetch, io.env, debug);
-  const session = new AuthSession({
-    authServer: server ?? environment?.authServer ?? DEFAULT_AUTH_SERVER,
-    auth: credentials,
-    scopes,
-    tokenEndpointAuthMethod: authMethod ?? environment?.tokenEndpointAuthMethod,
-    fetch: (input, init) => {
-      requested++;
-      return baseFetch(input, init);
-    },
-    tokenCache,
-    onEvent: debugEvents(debug),
-  });
-  debug(`token URL: ${session.tokenUrl.href}`);
-  const token = await session.getToken();
+  const choice = await chooseToken(values, url, io.env, baseFetch, debug, command);
+  const token = await tokenWithin(choice, started);
   const expiresAt = new Date(token.expiresAt).toISOString();
-  if (requested > 0) {
+  if (choice.requests() > 0) {
     debug(`token received from the auth server, expires at ${expiresAt}`);
   } else {
     debug(`token taken from the cache without a request, expires at ${expiresAt}`);
   }
-  if (values.json) {
-    io.stdout(
-      JSON.stringify({
-        access_token: token.accessToken,
-        token_type: token.tokenType,
-        expires_at: expiresAt,
-      }) + "\n",
-    );
-  } else if (values.decode) {
-    io.stdout(JSON.stringify(decodeJwt(token.accessToken), null, 2) + "\n");
-  } else {
-    io.stdout(token.accessToken + "\n");
-  }
+  io.stdout(
+    values.decode
+      ? JSON.stringify(decodeJwt(token.accessToken), null, 2) + "\n"
+      : formatToken(token, format),
+  );
   return EXIT_OK;
 }
 
-function describeScopes(scopes: readonly string[] | undefined): string {
-  if (!scopes) return "none";
-  return scopes.length === 0 ? "none (an empty list)" : scopes.join(" ");
+async function mcpProxy(
+  { values, positionals }: ParsedArgs,
+  { io, debug }: CommandContext,
+): Promise<number> {
+  const { runMcpProxy } = await import("./mcp_proxy.ts");
+  return await runMcpProxy(values, positionals, io, debug);
 }
 
 /** The keyring module and the profile of a credentials command. */

@@ -52,6 +52,13 @@ export interface AuthSessionOptions {
   fetch?: typeof fetch;
   /** The timeout of each token request in milliseconds. @default {10000} */
   timeout?: number;
+  /**
+   * The most time one token request may take in all, retries and the waits
+   * between them included, in milliseconds; when it runs out, the request
+   * fails with a `TokenTimeoutError` that names the attempts and the last
+   * cause. @default {no limit beyond `timeout` and `retry`}
+   */
+  totalTimeout?: number;
   /** How token requests are retried. @default {{ limit: 3, baseDelay: 200, maxDelay: 5000, maxRetryAfter: 30000 }} */
   retry?: RetryOptions;
   /** Renew a token when less than this is left, in milliseconds (or half its lifetime if shorter). @default {60000} */
@@ -176,6 +183,11 @@ export interface RequestTokenOptions {
   fetch?: typeof fetch;
   /** The timeout of each attempt in milliseconds. @default {10000} */
   timeout?: number;
+  /**
+   * The most time the request may take in all, retries and the waits between
+   * them included, in milliseconds. @default {no limit beyond `timeout` and `retry`}
+   */
+  totalTimeout?: number;
   /** How to retry network errors, timeouts, 5xx, 408 and 429. */
   retry?: RetryOptions;
   /** Cancels the request and any wait between retries. */

@@ -427,6 +427,7 @@ export class AuthSession {
       scopes,
       fetch: this.#fetch,
       timeout: options.timeout,
+      totalTimeout: options.totalTimeout,
       retry: options.retry,
       authMethod: options.tokenEndpointAuthMethod,
       onEvent: this.#emit,

@@ -14,6 +14,7 @@
 import { getEnv } from "./env.ts";
 import { errorCode } from "./files.ts";
 import { ConfigurationError } from "./errors.ts";
+import { secretServiceOnBus } from "./dbus.ts";
 
 /** Options of {@linkcode KeyringError}. */
 export interface KeyringErrorOptions extends ErrorOptions {
@@ -171,6 +172,12 @@ export async function keyringProblem(timeout: number): Promise<string | undefine
   if (answer === "timeout") return `the D-Bus session bus did not answer within ${timeout} ms`;
   if (answer === "ENOENT" || answer === "ECONNREFUSED") {
     return `the D-Bus session bus cannot be reached (${answer})`;
+  }
+  // A bus that answers may still have no Secret Service: asking the bus is
+  // quicker than loading the native library to hear that nothing is there.
+  if (answer === "answered" && await secretServiceOnBus(socketPath, timeout) === "absent") {
+    return "no Secret Service on the D-Bus session bus (nothing owns org.freedesktop.secrets, " +
+      "and the bus cannot start it)";
   }
   return undefined;
 }

@@ -47,6 +47,10 @@ export async function sendTokenRequest(options: RequestTokenOptions): Promise<Ac
     maxDelay: options.retry?.maxDelay ?? 5000,
     maxRetryAfter: options.retry?.maxRetryAfter ?? 30_000,
   };
+  const budget = options.totalTimeout;
+  if (budget !== undefined && !(budget > 0)) {
+    throw new RangeError("totalTimeout must be a positive number of milliseconds");
+  }
   const holdoff = options.holdoff;
   const now = options.now ?? Date.now;
   const started = now();
@@ -60,6 +64,10 @@ export async function sendTokenRequest(options: RequestTokenOptions): Promise<Ac
     error.attempts = 0;
     throw error;
   }
+  // The budget runs on the monotonic clock: `options.now` may be a test's fake clock.
+  const startedAt = performance.now();
+  const remaining = (): number =>
+    budget === undefined ? Infinity : budget - (performance.now() - startedAt);
   const fail = (error: TokenError): never => {
     emit(options.onEvent, {
       type: "token.failed",
@@ -70,13 +78,21 @@ export async function sendTokenRequest(options: RequestTokenOptions): Promise<Ac
     });
     throw error;
   };
+  // Out of budget, the error says so, with the last attempt's cause.
+  const final = (error: TokenError, attempt: number): never =>
+    fail(
+      budget !== undefined && remaining() <= 0
+        ? budgetError(options, performance.now() - startedAt, attempt, error)
+        : error,
+    );
   return await withRetries(policy, options.signal, async (attempt) => {
     try {
-      return notify(options, await attemptToken(options, attempt));
+      const timeout = Math.min(options.timeout ?? DEFAULT_TOKEN_TIMEOUT, Math.max(1, remaining()));
+      return notify(options, await attemptToken(options, attempt, timeout));
     } catch (error) {
       if (!(error instanceof TokenError)) throw error;
       error.attempts = attempt;
-      if (!error.retryable) return fail(error);
+      if (!error.retryable) return final(error, attempt);
       const { retryAfter, code, status } = error;
       return new Retry<AccessToken>(
         () => {
@@ -86,16 +102,44 @@ export async function sendTokenRequest(options: RequestTokenOptions): Promise<Ac
             holdoff.until = now() + Math.min(retryAfter, MAX_HOLDOFF);
             holdoff.status = status;
           }
-          return fail(error);
+          return final(error, attempt);
         },
         retryAfter,
-        (delay) => emit(options.onEvent, { type: "token.retry", attempt, delay, code, status }),
+        (delay) => {
+          // A wait that would outlast the budget cannot lead to a token in time.
+          if (delay >= remaining()) {
+            fail(budgetError(options, performance.now() - startedAt, attempt, error));
+          }
+          emit(options.onEvent, { type: "token.retry", attempt, delay, code, status });
+        },
       );
     }
   });
 }
 
-async function attemptToken(options: RequestTokenOptions, attempt: number): Promise<AccessToken> {
+/** The error for a token request that ran out of its total budget. */
+function budgetError(
+  options: RequestTokenOptions,
+  elapsed: number,
+  attempts: number,
+  last: TokenError,
+): TokenTimeoutError {
+  const tokenUrl = String(options.tokenUrl);
+  const cause = last.message.replace(`Token request to "${tokenUrl}" `, "");
+  return new TokenTimeoutError(
+    `Token request to "${tokenUrl}" gave up after ${(elapsed / 1000).toFixed(1)} s ` +
+      `(total timeout ${options.totalTimeout} ms) and ${attempts} attempt${
+        attempts === 1 ? "" : "s"
+      }; the last ${cause}`,
+    { retryable: true, status: last.status, attempts, cause: last },
+  );
+}
+
+async function attemptToken(
+  options: RequestTokenOptions,
+  attempt: number,
+  timeout: number,
+): Promise<AccessToken> {
   const { credentials, scopes, refreshToken } = options;
   const now = options.now ?? Date.now;
   const tokenUrl = String(options.tokenUrl);
@@ -128,7 +172,6 @@ async function attemptToken(options: RequestTokenOptions, attempt: number): Prom
   }
   if (scopes && scopes.length > 0) form.set("scope", scopes.join(" "));
 
-  const timeout = options.timeout ?? DEFAULT_TOKEN_TIMEOUT;
   const timeoutController = new AbortController();
   const timer = setTimeout(() => timeoutController.abort(), timeout);
   const signal = options.signal
@@ -180,7 +223,7 @@ async function attemptToken(options: RequestTokenOptions, attempt: number): Prom
     if (options.signal?.aborted) throw options.signal.reason;
     if (timeoutController.signal.aborted) {
       throw new TokenTimeoutError(
-        `Token request to "${tokenUrl}" timed out after ${timeout} ms`,
+        `Token request to "${tokenUrl}" timed out after ${Math.round(timeout)} ms`,
         { retryable: true, status },
       );
     }

@@ -153,7 +153,7 @@ export function kogCommand(denoPermissions: readonly string[] = KOG_DENO_PERMISS
  * another XDG_CACHE_HOME would otherwise look for its modules there (Deno
  * keeps them in `$XDG_CACHE_HOME/deno`) and download them again.
  */
-function denoDir(): string | undefined {
+export function denoDir(): string | undefined {
   const env = process.env;
   if (env.DENO_DIR) return env.DENO_DIR;
   if (process.platform === "darwin") return env.HOME && join(env.HOME, "Library", "Caches", "deno");

@@ -771,14 +771,15 @@ describe("kognic-auth CLI", () => {
       {
         name: "a command's option before the command",
         args: () => ["--server", server.url, "get-access-token"],
-        stderr: "Error: --server is an option of get-access-token: put it after the command\n" +
+        stderr:
+          "Error: --server is an option of get-access-token or mcp-proxy: put it after the command\n" +
           'Run "kognic-auth --help" for the usage.\n',
       },
       {
         name: "an unknown command nothing is close to",
         args: () => ["frobnicate"],
-        stderr: 'Error: Unknown command "frobnicate"; expected get-access-token, credentials ' +
-          'or clear-cache\nRun "kognic-auth --help" for the usage.\n',
+        stderr: 'Error: Unknown command "frobnicate"; expected get-access-token, mcp-proxy, ' +
+          'credentials or clear-cache\nRun "kognic-auth --help" for the usage.\n',
       },
       {
         name: "an unknown flag with a terminal escape",

@@ -188,6 +188,40 @@ describe("requestToken()", () => {
     assert.match(error.message, /timed out after 100 ms/);
   });
 
+  it("stops retrying when the total timeout runs out and names the attempts and the last cause", async () => {
+    // A server of its own, so that the faults left unconsumed end with it.
+    await using slow = await startAuthServer({ clients: CLIENTS });
+    slow.failTokenRequests({ delay: 2000, times: 10 });
+    const error = await rejection(requestToken({
+      tokenUrl: slow.tokenUrl,
+      credentials,
+      timeout: 150,
+      totalTimeout: 400,
+      retry: { ...fastRetry, limit: 10 },
+    })) as TokenTimeoutError;
+    assert.ok(error instanceof TokenTimeoutError, String(error));
+    assert.equal(error.code, "token_timeout");
+    assert.ok(error.attempts >= 2 && error.attempts < 10, `attempts: ${error.attempts}`);
+    assert.match(error.message, /gave up after \d+\.\d s \(total timeout 400 ms\)/);
+    assert.match(error.message, new RegExp(`and ${error.attempts} attempts; the last timed out`));
+    assert.equal(slow.counts.tokenRequests, error.attempts);
+  });
+
+  it("gives up before a retry wait that would outlast the total timeout", async () => {
+    server.failTokenRequests({ status: 503, retryAfter: 20 });
+    const error = await rejection(request({ totalTimeout: 1000 })) as TokenTimeoutError;
+    assert.ok(error instanceof TokenTimeoutError, String(error));
+    assert.equal(error.attempts, 1);
+    assert.match(error.message, /1 attempt; the last failed with HTTP 503/);
+    assert.equal(server.counts.tokenRequests, 1);
+  });
+
+  it("rejects a total timeout that is not a positive number", async () => {
+    const error = await rejection(request({ totalTimeout: 0 }));
+    assert.ok(error instanceof RangeError);
+    assert.equal(server.counts.tokenRequests, 0);
+  });
+
   it("rejects with the caller's reason when aborted while waiting to retry", async () => {
     server.failTokenRequests({ status: 503, retryAfter: 20 });
     const controller = new AbortController();

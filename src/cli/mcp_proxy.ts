@@ -1,0 +1,207 @@
+// `kognic-auth mcp-proxy URL`: an MCP stdio server for the MCP client, and an
+// MCP Streamable HTTP client to URL. Every JSON-RPC message is forwarded as it
+// is, both ways; every HTTP request to URL goes through AuthSession.fetch, so
+// it carries a current token (renewed ahead of expiry, one token request for
+// any number of messages in flight, a 401 renewed and replayed once).
+// stdout carries only MCP messages; stderr only diagnostics, never a token.
+
+import process from "node:process";
+import type { EnvSource } from "../shared/env.ts";
+import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
+import { type Debug, describe } from "./common.ts";
+import { chooseToken, type FlagValues, tokenWithin } from "./token_choice.ts";
+import { UsageError } from "./skeleton.ts";
+import { cliFetch } from "./common.ts";
+import { loadMcpTransports } from "./mcp_sdk.ts";
+
+/** What the proxy reads and writes besides stdin and stdout, which carry MCP. */
+export interface McpProxyIO {
+  /** Writes a diagnostic line to standard error. */
+  stderr(text: string): void;
+  /** Environment variables. @default {the process's} */
+  env?: EnvSource;
+  /** The fetch of token requests. @default {globalThis.fetch} */
+  fetch?: typeof fetch;
+}
+
+// A header name is an RFC 9110 token; a value has no line breaks.
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+// Headers the transport or the session sets; a -H for them would break the session.
+const RESERVED = new Set(["content-type", "accept", "mcp-session-id", "mcp-protocol-version"]);
+const ERROR_TEXT_LIMIT = 500;
+/** The command whose help usage errors point to. */
+const COMMAND = "kognic-auth mcp-proxy";
+
+/** `-H "Key: Value"` flags as a header object. */
+export function parseHeaderFlags(flags: readonly string[]): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const flag of flags) {
+    const colon = flag.indexOf(":");
+    const name = colon > 0 ? flag.slice(0, colon).trim() : "";
+    const value = colon > 0 ? flag.slice(colon + 1).trim() : "";
+    if (!HEADER_NAME.test(name)) {
+      throw new UsageError(
+        `-H needs "Name: value" with a header name before the colon, not "${flag.slice(0, 80)}"`,
+        COMMAND,
+      );
+    }
+    // deno-lint-ignore no-control-regex
+    if (/[\u0000-\u0008\u000a-\u001f\u007f]/.test(value)) {
+      throw new UsageError(`-H ${name}: the value has a control character`, COMMAND);
+    }
+    if (RESERVED.has(name.toLowerCase())) {
+      throw new UsageError(`-H ${name}: this header is set by the MCP transport itself`, COMMAND);
+    }
+    headers[name] = value;
+  }
+  return headers;
+}
+
+/**
+ * Runs the proxy until the MCP client closes stdin; returns the exit code.
+ * The token is fetched before the first message is read, so that missing
+ * credentials or an unreachable auth server fail at once with their message.
+ */
+export async function runMcpProxy(
+  values: FlagValues,
+  positionals: string[],
+  io: McpProxyIO,
+  debug: Debug,
+): Promise<number> {
+  const started = performance.now();
+  if (positionals.length !== 1) {
+    throw new UsageError(
+      positionals.length === 0 ? "mcp-proxy needs the MCP server's URL" : "mcp-proxy takes one URL",
+    );
+  }
+  let url: URL;
+  try {
+    url = new URL(positionals[0]);
+  } catch {
+    throw new UsageError(
+      `mcp-proxy: not a valid absolute URL: "${positionals[0].slice(0, 200)}"`,
+      COMMAND,
+    );
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") {
+    throw new UsageError(`mcp-proxy needs an http or https URL, not ${url.protocol}`, COMMAND);
+  }
+  if (url.username || url.password) {
+    throw new UsageError("mcp-proxy: the URL must not carry a user name or password", COMMAND);
+  }
+  const extraHeaders = parseHeaderFlags((values.H as string[] | undefined) ?? []);
+  const where = `${url.origin}${url.pathname}`;
+  // First, so that a missing SDK is reported before anything else is tried.
+  const transports = await loadMcpTransports();
+
+  // The tokens sent (the latest 64), to keep them out of every diagnostic.
+  const tokens = new Set<string>();
+  const clean = (text: string): string => {
+    let out = text;
+    for (const token of tokens) out = out.split(token).join("[token]");
+    return describe(out).slice(0, ERROR_TEXT_LIMIT);
+  };
+  // Through the proxy of HTTPS_PROXY and the like, when one is set (on Node, undici's).
+  const runtimeFetch = await cliFetch(undefined, io.env, debug);
+  const tokenFetch = io.fetch ?? runtimeFetch;
+  let tokenUrl = "";
+  // Token requests may use the given fetch; the MCP traffic, streamed, uses the runtime's.
+  const sessionFetch: typeof fetch = (input, init) => {
+    if ((input instanceof Request ? input.url : String(input)) === tokenUrl) {
+      return tokenFetch(input, init);
+    }
+    const sent = new Headers(init?.headers).get("authorization");
+    if (sent?.startsWith("Bearer ")) {
+      tokens.add(sent.slice(7));
+      if (tokens.size > 64) tokens.delete(tokens.values().next().value!);
+    }
+    return runtimeFetch(input, init);
+  };
+  const choice = await chooseToken(
+    values,
+    { url: url.href, from: "the MCP server's URL" },
+    io.env,
+    sessionFetch,
+    debug,
+    COMMAND,
+    { allowedOrigins: [url.origin] },
+  );
+  tokenUrl = choice.session.tokenUrl.href;
+  tokens.add((await tokenWithin(choice, started)).accessToken);
+
+  const authFetch: typeof fetch = async (input, init) => {
+    const method = init?.method ?? (input instanceof Request ? input.method : "GET");
+    const response = await choice.session.fetch(input, init);
+    debug(`${method} ${where}: HTTP ${response.status}`);
+    return response;
+  };
+
+  const http = new transports.StreamableHTTPClientTransport(url, {
+    fetch: authFetch,
+    requestInit: { headers: extraHeaders },
+  });
+  const stdio = new transports.StdioServerTransport();
+  const initializeIds = new Set<string | number>();
+  let closing = false;
+
+  const report = (what: string, error: unknown): void => {
+    if (closing) return;
+    io.stderr(
+      `kognic-auth mcp-proxy: ${what}: ${clean(String((error as Error)?.message ?? error))}\n`,
+    );
+  };
+
+  http.onmessage = (message: JSONRPCMessage) => {
+    if ("id" in message && initializeIds.delete(message.id!) && "result" in message) {
+      const version = (message.result as { protocolVersion?: unknown }).protocolVersion;
+      if (typeof version === "string") http.setProtocolVersion(version);
+    }
+    stdio.send(message).catch((error: unknown) => report("cannot write to the MCP client", error));
+  };
+  http.onerror = (error: unknown) => report(`from ${where}`, error);
+
+  stdio.onmessage = (message: JSONRPCMessage) => {
+    const request = "method" in message && "id" in message ? message : undefined;
+    if (request?.method === "initialize") initializeIds.add(request.id);
+    http.send(message).catch((error: unknown) => {
+      if (!request) return;
+      // The client waits for an answer to every request: give it one.
+      stdio.send({
+        jsonrpc: "2.0",
+        id: request.id,
+        error: {
+          code: -32000,
+          message: `kognic-auth mcp-proxy could not forward ${request.method} to ${where}${
+            httpStatus(error)
+          }: ${clean(String((error as Error)?.message ?? error))}`,
+        },
+      }).catch(() => {});
+    });
+  };
+  stdio.onerror = (error: unknown) => report("bad message from the MCP client", error);
+
+  const stdinClosed = new Promise<void>((resolve) => {
+    process.stdin.once("end", resolve);
+    process.stdin.once("close", resolve);
+  });
+  await http.start();
+  await stdio.start();
+  debug(`forwarding MCP messages between stdio and ${where}`);
+  await stdinClosed;
+  closing = true;
+  debug("the MCP client closed stdin; ending the session");
+  // Ending the session is a courtesy to the server: bounded, and its failure is not an error.
+  await Promise.race([
+    http.terminateSession().catch(() => {}),
+    new Promise((resolve) => setTimeout(resolve, 2000).unref?.()),
+  ]);
+  await http.close().catch(() => {});
+  await stdio.close().catch(() => {});
+  return 0;
+}
+
+/** " (HTTP 401)" for the transport's error of an HTTP status, else "". */
+function httpStatus(error: unknown): string {
+  const code = (error as { code?: unknown })?.code;
+  return typeof code === "number" && code >= 100 && code <= 599 ? ` (HTTP ${code})` : "";
+}

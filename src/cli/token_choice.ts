@@ -1,0 +1,267 @@
+// The flags that choose a token, shared by `kognic-auth get-access-token` and
+// `kognic-auth mcp-proxy`: the environment (by name, by a URL's host, or by
+// Claude Code's CLAUDE_CODE_MCP_SERVER_URL), the credentials, scopes, token
+// cache and the time budget; and the ways a token is printed.
+
+import type { EnvSource } from "../shared/env.ts";
+import { resolveCredentials } from "../core/credentials.ts";
+import { KognicAuthError } from "../shared/errors.ts";
+import { AuthSession } from "../core/session.ts";
+import { DEFAULT_AUTH_SERVER, TOKEN_ENDPOINT_AUTH_METHODS } from "../core/options.ts";
+import type { AccessToken } from "../core/access_token.ts";
+import type { Environment, EnvironmentsConfig } from "../config/environments.ts";
+import {
+  chooseEnvironment,
+  type Debug,
+  debugEvents,
+  environmentOrigin,
+  keyringStep,
+  openTokenCache,
+} from "./common.ts";
+import {
+  nonEmpty,
+  oneOf,
+  type OptionTable,
+  type ParsedArgs,
+  TOKEN_CACHE_OPTION,
+  tokenCacheMode,
+  UsageError,
+} from "./skeleton.ts";
+
+/** The flags that choose the token. */
+export const TOKEN_FLAGS: OptionTable = {
+  server: { type: "string" },
+  credentials: { type: "string" },
+  scopes: { type: "string", greedy: true },
+  env: { type: "string" },
+  "env-config-file-path": { type: "string" },
+  ...TOKEN_CACHE_OPTION,
+  "token-endpoint-auth-method": { type: "string" },
+  timeout: { type: "string" },
+};
+
+/** The ways `get-access-token` prints a token. */
+export const TOKEN_FORMATS = ["token", "json", "headers", "header"] as const;
+/** One of {@linkcode TOKEN_FORMATS}. */
+export type TokenFormat = typeof TOKEN_FORMATS[number];
+
+/** The default of `--timeout`, in seconds. */
+export const DEFAULT_TIMEOUT_SECONDS = 20;
+const MAX_TIMEOUT_SECONDS = 3600;
+/** The variable Claude Code sets for a `headersHelper`: the MCP server's URL. */
+export const MCP_SERVER_URL_VARIABLE = "CLAUDE_CODE_MCP_SERVER_URL";
+
+/** Parsed token-choosing flags. */
+export type FlagValues = ParsedArgs["values"];
+
+/** A session ready to give tokens, and how it was chosen. */
+export interface TokenChoice {
+  /** The session; its fetch adds the token. */
+  session: AuthSession;
+  /** The environment, when one was chosen. */
+  environment: Environment | undefined;
+  /** The budget of one token acquisition, in milliseconds. */
+  timeout: number;
+  /** How many token requests the session has sent so far. */
+  requests(): number;
+}
+
+/** `--timeout SECONDS` in milliseconds, with the default. */
+export function timeoutFlag(values: FlagValues, command: string): number {
+  const text = nonEmpty(values, "timeout", "a number of seconds", command);
+  if (text === undefined) return DEFAULT_TIMEOUT_SECONDS * 1000;
+  const seconds = /^\s*\d+(\.\d+)?\s*$/.test(text) ? Number(text) : NaN;
+  if (!(seconds > 0 && seconds <= MAX_TIMEOUT_SECONDS)) {
+    throw new UsageError(
+      `--timeout must be a number of seconds above 0 and at most ${MAX_TIMEOUT_SECONDS}, not "${
+        text.slice(0, 40)
+      }"`,
+      command,
+    );
+  }
+  return Math.round(seconds * 1000);
+}
+
+/** `--format`, with `--json` as `--format json`. */
+export function formatFlag(values: FlagValues, command: string): TokenFormat {
+  const given = nonEmpty(values, "format", `one of ${TOKEN_FORMATS.join(", ")}`, command);
+  const format = given === undefined ? undefined : oneOf("--format", given, TOKEN_FORMATS, command);
+  if (values.json && format !== undefined && format !== "json") {
+    throw new UsageError(`--json and --format ${format} cannot be combined`, command);
+  }
+  return values.json ? "json" : format ?? "token";
+}
+
+/** A token as `--format` prints it, ending in a line break. */
+export function formatToken(token: AccessToken, format: TokenFormat): string {
+  if (format === "json") {
+    return JSON.stringify({
+      access_token: token.accessToken,
+      token_type: token.tokenType,
+      expires_at: new Date(token.expiresAt).toISOString(),
+    }) + "\n";
+  }
+  if (format === "headers") {
+    return JSON.stringify({ Authorization: `Bearer ${token.accessToken}` }) + "\n";
+  }
+  if (format === "header") return `Authorization: Bearer ${token.accessToken}\n`;
+  return token.accessToken + "\n";
+}
+
+/** Where a request URL came from, for messages. */
+export interface UrlChoice {
+  /** The URL. */
+  url: string;
+  /** Its source: a flag, an argument or a variable. */
+  from: string;
+}
+
+/**
+ * Chooses the session from the flags: `--env` first, else the environment of
+ * `url`'s host (the longest matching host, then the file's
+ * default_environment, then the built-in one), else, with only
+ * `--env-config-file-path`, that file's default_environment.
+ */
+export async function chooseToken(
+  values: FlagValues,
+  url: UrlChoice | undefined,
+  env: EnvSource | undefined,
+  baseFetch: typeof fetch,
+  debug: Debug,
+  command: string,
+  sessionOptions: { allowedOrigins?: readonly string[] } = {},
+): Promise<TokenChoice> {
+  const server = nonEmpty(values, "server", "a URL", command);
+  const auth = nonEmpty(values, "credentials", "a file path", command);
+  const envName = nonEmpty(values, "env", "an environment name", command);
+  const envFile = nonEmpty(values, "env-config-file-path", "a file path", command);
+  const mode = tokenCacheMode(values, command, env);
+  const timeout = timeoutFlag(values, command);
+  const explicitScopes = values.scopes as string[] | undefined;
+  const method = nonEmpty(values, "token-endpoint-auth-method", "a method name", command);
+  const authMethod = method === undefined
+    ? undefined
+    : oneOf("--token-endpoint-auth-method", method, TOKEN_ENDPOINT_AUTH_METHODS, command);
+
+  let environment: Environment | undefined;
+  if (envName !== undefined || envFile !== undefined || url !== undefined) {
+    const byUrl = envName === undefined ? url : undefined;
+    if (byUrl) {
+      try {
+        new URL(byUrl.url);
+      } catch {
+        throw new UsageError(
+          `${byUrl.from} is not a valid absolute URL: "${byUrl.url.slice(0, 200)}"`,
+          command,
+        );
+      }
+    }
+    const chosen = await chooseEnvironment(envFile, { name: envName, url: byUrl?.url }, env);
+    environment = chosen.environment;
+    debug(
+      `environment: ${environment.name}${chosen.fromFile ? " " : ", "}${
+        environmentOrigin(chosen)
+      }: auth server ${environment.authServer}, credentials ${
+        environment.credentials ?? "from the usual search"
+      }${byUrl ? `, chosen by ${howChosen(environment, chosen.config, envName, byUrl)}` : ""}`,
+    );
+  }
+
+  const credentials = await keyringStep(
+    () =>
+      resolveCredentials({
+        auth: auth ?? environment?.credentials,
+        env,
+        explicitSourceName: "--credentials",
+      }),
+    "or use a credentials file with --credentials FILE",
+  );
+  debug(`credentials: client ${credentials.clientId} from ${credentials.source}`);
+  const scopes = explicitScopes ?? environment?.scopes;
+  debug(
+    `scopes: ${describeScopes(scopes ?? credentials.scopes)} (${
+      explicitScopes
+        ? "--scopes"
+        : environment?.scopes
+        ? `environment ${environment.name}`
+        : credentials.scopes
+        ? "the credentials file"
+        : "none set"
+    })`,
+  );
+
+  const tokenCache = await openTokenCache(mode, env, debug);
+  let requested = 0;
+  let tokenUrl = "";
+  const session = new AuthSession({
+    authServer: server ?? environment?.authServer ?? DEFAULT_AUTH_SERVER,
+    auth: credentials,
+    scopes,
+    tokenEndpointAuthMethod: authMethod ?? environment?.tokenEndpointAuthMethod,
+    fetch: (input, init) => {
+      const target = input instanceof Request ? input.url : String(input);
+      if (target === tokenUrl) requested++;
+      return baseFetch(input, init);
+    },
+    tokenCache,
+    totalTimeout: timeout,
+    onEvent: debugEvents(debug),
+    ...sessionOptions,
+  });
+  tokenUrl = session.tokenUrl.href;
+  debug(`token URL: ${tokenUrl}`);
+  return { session, environment, timeout, requests: () => requested };
+}
+
+/**
+ * Gets a token within `timeout` ms. The token request's own budget reports
+ * attempts and the last cause; this also bounds the steps around it (the
+ * credentials, the cache and its lock) and says so when they overran.
+ */
+export async function tokenWithin(choice: TokenChoice, started: number): Promise<AccessToken> {
+  const controller = new AbortController();
+  const left = Math.max(1, choice.timeout - (performance.now() - started));
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const overrun = new Promise<never>((_, reject) => {
+    // A little later than the token request's budget, whose error says more.
+    timer = setTimeout(() => {
+      const seconds = (choice.timeout / 1000).toFixed(1);
+      const error = new KognicAuthError(
+        "token_timeout",
+        `No access token within the ${seconds} s timeout (--timeout); ${choice.requests()} token request attempts were sent; the last step was still waiting (for the token cache or the token server)`,
+      );
+      controller.abort(error);
+      reject(error);
+    }, left + 250);
+  });
+  try {
+    return await Promise.race([choice.session.getToken({ signal: controller.signal }), overrun]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function describeScopes(scopes: readonly string[] | undefined): string {
+  if (!scopes) return "none";
+  return scopes.length === 0 ? "none (an empty list)" : scopes.join(" ");
+}
+
+function howChosen(
+  environment: Environment,
+  config: EnvironmentsConfig,
+  envName: string | undefined,
+  url: UrlChoice | undefined,
+): string {
+  if (envName !== undefined) return "--env";
+  if (url !== undefined) {
+    const host = new URL(url.url).hostname.toLowerCase().replace(/\.$/, "");
+    if (environment.host === host) return `the host of ${url.from}`;
+    if (host.endsWith(`.${environment.host}`)) {
+      return `the host of ${url.from} (the longest matching suffix)`;
+    }
+  }
+  if (config.defaultEnvironment === environment.name) return "default_environment";
+  return url !== undefined
+    ? `the built-in default (no environment matches the host of ${url.from})`
+    : "the built-in default";
+}

@@ -1,0 +1,232 @@
+/**
+ * Whether a D-Bus session bus has a Secret Service, asked in the bus's own
+ * protocol over its socket: `NameHasOwner` and `ListActivatableNames` for
+ * `org.freedesktop.secrets`. It takes a millisecond where loading the native
+ * keyring library only to hear that nothing answers takes about a hundred,
+ * so the token cache's `auto` mode can fall back to the file at once.
+ *
+ * @module
+ */
+
+/** What the bus said: a Secret Service runs or can be started, none can, or no clear answer. */
+export type SecretServiceAnswer = "present" | "absent" | "unknown";
+
+const SECRETS = "org.freedesktop.secrets";
+const MAX_READ = 256 * 1024;
+
+/**
+ * Asks the bus at `socketPath` whether a Secret Service runs on it or can be
+ * started by it. Never throws; any surprise is `"unknown"`.
+ *
+ * @param socketPath The bus's unix socket (a leading NUL for an abstract one).
+ * @param timeout How long the whole exchange may take, in ms.
+ */
+export async function secretServiceOnBus(
+  socketPath: string,
+  timeout: number,
+): Promise<SecretServiceAnswer> {
+  let net: typeof import("node:net");
+  try {
+    net = await import("node:net");
+  } catch {
+    return "unknown";
+  }
+  return await new Promise<SecretServiceAnswer>((resolve) => {
+    let socket: import("node:net").Socket | undefined;
+    let settled = false;
+    const finish = (answer: SecretServiceAnswer): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket?.destroy();
+      resolve(answer);
+    };
+    const timer = setTimeout(() => finish("unknown"), timeout);
+    let buffer = new Uint8Array(0);
+    let authenticated = false;
+    let hasOwner: boolean | undefined;
+    let activatable: boolean | undefined;
+    const decide = (): void => {
+      if (hasOwner === true || activatable === true) finish("present");
+      else if (hasOwner === false && activatable === false) finish("absent");
+    };
+    const onData = (chunk: Uint8Array): void => {
+      const joined = new Uint8Array(buffer.length + chunk.length);
+      joined.set(buffer);
+      joined.set(chunk, buffer.length);
+      buffer = joined;
+      if (buffer.length > MAX_READ) return finish("unknown");
+      if (!authenticated) {
+        const end = indexOfCrLf(buffer);
+        if (end < 0) return;
+        const line = new TextDecoder().decode(buffer.subarray(0, end));
+        buffer = buffer.subarray(end + 2);
+        if (line === "DATA" || line.startsWith("DATA ")) {
+          // The server asks for the (empty) authorization identity.
+          socket!.write("DATA\r\n");
+          return;
+        }
+        if (!line.startsWith("OK ")) return finish("unknown");
+        authenticated = true;
+        socket!.write("BEGIN\r\n");
+        socket!.write(methodCall(1, "Hello"));
+        socket!.write(methodCall(2, "NameHasOwner", SECRETS));
+        socket!.write(methodCall(3, "ListActivatableNames"));
+      }
+      for (;;) {
+        const message = readMessage(buffer);
+        if (message === "incomplete") return;
+        if (message === "bad") return finish("unknown");
+        buffer = buffer.subarray(message.length);
+        if (message.replyTo === 2 || message.replyTo === 3) {
+          if (message.type !== 2) return finish("unknown");
+          if (message.replyTo === 2) hasOwner = message.uint32 === 1;
+          else activatable = includes(message.body, SECRETS);
+          decide();
+          if (settled) return;
+        }
+      }
+    };
+    try {
+      socket = net.createConnection({ path: socketPath }, () => {
+        // SASL EXTERNAL without an initial response: the bus takes the
+        // socket's own credentials, so no user id is needed here.
+        socket!.write("\0AUTH EXTERNAL\r\n");
+      });
+      socket.on("data", (chunk: Uint8Array) => onData(chunk));
+      socket.on("error", () => finish("unknown"));
+      socket.on("close", () => finish("unknown"));
+    } catch {
+      finish("unknown");
+    }
+  });
+}
+
+function indexOfCrLf(bytes: Uint8Array): number {
+  for (let i = 0; i + 1 < bytes.length; i++) {
+    if (bytes[i] === 13 && bytes[i + 1] === 10) return i;
+  }
+  return -1;
+}
+
+function includes(haystack: Uint8Array, needle: string): boolean {
+  const bytes = new TextEncoder().encode(needle + "\0");
+  outer: for (let i = 0; i + bytes.length <= haystack.length; i++) {
+    for (let j = 0; j < bytes.length; j++) if (haystack[i + j] !== bytes[j]) continue outer;
+    return true;
+  }
+  return false;
+}
+
+/** A method call to the bus itself, little-endian, with at most one string argument. */
+function methodCall(serial: number, member: string, argument?: string): Uint8Array {
+  const out: number[] = [];
+  const pad = (to: number): void => {
+    while (out.length % to !== 0) out.push(0);
+  };
+  const u32 = (value: number): void => {
+    pad(4);
+    out.push(value & 0xff, (value >>> 8) & 0xff, (value >>> 16) & 0xff, (value >>> 24) & 0xff);
+  };
+  const text = (value: string): void => {
+    const bytes = new TextEncoder().encode(value);
+    u32(bytes.length);
+    out.push(...bytes, 0);
+  };
+  const signature = (value: string): void => {
+    out.push(value.length, ...new TextEncoder().encode(value), 0);
+  };
+  const body: number[] = [];
+  if (argument !== undefined) {
+    const bytes = new TextEncoder().encode(argument);
+    const n = bytes.length;
+    body.push(n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, (n >>> 24) & 0xff, ...bytes, 0);
+  }
+  // 'l' (little-endian), METHOD_CALL, no flags, protocol version 1.
+  out.push(0x6c, 1, 0, 1);
+  u32(body.length);
+  u32(serial);
+  u32(0); // the header fields' length, filled in below
+  const fieldsStart = out.length;
+  const field = (code: number, type: string, value: string): void => {
+    pad(8);
+    out.push(code);
+    signature(type);
+    if (type === "g") signature(value);
+    else text(value);
+  };
+  field(1, "o", "/org/freedesktop/DBus");
+  field(2, "s", "org.freedesktop.DBus");
+  field(3, "s", member);
+  field(6, "s", "org.freedesktop.DBus");
+  if (argument !== undefined) field(8, "g", "s");
+  const fieldsLength = out.length - fieldsStart;
+  out[12] = fieldsLength & 0xff;
+  out[13] = (fieldsLength >>> 8) & 0xff;
+  out[14] = (fieldsLength >>> 16) & 0xff;
+  out[15] = (fieldsLength >>> 24) & 0xff;
+  pad(8);
+  out.push(...body);
+  return new Uint8Array(out);
+}
+
+interface Message {
+  /** The whole message's length in bytes. */
+  length: number;
+  /** 1 call, 2 return, 3 error, 4 signal. */
+  type: number;
+  /** The serial this answers, when it is a reply. */
+  replyTo: number | undefined;
+  /** The body's first uint32, when it has one. */
+  uint32: number | undefined;
+  body: Uint8Array;
+}
+
+/** Reads one message from the start of `bytes`. */
+function readMessage(bytes: Uint8Array): Message | "incomplete" | "bad" {
+  if (bytes.length < 16) return "incomplete";
+  const little = bytes[0] === 0x6c;
+  if (!little && bytes[0] !== 0x42) return "bad";
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const bodyLength = view.getUint32(4, little);
+  const fieldsLength = view.getUint32(12, little);
+  if (bodyLength > MAX_READ || fieldsLength > MAX_READ) return "bad";
+  const bodyStart = align(16 + fieldsLength, 8);
+  const length = bodyStart + bodyLength;
+  if (bytes.length < length) return "incomplete";
+  let replyTo: number | undefined;
+  let at = 16;
+  const end = 16 + fieldsLength;
+  while (at < end) {
+    at = align(at, 8);
+    if (at >= end) break;
+    const code = bytes[at];
+    const sigLength = bytes[at + 1];
+    const type = String.fromCharCode(...bytes.subarray(at + 2, at + 2 + sigLength));
+    at += 2 + sigLength + 1;
+    if (type === "u") {
+      at = align(at, 4);
+      if (code === 5) replyTo = view.getUint32(at, little);
+      at += 4;
+    } else if (type === "s" || type === "o") {
+      at = align(at, 4);
+      at += 4 + view.getUint32(at, little) + 1;
+    } else if (type === "g") {
+      at += 1 + bytes[at] + 1;
+    } else {
+      return "bad";
+    }
+  }
+  const body = bytes.subarray(bodyStart, length);
+  return {
+    length,
+    type: bytes[1],
+    replyTo,
+    uint32: bodyLength >= 4 ? view.getUint32(bodyStart, little) : undefined,
+    body,
+  };
+}
+
+function align(value: number, to: number): number {
+  return Math.ceil(value / to) * to;
+}

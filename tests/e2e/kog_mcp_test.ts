@@ -1,0 +1,300 @@
+// `kog mcp` end to end: the MCP SDK's client spawns `kog mcp` as a
+// subprocess over stdio, against the local auth server and its sample API,
+// with an environments file whose environment is the server's host. Every
+// message the client receives is scanned for the token and the secret.
+
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { type SampleApiServer, startSampleApiServer } from "../_helpers/sample_api.ts";
+import {
+  CLIENT_SECRET,
+  CLIENTS,
+  denoDir,
+  isolatedXdg,
+  record,
+  tempDir,
+  writeCredentials,
+} from "../_helpers/mod.ts";
+
+let server: SampleApiServer;
+let dir: { path: string; cleanup: () => Promise<void> };
+const received: string[] = [];
+const stderrs: string[] = [];
+
+/** `kog` on this runtime: KOGNIC_KOG_CLI (the npm build's run sets it), else kog.ts. */
+function kogCommand(): string[] {
+  const fromEnv = process.env.KOGNIC_KOG_CLI;
+  if (fromEnv) return JSON.parse(fromEnv);
+  const entry = fileURLToPath(new URL("../../kog.ts", import.meta.url));
+  if ("Deno" in globalThis) {
+    return [process.execPath, "run", "--allow-net=127.0.0.1", "--allow-env", "--allow-read", entry];
+  }
+  return [process.execPath, entry];
+}
+
+before(async () => {
+  server = await startSampleApiServer({ clients: CLIENTS });
+  dir = await tempDir();
+  const credentials = await writeCredentials(dir.path);
+  const xdg = isolatedXdg(dir.path);
+  await mkdir(join(xdg.XDG_CONFIG_HOME, "kognic"), { recursive: true });
+  await writeFile(
+    join(xdg.XDG_CONFIG_HOME, "kognic", "environments.json"),
+    JSON.stringify({
+      default_environment: "local",
+      environments: {
+        local: { host: "127.0.0.1", auth_server: server.url, credentials, scopes: ["read"] },
+      },
+    }),
+  );
+});
+
+after(async () => {
+  await server.close();
+  await dir.cleanup();
+});
+
+interface Tool {
+  name: string;
+  description?: string;
+  inputSchema: { properties?: Record<string, unknown>; required?: string[] };
+}
+
+interface CallResult {
+  isError?: boolean;
+  content: { type: string; text: string }[];
+}
+
+/** A connected client of `kog mcp ARGS`, every message it receives recorded. */
+async function connect(args: string[] = []): Promise<{ client: Client; close(): Promise<void> }> {
+  const [command, ...prefix] = kogCommand();
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? "",
+    HOME: process.env.HOME ?? "",
+    NO_COLOR: "1",
+    ...isolatedXdg(dir.path),
+  };
+  const deno = "Deno" in globalThis ? denoDir() : undefined;
+  if (deno) env.DENO_DIR = deno;
+  const transport = new StdioClientTransport({
+    command,
+    args: [...prefix, "mcp", "--token-cache", "none", ...args],
+    env,
+    stderr: "pipe",
+    cwd: fileURLToPath(new URL("../..", import.meta.url)),
+  });
+  let stderr = "";
+  transport.stderr?.on("data", (chunk: Uint8Array) => (stderr += chunk));
+  const client = new Client({ name: "kog-mcp-test", version: "1.0.0" });
+  await client.connect(transport);
+  // Every message from here on, whatever its kind, is kept for the secret scan.
+  const deliver = transport.onmessage;
+  transport.onmessage = (message: unknown) => {
+    received.push(JSON.stringify(message));
+    deliver?.(message as never);
+  };
+  return {
+    client,
+    close: async () => {
+      await client.close();
+      stderrs.push(stderr);
+      record(stderr);
+    },
+  };
+}
+
+async function call(client: Client, args: Record<string, unknown>): Promise<CallResult> {
+  return await client.callTool({ name: "kognic_request", arguments: args }) as CallResult;
+}
+
+describe("kog mcp", () => {
+  it("lists its two tools with their schemas, and names itself", async () => {
+    const mcp = await connect();
+    try {
+      const { tools } = await mcp.client.listTools() as { tools: Tool[] };
+      assert.deepEqual(tools.map((tool) => tool.name), ["kognic_request", "kognic_environments"]);
+      const request = tools[0];
+      assert.deepEqual(request.inputSchema.required, ["method", "url"]);
+      assert.deepEqual(
+        Object.keys(request.inputSchema.properties ?? {}),
+        ["method", "url", "body", "headers", "format"],
+      );
+      assert.match(request.description ?? "", /--allow-write/);
+      assert.equal(mcp.client.getServerVersion()?.name, "kog");
+    } finally {
+      await mcp.close();
+    }
+  });
+
+  it("answers a GET in each format", async () => {
+    const mcp = await connect();
+    const url = `${server.apiBaseUrl}/items`;
+    try {
+      const json = await call(mcp.client, { method: "GET", url });
+      assert.notEqual(json.isError, true, json.content[0].text);
+      assert.match(json.content[0].text, /^HTTP 200 OK\nContent-Type: application\/json/);
+      assert.match(json.content[0].text, /"name": "alpha"/);
+      const expected: Record<string, RegExp> = {
+        jsonl: /^\{"id":1,"name":"alpha"/m,
+        csv: /^id,name,tags/m,
+        tsv: /^id\tname\ttags/m,
+        table: /^\| id +\| name +\|/m,
+      };
+      for (const [format, pattern] of Object.entries(expected)) {
+        const result = await call(mcp.client, { method: "get", url, format });
+        assert.notEqual(result.isError, true, result.content[0].text);
+        assert.match(result.content[0].text, pattern, format);
+      }
+    } finally {
+      await mcp.close();
+    }
+  });
+
+  it("refuses a POST without --allow-write and sends nothing", async () => {
+    const mcp = await connect();
+    try {
+      const before = server.counts.apiRequests;
+      const result = await call(mcp.client, {
+        method: "POST",
+        url: server.apiUrl,
+        body: { name: "x" },
+      });
+      assert.equal(result.isError, true);
+      assert.match(result.content[0].text, /POST refused: .*read-only.*--allow-write/);
+      assert.equal(server.counts.apiRequests, before, "the server saw no request");
+    } finally {
+      await mcp.close();
+    }
+  });
+
+  it("sends a POST with its body when started with --allow-write", async () => {
+    const mcp = await connect(["--allow-write"]);
+    try {
+      const result = await call(mcp.client, {
+        method: "POST",
+        url: `${server.apiUrl}/things`,
+        body: { name: "posted", n: 2 },
+      });
+      assert.notEqual(result.isError, true, result.content[0].text);
+      const echoed = JSON.parse(result.content[0].text.split("\n\n").slice(1).join("\n\n"));
+      assert.equal(echoed.method, "POST");
+      assert.deepEqual(JSON.parse(echoed.body), { name: "posted", n: 2 });
+      assert.equal(echoed.headers["content-type"], "application/json");
+      assert.match(echoed.headers["user-agent"], /kog\//);
+    } finally {
+      await mcp.close();
+    }
+  });
+
+  it("refuses a host outside the environments, and allows one named with --allow-host", async () => {
+    const mcp = await connect();
+    try {
+      const before = server.counts.apiRequests;
+      const port = new URL(server.url).port;
+      const result = await call(mcp.client, {
+        method: "GET",
+        url: `http://localhost:${port}/v1/echo`,
+      });
+      assert.equal(result.isError, true);
+      assert.match(
+        result.content[0].text,
+        /localhost is not the host of a configured Kognic environment/,
+      );
+      assert.equal(server.counts.apiRequests, before);
+    } finally {
+      await mcp.close();
+    }
+  });
+
+  it("answers a 404 as a tool error with the server's message", async () => {
+    const mcp = await connect();
+    try {
+      const result = await call(mcp.client, { method: "GET", url: `${server.apiBaseUrl}/nothing` });
+      assert.equal(result.isError, true);
+      assert.match(result.content[0].text, /404/);
+      assert.match(result.content[0].text, /No sample API route at \/v1\/api\/nothing/);
+    } finally {
+      await mcp.close();
+    }
+  });
+
+  it("cuts a large result with a note of how much was left out", async () => {
+    const mcp = await connect(["--max-chars", "120"]);
+    try {
+      const result = await call(mcp.client, { method: "GET", url: `${server.apiBaseUrl}/items` });
+      assert.notEqual(result.isError, true);
+      const match = /\[Cut: showing 120 of (\d+) characters; (\d+) left out/.exec(
+        result.content[0].text,
+      );
+      assert.ok(match, result.content[0].text);
+      assert.equal(Number(match[1]) - 120, Number(match[2]));
+    } finally {
+      await mcp.close();
+    }
+  });
+
+  it("adds the server's deprecation notice to the result, and escapes control characters", async () => {
+    const mcp = await connect();
+    try {
+      const sunset = encodeURIComponent("Wed, 01 Jan 2031 00:00:00 GMT");
+      const result = await call(mcp.client, {
+        method: "GET",
+        url: `${server.apiBaseUrl}/sunset?sunset=${sunset}`,
+      });
+      assert.notEqual(result.isError, true, result.content[0].text);
+      assert.match(result.content[0].text, /\n\nDeprecation warning: .*2031/);
+      const escape = await call(mcp.client, {
+        method: "GET",
+        url: `${server.apiBaseUrl}/status/400?format=text&message=${
+          encodeURIComponent("bad\u001b[31mred")
+        }`,
+      });
+      assert.equal(escape.isError, true);
+      assert.ok(!escape.content[0].text.includes("\u001b"), "a raw escape character was passed on");
+      assert.match(escape.content[0].text, /bad\\x1b\[31mred/);
+    } finally {
+      await mcp.close();
+    }
+  });
+
+  it("lists the environments without secrets or paths", async () => {
+    const mcp = await connect();
+    try {
+      const result = await mcp.client.callTool({
+        name: "kognic_environments",
+        arguments: {},
+      }) as CallResult;
+      const listed = JSON.parse(result.content[0].text);
+      assert.deepEqual(listed.environments, [{
+        name: "local",
+        host: "127.0.0.1",
+        auth_server: server.url,
+        scopes: ["read"],
+        credentials: "file",
+      }]);
+      assert.equal(listed.default, "local");
+      assert.equal(listed.read_only, true);
+      assert.ok(!result.content[0].text.includes(dir.path), "no path is shown");
+    } finally {
+      await mcp.close();
+    }
+  });
+});
+
+describe("secret hygiene", () => {
+  it("no message the client received, and no stderr, held the secret or the token", () => {
+    assert.ok(received.length >= 10, `${received.length} messages`);
+    const tokens = server.tokenRequests.length;
+    assert.ok(tokens >= 1);
+    for (const text of [...received, ...stderrs]) {
+      assert.ok(!text.includes(CLIENT_SECRET), "the secret appeared");
+      assert.ok(!/eyJ[\w-]+\.[\w-]+\.[\w-]+/.test(text), "a token appeared");
+    }
+  });
+});
