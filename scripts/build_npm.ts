@@ -362,8 +362,6 @@ export function buildNpm(version?: string): string {
   }
   writeFileSync(versionModule, stamped);
 
-  bundleBins();
-
   // Files the compiled tests read relative to the repository root, copied
   // beside them (and left out of the package): deno.json, with the version
   // built, and tests/testdata.
@@ -385,6 +383,8 @@ export function buildNpm(version?: string): string {
     join(NPM_DIR, "package.json"),
     JSON.stringify(packageJson(deno, version), null, 2) + "\n",
   );
+  // After package.json: the bins' bundles resolve the core's #runtime through its imports.
+  bundleBins();
   for (const file of ["README.md", "LICENSE"]) {
     if (existsSync(join(ROOT, file))) copyFileSync(join(ROOT, file), join(NPM_DIR, file));
     else console.warn(`Warning: ${file} is missing; the package goes without it`);

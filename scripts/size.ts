@@ -30,8 +30,14 @@ import process from "node:process";
 import { gzipSync } from "node:zlib";
 import { buildToolBin, ROOT } from "./npm_tools.ts";
 
-/** The most the code that mod.ts loads on import may weigh gzipped, in bytes (5 KB). */
-export const SIZE_LIMIT = 5 * 1024;
+/**
+ * The most the code that mod.ts loads on import may weigh gzipped, in bytes
+ * (5.5 KB). It was 5 KB until the core gained its event stream, the token
+ * provider for browsers, getRequestHeaders, client_secret_basic and the
+ * redirect and Retry-After hardening (5.1 to 5.3 KB with all of them; the
+ * redirect hops and the event log load lazily).
+ */
+export const SIZE_LIMIT = 5.5 * 1024;
 
 /** Sizes in bytes. */
 export interface Size {

@@ -20,7 +20,7 @@ import {
 } from "../shared/retry.ts";
 import { describeCause } from "../shared/cause.ts";
 import { type AuthEventListener, emit } from "../core/events.ts";
-import { displayUrl } from "../shared/url.ts";
+import { displayUrl } from "../shared/display_url.ts";
 import {
   ApiError,
   ApiNetworkError,

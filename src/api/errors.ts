@@ -7,7 +7,7 @@
 import { KognicAuthError } from "../shared/errors.ts";
 import type { KognicAuthErrors } from "../shared/error_union.ts";
 import { parseRetryAfter } from "../shared/retry.ts";
-import { displayUrl } from "../shared/url.ts";
+import { displayUrl } from "../shared/display_url.ts";
 import { readBoundedText } from "../shared/body.ts";
 import { redact } from "../shared/redact.ts";
 

@@ -7,7 +7,7 @@
  */
 
 import type { AuthEvent } from "./events.ts";
-import { type EnvSource, peekEnv } from "../shared/env.ts";
+import { type EnvSource, peekEnv } from "../shared/env_var.ts";
 
 /** The levels of `KOGNIC_AUTH_LOG`, most verbose first. */
 export const LOG_LEVELS = ["debug", "info", "warn"] as const;
@@ -65,7 +65,7 @@ export function describeEvent(event: AuthEvent): string {
     case "token.acquired":
       return `token from ${event.source === "request" ? "the auth server" : "the token cache"} in ${
         ms(event.duration)
-      }${event.waiters ? ` for ${event.waiters + 1} callers` : ""}, expires at ${
+      }${event.waiters > 1 ? ` for ${event.waiters} callers` : ""}, expires at ${
         new Date(event.expiresAt).toISOString()
       }`;
     case "token.renewal":

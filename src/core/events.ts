@@ -65,7 +65,7 @@ export interface TokenAcquiredEvent {
   type: "token.acquired";
   /** Where it came from: a token request, or a token cache (another process's token). */
   source: "request" | "cache";
-  /** Callers that waited for this token besides the one that asked first. */
+  /** Callers that were waiting for this token when it came. */
   waiters: number;
   /** Milliseconds from the start of the acquisition. */
   duration: number;

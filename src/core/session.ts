@@ -21,13 +21,10 @@ import {
   DEFAULT_TOKEN_ENDPOINT,
   type EnvironmentSessionOptions,
   type GetTokenOptions,
+  type RequestTokenOptions,
 } from "./options.ts";
 
 const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
-const MAX_REDIRECTS = 20;
-const BODY_HEADERS = ["content-type", "content-length", "content-encoding", "content-language"];
-/** What fetch removes on a redirect to another origin. */
-const CREDENTIAL_HEADERS = ["authorization", "cookie", "proxy-authorization"];
 
 /**
  * A token request in flight. Callers share only data: its promise and plain
@@ -408,7 +405,7 @@ export class AuthSession {
     this.#emit({
       type: "token.acquired",
       source,
-      waiters: Math.max(0, (this.#flight?.waiters.size ?? 1) - 1),
+      waiters: this.#flight?.waiters.size ?? 0,
       duration: this.#now() - started,
       expiresAt: token.expiresAt,
     });
@@ -421,21 +418,19 @@ export class AuthSession {
     signal: AbortSignal,
   ): Promise<AccessToken> {
     const options = this.#options;
-    const request = {
+    // The options the token request shares with the session (timeout,
+    // totalTimeout, retry, onTokenUpdated) as they are, then its own.
+    const request: RequestTokenOptions = Object.assign({}, options, {
       tokenUrl: this.tokenUrl,
       credentials,
       scopes,
       fetch: this.#fetch,
-      timeout: options.timeout,
-      totalTimeout: options.totalTimeout,
-      retry: options.retry,
       authMethod: options.tokenEndpointAuthMethod,
       onEvent: this.#emit,
       signal,
       now: this.#now,
       holdoff: this.#holdoff,
-      onTokenUpdated: options.onTokenUpdated,
-    };
+    });
     let token: AccessToken | undefined;
     const refreshToken = this.#refreshToken;
     if (refreshToken !== undefined) {
@@ -550,56 +545,21 @@ export class AuthSession {
       request.headers = hopHeaders;
       request.body = body;
       const response = await this.#fetch(url, request);
-      if (response.type === "opaqueredirect" && redirect === "follow") {
-        // A browser hides the target of a redirect; it also drops Authorization
-        // on cross-origin redirects itself, so let it follow this one.
-        const followed = await this.#fetch(url, {
-          ...base,
-          method,
-          headers: hopHeaders,
-          body,
-          redirect: "follow",
-        });
-        return { response: followed, token };
-      }
-      if (!REDIRECT_STATUS.has(response.status) || redirect === "manual") {
-        return { response, token };
-      }
-      const location = response.headers.get("location");
-      if (location === null) return { response, token };
-      if (redirect === "error") {
-        await response.body?.cancel();
-        throw new TypeError(`Request to "${url.origin}" was redirected and redirect is "error"`);
-      }
-      if (hop >= MAX_REDIRECTS) {
-        await response.body?.cancel();
-        throw new TypeError(`Too many redirects (more than ${MAX_REDIRECTS}) from "${startUrl}"`);
-      }
-      const next = new URL(location, url);
-      if (next.protocol !== "http:" && next.protocol !== "https:") {
-        await response.body?.cancel();
-        throw new TypeError(`Redirect to unsupported scheme "${next.protocol}"`);
-      }
-      const status = response.status;
+      const opaque = response.type === "opaqueredirect";
       if (
-        (status === 303 && method !== "GET" && method !== "HEAD") ||
-        ((status === 301 || status === 302) && method === "POST")
+        redirect === "manual" ||
+        !(opaque || REDIRECT_STATUS.has(response.status) && response.headers.has("location"))
       ) {
-        method = "GET";
-        body = null;
-        headers = new Headers(headers);
-        for (const name of BODY_HEADERS) headers.delete(name);
-      } else if (body instanceof ReadableStream) {
-        // The stream was sent once; it cannot be sent again to the new location.
         return { response, token };
       }
-      await response.body?.cancel();
-      if (next.origin !== url.origin) {
-        keepCallerAuth = false;
-        headers = new Headers(headers);
-        for (const name of CREDENTIAL_HEADERS) headers.delete(name);
+      const { nextHop } = await import("./redirect.ts");
+      if (opaque) {
+        return { response: await nextHop.opaque(this.#fetch, url, request, redirect), token };
       }
-      url = next;
+      const next = await nextHop(response, { url, method, body, headers }, redirect, hop, startUrl);
+      if (!next) return { response, token };
+      if (next.url.origin !== url.origin) keepCallerAuth = false;
+      ({ url, method, body, headers } = next);
     }
   }
 

@@ -129,11 +129,3 @@ export function defaultAllowedOrigins(tokenUrl: URL): string[] {
     `${tokenUrl.protocol}//*.${domain}${port}`,
   ];
 }
-
-/** A URL without its user info (a password in a URL is never shown), for messages and events. */
-export function displayUrl(url: URL | string): string {
-  const copy = new URL(url);
-  copy.username = "";
-  copy.password = "";
-  return copy.href;
-}

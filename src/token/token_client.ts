@@ -16,7 +16,7 @@ import {
 import { isRetryableTokenStatus, parseRetryAfter, Retry, withRetries } from "../shared/retry.ts";
 import { describeCause } from "../shared/cause.ts";
 import { emit } from "../core/events.ts";
-import { displayUrl } from "../shared/url.ts";
+import { displayUrl } from "../shared/display_url.ts";
 import { readBoundedText } from "../shared/body.ts";
 import { redact, rememberSecret } from "../shared/redact.ts";
 import { isPrintableToken } from "../shared/token_chars.ts";

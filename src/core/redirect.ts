@@ -1,0 +1,102 @@
+/**
+ * The next hop of a redirect the session follows itself: the method and
+ * body as fetch rewrites them, and the credentials dropped on a change of
+ * origin. Loaded lazily, on a request's first redirect.
+ *
+ * @module
+ */
+
+const MAX_REDIRECTS = 20;
+const BODY_HEADERS = ["content-type", "content-length", "content-encoding", "content-language"];
+/** What fetch removes on a redirect to another origin. */
+const CREDENTIAL_HEADERS = ["authorization", "cookie", "proxy-authorization"];
+
+/** A request as the session sends it on a hop. */
+export interface Hop {
+  url: URL;
+  method: string;
+  body: BodyInit | null | undefined;
+  headers: Headers;
+}
+
+/**
+ * Where a redirect response leads, as fetch's "follow" would go there, or
+ * `undefined` when it is returned to the caller as it is (a stream body,
+ * which was sent once, cannot go on). The response's body is cancelled when
+ * the redirect is followed or refused.
+ *
+ * @param response A 301, 302, 303, 307 or 308 with a `Location`.
+ * @param hop The request that got it.
+ * @param redirect The caller's redirect mode: `"follow"` or `"error"`.
+ * @param count The hops followed so far.
+ * @param start The URL the call started at, for the error.
+ * @returns The next request, or `undefined`.
+ * @throws {TypeError} With `redirect: "error"`, past 20 redirects, or to a scheme other than http(s).
+ */
+export async function nextHop(
+  response: Response,
+  hop: Hop,
+  redirect: RequestRedirect,
+  count: number,
+  start: URL,
+): Promise<Hop | undefined> {
+  const { url } = hop;
+  let { method, body, headers } = hop;
+  if (redirect === "error") {
+    await response.body?.cancel();
+    throw new TypeError(`Request to "${url.origin}" was redirected and redirect is "error"`);
+  }
+  if (count >= MAX_REDIRECTS) {
+    await response.body?.cancel();
+    throw new TypeError(`Too many redirects (more than ${MAX_REDIRECTS}) from "${start}"`);
+  }
+  const next = new URL(response.headers.get("location")!, url);
+  if (next.protocol !== "http:" && next.protocol !== "https:") {
+    await response.body?.cancel();
+    throw new TypeError(`Redirect to unsupported scheme "${next.protocol}"`);
+  }
+  const status = response.status;
+  if (
+    (status === 303 && method !== "GET" && method !== "HEAD") ||
+    ((status === 301 || status === 302) && method === "POST")
+  ) {
+    method = "GET";
+    body = null;
+    headers = new Headers(headers);
+    for (const name of BODY_HEADERS) headers.delete(name);
+  } else if (body instanceof ReadableStream) {
+    // The stream was sent once; it cannot be sent again to the new location.
+    return undefined;
+  }
+  await response.body?.cancel();
+  if (next.origin !== url.origin) {
+    headers = new Headers(headers);
+    for (const name of CREDENTIAL_HEADERS) headers.delete(name);
+  }
+  return { url: next, method, body, headers };
+}
+
+/**
+ * A browser's answer to `redirect: "manual"`, which hides where the
+ * redirect goes. A browser also drops `Authorization` on cross-origin
+ * redirects itself, so it follows this one; with `redirect: "error"` the
+ * request fails, as fetch's would.
+ *
+ * @param fetch The session's fetch.
+ * @param url The URL that answered.
+ * @param request The request as it was sent.
+ * @param redirect The caller's redirect mode.
+ * @returns The response at the end of the redirects.
+ * @throws {TypeError} With `redirect: "error"`.
+ */
+nextHop.opaque = async (
+  fetch: typeof globalThis.fetch,
+  url: URL,
+  request: RequestInit,
+  redirect: RequestRedirect,
+): Promise<Response> => {
+  if (redirect === "error") {
+    throw new TypeError(`Request to "${url.origin}" was redirected and redirect is "error"`);
+  }
+  return await fetch(url, { ...request, redirect: "follow" });
+};

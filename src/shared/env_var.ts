@@ -1,0 +1,50 @@
+// Environment variables, read without importing anything: the core and its
+// lazily loaded log must load on any runtime, browsers and edge workers
+// included. Paths under the home directory are in env.ts.
+
+/** A source of environment variables: a plain record, or the process's own. */
+export type EnvSource = Readonly<Record<string, string | undefined>>;
+
+interface DenoEnvLike {
+  env: { get(name: string): string | undefined; toObject(): Record<string, string> };
+}
+interface ProcessLike {
+  env: Record<string, string | undefined>;
+}
+
+/**
+ * Reads one environment variable, from `env` when given, else from the
+ * process (Deno, Node, Bun). Returns `undefined` where there is no process
+ * environment (browsers, most edge runtimes).
+ */
+export function getEnv(name: string, env?: EnvSource): string | undefined {
+  if (env) return env[name];
+  const deno = (globalThis as { Deno?: DenoEnvLike }).Deno;
+  if (deno?.env) return deno.env.get(name);
+  const process = (globalThis as { process?: ProcessLike }).process;
+  return process?.env?.[name];
+}
+
+/**
+ * Like {@linkcode getEnv}, for optional settings read without being asked:
+ * `undefined` where reading would throw or, on Deno, prompt (no env
+ * permission for `name`).
+ */
+export function peekEnv(name: string, env?: EnvSource): string | undefined {
+  if (env) return env[name];
+  const deno = (globalThis as { Deno?: DenoPermissionsLike }).Deno;
+  if (deno && deno.permissions?.querySync?.({ name: "env", variable: name }).state !== "granted") {
+    return undefined;
+  }
+  try {
+    return getEnv(name);
+  } catch {
+    return undefined;
+  }
+}
+
+interface DenoPermissionsLike {
+  permissions?: {
+    querySync?: (descriptor: { name: "env"; variable: string }) => { state: string };
+  };
+}
