@@ -63,6 +63,34 @@ export class LocalQueue {
   }
 }
 
+/** The lease timings of a cache's options; the defaults are 10 s, 30 s and 120 s. */
+export interface LeaseTimings {
+  leaseTime?: number;
+  lockTimeout?: number;
+  maxHold?: number;
+}
+
+/**
+ * Runs `fn` for `key` behind this process's queue, then holding the lease of
+ * `store`: a shared cache's `withLock`.
+ */
+export function runLocked<T>(
+  queue: LocalQueue,
+  store: LeaseStore,
+  key: string,
+  fn: () => Promise<T>,
+  timings: LeaseTimings,
+  options: Omit<LeaseOptions, "leaseTime" | "lockTimeout" | "maxHold">,
+): Promise<T> {
+  return queue.run(key, () =>
+    withLease(store, key, fn, {
+      leaseTime: timings.leaseTime ?? 10_000,
+      lockTimeout: timings.lockTimeout ?? 30_000,
+      maxHold: timings.maxHold ?? 120_000,
+      ...options,
+    }), options.signal);
+}
+
 /** A random owner id: 128 bits in hex. */
 export function randomOwner(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(16));

@@ -7,7 +7,7 @@
 
 import { type CachedToken, isUsable, type TokenCache } from "../core/token_cache.ts";
 import { ConfigurationError } from "../shared/errors.ts";
-import { type LeaseStore, LocalQueue, withLease } from "./_lease.ts";
+import { type LeaseStore, LocalQueue, runLocked } from "./_lease.ts";
 import { parseStoredToken } from "./redis_token_cache.ts";
 
 /** The part of `Deno.Kv` that {@linkcode DenoKvTokenCache} uses. */
@@ -163,26 +163,21 @@ export class DenoKvTokenCache implements TokenCache {
    * @returns What `fn` returns.
    */
   withLock<T>(key: string, fn: () => Promise<T>, options?: { signal?: AbortSignal }): Promise<T> {
-    const signal = options?.signal;
-    return this.#queue.run(key, () =>
-      withLease(this.#leases, key, fn, {
-        leaseTime: this.#options.leaseTime ?? 10_000,
-        lockTimeout: this.#options.lockTimeout ?? 30_000,
-        maxHold: this.#options.maxHold ?? 120_000,
-        // Processes sharing a KV file may meet it busy for a moment.
-        errorRetries: 20,
-        signal,
-        onFallback: (operation, error) => {
-          try {
-            this.#options.onFallback?.({
-              operation,
-              message: error instanceof Error ? error.message : String(error),
-            });
-          } catch {
-            // A listener's failure is its own.
-          }
-        },
-      }), signal);
+    return runLocked(this.#queue, this.#leases, key, fn, this.#options, {
+      // Processes sharing a KV file may meet it busy for a moment.
+      errorRetries: 20,
+      signal: options?.signal,
+      onFallback: (operation, error) => {
+        try {
+          this.#options.onFallback?.({
+            operation,
+            message: error instanceof Error ? error.message : String(error),
+          });
+        } catch {
+          // A listener's failure is its own.
+        }
+      },
+    });
   }
 
   /** Closes the store this cache opened (a given one is left open). */

@@ -11,7 +11,7 @@ import { type CachedToken, isUsable, type TokenCache } from "../core/token_cache
 import { ConfigurationError } from "../shared/errors.ts";
 import { errorCode } from "../shared/files.ts";
 import { inspectAsJson } from "../shared/redact.ts";
-import { type LeaseStore, LocalQueue, withLease } from "./_lease.ts";
+import { type LeaseStore, LocalQueue, runLocked } from "./_lease.ts";
 
 /**
  * The least a Redis client must do for {@linkcode RedisTokenCache}: send one
@@ -288,15 +288,10 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
    * @returns What `fn` returns.
    */
   withLock<T>(key: string, fn: () => Promise<T>, options?: { signal?: AbortSignal }): Promise<T> {
-    const signal = options?.signal;
-    return this.#queue.run(key, () =>
-      withLease(this.#leases, key, fn, {
-        leaseTime: this.#options.leaseTime ?? 10_000,
-        lockTimeout: this.#options.lockTimeout ?? 30_000,
-        maxHold: this.#options.maxHold ?? 120_000,
-        signal,
-        onFallback: (operation, error) => this.#fallback(operation, error),
-      }), signal);
+    return runLocked(this.#queue, this.#leases, key, fn, this.#options, {
+      signal: options?.signal,
+      onFallback: (operation, error) => this.#fallback(operation, error),
+    });
   }
 
   /** Closes the connection this cache opened (a given client is left open). */

@@ -840,14 +840,24 @@ class AuthServer implements LocalAuthServer {
     return { entry, body };
   }
 
-  async #handleEchoRequest(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+  /** An API request's token entry and body; `undefined` once it was answered (401, 413). */
+  async #authorizedWithBody(
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Promise<{ entry: AccessTokenEntry; body: string } | undefined> {
     const authorized = await this.#authorizeApiRequest(req, res);
+    if (!authorized) return undefined;
+    if (authorized.body === undefined) {
+      sendJson(res, 413, { error: "invalid_request", error_description: "The body is too large." });
+      return undefined;
+    }
+    return { entry: authorized.entry, body: authorized.body };
+  }
+
+  async #handleEchoRequest(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const authorized = await this.#authorizedWithBody(req, res);
     if (!authorized) return;
     const { entry, body } = authorized;
-    if (body === undefined) {
-      sendJson(res, 413, { error: "invalid_request", error_description: "The body is too large." });
-      return;
-    }
     const echo: EchoResponse = {
       method: req.method ?? "GET",
       path: url.pathname,
@@ -871,13 +881,9 @@ class AuthServer implements LocalAuthServer {
     url: URL,
     [prefix, handler]: [string, ProtectedRouteHandler],
   ): Promise<void> {
-    const authorized = await this.#authorizeApiRequest(req, res);
+    const authorized = await this.#authorizedWithBody(req, res);
     if (!authorized) return;
     const { entry, body } = authorized;
-    if (body === undefined) {
-      sendJson(res, 413, { error: "invalid_request", error_description: "The body is too large." });
-      return;
-    }
     const response = await handler({
       method: req.method ?? "GET",
       url: new URL(url.pathname + url.search, this.#url),
