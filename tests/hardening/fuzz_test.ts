@@ -445,7 +445,8 @@ function checkParsed(model: FileModel, value: unknown, source: string, tally: Ta
       {
         clientId: credentials.clientId,
         email: credentials.email,
-        userId: credentials.userId,
+        // -0 and 0 are one user id (JSON writes -0 as 0; an object may hold either).
+        userId: credentials.userId === 0 ? 0 : credentials.userId,
         issuer: credentials.issuer,
         name: credentials.name,
         scopes: credentials.scopes ? [...credentials.scopes] : undefined,
