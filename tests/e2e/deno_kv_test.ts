@@ -7,22 +7,18 @@
 
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { AuthSession } from "../../src/core/session.ts";
 import { DenoKvTokenCache } from "../../src/config/deno_kv_token_cache.ts";
 import { startAuthServer } from "../../src/testing/auth_server.ts";
+import { assertNoSecretSeen, CLIENT_SECRET, CLIENTS, rejection, tempDir } from "../_helpers/mod.ts";
 import {
-  assertNoSecretSeen,
-  CLIENT_ID,
-  CLIENT_SECRET,
-  CLIENTS,
-  record,
-  rejection,
-  tempDir,
-} from "../_helpers/mod.ts";
+  type ChildReport,
+  reportOneToken,
+  spawnChild as spawnFleetChild,
+  until,
+} from "../_helpers/fleet.ts";
 
 const deno = (globalThis as { Deno?: { openKv?: (path?: string) => Promise<KvForTests> } }).Deno;
 const SKIP = !deno
@@ -37,13 +33,6 @@ interface KvForTests {
   close(): void;
 }
 
-interface ChildReport {
-  ok: boolean;
-  token?: string;
-  fallbacks: string[];
-  message?: string;
-}
-
 async function childMain(): Promise<void> {
   const options = JSON.parse(process.env.KOGNIC_KV_CHILD!);
   const fallbacks: string[] = [];
@@ -52,55 +41,13 @@ async function childMain(): Promise<void> {
     leaseTime: options.leaseTime,
     onFallback: (event) => fallbacks.push(event.operation),
   });
-  const report: ChildReport = { ok: false, fallbacks };
-  try {
-    const session = new AuthSession({
-      authServer: options.authServer,
-      clientId: CLIENT_ID,
-      clientSecret: CLIENT_SECRET,
-      tokenCache: cache,
-    });
-    report.token = (await session.getToken()).accessToken;
-    report.ok = true;
-  } catch (error) {
-    report.message = String((error as Error)?.message);
-  }
-  await cache.close();
-  process.stdout.write(JSON.stringify(report) + "\n");
+  await reportOneToken(cache, options.authServer, fallbacks);
 }
 
 function spawnChild(
   options: { path: string; authServer: string; leaseTime?: number },
 ): { result: Promise<ChildReport>; kill: () => void } {
-  const child = spawn(process.execPath, ["run", "-A", "--unstable-kv", thisFile], {
-    env: { ...process.env, NO_COLOR: "1", KOGNIC_KV_CHILD: JSON.stringify(options) },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk) => (stdout += chunk));
-  child.stderr.on("data", (chunk) => (stderr += chunk));
-  const timer = setTimeout(() => child.kill("SIGKILL"), 90_000);
-  const result = new Promise<ChildReport>((resolve) => {
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      record(stdout + stderr);
-      try {
-        resolve(JSON.parse(stdout.trim().split("\n").at(-1) ?? ""));
-      } catch {
-        resolve({ ok: false, fallbacks: [], message: `exit ${code ?? signal}: ${stderr}` });
-      }
-    });
-  });
-  return { result, kill: () => child.kill("SIGKILL") };
-}
-
-async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  for (let tries = 0; tries < 600; tries++) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`gave up waiting until ${what}`);
+  return spawnFleetChild(["run", "-A", "--unstable-kv", thisFile], "KOGNIC_KV_CHILD", options);
 }
 
 async function entries(path: string): Promise<{ key: unknown[]; value: unknown }[]> {

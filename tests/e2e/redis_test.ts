@@ -7,7 +7,6 @@
 
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
@@ -28,24 +27,22 @@ import {
   CLIENT_SECRET,
   CLIENTS,
   isolatedXdg,
-  record,
   rejection,
   runCli,
   tempDir,
   writeCredentials,
 } from "../_helpers/mod.ts";
+import {
+  type ChildReport,
+  reportOneToken,
+  spawnChild as spawnFleetChild,
+  until,
+} from "../_helpers/fleet.ts";
 import { redisServerMissing, startRedis } from "../_helpers/redis.ts";
 
 const SKIP = redisServerMissing();
 const IS_DENO = "Deno" in globalThis;
 const thisFile = fileURLToPath(import.meta.url);
-
-interface ChildReport {
-  ok: boolean;
-  token?: string;
-  fallbacks: string[];
-  message?: string;
-}
 
 /** One process of a fleet: a session with its own RedisTokenCache gets one token. */
 async function childMain(): Promise<void> {
@@ -56,56 +53,17 @@ async function childMain(): Promise<void> {
     leaseTime: options.leaseTime,
     onFallback: (event) => fallbacks.push(event.operation),
   });
-  const report: ChildReport = { ok: false, fallbacks };
-  try {
-    const session = new AuthSession({
-      authServer: options.authServer,
-      clientId: CLIENT_ID,
-      clientSecret: CLIENT_SECRET,
-      tokenCache: cache,
-    });
-    report.token = (await session.getToken()).accessToken;
-    report.ok = true;
-  } catch (error) {
-    report.message = String((error as Error)?.message);
-  }
-  await cache.close();
-  process.stdout.write(JSON.stringify(report) + "\n");
+  await reportOneToken(cache, options.authServer, fallbacks);
 }
 
 function spawnChild(
   options: { redisUrl: string; authServer: string; leaseTime?: number },
 ): { result: Promise<ChildReport>; kill: () => void } {
-  const args = IS_DENO ? ["run", "-A", thisFile] : [thisFile];
-  const child = spawn(process.execPath, args, {
-    env: { ...process.env, NO_COLOR: "1", KOGNIC_REDIS_CHILD: JSON.stringify(options) },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk) => (stdout += chunk));
-  child.stderr.on("data", (chunk) => (stderr += chunk));
-  const timer = setTimeout(() => child.kill("SIGKILL"), 90_000);
-  const result = new Promise<ChildReport>((resolve) => {
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      record(stdout + stderr);
-      try {
-        resolve(JSON.parse(stdout.trim().split("\n").at(-1) ?? ""));
-      } catch {
-        resolve({ ok: false, fallbacks: [], message: `exit ${code ?? signal}: ${stderr}` });
-      }
-    });
-  });
-  return { result, kill: () => child.kill("SIGKILL") };
-}
-
-async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  for (let tries = 0; tries < 600; tries++) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`gave up waiting until ${what}`);
+  return spawnFleetChild(
+    IS_DENO ? ["run", "-A", thisFile] : [thisFile],
+    "KOGNIC_REDIS_CHILD",
+    options,
+  );
 }
 
 async function redisKeys(url: string): Promise<Map<string, { value: string; ttl: number }>> {
