@@ -15,17 +15,10 @@ if [ "$#" -eq 0 ]; then
 fi
 
 if ! command -v redis-server >/dev/null 2>&1; then
+  sh "$(dirname "$0")/install_packages.sh" redis-server:redis-server
+  # The package starts its own service on the default port: stop it.
   sudo=""
-  if [ "$(id -u)" != 0 ]; then
-    if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
-      echo "with_redis.sh: need root or sudo to install redis-server" >&2
-      exit 1
-    fi
-  fi
-  echo "with_redis.sh: installing redis-server" >&2
-  $sudo apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-    redis-server >/dev/null
+  [ "$(id -u)" = 0 ] || sudo="sudo"
   if command -v service >/dev/null 2>&1; then $sudo service redis-server stop >/dev/null 2>&1 || true; fi
 fi
 
