@@ -13,6 +13,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import type { PEERS, Stats } from "./cases.ts";
+import { bareBusConfig } from "../../tests/_helpers/dbus.ts";
 
 /** The bench client registered on the loopback server. */
 export const CLIENT = { id: "bench-client", secret: "bench-secret" } as const;
@@ -216,19 +217,7 @@ export function startBareBus(dir: string): { address: string; stop(): void } | u
   const config = join(dir, "bare-bus.conf");
   writeFileSync(
     config,
-    `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:dir=${dir}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-`,
+    bareBusConfig(dir),
   );
   const started = spawnSync("dbus-daemon", [
     `--config-file=${config}`,

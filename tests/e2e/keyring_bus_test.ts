@@ -12,6 +12,7 @@ import process from "node:process";
 import { secretServiceOnBus } from "../../src/shared/dbus.ts";
 import { keyringProblem } from "../../src/shared/keyring.ts";
 import { record, tempDir } from "../_helpers/mod.ts";
+import { bareBusConfig } from "../_helpers/dbus.ts";
 
 const REAL_KEYRING = process.env.KOGNIC_TEST_KEYRING === "1";
 const NEEDS_BUS = REAL_KEYRING
@@ -28,19 +29,7 @@ async function startBareBus(
   const config = join(path, "bare.conf");
   await writeFile(
     config,
-    `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:dir=${path}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-`,
+    bareBusConfig(path),
   );
   const child = spawn("dbus-daemon", [`--config-file=${config}`, "--nofork", "--print-address=1"], {
     stdio: ["ignore", "pipe", "ignore"],

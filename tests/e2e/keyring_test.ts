@@ -41,6 +41,7 @@ import {
   rejection,
   tempDir,
 } from "../_helpers/mod.ts";
+import { bareBusConfig } from "../_helpers/dbus.ts";
 
 const IS_DENO = "Deno" in globalThis;
 
@@ -353,19 +354,7 @@ if (CHILD_ROLE) {
         const config = join(dir.path, "bus.conf");
         await writeFile(
           config,
-          `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:dir=${dir.path}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-`,
+          bareBusConfig(dir.path),
         );
         const inner = IS_DENO
           ? [
