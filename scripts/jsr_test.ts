@@ -42,6 +42,7 @@ import { join, relative } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { type EchoResponse, startAuthServer } from "../testing.ts";
+import { Checks } from "./checks.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
 const DENO = process.execPath;
@@ -89,22 +90,9 @@ function expectSuccess(what: string, outcome: Outcome): Outcome {
   return outcome;
 }
 
-let passed = 0;
-let failed = 0;
-
+const checks = new Checks();
 /** Runs one named check; a thrown error fails it with its message. */
-async function check(name: string, fn: () => Promise<string | void>): Promise<void> {
-  const started = Date.now();
-  try {
-    const detail = await fn();
-    passed++;
-    console.log(`ok   ${name}${detail ? `: ${detail}` : ""} (${Date.now() - started} ms)`);
-  } catch (error) {
-    failed++;
-    console.log(`FAIL ${name} (${Date.now() - started} ms)`);
-    console.log(String(error instanceof Error ? error.message : error).replace(/^/gm, "     "));
-  }
-}
+const check = checks.checkAsync.bind(checks);
 
 interface DenoJson {
   name: string;
@@ -422,6 +410,5 @@ if (import.meta.main) {
     rmSync(work, { recursive: true, force: true });
   }
   console.log(`\nJSR test took ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
+  checks.close();
 }

@@ -51,6 +51,7 @@ import { tmpdir } from "node:os";
 import { delimiter, dirname, join } from "node:path";
 import process from "node:process";
 import { buildNpm, NODE_ENGINES, NPM_DIR } from "./build_npm.ts";
+import { Checks } from "./checks.ts";
 import { codeBlocks, nodeBlocks } from "./check_readme.ts";
 import {
   buildToolBin,
@@ -86,22 +87,9 @@ function exec(cmd: string, args: string[], options: SpawnSyncOptions = {}): Outc
   };
 }
 
-let passed = 0;
-let failed = 0;
-
+const checks = new Checks();
 /** Runs one named check; a thrown error fails it with its message. */
-function check(name: string, fn: () => string | void): void {
-  const started = Date.now();
-  try {
-    const detail = fn();
-    passed++;
-    console.log(`ok   ${name}${detail ? `: ${detail}` : ""} (${Date.now() - started} ms)`);
-  } catch (error) {
-    failed++;
-    console.log(`FAIL ${name} (${Date.now() - started} ms)`);
-    console.log(String(error instanceof Error ? error.message : error).replace(/^/gm, "     "));
-  }
-}
+const check = checks.check.bind(checks);
 
 /** Throws with the command's output unless it exited 0. */
 function expectSuccess(what: string, outcome: Outcome): Outcome {
@@ -744,6 +732,5 @@ if (import.meta.main) {
 
   rmSync(project, { recursive: true, force: true });
   console.log(`\nPackaging test took ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
+  checks.close();
 }

@@ -26,22 +26,14 @@ import { requestToken } from "../../mod.ts";
 import { type LocalAuthServer, startAuthServer } from "../../testing.ts";
 import { bundleForBrowser } from "../size.ts";
 import { buildToolBin, ROOT } from "../npm_tools.ts";
+import { Checks } from "../checks.ts";
 
 const CLIENT_ID = "browser-client";
 const CLIENT_SECRET = "browser-s3cret-never-print-me";
 const WAIT_MS = 30_000;
 
-const results: { name: string; error?: unknown }[] = [];
-async function it(name: string, test: () => void | Promise<void>): Promise<void> {
-  try {
-    await test();
-    results.push({ name });
-    console.log(`ok - ${name}`);
-  } catch (error) {
-    results.push({ name, error });
-    console.log(`FAIL - ${name}\n${error instanceof Error ? error.stack : error}`);
-  }
-}
+const checks = new Checks();
+const it = checks.checkAsync.bind(checks);
 
 function chromiumPath(): string {
   const which = (): string =>
@@ -229,6 +221,4 @@ try {
   rmSync(work, { recursive: true, force: true });
 }
 
-const failed = results.filter((result) => result.error).length;
-console.log(`${results.length - failed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+checks.close();

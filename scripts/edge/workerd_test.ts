@@ -35,6 +35,7 @@ import { gzipSync } from "node:zlib";
 import { startAuthServer } from "../../testing.ts";
 import { bundleForWorker } from "../size.ts";
 import { edgeTools, ROOT, VERSIONS } from "../npm_tools.ts";
+import { Checks } from "../checks.ts";
 
 const CLIENT_ID = "edge-client";
 const CLIENT_SECRET = "edge-s3cret-never-print-me";
@@ -53,18 +54,9 @@ const { Miniflare } = await import(
 ) as { Miniflare: MiniflareClass };
 
 const work = mkdtempSync(join(tmpdir(), "kognic-workerd-"));
-const results: { name: string; error?: unknown }[] = [];
 const seen: string[] = [];
-async function it(name: string, test: () => void | Promise<void>): Promise<void> {
-  try {
-    await test();
-    results.push({ name });
-    console.log(`ok - ${name}`);
-  } catch (error) {
-    results.push({ name, error });
-    console.log(`FAIL - ${name}\n${error instanceof Error ? error.stack : error}`);
-  }
-}
+const checks = new Checks();
+const it = checks.checkAsync.bind(checks);
 
 /**
  * The sample Worker bundled by wrangler with its defaults, offline
@@ -308,6 +300,4 @@ export default {
   rmSync(work, { recursive: true, force: true });
 }
 
-const failed = results.filter((result) => result.error).length;
-console.log(`${results.length - failed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+checks.close();
