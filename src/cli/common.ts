@@ -125,6 +125,31 @@ function clipName(name: string): string {
   return name.length > 60 ? `${name.slice(0, 60)}...` : name;
 }
 
+/** How an environment was chosen: by name, by a request URL's host (or a suffix of it), or by default. */
+export type EnvironmentChoice = "env" | "host" | "suffix" | "default_environment" | "built-in";
+
+/**
+ * How `chosen` was picked: `--env` when a name was given, else the URL's
+ * host (exactly, or as its longest matching suffix), else the file's
+ * default_environment, else the built-in one.
+ */
+export function environmentChoice(
+  chosen: ChosenEnvironment,
+  name: string | undefined,
+  url: string | URL | undefined,
+): EnvironmentChoice {
+  const { environment, config } = chosen;
+  if (name !== undefined) return "env";
+  if (url !== undefined) {
+    const host = new URL(url).hostname.toLowerCase().replace(/\.$/, "");
+    if (environment.host === host) return "host";
+    if (host.endsWith(`.${environment.host}`)) return "suffix";
+  }
+  return chosen.fromFile && config.defaultEnvironment === environment.name
+    ? "default_environment"
+    : "built-in";
+}
+
 /** Where a chosen environment came from, for a debug line. */
 export function environmentOrigin(chosen: ChosenEnvironment): string {
   const path = chosen.config.path;

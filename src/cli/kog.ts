@@ -19,6 +19,7 @@ import {
   type Debug,
   debugEvents,
   describe,
+  environmentChoice,
   keyringStep,
   oneLine,
   openTokenCache,
@@ -438,21 +439,20 @@ async function assertFileExists(path: string, env: EnvSource | undefined): Promi
 
 /** How the environment was chosen and where it came from, for -v. */
 function howChosen(chosen: ChosenEnvironment, options: Options, url: URL): string {
-  const { environment, config } = chosen;
+  const { config } = chosen;
   if (!chosen.fromFile) {
     return chosen.fileExists
       ? `the built-in default (no environment in ${config.path} matches the URL's host, ` +
         `and it sets no default_environment)`
       : `the built-in default (no environments file at ${config.path})`;
   }
-  const host = url.hostname.toLowerCase().replace(/\.$/, "");
-  const how = options.env !== undefined
-    ? "--env"
-    : environment.host === host
-    ? "the URL's host"
-    : host.endsWith(`.${environment.host}`)
-    ? "the URL's host (the longest matching suffix)"
-    : "default_environment";
+  const how = {
+    env: "--env",
+    host: "the URL's host",
+    suffix: "the URL's host (the longest matching suffix)",
+    default_environment: "default_environment",
+    "built-in": "default_environment",
+  }[environmentChoice(chosen, options.env, url)];
   return `chosen by ${how} from ${config.path}`;
 }
 

@@ -9,11 +9,13 @@ import { KognicAuthError } from "../shared/errors.ts";
 import { AuthSession } from "../core/session.ts";
 import { DEFAULT_AUTH_SERVER, TOKEN_ENDPOINT_AUTH_METHODS } from "../core/options.ts";
 import type { AccessToken } from "../core/access_token.ts";
-import type { Environment, EnvironmentsConfig } from "../config/environments.ts";
+import type { Environment } from "../config/environments.ts";
 import {
   chooseEnvironment,
+  type ChosenEnvironment,
   type Debug,
   debugEvents,
+  environmentChoice,
   environmentOrigin,
   keyringStep,
   openTokenCache,
@@ -163,7 +165,7 @@ export async function chooseToken(
         environmentOrigin(chosen)
       }: auth server ${environment.authServer}, credentials ${
         environment.credentials ?? "from the usual search"
-      }${byUrl ? `, chosen by ${howChosen(environment, chosen.config, envName, byUrl)}` : ""}`,
+      }${byUrl ? `, chosen by ${howChosen(chosen, envName, byUrl)}` : ""}`,
     );
   }
 
@@ -246,22 +248,12 @@ function describeScopes(scopes: readonly string[] | undefined): string {
   return scopes.length === 0 ? "none (an empty list)" : scopes.join(" ");
 }
 
-function howChosen(
-  environment: Environment,
-  config: EnvironmentsConfig,
-  envName: string | undefined,
-  url: UrlChoice | undefined,
-): string {
-  if (envName !== undefined) return "--env";
-  if (url !== undefined) {
-    const host = new URL(url.url).hostname.toLowerCase().replace(/\.$/, "");
-    if (environment.host === host) return `the host of ${url.from}`;
-    if (host.endsWith(`.${environment.host}`)) {
-      return `the host of ${url.from} (the longest matching suffix)`;
-    }
-  }
-  if (config.defaultEnvironment === environment.name) return "default_environment";
-  return url !== undefined
-    ? `the built-in default (no environment matches the host of ${url.from})`
-    : "the built-in default";
+function howChosen(chosen: ChosenEnvironment, envName: string | undefined, url: UrlChoice): string {
+  return {
+    env: "--env",
+    host: `the host of ${url.from}`,
+    suffix: `the host of ${url.from} (the longest matching suffix)`,
+    default_environment: "default_environment",
+    "built-in": `the built-in default (no environment matches the host of ${url.from})`,
+  }[environmentChoice(chosen, envName, url.url)];
 }
