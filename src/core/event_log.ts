@@ -103,13 +103,13 @@ export function logEvent(event: AuthEvent, level: string): void {
 }
 
 /**
- * Logs `event` as `KOGNIC_AUTH_LOG` asks, if it is set: what a session does
+ * The log that `KOGNIC_AUTH_LOG` asks for, if it is set: what a session does
  * with its events when it has no `onEvent` listener.
  *
- * @param event The event.
  * @param env Environment variables to read instead of the process's.
+ * @returns A listener that logs at that level, or `undefined` when the variable is unset.
  */
-export function logFromEnv(event: AuthEvent, env?: EnvSource): void {
+export function loggerFromEnv(env?: EnvSource): ((event: AuthEvent) => void) | undefined {
   const level = peekEnv("KOGNIC_AUTH_LOG", env);
-  if (level) logEvent(event, level);
+  return level ? (event) => logEvent(event, level) : undefined;
 }

@@ -93,9 +93,12 @@ export class AuthSession {
   /** Tells the `onEvent` listener, or else the `KOGNIC_AUTH_LOG` log (loaded only then). */
   readonly #emit = (event: AuthEvent): void => {
     const listener = this.#options.onEvent;
-    if (listener) emit(listener, event);
-    else void import("./event_log.ts").then((log) => log.logFromEnv(event, this.#options.env));
+    if (listener) return emit(listener, event);
+    // The log module and KOGNIC_AUTH_LOG are read once, on the first event.
+    this.#log ??= import("./event_log.ts").then((log) => log.loggerFromEnv(this.#options.env));
+    void this.#log.then((log) => log?.(event));
   };
+  #log: Promise<((event: AuthEvent) => void) | undefined> | undefined;
   #holdoff = {};
 
   /**
