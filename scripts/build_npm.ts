@@ -209,7 +209,8 @@ export function packageJson(deno: DenoJson, version: string): Record<string, unk
       "kognic-auth": built(`./${BIN_SOURCE}`, ".js"),
       kog: built(`./${KOG_BIN_SOURCE}`, ".js"),
     },
-    files: ["esm/", "!esm/tests/", "!esm/deno.json"],
+    // The compiled tests, and the scripts some of them import, stay out of the package.
+    files: ["esm/", "!esm/tests/", "!esm/scripts/", "!esm/deno.json"],
     peerDependencies: optionalPeers(deno),
     peerDependenciesMeta: Object.fromEntries(
       Object.keys(OPTIONAL_PEERS).map((name) => [name, { optional: true }]),

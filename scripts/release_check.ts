@@ -301,6 +301,14 @@ try {
     );
     [info] = JSON.parse(outcome.stdout) as PackInfo[];
     tarball = join(work, info.filename);
+    const strays = info.files.map((file) => file.path).filter((path) =>
+      /^esm\/(?:tests|scripts)\//.test(path) || path === "esm/deno.json"
+    );
+    if (strays.length) {
+      throw new Error(
+        `The tarball holds ${strays.length} test or build files: ${strays.slice(0, 10).join(", ")}`,
+      );
+    }
     return `${info.filename}: ${(info.size / 1024).toFixed(1)} KB, ${info.files.length} files`;
   });
 
