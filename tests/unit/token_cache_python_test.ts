@@ -8,7 +8,6 @@
 
 import { after, afterEach, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { AuthSession } from "../../src/core/session.ts";
@@ -24,56 +23,20 @@ import {
   runCli,
   tempDir,
 } from "../_helpers/mod.ts";
+import {
+  type Entry,
+  pythonIsValid,
+  pythonKey,
+  pythonText,
+  pythonToken,
+} from "../_helpers/python_cache.ts";
 
-type Entry = Record<string, unknown>;
 type CacheFile = Record<string, Entry>;
 
 const YEAR = 365 * 24 * 3_600_000;
 
 let server: LocalAuthServer;
 let dir: { path: string; cleanup: () => Promise<void> };
-
-/** The Python package's key (make_key): the SHA-256 of the scopes as it joins them. */
-function pythonKey(authServer: string, clientId: string, scopes?: string): string {
-  const key = `${authServer}:${clientId}`;
-  if (!scopes) return key;
-  return `${key}:s-${createHash("sha256").update(scopes).digest("hex").slice(0, 12)}`;
-}
-
-/** The Python package's is_valid: a cached token is used while more than 30 s are left. */
-function pythonIsValid(entry: Entry): boolean {
-  const expiresAt = entry.expires_at;
-  if (expiresAt === undefined || expiresAt === null) return false;
-  return Date.now() / 1000 < (expiresAt as number) - 30;
-}
-
-/**
- * A token as the Python package caches it: the token response of a
- * client-credentials grant (client_secret_post), with `expires_at` added as
- * authlib adds it, `int(time.time()) + expires_in`.
- */
-async function pythonToken(scope?: string): Promise<Entry> {
-  const body = new URLSearchParams({
-    grant_type: "client_credentials",
-    client_id: CLIENT_ID,
-    client_secret: CLIENT_SECRET,
-  });
-  if (scope) body.set("scope", scope);
-  const response = await fetch(server.tokenUrl, {
-    method: "POST",
-    body,
-    headers: { accept: "application/json" },
-  });
-  assert.equal(response.status, 200);
-  const token = await response.json() as Entry;
-  token.expires_at = Math.floor(Date.now() / 1000) + (token.expires_in as number);
-  return token;
-}
-
-/** The file's text as the Python package writes it (`json.dumps(data, indent=2)`). */
-function pythonText(file: CacheFile): string {
-  return JSON.stringify(file, null, 2);
-}
 
 /** Entries the Python package wrote for other servers and clients, to be kept as they are. */
 function foreignEntries(): CacheFile {
@@ -214,7 +177,7 @@ describe("the token cache file shared with the Python kognic-auth package", () =
       for (const [name, scopes, tweak] of cases) {
         it(`${pathName}, ${name}`, async () => {
           const joined = scopes?.join(" ");
-          const entry = await pythonToken(joined);
+          const entry = await pythonToken(server, joined);
           tweak(entry);
           const path = cachePath();
           const file = { ...foreignEntries(), [pythonKey(server.url, CLIENT_ID, joined)]: entry };
@@ -387,7 +350,7 @@ describe("the token cache file shared with the Python kognic-auth package", () =
       it(`merges a write made just before the ${moment === "check" ? "re-read" : "rename"}`, async () => {
         const path = cachePath();
         await writeCache(path, pythonText(foreignEntries()));
-        const entry = await pythonToken();
+        const entry = await pythonToken(server);
         let calls = 0;
         fileTokenCacheSeams.beforeReplace = async (_path, when) => {
           if (when === moment && calls++ === 0) await pythonWrite(path, "python-meanwhile", entry);
@@ -407,7 +370,7 @@ describe("the token cache file shared with the Python kognic-auth package", () =
       const path = cachePath();
       const foreign = foreignEntries();
       await writeCache(path, pythonText(foreign));
-      const entry = await pythonToken();
+      const entry = await pythonToken(server);
       const complete = pythonText({ ...foreign, "python-meanwhile": entry });
       let checks = 0;
       fileTokenCacheSeams.beforeReplace = async (_path, when) => {
