@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { AuthSession } from "../../src/core/session.ts";
+import { main } from "../../cli.ts";
 import { FileTokenCache, tokenCacheKey } from "../../config.ts";
 import { fileTokenCacheSeams } from "../../src/config/token_cache.ts";
 import { type LocalAuthServer, startAuthServer } from "../../testing.ts";
@@ -21,6 +22,7 @@ import {
   CLIENTS,
   countTokenRequests,
   runCli,
+  runMain,
   tempDir,
 } from "../_helpers/mod.ts";
 import {
@@ -410,6 +412,19 @@ describe("the token cache file shared with the Python kognic-auth package", () =
       assert.equal(file.mine.access_token, "mine");
       assert.ok("python-7" in file, "the writes seen before the last round are kept");
     });
+  });
+
+  it("kognic-auth clear-cache removes the file with the Python package's tokens in it", async () => {
+    const path = cachePath();
+    const home = join(path, "..", "..");
+    const foreign = foreignEntries();
+    await writeCache(path, pythonText(foreign));
+    const count = Object.keys(foreign).length;
+    const env = { HOME: home, XDG_CONFIG_HOME: join(home, "config"), XDG_CACHE_HOME: home };
+    const result = await runMain(main, ["clear-cache", "--token-cache", "file"], { env });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, `Removed the token cache file ${path} (${count} tokens)\n`);
+    await assert.rejects(stat(path), { code: "ENOENT" });
   });
 
   describe("an entry that is not a valid token is a miss, never an error", () => {
