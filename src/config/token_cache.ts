@@ -763,8 +763,9 @@ async function takeSnapshot(path: string): Promise<Snapshot> {
   } catch (error) {
     await handle?.close().catch(() => {});
     if (isNotFound(error)) return { text: undefined };
-    // A directory, on runtimes that refuse to open one: refused, as by readWhole.
-    if (errorCode(error) === "EISDIR") return { text: null };
+    // A directory on runtimes that refuse to open one, or a socket: refused, as by readWhole.
+    const code = errorCode(error);
+    if (code === "EISDIR" || code === "ENXIO" || code === "EOPNOTSUPP") return { text: null };
     throw new ConfigurationError(
       `Could not read the token cache ${path}: ${(error as Error).message}`,
       { cause: error },
