@@ -366,12 +366,19 @@ async function countFileTokens(path: string): Promise<number | undefined> {
     return 0;
   }
   if (text === undefined) return undefined;
+  let json: unknown;
   try {
-    const tokens = JSON.parse(text)?.tokens;
-    return typeof tokens === "object" && tokens !== null ? Object.keys(tokens).length : 0;
+    json = JSON.parse(text);
   } catch {
     return 0;
   }
+  if (typeof json !== "object" || json === null || Array.isArray(json)) return 0;
+  // One entry per key, whoever wrote it; in the earlier shape, under "tokens".
+  const { version, tokens, ...others } = json as Record<string, unknown>;
+  const earlier = version === 1 && typeof tokens === "object" && tokens !== null;
+  return earlier
+    ? Object.keys(tokens).length + Object.keys(others).length
+    : Object.keys(json).length;
 }
 
 function plural(count: number, noun: string): string {

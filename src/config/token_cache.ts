@@ -21,7 +21,9 @@ import {
   probeKeyring,
 } from "../shared/keyring.ts";
 import { randomHex, withFileLock } from "./_lock.ts";
-import { FileRefusedError, isNotFound, readTextFile } from "../shared/files.ts";
+import { type CacheEntry, parseCacheEntry, toCacheEntry } from "./_cache_entry.ts";
+import { errorCode, isNotFound } from "../shared/files.ts";
+import { sleep } from "../shared/retry.ts";
 import { ConfigurationError } from "../shared/errors.ts";
 import { parseTokenCacheMode, TOKEN_CACHE_ENV, type TokenCacheMode } from "./cache_mode.ts";
 
@@ -57,11 +59,37 @@ export interface FileTokenCacheOptions {
 }
 
 /**
- * Tokens in one JSON file, `{"version": 1, "tokens": {key: token}}`, by
+ * Tokens in one JSON file, shared with the Python `kognic-auth` package: by
  * default `$XDG_CACHE_HOME/kognic-auth/tokens.json` (`~/.cache/...` when
- * unset). The file is written atomically (a temporary file in the same
- * directory, then a rename) with mode 0600 in a directory created with mode
- * 0700, under a lock file next to it. A corrupt or foreign file reads as
+ * unset). The file is one JSON object, key -> token in the Python package's
+ * shape, indented by 2:
+ *
+ * ```json
+ * {
+ *   "https://auth.app.kognic.com:my-id": {
+ *     "access_token": "eyJ...",
+ *     "token_type": "bearer",
+ *     "expires_in": 3600,
+ *     "expires_at": 1796656936
+ *   }
+ * }
+ * ```
+ *
+ * `expires_at` is in seconds since the epoch; `refresh_token` and `scope` are
+ * added when the token has them. Entries this cache does not write (other
+ * keys, whoever wrote them) are kept as they are; entries that hold a token
+ * which has expired, without a refresh token, are dropped. An entry that does
+ * not pass the checks of a fresh token is a miss. A file in this package's
+ * earlier shape, `{"version": 1, "tokens": {...}}`, is read and rewritten in
+ * this one the first time it is read.
+ *
+ * The file is written atomically (a temporary file in the same directory,
+ * then a rename) with mode 0600 in a directory created with mode 0700, under
+ * a lock file next to it. The Python package takes no lock and writes the
+ * file in place: just before the rename the file is read again, and when it
+ * changed since it was read, the change is merged and the new file built
+ * again; a write that lands in the old file during the rename itself is
+ * merged afterwards (at most 8 rounds). A corrupt or foreign file reads as
  * empty and is replaced on the next write, and so does one that is not a
  * regular file (a FIFO, a device) or is larger than 16 MiB: neither is read.
  *
@@ -79,7 +107,7 @@ export interface FileTokenCacheOptions {
  *
  * const dir = await mkdtemp(`${tmpdir()}/kognic-`);
  * const cache = new FileTokenCache({ path: `${dir}/tokens.json` });
- * await cache.set("key", { accessToken: "t", tokenType: "Bearer", issuedAt: 0, expiresAt: 1 });
+ * await cache.set("key", { accessToken: "t", tokenType: "Bearer", issuedAt: 0, expiresAt: 4e12 });
  * console.log((await cache.get("key"))?.tokenType); // "Bearer"
  * await rm(dir, { recursive: true });
  * ```
@@ -114,22 +142,28 @@ export class FileTokenCache implements TokenCache {
   }
 
   /**
-   * Reads a token from the file.
+   * Reads a token from the file. A file in the earlier shape is rewritten in
+   * the current one (under the file's lock; a failure to write it is ignored).
    *
    * @param key The token's cache key.
-   * @returns The stored token, or `undefined` (also for a corrupt file, one that
-   *   is not a regular file, or one larger than 16 MiB).
+   * @returns The stored token, or `undefined` (also for an entry that is not a
+   *   valid token, a corrupt file, one that is not a regular file, or one
+   *   larger than 16 MiB).
    * @throws {ConfigurationError} When the file exists but cannot be read.
    */
   async get(key: string): Promise<TokenSet | undefined> {
-    const tokens = await readTokenFile(await this.resolvePath());
-    const token = Object.hasOwn(tokens, key) ? tokens[key] : undefined;
-    return token ? { ...token } : undefined;
+    const path = await this.resolvePath();
+    const snapshot = await takeSnapshot(path);
+    await snapshot.handle?.close().catch(() => {});
+    const file = parseTokenFile(snapshot.text);
+    if (file.earlierShape) await this.#update(() => {}).catch(() => {});
+    return parseCacheEntry(file.entries.get(key));
   }
 
   /**
-   * Stores a token in the file, under the file's lock. Expired tokens without
-   * a refresh token are dropped from the file at the same time.
+   * Stores a token in the file, in the Python package's shape, under the
+   * file's lock. Expired tokens without a refresh token are dropped from the
+   * file at the same time.
    *
    * @param key The token's cache key.
    * @param token The token.
@@ -139,20 +173,22 @@ export class FileTokenCache implements TokenCache {
   async set(key: string, token: TokenSet): Promise<void> {
     const checked = toCachedToken(token);
     if (!checked) throw new TypeError("token must be a TokenSet");
-    await this.#update((tokens) => {
-      tokens[key] = checked;
+    const entry = toCacheEntry(checked);
+    await this.#update((entries) => {
+      entries.set(key, entry);
     });
   }
 
   /**
-   * Removes a token from the file, under the file's lock.
+   * Removes a token from the file, under the file's lock; the other entries
+   * stay.
    *
    * @param key The token's cache key.
    * @throws {ConfigurationError} When the file cannot be written.
    */
   async delete(key: string): Promise<void> {
-    await this.#update((tokens) => {
-      delete tokens[key];
+    await this.#update((entries) => {
+      entries.delete(key);
     });
   }
 
@@ -201,20 +237,17 @@ export class FileTokenCache implements TokenCache {
     });
   }
 
-  async #update(mutate: (tokens: Record<string, TokenSet>) => void): Promise<void> {
+  async #update(mutate: (entries: Map<string, unknown>) => void): Promise<void> {
     const path = await this.resolvePath();
     await withFileLock(`${path}.lock`, async () => {
-      const tokens = await readTokenFile(path);
-      mutate(tokens);
-      const now = Date.now();
-      for (const [key, token] of Object.entries(tokens)) {
-        if (token.expiresAt <= now && token.refreshToken === undefined) delete tokens[key];
-      }
-      await writeFileAtomic(path, JSON.stringify({ version: 1, tokens }));
+      await replaceTokenFile(path, mutate);
       await removeLeftovers(path, 60_000);
     }, { timeout: this.#options.lockTimeout });
   }
 }
+
+/** The longest keyring value read as a token: as much as a token response may hold. */
+const MAX_KEYRING_VALUE_CHARS = 1024 * 1024;
 
 /** Options of {@linkcode KeyringTokenCache}. */
 export interface KeyringTokenCacheOptions {
@@ -232,8 +265,13 @@ export interface KeyringTokenCacheOptions {
 }
 
 /**
- * Tokens in the system keyring: service `kognic-auth`, account = the cache
- * key, value = the token as JSON. `withLock` uses lock files in the cache
+ * Tokens in the system keyring, shared with the Python `kognic-auth` package:
+ * service `kognic-auth`, account = the cache key, value = the token as JSON
+ * in the Python package's shape, as in {@linkcode FileTokenCache}'s file
+ * (`{"access_token": ..., "token_type": "bearer", "expires_in": 3600,
+ * "expires_at": 1796656936}`, seconds since the epoch). Values in this
+ * package's earlier camelCase shape are read too; a value that is not a valid
+ * token, or is larger than 1 MiB, is a miss. `withLock` uses lock files in the cache
  * directory. Needs the optional package `@napi-rs/keyring` (and on Linux a
  * Secret Service); calls fail with a `KeyringError` (a
  * `ConfigurationError`, code `keyring_unavailable`) when the keyring is not available.
@@ -272,16 +310,16 @@ export class KeyringTokenCache implements TokenCache {
       (signal) => entry.getPassword(signal),
       this.#options.timeout,
     );
-    if (typeof text !== "string") return undefined;
+    if (typeof text !== "string" || text.length > MAX_KEYRING_VALUE_CHARS) return undefined;
     try {
-      return toCachedToken(JSON.parse(text));
+      return parseCacheEntry(JSON.parse(text));
     } catch {
       return undefined;
     }
   }
 
   /**
-   * Stores a token in the keyring.
+   * Stores a token in the keyring, in the Python package's shape.
    *
    * @param key The token's cache key.
    * @param token The token.
@@ -294,7 +332,7 @@ export class KeyringTokenCache implements TokenCache {
     const entry = await openKeyringEntry(KEYRING_TOKEN_CACHE_SERVICE, key, this.#options.timeout);
     await callKeyring(
       "store a cached token",
-      (signal) => entry.setPassword(JSON.stringify(checked), signal),
+      (signal) => entry.setPassword(JSON.stringify(toCacheEntry(checked)), signal),
       this.#options.timeout,
     );
   }
@@ -551,48 +589,218 @@ function toCachedToken(value: unknown): TokenSet | undefined {
 export const MAX_TOKEN_FILE_BYTES = 16 * 1024 * 1024;
 
 /**
- * The tokens of a cache file; empty for a missing, corrupt or foreign file,
- * and for one that is not a regular file or is larger than
- * {@linkcode MAX_TOKEN_FILE_BYTES}.
+ * A place for tests to act as another writer at the moments that matter:
+ * `"check"` just before the file is read again to see whether it changed,
+ * `"rename"` just before the new file replaces it. Not part of the API.
+ *
+ * @internal
  */
-async function readTokenFile(path: string): Promise<Record<string, TokenSet>> {
-  let text: string | undefined;
-  try {
-    text = await readTextFile(path, { maxBytes: MAX_TOKEN_FILE_BYTES });
-  } catch (error) {
-    // Not a regular file, or too large: as corrupt, a cache miss.
-    if (error instanceof FileRefusedError) return {};
-    throw new ConfigurationError(
-      `Could not read the token cache ${path}: ${(error as Error).message}`,
-      {
-        cause: error,
-      },
-    );
-  }
-  if (text === undefined) return {};
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    return {};
-  }
-  const file = json as { version?: unknown; tokens?: unknown } | null;
-  if (
-    typeof file !== "object" || file === null || file.version !== 1 ||
-    typeof file.tokens !== "object" || file.tokens === null || Array.isArray(file.tokens)
-  ) {
-    return {};
-  }
-  const tokens: Record<string, TokenSet> = {};
-  for (const [key, value] of Object.entries(file.tokens)) {
-    const token = toCachedToken(value);
-    if (token) tokens[key] = token;
-  }
-  return tokens;
+export const fileTokenCacheSeams: {
+  beforeReplace?: (path: string, moment: "check" | "rename") => Promise<void> | void;
+} = {};
+
+/** The most rounds of merging another writer's change before the file is replaced all the same. */
+const MAX_MERGE_ROUNDS = 8;
+
+/**
+ * A cache file as read: `text` is `undefined` when there is no file and
+ * `null` when it is refused (not a regular file, or too large); `handle`
+ * stays open on what was read, to see later whether it was written to.
+ */
+interface Snapshot {
+  text: string | undefined | null;
+  handle?: import("node:fs/promises").FileHandle;
 }
 
-/** Writes `text` to a new file next to `path` with mode 0600, then renames it over `path`. */
-async function writeFileAtomic(path: string, text: string): Promise<void> {
+/** The entries of a cache file's text, and whether it is in this package's earlier shape. */
+interface TokenFile {
+  entries: Map<string, unknown>;
+  earlierShape: boolean;
+}
+
+/**
+ * The entries of a cache file's text, by key, as parsed; none for a missing,
+ * refused, corrupt or foreign file. The earlier shape,
+ * `{"version": 1, "tokens": {...}}`, gives its valid tokens in the current
+ * shape, together with any entry another writer added beside them.
+ */
+function parseTokenFile(text: string | undefined | null): TokenFile {
+  const entries = new Map<string, unknown>();
+  let json: unknown;
+  try {
+    json = typeof text === "string" ? JSON.parse(text) : undefined;
+  } catch {
+    json = undefined;
+  }
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    return { entries, earlierShape: false };
+  }
+  const file = json as Record<string, unknown>;
+  const tokens = file.tokens;
+  const earlierShape = file.version === 1 && typeof tokens === "object" && tokens !== null &&
+    !Array.isArray(tokens);
+  if (earlierShape) {
+    const now = Date.now();
+    for (const [key, value] of Object.entries(tokens)) {
+      const token = parseCacheEntry(value, now);
+      if (token) entries.set(key, toCacheEntry(token));
+    }
+  }
+  for (const [key, value] of Object.entries(file)) {
+    if (earlierShape && (key === "version" || key === "tokens")) continue;
+    entries.set(key, value);
+  }
+  return { entries, earlierShape };
+}
+
+/**
+ * The text of a new cache file: the entries of `base`, changed by `mutate`,
+ * without the tokens that have expired and have no refresh token.
+ */
+function renderTokenFile(
+  base: string | undefined | null,
+  mutate: (entries: Map<string, unknown>) => void,
+): string {
+  const { entries } = parseTokenFile(base);
+  mutate(entries);
+  const now = Date.now();
+  for (const [key, value] of entries) {
+    const token = parseCacheEntry(value, now);
+    if (token && token.expiresAt <= now && token.refreshToken === undefined) entries.delete(key);
+  }
+  // Object.fromEntries defines properties, so a key such as "__proto__" stays a key.
+  return JSON.stringify(Object.fromEntries(entries) as Record<string, CacheEntry>, null, 2);
+}
+
+/**
+ * Replaces the cache file with its entries changed by `mutate`, without
+ * losing a write of a process that takes no lock (the Python package): just
+ * before the rename the file is read again, and if it changed, the new file
+ * is built from the change; after the rename, the replaced file is read
+ * once more through the handle kept open on it, and a write that landed
+ * there is merged in the same way. After {@linkcode MAX_MERGE_ROUNDS} the
+ * file is replaced all the same. A write that creates a missing file in
+ * the instant before the rename remains the one that can be lost.
+ */
+async function replaceTokenFile(
+  path: string,
+  mutate: (entries: Map<string, unknown>) => void,
+): Promise<void> {
+  const fs = await import("node:fs/promises");
+  let snapshot = await takeSnapshot(path);
+  let base = snapshot.text;
+  let expected = snapshot.text;
+  try {
+    for (let round = 1;; round++) {
+      const last = round >= MAX_MERGE_ROUNDS;
+      const text = renderTokenFile(base, mutate);
+      const temporary = await writeTemporary(path, text);
+      let renamed = false;
+      try {
+        await fileTokenCacheSeams.beforeReplace?.(path, "check");
+        const current = await takeSnapshot(path);
+        await snapshot.handle?.close().catch(() => {});
+        snapshot = current;
+        if (current.text !== expected && !last) {
+          // Written meanwhile: build again from what is there now, after a
+          // moment if it is a write in progress (the Python package truncates
+          // the file, then writes it).
+          if (!isJson(current.text)) await sleep(10);
+          base = expected = current.text;
+          continue;
+        }
+        await fileTokenCacheSeams.beforeReplace?.(path, "rename");
+        await fs.rename(temporary, path);
+        renamed = true;
+      } catch (error) {
+        if (error instanceof ConfigurationError) throw error;
+        throw new ConfigurationError(
+          `Could not write the token cache ${path}: ${(error as Error).message}`,
+          { cause: error },
+        );
+      } finally {
+        if (!renamed) await fs.unlink(temporary).catch(() => {});
+      }
+      // A write into the file just replaced is lost unless merged now.
+      const replaced = snapshot.handle && snapshot.text !== null
+        ? await readWhole(snapshot.handle)
+        : snapshot.text;
+      if (replaced === snapshot.text || last) return;
+      base = replaced;
+      expected = text;
+      for (let wait = 0; wait < 5 && !isJson(base) && snapshot.handle; wait++) {
+        await sleep(10);
+        base = await readWhole(snapshot.handle);
+      }
+    }
+  } finally {
+    await snapshot.handle?.close().catch(() => {});
+  }
+}
+
+/** Whether `text` is JSON. */
+function isJson(text: string | undefined | null): boolean {
+  if (typeof text !== "string") return text === undefined;
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The cache file's text, with a handle left open on it (close it). Refuses,
+ * before reading a byte, what is not a regular file and what is larger than
+ * {@linkcode MAX_TOKEN_FILE_BYTES}; opens without blocking, in case of a FIFO.
+ */
+async function takeSnapshot(path: string): Promise<Snapshot> {
+  const fs = await import("node:fs/promises");
+  let handle: Snapshot["handle"];
+  try {
+    handle = await fs.open(path, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0));
+    return { text: await readWhole(handle), handle };
+  } catch (error) {
+    await handle?.close().catch(() => {});
+    if (isNotFound(error)) return { text: undefined };
+    // A directory on runtimes that refuse to open one, or a socket: refused, as by readWhole.
+    const code = errorCode(error);
+    if (code === "EISDIR" || code === "ENXIO" || code === "EOPNOTSUPP") return { text: null };
+    throw new ConfigurationError(
+      `Could not read the token cache ${path}: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * The whole text of an open cache file, read from its start; `null` when it
+ * is not a regular file or holds more than {@linkcode MAX_TOKEN_FILE_BYTES}.
+ */
+async function readWhole(handle: NonNullable<Snapshot["handle"]>): Promise<string | null> {
+  const info = await handle.stat();
+  if (!info.isFile() || info.size > MAX_TOKEN_FILE_BYTES) return null;
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const chunk = new Uint8Array(Math.min(MAX_TOKEN_FILE_BYTES + 1 - total, 64 * 1024));
+    const { bytesRead } = await handle.read(chunk, 0, chunk.length, total);
+    if (bytesRead === 0) break;
+    total += bytesRead;
+    if (total > MAX_TOKEN_FILE_BYTES) return null;
+    chunks.push(chunk.subarray(0, bytesRead));
+  }
+  const bytes = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes);
+}
+
+/** Writes `text` to a new file with mode 0600 next to `path`, and returns its path. */
+async function writeTemporary(path: string, text: string): Promise<string> {
   const fs = await import("node:fs/promises");
   const { basename, dirname, join } = await import("node:path");
   const directory = dirname(path);
@@ -606,14 +814,12 @@ async function writeFileAtomic(path: string, text: string): Promise<void> {
     } finally {
       await handle.close();
     }
-    await fs.rename(temporary, path);
+    return temporary;
   } catch (error) {
     await fs.unlink(temporary).catch(() => {});
     throw new ConfigurationError(
       `Could not write the token cache ${path}: ${(error as Error).message}`,
-      {
-        cause: error,
-      },
+      { cause: error },
     );
   }
 }

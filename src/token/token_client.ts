@@ -19,7 +19,7 @@ import { emit } from "../core/events.ts";
 import { displayUrl } from "../shared/display_url.ts";
 import { readBoundedText } from "../shared/body.ts";
 import { redact, rememberSecret } from "../shared/redact.ts";
-import { isPrintableToken } from "../shared/token_chars.ts";
+import { isPrintableToken, MAX_TOKEN_LIFETIME_SECONDS } from "../shared/token_chars.ts";
 import {
   OAuthError,
   TokenError,
@@ -29,7 +29,6 @@ import {
 } from "../shared/errors.ts";
 
 const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
-const MAX_LIFETIME_SECONDS = 365 * 24 * 3600;
 const DEFAULT_LIFETIME_SECONDS = 3600;
 /** The most of a token response read: tokens are a few KiB; anything past this is refused. */
 const MAX_TOKEN_RESPONSE_BYTES = 1024 * 1024;
@@ -308,7 +307,7 @@ function parseTokenResponse(
     if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
       throw fail(`has expires_in ${JSON.stringify(body.expires_in)}; expected a positive number`);
     }
-    lifetime = Math.min(value, MAX_LIFETIME_SECONDS);
+    lifetime = Math.min(value, MAX_TOKEN_LIFETIME_SECONDS);
   }
   rememberSecret(body.access_token);
   if (typeof body.refresh_token === "string") rememberSecret(body.refresh_token);

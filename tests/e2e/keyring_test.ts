@@ -7,7 +7,7 @@
 // answers) always run, in child processes given such an environment: this
 // file runs itself as a child when KOGNIC_KEYRING_CHILD is set.
 
-import { describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { writeFile } from "node:fs/promises";
@@ -34,7 +34,10 @@ import {
 } from "../../src/config/token_cache.ts";
 import {
   assertNoSecretSeen,
+  CLIENT_ID,
   CLIENT_SECRET,
+  CLIENTS,
+  countTokenRequests,
   credentialsJson,
   NEEDS_SERVICE,
   record,
@@ -42,6 +45,9 @@ import {
   tempDir,
 } from "../_helpers/mod.ts";
 import { bareBusConfig } from "../_helpers/dbus.ts";
+import { pythonIsValid, pythonKey, pythonToken } from "../_helpers/python_cache.ts";
+import { AuthSession } from "../../src/core/session.ts";
+import { type LocalAuthServer, startAuthServer } from "../../testing.ts";
 
 const IS_DENO = "Deno" in globalThis;
 
@@ -538,11 +544,13 @@ if (CHILD_ROLE) {
       const dir = await tempDir();
       const cache = new KeyringTokenCache({ lockDirectory: dir.path });
       const key = `https://auth.example.com:${uniqueProfile()}`;
+      // Whole seconds: the value keeps times as the Python package does.
+      const now = Math.floor(Date.now() / 1000) * 1000;
       const token = {
         accessToken: "tok",
         tokenType: "Bearer",
-        issuedAt: Date.now(),
-        expiresAt: Date.now() + 3_600_000,
+        issuedAt: now,
+        expiresAt: now + 3_600_000,
         refreshToken: "ref",
       };
       try {
@@ -556,7 +564,13 @@ if (CHILD_ROLE) {
           "username",
           key,
         ]);
-        assert.deepEqual(JSON.parse(stored), token);
+        assert.deepEqual(JSON.parse(stored), {
+          access_token: "tok",
+          token_type: "bearer",
+          expires_in: 3600,
+          expires_at: (now + 3_600_000) / 1000,
+          refresh_token: "ref",
+        });
         assert.equal(await cache.withLock(key, () => Promise.resolve("locked")), "locked");
         await cache.delete(key);
         assert.equal(await cache.get(key), undefined);
@@ -604,5 +618,156 @@ if (CHILD_ROLE) {
     it("never shows the secret in messages", { skip: NEEDS_SERVICE }, () => {
       assertNoSecretSeen();
     });
+  });
+
+  describe("the token cache shared with the Python package in the keyring", () => {
+    let server: LocalAuthServer;
+    let dir: { path: string; cleanup: () => Promise<void> };
+
+    before(async () => {
+      server = await startAuthServer({ clients: CLIENTS });
+      dir = await tempDir();
+    });
+
+    after(async () => {
+      await server?.close();
+      await dir?.cleanup();
+    });
+
+    /** A session on the keyring cache, with scopes that make a key of its own for each test. */
+    function keyringSession(scopes: string[]): AuthSession {
+      return new AuthSession({
+        authServer: server.url,
+        auth: [CLIENT_ID, CLIENT_SECRET],
+        scopes,
+        tokenCache: new KeyringTokenCache({ lockDirectory: dir.path }),
+      });
+    }
+
+    /** Stores a value as the Python package's keyring library does (service and username). */
+    function storeAsPython(key: string, value: string): Promise<string> {
+      return run("secret-tool", [
+        "store",
+        `--label=Password for '${key}' on '${KEYRING_TOKEN_CACHE_SERVICE}'`,
+        "service",
+        KEYRING_TOKEN_CACHE_SERVICE,
+        "username",
+        key,
+        "application",
+        "Python keyring library",
+      ], value);
+    }
+
+    it("uses a token the Python package stored, without a token request", {
+      skip: NEEDS_SERVICE,
+    }, async () => {
+      const scope = uniqueProfile();
+      const key = pythonKey(server.url, CLIENT_ID, scope);
+      const entry = await pythonToken(server, scope);
+      try {
+        await storeAsPython(key, JSON.stringify(entry));
+        const authSession = keyringSession([scope]);
+        const requests = await countTokenRequests(server, async () => {
+          const response = await authSession.fetch(server.apiUrl);
+          assert.equal(response.status, 200);
+          await response.body?.cancel();
+        });
+        assert.equal(requests, 0);
+        assert.equal(await authSession.getAccessToken(), entry.access_token);
+      } finally {
+        await new KeyringTokenCache().delete(key).catch(() => {});
+      }
+    });
+
+    it("stores the token as the Python package reads it", {
+      skip: NEEDS_SERVICE,
+    }, async () => {
+      const scope = uniqueProfile();
+      const key = pythonKey(server.url, CLIENT_ID, scope);
+      try {
+        const token = await keyringSession([scope]).getAccessToken();
+        const stored = JSON.parse(
+          await run("secret-tool", [
+            "lookup",
+            "service",
+            KEYRING_TOKEN_CACHE_SERVICE,
+            "username",
+            key,
+          ]),
+        );
+        assert.deepEqual(
+          Object.keys(stored),
+          ["access_token", "token_type", "expires_in", "expires_at", "scope"],
+        );
+        assert.equal(stored.access_token, token);
+        assert.equal(stored.token_type, "bearer");
+        assert.equal(stored.expires_in, server.tokenLifetime);
+        assert.ok(Number.isInteger(stored.expires_at), "whole seconds since the epoch");
+        assert.ok(Math.abs(stored.expires_at - (Date.now() / 1000 + server.tokenLifetime)) < 60);
+        assert.ok(pythonIsValid(stored));
+      } finally {
+        await new KeyringTokenCache().delete(key).catch(() => {});
+      }
+    });
+
+    it("uses a token stored in this package's earlier shape", {
+      skip: NEEDS_SERVICE,
+    }, async () => {
+      const scope = uniqueProfile();
+      const key = pythonKey(server.url, CLIENT_ID, scope);
+      const entry = await pythonToken(server, scope);
+      try {
+        await storeAsPython(
+          key,
+          JSON.stringify({
+            accessToken: entry.access_token,
+            tokenType: "Bearer",
+            issuedAt: Date.now(),
+            expiresAt: Date.now() + 3_600_000,
+          }),
+        );
+        const requests = await countTokenRequests(server, async () => {
+          assert.equal(await keyringSession([scope]).getAccessToken(), entry.access_token);
+        });
+        assert.equal(requests, 0);
+      } finally {
+        await new KeyringTokenCache().delete(key).catch(() => {});
+      }
+    });
+
+    const now = Math.floor(Date.now() / 1000);
+    const valid = { token_type: "bearer", expires_in: 3600, expires_at: now + 3000 };
+    const hostile: Array<[string, string]> = [
+      ["text that is not JSON", "{not json"],
+      [
+        "a token type other than bearer",
+        JSON.stringify({ ...valid, access_token: "t", token_type: "mac" }),
+      ],
+      ["an access token with a line break", JSON.stringify({ ...valid, access_token: "t\nX: 1" })],
+      ["an expired token", JSON.stringify({ ...valid, access_token: "t", expires_at: now - 10 })],
+      [
+        "an expires_at that is a string",
+        JSON.stringify({ ...valid, access_token: "t", expires_at: "soon" }),
+      ],
+      ["a JSON array", JSON.stringify(["t"])],
+    ];
+    for (const [name, value] of hostile) {
+      it(`reads ${name} as a miss and replaces it`, { skip: NEEDS_SERVICE }, async () => {
+        const scope = uniqueProfile();
+        const key = pythonKey(server.url, CLIENT_ID, scope);
+        try {
+          await storeAsPython(key, value);
+          let token = "";
+          const requests = await countTokenRequests(server, async () => {
+            token = await keyringSession([scope]).getAccessToken();
+          });
+          assert.equal(requests, 1);
+          const stored = await new KeyringTokenCache().get(key);
+          assert.equal(stored?.accessToken, token);
+        } finally {
+          await new KeyringTokenCache().delete(key).catch(() => {});
+        }
+      });
+    }
   });
 }

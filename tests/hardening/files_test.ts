@@ -293,7 +293,7 @@ describe("files that are not regular files of sane size", { skip }, () => {
 
 /** The one key stored in a cache file. */
 async function onlyKey(path: string): Promise<string> {
-  const keys = Object.keys(JSON.parse(await readFile(path, "utf8")).tokens);
+  const keys = Object.keys(JSON.parse(await readFile(path, "utf8")));
   assert.equal(keys.length, 1);
   return keys[0];
 }

@@ -684,7 +684,8 @@ function registerTests(): void {
           for (let round = 0; round < rounds; round++) {
             const folder = join(dir.path, `round-${round}`);
             const path = join(folder, "tokens.json");
-            // Rounds start from nothing, from a corrupt 0644 file, or from a valid 0644 file.
+            // Rounds start from nothing, from a corrupt 0644 file, or from a valid 0644 file
+            // in this package's earlier shape (migrated by the first write).
             const start = round % 3;
             let before = "";
             if (start > 0) {
@@ -721,8 +722,10 @@ function registerTests(): void {
               }
               if (text !== undefined && text !== before) {
                 const file = JSON.parse(text);
-                assert.equal(file.version, 1);
-                assert.equal(typeof file.tokens, "object");
+                assert.equal(file.version, undefined);
+                for (const entry of Object.values<{ access_token: unknown }>(file)) {
+                  assert.equal(typeof entry.access_token, "string");
+                }
               }
               reads++;
               await new Promise((resolve) => setTimeout(resolve, 1));
@@ -735,7 +738,7 @@ function registerTests(): void {
             assert.equal(await exited(last), 0);
 
             const file = JSON.parse(await readFile(path, "utf8"));
-            const keys = Object.keys(file.tokens);
+            const keys = Object.keys(file);
             for (const prefix of ["f0", "f1"]) {
               for (let i = 0; i < 10; i++) {
                 assert.ok(keys.includes(`${prefix}-${i}`), `${prefix}-${i} was lost`);
@@ -783,7 +786,17 @@ function registerTests(): void {
           issuedAt: fc.oneof(fc.integer(), fieldArb),
           refreshToken: fieldArb,
         }, { requiredKeys: [] });
+        // Entries in the Python package's shape, hostile ones included.
+        const pythonLike = fc.record({
+          access_token: fc.oneof(fc.string({ maxLength: 8 }), fieldArb),
+          token_type: fc.oneof(fc.constantFrom("bearer", "Bearer", "mac"), fieldArb),
+          expires_in: fc.oneof(fc.integer(), fc.constant("3600"), fieldArb),
+          expires_at: fc.oneof(fc.integer(), fc.constant(1e300), fieldArb),
+          refresh_token: fieldArb,
+        }, { requiredKeys: [] });
         const contentArb = fc.oneof(
+          fc.dictionary(fc.constantFrom("k", "other", "__proto__", "version"), pythonLike)
+            .map((v) => JSON.stringify(v)),
           fc.record({
             version: fc.oneof(fc.constant(1), fieldArb),
             tokens: fc.oneof(
@@ -807,13 +820,37 @@ function registerTests(): void {
             const cache = new FileTokenCache({ path });
             const got = await cache.get("k");
             if (got !== undefined) {
-              assert.ok(typeof got.accessToken === "string" && got.accessToken !== "");
+              assert.match(got.accessToken, /^[\x21-\x7E]([\x20-\x7E]*[\x21-\x7E])?$/);
+              assert.equal(got.tokenType, "Bearer");
               assert.ok(Number.isFinite(got.expiresAt) && Number.isFinite(got.issuedAt));
+              assert.ok(got.issuedAt <= Date.now(), "not issued in the future");
+              assert.ok(got.expiresAt <= Date.now() + 366 * 24 * 3_600_000, "a year at most");
             }
             await cache.set("k", cachedToken("fresh"));
             assert.equal((await cache.get("k"))?.accessToken, "fresh");
             const file = JSON.parse(await readFile(path, "utf8"));
-            assert.equal(file.version, 1);
+            assert.equal(file.k.access_token, "fresh");
+            assert.equal(file.k.token_type, "bearer");
+            assert.ok(Number.isInteger(file.k.expires_at) && Number.isInteger(file.k.expires_in));
+            let before: Record<string, unknown> | null = null;
+            try {
+              before = JSON.parse(content);
+            } catch { /* not JSON: nothing to keep */ }
+            // Another writer's entries stay as they were, unless the file was in the earlier shape.
+            if (typeof before === "object" && before !== null && !Array.isArray(before)) {
+              const tokens = before.tokens;
+              const earlier = before.version === 1 && typeof tokens === "object" &&
+                tokens !== null && !Array.isArray(tokens);
+              if (!earlier && Object.hasOwn(before, "other")) {
+                const other = before.other as { expires_at?: unknown } | null;
+                const expired = typeof other?.expires_at === "number" &&
+                  other.expires_at * 1000 <= Date.now();
+                // Only a token that has expired is dropped.
+                if (!(expired && file.other === undefined)) {
+                  assert.deepEqual(file.other, before.other);
+                }
+              }
+            }
             if (posix === undefined) assert.equal((await stat(path)).mode & 0o777, 0o600);
           },
         );

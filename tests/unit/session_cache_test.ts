@@ -228,7 +228,7 @@ describe("AuthSession with a shared token cache", () => {
     for (
       const [name, content] of [
         ["text that is not JSON", "{ not json"],
-        ["JSON of another version", '{"version": 2, "tokens": {}}'],
+        ["a JSON array", "[1, 2]"],
         ["an entry that is not a token", '{"version": 1, "tokens": {"k": {"accessToken": 5}}}'],
         ["an empty file", ""],
       ]
@@ -239,8 +239,8 @@ describe("AuthSession with a shared token cache", () => {
         await writeFile(path, content);
         const token = await session(new FileTokenCache({ path })).getAccessToken();
         const json = JSON.parse(await readFile(path, "utf8"));
-        assert.equal(json.version, 1);
-        assert.equal(json.tokens[await key()].accessToken, token);
+        assert.equal(json.version, undefined);
+        assert.equal(json[await key()].access_token, token);
         const requests = await tokenRequestsDuring(() =>
           session(new FileTokenCache({ path })).getAccessToken()
         );

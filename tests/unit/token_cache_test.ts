@@ -33,8 +33,12 @@ import { tempDir } from "../_helpers/mod.ts";
 
 const HOUR = 3_600_000;
 
+/**
+ * A token issued now, to the whole second: the file and keyring caches keep
+ * times in whole seconds, as the Python package does.
+ */
 function token(accessToken: string, overrides: Partial<CachedToken> = {}): CachedToken {
-  const now = Date.now();
+  const now = Math.floor(Date.now() / 1000) * 1000;
   return { accessToken, tokenType: "Bearer", issuedAt: now, expiresAt: now + HOUR, ...overrides };
 }
 
@@ -140,9 +144,10 @@ function deadPid(): Promise<number> {
   });
 }
 
-async function readCacheFile(
-  path: string,
-): Promise<{ version: number; tokens: Record<string, CachedToken> }> {
+/** A cache file's entries: key -> token in the Python package's shape. */
+type CacheFile = Record<string, Record<string, unknown> & { access_token: string }>;
+
+async function readCacheFile(path: string): Promise<CacheFile> {
   return JSON.parse(await readFile(path, "utf8"));
 }
 
@@ -272,7 +277,16 @@ if (CHILD_ROLE) {
         await new FileTokenCache({ path }).set("key", stored);
         assert.deepEqual(await new FileTokenCache({ path }).get("key"), stored);
         assert.equal(await new FileTokenCache({ path }).get("other"), undefined);
-        assert.deepEqual(await readCacheFile(path), { version: 1, tokens: { key: stored } });
+        assert.deepEqual(await readCacheFile(path), {
+          key: {
+            access_token: "abc",
+            token_type: "bearer",
+            expires_in: 3600,
+            expires_at: stored.expiresAt / 1000,
+            refresh_token: "r",
+            scope: "api:read",
+          },
+        });
       } finally {
         await dir.cleanup();
       }
@@ -298,7 +312,7 @@ if (CHILD_ROLE) {
       const dir = await tempDir();
       try {
         const path = join(dir.path, "tokens.json");
-        await writeFile(path, JSON.stringify({ version: 1, tokens: {} }));
+        await writeFile(path, "{}");
         await chmod(path, 0o644);
         await new FileTokenCache({ path }).set("key", token("abc"));
         assert.equal((await stat(path)).mode & 0o777, 0o600);
@@ -323,8 +337,8 @@ if (CHILD_ROLE) {
       ["broken JSON", '{"version": 1, "tokens": {'],
       ["an empty file", ""],
       ["a JSON array", "[1, 2]"],
-      ["another version", JSON.stringify({ version: 2, tokens: { key: token("v2") } })],
-      ["tokens that are a list", JSON.stringify({ version: 1, tokens: [] })],
+      ["a JSON string", '"tokens"'],
+      ["JSON null", "null"],
       ["binary junk", "\u0000\u0001\u00ff"],
     ];
     for (const [name, content] of corrupt) {
@@ -336,14 +350,14 @@ if (CHILD_ROLE) {
           const cache = new FileTokenCache({ path });
           assert.equal(await cache.get("key"), undefined);
           await cache.set("new", token("new"));
-          assert.deepEqual(Object.keys((await readCacheFile(path)).tokens), ["new"]);
+          assert.deepEqual(Object.keys(await readCacheFile(path)), ["new"]);
         } finally {
           await dir.cleanup();
         }
       });
     }
 
-    it("drops malformed and expired entries but keeps the rest", async () => {
+    it("migrates a file in the earlier shape, dropping malformed and expired entries", async () => {
       const dir = await tempDir();
       try {
         const path = join(dir.path, "tokens.json");
@@ -368,7 +382,7 @@ if (CHILD_ROLE) {
         assert.equal(await cache.get("badTime"), undefined);
         await cache.set("new", token("new"));
         assert.deepEqual(
-          Object.keys((await readCacheFile(path)).tokens).sort(),
+          Object.keys(await readCacheFile(path)).sort(),
           ["good", "new", "refreshable"],
         );
       } finally {
@@ -407,7 +421,7 @@ if (CHILD_ROLE) {
           ),
         );
         const file = await readCacheFile(path);
-        assert.equal(Object.keys(file.tokens).length, 40);
+        assert.equal(Object.keys(file).length, 40);
         assert.deepEqual(await readdir(dir.path), ["tokens.json"]);
       } finally {
         await dir.cleanup();
@@ -421,13 +435,12 @@ if (CHILD_ROLE) {
         const writers = ["p0", "p1", "p2", "p3"];
         await Promise.all(writers.map((prefix) => runChildProcess("write", [path, prefix, "15"])));
         const file = await readCacheFile(path);
-        assert.equal(file.version, 1);
         const expected = writers.flatMap((prefix) =>
           Array.from({ length: 15 }, (_, i) => `${prefix}-${i}`)
         );
-        assert.deepEqual(Object.keys(file.tokens).sort(), expected.sort());
-        for (const [key, value] of Object.entries(file.tokens)) {
-          assert.equal(value.accessToken, key);
+        assert.deepEqual(Object.keys(file).sort(), expected.sort());
+        for (const [key, value] of Object.entries(file)) {
+          assert.equal(value.access_token, key);
         }
       } finally {
         await dir.cleanup();
@@ -460,10 +473,9 @@ if (CHILD_ROLE) {
           await exited;
 
           const file = await readCacheFile(path);
-          assert.equal(file.version, 1);
-          assert.ok(Object.keys(file.tokens).length >= 1);
-          for (const value of Object.values(file.tokens)) {
-            assert.match(value.accessToken, /^(x{262144}\d+|after-\d)$/);
+          assert.ok(Object.keys(file).length >= 1);
+          for (const value of Object.values(file)) {
+            assert.match(value.access_token, /^(x{262144}\d+|after-\d)$/);
           }
 
           // A lock left by the killed writer names a dead process: it is broken at once.
