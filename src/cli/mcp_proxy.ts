@@ -124,7 +124,6 @@ export async function runMcpProxy(
     sessionFetch,
     debug,
     COMMAND,
-    { allowedOrigins: [url.origin] },
   );
   tokenUrl = choice.session.tokenUrl.href;
   tokens.add((await tokenWithin(choice, started)).accessToken);

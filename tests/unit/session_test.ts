@@ -9,7 +9,8 @@ import {
   OAuthError,
 } from "../../mod.ts";
 import { type EchoResponse, type LocalAuthServer, startAuthServer } from "../../testing.ts";
-import { compileOrigins, defaultAllowedOrigins } from "../../src/shared/url.ts";
+import { defaultAllowedOrigins } from "../../src/shared/url.ts";
+import { tokenEgress } from "../../src/core/egress.ts";
 import {
   assertNoSecretSeen,
   CLIENT_ID,
@@ -559,7 +560,7 @@ describe("AuthSession.getRequestHeaders()", () => {
 
 describe("allowed origins", () => {
   it("default to the Kognic domain and its subdomains over https", () => {
-    const allowed = compileOrigins(
+    const allowed = tokenEgress(
       defaultAllowedOrigins(new URL("https://auth.app.kognic.com/v1/auth/oauth/token")),
     );
     const cases: [string, boolean][] = [
@@ -585,7 +586,7 @@ describe("allowed origins", () => {
   it("refuse malformed patterns with a TypeError naming them", () => {
     for (const bad of ["app.kognic.com", "https://*", "ftp://x.com", "https://a.com/path"]) {
       assert.throws(
-        () => compileOrigins([bad]),
+        () => tokenEgress([bad]),
         (e: unknown) => e instanceof TypeError && e.message.includes(bad),
       );
     }
