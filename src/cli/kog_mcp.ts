@@ -466,6 +466,11 @@ async function sendThroughGate(
         `a ${response.status} would send the ${method} and its body to another origin`,
       );
     }
+    if (!sameOrigin) {
+      // As fetch does on a change of origin.
+      headers = new Headers(headers);
+      for (const name of ["authorization", "cookie", "proxy-authorization"]) headers.delete(name);
+    }
     const carries = session.sendsTokenTo(next);
     if (carries && !trusted) {
       return refused("the redirect chain went where the token does not go, and does not come back");

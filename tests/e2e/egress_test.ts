@@ -40,6 +40,7 @@ interface Seen {
   path: string;
   method: string;
   authorization: string | undefined;
+  proxyAuthorization: string | undefined;
   body: string;
 }
 
@@ -137,6 +138,7 @@ before(async () => {
       path: url.pathname,
       method: req.method!,
       authorization: req.headers.authorization,
+      proxyAuthorization: req.headers["proxy-authorization"],
       body,
     });
     const to = url.searchParams.get("to");
@@ -490,7 +492,7 @@ describe("kog", () => {
 });
 
 describe("kog mcp", () => {
-  it("does not follow a redirect to a host outside its gate, and returns nothing of it", async () => {
+  it("does not follow a redirect to a host outside its gate, and drops credentials on a change of origin", async () => {
     const mcp = await kogMcp([]);
     try {
       seen.length = 0;
@@ -504,6 +506,25 @@ describe("kog mcp", () => {
         /^https:\/\/app\.example\.test redirected \(HTTP 302\) to https:\/\/other\.example\.test, which was not followed: other\.example\.test is not a reachable host/,
       );
       assert.deepEqual(seen.map((request) => request.origin), ["https://app.example.test"]);
+      // Followed within the gate, the agent's Proxy-Authorization stays on its origin, as fetch keeps it.
+      seen.length = 0;
+      const followed = await mcp.call({
+        method: "GET",
+        url: hop(
+          "https://app.example.test",
+          hop("https://app.example.test", "https://api.app.example.test/v1/x"),
+        ),
+        headers: { "Proxy-Authorization": "Basic cHJveHk6c2VjcmV0" },
+      });
+      assert.equal(followed.isError, undefined, followed.content[0].text);
+      assert.deepEqual(
+        seen.map((request) => [request.origin, request.proxyAuthorization]),
+        [
+          ["https://app.example.test", "Basic cHJveHk6c2VjcmV0"],
+          ["https://app.example.test", "Basic cHJveHk6c2VjcmV0"],
+          ["https://api.app.example.test", undefined],
+        ],
+      );
     } finally {
       await mcp.close();
     }
