@@ -291,6 +291,8 @@ function assertTokenGoes(
   const origin = target.origin.slice(0, 200);
   const why = target.username || target.password
     ? "a URL with a user name or password never gets a token"
+    : target.protocol !== "https:" && target.protocol !== "http:"
+    ? "only an https URL (or http to a loopback address) gets a token"
     : !isSecureDestination(target)
     ? "plain http carries a token only to a loopback address; use https"
     : `the token of ${

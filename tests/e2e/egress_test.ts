@@ -462,6 +462,14 @@ describe("get-access-token and mcp-proxy hand out a token only for where it may 
     stderrs.push(started.stderr);
     assert.equal(started.code, 0, started.stderr);
     assert.equal(auth.counts.tokenRequests, before + 1);
+    const scheme = await runCli(
+      ["get-access-token", "--url", "wss://app.example.test/mcp", "--token-cache", "none"],
+      { env: xdg },
+    );
+    stderrs.push(scheme.stderr);
+    assert.equal(scheme.code, 1);
+    assert.equal(scheme.stdout, "");
+    assert.match(scheme.stderr, /only an https URL \(or http to a loopback address\) gets a token/);
     const bad = await runCli(
       ["get-access-token", "--url", "https://x.test/", "--allow-origin", "x.test"],
       { env: xdg },
