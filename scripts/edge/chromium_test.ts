@@ -91,7 +91,16 @@ globalThis.outcome = (async () => {
   let fileError = "";
   try { await (await import("@kognic/auth")).resolveCredentials({ auth: "credentials.json" }); }
   catch (error) { fileError = error.name + ": " + error.message; }
+  // A POST answered 307: Chromium hides the redirect from the session (an opaque redirect).
+  const hop = ${
+      JSON.stringify(`${server.url}/v1/redirect?to=${encodeURIComponent(server.apiUrl)}&status=307`)
+    };
+  let opaque = "";
+  try { await session.fetch(hop, { method: "POST", body: "once" }); }
+  catch (error) { opaque = error.name + ": " + error.message; }
+  const followed = await session.fetch(hop, { method: "POST", body: "then followed" });
   return { statuses: answers.map((r) => r.status), clients: bodies.map((b) => b.clientId), fileError,
+    opaque, followed: [followed.status, followed.redirected, (await followed.json()).body],
     page: document.documentElement.outerHTML };
 })().catch((error) => ({ error: String(error) }));
 </script>`;
@@ -206,6 +215,12 @@ try {
   });
   await it("a credentials file in the browser fails with an error saying what to pass", () => {
     assert.match(String(outcome.fileError), /^ConfigurationError: .*Deno, Node\.js or Bun/);
+  });
+  await it("a POST whose redirect Chromium hides is never sent twice, and later ones let Chromium follow", () => {
+    assert.match(String(outcome.opaque), /^TypeError: .*the POST was not sent again/);
+    assert.deepEqual(outcome.followed, [200, true, "then followed"]);
+    // Three GETs of the echo API; the first POST once; the second POST and its redirected request.
+    assert.equal(server.counts.apiRequests, 3 + 1 + 2);
   });
   await it("secret hygiene: the page and the bundle never held the client secret", () => {
     for (const text of [...logs, app.stdout.toString(), readFileSync(entryFile, "utf8")]) {

@@ -8,6 +8,7 @@ import type { EnvSource } from "../shared/env.ts";
 import { configuredProxy, createProxyFetch, fetchHonoursProxy } from "../config/proxy.ts";
 import type { AuthEvent, AuthEventListener } from "../core/events.ts";
 import { describeEvent } from "../core/event_log.ts";
+import { normalHost } from "../core/egress.ts";
 import { ConfigurationError, KognicAuthError } from "../shared/errors.ts";
 import { KeyringError } from "../shared/keyring.ts";
 import type { TokenCacheMode } from "../config/cache_mode.ts";
@@ -141,7 +142,7 @@ export function environmentChoice(
   const { environment, config } = chosen;
   if (name !== undefined) return "env";
   if (url !== undefined) {
-    const host = new URL(url).hostname.toLowerCase().replace(/\.$/, "");
+    const host = normalHost(new URL(url));
     if (environment.host === host) return "host";
     if (host.endsWith(`.${environment.host}`)) return "suffix";
   }

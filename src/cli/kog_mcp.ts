@@ -12,7 +12,8 @@ import type { EnvSource } from "../shared/env.ts";
 import { getEnv } from "../shared/env.ts";
 import { formatBody, OUTPUT_FORMATS, type OutputFormat } from "./format.ts";
 import { KognicClient } from "../api/client.ts";
-import { ApiError } from "../api/errors.ts";
+import { ApiError, errorFromResponse } from "../api/errors.ts";
+import { hostGate, normalOrigin } from "../core/egress.ts";
 import { AuthSession } from "../core/session.ts";
 import type { Environment, EnvironmentsConfig } from "../config/environments.ts";
 import type { TokenCacheMode } from "../config/token_cache.ts";
@@ -38,6 +39,10 @@ const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 const TOKEN_CACHE_MODES: readonly TokenCacheMode[] = ["auto", "keyring", "file", "none"];
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const RESERVED_HEADERS = new Set(["authorization", "host", "content-length", "cookie"]);
+/** Headers that ask many frameworks and gateways to run another method than the one sent. */
+const METHOD_OVERRIDE_HEADER = /^x-(http-)?method(-override)?$/i;
+const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 10;
 
 const USAGE = `Usage: kog mcp [options]
 
@@ -227,6 +232,7 @@ export async function runKogMcp(args: string[], io: KogMcpIO): Promise<number> {
     sessions: new Map(),
     tokens: new Set(),
     resolve: (url) => resolveEnvironment(config, { name: options.env, url }),
+    gate: hostGate(hosts, options.allowHosts),
   };
 
   const server = new kit.Server(
@@ -277,6 +283,8 @@ interface RequestState {
   /** The tokens sent (the latest 64), kept out of every result. */
   tokens: Set<string>;
   resolve(url: URL): Environment;
+  /** The egress rule's host gate: why a request may not go to a URL, or undefined. */
+  gate(url: URL): string | undefined;
 }
 
 function textResult(text: string): ToolResult {
@@ -309,22 +317,21 @@ async function kognicRequest(
   } catch {
     return errorResult(`url must be a full URL such as https://app.kognic.com/v1/projects`);
   }
-  if (url.protocol !== "https:" && url.protocol !== "http:") {
-    return errorResult(`url must be http or https, not ${url.protocol}`);
-  }
-  if (url.username || url.password) {
-    return errorResult("url must not carry a user name or password");
-  }
-  const host = url.hostname.toLowerCase().replace(/\.$/, "");
-  const allowed = options.allowHosts.includes(host) ||
-    state.hosts.some((h) =>
-      host === h || (!/^\d+(\.\d+){3}$/.test(host) && host.endsWith(`.${h}`))
-    );
-  if (!allowed) {
+  if (state.gate(url)) {
     return errorResult(
-      `${clip(host, 200)} is not the host of a configured Kognic environment, so it is not ` +
-        `reachable from here (reachable: ${[...state.hosts, ...options.allowHosts].join(", ")}). ` +
-        "See kognic_environments.",
+      `${clip(url.origin, 200)} is not reachable from here: ${clip(state.gate(url)!, 300)}; ` +
+        `only https (http to a loopback address) to ${
+          [...state.hosts, ...options.allowHosts].join(", ")
+        } (the configured Kognic environments' hosts, their subdomains, and --allow-host). ` +
+        "See kognic_environments. Nothing was sent.",
+    );
+  }
+  if (
+    !options.allowWrite && [...url.searchParams.keys()].some((key) => /^_method$/i.test(key))
+  ) {
+    return errorResult(
+      "url: the _method query parameter refused: it asks many servers to run another method, " +
+        "and this kog mcp server is read-only (no --allow-write). Nothing was sent.",
     );
   }
   const format = input.format === undefined ? "json" : String(input.format);
@@ -346,6 +353,12 @@ async function kognicRequest(
       }
       if (RESERVED_HEADERS.has(name.toLowerCase())) {
         return errorResult(`headers: ${name} cannot be set here`);
+      }
+      if (!options.allowWrite && METHOD_OVERRIDE_HEADER.test(name)) {
+        return errorResult(
+          `headers: ${name} refused: it asks many servers to run another method, and this ` +
+            "kog mcp server is read-only (no --allow-write). Nothing was sent.",
+        );
       }
       headers.set(name, value);
     }
@@ -370,7 +383,9 @@ async function kognicRequest(
   });
   let response: Response;
   try {
-    response = await client.request(method, url, { headers, body });
+    const sent = await sendThroughGate(state, session, client, { url, method, headers, body });
+    if (typeof sent === "string") return errorResult(clean(state, sent));
+    response = sent;
   } catch (error) {
     if (!(error instanceof ApiError)) throw error;
     const shown = error.body ? `\n\n${cut(escapeControls(error.body), options.maxChars)}` : "";
@@ -385,6 +400,84 @@ async function kognicRequest(
   return textResult(
     clean(state, head + cut(escapeControls(formatted), options.maxChars) + tail),
   );
+}
+
+interface Hop {
+  url: URL;
+  method: string;
+  headers: Headers;
+  body: string | undefined;
+}
+
+/**
+ * Sends a request and follows its redirects here, each hop asked of the
+ * egress rule: the host gate, and the token only while every hop so far
+ * could carry it. A redirect is not followed (and its reason returned) to a
+ * host the gate refuses, with a body to another origin (a 307 or 308 of a
+ * POST), or back to where the token goes after a hop it could not go to.
+ * HTTP errors throw ApiError, as KognicClient's do.
+ */
+async function sendThroughGate(
+  state: RequestState,
+  session: AuthSession,
+  client: KognicClient,
+  first: Hop,
+): Promise<Response | string> {
+  let hop = first;
+  let trusted = session.sendsTokenTo(hop.url);
+  for (let count = 0;; count++) {
+    const response = await client.request(hop.method, hop.url, {
+      headers: hop.headers,
+      body: hop.body,
+      redirect: "manual",
+      throwHttpErrors: false,
+    });
+    const location = response.headers.get("location");
+    if (!REDIRECT_STATUS.has(response.status) || location === null) {
+      if (!response.ok) throw await errorFromResponse(response, hop.method, hop.url, 1);
+      return response;
+    }
+    await response.body?.cancel();
+    let next: URL;
+    try {
+      next = new URL(location, hop.url);
+    } catch {
+      return `${hop.url.origin} answered HTTP ${response.status} with a Location that is not a URL`;
+    }
+    const refused = (why: string): string =>
+      `${hop.url.origin} redirected (HTTP ${response.status}) to ${
+        clip(next.origin, 200)
+      }, which was not followed: ${why}. Nothing was sent there.`;
+    if (count >= MAX_REDIRECTS) return refused(`more than ${MAX_REDIRECTS} redirects`);
+    const gate = state.gate(next);
+    if (gate) return refused(`${gate} (see kognic_environments)`);
+    const sameOrigin = normalOrigin(next) === normalOrigin(hop.url);
+    let { method, body, headers } = hop;
+    if (
+      response.status === 303 && method !== "GET" && method !== "HEAD" ||
+      (response.status === 301 || response.status === 302) && method === "POST"
+    ) {
+      method = "GET";
+      body = undefined;
+      headers = new Headers(headers);
+      headers.delete("content-type");
+    } else if (!sameOrigin && method !== "GET" && method !== "HEAD") {
+      return refused(
+        `a ${response.status} would send the ${method} and its body to another origin`,
+      );
+    }
+    if (!sameOrigin) {
+      // As fetch does on a change of origin.
+      headers = new Headers(headers);
+      for (const name of ["authorization", "cookie", "proxy-authorization"]) headers.delete(name);
+    }
+    const carries = session.sendsTokenTo(next);
+    if (carries && !trusted) {
+      return refused("the redirect chain went where the token does not go, and does not come back");
+    }
+    trusted &&= carries;
+    hop = { url: next, method, headers, body };
+  }
 }
 
 function sessionFor(state: RequestState, environment: Environment): Promise<AuthSession> {

@@ -77,8 +77,13 @@ ${TOKEN_CACHE_HELP}  --scopes S [S ...]           Scopes to request (default: th
                                body) or client_secret_basic (an Authorization: Basic
                                header) (default: the environment's, else post)
   --url URL                    Take the environment whose host matches URL, as kog
-                               does (without --env and --url: the URL in
-                               CLAUDE_CODE_MCP_SERVER_URL, when set)
+                               does (without --url: the URL in
+                               CLAUDE_CODE_MCP_SERVER_URL, when set); the token is
+                               printed only if that environment's session would
+                               send it to URL (https, or http to loopback, to its
+                               origins), else nothing is printed and the exit is 1
+  --allow-origin ORIGIN        Also send the token to this origin, such as
+                               https://mcp.example.com (repeatable)
   --timeout SECONDS            Give up after this long, retries included (default: 20)
   --format FORMAT              token, json (access_token, token_type, expires_at),
                                headers ({"Authorization":"Bearer ..."}) or header
@@ -95,8 +100,10 @@ ${TOKEN_CACHE_HELP}  --scopes S [S ...]           Scopes to request (default: th
     options: { ...TOKEN_FLAGS, H: { type: "string", short: "H", multiple: true } },
     help: `  The options of get-access-token that choose the token (--server,
   --credentials, --env, --env-config-file-path, --token-cache, --scopes,
-  --token-endpoint-auth-method, --timeout); the environment is the one of URL's
-  host unless --env is given, and
+  --token-endpoint-auth-method, --timeout, --allow-origin); the environment is
+  the one of URL's host unless --env is given, and it must send its token to
+  URL (https, or http to loopback, to its origins or one of --allow-origin),
+  else nothing is sent and the exit is 1; and
   -H "Name: value"             A header for every request to the MCP server
                                (repeatable)
 `,
@@ -190,9 +197,11 @@ async function getAccessToken(
   }
   const flagUrl = nonEmpty(values, "url", "a URL", command);
   const fromEnv = getEnv(MCP_SERVER_URL_VARIABLE, io.env);
+  // The token is printed only for where it may go: the URL it is for
+  // (--url, else the variable) is checked even when --env chooses the environment.
   const url = flagUrl !== undefined
     ? { url: flagUrl, from: "--url" }
-    : values.env === undefined && fromEnv
+    : fromEnv
     ? { url: fromEnv, from: MCP_SERVER_URL_VARIABLE }
     : undefined;
   const baseFetch = await cliFetch(io.fetch, io.env, debug);

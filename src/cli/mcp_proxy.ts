@@ -86,9 +86,6 @@ export async function runMcpProxy(
   if (url.protocol !== "https:" && url.protocol !== "http:") {
     throw new UsageError(`mcp-proxy needs an http or https URL, not ${url.protocol}`, COMMAND);
   }
-  if (url.username || url.password) {
-    throw new UsageError("mcp-proxy: the URL must not carry a user name or password", COMMAND);
-  }
   const extraHeaders = parseHeaderFlags((values.H as string[] | undefined) ?? []);
   const where = `${url.origin}${url.pathname}`;
   // First, so that a missing SDK is reported before anything else is tried.
@@ -124,7 +121,6 @@ export async function runMcpProxy(
     sessionFetch,
     debug,
     COMMAND,
-    { allowedOrigins: [url.origin] },
   );
   tokenUrl = choice.session.tokenUrl.href;
   tokens.add((await tokenWithin(choice, started)).accessToken);

@@ -7,7 +7,13 @@ import type { EnvSource } from "../shared/env.ts";
 import { resolveCredentials } from "../core/credentials.ts";
 import { KognicAuthError } from "../shared/errors.ts";
 import { AuthSession } from "../core/session.ts";
-import { DEFAULT_AUTH_SERVER, TOKEN_ENDPOINT_AUTH_METHODS } from "../core/options.ts";
+import { isSecureDestination, tokenEgress } from "../core/egress.ts";
+import { defaultAllowedOrigins, tokenUrlFor } from "../shared/url.ts";
+import {
+  DEFAULT_AUTH_SERVER,
+  DEFAULT_TOKEN_ENDPOINT,
+  TOKEN_ENDPOINT_AUTH_METHODS,
+} from "../core/options.ts";
 import type { AccessToken } from "../core/access_token.ts";
 import type { Environment } from "../config/environments.ts";
 import {
@@ -40,6 +46,7 @@ export const TOKEN_FLAGS: OptionTable = {
   ...TOKEN_CACHE_OPTION,
   "token-endpoint-auth-method": { type: "string" },
   timeout: { type: "string" },
+  "allow-origin": { type: "string", multiple: true },
 };
 
 /** The ways `get-access-token` prints a token. */
@@ -131,7 +138,6 @@ export async function chooseToken(
   baseFetch: typeof fetch,
   debug: Debug,
   command: string,
-  sessionOptions: { allowedOrigins?: readonly string[] } = {},
 ): Promise<TokenChoice> {
   const server = nonEmpty(values, "server", "a URL", command);
   const auth = nonEmpty(values, "credentials", "a file path", command);
@@ -141,6 +147,19 @@ export async function chooseToken(
   const timeout = timeoutFlag(values, command);
   const explicitScopes = values.scopes as string[] | undefined;
   const method = nonEmpty(values, "token-endpoint-auth-method", "a method name", command);
+  const extraOrigins = (values["allow-origin"] as string[] | undefined) ?? [];
+  for (const origin of extraOrigins) {
+    try {
+      tokenEgress([origin]);
+    } catch {
+      throw new UsageError(
+        `--allow-origin needs an origin such as https://mcp.example.com, not "${
+          origin.slice(0, 200)
+        }"`,
+        command,
+      );
+    }
+  }
   const authMethod = method === undefined
     ? undefined
     : oneOf("--token-endpoint-auth-method", method, TOKEN_ENDPOINT_AUTH_METHODS, command);
@@ -148,12 +167,12 @@ export async function chooseToken(
   let environment: Environment | undefined;
   if (envName !== undefined || envFile !== undefined || url !== undefined) {
     const byUrl = envName === undefined ? url : undefined;
-    if (byUrl) {
+    if (url) {
       try {
-        new URL(byUrl.url);
+        new URL(url.url);
       } catch {
         throw new UsageError(
-          `${byUrl.from} is not a valid absolute URL: "${byUrl.url.slice(0, 200)}"`,
+          `${url.from} is not a valid absolute URL: "${url.url.slice(0, 200)}"`,
           command,
         );
       }
@@ -195,8 +214,22 @@ export async function chooseToken(
   const tokenCache = await openTokenCache(mode, env, debug);
   let requested = 0;
   let tokenUrl = "";
+  const authServer = server ?? environment?.authServer ?? DEFAULT_AUTH_SERVER;
+  // The token goes where the environment's session sends it (its auth
+  // server's domain and its host), and to the origins of --allow-origin.
+  const serverUrl = tokenUrlFor(authServer, DEFAULT_TOKEN_ENDPOINT);
+  const allowedOrigins = [
+    ...(environment
+      ? (await import("../config/environments.ts")).environmentAllowedOrigins(
+        environment,
+        serverUrl,
+      )
+      : defaultAllowedOrigins(serverUrl)),
+    ...extraOrigins,
+  ];
   const session = new AuthSession({
-    authServer: server ?? environment?.authServer ?? DEFAULT_AUTH_SERVER,
+    authServer,
+    allowedOrigins,
     auth: credentials,
     scopes,
     tokenEndpointAuthMethod: authMethod ?? environment?.tokenEndpointAuthMethod,
@@ -208,10 +241,10 @@ export async function chooseToken(
     tokenCache,
     totalTimeout: timeout,
     onEvent: debugEvents(debug),
-    ...sessionOptions,
   });
   tokenUrl = session.tokenUrl.href;
   debug(`token URL: ${tokenUrl}`);
+  if (url) assertTokenGoes(session, url, environment, allowedOrigins);
   return { session, environment, timeout, requests: () => requested };
 }
 
@@ -241,6 +274,34 @@ export async function tokenWithin(choice: TokenChoice, started: number): Promise
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * Fails unless the session would send its token to `url` (the egress rule
+ * of `getRequestHeaders`): a token is handed out only for where it may go.
+ */
+function assertTokenGoes(
+  session: AuthSession,
+  url: UrlChoice,
+  environment: Environment | undefined,
+  allowedOrigins: readonly string[],
+): void {
+  const target = new URL(url.url);
+  if (session.sendsTokenTo(target)) return;
+  const origin = target.origin.slice(0, 200);
+  const why = target.username || target.password
+    ? "a URL with a user name or password never gets a token"
+    : target.protocol !== "https:" && target.protocol !== "http:"
+    ? "only an https URL (or http to a loopback address) gets a token"
+    : !isSecureDestination(target)
+    ? "plain http carries a token only to a loopback address; use https"
+    : `the token of ${
+      environment ? `environment ${environment.name}` : "this session"
+    } goes only to ${allowedOrigins.join(", ")}; to allow ${origin}, add an environment whose ` +
+      `"host" is "${
+        target.hostname.replace(/\.$/, "").slice(0, 200)
+      }" to environments.json, or pass --allow-origin ${origin}`;
+  throw new KognicAuthError("origin_not_allowed", `No token for ${url.from} (${origin}): ${why}`);
 }
 
 function describeScopes(scopes: readonly string[] | undefined): string {

@@ -21,6 +21,7 @@
  */
 
 import { defaultAllowedOrigins, isLoopbackHost, tokenUrlFor } from "../shared/url.ts";
+import { normalHost } from "../core/egress.ts";
 import {
   type AuthSessionOptions,
   DEFAULT_TOKEN_ENDPOINT,
@@ -327,7 +328,7 @@ export function resolveEnvironment(
     } catch {
       throw new TypeError(`Invalid URL: "${String(select.url)}"`);
     }
-    const hostname = parsed.hostname.toLowerCase().replace(/\.$/, "");
+    const hostname = normalHost(parsed);
     // An IP address has no parent domains: "0.1" must not match 127.0.0.1.
     const isAddress = hostname.startsWith("[") || /^\d+(\.\d+){3}$/.test(hostname);
     let best: Environment | undefined;
@@ -405,12 +406,7 @@ export async function environmentSessionOptions(
       options.tokenEndpoint ?? DEFAULT_TOKEN_ENDPOINT,
       options.allowInsecureHttp ?? false,
     );
-    const scheme = isLoopbackHost(environment.host) ? "http" : "https";
-    allowedOrigins = [
-      ...defaultAllowedOrigins(tokenUrl),
-      `${scheme}://${environment.host}`,
-      `${scheme}://*.${environment.host}`,
-    ];
+    allowedOrigins = environmentAllowedOrigins(environment, tokenUrl);
   }
   return {
     ...options,
@@ -421,4 +417,22 @@ export async function environmentSessionOptions(
       environment.tokenEndpointAuthMethod,
     allowedOrigins,
   };
+}
+
+/**
+ * The origins that get an environment's token: the auth server's domain and
+ * its subdomains (as a session's default), and the environment's host and
+ * its subdomains, over https (http for a loopback host).
+ *
+ * @param environment The environment.
+ * @param tokenUrl The token URL of its session.
+ * @returns Patterns for `allowedOrigins`.
+ */
+export function environmentAllowedOrigins(environment: Environment, tokenUrl: URL): string[] {
+  const scheme = isLoopbackHost(environment.host) ? "http" : "https";
+  return [
+    ...defaultAllowedOrigins(tokenUrl),
+    `${scheme}://${environment.host}`,
+    `${scheme}://*.${environment.host}`,
+  ];
 }

@@ -45,7 +45,10 @@ export interface AuthSessionOptions {
   /**
    * The origins that receive the token, such as `"https://api.example.com"`
    * or `"https://*.example.com"` (any subdomain), matched on scheme, host and
-   * port. @default {the auth server's domain without "auth." and its subdomains, over https; a loopback auth server's own origin}
+   * port in one normal form (lower-case, the default port dropped, a trailing
+   * dot removed). The token goes only over https, or plain http to a loopback
+   * address (to any host with `allowInsecureHttp`), and never to a URL with a
+   * user name or password. @default {the auth server's domain without "auth." and its subdomains, over https; a loopback auth server's own origin}
    */
   allowedOrigins?: readonly string[];
   /** The fetch used for token and API requests. @default {globalThis.fetch} */
@@ -69,7 +72,10 @@ export interface AuthSessionOptions {
    * header. @default {"client_secret_post"}
    */
   tokenEndpointAuthMethod?: TokenEndpointAuthMethod;
-  /** Allow a plain-http auth server that is not a loopback address. @default {false} */
+  /**
+   * Allow a plain-http auth server that is not a loopback address, and the
+   * token to go to plain-http allowed origins. @default {false}
+   */
   allowInsecureHttp?: boolean;
   /** A token to start with, such as one saved from `onTokenUpdated`. */
   initialToken?: TokenSet;

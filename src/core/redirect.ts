@@ -6,6 +6,8 @@
  * @module
  */
 
+import { normalOrigin } from "./egress.ts";
+
 const MAX_REDIRECTS = 20;
 const BODY_HEADERS = ["content-type", "content-length", "content-encoding", "content-language"];
 /** What fetch removes on a redirect to another origin. */
@@ -69,7 +71,7 @@ export async function nextHop(
     return undefined;
   }
   await response.body?.cancel();
-  if (next.origin !== url.origin) {
+  if (normalOrigin(next) !== normalOrigin(url)) {
     headers = new Headers(headers);
     for (const name of CREDENTIAL_HEADERS) headers.delete(name);
   }
@@ -78,25 +80,32 @@ export async function nextHop(
 
 /**
  * A browser's answer to `redirect: "manual"`, which hides where the
- * redirect goes. A browser also drops `Authorization` on cross-origin
- * redirects itself, so it follows this one; with `redirect: "error"` the
- * request fails, as fetch's would.
+ * redirect goes. The session lets fetch follow redirects from then on (a
+ * browser drops `Authorization` on a change of origin itself). This request
+ * was sent once already: a GET or HEAD, which has no body and changes
+ * nothing, is sent again with `redirect: "follow"`; any other method is never
+ * sent twice, and fails.
  *
  * @param fetch The session's fetch.
- * @param url The URL that answered.
+ * @param hop The request that was answered.
  * @param request The request as it was sent.
  * @param redirect The caller's redirect mode.
  * @returns The response at the end of the redirects.
- * @throws {TypeError} With `redirect: "error"`.
+ * @throws {TypeError} With `redirect: "error"`, and for a method other than GET and HEAD.
  */
 nextHop.opaque = async (
   fetch: typeof globalThis.fetch,
-  url: URL,
+  hop: Hop,
   request: RequestInit,
   redirect: RequestRedirect,
 ): Promise<Response> => {
-  if (redirect === "error") {
-    throw new TypeError(`Request to "${url.origin}" was redirected and redirect is "error"`);
+  const where = `Request to "${hop.url.origin}" was redirected`;
+  if (redirect === "error") throw new TypeError(`${where} and redirect is "error"`);
+  if (hop.method !== "GET" && hop.method !== "HEAD") {
+    throw new TypeError(
+      `${where}, and this fetch hides where to (an opaque redirect): the ${hop.method} was not ` +
+        `sent again; the session's later requests let fetch follow redirects`,
+    );
   }
-  return await fetch(url, { ...request, redirect: "follow" });
+  return await fetch(hop.url, { ...request, redirect: "follow" });
 };

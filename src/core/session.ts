@@ -6,7 +6,9 @@
  */
 
 import { inspectAsJson } from "../shared/inspect.ts";
-import { compileOrigins, defaultAllowedOrigins, tokenUrlFor } from "../shared/url.ts";
+import { defaultAllowedOrigins, tokenUrlFor } from "../shared/url.ts";
+import { normalOrigin, tokenEgress } from "./egress.ts";
+import type { Hop } from "./redirect.ts";
 import type { ApiCredentials } from "./api_credentials.ts";
 import { explicitCredentials, resolveCredentials } from "./credentials.ts";
 import { OAuthError } from "../shared/errors.ts";
@@ -83,7 +85,10 @@ export class AuthSession {
   #fetch: typeof fetch;
   #now: () => number;
   #leeway: number;
-  #isAllowed: (url: URL) => boolean;
+  /** The egress rule: whether the token goes to a hop, given whether every earlier hop was trusted. */
+  #egress: (url: URL, earlierTrusted?: boolean) => boolean;
+  /** Set once the fetch answered `redirect: "manual"` with an opaque redirect (browsers). */
+  #fetchFollows = false;
   #credentials: ApiCredentials | undefined;
   #credentialsPath: string | undefined;
   #current: AccessToken | undefined;
@@ -126,8 +131,9 @@ export class AuthSession {
     if (options.timeout !== undefined && !(options.timeout > 0)) {
       throw new RangeError("timeout must be a positive number of milliseconds");
     }
-    this.#isAllowed = compileOrigins(
+    this.#egress = tokenEgress(
       options.allowedOrigins ?? defaultAllowedOrigins(this.tokenUrl),
+      options.allowInsecureHttp,
     );
     const explicit = explicitCredentials(options);
     if (options.tokenProvider && (explicit || options.tokenCache)) {
@@ -224,7 +230,8 @@ export class AuthSession {
 
   /**
    * The headers that authenticate a request to `url`: `{ Authorization:
-   * "Bearer <token>" }` when its origin is allowed, else `{}` (and no token is
+   * "Bearer <token>" }` when the session sends its token there
+   * ({@linkcode AuthSession.sendsTokenTo}), else `{}` (and no token is
    * requested). For clients that take headers rather than a fetch: axios
    * interceptors, gRPC metadata, WebSocket handshakes, an MCP transport's
    * `requestInit`.
@@ -232,6 +239,7 @@ export class AuthSession {
    * @param url Where the request goes, as an absolute URL.
    * @param options A signal to stop waiting for the token.
    * @returns The headers to add.
+   * @throws {TypeError} For a URL that is not valid.
    * @throws {CredentialsError} When no usable credentials are found.
    * @throws {TokenError} When the token request fails.
    *
@@ -247,9 +255,33 @@ export class AuthSession {
     url: string | URL,
     options?: { signal?: AbortSignal },
   ): Promise<Record<string, string>> {
-    return this.#isAllowed(new URL(url))
+    return this.sendsTokenTo(url)
       ? { Authorization: `Bearer ${await this.getAccessToken(options)}` }
       : {};
+  }
+
+  /**
+   * Whether the session sends its token with a request to `url`: https (or
+   * http to a loopback address), no user name or password in the URL, and an
+   * origin of `allowedOrigins`, compared in one normal form (lower-case, the
+   * default port dropped, a trailing dot of the host removed). A redirect hop
+   * also needs every earlier hop of its chain to pass.
+   *
+   * @param url An absolute URL (in a browser, relative to the page).
+   * @returns Whether the token would go there.
+   * @throws {TypeError} For a URL that is not valid.
+   *
+   * @example
+   * ```ts
+   * import { AuthSession } from "@kognic/auth";
+   *
+   * const session = new AuthSession({ auth: ["id", "secret"] });
+   * console.log(session.sendsTokenTo("https://app.kognic.com/v1/projects")); // true
+   * console.log(session.sendsTokenTo("http://app.kognic.com/v1/projects")); // false
+   * ```
+   */
+  sendsTokenTo(url: string | URL): boolean {
+    return this.#egress(requestUrl(url));
   }
 
   /**
@@ -466,9 +498,7 @@ export class AuthSession {
       signal = init?.signal ?? input.signal;
       redirect = init?.redirect ?? input.redirect;
     } else {
-      url = typeof input === "string"
-        ? new URL(input, (globalThis as { location?: { href: string } }).location?.href)
-        : new URL(input.href);
+      url = requestUrl(input);
       method = init?.method ?? "GET";
       headers = new Headers(init?.headers);
       body = init?.body;
@@ -476,58 +506,58 @@ export class AuthSession {
       redirect = init?.redirect ?? "follow";
     }
     method = method.toUpperCase();
-    const replayable = !(body instanceof ReadableStream);
     // Copied once per call, with Object.assign: on Node 20, spread syntax
     // (`{ ...init, signal }`) costs about 1 µs a call more.
     const base: RequestInit = Object.assign({}, init);
     base.signal = signal;
-    base.redirect = "manual";
-    if (!replayable) (base as { duplex?: string }).duplex = "half";
-    const callerAuth = headers.has("authorization");
+    // The session follows redirects itself, deciding at each hop; a fetch
+    // that hides them (a browser's) follows them itself, dropping
+    // Authorization on a change of origin.
+    base.redirect = this.#fetchFollows ? redirect : "manual";
+    if (body instanceof ReadableStream) (base as { duplex?: string }).duplex = "half";
 
+    let hop: Hop = { url, method, headers, body };
+    let callerAuth = headers.has("authorization");
     let replayed = false;
     for (;;) {
-      const result = await this.#follow(
-        url,
-        method,
-        headers,
-        body,
-        base,
-        redirect,
-        callerAuth,
-        !replayed,
-      );
+      const result = await this.#follow(hop, base, redirect, callerAuth, !replayed);
+      // Only the request that got the 401 is sent again, once, and only when
+      // its body can be sent twice and fetch did not follow redirects unseen
+      // (the request that got it is known then only for GET and HEAD).
+      const last = result.last;
       if (
-        result.response.status !== 401 || !result.token || !replayable || replayed
+        result.response.status !== 401 || !result.token || replayed ||
+        last.body instanceof ReadableStream ||
+        result.response.redirected && last.method !== "GET" && last.method !== "HEAD"
       ) {
         return result.response;
       }
       replayed = true;
-      this.#emit({ type: "request.replay", method, url: url.origin + url.pathname });
+      this.#emit({
+        type: "request.replay",
+        method: last.method,
+        url: last.url.origin + last.url.pathname,
+      });
       await result.response.body?.cancel();
       if (this.#current === result.token) this.invalidateToken();
+      hop = last;
+      callerAuth = false;
     }
   }
 
   async #follow(
-    startUrl: URL,
-    startMethod: string,
-    startHeaders: Headers,
-    startBody: BodyInit | null | undefined,
+    start: Hop,
     base: RequestInit,
     redirect: RequestRedirect,
     callerAuth: boolean,
     firstSend: boolean,
-  ): Promise<{ response: Response; token: AccessToken | undefined }> {
-    let url = startUrl;
-    let method = startMethod;
-    let body = startBody;
-    let headers = startHeaders;
+  ): Promise<{ response: Response; token: AccessToken | undefined; last: Hop }> {
+    let { url, method, body, headers } = start;
     let keepCallerAuth = callerAuth;
-    // The token goes on a hop only when every request so far went to an allowed origin.
+    // The token goes on a hop only when every request so far went where the egress rule allows it.
     let trusted = true;
     for (let hop = 0;; hop++) {
-      trusted &&= this.#isAllowed(url);
+      trusted = this.#egress(url, trusted);
       let token: AccessToken | undefined;
       // Every request sent gets its own init and headers. The first one of a
       // call uses the objects #send made for it; later hops and a replay copy.
@@ -548,20 +578,26 @@ export class AuthSession {
       request.headers = hopHeaders;
       request.body = body;
       const response = await this.#fetch(url, request);
+      const last = { url, method, body, headers };
       const opaque = response.type === "opaqueredirect";
       if (
-        redirect === "manual" ||
+        redirect === "manual" || request.redirect !== "manual" ||
         !(opaque || REDIRECT_STATUS.has(response.status) && response.headers.has("location"))
       ) {
-        return { response, token };
+        return { response, token, last };
       }
       const { nextHop } = await import("./redirect.ts");
       if (opaque) {
-        return { response: await nextHop.opaque(this.#fetch, url, request, redirect), token };
+        this.#fetchFollows = true;
+        return {
+          response: await nextHop.opaque(this.#fetch, last, request, redirect),
+          token,
+          last,
+        };
       }
-      const next = await nextHop(response, { url, method, body, headers }, redirect, hop, startUrl);
-      if (!next) return { response, token };
-      if (next.url.origin !== url.origin) keepCallerAuth = false;
+      const next = await nextHop(response, last, redirect, hop, start.url);
+      if (!next) return { response, token, last };
+      if (normalOrigin(next.url) !== normalOrigin(url)) keepCallerAuth = false;
       ({ url, method, body, headers } = next);
     }
   }
@@ -572,6 +608,17 @@ export class AuthSession {
   }
 }
 inspectAsJson(AuthSession, "AuthSession");
+
+/** A request's URL, relative to the page in a browser; a TypeError that does not repeat it otherwise. */
+function requestUrl(input: string | URL): URL {
+  try {
+    return typeof input === "string"
+      ? new URL(input, (globalThis as { location?: { href: string } }).location?.href)
+      : new URL(input.href);
+  } catch {
+    throw new TypeError("The request URL is not a valid absolute URL");
+  }
+}
 
 /**
  * Whether the server refused a refresh-token grant for good (invalid_grant,

@@ -2,9 +2,9 @@
 
 import { ConfigurationError } from "./errors.ts";
 
-/** True for `localhost`, `*.localhost`, 127.0.0.0/8 and `[::1]`. */
+/** True for `localhost`, `*.localhost`, 127.0.0.0/8 and `[::1]`, with or without a trailing dot. */
 export function isLoopbackHost(hostname: string): boolean {
-  const host = hostname.toLowerCase();
+  const host = hostname.toLowerCase().replace(/\.$/, "");
   return host === "localhost" || host.endsWith(".localhost") || host === "[::1]" ||
     /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
@@ -51,64 +51,6 @@ export function assertSecureUrl(url: URL, what: string, allowInsecureHttp: boole
     );
   }
   throw new ConfigurationError(`The ${what} "${url.href}" must use https`);
-}
-
-interface OriginPattern {
-  protocol: string;
-  port: string;
-  host: string;
-  subdomains: boolean;
-}
-
-const DEFAULT_PORTS: Record<string, string> = { "http:": "80", "https:": "443" };
-
-function portOf(url: URL): string {
-  return url.port || DEFAULT_PORTS[url.protocol] || "";
-}
-
-function parseOriginPattern(pattern: string): OriginPattern {
-  const match = /^(https?):\/\/(\*\.)?([^/?#]+?)\/?$/i.exec(pattern.trim());
-  let url: URL | undefined;
-  if (match) {
-    try {
-      url = new URL(`${match[1]}://${match[3]}`);
-    } catch { /* reported below */ }
-  }
-  if (!match || !url || url.username || url.password || url.hostname.includes("*")) {
-    throw new TypeError(
-      `allowedOrigins entry "${pattern}" is not an origin like "https://*.example.com:8443"`,
-    );
-  }
-  return {
-    protocol: url.protocol,
-    port: portOf(url),
-    host: url.hostname,
-    subdomains: Boolean(match[2]),
-  };
-}
-
-/**
- * Compiles origin patterns into a predicate. An entry matches scheme, host and
- * port exactly; `*.` before the host matches any subdomain of it (not the
- * host itself).
- */
-export function compileOrigins(patterns: readonly string[]): (url: URL) => boolean {
-  const compiled = patterns.map(parseOriginPattern);
-  const memo = new Map<string, boolean>();
-  return (url: URL): boolean => {
-    const origin = url.origin;
-    let allowed = memo.get(origin);
-    if (allowed === undefined) {
-      const port = portOf(url);
-      const host = url.hostname;
-      allowed = compiled.some((p) =>
-        p.protocol === url.protocol && p.port === port &&
-        (p.subdomains ? host.endsWith(`.${p.host}`) : host === p.host)
-      );
-      if (memo.size < 256) memo.set(origin, allowed);
-    }
-    return allowed;
-  };
 }
 
 /**

@@ -190,12 +190,44 @@ describe("get-access-token picks the environment from a URL", () => {
     assert.match(result.stderr, /environment: mcp .*chosen by the host of --url/);
   });
 
-  it("--url with a host no environment has falls back to default_environment", async () => {
-    const before = server.counts.tokensIssued;
-    const result = await run(["--url", "https://elsewhere.test/mcp", "--format", "headers", "-v"]);
-    tokenOfHeaders(result);
-    assert.equal(server.counts.tokensIssued, before + 1);
-    assert.match(result.stderr, /environment: main .*chosen by default_environment/);
+  it("prints no token for a host no environment names: stdout empty, exit 1, and how to allow it", async () => {
+    const before = server.counts.tokensIssued + otherServer.counts.tokensIssued;
+    for (
+      const [args, env] of [
+        [["--url", "https://elsewhere.test/mcp"], {}],
+        [[], { CLAUDE_CODE_MCP_SERVER_URL: "https://elsewhere.test/mcp" }],
+      ] as [string[], Record<string, string>][]
+    ) {
+      const result = await run([...args, "--format", "headers", "-v"], env);
+      assert.equal(result.code, 1);
+      assert.equal(result.stdout, "");
+      assert.match(result.stderr, /environment: main .*chosen by default_environment/);
+      assert.match(
+        result.stderr,
+        /Error: No token for (--url|CLAUDE_CODE_MCP_SERVER_URL) \(https:\/\/elsewhere\.test\): the token of environment main goes only to .*add an environment whose "host" is "elsewhere\.test" to environments\.json, or pass --allow-origin https:\/\/elsewhere\.test/,
+      );
+    }
+    assert.equal(server.counts.tokensIssued + otherServer.counts.tokensIssued, before);
+    // Allowed explicitly, the origin gets the default environment's token.
+    const allowed = await run([
+      "--url",
+      "https://elsewhere.test/mcp",
+      "--allow-origin",
+      "https://elsewhere.test",
+      "--format",
+      "headers",
+    ]);
+    tokenOfHeaders(allowed);
+    assert.equal(server.counts.tokensIssued + otherServer.counts.tokensIssued, before + 1);
+  });
+
+  it("prints no token for plain http to a host that is not loopback, even an environment's", async () => {
+    const before = otherServer.counts.tokensIssued;
+    const result = await run(["--url", "http://mcp.example.test/mcp", "--format", "headers"]);
+    assert.equal(result.code, 1);
+    assert.equal(result.stdout, "");
+    assert.match(result.stderr, /plain http carries a token only to a loopback address; use https/);
+    assert.equal(otherServer.counts.tokensIssued, before);
   });
 
   it("CLAUDE_CODE_MCP_SERVER_URL is used as --url when neither --env nor --url is given", async () => {
@@ -211,23 +243,32 @@ describe("get-access-token picks the environment from a URL", () => {
     );
   });
 
-  it("--env wins over --url and over CLAUDE_CODE_MCP_SERVER_URL", async () => {
+  it("--env wins over --url and over CLAUDE_CODE_MCP_SERVER_URL, whose origin must still get its token", async () => {
     const before = server.counts.tokensIssued;
+    const allow = ["--allow-origin", "https://mcp.example.test"];
     const result = await run([
       "--env",
       "main",
       "--url",
       "https://mcp.example.test/",
+      ...allow,
       "--format",
       "headers",
     ], {
       CLAUDE_CODE_MCP_SERVER_URL: "https://mcp.example.test/",
     });
     tokenOfHeaders(result);
-    const alone = await run(["--env", "main", "--format", "headers"], {
+    const alone = await run(["--env", "main", ...allow, "--format", "headers"], {
       CLAUDE_CODE_MCP_SERVER_URL: "https://mcp.example.test/",
     });
     tokenOfHeaders(alone);
+    assert.equal(server.counts.tokensIssued, before + 2);
+    // Without --allow-origin, environment main does not send its token to mcp.example.test.
+    const refused = await run(["--env", "main", "--format", "headers"], {
+      CLAUDE_CODE_MCP_SERVER_URL: "https://mcp.example.test/",
+    });
+    assert.equal(refused.code, 1);
+    assert.equal(refused.stdout, "");
     assert.equal(server.counts.tokensIssued, before + 2);
   });
 

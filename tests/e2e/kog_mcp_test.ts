@@ -204,7 +204,7 @@ describe("kog mcp", () => {
       assert.equal(result.isError, true);
       assert.match(
         result.content[0].text,
-        /localhost is not the host of a configured Kognic environment/,
+        /^http:\/\/localhost:\d+ is not reachable from here: localhost is not a reachable host; only https \(http to a loopback address\) to 127\.0\.0\.1 .*Nothing was sent\./,
       );
       assert.equal(server.counts.apiRequests, before);
     } finally {

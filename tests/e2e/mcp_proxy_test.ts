@@ -77,6 +77,9 @@ async function connect(
         credentials,
         "--token-cache",
         "none",
+        // The MCP server is on another port than the auth server: its origin is allowed here.
+        "--allow-origin",
+        new URL(mcp.url).origin,
       ]),
       ...extraArgs,
     ],
@@ -238,7 +241,7 @@ describe("kognic-auth mcp-proxy", () => {
     }
   });
 
-  it("runs as the README's stdio configurations give it: only the URL, the environment by its host", async () => {
+  it("runs as the README's stdio configurations give it: the URL, the environment by its host", async () => {
     // The environments file at its default place names the MCP server's host.
     const xdg = isolatedXdg(dir.path);
     await mkdir(join(xdg.XDG_CONFIG_HOME, "kognic"), { recursive: true });
@@ -247,7 +250,14 @@ describe("kognic-auth mcp-proxy", () => {
       JSON.stringify({ environments: { local: { host: "127.0.0.1", auth_server: auth.url } } }),
     );
     try {
-      for (const args of [["mcp-proxy", mcp.url], ["mcp-proxy", mcp.url, "--env", "local"]]) {
+      // The environment's host is 127.0.0.1 without a port, and the MCP server has one of its own.
+      const allow = ["--allow-origin", new URL(mcp.url).origin];
+      for (
+        const args of [
+          ["mcp-proxy", mcp.url, ...allow],
+          ["mcp-proxy", mcp.url, "--env", "local", ...allow],
+        ]
+      ) {
         const before = auth.counts.tokensIssued;
         const proxy = await connect([], { args, env: { KOGNIC_CREDENTIALS: credentials } });
         try {
@@ -284,6 +294,8 @@ describe("kognic-auth mcp-proxy", () => {
         credentials,
         "--token-cache",
         "none",
+        "--allow-origin",
+        new URL(mcp.url).origin,
       ],
       { env: isolatedXdg(dir.path), killAfter: 60_000 },
     );

@@ -9,7 +9,8 @@ import {
   OAuthError,
 } from "../../mod.ts";
 import { type EchoResponse, type LocalAuthServer, startAuthServer } from "../../testing.ts";
-import { compileOrigins, defaultAllowedOrigins } from "../../src/shared/url.ts";
+import { defaultAllowedOrigins } from "../../src/shared/url.ts";
+import { tokenEgress } from "../../src/core/egress.ts";
 import {
   assertNoSecretSeen,
   CLIENT_ID,
@@ -17,6 +18,7 @@ import {
   CLIENTS,
   record,
   rejection,
+  thrown,
 } from "../_helpers/mod.ts";
 import { type Origin, startOrigin } from "../_helpers/servers.ts";
 
@@ -559,7 +561,7 @@ describe("AuthSession.getRequestHeaders()", () => {
 
 describe("allowed origins", () => {
   it("default to the Kognic domain and its subdomains over https", () => {
-    const allowed = compileOrigins(
+    const allowed = tokenEgress(
       defaultAllowedOrigins(new URL("https://auth.app.kognic.com/v1/auth/oauth/token")),
     );
     const cases: [string, boolean][] = [
@@ -576,6 +578,72 @@ describe("allowed origins", () => {
     for (const [url, expected] of cases) assert.equal(allowed(new URL(url)), expected, url);
   });
 
+  it("are compared in one normal form, over https or loopback http, without user info", () => {
+    const allowed = tokenEgress([
+      "https://app.example.test",
+      "https://*.app.example.test",
+      "http://localhost:8080",
+      "http://127.0.0.1",
+      "http://[::1]",
+      "https://xn--bcher-kva.example",
+    ]);
+    const cases: [string, boolean][] = [
+      ["https://app.example.test/x", true],
+      ["https://APP.Example.Test/x", true],
+      ["https://app.example.test./x", true],
+      ["https://app.example.test:443/x", true],
+      ["https://app.example.test.:443/x", true],
+      ["https://app.example.test../x", false],
+      ["https://app.example.test:8443/x", false],
+      ["https://user:pw@app.example.test/x", false],
+      ["https://user@app.example.test/x", false],
+      ["http://app.example.test/x", false],
+      ["https://api.app.example.test./x", true],
+      ["https://example.test/x", false],
+      ["https://evilapp.example.test/x", false],
+      ["https://bücher.example/x", true],
+      ["http://localhost:8080/x", true],
+      ["http://LOCALHOST.:8080/x", true],
+      ["http://localhost/x", false],
+      ["http://127.0.0.1/x", true],
+      ["http://127.0.0.1:80/x", true],
+      ["http://localhost:80/x", false],
+      ["http://[::1]/x", true],
+      ["http://[0:0:0:0:0:0:0:1]/x", true],
+      ["http://[::ffff:127.0.0.1]/x", false],
+    ];
+    for (const [url, expected] of cases) assert.equal(allowed(new URL(url)), expected, url);
+    // A hop after one that could not carry the token never carries it.
+    assert.equal(allowed(new URL("https://app.example.test/x"), false), false);
+    // An IP address has no subdomains; plain http carries it only with allowInsecureHttp.
+    assert.equal(tokenEgress(["https://*.0.0.1"])(new URL("https://127.0.0.1/")), false);
+    const insecure = tokenEgress(["http://intranet.example"], true);
+    assert.equal(insecure(new URL("http://intranet.example/x")), true);
+    assert.equal(
+      tokenEgress(["http://intranet.example"])(new URL("http://intranet.example/")),
+      false,
+    );
+  });
+
+  it("decide getRequestHeaders and sendsTokenTo alike; a URL that is not valid is a TypeError that does not repeat it", async () => {
+    const session = new AuthSession({
+      auth: [CLIENT_ID, CLIENT_SECRET],
+      fetch: () => Promise.reject(new Error("nothing is sent here")),
+    });
+    for (
+      const url of ["http://app.kognic.com/", "https://u:pw@app.kognic.com/", "https://kognic.com/"]
+    ) {
+      assert.equal(session.sendsTokenTo(url), false, url);
+      assert.deepEqual(await session.getRequestHeaders(url), {}, url);
+    }
+    assert.equal(session.sendsTokenTo("https://APP.kognic.com./v1"), true);
+    for (const bad of ["/relative/pw-in-path-Zx9", "https://[bad host pw-Zx9/"]) {
+      const error = thrown(() => session.sendsTokenTo(bad));
+      assert.ok(error instanceof TypeError);
+      assert.ok(!error.message.includes("pw-"), error.message);
+    }
+  });
+
   it("default to the loopback auth server's own origin", () => {
     assert.deepEqual(defaultAllowedOrigins(new URL("http://127.0.0.1:4000/t")), [
       "http://127.0.0.1:4000",
@@ -585,7 +653,7 @@ describe("allowed origins", () => {
   it("refuse malformed patterns with a TypeError naming them", () => {
     for (const bad of ["app.kognic.com", "https://*", "ftp://x.com", "https://a.com/path"]) {
       assert.throws(
-        () => compileOrigins([bad]),
+        () => tokenEgress([bad]),
         (e: unknown) => e instanceof TypeError && e.message.includes(bad),
       );
     }
