@@ -20,7 +20,7 @@
  *    token cache file (or a new one where the CLI does not cache), and
  *    `npx -p @kognic/auth kog --version` prints kog's version, on Node 20, 22
  *    and 24, with HOME and the XDG folders in a scratch folder; the package's
- *    bins are exactly `kognic-auth` and `kog`.
+ *    bins are exactly `kognic-auth`, `kog` and `kognic-auth-testing`.
  * 6. README's `js` blocks (the recipes for ky, openapi-fetch, ofetch, wretch
  *    and axios among them) run on Node 20, 22 and 24 in a second scratch
  *    project, where the tarball is installed beside those clients' pinned
@@ -571,10 +571,10 @@ if (import.meta.main) {
       `${info.unpackedSize} bytes unpacked`,
   );
   check("the tarball holds the package and nothing of the tests", () => checkContents(info));
-  check(`package.json: the bins kognic-auth and kog, engines ${NODE_ENGINES}`, () => {
+  check(`package.json: the bins kognic-auth, kog and kognic-auth-testing, engines ${NODE_ENGINES}`, () => {
     const pkg = JSON.parse(readFileSync(join(NPM_DIR, "package.json"), "utf8"));
     const bins = Object.keys(pkg.bin).sort().join(", ");
-    if (bins !== "kog, kognic-auth") throw new Error(`The bins are ${bins}`);
+    if (bins !== "kog, kognic-auth, kognic-auth-testing") throw new Error(`The bins are ${bins}`);
     if (pkg.engines?.node !== NODE_ENGINES) {
       throw new Error(`engines.node is ${JSON.stringify(pkg.engines?.node)}`);
     }
