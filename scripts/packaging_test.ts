@@ -571,14 +571,17 @@ if (import.meta.main) {
       `${info.unpackedSize} bytes unpacked`,
   );
   check("the tarball holds the package and nothing of the tests", () => checkContents(info));
-  check(`package.json: the bins kognic-auth, kog and kognic-auth-testing, engines ${NODE_ENGINES}`, () => {
-    const pkg = JSON.parse(readFileSync(join(NPM_DIR, "package.json"), "utf8"));
-    const bins = Object.keys(pkg.bin).sort().join(", ");
-    if (bins !== "kog, kognic-auth, kognic-auth-testing") throw new Error(`The bins are ${bins}`);
-    if (pkg.engines?.node !== NODE_ENGINES) {
-      throw new Error(`engines.node is ${JSON.stringify(pkg.engines?.node)}`);
-    }
-  });
+  check(
+    `package.json: the bins kognic-auth, kog and kognic-auth-testing, engines ${NODE_ENGINES}`,
+    () => {
+      const pkg = JSON.parse(readFileSync(join(NPM_DIR, "package.json"), "utf8"));
+      const bins = Object.keys(pkg.bin).sort().join(", ");
+      if (bins !== "kog, kognic-auth, kognic-auth-testing") throw new Error(`The bins are ${bins}`);
+      if (pkg.engines?.node !== NODE_ENGINES) {
+        throw new Error(`engines.node is ${JSON.stringify(pkg.engines?.node)}`);
+      }
+    },
+  );
   check(`publint ${VERSIONS.publint}`, () => {
     const outcome = expectSuccess(
       "publint",

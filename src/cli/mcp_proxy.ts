@@ -124,7 +124,7 @@ export async function runMcpProxy(
     sessionFetch,
     debug,
     COMMAND,
-    { allowedOrigins: [url.origin] },
+    { allowedOrigins: [url.origin], warn: (text) => io.stderr(`Warning: ${text}\n`) },
   );
   tokenUrl = choice.session.tokenUrl.href;
   tokens.add((await tokenWithin(choice, started)).accessToken);

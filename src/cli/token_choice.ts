@@ -25,6 +25,8 @@ import {
   oneOf,
   type OptionTable,
   type ParsedArgs,
+  SCOPE_OPTIONS,
+  scopesFlag,
   TOKEN_CACHE_OPTION,
   tokenCacheMode,
   UsageError,
@@ -34,7 +36,7 @@ import {
 export const TOKEN_FLAGS: OptionTable = {
   server: { type: "string" },
   credentials: { type: "string" },
-  scopes: { type: "string", greedy: true },
+  ...SCOPE_OPTIONS,
   env: { type: "string" },
   "env-config-file-path": { type: "string" },
   ...TOKEN_CACHE_OPTION,
@@ -131,7 +133,7 @@ export async function chooseToken(
   baseFetch: typeof fetch,
   debug: Debug,
   command: string,
-  sessionOptions: { allowedOrigins?: readonly string[] } = {},
+  sessionOptions: { allowedOrigins?: readonly string[]; warn?: Debug } = {},
 ): Promise<TokenChoice> {
   const server = nonEmpty(values, "server", "a URL", command);
   const auth = nonEmpty(values, "credentials", "a file path", command);
@@ -139,7 +141,7 @@ export async function chooseToken(
   const envFile = nonEmpty(values, "env-config-file-path", "a file path", command);
   const mode = tokenCacheMode(values, command, env);
   const timeout = timeoutFlag(values, command);
-  const explicitScopes = values.scopes as string[] | undefined;
+  const explicitScopes = scopesFlag(values, command);
   const method = nonEmpty(values, "token-endpoint-auth-method", "a method name", command);
   const authMethod = method === undefined
     ? undefined
@@ -183,7 +185,7 @@ export async function chooseToken(
   debug(
     `scopes: ${describeScopes(scopes ?? credentials.scopes)} (${
       explicitScopes
-        ? "--scopes"
+        ? "--scopes/--scope"
         : environment?.scopes
         ? `environment ${environment.name}`
         : credentials.scopes
@@ -192,7 +194,7 @@ export async function chooseToken(
     })`,
   );
 
-  const tokenCache = await openTokenCache(mode, env, debug);
+  const tokenCache = await openTokenCache(mode, env, debug, sessionOptions.warn);
   let requested = 0;
   let tokenUrl = "";
   const session = new AuthSession({
@@ -208,7 +210,7 @@ export async function chooseToken(
     tokenCache,
     totalTimeout: timeout,
     onEvent: debugEvents(debug),
-    ...sessionOptions,
+    ...(sessionOptions.allowedOrigins ? { allowedOrigins: sessionOptions.allowedOrigins } : {}),
   });
   tokenUrl = session.tokenUrl.href;
   debug(`token URL: ${tokenUrl}`);

@@ -251,7 +251,11 @@ describe("requests sent without the token", () => {
     const escaped = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
     const stderr = captureStderr();
     try {
-      const options = { authServer: server.url, auth: [CLIENT_ID, CLIENT_SECRET], env: {} } as const;
+      const options = {
+        authServer: server.url,
+        auth: [CLIENT_ID, CLIENT_SECRET],
+        env: {},
+      } as const;
       const session = new AuthSession({ ...options, auth: [CLIENT_ID, CLIENT_SECRET] });
       const again = new AuthSession({ ...options, auth: [CLIENT_ID, CLIENT_SECRET] });
       for (let i = 0; i < 3; i++) {
