@@ -116,10 +116,17 @@ export default {
       const value = request.headers.get(name);
       if (value !== null) headers.set(name, value);
     }
-    const answer = await session.fetch(new URL(pathname + search, api), {
-      method: request.method,
-      headers,
-    });
+    let answer: Response;
+    try {
+      answer = await session.fetch(new URL(pathname + search, api), {
+        method: request.method,
+        headers,
+      });
+    } catch (error) {
+      // The token or the API could not be had: say which kind, never more.
+      const kind = error instanceof Error ? error.name : "Error";
+      return refuse(502, `The Kognic API could not be reached (${kind})`);
+    }
     const returned = new Headers();
     for (const name of RETURNED_HEADERS) {
       const value = answer.headers.get(name);

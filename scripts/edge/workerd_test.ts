@@ -312,6 +312,27 @@ try {
         assert.deepEqual(other.authorization, [undefined]);
       });
 
+      await it(`${label}: an auth server that refuses the credentials gives the caller 502 naming only the kind of error`, async () => {
+        const refusing = start({
+          ...config.vars,
+          KOGNIC_API: server.url,
+          KOGNIC_AUTH_SERVER: server.url,
+          ...secrets,
+          KOGNIC_CLIENT_SECRET: "not-the-secret",
+        });
+        try {
+          const response = await refusing.dispatchFetch("http://worker.test/v1/projects", {
+            headers: { authorization: `Bearer ${ACCESS_KEY}` },
+          });
+          const body = await response.text();
+          seen.push(body);
+          assert.equal(response.status, 502);
+          assert.equal(body, "The Kognic API could not be reached (OAuthError)\n");
+        } finally {
+          await refusing.dispose();
+        }
+      });
+
       await it(`${label}: without WORKER_ACCESS_KEY (or with a short one) every caller gets 500 and nothing is sent`, async () => {
         for (const key of [undefined, "short"]) {
           const unconfigured = start({
