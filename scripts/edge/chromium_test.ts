@@ -311,7 +311,12 @@ try {
     }
   });
 } finally {
+  // Chromium writes its profile until it has exited: remove the folder after that.
+  const exited = browser.exitCode !== null || browser.signalCode !== null
+    ? Promise.resolve()
+    : new Promise((resolve) => browser.once("exit", resolve));
   browser.kill();
+  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, WAIT_MS).unref())]);
   await server.close();
   const closed = new Promise((resolve) => page.close(resolve));
   page.closeAllConnections();
