@@ -5,7 +5,18 @@ import { KognicClient } from "../../client.ts";
 import { MemoryTokenCache } from "../../config.ts";
 import { type LocalAuthServer, startAuthServer } from "../../testing.ts";
 import { describeEvent, logEvent, loggerFromEnv } from "../../src/core/event_log.ts";
-import { assertNoSecretSeen, CLIENT_ID, CLIENT_SECRET, CLIENTS, record } from "../_helpers/mod.ts";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import process from "node:process";
+import {
+  assertNoSecretSeen,
+  CLIENT_ID,
+  CLIENT_SECRET,
+  CLIENTS,
+  record,
+  runCommand,
+  tempDir,
+} from "../_helpers/mod.ts";
 
 let server: LocalAuthServer;
 let other: LocalAuthServer;
@@ -286,6 +297,45 @@ describe("requests sent without the token", () => {
     } finally {
       stderr.restore();
       for (const origin of origins) await origin.close();
+    }
+  });
+
+  it("a real process says it on stderr once per origin, without KOGNIC_AUTH_LOG (and on Deno without --allow-env)", async () => {
+    const origins = await Promise.all([1, 2].map(() => startAuthServer({ clients: CLIENTS })));
+    const dir = await tempDir();
+    try {
+      const compiled = import.meta.url.endsWith(".js");
+      const mod = new URL(`../../mod.${compiled ? "js" : "ts"}`, import.meta.url).href;
+      const [a, b] = origins.map((origin) => origin.apiUrl);
+      const script = join(dir.path, "unauthenticated.mjs");
+      await writeFile(
+        script,
+        `import { AuthSession } from ${JSON.stringify(mod)};
+const session = new AuthSession({ authServer: ${
+          JSON.stringify(server.url)
+        }, auth: ["id", "secret"] });
+for (const url of ${JSON.stringify([a, a, b, a, b])}) {
+  const response = await session.fetch(url);
+  await response.body?.cancel();
+  console.log(response.status);
+}
+`,
+      );
+      const command = "Deno" in globalThis
+        ? [process.execPath, "run", "--allow-net=127.0.0.1", "--allow-read", script]
+        : [process.execPath, script];
+      const result = await runCommand(command, [], { killAfter: 60_000 });
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stdout, "401\n401\n401\n401\n401\n");
+      const lines = result.stderr.trimEnd().split("\n");
+      assert.deepEqual(
+        lines.map((line) => line.replace(/ sent without the token.*$/, "")),
+        [`kognic-auth: GET to ${origins[0].url}`, `kognic-auth: GET to ${origins[1].url}`],
+      );
+      assert.equal(server.counts.tokenRequests, 0);
+    } finally {
+      for (const origin of origins) await origin.close();
+      await dir.cleanup();
     }
   });
 
