@@ -43,7 +43,12 @@ export {
   type ResolveCredentialsOptions,
 } from "./src/core/api_credentials.ts";
 export { resolveCredentials } from "./src/core/credentials.ts";
-export { AccessToken, type TokenSet } from "./src/core/access_token.ts";
+export {
+  AccessToken,
+  type TokenResponse,
+  type TokenSet,
+  tokenSetFromResponse,
+} from "./src/core/access_token.ts";
 export { requestToken } from "./src/core/request_token.ts";
 export {
   ConfigurationError,

@@ -49,6 +49,8 @@ export const ESM_DIR: string = join(NPM_DIR, "esm");
 const BIN_SOURCE = "bin/kognic-auth.ts";
 /** The `kog` bin entry, relative to the root. */
 const KOG_BIN_SOURCE = "bin/kog.ts";
+/** The `kognic-auth-testing` bin entry (the local auth server from the shell), relative to the root. */
+const TESTING_BIN_SOURCE = "bin/kognic-auth-testing.ts";
 /** The public repository, as package.json's `repository` names it. */
 const REPOSITORY_URL = "git+https://github.com/kognic/kognic-auth-js.git";
 /** The repository's web page. */
@@ -204,10 +206,11 @@ export function packageJson(deno: DenoJson, version: string): Record<string, unk
     types: built(main, ".d.ts"),
     exports,
     imports: runtimeImports(),
-    // Two bins, so npx needs the one named: `npx -p @kognic/auth kognic-auth ...`.
+    // Several bins, so npx needs the one named: `npx -p @kognic/auth kognic-auth ...`.
     bin: {
       "kognic-auth": built(`./${BIN_SOURCE}`, ".js"),
       kog: built(`./${KOG_BIN_SOURCE}`, ".js"),
+      "kognic-auth-testing": built(`./${TESTING_BIN_SOURCE}`, ".js"),
     },
     // The compiled tests, and the scripts some of them import, stay out of the package.
     files: ["esm/", "!esm/tests/", "!esm/scripts/", "!esm/deno.json"],
@@ -229,7 +232,7 @@ export function packageJson(deno: DenoJson, version: string): Record<string, unk
  * beside the bin's.
  */
 function bundleBins(): void {
-  for (const source of [BIN_SOURCE, KOG_BIN_SOURCE]) {
+  for (const source of [BIN_SOURCE, KOG_BIN_SOURCE, TESTING_BIN_SOURCE]) {
     const bin = join(NPM_DIR, built(`./${source}`, ".js"));
     const out = `${bin}.bundle`;
     run(buildToolBin("esbuild"), [
@@ -288,6 +291,7 @@ function tsconfig(deno: DenoJson, testFiles: string[]): Record<string, unknown> 
       RUNTIME_WEB_SOURCE,
       `./${BIN_SOURCE}`,
       `./${KOG_BIN_SOURCE}`,
+      `./${TESTING_BIN_SOURCE}`,
       ...testFiles,
     ].map(fromTmp),
   };
@@ -334,7 +338,7 @@ export function buildNpm(version?: string): string {
   console.log(`Compiling with TypeScript ${VERSIONS.typescript} (${config})`);
   run(buildToolBin("tsc"), ["-p", config, "--pretty", "false"]);
 
-  for (const source of [BIN_SOURCE, KOG_BIN_SOURCE]) {
+  for (const source of [BIN_SOURCE, KOG_BIN_SOURCE, TESTING_BIN_SOURCE]) {
     const bin = join(NPM_DIR, built(`./${source}`, ".js"));
     if (!readFileSync(bin, "utf8").startsWith("#!/usr/bin/env node\n")) {
       throw new Error(`${bin} does not start with a node shebang`);

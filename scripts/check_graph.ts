@@ -34,6 +34,7 @@ const ROOTS: string[] = [
   ).map((path) => path.replace(/^\.\//, "")),
   "bin/kognic-auth.ts",
   "bin/kog.ts",
+  "bin/kognic-auth-testing.ts",
   // The core's runtime module for browsers and edge workers, which the npm
   // package's import conditions choose in place of src/core/runtime.ts.
   "src/core/runtime_web.ts",

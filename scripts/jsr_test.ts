@@ -318,6 +318,21 @@ if (import.meta.main) {
       return `a token of ${token.length} characters, accepted by the API`;
     });
 
+    await check(
+      `deno run -A ${jsr}/testing --help: the local auth server from the shell`,
+      async () => {
+        const outcome = expectSuccess(
+          "deno run",
+          await exec(DENO, ["run", "-A", `${jsr}/testing`, "--help"], { cwd: work, env: env() }),
+        );
+        outputs.push(outcome.stdout, outcome.stderr);
+        if (!outcome.stdout.startsWith("Usage: kognic-auth-testing")) {
+          throw new Error(`Expected the usage on stdout, got:\n${outcome.stdout}`);
+        }
+        return "its usage, exit 0";
+      },
+    );
+
     const project = join(work, "project");
     mkdirSync(project);
     await check(`deno add ${jsr} in a fresh project`, async () => {

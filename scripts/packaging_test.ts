@@ -20,7 +20,7 @@
  *    token cache file (or a new one where the CLI does not cache), and
  *    `npx -p @kognic/auth kog --version` prints kog's version, on Node 20, 22
  *    and 24, with HOME and the XDG folders in a scratch folder; the package's
- *    bins are exactly `kognic-auth` and `kog`.
+ *    bins are exactly `kognic-auth`, `kog` and `kognic-auth-testing`.
  * 6. README's `js` blocks (the recipes for ky, openapi-fetch, ofetch, wretch
  *    and axios among them) run on Node 20, 22 and 24 in a second scratch
  *    project, where the tarball is installed beside those clients' pinned
@@ -261,10 +261,50 @@ try {
   assert.equal(proxyCode, 1, "mcp-proxy without the SDK; stderr: " + proxyErr);
   assert.equal(proxyOut, "");
   assert.ok(proxyErr.includes("npm install @modelcontextprotocol/sdk@^1."), proxyErr);
+  // The local auth server from the shell: it prints its URL, the printed
+  // variables give kognic-auth a token from it, and SIGTERM stops it.
+  // npx for --help; the server itself on this Node, so that the signal reaches it (npx does not pass it on).
+  const testingHelp = spawn("npx", ["--no", "--offline", "-p", "@kognic/auth", "kognic-auth-testing", "--help"], {
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let testingHelpOut = "";
+  testingHelp.stdout.on("data", (chunk) => (testingHelpOut += chunk));
+  assert.equal(await new Promise((resolve) => testingHelp.on("close", resolve)), 0);
+  assert.match(testingHelpOut, /^Usage: kognic-auth-testing/);
+  const testing = spawn(process.execPath, ["node_modules/.bin/kognic-auth-testing", "--json"], {
+    env: { PATH: process.env.PATH, HOME: home },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let testingErr = "";
+  testing.stderr.on("data", (chunk) => (testingErr += chunk));
+  const testingClosed = new Promise((resolve) => testing.on("close", resolve));
+  const info = await new Promise((resolve, reject) => {
+    let text = "";
+    testing.stdout.on("data", (chunk) => {
+      text += chunk;
+      if (text.endsWith("\\n")) resolve(JSON.parse(text));
+    });
+    testingClosed.then(() => reject(new Error("kognic-auth-testing exited: " + testingErr)));
+  });
+  const local = spawn("npx", ["--no", "--offline", "kognic-auth", "get-access-token", "--env", "local"], {
+    env: { PATH: process.env.PATH, HOME: home, ...info.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let localOut = "";
+  local.stdout.on("data", (chunk) => (localOut += chunk));
+  local.stderr.on("data", (chunk) => (localOut += chunk));
+  assert.equal(await new Promise((resolve) => local.on("close", resolve)), 0, localOut);
+  const localApi = await fetch(info.apiUrl, { headers: { authorization: "Bearer " + localOut.trim() } });
+  assert.equal(localApi.status, 200, "kognic-auth-testing's API accepts the token");
+  await localApi.body?.cancel();
+  testing.kill("SIGTERM");
+  assert.equal(await testingClosed, 0, "kognic-auth-testing stops on SIGTERM: " + testingErr);
+  assert.ok(!existsSync(info.credentials), "kognic-auth-testing removed its files");
   console.log(
     "a token of " + tokens[0].length + " characters, then " +
       (cached ? "the same from the token cache" : "a new one") + "; " + kogOut.trim() +
-      "; mcp-proxy without the MCP SDK gives its install command",
+      "; mcp-proxy without the MCP SDK gives its install command; kognic-auth-testing served a token",
   );
 } finally {
   await server.close();
@@ -331,14 +371,36 @@ new auth.AuthSession({ clientId: 1 });
   ),
 });
 
-/** The HTTP clients of README's recipes, pinned, installed from npm beside the tarball. */
+/**
+ * The HTTP clients of README's recipes, pinned, installed from npm beside the
+ * tarball. An older major a recipe is written for (a block that starts with
+ * `// ky 1.x`) is installed under the alias `ky-1`, and that block imports it.
+ */
 export const RECIPE_CLIENTS: Readonly<Record<string, string>> = {
   axios: "1.21.1",
   ky: "2.1.0",
+  "ky-1": "npm:ky@1.9.1",
   ofetch: "1.5.1",
   "openapi-fetch": "0.17.0",
   wretch: "3.0.9",
+  "wretch-2": "npm:wretch@2.11.1",
 };
+
+/**
+ * A block for an older major of its client (`// ky 1.x` on its first line)
+ * with its import pointed at that major's alias in {@linkcode RECIPE_CLIENTS}.
+ */
+function forItsMajor(code: string): { code: string; client?: string } {
+  const marker = /^\/\/ ([\w@/.-]+) (\d+)\.x\b/.exec(code);
+  if (!marker) return { code };
+  const [, name, major] = marker;
+  const alias = `${name}-${major}`;
+  if (!RECIPE_CLIENTS[alias]) throw new Error(`README names ${name} ${major}.x, not pinned here`);
+  return {
+    code: code.replaceAll(`from "${name}"`, `from "${alias}"`),
+    client: `${name} ${RECIPE_CLIENTS[alias].replace(/^npm:[^@]+@/, "")}`,
+  };
+}
 
 /** The wrong guess README's ofetch recipe warns of: `create` ignores `fetch`. */
 const WRONG_OFETCH = `
@@ -472,9 +534,10 @@ function writeRecipes(project: string): RunnableBlock[] {
   const readme = readFileSync(join(ROOT, "README.md"), "utf8");
   mkdirSync(join(project, "blocks"), { recursive: true });
   const blocks: RunnableBlock[] = nodeBlocks(readme).map((block) => {
-    const client = /from "(?!@kognic\/)([^"]+)"/.exec(block.code)?.[1];
+    const { code, client: older } = forItsMajor(block.code);
+    const client = older ?? /from "(?!@kognic\/)([^"]+)"/.exec(code)?.[1];
     const file = `blocks/readme-${block.line}.mjs`;
-    writeFileSync(join(project, file), block.code);
+    writeFileSync(join(project, file), code);
     return {
       name: `README line ${block.line}${client ? ` (${client})` : ""}`,
       file,
@@ -571,14 +634,17 @@ if (import.meta.main) {
       `${info.unpackedSize} bytes unpacked`,
   );
   check("the tarball holds the package and nothing of the tests", () => checkContents(info));
-  check(`package.json: the bins kognic-auth and kog, engines ${NODE_ENGINES}`, () => {
-    const pkg = JSON.parse(readFileSync(join(NPM_DIR, "package.json"), "utf8"));
-    const bins = Object.keys(pkg.bin).sort().join(", ");
-    if (bins !== "kog, kognic-auth") throw new Error(`The bins are ${bins}`);
-    if (pkg.engines?.node !== NODE_ENGINES) {
-      throw new Error(`engines.node is ${JSON.stringify(pkg.engines?.node)}`);
-    }
-  });
+  check(
+    `package.json: the bins kognic-auth, kog and kognic-auth-testing, engines ${NODE_ENGINES}`,
+    () => {
+      const pkg = JSON.parse(readFileSync(join(NPM_DIR, "package.json"), "utf8"));
+      const bins = Object.keys(pkg.bin).sort().join(", ");
+      if (bins !== "kog, kognic-auth, kognic-auth-testing") throw new Error(`The bins are ${bins}`);
+      if (pkg.engines?.node !== NODE_ENGINES) {
+        throw new Error(`engines.node is ${JSON.stringify(pkg.engines?.node)}`);
+      }
+    },
+  );
   check(`publint ${VERSIONS.publint}`, () => {
     const outcome = expectSuccess(
       "publint",

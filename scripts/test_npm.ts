@@ -160,7 +160,14 @@ export async function testOn(runtime: Runtime): Promise<Counts> {
     const result = await run(
       [node, "--test", "--test-reporter=spec", "--test-timeout=60000", ...files],
       ESM_DIR,
-      { KOGNIC_AUTH_CLI: cli, KOGNIC_KOG_CLI: kog },
+      {
+        KOGNIC_AUTH_CLI: cli,
+        KOGNIC_KOG_CLI: kog,
+        KOGNIC_AUTH_TESTING_CLI: JSON.stringify([
+          node,
+          join(ESM_DIR, "bin", "kognic-auth-testing.js"),
+        ]),
+      },
     );
     const output = result.output;
     code = result.code;

@@ -1,10 +1,12 @@
 /**
- * The browser example (examples/browser.ts) in headless Chromium (Debian's
- * `chromium`, installed with apt-get when missing): a page served on
+ * The browser example (examples/browser.ts) and its backend half
+ * (examples/browser_backend.ts), both as written, in headless Chromium
+ * (Debian's `chromium`, installed with apt-get when missing): a page served on
  * 127.0.0.1 imports the npm build's browser bundle, the same one the size
  * check measures, and calls the local API on another origin (CORS) through
- * `AuthSession`, with its tokens from the page's own backend. Driven over the
- * DevTools protocol. Run by Node.js 24 (type stripping, global WebSocket):
+ * `AuthSession`, with its tokens from the backend, which the page's server
+ * runs as its fetch handler with the npm build as `@kognic/auth`. Driven over
+ * the DevTools protocol. Run by Node.js 24 (type stripping, global WebSocket):
  *
  * ```sh
  * deno task build:npm && node scripts/edge/chromium_test.ts
@@ -17,12 +19,12 @@
 
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { requestToken } from "../../mod.ts";
+import { pathToFileURL } from "node:url";
 import { type LocalAuthServer, startAuthServer } from "../../testing.ts";
 import { bundleForBrowser } from "../size.ts";
 import { buildToolBin, ROOT } from "../npm_tools.ts";
@@ -62,22 +64,61 @@ const app = spawnSync(buildToolBin("esbuild"), [
 ]);
 if (app.status !== 0) throw new Error(`esbuild failed on examples/browser.ts: ${app.stderr}`);
 
+// The backend half as written, in a project where `@kognic/auth` is the npm build.
+const backendProject = join(work, "backend");
+mkdirSync(join(backendProject, "node_modules", "@kognic"), { recursive: true });
+symlinkSync(join(ROOT, "npm"), join(backendProject, "node_modules", "@kognic", "auth"), "dir");
+copyFileSync(
+  join(ROOT, "examples", "browser_backend.ts"),
+  join(backendProject, "browser_backend.ts"),
+);
+const { createTokenBackend } = await import(
+  pathToFileURL(join(backendProject, "browser_backend.ts")).href
+) as typeof import("../../examples/browser_backend.ts");
+const { AuthSession } = await import(
+  pathToFileURL(join(ROOT, "npm", "esm", "mod.js")).href
+) as typeof import("../../mod.ts");
+
+/** The page's sign-in: a cookie the page's server sets with the page. */
+const SIGN_IN_COOKIE = "page-session=signed-in-user";
 let backendCalls = 0;
+/** The backend's fetch handler, made once the auth server runs. */
+const handlers: { backend?: (request: Request) => Promise<Response> } = {};
 const logs: string[] = [];
+
+/** A node:http request as a web Request, for the backend's fetch handler. */
+async function webRequest(req: import("node:http").IncomingMessage): Promise<Request> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (typeof value === "string") headers.set(name, value);
+  }
+  const body = chunks.length ? Buffer.concat(chunks) : undefined;
+  return new Request(new URL(req.url ?? "/", pageUrl), {
+    method: req.method,
+    headers,
+    body: req.method === "GET" || req.method === "HEAD" ? undefined : body,
+  });
+}
+
 const page = createServer(async (req, res) => {
   const url = new URL(req.url ?? "/", "http://page");
-  req.resume();
-  if (url.pathname === "/api/kognic-token" && req.method === "POST") {
-    // The backend: it holds the secret and answers a token, never the secret.
+  if (url.pathname.startsWith("/api/kognic-token")) {
     backendCalls++;
-    const token = await requestToken({
-      tokenUrl: server.tokenUrl,
-      credentials: { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET },
-    });
-    const { accessToken, tokenType, issuedAt, expiresAt } = token;
-    const body = JSON.stringify({ accessToken, tokenType, issuedAt, expiresAt });
-    res.writeHead(200, { "content-type": "application/json" }).end(body);
-  } else if (url.pathname === "/") {
+    const answer = await handlers.backend!(await webRequest(req));
+    res.writeHead(answer.status, Object.fromEntries(answer.headers)).end(await answer.text());
+    return;
+  }
+  if (url.pathname === "/api/redacted" && req.method === "POST") {
+    // What the obvious backend, Response.json(await session.getToken()), would send.
+    req.resume();
+    const token = await backendSession.getToken();
+    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(token));
+    return;
+  }
+  req.resume();
+  if (url.pathname === "/") {
     const html = `<!doctype html><meta charset="utf-8"><title>kognic-auth</title>
 <script type="importmap">{"imports":{"@kognic/auth":"/lib/entry.js"}}</script>
 <script type="module">
@@ -99,12 +140,16 @@ globalThis.outcome = (async () => {
   try { await session.fetch(hop, { method: "POST", body: "once" }); }
   catch (error) { opaque = error.name + ": " + error.message; }
   const followed = await session.fetch(hop, { method: "POST", body: "then followed" });
+  let redactedError = "";
+  try { await createBrowserSession(${JSON.stringify(server.url)}, "/api/redacted").getToken(); }
+  catch (error) { redactedError = error.name + ": " + error.message; }
   return { statuses: answers.map((r) => r.status), clients: bodies.map((b) => b.clientId), fileError,
     opaque, followed: [followed.status, followed.redirected, (await followed.json()).body],
-    page: document.documentElement.outerHTML };
+    redactedError, page: document.documentElement.outerHTML };
 })().catch((error) => ({ error: String(error) }));
 </script>`;
-    res.writeHead(200, { "content-type": "text/html" }).end(html);
+    res.writeHead(200, { "content-type": "text/html", "set-cookie": `${SIGN_IN_COOKIE}; Path=/` })
+      .end(html);
   } else if (url.pathname === "/app.js") {
     res.writeHead(200, { "content-type": "text/javascript" }).end(app.stdout);
   } else if (url.pathname.startsWith("/lib/")) {
@@ -124,6 +169,17 @@ const pageUrl = `http://127.0.0.1:${(page.address() as { port: number }).port}`;
 const server: LocalAuthServer = await startAuthServer({
   clients: { [CLIENT_ID]: CLIENT_SECRET },
   corsOrigins: [pageUrl],
+});
+const backendSession = new AuthSession({
+  authServer: server.url,
+  clientId: CLIENT_ID,
+  clientSecret: CLIENT_SECRET,
+});
+handlers.backend = createTokenBackend({
+  session: backendSession,
+  pageOrigins: [pageUrl],
+  isSignedIn: (request) =>
+    (request.headers.get("cookie") ?? "").split(/; */).includes(SIGN_IN_COOKIE),
 });
 
 const chromium = chromiumPath();
@@ -213,6 +269,48 @@ try {
     assert.equal(backendCalls, 1);
     assert.equal(server.counts.tokenRequests, 1);
   });
+  await it("the browser side, given the JSON of an AccessToken, says what the backend must send", () => {
+    assert.match(
+      String(outcome.redactedError),
+      /^TypeError: The token backend sent the JSON of an AccessToken, which never holds the token: send token\.toTokenResponse\(\)$/,
+    );
+  });
+  await it("the backend refuses another origin, a request without Origin, a caller not signed in and a GET, and gets no token for them", async () => {
+    server.resetCounts();
+    const before = backendCalls;
+    const cases: [string, RequestInit, number][] = [
+      [
+        "another origin",
+        { headers: { origin: "http://evil.example", cookie: SIGN_IN_COOKIE } },
+        403,
+      ],
+      ["no Origin", { headers: { cookie: SIGN_IN_COOKIE } }, 403],
+      ["a cross-site fetch", {
+        headers: { origin: pageUrl, cookie: SIGN_IN_COOKIE, "sec-fetch-site": "cross-site" },
+      }, 403],
+      ["not signed in", { headers: { origin: pageUrl } }, 401],
+      ["a GET", { method: "GET", headers: { origin: pageUrl, cookie: SIGN_IN_COOKIE } }, 405],
+    ];
+    for (const [name, init, status] of cases) {
+      const response = await fetch(`${pageUrl}/api/kognic-token`, { method: "POST", ...init });
+      const text = await response.text();
+      logs.push(text);
+      assert.equal(response.status, status, name);
+      assert.equal(response.headers.get("access-control-allow-origin"), null, name);
+      assert.doesNotMatch(text, /access_token/, name);
+    }
+    assert.equal(backendCalls - before, cases.length);
+    assert.equal(server.counts.tokenRequests, 0);
+    const allowed = await fetch(`${pageUrl}/api/kognic-token`, {
+      method: "POST",
+      headers: { origin: pageUrl, cookie: SIGN_IN_COOKIE },
+    });
+    assert.equal(allowed.status, 200);
+    assert.equal(allowed.headers.get("cache-control"), "no-store");
+    const body = await allowed.json();
+    assert.deepEqual(Object.keys(body).sort(), ["access_token", "expires_in", "token_type"]);
+    assert.ok(body.expires_in > 3500 && body.expires_in <= 3600);
+  });
   await it("a credentials file in the browser fails with an error saying what to pass", () => {
     assert.match(String(outcome.fileError), /^ConfigurationError: .*Deno, Node\.js or Bun/);
   });
@@ -228,7 +326,12 @@ try {
     }
   });
 } finally {
+  // Chromium writes its profile until it has exited: remove the folder after that.
+  const exited = browser.exitCode !== null || browser.signalCode !== null
+    ? Promise.resolve()
+    : new Promise((resolve) => browser.once("exit", resolve));
   browser.kill();
+  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, WAIT_MS).unref())]);
   await server.close();
   const closed = new Promise((resolve) => page.close(resolve));
   page.closeAllConnections();

@@ -1,10 +1,14 @@
 /**
- * The sample Cloudflare Worker (examples/cloudflare_worker.ts), bundled with
- * the npm build by wrangler's own `deploy --dry-run` (with and without
- * `nodejs_compat`), run in workerd through miniflare (all pinned in
- * scripts/npm_tools.ts) against the local auth server on 127.0.0.1. Two more
- * workers, bundled with wrangler's esbuild settings, hold the session through
- * a renewal and through the first request leaving. Run by Node.js 24 (type stripping):
+ * The sample Cloudflare Worker (examples/cloudflare_worker.ts) with its
+ * configuration (examples/wrangler.toml), both as written: bundled with the
+ * npm build by wrangler's own `deploy --dry-run` (with and without
+ * `nodejs_compat`), its compatibility settings and vars read from the
+ * wrangler.toml by wrangler, run in workerd through miniflare (all pinned in
+ * scripts/npm_tools.ts) against the local auth server and API on 127.0.0.1
+ * (the vars KOGNIC_API and KOGNIC_AUTH_SERVER pointed there, as `--var`
+ * would). Two more workers, bundled with wrangler's esbuild settings, hold
+ * the session through a renewal and through the first request leaving. Run by
+ * Node.js 24 (type stripping):
  *
  * ```sh
  * deno task build:npm && node scripts/edge/workerd_test.ts
@@ -32,26 +36,36 @@ import { join } from "node:path";
 import process from "node:process";
 import { pathToFileURL } from "node:url";
 import { gzipSync } from "node:zlib";
-import { startAuthServer } from "../../testing.ts";
+import { type ProtectedRequest, startAuthServer } from "../../testing.ts";
 import { bundleForWorker } from "../size.ts";
 import { edgeTools, ROOT, VERSIONS } from "../npm_tools.ts";
 import { Checks } from "../checks.ts";
 
 const CLIENT_ID = "edge-client";
 const CLIENT_SECRET = "edge-s3cret-never-print-me";
+const ACCESS_KEY = "worker-access-key-0123456789-abcdefghij";
 
 interface MiniflareLike {
   dispatchFetch(
     url: string,
     init?: RequestInit,
-  ): Promise<{ status: number; text(): Promise<string> }>;
+  ): Promise<{ status: number; headers: Headers; text(): Promise<string> }>;
   dispose(): Promise<void>;
 }
 type MiniflareClass = new (options: Record<string, unknown>) => MiniflareLike;
+interface WranglerConfig {
+  compatibility_date?: string;
+  compatibility_flags?: string[];
+  vars: Record<string, unknown>;
+  main?: string;
+}
 
 const { Miniflare } = await import(
   pathToFileURL(join(edgeTools(), "node_modules", "miniflare", "dist", "src", "index.js")).href
 ) as { Miniflare: MiniflareClass };
+const { unstable_readConfig: readWranglerConfig } = await import(
+  pathToFileURL(join(edgeTools(), "node_modules", "wrangler", "wrangler-dist", "cli.js")).href
+) as { unstable_readConfig: (args: { config: string }) => WranglerConfig };
 
 const work = mkdtempSync(join(tmpdir(), "kognic-workerd-"));
 const seen: string[] = [];
@@ -59,32 +73,35 @@ const checks = new Checks();
 const it = checks.checkAsync.bind(checks);
 
 /**
- * The sample Worker bundled by wrangler with its defaults, offline
- * (`wrangler deploy --dry-run`), in a project of its own where
- * `@kognic/auth` is the npm build, as if installed from npm.
+ * The sample Worker and its wrangler.toml, copied as they are into a project
+ * of their own where `@kognic/auth` is the npm build, as if installed from
+ * npm, bundled by wrangler with its defaults, offline (`wrangler deploy
+ * --dry-run`); `nodejs_compat` added on the command line. Returns the
+ * bundle and the configuration as wrangler reads it.
  */
-function wranglerBundle(nodejsCompat: boolean): string {
+function wranglerBundle(nodejsCompat: boolean): { code: string; config: WranglerConfig } {
   const project = join(work, nodejsCompat ? "project-nodejs-compat" : "project");
   mkdirSync(join(project, "node_modules", "@kognic"), { recursive: true });
   symlinkSync(join(ROOT, "npm"), join(project, "node_modules", "@kognic", "auth"), "dir");
-  copyFileSync(join(ROOT, "examples", "cloudflare_worker.ts"), join(project, "worker.ts"));
-  const config = {
-    name: "kognic-auth-example",
-    main: "worker.ts",
-    compatibility_date: "2026-07-30",
-    compatibility_flags: nodejsCompat ? ["nodejs_compat"] : [],
-  };
-  writeFileSync(join(project, "wrangler.json"), JSON.stringify(config));
+  for (const file of ["cloudflare_worker.ts", "wrangler.toml"]) {
+    copyFileSync(join(ROOT, "examples", file), join(project, file));
+  }
   const wrangler = join(edgeTools(), "node_modules", "wrangler", "bin", "wrangler.js");
-  const result = spawnSync(process.execPath, [wrangler, "deploy", "--dry-run", "--outdir", "out"], {
-    cwd: project,
-    encoding: "utf8",
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1", NO_COLOR: "1" },
-  });
+  const flags = nodejsCompat ? ["--compatibility-flags", "nodejs_compat"] : [];
+  const result = spawnSync(
+    process.execPath,
+    [wrangler, "deploy", "--dry-run", "--outdir", "out", ...flags],
+    {
+      cwd: project,
+      encoding: "utf8",
+      env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1", NO_COLOR: "1" },
+    },
+  );
   if (result.status !== 0) {
     throw new Error(`wrangler failed to bundle the Worker:\n${result.stdout}\n${result.stderr}`);
   }
-  return readFileSync(join(project, "out", "worker.js"), "utf8");
+  const config = readWranglerConfig({ config: join(project, "wrangler.toml") });
+  return { code: readFileSync(join(project, "out", "cloudflare_worker.js"), "utf8"), config };
 }
 
 /** A server on another origin that records the Authorization headers it gets. */
@@ -97,7 +114,26 @@ const otherServer = createServer((req, res) => {
 await new Promise<void>((resolve) => otherServer.listen(0, "127.0.0.1", resolve));
 const otherUrl = `http://127.0.0.1:${(otherServer.address() as { port: number }).port}`;
 
-const server = await startAuthServer({ clients: { [CLIENT_ID]: CLIENT_SECRET } });
+/** What the upstream's /v1/projects route was asked, and what it saw of each request. */
+const upstream: ProtectedRequest[] = [];
+const server = await startAuthServer({
+  clients: { [CLIENT_ID]: CLIENT_SECRET },
+  routes: {
+    "/v1/projects": (request) => {
+      upstream.push(request);
+      if (request.route === "/moved") {
+        return new Response(null, { status: 302, headers: { location: `${otherUrl}/landing` } });
+      }
+      return Response.json(
+        { clientId: request.clientId, route: request.route, method: request.method },
+        { headers: { "set-cookie": "upstream=1", "x-internal": "yes" } },
+      );
+    },
+  },
+});
+/** Every request the upstream got: token requests and API requests. */
+const upstreamTotal = (): number => server.counts.tokenRequests + server.counts.apiRequests;
+
 console.log(
   `workerd ${VERSIONS.workerd} through miniflare ${VERSIONS.miniflare}, bundles by wrangler ` +
     `${VERSIONS.wrangler}, Node.js ${process.versions.node}`,
@@ -105,29 +141,45 @@ console.log(
 try {
   for (const nodejsCompat of [false, true]) {
     const label = nodejsCompat ? "with nodejs_compat" : "without nodejs_compat";
-    const code = wranglerBundle(nodejsCompat);
+    const { code, config } = wranglerBundle(nodejsCompat);
     console.log(
       `the worker bundle ${label} (wrangler deploy --dry-run): ${code.length} bytes, ${
         gzipSync(code, { level: 9 }).length
       } gzipped`,
     );
-    const mf = new Miniflare({
-      modules: true,
-      script: code,
-      compatibilityDate: "2026-07-30",
-      compatibilityFlags: nodejsCompat ? ["nodejs_compat"] : [],
-      bindings: {
-        KOGNIC_CLIENT_ID: CLIENT_ID,
-        KOGNIC_CLIENT_SECRET: CLIENT_SECRET,
-        KOGNIC_API: server.url,
-        KOGNIC_AUTH_SERVER: server.url,
-      },
+    const secrets = {
+      KOGNIC_CLIENT_ID: CLIENT_ID,
+      KOGNIC_CLIENT_SECRET: CLIENT_SECRET,
+      WORKER_ACCESS_KEY: ACCESS_KEY,
+    };
+    const start = (bindings: Record<string, unknown>): MiniflareLike =>
+      new Miniflare({
+        modules: true,
+        script: code,
+        compatibilityDate: config.compatibility_date,
+        compatibilityFlags: [
+          ...(config.compatibility_flags ?? []),
+          ...(nodejsCompat ? ["nodejs_compat"] : []),
+        ],
+        bindings,
+      });
+    const mf = start({
+      ...config.vars,
+      KOGNIC_API: server.url,
+      KOGNIC_AUTH_SERVER: server.url,
+      ...secrets,
     });
-    const call = async (path: string): Promise<{ status: number; body: string }> => {
-      const response = await mf.dispatchFetch(`http://worker.test${path}`);
+    const call = async (
+      path: string,
+      init: RequestInit & { key?: string | null } = {},
+    ): Promise<{ status: number; headers: Headers; body: string }> => {
+      const { key = ACCESS_KEY, ...rest } = init;
+      const headers = new Headers(rest.headers);
+      if (key !== null) headers.set("authorization", `Bearer ${key}`);
+      const response = await mf.dispatchFetch(`http://worker.test${path}`, { ...rest, headers });
       const body = await response.text();
       seen.push(body);
-      return { status: response.status, body };
+      return { status: response.status, headers: response.headers, body };
     };
     try {
       await it(`${label}: the worker bundle has no node: import and no keyring`, () => {
@@ -135,35 +187,178 @@ try {
         if (!nodejsCompat) assert.doesNotMatch(code, /["']node:/);
       });
 
-      server.resetCounts();
-      await it(`${label}: 20 concurrent requests on a cold isolate make one token request`, async () => {
-        const answers = await Promise.all(Array.from({ length: 20 }, () => call("/v1/echo")));
-        for (const answer of answers) {
-          assert.equal(answer.status, 200, answer.body.slice(0, 300));
-          assert.equal(JSON.parse(answer.body).clientId, CLIENT_ID);
-        }
-        assert.equal(server.counts.tokenRequests, 1);
+      await it(`${label}: the wrangler.toml as written names the Worker, its vars and no secret`, () => {
+        assert.equal(config.main?.endsWith("cloudflare_worker.ts"), true);
+        assert.equal(config.vars.KOGNIC_API, "https://app.kognic.com");
+        for (const secret of Object.keys(secrets)) assert.equal(config.vars[secret], undefined);
       });
 
-      await it(`${label}: later requests reuse the token`, async () => {
-        for (let i = 0; i < 5; i++) assert.equal((await call("/v1/echo")).status, 200);
-        assert.equal(server.counts.tokenRequests, 1);
+      server.resetCounts();
+      await it(`${label}: a caller without the access key gets 401 and the upstream sees no request`, async () => {
+        const cases: [string, RequestInit & { key?: string | null }][] = [
+          ["no Authorization", { key: null }],
+          ["a wrong key", { key: ACCESS_KEY.replace(/.$/, "x") }],
+          ["a key of another length", { key: `${ACCESS_KEY}x` }],
+          ["an empty key", { key: "" }],
+          ["the key as Basic", {
+            key: null,
+            headers: { authorization: `Basic ${btoa(`user:${ACCESS_KEY}`)}` },
+          }],
+          ["the key in a cookie", { key: null, headers: { cookie: `key=${ACCESS_KEY}` } }],
+        ];
+        for (const [name, init] of cases) {
+          const answer = await call("/v1/projects", init);
+          assert.equal(answer.status, 401, name);
+          assert.match(answer.headers.get("www-authenticate") ?? "", /^Bearer /, name);
+        }
+        assert.equal(upstreamTotal(), 0);
+      });
+
+      await it(`${label}: a disallowed path (403) or method (405) is refused, and nothing is sent`, async () => {
+        const refused: [string, RequestInit, number][] = [
+          ["/v1/echo", {}, 403],
+          ["/v1/projectsX", {}, 403],
+          ["/", {}, 403],
+          ["/v1/projects/../echo", {}, 403],
+          ["/v1/projects/%2e%2e/echo", {}, 403],
+          ["/v1/projects%2F..%2Fecho", {}, 403],
+          ["/v1/projects/1%2f..", {}, 403],
+          ["/v1/projects", { method: "POST", body: "{}" }, 405],
+          ["/v1/projects", { method: "DELETE" }, 405],
+          ["/v1/projects", { method: "PUT", body: "{}" }, 405],
+        ];
+        for (const [path, init, status] of refused) {
+          const answer = await call(path, init);
+          assert.equal(answer.status, status, `${init.method ?? "GET"} ${path}`);
+          if (status === 405) assert.equal(answer.headers.get("allow"), "GET, HEAD");
+        }
+        assert.equal(upstreamTotal(), 0);
+      });
+
+      await it(`${label}: an authenticated caller gets the upstream's answer, sent with the Kognic token and none of the caller's credentials`, async () => {
+        upstream.length = 0;
+        const answer = await call("/v1/projects/7?x=1", {
+          headers: { cookie: "session=caller-cookie", accept: "application/json" },
+        });
+        assert.equal(answer.status, 200, answer.body.slice(0, 300));
+        // The route answers only a valid token of the auth server: the Kognic token was added.
+        assert.deepEqual(JSON.parse(answer.body), {
+          clientId: CLIENT_ID,
+          route: "/7",
+          method: "GET",
+        });
+        const [seenUpstream] = upstream;
+        assert.equal(seenUpstream.url.search, "?x=1");
+        assert.equal(seenUpstream.headers.cookie, undefined);
+        assert.equal(seenUpstream.headers.accept, "application/json");
+        assert.ok(!JSON.stringify(seenUpstream.headers).includes(ACCESS_KEY));
+        assert.equal(
+          answer.headers.get("set-cookie"),
+          null,
+          "the API's cookies are not passed back",
+        );
+        assert.equal(answer.headers.get("x-internal"), null);
+        assert.match(answer.headers.get("content-type") ?? "", /^application\/json/);
+        const head = await call("/v1/projects", { method: "HEAD" });
+        assert.equal(head.status, 200);
+      });
+
+      server.resetCounts();
+      await it(`${label}: 20 concurrent requests make one token request, and later ones reuse the token`, async () => {
+        // A fresh isolate, so that its session is cold.
+        const cold = start({
+          ...config.vars,
+          KOGNIC_API: server.url,
+          KOGNIC_AUTH_SERVER: server.url,
+          ...secrets,
+        });
+        try {
+          const answers = await Promise.all(
+            Array.from({ length: 20 }, () =>
+              cold.dispatchFetch("http://worker.test/v1/projects", {
+                headers: { authorization: `Bearer ${ACCESS_KEY}` },
+              }).then(async (response) => ({
+                status: response.status,
+                body: await response.text(),
+              }))),
+          );
+          for (const answer of answers) {
+            seen.push(answer.body);
+            assert.equal(answer.status, 200, answer.body.slice(0, 300));
+            assert.equal(JSON.parse(answer.body).clientId, CLIENT_ID);
+          }
+          assert.equal(server.counts.tokenRequests, 1);
+        } finally {
+          await cold.dispose();
+        }
+        server.resetCounts();
+        for (let i = 0; i < 5; i++) assert.equal((await call("/v1/projects")).status, 200);
+        assert.equal(server.counts.tokenRequests, 0);
       });
 
       await it(`${label}: a 401 renews the token and replays the request once`, async () => {
+        server.resetCounts();
         server.failApiRequests({ status: 401 });
-        const answer = await call("/v1/echo");
+        const answer = await call("/v1/projects");
         assert.equal(answer.status, 200, answer.body.slice(0, 300));
-        assert.equal(server.counts.tokenRequests, 2);
+        assert.equal(server.counts.tokenRequests, 1);
       });
 
       await it(`${label}: the token never reaches an origin that is not allowed`, async () => {
         other.authorization.length = 0;
-        const to = encodeURIComponent(`${otherUrl}/landing`);
-        const answer = await call(`/v1/redirect?to=${to}`);
+        const answer = await call("/v1/projects/moved");
         assert.equal(answer.status, 200);
         assert.equal(answer.body, "other origin");
         assert.deepEqual(other.authorization, [undefined]);
+      });
+
+      await it(`${label}: an auth server that refuses the credentials gives the caller 502 naming only the kind of error`, async () => {
+        const refusing = start({
+          ...config.vars,
+          KOGNIC_API: server.url,
+          KOGNIC_AUTH_SERVER: server.url,
+          ...secrets,
+          KOGNIC_CLIENT_SECRET: "not-the-secret",
+        });
+        try {
+          const response = await refusing.dispatchFetch("http://worker.test/v1/projects", {
+            headers: { authorization: `Bearer ${ACCESS_KEY}` },
+          });
+          const body = await response.text();
+          seen.push(body);
+          assert.equal(response.status, 502);
+          assert.equal(body, "The Kognic API could not be reached (OAuthError)\n");
+        } finally {
+          await refusing.dispose();
+        }
+      });
+
+      await it(`${label}: without WORKER_ACCESS_KEY (or with a short one) every caller gets 500 and nothing is sent`, async () => {
+        for (const key of [undefined, "short"]) {
+          const unconfigured = start({
+            ...config.vars,
+            KOGNIC_API: server.url,
+            KOGNIC_AUTH_SERVER: server.url,
+            KOGNIC_CLIENT_ID: CLIENT_ID,
+            KOGNIC_CLIENT_SECRET: CLIENT_SECRET,
+            ...(key ? { WORKER_ACCESS_KEY: key } : {}),
+          });
+          try {
+            server.resetCounts();
+            for (const authorization of [`Bearer ${ACCESS_KEY}`, "Bearer short", ""]) {
+              const response = await unconfigured.dispatchFetch("http://worker.test/v1/projects", {
+                headers: authorization ? { authorization } : {},
+              });
+              const body = await response.text();
+              seen.push(body);
+              assert.equal(response.status, 500);
+              assert.match(body, /WORKER_ACCESS_KEY/);
+            }
+            assert.equal(upstreamTotal(), 0);
+          } finally {
+            await unconfigured.dispose();
+          }
+        }
       });
     } finally {
       await mf.dispose();
@@ -282,17 +477,25 @@ export default {
   });
   await it("README quotes the sample Worker and the browser example as they are", () => {
     const readme = readFileSync(join(ROOT, "README.md"), "utf8");
-    for (const example of ["cloudflare_worker.ts", "browser.ts"]) {
+    for (const example of ["cloudflare_worker.ts", "browser.ts", "browser_backend.ts"]) {
       const code = readFileSync(join(ROOT, "examples", example), "utf8");
       assert.ok(
         readme.includes("```ts\n" + code + "```"),
         `README quotes examples/${example}`,
       );
     }
+    const config = readFileSync(join(ROOT, "examples", "wrangler.toml"), "utf8");
+    assert.ok(
+      readme.includes("```text\n" + config + "```"),
+      "README quotes examples/wrangler.toml",
+    );
   });
-  await it("secret hygiene: no answer of the worker contained the client secret", () => {
+  await it("secret hygiene: no answer of the worker contained the client secret or the access key", () => {
     assert.ok(seen.length > 20);
-    for (const body of seen) assert.ok(!body.includes(CLIENT_SECRET));
+    for (const body of seen) {
+      assert.ok(!body.includes(CLIENT_SECRET));
+      assert.ok(!body.includes(ACCESS_KEY));
+    }
   });
 } finally {
   await server.close();

@@ -23,6 +23,16 @@ import type { TokenSet } from "../core/access_token.ts";
 /** Writes one debug line (the commands' -v); never given a secret or a token. */
 export type Debug = (text: string) => void;
 
+/** Whether an error is Deno's refusal for want of a permission (`NotCapable`, `PermissionDenied`). */
+export function isPermissionDenied(error: unknown): boolean {
+  for (let cause = error, depth = 0; cause && depth < 5; depth++) {
+    const name = (cause as { name?: unknown }).name;
+    if (name === "NotCapable" || name === "PermissionDenied") return true;
+    cause = (cause as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
 /** An error as one line for stderr: the message, without a stack. */
 export function describe(error: unknown): string {
   let message: string;
@@ -171,11 +181,15 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-/** The token cache of a mode, with debug lines for hits and misses. */
+/**
+ * The token cache of a mode, with debug lines for hits and misses, and one
+ * `warn` line when Deno's write permission keeps the cache from being written.
+ */
 export async function openTokenCache(
   mode: TokenCacheMode,
   env: EnvSource | undefined,
   debug: Debug,
+  warn: Debug = debug,
 ): Promise<TokenCache | undefined> {
   const { createTokenCache, FileTokenCache } = await import("../config/token_cache.ts");
   const { RedisTokenCache } = await import("../config/redis_token_cache.ts");
@@ -205,6 +219,7 @@ export async function openTokenCache(
     ? `Redis ${cache.url} (keys ${cache.prefix}*), shared with every process using it`
     : "system keyring (service kognic-auth)";
   debug(`token cache: ${name}${mode === "auto" ? " (chosen by --token-cache auto)" : ""}`);
+  let warned = false;
   return {
     async get(key: string): Promise<TokenSet | undefined> {
       let token: TokenSet | undefined;
@@ -230,6 +245,14 @@ export async function openTokenCache(
         await cache.set(key, token);
       } catch (error) {
         debug(`token cache: cannot store the new token (${describe(error)})`);
+        if (isPermissionDenied(error) && !warned) {
+          warned = true;
+          warn(
+            `the token cache (${name}) is not written: Deno's --allow-write permission is ` +
+              "missing, so every run requests a new token (run with --allow-write, or " +
+              "--token-cache none to not cache)",
+          );
+        }
         throw error;
       }
       debug(

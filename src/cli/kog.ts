@@ -38,6 +38,9 @@ import {
   parseOptions,
   readProcessStdin,
   runMain,
+  SCOPE_OPTIONS,
+  scopeHelp,
+  scopesFlag,
   TOKEN_CACHE_HELP,
   TOKEN_CACHE_OPTION,
   tokenCacheMode,
@@ -84,9 +87,9 @@ Options:
   --env NAME                   Use this environment instead of matching the URL's host
   --env-config-file-path FILE  Environments file (default:
                                $XDG_CONFIG_HOME/kognic/environments.json)
-  --scope S                    A scope to request (repeatable); replaces the
-                               environment's scopes
-  --format FORMAT              json (default, pretty), jsonl, csv, tsv or table
+${
+  scopeHelp("default: the environment's, else the credentials file's")
+}  --format FORMAT              json (default, pretty), jsonl, csv, tsv or table
 ${TOKEN_CACHE_HELP}${COMMON_HELP}  --version                    Show the version
 
 Output: JSON responses in the --format; jsonl, csv, tsv and table take the list
@@ -161,7 +164,7 @@ const OPTIONS = {
   header: { type: "string", short: "H", multiple: true },
   env: { type: "string" },
   "env-config-file-path": { type: "string" },
-  scope: { type: "string", multiple: true },
+  ...SCOPE_OPTIONS,
   format: { type: "string" },
   ...TOKEN_CACHE_OPTION,
   ...COMMON_OPTIONS,
@@ -173,7 +176,6 @@ function parseCommandLine(args: string[], env: CliIO["env"]): Options | "help" |
   const values = parsed.values as {
     data?: string[];
     header?: string[];
-    scope?: string[];
     format?: string;
     help?: boolean;
     version?: boolean;
@@ -185,7 +187,10 @@ function parseCommandLine(args: string[], env: CliIO["env"]): Options | "help" |
 
   if (positionals.length < 2) {
     throw new UsageError(
-      positionals.length === 0 ? "METHOD and URL are missing" : "URL is missing",
+      (positionals.length === 0 ? "METHOD and URL are missing" : "URL is missing") +
+        (parsed.values.scopes
+          ? " (--scopes takes every word up to the next option: put it after METHOD URL, or use --scope S)"
+          : ""),
     );
   }
   if (positionals.length > 2) {
@@ -238,9 +243,7 @@ function parseCommandLine(args: string[], env: CliIO["env"]): Options | "help" |
 
   const format = oneOf("--format", values.format ?? "json", OUTPUT_FORMATS, "kog");
   const tokenCache = tokenCacheMode(parsed.values, "kog", env);
-  if (values.scope?.some((scope) => scope.trim() === "")) {
-    throw new UsageError("--scope needs a scope");
-  }
+  const scopes = scopesFlag(parsed.values, "kog");
   return {
     method,
     url,
@@ -248,7 +251,7 @@ function parseCommandLine(args: string[], env: CliIO["env"]): Options | "help" |
     headers,
     env: nonEmpty(parsed.values, "env", "an environment name", "kog"),
     envFile: nonEmpty(parsed.values, "env-config-file-path", "a file path", "kog"),
-    scopes: values.scope,
+    scopes,
     format,
     tokenCache,
     verbose: values.verbose ?? false,
@@ -267,7 +270,12 @@ async function call(options: Options, io: KogIO, debug: Debug): Promise<number> 
       `${environment.authServer}), ${howChosen(chosen, options, url)}`,
   );
 
-  const tokenCache = await openTokenCache(options.tokenCache, io.env, debug);
+  const tokenCache = await openTokenCache(
+    options.tokenCache,
+    io.env,
+    debug,
+    (text) => io.stderr(`Warning: ${text}\n`),
+  );
   const baseFetch = await cliFetch(io.fetch, io.env, debug);
   // The token URL is known once the session exists, before its first request.
   const seen: { tokenUrl?: string } = {};
@@ -304,7 +312,7 @@ async function call(options: Options, io: KogIO, debug: Debug): Promise<number> 
   debug(
     `scopes: ${scopes ? (scopes.length ? scopes.join(" ") : "none (an empty list)") : "none"} (${
       options.scopes
-        ? "--scope"
+        ? "--scope/--scopes"
         : environment.scopes
         ? `environment ${environment.name}`
         : credentials.scopes

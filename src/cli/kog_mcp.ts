@@ -24,6 +24,8 @@ import { loadMcpServerKit } from "./mcp_sdk.ts";
 
 /** What `kog mcp` writes besides the MCP messages on stdout. */
 export interface KogMcpIO {
+  /** Writes to standard output, for `--help` only (MCP messages go through the SDK). @default {process.stdout} */
+  stdout?(text: string): void;
   /** Writes a diagnostic line to standard error. */
   stderr(text: string): void;
   /** Environment variables. @default {the process's} */
@@ -204,7 +206,9 @@ export async function runKogMcp(args: string[], io: KogMcpIO): Promise<number> {
     return 2;
   }
   if (options === "help") {
-    io.stderr(USAGE);
+    // Help goes to stdout like every other help page; it is never an MCP session.
+    if (io.stdout) io.stdout(USAGE);
+    else (await import("node:process")).default.stdout.write(USAGE);
     return 0;
   }
   const verbose = options.verbose;
@@ -218,7 +222,12 @@ export async function runKogMcp(args: string[], io: KogMcpIO): Promise<number> {
   const config = await loadEnvironments(options.envFile, io.env);
   if (options.env !== undefined) resolveEnvironment(config, { name: options.env });
   debug(`environments from ${config.path}`);
-  const tokenCache = await openTokenCache(options.tokenCache, io.env, debug);
+  const tokenCache = await openTokenCache(
+    options.tokenCache,
+    io.env,
+    debug,
+    (text) => io.stderr(`Warning: ${text}\n`),
+  );
   const configured = Object.values(config.environments);
   const hosts = configured.length ? configured.map((e) => e.host) : [DEFAULT_ENVIRONMENT.host];
 

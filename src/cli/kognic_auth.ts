@@ -19,6 +19,7 @@ import {
   type ParsedArgs,
   type Program,
   runProgram,
+  scopeHelp,
   TOKEN_CACHE_HELP,
   TOKEN_CACHE_OPTION,
   tokenCacheMode,
@@ -70,9 +71,9 @@ const COMMANDS: readonly Command[] = [
                                $XDG_CONFIG_HOME/kognic/environments.json); it is read
                                only with --env, a URL or this option, and without
                                either of the first two its default_environment is used
-${TOKEN_CACHE_HELP}  --scopes S [S ...]           Scopes to request (default: the environment's, else
-                               the credentials file's)
-  --token-endpoint-auth-method M
+${TOKEN_CACHE_HELP}${
+      scopeHelp("default: the environment's, else the credentials file's")
+    }  --token-endpoint-auth-method M
                                client_secret_post (the id and secret in the form
                                body) or client_secret_basic (an Authorization: Basic
                                header) (default: the environment's, else post)
@@ -100,7 +101,7 @@ ${TOKEN_CACHE_HELP}  --scopes S [S ...]           Scopes to request (default: th
     options: { ...TOKEN_FLAGS, H: { type: "string", short: "H", multiple: true } },
     help: `  The options of get-access-token that choose the token (--server,
   --credentials, --env, --env-config-file-path, --token-cache, --scopes,
-  --token-endpoint-auth-method, --timeout, --allow-origin); the environment is
+  --scope, --token-endpoint-auth-method, --timeout, --allow-origin); the environment is
   the one of URL's host unless --env is given, and it must send its token to
   URL (https, or http to loopback, to its origins or one of --allow-origin),
   else nothing is sent and the exit is 1; and
@@ -205,7 +206,9 @@ async function getAccessToken(
     ? { url: fromEnv, from: MCP_SERVER_URL_VARIABLE }
     : undefined;
   const baseFetch = await cliFetch(io.fetch, io.env, debug);
-  const choice = await chooseToken(values, url, io.env, baseFetch, debug, command);
+  const choice = await chooseToken(values, url, io.env, baseFetch, debug, command, {
+    warn: (text) => io.stderr(`Warning: ${text}\n`),
+  });
   const token = await tokenWithin(choice, started);
   const expiresAt = new Date(token.expiresAt).toISOString();
   if (choice.requests() > 0) {

@@ -121,6 +121,7 @@ export async function runMcpProxy(
     sessionFetch,
     debug,
     COMMAND,
+    { warn: (text) => io.stderr(`Warning: ${text}\n`) },
   );
   tokenUrl = choice.session.tokenUrl.href;
   tokens.add((await tokenWithin(choice, started)).accessToken);

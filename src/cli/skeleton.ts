@@ -11,7 +11,7 @@ import process from "node:process";
 import { parseArgs } from "node:util";
 import { parseTokenCacheMode, TOKEN_CACHE_ENV, type TokenCacheMode } from "../config/cache_mode.ts";
 import { type EnvSource, getEnv } from "../shared/env.ts";
-import { describe, oneLine } from "./common.ts";
+import { describe, isPermissionDenied, oneLine } from "./common.ts";
 
 /** Where a command reads and writes; tests pass their own. */
 export interface CliIO {
@@ -63,11 +63,72 @@ export class UsageError extends Error {
 
 /** The process's standard streams. */
 export function defaultIO(): CliIO {
-  return {
+  const io: CliIO = {
     stdout: (text) => process.stdout.write(text),
     stderr: (text) => process.stderr.write(text),
     stdin: readProcessStdin,
   };
+  const env = denoEnvWithoutPermission();
+  if (env) io.env = env;
+  return io;
+}
+
+/** The variables a run could not read for want of Deno's env permission, by env source. */
+const DENIED_VARIABLES = new WeakMap<EnvSource, Set<string>>();
+
+/**
+ * On Deno, the process's environment as a record whose reads never throw: a
+ * variable that Deno's env permission does not cover reads as unset (and
+ * {@linkcode runMain} then says which ones, and the permission). Elsewhere
+ * `undefined`: the process's own environment is read as usual.
+ */
+function denoEnvWithoutPermission(): EnvSource | undefined {
+  const deno = (globalThis as {
+    Deno?: { env: { get(name: string): string | undefined; toObject(): Record<string, string> } };
+  }).Deno;
+  if (!deno?.env) return undefined;
+  const denied = new Set<string>();
+  const read = (name: string): string | undefined => {
+    try {
+      return deno.env.get(name);
+    } catch (error) {
+      if (!isPermissionDenied(error)) throw error;
+      if (denied.size < 100) denied.add(name);
+      return undefined;
+    }
+  };
+  const keys = (): string[] => {
+    try {
+      return Object.keys(deno.env.toObject());
+    } catch (error) {
+      if (!isPermissionDenied(error)) throw error;
+      return [];
+    }
+  };
+  const env = new Proxy({} as Record<string, string | undefined>, {
+    get: (_, name) => typeof name === "string" ? read(name) : undefined,
+    has: (_, name) => typeof name === "string" && read(name) !== undefined,
+    ownKeys: () => keys(),
+    getOwnPropertyDescriptor: (_, name) => {
+      const value = typeof name === "string" ? read(name) : undefined;
+      return value === undefined
+        ? undefined
+        : { value, enumerable: true, configurable: true, writable: false };
+    },
+  });
+  DENIED_VARIABLES.set(env, denied);
+  return env;
+}
+
+/** Writes one warning line for the variables a run could not read, if there were any. */
+function warnDeniedEnv(io: CliIO): void {
+  const denied = io.env ? DENIED_VARIABLES.get(io.env) : undefined;
+  if (!denied?.size) return;
+  const names = [...denied].sort();
+  io.stderr(
+    `Warning: Deno's env permission does not cover ${names.join(", ")}; read as unset ` +
+      `(run with --allow-env, or --allow-env=${names.join(",")})\n`,
+  );
 }
 
 /** All of the process's standard input. */
@@ -102,9 +163,11 @@ export async function runMain(
   io: CliIO,
   body: () => Promise<number>,
 ): Promise<number> {
+  let code: number;
   try {
-    return await body();
+    code = await body();
   } catch (error) {
+    warnDeniedEnv(io);
     if (error instanceof UsageError) {
       io.stderr(
         `Error: ${oneLine(error.message)}\n` +
@@ -115,6 +178,8 @@ export async function runMain(
     io.stderr(`Error: ${describe(error)}\n`);
     return EXIT_ERROR;
   }
+  warnDeniedEnv(io);
+  return code;
 }
 
 // ---------------------------------------------------------------------------
@@ -356,6 +421,50 @@ export const TOKEN_CACHE_HELP =
                                (rediss:// for TLS) to share one token across
                                machines (default: $KOGNIC_TOKEN_CACHE, else auto)
 `;
+
+/**
+ * The scope options of every command that requests a token, in both
+ * spellings: `--scopes a b` (every word up to the next option, as the Python
+ * CLI takes them) and `--scope a --scope b` (repeatable). Read them with
+ * {@linkcode scopesFlag}.
+ */
+export const SCOPE_OPTIONS: OptionTable = {
+  scopes: { type: "string", greedy: true },
+  scope: { type: "string", multiple: true },
+};
+
+/** The help lines of {@linkcode SCOPE_OPTIONS}; `replaces` says what they replace. */
+export function scopeHelp(replaces: string): string {
+  return `  --scopes S [S ...]           Scopes to request (${replaces}); takes
+                               every word up to the next option
+  --scope S                    A scope to request (repeatable); the same list as
+                               --scopes, and both may be mixed
+`;
+}
+
+/**
+ * The scopes given with `--scopes` and `--scope` together (each scope once,
+ * in the order given per option), or `undefined` when neither was given.
+ *
+ * @throws {UsageError} For an empty scope (`--scope ""`).
+ */
+export function scopesFlag(values: ParsedArgs["values"], command: string): string[] | undefined {
+  const lists = (["scopes", "scope"] as const).map((name) => {
+    const value = values[name];
+    return value === undefined ? undefined : Array.isArray(value) ? value : [String(value)];
+  });
+  if (!lists[0] && !lists[1]) return undefined;
+  const scopes: string[] = [];
+  for (const [i, list] of lists.entries()) {
+    for (const scope of list ?? []) {
+      if (scope.trim() === "") {
+        throw new UsageError(`--${i ? "scope" : "scopes"} needs a scope`, command);
+      }
+      if (!scopes.includes(scope)) scopes.push(scope);
+    }
+  }
+  return scopes;
+}
 
 /**
  * The token cache mode of a command: its `--token-cache` value, else

@@ -31,6 +31,8 @@ import {
   oneOf,
   type OptionTable,
   type ParsedArgs,
+  SCOPE_OPTIONS,
+  scopesFlag,
   TOKEN_CACHE_OPTION,
   tokenCacheMode,
   UsageError,
@@ -40,7 +42,7 @@ import {
 export const TOKEN_FLAGS: OptionTable = {
   server: { type: "string" },
   credentials: { type: "string" },
-  scopes: { type: "string", greedy: true },
+  ...SCOPE_OPTIONS,
   env: { type: "string" },
   "env-config-file-path": { type: "string" },
   ...TOKEN_CACHE_OPTION,
@@ -138,6 +140,7 @@ export async function chooseToken(
   baseFetch: typeof fetch,
   debug: Debug,
   command: string,
+  sessionOptions: { warn?: Debug } = {},
 ): Promise<TokenChoice> {
   const server = nonEmpty(values, "server", "a URL", command);
   const auth = nonEmpty(values, "credentials", "a file path", command);
@@ -145,7 +148,7 @@ export async function chooseToken(
   const envFile = nonEmpty(values, "env-config-file-path", "a file path", command);
   const mode = tokenCacheMode(values, command, env);
   const timeout = timeoutFlag(values, command);
-  const explicitScopes = values.scopes as string[] | undefined;
+  const explicitScopes = scopesFlag(values, command);
   const method = nonEmpty(values, "token-endpoint-auth-method", "a method name", command);
   const extraOrigins = (values["allow-origin"] as string[] | undefined) ?? [];
   for (const origin of extraOrigins) {
@@ -202,7 +205,7 @@ export async function chooseToken(
   debug(
     `scopes: ${describeScopes(scopes ?? credentials.scopes)} (${
       explicitScopes
-        ? "--scopes"
+        ? "--scopes/--scope"
         : environment?.scopes
         ? `environment ${environment.name}`
         : credentials.scopes
@@ -211,7 +214,7 @@ export async function chooseToken(
     })`,
   );
 
-  const tokenCache = await openTokenCache(mode, env, debug);
+  const tokenCache = await openTokenCache(mode, env, debug, sessionOptions.warn);
   let requested = 0;
   let tokenUrl = "";
   const authServer = server ?? environment?.authServer ?? DEFAULT_AUTH_SERVER;

@@ -23,6 +23,62 @@ export interface TokenSet {
 }
 
 /**
+ * A token as a backend sends it to a browser page (the fields of an OAuth 2.0
+ * token response, RFC 6749 section 5.1): what
+ * {@linkcode AccessToken.toTokenResponse} gives and
+ * {@linkcode tokenSetFromResponse} reads. Holds the token: send it only to
+ * the signed-in user it is for, with `Cache-Control: no-store`.
+ */
+export interface TokenResponse {
+  /** The access token. */
+  access_token: string;
+  /** Always `"Bearer"`. */
+  token_type: string;
+  /** Seconds the token is good for, from when it was sent. */
+  expires_in: number;
+  /** The scopes granted, space-separated, when the server said. */
+  scope?: string;
+}
+
+/**
+ * Reads a token that a backend sent as {@linkcode TokenResponse} (such as
+ * `token.toTokenResponse()`), for a session's `tokenProvider`. The lifetime
+ * counts from `now`, so the page's clock and the backend's need not agree.
+ *
+ * @param body The parsed JSON.
+ * @param now The current time in milliseconds since the epoch. @default {Date.now()}
+ * @returns The token as a {@linkcode TokenSet}.
+ * @throws {TypeError} When `body` is not a token response, such as the JSON
+ *   of an `AccessToken` (whose token shows as `"[redacted]"`), saying what to send instead.
+ *
+ * @example
+ * ```ts
+ * import { tokenSetFromResponse } from "@kognic/auth";
+ *
+ * const set = tokenSetFromResponse({ access_token: "eyJ...", token_type: "Bearer", expires_in: 3600 });
+ * console.log(set.expiresAt - set.issuedAt); // 3600000
+ * ```
+ */
+export function tokenSetFromResponse(body: unknown, now: number = Date.now()): TokenSet {
+  const json = (body ?? {}) as Partial<TokenResponse> & { accessToken?: unknown };
+  const lifetime = json.expires_in as number;
+  if (typeof json.access_token != "string" || !(lifetime > 0)) {
+    throw new TypeError(
+      `The token backend sent ${
+        json.accessToken ? "the JSON of an AccessToken, which never holds the token" : "no token"
+      }: send token.toTokenResponse()`,
+    );
+  }
+  return {
+    accessToken: json.access_token,
+    tokenType: "Bearer",
+    issuedAt: now,
+    expiresAt: now + lifetime * 1000,
+    scope: json.scope,
+  };
+}
+
+/**
  * What a token is good for at a moment: `"fresh"` needs no renewal;
  * `"usable"` is due for renewal but may still be sent while the renewal runs;
  * `"renew"` must be renewed before it is used.
@@ -95,7 +151,9 @@ export class AccessToken {
       throw new TypeError("accessToken must be a non-empty string");
     }
     if (!Number.isFinite(set.expiresAt) || !Number.isFinite(set.issuedAt)) {
-      throw new TypeError("expiresAt and issuedAt must be finite numbers (milliseconds)");
+      throw new TypeError(
+        "expiresAt and issuedAt must be finite numbers (milliseconds); for JSON see tokenSetFromResponse()",
+      );
     }
     this.#set = { ...set };
   }
@@ -152,6 +210,24 @@ export class AccessToken {
    */
   toTokenSet(): TokenSet {
     return { ...this.#set };
+  }
+
+  /**
+   * The token for a browser page: `{ access_token, token_type, expires_in,
+   * scope }` ({@linkcode TokenResponse}), with the lifetime left at `now`,
+   * never the refresh token. Its `JSON.stringify` holds the token (unlike the
+   * token's own): send it only to the user it is for.
+   *
+   * @param now The current time in milliseconds since the epoch. @default {Date.now()}
+   * @returns The token response.
+   */
+  toTokenResponse(now: number = Date.now()): TokenResponse {
+    return {
+      access_token: this.#set.accessToken,
+      token_type: "Bearer",
+      expires_in: Math.max(0, Math.floor((this.#set.expiresAt - now) / 1000)),
+      scope: this.#set.scope,
+    };
   }
 
   /** The fields without the secrets, which show as `[redacted]`. */

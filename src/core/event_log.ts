@@ -1,6 +1,7 @@
 /**
- * Events as one line each: the CLIs' `-v` lines, and the log that
- * `KOGNIC_AUTH_LOG=debug|info|warn` turns on for library users (on stderr).
+ * Events as one line each: the CLIs' `-v` lines, the log that
+ * `KOGNIC_AUTH_LOG=debug|info|warn` turns on for library users (on stderr),
+ * and the once-per-origin warning for requests sent without the token.
  * Loaded lazily, only when something logs.
  *
  * @module
@@ -102,14 +103,59 @@ export function logEvent(event: AuthEvent, level: string): void {
   if (at >= (threshold < 0 ? 1 : threshold)) console.error(`kognic-auth: ${describeEvent(event)}`);
 }
 
+/** The `KOGNIC_AUTH_LOG` value that silences the log, the unauthenticated-request warning included. */
+export const LOG_OFF = "off";
+
+/** The most origins remembered for the once-per-origin warning; later ones go unreported. */
+export const MAX_WARNED_ORIGINS = 256;
+
+/** Origins already warned about in this process (bounded by {@linkcode MAX_WARNED_ORIGINS}). */
+const warnedOrigins = new Set<string>();
+
 /**
- * The log that `KOGNIC_AUTH_LOG` asks for, if it is set: what a session does
- * with its events when it has no `onEvent` listener.
+ * Whether a request sent without the token to `origin` should be reported:
+ * true the first time for each origin in the process (at most
+ * {@linkcode MAX_WARNED_ORIGINS} origins), false after.
+ */
+function firstTimeFor(origin: string): boolean {
+  if (warnedOrigins.has(origin) || warnedOrigins.size >= MAX_WARNED_ORIGINS) return false;
+  warnedOrigins.add(origin);
+  return true;
+}
+
+/**
+ * The warning for a request sent without the token because its origin is not
+ * allowed, written once per origin even when `KOGNIC_AUTH_LOG` is unset.
+ *
+ * @param event The event.
+ * @returns The line, without a trailing newline.
+ */
+export function describeUnauthenticated(
+  event: Extract<AuthEvent, { type: "request.unauthenticated" }>,
+): string {
+  return `${describeEvent(event)} (allowedOrigins); the server will likely answer 401. ` +
+    `Said once per origin; an onEvent listener or KOGNIC_AUTH_LOG=${LOG_OFF} silences it`;
+}
+
+/**
+ * What a session does with its events when it has no `onEvent` listener:
+ * a request sent without the token because its origin is not allowed is
+ * reported on stderr once per origin in the process (every time at
+ * `KOGNIC_AUTH_LOG=debug`); with `KOGNIC_AUTH_LOG=debug|info|warn`, the other
+ * events of that level and above too; `KOGNIC_AUTH_LOG=off` writes nothing.
  *
  * @param env Environment variables to read instead of the process's.
- * @returns A listener that logs at that level, or `undefined` when the variable is unset.
+ * @returns A listener, or `undefined` when `KOGNIC_AUTH_LOG=off`.
  */
 export function loggerFromEnv(env?: EnvSource): ((event: AuthEvent) => void) | undefined {
-  const level = peekEnv("KOGNIC_AUTH_LOG", env);
-  return level ? (event) => logEvent(event, level) : undefined;
+  const level = peekEnv("KOGNIC_AUTH_LOG", env)?.toLowerCase();
+  if (level === LOG_OFF) return undefined;
+  return (event) => {
+    if (event.type === "request.unauthenticated") {
+      if (level === "debug") logEvent(event, level);
+      else if (firstTimeFor(event.origin)) {
+        console.error(`kognic-auth: ${describeUnauthenticated(event)}`);
+      }
+    } else if (level) logEvent(event, level);
+  };
 }

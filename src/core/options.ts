@@ -100,7 +100,7 @@ export interface AuthSessionOptions {
    * Called with each event: token requests, retries and failures, renewals,
    * cache hits and misses, 401 replays, requests sent without the token
    * (see `AuthEvent`). Never given a secret or a token; a listener
-   * that throws or rejects is ignored. @default {none; with `KOGNIC_AUTH_LOG=debug|info|warn` set, events of that level and above are written to stderr}
+   * that throws or rejects is ignored. @default {none: a request sent without the token because its origin is not allowed is reported on stderr once per origin; with `KOGNIC_AUTH_LOG=debug|info|warn` set, events of that level and above are written there too; `KOGNIC_AUTH_LOG=off` writes nothing}
    */
   onEvent?: AuthEventListener;
   /** The clock, in milliseconds since the epoch. @default {Date.now} */

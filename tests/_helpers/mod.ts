@@ -149,6 +149,28 @@ export function kogCommand(denoPermissions: readonly string[] = KOG_DENO_PERMISS
 }
 
 /**
+ * The command that runs the local auth server from the shell
+ * (`kognic-auth-testing`): `KOGNIC_AUTH_TESTING_CLI` (a JSON array) when set,
+ * as the npm build's test run sets it, else testing.ts under Deno (with only
+ * the permissions it needs) or Bun; else (Node on the compiled tests) the
+ * compiled bin.
+ */
+export function testingServerCommand(): string[] {
+  const fromEnv = process.env.KOGNIC_AUTH_TESTING_CLI;
+  if (fromEnv) return JSON.parse(fromEnv);
+  const compiled = import.meta.url.endsWith(".js");
+  if (compiled) {
+    return [process.execPath, fileURLToPath(new URL("bin/kognic-auth-testing.js", repoRoot))];
+  }
+  const entry = fileURLToPath(new URL("testing.ts", repoRoot));
+  if ("Deno" in globalThis) {
+    const permissions = ["--allow-net=127.0.0.1", "--allow-read", "--allow-write", "--allow-env"];
+    return [process.execPath, "run", ...permissions, entry];
+  }
+  return [process.execPath, entry];
+}
+
+/**
  * Deno's cache directory as this process sees it. A CLI subprocess given
  * another XDG_CACHE_HOME would otherwise look for its modules there (Deno
  * keeps them in `$XDG_CACHE_HOME/deno`) and download them again.

@@ -374,6 +374,29 @@ describe("kognic-auth CLI", () => {
       await assertAccepted(result.stdout.trimEnd());
     });
 
+    it("--scope a --scope b (kog's spelling) requests the same scope as --scopes a b, and both mix", async () => {
+      const repeated = await run(
+        getToken("--credentials", credentialsFile, "--scope", "a", "--scope", "b"),
+      );
+      assert.equal(repeated.code, EXIT_OK, repeated.stderr);
+      assert.equal(server.tokenRequests.at(-1)?.scope, "a b");
+      const mixed = await run(
+        getToken(
+          "--scope",
+          "c",
+          "--credentials",
+          credentialsFile,
+          "--scopes",
+          "a",
+          "b",
+          "--scope",
+          "a",
+        ),
+      );
+      assert.equal(mixed.code, EXIT_OK, mixed.stderr);
+      assert.equal(server.tokenRequests.at(-1)?.scope, "a b c");
+    });
+
     it("--scopes stops at the next flag, so --scopes a b --json still prints JSON", async () => {
       const result = await run(
         getToken("--scopes", "a", "b", "--json", "--credentials", credentialsFile),
@@ -750,9 +773,9 @@ describe("kognic-auth CLI", () => {
           'Run "kognic-auth get-access-token --help" for the usage.\n',
       },
       {
-        name: "kog's --scope given to get-access-token",
-        args: () => getToken("--scope", "a"),
-        stderr: "Error: Unknown option --scope; did you mean --scopes?\n" +
+        name: "an empty --scope",
+        args: () => getToken("--scope", ""),
+        stderr: "Error: --scope needs a scope\n" +
           'Run "kognic-auth get-access-token --help" for the usage.\n',
       },
       {

@@ -499,6 +499,28 @@ describe("kog requests", () => {
     assert.equal(server.tokenRequests.at(-1)?.scope, "a:b c");
   });
 
+  it("takes --scopes a b (kognic-auth's spelling) after METHOD URL, and says where it goes when given first", async () => {
+    const greedy = await run(["get", server.apiUrl, "--scopes", "a:b", "c"]);
+    assertOk(greedy);
+    assert.equal(JSON.parse(greedy.stdout).scope, "a:b c");
+    const mixed = await run(["get", server.apiUrl, "--scope", "d", "--scopes", "a:b", "c"]);
+    assertOk(mixed);
+    assert.equal(server.tokenRequests.at(-1)?.scope, "a:b c d");
+    const first = await run(["--scopes", "a", "get", server.apiUrl]);
+    assert.equal(first.code, EXIT_USAGE);
+    assert.match(
+      first.stderr,
+      /^Error: METHOD and URL are missing \(--scopes takes every word up to the next option: put it after METHOD URL, or use --scope S\)\n/,
+    );
+  });
+
+  it("kog mcp --help prints its help on stdout and exits 0, like every other help page", async () => {
+    const help = await runKog(["mcp", "--help"], { env: xdg });
+    assert.equal(help.code, EXIT_OK, help.stderr);
+    assert.match(help.stdout, /^Usage: kog mcp \[options\]\n/);
+    assert.equal(help.stderr, "");
+  });
+
   it("uses the token cache file with --token-cache file", async () => {
     const home = await tempDir();
     try {
@@ -862,7 +884,7 @@ describe("kog as a subprocess", () => {
     const cases: [string[], string][] = [
       [["gte", api("object")], 'Unknown method "gte"; did you mean GET?'],
       [["get", api("object"), "--formt", "csv"], "Unknown option --formt; did you mean --format?"],
-      [["get", api("object"), "--scopes", "a"], "Unknown option --scopes; did you mean --scope?"],
+      [["get", api("object"), "--scoep", "a"], "Unknown option --scoep; did you mean --scope?"],
       [
         ["get", api("object"), "--format", "cvs"],
         '--format must be one of json, jsonl, csv, tsv, table, not "cvs"; did you mean csv?',

@@ -4,8 +4,19 @@ import { type AuthEvent, AuthSession, type AuthSessionOptions } from "../../mod.
 import { KognicClient } from "../../client.ts";
 import { MemoryTokenCache } from "../../config.ts";
 import { type LocalAuthServer, startAuthServer } from "../../testing.ts";
-import { describeEvent, logEvent } from "../../src/core/event_log.ts";
-import { assertNoSecretSeen, CLIENT_ID, CLIENT_SECRET, CLIENTS, record } from "../_helpers/mod.ts";
+import { describeEvent, logEvent, loggerFromEnv } from "../../src/core/event_log.ts";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import process from "node:process";
+import {
+  assertNoSecretSeen,
+  CLIENT_ID,
+  CLIENT_SECRET,
+  CLIENTS,
+  record,
+  runCommand,
+  tempDir,
+} from "../_helpers/mod.ts";
 
 let server: LocalAuthServer;
 let other: LocalAuthServer;
@@ -207,6 +218,160 @@ describe("session events", () => {
       assert.equal(lines.length, 1);
     } finally {
       console.error = original;
+    }
+  });
+});
+
+describe("requests sent without the token", () => {
+  /** Captures console.error; `waitFor` resolves when a line matches (bounded). */
+  function captureStderr(): {
+    lines: string[];
+    waitFor(pattern: RegExp): Promise<void>;
+    restore(): void;
+  } {
+    const lines: string[] = [];
+    const waiters: { pattern: RegExp; resolve: () => void }[] = [];
+    const original = console.error;
+    console.error = (...args: unknown[]) => {
+      const line = args.map(String).join(" ");
+      lines.push(line);
+      for (const waiter of waiters) if (waiter.pattern.test(line)) waiter.resolve();
+    };
+    return {
+      lines,
+      waitFor: (pattern) => {
+        if (lines.some((line) => pattern.test(line))) return Promise.resolve();
+        return new Promise((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`no line matched ${pattern}`)), 10_000);
+          waiters.push({
+            pattern,
+            resolve: () => {
+              clearTimeout(timer);
+              resolve();
+            },
+          });
+        });
+      },
+      restore: () => void (console.error = original),
+    };
+  }
+
+  it("without a listener or KOGNIC_AUTH_LOG, each origin that is not allowed is reported once on stderr", async () => {
+    const origins = await Promise.all([1, 2, 3].map(() => startAuthServer({ clients: CLIENTS })));
+    const [first, second, third] = origins;
+    const escaped = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    const stderr = captureStderr();
+    try {
+      const options = {
+        authServer: server.url,
+        auth: [CLIENT_ID, CLIENT_SECRET],
+        env: {},
+      } as const;
+      const session = new AuthSession({ ...options, auth: [CLIENT_ID, CLIENT_SECRET] });
+      const again = new AuthSession({ ...options, auth: [CLIENT_ID, CLIENT_SECRET] });
+      for (let i = 0; i < 3; i++) {
+        const response = await session.fetch(first.apiUrl, { method: "DELETE" });
+        assert.equal(response.status, 401);
+        await response.body?.cancel();
+      }
+      // Lines are written in the order of a session's events: once a later
+      // origin's line is there, every earlier event has been handled.
+      await (await session.fetch(second.apiUrl)).body?.cancel();
+      await stderr.waitFor(new RegExp(escaped(second.url)));
+      // Another session in the same process: the origins are not reported again.
+      await (await again.fetch(first.apiUrl)).body?.cancel();
+      await (await again.fetch(second.apiUrl)).body?.cancel();
+      await (await again.fetch(third.apiUrl)).body?.cancel();
+      await stderr.waitFor(new RegExp(escaped(third.url)));
+      const warnings = stderr.lines.filter((line) => line.includes("without the token"));
+      assert.equal(warnings.length, 3, warnings.join("\n"));
+      assert.equal(
+        warnings[0],
+        `kognic-auth: DELETE to ${first.url} sent without the token: the origin is not allowed ` +
+          "(allowedOrigins); the server will likely answer 401. Said once per origin; an onEvent " +
+          "listener or KOGNIC_AUTH_LOG=off silences it",
+      );
+      assert.match(warnings[1], new RegExp(`^kognic-auth: GET to ${escaped(second.url)} sent`));
+      assert.match(warnings[2], new RegExp(`^kognic-auth: GET to ${escaped(third.url)} sent`));
+      for (const origin of origins) assert.equal(origin.counts.tokenRequests, 0);
+    } finally {
+      stderr.restore();
+      for (const origin of origins) await origin.close();
+    }
+  });
+
+  it("a real process says it on stderr once per origin, without KOGNIC_AUTH_LOG (and on Deno without --allow-env)", async () => {
+    const origins = await Promise.all([1, 2].map(() => startAuthServer({ clients: CLIENTS })));
+    const dir = await tempDir();
+    try {
+      const compiled = import.meta.url.endsWith(".js");
+      const mod = new URL(`../../mod.${compiled ? "js" : "ts"}`, import.meta.url).href;
+      const [a, b] = origins.map((origin) => origin.apiUrl);
+      const script = join(dir.path, "unauthenticated.mjs");
+      await writeFile(
+        script,
+        `import { AuthSession } from ${JSON.stringify(mod)};
+const session = new AuthSession({ authServer: ${
+          JSON.stringify(server.url)
+        }, auth: ["id", "secret"] });
+for (const url of ${JSON.stringify([a, a, b, a, b])}) {
+  const response = await session.fetch(url);
+  await response.body?.cancel();
+  console.log(response.status);
+}
+`,
+      );
+      const command = "Deno" in globalThis
+        ? [process.execPath, "run", "--allow-net=127.0.0.1", "--allow-read", script]
+        : [process.execPath, script];
+      const result = await runCommand(command, [], { killAfter: 60_000 });
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stdout, "401\n401\n401\n401\n401\n");
+      const lines = result.stderr.trimEnd().split("\n");
+      assert.deepEqual(
+        lines.map((line) => line.replace(/ sent without the token.*$/, "")),
+        [`kognic-auth: GET to ${origins[0].url}`, `kognic-auth: GET to ${origins[1].url}`],
+      );
+      assert.equal(server.counts.tokenRequests, 0);
+    } finally {
+      for (const origin of origins) await origin.close();
+      await dir.cleanup();
+    }
+  });
+
+  it("with an onEvent listener, the listener gets every such event and nothing is written", async () => {
+    const target = await startAuthServer({ clients: CLIENTS });
+    const stderr = captureStderr();
+    try {
+      const { session, events } = observed({ env: {} });
+      for (let i = 0; i < 3; i++) await (await session.fetch(target.apiUrl)).body?.cancel();
+      const unauthenticated = events.filter((event) => event.type === "request.unauthenticated");
+      assert.deepEqual(
+        unauthenticated,
+        Array(3).fill({ type: "request.unauthenticated", method: "GET", origin: target.url }),
+      );
+      assert.deepEqual(stderr.lines, []);
+    } finally {
+      stderr.restore();
+      await target.close();
+    }
+  });
+
+  it("KOGNIC_AUTH_LOG=off writes nothing; =debug reports every such request", () => {
+    assert.equal(loggerFromEnv({ KOGNIC_AUTH_LOG: "off" }), undefined);
+    assert.equal(loggerFromEnv({ KOGNIC_AUTH_LOG: "OFF" }), undefined);
+    const stderr = captureStderr();
+    try {
+      const log = loggerFromEnv({ KOGNIC_AUTH_LOG: "debug" });
+      const event = { type: "request.unauthenticated", method: "GET", origin: "https://x.test" };
+      log?.(event as AuthEvent);
+      log?.(event as AuthEvent);
+      assert.equal(stderr.lines.length, 2);
+      const quiet = loggerFromEnv({});
+      quiet?.({ type: "request.replay", method: "GET", url: "https://x.test/" });
+      assert.equal(stderr.lines.length, 2, "other events stay quiet without KOGNIC_AUTH_LOG");
+    } finally {
+      stderr.restore();
     }
   });
 });

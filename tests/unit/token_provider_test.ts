@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it } from "node:test";
-import { AuthSession, ConfigurationError, requestToken, type TokenSet } from "../../mod.ts";
+import {
+  AccessToken,
+  AuthSession,
+  ConfigurationError,
+  requestToken,
+  type TokenSet,
+  tokenSetFromResponse,
+} from "../../mod.ts";
 import { type LocalAuthServer, startAuthServer } from "../../testing.ts";
 import { environmentOptions, loadCredentials } from "../../src/core/runtime_web.ts";
 import {
@@ -170,5 +177,72 @@ describe("the browser and edge-worker runtime module", () => {
 describe("secret hygiene", () => {
   it("no error message or output in this file contained the client secret", () => {
     assert.ok(assertNoSecretSeen() > 1, "the tests recorded their messages");
+  });
+});
+
+describe("a token sent to a browser page", () => {
+  it("toTokenResponse() sends the token and the lifetime left, never the refresh token; tokenSetFromResponse() reads it on the page's clock", async () => {
+    const token = await requestToken({
+      tokenUrl: server.tokenUrl,
+      credentials: { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET },
+    });
+    const withRefresh = new AccessToken({ ...token.toTokenSet(), refreshToken: "refresh-me" });
+    const wire = JSON.parse(JSON.stringify(withRefresh.toTokenResponse(token.issuedAt + 600_000)));
+    assert.deepEqual(wire, {
+      access_token: token.accessToken,
+      token_type: "Bearer",
+      expires_in: 3000,
+    });
+    const set = tokenSetFromResponse(wire, 1_000);
+    assert.deepEqual(set, {
+      accessToken: token.accessToken,
+      tokenType: "Bearer",
+      issuedAt: 1_000,
+      expiresAt: 3_001_000,
+      scope: undefined,
+    });
+    // A session whose provider reads the wire form calls the API with it.
+    const session = new AuthSession({
+      authServer: server.url,
+      tokenProvider: () => Promise.resolve(tokenSetFromResponse(token.toTokenResponse())),
+    });
+    const response = await session.fetch(server.apiUrl);
+    assert.equal(response.status, 200);
+    assert.equal((await response.json()).clientId, CLIENT_ID);
+    record(JSON.stringify(wire));
+  });
+
+  it("the JSON of an AccessToken (token redacted, ISO dates) fails with an error saying what to send", async () => {
+    const token = new AccessToken(tokenSet("secret-token-value", Date.now()));
+    const json = JSON.parse(JSON.stringify(token));
+    assert.equal(json.accessToken, "[redacted]");
+    assert.throws(() => tokenSetFromResponse(json), {
+      name: "TypeError",
+      message:
+        "The token backend sent the JSON of an AccessToken, which never holds the token: send token.toTokenResponse()",
+    });
+    for (
+      const bad of [null, {}, { access_token: "t" }, { access_token: "t", expires_in: 0 }, {
+        access_token: 1,
+        expires_in: 60,
+      }]
+    ) {
+      assert.throws(
+        () => tokenSetFromResponse(bad),
+        /^TypeError: The token backend sent no token: send token\.toTokenResponse\(\)$/,
+      );
+    }
+    // Handed to the session as it is, the constructor points to tokenSetFromResponse.
+    const session = new AuthSession({
+      authServer: server.url,
+      tokenProvider: () => Promise.resolve(json as TokenSet),
+    });
+    const error = await rejection(session.getToken());
+    assert.equal(error.name, "TypeError");
+    assert.match(
+      error.message,
+      /^expiresAt and issuedAt must be finite numbers \(milliseconds\); for JSON see tokenSetFromResponse\(\)$/,
+    );
+    assert.equal(server.counts.tokenRequests, 0);
   });
 });
