@@ -7,7 +7,7 @@
  * @module
  */
 
-import { type CachedToken, isUsable, type TokenCache } from "../core/token_cache.ts";
+import { type CachedToken, isUsable, parseTokenSet, type TokenCache } from "../core/token_cache.ts";
 import { ConfigurationError } from "../shared/errors.ts";
 import { errorCode } from "../shared/files.ts";
 import { inspectAsJson } from "../shared/redact.ts";
@@ -521,22 +521,9 @@ function safeDecode(text: string): string {
   }
 }
 
-/** The part of a token that fleets share: no refresh token. */
-function sharedToken(token: CachedToken): CachedToken | undefined {
-  const t = token as unknown as Record<string, unknown> | null;
-  if (typeof t !== "object" || t === null) return undefined;
-  if (typeof t.accessToken !== "string" || t.accessToken === "") return undefined;
-  if (typeof t.tokenType !== "string") return undefined;
-  if (typeof t.expiresAt !== "number" || !Number.isFinite(t.expiresAt)) return undefined;
-  if (typeof t.issuedAt !== "number" || !Number.isFinite(t.issuedAt)) return undefined;
-  const shared: CachedToken = {
-    accessToken: t.accessToken,
-    tokenType: t.tokenType,
-    expiresAt: t.expiresAt,
-    issuedAt: t.issuedAt,
-  };
-  if (typeof t.scope === "string") shared.scope = t.scope;
-  return shared;
+/** The part of a token that fleets share, no refresh token; `undefined` when it is not a token (see parseTokenSet). */
+function sharedToken(token: unknown): CachedToken | undefined {
+  return parseTokenSet(token, { refreshToken: false });
 }
 
 /** A stored token, or `undefined` for anything else (a foreign or damaged value). */

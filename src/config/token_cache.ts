@@ -9,7 +9,7 @@
  * @module
  */
 
-import { sha256Hex, type TokenCache } from "../core/token_cache.ts";
+import { parseTokenSet, sha256Hex, type TokenCache } from "../core/token_cache.ts";
 import type { TokenSet } from "../core/access_token.ts";
 import { type EnvSource, getEnv, xdgDir } from "../shared/env.ts";
 import { RedisTokenCache, type RedisTokenCacheOptions } from "./redis_token_cache.ts";
@@ -523,25 +523,9 @@ export async function createTokenCache(
   }
 }
 
-/** A valid copy of `value`, or `undefined` when it is not a cached token. */
+/** A valid copy of `value`, or `undefined` when it is not a cached token (see parseTokenSet). */
 function toCachedToken(value: unknown): TokenSet | undefined {
-  if (typeof value !== "object" || value === null) return undefined;
-  const raw = value as Record<string, unknown>;
-  if (typeof raw.accessToken !== "string" || raw.accessToken === "") return undefined;
-  if (typeof raw.tokenType !== "string") return undefined;
-  if (typeof raw.expiresAt !== "number" || !Number.isFinite(raw.expiresAt)) return undefined;
-  if (typeof raw.issuedAt !== "number" || !Number.isFinite(raw.issuedAt)) return undefined;
-  const token: TokenSet = {
-    accessToken: raw.accessToken,
-    tokenType: raw.tokenType,
-    expiresAt: raw.expiresAt,
-    issuedAt: raw.issuedAt,
-  };
-  if (typeof raw.refreshToken === "string" && raw.refreshToken !== "") {
-    token.refreshToken = raw.refreshToken;
-  }
-  if (typeof raw.scope === "string") token.scope = raw.scope;
-  return token;
+  return parseTokenSet(value);
 }
 
 /**

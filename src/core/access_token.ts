@@ -5,6 +5,7 @@
  */
 
 import { inspectAsJson } from "../shared/inspect.ts";
+import { rememberSecret } from "../shared/secrets.ts";
 
 /** A token as plain data, for caches and `initialToken`. Holds secrets: keep it private. */
 export interface TokenSet {
@@ -66,6 +67,31 @@ export function tokenFreshness(
 }
 
 /**
+ * What is wrong with a token's fields, or `undefined` when nothing is: the one
+ * check every token passes, whatever its source (a token response, a shared
+ * cache, a `tokenProvider`, an `initialToken`). The tokens must be visible
+ * ASCII (RFC 6749), so that they travel intact in an `Authorization` header;
+ * the times must be milliseconds since the epoch that a `Date` can hold. The
+ * answer never quotes a token.
+ *
+ * @param set The fields to check.
+ * @returns The problem, in words, or `undefined`.
+ */
+export function tokenSetProblem(set: TokenSet): string | undefined {
+  const printable = (token: unknown): boolean =>
+    typeof token == "string" && /^[\x21-\x7E](?:[\x20-\x7E]*[\x21-\x7E])?$/.test(token);
+  if (!printable(set?.accessToken)) {
+    return "accessToken must be a non-empty string of visible ASCII (no line breaks or control characters)";
+  }
+  if (set.refreshToken !== undefined && !printable(set.refreshToken)) {
+    return "refreshToken must be a non-empty string of visible ASCII (no line breaks or control characters)";
+  }
+  if (![set.issuedAt, set.expiresAt].every((t) => typeof t == "number" && t >= 0 && t <= 8.64e15)) {
+    return "expiresAt and issuedAt must be milliseconds since the epoch, from 0 to 8.64e15";
+  }
+}
+
+/**
  * An access token with its expiry. The token and refresh token are private:
  * `JSON.stringify`, `String()` and the Deno and Node inspectors show
  * `[redacted]` in their place.
@@ -88,15 +114,15 @@ export class AccessToken {
    * Creates a token from its fields.
    *
    * @param set The token's fields.
-   * @throws {TypeError} When the access token is empty or the times are not numbers.
+   * @throws {TypeError} When a field fails {@linkcode tokenSetProblem}; the
+   *   message never quotes the token.
    */
   constructor(set: TokenSet) {
-    if (typeof set?.accessToken !== "string" || set.accessToken === "") {
-      throw new TypeError("accessToken must be a non-empty string");
-    }
-    if (!Number.isFinite(set.expiresAt) || !Number.isFinite(set.issuedAt)) {
-      throw new TypeError("expiresAt and issuedAt must be finite numbers (milliseconds)");
-    }
+    const problem = tokenSetProblem(set);
+    if (problem) throw new TypeError(problem);
+    // Every token, whatever its source, is known to the redactor from here on.
+    rememberSecret(set.accessToken, true);
+    rememberSecret(set.refreshToken, true);
     this.#set = { ...set };
   }
 

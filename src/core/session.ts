@@ -369,7 +369,8 @@ export class AuthSession {
     let source: "request" | "cache" = "cache";
     const provider = this.#options.tokenProvider;
     if (provider) {
-      const token = new AccessToken(await provider({ signal }));
+      const { provideToken } = await import("./token_provider.ts");
+      const token = await provideToken({ ...this.#options, tokenProvider: provider }, signal);
       emit(this.#options.onTokenUpdated, token);
       this.#acquired("request", started, token);
       return token;
@@ -568,7 +569,8 @@ export class AuthSession {
 
   /** A description without credentials or tokens. */
   toJSON(): Record<string, unknown> {
-    return { tokenUrl: this.tokenUrl.href, hasToken: this.#current !== undefined };
+    const { origin, pathname, search } = this.tokenUrl;
+    return { tokenUrl: origin + pathname + search, hasToken: this.#current !== undefined };
   }
 }
 inspectAsJson(AuthSession, "AuthSession");

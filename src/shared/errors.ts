@@ -8,6 +8,8 @@
  * @module
  */
 
+import { redactor } from "./secrets.ts";
+
 /**
  * Stable codes of the core's errors: credentials, configuration, the system
  * keyring and the token request. The API client's errors have their own
@@ -55,7 +57,12 @@ export class KognicAuthError extends Error {
    * @param options The standard error options, such as `cause`.
    */
   constructor(code: string, message: string, options?: ErrorOptions) {
-    super(message, options);
+    // The message and the cause chain pass the redactor (secrets.ts), so that
+    // neither they nor the stack made from the message hold a secret.
+    super(
+      redactor.text(message),
+      options?.cause === undefined ? options : { cause: redactor.cause(options.cause) },
+    );
     this.name = "KognicAuthError";
     this.code = code;
   }
