@@ -6,6 +6,7 @@
 import type { EnvSource } from "../shared/env.ts";
 import { resolveCredentials } from "../core/credentials.ts";
 import { KognicAuthError } from "../shared/errors.ts";
+import { rememberUrlSecrets } from "../shared/redact.ts";
 import { AuthSession } from "../core/session.ts";
 import { DEFAULT_AUTH_SERVER, TOKEN_ENDPOINT_AUTH_METHODS } from "../core/options.ts";
 import type { AccessToken } from "../core/access_token.ts";
@@ -134,6 +135,8 @@ export async function chooseToken(
   sessionOptions: { allowedOrigins?: readonly string[] } = {},
 ): Promise<TokenChoice> {
   const server = nonEmpty(values, "server", "a URL", command);
+  // A password in --server is a secret from now on (the redactor removes it from every line).
+  if (server !== undefined) rememberUrlSecrets(server);
   const auth = nonEmpty(values, "credentials", "a file path", command);
   const envName = nonEmpty(values, "env", "an environment name", command);
   const envFile = nonEmpty(values, "env-config-file-path", "a file path", command);
