@@ -10,7 +10,7 @@
 // local servers on 127.0.0.1. kog mcp's results are in kog_mcp_hardening_test.ts.
 
 import assert from "node:assert/strict";
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { inspect } from "node:util";
 import { after, before, describe, it } from "node:test";
@@ -20,7 +20,7 @@ import { ApiError, KognicClient } from "../../client.ts";
 import { main } from "../../cli.ts";
 import { main as kogMain } from "../../kog.ts";
 import { record, runMain, tempDir } from "../_helpers/mod.ts";
-import { type StandIn, startStandIn } from "../_helpers/servers.ts";
+import { deadPort, type StandIn, startStandIn } from "../_helpers/servers.ts";
 
 const CLIENT_ID = "redaction-client";
 /** Every kind of secret the process can hold, each unique in its first and last 8 characters. */
@@ -371,6 +371,98 @@ describe("the redactor, on every path, for every kind of secret", () => {
       "JSON and inspect output",
     );
   });
+});
+
+describe("a password in an auth server URL", () => {
+  it("shows in no message, event or token cache key, and is no key of tokens.json", async () => {
+    const dir = await tempDir();
+    try {
+      const path = join(dir.path, "tokens.json");
+      const seen: AuthEvent[] = [];
+      tokenAnswer = {
+        status: 200,
+        body: { access_token: SECRETS["server token"], token_type: "Bearer" },
+      };
+      const session = new AuthSession({
+        authServer: withPassword(hostile.url),
+        auth: [CLIENT_ID, SECRETS["client secret"]],
+        tokenCache: new FileTokenCache({ path }),
+        onEvent: (event) => void seen.push(event),
+        fetch: userInfoFreeFetch,
+      });
+      await session.getAccessToken();
+      const file = await readFile(path, "utf8");
+      assert.ok(
+        file.includes(`${hostile.url}:${CLIENT_ID}`),
+        "the key is the URL without user info",
+      );
+      // The file holds the token, as a cache must; never the password.
+      assert.ok(!file.includes(SECRETS["URL password"]), file);
+      assertClean(JSON.stringify(seen), "the events");
+      // A token server that cannot be reached: the message names the URL without the password.
+      const dead = `http://127.0.0.1:${await deadPort()}`;
+      const unreachable = new AuthSession({
+        authServer: withPassword(dead),
+        auth: [CLIENT_ID, SECRETS["client secret"]],
+        retry: { limit: 0 },
+      });
+      const error = await unreachable.getAccessToken().then(
+        () => assert.fail("nothing listens there"),
+        (error: unknown) => error,
+      );
+      assert.ok(error instanceof TokenNetworkError, String(error));
+      assert.ok((error as Error).message.includes(dead), (error as Error).message);
+      assertClean(errorTexts(error), "the TokenNetworkError");
+    } finally {
+      await dir.cleanup();
+    }
+  });
+});
+
+describe("tokens from a tokenProvider and an initialToken", () => {
+  const bad = [
+    ["a line break", "prv-bad-Zr4\r\nX-Injected: yes"],
+    ["a NUL", "prv-bad-Zr4\u0000tail-of-it"],
+    ["a leading space", " prv-bad-Zr4-leading-space"],
+  ] as const;
+  for (const [what, token] of bad) {
+    it(`refuses one with ${what} from a tokenProvider, in a message that does not hold it`, async () => {
+      const session = new AuthSession({
+        tokenProvider: () =>
+          Promise.resolve({
+            accessToken: token,
+            tokenType: "Bearer",
+            issuedAt: Date.now(),
+            expiresAt: Date.now() + HOUR,
+          }),
+      });
+      const error = await session.getAccessToken().then(
+        () => assert.fail("expected a TypeError"),
+        (error: unknown) => error,
+      );
+      assert.ok(error instanceof TypeError, String(error));
+      assert.match(error.message, /tokenProvider gave an unusable token: accessToken must be/);
+      assert.ok(!errorTexts(error).includes("prv-bad-Zr4"), errorTexts(error));
+    });
+
+    it(`refuses one with ${what} as an initialToken, in a message that does not hold it`, () => {
+      let error: unknown;
+      try {
+        new AuthSession({
+          initialToken: {
+            accessToken: token,
+            tokenType: "Bearer",
+            issuedAt: Date.now(),
+            expiresAt: Date.now() + HOUR,
+          },
+        });
+      } catch (thrown) {
+        error = thrown;
+      }
+      assert.ok(error instanceof TypeError, String(error));
+      assert.ok(!errorTexts(error).includes("prv-bad-Zr4"), errorTexts(error));
+    });
+  }
 });
 
 /** The URL without its user info: what a fetch can send (a fetch refuses credentials in a URL). */
