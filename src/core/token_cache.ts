@@ -24,7 +24,9 @@ const MAX_STORED_LIFETIME = 366 * 24 * 3600 * 1000;
  * tokens. It passes the checks of a fresh token (`tokenSetProblem`: visible
  * ASCII tokens, times a `Date` can hold), has a `tokenType`, and a lifetime
  * of at most a year and a day. A damaged or hostile entry is thus a cache
- * miss, never an error.
+ * miss, never an error. Any `tokenType` is kept (a cache also stores a
+ * server's `Retry-After` as an entry of its own type); the session uses an
+ * entry only when it is `Bearer`.
  *
  * @param value What the cache held.
  * @param options `refreshToken: false` drops the refresh token (caches shared by a fleet keep none).
@@ -42,7 +44,7 @@ export function parseTokenSet(
     expiresAt: raw.expiresAt,
     issuedAt: raw.issuedAt,
   } as TokenSet;
-  if (options.refreshToken !== false && typeof raw.refreshToken === "string" && raw.refreshToken) {
+  if (typeof raw.refreshToken === "string" && raw.refreshToken) {
     token.refreshToken = raw.refreshToken;
   }
   if (typeof raw.scope === "string") token.scope = raw.scope;
@@ -53,6 +55,8 @@ export function parseTokenSet(
   ) {
     return undefined;
   }
+  // A damaged refresh token spoils the entry even where it is not kept.
+  if (options.refreshToken === false) delete token.refreshToken;
   return token;
 }
 
