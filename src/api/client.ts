@@ -216,7 +216,7 @@ export class KognicClient {
     this.#userAgent = userAgent(options.clientName);
     this.#headers = new Headers(options.headers);
     this.#retry = options.retry ?? {};
-    this.#timeout = checkTimeout(options.timeout ?? DEFAULT_API_TIMEOUT);
+    this.#timeout = checkTimeout(options.timeout);
     this.#onDeprecation = options.onDeprecation === undefined
       ? defaultDeprecationHandler
       : options.onDeprecation;
@@ -660,7 +660,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 /** A timeout, checked by the one number validation; `Infinity` is none, and a huge one is clamped by the deadline. */
-function checkTimeout(timeout: number): number {
+function checkTimeout(timeout: number | undefined): number {
   return checkNumber("timeout", timeout, DEFAULT_API_TIMEOUT, {
     min: 0,
     minInclusive: false,
