@@ -11,6 +11,7 @@ import { type CachedToken, isUsable, parseTokenSet, type TokenCache } from "../c
 import { ConfigurationError } from "../shared/errors.ts";
 import { errorCode } from "../shared/files.ts";
 import { inspectAsJson } from "../shared/redact.ts";
+import { withDeadline } from "../shared/deadline.ts";
 import { type LeaseStore, LocalQueue, runLocked } from "./_lease.ts";
 
 /**
@@ -369,17 +370,13 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
   /** Sends a command with the command timeout; any failure is a ConfigurationError without the password. */
   async #command(operation: string, args: string[]): Promise<unknown> {
     const timeout = this.#options.commandTimeout ?? 1_000;
-    let timer: ReturnType<typeof setTimeout> | undefined;
     let client: RedisCommandClient | undefined;
     try {
       client = await this.#client();
-      const expired = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`Redis did not answer within ${timeout} ms`)),
-          timeout,
-        );
+      const connected = client;
+      return await withDeadline(timeout, () => connected.sendCommand(args), {
+        reason: () => new Error(`Redis did not answer within ${timeout} ms`),
       });
-      return await Promise.race([client.sendCommand(args), expired]);
     } catch (error) {
       if (client && client === this.#own) {
         // A connection that timed out or broke is dropped; the next call after
@@ -399,8 +396,6 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
         }`,
         { cause: error },
       );
-    } finally {
-      clearTimeout(timer);
     }
   }
 
@@ -441,17 +436,10 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
     client.on("error", () => {
       // Failures reach the caller of the command that met them.
     });
-    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      await Promise.race([
-        client.connect(),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new Error(`no connection within ${timeout} ms`)),
-            timeout,
-          );
-        }),
-      ]);
+      await withDeadline(timeout, () => client.connect(), {
+        reason: () => new Error(`no connection within ${timeout} ms`),
+      });
     } catch (error) {
       try {
         client.destroy();
@@ -462,8 +450,6 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
         `Could not connect to the Redis token cache ${this.url}: ${this.#describe(error)}`,
         { cause: error },
       );
-    } finally {
-      clearTimeout(timer);
     }
     // An idle connection must not keep a process alive; a pending command's
     // timeout timer does while it waits.
