@@ -24,7 +24,7 @@ import { startDeadline } from "../shared/deadline.ts";
 import { describeCause } from "../shared/cause.ts";
 import { type AuthEventListener, emit } from "../core/events.ts";
 import { displayUrl } from "../shared/display_url.ts";
-import { redact } from "../shared/redact.ts";
+import { redact, redactCause } from "../shared/redact.ts";
 import { ApiError, ApiNetworkError, ApiTimeoutError, errorFromResponse } from "./errors.ts";
 import { defaultDeprecationHandler, type DeprecationHandler, sunsetNotice } from "./deprecation.ts";
 import { userAgent } from "./user_agent.ts";
@@ -315,7 +315,7 @@ export class KognicClient {
             method: verb,
             url: href,
             timeout,
-            cause: error,
+            cause: redactCause(error),
           });
         }
         if (error instanceof KognicAuthError) throw error;
@@ -325,7 +325,7 @@ export class KognicClient {
               method: verb,
               url: href,
               attempts: attempt,
-              cause: error,
+              cause: redactCause(error),
             });
           },
           undefined,

@@ -10,7 +10,7 @@
 import { type CachedToken, isUsable, parseTokenSet, type TokenCache } from "../core/token_cache.ts";
 import { ConfigurationError } from "../shared/errors.ts";
 import { errorCode } from "../shared/files.ts";
-import { inspectAsJson } from "../shared/redact.ts";
+import { inspectAsJson, redactCause, rememberUrlSecrets } from "../shared/redact.ts";
 import { withDeadline } from "../shared/deadline.ts";
 import { type LeaseStore, LocalQueue, runLocked } from "./_lease.ts";
 
@@ -394,7 +394,7 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
         `The Redis token cache ${this.url ?? "(given client)"} failed to ${operation}: ${
           this.#describe(error)
         }`,
-        { cause: error },
+        { cause: redactCause(error) },
       );
     }
   }
@@ -448,7 +448,7 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
       }
       throw new ConfigurationError(
         `Could not connect to the Redis token cache ${this.url}: ${this.#describe(error)}`,
-        { cause: error },
+        { cause: redactCause(error) },
       );
     }
     // An idle connection must not keep a process alive; a pending command's
@@ -474,6 +474,8 @@ export function parseRedisUrl(text: string): URL {
       `The Redis URL is not a URL; expected redis://HOST:PORT[/DB] or rediss://HOST:PORT[/DB]`,
     );
   }
+  // Its password is a secret from now on: the redactor removes it from every text.
+  rememberUrlSecrets(url);
   const shown = redactRedisUrl(url);
   if (url.protocol !== "redis:" && url.protocol !== "rediss:") {
     throw new ConfigurationError(

@@ -78,17 +78,13 @@ export function tokenFreshness(
  * @returns The problem, in words, or `undefined`.
  */
 export function tokenSetProblem(set: TokenSet): string | undefined {
-  const printable = (token: unknown): boolean =>
-    typeof token == "string" && /^[\x21-\x7E](?:[\x20-\x7E]*[\x21-\x7E])?$/.test(token);
-  if (!printable(set?.accessToken)) {
-    return "accessToken must be a non-empty string of visible ASCII (no line breaks or control characters)";
-  }
-  if (set.refreshToken !== undefined && !printable(set.refreshToken)) {
-    return "refreshToken must be a non-empty string of visible ASCII (no line breaks or control characters)";
-  }
-  if (![set.issuedAt, set.expiresAt].every((t) => typeof t == "number" && t >= 0 && t <= 8.64e15)) {
-    return "expiresAt and issuedAt must be milliseconds since the epoch, from 0 to 8.64e15";
-  }
+  const ok = (token: unknown): boolean =>
+    typeof token == "string" && /^[\x21-\x7E]([\x20-\x7E]*[\x21-\x7E])?$/.test(token);
+  return !ok(set?.accessToken) || set.refreshToken !== undefined && !ok(set.refreshToken)
+    ? "accessToken or refreshToken is not visible ASCII (has a line break or control character)"
+    : [set.issuedAt, set.expiresAt].every((t) => t === +t && t >= 0 && t <= 8.64e15)
+    ? undefined
+    : "expiresAt and issuedAt must be ms since the epoch, from 0 to 8.64e15";
 }
 
 /**
@@ -121,8 +117,8 @@ export class AccessToken {
     const problem = tokenSetProblem(set);
     if (problem) throw new TypeError(problem);
     // Every token, whatever its source, is known to the redactor from here on.
-    rememberSecret(set.accessToken, true);
-    rememberSecret(set.refreshToken, true);
+    rememberSecret(set.accessToken);
+    rememberSecret(set.refreshToken);
     this.#set = { ...set };
   }
 

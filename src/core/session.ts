@@ -569,8 +569,8 @@ export class AuthSession {
 
   /** A description without credentials or tokens. */
   toJSON(): Record<string, unknown> {
-    const { origin, pathname, search } = this.tokenUrl;
-    return { tokenUrl: origin + pathname + search, hasToken: this.#current !== undefined };
+    // Never the URL's user info.
+    return { tokenUrl: this.tokenUrl.origin + this.tokenUrl.pathname, hasToken: !!this.#current };
   }
 }
 inspectAsJson(AuthSession, "AuthSession");

@@ -57,12 +57,10 @@ export class KognicAuthError extends Error {
    * @param options The standard error options, such as `cause`.
    */
   constructor(code: string, message: string, options?: ErrorOptions) {
-    // The message and the cause chain pass the redactor (secrets.ts), so that
-    // neither they nor the stack made from the message hold a secret.
-    super(
-      redactor.text(message),
-      options?.cause === undefined ? options : { cause: redactor.cause(options.cause) },
-    );
+    // The message passes the redactor (secrets.ts), so that neither it nor
+    // the stack made from it holds a secret; a cause that may hold one is
+    // passed through `redactCause` (redact.ts) by the code that wraps it.
+    super(redactor.text(message), options);
     this.name = "KognicAuthError";
     this.code = code;
   }

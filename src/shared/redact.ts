@@ -11,7 +11,7 @@
  * @module
  */
 
-import { redactor, rememberSecret, standingSecrets, tokenSecrets } from "./secrets.ts";
+import { knownSecrets, redactor, rememberSecret } from "./secrets.ts";
 
 export { rememberSecret };
 export { inspectAsJson } from "./inspect.ts";
@@ -34,7 +34,7 @@ function formsOf(secret: string): string[] {
 /** Every secret known, and the `extra` ones, longest first (a secret inside another goes second). */
 function secretsWith(extra: readonly (string | undefined)[]): string[] {
   const all = new Set<string>();
-  for (const secret of [...extra, ...standingSecrets, ...tokenSecrets]) {
+  for (const secret of [...extra, ...knownSecrets]) {
     if (typeof secret === "string" && secret.length >= 4) all.add(secret);
   }
   return [...all].sort((a, b) => b.length - a.length);
@@ -210,5 +210,4 @@ export function rememberUrlSecrets(url: URL | string): string {
 
 // The core's errors reach the redactor through this hook from now on.
 redactor.text = redact;
-redactor.cause = redactCause;
 redactor.value = redactValue;

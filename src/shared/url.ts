@@ -16,7 +16,7 @@ function parseUrl(value: string, what: string): URL {
   } catch {
     // Never the user info of a URL in a message.
     throw new ConfigurationError(
-      `The ${what} "${value.replace(/\/\/[^/?#]*@/, "//")}" is not an absolute URL`,
+      `The ${what} "${value.replace(/\/\/.*@/, "//")}" is not an absolute URL`,
     );
   }
 }
@@ -40,11 +40,8 @@ export function tokenUrlFor(
     const base = server.href.replace(/[?#].*$/, "").replace(/\/+$/, "");
     url = parseUrl(path ? `${base}/${path}` : base, "token URL");
   }
-  // The passwords of these URLs are secrets from now on.
+  // The password of the URL (the auth server's, when the endpoint is a path) is a secret from now on.
   rememberSecret(url.password);
-  try {
-    rememberSecret(new URL(authServer).password);
-  } catch { /* an absolute token endpoint makes the auth server unused */ }
   assertSecureUrl(url, "token URL", allowInsecureHttp);
   return url;
 }
@@ -59,7 +56,7 @@ export function assertSecureUrl(url: URL, what: string, allowInsecureHttp: boole
         `except to a loopback address`,
     );
   }
-  throw new ConfigurationError(`The ${what} "${url.protocol}//${url.host}" must use https`);
+  throw new ConfigurationError(`The ${what} "${url.origin}" must use https`);
 }
 
 interface OriginPattern {

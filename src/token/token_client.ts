@@ -23,7 +23,13 @@ import {
 import { describeCause } from "../shared/cause.ts";
 import { emit } from "../core/events.ts";
 import { readBoundedText } from "../shared/body.ts";
-import { cutText, redact, rememberSecret, rememberUrlSecrets } from "../shared/redact.ts";
+import {
+  cutText,
+  redact,
+  redactCause,
+  rememberSecret,
+  rememberUrlSecrets,
+} from "../shared/redact.ts";
 import { checkNumber } from "../shared/numbers.ts";
 import { startDeadline } from "../shared/deadline.ts";
 import {
@@ -193,7 +199,7 @@ async function attemptToken(
   });
   const secrets = [credentials.clientSecret, basic];
   for (const secret of secrets) rememberSecret(secret);
-  rememberSecret(refreshToken, true);
+  rememberSecret(refreshToken);
   let status: number | undefined;
   try {
     const response = await (options.fetch ?? fetch)(sendTo, {
@@ -239,7 +245,7 @@ async function attemptToken(
       `Token request to "${tokenUrl}" failed: ${
         redact(describeCause(error, new URL(sendTo).host), [...secrets, refreshToken])
       }`,
-      { retryable: true, cause: error, status },
+      { retryable: true, cause: redactCause(error), status },
     );
   } finally {
     deadline.clear();
@@ -328,8 +334,8 @@ function parseTokenResponse(
   // The one check of every token (tokenSetProblem), as a cached or provided one passes.
   const problem = tokenSetProblem(set);
   if (problem) {
-    rememberSecret(set.accessToken, true);
-    throw fail(`has an unusable token: ${problem.replace("accessToken", "access_token")}`);
+    rememberSecret(set.accessToken);
+    throw fail(`has an unusable token: ${problem}`);
   }
   return new AccessToken(set);
 }

@@ -11,6 +11,7 @@ import { AuthSession, OAuthError, requestToken, TokenResponseError } from "../..
 import { ApiError, KognicClient } from "../../client.ts";
 import { readBoundedBytes, readBoundedText, readShownText } from "../../src/shared/body.ts";
 import { type StandIn, startStandIn } from "../_helpers/servers.ts";
+import { reportCheck } from "../_helpers/mod.ts";
 
 let endless: StandIn;
 const CHUNK = "0123456789abcdef".repeat(4096);
@@ -115,13 +116,14 @@ describe("every body from outside is read through the one bounded reader", () =>
   for (const [path, check] of PATHS) {
     it(`${path} settles on a body that never ends`, async () => {
       await bounded(check(), path);
+      reportCheck(`bounded reader: ${path} settles on an endless body`, 1);
     });
   }
 
   it("a body of exactly the bound is read whole, one byte more is not", async () => {
     for (const size of [1000, 1001]) {
       const stream = new ReadableStream<Uint8Array>({
-        start(controller) {
+        start(controller): void {
           controller.enqueue(new Uint8Array(size).fill(0x61));
           controller.close();
         },

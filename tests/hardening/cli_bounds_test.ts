@@ -26,6 +26,7 @@ import {
   isolatedXdg,
   kogCommand,
   record,
+  reportCheck,
   tempDir,
   writeCredentials,
 } from "../_helpers/mod.ts";
@@ -146,6 +147,7 @@ describe("a closed standard output", () => {
     assert.equal(outcome.code, 141, outcome.stderr);
     assert.ok(!/EPIPE|\n\s+at /.test(outcome.stderr), outcome.stderr);
     assert.equal(outcome.stderr, "");
+    reportCheck("a closed stdout ends kognic-auth and kog silently (exit 141)", 2);
   });
 });
 
@@ -186,6 +188,7 @@ describe("kog -d @-", () => {
     assert.match(outcome.stderr, /^Error: Standard input for -d @- is larger than 104857600 bytes/);
     assert.equal(outcome.stderr.trim().split("\n").length, 1);
     assert.equal(uploads, 0, "nothing was sent");
+    reportCheck("kog -d @- refuses standard input over 100 MiB, read with that bound", 1);
   });
 });
 
@@ -232,6 +235,7 @@ describe("kog mcp", () => {
     const text = await request("/v1/endless", endless.url);
     assert.match(text, /^HTTP 200/);
     assert.match(text, /\[Cut: showing 1000 of at least \d+ characters;/);
+    reportCheck("kog mcp answers an endless body with a cut result", 1);
     assert.ok(text.length < 2000, `${text.length} characters`);
   });
 

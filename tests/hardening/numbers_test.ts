@@ -13,7 +13,7 @@ import { type AuthEvent, AuthSession, requestToken, TokenTimeoutError } from "..
 import { KognicClient } from "../../client.ts";
 import { type LocalAuthServer, startAuthServer } from "../../testing.ts";
 import { MAX_TIMER_DELAY, timerDelay } from "../../src/shared/numbers.ts";
-import { CLIENT_ID, CLIENT_SECRET, CLIENTS } from "../_helpers/mod.ts";
+import { CLIENT_ID, CLIENT_SECRET, CLIENTS, reportCheck } from "../_helpers/mod.ts";
 import { startJsonStandIn } from "../_helpers/servers.ts";
 
 let server: LocalAuthServer;
@@ -124,6 +124,7 @@ describe("every number from options is checked by one rule", () => {
             `${what}: "${error.message}" names the option`,
           );
         }
+        reportCheck(`number rule: ${path} refuses a bad ${option}`, values.length);
       });
     }
   }
@@ -166,21 +167,26 @@ describe("waits of 2^31 ms or more are clamped, never fired at once", () => {
   it("a Retry-After of 30 days with maxRetryAfter Infinity is waited for, not retried at once", async () => {
     server.resetCounts();
     server.failTokenRequests({ status: 429, retryAfter: 30 * 24 * 3600 });
-    const retried = Promise.withResolvers<AuthEvent>();
+    let onRetry: (event: AuthEvent) => void = () => {};
+    const retried = new Promise<AuthEvent>((resolve) => (onRetry = resolve));
     const controller = new AbortController();
     const session = new AuthSession({
       authServer: server.url,
       auth: [CLIENT_ID, CLIENT_SECRET],
       retry: { maxRetryAfter: Infinity },
-      onEvent: (event) => event.type === "token.retry" && retried.resolve(event),
+      onEvent: (event) => event.type === "token.retry" && onRetry(event),
     });
     const pending = session.getToken({ signal: controller.signal }).catch((error) => error);
-    const event = await bounded(retried.promise, "the retry event");
+    const event = await bounded(retried, "the retry event");
     assert.ok(event.type === "token.retry" && event.delay >= 30 * 24 * 3_600_000, "the wait asked");
     // An overflowing timer fires within a millisecond or two: a window of a few
     // hundred shows whether the retry was sent at once. Not a speed assertion.
     await new Promise((resolve) => setTimeout(resolve, 300));
     assert.equal(server.counts.tokenRequests, 1, "no second request");
+    reportCheck(
+      "number rule: a Retry-After of 30 days is waited for (clamped), not retried at once",
+      1,
+    );
     controller.abort(new Error("the test is done"));
     assert.equal(((await pending) as Error).message, "the test is done");
   });

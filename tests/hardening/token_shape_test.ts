@@ -13,7 +13,7 @@ import { AuthSession, type TokenSet } from "../../mod.ts";
 import { FileTokenCache, MemoryTokenCache, type TokenCache } from "../../config.ts";
 import { type LocalAuthServer, startAuthServer } from "../../testing.ts";
 import { parseStoredToken } from "../../src/config/redis_token_cache.ts";
-import { CLIENT_ID, CLIENT_SECRET, CLIENTS, tempDir } from "../_helpers/mod.ts";
+import { CLIENT_ID, CLIENT_SECRET, CLIENTS, reportCheck, tempDir } from "../_helpers/mod.ts";
 
 const HOUR = 3_600_000;
 const now = Date.now();
@@ -73,7 +73,10 @@ function hostileCache(entry: unknown): TokenCache {
 }
 
 /** Asserts that a session on `cache` treats it as a miss: one token request, a server's token. */
+let misses = 0;
+
 async function assertMiss(cache: TokenCache, what: string): Promise<void> {
+  misses++;
   server.resetCounts();
   const session = new AuthSession({
     authServer: server.url,
@@ -87,6 +90,7 @@ async function assertMiss(cache: TokenCache, what: string): Promise<void> {
 }
 
 describe("a damaged or hostile shared cache entry is a miss, never an error", () => {
+  after(() => reportCheck("token shape: damaged cache entries x cache readers are misses", misses));
   it("a good entry is a hit (the table's control row)", async () => {
     server.resetCounts();
     const session = new AuthSession({
