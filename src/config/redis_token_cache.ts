@@ -10,7 +10,7 @@
 import { type CachedToken, isUsable, parseTokenSet, type TokenCache } from "../core/token_cache.ts";
 import { ConfigurationError } from "../shared/errors.ts";
 import { errorCode } from "../shared/files.ts";
-import { inspectAsJson, redactCause, rememberUrlSecrets } from "../shared/redact.ts";
+import { inspectAsJson, redactAndCut, redactCause, rememberUrlSecrets } from "../shared/redact.ts";
 import { withDeadline } from "../shared/deadline.ts";
 import { type LeaseStore, LocalQueue, runLocked } from "./_lease.ts";
 
@@ -364,7 +364,7 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
   #describe(error: unknown): string {
     let message = error instanceof Error ? error.message : String(error);
     for (const secret of this.#secrets) if (secret) message = message.split(secret).join("***");
-    return message.replace(/\s+/g, " ").slice(0, 300);
+    return redactAndCut(message.replace(/\s+/g, " "), 300, "");
   }
 
   /** Sends a command with the command timeout; any failure is a ConfigurationError without the password. */

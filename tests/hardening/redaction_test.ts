@@ -171,9 +171,12 @@ describe("the redactor, on every path, for every kind of secret", () => {
     });
 
     it(`keeps the ${kind} out of a TokenNetworkError's cause, stack and inspect output`, async () => {
-      // A runtime or an instrumenting wrapper that puts the request body in its message.
+      // A runtime or an instrumenting wrapper that puts the request body in its message,
+      // and the secret across the 300-character cut of the cause's description.
       const fetchEchoingBody: typeof fetch = (_input, init) => {
-        const cause = new Error(`socket hang up while sending "${init?.body}" ${secret}`);
+        const cause = new Error(
+          `socket hang up while sending "${init?.body}" ${straddling(secret, 300, "s")}`,
+        );
         (cause as { detail?: unknown }).detail = { sent: String(init?.body), secret };
         return Promise.reject(new TypeError(`fetch failed (${secret})`, { cause }));
       };
@@ -207,6 +210,30 @@ describe("the redactor, on every path, for every kind of secret", () => {
         assertClean(errorTexts(error), "the ApiError");
         assertClean(`${error.body}\n${error.serverMessage}\n${error.url}`, "the ApiError's fields");
       }
+    });
+
+    it(`keeps the ${kind} out of an ApiNetworkError, across the cut of its cause`, async () => {
+      const session = apiSession();
+      const client = new KognicClient({
+        session: new AuthSession({
+          authServer: hostile.url,
+          tokenProvider: () => session.getToken().then((token) => token.toTokenSet()),
+          fetch: () =>
+            Promise.reject(
+              // The description is "fetch failed: <cause>": the secret straddles its 300th character.
+              new TypeError("fetch failed", {
+                cause: new Error(straddling(secret, 300 - "fetch failed: ".length, "n")),
+              }),
+            ),
+        }),
+        retry: false,
+      });
+      const error = await client.get(`${hostile.url}/api/items`).then(
+        () => assert.fail("expected an ApiNetworkError"),
+        (error: unknown) => error,
+      );
+      assert.equal((error as Error).name, "ApiNetworkError");
+      assertClean(errorTexts(error), "the ApiNetworkError");
     });
 
     it(`keeps the ${kind} out of events, in a cache key and a URL`, async () => {
