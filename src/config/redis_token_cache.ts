@@ -12,6 +12,7 @@ import { ConfigurationError } from "../shared/errors.ts";
 import { errorCode } from "../shared/files.ts";
 import { inspectAsJson, redactAndCut, redactCause, rememberUrlSecrets } from "../shared/redact.ts";
 import { withDeadline } from "../shared/deadline.ts";
+import { checkNumber, TIMER_MS } from "../shared/numbers.ts";
 import { type LeaseStore, LocalQueue, runLocked } from "./_lease.ts";
 
 /**
@@ -152,11 +153,18 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
     if (typeof prefix !== "string" || prefix === "") {
       throw new TypeError("The Redis key prefix must be a non-empty string");
     }
-    for (const name of ["connectTimeout", "commandTimeout", "leaseTime", "lockTimeout"] as const) {
-      const value = options[name];
-      if (value !== undefined && !(typeof value === "number" && value > 0 && value < 2 ** 31)) {
-        throw new TypeError(`The Redis token cache's ${name} must be a positive number of ms`);
-      }
+    // The one number rule: each a number of ms above 0 that a timer holds.
+    for (
+      const name of [
+        "connectTimeout",
+        "commandTimeout",
+        "retryDelay",
+        "leaseTime",
+        "lockTimeout",
+        "maxHold",
+      ] as const
+    ) {
+      checkNumber(name, options[name], 1, TIMER_MS);
     }
     this.#prefix = prefix;
     this.#options = { ...options, client: undefined };

@@ -23,6 +23,7 @@ import {
 import { randomHex, withFileLock } from "./_lock.ts";
 import { FileRefusedError, isNotFound, readTextFile } from "../shared/files.ts";
 import { ConfigurationError } from "../shared/errors.ts";
+import { checkNumber, TIMER_MS } from "../shared/numbers.ts";
 import { parseTokenCacheMode, TOKEN_CACHE_ENV, type TokenCacheMode } from "./cache_mode.ts";
 
 export { parseTokenCacheMode, TOKEN_CACHE_ENV, type TokenCacheMode } from "./cache_mode.ts";
@@ -98,6 +99,7 @@ export class FileTokenCache implements TokenCache {
     if (options.path !== undefined && (typeof options.path !== "string" || options.path === "")) {
       throw new TypeError("The token cache path must be a non-empty string");
     }
+    checkNumber("lockTimeout", options.lockTimeout, 1, TIMER_MS);
     this.#options = { ...options };
   }
 
@@ -255,6 +257,7 @@ export class KeyringTokenCache implements TokenCache {
    * @param options The lock directory and the timeouts.
    */
   constructor(options: KeyringTokenCacheOptions = {}) {
+    checkNumber("lockTimeout", options.lockTimeout, 1, TIMER_MS);
     this.#options = { ...options };
   }
 

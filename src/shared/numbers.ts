@@ -15,6 +15,14 @@
 /** The longest delay a timer holds: 2^31 - 1 ms, about 24.8 days. Longer waits are clamped to it. */
 export const MAX_TIMER_DELAY = 2 ** 31 - 1;
 
+/** The rule of a duration in ms that a timer holds as it is: above 0, at most {@linkcode MAX_TIMER_DELAY}. */
+export const TIMER_MS: NumberRule = {
+  min: 0,
+  minInclusive: false,
+  max: 2 ** 31 - 1,
+  unit: "milliseconds",
+};
+
 /** The range a number must be in, for {@linkcode checkNumber}. */
 export interface NumberRule {
   /** The smallest value allowed. @default {0} */

@@ -11,6 +11,12 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { type AuthEvent, AuthSession, requestToken, TokenTimeoutError } from "../../mod.ts";
 import { KognicClient } from "../../client.ts";
+import {
+  DenoKvTokenCache,
+  FileTokenCache,
+  KeyringTokenCache,
+  RedisTokenCache,
+} from "../../config.ts";
 import { type LocalAuthServer, startAuthServer } from "../../testing.ts";
 import { MAX_TIMER_DELAY, timerDelay } from "../../src/shared/numbers.ts";
 import { CLIENT_ID, CLIENT_SECRET, CLIENTS, reportCheck } from "../_helpers/mod.ts";
@@ -68,11 +74,21 @@ const PATHS: Record<string, (options: Record<string, unknown>) => Promise<unknow
         }),
       ...options,
     }).getToken(),
+  "FileTokenCache": (options) => Promise.resolve().then(() => new FileTokenCache(options)),
+  "KeyringTokenCache": (options) => Promise.resolve().then(() => new KeyringTokenCache(options)),
+  "RedisTokenCache": (options) =>
+    Promise.resolve().then(() => new RedisTokenCache({ url: "redis://127.0.0.1:1", ...options })),
+  "DenoKvTokenCache": (options) => Promise.resolve().then(() => new DenoKvTokenCache(options)),
 };
+
+const TOKEN_PATHS = ["requestToken()", "AuthSession.getToken()", "KognicClient", "a tokenProvider"];
+const CACHES = ["FileTokenCache", "KeyringTokenCache", "RedisTokenCache", "DenoKvTokenCache"];
+/** Durations a timer must hold as they are: above 0, below 2^31 ms. */
+const TIMER_VALUES = [NaN, -1, 0, 2 ** 31, Infinity, "5"];
 
 /** Option (a dotted path for retry fields) x bad values x the paths that take it. */
 const RULES: [string, unknown[], string[]][] = [
-  ["timeout", [NaN, -1, 0, "10", null], Object.keys(PATHS)],
+  ["timeout", [NaN, -1, 0, "10", null], TOKEN_PATHS],
   ["totalTimeout", [NaN, -5, 0, "10"], [
     "requestToken()",
     "AuthSession.getToken()",
@@ -98,6 +114,12 @@ const RULES: [string, unknown[], string[]][] = [
     "AuthSession.getToken()",
     "KognicClient",
   ]],
+  ["lockTimeout", TIMER_VALUES, CACHES],
+  ["leaseTime", TIMER_VALUES, ["RedisTokenCache", "DenoKvTokenCache"]],
+  ["maxHold", TIMER_VALUES, ["RedisTokenCache", "DenoKvTokenCache"]],
+  ["connectTimeout", TIMER_VALUES, ["RedisTokenCache"]],
+  ["commandTimeout", TIMER_VALUES, ["RedisTokenCache"]],
+  ["retryDelay", TIMER_VALUES, ["RedisTokenCache"]],
 ];
 
 function optionsWith(option: string, value: unknown): Record<string, unknown> {
