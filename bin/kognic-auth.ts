@@ -8,13 +8,14 @@
 import process from "node:process";
 import { main } from "../cli.ts";
 import { nodeFetch } from "../src/cli/node_fetch.ts";
+import { defaultIO } from "../src/cli/skeleton.ts";
 import { configuredProxy } from "../src/config/proxy.ts";
 
 // With a proxy configured, the CLI's own proxying fetch is used instead.
 const onNode = !("Bun" in globalThis) && !("Deno" in globalThis) && !configuredProxy(process.env);
+// The process's streams as every CLI has them (a closed stdout exits 141 silently).
 main(process.argv.slice(2), {
-  stdout: (text) => process.stdout.write(text),
-  stderr: (text) => process.stderr.write(text),
+  ...defaultIO(),
   fetch: onNode ? nodeFetch : undefined,
 }).then((code) => {
   process.exitCode = code;

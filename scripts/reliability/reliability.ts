@@ -11,8 +11,9 @@
  * ```
  *
  * Steps:
- * 1. `deno test` on tests/hardening/reliability_test.ts, tests/hardening/security_test.ts and
- *    tests/hardening/fuzz_test.ts with KOGNIC_FUZZ_RUNS=10000 and
+ * 1. `deno test` on tests/hardening/reliability_test.ts, tests/hardening/security_test.ts,
+ *    tests/hardening/fuzz_test.ts and the suites of the redactor, the number rule, the
+ *    bounded reader, the token shape and the CLIs' edges, with KOGNIC_FUZZ_RUNS=10000 and
  *    KOGNIC_RELIABILITY_REPORT set, so that every row, property and check
  *    writes its figures;
  * 2. the soak: a local auth server issuing 2 s tokens, with 10% of token
@@ -49,6 +50,11 @@ const TEST_FILES = [
   "tests/hardening/reliability_test.ts",
   "tests/hardening/security_test.ts",
   "tests/hardening/fuzz_test.ts",
+  "tests/hardening/redaction_test.ts",
+  "tests/hardening/numbers_test.ts",
+  "tests/hardening/bounded_reads_test.ts",
+  "tests/hardening/token_shape_test.ts",
+  "tests/hardening/cli_bounds_test.ts",
 ];
 const SOAK = {
   callers: 200,

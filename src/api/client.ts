@@ -14,20 +14,18 @@ import { AuthSession } from "../core/session.ts";
 import {
   DEFAULT_RETRY_STATUSES,
   parseRetryAfter,
+  resolveRetryPolicy,
   Retry,
   type RetryPolicy,
   withRetries,
 } from "../shared/retry.ts";
+import { checkNumber } from "../shared/numbers.ts";
+import { startDeadline } from "../shared/deadline.ts";
 import { describeCause } from "../shared/cause.ts";
 import { type AuthEventListener, emit } from "../core/events.ts";
 import { displayUrl } from "../shared/display_url.ts";
-import {
-  ApiError,
-  ApiNetworkError,
-  ApiTimeoutError,
-  errorFromResponse,
-  MAX_BODY_CHARS,
-} from "./errors.ts";
+import { redact, redactCause } from "../shared/redact.ts";
+import { ApiError, ApiNetworkError, ApiTimeoutError, errorFromResponse } from "./errors.ts";
 import { defaultDeprecationHandler, type DeprecationHandler, sunsetNotice } from "./deprecation.ts";
 import { userAgent } from "./user_agent.ts";
 
@@ -94,8 +92,9 @@ export interface KognicClientOptions {
   retry?: ApiRetryOptions | false;
   /**
    * How long one attempt may wait for the response's headers, in
-   * milliseconds (the token request included); `Infinity` waits for ever.
-   * @default {60000}
+   * milliseconds (the token request included); `Infinity` waits for ever,
+   * and a timeout of 2^31 ms or more is clamped to 2^31 - 1 ms (about 24.8
+   * days), the longest a timer holds. @default {60000}
    */
   timeout?: number;
   /**
@@ -196,7 +195,8 @@ export class KognicClient {
    *
    * @param options The session, base URL, client name, retries and handlers.
    * @throws {TypeError} For a `baseUrl` that is not an absolute http(s) URL, or a bad `clientName`.
-   * @throws {RangeError} For a `timeout` that is not a positive number.
+   * @throws {RangeError} For a `timeout` that is not a positive number (`Infinity` is none;
+   *   one of 2^31 ms or more is clamped to about 24.8 days), or a `retry` field out of range.
    */
   constructor(options: KognicClientOptions = {}) {
     this.#session = options.session ?? new AuthSession();
@@ -205,10 +205,10 @@ export class KognicClient {
       try {
         base = new URL(String(options.baseUrl));
       } catch {
-        throw new TypeError(`baseUrl "${String(options.baseUrl)}" is not an absolute URL`);
+        throw new TypeError(`baseUrl "${redact(String(options.baseUrl))}" is not an absolute URL`);
       }
       if (base.protocol !== "https:" && base.protocol !== "http:") {
-        throw new TypeError(`baseUrl "${base.href}" must be an http(s) URL`);
+        throw new TypeError(`baseUrl "${displayUrl(base)}" must be an http(s) URL`);
       }
       this.#baseUrl = base.href.replace(/[?#].*$/, "").replace(/\/+$/, "");
     }
@@ -216,7 +216,7 @@ export class KognicClient {
     this.#userAgent = userAgent(options.clientName);
     this.#headers = new Headers(options.headers);
     this.#retry = options.retry ?? {};
-    this.#timeout = checkTimeout(options.timeout ?? DEFAULT_API_TIMEOUT);
+    this.#timeout = checkTimeout(options.timeout);
     this.#onDeprecation = options.onDeprecation === undefined
       ? defaultDeprecationHandler
       : options.onDeprecation;
@@ -295,10 +295,10 @@ export class KognicClient {
 
     const policy = { ...retry, limit: retries };
     return await withRetries<Response>(policy, signal, async (attempt) => {
-      const controller = new AbortController();
-      const timer = Number.isFinite(timeout)
-        ? setTimeout(() => controller.abort(new DOMException("Timed out", "TimeoutError")), timeout)
-        : undefined;
+      const deadline = startDeadline(timeout, {
+        signal,
+        reason: () => new DOMException("Timed out", "TimeoutError"),
+      });
       let response: Response;
       try {
         response = await this.#session.fetch(href, {
@@ -306,16 +306,16 @@ export class KognicClient {
           method: verb,
           headers,
           body,
-          signal: signal ? AbortSignal.any([signal, controller.signal]) : controller.signal,
+          signal: deadline.signal,
         });
       } catch (error) {
         if (signal?.aborted) throw signal.reason;
-        if (controller.signal.aborted) {
+        if (deadline.expired) {
           throw new ApiTimeoutError(`${label} got no response within ${timeout} ms`, {
             method: verb,
             url: href,
             timeout,
-            cause: error,
+            cause: redactCause(error),
           });
         }
         if (error instanceof KognicAuthError) throw error;
@@ -325,7 +325,7 @@ export class KognicClient {
               method: verb,
               url: href,
               attempts: attempt,
-              cause: error,
+              cause: redactCause(error),
             });
           },
           undefined,
@@ -334,7 +334,7 @@ export class KognicClient {
           },
         );
       } finally {
-        clearTimeout(timer);
+        deadline.clear();
       }
       const settle = async (): Promise<Response> => {
         this.#notifySunset(verb, url, response.headers);
@@ -553,7 +553,7 @@ export class KognicClient {
           statusText: response.statusText,
           method,
           url: url.href,
-          body: text.slice(0, MAX_BODY_CHARS),
+          body: text,
           cause: error,
         },
       );
@@ -643,15 +643,13 @@ function retryOptions(
     };
   }
   const options = { ...client, ...request };
-  const limit = options.limit ?? 3;
-  if (!Number.isInteger(limit) || limit < 0) {
-    throw new RangeError(`retry.limit must be an integer >= 0, not ${limit}`);
-  }
   return {
-    limit,
-    baseDelay: options.baseDelay ?? 500,
-    maxDelay: options.maxDelay ?? 30_000,
-    maxRetryAfter: options.maxRetryAfter ?? 60_000,
+    ...resolveRetryPolicy(options, {
+      limit: 3,
+      baseDelay: 500,
+      maxDelay: 30_000,
+      maxRetryAfter: 60_000,
+    }),
     methods: (options.methods ?? DEFAULT_RETRY_METHODS).map((method) => method.toUpperCase()),
     statuses: options.statuses ?? DEFAULT_RETRY_STATUSES,
   };
@@ -661,9 +659,12 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-function checkTimeout(timeout: number): number {
-  if (typeof timeout !== "number" || !(timeout > 0)) {
-    throw new RangeError(`timeout must be a positive number of milliseconds, not ${timeout}`);
-  }
-  return timeout;
+/** A timeout, checked by the one number validation; `Infinity` is none, and a huge one is clamped by the deadline. */
+function checkTimeout(timeout: number | undefined): number {
+  return checkNumber("timeout", timeout, DEFAULT_API_TIMEOUT, {
+    min: 0,
+    minInclusive: false,
+    infinite: true,
+    unit: "milliseconds",
+  });
 }

@@ -8,8 +8,8 @@ import { KognicAuthError } from "../shared/errors.ts";
 import type { KognicAuthErrors } from "../shared/error_union.ts";
 import { parseRetryAfter } from "../shared/retry.ts";
 import { displayUrl } from "../shared/display_url.ts";
-import { readBoundedText } from "../shared/body.ts";
-import { redact } from "../shared/redact.ts";
+import { readBoundedSecretText } from "../shared/body.ts";
+import { redact, redactAndCut } from "../shared/redact.ts";
 
 /** The most of an error body kept, in characters. */
 export const MAX_BODY_CHARS = 64 * 1024;
@@ -122,11 +122,14 @@ export class ApiError extends KognicAuthError {
     this.status = options.status;
     this.statusText = options.statusText ?? "";
     this.method = options.method;
-    this.url = options.url;
+    // Every field passes the redactor before it is cut; cuts fall between characters.
+    this.url = displayUrlText(options.url);
     this.serverMessage = options.serverMessage === undefined
       ? undefined
-      : redact(options.serverMessage);
-    this.body = options.body === undefined ? undefined : redact(options.body);
+      : redactAndCut(options.serverMessage, MAX_MESSAGE_CHARS);
+    this.body = options.body === undefined
+      ? undefined
+      : redactAndCut(options.body, MAX_BODY_CHARS, "");
     this.retryAfter = options.retryAfter;
     this.attempts = options.attempts ?? 1;
     const status = options.status;
@@ -173,7 +176,7 @@ export class ApiTimeoutError extends KognicAuthError {
     super("api_timeout", message, options);
     this.name = "ApiTimeoutError";
     this.method = options.method;
-    this.url = options.url;
+    this.url = displayUrlText(options.url);
     this.timeout = options.timeout;
   }
 }
@@ -218,7 +221,7 @@ export class ApiNetworkError extends KognicAuthError {
     super("api_network_error", message, options);
     this.name = "ApiNetworkError";
     this.method = options.method;
-    this.url = options.url;
+    this.url = displayUrlText(options.url);
     this.attempts = options.attempts;
   }
 }
@@ -233,7 +236,7 @@ export async function errorFromResponse(
   let body: string | undefined;
   try {
     // At most 64 KiB is read, whatever the server sends; the rest is cancelled.
-    body = (await readBoundedText(response, MAX_BODY_CHARS)).text.slice(0, MAX_BODY_CHARS);
+    body = (await readBoundedSecretText(response, MAX_BODY_CHARS)).text;
   } catch {
     body = undefined;
   }
@@ -248,7 +251,7 @@ export async function errorFromResponse(
       status: response.status,
       statusText: response.statusText,
       method,
-      url: url.href,
+      url: displayUrl(url),
       serverMessage,
       body,
       retryAfter: parseRetryAfter(response.headers.get("retry-after")),
@@ -283,7 +286,8 @@ export function messageOf(body: string, contentType: string | null): string | un
   if (message === undefined) return undefined;
   message = message.replace(/\s+/g, " ").trim();
   if (message === "") return undefined;
-  return message.length > MAX_MESSAGE_CHARS ? message.slice(0, MAX_MESSAGE_CHARS) + "..." : message;
+  // Redacted before it is cut, so a secret across the cut leaves no part behind.
+  return redactAndCut(message, MAX_MESSAGE_CHARS);
 }
 
 function jsonMessage(json: unknown, depth = 0): string | undefined {
@@ -296,4 +300,13 @@ function jsonMessage(json: unknown, depth = 0): string | undefined {
     if (found) return found;
   }
   return undefined;
+}
+
+/** A URL as text without its user info; text that is not a URL is only redacted. */
+function displayUrlText(url: string): string {
+  try {
+    return displayUrl(url);
+  } catch {
+    return redact(url);
+  }
 }

@@ -11,6 +11,7 @@ import { describeEvent } from "../core/event_log.ts";
 import { normalHost } from "../core/egress.ts";
 import { ConfigurationError, KognicAuthError } from "../shared/errors.ts";
 import { KeyringError } from "../shared/keyring.ts";
+import { redact } from "../shared/redact.ts";
 import type { TokenCacheMode } from "../config/cache_mode.ts";
 import type {
   Environment,
@@ -39,7 +40,7 @@ export function describe(error: unknown): string {
   if (error instanceof KognicAuthError || error instanceof TypeError) message = error.message;
   else if (error instanceof Error) message = `${error.name}: ${error.message}`;
   else message = String(error);
-  return oneLine(message);
+  return oneLine(redact(message));
 }
 
 /**

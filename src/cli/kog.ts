@@ -37,6 +37,7 @@ import {
   oneOf,
   parseOptions,
   readProcessStdin,
+  redactedIO,
   runMain,
   SCOPE_OPTIONS,
   scopeHelp,
@@ -121,7 +122,9 @@ message on stderr) or unusable input; 2 for a usage error.
  * console.log(code, out); // 0 "kog 0.1.0\n"
  * ```
  */
-export function main(args: string[], io: KogIO = defaultIO()): Promise<number> {
+export function main(args: string[], given: KogIO = defaultIO()): Promise<number> {
+  // Everything kog writes passes the redactor: kog never means to print a secret.
+  const io = redactedIO(given, { stdout: true });
   let verbose = false;
   const debug: Debug = (text) => {
     if (verbose) io.stderr(`debug: ${oneLine(text)}\n`);
@@ -377,8 +380,16 @@ async function readBody(
   let source: string;
   if (data === "@-") {
     source = "standard input";
-    const input = await (io.stdin ?? readProcessStdin)();
+    // Read with the bound of a -d file: at most one byte more than it allows.
+    const input = await (io.stdin ?? readProcessStdin)(MAX_BODY_FILE_BYTES);
     body = typeof input === "string" ? input : concat([input]);
+    const size = typeof body === "string" ? new TextEncoder().encode(body).length : body.length;
+    if (size > MAX_BODY_FILE_BYTES) {
+      throw new ConfigurationError(
+        `Standard input for -d @- is larger than ${MAX_BODY_FILE_BYTES} bytes (100 MiB), ` +
+          "the most a request body may hold",
+      );
+    }
   } else if (data.startsWith("@")) {
     const path = data.slice(1);
     if (path === "") throw new UsageError("-d @ needs a file name, or @- for standard input");

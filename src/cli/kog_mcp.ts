@@ -19,6 +19,8 @@ import type { Environment, EnvironmentsConfig } from "../config/environments.ts"
 import type { TokenCacheMode } from "../config/token_cache.ts";
 import type { TokenCache } from "../core/token_cache.ts";
 import { VERSION } from "../shared/version.ts";
+import { readBoundedText } from "../shared/body.ts";
+import { codePointLength, cutText, redact, redactTail } from "../shared/redact.ts";
 import { type Debug, describe, keyringStep, openTokenCache } from "./common.ts";
 import { loadMcpServerKit } from "./mcp_sdk.ts";
 
@@ -397,17 +399,30 @@ async function kognicRequest(
     response = sent;
   } catch (error) {
     if (!(error instanceof ApiError)) throw error;
-    const shown = error.body ? `\n\n${cut(escapeControls(error.body), options.maxChars)}` : "";
+    const shown = error.body
+      ? `\n\n${cut(escapeControls(clean(state, error.body)), options.maxChars)}`
+      : "";
     return errorResult(clean(state, `${describe(error)}${shown}`));
   }
-  const text = await response.text();
+  // The body is read with a bound (body.ts): enough for max-chars characters
+  // and a margin, so that an endless body answers with a cut result.
+  const read = await readBoundedText(response, options.maxChars * 4 + 16 * 1024);
   const contentType = response.headers.get("content-type");
-  const formatted = method === "HEAD" ? "" : formatBody(text, contentType, format as OutputFormat);
+  // A body cut by the read cannot be formatted: it is shown as it came, less
+  // any secret cut off at its end.
+  const formatted = method === "HEAD"
+    ? ""
+    : read.complete
+    ? formatBody(read.text, contentType, format as OutputFormat)
+    : redactTail(read.text);
   const head = `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ""}\n` +
     `Content-Type: ${contentType ?? "(none)"}\n\n`;
   const tail = notes.length ? `\n\n${notes.join("\n")}` : "";
+  // Secrets are removed before the cut, which falls between characters.
   return textResult(
-    clean(state, head + cut(escapeControls(formatted), options.maxChars) + tail),
+    clean(state, head) +
+      cut(escapeControls(clean(state, formatted)), options.maxChars, read.complete) +
+      clean(state, tail),
   );
 }
 
@@ -532,7 +547,7 @@ function environmentsResult(state: RequestState): ToolResult {
   const shown = list.map((environment) => ({
     name: environment.name,
     host: environment.host,
-    auth_server: environment.authServer,
+    auth_server: urlWithoutUserInfo(environment.authServer),
     scopes: environment.scopes ?? null,
     credentials: source(environment),
   }));
@@ -551,11 +566,24 @@ function environmentsResult(state: RequestState): ToolResult {
   ));
 }
 
-/** Text cut at `max` characters, with a note of how much was left out. */
-function cut(text: string, max: number): string {
-  if (text.length <= max) return text;
-  return `${text.slice(0, max)}\n\n[Cut: showing ${max} of ${text.length} characters; ` +
-    `${text.length - max} left out. Ask for less (filters, a page, a narrower URL).]`;
+/**
+ * Text cut at `max` characters (code points: a character is never cut in
+ * half), with a note of how much was left out; `complete: false` for text
+ * whose read stopped at its bound, so that the total is a lower bound.
+ */
+function cut(text: string, max: number, complete = true): string {
+  const total = codePointLength(text);
+  if (total <= max && complete) return text;
+  const shown = cutText(text, max);
+  const of = complete ? `${total}` : `at least ${total}`;
+  const left = complete ? `${total - max}` : `at least ${total - codePointLength(shown)}`;
+  return `${shown}\n\n[Cut: showing ${codePointLength(shown)} of ${of} characters; ` +
+    `${left} left out. Ask for less (filters, a page, a narrower URL).]`;
+}
+
+/** A URL as written, without its user info (a password is never shown to an agent). */
+function urlWithoutUserInfo(url: string): string {
+  return redact(url.replace(/\/\/[^/?#]*@/, "//"));
 }
 
 /** Control characters other than tab and line breaks, shown as \xNN. */
@@ -567,13 +595,18 @@ function escapeControls(text: string): string {
   );
 }
 
-/** Text with every token sent replaced, in case a server echoes one. */
+/**
+ * Text with every token sent replaced, in case a server echoes one, and then
+ * passed through the redactor (every other secret the process holds). Runs
+ * before any cut.
+ */
 function clean(state: RequestState, text: string): string {
   let out = text;
   for (const token of state.tokens) out = out.split(token).join("[token]");
-  return out;
+  return redact(out);
 }
 
 function clip(text: string, max: number): string {
-  return escapeControls(text.length > max ? `${text.slice(0, max)}...` : text);
+  const shown = cutText(text, max);
+  return escapeControls(shown.length < text.length ? `${shown}...` : text);
 }

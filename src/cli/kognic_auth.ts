@@ -18,6 +18,7 @@ import {
   nonEmpty,
   type ParsedArgs,
   type Program,
+  redactedIO,
   runProgram,
   scopeHelp,
   TOKEN_CACHE_HELP,
@@ -181,7 +182,8 @@ with nothing stored says so and exits 0.
  * ```
  */
 export function main(args: string[], io: CliIO = defaultIO()): Promise<number> {
-  return runProgram(PROGRAM, args, io);
+  // Standard error passes the redactor; standard output carries the token on purpose.
+  return runProgram(PROGRAM, args, redactedIO(io, { stdout: false }));
 }
 
 async function getAccessToken(

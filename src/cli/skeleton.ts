@@ -12,6 +12,7 @@ import { parseArgs } from "node:util";
 import { parseTokenCacheMode, TOKEN_CACHE_ENV, type TokenCacheMode } from "../config/cache_mode.ts";
 import { type EnvSource, getEnv } from "../shared/env.ts";
 import { describe, isPermissionDenied, oneLine } from "./common.ts";
+import { redact } from "../shared/redact.ts";
 
 /** Where a command reads and writes; tests pass their own. */
 export interface CliIO {
@@ -20,10 +21,12 @@ export interface CliIO {
   /** Writes to standard error. */
   stderr(text: string): void;
   /**
-   * Reads all of standard input (`kog -d @-`).
+   * Reads standard input (`kog -d @-`): all of it, or, when `maxBytes` is
+   * given, at most one byte more than that (so that the caller can tell a
+   * larger input), reading with that bound.
    * @default {reads the process's standard input}
    */
-  stdin?(): Promise<Uint8Array | string>;
+  stdin?(maxBytes?: number): Promise<Uint8Array | string>;
   /**
    * Environment variables: the credentials variables, `HOME` and the XDG
    * directories of the environments file and the token cache. The system
@@ -61,11 +64,55 @@ export class UsageError extends Error {
   }
 }
 
-/** The process's standard streams. */
+/**
+ * The exit code when standard output is closed before the command is done
+ * (the reader of a pipe left, as `head` does): 141, which is 128 + SIGPIPE,
+ * as a shell reports a command ended by a closed pipe. The command ends at
+ * once and silently.
+ */
+export const EXIT_CLOSED_STDOUT = 141;
+
+/** Whether `error` says that the other end of a pipe was closed. */
+export function isClosedPipe(error: unknown): boolean {
+  const { code, name } = (error ?? {}) as { code?: unknown; name?: unknown };
+  return code === "EPIPE" || code === "ERR_STREAM_DESTROYED" || name === "BrokenPipe";
+}
+
+let watchingStdout = false;
+
+/** Ends the process silently with {@linkcode EXIT_CLOSED_STDOUT}. */
+function closedStdout(): never {
+  process.exit(EXIT_CLOSED_STDOUT);
+}
+
+/**
+ * The process's standard streams. A closed standard output ends the process
+ * at once, silently, with {@linkcode EXIT_CLOSED_STDOUT}, whether the runtime
+ * reports it as an `error` event (Node, Bun) or by throwing from `write`
+ * (Deno), never as an uncaught EPIPE with a stack.
+ */
 export function defaultIO(): CliIO {
+  if (!watchingStdout) {
+    watchingStdout = true;
+    process.stdout.on("error", (error: unknown) => {
+      if (isClosedPipe(error)) closedStdout();
+      throw error;
+    });
+  }
   const io: CliIO = {
-    stdout: (text) => process.stdout.write(text),
-    stderr: (text) => process.stderr.write(text),
+    stdout: (text) => {
+      try {
+        process.stdout.write(text);
+      } catch (error) {
+        if (isClosedPipe(error)) closedStdout();
+        throw error;
+      }
+    },
+    stderr: (text) => {
+      try {
+        process.stderr.write(text);
+      } catch { /* nowhere left to say anything */ }
+    },
     stdin: readProcessStdin,
   };
   const env = denoEnvWithoutPermission();
@@ -131,13 +178,28 @@ function warnDeniedEnv(io: CliIO): void {
   );
 }
 
-/** All of the process's standard input. */
-export async function readProcessStdin(): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of process.stdin) {
-    chunks.push(typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk);
-  }
-  return concat(chunks);
+/**
+ * The process's standard input: all of it, or with `maxBytes`, at most one
+ * byte more than that, read through the one bounded reader (body.ts), so
+ * that an endless input costs at most the bound in memory.
+ */
+export async function readProcessStdin(maxBytes = Infinity): Promise<Uint8Array> {
+  const { readBoundedBytes } = await import("../shared/body.ts");
+  const limit = Number.isFinite(maxBytes) ? maxBytes + 1 : Number.MAX_SAFE_INTEGER;
+  return (await readBoundedBytes(process.stdin as AsyncIterable<Uint8Array | string>, limit)).bytes;
+}
+
+/**
+ * The same streams, with every text written to standard error (and, with
+ * `stdout: true`, to standard output) passed through the redactor first:
+ * the one place where a CLI's output meets it.
+ */
+export function redactedIO<T extends CliIO>(io: T, options: { stdout: boolean }): T {
+  return {
+    ...io,
+    stdout: options.stdout ? (text: string) => io.stdout(redact(text)) : io.stdout,
+    stderr: (text: string) => io.stderr(redact(text)),
+  };
 }
 
 /** One byte array (a copy, backed by a plain ArrayBuffer) of the chunks. */

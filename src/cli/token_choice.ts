@@ -6,6 +6,8 @@
 import type { EnvSource } from "../shared/env.ts";
 import { resolveCredentials } from "../core/credentials.ts";
 import { KognicAuthError } from "../shared/errors.ts";
+import { rememberUrlSecrets } from "../shared/redact.ts";
+import { withDeadline } from "../shared/deadline.ts";
 import { AuthSession } from "../core/session.ts";
 import { isSecureDestination, tokenEgress } from "../core/egress.ts";
 import { defaultAllowedOrigins, tokenUrlFor } from "../shared/url.ts";
@@ -143,6 +145,8 @@ export async function chooseToken(
   sessionOptions: { warn?: Debug } = {},
 ): Promise<TokenChoice> {
   const server = nonEmpty(values, "server", "a URL", command);
+  // A password in --server is a secret from now on (the redactor removes it from every line).
+  if (server !== undefined) rememberUrlSecrets(server);
   const auth = nonEmpty(values, "credentials", "a file path", command);
   const envName = nonEmpty(values, "env", "an environment name", command);
   const envFile = nonEmpty(values, "env-config-file-path", "a file path", command);
@@ -257,26 +261,17 @@ export async function chooseToken(
  * credentials, the cache and its lock) and says so when they overran.
  */
 export async function tokenWithin(choice: TokenChoice, started: number): Promise<AccessToken> {
-  const controller = new AbortController();
   const left = Math.max(1, choice.timeout - (performance.now() - started));
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const overrun = new Promise<never>((_, reject) => {
-    // A little later than the token request's budget, whose error says more.
-    timer = setTimeout(() => {
-      const seconds = (choice.timeout / 1000).toFixed(1);
-      const error = new KognicAuthError(
+  // A little later than the token request's budget, whose error says more.
+  return await withDeadline(left + 250, (signal) => choice.session.getToken({ signal }), {
+    reason: () =>
+      new KognicAuthError(
         "token_timeout",
-        `No access token within the ${seconds} s timeout (--timeout); ${choice.requests()} token request attempts were sent; the last step was still waiting (for the token cache or the token server)`,
-      );
-      controller.abort(error);
-      reject(error);
-    }, left + 250);
+        `No access token within the ${
+          (choice.timeout / 1000).toFixed(1)
+        } s timeout (--timeout); ${choice.requests()} token request attempts were sent; the last step was still waiting (for the token cache or the token server)`,
+      ),
   });
-  try {
-    return await Promise.race([choice.session.getToken({ signal: controller.signal }), overrun]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /**

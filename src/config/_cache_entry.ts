@@ -18,8 +18,8 @@
  * @module
  */
 
-import type { TokenSet } from "../core/access_token.ts";
-import { isPrintableToken, MAX_TOKEN_LIFETIME_SECONDS } from "../shared/token_chars.ts";
+import { MAX_TOKEN_LIFETIME_SECONDS, type TokenSet } from "../core/access_token.ts";
+import { parseTokenSet } from "../core/token_cache.ts";
 
 /** A token cache entry in the Python package's shape. */
 export interface CacheEntry {
@@ -64,7 +64,7 @@ export function toCacheEntry(token: TokenSet): CacheEntry {
 
 /**
  * The token in a cache entry, in either shape, when it passes the checks of a
- * fresh token from the token endpoint: a printable access token, a bearer
+ * fresh token from the token endpoint (`parseTokenSet`): a printable access token, a bearer
  * token type (or none), a positive `expires_in` (or none), a lifetime cut to
  * a year. Anything else, or an expiry that is not a number, is a miss
  * (`undefined`), never an error. When the entry does not say how long the
@@ -79,7 +79,7 @@ export function parseCacheEntry(value: unknown, now: number = Date.now()): Token
   const raw = value as Record<string, unknown>;
   const python = Object.hasOwn(raw, "access_token");
   const accessToken = python ? raw.access_token : raw.accessToken;
-  if (!isPrintableToken(accessToken)) return undefined;
+  if (typeof accessToken !== "string") return undefined;
   const type = (python ? raw.token_type : raw.tokenType) ?? "Bearer";
   if (typeof type !== "string") return undefined;
   const tokenType = type.toLowerCase() === "bearer"
@@ -118,5 +118,6 @@ export function parseCacheEntry(value: unknown, now: number = Date.now()): Token
   const refreshToken = python ? raw.refresh_token : raw.refreshToken;
   if (typeof refreshToken === "string" && refreshToken !== "") token.refreshToken = refreshToken;
   if (typeof raw.scope === "string") token.scope = raw.scope;
-  return token;
+  // Last, the checks every stored token passes, whatever cache held it.
+  return parseTokenSet(token);
 }

@@ -10,6 +10,9 @@
 // bounded; after it, or when the store fails, `fn` runs without the lease,
 // queued only behind the other callers in this process (its own single flight).
 
+import { sleep } from "../shared/retry.ts";
+import { startDeadline } from "../shared/deadline.ts";
+
 /** What a lease needs from a store; every method may throw when the store cannot be reached. */
 export interface LeaseStore {
   /** Takes the lease for `owner` unless someone holds it. */
@@ -171,16 +174,10 @@ async function holding<T>(
   }
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return abortable(new Promise<void>((resolve) => setTimeout(resolve, ms)), signal);
-}
-
+/** `promise`, ended early (with its reason) when `signal` aborts: the one deadline helper with no time limit. */
 function abortable<T>(promise: Promise<T>, signal?: AbortSignal): Promise<T> {
   if (!signal) return promise;
   signal.throwIfAborted();
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
+  const wait = startDeadline(undefined, { signal });
+  return wait.race(promise).finally(() => wait.clear());
 }

@@ -20,6 +20,7 @@
 
 import { errorCode } from "../shared/files.ts";
 import { sleep } from "../shared/retry.ts";
+import { startDeadline } from "../shared/deadline.ts";
 export interface FileLockOptions {
   /** How long to wait for the lock before running without it, in ms. @default {30_000} */
   timeout?: number;
@@ -234,22 +235,15 @@ async function waitUntil(
 ): Promise<void> {
   const left = deadline - Date.now();
   if (left <= 0) return;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let onAbort: (() => void) | undefined;
+  // The one deadline helper: the wait ends at the deadline (quietly) or when
+  // the signal aborts (with its reason).
+  const wait = startDeadline(left, { signal });
   try {
-    await Promise.race([
-      promise,
-      new Promise<void>((resolve) => (timer = setTimeout(resolve, left))),
-      new Promise<void>((_, reject) => {
-        if (!signal) return;
-        onAbort = () => reject(signal.reason);
-        if (signal.aborted) onAbort();
-        else signal.addEventListener("abort", onAbort, { once: true });
-      }),
-    ]);
+    await wait.race(promise);
+  } catch (error) {
+    if (!wait.expired) throw error;
   } finally {
-    clearTimeout(timer);
-    if (onAbort) signal?.removeEventListener("abort", onAbort);
+    wait.clear();
   }
 }
 

@@ -7,6 +7,7 @@
 
 import { type CachedToken, isUsable, type TokenCache } from "../core/token_cache.ts";
 import { ConfigurationError } from "../shared/errors.ts";
+import { checkNumber, TIMER_MS } from "../shared/numbers.ts";
 import { type LeaseStore, LocalQueue, runLocked } from "./_lease.ts";
 import { parseStoredToken } from "./redis_token_cache.ts";
 
@@ -96,6 +97,9 @@ export class DenoKvTokenCache implements TokenCache {
     const prefix = options.prefix ?? "kognic-auth";
     if (typeof prefix !== "string" || prefix === "") {
       throw new TypeError("The Deno KV key prefix must be a non-empty string");
+    }
+    for (const name of ["leaseTime", "lockTimeout", "maxHold"] as const) {
+      checkNumber(name, options[name], 1, TIMER_MS);
     }
     this.#prefix = prefix;
     this.#options = { ...options };

@@ -31,6 +31,7 @@ import {
 } from "../core/options.ts";
 import { type EnvSource, expandHome, xdgDir } from "../shared/env.ts";
 import { ConfigurationError } from "../shared/errors.ts";
+import { rememberUrlSecrets } from "../shared/redact.ts";
 import { readTextFile } from "../shared/files.ts";
 
 /** One Kognic environment: where its API lives and how to authenticate to it. */
@@ -213,10 +214,12 @@ export function parseEnvironments(json: unknown, path: string): EnvironmentsConf
         throw bad(`${prefix}.auth_server`, "is missing");
       }
       if (typeof authServer !== "string") throw bad(`${prefix}.auth_server`, "must be a string");
+      // A password in the URL is a secret from now on; messages show the URL without it.
+      const shownServer = rememberUrlSecrets(authServer);
       if (!isHttpUrl(authServer)) {
         throw bad(
           `${prefix}.auth_server`,
-          `must be an http(s) URL such as "https://auth.app.kognic.com", not "${authServer}"`,
+          `must be an http(s) URL such as "https://auth.app.kognic.com", not "${shownServer}"`,
         );
       }
 

@@ -10,6 +10,7 @@
 
 import { type EnvSource, getEnv } from "../shared/env.ts";
 import { ConfigurationError } from "../shared/errors.ts";
+import { rememberUrlSecrets } from "../shared/redact.ts";
 
 const PROXY_VARIABLES = ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"];
 const INSTALL_HINT = "install it with `npm install undici`";
@@ -30,7 +31,11 @@ export interface ProxyFetchOptions {
 export function configuredProxy(env?: EnvSource): string | undefined {
   for (const name of PROXY_VARIABLES) {
     const value = getEnv(name, env);
-    if (value) return value;
+    if (value) {
+      // The proxy's password is a secret from now on: the redactor removes it from every text.
+      rememberUrlSecrets(value);
+      return value;
+    }
   }
   return undefined;
 }

@@ -7,10 +7,12 @@
  * @module
  */
 
-import { type CachedToken, isUsable, type TokenCache } from "../core/token_cache.ts";
+import { type CachedToken, isUsable, parseTokenSet, type TokenCache } from "../core/token_cache.ts";
 import { ConfigurationError } from "../shared/errors.ts";
 import { errorCode } from "../shared/files.ts";
-import { inspectAsJson } from "../shared/redact.ts";
+import { inspectAsJson, redactAndCut, redactCause, rememberUrlSecrets } from "../shared/redact.ts";
+import { withDeadline } from "../shared/deadline.ts";
+import { checkNumber, TIMER_MS } from "../shared/numbers.ts";
 import { type LeaseStore, LocalQueue, runLocked } from "./_lease.ts";
 
 /**
@@ -151,11 +153,18 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
     if (typeof prefix !== "string" || prefix === "") {
       throw new TypeError("The Redis key prefix must be a non-empty string");
     }
-    for (const name of ["connectTimeout", "commandTimeout", "leaseTime", "lockTimeout"] as const) {
-      const value = options[name];
-      if (value !== undefined && !(typeof value === "number" && value > 0 && value < 2 ** 31)) {
-        throw new TypeError(`The Redis token cache's ${name} must be a positive number of ms`);
-      }
+    // The one number rule: each a number of ms above 0 that a timer holds.
+    for (
+      const name of [
+        "connectTimeout",
+        "commandTimeout",
+        "retryDelay",
+        "leaseTime",
+        "lockTimeout",
+        "maxHold",
+      ] as const
+    ) {
+      checkNumber(name, options[name], 1, TIMER_MS);
     }
     this.#prefix = prefix;
     this.#options = { ...options, client: undefined };
@@ -363,23 +372,19 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
   #describe(error: unknown): string {
     let message = error instanceof Error ? error.message : String(error);
     for (const secret of this.#secrets) if (secret) message = message.split(secret).join("***");
-    return message.replace(/\s+/g, " ").slice(0, 300);
+    return redactAndCut(message.replace(/\s+/g, " "), 300, "");
   }
 
   /** Sends a command with the command timeout; any failure is a ConfigurationError without the password. */
   async #command(operation: string, args: string[]): Promise<unknown> {
     const timeout = this.#options.commandTimeout ?? 1_000;
-    let timer: ReturnType<typeof setTimeout> | undefined;
     let client: RedisCommandClient | undefined;
     try {
       client = await this.#client();
-      const expired = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`Redis did not answer within ${timeout} ms`)),
-          timeout,
-        );
+      const connected = client;
+      return await withDeadline(timeout, () => connected.sendCommand(args), {
+        reason: () => new Error(`Redis did not answer within ${timeout} ms`),
       });
-      return await Promise.race([client.sendCommand(args), expired]);
     } catch (error) {
       if (client && client === this.#own) {
         // A connection that timed out or broke is dropped; the next call after
@@ -397,10 +402,8 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
         `The Redis token cache ${this.url ?? "(given client)"} failed to ${operation}: ${
           this.#describe(error)
         }`,
-        { cause: error },
+        { cause: redactCause(error) },
       );
-    } finally {
-      clearTimeout(timer);
     }
   }
 
@@ -441,17 +444,10 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
     client.on("error", () => {
       // Failures reach the caller of the command that met them.
     });
-    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      await Promise.race([
-        client.connect(),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new Error(`no connection within ${timeout} ms`)),
-            timeout,
-          );
-        }),
-      ]);
+      await withDeadline(timeout, () => client.connect(), {
+        reason: () => new Error(`no connection within ${timeout} ms`),
+      });
     } catch (error) {
       try {
         client.destroy();
@@ -460,10 +456,8 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
       }
       throw new ConfigurationError(
         `Could not connect to the Redis token cache ${this.url}: ${this.#describe(error)}`,
-        { cause: error },
+        { cause: redactCause(error) },
       );
-    } finally {
-      clearTimeout(timer);
     }
     // An idle connection must not keep a process alive; a pending command's
     // timeout timer does while it waits.
@@ -488,6 +482,8 @@ export function parseRedisUrl(text: string): URL {
       `The Redis URL is not a URL; expected redis://HOST:PORT[/DB] or rediss://HOST:PORT[/DB]`,
     );
   }
+  // Its password is a secret from now on: the redactor removes it from every text.
+  rememberUrlSecrets(url);
   const shown = redactRedisUrl(url);
   if (url.protocol !== "redis:" && url.protocol !== "rediss:") {
     throw new ConfigurationError(
@@ -521,22 +517,9 @@ function safeDecode(text: string): string {
   }
 }
 
-/** The part of a token that fleets share: no refresh token. */
-function sharedToken(token: CachedToken): CachedToken | undefined {
-  const t = token as unknown as Record<string, unknown> | null;
-  if (typeof t !== "object" || t === null) return undefined;
-  if (typeof t.accessToken !== "string" || t.accessToken === "") return undefined;
-  if (typeof t.tokenType !== "string") return undefined;
-  if (typeof t.expiresAt !== "number" || !Number.isFinite(t.expiresAt)) return undefined;
-  if (typeof t.issuedAt !== "number" || !Number.isFinite(t.issuedAt)) return undefined;
-  const shared: CachedToken = {
-    accessToken: t.accessToken,
-    tokenType: t.tokenType,
-    expiresAt: t.expiresAt,
-    issuedAt: t.issuedAt,
-  };
-  if (typeof t.scope === "string") shared.scope = t.scope;
-  return shared;
+/** The part of a token that fleets share, no refresh token; `undefined` when it is not a token (see parseTokenSet). */
+function sharedToken(token: unknown): CachedToken | undefined {
+  return parseTokenSet(token, { refreshToken: false });
 }
 
 /** A stored token, or `undefined` for anything else (a foreign or damaged value). */

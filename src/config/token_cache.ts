@@ -9,7 +9,7 @@
  * @module
  */
 
-import { sha256Hex, type TokenCache } from "../core/token_cache.ts";
+import { parseTokenSet, sha256Hex, type TokenCache } from "../core/token_cache.ts";
 import type { TokenSet } from "../core/access_token.ts";
 import { type EnvSource, getEnv, xdgDir } from "../shared/env.ts";
 import { RedisTokenCache, type RedisTokenCacheOptions } from "./redis_token_cache.ts";
@@ -25,6 +25,7 @@ import { type CacheEntry, parseCacheEntry, toCacheEntry } from "./_cache_entry.t
 import { errorCode, isNotFound } from "../shared/files.ts";
 import { sleep } from "../shared/retry.ts";
 import { ConfigurationError } from "../shared/errors.ts";
+import { checkNumber, TIMER_MS } from "../shared/numbers.ts";
 import { parseTokenCacheMode, TOKEN_CACHE_ENV, type TokenCacheMode } from "./cache_mode.ts";
 
 export { parseTokenCacheMode, TOKEN_CACHE_ENV, type TokenCacheMode } from "./cache_mode.ts";
@@ -126,6 +127,7 @@ export class FileTokenCache implements TokenCache {
     if (options.path !== undefined && (typeof options.path !== "string" || options.path === "")) {
       throw new TypeError("The token cache path must be a non-empty string");
     }
+    checkNumber("lockTimeout", options.lockTimeout, 1, TIMER_MS);
     this.#options = { ...options };
   }
 
@@ -293,6 +295,7 @@ export class KeyringTokenCache implements TokenCache {
    * @param options The lock directory and the timeouts.
    */
   constructor(options: KeyringTokenCacheOptions = {}) {
+    checkNumber("lockTimeout", options.lockTimeout, 1, TIMER_MS);
     this.#options = { ...options };
   }
 
@@ -561,25 +564,9 @@ export async function createTokenCache(
   }
 }
 
-/** A valid copy of `value`, or `undefined` when it is not a cached token. */
+/** A valid copy of `value`, or `undefined` when it is not a cached token (see parseTokenSet). */
 function toCachedToken(value: unknown): TokenSet | undefined {
-  if (typeof value !== "object" || value === null) return undefined;
-  const raw = value as Record<string, unknown>;
-  if (typeof raw.accessToken !== "string" || raw.accessToken === "") return undefined;
-  if (typeof raw.tokenType !== "string") return undefined;
-  if (typeof raw.expiresAt !== "number" || !Number.isFinite(raw.expiresAt)) return undefined;
-  if (typeof raw.issuedAt !== "number" || !Number.isFinite(raw.issuedAt)) return undefined;
-  const token: TokenSet = {
-    accessToken: raw.accessToken,
-    tokenType: raw.tokenType,
-    expiresAt: raw.expiresAt,
-    issuedAt: raw.issuedAt,
-  };
-  if (typeof raw.refreshToken === "string" && raw.refreshToken !== "") {
-    token.refreshToken = raw.refreshToken;
-  }
-  if (typeof raw.scope === "string") token.scope = raw.scope;
-  return token;
+  return parseTokenSet(value);
 }
 
 /**

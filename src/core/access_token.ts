@@ -5,6 +5,7 @@
  */
 
 import { inspectAsJson } from "../shared/inspect.ts";
+import { rememberSecret } from "../shared/secrets.ts";
 
 /** A token as plain data, for caches and `initialToken`. Holds secrets: keep it private. */
 export interface TokenSet {
@@ -122,6 +123,34 @@ export function tokenFreshness(
 }
 
 /**
+ * The longest lifetime a token is believed to have, in seconds (a year): a
+ * longer `expires_in` from a server, or a later expiry in a token cache, is
+ * cut to it.
+ */
+export const MAX_TOKEN_LIFETIME_SECONDS = 365 * 24 * 3600;
+
+/**
+ * What is wrong with a token's fields, or `undefined` when nothing is: the one
+ * check every token passes, whatever its source (a token response, a shared
+ * cache, a `tokenProvider`, an `initialToken`). The tokens must be visible
+ * ASCII (RFC 6749), so that they travel intact in an `Authorization` header;
+ * the times must be milliseconds since the epoch that a `Date` can hold. The
+ * answer never quotes a token.
+ *
+ * @param set The fields to check.
+ * @returns The problem, in words, or `undefined`.
+ */
+export function tokenSetProblem(set: TokenSet): string | undefined {
+  const ok = (token: unknown): boolean =>
+    typeof token == "string" && /^[\x21-\x7E]([\x20-\x7E]*[\x21-\x7E])?$/.test(token);
+  return !ok(set?.accessToken) || set.refreshToken !== undefined && !ok(set.refreshToken)
+    ? "accessToken or refreshToken is not visible ASCII (has a line break or control character)"
+    : [set.issuedAt, set.expiresAt].every((t) => t === +t && t >= 0 && t <= 8.64e15)
+    ? undefined
+    : "expiresAt and issuedAt must be ms since the epoch, from 0 to 8.64e15 (JSON: see tokenSetFromResponse())";
+}
+
+/**
  * An access token with its expiry. The token and refresh token are private:
  * `JSON.stringify`, `String()` and the Deno and Node inspectors show
  * `[redacted]` in their place.
@@ -144,17 +173,15 @@ export class AccessToken {
    * Creates a token from its fields.
    *
    * @param set The token's fields.
-   * @throws {TypeError} When the access token is empty or the times are not numbers.
+   * @throws {TypeError} When a field fails {@linkcode tokenSetProblem}; the
+   *   message never quotes the token.
    */
   constructor(set: TokenSet) {
-    if (typeof set?.accessToken !== "string" || set.accessToken === "") {
-      throw new TypeError("accessToken must be a non-empty string");
-    }
-    if (!Number.isFinite(set.expiresAt) || !Number.isFinite(set.issuedAt)) {
-      throw new TypeError(
-        "expiresAt and issuedAt must be finite numbers (milliseconds); for JSON see tokenSetFromResponse()",
-      );
-    }
+    const problem = tokenSetProblem(set);
+    if (problem) throw new TypeError(problem);
+    // Every token, whatever its source, is known to the redactor from here on.
+    rememberSecret(set.accessToken);
+    rememberSecret(set.refreshToken);
     this.#set = { ...set };
   }
 

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { rememberSecret } from "../shared/secrets.ts";
 import { inspectAsJson } from "../shared/inspect.ts";
 import type { EnvSource } from "../shared/env.ts";
 import { CredentialsError } from "../shared/errors.ts";
@@ -77,6 +78,8 @@ export class ApiCredentials {
     checkCredentials(init, source);
     this.clientId = init.clientId;
     this.#clientSecret = init.clientSecret;
+    // Known to the redactor from here on, before any text could carry it.
+    rememberSecret(init.clientSecret);
     this.email = init.email;
     this.userId = init.userId;
     this.issuer = init.issuer;

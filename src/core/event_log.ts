@@ -9,6 +9,7 @@
 
 import type { AuthEvent } from "./events.ts";
 import { type EnvSource, peekEnv } from "../shared/env_var.ts";
+import { redact } from "../shared/redact.ts";
 
 /** The levels of `KOGNIC_AUTH_LOG`, most verbose first. */
 export const LOG_LEVELS = ["debug", "info", "warn"] as const;
@@ -100,7 +101,10 @@ export function describeEvent(event: AuthEvent): string {
 export function logEvent(event: AuthEvent, level: string): void {
   const threshold = LOG_LEVELS.indexOf(level.toLowerCase() as LogLevel);
   const at = LOG_LEVELS.indexOf(levelOf(event));
-  if (at >= (threshold < 0 ? 1 : threshold)) console.error(`kognic-auth: ${describeEvent(event)}`);
+  if (at >= (threshold < 0 ? 1 : threshold)) {
+    // Every line passes the redactor: an event may carry text a server chose.
+    console.error(`kognic-auth: ${redact(describeEvent(event))}`);
+  }
 }
 
 /** The `KOGNIC_AUTH_LOG` value that silences the log, the unauthenticated-request warning included. */

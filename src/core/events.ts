@@ -7,6 +7,8 @@
  * @module
  */
 
+import { redactor } from "../shared/secrets.ts";
+
 /** A token request attempt is being sent. */
 export interface TokenRequestEvent {
   /** The kind of event. */
@@ -189,7 +191,8 @@ export type AuthEventListener = (event: AuthEvent) => void;
 export function emit<E>(listener: ((event: E) => unknown) | undefined, event: E): void {
   if (!listener) return;
   try {
-    const result = listener(event) as { then?: unknown } | undefined;
+    // Events pass the redactor (secrets.ts) like every other text that leaves.
+    const result = listener(redactor.value(event)) as { then?: unknown } | undefined;
     if (typeof result?.then === "function") {
       (result as PromiseLike<unknown>).then(undefined, () => {});
     }

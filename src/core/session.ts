@@ -401,7 +401,8 @@ export class AuthSession {
     let source: "request" | "cache" = "cache";
     const provider = this.#options.tokenProvider;
     if (provider) {
-      const token = new AccessToken(await provider({ signal }));
+      const { provideToken } = await import("./token_provider.ts");
+      const token = await provideToken({ ...this.#options, tokenProvider: provider }, signal);
       emit(this.#options.onTokenUpdated, token);
       this.#acquired("request", started, token);
       return token;
@@ -604,7 +605,8 @@ export class AuthSession {
 
   /** A description without credentials or tokens. */
   toJSON(): Record<string, unknown> {
-    return { tokenUrl: this.tokenUrl.href, hasToken: this.#current !== undefined };
+    // Never the URL's user info.
+    return { tokenUrl: this.tokenUrl.origin + this.tokenUrl.pathname, hasToken: !!this.#current };
   }
 }
 inspectAsJson(AuthSession, "AuthSession");

@@ -8,14 +8,57 @@
  * @module
  */
 
-import { AccessToken, tokenFreshness, type TokenSet } from "./access_token.ts";
+import { AccessToken, tokenFreshness, type TokenSet, tokenSetProblem } from "./access_token.ts";
 import { type AuthEventListener, emit } from "./events.ts";
 
 /** A wait for the cache lock this long or longer is reported as an event, in ms. */
 const LOCK_WAIT_REPORTED = 10;
-import { rememberSecret } from "../shared/redact.ts";
-import { isPrintableToken } from "../shared/token_chars.ts";
 import { tokenUrlFor } from "../shared/url.ts";
+
+/** The longest lifetime a stored token may claim: a year and a day (servers' answers are capped at a year). */
+const MAX_STORED_LIFETIME = 366 * 24 * 3600 * 1000;
+
+/**
+ * A token read from a shared cache (a file, the keyring, Redis, Deno KV) as
+ * a clean copy, or `undefined` when it is not one: the one parser of stored
+ * tokens. It passes the checks of a fresh token (`tokenSetProblem`: visible
+ * ASCII tokens, times a `Date` can hold), has a `tokenType`, and a lifetime
+ * of at most a year and a day. A damaged or hostile entry is thus a cache
+ * miss, never an error. Any `tokenType` is kept (a cache also stores a
+ * server's `Retry-After` as an entry of its own type); the session uses an
+ * entry only when it is `Bearer`.
+ *
+ * @param value What the cache held.
+ * @param options `refreshToken: false` drops the refresh token (caches shared by a fleet keep none).
+ * @returns The token's fields, or `undefined`.
+ */
+export function parseTokenSet(
+  value: unknown,
+  options: { refreshToken?: boolean } = {},
+): TokenSet | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const raw = value as Record<string, unknown>;
+  const token = {
+    accessToken: raw.accessToken,
+    tokenType: raw.tokenType,
+    expiresAt: raw.expiresAt,
+    issuedAt: raw.issuedAt,
+  } as TokenSet;
+  if (typeof raw.refreshToken === "string" && raw.refreshToken) {
+    token.refreshToken = raw.refreshToken;
+  }
+  if (typeof raw.scope === "string") token.scope = raw.scope;
+  const lifetime = token.expiresAt - token.issuedAt;
+  if (
+    typeof token.tokenType !== "string" || tokenSetProblem(token) !== undefined ||
+    !(lifetime <= MAX_STORED_LIFETIME)
+  ) {
+    return undefined;
+  }
+  // A damaged refresh token spoils the entry even where it is not kept.
+  if (options.refreshToken === false) delete token.refreshToken;
+  return token;
+}
 
 /**
  * A cached access token: the same shape as {@linkcode TokenSet}.
@@ -204,13 +247,14 @@ export async function readThrough(options: ReadThroughOptions): Promise<AccessTo
     if (waited >= LOCK_WAIT_REPORTED) {
       emit(options.onEvent, { type: "cache.lock_wait", key, duration: waited });
     }
-    const cached = await cache.get(key).catch(() => undefined);
-    // A cached token passes the checks of a fresh one: one that could not
-    // travel in an Authorization header is a miss.
-    if (cached && isPrintableToken(cached.accessToken)) {
+    // A cached token passes the checks of a fresh one (parseTokenSet): a
+    // damaged or hostile entry, or a cache that throws, is a miss.
+    const cached = await Promise.resolve().then(() => cache.get(key)).then(
+      (value) => parseTokenSet(value),
+      () => undefined,
+    );
+    if (cached && /^bearer$/i.test(cached.tokenType)) {
       const token = new AccessToken(cached);
-      rememberSecret(token.accessToken);
-      rememberSecret(token.refreshToken);
       const freshness = tokenFreshness(token, options.now(), options.leeway, TOKEN_CACHE_MARGIN);
       if (freshness == "fresh" && options.usable(token)) {
         emit(options.onEvent, { type: "cache.hit", key });
@@ -222,7 +266,10 @@ export async function readThrough(options: ReadThroughOptions): Promise<AccessTo
     const holdKey = `${key}:retry-after`;
     if (holdoff) {
       // Another process may have been told to wait: then so is this one.
-      const held = await cache.get(holdKey).catch(() => undefined);
+      const held = await Promise.resolve().then(() => cache.get(holdKey)).then(
+        (value) => parseTokenSet(value),
+        () => undefined,
+      );
       if (
         held?.tokenType === RETRY_AFTER_TOKEN_TYPE && Number.isFinite(held.expiresAt) &&
         held.expiresAt > (holdoff.until ?? 0) && held.expiresAt > options.now()
@@ -262,7 +309,8 @@ export async function readThrough(options: ReadThroughOptions): Promise<AccessTo
  * share a token.
  */
 function cacheKeyServer(authServer: string, tokenUrl?: URL): string {
-  const server = authServer.replace(/\/+$/, "");
+  // Never a password in a key: keys show in events, -v lines and are stored in cache files.
+  const server = authServer.replace(/\/\/[^/?#]*@/, "//").replace(/\/+$/, "");
   if (!tokenUrl) return server;
   let standard: string | undefined;
   try {

@@ -1,10 +1,19 @@
 /**
- * Reading a body that a server controls, with a cap on its size: the stream
- * is read chunk by chunk and cancelled as soon as it passes the cap, so an
- * endless or huge body costs at most the cap in memory.
+ * The one bounded reader of every body or stream that something outside
+ * controls (a server's response, standard input): it is read chunk by chunk
+ * and cancelled as soon as it passes the cap, so an endless or huge body
+ * costs at most the cap in memory.
+ *
+ * - {@linkcode readBoundedBytes}: bytes of a stream or async iterable.
+ * - {@linkcode readBoundedText}: a response's body as text, capped in bytes.
+ * - {@linkcode readShownText}: a response's body as text to show, capped in
+ *   characters, redacted before it is cut (a secret across the cut leaves no
+ *   part behind), the cut on a character boundary.
  *
  * @module
  */
+
+import { codePointLength, cutText, redact, redactTail } from "./redact.ts";
 
 /** What {@linkcode readBoundedText} read. */
 export interface BoundedText {
@@ -12,6 +21,71 @@ export interface BoundedText {
   text: string;
   /** `false` when the body was longer than `limit` bytes and the rest was not read. */
   complete: boolean;
+}
+
+/** What {@linkcode readBoundedBytes} read. */
+export interface BoundedBytes {
+  /** At most `limit` bytes. */
+  bytes: Uint8Array<ArrayBuffer>;
+  /** `false` when there was more than `limit` bytes; the rest was not read. */
+  complete: boolean;
+}
+
+/**
+ * Reads at most `limit` bytes of a stream (a `ReadableStream`, or an async
+ * iterable of bytes or strings such as Node's `process.stdin`), then stops
+ * reading (a web stream is cancelled).
+ *
+ * @param source What to read.
+ * @param limit The most bytes kept.
+ * @returns The bytes, and whether that was all.
+ */
+export async function readBoundedBytes(
+  source: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array | string>,
+  limit: number,
+): Promise<BoundedBytes> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  let complete = true;
+  const take = (chunk: Uint8Array | string): boolean => {
+    const bytes = typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk;
+    const room = limit - size;
+    if (bytes.byteLength > room) {
+      chunks.push(bytes.subarray(0, room));
+      size = limit;
+      complete = false;
+      return false;
+    }
+    chunks.push(bytes);
+    size += bytes.byteLength;
+    return true;
+  };
+  if ("getReader" in source && typeof source.getReader === "function") {
+    const reader = source.getReader();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        if (!take(value)) {
+          await reader.cancel().catch(() => {});
+          break;
+        }
+      }
+    } finally {
+      reader.releaseLock();
+    }
+  } else {
+    for await (const chunk of source as AsyncIterable<Uint8Array | string>) {
+      if (!take(chunk)) break;
+    }
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return { bytes, complete };
 }
 
 /**
@@ -24,25 +98,52 @@ export async function readBoundedText(response: Response, limit: number): Promis
     const text = await response.text();
     return { text, complete: text.length <= limit };
   }
-  const reader = body.getReader();
-  const decoder = new TextDecoder();
-  let size = 0;
-  let text = "";
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      const room = limit - size;
-      if (value.byteLength > room) {
-        text += decoder.decode(value.subarray(0, room));
-        await reader.cancel().catch(() => {});
-        return { text, complete: false };
-      }
-      size += value.byteLength;
-      text += decoder.decode(value, { stream: true });
-    }
-  } finally {
-    reader.releaseLock();
-  }
-  return { text: text + decoder.decode(), complete: true };
+  const { bytes, complete } = await readBoundedBytes(body, limit);
+  // A cut in the middle of a character decodes to U+FFFD, which is dropped.
+  let text = new TextDecoder().decode(bytes);
+  if (!complete) text = text.replace(/\uFFFD$/, "");
+  return { text, complete };
+}
+
+/** What {@linkcode readShownText} read. */
+export interface ShownText {
+  /** The text, redacted, at most `maxChars` characters. */
+  text: string;
+  /** Whether this is all of the body. */
+  complete: boolean;
+  /** How many characters the body had, or (when the read stopped) at least had. */
+  chars: number;
+}
+
+/** Bytes read past the characters shown, so that a secret across the cut is seen whole. */
+const SECRET_SLACK = 16 * 1024;
+
+/**
+ * Reads a response's body to show it: at most `maxChars` characters
+ * (code points), read with a bound (`4 * maxChars` bytes and a margin),
+ * redacted before it is cut.
+ *
+ * @param response The response.
+ * @param maxChars The most characters shown.
+ * @returns The text to show, whether it is all, and the characters seen.
+ */
+export async function readShownText(response: Response, maxChars: number): Promise<ShownText> {
+  const read = await readBoundedText(response, maxChars * 4 + SECRET_SLACK);
+  let text = read.complete ? read.text : redactTail(read.text);
+  text = redact(text);
+  const chars = codePointLength(text);
+  const shown = cutText(text, maxChars);
+  return { text: shown, complete: read.complete && shown.length === text.length, chars };
+}
+
+/**
+ * {@linkcode readShownText} for a message body, returning only the text:
+ * the same bound and redaction, for an error's body.
+ */
+export async function readBoundedSecretText(
+  response: Response,
+  maxChars: number,
+): Promise<BoundedText> {
+  const { text, complete } = await readShownText(response, maxChars);
+  return { text, complete };
 }

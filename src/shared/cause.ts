@@ -6,6 +6,8 @@
  * @module
  */
 
+import { redact, redactAndCut } from "./redact.ts";
+
 const MAX_DEPTH = 5;
 const MAX_CHARS = 300;
 const CERTIFICATE =
@@ -39,9 +41,10 @@ export function describeCause(error: unknown, host: string): string {
     if (typeof own === "string" && /^[A-Z0-9_]+$/.test(own)) code = own;
     current = (current as { cause?: unknown }).cause;
   }
-  let text = parts.join(": ") || "unknown error";
+  // Redacted before it is cut, so a secret across the cut leaves no part behind.
+  let text = redact(parts.join(": ") || "unknown error");
   if (code && !text.includes(code)) text += ` (${code})`;
-  if (text.length > MAX_CHARS) text = text.slice(0, MAX_CHARS) + "...";
+  text = redactAndCut(text, MAX_CHARS);
   if (CERTIFICATE.test(text)) {
     text += `; the certificate of "${host}" could not be verified: if a private CA signs it, ` +
       "give the CA to the runtime (NODE_EXTRA_CA_CERTS on Node and Bun, --cert or DENO_CERT on Deno)";

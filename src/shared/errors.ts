@@ -8,6 +8,8 @@
  * @module
  */
 
+import { redactor } from "./secrets.ts";
+
 /**
  * Stable codes of the core's errors: credentials, configuration, the system
  * keyring and the token request. The API client's errors have their own
@@ -55,7 +57,10 @@ export class KognicAuthError extends Error {
    * @param options The standard error options, such as `cause`.
    */
   constructor(code: string, message: string, options?: ErrorOptions) {
-    super(message, options);
+    // The message passes the redactor (secrets.ts), so that neither it nor
+    // the stack made from it holds a secret; a cause that may hold one is
+    // passed through `redactCause` (redact.ts) by the code that wraps it.
+    super(redactor.text(message), options);
     this.name = "KognicAuthError";
     this.code = code;
   }

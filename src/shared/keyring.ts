@@ -11,6 +11,7 @@
 // JavaScript and with a timeout, to answer at all; every call into the native
 // library is then raced against a timeout as well.
 
+import { withDeadline } from "./deadline.ts";
 import { getEnv } from "./env.ts";
 import { errorCode } from "./files.ts";
 import { ConfigurationError } from "./errors.ts";
@@ -222,29 +223,20 @@ export async function callKeyring<T>(
   operation: (signal: AbortSignal) => Promise<T>,
   timeout: number = KEYRING_TIMEOUT,
 ): Promise<T> {
-  const controller = new AbortController();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      controller.abort();
-      reject(
+  try {
+    return await withDeadline(timeout, operation, {
+      reason: () =>
         new KeyringError(
           `The system keyring did not answer within ${timeout} ms while trying to ${what}`,
           { unreachable: true },
         ),
-      );
-    }, timeout);
-  });
-  try {
-    return await Promise.race([operation(controller.signal), expired]);
+    });
   } catch (error) {
     if (error instanceof KeyringError) throw error;
     throw new KeyringError(
       `The system keyring failed to ${what}: ${firstLine(error)}`,
       { cause: error, unreachable: true },
     );
-  } finally {
-    clearTimeout(timer);
   }
 }
 

@@ -1,41 +1,213 @@
-// Redaction of secrets from text that a server or a runtime hands back.
-//
-// The secrets this process holds (client secrets, access and refresh tokens),
-// newest last, so that text a server or a runtime hands back can be cleaned
-// of them wherever it surfaces. Only the lazily loaded paths use these.
-const known: string[] = [];
-const MAX_KNOWN = 64;
-
 /**
- * Remembers a secret, so that {@linkcode redact} removes it from text. Secrets
- * shorter than 4 characters are not remembered: removing them would mangle text.
+ * The redactor: every text that leaves the process (error messages and their
+ * causes, stacks, inspect and JSON output, events, log and `-v` lines, CLI
+ * output, MCP messages) passes {@linkcode redact} before it is cut, and every
+ * cut falls on a code-point boundary ({@linkcode cutText}). It knows every
+ * secret registered in secrets.ts (client secrets, tokens from any source,
+ * the passwords of URLs and proxies) and removes each in the forms a server
+ * or a runtime may echo it: as it is, percent-encoded, form-encoded and
+ * JSON-escaped.
+ *
+ * @module
  */
-export function rememberSecret(secret: string | undefined): void {
-  if (typeof secret !== "string" || secret.length < 4) return;
-  const index = known.indexOf(secret);
-  if (index >= 0) known.splice(index, 1);
-  known.push(secret);
-  if (known.length > MAX_KNOWN) known.shift();
-}
 
-/**
- * Removes secrets from text that a server or a runtime handed back, in the
- * forms it may echo them: as they are, percent-encoded, and form-encoded. It
- * removes every secret remembered with {@linkcode rememberSecret} and the
- * `extra` ones; each becomes `[redacted]`.
- */
-export function redact(text: string, extra: readonly (string | undefined)[] = []): string {
-  let out = text;
-  for (const secret of [...extra, ...known]) {
-    if (typeof secret !== "string" || secret.length < 4) continue;
-    const forms = new Set([
+import { knownSecrets, redactor, rememberSecret } from "./secrets.ts";
+
+export { rememberSecret };
+export { inspectAsJson } from "./inspect.ts";
+
+/** What a secret becomes. */
+export const REDACTED = "[redacted]";
+
+/** The forms in which `secret` may appear in text. */
+function formsOf(secret: string): string[] {
+  return [
+    ...new Set([
       secret,
       encodeURIComponent(secret),
       new URLSearchParams({ s: secret }).toString().slice(2),
-    ]);
-    for (const form of forms) out = out.split(form).join("[redacted]");
+      JSON.stringify(secret).slice(1, -1),
+    ]),
+  ];
+}
+
+/** Every secret known, and the `extra` ones, longest first (a secret inside another goes second). */
+function secretsWith(extra: readonly (string | undefined)[]): string[] {
+  const all = new Set<string>();
+  for (const secret of [...extra, ...knownSecrets]) {
+    if (typeof secret === "string" && secret.length >= 4) all.add(secret);
+  }
+  return [...all].sort((a, b) => b.length - a.length);
+}
+
+/**
+ * Removes every secret the process holds (and the `extra` ones) from text,
+ * in each form it may take; each becomes `[redacted]`.
+ *
+ * @param text Any text about to leave the process.
+ * @param extra Secrets to remove besides the registered ones.
+ * @returns The text without secrets.
+ */
+export function redact(text: string, extra: readonly (string | undefined)[] = []): string {
+  let out = String(text);
+  for (const secret of secretsWith(extra)) {
+    for (const form of formsOf(secret)) {
+      if (out.includes(form)) out = out.split(form).join(REDACTED);
+    }
   }
   return out;
 }
 
-export { inspectAsJson } from "./inspect.ts";
+/**
+ * Removes a secret cut off at the end of a text that was truncated before it
+ * could be redacted (a bounded read): a tail that begins a known secret is
+ * dropped, however short.
+ */
+export function redactTail(text: string): string {
+  for (const secret of secretsWith([])) {
+    for (const form of formsOf(secret)) {
+      for (let size = Math.min(form.length - 1, text.length); size >= 1; size--) {
+        if (text.endsWith(form.slice(0, size))) return text.slice(0, text.length - size);
+      }
+    }
+  }
+  return text;
+}
+
+/** The number of characters (code points, not UTF-16 units) in `text`. */
+export function codePointLength(text: string): number {
+  let count = 0;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length) {
+      const next = text.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) i++;
+    }
+    count++;
+  }
+  return count;
+}
+
+/**
+ * The first `max` characters (code points) of `text`: a surrogate pair is
+ * never split.
+ */
+export function cutText(text: string, max: number): string {
+  let count = 0;
+  for (let i = 0; i < text.length; i++) {
+    if (count === max) return text.slice(0, i);
+    const unit = text.charCodeAt(i);
+    if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length) {
+      const next = text.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) i++;
+    }
+    count++;
+  }
+  return text;
+}
+
+/**
+ * Redacts, then cuts at `max` characters, adding `ellipsis` when it cut: the
+ * one way text is shortened for a message.
+ */
+export function redactAndCut(text: string, max: number, ellipsis = "..."): string {
+  const clean = redact(text);
+  const cut = cutText(clean, max);
+  return cut.length < clean.length ? cut + ellipsis : cut;
+}
+
+/**
+ * An error's cause chain as it may be shown: where a message, stack or own
+ * string field holds a secret, a copy (same prototype, so `instanceof` still
+ * holds) with those redacted; else the cause itself.
+ */
+export function redactCause(cause: unknown, depth = 0): unknown {
+  if (typeof cause === "string") return redact(cause);
+  if (cause === null || typeof cause !== "object" || depth > 5) return cause;
+  const inner = (cause as { cause?: unknown }).cause;
+  const innerClean = inner === undefined ? undefined : redactCause(inner, depth + 1);
+  const fields: Record<string, unknown> = {};
+  let dirty = innerClean !== inner;
+  for (const key of new Set(["message", "stack", ...Object.keys(cause)])) {
+    if (key === "cause") continue;
+    let value: unknown;
+    try {
+      value = (cause as Record<string, unknown>)[key];
+    } catch {
+      continue;
+    }
+    if (typeof value === "string") {
+      const clean = redact(value);
+      fields[key] = clean;
+      if (clean !== value) dirty = true;
+    } else if (value !== null && typeof value === "object" && !(value instanceof Error)) {
+      const text = safeJson(value);
+      if (text !== undefined && redact(text) !== text) {
+        fields[key] = REDACTED;
+        dirty = true;
+      } else fields[key] = value;
+    } else fields[key] = value;
+  }
+  if (!dirty) return cause;
+  const copy = Object.create(Object.getPrototypeOf(cause));
+  for (const [key, value] of Object.entries(fields)) {
+    Object.defineProperty(copy, key, {
+      value,
+      writable: true,
+      configurable: true,
+      enumerable: key !== "message" && key !== "stack",
+    });
+  }
+  if (inner !== undefined) {
+    Object.defineProperty(copy, "cause", { value: innerClean, writable: true, configurable: true });
+  }
+  return copy;
+}
+
+/**
+ * A plain value (an event, a JSON document) with every string in it
+ * redacted; objects and arrays are copied, other values kept.
+ */
+export function redactValue<T>(value: T, depth = 0): T {
+  if (typeof value === "string") return redact(value) as T;
+  if (value === null || typeof value !== "object" || depth > 8) return value;
+  if (Array.isArray(value)) return value.map((item) => redactValue(item, depth + 1)) as T;
+  if (Object.getPrototypeOf(value) !== Object.prototype) return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) out[key] = redactValue(item, depth + 1);
+  return out as T;
+}
+
+function safeJson(value: unknown): string | undefined {
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Remembers the user info of a URL (the password, and `user:password`) as
+ * secrets, and returns the URL without it, for messages, events and keys.
+ */
+export function rememberUrlSecrets(url: URL | string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return redact(String(url));
+  }
+  if (parsed.password) {
+    rememberSecret(parsed.password);
+    try {
+      rememberSecret(decodeURIComponent(parsed.password));
+    } catch { /* not percent-encoded text */ }
+  }
+  parsed.username = "";
+  parsed.password = "";
+  return parsed.href;
+}
+
+// The core's errors reach the redactor through this hook from now on.
+redactor.text = redact;
+redactor.value = redactValue;

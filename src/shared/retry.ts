@@ -8,6 +8,7 @@
  */
 
 import { parseHttpDate } from "./http_date.ts";
+import { checkNumber, timerDelay } from "./numbers.ts";
 
 /** How a loop of {@linkcode withRetries} retries: every field in milliseconds but `limit`. */
 export interface RetryPolicy {
@@ -19,6 +20,35 @@ export interface RetryPolicy {
   maxDelay: number;
   /** The longest `Retry-After` waited out; a longer one ends the loop. */
   maxRetryAfter: number;
+}
+
+/**
+ * A retry policy from a caller's options, each field checked by the one
+ * number validation (`checkNumber`): `limit` a whole number from 0 to 100,
+ * the delays numbers from 0 up (`maxRetryAfter` may be `Infinity`: a wait
+ * is then clamped to what a timer holds, about 24.8 days).
+ *
+ * @param options What the caller gave.
+ * @param defaults The defaults of each field.
+ * @returns The policy.
+ * @throws {RangeError} Naming `retry.<field>` for a value out of range.
+ */
+export function resolveRetryPolicy(
+  options: Partial<RetryPolicy> | undefined,
+  defaults: RetryPolicy,
+): RetryPolicy {
+  const delay = { unit: "milliseconds" };
+  return {
+    limit: checkNumber("retry.limit", options?.limit, defaults.limit, { integer: true, max: 100 }),
+    baseDelay: checkNumber("retry.baseDelay", options?.baseDelay, defaults.baseDelay, delay),
+    maxDelay: checkNumber("retry.maxDelay", options?.maxDelay, defaults.maxDelay, delay),
+    maxRetryAfter: checkNumber(
+      "retry.maxRetryAfter",
+      options?.maxRetryAfter,
+      defaults.maxRetryAfter,
+      { ...delay, infinite: true },
+    ),
+  };
 }
 
 /**
@@ -54,7 +84,7 @@ export function retryDelay(
   attempt: number,
   retryAfter?: number,
 ): number | undefined {
-  if (attempt > policy.limit) return undefined;
+  if (!(attempt <= policy.limit)) return undefined;
   if (retryAfter === undefined) {
     return Math.random() * Math.min(policy.maxDelay, policy.baseDelay * 2 ** (attempt - 1));
   }
@@ -129,7 +159,11 @@ export function parseRetryAfter(
   return date && Math.max(0, date.getTime() - now);
 }
 
-/** Waits `ms` milliseconds; rejects with the signal's reason as soon as it aborts. */
+/**
+ * Waits `ms` milliseconds (clamped by `timerDelay`: a wait of 2^31 ms or
+ * more waits about 24.8 days rather than none); rejects with the signal's
+ * reason as soon as it aborts.
+ */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
@@ -140,7 +174,7 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     const timer = setTimeout(() => {
       signal?.removeEventListener("abort", onAbort);
       resolve();
-    }, ms);
+    }, timerDelay(ms));
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 }

@@ -1,6 +1,7 @@
 // URL helpers: the token URL, the https rule and origin patterns.
 
 import { ConfigurationError } from "./errors.ts";
+import { rememberSecret } from "./secrets.ts";
 
 /** True for `localhost`, `*.localhost`, 127.0.0.0/8 and `[::1]`, with or without a trailing dot. */
 export function isLoopbackHost(hostname: string): boolean {
@@ -13,7 +14,10 @@ function parseUrl(value: string, what: string): URL {
   try {
     return new URL(value);
   } catch {
-    throw new ConfigurationError(`The ${what} "${value}" is not an absolute URL`);
+    // Never the user info of a URL in a message.
+    throw new ConfigurationError(
+      `The ${what} "${value.replace(/\/\/.*@/, "//")}" is not an absolute URL`,
+    );
   }
 }
 
@@ -36,6 +40,8 @@ export function tokenUrlFor(
     const base = server.href.replace(/[?#].*$/, "").replace(/\/+$/, "");
     url = parseUrl(path ? `${base}/${path}` : base, "token URL");
   }
+  // The password of the URL (the auth server's, when the endpoint is a path) is a secret from now on.
+  rememberSecret(url.password);
   assertSecureUrl(url, "token URL", allowInsecureHttp);
   return url;
 }
@@ -50,7 +56,7 @@ export function assertSecureUrl(url: URL, what: string, allowInsecureHttp: boole
         `except to a loopback address`,
     );
   }
-  throw new ConfigurationError(`The ${what} "${url.href}" must use https`);
+  throw new ConfigurationError(`The ${what} "${url.origin}" must use https`);
 }
 
 /**

@@ -7,19 +7,31 @@
  * @module
  */
 
-import { AccessToken } from "../core/access_token.ts";
+import { AccessToken, MAX_TOKEN_LIFETIME_SECONDS, tokenSetProblem } from "../core/access_token.ts";
 import {
   DEFAULT_TOKEN_TIMEOUT,
   type RequestTokenOptions,
   TOKEN_ENDPOINT_AUTH_METHODS,
 } from "../core/options.ts";
-import { isRetryableTokenStatus, parseRetryAfter, Retry, withRetries } from "../shared/retry.ts";
+import {
+  isRetryableTokenStatus,
+  parseRetryAfter,
+  resolveRetryPolicy,
+  Retry,
+  withRetries,
+} from "../shared/retry.ts";
 import { describeCause } from "../shared/cause.ts";
 import { emit } from "../core/events.ts";
-import { displayUrl } from "../shared/display_url.ts";
 import { readBoundedText } from "../shared/body.ts";
-import { redact, rememberSecret } from "../shared/redact.ts";
-import { isPrintableToken, MAX_TOKEN_LIFETIME_SECONDS } from "../shared/token_chars.ts";
+import {
+  cutText,
+  redact,
+  redactCause,
+  rememberSecret,
+  rememberUrlSecrets,
+} from "../shared/redact.ts";
+import { checkNumber } from "../shared/numbers.ts";
+import { startDeadline } from "../shared/deadline.ts";
 import {
   OAuthError,
   TokenError,
@@ -40,23 +52,26 @@ const MAX_HOLDOFF = 3_600_000;
  * `requestToken` in core/request_token.ts, which loads this module on first use.
  */
 export async function sendTokenRequest(options: RequestTokenOptions): Promise<AccessToken> {
-  const policy = {
-    limit: options.retry?.limit ?? 3,
-    baseDelay: options.retry?.baseDelay ?? 200,
-    maxDelay: options.retry?.maxDelay ?? 5000,
-    maxRetryAfter: options.retry?.maxRetryAfter ?? 30_000,
-  };
-  const budget = options.totalTimeout;
-  if (budget !== undefined && !(budget > 0)) {
-    throw new RangeError("totalTimeout must be a positive number of milliseconds");
-  }
+  const policy = resolveRetryPolicy(options.retry, {
+    limit: 3,
+    baseDelay: 200,
+    maxDelay: 5000,
+    maxRetryAfter: 30_000,
+  });
+  const positive = { min: 0, minInclusive: false, infinite: true, unit: "milliseconds" };
+  const budget = options.totalTimeout === undefined
+    ? undefined
+    : checkNumber("totalTimeout", options.totalTimeout, Infinity, positive);
+  const perAttempt = checkNumber("timeout", options.timeout, DEFAULT_TOKEN_TIMEOUT, positive);
+  // Messages and events show the token URL without its user info, whose password the redactor knows.
+  const shownUrl = rememberUrlSecrets(options.tokenUrl);
   const holdoff = options.holdoff;
   const now = options.now ?? Date.now;
   const started = now();
   const left = (holdoff?.until ?? 0) - started;
   if (left > 0) {
     const error = new OAuthError(
-      `Token request to "${options.tokenUrl}" not sent: the server asked (Retry-After) ` +
+      `Token request to "${shownUrl}" not sent: the server asked (Retry-After) ` +
         `to wait ${Math.ceil(left / 1000)} s more`,
       { status: holdoff!.status, retryable: true, retryAfter: left },
     );
@@ -81,13 +96,13 @@ export async function sendTokenRequest(options: RequestTokenOptions): Promise<Ac
   const final = (error: TokenError, attempt: number): never =>
     fail(
       budget !== undefined && remaining() <= 0
-        ? budgetError(options, performance.now() - startedAt, attempt, error)
+        ? budgetError(options, shownUrl, performance.now() - startedAt, attempt, error)
         : error,
     );
   return await withRetries(policy, options.signal, async (attempt) => {
     try {
-      const timeout = Math.min(options.timeout ?? DEFAULT_TOKEN_TIMEOUT, Math.max(1, remaining()));
-      return notify(options, await attemptToken(options, attempt, timeout));
+      const timeout = Math.min(perAttempt, Math.max(1, remaining()));
+      return notify(options, await attemptToken(options, attempt, timeout, shownUrl));
     } catch (error) {
       if (!(error instanceof TokenError)) throw error;
       error.attempts = attempt;
@@ -107,7 +122,7 @@ export async function sendTokenRequest(options: RequestTokenOptions): Promise<Ac
         (delay) => {
           // A wait that would outlast the budget cannot lead to a token in time.
           if (delay >= remaining()) {
-            fail(budgetError(options, performance.now() - startedAt, attempt, error));
+            fail(budgetError(options, shownUrl, performance.now() - startedAt, attempt, error));
           }
           emit(options.onEvent, { type: "token.retry", attempt, delay, code, status });
         },
@@ -119,11 +134,11 @@ export async function sendTokenRequest(options: RequestTokenOptions): Promise<Ac
 /** The error for a token request that ran out of its total budget. */
 function budgetError(
   options: RequestTokenOptions,
+  tokenUrl: string,
   elapsed: number,
   attempts: number,
   last: TokenError,
 ): TokenTimeoutError {
-  const tokenUrl = String(options.tokenUrl);
   const cause = last.message.replace(`Token request to "${tokenUrl}" `, "");
   return new TokenTimeoutError(
     `Token request to "${tokenUrl}" gave up after ${(elapsed / 1000).toFixed(1)} s ` +
@@ -138,10 +153,11 @@ async function attemptToken(
   options: RequestTokenOptions,
   attempt: number,
   timeout: number,
+  tokenUrl: string,
 ): Promise<AccessToken> {
   const { credentials, scopes, refreshToken } = options;
   const now = options.now ?? Date.now;
-  const tokenUrl = String(options.tokenUrl);
+  const sendTo = String(options.tokenUrl);
   const form = new URLSearchParams();
   if (refreshToken !== undefined) {
     form.set("grant_type", "refresh_token");
@@ -171,23 +187,21 @@ async function attemptToken(
   }
   if (scopes && scopes.length > 0) form.set("scope", scopes.join(" "));
 
-  const timeoutController = new AbortController();
-  const timer = setTimeout(() => timeoutController.abort(), timeout);
-  const signal = options.signal
-    ? AbortSignal.any([options.signal, timeoutController.signal])
-    : timeoutController.signal;
+  const deadline = startDeadline(timeout, { signal: options.signal });
+  const signal = deadline.signal;
   const sentAt = now();
   emit(options.onEvent, {
     type: "token.request",
     grant: refreshToken === undefined ? "client_credentials" : "refresh_token",
     attempt,
-    url: displayUrl(tokenUrl),
+    url: tokenUrl,
   });
-  const secrets = [credentials.clientSecret, refreshToken, basic];
+  const secrets = [credentials.clientSecret, basic];
   for (const secret of secrets) rememberSecret(secret);
+  rememberSecret(refreshToken);
   let status: number | undefined;
   try {
-    const response = await (options.fetch ?? fetch)(tokenUrl, {
+    const response = await (options.fetch ?? fetch)(sendTo, {
       method: "POST",
       headers,
       body: form.toString(),
@@ -220,7 +234,7 @@ async function attemptToken(
   } catch (error) {
     if (error instanceof TokenError) throw error;
     if (options.signal?.aborted) throw options.signal.reason;
-    if (timeoutController.signal.aborted) {
+    if (deadline.expired) {
       throw new TokenTimeoutError(
         `Token request to "${tokenUrl}" timed out after ${Math.round(timeout)} ms`,
         { retryable: true, status },
@@ -228,12 +242,12 @@ async function attemptToken(
     }
     throw new TokenNetworkError(
       `Token request to "${tokenUrl}" failed: ${
-        redact(describeCause(error, new URL(tokenUrl).host), secrets)
+        redact(describeCause(error, new URL(sendTo).host), [...secrets, refreshToken])
       }`,
-      { retryable: true, cause: error, status },
+      { retryable: true, cause: redactCause(error), status },
     );
   } finally {
-    clearTimeout(timer);
+    deadline.clear();
   }
 }
 
@@ -250,7 +264,7 @@ function httpError(
     if (json && typeof json === "object" && !Array.isArray(json)) body = json;
   } catch { /* not JSON: an HTML error page, say */ }
   const str = (value: unknown): string | undefined =>
-    typeof value === "string" ? redact(value, secrets).slice(0, 500) : undefined;
+    typeof value === "string" ? cutText(redact(value, secrets), 500) : undefined;
   const error = str(body?.error);
   const errorDescription = str(body?.error_description);
   const retryable = isRetryableTokenStatus(status);
@@ -292,9 +306,6 @@ function parseTokenResponse(
   if (typeof body.access_token !== "string" || body.access_token === "") {
     throw fail("has no access_token");
   }
-  if (!isPrintableToken(body.access_token)) {
-    throw fail("has an access_token that is not printable ASCII");
-  }
   const tokenType = body.token_type ?? "Bearer";
   if (typeof tokenType !== "string" || tokenType.toLowerCase() !== "bearer") {
     throw fail(`has token_type ${JSON.stringify(tokenType)}; only "Bearer" is supported`);
@@ -309,9 +320,7 @@ function parseTokenResponse(
     }
     lifetime = Math.min(value, MAX_TOKEN_LIFETIME_SECONDS);
   }
-  rememberSecret(body.access_token);
-  if (typeof body.refresh_token === "string") rememberSecret(body.refresh_token);
-  return new AccessToken({
+  const set = {
     accessToken: body.access_token,
     tokenType: "Bearer",
     issuedAt: sentAt,
@@ -320,7 +329,14 @@ function parseTokenResponse(
       ? body.refresh_token
       : undefined,
     scope: typeof body.scope === "string" ? body.scope : undefined,
-  });
+  };
+  // The one check of every token (tokenSetProblem), as a cached or provided one passes.
+  const problem = tokenSetProblem(set);
+  if (problem) {
+    rememberSecret(set.accessToken);
+    throw fail(`has an unusable token: ${problem}`);
+  }
+  return new AccessToken(set);
 }
 
 /**

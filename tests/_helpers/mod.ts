@@ -5,6 +5,7 @@
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { appendFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,6 +20,18 @@ export const CLIENT_SECRET = "s3cret-Zq8vX2-never-print-me";
 export const CLIENTS: Record<string, string> = { [CLIENT_ID]: CLIENT_SECRET };
 
 const seen: string[] = [];
+
+/**
+ * With KOGNIC_RELIABILITY_REPORT set (by `deno task reliability`), adds a
+ * passed check of the hardening suites to the fault matrix's security rows:
+ * its name and how many cases it ran.
+ */
+export function reportCheck(check: string, cases: number): void {
+  const path = process.env.KOGNIC_RELIABILITY_REPORT;
+  if (path) {
+    appendFileSync(path, JSON.stringify({ file: "security", check, cases, passed: true }) + "\n");
+  }
+}
 
 /** Records a message or output so that `assertNoSecretSeen` can check it. */
 export function record(text: string): string {

@@ -1114,15 +1114,25 @@ function registerTests(): void {
 
   describe("a cached token", () => {
     it("that is not printable ASCII is refused as a fresh one would be, and a new token requested", async () => {
-      const cache = new MemoryTokenCache();
       const bad = "cached-token-Zx91\r\nX-Injected: yes";
       const now = Date.now();
-      await cache.set(`${server.url}:${CLIENT_ID}`, {
+      // A cache shared with a damaged or hostile writer: a MemoryTokenCache
+      // refuses to store such a token, so the entry is planted under it.
+      const memory = new MemoryTokenCache();
+      const planted = {
         accessToken: bad,
         tokenType: "Bearer",
         issuedAt: now,
         expiresAt: now + HOUR,
-      });
+      };
+      const cache = {
+        get: (key: string) =>
+          key === `${server.url}:${CLIENT_ID}` ? Promise.resolve(planted) : memory.get(key),
+        set: (key: string, token: CachedToken) => memory.set(key, token),
+        delete: (key: string) => memory.delete(key),
+        clear: () => memory.clear(),
+        withLock: <T>(key: string, fn: () => Promise<T>) => memory.withLock(key, fn),
+      };
       server.resetCounts();
       const session = new AuthSession({
         authServer: server.url,

@@ -1,0 +1,98 @@
+/**
+ * The one deadline helper for every wait the package makes: token requests,
+ * token providers, locks, leases, reads. A deadline is an abort signal that
+ * fires after a delay (clamped by `timerDelay`, so a huge or infinite
+ * timeout never fires at once) or when a parent signal aborts, and a
+ * {@linkcode Deadline.race} that ends a wait on a promise that ignores
+ * signals.
+ *
+ * @module
+ */
+
+import { timerDelay } from "./numbers.ts";
+
+/** A running deadline: see {@linkcode startDeadline}. */
+export interface Deadline {
+  /** Aborts when the time is up (with `reason`) or the parent signal aborts (with its reason). */
+  readonly signal: AbortSignal;
+  /** Whether the time ran out (rather than the parent aborting). */
+  readonly expired: boolean;
+  /** `promise`, or a rejection as soon as the signal aborts, with its reason. */
+  race<T>(promise: Promise<T>): Promise<T>;
+  /** Stops the timer; call it when the wait is over. */
+  clear(): void;
+}
+
+/**
+ * Starts a deadline of `ms` milliseconds (`undefined` or `Infinity` for
+ * none beyond the parent signal).
+ *
+ * @param ms The time allowed, in milliseconds.
+ * @param options The parent signal, and the reason the signal aborts with when the time is up.
+ * @returns The deadline; `clear()` it when done.
+ */
+export function startDeadline(
+  ms: number | undefined,
+  options: { signal?: AbortSignal | null; reason?: () => unknown } = {},
+): Deadline {
+  const controller = new AbortController();
+  let expired = false;
+  const parent = options.signal ?? undefined;
+  const onAbort = (): void => controller.abort(parent!.reason);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  if (ms !== undefined && ms !== Infinity) {
+    timer = setTimeout(() => {
+      expired = true;
+      controller.abort(
+        options.reason?.() ?? new DOMException("The deadline passed", "TimeoutError"),
+      );
+    }, timerDelay(ms));
+  }
+  if (parent?.aborted) controller.abort(parent.reason);
+  else parent?.addEventListener("abort", onAbort, { once: true });
+  const clear = (): void => {
+    clearTimeout(timer);
+    parent?.removeEventListener("abort", onAbort);
+  };
+  const signal = controller.signal;
+  return {
+    signal,
+    get expired() {
+      return expired;
+    },
+    race<T>(promise: Promise<T>): Promise<T> {
+      if (signal.aborted) {
+        promise.catch(() => {});
+        return Promise.reject(signal.reason);
+      }
+      return new Promise<T>((resolve, reject) => {
+        const stop = (): void => reject(signal.reason);
+        signal.addEventListener("abort", stop, { once: true });
+        promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", stop));
+      });
+    },
+    clear,
+  };
+}
+
+/**
+ * Runs `fn` with a deadline's signal and races it against the deadline;
+ * the timer is cleared however it ends.
+ *
+ * @param ms The time allowed, in milliseconds.
+ * @param fn The wait, given the deadline's signal.
+ * @param options The parent signal and the reason for a timeout.
+ * @returns What `fn` resolves to.
+ */
+export async function withDeadline<T>(
+  ms: number | undefined,
+  fn: (signal: AbortSignal) => Promise<T>,
+  options: { signal?: AbortSignal | null; reason?: () => unknown } = {},
+): Promise<T> {
+  const deadline = startDeadline(ms, options);
+  try {
+    return await deadline.race(Promise.resolve().then(() => fn(deadline.signal)));
+  } finally {
+    deadline.clear();
+  }
+}
