@@ -18,7 +18,7 @@
  * @module
  */
 
-import { MAX_TOKEN_LIFETIME_SECONDS, type TokenSet } from "../core/access_token.ts";
+import type { TokenSet } from "../core/access_token.ts";
 import { parseTokenSet } from "../core/token_cache.ts";
 
 /** A token cache entry in the Python package's shape. */
@@ -89,7 +89,6 @@ export function parseCacheEntry(value: unknown, now: number = Date.now()): Token
     : undefined;
   if (tokenType === undefined) return undefined;
 
-  const maxLifetime = MAX_TOKEN_LIFETIME_SECONDS * 1000;
   let expiresAt: number;
   let issuedAt: number;
   if (python) {
@@ -100,19 +99,19 @@ export function parseCacheEntry(value: unknown, now: number = Date.now()): Token
     if (lifetime === undefined || lifetime === null) {
       issuedAt = Math.min(now, expiresAt);
     } else if (typeof lifetime === "number" && Number.isFinite(lifetime) && lifetime > 0) {
-      issuedAt = expiresAt - Math.min(lifetime * 1000, maxLifetime);
+      issuedAt = expiresAt - lifetime * 1000;
     } else {
       return undefined;
     }
   } else {
-    if (typeof raw.expiresAt !== "number" || !Number.isFinite(raw.expiresAt)) return undefined;
-    if (typeof raw.issuedAt !== "number" || !Number.isFinite(raw.issuedAt)) return undefined;
+    if (typeof raw.expiresAt !== "number" || typeof raw.issuedAt !== "number") return undefined;
     expiresAt = raw.expiresAt;
-    issuedAt = Math.max(raw.issuedAt, expiresAt - maxLifetime);
+    issuedAt = raw.issuedAt;
   }
-  // No token was issued in the future, nor lives longer than a year from now.
+  // No token was issued in the future. Anything else out of range (a time
+  // before 1970 or past what a Date holds, a lifetime over a year and a day)
+  // is left to parseTokenSet, which makes it a miss.
   issuedAt = Math.min(issuedAt, now);
-  expiresAt = Math.min(expiresAt, now + maxLifetime);
 
   const token: TokenSet = { accessToken: accessToken as string, tokenType, expiresAt, issuedAt };
   const refreshToken = python ? raw.refresh_token : raw.refreshToken;
@@ -120,4 +119,26 @@ export function parseCacheEntry(value: unknown, now: number = Date.now()): Token
   if (typeof raw.scope === "string") token.scope = raw.scope;
   // Last, the checks every stored token passes, whatever cache held it.
   return parseTokenSet(token);
+}
+
+/**
+ * Whether `value` is a token entry, in either shape, that has expired and
+ * holds no refresh token: one that a rewrite of the file may drop, even
+ * when it is too damaged to be used.
+ *
+ * @param value An entry as parsed from JSON.
+ * @param now The current time, in milliseconds since the epoch.
+ * @returns Whether the entry may be dropped.
+ */
+export function isSpentEntry(value: unknown, now: number): boolean {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+  const raw = value as Record<string, unknown>;
+  const python = Object.hasOwn(raw, "access_token");
+  const refresh = python ? raw.refresh_token : raw.refreshToken;
+  const expiry = python
+    ? typeof raw.expires_at === "number" ? raw.expires_at * 1000 : NaN
+    : raw.expiresAt;
+  return typeof (python ? raw.access_token : raw.accessToken) === "string" &&
+    (typeof refresh !== "string" || refresh === "") &&
+    typeof expiry === "number" && expiry <= now;
 }

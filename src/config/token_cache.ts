@@ -21,7 +21,7 @@ import {
   probeKeyring,
 } from "../shared/keyring.ts";
 import { randomHex, withFileLock } from "./_lock.ts";
-import { type CacheEntry, parseCacheEntry, toCacheEntry } from "./_cache_entry.ts";
+import { type CacheEntry, isSpentEntry, parseCacheEntry, toCacheEntry } from "./_cache_entry.ts";
 import { errorCode, isNotFound } from "../shared/files.ts";
 import { sleep } from "../shared/retry.ts";
 import { ConfigurationError } from "../shared/errors.ts";
@@ -652,8 +652,7 @@ function renderTokenFile(
   mutate(entries);
   const now = Date.now();
   for (const [key, value] of entries) {
-    const token = parseCacheEntry(value, now);
-    if (token && token.expiresAt <= now && token.refreshToken === undefined) entries.delete(key);
+    if (isSpentEntry(value, now)) entries.delete(key);
   }
   // Object.fromEntries defines properties, so a key such as "__proto__" stays a key.
   return JSON.stringify(Object.fromEntries(entries) as Record<string, CacheEntry>, null, 2);

@@ -479,12 +479,17 @@ describe("the token cache file shared with the Python kognic-auth package", () =
       });
     }
 
-    it("cuts an expiry beyond a year to a year, as a fresh token's", async () => {
+    it("takes an expiry more than a year and a day away for a damaged entry: a miss", async () => {
       const path = cachePath();
       await writeCache(path, pythonText({ k: { access_token: "t", expires_at: 1e12 } }));
-      const token = await new FileTokenCache({ path }).get("k");
-      assert.ok(token && token.expiresAt <= Date.now() + YEAR);
-      assert.ok(token.issuedAt <= Date.now());
+      assert.equal(await new FileTokenCache({ path }).get("k"), undefined);
+      await writeCache(
+        path,
+        pythonText({
+          k: { access_token: "t", expires_at: Math.floor((Date.now() + YEAR) / 1000) },
+        }),
+      );
+      assert.equal((await new FileTokenCache({ path }).get("k"))?.accessToken, "t");
     });
   });
 });
