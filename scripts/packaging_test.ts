@@ -260,7 +260,7 @@ try {
   const proxyCode = await new Promise((resolve) => proxy.on("close", resolve));
   assert.equal(proxyCode, 1, "mcp-proxy without the SDK; stderr: " + proxyErr);
   assert.equal(proxyOut, "");
-  assert.ok(proxyErr.includes("npm install @modelcontextprotocol/sdk@^1."), proxyErr);
+  assert.ok(proxyErr.includes("npm install @modelcontextprotocol/client@^2."), proxyErr);
   console.log(
     "a token of " + tokens[0].length + " characters, then " +
       (cached ? "the same from the token cache" : "a new one") + "; " + kogOut.trim() +
