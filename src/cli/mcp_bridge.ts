@@ -486,7 +486,11 @@ class Bridge {
       this.#answerError(this.#write, first, `: ${String((error as Error)?.message ?? error)}`);
       throw error;
     }
-    this.#ends.push(() => upstream.close());
+    this.#ends.push(async () => {
+      // Ending the 2025 session is a courtesy to the server; its failure is not an error.
+      if (transport.sessionId) await transport.terminateSession().catch(() => {});
+      await upstream.close();
+    });
     const info = upstream.getServerVersion() ?? { name: "kognic-auth mcp-proxy", version: VERSION };
     const serverCapabilities = upstream.getServerCapabilities() ?? {};
     const instructions = upstream.getInstructions?.();
