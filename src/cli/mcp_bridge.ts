@@ -331,12 +331,7 @@ class Bridge {
     }
     let response: Response;
     try {
-      response = await fetch(url, {
-        method: "POST",
-        headers,
-        body: line.text,
-        signal: this.#closed.signal,
-      });
+      response = await fetch(url, { method: "POST", headers, body: line.text });
     } catch (error) {
       if (this.#closed.signal.aborted) return;
       this.#answerError(sink, line, `: ${String((error as Error)?.message ?? error)}`);
@@ -723,9 +718,6 @@ async function readEvents(response: Response, sink: Sink, signal: AbortSignal): 
   const reader = response.body.getReader();
   const decoder = new TextDecoder();
   let buffer = "";
-  let data: string[] = [];
-  let dataLength = 0;
-  let event = "";
   const onAbort = (): void => void reader.cancel().catch(() => {});
   signal.addEventListener("abort", onAbort, { once: true });
   try {
@@ -733,25 +725,16 @@ async function readEvents(response: Response, sink: Sink, signal: AbortSignal): 
       const { done, value } = await reader.read();
       if (done) break;
       buffer += decoder.decode(value, { stream: true });
-      let newline: number;
-      while ((newline = buffer.search(/\r\n|\r|\n/)) !== -1) {
-        const line = buffer.slice(0, newline);
-        buffer = buffer.slice(newline + (buffer.startsWith("\r\n", newline) ? 2 : 1));
-        if (line === "") {
-          if (data.length && (event === "" || event === "message")) sink(data.join("\n"));
-          data = [];
-          dataLength = 0;
-          event = "";
-        } else if (line.startsWith("data:")) {
-          const value = line.charCodeAt(5) === 32 ? line.slice(6) : line.slice(5);
-          dataLength += value.length;
-          if (dataLength > MAX_MESSAGE_BYTES) throw new Error("an event longer than allowed");
-          data.push(value);
-        } else if (line.startsWith("event:")) {
-          event = line.slice(line.charCodeAt(6) === 32 ? 7 : 6);
-        }
+      // Line ends of any kind become "\n"; a "\r" at the end waits for what follows it.
+      if (buffer.includes("\r") && !buffer.endsWith("\r")) buffer = buffer.replace(/\r\n?/g, "\n");
+      let end: number;
+      while ((end = buffer.indexOf("\n\n")) !== -1) {
+        const event = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const data = eventData(event);
+        if (data !== undefined) sink(data);
       }
-      if (buffer.length > MAX_MESSAGE_BYTES) throw new Error("an event line longer than allowed");
+      if (buffer.length > MAX_MESSAGE_BYTES) throw new Error("an event longer than allowed");
     }
   } catch (error) {
     if (!signal.aborted) throw error;
@@ -759,4 +742,19 @@ async function readEvents(response: Response, sink: Sink, signal: AbortSignal): 
     signal.removeEventListener("abort", onAbort);
     await reader.cancel().catch(() => {});
   }
+}
+
+/** The data of one event-stream event when it is a `message` event, else undefined. */
+function eventData(event: string): string | undefined {
+  let data: string | undefined;
+  let type = "";
+  for (const line of event.split("\n")) {
+    if (line.startsWith("data:")) {
+      const value = line.charCodeAt(5) === 32 ? line.slice(6) : line.slice(5);
+      data = data === undefined ? value : `${data}\n${value}`;
+    } else if (line.startsWith("event:")) {
+      type = line.slice(line.charCodeAt(6) === 32 ? 7 : 6);
+    }
+  }
+  return type === "" || type === "message" ? data : undefined;
 }
