@@ -475,6 +475,12 @@ function smokeProblems(result: BenchResult): string[] {
   const problems: string[] = [];
   const finitePositive = (value: unknown): boolean =>
     typeof value === "number" && Number.isFinite(value) && value > 0;
+  for (const row of result.mcp?.rows ?? []) {
+    if (row.error) problems.push(`mcp: ${row.name} did not run: ${row.error}`);
+    else if (![row.sequential?.p50, row.concurrent?.p50, row.rss[0]?.mb].every(finitePositive)) {
+      problems.push(`mcp: ${row.name} has no latency or RSS figure`);
+    }
+  }
   for (const runtime of result.runtimes) {
     const at = runtime.label;
     for (const [name, message] of Object.entries(runtime.errors)) {

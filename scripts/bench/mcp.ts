@@ -43,6 +43,8 @@ export const MCP_TARGET_RATIO = 1.2;
 export const MCP_RSS_TARGET_MB = 20;
 /** mcp-remote's version, from npm. */
 export const MCP_REMOTE_VERSION = "0.15.1";
+/** The V8 flag that caps the young generation (1 MB semi-spaces), for the long run. */
+export const YOUNG_GENERATION_CAP = "--max-semi-space-size=1";
 /** Callers at once in the concurrent rows. */
 export const MCP_CONCURRENCY = 20;
 
@@ -387,24 +389,46 @@ export async function measureMcp(
       }
     }
 
+    for (const forwarder of live) await forwarder.client?.close().catch(() => {});
+    // The long run: fresh processes of the floors and the bridges, and the bridges again with
+    // V8's young generation capped (a start-up flag), one after the other.
     const long: McpResult["long"] = [];
+    const longRuns: Forwarder[] = [];
     if (sizes.long > 0) {
-      for (const forwarder of live.filter((f) => f.row.kind === "bridge")) {
-        const rss: RssPoint[] = [];
-        const entry = { name: forwarder.row.name, rss };
-        long.push(entry);
-        try {
-          const base = forwarder.calls;
-          const marks = [1000, ...Array.from({ length: 10 }, (_, i) => (i + 1) * sizes.long / 10)];
-          for (const mark of marks) {
-            while (forwarder.calls - base < mark) await concurrent(forwarder, 5);
-            const mb = rssOf(forwarder.transport?.pid);
-            rss.push({ calls: forwarder.calls - base, mb: round(mb, 1) });
-            log(`${forwarder.row.name}: ${forwarder.calls - base} calls, RSS ${mb.toFixed(1)} MB`);
-          }
-        } catch (error) {
-          (entry as { error?: string }).error = String((error as Error).message).slice(0, 300);
+      for (const f of live.filter((f) => f.row.kind !== "mcp-remote")) {
+        longRuns.push(make(f.row, f.command, f.args, f.env));
+        if (f.row.kind === "bridge") {
+          const args = f.args[0] === "run"
+            ? ["run", `--v8-flags=${YOUNG_GENERATION_CAP}`, ...f.args.slice(1)]
+            : [YOUNG_GENERATION_CAP, ...f.args];
+          longRuns.push(
+            make(
+              { ...f.row, name: `${f.row.name}, ${YOUNG_GENERATION_CAP}` },
+              f.command,
+              args,
+              f.env,
+            ),
+          );
         }
+      }
+    }
+    for (const forwarder of longRuns) {
+      const rss: RssPoint[] = [];
+      const entry: McpResult["long"][number] = { name: forwarder.row.name, rss };
+      long.push(entry);
+      try {
+        await connect(forwarder);
+        const marks = [1000, ...Array.from({ length: 10 }, (_, i) => (i + 1) * sizes.long / 10)];
+        for (const mark of marks) {
+          while (forwarder.calls < mark) await concurrent(forwarder, 1);
+          const mb = rssOf(forwarder.transport?.pid);
+          rss.push({ calls: forwarder.calls, mb: round(mb, 1) });
+          log(`${forwarder.row.name}: ${forwarder.calls} calls, RSS ${mb.toFixed(1)} MB`);
+        }
+      } catch (error) {
+        entry.error = String((error as Error).message).slice(0, 300);
+      } finally {
+        await forwarder.client?.close().catch(() => {});
       }
     }
 
