@@ -28,6 +28,8 @@ const PROTOCOL_VERSION_KEY = "io.modelcontextprotocol/protocolVersion";
 const RESERVED_META_PREFIX = "io.modelcontextprotocol/";
 /** The largest message either side may send, in bytes of UTF-8 (a line, a body, an event). */
 export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+/** How long the server may take to answer `server/discover` at the start. */
+const DISCOVER_TIMEOUT_MS = 15_000;
 /** How long a forwarded request may run across eras (the SDK's default is 60 s). */
 const CROSS_ERA_TIMEOUT_MS = 60 * 60 * 1000;
 /** The event stream of the 2025-11-25 era is reopened at most this many times in a row. */
@@ -98,8 +100,9 @@ export async function runMcpBridge(options: McpBridgeOptions): Promise<McpBridge
 
 class Bridge {
   #options: McpBridgeOptions;
-  #closing = false;
   #closed = new AbortController();
+  /** The requests in flight, aborted when the client closes stdin. */
+  #inflight = new Set<AbortController>();
   #sessionId: string | undefined;
   #protocolVersion: string | undefined;
   #initializeId: Id | undefined;
@@ -141,10 +144,10 @@ class Bridge {
       await this.#start(line, await discover);
     }).catch((error) => this.#fail?.(error));
     await Promise.race([stdinClosed, failed]);
-    this.#closing = true;
     debug("the MCP client closed stdin; ending the session");
     await Promise.race([started, delay(2000)]);
     this.#closed.abort();
+    for (const request of this.#inflight) request.abort();
     await this.#end();
     return this.#outcome;
   }
@@ -246,7 +249,7 @@ class Bridge {
     const kept: string[] = [];
     const line = parseLine(body);
     try {
-      await this.#post(line, "modern", (text) => kept.push(text));
+      await this.#post(line, "modern", (text) => kept.push(text), DISCOVER_TIMEOUT_MS);
     } catch {
       return undefined;
     }
@@ -306,32 +309,60 @@ class Bridge {
     for (const line of this.#queue.splice(0)) forward(line);
   }
 
-  /** Posts one client line; writes (or keeps) what comes back, an error answer if nothing can. */
-  async #post(line: Line, era: Era, sink: Sink): Promise<void> {
+  /**
+   * Posts one client line; writes (or keeps) what comes back, an error answer if nothing can.
+   * It ends when the answer has (or when `timeoutMs` passed, or the client closed stdin).
+   */
+  async #post(line: Line, era: Era, sink: Sink, timeoutMs?: number): Promise<void> {
+    const request = new AbortController();
+    this.#inflight.add(request);
+    const timer = timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => request.abort(), timeoutMs);
+    let delivered = 0;
+    const counted: Sink = (text) => {
+      delivered++;
+      sink(text);
+    };
+    try {
+      await this.#exchange(line, era, counted, request.signal);
+    } catch (error) {
+      // The answer broke off (a stalled or closed stream): the client still waits for one.
+      if (delivered > 0 || this.#closed.signal.aborted) throw error;
+      this.#answerError(sink, line, `: ${String((error as Error)?.message ?? error)}`);
+    } finally {
+      clearTimeout(timer);
+      this.#inflight.delete(request);
+    }
+  }
+
+  async #exchange(line: Line, era: Era, sink: Sink, signal: AbortSignal): Promise<void> {
     const { fetch, headers: extra, url } = this.#options;
-    const headers = new Headers(extra);
-    headers.set("content-type", "application/json");
-    headers.set("accept", ACCEPT);
+    // A plain object: the session makes the one Headers of the request from it.
+    const headers: Record<string, string> = {
+      ...extra,
+      "content-type": "application/json",
+      accept: ACCEPT,
+    };
     if (era === "legacy") {
       if (line.method === "initialize") this.#initializeId = line.id;
-      if (this.#sessionId) headers.set("mcp-session-id", this.#sessionId);
-      if (this.#protocolVersion) headers.set("mcp-protocol-version", this.#protocolVersion);
+      if (this.#sessionId) headers["mcp-session-id"] = this.#sessionId;
+      if (this.#protocolVersion) headers["mcp-protocol-version"] = this.#protocolVersion;
     } else if (line.method !== undefined) {
       const params = line.message?.params as Record<string, unknown> | undefined;
       const meta = params?._meta as Record<string, unknown> | undefined;
       const version = meta?.[PROTOCOL_VERSION_KEY];
-      headers.set(
-        "mcp-protocol-version",
-        typeof version === "string" ? version : MODERN_PROTOCOL_VERSION,
-      );
-      headers.set("mcp-method", line.method);
+      headers["mcp-protocol-version"] = typeof version === "string"
+        ? version
+        : MODERN_PROTOCOL_VERSION;
+      headers["mcp-method"] = line.method;
       const field = NAME_FIELDS[line.method];
       const name = field ? params?.[field] : undefined;
-      if (typeof name === "string") headers.set("mcp-name", headerValue(name));
+      if (typeof name === "string") headers["mcp-name"] = headerValue(name);
     }
     let response: Response;
     try {
-      response = await fetch(url, { method: "POST", headers, body: line.text });
+      response = await fetch(url, { method: "POST", headers, body: line.text, signal });
     } catch (error) {
       if (this.#closed.signal.aborted) return;
       this.#answerError(sink, line, `: ${String((error as Error)?.message ?? error)}`);
@@ -367,7 +398,7 @@ class Bridge {
       sink(text);
     };
     if (type.includes("text/event-stream")) {
-      await readEvents(response, deliver, this.#closed.signal);
+      await readEvents(response, deliver, signal);
     } else if (type.includes("json")) {
       deliver(await readText(response, MAX_MESSAGE_BYTES));
     } else {

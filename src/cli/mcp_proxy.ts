@@ -27,7 +27,14 @@ export interface McpProxyIO {
 // A header name is an RFC 9110 token; a value has no line breaks.
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 // Headers the transport or the session sets; a -H for them would break the session.
-const RESERVED = new Set(["content-type", "accept", "mcp-session-id", "mcp-protocol-version"]);
+const RESERVED = new Set([
+  "content-type",
+  "accept",
+  "mcp-session-id",
+  "mcp-protocol-version",
+  "mcp-method",
+  "mcp-name",
+]);
 const ERROR_TEXT_LIMIT = 500;
 /** The command whose help usage errors point to. */
 const COMMAND = "kognic-auth mcp-proxy";
