@@ -666,7 +666,9 @@ function mcpSection(result: BenchResult): Block[] {
     },
     { list: verdicts.length ? verdicts : ["No bridge was measured."] },
     {
-      p: `${mcp.tokenRequests} token request(s) for the bridges' whole sessions.`,
+      p: `${mcp.tokenRequests} token request(s) for ${
+        mcp.bridgeProcesses ?? "the"
+      } bridge processes (each with \`--token-cache none\`), whatever their calls.`,
     },
   ];
   if (mcp.long.length) {

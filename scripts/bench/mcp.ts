@@ -99,6 +99,8 @@ export interface McpResult {
   long: { name: string; rss: RssPoint[]; error?: string }[];
   /** Token requests the bridges made over the run. */
   tokenRequests: number;
+  /** Bridge processes started over the run (each makes its own token request). */
+  bridgeProcesses?: number;
   load: { start: number[]; end: number[] };
   cpus: number;
   versions: Record<string, string>;
@@ -435,13 +437,16 @@ export async function measureMcp(
     for (const forwarder of live) await forwarder.client?.close().catch(() => {});
     server.stdin!.end();
     const last = await lines.next();
-    const tokenRequests = last.done ? NaN : JSON.parse(last.value).tokensIssued - 1;
+    // The static token of mcp-remote was minted without a request: these are the bridges'.
+    const tokenRequests = last.done ? NaN : JSON.parse(last.value).tokensIssued;
     return {
       sizes,
       concurrency: MCP_CONCURRENCY,
       rows: forwarders.map((f) => f.row),
       long,
       tokenRequests,
+      bridgeProcesses: live.filter((f) => f.row.kind === "bridge").length +
+        longRuns.filter((f) => f.row.kind === "bridge").length,
       load: { start: loadStart, end: os.loadavg() },
       cpus: os.cpus().length,
       versions: {
