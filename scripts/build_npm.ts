@@ -78,7 +78,8 @@ const OPTIONAL_PEERS: Record<string, string> = {
   undici: "^7.10.0",
   "@opentelemetry/api": "^1.4.0",
   redis: "^6.3.1",
-  "@modelcontextprotocol/sdk": "^1.32.2",
+  "@modelcontextprotocol/client": "^2.4.0",
+  "@modelcontextprotocol/server": "^2.4.0",
 };
 
 /**

@@ -260,7 +260,7 @@ try {
   const proxyCode = await new Promise((resolve) => proxy.on("close", resolve));
   assert.equal(proxyCode, 1, "mcp-proxy without the SDK; stderr: " + proxyErr);
   assert.equal(proxyOut, "");
-  assert.ok(proxyErr.includes("npm install @modelcontextprotocol/sdk@^1."), proxyErr);
+  assert.ok(proxyErr.includes("npm install @modelcontextprotocol/client@^2."), proxyErr);
   // The local auth server from the shell: it prints its URL, the printed
   // variables give kognic-auth a token from it, and SIGTERM stops it.
   // npx for --help; the server itself on this Node, so that the signal reaches it (npx does not pass it on).

@@ -24,6 +24,12 @@
  * - `--parts=overhead,storm,memory,cold,size,fleet`: the parts to run (all by
  *   default); with fewer, results go to `.tmp/bench/`.
  * - `--out=DIR`: where to write `benchmarks.json`, `benchmarks.md` and `benchmarks.svg`.
+ * - `--mcp-calls=N`: sequential calls per forwarder per round in the `mcp` part
+ *   (100); `--mcp-rounds=N` its rounds (10); `--mcp-rss=N`: also N calls through
+ *   each bridge, RSS read every tenth (the 50,000-call check; off by default).
+ * - `--update-doc`: with `--parts=mcp`, replace the MCP section of
+ *   `docs/benchmarks.json` with this run's and render the documents again,
+ *   leaving the other sections as they were measured.
  *
  * Every figure is reported against a baseline measured in the same run (raw
  * fetch, the runtime's empty start, ours), since absolute times drift on a
@@ -60,9 +66,10 @@ import { CASES, PEERS, type TaskOptions } from "./cases.ts";
 import { coldCases, coldEnv, type ColdRuntime, measureCold, startBareBus } from "./cold.ts";
 import { measureSizes, type SizeResult, tarballOf, type TarballResult } from "./size.ts";
 import { writeDocument } from "../render_doc.ts";
-import { benchDocument, type BenchResult, type RuntimeRun } from "./figures.ts";
+import { benchDocument, type BenchResult, type RuntimeRun, withMcpSection } from "./figures.ts";
+import type { Doc } from "../render_doc.ts";
 import { fleetProblems, type FleetResult, renderFleet, runFleet } from "./fleet.ts";
-import { type McpResult, measureMcpProxy } from "./mcp.ts";
+import { type McpResult, measureMcp } from "./mcp.ts";
 
 /** The runtimes measured, by id. */
 export const RUNTIMES = ["deno", "node20", "node22", "node24"] as const;
@@ -80,6 +87,10 @@ interface Config {
   runtimes: RuntimeId[];
   candidate: string | undefined;
   out: string;
+  /** Overrides of the `mcp` part's sizes. */
+  mcp: Partial<Record<"rounds" | "perRound" | "long", number>>;
+  /** Splice the `mcp` part into docs/benchmarks.json. */
+  updateDoc: boolean;
 }
 
 /** Sizes of each part: the full run and the smoke run. */
@@ -91,7 +102,7 @@ const SIZES = {
     memory: [1_000, 100_000] as [number, number],
     cold: { warmups: 2, rounds: 20 },
     fleet: { processes: 50, windows: 3, reads: 500 },
-    mcp: { rounds: 10, perRound: 50 },
+    mcp: { rounds: 10, perRound: 100, perCaller: 10, long: 0 },
   },
   smoke: {
     stub: { rounds: 2, batchMs: 10 },
@@ -100,7 +111,7 @@ const SIZES = {
     memory: [200, 2_000] as [number, number],
     cold: { warmups: 1, rounds: 1 },
     fleet: { processes: 3, windows: 1, reads: 20 },
-    mcp: { rounds: 2, perRound: 5 },
+    mcp: { rounds: 1, perRound: 5, perCaller: 1, long: 0 },
   },
 };
 
@@ -115,6 +126,8 @@ function parseArgs(args: string[]): Config {
     parts: [...PARTS],
     candidate: undefined,
     out: "",
+    mcp: {},
+    updateDoc: false,
   };
   for (const arg of args) {
     const [key, value] = arg.split(/=(.*)/s, 2);
@@ -123,7 +136,17 @@ function parseArgs(args: string[]): Config {
     else if (key === "--no-build") config.build = "never";
     else if (key === "--candidate" && value) config.candidate = resolve(value);
     else if (key === "--out" && value) config.out = resolve(value);
-    else if (key === "--parts" && value) {
+    else if (key === "--update-doc") config.updateDoc = true;
+    else if (
+      (key === "--mcp-calls" || key === "--mcp-rounds" || key === "--mcp-rss") &&
+      /^\d+$/.test(value ?? "")
+    ) {
+      const field =
+        ({ "--mcp-calls": "perRound", "--mcp-rounds": "rounds", "--mcp-rss": "long" } as const)[
+          key
+        ];
+      config.mcp[field] = Number(value);
+    } else if (key === "--parts" && value) {
       const parts = value.split(",");
       const unknown = parts.filter((part) => !(PARTS as readonly string[]).includes(part));
       if (unknown.length) throw new TypeError(`Unknown parts: ${unknown.join(", ")}`);
@@ -452,6 +475,12 @@ function smokeProblems(result: BenchResult): string[] {
   const problems: string[] = [];
   const finitePositive = (value: unknown): boolean =>
     typeof value === "number" && Number.isFinite(value) && value > 0;
+  for (const row of result.mcp?.rows ?? []) {
+    if (row.error) problems.push(`mcp: ${row.name} did not run: ${row.error}`);
+    else if (![row.sequential?.p50, row.concurrent?.p50, row.rss[0]?.mb].every(finitePositive)) {
+      problems.push(`mcp: ${row.name} has no latency or RSS figure`);
+    }
+  }
   for (const runtime of result.runtimes) {
     const at = runtime.label;
     for (const [name, message] of Object.entries(runtime.errors)) {
@@ -574,12 +603,18 @@ async function main(args: string[]): Promise<number> {
 
   let mcp: McpResult | undefined;
   if (config.parts.includes("mcp")) {
-    log("MCP proxy latency (Deno)");
-    const sizes = config.smoke ? SIZES.smoke.mcp : SIZES.full.mcp;
-    mcp = await measureMcpProxy(
-      [DENO, "run", "--allow-net=127.0.0.1", "--allow-env", "--allow-read", join(ROOT, "cli.ts")],
-      coldEnv(join(ROOT, ".tmp", "bench-home"), denoDir),
+    log("MCP bridge: the floor, kognic-auth mcp-proxy and mcp-remote, each in its own process");
+    const sizes = { ...(config.smoke ? SIZES.smoke.mcp : SIZES.full.mcp), ...config.mcp };
+    const bin = join(ROOT, "npm", "esm", "bin", "kognic-auth.js");
+    mcp = await measureMcp(
+      {
+        deno: DENO,
+        env: coldEnv(join(ROOT, ".tmp", "bench-home"), denoDir),
+        nodeBin: runtimes.includes("node20") && existsSync(bin) ? bin : undefined,
+        node: runtimes.includes("node20") ? nodeBin(20) : undefined,
+      },
       sizes,
+      log,
     );
   }
 
@@ -623,6 +658,12 @@ async function main(args: string[]): Promise<number> {
   writeFileSync(join(ROOT, ".tmp", "bench", "result.json"), JSON.stringify(result, null, 2));
   const written = writeDocument(join(config.out, "benchmarks.json"), benchDocument(result));
   log(`wrote ${written.map((path) => relative(ROOT, path)).join(", ")}`);
+  if (config.updateDoc && mcp) {
+    const path = join(ROOT, "docs", "benchmarks.json");
+    const doc = JSON.parse(readFileSync(path, "utf8")) as Doc;
+    const updated = writeDocument(path, withMcpSection(doc, result));
+    log(`updated the MCP section of ${updated.map((file) => relative(ROOT, file)).join(", ")}`);
+  }
   log(`in ${result.seconds.toFixed(0)} s`);
   if (fleet) {
     writeFileSync(join(ROOT, ".tmp", "bench", "fleet.json"), JSON.stringify(fleet, null, 2));

@@ -1,126 +1,505 @@
 /**
- * The MCP proxy's added latency for `deno task bench`: the MCP SDK's client
- * calls a tool of the SDK's server (Streamable HTTP on 127.0.0.1, protected
- * by the local auth server's tokens) directly with a static Authorization
- * header, and through `kognic-auth mcp-proxy` spawned over stdio. Calls are
- * sequential, in alternating batches, so that both see the same machine.
+ * What the MCP bridge costs per tools/call, for `deno task bench` (the `mcp`
+ * part) or on its own:
+ *
+ * ```sh
+ * deno run -A scripts/bench/mcp.ts                 # the comparison; JSON on stdout
+ * deno run -A scripts/bench/mcp.ts --rss=50000     # also RSS over 50,000 calls through each bridge
+ * ```
+ *
+ * The MCP server (SDK v2, both eras, on 127.0.0.1, with the local auth
+ * server) runs in a process of its own; SDK v2's client (2025-11-25, as
+ * desktop hosts speak it today) spawns each forwarder over stdio, in its own
+ * process too:
+ *
+ * - the floor: `mcp_floor.mjs`, a raw stdio-to-HTTP forwarder with no
+ *   authentication, on Deno and on Node.js;
+ * - `kognic-auth mcp-proxy` on Deno (`cli.ts`) and as the npm package's bin
+ *   on Node.js, fetching its token from the local auth server;
+ * - mcp-remote (npm, on Node.js) with a static `Authorization` header.
+ *
+ * Calls are timed one by one, sequentially and with 20 concurrent callers,
+ * in rounds that take the forwarders in turn (rotating who goes first), so
+ * that all see the same machine. RSS of each forwarder's process is read
+ * from /proc after each batch.
  *
  * @module
  */
 
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import os from "node:os";
+import { join } from "node:path";
 import process from "node:process";
-import { startAuthServer } from "../../testing.ts";
-import { startMcpServer } from "../../tests/_helpers/mcp_server.ts";
+import { createInterface } from "node:readline";
+import { Client } from "@modelcontextprotocol/client";
+import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
 
-/** Per-call latency of one way of calling, in milliseconds. */
+const ROOT = join(import.meta.dirname ?? ".", "..", "..");
+
+/** The most the bridge may cost per call, as a multiple of the floor's (p50 and p99). */
+export const MCP_TARGET_RATIO = 1.2;
+/** The most the bridge's RSS may grow after its first 1,000 calls, in MB. */
+export const MCP_RSS_TARGET_MB = 20;
+/** mcp-remote's version, from npm. */
+export const MCP_REMOTE_VERSION = "0.15.1";
+/** The V8 flag that caps the young generation (1 MB semi-spaces), for the long run. */
+export const YOUNG_GENERATION_CAP = "--max-semi-space-size=1";
+/** Callers at once in the concurrent rows. */
+export const MCP_CONCURRENCY = 20;
+
+/** Latency of one way of calling, in milliseconds. */
 export interface McpLatency {
-  /** The median call. */
-  median: number;
-  /** The 25th and 75th percentiles. */
-  p25: number;
-  p75: number;
-  /** How many calls were timed. */
+  p50: number;
+  p99: number;
+  /** Calls timed. */
   n: number;
 }
 
-/** The proxy's figures. */
-export interface McpResult {
-  /** The SDK client talking to the server directly with a static header. */
-  direct: McpLatency;
-  /** The SDK client talking to `kognic-auth mcp-proxy` over stdio. */
-  proxy: McpLatency;
-  /** proxy.median / direct.median. */
-  ratio: number;
-  /** Token requests the proxy made over all its calls. */
-  tokenRequests: number;
-  /** The proxy's command line before its arguments. */
-  command: string;
+/** One RSS reading of a forwarder's process. */
+export interface RssPoint {
+  /** tools/call answered through it so far. */
+  calls: number;
+  /** Resident set size, MB. */
+  mb: number;
 }
 
-/** The most the proxy may add: at most this many times the direct call. */
-export const MCP_TARGET_RATIO = 1.1;
+/** One forwarder's figures. */
+export interface McpRow {
+  name: string;
+  kind: "floor" | "bridge" | "mcp-remote";
+  /** "Deno" or "Node.js". */
+  runtime: string;
+  sequential?: McpLatency;
+  concurrent?: McpLatency;
+  /** CPU time (user + system) of the forwarder's process per timed call, ms. */
+  cpuMs?: number;
+  rss: RssPoint[];
+  error?: string;
+}
+
+/** Sizes of a run. */
+export interface McpSizes {
+  /** Rounds of each kind (sequential, concurrent). */
+  rounds: number;
+  /** Sequential calls per forwarder per round. */
+  perRound: number;
+  /** Calls per caller per concurrent round. */
+  perCaller: number;
+  /** Calls through each bridge for the long RSS run (0: none). */
+  long: number;
+}
+
+/** The whole MCP part. */
+export interface McpResult {
+  sizes: McpSizes;
+  concurrency: number;
+  rows: McpRow[];
+  /** RSS over the long run, per bridge. */
+  long: { name: string; rss: RssPoint[]; error?: string }[];
+  /** Token requests the bridges made over the run. */
+  tokenRequests: number;
+  /** Bridge processes started over the run (each makes its own token request). */
+  bridgeProcesses?: number;
+  load: { start: number[]; end: number[] };
+  cpus: number;
+  versions: Record<string, string>;
+  seconds: number;
+}
+
+/** Where the forwarders come from. */
+export interface McpCommands {
+  /** The Deno executable. */
+  deno: string;
+  /** The environment of the spawned processes (PATH, HOME, DENO_DIR). */
+  env: Record<string, string>;
+  /** The npm build's `kognic-auth` bin, when built. */
+  nodeBin?: string;
+  /** Node.js. @default {"node"} */
+  node?: string;
+}
 
 function latency(values: number[]): McpLatency {
   const sorted = [...values].sort((a, b) => a - b);
-  const at = (q: number): number => sorted[Math.round((sorted.length - 1) * q)] ?? NaN;
-  return { median: at(0.5), p25: at(0.25), p75: at(0.75), n: sorted.length };
+  const at = (q: number): number =>
+    sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * q) - 1)] ?? NaN;
+  return { p50: at(0.5), p99: at(0.99), n: sorted.length };
 }
 
 /**
- * Measures `rounds` alternating batches of `perRound` sequential tools/call
- * requests each way, after one untimed batch each.
- *
- * @param cli The `kognic-auth` command line before its arguments.
- * @param env The proxy's environment (PATH, HOME, DENO_DIR).
+ * A file under /proc: read directly, or through `cat` where the runtime refuses
+ * (Deno reads /proc only with every permission).
  */
-export async function measureMcpProxy(
-  cli: string[],
-  env: Record<string, string>,
-  sizes: { rounds: number; perRound: number },
-): Promise<McpResult> {
-  await using auth = await startAuthServer({ clients: { "bench-client": "bench-secret" } });
-  await using mcp = await startMcpServer(auth);
-
-  const direct = new Client({ name: "bench-direct", version: "1.0.0" });
-  await direct.connect(
-    new StreamableHTTPClientTransport(new URL(mcp.url), {
-      requestInit: { headers: { authorization: `Bearer ${auth.issueToken("bench-client")}` } },
-    }),
-  );
-  const [command, ...prefix] = cli;
-  const proxied = new Client({ name: "bench-proxy", version: "1.0.0" });
-  await proxied.connect(
-    new StdioClientTransport({
-      command,
-      args: [...prefix, "mcp-proxy", mcp.url, "--server", auth.url, "--token-cache", "none"],
-      env: {
-        ...env,
-        KOGNIC_CLIENT_ID: "bench-client",
-        KOGNIC_CLIENT_SECRET: "bench-secret",
-        NO_COLOR: "1",
-      },
-      stderr: "pipe",
-      cwd: process.cwd(),
-    }),
-  );
-
-  const times = { direct: [] as number[], proxy: [] as number[] };
-  const batch = async (client: Client, into: number[] | undefined): Promise<void> => {
-    for (let i = 0; i < sizes.perRound; i++) {
-      const started = performance.now();
-      const result = await client.callTool({ name: "add", arguments: { a: i, b: 1 } });
-      const elapsed = performance.now() - started;
-      const text = (result.content as { text: string }[])[0]?.text;
-      if (text !== String(i + 1)) throw new Error(`tools/call answered ${JSON.stringify(text)}`);
-      into?.push(elapsed);
-    }
-  };
+function procFile(path: string): string {
   try {
-    await batch(direct, undefined);
-    await batch(proxied, undefined);
-    for (let round = 0; round < sizes.rounds; round++) {
-      // Alternate which goes first, so neither always follows the other.
-      if (round % 2 === 0) {
-        await batch(direct, times.direct);
-        await batch(proxied, times.proxy);
-      } else {
-        await batch(proxied, times.proxy);
-        await batch(direct, times.direct);
+    return readFileSync(path, "utf8");
+  } catch {
+    const result = spawnSync("cat", [path], { encoding: "utf8" });
+    if (result.status !== 0) throw new Error(`cannot read ${path}`);
+    return result.stdout;
+  }
+}
+
+function rssOf(pid: number | null | undefined): number {
+  if (!pid) return NaN;
+  try {
+    const status = procFile(`/proc/${pid}/status`);
+    const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);
+    return kb / 1024;
+  } catch {
+    return NaN;
+  }
+}
+
+/** CPU time (user + system) of a process so far, ms; NaN where /proc cannot tell. */
+function cpuOf(pid: number | null | undefined): number {
+  if (!pid) return NaN;
+  try {
+    const stat = procFile(`/proc/${pid}/stat`);
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // utime and stime are fields 14 and 15 of the line, in clock ticks (100 per second here).
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return NaN;
+  }
+}
+
+/** mcp-remote's entry, installed from npm into .tmp/bench-mcp when missing. */
+export function mcpRemoteEntry(): string {
+  const dir = join(ROOT, ".tmp", "bench-mcp");
+  const entry = join(dir, "node_modules", "mcp-remote", "dist", "proxy.js");
+  if (!existsSync(entry)) {
+    const result = spawnSync("npm", [
+      "install",
+      "--prefix",
+      dir,
+      "--no-save",
+      "--no-audit",
+      "--no-fund",
+      "--loglevel=error",
+      `mcp-remote@${MCP_REMOTE_VERSION}`,
+    ], { stdio: ["ignore", 2, 2] });
+    if (result.status !== 0) throw new Error(`npm install mcp-remote failed (${result.status})`);
+  }
+  return entry;
+}
+
+interface Forwarder {
+  row: McpRow;
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+  client?: Client;
+  transport?: StdioClientTransport;
+  calls: number;
+  sequential: number[];
+  concurrent: number[];
+  cpu: number;
+}
+
+async function connect(forwarder: Forwarder): Promise<void> {
+  const transport = new StdioClientTransport({
+    command: forwarder.command,
+    args: forwarder.args,
+    env: forwarder.env,
+    stderr: "pipe",
+    cwd: ROOT,
+  });
+  let stderr = "";
+  transport.stderr?.on("data", (chunk: Uint8Array) => {
+    if (stderr.length < 4000) stderr += chunk;
+  });
+  const client = new Client({ name: "bench", version: "1.0.0" });
+  try {
+    await client.connect(transport, { timeout: 60_000 });
+  } catch (error) {
+    throw new Error(`${(error as Error).message}; stderr: ${stderr.slice(0, 500)}`);
+  }
+  forwarder.client = client;
+  forwarder.transport = transport;
+}
+
+async function call(forwarder: Forwarder, into: number[] | undefined): Promise<void> {
+  const i = forwarder.calls++;
+  const started = performance.now();
+  const result = await forwarder.client!.callTool({ name: "add", arguments: { a: i, b: 1 } });
+  const elapsed = performance.now() - started;
+  const text = (result.content as { text: string }[])[0]?.text;
+  if (text !== String(i + 1)) throw new Error(`tools/call answered ${JSON.stringify(text)}`);
+  into?.push(elapsed);
+}
+
+async function sequential(forwarder: Forwarder, n: number, into?: number[]): Promise<void> {
+  for (let i = 0; i < n; i++) await call(forwarder, into);
+}
+
+async function concurrent(forwarder: Forwarder, perCaller: number, into?: number[]): Promise<void> {
+  await Promise.all(
+    Array.from({ length: MCP_CONCURRENCY }, () => sequential(forwarder, perCaller, into)),
+  );
+}
+
+function sampleRss(forwarder: Forwarder): void {
+  const mb = rssOf(forwarder.transport?.pid);
+  if (Number.isFinite(mb)) forwarder.row.rss.push({ calls: forwarder.calls, mb: round(mb, 1) });
+}
+
+function round(value: number, digits: number): number {
+  return Number(value.toFixed(digits));
+}
+
+/**
+ * Runs the comparison.
+ *
+ * @param commands Deno, Node.js, the npm build's bin.
+ * @param sizes Rounds and calls.
+ * @param log Progress lines.
+ */
+export async function measureMcp(
+  commands: McpCommands,
+  sizes: McpSizes,
+  log: (text: string) => void = () => {},
+): Promise<McpResult> {
+  const started = Date.now();
+  const loadStart = os.loadavg();
+  const server = spawn(commands.deno, [
+    "run",
+    "--allow-net=127.0.0.1",
+    "--allow-read",
+    "--allow-env",
+    join(ROOT, "scripts", "bench", "mcp_server.ts"),
+  ], { cwd: ROOT, env: commands.env, stdio: ["pipe", "pipe", "inherit"] });
+  const lines = createInterface({ input: server.stdout! })[Symbol.asyncIterator]();
+  const first = await lines.next();
+  if (first.done) throw new Error("the benchmark's MCP server did not start");
+  const { url, authUrl, token } = JSON.parse(first.value) as Record<string, string>;
+
+  const node = commands.node ?? "node";
+  const floor = join(ROOT, "scripts", "bench", "mcp_floor.mjs");
+  const proxyArgs = [url, "--server", authUrl, "--token-cache", "none"];
+  const bridgeEnv = {
+    ...commands.env,
+    KOGNIC_CLIENT_ID: "bench-client",
+    KOGNIC_CLIENT_SECRET: "bench-secret",
+    NO_COLOR: "1",
+  };
+  const make = (
+    row: Omit<McpRow, "rss">,
+    command: string,
+    args: string[],
+    env = commands.env,
+  ): Forwarder => ({
+    row: { ...row, rss: [] },
+    command,
+    args,
+    env,
+    calls: 0,
+    sequential: [],
+    concurrent: [],
+    cpu: 0,
+  });
+  const forwarders: Forwarder[] = [
+    make({ name: "floor (Deno)", kind: "floor", runtime: "Deno" }, commands.deno, [
+      "run",
+      "--allow-net=127.0.0.1",
+      floor,
+      url,
+    ]),
+    make(
+      { name: "kognic-auth mcp-proxy (Deno)", kind: "bridge", runtime: "Deno" },
+      commands.deno,
+      [
+        "run",
+        "--allow-net=127.0.0.1",
+        "--allow-env",
+        "--allow-read",
+        join(ROOT, "cli.ts"),
+        "mcp-proxy",
+        ...proxyArgs,
+      ],
+      bridgeEnv,
+    ),
+    make({ name: "floor (Node.js)", kind: "floor", runtime: "Node.js" }, node, [floor, url]),
+  ];
+  if (commands.nodeBin) {
+    forwarders.push(
+      make(
+        { name: "kognic-auth mcp-proxy (Node.js bin)", kind: "bridge", runtime: "Node.js" },
+        node,
+        [commands.nodeBin, "mcp-proxy", ...proxyArgs],
+        bridgeEnv,
+      ),
+    );
+  }
+  try {
+    forwarders.push(
+      make(
+        { name: `mcp-remote ${MCP_REMOTE_VERSION}`, kind: "mcp-remote", runtime: "Node.js" },
+        node,
+        [
+          mcpRemoteEntry(),
+          url,
+          "--header",
+          `Authorization:Bearer ${token}`,
+          "--allow-http",
+          "--transport",
+          "http-only",
+          "--silent",
+        ],
+      ),
+    );
+  } catch (error) {
+    log(`mcp-remote: ${(error as Error).message}`);
+  }
+
+  const live: Forwarder[] = [];
+  try {
+    for (const forwarder of forwarders) {
+      try {
+        await connect(forwarder);
+        // Untimed warm-up: connections, JIT.
+        await sequential(forwarder, sizes.perRound);
+        await concurrent(forwarder, 2);
+        sampleRss(forwarder);
+        live.push(forwarder);
+      } catch (error) {
+        forwarder.row.error = String((error as Error).message).split("\n")[0].slice(0, 300);
+        log(`${forwarder.row.name}: ${forwarder.row.error}`);
       }
     }
+    for (let round = 0; round < sizes.rounds; round++) {
+      const order = live.map((_, i) => live[(i + round) % live.length]);
+      for (const forwarder of order) {
+        const cpu = cpuOf(forwarder.transport?.pid);
+        await sequential(forwarder, sizes.perRound, forwarder.sequential);
+        forwarder.cpu += cpuOf(forwarder.transport?.pid) - cpu;
+      }
+      for (const forwarder of order.reverse()) {
+        const cpu = cpuOf(forwarder.transport?.pid);
+        await concurrent(forwarder, sizes.perCaller, forwarder.concurrent);
+        forwarder.cpu += cpuOf(forwarder.transport?.pid) - cpu;
+        sampleRss(forwarder);
+      }
+      log(`MCP round ${round + 1} of ${sizes.rounds}`);
+    }
+    for (const forwarder of live) {
+      forwarder.row.sequential = latency(forwarder.sequential);
+      forwarder.row.concurrent = latency(forwarder.concurrent);
+      const timed = forwarder.sequential.length + forwarder.concurrent.length;
+      if (Number.isFinite(forwarder.cpu) && timed) {
+        forwarder.row.cpuMs = round(forwarder.cpu / timed, 3);
+      }
+    }
+
+    for (const forwarder of live) await forwarder.client?.close().catch(() => {});
+    // The long run: fresh processes of the floors and the bridges, and the bridges again with
+    // V8's young generation capped (a start-up flag), one after the other.
+    const long: McpResult["long"] = [];
+    const longRuns: Forwarder[] = [];
+    if (sizes.long > 0) {
+      for (const f of live.filter((f) => f.row.kind !== "mcp-remote")) {
+        longRuns.push(make(f.row, f.command, f.args, f.env));
+        if (f.row.kind === "bridge") {
+          const args = f.args[0] === "run"
+            ? ["run", `--v8-flags=${YOUNG_GENERATION_CAP}`, ...f.args.slice(1)]
+            : [YOUNG_GENERATION_CAP, ...f.args];
+          longRuns.push(
+            make(
+              { ...f.row, name: `${f.row.name}, ${YOUNG_GENERATION_CAP}` },
+              f.command,
+              args,
+              f.env,
+            ),
+          );
+        }
+      }
+    }
+    for (const forwarder of longRuns) {
+      const rss: RssPoint[] = [];
+      const entry: McpResult["long"][number] = { name: forwarder.row.name, rss };
+      long.push(entry);
+      try {
+        await connect(forwarder);
+        const marks = [1000, ...Array.from({ length: 10 }, (_, i) => (i + 1) * sizes.long / 10)];
+        for (const mark of marks) {
+          while (forwarder.calls < mark) await concurrent(forwarder, 1);
+          const mb = rssOf(forwarder.transport?.pid);
+          rss.push({ calls: forwarder.calls, mb: round(mb, 1) });
+          log(`${forwarder.row.name}: ${forwarder.calls} calls, RSS ${mb.toFixed(1)} MB`);
+        }
+      } catch (error) {
+        entry.error = String((error as Error).message).slice(0, 300);
+      } finally {
+        await forwarder.client?.close().catch(() => {});
+      }
+    }
+
+    for (const forwarder of live) await forwarder.client?.close().catch(() => {});
+    server.stdin!.end();
+    const last = await lines.next();
+    // The static token of mcp-remote was minted without a request: these are the bridges'.
+    const tokenRequests = last.done ? NaN : JSON.parse(last.value).tokensIssued;
+    return {
+      sizes,
+      concurrency: MCP_CONCURRENCY,
+      rows: forwarders.map((f) => f.row),
+      long,
+      tokenRequests,
+      bridgeProcesses: live.filter((f) => f.row.kind === "bridge").length +
+        longRuns.filter((f) => f.row.kind === "bridge").length,
+      load: { start: loadStart, end: os.loadavg() },
+      cpus: os.cpus().length,
+      versions: {
+        "@modelcontextprotocol/client": "2.4.0",
+        "@modelcontextprotocol/server": "2.4.0",
+        "mcp-remote": MCP_REMOTE_VERSION,
+        node: spawnSync(node, ["--version"], { encoding: "utf8" }).stdout.trim(),
+        deno: spawnSync(commands.deno, ["--version"], { encoding: "utf8" }).stdout.split("\n")[0],
+      },
+      seconds: (Date.now() - started) / 1000,
+    };
   } finally {
-    await direct.close();
-    await proxied.close();
+    for (const forwarder of forwarders) await forwarder.client?.close().catch(() => {});
+    if (server.exitCode === null) server.stdin!.end();
   }
-  const result = {
-    direct: latency(times.direct),
-    proxy: latency(times.proxy),
-    // Only the proxy requests tokens; the direct client's was minted without a request.
-    tokenRequests: auth.counts.tokensIssued,
-    command: [...cli.map((part) => part.replace(process.cwd() + "/", "")), "mcp-proxy"].join(" "),
-  };
-  return { ...result, ratio: result.proxy.median / result.direct.median };
+}
+
+/** The ratio of a bridge's figure to its runtime's floor. */
+export function mcpRatio(
+  result: McpResult,
+  row: McpRow,
+  mode: "sequential" | "concurrent",
+  q: "p50" | "p99",
+): number {
+  const floor = result.rows.find((r) => r.kind === "floor" && r.runtime === row.runtime);
+  const base = floor?.[mode]?.[q];
+  const value = row[mode]?.[q];
+  return base && value ? value / base : NaN;
+}
+
+if (import.meta.main) {
+  const args = Object.fromEntries(
+    process.argv.slice(2).map((arg) => arg.replace(/^--/, "").split("=") as [string, string]),
+  );
+  const nodeBin = join(ROOT, "npm", "esm", "bin", "kognic-auth.js");
+  const result = await measureMcp(
+    {
+      deno: process.execPath,
+      env: {
+        PATH: process.env.PATH ?? "",
+        HOME: process.env.HOME ?? "",
+        ...(process.env.DENO_DIR ? { DENO_DIR: process.env.DENO_DIR } : {}),
+        ...(process.env.DENO_CERT ? { DENO_CERT: process.env.DENO_CERT } : {}),
+      },
+      nodeBin: existsSync(nodeBin) ? nodeBin : undefined,
+    },
+    {
+      rounds: Number(args.rounds ?? 6),
+      perRound: Number(args.calls ?? 100),
+      perCaller: Number(args.perCaller ?? 10),
+      long: Number(args.rss ?? 0),
+    },
+    (text) => console.error(`[mcp] ${text}`),
+  );
+  console.log(JSON.stringify(result, null, 2));
 }

@@ -151,7 +151,7 @@ const REQUEST_TOOL = {
     "results are cut, with a note saying how much was left out; ask for a narrower request " +
     "(filters, pages) then. HTTP errors come back as an error result with the server's message.",
   inputSchema: {
-    type: "object",
+    type: "object" as const,
     properties: {
       method: {
         type: "string",
@@ -189,7 +189,7 @@ const ENVIRONMENTS_TOOL = {
     "host its URLs use, its auth server, its scopes and where its credentials come from (file, " +
     "keyring or environment variables), and which one is the default. Use it to find the right " +
     "host for kognic_request. It shows no secret.",
-  inputSchema: { type: "object", properties: {}, additionalProperties: false },
+  inputSchema: { type: "object" as const, properties: {}, additionalProperties: false },
 };
 
 /**
@@ -246,16 +246,15 @@ export async function runKogMcp(args: string[], io: KogMcpIO): Promise<number> {
     gate: hostGate(hosts, options.allowHosts),
   };
 
-  const server = new kit.Server(
-    { name: "kog", version: VERSION },
-    { capabilities: { tools: {} } },
-  );
-  server.setRequestHandler(kit.ListToolsRequestSchema, () => ({
-    tools: [REQUEST_TOOL, ENVIRONMENTS_TOOL],
-  }));
-  server.setRequestHandler(
-    kit.CallToolRequestSchema,
-    async (request: { params: { name: string; arguments?: Record<string, unknown> } }) => {
+  // One server per connection, in the era the client opens with: serveStdio
+  // may build a second one for a `server/discover` probe, so building is cheap.
+  const newServer = (): InstanceType<typeof kit.Server> => {
+    const server = new kit.Server(
+      { name: "kog", version: VERSION },
+      { capabilities: { tools: {} } },
+    );
+    server.setRequestHandler("tools/list", () => ({ tools: [REQUEST_TOOL, ENVIRONMENTS_TOOL] }));
+    server.setRequestHandler("tools/call", async (request) => {
       const { name, arguments: input = {} } = request.params;
       try {
         if (name === REQUEST_TOOL.name) return await kognicRequest(state, input);
@@ -264,22 +263,24 @@ export async function runKogMcp(args: string[], io: KogMcpIO): Promise<number> {
       } catch (error) {
         return errorResult(clean(state, describe(error)));
       }
-    },
-  );
-  const transport = new kit.StdioServerTransport();
+    });
+    return server;
+  };
   const { default: process } = await import("node:process");
   const closed = new Promise<void>((resolve) => {
     process.stdin.once("end", resolve);
     process.stdin.once("close", resolve);
   });
-  await server.connect(transport);
+  const handle = kit.serveStdio(newServer, {
+    onerror: (error: Error) => debug(`MCP: ${clean(state, describe(error))}`),
+  });
   debug(
     `serving kognic_request (${options.allowWrite ? "read and write" : "read-only"}) for ${
       [...hosts, ...options.allowHosts].join(", ")
-    }`,
+    }, to clients of MCP 2026-07-28 and of 2025 (initialize)`,
   );
   await closed;
-  await server.close().catch(() => {});
+  await handle.close().catch(() => {});
   return 0;
 }
 

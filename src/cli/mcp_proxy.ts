@@ -1,18 +1,18 @@
 // `kognic-auth mcp-proxy URL`: an MCP stdio server for the MCP client, and an
-// MCP Streamable HTTP client to URL. Every JSON-RPC message is forwarded as it
-// is, both ways; every HTTP request to URL goes through AuthSession.fetch, so
-// it carries a current token (renewed ahead of expiry, one token request for
-// any number of messages in flight, a 401 renewed and replayed once).
-// stdout carries only MCP messages; stderr only diagnostics, never a token.
+// MCP Streamable HTTP client to URL, in whichever protocol era each side
+// speaks (the bridge itself is mcp_bridge.ts). Every HTTP request to URL goes
+// through AuthSession.fetch, so it carries a current token (renewed ahead of
+// expiry, one token request for any number of messages in flight, a 401
+// renewed and replayed once). stdout carries only MCP messages, with any
+// token a server echoes replaced; stderr only diagnostics, never a token.
 
-import process from "node:process";
 import type { EnvSource } from "../shared/env.ts";
-import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { type Debug, describe } from "./common.ts";
 import { chooseToken, type FlagValues, tokenWithin } from "./token_choice.ts";
 import { UsageError } from "./skeleton.ts";
 import { cliFetch } from "./common.ts";
-import { loadMcpTransports } from "./mcp_sdk.ts";
+import { checkMcpSdk } from "./mcp_sdk.ts";
+import { runMcpBridge } from "./mcp_bridge.ts";
 
 /** What the proxy reads and writes besides stdin and stdout, which carry MCP. */
 export interface McpProxyIO {
@@ -27,7 +27,14 @@ export interface McpProxyIO {
 // A header name is an RFC 9110 token; a value has no line breaks.
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 // Headers the transport or the session sets; a -H for them would break the session.
-const RESERVED = new Set(["content-type", "accept", "mcp-session-id", "mcp-protocol-version"]);
+const RESERVED = new Set([
+  "content-type",
+  "accept",
+  "mcp-session-id",
+  "mcp-protocol-version",
+  "mcp-method",
+  "mcp-name",
+]);
 const ERROR_TEXT_LIMIT = 500;
 /** The command whose help usage errors point to. */
 const COMMAND = "kognic-auth mcp-proxy";
@@ -89,7 +96,7 @@ export async function runMcpProxy(
   const extraHeaders = parseHeaderFlags((values.H as string[] | undefined) ?? []);
   const where = `${url.origin}${url.pathname}`;
   // First, so that a missing SDK is reported before anything else is tried.
-  const transports = await loadMcpTransports();
+  checkMcpSdk();
 
   // The tokens sent (the latest 64), to keep them out of every diagnostic.
   const tokens = new Set<string>();
@@ -133,72 +140,38 @@ export async function runMcpProxy(
     return response;
   };
 
-  const http = new transports.StreamableHTTPClientTransport(url, {
-    fetch: authFetch,
-    requestInit: { headers: extraHeaders },
-  });
-  const stdio = new transports.StdioServerTransport();
-  const initializeIds = new Set<string | number>();
   let closing = false;
-
   const report = (what: string, error: unknown): void => {
     if (closing) return;
     io.stderr(
       `kognic-auth mcp-proxy: ${what}: ${clean(String((error as Error)?.message ?? error))}\n`,
     );
   };
-
-  http.onmessage = (message: JSONRPCMessage) => {
-    if ("id" in message && initializeIds.delete(message.id!) && "result" in message) {
-      const version = (message.result as { protocolVersion?: unknown }).protocolVersion;
-      if (typeof version === "string") http.setProtocolVersion(version);
-    }
-    stdio.send(message).catch((error: unknown) => report("cannot write to the MCP client", error));
+  // What reaches the MCP client: every token the session sent replaced, in case a server echoes one.
+  const scrub = (text: string): string => {
+    let out = text;
+    for (const token of tokens) if (out.includes(token)) out = out.split(token).join("[token]");
+    return out;
   };
-  http.onerror = (error: unknown) => report(`from ${where}`, error);
-
-  stdio.onmessage = (message: JSONRPCMessage) => {
-    const request = "method" in message && "id" in message ? message : undefined;
-    if (request?.method === "initialize") initializeIds.add(request.id);
-    http.send(message).catch((error: unknown) => {
-      if (!request) return;
-      // The client waits for an answer to every request: give it one.
-      stdio.send({
-        jsonrpc: "2.0",
-        id: request.id,
-        error: {
-          code: -32000,
-          message: `kognic-auth mcp-proxy could not forward ${request.method} to ${where}${
-            httpStatus(error)
-          }: ${clean(String((error as Error)?.message ?? error))}`,
-        },
-      }).catch(() => {});
-    });
-  };
-  stdio.onerror = (error: unknown) => report("bad message from the MCP client", error);
-
-  const stdinClosed = new Promise<void>((resolve) => {
-    process.stdin.once("end", resolve);
-    process.stdin.once("close", resolve);
-  });
-  await http.start();
-  await stdio.start();
   debug(`forwarding MCP messages between stdio and ${where}`);
-  await stdinClosed;
+  const outcome = await runMcpBridge({
+    url,
+    where,
+    fetch: authFetch,
+    headers: extraHeaders,
+    scrub,
+    clean,
+    report,
+    debug,
+  });
   closing = true;
-  debug("the MCP client closed stdin; ending the session");
-  // Ending the session is a courtesy to the server: bounded, and its failure is not an error.
-  await Promise.race([
-    http.terminateSession().catch(() => {}),
-    new Promise((resolve) => setTimeout(resolve, 2000).unref?.()),
-  ]);
-  await http.close().catch(() => {});
-  await stdio.close().catch(() => {});
+  if (outcome.failure !== undefined) {
+    io.stderr(
+      `kognic-auth mcp-proxy: ${
+        clean(String((outcome.failure as Error)?.message ?? outcome.failure))
+      }\n`,
+    );
+    return 1;
+  }
   return 0;
-}
-
-/** " (HTTP 401)" for the transport's error of an HTTP status, else "". */
-function httpStatus(error: unknown): string {
-  const code = (error as { code?: unknown })?.code;
-  return typeof code === "number" && code >= 100 && code <= 599 ? ` (HTTP ${code})` : "";
 }

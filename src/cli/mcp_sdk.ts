@@ -1,90 +1,103 @@
-// The official MCP TypeScript SDK, loaded only by the MCP commands: an
-// optional peer dependency on npm and an `npm:` import on Deno. When it is
-// missing, the error says how to install it.
+// The official MCP TypeScript SDK (v2: `@modelcontextprotocol/client` and
+// `@modelcontextprotocol/server`), loaded only by the MCP commands and only
+// when they need it: optional peer dependencies on npm and `npm:` imports on
+// Deno. When a package is missing, the error says how to install it.
 
 import { ConfigurationError } from "../shared/errors.ts";
 
-/** The SDK's pinned version range, as the install command names it. */
-export const MCP_SDK_PACKAGE = "@modelcontextprotocol/sdk@^1.32.2";
-const INSTALL_HINT = `install it with \`npm install ${MCP_SDK_PACKAGE}\``;
+/** The SDK's packages with their version ranges, as the install command names them. */
+export const MCP_SDK_PACKAGES: readonly string[] = [
+  "@modelcontextprotocol/client@^2.4.0",
+  "@modelcontextprotocol/server@^2.4.0",
+];
+const INSTALL_HINT = `install them with \`npm install ${MCP_SDK_PACKAGES.join(" ")}\``;
 
-/** The SDK's transports the MCP commands use. */
-export interface McpTransports {
-  /** The stdio server transport: the MCP client talks to this process on stdin and stdout. */
-  StdioServerTransport:
-    typeof import("@modelcontextprotocol/sdk/server/stdio.js").StdioServerTransport;
-  /** The Streamable HTTP client transport, which sends through a given fetch. */
-  StreamableHTTPClientTransport:
-    typeof import("@modelcontextprotocol/sdk/client/streamableHttp.js").StreamableHTTPClientTransport;
-}
-
-/**
- * Loads the SDK's stdio server and Streamable HTTP client transports.
- *
- * @throws {ConfigurationError} When the SDK is not installed or cannot load; the message gives
- *   the install command.
- */
-export async function loadMcpTransports(): Promise<McpTransports> {
-  try {
-    const [stdio, http] = await Promise.all([
-      import("@modelcontextprotocol/sdk/server/stdio.js"),
-      import("@modelcontextprotocol/sdk/client/streamableHttp.js"),
-    ]);
-    return {
-      StdioServerTransport: stdio.StdioServerTransport,
-      StreamableHTTPClientTransport: http.StreamableHTTPClientTransport,
-    };
-  } catch (error) {
-    throw sdkError(error);
-  }
-}
-
-/** The SDK's pieces an MCP server on stdio needs. */
+/** The SDK's pieces an MCP server on stdio needs (`kog mcp`, and the bridge across eras). */
 export interface McpServerKit {
   /** The low-level MCP server: tools as JSON schemas, no schema library needed. */
-  Server: typeof import("@modelcontextprotocol/sdk/server/index.js").Server;
-  /** The stdio server transport. */
-  StdioServerTransport:
-    typeof import("@modelcontextprotocol/sdk/server/stdio.js").StdioServerTransport;
-  /** The schema of tools/list requests, for the handler. */
-  ListToolsRequestSchema:
-    typeof import("@modelcontextprotocol/sdk/types.js").ListToolsRequestSchema;
-  /** The schema of tools/call requests, for the handler. */
-  CallToolRequestSchema: typeof import("@modelcontextprotocol/sdk/types.js").CallToolRequestSchema;
+  Server: typeof import("@modelcontextprotocol/server").Server;
+  /** Serves a server factory on stdio, in the era the client opens with. */
+  serveStdio: typeof import("@modelcontextprotocol/server/stdio").serveStdio;
+}
+
+/** The SDK's pieces the bridge needs where the two sides speak different eras. */
+export interface McpBridgeKit extends McpServerKit {
+  /** The MCP client, which speaks either era. */
+  Client: typeof import("@modelcontextprotocol/client").Client;
+  /** The Streamable HTTP client transport, which sends through a given fetch. */
+  StreamableHTTPClientTransport:
+    typeof import("@modelcontextprotocol/client").StreamableHTTPClientTransport;
 }
 
 /**
- * Loads the SDK's server, stdio transport and request schemas.
+ * Loads the SDK's server and stdio entry.
  *
  * @throws {ConfigurationError} When the SDK is not installed or cannot load; the message gives
  *   the install command.
  */
 export async function loadMcpServerKit(): Promise<McpServerKit> {
   try {
-    const [server, stdio, types] = await Promise.all([
-      import("@modelcontextprotocol/sdk/server/index.js"),
-      import("@modelcontextprotocol/sdk/server/stdio.js"),
-      import("@modelcontextprotocol/sdk/types.js"),
+    const [server, stdio] = await Promise.all([
+      import("@modelcontextprotocol/server"),
+      import("@modelcontextprotocol/server/stdio"),
     ]);
-    return {
-      Server: server.Server,
-      StdioServerTransport: stdio.StdioServerTransport,
-      ListToolsRequestSchema: types.ListToolsRequestSchema,
-      CallToolRequestSchema: types.CallToolRequestSchema,
-    };
+    return { Server: server.Server, serveStdio: stdio.serveStdio };
   } catch (error) {
     throw sdkError(error);
+  }
+}
+
+/**
+ * Loads the SDK's client and server halves for a bridge between eras.
+ *
+ * @throws {ConfigurationError} When the SDK is not installed or cannot load; the message gives
+ *   the install command.
+ */
+export async function loadMcpBridgeKit(): Promise<McpBridgeKit> {
+  try {
+    const [client, server] = await Promise.all([
+      import("@modelcontextprotocol/client"),
+      loadMcpServerKit(),
+    ]);
+    return {
+      ...server,
+      Client: client.Client,
+      StreamableHTTPClientTransport: client.StreamableHTTPClientTransport,
+    };
+  } catch (error) {
+    throw error instanceof ConfigurationError ? error : sdkError(error);
+  }
+}
+
+/**
+ * Checks, without loading them, that the SDK's packages can be found, so that
+ * a command that may need them later says at once how to install them.
+ * Where the runtime cannot resolve without loading, it passes.
+ *
+ * @throws {ConfigurationError} When a package cannot be found.
+ */
+export function checkMcpSdk(): void {
+  const resolve = (import.meta as { resolve?: (specifier: string) => string }).resolve;
+  if (typeof resolve !== "function") return;
+  for (const specifier of ["@modelcontextprotocol/client", "@modelcontextprotocol/server"]) {
+    try {
+      resolve.call(import.meta, specifier);
+    } catch (error) {
+      throw sdkError(error);
+    }
   }
 }
 
 function sdkError(error: unknown): ConfigurationError {
   const code = (error as { code?: unknown })?.code;
   const message = String((error as Error)?.message ?? error).split("\n")[0];
-  const missing = code === "ERR_MODULE_NOT_FOUND" || /cannot find (module|package)/i.test(message);
+  const missing = code === "ERR_MODULE_NOT_FOUND" ||
+    /cannot find (module|package)|not found|could not resolve/i.test(message);
   return new ConfigurationError(
     missing
-      ? `The MCP commands need the optional package @modelcontextprotocol/sdk: ${INSTALL_HINT}`
-      : `The MCP commands could not load @modelcontextprotocol/sdk (${message}); ${INSTALL_HINT}`,
+      ? `The MCP commands need the optional packages @modelcontextprotocol/client and ` +
+        `@modelcontextprotocol/server: ${INSTALL_HINT}`
+      : `The MCP commands could not load the MCP SDK (${message}); ${INSTALL_HINT}`,
     { cause: error },
   );
 }

@@ -32,9 +32,10 @@ export interface TestMcpServer extends AsyncDisposable {
 }
 
 /**
- * Starts the MCP server with two tools: `echo` {text} answers the text (and
+ * Starts the MCP server with three tools: `echo` {text} answers the text (and
  * sends a log notification first, on the call's event stream), `add` {a, b}
- * answers the sum.
+ * answers the sum, and `whoami` answers the bearer token it was called with
+ * (a server that echoes secrets).
  */
 export async function startMcpServer(auth: LocalAuthServer): Promise<TestMcpServer> {
   const transports = new Map<string, StreamableHTTPServerTransport>();
@@ -72,11 +73,19 @@ export async function startMcpServer(auth: LocalAuthServer): Promise<TestMcpServ
             properties: { a: { type: "number" }, b: { type: "number" } },
           },
         },
+        {
+          name: "whoami",
+          description: "Answers the bearer token of the call.",
+          inputSchema: { type: "object", properties: {} },
+        },
       ],
     }));
     server.setRequestHandler(CallToolRequestSchema, async (
       request: { params: { name: string; arguments?: Record<string, unknown> } },
-      extra: { sendNotification(notification: unknown): Promise<void> },
+      extra: {
+        sendNotification(notification: unknown): Promise<void>;
+        authInfo?: { token: string };
+      },
     ) => {
       const args = (request.params.arguments ?? {}) as Record<string, unknown>;
       if (request.params.name === "echo") {
@@ -88,6 +97,9 @@ export async function startMcpServer(auth: LocalAuthServer): Promise<TestMcpServ
       }
       if (request.params.name === "add") {
         return { content: [{ type: "text", text: String(Number(args.a) + Number(args.b)) }] };
+      }
+      if (request.params.name === "whoami") {
+        return { content: [{ type: "text", text: `your token is ${extra.authInfo?.token}` }] };
       }
       return { content: [{ type: "text", text: "unknown tool" }], isError: true };
     });
@@ -138,6 +150,8 @@ export async function startMcpServer(auth: LocalAuthServer): Promise<TestMcpServ
       await newMcpServer().connect(created);
       transport = created;
     }
+    // The token as the SDK's handlers see it, for the tool that echoes it.
+    (req as IncomingMessage & { auth?: unknown }).auth = { token, clientId: "test", scopes: [] };
     await transport.handleRequest(req, res);
   }
 

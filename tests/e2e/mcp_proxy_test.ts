@@ -152,7 +152,7 @@ describe("kognic-auth mcp-proxy", () => {
     try {
       const { tools } = await proxy.client.listTools();
       received.push(JSON.stringify(tools));
-      assert.deepEqual(tools.map((tool: { name: string }) => tool.name), ["echo", "add"]);
+      assert.deepEqual(tools.map((tool: { name: string }) => tool.name), ["echo", "add", "whoami"]);
       assert.equal(await echo(proxy.client, "hello through the proxy"), "hello through the proxy");
       const sum = await proxy.client.callTool({ name: "add", arguments: { a: 2, b: 40 } });
       assert.equal((sum.content as { text: string }[])[0].text, "42");
