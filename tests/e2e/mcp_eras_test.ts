@@ -104,6 +104,9 @@ function proxyProcess(
       "-v",
       "mcp-proxy",
       url,
+      // A local MCP server on its own port: not an origin of the auth server's.
+      "--allow-origin",
+      new URL(url).origin,
       "--server",
       auth.url,
       "--credentials",

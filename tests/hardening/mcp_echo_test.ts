@@ -141,6 +141,8 @@ describe("kognic-auth mcp-proxy and a server that echoes the token", () => {
         ...prefix,
         "mcp-proxy",
         hostile.url,
+        "--allow-origin",
+        new URL(hostile.url).origin,
         "--server",
         auth.url,
         "--credentials",
