@@ -21,8 +21,8 @@
  *    `npx -p @kognic/auth kog --version` prints kog's version, on Node 20, 22
  *    and 24, with HOME and the XDG folders in a scratch folder; the package's
  *    bins are exactly `kognic-auth`, `kog` and `kognic-auth-testing`.
- * 6. README's `js` blocks (the recipes for ky, openapi-fetch, ofetch, wretch
- *    and axios among them) run on Node 20, 22 and 24 in a second scratch
+ * 6. The `js` blocks of README and docs/ (the recipes for ky, openapi-fetch,
+ *    ofetch, wretch and axios in docs/http-clients.md among them) run on Node 20, 22 and 24 in a second scratch
  *    project, where the tarball is installed beside those clients' pinned
  *    versions from npm, against the installed package's local auth server:
  *    `new AuthSession()` is given that server and `https://app.kognic.com/v1`
@@ -33,7 +33,7 @@
  *    listed as skipped, with the reason. The wrong guess the ofetch recipe
  *    warns of, `ofetch.create({ fetch })`, must get a 401 with no token
  *    requested;
- * 7. README's `ts` blocks, types stripped by esbuild, parse on Node 20, 22 and
+ * 7. The `ts` blocks of README and docs/, types stripped by esbuild, parse on Node 20, 22 and
  *    24 (`node --check`): no syntax a supported runtime refuses.
  *
  * ```sh
@@ -52,7 +52,7 @@ import { delimiter, dirname, join } from "node:path";
 import process from "node:process";
 import { buildNpm, NODE_ENGINES, NPM_DIR } from "./build_npm.ts";
 import { Checks } from "./checks.ts";
-import { codeBlocks, nodeBlocks } from "./check_readme.ts";
+import { type CodeBlock, codeBlocks, documents, nodeBlocks } from "./check_readme.ts";
 import {
   buildToolBin,
   buildTools,
@@ -372,7 +372,7 @@ new auth.AuthSession({ clientId: 1 });
 });
 
 /**
- * The HTTP clients of README's recipes, pinned, installed from npm beside the
+ * The HTTP clients of the recipes (docs/http-clients.md), pinned, installed from npm beside the
  * tarball. An older major a recipe is written for (a block that starts with
  * `// ky 1.x`) is installed under the alias `ky-1`, and that block imports it.
  */
@@ -395,14 +395,14 @@ function forItsMajor(code: string): { code: string; client?: string } {
   if (!marker) return { code };
   const [, name, major] = marker;
   const alias = `${name}-${major}`;
-  if (!RECIPE_CLIENTS[alias]) throw new Error(`README names ${name} ${major}.x, not pinned here`);
+  if (!RECIPE_CLIENTS[alias]) throw new Error(`A recipe names ${name} ${major}.x, not pinned here`);
   return {
     code: code.replaceAll(`from "${name}"`, `from "${alias}"`),
     client: `${name} ${RECIPE_CLIENTS[alias].replace(/^npm:[^@]+@/, "")}`,
   };
 }
 
-/** The wrong guess README's ofetch recipe warns of: `create` ignores `fetch`. */
+/** The wrong guess the ofetch recipe (docs/http-clients.md) warns of: `create` ignores `fetch`. */
 const WRONG_OFETCH = `
 import { AuthSession } from "@kognic/auth";
 import { ofetch } from "ofetch";
@@ -500,14 +500,14 @@ try {
     if (block.expected.length) {
       const lines = stdout.trim().split("\\n");
       if (JSON.stringify(lines) !== JSON.stringify(block.expected)) {
-        problems.push("printed " + JSON.stringify(lines) + ", README says " + JSON.stringify(block.expected));
+        problems.push("printed " + JSON.stringify(lines) + ", the document says " + JSON.stringify(block.expected));
       }
     }
     results.push({
       name: block.name,
       problems,
       detail: !block.live && !block.expectUnauthorized
-        ? "printed " + JSON.stringify(block.expected.join("; ")) + ", as README says"
+        ? "printed " + JSON.stringify(block.expected.join("; ")) + ", as the document says"
         : counts.apiRequests + " API requests, " + counts.unauthorizedApiRequests + " without a valid token, " +
         counts.tokenRequests + " token requests",
     });
@@ -518,7 +518,7 @@ try {
 console.log(JSON.stringify(results));
 `;
 
-/** A README block as the recipes runner takes it. */
+/** A document's block as the recipes runner takes it. */
 interface RunnableBlock {
   name: string;
   file: string;
@@ -529,17 +529,26 @@ interface RunnableBlock {
   expectUnauthorized?: boolean;
 }
 
-/** Writes README's `js` blocks and the wrong ofetch guess into the recipes project. */
+/** The code blocks of README and the hand-written docs/, each with its document. */
+function documentBlocks(): (CodeBlock & { document: string })[] {
+  return documents(ROOT).flatMap((document) =>
+    codeBlocks(readFileSync(join(ROOT, document), "utf8")).map((block) => ({ ...block, document }))
+  );
+}
+
+/** Writes the `js` blocks of README and docs/ and the wrong ofetch guess into the recipes project. */
 function writeRecipes(project: string): RunnableBlock[] {
-  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
   mkdirSync(join(project, "blocks"), { recursive: true });
-  const blocks: RunnableBlock[] = nodeBlocks(readme).map((block) => {
+  const jsBlocks = documents(ROOT).flatMap((document) =>
+    nodeBlocks(readFileSync(join(ROOT, document), "utf8")).map((block) => ({ ...block, document }))
+  );
+  const blocks: RunnableBlock[] = jsBlocks.map((block) => {
     const { code, client: older } = forItsMajor(block.code);
     const client = older ?? /from "(?!@kognic\/)([^"]+)"/.exec(code)?.[1];
-    const file = `blocks/readme-${block.line}.mjs`;
+    const file = `blocks/${block.document.replace(/\W+/g, "-")}-${block.line}.mjs`;
     writeFileSync(join(project, file), code);
     return {
-      name: `README line ${block.line}${client ? ` (${client})` : ""}`,
+      name: `${block.document} line ${block.line}${client ? ` (${client})` : ""}`,
       file,
       live: block.code.includes("new AuthSession()"),
       expected: [...block.code.matchAll(/console\.log\(.*\);\s*\/\/\s*(.+)$/gm)].map((m) => m[1]),
@@ -717,7 +726,7 @@ if (import.meta.main) {
     }
   }
 
-  // README's js blocks with the real HTTP clients, in a project of their own
+  // The js blocks of README and docs/ with the real HTTP clients, in a project of their own
   // (the one above must hold the package alone).
   const recipes = mkdtempSync(join(tmpdir(), "kognic-auth-recipes-"));
   let runnable: RunnableBlock[] = [];
@@ -734,15 +743,14 @@ if (import.meta.main) {
     );
     return `${runnable.length} blocks to run`;
   });
-  const tsBlocks = codeBlocks(readFileSync(join(ROOT, "README.md"), "utf8"))
-    .filter((block) => block.language === "ts");
+  const tsBlocks = documentBlocks().filter((block) => block.language === "ts");
   for (const major of [20, 22, 24] as const) {
     const node = nodeBin(major);
     const label = `Node.js ${versionOf(node)}`;
     if (runnable.length) {
       const outcome = runOnNode(recipes, node, "run.mjs");
       let results: { name: string; skip?: string; problems?: string[]; detail?: string }[] = [];
-      check(`${label}: the README blocks' runner`, () => {
+      check(`${label}: the document blocks' runner`, () => {
         expectSuccess("run.mjs", outcome);
         results = JSON.parse(outcome.stdout.trim().split("\n").at(-1) ?? "[]");
         if (results.length !== runnable.length) {
@@ -760,23 +768,32 @@ if (import.meta.main) {
         });
       }
     }
-    check(`${label}: README's ts blocks, types stripped, parse (node --check)`, () => {
-      for (const block of tsBlocks) {
-        const stripped = exec(
-          buildToolBin("esbuild"),
-          ["--loader=ts", "--format=esm", "--target=esnext", "--log-level=error"],
-          { input: block.code },
-        );
-        expectSuccess(`esbuild on the ts block at line ${block.line}`, stripped);
-        const file = join(recipes, `ts-block-${block.line}.mjs`);
-        writeFileSync(file, stripped.stdout);
-        expectSuccess(
-          `node --check of the ts block at README line ${block.line}`,
-          exec(node, ["--check", file]),
-        );
-      }
-      return `${tsBlocks.length} blocks`;
-    });
+    check(
+      `${label}: the ts blocks of README and docs/, types stripped, parse (node --check)`,
+      () => {
+        for (const block of tsBlocks) {
+          const stripped = exec(
+            buildToolBin("esbuild"),
+            ["--loader=ts", "--format=esm", "--target=esnext", "--log-level=error"],
+            { input: block.code },
+          );
+          expectSuccess(
+            `esbuild on the ts block at ${block.document} line ${block.line}`,
+            stripped,
+          );
+          const file = join(
+            recipes,
+            `ts-block-${block.document.replace(/\W+/g, "-")}-${block.line}.mjs`,
+          );
+          writeFileSync(file, stripped.stdout);
+          expectSuccess(
+            `node --check of the ts block at ${block.document} line ${block.line}`,
+            exec(node, ["--check", file]),
+          );
+        }
+        return `${tsBlocks.length} blocks`;
+      },
+    );
   }
   rmSync(recipes, { recursive: true, force: true });
   // A Node.js whose require() cannot load ES modules, below the engines range.

@@ -1,9 +1,10 @@
 /**
  * The project's whole check, run by `deno task test` and CI: formatting,
  * lint, the module graph check, the documents against their JSON, type
- * checks, documentation lint, README's tables and code blocks, the test
- * suite on Deno, the JSR publish dry run, the JSR test (the published files
- * from a local registry), the npm build with the browser size check, the
+ * checks, documentation lint, the tables, code blocks and links of README
+ * and docs/, the test suite on Deno, the JSR publish dry run, the JSR test
+ * (the published files from a local registry), the npm build with the
+ * browser size check, the
  * sample Worker in workerd and the browser example in headless Chromium, the
  * test suite on Node.js 20, 22 and 24 (against the npm build) and on Bun,
  * and the packaging test, with one closing line `N passed, N failed`
@@ -18,6 +19,7 @@ import { readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { documents } from "./check_readme.ts";
 
 interface Step {
   name: string;
@@ -104,11 +106,15 @@ const steps: Step[] = [
     cmd: [deno, "check", "--doc", ...entryPoints, "src/", "scripts/", "tests/"],
   },
   { name: "deno doc --lint", cmd: [deno, "doc", "--lint", ...entryPoints] },
-  { name: "README examples type-check", cmd: [deno, "check", "--doc-only", "README.md"] },
+  {
+    name: "README and docs/ examples type-check",
+    cmd: [deno, "check", "--doc-only", ...documents()],
+  },
   {
     // Tables render (cells per row), code blocks say their language and where
-    // they are checked; the js blocks run on Node in the packaging test.
-    name: "README tables and code blocks",
+    // they are checked, relative links lead somewhere; the js blocks run on
+    // Node in the packaging test. README.md and the hand-written docs/*.md.
+    name: "README and docs/: tables, code blocks and links",
     cmd: [deno, "run", "--allow-read", "scripts/check_readme.ts"],
     counts: plainCounts,
   },

@@ -241,7 +241,7 @@ describe("kognic-auth mcp-proxy", () => {
     }
   });
 
-  it("runs as the README's stdio configurations give it: the URL, the environment by its host", async () => {
+  it("runs as the stdio configurations of docs/mcp.md give it: the URL, the environment by its host", async () => {
     // The environments file at its default place names the MCP server's host.
     const xdg = isolatedXdg(dir.path);
     await mkdir(join(xdg.XDG_CONFIG_HOME, "kognic"), { recursive: true });
