@@ -11,7 +11,6 @@ import { normalOrigin, tokenEgress } from "./egress.ts";
 import type { Hop } from "./redirect.ts";
 import type { ApiCredentials } from "./api_credentials.ts";
 import { explicitCredentials, resolveCredentials } from "./credentials.ts";
-import { OAuthError } from "../shared/errors.ts";
 import { type AuthEvent, emit, type TokenRenewalEvent } from "./events.ts";
 import { AccessToken, tokenFreshness } from "./access_token.ts";
 import { requestToken } from "./request_token.ts";
@@ -467,16 +466,15 @@ export class AuthSession {
       now: this.#now,
       holdoff: this.#holdoff,
     });
-    let token: AccessToken | undefined;
     const refreshToken = this.#refreshToken;
-    if (refreshToken !== undefined) {
-      try {
-        token = await requestToken({ ...request, refreshToken });
-      } catch (error) {
-        if (!isRejectedGrant(error)) throw error;
-        this.#refreshToken = undefined;
-      }
-    }
+    const token = refreshToken !== undefined
+      ? await (await import("./session_rare.ts")).refreshGrant(
+        () => requestToken({ ...request, refreshToken }),
+        () => {
+          this.#refreshToken = undefined;
+        },
+      )
+      : undefined;
     return token ?? await requestToken(request);
   }
 
@@ -488,16 +486,8 @@ export class AuthSession {
     let signal: AbortSignal | null | undefined;
     let redirect: RequestRedirect;
     if (input instanceof Request) {
-      url = new URL(input.url);
-      method = init?.method ?? input.method;
-      headers = new Headers(init?.headers ?? input.headers);
-      body = init?.body !== undefined
-        ? init.body
-        : input.body === null
-        ? null
-        : await input.arrayBuffer();
-      signal = init?.signal ?? input.signal;
-      redirect = init?.redirect ?? input.redirect;
+      ({ url, method, headers, body, signal, redirect } = await (await import("./session_rare.ts"))
+        .fromRequest(input, init));
     } else {
       url = requestUrl(input);
       method = init?.method ?? "GET";
@@ -620,13 +610,4 @@ function requestUrl(input: string | URL): URL {
   } catch {
     throw new TypeError("The request URL is not a valid absolute URL");
   }
-}
-
-/**
- * Whether the server refused a refresh-token grant for good (invalid_grant,
- * invalid_token, unsupported_grant_type, a 401 or any other 4xx answer that
- * retrying would not change), so a full client-credentials grant should follow.
- */
-function isRejectedGrant(error: unknown): boolean {
-  return error instanceof OAuthError && !error.retryable;
 }
