@@ -14,7 +14,7 @@ import { ConfigurationError } from "../shared/errors.ts";
 /** Always rejects: files, variables, the keyring and `environments.json` need a runtime. */
 async function unsupported(): Promise<never> {
   // The message loads with the session's rarer paths.
-  throw new ConfigurationError((await import("./session_rare.ts")).NEEDS_RUNTIME);
+  throw new ConfigurationError((await import("./session_lazy.ts")).NEEDS_RUNTIME);
 }
 
 /** Always rejects: a credentials file, variable or keyring needs a runtime. */

@@ -13,7 +13,6 @@ import type { ApiCredentials } from "./api_credentials.ts";
 import { explicitCredentials, resolveCredentials } from "./credentials.ts";
 import { type AuthEvent, emit, type TokenRenewalEvent } from "./events.ts";
 import { AccessToken, tokenFreshness } from "./access_token.ts";
-import { requestToken } from "./request_token.ts";
 import { environmentOptions } from "./runtime.ts";
 import {
   type AuthSessionOptions,
@@ -22,7 +21,6 @@ import {
   DEFAULT_TOKEN_ENDPOINT,
   type EnvironmentSessionOptions,
   type GetTokenOptions,
-  type RequestTokenOptions,
 } from "./options.ts";
 
 const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
@@ -397,85 +395,33 @@ export class AuthSession {
 
   async #acquire(signal: AbortSignal): Promise<AccessToken> {
     const started = this.#now();
-    let source: "request" | "cache" = "cache";
-    const provider = this.#options.tokenProvider;
-    if (provider) {
-      const { provideToken } = await import("./token_provider.ts");
-      const token = await provideToken({ ...this.#options, tokenProvider: provider }, signal);
-      emit(this.#options.onTokenUpdated, token);
-      this.#acquired("request", started, token);
-      return token;
-    }
-    const credentials = await this.getCredentials();
-    const scopes = this.#options.scopes ?? credentials.scopes;
-    const cache = this.#options.tokenCache;
-    const request = (): Promise<AccessToken> => {
-      source = "request";
-      return this.#request(credentials, scopes, signal);
-    };
-    const token = cache
-      ? await (await import("./token_cache.ts")).readThrough({
-        cache,
-        authServer: this.#options.authServer ?? DEFAULT_AUTH_SERVER,
+    // The session's side, for the lazily loaded code that acquires the token.
+    // deno-lint-ignore no-this-alias
+    const session = this;
+    return await (await import("./session_lazy.ts")).acquire(
+      {
+        options: this.#options,
         tokenUrl: this.tokenUrl,
-        signal,
-        holdoff: this.#holdoff,
-        clientId: credentials.clientId,
-        scopes,
+        fetch: this.#fetch,
         now: this.#now,
         leeway: this.#leeway,
-        usable: (token) => token.accessToken !== this.#rejected,
-        request: (refreshToken) => {
-          this.#refreshToken ??= refreshToken;
-          return request();
+        holdoff: this.#holdoff,
+        emit: this.#emit,
+        credentials: () => this.getCredentials(),
+        get rejected() {
+          return session.#rejected;
         },
-        onEvent: this.#emit,
-      })
-      : await request();
-    this.#acquired(source, started, token);
-    return token;
-  }
-
-  #acquired(source: "request" | "cache", started: number, token: AccessToken): void {
-    this.#emit({
-      type: "token.acquired",
-      source,
-      waiters: this.#flight?.waiters.size ?? 0,
-      duration: this.#now() - started,
-      expiresAt: token.expiresAt,
-    });
-  }
-
-  /** A token from the server: the refresh-token grant first when there is a refresh token. */
-  async #request(
-    credentials: ApiCredentials,
-    scopes: readonly string[] | undefined,
-    signal: AbortSignal,
-  ): Promise<AccessToken> {
-    const options = this.#options;
-    // The options the token request shares with the session (timeout,
-    // totalTimeout, retry, onTokenUpdated) as they are, then its own.
-    const request: RequestTokenOptions = Object.assign({}, options, {
-      tokenUrl: this.tokenUrl,
-      credentials,
-      scopes,
-      fetch: this.#fetch,
-      authMethod: options.tokenEndpointAuthMethod,
-      onEvent: this.#emit,
+        get refreshToken() {
+          return session.#refreshToken;
+        },
+        set refreshToken(token) {
+          session.#refreshToken = token;
+        },
+        waiters: () => this.#flight?.waiters.size ?? 0,
+      },
       signal,
-      now: this.#now,
-      holdoff: this.#holdoff,
-    });
-    const refreshToken = this.#refreshToken;
-    const token = refreshToken !== undefined
-      ? await (await import("./session_rare.ts")).refreshGrant(
-        () => requestToken({ ...request, refreshToken }),
-        () => {
-          this.#refreshToken = undefined;
-        },
-      )
-      : undefined;
-    return token ?? await requestToken(request);
+      started,
+    );
   }
 
   async #send(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
@@ -486,7 +432,7 @@ export class AuthSession {
     let signal: AbortSignal | null | undefined;
     let redirect: RequestRedirect;
     if (input instanceof Request) {
-      ({ url, method, headers, body, signal, redirect } = await (await import("./session_rare.ts"))
+      ({ url, method, headers, body, signal, redirect } = await (await import("./session_lazy.ts"))
         .fromRequest(input, init));
     } else {
       url = requestUrl(input);
