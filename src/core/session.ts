@@ -470,12 +470,7 @@ export class AuthSession {
         return result.response;
       }
       replayed = true;
-      this.#emit({
-        type: "request.replay",
-        method: last.method,
-        url: last.url.origin + last.url.pathname,
-      });
-      await result.response.body?.cancel();
+      await (await import("./session_lazy.ts")).replaying(this.#emit, last, result.response);
       if (this.#current === result.token) this.invalidateToken();
       hop = last;
       callerAuth = false;

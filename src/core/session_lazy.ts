@@ -2,7 +2,7 @@
  * The parts of `AuthSession` that load lazily, when first needed: how a
  * token is acquired (from a `tokenProvider`, a token cache or the token
  * endpoint, the refresh-token grant first), a `Request` object as the input
- * of `fetch`, and what a browser or edge worker says when asked for files,
+ * of `fetch`, the replay of a request after a 401, and what a browser or edge worker says when asked for files,
  * the environment or the keyring. Only the cached token's path and the
  * synchronous checks stay in session.ts, loaded on import.
  *
@@ -163,6 +163,19 @@ export async function fromRequest(input: Request, init: RequestInit | undefined)
     signal: init?.signal ?? input.signal,
     redirect: init?.redirect ?? input.redirect,
   };
+}
+
+/**
+ * Before a request that got a 401 is sent again: tells `request.replay` and
+ * cancels the 401's body.
+ */
+export async function replaying(
+  emit: (event: AuthEvent) => void,
+  hop: { method: string; url: URL },
+  response: Response,
+): Promise<void> {
+  emit({ type: "request.replay", method: hop.method, url: hop.url.origin + hop.url.pathname });
+  await response.body?.cancel();
 }
 
 /** Why a browser or edge worker has no credentials files, variables or keyring. */
