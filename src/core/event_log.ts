@@ -7,6 +7,13 @@
  * @module
  */
 
+// Every lazily loaded module reaches all the modules of the core that mod.ts
+// loads on import, so that a bundler puts them in one shared chunk: each
+// further chunk would cost every page its import and export lists.
+import "./options.ts";
+import "./events.ts";
+import "./access_token.ts";
+import "./egress.ts";
 import type { AuthEvent } from "./events.ts";
 import { type EnvSource, peekEnv } from "../shared/env_var.ts";
 import { redact } from "../shared/redact.ts";

@@ -12,13 +12,9 @@ import type { AuthSessionOptions } from "./options.ts";
 import { ConfigurationError } from "../shared/errors.ts";
 
 /** Always rejects: files, variables, the keyring and `environments.json` need a runtime. */
-function unsupported(): Promise<never> {
-  return Promise.reject(
-    new ConfigurationError(
-      "Files, environment variables and the keyring need Deno, Node.js or Bun; pass " +
-        "clientId and clientSecret (on a server only), initialToken or tokenProvider",
-    ),
-  );
+async function unsupported(): Promise<never> {
+  // The message loads with the session's rarer paths.
+  throw new ConfigurationError((await import("./session_lazy.ts")).NEEDS_RUNTIME);
 }
 
 /** Always rejects: a credentials file, variable or keyring needs a runtime. */

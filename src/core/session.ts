@@ -11,10 +11,8 @@ import { normalOrigin, tokenEgress } from "./egress.ts";
 import type { Hop } from "./redirect.ts";
 import type { ApiCredentials } from "./api_credentials.ts";
 import { explicitCredentials, resolveCredentials } from "./credentials.ts";
-import { OAuthError } from "../shared/errors.ts";
 import { type AuthEvent, emit, type TokenRenewalEvent } from "./events.ts";
 import { AccessToken, tokenFreshness } from "./access_token.ts";
-import { requestToken } from "./request_token.ts";
 import { environmentOptions } from "./runtime.ts";
 import {
   type AuthSessionOptions,
@@ -23,7 +21,6 @@ import {
   DEFAULT_TOKEN_ENDPOINT,
   type EnvironmentSessionOptions,
   type GetTokenOptions,
-  type RequestTokenOptions,
 } from "./options.ts";
 
 const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
@@ -398,86 +395,33 @@ export class AuthSession {
 
   async #acquire(signal: AbortSignal): Promise<AccessToken> {
     const started = this.#now();
-    let source: "request" | "cache" = "cache";
-    const provider = this.#options.tokenProvider;
-    if (provider) {
-      const { provideToken } = await import("./token_provider.ts");
-      const token = await provideToken({ ...this.#options, tokenProvider: provider }, signal);
-      emit(this.#options.onTokenUpdated, token);
-      this.#acquired("request", started, token);
-      return token;
-    }
-    const credentials = await this.getCredentials();
-    const scopes = this.#options.scopes ?? credentials.scopes;
-    const cache = this.#options.tokenCache;
-    const request = (): Promise<AccessToken> => {
-      source = "request";
-      return this.#request(credentials, scopes, signal);
-    };
-    const token = cache
-      ? await (await import("./token_cache.ts")).readThrough({
-        cache,
-        authServer: this.#options.authServer ?? DEFAULT_AUTH_SERVER,
+    // The session's side, for the lazily loaded code that acquires the token.
+    // deno-lint-ignore no-this-alias
+    const session = this;
+    return await (await import("./session_lazy.ts")).acquire(
+      {
+        options: this.#options,
         tokenUrl: this.tokenUrl,
-        signal,
-        holdoff: this.#holdoff,
-        clientId: credentials.clientId,
-        scopes,
+        fetch: this.#fetch,
         now: this.#now,
         leeway: this.#leeway,
-        usable: (token) => token.accessToken !== this.#rejected,
-        request: (refreshToken) => {
-          this.#refreshToken ??= refreshToken;
-          return request();
+        holdoff: this.#holdoff,
+        emit: this.#emit,
+        credentials: () => this.getCredentials(),
+        get rejected() {
+          return session.#rejected;
         },
-        onEvent: this.#emit,
-      })
-      : await request();
-    this.#acquired(source, started, token);
-    return token;
-  }
-
-  #acquired(source: "request" | "cache", started: number, token: AccessToken): void {
-    this.#emit({
-      type: "token.acquired",
-      source,
-      waiters: this.#flight?.waiters.size ?? 0,
-      duration: this.#now() - started,
-      expiresAt: token.expiresAt,
-    });
-  }
-
-  /** A token from the server: the refresh-token grant first when there is a refresh token. */
-  async #request(
-    credentials: ApiCredentials,
-    scopes: readonly string[] | undefined,
-    signal: AbortSignal,
-  ): Promise<AccessToken> {
-    const options = this.#options;
-    // The options the token request shares with the session (timeout,
-    // totalTimeout, retry, onTokenUpdated) as they are, then its own.
-    const request: RequestTokenOptions = Object.assign({}, options, {
-      tokenUrl: this.tokenUrl,
-      credentials,
-      scopes,
-      fetch: this.#fetch,
-      authMethod: options.tokenEndpointAuthMethod,
-      onEvent: this.#emit,
+        get refreshToken() {
+          return session.#refreshToken;
+        },
+        set refreshToken(token) {
+          session.#refreshToken = token;
+        },
+        waiters: () => this.#flight?.waiters.size ?? 0,
+      },
       signal,
-      now: this.#now,
-      holdoff: this.#holdoff,
-    });
-    let token: AccessToken | undefined;
-    const refreshToken = this.#refreshToken;
-    if (refreshToken !== undefined) {
-      try {
-        token = await requestToken({ ...request, refreshToken });
-      } catch (error) {
-        if (!isRejectedGrant(error)) throw error;
-        this.#refreshToken = undefined;
-      }
-    }
-    return token ?? await requestToken(request);
+      started,
+    );
   }
 
   async #send(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
@@ -488,16 +432,8 @@ export class AuthSession {
     let signal: AbortSignal | null | undefined;
     let redirect: RequestRedirect;
     if (input instanceof Request) {
-      url = new URL(input.url);
-      method = init?.method ?? input.method;
-      headers = new Headers(init?.headers ?? input.headers);
-      body = init?.body !== undefined
-        ? init.body
-        : input.body === null
-        ? null
-        : await input.arrayBuffer();
-      signal = init?.signal ?? input.signal;
-      redirect = init?.redirect ?? input.redirect;
+      ({ url, method, headers, body, signal, redirect } = await (await import("./session_lazy.ts"))
+        .fromRequest(input, init));
     } else {
       url = requestUrl(input);
       method = init?.method ?? "GET";
@@ -534,12 +470,7 @@ export class AuthSession {
         return result.response;
       }
       replayed = true;
-      this.#emit({
-        type: "request.replay",
-        method: last.method,
-        url: last.url.origin + last.url.pathname,
-      });
-      await result.response.body?.cancel();
+      await (await import("./session_lazy.ts")).replaying(this.#emit, last, result.response);
       if (this.#current === result.token) this.invalidateToken();
       hop = last;
       callerAuth = false;
@@ -620,13 +551,4 @@ function requestUrl(input: string | URL): URL {
   } catch {
     throw new TypeError("The request URL is not a valid absolute URL");
   }
-}
-
-/**
- * Whether the server refused a refresh-token grant for good (invalid_grant,
- * invalid_token, unsupported_grant_type, a 401 or any other 4xx answer that
- * retrying would not change), so a full client-credentials grant should follow.
- */
-function isRejectedGrant(error: unknown): boolean {
-  return error instanceof OAuthError && !error.retryable;
 }

@@ -8,6 +8,10 @@
  * @module
  */
 
+// Every lazily loaded module reaches all the modules of the core that mod.ts
+// loads on import, so that a bundler puts them in one shared chunk: each
+// further chunk would cost every page its import and export lists.
+import "./egress.ts";
 import { AccessToken, tokenFreshness, type TokenSet, tokenSetProblem } from "./access_token.ts";
 import { type AuthEventListener, emit } from "./events.ts";
 

@@ -8,6 +8,11 @@
  * @module
  */
 
+// Every lazily loaded module reaches all the modules of the core that mod.ts
+// loads on import, so that a bundler puts them in one shared chunk: each
+// further chunk would cost every page its import and export lists.
+import "./events.ts";
+import "./egress.ts";
 import { AccessToken, type TokenSet } from "./access_token.ts";
 import { DEFAULT_TOKEN_TIMEOUT } from "./options.ts";
 import { TokenTimeoutError } from "../shared/errors.ts";

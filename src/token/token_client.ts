@@ -7,6 +7,10 @@
  * @module
  */
 
+// Every lazily loaded module reaches all the modules of the core that mod.ts
+// loads on import, so that a bundler puts them in one shared chunk: each
+// further chunk would cost every page its import and export lists.
+import "../core/egress.ts";
 import { AccessToken, MAX_TOKEN_LIFETIME_SECONDS, tokenSetProblem } from "../core/access_token.ts";
 import {
   DEFAULT_TOKEN_TIMEOUT,
