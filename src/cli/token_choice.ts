@@ -216,17 +216,29 @@ export async function chooseToken(
 }
 
 /**
+ * How long past the deadline a token request already on its way may take to
+ * end with its own budget's error, which says more (attempts, the last
+ * cause), before the command gives up without it. Only a bound: that budget
+ * ends the request first unless the machine is stalled.
+ */
+const BUDGET_GRACE_MS = 5_000;
+
+/**
  * Gets a token within `timeout` ms. The token request's own budget reports
  * attempts and the last cause; this also bounds the steps around it (the
  * credentials, the cache and its lock) and says so when they overran.
+ *
+ * There is one deadline, not two timers racing: at the deadline, when no
+ * token request has been sent, the steps before it overran and the command
+ * gives up; when one has been sent, its budget (as long as `timeout`, started
+ * before the deadline) ends it, and this waits for that outcome, bounded.
  */
 export async function tokenWithin(choice: TokenChoice, started: number): Promise<AccessToken> {
   const controller = new AbortController();
   const left = Math.max(1, choice.timeout - (performance.now() - started));
   let timer: ReturnType<typeof setTimeout> | undefined;
   const overrun = new Promise<never>((_, reject) => {
-    // A little later than the token request's budget, whose error says more.
-    timer = setTimeout(() => {
+    const giveUp = (): void => {
       const seconds = (choice.timeout / 1000).toFixed(1);
       const error = new KognicAuthError(
         "token_timeout",
@@ -234,7 +246,11 @@ export async function tokenWithin(choice: TokenChoice, started: number): Promise
       );
       controller.abort(error);
       reject(error);
-    }, left + 250);
+    };
+    timer = setTimeout(() => {
+      if (choice.requests() === 0) giveUp();
+      else timer = setTimeout(giveUp, choice.timeout + BUDGET_GRACE_MS);
+    }, left);
   });
   try {
     return await Promise.race([choice.session.getToken({ signal: controller.signal }), overrun]);

@@ -129,9 +129,21 @@ if (process.env.KOGNIC_REDIS_CHILD) {
               // Half say it with the flag, half with the variable.
               const flag = n % 2 === 0 ? ["--token-cache", redis.url] : [];
               if (n % 2 === 1) env.KOGNIC_TOKEN_CACHE = redis.url;
+              // Twenty processes starting at once on a busy machine may each
+              // take long: the command's own --timeout is made generous (its
+              // default is 20 s), a bound and not a speed requirement.
               return await runCli(
-                ["get-access-token", "--server", server.url, "--credentials", credentials, ...flag],
-                { env, denoPermissions: CLI_PERMISSIONS, killAfter: 120_000 },
+                [
+                  "get-access-token",
+                  "--server",
+                  server.url,
+                  "--credentials",
+                  credentials,
+                  "--timeout",
+                  "600",
+                  ...flag,
+                ],
+                { env, denoPermissions: CLI_PERMISSIONS, killAfter: 900_000 },
               );
             }),
           );

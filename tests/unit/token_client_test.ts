@@ -225,10 +225,16 @@ describe("requestToken()", () => {
   it("rejects with the caller's reason when aborted while waiting to retry", async () => {
     server.failTokenRequests({ status: 503, retryAfter: 20 });
     const controller = new AbortController();
-    const pending = request({ signal: controller.signal });
     // Abort once the first attempt has been answered and the retry wait has begun.
-    while (server.counts.tokenRequests === 0) await new Promise((r) => setTimeout(r, 5));
-    await new Promise((r) => setTimeout(r, 20));
+    let waiting!: () => void;
+    const retryWaitBegun = new Promise<void>((resolve) => (waiting = resolve));
+    const pending = request({
+      signal: controller.signal,
+      onEvent: (event) => {
+        if (event.type === "token.retry") waiting();
+      },
+    });
+    await retryWaitBegun;
     controller.abort(new Error("caller gave up"));
     const error = await rejection(pending);
     assert.equal(error.message, "caller gave up");
