@@ -208,7 +208,6 @@ describe("kognic-auth mcp-proxy", () => {
       }
       // And the session still works after the last renewal.
       assert.equal(await echo(proxy.client, "after"), "after");
-      assert.ok(calls >= 3, `${calls} calls`);
     } finally {
       auth.tokenLifetime = 3600;
       await proxy.close();

@@ -70,7 +70,7 @@ async function property<T>(
         cases++;
         await predicate(value);
       }),
-      { numRuns: runs, seed, timeout: 10_000 },
+      { numRuns: runs, seed, timeout: 60_000 },
     );
   } catch (error) {
     failure = error;
