@@ -217,3 +217,22 @@ export function versionOf(bin: string): string {
   const result = spawnSync(bin, ["--version"], { encoding: "utf8" });
   return result.stdout.trim().replace(/^v/, "");
 }
+
+/**
+ * Installs every tool the test command uses (no-ops for those already
+ * cached), so that its later steps, some running at the same time, find them.
+ */
+export function installAll(): void {
+  buildTools();
+  for (const major of [20, 22, 24] as const) nodeBin(major);
+  nodeWithoutRequireEsmBin();
+  bunBin();
+  edgeTools();
+  installTestDependencies();
+}
+
+if (import.meta.main) {
+  const started = Date.now();
+  installAll();
+  console.log(`Tools ready in ${TOOLS_DIR} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+}
