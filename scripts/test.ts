@@ -9,7 +9,7 @@
  * and the packaging test.
  *
  * Steps declare what they need first (`after`); independent steps run at the
- * same time, at most `KOGNIC_TEST_JOBS` (default 3) at once, since most of
+ * same time, at most `KOGNIC_TEST_JOBS` (default 4) at once, since most of
  * their time is spent waiting on servers, subprocesses and timers rather than
  * computing. Each step's output is printed in one piece when it ends. A
  * failed step does not stop the others, so one run shows every problem.
@@ -63,7 +63,7 @@ interface Step {
 /** The exit code of a step that could not run here (automake's "skipped"). */
 const COULD_NOT_RUN = 77;
 const CI = process.env.CI === "true" || process.env.CI === "1";
-const JOBS = Math.max(1, Math.min(8, Number(process.env.KOGNIC_TEST_JOBS) || 3));
+const JOBS = Math.max(1, Math.min(8, Number(process.env.KOGNIC_TEST_JOBS) || 4));
 
 const deno = process.execPath;
 /** The published entry points, as deno.json's `exports` lists them. */
@@ -160,13 +160,13 @@ const steps: Step[] = [
   },
   {
     name: "deno check",
-    weight: 8,
+    weight: 10,
     cmd: [deno, "check", "--doc", ...entryPoints, "src/", "scripts/", "tests/"],
   },
   { name: "deno doc --lint", weight: 1, cmd: [deno, "doc", "--lint", ...entryPoints] },
   {
     name: "README examples type-check",
-    weight: 2,
+    weight: 4,
     cmd: [deno, "check", "--doc-only", "README.md"],
   },
   {
@@ -207,7 +207,7 @@ const steps: Step[] = [
     // Deno KV token cache on local KV files, which Deno 2.9 opens only with
     // --unstable-kv.
     name: "deno test: Redis and Deno KV token caches, against a real redis-server",
-    weight: 25,
+    weight: 45,
     after: [PACKAGES],
     cmd: [
       "sh",
@@ -233,7 +233,7 @@ const steps: Step[] = [
     // parallel: one of them points DBUS_SESSION_BUS_ADDRESS, which every file
     // of the process shares, at a bus without a Secret Service for a while.
     name: "deno test: keyring, against a real Secret Service",
-    weight: 20,
+    weight: 25,
     after: [PACKAGES],
     cmd: [
       "sh",
@@ -252,7 +252,7 @@ const steps: Step[] = [
   },
   {
     name: "deno publish --dry-run",
-    weight: 5,
+    weight: 8,
     cmd: [deno, "publish", "--dry-run", "--allow-dirty"],
     check: (output) => /warning/i.test(output) ? "deno publish --dry-run warned" : undefined,
   },
@@ -260,7 +260,7 @@ const steps: Step[] = [
     // What deno publish would upload, served by a local JSR registry, used as a
     // new user would: deno run of the CLI, deno add, deno check, a fetch.
     name: "JSR: the published files from a local registry, as a new user",
-    weight: 8,
+    weight: 15,
     cmd: script("scripts/jsr_test.ts"),
     counts: plainCounts,
   },
@@ -269,28 +269,28 @@ const steps: Step[] = [
   { name: "browser bundle size", weight: 1, after: [BUILD], cmd: script("scripts/size.ts") },
   {
     name: "tests on Node.js 20 (npm build)",
-    weight: 70,
+    weight: 90,
     after: [BUILD],
     cmd: script("scripts/test_npm.ts", "--skip-build", "node20"),
     counts: plainCounts,
   },
   {
     name: "tests on Node.js 22 (npm build)",
-    weight: 60,
+    weight: 80,
     after: [BUILD],
     cmd: script("scripts/test_npm.ts", "--skip-build", "node22"),
     counts: plainCounts,
   },
   {
     name: "tests on Node.js 24 (npm build)",
-    weight: 60,
+    weight: 80,
     after: [BUILD],
     cmd: script("scripts/test_npm.ts", "--skip-build", "node24"),
     counts: plainCounts,
   },
   {
     name: "tests on Bun (sources)",
-    weight: 50,
+    weight: 60,
     after: [TOOLS, PACKAGES],
     cmd: script("scripts/test_npm.ts", "--skip-build", "bun"),
     counts: plainCounts,
@@ -331,7 +331,7 @@ const steps: Step[] = [
   },
   {
     name: "packaging test",
-    weight: 40,
+    weight: 45,
     after: [BUILD],
     cmd: script("scripts/packaging_test.ts", "--skip-build"),
     counts: plainCounts,

@@ -57,6 +57,7 @@ async function connect(
     PATH: process.env.PATH ?? "",
     HOME: process.env.HOME ?? "",
     NO_COLOR: "1",
+    ...(process.env.TMPDIR ? { TMPDIR: process.env.TMPDIR } : {}),
     ...isolatedXdg(dir.path),
     ...config.env,
   };
