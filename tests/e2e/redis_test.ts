@@ -126,13 +126,13 @@ if (process.env.KOGNIC_REDIS_CHILD) {
       try {
         server.failTokenRequests({ delay: 300 });
         // A process whose Redis command or lease wait overran its timeout
-        // (1 s per command, by default) goes on with its own token request and
-        // says so in a -v line: on a starved machine that is the documented
-        // behaviour, not a failure. Every token request beyond the shared one
-        // must be such a process's, and every other process must get the
-        // shared token.
+        // (1 s per command, by default) goes on with its own token request, or
+        // leaves no token behind for the next lease holder, and says so in a
+        // -v line: on a starved machine that is the documented behaviour, not
+        // a failure. Each such reported fallback may add one token request and
+        // one token; nothing else may.
         const fallback = /token cache: Redis failed to \w+ \(([^)]*)\)/;
-        const timedOut = /within \d+ ms|waited \d+ ms for the lease|timed? ?out/i;
+        const timedOut = /within \d+ ms|waited \d+ ms for the lease|lost the lease|timed? ?out/i;
         const wave = async (first: number): Promise<number> => {
           const runs = await Promise.all(
             Array.from({ length: 20 }, async (_, i) => {
@@ -165,9 +165,14 @@ if (process.env.KOGNIC_REDIS_CHILD) {
           for (const run of fellBack) {
             assert.match(fallback.exec(run.stderr)![1], timedOut, run.stderr);
           }
-          const shared = runs.filter((run) => !fallback.test(run.stderr));
-          assert.ok(shared.length > 0, "every process fell back");
-          assert.equal(new Set(shared.map((run) => run.stdout.trim())).size, 1);
+          const tokens = new Set(runs.map((run) => run.stdout.trim()));
+          assert.ok(
+            tokens.size <= 1 + fellBack.length,
+            `${tokens.size} tokens for ${fellBack.length} reported fallbacks: ${
+              runs.flatMap((run) => run.stderr.split("\n").filter((line) => /cache/.test(line)))
+                .join(" | ").slice(0, 4000)
+            }`,
+          );
           return fellBack.length;
         };
         const firstFallbacks = await wave(0);
