@@ -29,7 +29,7 @@
  */
 
 import { type ChildProcess, spawn } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -351,6 +351,8 @@ interface Outcome {
 }
 
 const running = new Map<Step, ChildProcess>();
+/** Each running step's TMPDIR. */
+const runningTmp = new Map<Step, string>();
 let stopping = false;
 
 /** Kills what is left of a step's process group (the step's own process is its leader). */
@@ -360,6 +362,31 @@ function killGroup(child: ChildProcess, signal: "SIGTERM" | "SIGKILL"): void {
     process.kill(-child.pid, signal);
   } catch {
     // The group is gone.
+  }
+}
+
+/**
+ * Kills the processes a step started that left its process group (a daemon
+ * that forked itself, such as a private dbus-daemon): they still carry the
+ * step's TMPDIR in their environment. Linux only (/proc); elsewhere, nothing.
+ */
+function killStragglers(stepTmp: string): void {
+  const mark = `TMPDIR=${stepTmp}`;
+  let pids: string[];
+  try {
+    pids = readdirSync("/proc").filter((name) => /^\d+$/.test(name));
+  } catch {
+    return;
+  }
+  for (const pid of pids) {
+    if (Number(pid) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/environ`, "latin1").split("\0").includes(mark)) {
+        process.kill(Number(pid), "SIGKILL");
+      }
+    } catch {
+      // Gone, or not ours to read.
+    }
   }
 }
 
@@ -397,13 +424,16 @@ function runStep(step: Step, index: number): Promise<Outcome> {
       },
     );
     running.set(step, child);
+    runningTmp.set(step, stepTmp);
     let output = "";
     child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
     child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
     const finish = (code: number): void => {
       running.delete(step);
-      // Whatever the step left running in its group goes with it.
+      runningTmp.delete(step);
+      // Whatever the step left running, in its group or out of it, goes with it.
       killGroup(child, "SIGKILL");
+      killStragglers(stepTmp);
       const seconds = (Date.now() - started) / 1000;
       // `times` prints the shell's own CPU time, then that of its children.
       const cpuLine = /\n@@cpu\n.*\n(.*)\n?$/.exec(output);
@@ -466,6 +496,7 @@ function stop(signal: "SIGINT" | "SIGTERM"): void {
   for (const child of running.values()) killGroup(child, "SIGTERM");
   setTimeout(() => {
     for (const child of running.values()) killGroup(child, "SIGKILL");
+    for (const stepTmp of runningTmp.values()) killStragglers(stepTmp);
     removeRunDir();
     process.exit(signal === "SIGINT" ? 130 : 143);
   }, 2_000);
@@ -519,7 +550,14 @@ try {
   outcomes = await runAll();
 } finally {
   for (const child of running.values()) killGroup(child, "SIGKILL");
+  for (const stepTmp of runningTmp.values()) killStragglers(stepTmp);
   removeRunDir();
+}
+if (stopping) {
+  // stop() exits once the steps' groups are gone; say what was cut short.
+  console.log(`\nInterrupted: ${steps.length - outcomes.length} step(s) not started`);
+  console.log(`${outcomes.filter((o) => o.status === "passed").length} passed, 1 failed`);
+  await new Promise(() => {});
 }
 
 let passed = 0;
