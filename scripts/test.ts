@@ -351,6 +351,8 @@ interface Outcome {
 }
 
 const running = new Map<Step, ChildProcess>();
+/** The steps that ended before an interruption. */
+const finished: Outcome[] = [];
 /** Each running step's TMPDIR. */
 const runningTmp = new Map<Step, string>();
 let stopping = false;
@@ -498,6 +500,11 @@ function stop(signal: "SIGINT" | "SIGTERM"): void {
     for (const child of running.values()) killGroup(child, "SIGKILL");
     for (const stepTmp of runningTmp.values()) killStragglers(stepTmp);
     removeRunDir();
+    const passed = finished.filter((outcome) => outcome.status === "passed").length;
+    console.log(
+      `\nInterrupted by ${signal}: ${steps.length - finished.length} step(s) not run to the end`,
+    );
+    console.log(`${passed} passed, ${steps.length - passed} failed`);
     process.exit(signal === "SIGINT" ? 130 : 143);
   }, 2_000);
 }
@@ -523,6 +530,7 @@ async function runAll(): Promise<Outcome[]> {
       console.log(`--- started: ${step.name}`);
       const task: Promise<void> = runStep(step, index).then((outcome) => {
         outcomes.set(step, outcome);
+        if (!stopping) finished.push(outcome);
         active.delete(task);
       });
       active.add(task);
@@ -554,9 +562,7 @@ try {
   removeRunDir();
 }
 if (stopping) {
-  // stop() exits once the steps' groups are gone; say what was cut short.
-  console.log(`\nInterrupted: ${steps.length - outcomes.length} step(s) not started`);
-  console.log(`${outcomes.filter((o) => o.status === "passed").length} passed, 1 failed`);
+  // stop() exits once the steps' groups are gone, and says what was cut short.
   await new Promise(() => {});
 }
 
