@@ -334,6 +334,7 @@ export function buildNpm(version?: string): string {
     .sort()
     .map((path) => `./${path}`);
   const config = join(ROOT, ".tmp", "tsconfig.npm.json");
+  mkdirSync(join(ROOT, ".tmp"), { recursive: true });
   writeFileSync(config, JSON.stringify(tsconfig(deno, testFiles), null, 2) + "\n");
   installTestDependencies();
   console.log(`Compiling with TypeScript ${VERSIONS.typescript} (${config})`);

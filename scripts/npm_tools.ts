@@ -1,25 +1,40 @@
 /**
  * Pinned npm tools for the npm build, the packaging test and the other
- * runtimes, installed on first use into `.tmp/tools/` (git-ignored) with
- * `npm install --prefix`, so a clean clone on a machine with only Node and npm
- * gets them without anything installed by hand.
+ * runtimes, installed on first use with `npm install --prefix`, so a clean
+ * clone on a machine with only Node and npm gets them without anything
+ * installed by hand.
  *
- * Each set of tools lives in its own folder, keyed by its exact versions; a
- * folder whose `.installed` stamp matches is reused as it is.
+ * They are cached outside the clone, in the user's cache folder
+ * (`${XDG_CACHE_HOME:-$HOME/.cache}/kognic-auth-dev/tools/`, or
+ * `KOGNIC_DEV_CACHE` when set), and shared by every clone: each set of tools
+ * lives in a folder named by its exact versions, installed into a scratch
+ * folder beside it and renamed into place when complete, so concurrent runs
+ * (other clones, or steps of one test command) never see half an install.
  *
  * @module
  */
 
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import process from "node:process";
 import { fileURLToPath } from "node:url";
 
 /** The repository's root folder. */
 export const ROOT: string = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
+/**
+ * The user's cache folder for this project's development tools, shared by
+ * every clone: `KOGNIC_DEV_CACHE`, else `$XDG_CACHE_HOME/kognic-auth-dev`,
+ * else `~/.cache/kognic-auth-dev`.
+ */
+export const DEV_CACHE: string = process.env.KOGNIC_DEV_CACHE ||
+  join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "kognic-auth-dev");
+
 /** Where tools are installed. */
-export const TOOLS_DIR: string = join(ROOT, ".tmp", "tools");
+export const TOOLS_DIR: string = join(DEV_CACHE, "tools");
 
 /** Exact versions of every npm tool the scripts use. */
 export const VERSIONS = {
@@ -51,23 +66,36 @@ const BUILD_TOOLS = ["typescript", "@types/node", "esbuild", "publint", "@arethe
   .map((name) => `${name}@${VERSIONS[name as keyof typeof VERSIONS]}`);
 
 /**
- * Installs `packages` into `.tmp/tools/<name>` unless already there, and
- * returns that folder.
+ * Installs `packages` into the cache (a folder named by `name` and the exact
+ * versions) unless already there, and returns that folder.
  */
 function ensureInstalled(name: string, packages: string[]): string {
-  const dir = join(TOOLS_DIR, name);
-  const stamp = join(dir, ".installed");
   const want = packages.join(" ");
+  const key = createHash("sha256").update(want).digest("hex").slice(0, 12);
+  const dir = join(TOOLS_DIR, `${name}-${key}`);
+  const stamp = join(dir, ".installed");
   if (existsSync(stamp) && readFileSync(stamp, "utf8") === want) return dir;
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  // A package.json of its own keeps npm from walking up to another project.
-  writeFileSync(join(dir, "package.json"), '{ "private": true }\n');
-  console.error(`Installing ${want} into ${dir}`);
-  const started = Date.now();
-  npmInstall(dir, packages);
-  writeFileSync(stamp, want);
-  console.error(`Installed ${name} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  // Installed into a scratch folder beside it, then renamed into place: a
+  // concurrent run either finds the whole folder or installs its own.
+  const scratch = `${dir}.partial-${process.pid}-${Date.now()}`;
+  mkdirSync(scratch, { recursive: true });
+  try {
+    // A package.json of its own keeps npm from walking up to another project.
+    writeFileSync(join(scratch, "package.json"), '{ "private": true }\n');
+    console.error(`Installing ${want} into ${dir}`);
+    const started = Date.now();
+    npmInstall(scratch, packages);
+    writeFileSync(join(scratch, ".installed"), want);
+    try {
+      renameSync(scratch, dir);
+    } catch (error) {
+      // Another run finished first: use its folder.
+      if (!(existsSync(stamp) && readFileSync(stamp, "utf8") === want)) throw error;
+    }
+    console.error(`Installed ${name} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
   return dir;
 }
 
@@ -204,4 +232,24 @@ export function actionlintTool(): string {
 export function verdaccioBin(): string {
   const dir = ensureInstalled("verdaccio", [`verdaccio@${VERSIONS.verdaccio}`]);
   return join(dir, "node_modules", "verdaccio", "bin", "verdaccio");
+}
+
+/**
+ * Installs every tool the test command uses (no-ops for those already
+ * cached), so that its later steps, some running at the same time, find them.
+ */
+export function installAll(): void {
+  buildTools();
+  for (const major of [20, 22, 24] as const) nodeBin(major);
+  nodeWithoutRequireEsmBin();
+  bunBin();
+  edgeTools();
+  actionlintTool();
+  installTestDependencies();
+}
+
+if (import.meta.main) {
+  const started = Date.now();
+  installAll();
+  console.log(`Tools ready in ${TOOLS_DIR} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
 }

@@ -208,6 +208,7 @@ const server = await startAuthServer({ clients: { "packaging-client": secret } }
 try {
   const env = {
     PATH: process.env.PATH,
+    ...(process.env.TMPDIR ? { TMPDIR: process.env.TMPDIR } : {}),
     HOME: home,
     XDG_CACHE_HOME: join(home, "cache"),
     XDG_CONFIG_HOME: join(home, "config"),
@@ -435,6 +436,7 @@ const major = Number(process.versions.node.split(".")[0]);
 const server = await startAuthServer({ clients: { [clientId]: secret } });
 const env = {
   PATH: process.env.PATH,
+  ...(process.env.TMPDIR ? { TMPDIR: process.env.TMPDIR } : {}),
   HOME: process.cwd(),
   KOGNIC_CLIENT_ID: clientId,
   KOGNIC_CLIENT_SECRET: secret,

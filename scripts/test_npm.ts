@@ -11,6 +11,11 @@
  * deno run -A scripts/test_npm.ts --skip-build node22  # one runtime, on the current build
  * ```
  *
+ * Test files run at the same time (four by default, `KOGNIC_TEST_CONCURRENCY`):
+ * `node --test --test-concurrency`, and `bun test` in parallel processes that
+ * share the files out. The generated-case properties run in full on Node.js 20
+ * and as a sample elsewhere (see `FULL_PROPERTY_RUNS`).
+ *
  * Each Node.js is the system's when it has that major version (this machine's
  * Node 20), else the `node` package from npm; Bun is the `bun` package (all
  * pinned in `npm_tools.ts`). Each run prints the tests skipped on that runtime, with
@@ -45,6 +50,33 @@ export interface Counts {
 const RUN_TIMEOUT_MS = 15 * 60_000;
 
 /**
+ * Test files run at the same time on one runtime (`node --test
+ * --test-concurrency`, parallel `bun test` processes): most of a test file's
+ * time is waiting on servers, subprocesses and timers, not computing.
+ * `KOGNIC_TEST_CONCURRENCY` overrides it.
+ */
+const CONCURRENCY = Math.max(1, Math.min(16, Number(process.env.KOGNIC_TEST_CONCURRENCY) || 4));
+
+/**
+ * The runtimes on which the generated-case properties (tests/hardening/
+ * fuzz_test.ts and security_test.ts) run in full: Deno (`deno task test`) and
+ * Node.js 20, the oldest supported. They test the library's own logic on
+ * generated input (parsing, validation, the egress decisions), which is the
+ * same JavaScript everywhere; the other runtimes run a sample of each
+ * property ({@linkcode SAMPLE_RUNS} cases), enough to take every path through
+ * their own fetch, file and process APIs, without proving the logic again.
+ */
+const FULL_PROPERTY_RUNS: readonly Runtime[] = ["node20"];
+/** Cases per property on the runtimes not in {@linkcode FULL_PROPERTY_RUNS}. */
+const SAMPLE_RUNS = 100;
+
+/** The variables that size the properties on `runtime` (none: the tests' default). */
+function propertyRuns(runtime: Runtime): Record<string, string> {
+  if (FULL_PROPERTY_RUNS.includes(runtime) || process.env.KOGNIC_FUZZ_RUNS) return {};
+  return { KOGNIC_FUZZ_RUNS: String(SAMPLE_RUNS) };
+}
+
+/**
  * Counts from the spec reporter of `node --test`:
  * `ℹ pass 171`, `ℹ fail 2`, `ℹ cancelled 0`, `ℹ skipped 1`, `ℹ todo 0`.
  */
@@ -63,7 +95,11 @@ export function nodeCounts(output: string): Counts | undefined {
   };
 }
 
-/** Counts from `bun test`'s summary: ` 171 pass`, ` 1 skip`, ` 2 fail`. */
+/**
+ * Counts from `bun test`'s summary: ` 171 pass`, ` 1 skip`, ` 2 fail`, and
+ * ` 1 error` for an error outside a test (a file that did not load), which
+ * counts as failed.
+ */
 export function bunCounts(output: string): Counts | undefined {
   const count = (name: string): number | undefined => {
     const match = new RegExp(`^\\s*(\\d+) ${name}$`, "m").exec(output);
@@ -72,7 +108,11 @@ export function bunCounts(output: string): Counts | undefined {
   const passed = count("pass");
   const failed = count("fail");
   if (passed === undefined || failed === undefined) return undefined;
-  return { passed, failed, skipped: (count("skip") ?? 0) + (count("todo") ?? 0) };
+  return {
+    passed,
+    failed: failed + (count("errors?") ?? 0),
+    skipped: (count("skip") ?? 0) + (count("todo") ?? 0),
+  };
 }
 
 /** Skipped tests and their reasons, from the spec reporter: `﹣ name (0.1ms) # reason`. */
@@ -103,6 +143,7 @@ function run(
   cmd: string[],
   cwd: string,
   env: Record<string, string>,
+  quiet = false,
 ): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
     const child = spawn(cmd[0], cmd.slice(1), {
@@ -113,7 +154,7 @@ function run(
     let output = "";
     const collect = (chunk: Buffer, to: NodeJS.WriteStream): void => {
       output += chunk.toString();
-      to.write(chunk);
+      if (!quiet) to.write(chunk);
     };
     child.stdout.on("data", (chunk: Buffer) => collect(chunk, process.stdout));
     child.stderr.on("data", (chunk: Buffer) => collect(chunk, process.stderr));
@@ -144,12 +185,29 @@ export async function testOn(runtime: Runtime): Promise<Counts> {
     const bun = bunBin();
     label = `Bun ${versionOf(bun)} (sources)`;
     console.log(`\n--- ${label}`);
+    // bun test runs its files one after another in one process: the files
+    // are shared out among CONCURRENCY processes, whose counts add up.
     const files = testFiles(join(ROOT, "tests"), ".ts");
-    const result = await run([bun, "test", "--timeout=60000", ...files], ROOT, {});
-    const output = result.output;
-    code = result.code;
-    counts = bunCounts(output);
-    skips = bunSkips(output);
+    const shards = Array.from(
+      { length: Math.min(CONCURRENCY, files.length) },
+      (_, shard) => files.filter((_, i) => i % CONCURRENCY === shard),
+    );
+    const results = await Promise.all(
+      shards.map((shard) =>
+        run([bun, "test", "--timeout=600000", ...shard], ROOT, propertyRuns(runtime), true)
+      ),
+    );
+    code = results.find((result) => result.code !== 0)?.code ?? 0;
+    const parts = results.map((result) => bunCounts(result.output));
+    for (const result of results) process.stdout.write(result.output);
+    counts = parts.every((part) => part !== undefined)
+      ? parts.reduce((sum, part) => ({
+        passed: sum.passed + part.passed,
+        failed: sum.failed + part.failed,
+        skipped: sum.skipped + part.skipped,
+      }), { passed: 0, failed: 0, skipped: 0 })
+      : undefined;
+    skips = results.flatMap((result) => bunSkips(result.output));
   } else {
     const node = nodeBin(Number(runtime.slice(4)) as 20 | 22 | 24);
     label = `Node.js ${versionOf(node)} (npm build)`;
@@ -158,7 +216,14 @@ export async function testOn(runtime: Runtime): Promise<Counts> {
     const cli = JSON.stringify([node, join(ESM_DIR, "bin", "kognic-auth.js")]);
     const kog = JSON.stringify([node, join(ESM_DIR, "bin", "kog.js")]);
     const result = await run(
-      [node, "--test", "--test-reporter=spec", "--test-timeout=60000", ...files],
+      [
+        node,
+        "--test",
+        "--test-reporter=spec",
+        "--test-timeout=600000",
+        `--test-concurrency=${CONCURRENCY}`,
+        ...files,
+      ],
       ESM_DIR,
       {
         KOGNIC_AUTH_CLI: cli,
@@ -167,6 +232,7 @@ export async function testOn(runtime: Runtime): Promise<Counts> {
           node,
           join(ESM_DIR, "bin", "kognic-auth-testing.js"),
         ]),
+        ...propertyRuns(runtime),
       },
     );
     const output = result.output;

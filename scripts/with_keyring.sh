@@ -24,12 +24,29 @@ if [ "${KOGNIC_WITH_KEYRING_INNER:-}" != 1 ]; then
 
   scratch=$(mktemp -d "${TMPDIR:-/tmp}/kognic-keyring.XXXXXX")
   chmod 700 "$scratch"
-  mkdir -m 700 "$scratch/runtime" "$scratch/data"
+  mkdir -m 700 "$scratch/runtime" "$scratch/data" "$scratch/bus"
+  # The session bus listens in the scratch folder (the default is a socket in
+  # /tmp), so the command may be allowed to write there alone.
+  cat >"$scratch/bus.conf" <<EOF
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:dir=$scratch/bus</listen>
+  <auth>EXTERNAL</auth>
+  <standard_session_servicedirs/>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+EOF
   status=0
   env -u DISPLAY -u WAYLAND_DISPLAY -u DBUS_SESSION_BUS_ADDRESS \
     XDG_RUNTIME_DIR="$scratch/runtime" XDG_DATA_HOME="$scratch/data" \
     KOGNIC_WITH_KEYRING_INNER=1 KOGNIC_WITH_KEYRING_SCRATCH="$scratch" \
-    dbus-run-session -- sh "$0" "$@" || status=$?
+    dbus-run-session --config-file="$scratch/bus.conf" -- sh "$0" "$@" || status=$?
   rm -rf "$scratch"
   exit "$status"
 fi

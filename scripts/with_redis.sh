@@ -4,8 +4,9 @@
 #
 #   scripts/with_redis.sh npx -y deno@2.9.6 test -A tests/e2e/redis_test.ts
 #
-# Installs Debian's redis-server with apt-get when it is missing (needs root
-# or sudo). The package's own service is not started; the command sees
+# Installs Debian's redis-server with scripts/install_packages.sh when it is
+# missing (needs root or sudo; exit code 77 when it cannot). The package's own
+# service is stopped; the command sees
 # KOGNIC_TEST_REDIS=1; its exit code is this script's exit code.
 set -eu
 
@@ -14,13 +15,8 @@ if [ "$#" -eq 0 ]; then
   exit 2
 fi
 
-if ! command -v redis-server >/dev/null 2>&1; then
-  sh "$(dirname "$0")/install_packages.sh" redis-server:redis-server
-  # The package starts its own service on the default port: stop it.
-  sudo=""
-  [ "$(id -u)" = 0 ] || sudo="sudo"
-  if command -v service >/dev/null 2>&1; then $sudo service redis-server stop >/dev/null 2>&1 || true; fi
-fi
+# Exits 77 when redis-server is missing and cannot be installed here.
+sh "$(dirname "$0")/install_packages.sh" redis-server:redis-server
 
 status=0
 KOGNIC_TEST_REDIS=1 "$@" || status=$?

@@ -366,6 +366,7 @@ export function coldEnv(home: string, denoDir: string): Record<string, string> {
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? "/usr/bin:/bin",
     HOME: home,
+    ...(process.env.TMPDIR ? { TMPDIR: process.env.TMPDIR } : {}),
     DENO_DIR: denoDir,
     NO_COLOR: "1",
     KOGNIC_CLIENT_ID: CLIENT.id,

@@ -1,7 +1,8 @@
 /**
  * The browser example (examples/browser.ts) and its backend half
  * (examples/browser_backend.ts), both as written, in headless Chromium
- * (Debian's `chromium`, installed with apt-get when missing): a page served on
+ * (Debian's `chromium`, installed by scripts/install_packages.sh when missing;
+ * exits 77 when it cannot be installed here): a page served on
  * 127.0.0.1 imports the npm build's browser bundle, the same one the size
  * check measures, and calls the local API on another origin (CORS) through
  * `AuthSession`, with its tokens from the backend, which the page's server
@@ -38,19 +39,36 @@ const checks = new Checks();
 const it = checks.checkAsync.bind(checks);
 
 function chromiumPath(): string {
-  const which = (): string =>
-    spawnSync("sh", ["-c", "command -v chromium"], { encoding: "utf8" })
-      .stdout.trim();
-  if (!which()) {
-    console.log("chromium is missing: installing it with apt-get");
-    spawnSync("sh", ["-c", "apt-get update -qq && apt-get install -y -qq chromium"], {
-      stdio: "inherit",
-    });
-  }
-  const path = which();
-  if (!path) throw new Error("chromium could not be installed (apt-get install -y chromium)");
+  const install = spawnSync("sh", [
+    join(ROOT, "scripts", "install_packages.sh"),
+    "chromium:chromium",
+  ], {
+    stdio: "inherit",
+  });
+  // 77: it cannot be installed here (no root, no apt-get); the script said why.
+  if (install.status !== 0) process.exit(install.status ?? 1);
+  const path = spawnSync("sh", ["-c", "command -v chromium"], { encoding: "utf8" }).stdout.trim();
+  if (!path) throw new Error("chromium is not on PATH after scripts/install_packages.sh");
   return path;
 }
+
+/**
+ * Removes a folder that a process which just exited may still have been
+ * writing into (Chromium's profile): retried, a bounded number of times.
+ */
+async function removeFolder(path: string): Promise<void> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      rmSync(path, { recursive: true, force: true });
+      return;
+    } catch (error) {
+      if (attempt >= 20) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+    }
+  }
+}
+
+const chromium = chromiumPath();
 
 const work = mkdtempSync(join(tmpdir(), "kognic-chromium-"));
 const lib = join(work, "lib");
@@ -182,7 +200,6 @@ handlers.backend = createTokenBackend({
     (request.headers.get("cookie") ?? "").split(/; */).includes(SIGN_IN_COOKIE),
 });
 
-const chromium = chromiumPath();
 const version = spawnSync(chromium, ["--version"], { encoding: "utf8" }).stdout.trim();
 console.log(`${version}, Node.js ${process.versions.node}`);
 const browser = spawn(chromium, [
@@ -326,17 +343,20 @@ try {
     }
   });
 } finally {
-  // Chromium writes its profile until it has exited: remove the folder after that.
-  const exited = browser.exitCode !== null || browser.signalCode !== null
-    ? Promise.resolve()
-    : new Promise((resolve) => browser.once("exit", resolve));
-  browser.kill();
-  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, WAIT_MS).unref())]);
+  // Chromium writes its profile until it has exited: wait for that (bounded:
+  // SIGKILL after 10 s) before removing the folder.
+  if (browser.exitCode === null && browser.signalCode === null) {
+    const exited = new Promise((resolve) => browser.once("exit", resolve));
+    browser.kill();
+    const forced = setTimeout(() => browser.kill("SIGKILL"), 10_000);
+    await exited;
+    clearTimeout(forced);
+  }
   await server.close();
   const closed = new Promise((resolve) => page.close(resolve));
   page.closeAllConnections();
   await closed;
-  rmSync(work, { recursive: true, force: true });
+  await removeFolder(work);
 }
 
 checks.close();

@@ -256,22 +256,47 @@ export async function chooseToken(
 }
 
 /**
+ * How long past the deadline a token request already on its way may take to
+ * end with its own budget's error, which says more (attempts, the last
+ * cause), before the command gives up without it. Only a bound: that budget
+ * ends the request first unless the machine is stalled.
+ */
+const BUDGET_GRACE_MS = 5_000;
+
+/**
  * Gets a token within `timeout` ms. The token request's own budget reports
  * attempts and the last cause; this also bounds the steps around it (the
  * credentials, the cache and its lock) and says so when they overran.
+ *
+ * There is one deadline, not two timers racing: at the deadline, when no
+ * token request has been sent, the steps before it overran and the command
+ * gives up; when one has been sent, its budget (as long as `timeout`, started
+ * before the deadline) ends it, and this waits for that outcome, bounded.
  */
 export async function tokenWithin(choice: TokenChoice, started: number): Promise<AccessToken> {
   const left = Math.max(1, choice.timeout - (performance.now() - started));
-  // A little later than the token request's budget, whose error says more.
-  return await withDeadline(left + 250, (signal) => choice.session.getToken({ signal }), {
-    reason: () =>
-      new KognicAuthError(
-        "token_timeout",
-        `No access token within the ${
-          (choice.timeout / 1000).toFixed(1)
-        } s timeout (--timeout); ${choice.requests()} token request attempts were sent; the last step was still waiting (for the token cache or the token server)`,
-      ),
-  });
+  let overran: KognicAuthError | undefined;
+  const reason = (): KognicAuthError =>
+    overran = new KognicAuthError(
+      "token_timeout",
+      `No access token within the ${
+        (choice.timeout / 1000).toFixed(1)
+      } s timeout (--timeout); ${choice.requests()} token request attempts were sent; the last step was still waiting (for the token cache or the token server)`,
+    );
+  const controller = new AbortController();
+  const token = choice.session.getToken({ signal: controller.signal });
+  token.catch(() => {});
+  try {
+    try {
+      return await withDeadline(left, () => token, { reason });
+    } catch (error) {
+      if (error !== overran || choice.requests() === 0) throw error;
+    }
+    return await withDeadline(choice.timeout + BUDGET_GRACE_MS, () => token, { reason });
+  } catch (error) {
+    controller.abort(error);
+    throw error;
+  }
 }
 
 /**

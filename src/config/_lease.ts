@@ -154,12 +154,19 @@ async function holding<T>(
   const renew = (): void => {
     timer = setTimeout(async () => {
       if (stopped || Date.now() >= until) return;
-      // A failed renewal is tried again at the next tick; a lost lease is not.
+      // A failed renewal is tried again at the next tick; a lost lease is not,
+      // and is told: another process may now request a token too.
       let kept = true;
       try {
         kept = await store.renew(key, owner, options.leaseTime);
       } catch (error) {
         options.onFallback("renew", error);
+      }
+      if (!kept && !stopped) {
+        options.onFallback(
+          "renew",
+          new Error(`lost the lease: not renewed within its ${options.leaseTime} ms`),
+        );
       }
       if (kept && !stopped) renew();
     }, Math.max(1, Math.floor(options.leaseTime / 3)));

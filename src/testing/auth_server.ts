@@ -488,7 +488,10 @@ class AuthServer implements LocalAuthServer {
   listen(port: number, hostname: string): Promise<void> {
     return new Promise((resolve, reject) => {
       this.#server.once("error", reject);
-      this.#server.listen(port, hostname, () => {
+      // A deep accept queue: a burst of connections (a test's thousand calls
+      // at once) waits to be accepted, rather than being refused, while a busy
+      // machine is slow to accept them.
+      this.#server.listen({ port, host: hostname, backlog: 4096 }, () => {
         this.#server.off("error", reject);
         const address = this.#server.address() as AddressInfo;
         const host = address.address.includes(":") ? `[${address.address}]` : address.address;

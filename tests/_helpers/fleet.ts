@@ -35,6 +35,10 @@ export async function reportOneToken(
       clientId: CLIENT_ID,
       clientSecret: CLIENT_SECRET,
       tokenCache: cache,
+      // The fleet tests' token servers are slow on purpose (longer than a
+      // lease); a generous attempt timeout keeps a busy machine from turning
+      // that into a retry, a second token request.
+      timeout: 60_000,
     });
     report.token = (await session.getToken()).accessToken;
     report.ok = true;

@@ -228,7 +228,7 @@ export interface RunCliOptions {
 
 /**
  * Runs the CLI as a real subprocess with exactly the environment given (plus
- * PATH, HOME, NO_COLOR and, under Deno, DENO_DIR) and records its output.
+ * PATH, HOME, NO_COLOR, TMPDIR and, under Deno, DENO_DIR) and records its output.
  */
 export function runCli(args: string[], options: RunCliOptions = {}): Promise<RunResult> {
   return runCommand(cliCommand(options.denoPermissions), args, options);
@@ -236,7 +236,7 @@ export function runCli(args: string[], options: RunCliOptions = {}): Promise<Run
 
 /**
  * Runs a command (a program and its first arguments) with `args`, with
- * exactly the environment given plus PATH, HOME, NO_COLOR and, for Deno
+ * exactly the environment given plus PATH, HOME, NO_COLOR, TMPDIR and, for Deno
  * itself, DENO_DIR (so a child with another XDG_CACHE_HOME does not download
  * again), and records its output.
  */
@@ -250,6 +250,9 @@ export function runCommand(
     PATH: process.env.PATH ?? "",
     HOME: process.env.HOME ?? "",
     NO_COLOR: "1",
+    // The test run's temporary folder, so that what a child leaves there
+    // (npm's compile cache, say) goes when the run's folder does.
+    ...(process.env.TMPDIR ? { TMPDIR: process.env.TMPDIR } : {}),
     ...options.env,
   };
   const denoCache = "Deno" in globalThis && cmd === process.execPath ? denoDir() : undefined;

@@ -189,8 +189,8 @@ export async function startSquid(dir: string, hosts: Record<string, string>): Pr
   try {
     await Promise.race([
       (async () => {
-        await waitForPort(open, Date.now() + 20_000);
-        await waitForPort(authed, Date.now() + 5_000);
+        await waitForPort(open, Date.now() + 60_000);
+        await waitForPort(authed, Date.now() + 60_000);
       })(),
       exited.then(() => {
         throw new Error(`squid exited: ${stderr}`);

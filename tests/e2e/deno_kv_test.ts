@@ -115,11 +115,14 @@ if (process.env.KOGNIC_KV_CHILD) {
       const dir = await tempDir();
       try {
         const path = join(dir.path, "tokens.kv");
-        server.failTokenRequests({ delay: 4_000 });
+        // A lease of 3 s renewed every second, and a token server slower than two
+        // leases: the renewal must keep it; a renewal late by more than 2 s on a
+        // starved machine is the only way to lose it.
+        server.failTokenRequests({ delay: 8_000 });
         const reports = await Promise.all(
           Array.from(
             { length: 4 },
-            () => spawnChild({ path, authServer: server.url, leaseTime: 1_000 }).result,
+            () => spawnChild({ path, authServer: server.url, leaseTime: 3_000 }).result,
           ),
         );
         for (const report of reports) assert.ok(report.ok, report.message);
@@ -138,7 +141,9 @@ if (process.env.KOGNIC_KV_CHILD) {
           accessToken: "a",
           tokenType: "Bearer",
           issuedAt: now,
-          expiresAt: now + 150,
+          // Long enough to be read back however slow the machine; the wait
+          // for its expiry below is bounded by until()'s generous deadline.
+          expiresAt: now + 5_000,
           refreshToken: "never-shared",
         });
         assert.equal((await cache.get("k"))?.refreshToken, undefined);

@@ -78,6 +78,7 @@ async function connect(args: string[] = []): Promise<{ client: Client; close(): 
     PATH: process.env.PATH ?? "",
     HOME: process.env.HOME ?? "",
     NO_COLOR: "1",
+    ...(process.env.TMPDIR ? { TMPDIR: process.env.TMPDIR } : {}),
     ...isolatedXdg(dir.path),
   };
   const deno = "Deno" in globalThis ? denoDir() : undefined;

@@ -70,6 +70,20 @@ async function proxied(host: string): Promise<string[]> {
   return (await squid.accessLog()).filter((line) => line.includes(host));
 }
 
+/**
+ * squid's access-log lines that name `host`, once `done` holds for them:
+ * squid writes a connection's line after it has closed, maybe after the
+ * client has exited. The deadline is only a bound.
+ */
+async function proxiedUntil(host: string, done: (lines: string[]) => boolean): Promise<string[]> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const lines = await proxied(host);
+    if (done(lines) || Date.now() > deadline) return lines;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 describe("proxies and private CAs", { skip }, () => {
   before(async () => {
     dir = await tempDir();
@@ -106,7 +120,8 @@ describe("proxies and private CAs", { skip }, () => {
     tokens.push(token);
     assert.match(token, /^[\x21-\x7e]+$/);
     assert.equal(server.counts.tokenRequests, before + 1);
-    assert.ok((await proxied(`${TEST_HOST}:${port}`)).some((line) => / CONNECT /.test(line)));
+    const connects = (lines: string[]): boolean => lines.some((line) => / CONNECT /.test(line));
+    assert.ok(connects(await proxiedUntil(`${TEST_HOST}:${port}`, connects)));
   });
 
   it("honours the lower-case https_proxy too", async () => {
@@ -117,7 +132,8 @@ describe("proxies and private CAs", { skip }, () => {
     );
     assert.equal(result.code, 0, result.stderr);
     tokens.push(result.stdout.trim());
-    assert.ok((await proxied(`${TEST_HOST}:${port}`)).length > seen);
+    const more = (lines: string[]): boolean => lines.length > seen;
+    assert.ok(more(await proxiedUntil(`${TEST_HOST}:${port}`, more)));
   });
 
   it("without the CA fails with one line that names the host and says a CA may be missing", async () => {
@@ -138,14 +154,15 @@ describe("proxies and private CAs", { skip }, () => {
   });
 
   it("sends nothing through the proxy for a NO_PROXY host", async () => {
-    const before = (await squid.accessLog()).length;
+    // Lines naming this host only: an earlier test's line may land late.
+    const before = (await proxied(`127.0.0.1:${port}`)).length;
     const result = await getToken(
       `https://127.0.0.1:${port}`,
       environment({ HTTPS_PROXY: squid.url, NO_PROXY: "127.0.0.1" }),
     );
     assert.equal(result.code, 0, result.stderr);
     tokens.push(result.stdout.trim());
-    assert.equal((await squid.accessLog()).length, before);
+    assert.equal((await proxied(`127.0.0.1:${port}`)).length, before);
   });
 
   it("authenticates to a proxy with credentials in its URL, and never prints them", async () => {
@@ -190,7 +207,8 @@ describe("proxies and private CAs", { skip }, () => {
     const echo = JSON.parse(result.stdout);
     assert.equal(echo.path, "/v1/echo/through-proxy");
     assert.equal(echo.clientId, CLIENT_ID);
-    assert.ok((await proxied(`${TEST_HOST}:${port}`)).length >= 2);
+    const both = (lines: string[]): boolean => lines.length >= 2;
+    assert.ok(both(await proxiedUntil(`${TEST_HOST}:${port}`, both)));
   });
 
   it("get-access-token --token-endpoint-auth-method client_secret_basic sends the Basic header", async () => {

@@ -30,7 +30,7 @@ import {
 } from "../_helpers/mod.ts";
 
 /** Fails a call that has not settled after this long, instead of hanging (not a timing check). */
-const HANG = 20_000;
+const HANG = 120_000;
 
 /** Why the odd files cannot be made here, or `undefined` when they can. */
 function unsupported(): string | undefined {

@@ -60,7 +60,7 @@ async function guarded(run: () => Promise<void> | void): Promise<void> {
     await Promise.race([
       Promise.resolve().then(run),
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error("hang: no outcome within 10 s")), 10_000);
+        timer = setTimeout(() => reject(new Error("hang: no outcome within 60 s")), 60_000);
       }),
     ]);
   } finally {

@@ -203,7 +203,7 @@ interface Row {
   group: string;
   fault: string;
   expected: string;
-  /** A hang guard, not a timing assertion. @default {20000} */
+  /** A hang guard, not a timing assertion. @default {120000} */
   guard?: number;
   /** Local auth server options. */
   serverOptions?: Parameters<typeof startAuthServer>[0];
@@ -1065,7 +1065,7 @@ async function runRow(row: Row): Promise<void> {
     },
     defer: (close) => void cleanups.push(close),
   };
-  const guard = row.guard ?? 20_000;
+  const guard = row.guard ?? 120_000;
   const unhandledBefore = unhandled.length;
   const started = Date.now();
   let timer: ReturnType<typeof setTimeout> | undefined;

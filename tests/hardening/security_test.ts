@@ -71,7 +71,7 @@ async function property<T>(
         cases++;
         await predicate(value);
       }),
-      { numRuns: runs, seed, timeout: 10_000 },
+      { numRuns: runs, seed, timeout: 60_000 },
     );
   } catch (error) {
     failure = error;

@@ -348,7 +348,9 @@ describe("KognicClient retries", () => {
       assert.equal(error.code, "api_timeout");
       assert.equal(error.timeout, 50);
       assert.match(error.message, /^GET ".+\/object" got no response within 50 ms$/);
-      assert.equal(server.counts.apiRequests, 1);
+      // Not retried: at most the one attempt reached the server (on a busy
+      // machine the 50 ms may pass before it does).
+      assert.ok(server.counts.apiRequests <= 1, `${server.counts.apiRequests} requests`);
     });
   });
 

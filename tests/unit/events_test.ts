@@ -202,7 +202,12 @@ describe("session events", () => {
         env: { KOGNIC_AUTH_LOG: "info" },
       });
       tokens.add(await session.getAccessToken());
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      // The log module is loaded on the first event: wait for its first line
+      // (the events before it are written in order, so none comes later).
+      for (const deadline = Date.now() + 30_000; lines.length === 0;) {
+        assert.ok(Date.now() < deadline, "no log line within 30 s");
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
       assert.equal(lines.length, 1, lines.join("\n"));
       assert.match(lines[0], /^kognic-auth: token from the auth server in \d+ ms, expires at /);
       lines.length = 0;

@@ -201,10 +201,19 @@ describe("requestToken()", () => {
     })) as TokenTimeoutError;
     assert.ok(error instanceof TokenTimeoutError, String(error));
     assert.equal(error.code, "token_timeout");
-    assert.ok(error.attempts >= 2 && error.attempts < 10, `attempts: ${error.attempts}`);
+    // About two attempts of 150 ms fit in 400 ms; on a busy machine fewer may.
+    assert.ok(error.attempts >= 1 && error.attempts < 10, `attempts: ${error.attempts}`);
     assert.match(error.message, /gave up after \d+\.\d s \(total timeout 400 ms\)/);
-    assert.match(error.message, new RegExp(`and ${error.attempts} attempts; the last timed out`));
-    assert.equal(slow.counts.tokenRequests, error.attempts);
+    assert.match(
+      error.message,
+      new RegExp(`and ${error.attempts} attempts?; the last timed out`),
+    );
+    // Every attempt the server saw is counted; the last one may have been cut
+    // off by the budget before it reached the server.
+    assert.ok(
+      [error.attempts, error.attempts - 1].includes(slow.counts.tokenRequests),
+      `${error.attempts} attempts, ${slow.counts.tokenRequests} seen by the server`,
+    );
   });
 
   it("gives up before a retry wait that would outlast the total timeout", async () => {
@@ -225,10 +234,16 @@ describe("requestToken()", () => {
   it("rejects with the caller's reason when aborted while waiting to retry", async () => {
     server.failTokenRequests({ status: 503, retryAfter: 20 });
     const controller = new AbortController();
-    const pending = request({ signal: controller.signal });
     // Abort once the first attempt has been answered and the retry wait has begun.
-    while (server.counts.tokenRequests === 0) await new Promise((r) => setTimeout(r, 5));
-    await new Promise((r) => setTimeout(r, 20));
+    let waiting!: () => void;
+    const retryWaitBegun = new Promise<void>((resolve) => (waiting = resolve));
+    const pending = request({
+      signal: controller.signal,
+      onEvent: (event) => {
+        if (event.type === "token.retry") waiting();
+      },
+    });
+    await retryWaitBegun;
     controller.abort(new Error("caller gave up"));
     const error = await rejection(pending);
     assert.equal(error.message, "caller gave up");
