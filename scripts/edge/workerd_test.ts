@@ -475,19 +475,19 @@ export default {
       await mf.dispose();
     }
   });
-  await it("README quotes the sample Worker and the browser example as they are", () => {
-    const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+  await it("docs/edge-and-browsers.md quotes the sample Worker and the browser example as they are", () => {
+    const readme = readFileSync(join(ROOT, "docs", "edge-and-browsers.md"), "utf8");
     for (const example of ["cloudflare_worker.ts", "browser.ts", "browser_backend.ts"]) {
       const code = readFileSync(join(ROOT, "examples", example), "utf8");
       assert.ok(
         readme.includes("```ts\n" + code + "```"),
-        `README quotes examples/${example}`,
+        `docs/edge-and-browsers.md quotes examples/${example}`,
       );
     }
     const config = readFileSync(join(ROOT, "examples", "wrangler.toml"), "utf8");
     assert.ok(
       readme.includes("```text\n" + config + "```"),
-      "README quotes examples/wrangler.toml",
+      "docs/edge-and-browsers.md quotes examples/wrangler.toml",
     );
   });
   await it("secret hygiene: no answer of the worker contained the client secret or the access key", () => {
