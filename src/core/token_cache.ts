@@ -1,8 +1,8 @@
 /**
  * The token-cache protocol the session speaks: the {@linkcode TokenCache}
  * interface, the cache key, when a cached token may be used, and the read
- * through the cache under its lock. Implementations (file, keyring, memory)
- * are in `@kognic/auth/config`; the session loads {@linkcode readThrough}
+ * through the cache (its lock taken only to request a token). Implementations
+ * (file, keyring, memory) are in `@kognic/auth/config`; the session loads {@linkcode readThrough}
  * lazily, on the first token it needs with a cache.
  *
  * @module
@@ -230,9 +230,10 @@ export interface ReadThroughOptions {
 }
 
 /**
- * A token through the cache, under its lock: the cached one while fresh by
+ * A token through the cache: the cached one while fresh by
  * `tokenFreshness` (the session's leeway, with at least 30 s left) and not rejected,
- * else a new one, stored for the next process. A cache that cannot be read or
+ * else a new one, requested under the cache's lock after a second look and
+ * stored for the next process. A hit takes no lock. A cache that cannot be read or
  * written is a cache miss, never an error. `AuthSession` loads this lazily.
  *
  * @param options The cache, the key's parts and how to judge and request tokens.
@@ -245,25 +246,27 @@ export async function readThrough(options: ReadThroughOptions): Promise<AccessTo
     options.clientId,
     options.scopes,
   );
+  // A hit needs no lock: the cache is read first, and the lock (a file, a
+  // lease) is taken only when a token must be requested, so that processes
+  // on a cold cache send one request between them. Under the lock the cache
+  // is read again, as another holder may have just stored a token.
+  const first = await readStored(cache, key);
+  const hit = usableToken(first, options);
+  if (hit) {
+    emit(options.onEvent, { type: "cache.hit", key });
+    return hit;
+  }
   const asked = options.now();
   return await cache.withLock(key, async () => {
     const waited = options.now() - asked;
     if (waited >= LOCK_WAIT_REPORTED) {
       emit(options.onEvent, { type: "cache.lock_wait", key, duration: waited });
     }
-    // A cached token passes the checks of a fresh one (parseTokenSet): a
-    // damaged or hostile entry, or a cache that throws, is a miss.
-    const cached = await Promise.resolve().then(() => cache.get(key)).then(
-      (value) => parseTokenSet(value),
-      () => undefined,
-    );
-    if (cached && /^bearer$/i.test(cached.tokenType)) {
-      const token = new AccessToken(cached);
-      const freshness = tokenFreshness(token, options.now(), options.leeway, TOKEN_CACHE_MARGIN);
-      if (freshness == "fresh" && options.usable(token)) {
-        emit(options.onEvent, { type: "cache.hit", key });
-        return token;
-      }
+    const cached = await readStored(cache, key);
+    const stored = usableToken(cached, options);
+    if (stored) {
+      emit(options.onEvent, { type: "cache.hit", key });
+      return stored;
     }
     emit(options.onEvent, { type: "cache.miss", key });
     const holdoff = options.holdoff;
@@ -304,6 +307,32 @@ export async function readThrough(options: ReadThroughOptions): Promise<AccessTo
     await cache.set(key, token.toTokenSet()).catch(() => {});
     return token;
   }, { signal: options.signal });
+}
+
+/**
+ * The cached token when it may be used: it passes the checks of a fresh one
+ * (one that could not travel in an Authorization header is a miss), is fresh
+ * by the session's leeway with at least 30 s left, and was not rejected.
+ */
+function usableToken(
+  cached: TokenSet | undefined,
+  options: ReadThroughOptions,
+): AccessToken | undefined {
+  if (!cached || !/^bearer$/i.test(cached.tokenType)) return undefined;
+  const token = new AccessToken(cached);
+  const freshness = tokenFreshness(token, options.now(), options.leeway, TOKEN_CACHE_MARGIN);
+  return freshness == "fresh" && options.usable(token) ? token : undefined;
+}
+
+/**
+ * A stored token as parseTokenSet gives it: it passes the checks of a fresh
+ * one, and a damaged or hostile entry, or a cache that throws, is a miss.
+ */
+function readStored(cache: TokenCache, key: string): Promise<TokenSet | undefined> {
+  return Promise.resolve().then(() => cache.get(key)).then(
+    (value) => parseTokenSet(value),
+    () => undefined,
+  );
 }
 
 /**

@@ -12,8 +12,9 @@
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { watch } from "node:fs";
+import { mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { EXIT_ERROR, EXIT_OK, main } from "../../cli.ts";
@@ -119,6 +120,37 @@ async function assertAccepted(token: string, clientId = CLIENT_ID): Promise<void
   const body = await response.json();
   assert.equal(response.status, 200, JSON.stringify(body));
   assert.equal(body.clientId, clientId);
+}
+
+/**
+ * The names created in the token cache directory of `home` while `fn` runs,
+ * seen by a directory watch. A marker file written after `fn` ends is the
+ * last event: once it is seen, every earlier one has been delivered.
+ */
+async function namesCreatedDuring(
+  home: string,
+  fn: () => Promise<RunResult>,
+): Promise<{ result: RunResult; names: string[] }> {
+  const directory = dirname(cacheFile(home));
+  await mkdir(directory, { recursive: true, mode: 0o700 });
+  const names: string[] = [];
+  const marker = `marker-${crypto.randomUUID()}`;
+  let seen!: () => void;
+  const markerSeen = new Promise<void>((resolve) => (seen = resolve));
+  const watcher = watch(directory, (_event, name) => {
+    const text = String(name ?? "");
+    if (text === marker) seen();
+    else if (text) names.push(text);
+  });
+  try {
+    const result = await fn();
+    await writeFile(join(directory, marker), "");
+    await markerSeen;
+    await rm(join(directory, marker));
+    return { result, names };
+  } finally {
+    watcher.close();
+  }
 }
 
 /** A fresh directory for one test's HOME and XDG directories. */
@@ -650,6 +682,21 @@ describe("kognic-auth configuration and token cache", () => {
       for (const result of results) assert.equal(result.code, 0, result.stderr);
       assert.equal(requests, 1);
       assert.equal(new Set(results.map((result) => result.stdout)).size, 1);
+    });
+
+    it("a warm run (default cache mode) makes no lock file; a cold one does", async () => {
+      const home = await freshHome();
+      const cold = await namesCreatedDuring(home, () => runProcess(getToken(), home));
+      assert.equal(cold.result.code, 0, cold.result.stderr);
+      assert.ok(cold.names.some((name) => name.endsWith(".lock")), cold.names.join());
+      let warm: Awaited<ReturnType<typeof namesCreatedDuring>> | undefined;
+      const requests = await requestsDuring(async () => {
+        warm = await namesCreatedDuring(home, () => runProcess(getToken(), home));
+      });
+      assert.equal(warm!.result.code, 0, warm!.result.stderr);
+      assert.equal(requests, 0);
+      assert.equal(warm!.result.stdout, cold.result.stdout);
+      assert.deepEqual(warm!.names.filter((name) => name.endsWith(".lock")), []);
     });
 
     it("writes the cache file with mode 0600 and no secret in it", {

@@ -115,9 +115,29 @@ describe("AuthSession with a shared token cache", () => {
       };
       const one = session(counting);
       await one.getAccessToken();
+      // A miss reads twice: once without the lock, once more under it.
+      assert.equal(reads, 2);
       await one.getAccessToken();
       await one.fetch(server.apiUrl).then((response) => response.body?.cancel());
-      assert.equal(reads, 1);
+      assert.equal(reads, 2);
+    });
+
+    it("a hit takes no lock; a miss takes it once and reads the cache again under it", async () => {
+      const cache = new MemoryTokenCache();
+      const log: string[] = [];
+      const observed: TokenCache = {
+        get: (k) => (k.endsWith(":retry-after") || log.push("get"), cache.get(k)),
+        set: (k, t) => (log.push("set"), cache.set(k, t)),
+        delete: (k) => cache.delete(k),
+        clear: () => cache.clear(),
+        withLock: (k, fn) => (log.push("lock"), cache.withLock(k, fn)),
+      };
+      await session(observed).getAccessToken();
+      assert.deepEqual(log, ["get", "lock", "get", "set"]);
+      log.length = 0;
+      const requests = await tokenRequestsDuring(() => session(observed).getAccessToken());
+      assert.equal(requests, 0);
+      assert.deepEqual(log, ["get"], "a hit is one read, without the lock");
     });
 
     it("FileTokenCache writes the shared token in a 0600 file without the secret", {
