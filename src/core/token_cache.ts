@@ -256,6 +256,20 @@ export async function readThrough(options: ReadThroughOptions): Promise<AccessTo
     emit(options.onEvent, { type: "cache.hit", key });
     return hit;
   }
+  // The Python package hashes the scopes in the order given, this package
+  // sorted: where the orders differ, a token Python stored under its key is
+  // used too (it is only read; this package writes under its own key).
+  const scopes = options.scopes;
+  if (scopes && scopes.join(" ") !== [...scopes].sort().join(" ")) {
+    const pythonKey = `${key.slice(0, key.lastIndexOf(":s-"))}:s-${
+      (await sha256Hex(scopes.join(" "))).slice(0, 12)
+    }`;
+    const python = usableToken(await readStored(cache, pythonKey), options);
+    if (python) {
+      emit(options.onEvent, { type: "cache.hit", key: pythonKey });
+      return python;
+    }
+  }
   const asked = options.now();
   return await cache.withLock(key, async () => {
     const waited = options.now() - asked;
