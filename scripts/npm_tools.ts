@@ -28,10 +28,16 @@ export const ROOT: string = resolve(dirname(fileURLToPath(import.meta.url)), "..
 /**
  * The user's cache folder for this project's development tools, shared by
  * every clone: `KOGNIC_DEV_CACHE`, else `$XDG_CACHE_HOME/kognic-auth-dev`,
- * else `~/.cache/kognic-auth-dev`.
+ * else `~/.cache/kognic-auth-dev`. The home folder is `HOME` (or `USERPROFILE`)
+ * first, `os.homedir()` only without them: importing this module must not need
+ * Deno's --allow-sys.
  */
 export const DEV_CACHE: string = process.env.KOGNIC_DEV_CACHE ||
-  join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "kognic-auth-dev");
+  join(
+    process.env.XDG_CACHE_HOME ||
+      join(process.env.HOME || process.env.USERPROFILE || homedir(), ".cache"),
+    "kognic-auth-dev",
+  );
 
 /** Where tools are installed. */
 export const TOOLS_DIR: string = join(DEV_CACHE, "tools");

@@ -276,7 +276,17 @@ export async function measureMcp(
 
   const node = commands.node ?? "node";
   const floor = join(ROOT, "scripts", "bench", "mcp_floor.mjs");
-  const proxyArgs = [url, "--server", authUrl, "--token-cache", "none"];
+  // The MCP server listens on its own loopback port, an origin the session's environment does not
+  // name: mcp-proxy sends the token there only when the origin is allowed by name.
+  const proxyArgs = [
+    url,
+    "--server",
+    authUrl,
+    "--token-cache",
+    "none",
+    "--allow-origin",
+    new URL(url).origin,
+  ];
   const bridgeEnv = {
     ...commands.env,
     KOGNIC_CLIENT_ID: "bench-client",

@@ -34,6 +34,8 @@ function startServer(args: string[] = []): Promise<{
     HOME: process.env.HOME ?? "",
     NO_COLOR: "1",
   };
+  // Its files go to the test run's temporary folder, the one the test may read.
+  if (process.env.TMPDIR) env.TMPDIR = process.env.TMPDIR;
   const deno = "Deno" in globalThis ? denoDir() : undefined;
   if (deno) env.DENO_DIR = deno;
   const child = spawn(cmd, [...prefix, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });

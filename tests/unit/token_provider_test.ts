@@ -132,23 +132,39 @@ describe("AuthSession with a tokenProvider", () => {
     assert.equal(await session.getAccessToken(), "fine");
   });
 
-  it("aborts the provider's signal when the caller that started the call gives up", async () => {
-    let seen: AbortSignal | undefined;
-    const session = new AuthSession({
-      authServer: server.url,
-      tokenProvider: ({ signal }) => {
-        seen = signal;
-        return new Promise((_, reject) =>
-          signal.addEventListener("abort", () => reject(signal.reason))
-        );
-      },
+  // The token is acquired by a lazily loaded module, so the provider is called
+  // after the session has loaded it: the caller may give up before or after.
+  for (const when of ["before", "after"] as const) {
+    it(`aborts the provider's signal when the caller that started the call gives up ${when} the provider is called`, async () => {
+      const calls: { signal: AbortSignal; abortedAtCall: boolean }[] = [];
+      let called!: () => void;
+      const providerCalled = new Promise<void>((resolve) => (called = resolve));
+      const session = new AuthSession({
+        authServer: server.url,
+        tokenProvider: ({ signal }) => {
+          calls.push({ signal, abortedAtCall: signal.aborted });
+          called();
+          return new Promise((_, reject) => {
+            if (signal.aborted) reject(signal.reason);
+            signal.addEventListener("abort", () => reject(signal.reason));
+          });
+        },
+      });
+      const controller = new AbortController();
+      const waiting = rejection(session.getToken(controller.signal));
+      if (when === "after") {
+        await providerCalled;
+        assert.equal(calls[0].signal.aborted, false, "not aborted before the caller gave up");
+      }
+      controller.abort(new Error("gave up"));
+      assert.equal((await waiting).message, "gave up");
+      // The caller is told at once; the provider is still called once the module is loaded.
+      await providerCalled;
+      assert.equal(calls.length, 1);
+      assert.equal(calls[0].signal.aborted, true);
+      if (when === "before") assert.equal(calls[0].abortedAtCall, true);
     });
-    const controller = new AbortController();
-    const waiting = rejection(session.getToken(controller.signal));
-    controller.abort(new Error("gave up"));
-    assert.equal((await waiting).message, "gave up");
-    assert.equal(seen?.aborted, true);
-  });
+  }
 
   it("refuses a tokenProvider given together with credentials", () => {
     assert.throws(
