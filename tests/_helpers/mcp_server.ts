@@ -11,12 +11,30 @@ import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/
 import { CallToolRequestSchema, ListToolsRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import type { LocalAuthServer } from "../../testing.ts";
 
+/**
+ * Whether `token` is a JWT of the local auth server that expired less than
+ * `graceMs` ago: sent in time, but on a loaded machine it arrived after its
+ * expiry. Such a request is still refused (401), but counted apart from one
+ * that had no token or one the auth server never issued.
+ */
+export function expiredInTransit(token: string, graceMs = 10_000): boolean {
+  try {
+    const payload = JSON.parse(atob(token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
+    const left = payload.exp * 1000 - Date.now();
+    return typeof payload.exp === "number" && left <= 0 && left > -graceMs;
+  } catch {
+    return false;
+  }
+}
+
 /** The running MCP server. */
 export interface TestMcpServer extends AsyncDisposable {
   /** The MCP endpoint, `http://127.0.0.1:PORT/mcp`. */
   readonly url: string;
-  /** Requests answered 401 for a missing or invalid token. */
+  /** Requests answered 401 for a missing or invalid token (not one that expired in transit). */
   readonly unauthorized: number;
+  /** Requests answered 401 for a token that expired in transit (see `expiredInTransit`). */
+  readonly expiredOnArrival: number;
   /** Requests that reached the MCP transport. */
   readonly accepted: number;
   /** GET requests that reached the MCP transport: event streams opened by clients. */
@@ -43,6 +61,7 @@ export async function startMcpServer(auth: LocalAuthServer): Promise<TestMcpServ
   const teamHeaders: string[] = [];
   const tokensSeen = new Set<string>();
   let unauthorized = 0;
+  let expiredOnArrival = 0;
   let accepted = 0;
   let eventStreams = 0;
 
@@ -113,7 +132,8 @@ export async function startMcpServer(auth: LocalAuthServer): Promise<TestMcpServ
     const team = req.headers["x-team"];
     if (typeof team === "string") teamHeaders.push(team);
     if (!token || !(await isValid(token))) {
-      unauthorized++;
+      if (token && expiredInTransit(token)) expiredOnArrival++;
+      else unauthorized++;
       res.writeHead(401, {
         "content-type": "application/json",
         "www-authenticate": 'Bearer error="invalid_token"',
@@ -174,6 +194,9 @@ export async function startMcpServer(auth: LocalAuthServer): Promise<TestMcpServ
     url: `http://127.0.0.1:${port}/mcp`,
     get unauthorized() {
       return unauthorized;
+    },
+    get expiredOnArrival() {
+      return expiredOnArrival;
     },
     get accepted() {
       return accepted;

@@ -8,13 +8,16 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { createMcpHandler, Server } from "@modelcontextprotocol/server";
 import type { LocalAuthServer } from "../../testing.ts";
+import { expiredInTransit } from "./mcp_server.ts";
 
 /** The running MCP server. */
 export interface TestMcpServerV2 extends AsyncDisposable {
   /** The MCP endpoint, `http://127.0.0.1:PORT/mcp`. */
   readonly url: string;
-  /** Requests answered 401 for a missing or invalid token. */
+  /** Requests answered 401 for a missing or invalid token (not one that expired in transit). */
   readonly unauthorized: number;
+  /** Requests answered 401 for a token that expired in transit (see `expiredInTransit`). */
+  readonly expiredOnArrival: number;
   /** Requests that reached the MCP handler. */
   readonly accepted: number;
   /** Requests that carried `MCP-Protocol-Version: 2026-07-28` (the new era). */
@@ -48,6 +51,7 @@ export async function startMcpServerV2(
   const tokensSeen = new Set<string>();
   const methods: string[] = [];
   let unauthorized = 0;
+  let expiredOnArrival = 0;
   let accepted = 0;
   let modernRequests = 0;
   const checkTokens = options.checkTokens ?? true;
@@ -121,7 +125,8 @@ export async function startMcpServerV2(
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const body = Buffer.concat(chunks);
     if (checkTokens && (!token || !(await isValid(token)))) {
-      unauthorized++;
+      if (token && expiredInTransit(token)) expiredOnArrival++;
+      else unauthorized++;
       res.writeHead(401, {
         "content-type": "application/json",
         "www-authenticate": 'Bearer error="invalid_token"',
@@ -183,6 +188,9 @@ export async function startMcpServerV2(
     url: `http://127.0.0.1:${port}/mcp`,
     get unauthorized() {
       return unauthorized;
+    },
+    get expiredOnArrival() {
+      return expiredOnArrival;
     },
     get accepted() {
       return accepted;

@@ -196,7 +196,11 @@ function text(result: CallResult): string {
  */
 async function exercise(
   connect: (url: string) => Promise<ProxyClient>,
-  server: { url: string; readonly unauthorized: number; tokensSeen: ReadonlySet<string> },
+  server: {
+    url: string;
+    readonly unauthorized: number;
+    tokensSeen: ReadonlySet<string>;
+  },
 ): Promise<ProxyClient> {
   auth.tokenLifetime = 2;
   const issued = auth.counts.tokensIssued;
@@ -227,6 +231,9 @@ async function exercise(
     await proxy.close();
   }
   assert.ok(auth.counts.tokensIssued - issued >= 3, "the token was renewed as it expired");
+  // Every request carried a token the auth server issued and that had time
+  // left when sent; on a loaded machine one may expire on its way (refused,
+  // then replayed with a new token: no call failed above), never more.
   assert.equal(server.unauthorized, refused, "every request carried a valid token");
   assert.ok(server.tokensSeen.size >= 3);
   assert.ok(proxy.received.length > 20, `${proxy.received.length} messages received`);
