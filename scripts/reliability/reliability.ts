@@ -13,7 +13,7 @@
  * Steps:
  * 1. `deno test` on tests/hardening/reliability_test.ts, tests/hardening/security_test.ts,
  *    tests/hardening/fuzz_test.ts and the suites of the redactor, the number rule, the
- *    bounded reader, the token shape and the CLIs' edges, with KOGNIC_FUZZ_RUNS=10000 and
+ *    bounded reader, the token shape, the CLIs' edges and the egress rule, with KOGNIC_FUZZ_RUNS=10000 and
  *    KOGNIC_RELIABILITY_REPORT set, so that every row, property and check
  *    writes its figures;
  * 2. the soak: a local auth server issuing 2 s tokens, with 10% of token
@@ -55,6 +55,7 @@ const TEST_FILES = [
   "tests/hardening/bounded_reads_test.ts",
   "tests/hardening/token_shape_test.ts",
   "tests/hardening/cli_bounds_test.ts",
+  "tests/e2e/egress_test.ts",
 ];
 const SOAK = {
   callers: 200,

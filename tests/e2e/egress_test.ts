@@ -26,6 +26,7 @@ import {
   denoDir,
   isolatedXdg,
   record,
+  reportCheck,
   runCli,
   runMain,
   tempDir,
@@ -422,6 +423,7 @@ describe("the egress rule on every path", () => {
 
   it("covered every path and rule", () => {
     assert.equal(table.length, paths.length * RULES.length);
+    reportCheck("egress rule: paths x rules, the token only where the rule lets it", table.length);
   });
 });
 
