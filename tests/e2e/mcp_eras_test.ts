@@ -188,6 +188,9 @@ function text(result: CallResult): string {
   return result.content[0].text;
 }
 
+/** How many sequential tool calls the last {@linkcode exercise} made (each one request to the server). */
+let toolCalls = 0;
+
 /**
  * The checks every era pair passes: the tools, a server echoing the token,
  * several seconds of calls on 2-second tokens (sequential and 10 at a time)
@@ -225,6 +228,7 @@ async function exercise(
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     assert.ok(calls >= 10, `${calls} calls`);
+    toolCalls = calls;
     assert.equal(text(await proxy.call("whoami", {})), "your token is [token]");
   } finally {
     auth.tokenLifetime = 3600;
@@ -251,7 +255,10 @@ describe("kognic-auth mcp-proxy across the MCP eras", () => {
     const modern = newServer.modernRequests;
     const proxy = await exercise(connectOld, newServer);
     assert.equal(proxy.era(), "legacy");
-    assert.ok(newServer.modernRequests - modern > 30, "the server was spoken to in its era");
+    assert.ok(
+      newServer.modernRequests - modern >= toolCalls,
+      "the server was spoken to in its era",
+    );
     assert.ok(proxy.logs.includes("echoing 5 characters"), "the server's log notification arrived");
     assert.match(proxy.stderr(), /bridging MCP 2025 \(initialize\) on stdio and MCP 2026-07-28/);
   });
@@ -260,7 +267,7 @@ describe("kognic-auth mcp-proxy across the MCP eras", () => {
     const modern = newServer.modernRequests;
     const proxy = await exercise(connectNew, newServer);
     assert.equal(proxy.era(), "modern");
-    assert.ok(newServer.modernRequests - modern > 30);
+    assert.ok(newServer.modernRequests - modern >= toolCalls);
     assert.ok(proxy.logs.includes("echoing 5 characters"), "the server's log notification arrived");
     assert.match(proxy.stderr(), /forwarding MCP messages as they are \(MCP 2026-07-28\)/);
   });
