@@ -278,7 +278,14 @@ export function runCommand(
       record(stderr);
       resolve(killed ? { code, stdout, stderr, killed } : { code, stdout, stderr });
     });
-    child.stdin.end(options.stdin ?? "");
+    // A command that exits before reading its input (a usage error) closes
+    // the pipe: that is no failure of the run.
+    child.stdin.on("error", () => {});
+    try {
+      child.stdin.end(options.stdin ?? "");
+    } catch (error) {
+      if ((error as { code?: string }).code !== "EPIPE") throw error;
+    }
   });
 }
 
