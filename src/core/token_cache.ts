@@ -180,8 +180,12 @@ export async function tokenCacheKey(
 ): Promise<string> {
   const key = `${authServer}:${clientId}`;
   if (!scopes || scopes.length === 0) return key;
-  const hash = await sha256Hex([...scopes].sort().join(" "));
-  return `${key}:s-${hash.slice(0, 12)}`;
+  return await scopedKey(key, [...scopes].sort().join(" "));
+}
+
+/** `key` with the scopes' part: `:s-` and the first 12 hex of the SHA-256 of `joined`. */
+async function scopedKey(key: string, joined: string): Promise<string> {
+  return `${key}:s-${(await sha256Hex(joined)).slice(0, 12)}`;
 }
 
 /** The SHA-256 of `text` in hex. */
@@ -241,11 +245,9 @@ export interface ReadThroughOptions {
  */
 export async function readThrough(options: ReadThroughOptions): Promise<AccessToken> {
   const { cache } = options;
-  const key = await tokenCacheKey(
-    cacheKeyServer(options.authServer, options.tokenUrl),
-    options.clientId,
-    options.scopes,
-  );
+  const server = cacheKeyServer(options.authServer, options.tokenUrl);
+  const { clientId, scopes } = options;
+  const key = await tokenCacheKey(server, clientId, scopes);
   // A hit needs no lock: the cache is read first, and the lock (a file, a
   // lease) is taken only when a token must be requested, so that processes
   // on a cold cache send one request between them. Under the lock the cache
@@ -259,11 +261,9 @@ export async function readThrough(options: ReadThroughOptions): Promise<AccessTo
   // The Python package hashes the scopes in the order given, this package
   // sorted: where the orders differ, a token Python stored under its key is
   // used too (it is only read; this package writes under its own key).
-  const scopes = options.scopes;
-  if (scopes && scopes.join(" ") !== [...scopes].sort().join(" ")) {
-    const pythonKey = `${key.slice(0, key.lastIndexOf(":s-"))}:s-${
-      (await sha256Hex(scopes.join(" "))).slice(0, 12)
-    }`;
+  const given = scopes?.join(" ");
+  if (given && given !== [...scopes!].sort().join(" ")) {
+    const pythonKey = await scopedKey(`${server}:${clientId}`, given);
     const python = usableToken(await readStored(cache, pythonKey), options);
     if (python) {
       emit(options.onEvent, { type: "cache.hit", key: pythonKey });
