@@ -75,11 +75,9 @@ export function toCacheEntry(token: TokenSet): CacheEntry {
  * @returns The token, or `undefined`.
  */
 export function parseCacheEntry(value: unknown, now: number = Date.now()): TokenSet | undefined {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
-  const raw = value as Record<string, unknown>;
-  const python = Object.hasOwn(raw, "access_token");
-  const accessToken = python ? raw.access_token : raw.accessToken;
-  if (typeof accessToken !== "string") return undefined;
+  const fields = entryFields(value);
+  if (!fields || typeof fields.accessToken !== "string") return undefined;
+  const { raw, python } = fields;
   const type = (python ? raw.token_type : raw.tokenType) ?? "Bearer";
   if (typeof type !== "string") return undefined;
   const tokenType = type.toLowerCase() === "bearer"
@@ -89,11 +87,10 @@ export function parseCacheEntry(value: unknown, now: number = Date.now()): Token
     : undefined;
   if (tokenType === undefined) return undefined;
 
-  let expiresAt: number;
+  const expiresAt = fields.expiresAt;
+  if (typeof expiresAt !== "number" || !Number.isFinite(expiresAt)) return undefined;
   let issuedAt: number;
   if (python) {
-    if (typeof raw.expires_at !== "number" || !Number.isFinite(raw.expires_at)) return undefined;
-    expiresAt = raw.expires_at * 1000;
     let lifetime: unknown = raw.expires_in;
     if (typeof lifetime === "string" && lifetime.trim() !== "") lifetime = Number(lifetime);
     if (lifetime === undefined || lifetime === null) {
@@ -104,8 +101,7 @@ export function parseCacheEntry(value: unknown, now: number = Date.now()): Token
       return undefined;
     }
   } else {
-    if (typeof raw.expiresAt !== "number" || typeof raw.issuedAt !== "number") return undefined;
-    expiresAt = raw.expiresAt;
+    if (typeof raw.issuedAt !== "number") return undefined;
     issuedAt = raw.issuedAt;
   }
   // No token was issued in the future. Anything else out of range (a time
@@ -113,9 +109,8 @@ export function parseCacheEntry(value: unknown, now: number = Date.now()): Token
   // is left to parseTokenSet, which makes it a miss.
   issuedAt = Math.min(issuedAt, now);
 
-  const token: TokenSet = { accessToken: accessToken as string, tokenType, expiresAt, issuedAt };
-  const refreshToken = python ? raw.refresh_token : raw.refreshToken;
-  if (typeof refreshToken === "string" && refreshToken !== "") token.refreshToken = refreshToken;
+  const token: TokenSet = { accessToken: fields.accessToken, tokenType, expiresAt, issuedAt };
+  if (fields.refreshToken !== undefined) token.refreshToken = fields.refreshToken;
   if (typeof raw.scope === "string") token.scope = raw.scope;
   // Last, the checks every stored token passes, whatever cache held it.
   return parseTokenSet(token);
@@ -131,14 +126,36 @@ export function parseCacheEntry(value: unknown, now: number = Date.now()): Token
  * @returns Whether the entry may be dropped.
  */
 export function isSpentEntry(value: unknown, now: number): boolean {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+  const fields = entryFields(value);
+  return typeof fields?.accessToken === "string" && fields.refreshToken === undefined &&
+    typeof fields.expiresAt === "number" && fields.expiresAt <= now;
+}
+
+/**
+ * The fields both shapes share, read from the shape the entry is in (the
+ * Python package's when it has `access_token`): the access token, a
+ * non-empty refresh token, and the expiry in milliseconds (`expires_at` in
+ * seconds for Python's shape). Unchecked beyond that; `undefined` for what is
+ * not an object.
+ */
+function entryFields(value: unknown): {
+  raw: Record<string, unknown>;
+  python: boolean;
+  accessToken: unknown;
+  refreshToken: string | undefined;
+  expiresAt: unknown;
+} | undefined {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
   const raw = value as Record<string, unknown>;
   const python = Object.hasOwn(raw, "access_token");
   const refresh = python ? raw.refresh_token : raw.refreshToken;
-  const expiry = python
-    ? typeof raw.expires_at === "number" ? raw.expires_at * 1000 : NaN
-    : raw.expiresAt;
-  return typeof (python ? raw.access_token : raw.accessToken) === "string" &&
-    (typeof refresh !== "string" || refresh === "") &&
-    typeof expiry === "number" && expiry <= now;
+  return {
+    raw,
+    python,
+    accessToken: python ? raw.access_token : raw.accessToken,
+    refreshToken: typeof refresh === "string" && refresh !== "" ? refresh : undefined,
+    expiresAt: python
+      ? typeof raw.expires_at === "number" ? raw.expires_at * 1000 : undefined
+      : raw.expiresAt,
+  };
 }
