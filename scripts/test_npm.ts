@@ -13,8 +13,8 @@
  *
  * Test files run at the same time (four by default, `KOGNIC_TEST_CONCURRENCY`):
  * `node --test --test-concurrency`, and `bun test` in parallel processes that
- * share the files out. The generated-case properties run in full on Node.js 20
- * and as a sample elsewhere (see `FULL_PROPERTY_RUNS`).
+ * share the files out. The generated-case properties and the Redis fleet run
+ * at full size on Node.js 20 and as a sample elsewhere (see `FULL_SIZE`).
  *
  * Each Node.js is the system's when it has that major version (this machine's
  * Node 20), else the `node` package from npm; Bun is the `bun` package (all
@@ -58,22 +58,33 @@ const RUN_TIMEOUT_MS = 15 * 60_000;
 const CONCURRENCY = Math.max(1, Math.min(16, Number(process.env.KOGNIC_TEST_CONCURRENCY) || 4));
 
 /**
- * The runtimes on which the generated-case properties (tests/hardening/
- * fuzz_test.ts and security_test.ts) run in full: Deno (`deno task test`) and
- * Node.js 20, the oldest supported. They test the library's own logic on
- * generated input (parsing, validation, the egress decisions), which is the
- * same JavaScript everywhere; the other runtimes run a sample of each
- * property ({@linkcode SAMPLE_RUNS} cases), enough to take every path through
- * their own fetch, file and process APIs, without proving the logic again.
+ * The runtimes on which the sized tests run at full size: Deno (`deno task
+ * test`) and Node.js 20, the oldest supported. Two kinds of test are sized:
+ *
+ * - the generated-case properties (tests/hardening/fuzz_test.ts and
+ *   security_test.ts), `KOGNIC_FUZZ_RUNS` cases per property;
+ * - the fleet of processes sharing one Redis cache (tests/e2e/redis_test.ts),
+ *   `KOGNIC_FLEET_SIZE` processes per wave.
+ *
+ * Both test the library's own logic (parsing, validation, the egress
+ * decisions, the lease protocol), which is the same JavaScript everywhere;
+ * the other runtimes run a sample ({@linkcode SAMPLE_RUNS} cases, a fleet of
+ * {@linkcode SAMPLE_FLEET}), enough to take every path through their own
+ * fetch, file, process and socket APIs, without proving the logic again.
  */
-const FULL_PROPERTY_RUNS: readonly Runtime[] = ["node20"];
-/** Cases per property on the runtimes not in {@linkcode FULL_PROPERTY_RUNS}. */
+const FULL_SIZE: readonly Runtime[] = ["node20"];
+/** Cases per property on the runtimes not in {@linkcode FULL_SIZE}. */
 const SAMPLE_RUNS = 100;
+/** Processes per wave of the Redis fleet on the runtimes not in {@linkcode FULL_SIZE}. */
+const SAMPLE_FLEET = 6;
 
-/** The variables that size the properties on `runtime` (none: the tests' default). */
-function propertyRuns(runtime: Runtime): Record<string, string> {
-  if (FULL_PROPERTY_RUNS.includes(runtime) || process.env.KOGNIC_FUZZ_RUNS) return {};
-  return { KOGNIC_FUZZ_RUNS: String(SAMPLE_RUNS) };
+/** The variables that size the sized tests on `runtime` (none: the tests' defaults). */
+function testSizes(runtime: Runtime): Record<string, string> {
+  const sizes: Record<string, string> = {};
+  if (FULL_SIZE.includes(runtime)) return sizes;
+  if (!process.env.KOGNIC_FUZZ_RUNS) sizes.KOGNIC_FUZZ_RUNS = String(SAMPLE_RUNS);
+  if (!process.env.KOGNIC_FLEET_SIZE) sizes.KOGNIC_FLEET_SIZE = String(SAMPLE_FLEET);
+  return sizes;
 }
 
 /**
@@ -194,7 +205,7 @@ export async function testOn(runtime: Runtime): Promise<Counts> {
     );
     const results = await Promise.all(
       shards.map((shard) =>
-        run([bun, "test", "--timeout=600000", ...shard], ROOT, propertyRuns(runtime), true)
+        run([bun, "test", "--timeout=600000", ...shard], ROOT, testSizes(runtime), true)
       ),
     );
     code = results.find((result) => result.code !== 0)?.code ?? 0;
@@ -232,7 +243,7 @@ export async function testOn(runtime: Runtime): Promise<Counts> {
           node,
           join(ESM_DIR, "bin", "kognic-auth-testing.js"),
         ]),
-        ...propertyRuns(runtime),
+        ...testSizes(runtime),
       },
     );
     const output = result.output;
