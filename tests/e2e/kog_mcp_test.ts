@@ -5,60 +5,24 @@
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, writeFile } from "node:fs/promises";
-import { join } from "node:path";
-import process from "node:process";
-import { fileURLToPath } from "node:url";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { type SampleApiServer, startSampleApiServer } from "../_helpers/sample_api.ts";
-import {
-  CLIENT_SECRET,
-  CLIENTS,
-  denoDir,
-  isolatedXdg,
-  record,
-  tempDir,
-  writeCredentials,
-} from "../_helpers/mod.ts";
+import { type KogHome, type SampleApiServer, startKogHome } from "../_helpers/sample_api.ts";
+import { type CallResult, spawnCommand } from "../_helpers/mcp_client.ts";
+import { CLIENT_SECRET, isolatedXdg, kogCommand, record } from "../_helpers/mod.ts";
 
+let home: KogHome;
 let server: SampleApiServer;
-let dir: { path: string; cleanup: () => Promise<void> };
+let dir: string;
 const received: string[] = [];
 const stderrs: string[] = [];
 
-/** `kog` on this runtime: KOGNIC_KOG_CLI (the npm build's run sets it), else kog.ts. */
-function kogCommand(): string[] {
-  const fromEnv = process.env.KOGNIC_KOG_CLI;
-  if (fromEnv) return JSON.parse(fromEnv);
-  const entry = fileURLToPath(new URL("../../kog.ts", import.meta.url));
-  if ("Deno" in globalThis) {
-    return [process.execPath, "run", "--allow-net=127.0.0.1", "--allow-env", "--allow-read", entry];
-  }
-  return [process.execPath, entry];
-}
-
 before(async () => {
-  server = await startSampleApiServer({ clients: CLIENTS });
-  dir = await tempDir();
-  const credentials = await writeCredentials(dir.path);
-  const xdg = isolatedXdg(dir.path);
-  await mkdir(join(xdg.XDG_CONFIG_HOME, "kognic"), { recursive: true });
-  await writeFile(
-    join(xdg.XDG_CONFIG_HOME, "kognic", "environments.json"),
-    JSON.stringify({
-      default_environment: "local",
-      environments: {
-        local: { host: "127.0.0.1", auth_server: server.url, credentials, scopes: ["read"] },
-      },
-    }),
-  );
+  home = await startKogHome({ scopes: ["read"] });
+  ({ server, dir } = home);
 });
 
-after(async () => {
-  await server.close();
-  await dir.cleanup();
-});
+after(() => home.close());
 
 interface Tool {
   name: string;
@@ -66,46 +30,23 @@ interface Tool {
   inputSchema: { properties?: Record<string, unknown>; required?: string[] };
 }
 
-interface CallResult {
-  isError?: boolean;
-  content: { type: string; text: string }[];
-}
-
 /** A connected client of `kog mcp ARGS`, every message it receives recorded. */
 async function connect(args: string[] = []): Promise<{ client: Client; close(): Promise<void> }> {
-  const [command, ...prefix] = kogCommand();
-  const env: Record<string, string> = {
-    PATH: process.env.PATH ?? "",
-    HOME: process.env.HOME ?? "",
-    NO_COLOR: "1",
-    ...(process.env.TMPDIR ? { TMPDIR: process.env.TMPDIR } : {}),
-    ...isolatedXdg(dir.path),
-  };
-  const deno = "Deno" in globalThis ? denoDir() : undefined;
-  if (deno) env.DENO_DIR = deno;
-  const transport = new StdioClientTransport({
-    command,
-    args: [...prefix, "mcp", "--token-cache", "none", ...args],
-    env,
-    stderr: "pipe",
-    cwd: fileURLToPath(new URL("../..", import.meta.url)),
-  });
-  let stderr = "";
-  transport.stderr?.on("data", (chunk: Uint8Array) => (stderr += chunk));
+  // No --allow-write: with no token cache `kog mcp` needs none.
+  const kog = kogCommand(["--allow-net=127.0.0.1", "--allow-env", "--allow-read"]);
+  const spawned = spawnCommand(
+    StdioClientTransport,
+    [...kog, "mcp", "--token-cache", "none", ...args],
+    { env: isolatedXdg(dir), received },
+  );
   const client = new Client({ name: "kog-mcp-test", version: "1.0.0" });
-  await client.connect(transport);
-  // Every message from here on, whatever its kind, is kept for the secret scan.
-  const deliver = transport.onmessage;
-  transport.onmessage = (message: unknown) => {
-    received.push(JSON.stringify(message));
-    deliver?.(message as never);
-  };
+  await client.connect(spawned.transport);
   return {
     client,
     close: async () => {
       await client.close();
-      stderrs.push(stderr);
-      record(stderr);
+      stderrs.push(spawned.stderr());
+      record(spawned.stderr());
     },
   };
 }
@@ -281,7 +222,7 @@ describe("kog mcp", () => {
       }]);
       assert.equal(listed.default, "local");
       assert.equal(listed.read_only, true);
-      assert.ok(!result.content[0].text.includes(dir.path), "no path is shown");
+      assert.ok(!result.content[0].text.includes(dir), "no path is shown");
     } finally {
       await mcp.close();
     }

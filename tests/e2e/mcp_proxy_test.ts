@@ -5,10 +5,8 @@
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import process from "node:process";
-import { mkdir, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { rm } from "node:fs/promises";
+import { dirname } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { LoggingMessageNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
@@ -19,13 +17,14 @@ import {
   cliCommand,
   CLIENT_SECRET,
   CLIENTS,
-  denoDir,
   isolatedXdg,
   record,
   runCli,
   tempDir,
   writeCredentials,
+  writeEnvironments,
 } from "../_helpers/mod.ts";
+import { proxyArgs, spawnCommand } from "../_helpers/mcp_client.ts";
 
 let auth: LocalAuthServer;
 let mcp: TestMcpServer;
@@ -52,44 +51,16 @@ async function connect(
   extraArgs: string[] = [],
   config: { args?: string[]; env?: Record<string, string> } = {},
 ): Promise<{ client: Client; stderr: () => string; close: () => Promise<void> }> {
-  const [command, ...prefix] = cliCommand();
-  const env: Record<string, string> = {
-    PATH: process.env.PATH ?? "",
-    HOME: process.env.HOME ?? "",
-    NO_COLOR: "1",
-    ...(process.env.TMPDIR ? { TMPDIR: process.env.TMPDIR } : {}),
-    ...isolatedXdg(dir.path),
-    ...config.env,
-  };
-  // Deno keeps its modules under XDG_CACHE_HOME unless told: keep this process's.
-  const deno = "Deno" in globalThis ? denoDir() : undefined;
-  if (deno) env.DENO_DIR = deno;
-  const transport = new StdioClientTransport({
-    command,
-    args: [
-      ...prefix,
-      ...(config.args ?? [
-        "-v",
-        "mcp-proxy",
-        mcp.url,
-        "--server",
-        auth.url,
-        "--credentials",
-        credentials,
-        "--token-cache",
-        "none",
-        // The MCP server is on another port than the auth server: its origin is allowed here.
-        "--allow-origin",
-        new URL(mcp.url).origin,
-      ]),
+  const spawned = spawnCommand(
+    StdioClientTransport,
+    [
+      ...cliCommand(),
+      ...(config.args ?? ["-v", ...proxyArgs(mcp.url, auth.url, credentials)]),
       ...extraArgs,
     ],
-    env,
-    stderr: "pipe",
-    cwd: fileURLToPath(new URL("../..", import.meta.url)),
-  });
-  let stderr = "";
-  transport.stderr?.on("data", (chunk: Uint8Array) => (stderr += chunk));
+    { env: { ...isolatedXdg(dir.path), ...config.env } },
+  );
+  const stderr = spawned.stderr;
   const client = new Client({ name: "kognic-proxy-test", version: "1.0.0" });
   client.setNotificationHandler(
     LoggingMessageNotificationSchema,
@@ -99,7 +70,7 @@ async function connect(
     },
   );
   const streams = mcp.eventStreams;
-  await client.connect(transport);
+  await client.connect(spawned.transport);
   // The proxy opens the server's event stream after initialization; waiting for
   // it keeps that GET from racing a test's later requests.
   for (let waited = 0; mcp.eventStreams === streams && waited < 60_000; waited += 10) {
@@ -108,11 +79,11 @@ async function connect(
   assert.ok(mcp.eventStreams > streams, "the proxy opened the event stream");
   return {
     client,
-    stderr: () => stderr,
+    stderr,
     close: async () => {
       await client.close();
-      stderrs.push(stderr);
-      record(stderr);
+      stderrs.push(stderr());
+      record(stderr());
     },
   };
 }
@@ -247,12 +218,9 @@ describe("kognic-auth mcp-proxy", () => {
 
   it("runs as the stdio configurations of docs/mcp.md give it: the URL, the environment by its host", async () => {
     // The environments file at its default place names the MCP server's host.
-    const xdg = isolatedXdg(dir.path);
-    await mkdir(join(xdg.XDG_CONFIG_HOME, "kognic"), { recursive: true });
-    await writeFile(
-      join(xdg.XDG_CONFIG_HOME, "kognic", "environments.json"),
-      JSON.stringify({ environments: { local: { host: "127.0.0.1", auth_server: auth.url } } }),
-    );
+    const environments = await writeEnvironments(dir.path, {
+      environments: { local: { host: "127.0.0.1", auth_server: auth.url } },
+    });
     try {
       // The environment's host is 127.0.0.1 without a port, and the MCP server has one of its own.
       const allow = ["--allow-origin", new URL(mcp.url).origin];
@@ -272,7 +240,7 @@ describe("kognic-auth mcp-proxy", () => {
         assert.ok(auth.counts.tokensIssued <= before + 1, "at most one token (or the cached one)");
       }
     } finally {
-      await rm(join(xdg.XDG_CONFIG_HOME, "kognic"), { recursive: true, force: true });
+      await rm(dirname(environments), { recursive: true, force: true });
     }
   });
 
@@ -289,18 +257,7 @@ describe("kognic-auth mcp-proxy", () => {
   it("exits 1 before serving when the credentials are refused, stdout empty", async () => {
     auth.failTokenRequests({ status: 401 });
     const result = await runCli(
-      [
-        "mcp-proxy",
-        mcp.url,
-        "--server",
-        auth.url,
-        "--credentials",
-        credentials,
-        "--token-cache",
-        "none",
-        "--allow-origin",
-        new URL(mcp.url).origin,
-      ],
+      proxyArgs(mcp.url, auth.url, credentials),
       { env: isolatedXdg(dir.path), killAfter: 60_000 },
     );
     assert.equal(result.code, 1);

@@ -8,20 +8,12 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import process from "node:process";
-import { fileURLToPath } from "node:url";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { LoggingMessageNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 import { type LocalAuthServer, startAuthServer } from "../../testing.ts";
-import {
-  cliCommand,
-  CLIENTS,
-  denoDir,
-  isolatedXdg,
-  tempDir,
-  writeCredentials,
-} from "../_helpers/mod.ts";
+import { cliCommand, CLIENTS, isolatedXdg, tempDir, writeCredentials } from "../_helpers/mod.ts";
+import { proxyArgs, spawnCommand } from "../_helpers/mcp_client.ts";
 
 let auth: LocalAuthServer;
 let hostile: { url: string; tokens: Set<string>; close(): Promise<void> };
@@ -126,47 +118,11 @@ after(async () => {
 
 describe("kognic-auth mcp-proxy and a server that echoes the token", () => {
   it("replaces the token in every message the client receives, on every path", async () => {
-    const [command, ...prefix] = cliCommand();
-    const env: Record<string, string> = {
-      PATH: process.env.PATH ?? "",
-      HOME: process.env.HOME ?? "",
-      NO_COLOR: "1",
-      ...isolatedXdg(dir.path),
-    };
-    const deno = "Deno" in globalThis ? denoDir() : undefined;
-    if (deno) env.DENO_DIR = deno;
-    const transport = new StdioClientTransport({
-      command,
-      args: [
-        ...prefix,
-        "mcp-proxy",
-        hostile.url,
-        "--allow-origin",
-        new URL(hostile.url).origin,
-        "--server",
-        auth.url,
-        "--credentials",
-        credentials,
-        "--token-cache",
-        "none",
-      ],
-      env,
-      stderr: "pipe",
-      cwd: fileURLToPath(new URL("../..", import.meta.url)),
-    });
-    let stderr = "";
-    transport.stderr?.on("data", (chunk: Uint8Array) => (stderr += chunk));
-    const received: string[] = [];
-    let handler: ((message: unknown) => void) | undefined;
-    Object.defineProperty(transport, "onmessage", {
-      get: () => handler,
-      set: (value) => {
-        handler = value && ((message: unknown) => {
-          received.push(JSON.stringify(message));
-          value(message);
-        });
-      },
-    });
+    const spawned = spawnCommand(
+      StdioClientTransport,
+      [...cliCommand(), ...proxyArgs(hostile.url, auth.url, credentials)],
+      { env: isolatedXdg(dir.path) },
+    );
     const logs: string[] = [];
     const client = new Client({ name: "echo-test", version: "1.0.0" });
     client.setNotificationHandler(
@@ -174,7 +130,7 @@ describe("kognic-auth mcp-proxy and a server that echoes the token", () => {
       (notification: { params: { data: unknown } }) =>
         void logs.push(String(notification.params.data)),
     );
-    await client.connect(transport);
+    await client.connect(spawned.transport);
     try {
       assert.equal(client.getServerVersion()?.name, "echo [token]");
       const { tools } = await client.listTools();
@@ -193,8 +149,8 @@ describe("kognic-auth mcp-proxy and a server that echoes the token", () => {
     }
     const tokens = [...hostile.tokens].filter((token) => token.length > 20);
     assert.ok(tokens.length >= 1, "the server was sent a token");
-    assert.ok(received.length >= 6, `${received.length} messages`);
-    for (const text of [...received, stderr]) {
+    assert.ok(spawned.received.length >= 6, `${spawned.received.length} messages`);
+    for (const text of [...spawned.received, spawned.stderr()]) {
       for (const token of tokens) assert.ok(!text.includes(token), `a token reached: ${text}`);
     }
   });
