@@ -115,6 +115,49 @@ describe("the MCP server of these tests", () => {
     }
     assert.equal(mcp.unauthorized, before + 2);
   });
+
+  it("accepts a token it accepted before for a while after its expiry, counted apart", async () => {
+    auth.tokenLifetime = 1;
+    const token = auth.issueToken();
+    auth.tokenLifetime = 3600;
+    const ping = async (): Promise<number> => {
+      const response = await fetch(mcp.url, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          accept: "application/json, text/event-stream",
+          authorization: `Bearer ${token}`,
+        },
+        body: JSON.stringify({
+          jsonrpc: "2.0",
+          id: 1,
+          method: "initialize",
+          params: {
+            protocolVersion: "2025-11-25",
+            capabilities: {},
+            clientInfo: { name: "late", version: "1" },
+          },
+        }),
+      });
+      await response.body?.cancel();
+      return response.status;
+    };
+    const refused = mcp.unauthorized;
+    const late = mcp.lateTokens;
+    assert.equal(await ping(), 200);
+    // Until the auth server itself calls the token expired; the deadline is only a bound.
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const echo = await fetch(auth.apiUrl, { headers: { authorization: `Bearer ${token}` } });
+      await echo.body?.cancel();
+      if (echo.status === 401) break;
+      assert.ok(Date.now() < deadline, "the token did not expire");
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.equal(await ping(), 200);
+    assert.equal(mcp.lateTokens, late + 1);
+    assert.equal(mcp.unauthorized, refused);
+  });
 });
 
 describe("kognic-auth mcp-proxy", () => {
