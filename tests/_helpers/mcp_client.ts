@@ -3,7 +3,8 @@
 // it hands the client kept for the tests' checks.
 
 import { fileURLToPath } from "node:url";
-import { childEnv } from "./mod.ts";
+import { type LocalAuthServer, startAuthServer } from "../../testing.ts";
+import { childEnv, CLIENTS, tempDir, writeCredentials } from "./mod.ts";
 
 /** What both SDKs' `StdioClientTransport` constructors take. */
 export interface StdioParameters {
@@ -113,5 +114,32 @@ export function toolClient(client: {
   return {
     call: async (name, args) => await client.callTool({ name, arguments: args }) as CallResult,
     toolNames: async () => (await client.listTools()).tools.map((tool) => tool.name),
+  };
+}
+
+/** An auth server and a folder to run `kognic-auth mcp-proxy` with (see {@linkcode startProxyHome}). */
+export interface ProxyHome {
+  /** The local auth server, with the test clients. */
+  readonly auth: LocalAuthServer;
+  /** The folder, for the proxy's `isolatedXdg` variables. */
+  readonly dir: string;
+  /** The test client's credentials file in the folder. */
+  readonly credentials: string;
+  /** Stops the auth server and removes the folder. */
+  close(): Promise<void>;
+}
+
+/** Starts the local auth server with the test clients and writes their credentials in a new folder. */
+export async function startProxyHome(): Promise<ProxyHome> {
+  const auth = await startAuthServer({ clients: CLIENTS });
+  const dir = await tempDir();
+  return {
+    auth,
+    dir: dir.path,
+    credentials: await writeCredentials(dir.path),
+    close: async () => {
+      await auth.close();
+      await dir.cleanup();
+    },
   };
 }

@@ -14,7 +14,7 @@ import { StdioClientTransport as StdioV1 } from "@modelcontextprotocol/sdk/clien
 import { LoggingMessageNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 import { Client as ClientV2 } from "@modelcontextprotocol/client";
 import { StdioClientTransport as StdioV2 } from "@modelcontextprotocol/client/stdio";
-import { type LocalAuthServer, startAuthServer } from "../../testing.ts";
+import type { LocalAuthServer } from "../../testing.ts";
 import {
   startMcpServer,
   type TestMcpServer,
@@ -24,39 +24,32 @@ import { startMcpServerV2, type TestMcpServerV2 } from "../_helpers/mcp_server_v
 import {
   type CallResult,
   proxyArgs,
+  type ProxyHome,
   spawnCommand,
+  startProxyHome,
   type ToolClient,
   toolClient,
 } from "../_helpers/mcp_client.ts";
-import {
-  cliCommand,
-  CLIENT_SECRET,
-  CLIENTS,
-  isolatedXdg,
-  record,
-  tempDir,
-  writeCredentials,
-} from "../_helpers/mod.ts";
+import { cliCommand, CLIENT_SECRET, isolatedXdg, record } from "../_helpers/mod.ts";
 
+let home: ProxyHome;
 let auth: LocalAuthServer;
+let dir: string;
+let credentials: string;
 let oldServer: TestMcpServer;
 let newServer: TestMcpServerV2;
-let dir: { path: string; cleanup: () => Promise<void> };
-let credentials: string;
 
 before(async () => {
-  auth = await startAuthServer({ clients: CLIENTS });
+  home = await startProxyHome();
+  ({ auth, dir, credentials } = home);
   oldServer = await startMcpServer(auth);
   newServer = await startMcpServerV2(auth, { legacy: "reject" });
-  dir = await tempDir();
-  credentials = await writeCredentials(dir.path);
 });
 
 after(async () => {
   await newServer.close();
   await oldServer.close();
-  await auth.close();
-  await dir.cleanup();
+  await home.close();
 });
 
 /** A client of the proxy, whichever SDK it is. */
@@ -77,7 +70,7 @@ interface ProxyClient extends ToolClient {
  */
 async function connect(era: "old" | "new", url: string): Promise<ProxyClient> {
   const command = [...cliCommand(), "-v", ...proxyArgs(url, auth.url, credentials)];
-  const env = isolatedXdg(dir.path);
+  const env = isolatedXdg(dir);
   const logs: string[] = [];
   const log = (notification: { params: { data: unknown } }) =>
     void logs.push(String(notification.params.data));

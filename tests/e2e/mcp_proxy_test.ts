@@ -10,40 +10,36 @@ import { dirname } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { LoggingMessageNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
-import { type LocalAuthServer, startAuthServer } from "../../testing.ts";
+import type { LocalAuthServer } from "../../testing.ts";
 import { startMcpServer, type TestMcpServer } from "../_helpers/mcp_server.ts";
 import {
   assertNoSecretSeen,
   cliCommand,
   CLIENT_SECRET,
-  CLIENTS,
   isolatedXdg,
   record,
   runCli,
-  tempDir,
-  writeCredentials,
   writeEnvironments,
 } from "../_helpers/mod.ts";
-import { proxyArgs, spawnCommand } from "../_helpers/mcp_client.ts";
+import { proxyArgs, type ProxyHome, spawnCommand, startProxyHome } from "../_helpers/mcp_client.ts";
 
+let home: ProxyHome;
 let auth: LocalAuthServer;
-let mcp: TestMcpServer;
-let dir: { path: string; cleanup: () => Promise<void> };
+let dir: string;
 let credentials: string;
+let mcp: TestMcpServer;
 const stderrs: string[] = [];
 const received: string[] = [];
 
 before(async () => {
-  auth = await startAuthServer({ clients: CLIENTS });
+  home = await startProxyHome();
+  ({ auth, dir, credentials } = home);
   mcp = await startMcpServer(auth);
-  dir = await tempDir();
-  credentials = await writeCredentials(dir.path);
 });
 
 after(async () => {
   await mcp.close();
-  await auth.close();
-  await dir.cleanup();
+  await home.close();
 });
 
 /** A connected SDK client whose server is `kognic-auth mcp-proxy`, and its stderr. */
@@ -58,7 +54,7 @@ async function connect(
       ...(config.args ?? ["-v", ...proxyArgs(mcp.url, auth.url, credentials)]),
       ...extraArgs,
     ],
-    { env: { ...isolatedXdg(dir.path), ...config.env } },
+    { env: { ...isolatedXdg(dir), ...config.env } },
   );
   const stderr = spawned.stderr;
   const client = new Client({ name: "kognic-proxy-test", version: "1.0.0" });
@@ -261,7 +257,7 @@ describe("kognic-auth mcp-proxy", () => {
 
   it("runs as the stdio configurations of docs/mcp.md give it: the URL, the environment by its host", async () => {
     // The environments file at its default place names the MCP server's host.
-    const environments = await writeEnvironments(dir.path, {
+    const environments = await writeEnvironments(dir, {
       environments: { local: { host: "127.0.0.1", auth_server: auth.url } },
     });
     try {
@@ -301,7 +297,7 @@ describe("kognic-auth mcp-proxy", () => {
     auth.failTokenRequests({ status: 401 });
     const result = await runCli(
       proxyArgs(mcp.url, auth.url, credentials),
-      { env: isolatedXdg(dir.path), killAfter: 60_000 },
+      { env: isolatedXdg(dir), killAfter: 60_000 },
     );
     assert.equal(result.code, 1);
     assert.equal(result.stdout, "");

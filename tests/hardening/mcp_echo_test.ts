@@ -11,14 +11,15 @@ import type { AddressInfo } from "node:net";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { LoggingMessageNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
-import { type LocalAuthServer, startAuthServer } from "../../testing.ts";
-import { cliCommand, CLIENTS, isolatedXdg, tempDir, writeCredentials } from "../_helpers/mod.ts";
-import { proxyArgs, spawnCommand } from "../_helpers/mcp_client.ts";
+import type { LocalAuthServer } from "../../testing.ts";
+import { cliCommand, isolatedXdg } from "../_helpers/mod.ts";
+import { proxyArgs, type ProxyHome, spawnCommand, startProxyHome } from "../_helpers/mcp_client.ts";
 
+let home: ProxyHome;
 let auth: LocalAuthServer;
-let hostile: { url: string; tokens: Set<string>; close(): Promise<void> };
-let dir: { path: string; cleanup: () => Promise<void> };
+let dir: string;
 let credentials: string;
+let hostile: { url: string; tokens: Set<string>; close(): Promise<void> };
 
 /** A 2025-11-25 Streamable HTTP server, hand-written, that puts the caller's token in every answer. */
 async function startEchoingServer(): Promise<typeof hostile> {
@@ -104,16 +105,14 @@ async function startEchoingServer(): Promise<typeof hostile> {
 }
 
 before(async () => {
-  auth = await startAuthServer({ clients: CLIENTS });
+  home = await startProxyHome();
+  ({ auth, dir, credentials } = home);
   hostile = await startEchoingServer();
-  dir = await tempDir();
-  credentials = await writeCredentials(dir.path);
 });
 
 after(async () => {
   await hostile.close();
-  await auth.close();
-  await dir.cleanup();
+  await home.close();
 });
 
 describe("kognic-auth mcp-proxy and a server that echoes the token", () => {
@@ -121,7 +120,7 @@ describe("kognic-auth mcp-proxy and a server that echoes the token", () => {
     const spawned = spawnCommand(
       StdioClientTransport,
       [...cliCommand(), ...proxyArgs(hostile.url, auth.url, credentials)],
-      { env: isolatedXdg(dir.path) },
+      { env: isolatedXdg(dir) },
     );
     const logs: string[] = [];
     const client = new Client({ name: "echo-test", version: "1.0.0" });
