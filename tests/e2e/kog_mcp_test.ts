@@ -51,15 +51,24 @@ async function connect(args: string[] = []): Promise<{ client: Client; close(): 
   };
 }
 
+/** Runs `fn` with a connected client of `kog mcp ARGS`, then closes it. */
+async function withKogMcp(args: string[], fn: (client: Client) => Promise<void>): Promise<void> {
+  const mcp = await connect(args);
+  try {
+    await fn(mcp.client);
+  } finally {
+    await mcp.close();
+  }
+}
+
 async function call(client: Client, args: Record<string, unknown>): Promise<CallResult> {
   return await client.callTool({ name: "kognic_request", arguments: args }) as CallResult;
 }
 
 describe("kog mcp", () => {
   it("lists its two tools with their schemas, and names itself", async () => {
-    const mcp = await connect();
-    try {
-      const { tools } = await mcp.client.listTools() as { tools: Tool[] };
+    await withKogMcp([], async (client) => {
+      const { tools } = await client.listTools() as { tools: Tool[] };
       assert.deepEqual(tools.map((tool) => tool.name), ["kognic_request", "kognic_environments"]);
       const request = tools[0];
       assert.deepEqual(request.inputSchema.required, ["method", "url"]);
@@ -68,17 +77,14 @@ describe("kog mcp", () => {
         ["method", "url", "body", "headers", "format"],
       );
       assert.match(request.description ?? "", /--allow-write/);
-      assert.equal(mcp.client.getServerVersion()?.name, "kog");
-    } finally {
-      await mcp.close();
-    }
+      assert.equal(client.getServerVersion()?.name, "kog");
+    });
   });
 
   it("answers a GET in each format", async () => {
-    const mcp = await connect();
     const url = `${server.apiBaseUrl}/items`;
-    try {
-      const json = await call(mcp.client, { method: "GET", url });
+    await withKogMcp([], async (client) => {
+      const json = await call(client, { method: "GET", url });
       assert.notEqual(json.isError, true, json.content[0].text);
       assert.match(json.content[0].text, /^HTTP 200 OK\nContent-Type: application\/json/);
       assert.match(json.content[0].text, /"name": "alpha"/);
@@ -89,20 +95,17 @@ describe("kog mcp", () => {
         table: /^\| id +\| name +\|/m,
       };
       for (const [format, pattern] of Object.entries(expected)) {
-        const result = await call(mcp.client, { method: "get", url, format });
+        const result = await call(client, { method: "get", url, format });
         assert.notEqual(result.isError, true, result.content[0].text);
         assert.match(result.content[0].text, pattern, format);
       }
-    } finally {
-      await mcp.close();
-    }
+    });
   });
 
   it("refuses a POST without --allow-write and sends nothing", async () => {
-    const mcp = await connect();
-    try {
+    await withKogMcp([], async (client) => {
       const before = server.counts.apiRequests;
-      const result = await call(mcp.client, {
+      const result = await call(client, {
         method: "POST",
         url: server.apiUrl,
         body: { name: "x" },
@@ -110,15 +113,12 @@ describe("kog mcp", () => {
       assert.equal(result.isError, true);
       assert.match(result.content[0].text, /POST refused: .*read-only.*--allow-write/);
       assert.equal(server.counts.apiRequests, before, "the server saw no request");
-    } finally {
-      await mcp.close();
-    }
+    });
   });
 
   it("sends a POST with its body when started with --allow-write", async () => {
-    const mcp = await connect(["--allow-write"]);
-    try {
-      const result = await call(mcp.client, {
+    await withKogMcp(["--allow-write"], async (client) => {
+      const result = await call(client, {
         method: "POST",
         url: `${server.apiUrl}/things`,
         body: { name: "posted", n: 2 },
@@ -129,17 +129,14 @@ describe("kog mcp", () => {
       assert.deepEqual(JSON.parse(echoed.body), { name: "posted", n: 2 });
       assert.equal(echoed.headers["content-type"], "application/json");
       assert.match(echoed.headers["user-agent"], /kog\//);
-    } finally {
-      await mcp.close();
-    }
+    });
   });
 
   it("refuses a host outside the environments, and allows one named with --allow-host", async () => {
-    const mcp = await connect();
-    try {
+    await withKogMcp([], async (client) => {
       const before = server.counts.apiRequests;
       const port = new URL(server.url).port;
-      const result = await call(mcp.client, {
+      const result = await call(client, {
         method: "GET",
         url: `http://localhost:${port}/v1/echo`,
       });
@@ -149,49 +146,40 @@ describe("kog mcp", () => {
         /^http:\/\/localhost:\d+ is not reachable from here: localhost is not a reachable host; only https \(http to a loopback address\) to 127\.0\.0\.1 .*Nothing was sent\./,
       );
       assert.equal(server.counts.apiRequests, before);
-    } finally {
-      await mcp.close();
-    }
+    });
   });
 
   it("answers a 404 as a tool error with the server's message", async () => {
-    const mcp = await connect();
-    try {
-      const result = await call(mcp.client, { method: "GET", url: `${server.apiBaseUrl}/nothing` });
+    await withKogMcp([], async (client) => {
+      const result = await call(client, { method: "GET", url: `${server.apiBaseUrl}/nothing` });
       assert.equal(result.isError, true);
       assert.match(result.content[0].text, /404/);
       assert.match(result.content[0].text, /No sample API route at \/v1\/api\/nothing/);
-    } finally {
-      await mcp.close();
-    }
+    });
   });
 
   it("cuts a large result with a note of how much was left out", async () => {
-    const mcp = await connect(["--max-chars", "120"]);
-    try {
-      const result = await call(mcp.client, { method: "GET", url: `${server.apiBaseUrl}/items` });
+    await withKogMcp(["--max-chars", "120"], async (client) => {
+      const result = await call(client, { method: "GET", url: `${server.apiBaseUrl}/items` });
       assert.notEqual(result.isError, true);
       const match = /\[Cut: showing 120 of (\d+) characters; (\d+) left out/.exec(
         result.content[0].text,
       );
       assert.ok(match, result.content[0].text);
       assert.equal(Number(match[1]) - 120, Number(match[2]));
-    } finally {
-      await mcp.close();
-    }
+    });
   });
 
   it("adds the server's deprecation notice to the result, and escapes control characters", async () => {
-    const mcp = await connect();
-    try {
+    await withKogMcp([], async (client) => {
       const sunset = encodeURIComponent("Wed, 01 Jan 2031 00:00:00 GMT");
-      const result = await call(mcp.client, {
+      const result = await call(client, {
         method: "GET",
         url: `${server.apiBaseUrl}/sunset?sunset=${sunset}`,
       });
       assert.notEqual(result.isError, true, result.content[0].text);
       assert.match(result.content[0].text, /\n\nDeprecation warning: .*2031/);
-      const escape = await call(mcp.client, {
+      const escape = await call(client, {
         method: "GET",
         url: `${server.apiBaseUrl}/status/400?format=text&message=${
           encodeURIComponent("bad\u001b[31mred")
@@ -200,15 +188,12 @@ describe("kog mcp", () => {
       assert.equal(escape.isError, true);
       assert.ok(!escape.content[0].text.includes("\u001b"), "a raw escape character was passed on");
       assert.match(escape.content[0].text, /bad\\x1b\[31mred/);
-    } finally {
-      await mcp.close();
-    }
+    });
   });
 
   it("lists the environments without secrets or paths", async () => {
-    const mcp = await connect();
-    try {
-      const result = await mcp.client.callTool({
+    await withKogMcp([], async (client) => {
+      const result = await client.callTool({
         name: "kognic_environments",
         arguments: {},
       }) as CallResult;
@@ -223,9 +208,7 @@ describe("kog mcp", () => {
       assert.equal(listed.default, "local");
       assert.equal(listed.read_only, true);
       assert.ok(!result.content[0].text.includes(dir), "no path is shown");
-    } finally {
-      await mcp.close();
-    }
+    });
   });
 });
 
