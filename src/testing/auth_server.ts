@@ -339,7 +339,8 @@ function checkTypes(object: object, types: Record<string, string>, what: string)
           ? isRecord(value)
           : typeof value === one
       );
-    need(ok, TypeError, `The ${what} "${field}" must be ${type.replace("|", " or ")}.`);
+    const kinds = type.split("|").map((one) => (/^[aeo]/.test(one) ? "an " : "a ") + one);
+    need(ok, TypeError, `The ${what} "${field}" must be ${kinds.join(" or ")}.`);
   }
 }
 
@@ -397,11 +398,10 @@ export async function startAuthServer(
     `The option "tokenPath" must be a path starting with "/", not "${tokenPath}".`,
   );
   checkNumber(port, 'The option "port"', 0, 65535);
-  need(
-    hostname !== "" && [tls?.key ?? "", tls?.cert ?? "", ...corsOrigins].every(isString),
-    TypeError,
-    'The options "hostname", "tls" ({ key, cert }) and "corsOrigins" must hold strings.',
-  );
+  need(hostname !== "", TypeError, 'The option "hostname" must not be empty.');
+  const pem = !tls || [tls.key, tls.cert].every(isString);
+  need(pem, TypeError, 'The option "tls" must be { key, cert } with PEM strings.');
+  need(corsOrigins.every(isString), TypeError, 'The option "corsOrigins" must hold strings.');
   const clients = readClients(options.clients);
   const routes = readRoutes(options.routes, tokenPath);
   let tokenLifetime = checkLifetime(options.tokenLifetime ?? 3600);
