@@ -1,8 +1,5 @@
 /**
- * The local auth server from the shell: `deno run -A jsr:@kognic/auth/testing`
- * or `npx -p @kognic/auth kognic-auth-testing`. It starts the server, writes a
- * credentials file and an environments file for it, prints what to export and
- * what to run, and serves until interrupted, then removes what it wrote.
+ * The local auth server from the shell (`kognic-auth-testing`): {@linkcode runTestServer}.
  *
  * @module
  */
@@ -155,14 +152,11 @@ Serving until Ctrl-C.
 }
 
 /**
- * Runs the local auth server from the shell until `io.stopped` resolves (by
- * default the first SIGINT or SIGTERM), then closes it and removes the files
- * it wrote. It writes `credentials.json` (a throwaway client with a random
- * secret) and `kognic/environments.json` (the environment `local`, the
- * default, whose host is 127.0.0.1) into `--dir` or a new temporary folder,
- * and prints the variables that make both commands use them
- * (`XDG_CONFIG_HOME`, `XDG_CACHE_HOME`, `KOGNIC_CREDENTIALS`,
- * `KOGNIC_TOKEN_CACHE=file`), then commands to try.
+ * Runs the local auth server from the shell until `io.stopped` resolves, then closes it and
+ * removes the files it wrote: `credentials.json` (a throwaway client) and
+ * `kognic/environments.json` (the environment `local`, the default, whose host is 127.0.0.1), in
+ * `--dir` or a new temporary folder. It prints the variables that make both commands use them
+ * ({@linkcode TestServerInfo.env}), then commands to try.
  *
  * @param args The command line, such as `["--dir", "kognic-local"]`.
  * @param io Output and when to stop. @default {the process's streams and signals}
