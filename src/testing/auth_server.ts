@@ -14,7 +14,6 @@ import type { AddressInfo } from "node:net";
 export interface LocalAuthServerOptions {
   /**
    * The registered clients, as client ID to client secret.
-   *
    * @default {{ "test-client": "test-secret" }}
    */
   clients?: Record<string, string>;
@@ -22,39 +21,24 @@ export interface LocalAuthServerOptions {
    * The lifetime of issued access tokens in seconds, sent as `expires_in`. Fractional values
    * are allowed (`0.05` is 50 ms); `0` issues tokens that are already expired. It can be changed
    * later through {@linkcode LocalAuthServer.tokenLifetime}.
-   *
    * @default {3600}
    */
   tokenLifetime?: number;
   /**
    * Whether every token response also carries a `refresh_token`. Refresh tokens are single use:
    * the `refresh_token` grant consumes the one it is given and returns a new one.
-   *
    * @default {false}
    */
   refreshTokens?: boolean;
-  /**
-   * The path of the token endpoint. It must start with `/`.
-   *
-   * @default {"/v1/auth/oauth/token"}
-   */
+  /** The path of the token endpoint. It must start with `/`. @default {"/v1/auth/oauth/token"} */
   tokenPath?: string;
-  /**
-   * The port to listen on; `0` picks a free one.
-   *
-   * @default {0}
-   */
+  /** The port to listen on; `0` picks a free one. @default {0} */
   port?: number;
-  /**
-   * The address to listen on.
-   *
-   * @default {"127.0.0.1"}
-   */
+  /** The address to listen on. @default {"127.0.0.1"} */
   hostname?: string;
   /**
    * Serve HTTPS with this PEM key and certificate (and `url` starts with
    * `https://`), for tests of private CAs and proxies.
-   *
    * @default {plain HTTP}
    */
   tls?: { key: string; cert: string };
@@ -67,14 +51,12 @@ export interface LocalAuthServerOptions {
    * The token endpoint, the echo API and the redirect helper come first: a prefix equal to one of
    * them or below it is refused. A request whose handler throws, or returns something other than
    * a `Response`, gets a 500 `server_error` answer.
-   *
    * @default {{}}
    */
   routes?: Readonly<Record<string, ProtectedRouteHandler>>;
   /**
    * Origins whose browser pages may call the server (CORS), such as
    * `"http://127.0.0.1:8000"`, or `"*"` for any; preflight requests from them are answered.
-   *
    * @default {[]}
    */
   corsOrigins?: readonly string[];
@@ -126,11 +108,7 @@ export type ProtectedRouteHandler = (request: ProtectedRequest) => Response | Pr
  * `retryAfter`.
  */
 export interface InjectedFailure {
-  /**
-   * The status code of the answer, from 200 to 599.
-   *
-   * @default {500}
-   */
+  /** The status code of the answer, from 200 to 599. @default {500} */
   status?: number;
   /**
    * The raw body to send, for example malformed JSON, an HTML page, or `"{}"` with status 200
@@ -138,46 +116,27 @@ export interface InjectedFailure {
    * whose `error` follows the status: `invalid_request` for 400, `invalid_client` (token
    * endpoint) or `invalid_token` (API) for 401, `temporarily_unavailable` for 429 and 503, and
    * `server_error` otherwise.
-   *
    * @default {undefined}
    */
   body?: string;
-  /**
-   * The `Content-Type` of the answer.
-   *
-   * @default {"application/json"}
-   */
+  /** The `Content-Type` of the answer. @default {"application/json"} */
   contentType?: string;
-  /**
-   * More response headers; these override the defaults.
-   *
-   * @default {{}}
-   */
+  /** More response headers; these override the defaults. @default {{}} */
   headers?: Record<string, string>;
-  /**
-   * The `Retry-After` header: a number of seconds or an HTTP-date string.
-   *
-   * @default {undefined}
-   */
+  /** The `Retry-After` header: a number of seconds or an HTTP-date string. @default {undefined} */
   retryAfter?: number | string;
   /**
    * Milliseconds to wait before answering, for timeout tests. The wait ends early when the
    * client disconnects or the server closes.
-   *
    * @default {0}
    */
   delay?: number;
   /**
    * Destroy the connection without answering, so the client sees a connection reset.
-   *
    * @default {false}
    */
   reset?: boolean;
-  /**
-   * How many consecutive matching requests the failure applies to.
-   *
-   * @default {1}
-   */
+  /** How many consecutive matching requests the failure applies to. @default {1} */
   times?: number;
 }
 
@@ -317,51 +276,81 @@ const ECHO_PATH = "/v1/echo";
 const REDIRECT_PATH = "/v1/redirect";
 const REDIRECT_STATUSES: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
 const MAX_BODY_BYTES = 1024 * 1024;
-const MAX_RECORDED_REQUESTS = 10_000;
-const MAX_REFRESH_TOKENS = 10_000;
+/** The bound of the recorded token requests and of the live refresh tokens. */
+const MAX_KEPT = 10_000;
 const PRUNE_INTERVAL_MS = 1000;
 const MAX_DELAY_MS = 2_147_483_647;
 // RFC 6749 appendix A.4: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
+const NO_STORE = { "cache-control": "no-store", pragma: "no-cache" };
+const BASIC_CHALLENGE = { "www-authenticate": 'Basic realm="kognic"' };
+const BEARER_CHALLENGE = { "www-authenticate": 'Bearer error="invalid_token"' };
 
-type Counts = { -readonly [K in keyof LocalAuthServerCounts]: LocalAuthServerCounts[K] };
+type Counts = { -readonly [K in keyof LocalAuthServerCounts]: number };
 
-interface AccessTokenEntry {
+/** What the server knows of a token it issued. */
+interface Grant {
   clientId: string;
   scope: string | undefined;
+  /** When an access token expires, in ms since the epoch. */
   expiresAt: number;
 }
 
-interface RefreshTokenEntry {
-  clientId: string;
-  scope: string | undefined;
-}
-
-interface Failure {
-  delay: number;
-  reset: boolean;
+interface QueuedFailure extends InjectedFailure {
+  /** Whether it answers (rather than only delays). */
   responds: boolean;
-  status: number;
-  body: string | undefined;
-  contentType: string;
-  headers: Record<string, string>;
-  retryAfter: string | undefined;
-}
-
-interface QueuedFailure {
-  failure: Failure;
   remaining: number;
 }
 
-interface Rejection {
-  ok: false;
-  status: number;
-  error: string;
-  description: string;
-  headers?: Record<string, string>;
+/** An RFC 6749 error answer of the server, thrown by its handlers. */
+class OAuthReply {
+  readonly status: number;
+  readonly body: { error: string; error_description: string };
+  readonly headers: Record<string, string>;
+  constructor(status: number, error: string, description: string, headers = {}) {
+    this.status = status;
+    this.body = { error, error_description: description };
+    this.headers = headers;
+  }
 }
 
-type Outcome<T> = { ok: true; value: T } | Rejection;
+/** Throws the RFC 6749 error answer `error` with `status` and `description`. */
+function refuse(status: number, error: string, description: string, headers = {}): never {
+  throw new OAuthReply(status, error, description, headers);
+}
+
+/** Throws `Type` with `message` unless `ok`. */
+function need(ok: boolean, Type: typeof TypeError, message: string): void {
+  if (!ok) throw new Type(message);
+}
+
+/**
+ * Throws a TypeError naming the first field of `object` that is set but not of its type in
+ * `types` ("string", "boolean", "function", "object" (not an array) or "array"; `|` for either).
+ */
+function checkTypes(object: object, types: Record<string, string>, what: string): void {
+  for (const [field, type] of Object.entries(types)) {
+    const value = (object as Record<string, unknown>)[field];
+    const ok = value === undefined ||
+      type.split("|").some((one) =>
+        one === "array"
+          ? Array.isArray(value)
+          : one === "object"
+          ? isRecord(value)
+          : typeof value === one
+      );
+    const kinds = type.split("|").map((one) => (/^[aeo]/.test(one) ? "an " : "a ") + one);
+    need(ok, TypeError, `The ${what} "${field}" must be ${kinds.join(" or ")}.`);
+  }
+}
+
+const isString = (value: unknown): value is string => typeof value === "string";
+const isDefined = (value: unknown): boolean => value !== undefined;
+
+/** Whether `value` is a plain object (not null, not an array). */
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
 
 /**
  * Starts a local Kognic-compatible OAuth 2.0 server with a protected echo API.
@@ -393,60 +382,31 @@ type Outcome<T> = { ok: true; value: T } | Rejection;
 export async function startAuthServer(
   options: LocalAuthServerOptions = {},
 ): Promise<LocalAuthServer> {
-  if (typeof options !== "object" || options === null) {
-    throw new TypeError("The options must be an object.");
-  }
-  const clients = readClients(options.clients);
-  const tokenLifetime = checkLifetime(options.tokenLifetime ?? 3600);
-  if (options.refreshTokens !== undefined && typeof options.refreshTokens !== "boolean") {
-    throw new TypeError('The option "refreshTokens" must be a boolean.');
-  }
-  const tokenPath = options.tokenPath ?? DEFAULT_TOKEN_PATH;
-  if (typeof tokenPath !== "string") {
-    throw new TypeError('The option "tokenPath" must be a string.');
-  }
-  if (!tokenPath.startsWith("/") || /[?#\s]/.test(tokenPath)) {
-    throw new RangeError(
-      `The option "tokenPath" must be a path starting with "/", not "${tokenPath}".`,
-    );
-  }
-  const port = options.port ?? 0;
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new RangeError(`The option "port" must be an integer from 0 to 65535, not "${port}".`);
-  }
-  const hostname = options.hostname ?? "127.0.0.1";
-  if (typeof hostname !== "string" || hostname === "") {
-    throw new TypeError('The option "hostname" must be a non-empty string.');
-  }
-  const tls = options.tls;
-  if (tls !== undefined && (typeof tls?.key !== "string" || typeof tls?.cert !== "string")) {
-    throw new TypeError('The option "tls" must be { key, cert } with PEM strings.');
-  }
-  const routes = readRoutes(options.routes, tokenPath);
-  const corsOrigins = options.corsOrigins ?? [];
-  if (!Array.isArray(corsOrigins) || corsOrigins.some((origin) => typeof origin !== "string")) {
-    throw new TypeError('The option "corsOrigins" must be an array of strings.');
-  }
-  const server = new AuthServer(
-    clients,
-    tokenLifetime,
-    options.refreshTokens ?? false,
-    tokenPath,
-    routes,
-    tls,
+  need(isRecord(options), TypeError, "The options must be an object.");
+  checkTypes(options, {
+    refreshTokens: "boolean",
+    tokenPath: "string",
+    hostname: "string",
+    tls: "object",
+    corsOrigins: "array",
+  }, "option");
+  const { refreshTokens = false, port = 0, hostname = "127.0.0.1", tls } = options;
+  const { tokenPath = DEFAULT_TOKEN_PATH, corsOrigins = [] } = options;
+  need(
+    tokenPath.startsWith("/") && !/[?#\s]/.test(tokenPath),
+    RangeError,
+    `The option "tokenPath" must be a path starting with "/", not "${tokenPath}".`,
   );
-  server.corsOrigins = corsOrigins;
-  await server.listen(port, hostname);
-  return server;
-}
-
-class AuthServer implements LocalAuthServer {
-  readonly #server: Server;
-  readonly #clients: ReadonlyMap<string, string>;
-  readonly #refreshTokensEnabled: boolean;
-  readonly #tokenPath: string;
-  readonly #signingKey: Buffer = randomBytes(32);
-  readonly #counts: Counts = {
+  checkNumber(port, 'The option "port"', 0, 65535);
+  need(hostname !== "", TypeError, 'The option "hostname" must not be empty.');
+  const pem = !tls || [tls.key, tls.cert].every(isString);
+  need(pem, TypeError, 'The option "tls" must be { key, cert } with PEM strings.');
+  need(corsOrigins.every(isString), TypeError, 'The option "corsOrigins" must hold strings.');
+  const clients = readClients(options.clients);
+  const routes = readRoutes(options.routes, tokenPath);
+  let tokenLifetime = checkLifetime(options.tokenLifetime ?? 3600);
+  const signingKey = randomBytes(32);
+  const counts: Counts = {
     tokenRequests: 0,
     clientCredentialsGrants: 0,
     refreshTokenGrants: 0,
@@ -454,128 +414,20 @@ class AuthServer implements LocalAuthServer {
     apiRequests: 0,
     unauthorizedApiRequests: 0,
   };
-  readonly #records: RecordedTokenRequest[] = [];
-  readonly #accessTokens = new Map<string, AccessTokenEntry>();
-  readonly #refreshTokens = new Map<string, RefreshTokenEntry>();
-  readonly #tokenFailures: QueuedFailure[] = [];
-  readonly #apiFailures: QueuedFailure[] = [];
-  readonly #pendingWaits = new Set<(proceed: boolean) => void>();
-  readonly #routes: readonly [string, ProtectedRouteHandler][];
-  #tokenLifetime: number;
-  #nextPruneAt = 0;
-  #url = "";
-  #scheme: "http" | "https";
-  #closing: Promise<void> | undefined;
+  const records: RecordedTokenRequest[] = [];
+  const accessTokens = new Map<string, Grant>();
+  const refreshTokenGrants = new Map<string, Grant>();
+  const failures = { token: [] as QueuedFailure[], api: [] as QueuedFailure[] };
+  const pendingWaits = new Set<() => void>();
+  let nextPruneAt = 0;
+  let baseUrl = "";
+  let closing: Promise<void> | undefined;
 
-  constructor(
-    clients: ReadonlyMap<string, string>,
-    tokenLifetime: number,
-    refreshTokens: boolean,
-    tokenPath: string,
-    routes: readonly [string, ProtectedRouteHandler][],
-    tls?: { key: string; cert: string },
-  ) {
-    this.#routes = routes;
-    this.#clients = clients;
-    this.#tokenLifetime = tokenLifetime;
-    this.#refreshTokensEnabled = refreshTokens;
-    this.#tokenPath = tokenPath;
-    const handler = (req: IncomingMessage, res: ServerResponse): void => this.#handle(req, res);
-    this.#scheme = tls ? "https" : "http";
-    this.#server = tls ? createHttpsServer(tls, handler) : createServer(handler);
-  }
-
-  listen(port: number, hostname: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.#server.once("error", reject);
-      // A deep accept queue: a burst of connections (a test's thousand calls
-      // at once) waits to be accepted, rather than being refused, while a busy
-      // machine is slow to accept them.
-      this.#server.listen({ port, host: hostname, backlog: 4096 }, () => {
-        this.#server.off("error", reject);
-        const address = this.#server.address() as AddressInfo;
-        const host = address.address.includes(":") ? `[${address.address}]` : address.address;
-        this.#url = `${this.#scheme}://${host}:${address.port}`;
-        resolve();
-      });
-    });
-  }
-
-  get url(): string {
-    return this.#url;
-  }
-
-  get tokenUrl(): string {
-    return this.#url + this.#tokenPath;
-  }
-
-  get apiUrl(): string {
-    return this.#url + ECHO_PATH;
-  }
-
-  get counts(): LocalAuthServerCounts {
-    return this.#counts;
-  }
-
-  get tokenRequests(): readonly RecordedTokenRequest[] {
-    return this.#records;
-  }
-
-  get tokenLifetime(): number {
-    return this.#tokenLifetime;
-  }
-
-  set tokenLifetime(seconds: number) {
-    this.#tokenLifetime = checkLifetime(seconds);
-  }
-
-  failTokenRequests(failure: InjectedFailure): void {
-    this.#tokenFailures.push(readFailure(failure));
-  }
-
-  failApiRequests(failure: InjectedFailure): void {
-    this.#apiFailures.push(readFailure(failure));
-  }
-
-  revokeAccessTokens(): void {
-    this.#accessTokens.clear();
-  }
-
-  revokeRefreshTokens(): void {
-    this.#refreshTokens.clear();
-  }
-
-  issueToken(clientId?: string): string {
-    const id = clientId ?? this.#clients.keys().next().value ?? "test-client";
-    if (typeof id !== "string" || id === "") {
-      throw new TypeError("The client ID must be a non-empty string.");
-    }
-    return this.#mintAccessToken(id, undefined);
-  }
-
-  resetCounts(): void {
-    for (const key of Object.keys(this.#counts) as (keyof Counts)[]) this.#counts[key] = 0;
-    this.#records.length = 0;
-  }
-
-  close(): Promise<void> {
-    this.#closing ??= new Promise((resolve) => {
-      for (const finish of [...this.#pendingWaits]) finish(false);
-      this.#server.close(() => resolve());
-      this.#server.closeAllConnections();
-    });
-    return this.#closing;
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
-  }
-
-  corsOrigins: readonly string[] = [];
-
-  #handle(req: IncomingMessage, res: ServerResponse): void {
+  function handle(req: IncomingMessage, res: ServerResponse): void {
     const origin = req.headers.origin;
-    if (origin && this.corsOrigins.some((allowed) => allowed === "*" || allowed === origin)) {
+    if (
+      origin && corsOrigins.some((allowed) => allowed === "*" || allowed === origin)
+    ) {
       res.setHeader("access-control-allow-origin", origin);
       res.setHeader("vary", "origin");
       if (req.method === "OPTIONS" && req.headers["access-control-request-method"]) {
@@ -589,536 +441,437 @@ class AuthServer implements LocalAuthServer {
         return;
       }
     }
-    this.#route(req, res).catch(() => {
-      if (res.headersSent || res.destroyed) {
-        res.destroy();
-      } else {
-        sendJson(res, 500, { error: "server_error", error_description: "Internal error." });
-      }
+    route(req, res).catch((error) => {
+      if (res.headersSent || res.destroyed) res.destroy();
+      else if (error instanceof OAuthReply) sendError(res, error);
+      else sendJson(res, 500, { error: "server_error", error_description: "Internal error." });
     });
   }
 
-  async #route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    let url: URL;
-    try {
-      url = new URL(req.url ?? "/", "http://localhost");
-    } catch {
-      req.resume();
-      sendJson(res, 400, { error: "invalid_request", error_description: "The URL is malformed." });
-      return;
+  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const base = "http://localhost";
+    const url = URL.canParse(req.url ?? "/", base) ? new URL(req.url ?? "/", base) : undefined;
+    const path = url?.pathname ?? "";
+    if (path === tokenPath) return await handleTokenRequest(req, res);
+    if (path === REDIRECT_PATH) return handleRedirectRequest(req, res, url!);
+    const echo = path === ECHO_PATH || path.startsWith(ECHO_PATH + "/");
+    const mounted = routes.find(([prefix]) => path === prefix || path.startsWith(prefix + "/"));
+    if (url && (echo || mounted)) {
+      return await handleApiRequest(req, res, url, echo ? undefined : mounted);
     }
-    const path = url.pathname;
-    if (path === this.#tokenPath) {
-      await this.#handleTokenRequest(req, res);
-    } else if (path === ECHO_PATH || path.startsWith(ECHO_PATH + "/")) {
-      await this.#handleEchoRequest(req, res, url);
-    } else if (path === REDIRECT_PATH) {
-      this.#handleRedirectRequest(req, res, url);
-    } else if (this.#routeOf(path)) {
-      await this.#handleMountedRequest(req, res, url, this.#routeOf(path)!);
-    } else {
-      req.resume();
-      sendJson(res, 404, {
-        error: "not_found",
-        error_description: "There is nothing at this path.",
-      });
-    }
+    req.resume();
+    if (!url) refuse(400, "invalid_request", "The URL is malformed.");
+    refuse(404, "not_found", "There is nothing at this path.");
   }
 
-  async #handleTokenRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    this.#counts.tokenRequests++;
-    const failure = takeFailure(this.#tokenFailures);
+  async function handleTokenRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    counts.tokenRequests++;
+    const failure = takeFailure(failures.token);
     const body = await readBody(req);
     const isForm = mediaType(req.headers["content-type"]) === "application/x-www-form-urlencoded";
     const form = isForm && body !== undefined ? new URLSearchParams(body) : undefined;
     const basic = parseBasic(req.headers.authorization);
     const formSecret = form?.get("client_secret") ?? undefined;
     const grantType = form?.get("grant_type") ?? "";
-    let authMethod: RecordedTokenRequest["authMethod"] = "none";
-    if (basic !== undefined) authMethod = "client_secret_basic";
-    else if (formSecret !== undefined) authMethod = "client_secret_post";
-    const basicCredentials = typeof basic === "object" ? basic : undefined;
-    this.#record({
+    if (records.length >= MAX_KEPT) records.shift();
+    records.push({
       grantType,
-      clientId: basicCredentials ? basicCredentials.clientId : form?.get("client_id") ?? undefined,
+      clientId: typeof basic === "object" ? basic.clientId : form?.get("client_id") ?? undefined,
       scope: form?.get("scope") ?? undefined,
-      hasSecret: basic !== undefined ? !!basicCredentials?.secret : !!formSecret,
-      authMethod,
+      hasSecret: basic === undefined ? !!formSecret : typeof basic === "object" && !!basic.secret,
+      authMethod: basic !== undefined
+        ? "client_secret_basic"
+        : formSecret !== undefined
+        ? "client_secret_post"
+        : "none",
       headers: copyHeaders(req),
     });
-    if (grantType === "client_credentials") this.#counts.clientCredentialsGrants++;
-    if (grantType === "refresh_token") this.#counts.refreshTokenGrants++;
-
-    if (failure && await this.#applyFailure(failure, req, res, "token")) return;
-
-    const outcome = this.#grant(req.method, body, isForm, form, basic);
-    if (outcome.ok) {
-      sendJson(res, 200, outcome.value, {
-        "cache-control": "no-store",
-        pragma: "no-cache",
-      });
-    } else {
-      sendJson(res, outcome.status, {
-        error: outcome.error,
-        error_description: outcome.description,
-      }, { "cache-control": "no-store", pragma: "no-cache", ...outcome.headers });
+    if (grantType === "client_credentials") counts.clientCredentialsGrants++;
+    if (grantType === "refresh_token") counts.refreshTokenGrants++;
+    if (failure && await applyFailure(failure, req, res, "token")) return;
+    try {
+      sendJson(res, 200, grant(req.method, body, form, basic), NO_STORE);
+    } catch (error) {
+      if (!(error instanceof OAuthReply)) throw error;
+      sendError(res, error, NO_STORE);
     }
   }
 
-  /** Runs the grant; a successful outcome's value is the token response. */
-  #grant(
+  /** Runs the grant and returns the token response; throws an {@linkcode OAuthReply} otherwise. */
+  function grant(
     method: string | undefined,
     body: string | undefined,
-    isForm: boolean,
     form: URLSearchParams | undefined,
-    basic: BasicCredentials | "malformed" | undefined,
-  ): Outcome<Record<string, unknown>> {
+    basic: Basic | undefined,
+  ): Record<string, unknown> {
     if (method !== "POST") {
-      return fail(405, "invalid_request", "The token endpoint accepts only POST.", {
-        allow: "POST",
-      });
+      refuse(405, "invalid_request", "The token endpoint accepts only POST.", { allow: "POST" });
     }
-    if (body === undefined) return fail(413, "invalid_request", "The request body is too large.");
-    if (!isForm || !form) {
-      return fail(400, "invalid_request", "The body must be application/x-www-form-urlencoded.");
+    if (body === undefined) refuse(413, "invalid_request", "The request body is too large.");
+    if (!form) {
+      refuse(400, "invalid_request", "The body must be application/x-www-form-urlencoded.");
     }
-    for (const key of new Set(form.keys())) {
-      if (form.getAll(key).length > 1) {
-        return fail(400, "invalid_request", `The parameter "${key}" is repeated.`);
+    const params = form;
+    for (const key of new Set(params.keys())) {
+      if (params.getAll(key).length > 1) {
+        refuse(400, "invalid_request", `The parameter "${key}" is repeated.`);
       }
     }
-    const grantType = form.get("grant_type");
-    if (!grantType) return fail(400, "invalid_request", 'The parameter "grant_type" is missing.');
-
-    const client = this.#authenticate(form, basic);
-    if (!client.ok) return client;
-    const clientId = client.value;
-
-    const requestedScope = form.get("scope");
-    const scope = requestedScope === null ? undefined : normalizeScope(requestedScope);
-    if (scope === null) return fail(400, "invalid_scope", 'The parameter "scope" is malformed.');
-
-    if (grantType === "client_credentials") {
-      return { ok: true, value: this.#issueTokens(clientId, scope) };
+    const grantType = params.get("grant_type");
+    if (!grantType) refuse(400, "invalid_request", 'The parameter "grant_type" is missing.');
+    const clientId = authenticate(params, basic);
+    const requested = params.get("scope");
+    const scope = requested === null ? undefined : normalizeScope(requested);
+    if (scope === null) refuse(400, "invalid_scope", 'The parameter "scope" is malformed.');
+    if (grantType === "client_credentials") return issueTokens(clientId, scope ?? undefined);
+    if (grantType !== "refresh_token") {
+      refuse(400, "unsupported_grant_type", "The grant type is not supported.");
     }
-    if (grantType === "refresh_token") {
-      const refreshToken = form.get("refresh_token");
-      if (!refreshToken) {
-        return fail(400, "invalid_request", 'The parameter "refresh_token" is missing.');
-      }
-      const entry = this.#refreshTokens.get(refreshToken);
-      if (!entry || entry.clientId !== clientId) {
-        return fail(400, "invalid_grant", "The refresh token is invalid, expired or revoked.");
-      }
-      const granted = entry.scope?.split(" ") ?? [];
-      if (scope !== undefined && !scope.split(" ").every((token) => granted.includes(token))) {
-        return fail(400, "invalid_scope", "The scope exceeds the scope of the refresh token.");
-      }
-      this.#refreshTokens.delete(refreshToken);
-      return { ok: true, value: this.#issueTokens(clientId, scope ?? entry.scope) };
+    const refreshToken = params.get("refresh_token");
+    if (!refreshToken) refuse(400, "invalid_request", 'The parameter "refresh_token" is missing.');
+    const entry = refreshTokenGrants.get(refreshToken);
+    if (!entry || entry.clientId !== clientId) {
+      refuse(400, "invalid_grant", "The refresh token is invalid, expired or revoked.");
     }
-    return fail(400, "unsupported_grant_type", "The grant type is not supported.");
+    const granted = entry.scope?.split(" ") ?? [];
+    if (scope && !scope.split(" ").every((token) => granted.includes(token))) {
+      refuse(400, "invalid_scope", "The scope exceeds the scope of the refresh token.");
+    }
+    refreshTokenGrants.delete(refreshToken);
+    return issueTokens(clientId, scope ?? entry.scope);
   }
 
-  #authenticate(
-    form: URLSearchParams,
-    basic: BasicCredentials | "malformed" | undefined,
-  ): Outcome<string> {
-    const challenge = { "www-authenticate": 'Basic realm="kognic"' };
+  /** The authenticated client's ID; throws an {@linkcode OAuthReply} otherwise. */
+  function authenticate(form: URLSearchParams, basic: Basic | undefined): string {
     const formId = form.get("client_id");
-    let clientId: string;
-    let secret: string;
-    if (basic !== undefined) {
-      if (basic === "malformed") {
-        return fail(401, "invalid_client", "The Authorization header is malformed.", challenge);
-      }
-      if (form.has("client_secret")) {
-        return fail(400, "invalid_request", "The client used more than one authentication method.");
+    let clientId = formId;
+    let secret = form.get("client_secret");
+    if (basic === "malformed") {
+      refuse(401, "invalid_client", "The Authorization header is malformed.", BASIC_CHALLENGE);
+    }
+    if (basic) {
+      if (secret !== null) {
+        refuse(400, "invalid_request", "The client used more than one authentication method.");
       }
       if (formId !== null && formId !== basic.clientId) {
-        return fail(400, "invalid_request", 'The parameter "client_id" does not match the header.');
+        refuse(400, "invalid_request", 'The parameter "client_id" does not match the header.');
       }
-      clientId = basic.clientId;
-      secret = basic.secret;
-    } else {
-      if (!formId) return fail(401, "invalid_client", "Client authentication is missing.");
-      const formSecret = form.get("client_secret");
-      if (!formSecret) return fail(401, "invalid_client", "The client secret is missing.");
-      clientId = formId;
-      secret = formSecret;
+      ({ clientId, secret } = basic);
+    } else if (!clientId) {
+      refuse(401, "invalid_client", "Client authentication is missing.");
+    } else if (!secret) {
+      refuse(401, "invalid_client", "The client secret is missing.");
     }
-    const expected = this.#clients.get(clientId);
-    if (expected === undefined || !secretsEqual(secret, expected)) {
-      return fail(
-        401,
-        "invalid_client",
-        "Client authentication failed.",
-        basic !== undefined ? challenge : undefined,
-      );
+    const expected = clients.get(clientId!);
+    if (expected === undefined || !secretsEqual(secret!, expected)) {
+      refuse(401, "invalid_client", "Client authentication failed.", basic ? BASIC_CHALLENGE : {});
     }
-    return { ok: true, value: clientId };
+    return clientId!;
   }
 
-  #issueTokens(clientId: string, scope: string | undefined): Record<string, unknown> {
+  function issueTokens(clientId: string, scope: string | undefined): Record<string, unknown> {
     const response: Record<string, unknown> = {
-      access_token: this.#mintAccessToken(clientId, scope),
+      access_token: mintAccessToken(clientId, scope),
       token_type: "Bearer",
-      expires_in: this.#tokenLifetime,
+      expires_in: tokenLifetime,
     };
     if (scope !== undefined) response.scope = scope;
-    if (this.#refreshTokensEnabled) {
+    if (refreshTokens) {
       const refreshToken = randomBytes(32).toString("base64url");
-      this.#refreshTokens.set(refreshToken, { clientId, scope });
-      if (this.#refreshTokens.size > MAX_REFRESH_TOKENS) {
-        const oldest = this.#refreshTokens.keys().next().value;
-        if (oldest !== undefined) this.#refreshTokens.delete(oldest);
+      refreshTokenGrants.set(refreshToken, { clientId, scope, expiresAt: Infinity });
+      if (refreshTokenGrants.size > MAX_KEPT) {
+        refreshTokenGrants.delete(refreshTokenGrants.keys().next().value!);
       }
       response.refresh_token = refreshToken;
     }
-    this.#counts.tokensIssued++;
+    counts.tokensIssued++;
     return response;
   }
 
-  #mintAccessToken(clientId: string, scope: string | undefined): string {
+  function mintAccessToken(clientId: string, scope: string | undefined): string {
     const now = Date.now();
-    this.#pruneAccessTokens(now);
-    const expiresAt = now + this.#tokenLifetime * 1000;
-    const header = { alg: "HS256", typ: "JWT" };
-    const payload: Record<string, unknown> = {
-      iss: this.#url,
+    if (now >= nextPruneAt) {
+      nextPruneAt = now + PRUNE_INTERVAL_MS;
+      for (const [token, entry] of accessTokens) {
+        if (entry.expiresAt <= now) accessTokens.delete(token);
+      }
+    }
+    const expiresAt = now + tokenLifetime * 1000;
+    const payload = {
+      iss: baseUrl,
       sub: clientId,
       aud: "kognic",
       iat: Math.floor(now / 1000),
       exp: Math.floor(expiresAt / 1000),
       jti: randomUUID(),
+      ...(scope === undefined ? {} : { scope }),
     };
-    if (scope !== undefined) payload.scope = scope;
-    const signingInput = `${base64UrlJson(header)}.${base64UrlJson(payload)}`;
-    const signature = createHmac("sha256", this.#signingKey).update(signingInput).digest();
+    const signingInput = `${base64UrlJson({ alg: "HS256", typ: "JWT" })}.${base64UrlJson(payload)}`;
+    const signature = createHmac("sha256", signingKey).update(signingInput).digest();
     const token = `${signingInput}.${signature.toString("base64url")}`;
-    this.#accessTokens.set(token, { clientId, scope, expiresAt });
+    accessTokens.set(token, { clientId, scope, expiresAt });
     return token;
   }
 
-  #pruneAccessTokens(now: number): void {
-    if (now < this.#nextPruneAt) return;
-    this.#nextPruneAt = now + PRUNE_INTERVAL_MS;
-    for (const [token, entry] of this.#accessTokens) {
-      if (entry.expiresAt <= now) this.#accessTokens.delete(token);
-    }
-  }
-
   /**
-   * The start of every protected API request: counts it, reads the body, applies a queued
-   * failure and checks the bearer token. Returns the token's entry and the body, or undefined
-   * when an answer was already sent.
+   * A request to the echo API or a mounted route: counts it, reads the body, applies a queued
+   * failure, checks the bearer token and answers.
    */
-  async #authorizeApiRequest(
+  async function handleApiRequest(
     req: IncomingMessage,
     res: ServerResponse,
-  ): Promise<{ entry: AccessTokenEntry; body: string | undefined } | undefined> {
-    this.#counts.apiRequests++;
-    const failure = takeFailure(this.#apiFailures);
+    url: URL,
+    mounted: [string, ProtectedRouteHandler] | undefined,
+  ): Promise<void> {
+    counts.apiRequests++;
+    const failure = takeFailure(failures.api);
     const body = await readBody(req);
-    if (failure && await this.#applyFailure(failure, req, res, "api")) {
-      if (res.headersSent && res.statusCode === 401) this.#counts.unauthorizedApiRequests++;
-      return undefined;
+    if (failure && await applyFailure(failure, req, res, "api")) {
+      if (res.headersSent && res.statusCode === 401) counts.unauthorizedApiRequests++;
+      return;
     }
     const token = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? "")?.[1];
-    const entry = token === undefined ? undefined : this.#accessTokens.get(token);
+    const entry = token === undefined ? undefined : accessTokens.get(token);
     const expired = entry !== undefined && entry.expiresAt <= Date.now();
     if (entry === undefined || expired) {
-      if (expired) this.#accessTokens.delete(token!);
-      this.#counts.unauthorizedApiRequests++;
+      if (expired) accessTokens.delete(token!);
+      counts.unauthorizedApiRequests++;
       const description = token === undefined
         ? "The request has no bearer token."
         : expired
         ? "The access token has expired."
         : "The access token is invalid or revoked.";
-      sendJson(res, 401, { error: "invalid_token", error_description: description }, {
-        "www-authenticate": 'Bearer error="invalid_token"',
-      });
-      return undefined;
+      refuse(401, "invalid_token", description, BEARER_CHALLENGE);
     }
-    return { entry, body };
-  }
-
-  /** An API request's token entry and body; `undefined` once it was answered (401, 413). */
-  async #authorizedWithBody(
-    req: IncomingMessage,
-    res: ServerResponse,
-  ): Promise<{ entry: AccessTokenEntry; body: string } | undefined> {
-    const authorized = await this.#authorizeApiRequest(req, res);
-    if (!authorized) return undefined;
-    if (authorized.body === undefined) {
-      sendJson(res, 413, { error: "invalid_request", error_description: "The body is too large." });
-      return undefined;
+    if (body === undefined) refuse(413, "invalid_request", "The body is too large.");
+    const method = req.method ?? "GET";
+    const [clientId, scope, headers] = [entry.clientId, entry.scope ?? null, copyHeaders(req)];
+    if (!mounted) {
+      const { pathname: path, search } = url;
+      const echo: EchoResponse = {
+        method,
+        path,
+        query: search.slice(1),
+        clientId,
+        scope,
+        headers,
+        body,
+      };
+      return sendJson(res, 200, echo);
     }
-    return { entry: authorized.entry, body: authorized.body };
-  }
-
-  async #handleEchoRequest(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
-    const authorized = await this.#authorizedWithBody(req, res);
-    if (!authorized) return;
-    const { entry, body } = authorized;
-    const echo: EchoResponse = {
-      method: req.method ?? "GET",
-      path: url.pathname,
-      query: url.search.slice(1),
-      clientId: entry.clientId,
-      scope: entry.scope ?? null,
-      headers: copyHeaders(req),
-      body,
-    };
-    sendJson(res, 200, echo);
-  }
-
-  /** The longest mounted prefix that `path` equals or lies below, with its handler. */
-  #routeOf(path: string): [string, ProtectedRouteHandler] | undefined {
-    return this.#routes.find(([prefix]) => path === prefix || path.startsWith(prefix + "/"));
-  }
-
-  async #handleMountedRequest(
-    req: IncomingMessage,
-    res: ServerResponse,
-    url: URL,
-    [prefix, handler]: [string, ProtectedRouteHandler],
-  ): Promise<void> {
-    const authorized = await this.#authorizedWithBody(req, res);
-    if (!authorized) return;
-    const { entry, body } = authorized;
+    const [prefix, handler] = mounted;
     const response = await handler({
-      method: req.method ?? "GET",
-      url: new URL(url.pathname + url.search, this.#url),
+      method,
+      url: new URL(url.pathname + url.search, baseUrl),
       route: url.pathname.slice(prefix.length),
-      headers: copyHeaders(req),
+      headers,
       body,
-      clientId: entry.clientId,
-      scope: entry.scope ?? null,
+      clientId,
+      scope,
     });
     if (!(response instanceof Response)) throw new TypeError("A route must return a Response.");
     const text = Buffer.from(await response.arrayBuffer());
-    const headers: Record<string, string> = {};
-    response.headers.forEach((value, name) => {
-      headers[name] = value;
-    });
-    headers["content-length"] = String(text.length);
-    res.writeHead(response.status, headers);
-    res.end(text);
+    const answer = Object.fromEntries(response.headers);
+    res.writeHead(response.status, { ...answer, "content-length": String(text.length) }).end(text);
   }
 
-  #handleRedirectRequest(req: IncomingMessage, res: ServerResponse, url: URL): void {
-    this.#counts.apiRequests++;
+  function handleRedirectRequest(req: IncomingMessage, res: ServerResponse, url: URL): void {
+    counts.apiRequests++;
     req.resume();
     const to = url.searchParams.get("to");
     const status = Number(url.searchParams.get("status") ?? 302);
     if (to === null || !URL.canParse(to)) {
-      sendJson(res, 400, {
-        error: "invalid_request",
-        error_description: 'The parameter "to" must be an absolute URL.',
-      });
-      return;
+      refuse(400, "invalid_request", 'The parameter "to" must be an absolute URL.');
     }
     if (!REDIRECT_STATUSES.has(status)) {
-      sendJson(res, 400, {
-        error: "invalid_request",
-        error_description: 'The parameter "status" must be 301, 302, 303, 307 or 308.',
-      });
-      return;
+      refuse(400, "invalid_request", 'The parameter "status" must be 301, 302, 303, 307 or 308.');
     }
-    res.writeHead(status, { location: to, "content-length": "0" });
-    res.end();
+    res.writeHead(status, { location: to, "content-length": "0" }).end();
   }
 
   /** Applies a failure; returns false when the request should be handled normally after it. */
-  async #applyFailure(
-    failure: Failure,
+  async function applyFailure(
+    failure: QueuedFailure,
     req: IncomingMessage,
     res: ServerResponse,
     target: "token" | "api",
   ): Promise<boolean> {
-    if (failure.delay > 0 && !await this.#wait(failure.delay, res)) {
-      req.socket.destroy();
-      return true;
-    }
-    if (failure.reset) {
+    if ((failure.delay && !await wait(failure.delay, res)) || failure.reset) {
       req.socket.destroy();
       return true;
     }
     if (!failure.responds) return false;
-    const headers: Record<string, string> = { "content-type": failure.contentType };
-    if (target === "api" && failure.status === 401) {
-      headers["www-authenticate"] = 'Bearer error="invalid_token"';
-    }
-    if (failure.retryAfter !== undefined) headers["retry-after"] = failure.retryAfter;
-    Object.assign(headers, failure.headers);
+    const status = failure.status ?? 500;
     const body = failure.body ?? JSON.stringify({
-      error: defaultErrorCode(failure.status, target),
+      error: defaultErrorCode(status, target),
       error_description: "Injected failure.",
     });
-    headers["content-length"] = String(Buffer.byteLength(body));
-    res.writeHead(failure.status, headers);
+    res.writeHead(status, {
+      "content-type": failure.contentType ?? "application/json",
+      ...(target === "api" && status === 401 ? BEARER_CHALLENGE : {}),
+      ...(failure.retryAfter === undefined ? {} : { "retry-after": String(failure.retryAfter) }),
+      ...failure.headers,
+      "content-length": String(Buffer.byteLength(body)),
+    });
     res.end(body);
     return true;
   }
 
   /** Waits; resolves false early when the client goes away or the server closes. */
-  #wait(ms: number, res: ServerResponse): Promise<boolean> {
+  function wait(ms: number, res: ServerResponse): Promise<boolean> {
+    if (closing) return Promise.resolve(false);
     return new Promise((resolve) => {
-      if (this.#closing) {
-        resolve(false);
-        return;
-      }
       const finish = (proceed: boolean): void => {
         clearTimeout(timer);
-        this.#pendingWaits.delete(finish);
-        res.off("close", onClose);
+        pendingWaits.delete(stop);
+        res.off("close", stop);
         resolve(proceed);
       };
-      const onClose = (): void => finish(false);
+      const stop = (): void => finish(false);
       const timer = setTimeout(() => finish(true), ms);
-      this.#pendingWaits.add(finish);
-      res.on("close", onClose);
+      pendingWaits.add(stop);
+      res.on("close", stop);
     });
   }
 
-  #record(request: RecordedTokenRequest): void {
-    if (this.#records.length >= MAX_RECORDED_REQUESTS) this.#records.shift();
-    this.#records.push(request);
-  }
-}
-
-interface BasicCredentials {
-  clientId: string;
-  secret: string;
-}
-
-function fail(
-  status: number,
-  error: string,
-  description: string,
-  headers?: Record<string, string>,
-): Rejection {
-  return { ok: false, status, error, description, headers };
-}
-
-function readClients(clients: unknown): ReadonlyMap<string, string> {
-  if (clients === undefined) return new Map([["test-client", "test-secret"]]);
-  if (typeof clients !== "object" || clients === null || Array.isArray(clients)) {
-    throw new TypeError('The option "clients" must be an object of client IDs to secrets.');
-  }
-  const map = new Map<string, string>();
-  for (const [id, secret] of Object.entries(clients)) {
-    if (id === "" || typeof secret !== "string") {
-      throw new TypeError(`The secret of client "${id}" must be a string.`);
-    }
-    map.set(id, secret);
-  }
-  return map;
-}
-
-function readRoutes(
-  routes: unknown,
-  tokenPath: string,
-): [string, ProtectedRouteHandler][] {
-  if (routes === undefined) return [];
-  if (typeof routes !== "object" || routes === null || Array.isArray(routes)) {
-    throw new TypeError('The option "routes" must be an object of path prefixes to handlers.');
-  }
-  const mounted: [string, ProtectedRouteHandler][] = [];
-  for (const [prefix, handler] of Object.entries(routes)) {
-    if (!/^\/[^?#\s]*[^/?#\s]$/.test(prefix)) {
-      throw new RangeError(
-        `The route "${prefix}" must be a path starting with "/" and not ending with "/".`,
-      );
-    }
-    const reserved = [tokenPath, ECHO_PATH, REDIRECT_PATH].find((path) =>
-      prefix === path || prefix.startsWith(path + "/")
-    );
-    if (reserved !== undefined) {
-      throw new RangeError(
-        `The route "${prefix}" lies under the server's own path "${reserved}" and would never be served.`,
-      );
-    }
-    if (typeof handler !== "function") {
-      throw new TypeError(`The handler of the route "${prefix}" must be a function.`);
-    }
-    mounted.push([prefix, handler as ProtectedRouteHandler]);
-  }
-  return mounted.sort(([a], [b]) => b.length - a.length);
-}
-
-function checkLifetime(seconds: unknown): number {
-  if (typeof seconds !== "number" || !Number.isFinite(seconds) || seconds < 0) {
-    throw new RangeError(
-      `The token lifetime must be a finite number of seconds >= 0, not "${String(seconds)}".`,
-    );
-  }
-  return seconds;
-}
-
-function readFailure(failure: InjectedFailure): QueuedFailure {
-  if (typeof failure !== "object" || failure === null) {
-    throw new TypeError("The failure must be an object.");
-  }
-  const { status, body, contentType, headers, retryAfter, delay, reset, times } = failure;
-  if (status !== undefined && (!Number.isInteger(status) || status < 200 || status > 599)) {
-    throw new RangeError(`The failure status must be an integer from 200 to 599, not "${status}".`);
-  }
-  if (body !== undefined && typeof body !== "string") {
-    throw new TypeError("The failure body must be a string.");
-  }
-  if (contentType !== undefined && typeof contentType !== "string") {
-    throw new TypeError("The failure content type must be a string.");
-  }
-  if (
-    headers !== undefined &&
-    (typeof headers !== "object" || headers === null ||
-      Object.values(headers).some((value) => typeof value !== "string"))
-  ) {
-    throw new TypeError("The failure headers must be an object of strings.");
-  }
-  if (typeof retryAfter === "number" && !(Number.isFinite(retryAfter) && retryAfter >= 0)) {
-    throw new RangeError(`The failure "retryAfter" must be >= 0, not "${retryAfter}".`);
-  }
-  if (retryAfter !== undefined && !["number", "string"].includes(typeof retryAfter)) {
-    throw new TypeError('The failure "retryAfter" must be a number or a string.');
-  }
-  if (
-    delay !== undefined &&
-    (typeof delay !== "number" || !(delay >= 0 && delay <= MAX_DELAY_MS))
-  ) {
-    throw new RangeError(`The failure delay must be from 0 to ${MAX_DELAY_MS} ms, not "${delay}".`);
-  }
-  if (reset !== undefined && typeof reset !== "boolean") {
-    throw new TypeError('The failure "reset" must be a boolean.');
-  }
-  const count = times ?? 1;
-  if (!Number.isSafeInteger(count) || count < 1) {
-    throw new RangeError(`The failure "times" must be a positive integer, not "${times}".`);
-  }
-  const describesAnswer = status !== undefined || body !== undefined ||
-    contentType !== undefined || headers !== undefined || retryAfter !== undefined;
+  const server: Server = tls ? createHttpsServer(tls, handle) : createServer(handle);
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    // A deep accept queue: a burst of connections (a test's thousand calls at once) waits to
+    // be accepted, rather than being refused, while a busy machine is slow to accept them.
+    server.listen({ port, host: hostname, backlog: 4096 }, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.address.includes(":") ? `[${address.address}]` : address.address;
+  baseUrl = `${tls ? "https" : "http"}://${host}:${address.port}`;
+  const close = (): Promise<void> =>
+    closing ??= new Promise((resolve) => {
+      for (const end of [...pendingWaits]) end();
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
   return {
-    remaining: count,
-    failure: {
-      delay: delay ?? 0,
-      reset: reset ?? false,
-      responds: describesAnswer || delay === undefined,
-      status: status ?? 500,
-      body,
-      contentType: contentType ?? "application/json",
-      headers: { ...headers },
-      retryAfter: retryAfter === undefined ? undefined : String(retryAfter),
+    url: baseUrl,
+    tokenUrl: baseUrl + tokenPath,
+    apiUrl: baseUrl + ECHO_PATH,
+    counts,
+    tokenRequests: records,
+    get tokenLifetime(): number {
+      return tokenLifetime;
     },
+    set tokenLifetime(seconds: number) {
+      tokenLifetime = checkLifetime(seconds);
+    },
+    failTokenRequests: (failure) => void failures.token.push(readFailure(failure)),
+    failApiRequests: (failure) => void failures.api.push(readFailure(failure)),
+    revokeAccessTokens: () => accessTokens.clear(),
+    revokeRefreshTokens: () => refreshTokenGrants.clear(),
+    issueToken: (clientId = clients.keys().next().value ?? "test-client") => {
+      need(
+        isString(clientId) && clientId !== "",
+        TypeError,
+        "The client ID must be a non-empty string.",
+      );
+      return mintAccessToken(clientId, undefined);
+    },
+    resetCounts: () => {
+      for (const key of Object.keys(counts) as (keyof Counts)[]) counts[key] = 0;
+      records.length = 0;
+    },
+    close,
+    [Symbol.asyncDispose]: close,
   };
 }
 
-function takeFailure(queue: QueuedFailure[]): Failure | undefined {
+/** Client credentials from `Authorization: Basic`, or `"malformed"`. */
+type Basic = { clientId: string; secret: string } | "malformed";
+
+function readClients(clients: unknown = { "test-client": "test-secret" }): Map<string, string> {
+  need(isRecord(clients), TypeError, 'The option "clients" must be an object of IDs to secrets.');
+  const entries = Object.entries(clients as object);
+  for (const [id, secret] of entries) {
+    need(
+      id !== "" && isString(secret),
+      TypeError,
+      `The secret of client "${id}" must be a string.`,
+    );
+  }
+  return new Map(entries);
+}
+
+function readRoutes(routes: unknown = {}, tokenPath: string): [string, ProtectedRouteHandler][] {
+  need(isRecord(routes), TypeError, 'The option "routes" must be an object of paths to handlers.');
+  const mounted = Object.entries(routes as Record<string, unknown>);
+  for (const [prefix, handler] of mounted) {
+    const own = [tokenPath, ECHO_PATH, REDIRECT_PATH].find((path) =>
+      prefix === path || prefix.startsWith(path + "/")
+    );
+    need(
+      /^\/[^?#\s]*[^/?#\s]$/.test(prefix) && own === undefined,
+      RangeError,
+      own === undefined
+        ? `The route "${prefix}" must be a path starting with "/" and not ending with "/".`
+        : `The route "${prefix}" lies under the server's own path "${own}" and is never served.`,
+    );
+    need(typeof handler === "function", TypeError, `The route "${prefix}" needs a function.`);
+  }
+  return (mounted as [string, ProtectedRouteHandler][]).sort(([a], [b]) => b.length - a.length);
+}
+
+function checkLifetime(seconds: unknown): number {
+  checkNumber(seconds ?? NaN, "The token lifetime (seconds)", 0, Infinity, false);
+  return seconds as number;
+}
+
+/**
+ * Throws a RangeError unless `value` is undefined or a finite number from `min` to `max`, and a
+ * whole one when `whole`; `name` starts the message.
+ */
+function checkNumber(value: unknown, name: string, min: number, max: number, whole = true): void {
+  const ok = value === undefined || (typeof value === "number" && Number.isFinite(value) &&
+    (!whole || Number.isInteger(value)) && value >= min && value <= max);
+  const range = max === Infinity ? `>= ${min}` : `from ${min} to ${max}`;
+  need(
+    ok,
+    RangeError,
+    `${name} must be a ${whole ? "whole " : ""}number ${range}, not "${value}".`,
+  );
+}
+
+function readFailure(failure: InjectedFailure): QueuedFailure {
+  need(isRecord(failure), TypeError, "The failure must be an object.");
+  checkTypes(failure, {
+    body: "string",
+    contentType: "string",
+    headers: "object",
+    retryAfter: "number|string",
+    reset: "boolean",
+  }, "failure field");
+  const { status, headers = {}, retryAfter, delay, times = 1 } = failure;
+  need(Object.values(headers).every(isString), TypeError, "The failure headers must be strings.");
+  checkNumber(status, "The failure status", 200, 599);
+  if (typeof retryAfter === "number") {
+    checkNumber(retryAfter, 'The failure "retryAfter"', 0, Infinity, false);
+  }
+  checkNumber(delay, "The failure delay (ms)", 0, MAX_DELAY_MS, false);
+  checkNumber(times, 'The failure "times"', 1, Number.MAX_SAFE_INTEGER);
+  const { body, contentType } = failure;
+  const answers = [status, body, contentType, failure.headers, retryAfter].some(isDefined);
+  return {
+    ...failure,
+    headers: { ...headers },
+    responds: answers || delay === undefined,
+    remaining: times,
+  };
+}
+
+function takeFailure(queue: QueuedFailure[]): QueuedFailure | undefined {
   const next = queue[0];
-  if (next === undefined) return undefined;
-  if (--next.remaining === 0) queue.shift();
-  return next.failure;
+  if (next !== undefined && --next.remaining === 0) queue.shift();
+  return next;
 }
 
 function defaultErrorCode(status: number, target: "token" | "api"): string {
@@ -1153,28 +906,27 @@ function mediaType(contentType: string | undefined): string {
 }
 
 /** Parses `Authorization: Basic`; undefined when another scheme or none is used. */
-function parseBasic(authorization: string | undefined): BasicCredentials | "malformed" | undefined {
-  const match = /^Basic(?: +(\S*))? *$/i.exec(authorization ?? "");
-  if (!match) return /^Basic\b/i.test(authorization ?? "") ? "malformed" : undefined;
+function parseBasic(authorization = ""): Basic | undefined {
+  const match = /^Basic(?: +(\S*))? *$/i.exec(authorization);
+  if (!match) return /^Basic\b/i.test(authorization) ? "malformed" : undefined;
   const encoded = match[1] ?? "";
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(encoded)) return "malformed";
   const decoded = Buffer.from(encoded, "base64").toString("utf8");
   const colon = decoded.indexOf(":");
-  if (colon < 0) return "malformed";
   try {
     // RFC 6749 section 2.3.1: both parts are application/x-www-form-urlencoded.
-    const clientId = decodeURIComponent(decoded.slice(0, colon).replaceAll("+", " "));
-    const secret = decodeURIComponent(decoded.slice(colon + 1).replaceAll("+", " "));
-    return clientId === "" ? "malformed" : { clientId, secret };
+    const [clientId, secret] = [decoded.slice(0, colon), decoded.slice(colon + 1)].map((part) =>
+      decodeURIComponent(part.replaceAll("+", " "))
+    );
+    return colon < 1 || clientId === "" ? "malformed" : { clientId, secret };
   } catch {
     return "malformed";
   }
 }
 
 function secretsEqual(actual: string, expected: string): boolean {
-  const a = createHash("sha256").update(actual).digest();
-  const b = createHash("sha256").update(expected).digest();
-  return timingSafeEqual(a, b);
+  const digest = (text: string) => createHash("sha256").update(text).digest();
+  return timingSafeEqual(digest(actual), digest(expected));
 }
 
 /** Normalizes a space-separated scope; undefined when empty, null when malformed. */
@@ -1196,6 +948,10 @@ function copyHeaders(req: IncomingMessage): Record<string, string> {
 
 function base64UrlJson(value: unknown): string {
   return Buffer.from(JSON.stringify(value)).toString("base64url");
+}
+
+function sendError(res: ServerResponse, reply: OAuthReply, headers = {}): void {
+  sendJson(res, reply.status, reply.body, { ...headers, ...reply.headers });
 }
 
 function sendJson(

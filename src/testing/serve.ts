@@ -1,8 +1,5 @@
 /**
- * The local auth server from the shell: `deno run -A jsr:@kognic/auth/testing`
- * or `npx -p @kognic/auth kognic-auth-testing`. It starts the server, writes a
- * credentials file and an environments file for it, prints what to export and
- * what to run, and serves until interrupted, then removes what it wrote.
+ * The local auth server from the shell (`kognic-auth-testing`): {@linkcode runTestServer}.
  *
  * @module
  */
@@ -76,50 +73,32 @@ const SAMPLE_PROJECTS = [
   { id: 2, name: "Parking lots" },
 ];
 
-class UsageError extends Error {}
-
-interface Options {
-  dir: string | undefined;
-  port: number;
-  tokenLifetime: number;
-  json: boolean;
-}
-
-function parseOptions(args: string[]): Options | "help" {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        dir: { type: "string" },
-        port: { type: "string" },
-        "token-lifetime": { type: "string" },
-        json: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  if (values.help) return "help";
-  const number = (flag: string, text: string | undefined, fallback: number, max: number) => {
-    if (text === undefined) return fallback;
+/** The options of the command line; throws an Error whose message says what is wrong. */
+function parseOptions(
+  args: string[],
+): { dir?: string; port: number; tokenLifetime: number; json: boolean; help: boolean } {
+  const { values } = parseArgs({
+    args,
+    options: {
+      dir: { type: "string" },
+      port: { type: "string", default: "0" },
+      "token-lifetime": { type: "string", default: "3600" },
+      json: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  const number = (flag: string, text: string, max: number): number => {
     const value = Number(text);
     if (text.trim() === "" || !Number.isInteger(value) || value < 0 || value > max) {
-      throw new UsageError(`--${flag} must be a whole number from 0 to ${max}, not "${text}"`);
+      throw new Error(`--${flag} must be a whole number from 0 to ${max}, not "${text}"`);
     }
     return value;
   };
-  if (values.dir !== undefined && values.dir.trim() === "") {
-    throw new UsageError("--dir needs a folder");
-  }
+  if (values.dir?.trim() === "") throw new Error("--dir needs a folder");
   return {
-    dir: values.dir,
-    port: number("port", values.port, 0, 65535),
-    tokenLifetime: number("token-lifetime", values["token-lifetime"], 3600, 86_400),
-    json: values.json ?? false,
+    ...values,
+    port: values.help ? 0 : number("port", values.port, 65535),
+    tokenLifetime: values.help ? 0 : number("token-lifetime", values["token-lifetime"], 86_400),
   };
 }
 
@@ -173,14 +152,11 @@ Serving until Ctrl-C.
 }
 
 /**
- * Runs the local auth server from the shell until `io.stopped` resolves (by
- * default the first SIGINT or SIGTERM), then closes it and removes the files
- * it wrote. It writes `credentials.json` (a throwaway client with a random
- * secret) and `kognic/environments.json` (the environment `local`, the
- * default, whose host is 127.0.0.1) into `--dir` or a new temporary folder,
- * and prints the variables that make both commands use them
- * (`XDG_CONFIG_HOME`, `XDG_CACHE_HOME`, `KOGNIC_CREDENTIALS`,
- * `KOGNIC_TOKEN_CACHE=file`), then commands to try.
+ * Runs the local auth server from the shell until `io.stopped` resolves, then closes it and
+ * removes the files it wrote: `credentials.json` (a throwaway client) and
+ * `kognic/environments.json` (the environment `local`, the default, whose host is 127.0.0.1), in
+ * `--dir` or a new temporary folder. It prints the variables that make both commands use them
+ * ({@linkcode TestServerInfo.env}), then commands to try.
  *
  * @param args The command line, such as `["--dir", "kognic-local"]`.
  * @param io Output and when to stop. @default {the process's streams and signals}
@@ -200,15 +176,16 @@ Serving until Ctrl-C.
  */
 export async function runTestServer(args: string[], io?: TestServerIO): Promise<number> {
   const out = io ?? (await defaultIO());
-  let options: Options | "help";
+  let options: ReturnType<typeof parseOptions>;
   try {
     options = parseOptions(args);
   } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    out.stderr(`Error: ${error.message}\nRun "kognic-auth-testing --help" for the usage.\n`);
+    out.stderr(
+      `Error: ${(error as Error).message}\nRun "kognic-auth-testing --help" for the usage.\n`,
+    );
     return 2;
   }
-  if (options === "help") {
+  if (options.help) {
     out.stdout(USAGE);
     return 0;
   }
@@ -219,9 +196,9 @@ export async function runTestServer(args: string[], io?: TestServerIO): Promise<
   let server: LocalAuthServer | undefined;
   const written: string[] = [];
   try {
-    dir = ownDir
-      ? await mkdtemp(join(tmpdir(), "kognic-auth-testing-"))
-      : resolve(options.dir as string);
+    dir = options.dir
+      ? resolve(options.dir)
+      : await mkdtemp(join(tmpdir(), "kognic-auth-testing-"));
     await mkdir(join(dir, "kognic"), { recursive: true, mode: 0o700 });
     // The token cache goes to a folder of its own, never into --dir.
     cacheDir = await mkdtemp(join(tmpdir(), "kognic-auth-testing-cache-"));
@@ -239,27 +216,22 @@ export async function runTestServer(args: string[], io?: TestServerIO): Promise<
     });
     const credentials = join(dir, "credentials.json");
     const environments = join(dir, "kognic", "environments.json");
-    const credentialsJson = {
+    const writeNew = async (path: string, value: unknown, mode?: number): Promise<void> => {
+      await writeFile(path, JSON.stringify(value, null, 2) + "\n", { mode, flag: "wx" });
+      written.push(path);
+    };
+    await writeNew(credentials, {
       clientId,
       clientSecret,
       email: "local@example.test",
       userId: 1,
       issuer: server.url,
       name: "kognic-auth local test client",
-    };
-    await writeFile(credentials, JSON.stringify(credentialsJson, null, 2) + "\n", {
-      mode: 0o600,
-      flag: "wx",
-    });
-    written.push(credentials);
-    const environmentsJson = {
+    }, 0o600);
+    await writeNew(environments, {
       default_environment: "local",
-      environments: {
-        local: { host: "127.0.0.1", auth_server: server.url, credentials },
-      },
-    };
-    await writeFile(environments, JSON.stringify(environmentsJson, null, 2) + "\n", { flag: "wx" });
-    written.push(environments);
+      environments: { local: { host: "127.0.0.1", auth_server: server.url, credentials } },
+    });
     const info: TestServerInfo = {
       url: server.url,
       tokenUrl: server.tokenUrl,

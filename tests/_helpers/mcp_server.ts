@@ -1,8 +1,9 @@
-// An MCP server for the tests and the benchmark: the official SDK's server on
-// Streamable HTTP on 127.0.0.1, stateful (Mcp-Session-Id), protected by the
-// local auth server's tokens: each request's bearer token is checked against
-// the auth server's echo API, and a request without a valid one gets 401.
+// The MCP servers of the tests and the benchmark, on 127.0.0.1 behind the local auth
+// server's tokens: what both eras' servers share (the token check and its counters, the
+// tools), and the official SDK v1's stateful Streamable HTTP server (mcp_server_v2.ts has
+// SDK v2's).
 
+import { Buffer } from "node:buffer";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { randomUUID } from "node:crypto";
 import type { AddressInfo } from "node:net";
@@ -11,137 +12,207 @@ import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/
 import { CallToolRequestSchema, ListToolsRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import type { LocalAuthServer } from "../../testing.ts";
 
-/**
- * Whether `token` is a JWT of the local auth server that expired less than
- * `graceMs` ago: sent in time, but on a loaded machine it arrived after its
- * expiry. Such a request is still refused (401), but counted apart from one
- * that had no token or one the auth server never issued.
- */
-export function expiredInTransit(token: string, graceMs = 10_000): boolean {
+/** How long after its expiry a token the auth server issued is still accepted. */
+const GRACE_MS = 10_000;
+
+/** The seconds since the epoch at which a JWT expires, or undefined when it is not one. */
+function jwtExpiry(token: string): number | undefined {
   try {
-    const payload = JSON.parse(atob(token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
-    const left = payload.exp * 1000 - Date.now();
-    return typeof payload.exp === "number" && left <= 0 && left > -graceMs;
+    const exp = JSON.parse(Buffer.from(token.split(".")[1], "base64url").toString()).exp;
+    return typeof exp === "number" ? exp : undefined;
   } catch {
-    return false;
+    return undefined;
   }
 }
 
-/** The running MCP server. */
-export interface TestMcpServer extends AsyncDisposable {
+/** What both MCP test servers count of the requests they are sent. */
+export interface TokenCheckedServer extends AsyncDisposable {
   /** The MCP endpoint, `http://127.0.0.1:PORT/mcp`. */
   readonly url: string;
-  /** Requests answered 401 for a missing or invalid token (not one that expired in transit). */
+  /** Requests answered 401: no token, one the auth server never issued or revoked, or one long expired. */
   readonly unauthorized: number;
-  /** Requests answered 401 for a token that expired in transit (see `expiredInTransit`). */
-  readonly expiredOnArrival: number;
+  /**
+   * Requests accepted on a token the auth server issued that expired less than 10 s before the
+   * request was read: valid when sent, late on a loaded machine.
+   */
+  readonly lateTokens: number;
   /** Requests that reached the MCP transport. */
   readonly accepted: number;
-  /** GET requests that reached the MCP transport: event streams opened by clients. */
-  readonly eventStreams: number;
   /** Every bearer token the server was sent, valid or not. */
   readonly tokensSeen: ReadonlySet<string>;
-  /** The values of the `X-Team` header the server was sent. */
-  readonly teamHeaders: readonly string[];
-  /** Every Mcp-Session-Id the server created. */
-  readonly sessions: readonly string[];
   /** Stops the server and ends its sessions. */
   close(): Promise<void>;
 }
 
+/** The counters of a {@linkcode TokenCheckedServer}, as its implementation updates them. */
+type Counters = { -readonly [K in "unauthorized" | "lateTokens" | "accepted"]: number };
+
 /**
- * Starts the MCP server with three tools: `echo` {text} answers the text (and
- * sends a log notification first, on the call's event stream), `add` {a, b}
- * answers the sum, and `whoami` answers the bearer token it was called with
- * (a server that echoes secrets).
+ * Serves `handle` on 127.0.0.1 behind the auth server's tokens: every request's bearer token is
+ * checked against the auth server's echo API (so a revoked one is refused at once), and a token
+ * the echo API accepted once, or called expired, is still accepted for 10 s after its expiry
+ * (counted in `lateTokens`). Without a valid token the answer is 401 `invalid_token`. With
+ * `checkTokens` false every request is handled (the benchmark's floor).
+ */
+export async function serveBehindTokens(
+  auth: LocalAuthServer,
+  handle: (req: IncomingMessage, res: ServerResponse, token: string) => Promise<void>,
+  closeHandler: () => Promise<void>,
+  checkTokens = true,
+): Promise<TokenCheckedServer> {
+  const tokensSeen = new Set<string>();
+  const issued = new Set<string>();
+  const counters: Counters = { unauthorized: 0, lateTokens: 0, accepted: 0 };
+
+  async function check(token: string): Promise<"valid" | "late" | "invalid"> {
+    if (!token) return "invalid";
+    const response = await fetch(auth.apiUrl, { headers: { authorization: `Bearer ${token}` } });
+    const body = await response.json().catch(() => ({}));
+    if (response.status === 200) {
+      issued.add(token);
+      return "valid";
+    }
+    const expiredAt = (jwtExpiry(token) ?? 0) * 1000;
+    const known = issued.has(token) || /has expired/.test(String(body.error_description));
+    const late = expiredAt <= Date.now() && expiredAt > Date.now() - GRACE_MS;
+    return known && late ? "late" : "invalid";
+  }
+
+  const http = createServer((req, res) => {
+    const header = req.headers.authorization ?? "";
+    const token = header.startsWith("Bearer ") ? header.slice(7) : "";
+    if (token) tokensSeen.add(token);
+    (checkTokens ? check(token) : Promise.resolve("valid")).then(async (verdict) => {
+      if (verdict === "invalid") {
+        counters.unauthorized++;
+        res.writeHead(401, {
+          "content-type": "application/json",
+          "www-authenticate": 'Bearer error="invalid_token"',
+        });
+        res.end(JSON.stringify({ error: "invalid_token" }));
+        return;
+      }
+      if (verdict === "late") counters.lateTokens++;
+      counters.accepted++;
+      await handle(req, res, token);
+    }).catch((error) => {
+      if (!res.headersSent) res.writeHead(500);
+      res.end(String(error));
+    });
+  });
+  await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
+  const { port } = http.address() as AddressInfo;
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    closing ??= (async () => {
+      await closeHandler().catch(() => {});
+      http.closeAllConnections();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+    })();
+  return Object.assign(counters, {
+    url: `http://127.0.0.1:${port}/mcp`,
+    tokensSeen,
+    close,
+    [Symbol.asyncDispose]: close,
+  });
+}
+
+/** The SDK v1 MCP server of the tests. */
+export interface TestMcpServer extends TokenCheckedServer {
+  /** GET requests that reached the MCP transport: event streams opened by clients. */
+  readonly eventStreams: number;
+  /** The values of the `X-Team` header the server was sent. */
+  readonly teamHeaders: readonly string[];
+  /** Every Mcp-Session-Id the server created. */
+  readonly sessions: readonly string[];
+}
+
+/** The three tools of both MCP test servers, as `tools/list` answers them. */
+export const TOOLS: {
+  name: string;
+  description: string;
+  inputSchema: { type: "object"; properties: Record<string, { type: string }> };
+}[] = [
+  {
+    name: "echo",
+    description: "Answers the text it is given.",
+    inputSchema: { type: "object" as const, properties: { text: { type: "string" } } },
+  },
+  {
+    name: "add",
+    description: "Adds two numbers.",
+    inputSchema: {
+      type: "object" as const,
+      properties: { a: { type: "number" }, b: { type: "number" } },
+    },
+  },
+  {
+    name: "whoami",
+    description: "Answers the bearer token of the call.",
+    inputSchema: { type: "object" as const, properties: {} },
+  },
+];
+
+/**
+ * The answer of a tool call of either server: `echo` answers the text (after `notify` sent a
+ * log notification), `add` the sum, `whoami` the bearer token (a server that echoes secrets).
+ */
+export async function callTool(
+  name: string,
+  args: Record<string, unknown>,
+  token: string | undefined,
+  notify: (
+    notification: { method: "notifications/message"; params: { level: "info"; data: string } },
+  ) => Promise<void>,
+): Promise<{ content: { type: "text"; text: string }[]; isError?: boolean }> {
+  const text = (value: string) => ({ content: [{ type: "text" as const, text: value }] });
+  if (name === "echo") {
+    await notify({
+      method: "notifications/message",
+      params: { level: "info", data: `echoing ${String(args.text).length} characters` },
+    });
+    return text(String(args.text));
+  }
+  if (name === "add") return text(String(Number(args.a) + Number(args.b)));
+  if (name === "whoami") return text(`your token is ${token}`);
+  return { ...text("unknown tool"), isError: true };
+}
+
+/**
+ * Starts the SDK v1 MCP server, stateful (Mcp-Session-Id), with the three tools of
+ * {@linkcode callTool}; `echo`'s notification goes on the call's event stream.
  */
 export async function startMcpServer(auth: LocalAuthServer): Promise<TestMcpServer> {
   const transports = new Map<string, StreamableHTTPServerTransport>();
   const sessions: string[] = [];
   const teamHeaders: string[] = [];
-  const tokensSeen = new Set<string>();
-  let unauthorized = 0;
-  let expiredOnArrival = 0;
-  let accepted = 0;
   let eventStreams = 0;
-
-  async function isValid(token: string): Promise<boolean> {
-    // Every request is checked, so that a revoked or expired token is refused at once.
-    const response = await fetch(auth.apiUrl, { headers: { authorization: `Bearer ${token}` } });
-    await response.body?.cancel();
-    return response.status === 200;
-  }
 
   function newMcpServer(): Server {
     const server = new Server(
       { name: "kognic-test-mcp", version: "1.0.0" },
       { capabilities: { tools: {}, logging: {} } },
     );
-    server.setRequestHandler(ListToolsRequestSchema, () => ({
-      tools: [
-        {
-          name: "echo",
-          description: "Answers the text it is given.",
-          inputSchema: { type: "object", properties: { text: { type: "string" } } },
-        },
-        {
-          name: "add",
-          description: "Adds two numbers.",
-          inputSchema: {
-            type: "object",
-            properties: { a: { type: "number" }, b: { type: "number" } },
-          },
-        },
-        {
-          name: "whoami",
-          description: "Answers the bearer token of the call.",
-          inputSchema: { type: "object", properties: {} },
-        },
-      ],
-    }));
-    server.setRequestHandler(CallToolRequestSchema, async (
+    server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: TOOLS }));
+    server.setRequestHandler(CallToolRequestSchema, (
       request: { params: { name: string; arguments?: Record<string, unknown> } },
       extra: {
         sendNotification(notification: unknown): Promise<void>;
         authInfo?: { token: string };
       },
-    ) => {
-      const args = (request.params.arguments ?? {}) as Record<string, unknown>;
-      if (request.params.name === "echo") {
-        await extra.sendNotification({
-          method: "notifications/message",
-          params: { level: "info", data: `echoing ${String(args.text).length} characters` },
-        });
-        return { content: [{ type: "text", text: String(args.text) }] };
-      }
-      if (request.params.name === "add") {
-        return { content: [{ type: "text", text: String(Number(args.a) + Number(args.b)) }] };
-      }
-      if (request.params.name === "whoami") {
-        return { content: [{ type: "text", text: `your token is ${extra.authInfo?.token}` }] };
-      }
-      return { content: [{ type: "text", text: "unknown tool" }], isError: true };
-    });
+    ) =>
+      callTool(
+        request.params.name,
+        request.params.arguments ?? {},
+        extra.authInfo?.token,
+        (notification) => extra.sendNotification(notification),
+      ));
     return server;
   }
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const header = req.headers.authorization ?? "";
-    const token = header.startsWith("Bearer ") ? header.slice(7) : "";
-    if (token) tokensSeen.add(token);
+  async function handle(req: IncomingMessage, res: ServerResponse, token: string): Promise<void> {
     const team = req.headers["x-team"];
     if (typeof team === "string") teamHeaders.push(team);
-    if (!token || !(await isValid(token))) {
-      if (token && expiredInTransit(token)) expiredOnArrival++;
-      else unauthorized++;
-      res.writeHead(401, {
-        "content-type": "application/json",
-        "www-authenticate": 'Bearer error="invalid_token"',
-      });
-      res.end(JSON.stringify({ error: "invalid_token" }));
-      return;
-    }
-    accepted++;
     if (req.method === "GET") eventStreams++;
     const sessionId = req.headers["mcp-session-id"];
     let transport = typeof sessionId === "string" ? transports.get(sessionId) : undefined;
@@ -175,39 +246,12 @@ export async function startMcpServer(auth: LocalAuthServer): Promise<TestMcpServ
     await transport.handleRequest(req, res);
   }
 
-  const http = createServer((req, res) => {
-    handle(req, res).catch((error) => {
-      if (!res.headersSent) res.writeHead(500);
-      res.end(String(error));
-    });
+  const server = await serveBehindTokens(auth, handle, async () => {
+    for (const transport of transports.values()) await transport.close().catch(() => {});
   });
-  await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
-  const { port } = http.address() as AddressInfo;
-  let closing: Promise<void> | undefined;
-  const close = (): Promise<void> =>
-    closing ??= (async () => {
-      for (const transport of transports.values()) await transport.close().catch(() => {});
-      http.closeAllConnections();
-      await new Promise<void>((resolve) => http.close(() => resolve()));
-    })();
-  return {
-    url: `http://127.0.0.1:${port}/mcp`,
-    get unauthorized() {
-      return unauthorized;
-    },
-    get expiredOnArrival() {
-      return expiredOnArrival;
-    },
-    get accepted() {
-      return accepted;
-    },
-    get eventStreams() {
-      return eventStreams;
-    },
-    tokensSeen,
-    teamHeaders,
-    sessions,
-    close,
-    [Symbol.asyncDispose]: close,
-  };
+  return Object.defineProperties(server, {
+    eventStreams: { get: () => eventStreams },
+    teamHeaders: { value: teamHeaders },
+    sessions: { value: sessions },
+  }) as TestMcpServer;
 }

@@ -235,10 +235,31 @@ export function runCli(args: string[], options: RunCliOptions = {}): Promise<Run
 }
 
 /**
- * Runs a command (a program and its first arguments) with `args`, with
- * exactly the environment given plus PATH, HOME, NO_COLOR, TMPDIR and, for Deno
- * itself, DENO_DIR (so a child with another XDG_CACHE_HOME does not download
- * again), and records its output.
+ * The environment of a subprocess under test: exactly `env` plus PATH, HOME,
+ * NO_COLOR, TMPDIR and, when `program` is this Deno, DENO_DIR (so a child with
+ * another XDG_CACHE_HOME does not download again).
+ */
+export function childEnv(
+  program: string,
+  env: Record<string, string> = {},
+): Record<string, string> {
+  const result: Record<string, string> = {
+    PATH: process.env.PATH ?? "",
+    HOME: process.env.HOME ?? "",
+    NO_COLOR: "1",
+    // The test run's temporary folder, so that what a child leaves there
+    // (npm's compile cache, say) goes when the run's folder does.
+    ...(process.env.TMPDIR ? { TMPDIR: process.env.TMPDIR } : {}),
+    ...env,
+  };
+  const denoCache = "Deno" in globalThis && program === process.execPath ? denoDir() : undefined;
+  if (denoCache && result.DENO_DIR === undefined) result.DENO_DIR = denoCache;
+  return result;
+}
+
+/**
+ * Runs a command (a program and its first arguments) with `args`, with the
+ * environment of {@linkcode childEnv}, and records its output.
  */
 export function runCommand(
   command: readonly string[],
@@ -246,17 +267,7 @@ export function runCommand(
   options: RunCliOptions = {},
 ): Promise<RunResult> {
   const [cmd, ...prefix] = command;
-  const env: Record<string, string> = {
-    PATH: process.env.PATH ?? "",
-    HOME: process.env.HOME ?? "",
-    NO_COLOR: "1",
-    // The test run's temporary folder, so that what a child leaves there
-    // (npm's compile cache, say) goes when the run's folder does.
-    ...(process.env.TMPDIR ? { TMPDIR: process.env.TMPDIR } : {}),
-    ...options.env,
-  };
-  const denoCache = "Deno" in globalThis && cmd === process.execPath ? denoDir() : undefined;
-  if (denoCache && env.DENO_DIR === undefined) env.DENO_DIR = denoCache;
+  const env = childEnv(cmd, options.env);
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, [...prefix, ...args], { env, stdio: ["pipe", "pipe", "pipe"] });
     let stdout = "";
@@ -295,6 +306,18 @@ export function runCommand(
  */
 export function isolatedXdg(dir: string): { XDG_CONFIG_HOME: string; XDG_CACHE_HOME: string } {
   return { XDG_CONFIG_HOME: join(dir, "config"), XDG_CACHE_HOME: join(dir, "cache") };
+}
+
+/**
+ * Writes `config` as the environments file at its default place under `dir`'s
+ * {@linkcode isolatedXdg} config folder; returns the file's path.
+ */
+export async function writeEnvironments(dir: string, config: unknown): Promise<string> {
+  const folder = join(isolatedXdg(dir).XDG_CONFIG_HOME, "kognic");
+  await mkdir(folder, { recursive: true });
+  const path = join(folder, "environments.json");
+  await writeFile(path, JSON.stringify(config));
+  return path;
 }
 
 /** The token cache file of a CLI run with the XDG directories of `home` ({@linkcode isolatedXdg}). */

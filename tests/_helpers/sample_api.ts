@@ -45,6 +45,7 @@ import {
   type ProtectedRequest,
   startAuthServer,
 } from "../../testing.ts";
+import { CLIENTS, tempDir, writeCredentials, writeEnvironments } from "./mod.ts";
 
 /** Where the sample routes are mounted. */
 export const SAMPLE_API_PATH = "/v1/api";
@@ -76,6 +77,41 @@ export interface SampleApiServer extends LocalAuthServer {
   readonly apiBaseUrl: string;
   /** {@linkcode SampleApi.flakyAttempts} of the mounted routes. */
   flakyAttempts(key: string): number;
+}
+
+/** A sample API server and a folder to run `kog` against it in (see {@linkcode startKogHome}). */
+export interface KogHome {
+  /** The sample API server, with the test clients. */
+  readonly server: SampleApiServer;
+  /** The folder; `kog` uses its files when run with its `isolatedXdg` variables. */
+  readonly dir: string;
+  /** Stops the server and removes the folder. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a sample API server and writes, in a new temporary folder, the test client's
+ * credentials and an environments file whose environment `local` (the default) is the server's
+ * host 127.0.0.1 with `fields` added (such as `{ scopes: ["read"] }`).
+ */
+export async function startKogHome(fields: Record<string, unknown> = {}): Promise<KogHome> {
+  const server = await startSampleApiServer({ clients: CLIENTS });
+  const dir = await tempDir();
+  const credentials = await writeCredentials(dir.path);
+  await writeEnvironments(dir.path, {
+    default_environment: "local",
+    environments: {
+      local: { host: "127.0.0.1", auth_server: server.url, credentials, ...fields },
+    },
+  });
+  return {
+    server,
+    dir: dir.path,
+    close: async () => {
+      await server.close();
+      await dir.cleanup();
+    },
+  };
 }
 
 /** Creates the sample routes with their own flaky-route attempts. */

@@ -9,8 +9,6 @@
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, writeFile } from "node:fs/promises";
-import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
@@ -23,7 +21,6 @@ import {
   CLIENT_ID,
   CLIENT_SECRET,
   CLIENTS,
-  denoDir,
   isolatedXdg,
   record,
   reportCheck,
@@ -31,7 +28,9 @@ import {
   runMain,
   tempDir,
   writeCredentials,
+  writeEnvironments,
 } from "../_helpers/mod.ts";
+import { type CallResult, spawnCommand } from "../_helpers/mcp_client.ts";
 import { type StandIn, startStandIn } from "../_helpers/servers.ts";
 import { ROUTED_ORIGIN, routedFetch, type Routes } from "../_helpers/routes.ts";
 
@@ -154,17 +153,13 @@ before(async () => {
   dir = await tempDir();
   credentials = await writeCredentials(dir.path);
   xdg = isolatedXdg(dir.path);
-  await mkdir(join(xdg.XDG_CONFIG_HOME, "kognic"), { recursive: true });
-  await writeFile(
-    join(xdg.XDG_CONFIG_HOME, "kognic", "environments.json"),
-    JSON.stringify({
-      default_environment: "example",
-      environments: {
-        example: { host: "app.example.test", auth_server: auth.url, credentials },
-        local: { host: "localhost", auth_server: auth.url, credentials },
-      },
-    }),
-  );
+  await writeEnvironments(dir.path, {
+    default_environment: "example",
+    environments: {
+      example: { host: "app.example.test", auth_server: auth.url, credentials },
+      local: { host: "localhost", auth_server: auth.url, credentials },
+    },
+  });
 });
 
 after(async () => {
@@ -258,37 +253,18 @@ function routedKogCommand(): string[] {
   return [process.execPath, entry];
 }
 
-interface CallResult {
-  isError?: boolean;
-  content: { type: string; text: string }[];
-}
-
 /** A connected MCP client of `kog mcp ARGS`, run as a subprocess with its fetch routed. */
 async function kogMcp(args: string[]): Promise<{
   call(input: Record<string, unknown>): Promise<CallResult>;
   close(): Promise<void>;
 }> {
-  const [command, ...prefix] = routedKogCommand();
-  const env: Record<string, string> = {
-    PATH: process.env.PATH ?? "",
-    HOME: process.env.HOME ?? "",
-    NO_COLOR: "1",
-    KOGNIC_TEST_ROUTES: JSON.stringify(routes),
-    ...xdg,
-  };
-  const deno = "Deno" in globalThis ? denoDir() : undefined;
-  if (deno) env.DENO_DIR = deno;
-  const transport = new StdioClientTransport({
-    command,
-    args: [...prefix, "mcp", "--token-cache", "none", ...args],
-    env,
-    stderr: "pipe",
-    cwd: fileURLToPath(new URL("../..", import.meta.url)),
-  });
-  let stderr = "";
-  transport.stderr?.on("data", (chunk: Uint8Array) => (stderr += chunk));
+  const spawned = spawnCommand(
+    StdioClientTransport,
+    [...routedKogCommand(), "mcp", "--token-cache", "none", ...args],
+    { env: { KOGNIC_TEST_ROUTES: JSON.stringify(routes), ...xdg } },
+  );
   const client = new Client({ name: "egress-test", version: "1.0.0" });
-  await client.connect(transport);
+  await client.connect(spawned.transport);
   return {
     call: async (input) => {
       const result = await client.callTool({ name: "kognic_request", arguments: input });
@@ -297,7 +273,7 @@ async function kogMcp(args: string[]): Promise<{
     },
     close: async () => {
       await client.close();
-      stderrs.push(stderr);
+      stderrs.push(spawned.stderr());
     },
   };
 }

@@ -5,60 +5,24 @@
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, writeFile } from "node:fs/promises";
-import { join } from "node:path";
-import process from "node:process";
-import { fileURLToPath } from "node:url";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { type SampleApiServer, startSampleApiServer } from "../_helpers/sample_api.ts";
-import {
-  CLIENT_SECRET,
-  CLIENTS,
-  denoDir,
-  isolatedXdg,
-  record,
-  tempDir,
-  writeCredentials,
-} from "../_helpers/mod.ts";
+import { type KogHome, type SampleApiServer, startKogHome } from "../_helpers/sample_api.ts";
+import { type CallResult, spawnCommand } from "../_helpers/mcp_client.ts";
+import { CLIENT_SECRET, isolatedXdg, kogCommand, record } from "../_helpers/mod.ts";
 
+let home: KogHome;
 let server: SampleApiServer;
-let dir: { path: string; cleanup: () => Promise<void> };
+let dir: string;
 const received: string[] = [];
 const stderrs: string[] = [];
 
-/** `kog` on this runtime: KOGNIC_KOG_CLI (the npm build's run sets it), else kog.ts. */
-function kogCommand(): string[] {
-  const fromEnv = process.env.KOGNIC_KOG_CLI;
-  if (fromEnv) return JSON.parse(fromEnv);
-  const entry = fileURLToPath(new URL("../../kog.ts", import.meta.url));
-  if ("Deno" in globalThis) {
-    return [process.execPath, "run", "--allow-net=127.0.0.1", "--allow-env", "--allow-read", entry];
-  }
-  return [process.execPath, entry];
-}
-
 before(async () => {
-  server = await startSampleApiServer({ clients: CLIENTS });
-  dir = await tempDir();
-  const credentials = await writeCredentials(dir.path);
-  const xdg = isolatedXdg(dir.path);
-  await mkdir(join(xdg.XDG_CONFIG_HOME, "kognic"), { recursive: true });
-  await writeFile(
-    join(xdg.XDG_CONFIG_HOME, "kognic", "environments.json"),
-    JSON.stringify({
-      default_environment: "local",
-      environments: {
-        local: { host: "127.0.0.1", auth_server: server.url, credentials, scopes: ["read"] },
-      },
-    }),
-  );
+  home = await startKogHome({ scopes: ["read"] });
+  ({ server, dir } = home);
 });
 
-after(async () => {
-  await server.close();
-  await dir.cleanup();
-});
+after(() => home.close());
 
 interface Tool {
   name: string;
@@ -66,48 +30,35 @@ interface Tool {
   inputSchema: { properties?: Record<string, unknown>; required?: string[] };
 }
 
-interface CallResult {
-  isError?: boolean;
-  content: { type: string; text: string }[];
-}
-
 /** A connected client of `kog mcp ARGS`, every message it receives recorded. */
 async function connect(args: string[] = []): Promise<{ client: Client; close(): Promise<void> }> {
-  const [command, ...prefix] = kogCommand();
-  const env: Record<string, string> = {
-    PATH: process.env.PATH ?? "",
-    HOME: process.env.HOME ?? "",
-    NO_COLOR: "1",
-    ...(process.env.TMPDIR ? { TMPDIR: process.env.TMPDIR } : {}),
-    ...isolatedXdg(dir.path),
-  };
-  const deno = "Deno" in globalThis ? denoDir() : undefined;
-  if (deno) env.DENO_DIR = deno;
-  const transport = new StdioClientTransport({
-    command,
-    args: [...prefix, "mcp", "--token-cache", "none", ...args],
-    env,
-    stderr: "pipe",
-    cwd: fileURLToPath(new URL("../..", import.meta.url)),
-  });
-  let stderr = "";
-  transport.stderr?.on("data", (chunk: Uint8Array) => (stderr += chunk));
+  // No --allow-write: with no token cache `kog mcp` needs none.
+  const kog = kogCommand(["--allow-net=127.0.0.1", "--allow-env", "--allow-read"]);
+  const spawned = spawnCommand(
+    StdioClientTransport,
+    [...kog, "mcp", "--token-cache", "none", ...args],
+    { env: isolatedXdg(dir), received },
+  );
   const client = new Client({ name: "kog-mcp-test", version: "1.0.0" });
-  await client.connect(transport);
-  // Every message from here on, whatever its kind, is kept for the secret scan.
-  const deliver = transport.onmessage;
-  transport.onmessage = (message: unknown) => {
-    received.push(JSON.stringify(message));
-    deliver?.(message as never);
-  };
+  await client.connect(spawned.transport);
   return {
     client,
     close: async () => {
       await client.close();
-      stderrs.push(stderr);
-      record(stderr);
+      stderrs.push(spawned.stderr());
+      record(spawned.stderr());
     },
   };
+}
+
+/** Runs `fn` with a connected client of `kog mcp ARGS`, then closes it. */
+async function withKogMcp(args: string[], fn: (client: Client) => Promise<void>): Promise<void> {
+  const mcp = await connect(args);
+  try {
+    await fn(mcp.client);
+  } finally {
+    await mcp.close();
+  }
 }
 
 async function call(client: Client, args: Record<string, unknown>): Promise<CallResult> {
@@ -116,9 +67,8 @@ async function call(client: Client, args: Record<string, unknown>): Promise<Call
 
 describe("kog mcp", () => {
   it("lists its two tools with their schemas, and names itself", async () => {
-    const mcp = await connect();
-    try {
-      const { tools } = await mcp.client.listTools() as { tools: Tool[] };
+    await withKogMcp([], async (client) => {
+      const { tools } = await client.listTools() as { tools: Tool[] };
       assert.deepEqual(tools.map((tool) => tool.name), ["kognic_request", "kognic_environments"]);
       const request = tools[0];
       assert.deepEqual(request.inputSchema.required, ["method", "url"]);
@@ -127,17 +77,14 @@ describe("kog mcp", () => {
         ["method", "url", "body", "headers", "format"],
       );
       assert.match(request.description ?? "", /--allow-write/);
-      assert.equal(mcp.client.getServerVersion()?.name, "kog");
-    } finally {
-      await mcp.close();
-    }
+      assert.equal(client.getServerVersion()?.name, "kog");
+    });
   });
 
   it("answers a GET in each format", async () => {
-    const mcp = await connect();
     const url = `${server.apiBaseUrl}/items`;
-    try {
-      const json = await call(mcp.client, { method: "GET", url });
+    await withKogMcp([], async (client) => {
+      const json = await call(client, { method: "GET", url });
       assert.notEqual(json.isError, true, json.content[0].text);
       assert.match(json.content[0].text, /^HTTP 200 OK\nContent-Type: application\/json/);
       assert.match(json.content[0].text, /"name": "alpha"/);
@@ -148,20 +95,17 @@ describe("kog mcp", () => {
         table: /^\| id +\| name +\|/m,
       };
       for (const [format, pattern] of Object.entries(expected)) {
-        const result = await call(mcp.client, { method: "get", url, format });
+        const result = await call(client, { method: "get", url, format });
         assert.notEqual(result.isError, true, result.content[0].text);
         assert.match(result.content[0].text, pattern, format);
       }
-    } finally {
-      await mcp.close();
-    }
+    });
   });
 
   it("refuses a POST without --allow-write and sends nothing", async () => {
-    const mcp = await connect();
-    try {
+    await withKogMcp([], async (client) => {
       const before = server.counts.apiRequests;
-      const result = await call(mcp.client, {
+      const result = await call(client, {
         method: "POST",
         url: server.apiUrl,
         body: { name: "x" },
@@ -169,15 +113,12 @@ describe("kog mcp", () => {
       assert.equal(result.isError, true);
       assert.match(result.content[0].text, /POST refused: .*read-only.*--allow-write/);
       assert.equal(server.counts.apiRequests, before, "the server saw no request");
-    } finally {
-      await mcp.close();
-    }
+    });
   });
 
   it("sends a POST with its body when started with --allow-write", async () => {
-    const mcp = await connect(["--allow-write"]);
-    try {
-      const result = await call(mcp.client, {
+    await withKogMcp(["--allow-write"], async (client) => {
+      const result = await call(client, {
         method: "POST",
         url: `${server.apiUrl}/things`,
         body: { name: "posted", n: 2 },
@@ -188,17 +129,14 @@ describe("kog mcp", () => {
       assert.deepEqual(JSON.parse(echoed.body), { name: "posted", n: 2 });
       assert.equal(echoed.headers["content-type"], "application/json");
       assert.match(echoed.headers["user-agent"], /kog\//);
-    } finally {
-      await mcp.close();
-    }
+    });
   });
 
   it("refuses a host outside the environments, and allows one named with --allow-host", async () => {
-    const mcp = await connect();
-    try {
+    await withKogMcp([], async (client) => {
       const before = server.counts.apiRequests;
       const port = new URL(server.url).port;
-      const result = await call(mcp.client, {
+      const result = await call(client, {
         method: "GET",
         url: `http://localhost:${port}/v1/echo`,
       });
@@ -208,49 +146,40 @@ describe("kog mcp", () => {
         /^http:\/\/localhost:\d+ is not reachable from here: localhost is not a reachable host; only https \(http to a loopback address\) to 127\.0\.0\.1 .*Nothing was sent\./,
       );
       assert.equal(server.counts.apiRequests, before);
-    } finally {
-      await mcp.close();
-    }
+    });
   });
 
   it("answers a 404 as a tool error with the server's message", async () => {
-    const mcp = await connect();
-    try {
-      const result = await call(mcp.client, { method: "GET", url: `${server.apiBaseUrl}/nothing` });
+    await withKogMcp([], async (client) => {
+      const result = await call(client, { method: "GET", url: `${server.apiBaseUrl}/nothing` });
       assert.equal(result.isError, true);
       assert.match(result.content[0].text, /404/);
       assert.match(result.content[0].text, /No sample API route at \/v1\/api\/nothing/);
-    } finally {
-      await mcp.close();
-    }
+    });
   });
 
   it("cuts a large result with a note of how much was left out", async () => {
-    const mcp = await connect(["--max-chars", "120"]);
-    try {
-      const result = await call(mcp.client, { method: "GET", url: `${server.apiBaseUrl}/items` });
+    await withKogMcp(["--max-chars", "120"], async (client) => {
+      const result = await call(client, { method: "GET", url: `${server.apiBaseUrl}/items` });
       assert.notEqual(result.isError, true);
       const match = /\[Cut: showing 120 of (\d+) characters; (\d+) left out/.exec(
         result.content[0].text,
       );
       assert.ok(match, result.content[0].text);
       assert.equal(Number(match[1]) - 120, Number(match[2]));
-    } finally {
-      await mcp.close();
-    }
+    });
   });
 
   it("adds the server's deprecation notice to the result, and escapes control characters", async () => {
-    const mcp = await connect();
-    try {
+    await withKogMcp([], async (client) => {
       const sunset = encodeURIComponent("Wed, 01 Jan 2031 00:00:00 GMT");
-      const result = await call(mcp.client, {
+      const result = await call(client, {
         method: "GET",
         url: `${server.apiBaseUrl}/sunset?sunset=${sunset}`,
       });
       assert.notEqual(result.isError, true, result.content[0].text);
       assert.match(result.content[0].text, /\n\nDeprecation warning: .*2031/);
-      const escape = await call(mcp.client, {
+      const escape = await call(client, {
         method: "GET",
         url: `${server.apiBaseUrl}/status/400?format=text&message=${
           encodeURIComponent("bad\u001b[31mred")
@@ -259,15 +188,12 @@ describe("kog mcp", () => {
       assert.equal(escape.isError, true);
       assert.ok(!escape.content[0].text.includes("\u001b"), "a raw escape character was passed on");
       assert.match(escape.content[0].text, /bad\\x1b\[31mred/);
-    } finally {
-      await mcp.close();
-    }
+    });
   });
 
   it("lists the environments without secrets or paths", async () => {
-    const mcp = await connect();
-    try {
-      const result = await mcp.client.callTool({
+    await withKogMcp([], async (client) => {
+      const result = await client.callTool({
         name: "kognic_environments",
         arguments: {},
       }) as CallResult;
@@ -281,10 +207,8 @@ describe("kog mcp", () => {
       }]);
       assert.equal(listed.default, "local");
       assert.equal(listed.read_only, true);
-      assert.ok(!result.content[0].text.includes(dir.path), "no path is shown");
-    } finally {
-      await mcp.close();
-    }
+      assert.ok(!result.content[0].text.includes(dir), "no path is shown");
+    });
   });
 });
 

@@ -5,46 +5,41 @@
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import process from "node:process";
-import { mkdir, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { rm } from "node:fs/promises";
+import { dirname } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { LoggingMessageNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
-import { type LocalAuthServer, startAuthServer } from "../../testing.ts";
+import type { LocalAuthServer } from "../../testing.ts";
 import { startMcpServer, type TestMcpServer } from "../_helpers/mcp_server.ts";
 import {
   assertNoSecretSeen,
   cliCommand,
   CLIENT_SECRET,
-  CLIENTS,
-  denoDir,
   isolatedXdg,
   record,
   runCli,
-  tempDir,
-  writeCredentials,
+  writeEnvironments,
 } from "../_helpers/mod.ts";
+import { proxyArgs, type ProxyHome, spawnCommand, startProxyHome } from "../_helpers/mcp_client.ts";
 
+let home: ProxyHome;
 let auth: LocalAuthServer;
-let mcp: TestMcpServer;
-let dir: { path: string; cleanup: () => Promise<void> };
+let dir: string;
 let credentials: string;
+let mcp: TestMcpServer;
 const stderrs: string[] = [];
 const received: string[] = [];
 
 before(async () => {
-  auth = await startAuthServer({ clients: CLIENTS });
+  home = await startProxyHome();
+  ({ auth, dir, credentials } = home);
   mcp = await startMcpServer(auth);
-  dir = await tempDir();
-  credentials = await writeCredentials(dir.path);
 });
 
 after(async () => {
   await mcp.close();
-  await auth.close();
-  await dir.cleanup();
+  await home.close();
 });
 
 /** A connected SDK client whose server is `kognic-auth mcp-proxy`, and its stderr. */
@@ -52,44 +47,16 @@ async function connect(
   extraArgs: string[] = [],
   config: { args?: string[]; env?: Record<string, string> } = {},
 ): Promise<{ client: Client; stderr: () => string; close: () => Promise<void> }> {
-  const [command, ...prefix] = cliCommand();
-  const env: Record<string, string> = {
-    PATH: process.env.PATH ?? "",
-    HOME: process.env.HOME ?? "",
-    NO_COLOR: "1",
-    ...(process.env.TMPDIR ? { TMPDIR: process.env.TMPDIR } : {}),
-    ...isolatedXdg(dir.path),
-    ...config.env,
-  };
-  // Deno keeps its modules under XDG_CACHE_HOME unless told: keep this process's.
-  const deno = "Deno" in globalThis ? denoDir() : undefined;
-  if (deno) env.DENO_DIR = deno;
-  const transport = new StdioClientTransport({
-    command,
-    args: [
-      ...prefix,
-      ...(config.args ?? [
-        "-v",
-        "mcp-proxy",
-        mcp.url,
-        "--server",
-        auth.url,
-        "--credentials",
-        credentials,
-        "--token-cache",
-        "none",
-        // The MCP server is on another port than the auth server: its origin is allowed here.
-        "--allow-origin",
-        new URL(mcp.url).origin,
-      ]),
+  const spawned = spawnCommand(
+    StdioClientTransport,
+    [
+      ...cliCommand(),
+      ...(config.args ?? ["-v", ...proxyArgs(mcp.url, auth.url, credentials)]),
       ...extraArgs,
     ],
-    env,
-    stderr: "pipe",
-    cwd: fileURLToPath(new URL("../..", import.meta.url)),
-  });
-  let stderr = "";
-  transport.stderr?.on("data", (chunk: Uint8Array) => (stderr += chunk));
+    { env: { ...isolatedXdg(dir), ...config.env } },
+  );
+  const stderr = spawned.stderr;
   const client = new Client({ name: "kognic-proxy-test", version: "1.0.0" });
   client.setNotificationHandler(
     LoggingMessageNotificationSchema,
@@ -99,7 +66,7 @@ async function connect(
     },
   );
   const streams = mcp.eventStreams;
-  await client.connect(transport);
+  await client.connect(spawned.transport);
   // The proxy opens the server's event stream after initialization; waiting for
   // it keeps that GET from racing a test's later requests.
   for (let waited = 0; mcp.eventStreams === streams && waited < 60_000; waited += 10) {
@@ -108,11 +75,11 @@ async function connect(
   assert.ok(mcp.eventStreams > streams, "the proxy opened the event stream");
   return {
     client,
-    stderr: () => stderr,
+    stderr,
     close: async () => {
       await client.close();
-      stderrs.push(stderr);
-      record(stderr);
+      stderrs.push(stderr());
+      record(stderr());
     },
   };
 }
@@ -143,6 +110,49 @@ describe("the MCP server of these tests", () => {
       assert.equal(response.status, 401);
     }
     assert.equal(mcp.unauthorized, before + 2);
+  });
+
+  it("accepts a token it accepted before for a while after its expiry, counted apart", async () => {
+    auth.tokenLifetime = 1;
+    const token = auth.issueToken();
+    auth.tokenLifetime = 3600;
+    const ping = async (): Promise<number> => {
+      const response = await fetch(mcp.url, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          accept: "application/json, text/event-stream",
+          authorization: `Bearer ${token}`,
+        },
+        body: JSON.stringify({
+          jsonrpc: "2.0",
+          id: 1,
+          method: "initialize",
+          params: {
+            protocolVersion: "2025-11-25",
+            capabilities: {},
+            clientInfo: { name: "late", version: "1" },
+          },
+        }),
+      });
+      await response.body?.cancel();
+      return response.status;
+    };
+    const refused = mcp.unauthorized;
+    const late = mcp.lateTokens;
+    assert.equal(await ping(), 200);
+    // Until the auth server itself calls the token expired; the deadline is only a bound.
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const echo = await fetch(auth.apiUrl, { headers: { authorization: `Bearer ${token}` } });
+      await echo.body?.cancel();
+      if (echo.status === 401) break;
+      assert.ok(Date.now() < deadline, "the token did not expire");
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.equal(await ping(), 200);
+    assert.equal(mcp.lateTokens, late + 1);
+    assert.equal(mcp.unauthorized, refused);
   });
 });
 
@@ -247,12 +257,9 @@ describe("kognic-auth mcp-proxy", () => {
 
   it("runs as the stdio configurations of docs/mcp.md give it: the URL, the environment by its host", async () => {
     // The environments file at its default place names the MCP server's host.
-    const xdg = isolatedXdg(dir.path);
-    await mkdir(join(xdg.XDG_CONFIG_HOME, "kognic"), { recursive: true });
-    await writeFile(
-      join(xdg.XDG_CONFIG_HOME, "kognic", "environments.json"),
-      JSON.stringify({ environments: { local: { host: "127.0.0.1", auth_server: auth.url } } }),
-    );
+    const environments = await writeEnvironments(dir, {
+      environments: { local: { host: "127.0.0.1", auth_server: auth.url } },
+    });
     try {
       // The environment's host is 127.0.0.1 without a port, and the MCP server has one of its own.
       const allow = ["--allow-origin", new URL(mcp.url).origin];
@@ -272,7 +279,7 @@ describe("kognic-auth mcp-proxy", () => {
         assert.ok(auth.counts.tokensIssued <= before + 1, "at most one token (or the cached one)");
       }
     } finally {
-      await rm(join(xdg.XDG_CONFIG_HOME, "kognic"), { recursive: true, force: true });
+      await rm(dirname(environments), { recursive: true, force: true });
     }
   });
 
@@ -289,19 +296,8 @@ describe("kognic-auth mcp-proxy", () => {
   it("exits 1 before serving when the credentials are refused, stdout empty", async () => {
     auth.failTokenRequests({ status: 401 });
     const result = await runCli(
-      [
-        "mcp-proxy",
-        mcp.url,
-        "--server",
-        auth.url,
-        "--credentials",
-        credentials,
-        "--token-cache",
-        "none",
-        "--allow-origin",
-        new URL(mcp.url).origin,
-      ],
-      { env: isolatedXdg(dir.path), killAfter: 60_000 },
+      proxyArgs(mcp.url, auth.url, credentials),
+      { env: isolatedXdg(dir), killAfter: 60_000 },
     );
     assert.equal(result.code, 1);
     assert.equal(result.stdout, "");

@@ -10,26 +10,24 @@
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdir, writeFile } from "node:fs/promises";
-import { join } from "node:path";
-import process from "node:process";
-import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { type LocalAuthServer, startAuthServer } from "../../testing.ts";
 import {
+  childEnv,
   cliCommand,
   CLIENT_SECRET,
   CLIENTS,
-  denoDir,
   isolatedXdg,
   kogCommand,
   record,
   reportCheck,
   tempDir,
   writeCredentials,
+  writeEnvironments,
 } from "../_helpers/mod.ts";
+import { type CallResult, spawnCommand } from "../_helpers/mcp_client.ts";
 import { type StandIn, startStandIn } from "../_helpers/servers.ts";
 
 const URL_PASSWORD = "pw-Mc7rT2-in-an-auth-server-url";
@@ -75,29 +73,18 @@ before(async () => {
   dir = await tempDir();
   const credentials = await writeCredentials(dir.path);
   const xdg = isolatedXdg(dir.path);
-  await mkdir(join(xdg.XDG_CONFIG_HOME, "kognic"), { recursive: true });
-  await writeFile(
-    join(xdg.XDG_CONFIG_HOME, "kognic", "environments.json"),
-    JSON.stringify({
-      default_environment: "local",
-      environments: {
-        local: { host: "127.0.0.1", auth_server: server.url, credentials },
-        other: {
-          host: "localhost",
-          auth_server: server.url.replace("://", `://user:${URL_PASSWORD}@`),
-          credentials,
-        },
+  await writeEnvironments(dir.path, {
+    default_environment: "local",
+    environments: {
+      local: { host: "127.0.0.1", auth_server: server.url, credentials },
+      other: {
+        host: "localhost",
+        auth_server: server.url.replace("://", `://user:${URL_PASSWORD}@`),
+        credentials,
       },
-    }),
-  );
-  env = {
-    PATH: process.env.PATH ?? "",
-    HOME: process.env.HOME ?? "",
-    NO_COLOR: "1",
-    ...xdg,
-  };
-  const deno = "Deno" in globalThis ? denoDir() : undefined;
-  if (deno) env.DENO_DIR = deno;
+    },
+  });
+  env = childEnv(kogCommand()[0], xdg);
 });
 
 after(async () => {
@@ -192,33 +179,25 @@ describe("kog -d @-", () => {
   });
 });
 
-interface CallResult {
-  isError?: boolean;
-  content: { type: string; text: string }[];
-}
-
 describe("kog mcp", () => {
   let client: Client;
-  let stderr = "";
+  let stderr = (): string => "";
 
   before(async () => {
-    const [command, ...prefix] = kogCommand();
-    const transport = new StdioClientTransport({
-      command,
-      args: [...prefix, "mcp", "--token-cache", "none", "--max-chars", "1000"],
-      env,
-      stderr: "pipe",
-      cwd: fileURLToPath(new URL("../..", import.meta.url)),
-    });
-    transport.stderr?.on("data", (chunk: Uint8Array) => (stderr += chunk));
+    const spawned = spawnCommand(
+      StdioClientTransport,
+      [...kogCommand(), "mcp", "--token-cache", "none", "--max-chars", "1000"],
+      { env: isolatedXdg(dir.path) },
+    );
+    stderr = spawned.stderr;
     client = new Client({ name: "kog-mcp-bounds-test", version: "1.0.0" });
-    await client.connect(transport);
+    await client.connect(spawned.transport);
   });
 
   after(async () => {
     await client.close();
-    record(stderr);
-    assert.ok(!stderr.includes(CLIENT_SECRET));
+    record(stderr());
+    assert.ok(!stderr().includes(CLIENT_SECRET));
   });
 
   async function request(path: string, base = server.url): Promise<string> {

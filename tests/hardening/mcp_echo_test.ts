@@ -8,25 +8,18 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import process from "node:process";
-import { fileURLToPath } from "node:url";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { LoggingMessageNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
-import { type LocalAuthServer, startAuthServer } from "../../testing.ts";
-import {
-  cliCommand,
-  CLIENTS,
-  denoDir,
-  isolatedXdg,
-  tempDir,
-  writeCredentials,
-} from "../_helpers/mod.ts";
+import type { LocalAuthServer } from "../../testing.ts";
+import { cliCommand, isolatedXdg } from "../_helpers/mod.ts";
+import { proxyArgs, type ProxyHome, spawnCommand, startProxyHome } from "../_helpers/mcp_client.ts";
 
+let home: ProxyHome;
 let auth: LocalAuthServer;
-let hostile: { url: string; tokens: Set<string>; close(): Promise<void> };
-let dir: { path: string; cleanup: () => Promise<void> };
+let dir: string;
 let credentials: string;
+let hostile: { url: string; tokens: Set<string>; close(): Promise<void> };
 
 /** A 2025-11-25 Streamable HTTP server, hand-written, that puts the caller's token in every answer. */
 async function startEchoingServer(): Promise<typeof hostile> {
@@ -112,61 +105,23 @@ async function startEchoingServer(): Promise<typeof hostile> {
 }
 
 before(async () => {
-  auth = await startAuthServer({ clients: CLIENTS });
+  home = await startProxyHome();
+  ({ auth, dir, credentials } = home);
   hostile = await startEchoingServer();
-  dir = await tempDir();
-  credentials = await writeCredentials(dir.path);
 });
 
 after(async () => {
   await hostile.close();
-  await auth.close();
-  await dir.cleanup();
+  await home.close();
 });
 
 describe("kognic-auth mcp-proxy and a server that echoes the token", () => {
   it("replaces the token in every message the client receives, on every path", async () => {
-    const [command, ...prefix] = cliCommand();
-    const env: Record<string, string> = {
-      PATH: process.env.PATH ?? "",
-      HOME: process.env.HOME ?? "",
-      NO_COLOR: "1",
-      ...isolatedXdg(dir.path),
-    };
-    const deno = "Deno" in globalThis ? denoDir() : undefined;
-    if (deno) env.DENO_DIR = deno;
-    const transport = new StdioClientTransport({
-      command,
-      args: [
-        ...prefix,
-        "mcp-proxy",
-        hostile.url,
-        "--allow-origin",
-        new URL(hostile.url).origin,
-        "--server",
-        auth.url,
-        "--credentials",
-        credentials,
-        "--token-cache",
-        "none",
-      ],
-      env,
-      stderr: "pipe",
-      cwd: fileURLToPath(new URL("../..", import.meta.url)),
-    });
-    let stderr = "";
-    transport.stderr?.on("data", (chunk: Uint8Array) => (stderr += chunk));
-    const received: string[] = [];
-    let handler: ((message: unknown) => void) | undefined;
-    Object.defineProperty(transport, "onmessage", {
-      get: () => handler,
-      set: (value) => {
-        handler = value && ((message: unknown) => {
-          received.push(JSON.stringify(message));
-          value(message);
-        });
-      },
-    });
+    const spawned = spawnCommand(
+      StdioClientTransport,
+      [...cliCommand(), ...proxyArgs(hostile.url, auth.url, credentials)],
+      { env: isolatedXdg(dir) },
+    );
     const logs: string[] = [];
     const client = new Client({ name: "echo-test", version: "1.0.0" });
     client.setNotificationHandler(
@@ -174,7 +129,7 @@ describe("kognic-auth mcp-proxy and a server that echoes the token", () => {
       (notification: { params: { data: unknown } }) =>
         void logs.push(String(notification.params.data)),
     );
-    await client.connect(transport);
+    await client.connect(spawned.transport);
     try {
       assert.equal(client.getServerVersion()?.name, "echo [token]");
       const { tools } = await client.listTools();
@@ -193,8 +148,8 @@ describe("kognic-auth mcp-proxy and a server that echoes the token", () => {
     }
     const tokens = [...hostile.tokens].filter((token) => token.length > 20);
     assert.ok(tokens.length >= 1, "the server was sent a token");
-    assert.ok(received.length >= 6, `${received.length} messages`);
-    for (const text of [...received, stderr]) {
+    assert.ok(spawned.received.length >= 6, `${spawned.received.length} messages`);
+    for (const text of [...spawned.received, spawned.stderr()]) {
       for (const token of tokens) assert.ok(!text.includes(token), `a token reached: ${text}`);
     }
   });
