@@ -19,12 +19,19 @@ const BODY_HEADERS = ["content-type", "content-length", "content-encoding", "con
 /** What fetch removes on a redirect to another origin. */
 const CREDENTIAL_HEADERS = ["authorization", "cookie", "proxy-authorization"];
 
+/**
+ * A call's headers: the caller's plain record as given (never turned into a
+ * Headers object on the way: Deno's fetch copies a Headers object through its
+ * iterator, which costs more than copying a record), or a Headers object.
+ */
+export type CallHeaders = Headers | Readonly<Record<string, string>>;
+
 /** A request as the session sends it on a hop. */
 export interface Hop {
   url: URL;
   method: string;
   body: BodyInit | null | undefined;
-  headers: Headers;
+  headers: CallHeaders;
 }
 
 /**

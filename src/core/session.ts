@@ -8,7 +8,7 @@
 import { inspectAsJson } from "../shared/inspect.ts";
 import { defaultAllowedOrigins, tokenUrlFor } from "../shared/url.ts";
 import { normalOrigin, tokenEgress } from "./egress.ts";
-import type { Hop } from "./redirect.ts";
+import type { CallHeaders, Hop } from "./redirect.ts";
 import type { ApiCredentials } from "./api_credentials.ts";
 import { explicitCredentials, resolveCredentials } from "./credentials.ts";
 import { type AuthEvent, emit, type TokenRenewalEvent } from "./events.ts";
@@ -427,7 +427,7 @@ export class AuthSession {
   async #send(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
     let url: URL;
     let method: string;
-    let headers: Headers;
+    let headers: CallHeaders;
     let body: BodyInit | null | undefined;
     let signal: AbortSignal | null | undefined;
     let redirect: RequestRedirect;
@@ -437,7 +437,9 @@ export class AuthSession {
     } else {
       url = requestUrl(input);
       method = init?.method ?? "GET";
-      headers = new Headers(init?.headers);
+      // A plain record (or none) is kept as it is: each request copies it
+      // into a record of its own, never through a Headers object.
+      headers = plainRecord(init?.headers) ?? new Headers(init?.headers);
       body = init?.body;
       signal = init?.signal;
       redirect = init?.redirect ?? "follow";
@@ -454,7 +456,7 @@ export class AuthSession {
     if (body instanceof ReadableStream) (base as { duplex?: string }).duplex = "half";
 
     let hop: Hop = { url, method, headers, body };
-    let callerAuth = headers.has("authorization");
+    let callerAuth = hasHeader(headers, "authorization");
     let replayed = false;
     for (;;) {
       const result = await this.#follow(hop, base, redirect, callerAuth, !replayed);
@@ -491,17 +493,19 @@ export class AuthSession {
     for (let hop = 0;; hop++) {
       trusted = this.#egress(url, trusted);
       let token: AccessToken | undefined;
-      // Every request sent gets its own init and headers. The first one of a
-      // call uses the objects #send made for it; later hops and a replay copy.
+      // Every request sent gets its own init and its own plain record of
+      // headers (fetch given a Headers object copies it through its
+      // iterator, which costs Deno's fetch more than this copy), and the URL
+      // as text. The first one of a call uses the init #send made for it;
+      // later hops and a replay copy it.
       const own = firstSend && hop === 0;
-      let hopHeaders = headers;
+      const hopHeaders = headerRecord(headers);
       if (!keepCallerAuth) {
-        if (!own) hopHeaders = new Headers(headers);
+        deleteHeader(hopHeaders, "authorization");
         if (trusted) {
           token = this.#freshToken() ?? await this.getToken({ signal: base.signal ?? undefined });
-          hopHeaders.set("authorization", `Bearer ${token.accessToken}`);
+          hopHeaders.authorization = `Bearer ${token.accessToken}`;
         } else {
-          hopHeaders.delete("authorization");
           this.#emit({ type: "request.unauthenticated", method, origin: url.origin });
         }
       }
@@ -509,7 +513,7 @@ export class AuthSession {
       request.method = method;
       request.headers = hopHeaders;
       request.body = body;
-      const response = await this.#fetch(url, request);
+      const response = await this.#fetch(url.href, request);
       const last = { url, method, body, headers };
       const opaque = response.type === "opaqueredirect";
       if (
@@ -541,6 +545,39 @@ export class AuthSession {
   }
 }
 inspectAsJson(AuthSession, "AuthSession");
+
+/**
+ * `headers` when it is a plain record (or absent: an empty one), else
+ * `undefined`. A record with an own `__proto__` key is not taken as it is:
+ * copying it would set a prototype rather than a header.
+ */
+function plainRecord(headers: HeadersInit | undefined): Record<string, string> | undefined {
+  if (headers === undefined || headers === null) return {};
+  if (typeof headers !== "object" || Array.isArray(headers)) return undefined;
+  const prototype = Object.getPrototypeOf(headers);
+  if (prototype !== Object.prototype && prototype !== null) return undefined;
+  return Object.hasOwn(headers, "__proto__") ? undefined : headers as Record<string, string>;
+}
+
+/** A new plain record of the headers: names as given (lowercase from a Headers object). */
+function headerRecord(headers: CallHeaders): Record<string, string> {
+  if (!(headers instanceof Headers)) return Object.assign({}, headers);
+  const record: Record<string, string> = {};
+  headers.forEach((value, name) => (record[name] = value));
+  return record;
+}
+
+/** Whether the headers have `name` (lowercase), in any case. */
+function hasHeader(headers: CallHeaders, name: string): boolean {
+  if (headers instanceof Headers) return headers.has(name);
+  for (const key in headers) if (key.toLowerCase() === name) return true;
+  return false;
+}
+
+/** Removes `name` (lowercase), in any case, from a record of headers. */
+function deleteHeader(record: Record<string, string>, name: string): void {
+  for (const key in record) if (key.toLowerCase() === name) delete record[key];
+}
 
 /** A request's URL, relative to the page in a browser; a TypeError that does not repeat it otherwise. */
 function requestUrl(input: string | URL): URL {
