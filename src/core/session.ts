@@ -8,7 +8,7 @@
 import { inspectAsJson } from "../shared/inspect.ts";
 import { defaultAllowedOrigins, tokenUrlFor } from "../shared/url.ts";
 import { normalOrigin, tokenEgress } from "./egress.ts";
-import type { CallHeaders, Hop } from "./redirect.ts";
+import type { Hop } from "./redirect.ts";
 import type { ApiCredentials } from "./api_credentials.ts";
 import { explicitCredentials, resolveCredentials } from "./credentials.ts";
 import { type AuthEvent, emit, type TokenRenewalEvent } from "./events.ts";
@@ -22,8 +22,6 @@ import {
   type EnvironmentSessionOptions,
   type GetTokenOptions,
 } from "./options.ts";
-
-const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
 
 /**
  * A token request in flight. Callers share only data: its promise and plain
@@ -427,7 +425,7 @@ export class AuthSession {
   async #send(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
     let url: URL;
     let method: string;
-    let headers: CallHeaders;
+    let headers: HeadersInit | undefined;
     let body: BodyInit | null | undefined;
     let signal: AbortSignal | null | undefined;
     let redirect: RequestRedirect;
@@ -437,9 +435,7 @@ export class AuthSession {
     } else {
       url = requestUrl(input);
       method = init?.method ?? "GET";
-      // A plain record (or none) is kept as it is: each request copies it
-      // into a record of its own, never through a Headers object.
-      headers = plainRecord(init?.headers) ?? new Headers(init?.headers);
+      headers = init?.headers;
       body = init?.body;
       signal = init?.signal;
       redirect = init?.redirect ?? "follow";
@@ -455,24 +451,25 @@ export class AuthSession {
     base.redirect = this.#fetchFollows ? redirect : "manual";
     if (body instanceof ReadableStream) (base as { duplex?: string }).duplex = "half";
 
-    let hop: Hop = { url, method, headers, body };
-    let callerAuth = hasHeader(headers, "authorization");
+    // One plain record of the call's headers, copied from the caller's (a
+    // plain record is never turned into a Headers object: fetch given one
+    // copies it through its iterator, which costs Deno's fetch more than this).
+    const record = headerRecord(headers ?? {});
+    let hop: Hop = { url, method, headers: record, body };
+    let callerAuth = Object.keys(record).some((key) => key.toLowerCase() == "authorization");
     let replayed = false;
     for (;;) {
       const result = await this.#follow(hop, base, redirect, callerAuth, !replayed);
-      // Only the request that got the 401 is sent again, once, and only when
-      // its body can be sent twice and fetch did not follow redirects unseen
-      // (the request that got it is known then only for GET and HEAD).
+      // Only the request that got the 401 is sent again, once (replaying
+      // says whether its body and the redirects followed allow it).
       const last = result.last;
       if (
         result.response.status !== 401 || !result.token || replayed ||
-        last.body instanceof ReadableStream ||
-        result.response.redirected && last.method !== "GET" && last.method !== "HEAD"
+        !await (await import("./session_lazy.ts")).replaying(this.#emit, last, result.response)
       ) {
         return result.response;
       }
       replayed = true;
-      await (await import("./session_lazy.ts")).replaying(this.#emit, last, result.response);
       if (this.#current === result.token) this.invalidateToken();
       hop = last;
       callerAuth = false;
@@ -494,14 +491,15 @@ export class AuthSession {
       trusted = this.#egress(url, trusted);
       let token: AccessToken | undefined;
       // Every request sent gets its own init and its own plain record of
-      // headers (fetch given a Headers object copies it through its
-      // iterator, which costs Deno's fetch more than this copy), and the URL
-      // as text. The first one of a call uses the init #send made for it;
-      // later hops and a replay copy it.
+      // headers, and the URL as text. The first one of a call uses the
+      // objects #send made for it; later hops and a replay copy.
       const own = firstSend && hop === 0;
-      const hopHeaders = headerRecord(headers);
+      const hopHeaders = own ? headers as Record<string, string> : headerRecord(headers);
       if (!keepCallerAuth) {
-        deleteHeader(hopHeaders, "authorization");
+        // The only Authorization here is the session's own (lowercase, set on
+        // an earlier hop): the caller's is kept with keepCallerAuth, or was
+        // removed by nextHop on the change of origin that ended keeping it.
+        delete hopHeaders.authorization;
         if (trusted) {
           token = this.#freshToken() ?? await this.getToken({ signal: base.signal ?? undefined });
           hopHeaders.authorization = `Bearer ${token.accessToken}`;
@@ -518,7 +516,8 @@ export class AuthSession {
       const opaque = response.type === "opaqueredirect";
       if (
         redirect === "manual" || request.redirect !== "manual" ||
-        !(opaque || REDIRECT_STATUS.has(response.status) && response.headers.has("location"))
+        // Any 3xx: nextHop says which ones are redirects it follows.
+        !(opaque || response.status >= 300 && response.status < 400)
       ) {
         return { response, token, last };
       }
@@ -547,36 +546,14 @@ export class AuthSession {
 inspectAsJson(AuthSession, "AuthSession");
 
 /**
- * `headers` when it is a plain record (or absent: an empty one), else
- * `undefined`. A record with an own `__proto__` key is not taken as it is:
- * copying it would set a prototype rather than a header.
+ * The headers as a new plain record: a record's own keys as given (a key
+ * such as `__proto__` stays a header), a Headers object's or a list's
+ * through a Headers object (lowercase, repeated names joined).
  */
-function plainRecord(headers: HeadersInit | undefined): Record<string, string> | undefined {
-  if (headers === undefined || headers === null) return {};
-  if (typeof headers !== "object" || Array.isArray(headers)) return undefined;
-  const prototype = Object.getPrototypeOf(headers);
-  if (prototype !== Object.prototype && prototype !== null) return undefined;
-  return Object.hasOwn(headers, "__proto__") ? undefined : headers as Record<string, string>;
-}
-
-/** A new plain record of the headers: names as given (lowercase from a Headers object). */
-function headerRecord(headers: CallHeaders): Record<string, string> {
-  if (!(headers instanceof Headers)) return Object.assign({}, headers);
-  const record: Record<string, string> = {};
-  headers.forEach((value, name) => (record[name] = value));
-  return record;
-}
-
-/** Whether the headers have `name` (lowercase), in any case. */
-function hasHeader(headers: CallHeaders, name: string): boolean {
-  if (headers instanceof Headers) return headers.has(name);
-  for (const key in headers) if (key.toLowerCase() === name) return true;
-  return false;
-}
-
-/** Removes `name` (lowercase), in any case, from a record of headers. */
-function deleteHeader(record: Record<string, string>, name: string): void {
-  for (const key in record) if (key.toLowerCase() === name) delete record[key];
+function headerRecord(headers: HeadersInit): Record<string, string> {
+  return Object.fromEntries(
+    Symbol.iterator in headers ? new Headers(headers) : Object.entries(headers),
+  );
 }
 
 /** A request's URL, relative to the page in a browser; a TypeError that does not repeat it otherwise. */
