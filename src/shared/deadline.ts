@@ -63,7 +63,8 @@ export function startDeadline(
   let timeout: AbortSignal | undefined;
   if (ms !== undefined && ms !== Infinity) {
     if (options.unref) {
-      timeout = AbortSignal.timeout(timerDelay(ms));
+      // Node.js takes only a whole number of ms here.
+      timeout = AbortSignal.timeout(Math.ceil(timerDelay(ms)));
       timeout.addEventListener("abort", onTime, { once: true });
     } else timer = setTimeout(onTime, timerDelay(ms));
   }
