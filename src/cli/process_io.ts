@@ -159,7 +159,13 @@ export function writeStderr(text: string): void {
 }
 
 /** The global options that may come with `--version`, which wins over them. */
-const VERSION_COMPANIONS = new Set(["-v", "--verbose", "-h", "--help", "--version"]);
+export const VERSION_COMPANIONS: ReadonlySet<string> = new Set([
+  "-v",
+  "--verbose",
+  "-h",
+  "--help",
+  "--version",
+]);
 
 /**
  * Whether the arguments ask for the version alone: `--version`, with at most
