@@ -27,14 +27,50 @@
  * @module
  */
 
-import process from "node:process";
-import { main } from "./src/cli/kognic_auth.ts";
+import {
+  asksVersion,
+  EXIT_ERROR,
+  EXIT_OK,
+  processArgs,
+  setExitCode,
+  writeStdout,
+} from "./src/cli/process_io.ts";
+import { VERSION } from "./src/shared/version.ts";
+import type { CliIO } from "./src/cli/skeleton.ts";
 
-export { type CliIO, EXIT_ERROR, EXIT_OK, EXIT_USAGE, main } from "./src/cli/kognic_auth.ts";
+export type { CliIO } from "./src/cli/skeleton.ts";
+export { EXIT_ERROR, EXIT_OK, EXIT_USAGE } from "./src/cli/process_io.ts";
+
+/**
+ * Runs the command line and returns the exit code; it never calls
+ * `process.exit` itself. `--version` is answered here; every other command
+ * loads the commands first (this module loads nothing more on its own).
+ *
+ * @param args The arguments after the program name.
+ * @param io Output streams, environment and fetch. @default {the process's}
+ * @returns The exit code: 0 success, 1 error, 2 usage error.
+ *
+ * @example
+ * ```ts ignore
+ * import { main } from "@kognic/auth/cli";
+ *
+ * let out = "";
+ * const code = await main(["--version"], { stdout: (t) => (out += t), stderr: () => {} });
+ * ```
+ */
+export async function main(args: string[], io?: CliIO): Promise<number> {
+  if (asksVersion(args)) {
+    (io?.stdout ?? writeStdout)(`kognic-auth ${VERSION}\n`);
+    return EXIT_OK;
+  }
+  const commands = await import("./src/cli/kognic_auth.ts");
+  return await commands.main(args, io);
+}
 
 if (import.meta.main) {
   // No top-level await: this module must stay loadable with require() on Node.
-  main(process.argv.slice(2)).then((code) => {
-    process.exitCode = code;
-  });
+  // An error until main answers: a run whose waits all ended unanswered
+  // (the process left with nothing to wait for) does not exit 0.
+  setExitCode(EXIT_ERROR);
+  main(processArgs()).then(setExitCode);
 }

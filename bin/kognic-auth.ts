@@ -13,6 +13,9 @@ import { configuredProxy } from "../src/config/proxy.ts";
 
 // With a proxy configured, the CLI's own proxying fetch is used instead.
 const onNode = !("Bun" in globalThis) && !("Deno" in globalThis) && !configuredProxy(process.env);
+// An error until main answers: a run whose waits all ended unanswered (the
+// process left with nothing to wait for) does not exit 0.
+process.exitCode = 1;
 // The process's streams as every CLI has them (a closed stdout exits 141 silently).
 main(process.argv.slice(2), {
   ...defaultIO(),

@@ -40,6 +40,7 @@ import process from "node:process";
 import { buildToolBin, buildTools, installTestDependencies, ROOT, VERSIONS } from "./npm_tools.ts";
 import { reportBrowserBundle } from "./size.ts";
 import { checkVersionModule, versionModule } from "./version.ts";
+import { VERSION_COMPANIONS } from "../src/cli/process_io.ts";
 
 /** Where the package is written. */
 export const NPM_DIR: string = join(ROOT, "npm");
@@ -224,18 +225,24 @@ export function packageJson(deno: DenoJson, version: string): Record<string, unk
 
 /**
  * Makes each bin one pre-built module: the CLI's modules bundled from the
- * compiled (and version-stamped) files into the bin itself, so that a start
- * loads one file instead of a module graph (Node resolves, reads and links
- * each module of a graph on every start). `node:` modules and the optional
- * peers stay imports; the lazily loaded modules are inlined, and V8 compiles
- * their functions only when they run. `import.meta.main` is false inside, so
+ * compiled (and version-stamped) files into one file, so that a start loads
+ * one file instead of a module graph (Node resolves, reads and links each
+ * module of a graph on every start; one file of the same code loads faster
+ * than a few dozen chunks of it). `node:` modules and the optional peers stay
+ * imports; the lazily loaded modules are inlined, and V8 compiles their
+ * functions only when they run. `import.meta.main` is false inside, so
  * cli.ts's own start-up block (Node 24 has `import.meta.main`) does not run
  * beside the bin's.
+ *
+ * The `kognic-auth` bin is that bundle behind a small entry that answers
+ * `--version` (alone, or with `-v`/`-h`, as cli.ts reads it) from the version
+ * built, and loads the bundle (`kognic-auth.main.js`) for everything else.
  */
-function bundleBins(): void {
+function bundleBins(version: string): void {
   for (const source of [BIN_SOURCE, KOG_BIN_SOURCE, TESTING_BIN_SOURCE]) {
     const bin = join(NPM_DIR, built(`./${source}`, ".js"));
-    const out = `${bin}.bundle`;
+    const split = source === BIN_SOURCE;
+    const out = split ? bin.replace(/\.js$/, ".main.js") : `${bin}.bundle`;
     run(buildToolBin("esbuild"), [
       bin,
       "--bundle",
@@ -252,13 +259,31 @@ function bundleBins(): void {
       `--outfile=${out}`,
       "--log-level=warning",
     ]);
-    renameSync(out, bin);
     rmSync(`${bin}.map`, { force: true });
+    if (split) writeFileSync(bin, versionEntry(basename(out), version));
+    else renameSync(out, bin);
     if (!readFileSync(bin, "utf8").startsWith("#!/usr/bin/env node\n")) {
       throw new Error(`${bin} lost its node shebang in the bundle`);
     }
     chmodSync(bin, 0o755);
   }
+}
+
+/** The `kognic-auth` bin's entry: `--version` from here, the rest from the bundle `main`. */
+function versionEntry(main: string, version: string): string {
+  return `#!/usr/bin/env node
+// The kognic-auth command. --version is answered here, without loading the
+// command's bundle (${main}), for the arguments asksVersion of
+// src/cli/process_io.ts takes for it.
+import process from "node:process";
+const args = process.argv.slice(2);
+const companions = new Set(${JSON.stringify([...VERSION_COMPANIONS])});
+if (args.includes("--version") && args.every((arg) => companions.has(arg))) {
+  process.stdout.write(${JSON.stringify(`kognic-auth ${version}\n`)});
+} else {
+  import(${JSON.stringify(`./${main}`)});
+}
+`;
 }
 
 /** The compiler configuration: deno.json's checks, plus what the npm build needs. */
@@ -399,7 +424,7 @@ export function buildNpm(version?: string): string {
     JSON.stringify(packageJson(deno, version), null, 2) + "\n",
   );
   // After package.json: the bins' bundles resolve the core's #runtime through its imports.
-  bundleBins();
+  bundleBins(version);
   for (const file of ["README.md", "LICENSE"]) {
     if (existsSync(join(ROOT, file))) copyFileSync(join(ROOT, file), join(NPM_DIR, file));
     else console.warn(`Warning: ${file} is missing; the package goes without it`);

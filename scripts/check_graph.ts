@@ -158,6 +158,12 @@ export function checkGraph(graph: Map<string, Edge[]>): { problems: string[]; ch
     const layer = layerOf(from);
     for (const edge of edges) {
       checks++;
+      if (layer && edge.to.startsWith("npm:") && !edge.typeOnly) {
+        problems.push(
+          `${from} imports ${edge.to} by a literal specifier: Deno then resolves the package ` +
+            `(and its dependencies) on every start; load it with importOptionalPeer`,
+        );
+      }
       if (edge.dynamic && graph.get(edge.to)?.some((back) => back.to === from)) {
         problems.push(`${edge.to}, loaded lazily by ${from}, imports it back`);
       }

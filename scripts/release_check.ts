@@ -43,7 +43,7 @@ import { delimiter, dirname, join } from "node:path";
 import process from "node:process";
 import { startAuthServer } from "../testing.ts";
 import { NPM_DIR } from "./build_npm.ts";
-import { Checks } from "./checks.ts";
+import { Checks, unexpectedPublishWarning } from "./checks.ts";
 import { buildToolBin, nodeBin, ROOT, verdaccioBin, VERSIONS } from "./npm_tools.ts";
 import { checkTag, releaseNotes } from "./release_notes.ts";
 import { checkVersionModule, denoJsonVersion } from "./version.ts";
@@ -266,7 +266,9 @@ try {
       await exec(DENO, ["publish", "--dry-run", ...(allowDirty ? ["--allow-dirty"] : [])]),
     );
     const output = outcome.stdout + outcome.stderr;
-    if (/warning/i.test(output)) throw new Error(`deno publish --dry-run warned:\n${output}`);
+    if (unexpectedPublishWarning(output)) {
+      throw new Error(`deno publish --dry-run warned:\n${output}`);
+    }
     jsrFiles = [...output.matchAll(/^\s+file:\/\/\S+/gm)].length;
     return `${deno.name}@${version}, ${jsrFiles} files`;
   });

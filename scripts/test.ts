@@ -36,6 +36,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { documents } from "./check_readme.ts";
+import { unexpectedPublishWarning } from "./checks.ts";
 
 /** Test counts of one step. */
 interface Counts {
@@ -271,7 +272,8 @@ const steps: Step[] = [
     name: "deno publish --dry-run",
     weight: 8,
     cmd: [deno, "publish", "--dry-run", "--allow-dirty"],
-    check: (output) => /warning/i.test(output) ? "deno publish --dry-run warned" : undefined,
+    check: (output) =>
+      unexpectedPublishWarning(output) ? "deno publish --dry-run warned" : undefined,
   },
   {
     // What deno publish would upload, served by a local JSR registry, used as a

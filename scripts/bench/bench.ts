@@ -21,8 +21,8 @@
  * - `--candidate=FILE`: a changed copy of `mod.ts`, measured as its own row
  *   beside the current code (bundled with esbuild for Node); results in
  *   `.tmp/bench/`.
- * - `--parts=overhead,storm,memory,cold,size,fleet`: the parts to run (all by
- *   default); with fewer, results go to `.tmp/bench/`.
+ * - `--parts=overhead,storm,memory,cold,size,fleet,mcp,startup,fetch`: the parts
+ *   to run (all by default); with fewer, results go to `.tmp/bench/`.
  * - `--out=DIR`: where to write `benchmarks.json`, `benchmarks.md` and `benchmarks.svg`.
  * - `--mcp-calls=N`: sequential calls per forwarder per round in the `mcp` part
  *   (100); `--mcp-rounds=N` its rounds (10); `--mcp-rss=N`: also N calls through
@@ -42,7 +42,14 @@
  *    response, and the `kognic-auth get-access-token` command;
  * 3. cold storm: 1,000 concurrent first calls, and the token requests they make;
  * 4. size: esbuild `--bundle --minify`, gzip -9; our npm tarball;
- * 5. memory: the heap after 100,000 requests against after 1,000.
+ * 5. memory: the heap after 100,000 requests against after 1,000;
+ * 6. MCP proxy latency;
+ * 7. start-up of the command (`startup`): `--version`, `get-access-token`
+ *    warm and cold, the floor (start, one file read, one loopback GET), each
+ *    paired with the same round's empty start, every runtime side by side;
+ * 8. `AuthSession.fetch` against raw fetch over loopback (`fetch`) on Deno,
+ *    Node.js and Bun, round by round, with raw against raw as the method's
+ *    spread, and the resident set size over 100,000 calls.
  *
  * @module
  */
@@ -61,7 +68,7 @@ import {
 import os from "node:os";
 import { join, relative, resolve } from "node:path";
 import process from "node:process";
-import { buildToolBin, nodeBin, ROOT, versionOf, VERSIONS } from "../npm_tools.ts";
+import { buildToolBin, bunBin, nodeBin, ROOT, versionOf, VERSIONS } from "../npm_tools.ts";
 import { CASES, PEERS, type TaskOptions } from "./cases.ts";
 import { coldCases, coldEnv, type ColdRuntime, measureCold, startBareBus } from "./cold.ts";
 import { measureSizes, type SizeResult, tarballOf, type TarballResult } from "./size.ts";
@@ -70,13 +77,25 @@ import { benchDocument, type BenchResult, type RuntimeRun, withMcpSection } from
 import type { Doc } from "../render_doc.ts";
 import { fleetProblems, type FleetResult, renderFleet, runFleet } from "./fleet.ts";
 import { type McpResult, measureMcp } from "./mcp.ts";
+import { measureStartup, type StartupResult, type StartupRuntime } from "./startup.ts";
+import type { FetchRatioRun } from "./figures.ts";
 
 /** The runtimes measured, by id. */
 export const RUNTIMES = ["deno", "node20", "node22", "node24"] as const;
 type RuntimeId = typeof RUNTIMES[number];
 
 /** The parts of a run, by name. */
-export const PARTS = ["overhead", "storm", "memory", "cold", "size", "fleet", "mcp"] as const;
+export const PARTS = [
+  "overhead",
+  "storm",
+  "memory",
+  "cold",
+  "size",
+  "fleet",
+  "mcp",
+  "startup",
+  "fetch",
+] as const;
 type Part = typeof PARTS[number];
 
 interface Config {
@@ -103,6 +122,8 @@ const SIZES = {
     cold: { warmups: 2, rounds: 20 },
     fleet: { processes: 50, windows: 3, reads: 500 },
     mcp: { rounds: 10, perRound: 100, perCaller: 10, long: 0 },
+    startup: { warmups: 2, rounds: 20 },
+    fetch: { rounds: 200, batch: 25, calls: 100_000 },
   },
   smoke: {
     stub: { rounds: 2, batchMs: 10 },
@@ -112,6 +133,8 @@ const SIZES = {
     cold: { warmups: 1, rounds: 1 },
     fleet: { processes: 3, windows: 1, reads: 20 },
     mcp: { rounds: 1, perRound: 5, perCaller: 1, long: 0 },
+    startup: { warmups: 0, rounds: 1 },
+    fetch: { rounds: 3, batch: 5, calls: 2_000 },
   },
 };
 
@@ -469,6 +492,96 @@ async function measureRuntime(
 }
 
 // ---------------------------------------------------------------------------
+// The start-up and fetch parts: every runtime side by side
+
+/** Deno as a JSR user runs the command, and the npm bin on each Node.js. */
+function startupRuntimes(runtimes: RuntimeId[], installed: boolean): StartupRuntime[] {
+  const permissions = ["--allow-net=127.0.0.1", "--allow-read", "--allow-write", "--allow-env"];
+  const bin = installed
+    ? join(BENCH_NODE, "node_modules", "@kognic", "auth", "esm", "bin", "kognic-auth.js")
+    : join(ROOT, "npm", "esm", "bin", "kognic-auth.js");
+  return runtimes.map((id) => {
+    if (id === "deno") {
+      const version = (globalThis as unknown as { Deno: { version: { deno: string } } }).Deno
+        .version.deno;
+      return {
+        label: `Deno ${version}`,
+        script: [DENO, "run", ...permissions],
+        cli: [DENO, "run", ...permissions, join(ROOT, "cli.ts")],
+        extension: "ts",
+        nodeHttp: false,
+      };
+    }
+    const node = nodeBin(Number(id.slice(4)) as 20 | 22 | 24);
+    return {
+      label: `Node.js ${versionOf(node)}`,
+      script: [node],
+      cli: [node, bin],
+      extension: "mjs",
+      nodeHttp: true,
+    };
+  });
+}
+
+/** AuthSession.fetch against raw fetch on each runtime, and Bun, against the loopback server. */
+async function measureFetchRatio(
+  runtimes: RuntimeId[],
+  serverUrl: string,
+  config: Config,
+): Promise<FetchRatioRun[]> {
+  const sizes = config.smoke ? SIZES.smoke.fetch : SIZES.full.fetch;
+  const script = join(ROOT, "scripts", "bench", "fetch_ratio.mjs");
+  const tail = [serverUrl, String(sizes.rounds), String(sizes.batch), String(sizes.calls)];
+  const npmModule = join(ROOT, "npm", "esm", "mod.js");
+  const targets: { label: string; command: string[] }[] = [];
+  for (const id of runtimes) {
+    if (id === "deno") {
+      const version = (globalThis as unknown as { Deno: { version: { deno: string } } }).Deno
+        .version.deno;
+      targets.push({
+        label: `Deno ${version}`,
+        command: [
+          DENO,
+          "run",
+          "--allow-net=127.0.0.1",
+          "--allow-read",
+          "--allow-env",
+          "--v8-flags=--expose-gc",
+          script,
+          join(ROOT, "mod.ts"),
+          ...tail,
+        ],
+      });
+    } else if (existsSync(npmModule)) {
+      const node = nodeBin(Number(id.slice(4)) as 20 | 22 | 24);
+      targets.push({
+        label: `Node.js ${versionOf(node)}`,
+        command: [node, "--expose-gc", script, npmModule, ...tail],
+      });
+    }
+  }
+  try {
+    const bun = bunBin();
+    targets.push({
+      label: `Bun ${versionOf(bun)}`,
+      command: [bun, script, join(ROOT, "mod.ts"), ...tail],
+    });
+  } catch (error) {
+    log(`fetch: no Bun (${error instanceof Error ? error.message : error})`);
+  }
+  const results: FetchRatioRun[] = [];
+  for (const target of targets) {
+    log(`fetch: ${target.label}`);
+    try {
+      results.push({ label: target.label, ...(await runJson(target.command, ROOT)) });
+    } catch (error) {
+      results.push({ label: target.label, error: String((error as Error)?.message ?? error) });
+    }
+  }
+  return results;
+}
+
+// ---------------------------------------------------------------------------
 // Smoke checks: sane numbers, no timing thresholds
 
 function smokeProblems(result: BenchResult): string[] {
@@ -522,6 +635,20 @@ function smokeProblems(result: BenchResult): string[] {
       if (!cold.error && !finitePositive(cold.wall.median)) {
         problems.push(`${at}: cold start of ${cold.name} has no time`);
       }
+    }
+  }
+  for (const run of result.startup?.runtimes ?? []) {
+    for (const row of run.cases) {
+      if (row.error) problems.push(`${run.label}: start-up: ${row.name} failed: ${row.error}`);
+      else if (!finitePositive(row.wall.median)) {
+        problems.push(`${run.label}: start-up: ${row.name} has no time`);
+      }
+    }
+  }
+  for (const run of result.fetchRatio ?? []) {
+    if (run.error) problems.push(`${run.label}: fetch: ${run.error}`);
+    else if (!finitePositive(run.ratio?.median) || !finitePositive(run.memory?.rssAfterAll)) {
+      problems.push(`${run.label}: fetch: missing or bad figures`);
     }
   }
   for (const size of result.sizes) {
@@ -585,9 +712,27 @@ async function main(args: string[]): Promise<number> {
   const server = await startServer();
   log(`loopback server at ${server.url}`);
   const runs: RuntimeRun[] = [];
+  let startup: StartupResult | undefined;
+  let fetchRatio: FetchRatioRun[] | undefined;
+  const runtimeParts = config.parts.filter((part) => part !== "startup" && part !== "fetch");
   try {
-    for (const id of runtimes) {
-      runs.push(await measureRuntime(runtimeSpec(id, config.candidate), server, config, denoDir));
+    if (runtimeParts.length) {
+      for (const id of runtimes) {
+        runs.push(await measureRuntime(runtimeSpec(id, config.candidate), server, config, denoDir));
+      }
+    }
+    if (config.parts.includes("startup")) {
+      log("start-up of the command, every runtime side by side");
+      startup = measureStartup(startupRuntimes(runtimes, tarball !== undefined), server.url, {
+        scratch: join(ROOT, ".tmp", "bench-startup"),
+        cwd: ROOT,
+        env: coldEnv(join(ROOT, ".tmp", "bench-home"), denoDir),
+        loadavg: () => os.loadavg(),
+        ...(config.smoke ? SIZES.smoke.startup : SIZES.full.startup),
+      });
+    }
+    if (config.parts.includes("fetch")) {
+      fetchRatio = await measureFetchRatio(runtimes, server.url, config);
     }
   } finally {
     await server.close();
@@ -648,6 +793,8 @@ async function main(args: string[]): Promise<number> {
     runtimes: runs,
     mcp,
     sizes,
+    startup,
+    fetchRatio,
     tarball,
     pending,
     seconds: (Date.now() - started) / 1000,

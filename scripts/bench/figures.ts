@@ -19,6 +19,7 @@ import {
   type McpRow,
   YOUNG_GENERATION_CAP,
 } from "./mcp.ts";
+import type { StartupCase, StartupResult, StartupRun } from "./startup.ts";
 
 /** Stubbed-fetch figures of one case, in microseconds per request. */
 export interface StubRow {
@@ -78,6 +79,21 @@ export interface RuntimeRun {
 }
 
 /** One whole run. */
+/** The `fetch` part on one runtime: AuthSession.fetch against raw fetch over loopback. */
+export interface FetchRatioRun {
+  label: string;
+  error?: string;
+  rounds?: number;
+  batch?: number;
+  raw?: Stats;
+  session?: Stats;
+  /** Round by round, session / raw. */
+  ratio?: Stats;
+  /** Round by round, raw again / raw: the method's own spread. */
+  methodSpread?: Stats;
+  memory?: { calls: number; rssAfter1000: number; rssAfterAll: number };
+}
+
 export interface BenchResult {
   date: string;
   smoke: boolean;
@@ -97,6 +113,10 @@ export interface BenchResult {
   /** The MCP bridge against the floor and mcp-remote, when measured. */
   mcp?: McpResult;
   sizes: SizeResult[];
+  /** The command's start-up, every runtime side by side (the `startup` part). */
+  startup?: StartupResult;
+  /** AuthSession.fetch against raw fetch over loopback (the `fetch` part). */
+  fetchRatio?: FetchRatioRun[];
   tarball?: TarballResult;
   pending: string[];
   seconds: number;
@@ -111,6 +131,14 @@ const LOOPBACK_TARGET = 1.03;
 /** The cold-start targets of the CLI, over the runtime's empty start: no cache, warm cache. */
 const COLD_TARGET_MS = 30;
 const WARM_TARGET_MS = 15;
+/** The start-up targets over the runtime's empty start, in ms (paired medians). */
+const STARTUP_TARGETS: Record<string, number> = {
+  "--version": 10,
+  "get-access-token (warm)": 15,
+  "get-access-token (cold)": 30,
+};
+/** AuthSession.fetch over loopback: at most this many times raw fetch (paired median). */
+const FETCH_RATIO_TARGET = 1.05;
 /** Heap growth under this cannot be one retained object per request over 99,000 requests. */
 const MEMORY_NOISE_BYTES = 1024 * 1024;
 
@@ -251,6 +279,141 @@ function memoryTarget(run: RuntimeRun): string {
   if (growth === undefined) return "–";
   const text = `${signed(growth / 1024, 0)} KB`;
   return growth <= MEMORY_NOISE_BYTES ? `met (${text})` : `**missed** (${text})`;
+}
+
+function startupMs(value: number | undefined, digits = 1): string {
+  return value === undefined || !Number.isFinite(value) ? "–" : value.toFixed(digits);
+}
+
+function startupCase(run: StartupRun, name: string): StartupCase | undefined {
+  return run.cases.find((row) => row.name === name);
+}
+
+/** The start-up and fetch targets: paired medians, each with its quartiles. */
+function pairedTargetsSection(result: BenchResult): Block[] {
+  const blocks: Block[] = [];
+  const startup = result.startup;
+  if (startup) {
+    const rows = Object.entries(STARTUP_TARGETS).map(([name, limit]) => [
+      `\`kognic-auth ${name}\`: ≤ empty start + ${limit} ms`,
+      ...startup.runtimes.map((run) => {
+        const row = startupCase(run, name);
+        if (!row || row.error) return row?.error ? "failed" : "–";
+        const over = row.overEmpty!;
+        const floor = startupCase(run, "floor")?.overEmpty?.median;
+        const text = `${signed(over.median)} ms (${signed(over.p25)} to ${
+          signed(over.p75)
+        }); floor ${signed(floor ?? NaN)} ms`;
+        return over.median <= limit
+          ? `met (${text})`
+          : `**missed** by ${startupMs(over.median - limit)} ms (${text})`;
+      }),
+    ]);
+    blocks.push(
+      table(["Target (start-up, paired)", ...startup.runtimes.map((r) => r.label)], rows),
+    );
+  }
+  const fetchRuns = result.fetchRatio ?? [];
+  if (fetchRuns.length) {
+    blocks.push(table(["Target (loopback, paired)", ...fetchRuns.map((run) => run.label)], [[
+      `AuthSession.fetch ≤ ${FETCH_RATIO_TARGET}× raw fetch`,
+      ...fetchRuns.map((run) => {
+        if (run.error || !run.ratio || !run.methodSpread) return run.error ? "failed" : "–";
+        const r = run.ratio;
+        const text = `${r.median.toFixed(3)}× (${r.p25.toFixed(3)}–${r.p75.toFixed(3)}); ` +
+          `raw against raw ${run.methodSpread.median.toFixed(3)}× (${
+            run.methodSpread.p25.toFixed(3)
+          }–${run.methodSpread.p75.toFixed(3)})`;
+        return r.median <= FETCH_RATIO_TARGET
+          ? `met (${text})`
+          : `**missed** by ${(r.median - FETCH_RATIO_TARGET).toFixed(3)}× (${text})`;
+      }),
+    ]]));
+  }
+  return blocks;
+}
+
+function startupSection(result: BenchResult): Block[] {
+  const startup = result.startup;
+  if (!startup) return [{ p: "Not measured in this run." }];
+  const load = (values: number[]): string => values.map((v) => v.toFixed(1)).join(", ");
+  const blocks: Block[] = [{
+    p: `${startup.rounds} rounds; in every round each case of every runtime runs once, in an ` +
+      "order that rotates, and each case is paired with the same round's empty start of its " +
+      "runtime: the figure is the median of those differences, with its quartiles (p25–p75), " +
+      "so that the load the machine was under when a round ran cancels out. Wall time is spawn " +
+      `to exit. ${startup.cacheNote}. Load average (1, 5, 15 min) before: ${
+        load(startup.loadBefore)
+      }; after: ${load(startup.loadAfter)}.`,
+  }];
+  for (const run of startup.runtimes) {
+    blocks.push({ h: 4, text: run.label });
+    blocks.push(table(
+      ["Case", "Over empty start, ms (p25–p75)", "Wall ms, median (p25–p75)", "What it runs"],
+      run.cases.map((row) => [
+        row.name,
+        row.error
+          ? `failed: ${row.error.slice(0, 80)}`
+          : row.overEmpty
+          ? `${signed(row.overEmpty.median)} (${signed(row.overEmpty.p25)} to ${
+            signed(row.overEmpty.p75)
+          })`
+          : "0",
+        `${startupMs(row.wall.median)} (${startupMs(row.wall.p25)}–${startupMs(row.wall.p75)})`,
+        row.description,
+      ]),
+    ));
+  }
+  return blocks;
+}
+
+function fetchRatioSection(result: BenchResult): Block[] {
+  const runs = result.fetchRatio ?? [];
+  if (!runs.length) return [{ p: "Not measured in this run." }];
+  const first = runs.find((run) => run.rounds);
+  return [
+    {
+      p: `The loopback auth server's echo API in a process of its own; ${
+        first?.rounds ?? "–"
+      } rounds, in each of which raw fetch (a precomputed Authorization header), the ` +
+        `session's fetch and raw fetch again send ${
+          first?.batch ?? "–"
+        } sequential GETs each (bodies read), in a rotating order. Ratio: the session's µs ` +
+        "per GET over raw fetch's in the same round; raw against raw is the method's own " +
+        "spread, what two identical clients differ by. Memory: the process's resident set " +
+        "size (after a collection) after 1,000 of the session's GETs and after all of them.",
+    },
+    table(
+      [
+        "Runtime",
+        "raw fetch µs",
+        "AuthSession.fetch µs",
+        "Ratio (p25–p75)",
+        "Raw against raw (p25–p75)",
+        "RSS after 1,000",
+        "RSS after all (calls)",
+      ],
+      runs.map((run) =>
+        run.error || !run.ratio
+          ? [run.label, `failed: ${(run.error ?? "no figures").slice(0, 80)}`, "", "", "", "", ""]
+          : [
+            run.label,
+            us(run.raw?.median),
+            us(run.session?.median),
+            `${run.ratio.median.toFixed(3)}× (${run.ratio.p25.toFixed(3)}–${
+              run.ratio.p75.toFixed(3)
+            })`,
+            `${run.methodSpread!.median.toFixed(3)}× (${run.methodSpread!.p25.toFixed(3)}–${
+              run.methodSpread!.p75.toFixed(3)
+            })`,
+            `${(run.memory!.rssAfter1000 / 2 ** 20).toFixed(1)} MiB`,
+            `${(run.memory!.rssAfterAll / 2 ** 20).toFixed(1)} MiB (${
+              run.memory!.calls.toLocaleString("en")
+            })`,
+          ]
+      ),
+    ),
+  ];
 }
 
 function targetsSection(result: BenchResult): Block {
@@ -745,6 +908,7 @@ export function benchDocument(result: BenchResult): Doc {
     { code: "deno task bench", lang: "sh" },
     ...(result.candidate ? [{ p: `With the candidate change \`${result.candidate}\`.` }] : []),
     { h: 2, text: "Targets" },
+    ...pairedTargetsSection(result),
     targetsSection(result),
     limitsSection(result),
     { p: "![Per-request overhead over raw fetch, CPU µs, stubbed fetch](benchmarks.svg)" },
@@ -824,6 +988,15 @@ export function benchDocument(result: BenchResult): Doc {
     memorySection(result),
     { h: 2, text: MCP_HEADING },
     ...mcpSection(result),
+    { h: 2, text: "7. Start-up of the command, paired" },
+    {
+      p: "`kognic-auth` as its users start it: on Deno `deno run --allow-net --allow-read " +
+        "--allow-write --allow-env cli.ts` from the sources (as a JSR user runs it), on Node.js " +
+        "the npm package's bin; against the loopback auth server.",
+    },
+    ...startupSection(result),
+    { h: 2, text: "8. AuthSession.fetch against raw fetch over loopback" },
+    ...fetchRatioSection(result),
     { h: 2, text: "Machine and versions" },
     machineSection(result),
   ];

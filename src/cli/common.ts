@@ -3,7 +3,7 @@
 // from, and the token cache with -v lines. Their frame (exit codes, usage
 // errors, options, commands) is in skeleton.ts.
 
-import process from "node:process";
+import { platform } from "./process_io.ts";
 import type { EnvSource } from "../shared/env.ts";
 import { configuredProxy, createProxyFetch, fetchHonoursProxy } from "../config/proxy.ts";
 import type { AuthEvent, AuthEventListener } from "../core/events.ts";
@@ -71,8 +71,7 @@ export async function keyringStep<T>(fn: () => Promise<T>, alternative: string):
   } catch (error) {
     if (!(error instanceof KeyringError)) throw error;
     const message = oneLine(error.message).replace(/\.$/, "");
-    const os = (globalThis as { Deno?: { build?: { os?: string } } }).Deno?.build?.os ??
-      process.platform;
+    const os = platform();
     const fix = error.unreachable && os !== "darwin" && os !== "windows" && os !== "win32"
       ? ". Start a Secret Service (such as gnome-keyring or KeePassXC) on the D-Bus session bus"
       : "";

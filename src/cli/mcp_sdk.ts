@@ -4,6 +4,7 @@
 // Deno. When a package is missing, the error says how to install it.
 
 import { ConfigurationError } from "../shared/errors.ts";
+import { importOptionalPeer } from "../shared/optional_peer.ts";
 
 /** The SDK's packages with their version ranges, as the install command names them. */
 export const MCP_SDK_PACKAGES: readonly string[] = [
@@ -38,8 +39,13 @@ export interface McpBridgeKit extends McpServerKit {
 export async function loadMcpServerKit(): Promise<McpServerKit> {
   try {
     const [server, stdio] = await Promise.all([
-      import("@modelcontextprotocol/server"),
-      import("@modelcontextprotocol/server/stdio"),
+      importOptionalPeer<typeof import("@modelcontextprotocol/server")>(
+        "@modelcontextprotocol/server",
+      ),
+      importOptionalPeer<typeof import("@modelcontextprotocol/server/stdio")>(
+        "@modelcontextprotocol/server",
+        "/stdio",
+      ),
     ]);
     return { Server: server.Server, serveStdio: stdio.serveStdio };
   } catch (error) {
@@ -56,7 +62,9 @@ export async function loadMcpServerKit(): Promise<McpServerKit> {
 export async function loadMcpBridgeKit(): Promise<McpBridgeKit> {
   try {
     const [client, server] = await Promise.all([
-      import("@modelcontextprotocol/client"),
+      importOptionalPeer<typeof import("@modelcontextprotocol/client")>(
+        "@modelcontextprotocol/client",
+      ),
       loadMcpServerKit(),
     ]);
     return {

@@ -7,8 +7,7 @@
  * @module
  */
 
-import process from "node:process";
-import { parseArgs } from "node:util";
+import { stdinChunks, writeStderr, writeStdout } from "./process_io.ts";
 import { parseTokenCacheMode, TOKEN_CACHE_ENV, type TokenCacheMode } from "../config/cache_mode.ts";
 import { type EnvSource, getEnv } from "../shared/env.ts";
 import { describe, isPermissionDenied, oneLine } from "./common.ts";
@@ -38,15 +37,8 @@ export interface CliIO {
   fetch?: typeof fetch;
 }
 
-/** Exit code: success (for `kog`, a 2xx response). */
-export const EXIT_OK = 0;
-/**
- * Exit code: an error, such as missing credentials, a refused token request,
- * unusable input or (for `kog`) an HTTP error.
- */
-export const EXIT_ERROR = 1;
-/** Exit code: the command line could not be understood. */
-export const EXIT_USAGE = 2;
+export { EXIT_CLOSED_STDOUT, EXIT_ERROR, EXIT_OK, EXIT_USAGE, isClosedPipe } from "./process_io.ts";
+import { EXIT_ERROR, EXIT_OK, EXIT_USAGE } from "./process_io.ts";
 
 /**
  * A command line that cannot be understood. `command` names the command
@@ -65,56 +57,12 @@ export class UsageError extends Error {
 }
 
 /**
- * The exit code when standard output is closed before the command is done
- * (the reader of a pipe left, as `head` does): 141, which is 128 + SIGPIPE,
- * as a shell reports a command ended by a closed pipe. The command ends at
- * once and silently.
- */
-export const EXIT_CLOSED_STDOUT = 141;
-
-/** Whether `error` says that the other end of a pipe was closed. */
-export function isClosedPipe(error: unknown): boolean {
-  const { code, name } = (error ?? {}) as { code?: unknown; name?: unknown };
-  return code === "EPIPE" || code === "ERR_STREAM_DESTROYED" || name === "BrokenPipe";
-}
-
-let watchingStdout = false;
-
-/** Ends the process silently with {@linkcode EXIT_CLOSED_STDOUT}. */
-function closedStdout(): never {
-  process.exit(EXIT_CLOSED_STDOUT);
-}
-
-/**
- * The process's standard streams. A closed standard output ends the process
- * at once, silently, with {@linkcode EXIT_CLOSED_STDOUT}, whether the runtime
- * reports it as an `error` event (Node, Bun) or by throwing from `write`
- * (Deno), never as an uncaught EPIPE with a stack.
+ * The process's standard streams (a closed standard output ends the process
+ * silently with {@linkcode EXIT_CLOSED_STDOUT}: see process_io.ts), and on
+ * Deno an environment whose reads never throw.
  */
 export function defaultIO(): CliIO {
-  if (!watchingStdout) {
-    watchingStdout = true;
-    process.stdout.on("error", (error: unknown) => {
-      if (isClosedPipe(error)) closedStdout();
-      throw error;
-    });
-  }
-  const io: CliIO = {
-    stdout: (text) => {
-      try {
-        process.stdout.write(text);
-      } catch (error) {
-        if (isClosedPipe(error)) closedStdout();
-        throw error;
-      }
-    },
-    stderr: (text) => {
-      try {
-        process.stderr.write(text);
-      } catch { /* nowhere left to say anything */ }
-    },
-    stdin: readProcessStdin,
-  };
+  const io: CliIO = { stdout: writeStdout, stderr: writeStderr, stdin: readProcessStdin };
   const env = denoEnvWithoutPermission();
   if (env) io.env = env;
   return io;
@@ -186,7 +134,7 @@ function warnDeniedEnv(io: CliIO): void {
 export async function readProcessStdin(maxBytes = Infinity): Promise<Uint8Array> {
   const { readBoundedBytes } = await import("../shared/body.ts");
   const limit = Number.isFinite(maxBytes) ? maxBytes + 1 : Number.MAX_SAFE_INTEGER;
-  return (await readBoundedBytes(process.stdin as AsyncIterable<Uint8Array | string>, limit)).bytes;
+  return (await readBoundedBytes(stdinChunks(), limit)).bytes;
 }
 
 /**
@@ -344,17 +292,7 @@ export function parseOptions(
   allowPositionals = false,
 ): ParsedArgs {
   const expanded = expandGreedy(args, options, command);
-  const { tokens } = parseArgs({
-    args: expanded,
-    options: Object.fromEntries(
-      Object.entries(options).map((
-        [name, spec],
-      ) => [name, spec.short ? { type: spec.type, short: spec.short } : { type: spec.type }]),
-    ),
-    strict: false,
-    allowPositionals: true,
-    tokens: true,
-  });
+  const tokens = tokenize(expanded, options);
   const longNames = Object.keys(options).map((name) => `--${name}`);
   const values: ParsedArgs["values"] = {};
   const positionals: string[] = [];
@@ -400,6 +338,112 @@ export function parseOptions(
     } else values[token.name] = token.value;
   }
   return { values, positionals };
+}
+
+/** One word (or part of one) of a command line, as `node:util`'s `parseArgs` tokens name them. */
+export type ArgToken =
+  | { kind: "option-terminator" }
+  | { kind: "positional"; value: string }
+  | { kind: "option"; name: string; rawName: string; value?: string; inlineValue?: boolean };
+
+/**
+ * Splits a command line into tokens the way `parseArgs` of `node:util` does
+ * with `strict: false` and `tokens: true` (which would load Node's layer on
+ * Deno): `--` ends the options; `--name=value` has an inline value (an `=`
+ * right after `--` is part of the name);
+ * `--name` and `-n` of a string option take the next word, whatever it is;
+ * `-abc` is a group of short options unless `-a` takes a string, which then
+ * takes the rest (`-aVALUE`), as does one inside a group; a lone `-` is a
+ * positional. A short letter with no option of its own keeps the letter as its name.
+ */
+export function tokenize(args: readonly string[], options: OptionTable): ArgToken[] {
+  const tokens: ArgToken[] = [];
+  const rest = [...args];
+  const longName = (letter: string): string =>
+    Object.keys(options).find((name) => options[name].short === letter) ?? letter;
+  const takesString = (name: string): boolean =>
+    Object.hasOwn(options, name) && options[name].type === "string";
+  while (rest.length) {
+    const arg = rest.shift()!;
+    if (arg === "--") {
+      tokens.push({ kind: "option-terminator" });
+      for (const word of rest) tokens.push({ kind: "positional", value: word });
+      break;
+    }
+    if (arg.length === 2 && arg[0] === "-" && arg[1] !== "-") {
+      const name = longName(arg[1]);
+      if (takesString(name) && rest.length) {
+        tokens.push({
+          kind: "option",
+          name,
+          rawName: arg,
+          value: rest.shift(),
+          inlineValue: false,
+        });
+      } else {
+        tokens.push({
+          kind: "option",
+          name,
+          rawName: arg,
+          value: undefined,
+          inlineValue: undefined,
+        });
+      }
+    } else if (arg.length > 2 && arg.startsWith("--") && !arg.includes("=", 3)) {
+      const name = arg.slice(2);
+      if (takesString(name) && rest.length) {
+        tokens.push({
+          kind: "option",
+          name,
+          rawName: arg,
+          value: rest.shift(),
+          inlineValue: false,
+        });
+      } else {
+        tokens.push({
+          kind: "option",
+          name,
+          rawName: arg,
+          value: undefined,
+          inlineValue: undefined,
+        });
+      }
+    } else if (arg.length > 2 && arg[0] === "-" && arg[1] !== "-") {
+      const first = longName(arg[1]);
+      if (takesString(first)) {
+        tokens.push({
+          kind: "option",
+          name: first,
+          rawName: arg.slice(0, 2),
+          value: arg.slice(2),
+          inlineValue: true,
+        });
+        continue;
+      }
+      // A group: each letter an option of its own, until one that takes the rest.
+      const expanded: string[] = [];
+      for (let index = 1; index < arg.length; index++) {
+        const letter = arg[index];
+        if (!takesString(longName(letter)) || index === arg.length - 1) {
+          expanded.push(`-${letter}`);
+        } else {
+          expanded.push(`-${arg.slice(index)}`);
+          break;
+        }
+      }
+      rest.unshift(...expanded);
+    } else if (arg.length > 2 && arg.startsWith("--")) {
+      const at = arg.indexOf("=", 3);
+      tokens.push({
+        kind: "option",
+        name: arg.slice(2, at),
+        rawName: arg.slice(0, at),
+        value: arg.slice(at + 1),
+        inlineValue: true,
+      });
+    } else tokens.push({ kind: "positional", value: arg });
+  }
+  return tokens;
 }
 
 /** Turns `--scopes a b --json` into `--scopes a --scopes b --json` for greedy options. */

@@ -286,13 +286,19 @@ export async function tokenWithin(choice: TokenChoice, started: number): Promise
   const controller = new AbortController();
   const token = choice.session.getToken({ signal: controller.signal });
   token.catch(() => {});
+  // unref: the deadline seldom fires, and the wait keeps the process alive
+  // by itself (files, sockets); a global timer would cost a warm Deno run
+  // more than the cache read.
   try {
     try {
-      return await withDeadline(left, () => token, { reason });
+      return await withDeadline(left, () => token, { reason, unref: true });
     } catch (error) {
       if (error !== overran || choice.requests() === 0) throw error;
     }
-    return await withDeadline(choice.timeout + BUDGET_GRACE_MS, () => token, { reason });
+    return await withDeadline(choice.timeout + BUDGET_GRACE_MS, () => token, {
+      reason,
+      unref: true,
+    });
   } catch (error) {
     controller.abort(error);
     throw error;

@@ -11,6 +11,7 @@
 import { type EnvSource, getEnv } from "../shared/env.ts";
 import { ConfigurationError } from "../shared/errors.ts";
 import { rememberUrlSecrets } from "../shared/redact.ts";
+import { importOptionalPeer } from "../shared/optional_peer.ts";
 
 const PROXY_VARIABLES = ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"];
 const INSTALL_HINT = "install it with `npm install undici`";
@@ -95,7 +96,7 @@ export async function createProxyFetch(options: ProxyFetchOptions = {}): Promise
   }
   let undici: UndiciModule;
   try {
-    undici = await import("undici") as unknown as UndiciModule;
+    undici = await importOptionalPeer<UndiciModule>("undici");
   } catch {
     throw new ConfigurationError(
       "A proxy is set (HTTPS_PROXY or HTTP_PROXY), and Node's fetch does not use it: the package " +

@@ -13,6 +13,7 @@ import { errorCode } from "../shared/files.ts";
 import { inspectAsJson, redactAndCut, redactCause, rememberUrlSecrets } from "../shared/redact.ts";
 import { withDeadline } from "../shared/deadline.ts";
 import { checkNumber, TIMER_MS } from "../shared/numbers.ts";
+import { importOptionalPeer } from "../shared/optional_peer.ts";
 import { type LeaseStore, LocalQueue, runLocked } from "./_lease.ts";
 
 /**
@@ -549,7 +550,7 @@ function loadRedis(): Promise<RedisModule> {
 async function importRedis(): Promise<RedisModule> {
   let loaded: Record<string, unknown>;
   try {
-    loaded = await import("redis") as unknown as Record<string, unknown>;
+    loaded = await importOptionalPeer("redis");
   } catch (error) {
     const missing = errorCode(error) === "ERR_MODULE_NOT_FOUND" ||
       /cannot find (module|package)/i.test(String((error as Error)?.message));

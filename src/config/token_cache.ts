@@ -22,7 +22,7 @@ import {
 } from "../shared/keyring.ts";
 import { randomHex, withFileLock } from "./_lock.ts";
 import { type CacheEntry, isSpentEntry, parseCacheEntry, toCacheEntry } from "./_cache_entry.ts";
-import { errorCode, isNotFound } from "../shared/files.ts";
+import { errorCode, FileRefusedError, isNotFound, readFileBytes } from "../shared/files.ts";
 import { sleep } from "../shared/retry.ts";
 import { ConfigurationError } from "../shared/errors.ts";
 import { checkNumber, TIMER_MS } from "../shared/numbers.ts";
@@ -155,9 +155,7 @@ export class FileTokenCache implements TokenCache {
    */
   async get(key: string): Promise<TokenSet | undefined> {
     const path = await this.resolvePath();
-    const snapshot = await takeSnapshot(path);
-    await snapshot.handle?.close().catch(() => {});
-    const file = parseTokenFile(snapshot.text);
+    const file = parseTokenFile(await readTokenFile(path));
     if (file.earlierShape) await this.#update(() => {}).catch(() => {});
     return parseCacheEntry(file.entries.get(key));
   }
@@ -732,6 +730,28 @@ function isJson(text: string | undefined | null): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+/**
+ * The cache file's text for a read alone (no handle kept), with the refusals
+ * of {@linkcode takeSnapshot}: `undefined` when there is no file, `null` for
+ * what is not a regular file or is larger than {@linkcode MAX_TOKEN_FILE_BYTES}.
+ * Read through `readFileBytes`, which on Deno uses `Deno.*`: a warm start
+ * that only reads the cache loads no `node:` module.
+ */
+async function readTokenFile(path: string): Promise<string | undefined | null> {
+  try {
+    const bytes = await readFileBytes(path, { maxBytes: MAX_TOKEN_FILE_BYTES });
+    return bytes && new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes);
+  } catch (error) {
+    if (error instanceof FileRefusedError) return null;
+    const code = errorCode(error);
+    if (code === "EISDIR" || code === "ENXIO" || code === "EOPNOTSUPP") return null;
+    throw new ConfigurationError(
+      `Could not read the token cache ${path}: ${(error as Error).message}`,
+      { cause: error },
+    );
   }
 }
 

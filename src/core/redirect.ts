@@ -15,6 +15,7 @@ import "./access_token.ts";
 import { normalOrigin } from "./egress.ts";
 
 const MAX_REDIRECTS = 20;
+const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
 const BODY_HEADERS = ["content-type", "content-length", "content-encoding", "content-language"];
 /** What fetch removes on a redirect to another origin. */
 const CREDENTIAL_HEADERS = ["authorization", "cookie", "proxy-authorization"];
@@ -24,16 +25,18 @@ export interface Hop {
   url: URL;
   method: string;
   body: BodyInit | null | undefined;
-  headers: Headers;
+  /** A plain record on the first hop; a Headers object once a redirect changed them. */
+  headers: HeadersInit;
 }
 
 /**
  * Where a redirect response leads, as fetch's "follow" would go there, or
- * `undefined` when it is returned to the caller as it is (a stream body,
- * which was sent once, cannot go on). The response's body is cancelled when
- * the redirect is followed or refused.
+ * `undefined` when it is returned to the caller as it is (not a 301, 302,
+ * 303, 307 or 308 with a `Location`, such as a 304; or a stream body, which
+ * was sent once and cannot go on). The response's body is cancelled when the
+ * redirect is followed or refused, and only then.
  *
- * @param response A 301, 302, 303, 307 or 308 with a `Location`.
+ * @param response A response with a 3xx status.
  * @param hop The request that got it.
  * @param redirect The caller's redirect mode: `"follow"` or `"error"`.
  * @param count The hops followed so far.
@@ -48,6 +51,7 @@ export async function nextHop(
   count: number,
   start: URL,
 ): Promise<Hop | undefined> {
+  if (!REDIRECT_STATUS.has(response.status) || !response.headers.has("location")) return undefined;
   const { url } = hop;
   let { method, body, headers } = hop;
   if (redirect === "error") {
@@ -70,18 +74,23 @@ export async function nextHop(
   ) {
     method = "GET";
     body = null;
-    headers = new Headers(headers);
-    for (const name of BODY_HEADERS) headers.delete(name);
+    headers = without(headers, BODY_HEADERS);
   } else if (body instanceof ReadableStream) {
     // The stream was sent once; it cannot be sent again to the new location.
     return undefined;
   }
   await response.body?.cancel();
   if (normalOrigin(next) !== normalOrigin(url)) {
-    headers = new Headers(headers);
-    for (const name of CREDENTIAL_HEADERS) headers.delete(name);
+    headers = without(headers, CREDENTIAL_HEADERS);
   }
   return { url: next, method, body, headers };
+}
+
+/** A copy of the headers without the named ones, in any case. */
+function without(headers: HeadersInit, names: readonly string[]): Headers {
+  const copy = new Headers(headers);
+  for (const name of names) copy.delete(name);
+  return copy;
 }
 
 /**

@@ -23,8 +23,6 @@ import {
   type GetTokenOptions,
 } from "./options.ts";
 
-const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
-
 /**
  * A token request in flight. Callers share only data: its promise and plain
  * fields, never its AbortController, which an edge worker binds to the
@@ -427,7 +425,7 @@ export class AuthSession {
   async #send(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
     let url: URL;
     let method: string;
-    let headers: Headers;
+    let headers: HeadersInit | undefined;
     let body: BodyInit | null | undefined;
     let signal: AbortSignal | null | undefined;
     let redirect: RequestRedirect;
@@ -437,7 +435,7 @@ export class AuthSession {
     } else {
       url = requestUrl(input);
       method = init?.method ?? "GET";
-      headers = new Headers(init?.headers);
+      headers = init?.headers;
       body = init?.body;
       signal = init?.signal;
       redirect = init?.redirect ?? "follow";
@@ -453,24 +451,25 @@ export class AuthSession {
     base.redirect = this.#fetchFollows ? redirect : "manual";
     if (body instanceof ReadableStream) (base as { duplex?: string }).duplex = "half";
 
-    let hop: Hop = { url, method, headers, body };
-    let callerAuth = headers.has("authorization");
+    // One plain record of the call's headers, copied from the caller's (a
+    // plain record is never turned into a Headers object: fetch given one
+    // copies it through its iterator, which costs Deno's fetch more than this).
+    const record = headerRecord(headers ?? {});
+    let hop: Hop = { url, method, headers: record, body };
+    let callerAuth = Object.keys(record).some((key) => key.toLowerCase() == "authorization");
     let replayed = false;
     for (;;) {
       const result = await this.#follow(hop, base, redirect, callerAuth, !replayed);
-      // Only the request that got the 401 is sent again, once, and only when
-      // its body can be sent twice and fetch did not follow redirects unseen
-      // (the request that got it is known then only for GET and HEAD).
+      // Only the request that got the 401 is sent again, once (replaying
+      // says whether its body and the redirects followed allow it).
       const last = result.last;
       if (
         result.response.status !== 401 || !result.token || replayed ||
-        last.body instanceof ReadableStream ||
-        result.response.redirected && last.method !== "GET" && last.method !== "HEAD"
+        !await (await import("./session_lazy.ts")).replaying(this.#emit, last, result.response)
       ) {
         return result.response;
       }
       replayed = true;
-      await (await import("./session_lazy.ts")).replaying(this.#emit, last, result.response);
       if (this.#current === result.token) this.invalidateToken();
       hop = last;
       callerAuth = false;
@@ -491,17 +490,20 @@ export class AuthSession {
     for (let hop = 0;; hop++) {
       trusted = this.#egress(url, trusted);
       let token: AccessToken | undefined;
-      // Every request sent gets its own init and headers. The first one of a
-      // call uses the objects #send made for it; later hops and a replay copy.
+      // Every request sent gets its own init and its own plain record of
+      // headers, and the URL as text. The first one of a call uses the
+      // objects #send made for it; later hops and a replay copy.
       const own = firstSend && hop === 0;
-      let hopHeaders = headers;
+      const hopHeaders = own ? headers as Record<string, string> : headerRecord(headers);
       if (!keepCallerAuth) {
-        if (!own) hopHeaders = new Headers(headers);
+        // The only Authorization here is the session's own (lowercase, set on
+        // an earlier hop): the caller's is kept with keepCallerAuth, or was
+        // removed by nextHop on the change of origin that ended keeping it.
+        delete hopHeaders.authorization;
         if (trusted) {
           token = this.#freshToken() ?? await this.getToken({ signal: base.signal ?? undefined });
-          hopHeaders.set("authorization", `Bearer ${token.accessToken}`);
+          hopHeaders.authorization = `Bearer ${token.accessToken}`;
         } else {
-          hopHeaders.delete("authorization");
           this.#emit({ type: "request.unauthenticated", method, origin: url.origin });
         }
       }
@@ -509,12 +511,13 @@ export class AuthSession {
       request.method = method;
       request.headers = hopHeaders;
       request.body = body;
-      const response = await this.#fetch(url, request);
+      const response = await this.#fetch(url.href, request);
       const last = { url, method, body, headers };
       const opaque = response.type === "opaqueredirect";
       if (
         redirect === "manual" || request.redirect !== "manual" ||
-        !(opaque || REDIRECT_STATUS.has(response.status) && response.headers.has("location"))
+        // Any 3xx: nextHop says which ones are redirects it follows.
+        !(opaque || response.status >= 300 && response.status < 400)
       ) {
         return { response, token, last };
       }
@@ -541,6 +544,17 @@ export class AuthSession {
   }
 }
 inspectAsJson(AuthSession, "AuthSession");
+
+/**
+ * The headers as a new plain record: a record's own keys as given (a key
+ * such as `__proto__` stays a header), a Headers object's or a list's
+ * through a Headers object (lowercase, repeated names joined).
+ */
+function headerRecord(headers: HeadersInit): Record<string, string> {
+  return Object.fromEntries(
+    Symbol.iterator in headers ? new Headers(headers) : Object.entries(headers),
+  );
+}
 
 /** A request's URL, relative to the page in a browser; a TypeError that does not repeat it otherwise. */
 function requestUrl(input: string | URL): URL {

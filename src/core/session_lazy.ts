@@ -166,16 +166,25 @@ export async function fromRequest(input: Request, init: RequestInit | undefined)
 }
 
 /**
- * Before a request that got a 401 is sent again: tells `request.replay` and
- * cancels the 401's body.
+ * Whether a request that got a 401 (with the session's token) is sent
+ * again: only when its body can be sent twice and fetch did not follow
+ * redirects unseen (the request that got it is known then only for GET and
+ * HEAD). When it is, tells `request.replay` and cancels the 401's body.
  */
 export async function replaying(
   emit: (event: AuthEvent) => void,
-  hop: { method: string; url: URL },
+  hop: { method: string; url: URL; body: BodyInit | null | undefined },
   response: Response,
-): Promise<void> {
+): Promise<boolean> {
+  if (
+    hop.body instanceof ReadableStream ||
+    response.redirected && hop.method !== "GET" && hop.method !== "HEAD"
+  ) {
+    return false;
+  }
   emit({ type: "request.replay", method: hop.method, url: hop.url.origin + hop.url.pathname });
   await response.body?.cancel();
+  return true;
 }
 
 /** Why a browser or edge worker has no credentials files, variables or keyring. */

@@ -23,35 +23,56 @@ export interface Deadline {
   clear(): void;
 }
 
+/** Options of {@linkcode startDeadline} and {@linkcode withDeadline}. */
+export interface DeadlineOptions {
+  /** A parent signal: the deadline aborts with its reason when it aborts. */
+  signal?: AbortSignal | null;
+  /** The reason the signal aborts with when the time is up. @default {a `TimeoutError` DOMException} */
+  reason?: () => unknown;
+  /**
+   * Time the deadline with `AbortSignal.timeout` rather than a global timer:
+   * it does not keep the process alive, and on Deno it spares a short
+   * command the start of the global timers (several ms). For a deadline that
+   * seldom fires, over a wait that keeps the process alive by itself (I/O).
+   * @default {false}
+   */
+  unref?: boolean;
+}
+
 /**
  * Starts a deadline of `ms` milliseconds (`undefined` or `Infinity` for
  * none beyond the parent signal).
  *
  * @param ms The time allowed, in milliseconds.
- * @param options The parent signal, and the reason the signal aborts with when the time is up.
+ * @param options The parent signal, the reason the signal aborts with when the time is up, the timer.
  * @returns The deadline; `clear()` it when done.
  */
 export function startDeadline(
   ms: number | undefined,
-  options: { signal?: AbortSignal | null; reason?: () => unknown } = {},
+  options: DeadlineOptions = {},
 ): Deadline {
   const controller = new AbortController();
   let expired = false;
   const parent = options.signal ?? undefined;
   const onAbort = (): void => controller.abort(parent!.reason);
+  const onTime = (): void => {
+    expired = true;
+    controller.abort(options.reason?.() ?? new DOMException("The deadline passed", "TimeoutError"));
+  };
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let timeout: AbortSignal | undefined;
   if (ms !== undefined && ms !== Infinity) {
-    timer = setTimeout(() => {
-      expired = true;
-      controller.abort(
-        options.reason?.() ?? new DOMException("The deadline passed", "TimeoutError"),
-      );
-    }, timerDelay(ms));
+    if (options.unref) {
+      // Node.js takes only a whole number of ms here.
+      timeout = AbortSignal.timeout(Math.ceil(timerDelay(ms)));
+      timeout.addEventListener("abort", onTime, { once: true });
+    } else timer = setTimeout(onTime, timerDelay(ms));
   }
   if (parent?.aborted) controller.abort(parent.reason);
   else parent?.addEventListener("abort", onAbort, { once: true });
   const clear = (): void => {
-    clearTimeout(timer);
+    if (timer !== undefined) clearTimeout(timer);
+    timeout?.removeEventListener("abort", onTime);
     parent?.removeEventListener("abort", onAbort);
   };
   const signal = controller.signal;
@@ -81,13 +102,13 @@ export function startDeadline(
  *
  * @param ms The time allowed, in milliseconds.
  * @param fn The wait, given the deadline's signal.
- * @param options The parent signal and the reason for a timeout.
+ * @param options The parent signal, the reason for a timeout, the timer.
  * @returns What `fn` resolves to.
  */
 export async function withDeadline<T>(
   ms: number | undefined,
   fn: (signal: AbortSignal) => Promise<T>,
-  options: { signal?: AbortSignal | null; reason?: () => unknown } = {},
+  options: DeadlineOptions = {},
 ): Promise<T> {
   const deadline = startDeadline(ms, options);
   try {

@@ -16,6 +16,7 @@ import { getEnv } from "./env.ts";
 import { errorCode } from "./files.ts";
 import { ConfigurationError } from "./errors.ts";
 import { secretServiceOnBus } from "./dbus.ts";
+import { importOptionalPeer } from "./optional_peer.ts";
 
 /** Options of {@linkcode KeyringError}. */
 export interface KeyringErrorOptions extends ErrorOptions {
@@ -129,7 +130,7 @@ async function importKeyringModule(): Promise<KeyringModule> {
   }
   let loaded: Record<string, unknown>;
   try {
-    loaded = await import("@napi-rs/keyring") as unknown as Record<string, unknown>;
+    loaded = await importOptionalPeer("@napi-rs/keyring");
   } catch (error) {
     const missing = errorCode(error) === "ERR_MODULE_NOT_FOUND" ||
       /cannot find (module|package)/i.test(String((error as Error)?.message));
@@ -283,10 +284,11 @@ export async function probeKeyring(timeout: number = KEYRING_PROBE_TIMEOUT): Pro
   return (await checkKeyring(timeout)) === undefined;
 }
 
+/** The operating system; `process` is read only where `Deno` cannot say (it starts Deno's Node layer). */
 function platform(): string {
-  const deno = (globalThis as { Deno?: { build?: { os?: string } } }).Deno;
-  const process = (globalThis as { process?: { platform?: string } }).process;
-  return deno?.build?.os ?? process?.platform ?? "unknown";
+  const os = (globalThis as { Deno?: { build?: { os?: string } } }).Deno?.build?.os;
+  if (os) return os;
+  return (globalThis as { process?: { platform?: string } }).process?.platform ?? "unknown";
 }
 
 /** The socket of the first `unix:path=` or `unix:abstract=` address, if any. */

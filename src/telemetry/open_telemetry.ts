@@ -12,6 +12,7 @@
 import type { AuthEvent, AuthEventListener } from "../core/events.ts";
 import { ConfigurationError } from "../shared/errors.ts";
 import { VERSION } from "../shared/version.ts";
+import { importOptionalPeer } from "../shared/optional_peer.ts";
 
 /** The instrumentation scope's name: the tracer's and the meter's. */
 export const INSTRUMENTATION_NAME = "@kognic/auth";
@@ -87,7 +88,7 @@ export async function openTelemetryListener(
   let api = options.api as OtelApi | undefined;
   if (!api) {
     try {
-      api = await import("@opentelemetry/api") as unknown as OtelApi;
+      api = await importOptionalPeer<OtelApi>("@opentelemetry/api");
     } catch {
       throw new ConfigurationError(
         "OpenTelemetry needs the package @opentelemetry/api: install it with " +

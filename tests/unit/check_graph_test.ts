@@ -1,6 +1,7 @@
 // scripts/check_graph.ts on small synthetic module graphs: it must pass a graph that keeps the
 // layers and fail one with a cycle, a lazily loaded module importing its loader, an import
-// against the layers, or a core module reaching the config layer or `node:` statically.
+// against the layers, a core module reaching the config layer or `node:` statically, or a
+// literal import of an npm package.
 
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -117,6 +118,21 @@ describe("checkGraph() and findCycles() of scripts/check_graph.ts", () => {
     ]);
   });
 
+  it("fail a module of src/ that names an npm package in a literal import, lazy or not, but not in a type", () => {
+    const graph = withImports("src/config/token_cache.ts", [
+      "src/shared/files.ts",
+      { to: "npm:/redis@6.3.1", dynamic: true },
+      { to: "npm:/undici@7.10.0" },
+      { to: "npm:/@modelcontextprotocol/sdk@1.32.2/types.js", dynamic: true, typeOnly: true },
+    ]);
+    const { problems } = checkGraph(graph);
+    assert.equal(problems.length, 2, problems.join("\n"));
+    assert.ok(
+      problems[0].startsWith("src/config/token_cache.ts imports npm:/redis@6.3.1 by a literal"),
+    );
+    assert.ok(problems[1].includes("npm:/undici@7.10.0"));
+  });
+
   it("fail a core module that reaches the config layer or node: through static imports", () => {
     const config = checkGraph(
       withImports("src/core/session.ts", ["src/core/options.ts", "src/config/token_cache.ts"]),
@@ -149,5 +165,20 @@ describe("checkGraph() and findCycles() of scripts/check_graph.ts", () => {
       withImports("src/core/options.ts", [{ to: "src/shared/files.ts", typeOnly: true }]),
     );
     assert.deepEqual(typeOnly.problems, []);
+  });
+});
+
+describe("the optional packages' specifiers", () => {
+  it("are deno.json's imports of the same names, and the npm build's optional peers", async () => {
+    const { OPTIONAL_PEERS } = await import("../../src/shared/optional_peer.ts");
+    const { readFile } = await import("node:fs/promises");
+    const deno = JSON.parse(await readFile(new URL("../../deno.json", import.meta.url), "utf8"));
+    for (const [name, specifier] of Object.entries(OPTIONAL_PEERS)) {
+      assert.equal(deno.imports[name], specifier, name);
+    }
+    const build = await readFile(new URL("../../scripts/build_npm.ts", import.meta.url), "utf8");
+    const peers = /const OPTIONAL_PEERS[^{]*\{([^}]*)\}/.exec(build)?.[1] ?? "";
+    const names = [...peers.matchAll(/^\s*"?([@\w/.-]+)"?:/gm)].map((match) => match[1]);
+    assert.deepEqual(names.sort(), Object.keys(OPTIONAL_PEERS).sort());
   });
 });

@@ -4,6 +4,7 @@
 
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { parseArgs } from "node:util";
 import {
   type Command,
   didYouMean,
@@ -16,6 +17,7 @@ import {
   runMain,
   runProgram,
   tokenCacheMode,
+  tokenize,
   UsageError,
 } from "../../src/cli/skeleton.ts";
 import { CredentialsError } from "../../src/shared/errors.ts";
@@ -337,4 +339,50 @@ describe("runProgram with a command table", () => {
   it("never shows a secret in any output or message", () => {
     assert.ok(assertNoSecretSeen() > 0);
   });
+});
+
+describe("the option tokenizer", () => {
+  // The commands split their lines as node:util's parseArgs does (strict: false,
+  // tokens: true), without loading it: the two agree on every line here.
+  const options = {
+    verbose: { type: "boolean", short: "v" },
+    help: { type: "boolean", short: "h" },
+    server: { type: "string" },
+    scopes: { type: "string", multiple: true },
+    header: { type: "string", short: "H", multiple: true },
+    json: { type: "boolean", short: "j" },
+  } as const;
+  const lines: string[][] = [
+    [],
+    ["get-access-token"],
+    ["--server", "http://x", "--json"],
+    ["--server=http://x", "--json=yes", "--server="],
+    ["--server", "--json"],
+    ["--server"],
+    ["-v", "-h", "-j"],
+    ["-vh", "-vj", "-vjh"],
+    ["-H", "A: b", "-HA:b", "-vHA:b", "-Hv"],
+    ["-vH", "X: y", "-jvH"],
+    ["-x", "-xyz", "-vx", "--unknown", "--unknown=1", "--unknown", "word"],
+    ["-", "a", "--", "--server", "-v", "b"],
+    ["--=x", "---", "---server", "-=", "-1", "-1.5"],
+    ["word", "--scopes", "a", "--scopes=b", "-"],
+    ["--", "--"],
+  ];
+  for (const line of lines) {
+    it(`splits ${JSON.stringify(line)} as parseArgs does`, () => {
+      const { tokens } = parseArgs({
+        args: line,
+        options,
+        strict: false,
+        allowPositionals: true,
+        tokens: true,
+      });
+      const expected = tokens.map((token) => {
+        const { index: _index, ...rest } = token;
+        return rest;
+      });
+      assert.deepEqual(tokenize(line, options), expected);
+    });
+  }
 });

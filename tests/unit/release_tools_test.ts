@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { checkVersionModule, denoJsonVersion, versionModule } from "../../scripts/version.ts";
 import { checkTag, releaseNotes } from "../../scripts/release_notes.ts";
 import { unpinnedActions } from "../../scripts/lint_workflows.ts";
+import { unexpectedPublishWarning } from "../../scripts/checks.ts";
 
 const roots: string[] = [];
 after(() => {
@@ -160,6 +161,33 @@ describe("unpinnedActions() of scripts/lint_workflows.ts", () => {
     it(`refuses ${line.trim()}, naming its line`, () => {
       const source = `name: x\non: push\n${line}\n`;
       assert.deepEqual(unpinnedActions(source), [`line 3: ${line.trim()}`]);
+    });
+  }
+});
+
+describe("unexpectedPublishWarning()", () => {
+  const peer = (line: number): string =>
+    `warning[unanalyzable-dynamic-import]: unable to analyze dynamic import\n` +
+    `  --> /repo/src/shared/optional_peer.ts:${line}:25\n   |\n` +
+    `${line} |     return await import(bare);\n   |   ^^^^ the unanalyzable dynamic import\n`;
+  const cases: [string, string, boolean][] = [
+    [
+      "a clean run",
+      "Checking for slow types in the public API...\nSuccess Dry run complete\n",
+      false,
+    ],
+    ["only the optional packages' run-time specifiers", peer(38) + peer(40) + "Success\n", false],
+    [
+      "the same warning from another file",
+      peer(38).replace("src/shared/optional_peer.ts", "src/cli/kog.ts"),
+      true,
+    ],
+    ["another kind of warning beside them", peer(38) + "warning[missing-explicit-type]: x\n", true],
+    ["a warning in other words", "Warning: excluded a file\n", true],
+  ];
+  for (const [name, output, expected] of cases) {
+    it(`says ${expected ? "yes" : "no"} for ${name}`, () => {
+      assert.equal(unexpectedPublishWarning(output), expected);
     });
   }
 });

@@ -63,6 +63,38 @@ describe("AuthSession.fetch()", () => {
     assert.equal(server.counts.tokenRequests, 1);
   });
 
+  it("hands fetch the URL as text and a plain record of the caller's headers and the token", async () => {
+    const seen: { input: unknown; headers: unknown }[] = [];
+    const s = session({
+      fetch: (input, init) => {
+        seen.push({ input, headers: init?.headers });
+        return fetch(input, init);
+      },
+    });
+    const token = await s.getAccessToken();
+    seen.length = 0;
+    const calls: [string, RequestInit | undefined][] = [
+      [server.apiUrl, undefined],
+      [server.apiUrl, { headers: { "X-Trace": "1" } }],
+      [server.apiUrl, { headers: new Headers({ "X-Trace": "2" }) }],
+      [server.apiUrl, { headers: [["X-Trace", "3"]] }],
+      [server.apiUrl, { headers: JSON.parse('{"__proto__": "x", "X-Trace": "4"}') }],
+    ];
+    for (const [url, init] of calls) {
+      const body = await echo(await s.fetch(url, init));
+      assert.equal(body.clientId, CLIENT_ID);
+    }
+    assert.equal(seen.length, calls.length);
+    for (const [i, { input, headers }] of seen.entries()) {
+      assert.equal(typeof input, "string");
+      assert.equal(Object.getPrototypeOf(headers), Object.prototype, `call ${i}`);
+      const record = headers as Record<string, string>;
+      assert.equal(record.authorization, `Bearer ${token}`);
+      if (i > 0) assert.equal(record["X-Trace"] ?? record["x-trace"], String(i));
+    }
+    assert.equal(Object.hasOwn(seen[4].headers as object, "__proto__"), true);
+  });
+
   it("makes exactly one token request for 1,000 concurrent calls on a cold session", async () => {
     const s = session();
     const outcomes = await Promise.allSettled(

@@ -1,0 +1,48 @@
+// The optional packages (the keyring's native module, redis, undici,
+// OpenTelemetry, the MCP SDK), imported by a specifier built at run time. A
+// literal `import("redis")` would put the package in the module graph Deno
+// reads before it runs anything: every start of the command, and every lazy
+// import below it, would resolve the package and all its dependencies (over a
+// hundred for the MCP SDK) whether or not they are loaded. A specifier that
+// is not a literal is resolved only when the import runs.
+//
+// On Deno the specifier is the `npm:` one of deno.json's imports (which JSR
+// users do not have), so that the same version loads from a checkout and from
+// JSR; Node.js and Bun resolve the bare name from node_modules.
+
+/** The optional packages, with the `npm:` specifier deno.json's imports give each. */
+export const OPTIONAL_PEERS = {
+  "@napi-rs/keyring": "npm:@napi-rs/keyring@^2.1.2",
+  undici: "npm:undici@^7.10.0",
+  "@opentelemetry/api": "npm:@opentelemetry/api@1.9.0",
+  redis: "npm:redis@6.3.1",
+  "@modelcontextprotocol/client": "npm:@modelcontextprotocol/client@2.4.0",
+  "@modelcontextprotocol/server": "npm:@modelcontextprotocol/server@2.4.0",
+} as const;
+
+/** The name of an optional package. */
+export type OptionalPeer = keyof typeof OPTIONAL_PEERS;
+
+/**
+ * Imports an optional package, or a module of it (`subpath` such as
+ * `"/server/stdio.js"`). Rejects as a failed `import()` does when the package
+ * is missing; on Deno the bare name is tried after the `npm:` specifier (it is
+ * what an import map or the npm build under Deno resolves), and the first
+ * error is the one reported.
+ */
+export async function importOptionalPeer<T = Record<string, unknown>>(
+  name: OptionalPeer,
+  subpath = "",
+): Promise<T> {
+  const bare = `${name}${subpath}`;
+  if (!("Deno" in globalThis)) return await import(bare);
+  try {
+    return await import(`${OPTIONAL_PEERS[name]}${subpath}`);
+  } catch (error) {
+    try {
+      return await import(bare);
+    } catch {
+      throw error;
+    }
+  }
+}
