@@ -322,12 +322,13 @@ describe("get-access-token --timeout", () => {
     ]);
     assert.equal(result.code, 1);
     assert.equal(result.stdout, "");
-    const match = /and (\d+) attempts; the last (failed with HTTP 503|timed out after)/.exec(
+    const match = /and (\d+) attempts?; the last (failed with HTTP 503|timed out after)/.exec(
       result.stderr,
     );
     assert.ok(match, result.stderr);
     // Every attempt the server saw is counted; the last one may have been cut
-    // off by the budget before it reached the server.
+    // off by the budget before it reached the server. On a loaded machine only
+    // one attempt may fit in the 2 s ("1 attempt").
     const attempts = Number(match[1]);
     assert.ok(attempts >= 1, result.stderr);
     assert.ok(
