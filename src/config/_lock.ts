@@ -16,11 +16,11 @@
 // Callers in the same process are queued in memory first, so they do not
 // poll the file against each other. Every node: module is imported lazily.
 
-/** Options of {@linkcode withFileLock}. */
-
 import { errorCode } from "../shared/files.ts";
 import { sleep } from "../shared/retry.ts";
-import { startDeadline } from "../shared/deadline.ts";
+import { LocalQueue, randomHex } from "./_store.ts";
+
+/** Options of {@linkcode withFileLock}. */
 export interface FileLockOptions {
   /** How long to wait for the lock before running without it, in ms. @default {30_000} */
   timeout?: number;
@@ -35,7 +35,7 @@ interface LockInfo {
   nonce?: string;
 }
 
-const queues = new Map<string, Promise<void>>();
+const queue = new LocalQueue();
 const heldNonces = new Set<string>();
 
 /**
@@ -53,23 +53,14 @@ export async function withFileLock<T>(
   const signal = options.signal;
   signal?.throwIfAborted();
 
-  const previous = queues.get(lockPath);
-  let done!: () => void;
-  const mine = new Promise<void>((resolve) => (done = resolve));
-  const tail = (previous ?? Promise.resolve()).then(() => mine);
-  queues.set(lockPath, tail);
-  try {
-    if (previous) await waitUntil(previous, deadline, signal);
+  return await queue.run(lockPath, async () => {
     const held = await acquire(lockPath, deadline, staleAfter, signal);
     try {
       return await fn();
     } finally {
       await held?.release();
     }
-  } finally {
-    done();
-    if (queues.get(lockPath) === tail) queues.delete(lockPath);
-  }
+  }, { signal, timeout });
 }
 
 interface HeldLock {
@@ -226,29 +217,4 @@ function parseInfo(text: string): LockInfo | undefined {
   } catch {
     return undefined;
   }
-}
-
-async function waitUntil(
-  promise: Promise<void>,
-  deadline: number,
-  signal: AbortSignal | undefined,
-): Promise<void> {
-  const left = deadline - Date.now();
-  if (left <= 0) return;
-  // The one deadline helper: the wait ends at the deadline (quietly) or when
-  // the signal aborts (with its reason).
-  const wait = startDeadline(left, { signal });
-  try {
-    await wait.race(promise);
-  } catch (error) {
-    if (!wait.expired) throw error;
-  } finally {
-    wait.clear();
-  }
-}
-
-/** `bytes` random bytes as lowercase hex. */
-export function randomHex(bytes: number): string {
-  const buffer = crypto.getRandomValues(new Uint8Array(bytes));
-  return Array.from(buffer, (byte) => byte.toString(16).padStart(2, "0")).join("");
 }

@@ -7,13 +7,15 @@
  * @module
  */
 
-import { type CachedToken, isUsable, parseTokenSet, type TokenCache } from "../core/token_cache.ts";
+import type { TokenCache, TokenHoldoff } from "../core/token_cache.ts";
+import type { TokenSet } from "../core/access_token.ts";
 import { ConfigurationError } from "../shared/errors.ts";
 import { errorCode } from "../shared/files.ts";
 import { inspectAsJson, redactAndCut, redactCause, rememberUrlSecrets } from "../shared/redact.ts";
 import { withDeadline } from "../shared/deadline.ts";
 import { checkNumber, TIMER_MS } from "../shared/numbers.ts";
-import { type LeaseStore, LocalQueue, runLocked } from "./_lease.ts";
+import { type LeaseStore, runLocked } from "./_lease.ts";
+import { LocalQueue, parseBoundedJson, recordExpiry, TokenRecords } from "./_store.ts";
 
 /**
  * The least a Redis client must do for {@linkcode RedisTokenCache}: send one
@@ -85,7 +87,8 @@ interface NodeRedisClient extends RedisCommandClient {
 
 /**
  * Access tokens in Redis, for fleets: many processes, pods or machines with
- * one client id share one token. Keys are `<prefix>token:<cache key>` and
+ * one client id share one token. Keys are `<prefix>token:<cache key>`,
+ * `<prefix>holdoff:<cache key>` (a server's request to wait) and
  * `<prefix>lease:<cache key>`, each with a time to live (a token's from its
  * expiry), so Redis removes whatever is left behind. Only the access token,
  * its type, scope and times are stored: never a client secret, and never a
@@ -126,7 +129,41 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
   #prefix: string;
   #options: RedisTokenCacheOptions;
   #queue = new LocalQueue();
-  #local = new Map<string, CachedToken>();
+  // What this process stored itself, kept while Redis cannot be used.
+  #local = new Map<string, TokenSet>();
+  #records = new TokenRecords({
+    read: async (kind, key) => {
+      let reply: unknown;
+      try {
+        reply = await this.#command("get", ["EVAL", READ, "1", this.#key(kind, key)]);
+      } catch (error) {
+        const local = kind === "token" ? this.#local.get(key) : undefined;
+        if (local) return { value: local };
+        throw error;
+      }
+      if (!Array.isArray(reply)) return undefined;
+      return { value: parseBoundedJson(reply[0], 64 * 1024), ttl: Number(reply[1]) };
+    },
+    write: async (kind, key, record) => {
+      const ttl = Math.floor(recordExpiry(record) - Date.now());
+      if (kind === "token") this.#local.set(key, record as TokenSet);
+      if (ttl > 0) {
+        return await this.#command("set", [
+          "SET",
+          this.#key(kind, key),
+          JSON.stringify(record),
+          "PX",
+          `${ttl}`,
+        ]);
+      }
+      this.#local.delete(key);
+      await this.#command("set", ["DEL", this.#key(kind, key)]);
+    },
+    remove: (kind, key) => {
+      this.#local.delete(key);
+      return this.#command("delete", ["DEL", this.#key(kind, key)]);
+    },
+  }, true);
 
   /**
    * Makes a cache; nothing connects until it is used.
@@ -187,23 +224,8 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
    * @returns The stored token, its expiry from the entry's time to live, or `undefined`.
    * @throws {ConfigurationError} When Redis cannot be reached or does not answer in time.
    */
-  async get(key: string): Promise<CachedToken | undefined> {
-    let reply: unknown;
-    try {
-      reply = await this.#command("get", ["EVAL", READ, "1", this.#tokenKey(key)]);
-    } catch (error) {
-      // While Redis cannot be used, this process keeps what it stored itself.
-      const local = this.#local.get(key);
-      if (local && local.expiresAt > Date.now()) return { ...local };
-      throw error;
-    }
-    if (!Array.isArray(reply) || typeof reply[0] !== "string") return undefined;
-    const token = parseStoredToken(reply[0]);
-    const ttl = Number(reply[1]);
-    if (!token || !(ttl > 0)) return undefined;
-    // Redis's clock decides how long the token lives, not the writer's.
-    const expiresAt = Date.now() + ttl;
-    return { ...token, issuedAt: expiresAt - (token.expiresAt - token.issuedAt), expiresAt };
+  get(key: string): Promise<TokenSet | undefined> {
+    return this.#records.get(key);
   }
 
   /**
@@ -214,23 +236,8 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
    * @throws {TypeError} When `token` is not a valid cached token.
    * @throws {ConfigurationError} When Redis cannot be reached or does not answer in time.
    */
-  async set(key: string, token: CachedToken): Promise<void> {
-    const shared = sharedToken(token);
-    if (!shared) throw new TypeError("token must be a CachedToken");
-    const ttl = Math.floor(shared.expiresAt - Date.now());
-    this.#local.set(key, shared);
-    if (ttl <= 0) {
-      this.#local.delete(key);
-      await this.#command("set", ["DEL", this.#tokenKey(key)]);
-      return;
-    }
-    await this.#command("set", [
-      "SET",
-      this.#tokenKey(key),
-      JSON.stringify(shared),
-      "PX",
-      `${ttl}`,
-    ]);
+  set(key: string, token: TokenSet): Promise<void> {
+    return this.#records.set(key, token);
   }
 
   /**
@@ -239,9 +246,30 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
    * @param key The token's cache key.
    * @throws {ConfigurationError} When Redis cannot be reached or does not answer in time.
    */
-  async delete(key: string): Promise<void> {
-    this.#local.delete(key);
-    await this.#command("delete", ["DEL", this.#tokenKey(key)]);
+  delete(key: string): Promise<void> {
+    return this.#records.delete(key);
+  }
+
+  /**
+   * Reads the hold-off stored for `key` (under `<prefix>holdoff:<key>`), shared by the fleet.
+   *
+   * @param key The token's cache key.
+   * @returns The hold-off, or `undefined` when there is none or it is over.
+   * @throws {ConfigurationError} When Redis cannot be reached or does not answer in time.
+   */
+  getHoldoff(key: string): Promise<TokenHoldoff | undefined> {
+    return this.#records.getHoldoff(key);
+  }
+
+  /**
+   * Stores a hold-off for `key`, to expire from Redis when it is over.
+   *
+   * @param key The token's cache key.
+   * @param holdoff When the wait ends and the status that asked for it.
+   * @throws {ConfigurationError} When Redis cannot be reached or does not answer in time.
+   */
+  setHoldoff(key: string, holdoff: TokenHoldoff): Promise<void> {
+    return this.#records.setHoldoff(key, holdoff);
   }
 
   /**
@@ -297,7 +325,8 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
    * @returns What `fn` returns.
    */
   withLock<T>(key: string, fn: () => Promise<T>, options?: { signal?: AbortSignal }): Promise<T> {
-    return runLocked(this.#queue, this.#leases, key, fn, this.#options, {
+    return runLocked(this.#queue, this.#leases, this.#records, key, fn, {
+      ...this.#options,
       signal: options?.signal,
       onFallback: (operation, error) => this.#fallback(operation, error),
     });
@@ -325,37 +354,34 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
     return { url: this.url, prefix: this.#prefix };
   }
 
-  #tokenKey(key: string): string {
-    return `${this.#prefix}token:${key}`;
+  #key(kind: string, key: string): string {
+    return `${this.#prefix}${kind}:${key}`;
   }
 
   #leases: LeaseStore = {
     acquire: async (key, owner, ttl) =>
       (await this.#command("lock", [
         "SET",
-        `${this.#prefix}lease:${key}`,
+        this.#key("lease", key),
         owner,
         "NX",
         "PX",
         `${ttl}`,
-      ])) === "OK",
+      ])) ===
+        "OK",
     renew: async (key, owner, ttl) =>
       Number(
         await this.#command("renew", [
           "EVAL",
           RENEW,
           "1",
-          `${this.#prefix}lease:${key}`,
+          this.#key("lease", key),
           owner,
           `${ttl}`,
         ]),
       ) === 1,
     release: async (key, owner) => {
-      await this.#command("release", ["EVAL", RELEASE, "1", `${this.#prefix}lease:${key}`, owner]);
-    },
-    hasUsableToken: async (key) => {
-      const token = await this.get(key);
-      return token !== undefined && isUsable(token);
+      await this.#command("release", ["EVAL", RELEASE, "1", this.#key("lease", key), owner]);
     },
   };
 
@@ -514,21 +540,6 @@ function safeDecode(text: string): string {
     return decodeURIComponent(text);
   } catch {
     return text;
-  }
-}
-
-/** The part of a token that fleets share, no refresh token; `undefined` when it is not a token (see parseTokenSet). */
-function sharedToken(token: unknown): CachedToken | undefined {
-  return parseTokenSet(token, { refreshToken: false });
-}
-
-/** A stored token, or `undefined` for anything else (a foreign or damaged value). */
-export function parseStoredToken(text: string): CachedToken | undefined {
-  if (text.length > 64 * 1024) return undefined;
-  try {
-    return sharedToken(JSON.parse(text));
-  } catch {
-    return undefined;
   }
 }
 

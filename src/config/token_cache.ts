@@ -9,7 +9,12 @@
  * @module
  */
 
-import { parseTokenSet, sha256Hex, type TokenCache } from "../core/token_cache.ts";
+import {
+  parseTokenSet,
+  sha256Hex,
+  type TokenCache,
+  type TokenHoldoff,
+} from "../core/token_cache.ts";
 import type { TokenSet } from "../core/access_token.ts";
 import { type EnvSource, getEnv, xdgDir } from "../shared/env.ts";
 import { RedisTokenCache, type RedisTokenCacheOptions } from "./redis_token_cache.ts";
@@ -20,9 +25,17 @@ import {
   openKeyringEntry,
   probeKeyring,
 } from "../shared/keyring.ts";
-import { randomHex, withFileLock } from "./_lock.ts";
-import { type CacheEntry, isSpentEntry, parseCacheEntry, toCacheEntry } from "./_cache_entry.ts";
-import { errorCode, isNotFound } from "../shared/files.ts";
+import { withFileLock } from "./_lock.ts";
+import {
+  isSpent,
+  LocalQueue,
+  parseBoundedJson,
+  randomHex,
+  type RecordKind,
+  TokenRecords,
+  toPythonShape,
+} from "./_store.ts";
+import { errorCode, FileRefusedError, isNotFound, readOpenFile } from "../shared/files.ts";
 import { sleep } from "../shared/retry.ts";
 import { ConfigurationError } from "../shared/errors.ts";
 import { checkNumber, TIMER_MS } from "../shared/numbers.ts";
@@ -116,6 +129,20 @@ export interface FileTokenCacheOptions {
 export class FileTokenCache implements TokenCache {
   #path: Promise<string> | undefined;
   #options: FileTokenCacheOptions;
+  #records = new TokenRecords({
+    read: async (kind, key) => {
+      const path = await this.resolvePath();
+      const snapshot = await takeSnapshot(path);
+      await snapshot.handle?.close().catch(() => {});
+      const file = parseTokenFile(snapshot.text);
+      // A file in the earlier shape is rewritten in this one (a failure to write is ignored).
+      if (file.earlierShape) await this.#update(() => {}).catch(() => {});
+      return { value: file.entries.get(entryName(kind, key)) };
+    },
+    write: (kind, key, record) =>
+      this.#update((entries) => void entries.set(entryName(kind, key), toPythonShape(record))),
+    remove: (kind, key) => this.#update((entries) => void entries.delete(entryName(kind, key))),
+  }, false);
 
   /**
    * Makes a cache; nothing is read or written until it is used.
@@ -153,13 +180,8 @@ export class FileTokenCache implements TokenCache {
    *   larger than 16 MiB).
    * @throws {ConfigurationError} When the file exists but cannot be read.
    */
-  async get(key: string): Promise<TokenSet | undefined> {
-    const path = await this.resolvePath();
-    const snapshot = await takeSnapshot(path);
-    await snapshot.handle?.close().catch(() => {});
-    const file = parseTokenFile(snapshot.text);
-    if (file.earlierShape) await this.#update(() => {}).catch(() => {});
-    return parseCacheEntry(file.entries.get(key));
+  get(key: string): Promise<TokenSet | undefined> {
+    return this.#records.get(key);
   }
 
   /**
@@ -172,26 +194,40 @@ export class FileTokenCache implements TokenCache {
    * @throws {TypeError} When `token` is not a valid cached token.
    * @throws {ConfigurationError} When the file cannot be written.
    */
-  async set(key: string, token: TokenSet): Promise<void> {
-    const checked = toCachedToken(token);
-    if (!checked) throw new TypeError("token must be a TokenSet");
-    const entry = toCacheEntry(checked);
-    await this.#update((entries) => {
-      entries.set(key, entry);
-    });
+  set(key: string, token: TokenSet): Promise<void> {
+    return this.#records.set(key, token);
   }
 
   /**
-   * Removes a token from the file, under the file's lock; the other entries
-   * stay.
+   * Removes a token from the file, under the file's lock; the other entries stay.
    *
    * @param key The token's cache key.
    * @throws {ConfigurationError} When the file cannot be written.
    */
-  async delete(key: string): Promise<void> {
-    await this.#update((entries) => {
-      entries.delete(key);
-    });
+  delete(key: string): Promise<void> {
+    return this.#records.delete(key);
+  }
+
+  /**
+   * Reads the hold-off stored for `key`: an entry of its own, under `"retry-after <key>"`.
+   *
+   * @param key The token's cache key.
+   * @returns The hold-off, or `undefined` when there is none or it is over.
+   * @throws {ConfigurationError} When the file exists but cannot be read.
+   */
+  getHoldoff(key: string): Promise<TokenHoldoff | undefined> {
+    return this.#records.getHoldoff(key);
+  }
+
+  /**
+   * Stores a hold-off for `key`, dropped from the file once it is over.
+   *
+   * @param key The token's cache key.
+   * @param holdoff When the wait ends and the status that asked for it.
+   * @throws {ConfigurationError} When the file cannot be written.
+   */
+  setHoldoff(key: string, holdoff: TokenHoldoff): Promise<void> {
+    return this.#records.setHoldoff(key, holdoff);
   }
 
   /**
@@ -206,12 +242,7 @@ export class FileTokenCache implements TokenCache {
       try {
         await unlink(path);
       } catch (error) {
-        if (!isNotFound(error)) {
-          throw new ConfigurationError(
-            `Could not remove the token cache ${path}: ${(error as Error).message}`,
-            { cause: error },
-          );
-        }
+        if (!isNotFound(error)) throw cacheError("remove", path, error);
       }
       await removeLeftovers(path, 0);
     }, { timeout: this.#options.lockTimeout });
@@ -219,9 +250,10 @@ export class FileTokenCache implements TokenCache {
 
   /**
    * Runs `fn` while holding a lock file for `key` next to the cache file,
-   * so that processes sharing the file fetch a missing token once.
+   * so that processes fetch a missing token once. A lock that cannot be had
+   * within `lockTimeout`, or made at all, is gone without.
    *
-   * @param key The token's cache key; each key has its own lock.
+   * @param key The token's cache key; each key has its own lock file.
    * @param fn What to run while holding the lock.
    * @param options A signal that ends the wait for the lock: the call then rejects with its reason.
    * @returns What `fn` returns.
@@ -231,12 +263,7 @@ export class FileTokenCache implements TokenCache {
     fn: () => Promise<T>,
     options: { signal?: AbortSignal } = {},
   ): Promise<T> {
-    const path = await this.resolvePath();
-    const lockPath = `${path}.${(await sha256Hex(key)).slice(0, 16)}.lock`;
-    return await withFileLock(lockPath, fn, {
-      timeout: this.#options.lockTimeout,
-      signal: options.signal,
-    });
+    return await keyLock(`${await this.resolvePath()}.`, key, fn, this.#options, options.signal);
   }
 
   async #update(mutate: (entries: Map<string, unknown>) => void): Promise<void> {
@@ -246,6 +273,32 @@ export class FileTokenCache implements TokenCache {
       await removeLeftovers(path, 60_000);
     }, { timeout: this.#options.lockTimeout });
   }
+}
+
+/** The name of a record among the Python package's keys: a token's is its key. */
+function entryName(kind: RecordKind, key: string): string {
+  return kind === "token" ? key : `retry-after ${key}`;
+}
+
+/** Runs `fn` holding the lock file `<prefix><hash of key>.lock`. */
+async function keyLock<T>(
+  prefix: string,
+  key: string,
+  fn: () => Promise<T>,
+  options: { lockTimeout?: number },
+  signal: AbortSignal | undefined,
+): Promise<T> {
+  const lockPath = `${prefix}${(await sha256Hex(key)).slice(0, 16)}.lock`;
+  return await withFileLock(lockPath, fn, { timeout: options.lockTimeout, signal });
+}
+
+/** A ConfigurationError for a failure to `verb` the cache file. */
+function cacheError(verb: string, path: string, error: unknown): ConfigurationError {
+  if (error instanceof ConfigurationError) return error;
+  return new ConfigurationError(
+    `Could not ${verb} the token cache ${path}: ${(error as Error).message}`,
+    { cause: error },
+  );
 }
 
 /** The longest keyring value read as a token: as much as a token response may hold. */
@@ -288,6 +341,31 @@ export interface KeyringTokenCacheOptions {
  */
 export class KeyringTokenCache implements TokenCache {
   #options: KeyringTokenCacheOptions;
+  #records = new TokenRecords({
+    read: async (kind, key) => {
+      const text = await this.#call(
+        kind,
+        key,
+        "read a cached token",
+        (entry, signal) => entry.getPassword(signal),
+      );
+      return { value: parseBoundedJson(text, MAX_KEYRING_VALUE_CHARS) };
+    },
+    write: (kind, key, record) =>
+      this.#call(
+        kind,
+        key,
+        "store a cached token",
+        (entry, signal) => entry.setPassword(JSON.stringify(toPythonShape(record)), signal),
+      ),
+    remove: (kind, key) =>
+      this.#call(
+        kind,
+        key,
+        "delete a cached token",
+        (entry, signal) => entry.deletePassword(signal),
+      ),
+  }, false);
 
   /**
    * Makes a cache; the keyring is not touched until it is used.
@@ -306,19 +384,8 @@ export class KeyringTokenCache implements TokenCache {
    * @returns The stored token, or `undefined` (also for an unreadable value).
    * @throws {KeyringError} When the keyring is not available.
    */
-  async get(key: string): Promise<TokenSet | undefined> {
-    const entry = await openKeyringEntry(KEYRING_TOKEN_CACHE_SERVICE, key, this.#options.timeout);
-    const text = await callKeyring(
-      "read a cached token",
-      (signal) => entry.getPassword(signal),
-      this.#options.timeout,
-    );
-    if (typeof text !== "string" || text.length > MAX_KEYRING_VALUE_CHARS) return undefined;
-    try {
-      return parseCacheEntry(JSON.parse(text));
-    } catch {
-      return undefined;
-    }
+  get(key: string): Promise<TokenSet | undefined> {
+    return this.#records.get(key);
   }
 
   /**
@@ -329,15 +396,8 @@ export class KeyringTokenCache implements TokenCache {
    * @throws {TypeError} When `token` is not a valid cached token.
    * @throws {KeyringError} When the keyring is not available.
    */
-  async set(key: string, token: TokenSet): Promise<void> {
-    const checked = toCachedToken(token);
-    if (!checked) throw new TypeError("token must be a TokenSet");
-    const entry = await openKeyringEntry(KEYRING_TOKEN_CACHE_SERVICE, key, this.#options.timeout);
-    await callKeyring(
-      "store a cached token",
-      (signal) => entry.setPassword(JSON.stringify(toCacheEntry(checked)), signal),
-      this.#options.timeout,
-    );
+  set(key: string, token: TokenSet): Promise<void> {
+    return this.#records.set(key, token);
   }
 
   /**
@@ -346,13 +406,30 @@ export class KeyringTokenCache implements TokenCache {
    * @param key The token's cache key.
    * @throws {KeyringError} When the keyring is not available.
    */
-  async delete(key: string): Promise<void> {
-    const entry = await openKeyringEntry(KEYRING_TOKEN_CACHE_SERVICE, key, this.#options.timeout);
-    await callKeyring(
-      "delete a cached token",
-      (signal) => entry.deletePassword(signal),
-      this.#options.timeout,
-    );
+  delete(key: string): Promise<void> {
+    return this.#records.delete(key);
+  }
+
+  /**
+   * Reads the hold-off stored for `key`: an entry of its own (account `"retry-after <key>"`).
+   *
+   * @param key The token's cache key.
+   * @returns The hold-off, or `undefined` when there is none or it is over.
+   * @throws {KeyringError} When the keyring is not available.
+   */
+  getHoldoff(key: string): Promise<TokenHoldoff | undefined> {
+    return this.#records.getHoldoff(key);
+  }
+
+  /**
+   * Stores a hold-off for `key`.
+   *
+   * @param key The token's cache key.
+   * @param holdoff When the wait ends and the status that asked for it.
+   * @throws {KeyringError} When the keyring is not available.
+   */
+  setHoldoff(key: string, holdoff: TokenHoldoff): Promise<void> {
+    return this.#records.setHoldoff(key, holdoff);
   }
 
   /**
@@ -362,7 +439,7 @@ export class KeyringTokenCache implements TokenCache {
    */
   async clear(): Promise<void> {
     const accounts = await findKeyringAccounts(KEYRING_TOKEN_CACHE_SERVICE, this.#options.timeout);
-    for (const account of accounts) await this.delete(account);
+    for (const account of accounts) await this.#records.delete(account);
   }
 
   /**
@@ -381,11 +458,22 @@ export class KeyringTokenCache implements TokenCache {
   ): Promise<T> {
     const directory = this.#options.lockDirectory ??
       `${await xdgDir("cache", this.#options.env)}/kognic-auth`;
-    const lockPath = `${directory}/keyring-${(await sha256Hex(key)).slice(0, 16)}.lock`;
-    return await withFileLock(lockPath, fn, {
-      timeout: this.#options.lockTimeout,
-      signal: options.signal,
-    });
+    return await keyLock(`${directory}/keyring-`, key, fn, this.#options, options.signal);
+  }
+
+  async #call<T>(
+    kind: RecordKind,
+    key: string,
+    what: string,
+    call: (entry: Awaited<ReturnType<typeof openKeyringEntry>>, signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
+    const { timeout } = this.#options;
+    const entry = await openKeyringEntry(
+      KEYRING_TOKEN_CACHE_SERVICE,
+      entryName(kind, key),
+      timeout,
+    );
+    return await callKeyring(what, (signal) => call(entry, signal), timeout);
   }
 }
 
@@ -404,8 +492,13 @@ export class KeyringTokenCache implements TokenCache {
  * ```
  */
 export class MemoryTokenCache implements TokenCache {
-  #tokens = new Map<string, TokenSet>();
-  #locks = new Map<string, Promise<void>>();
+  #entries = new Map<string, unknown>();
+  #queue = new LocalQueue();
+  #records = new TokenRecords({
+    read: (kind, key) => Promise.resolve({ value: this.#entries.get(`${kind} ${key}`) }),
+    write: (kind, key, record) => Promise.resolve(void this.#entries.set(`${kind} ${key}`, record)),
+    remove: (kind, key) => Promise.resolve(void this.#entries.delete(`${kind} ${key}`)),
+  }, false);
 
   /**
    * Reads a token.
@@ -414,8 +507,7 @@ export class MemoryTokenCache implements TokenCache {
    * @returns A copy of the stored token, or `undefined`.
    */
   get(key: string): Promise<TokenSet | undefined> {
-    const token = this.#tokens.get(key);
-    return Promise.resolve(token ? { ...token } : undefined);
+    return this.#records.get(key);
   }
 
   /**
@@ -426,10 +518,7 @@ export class MemoryTokenCache implements TokenCache {
    * @throws {TypeError} When `token` is not a valid cached token.
    */
   set(key: string, token: TokenSet): Promise<void> {
-    const checked = toCachedToken(token);
-    if (!checked) return Promise.reject(new TypeError("token must be a TokenSet"));
-    this.#tokens.set(key, checked);
-    return Promise.resolve();
+    return this.#records.set(key, token);
   }
 
   /**
@@ -438,13 +527,32 @@ export class MemoryTokenCache implements TokenCache {
    * @param key The token's cache key.
    */
   delete(key: string): Promise<void> {
-    this.#tokens.delete(key);
-    return Promise.resolve();
+    return this.#records.delete(key);
   }
 
-  /** Removes every token. */
+  /**
+   * Reads the hold-off stored for `key`, kept apart from the tokens.
+   *
+   * @param key The token's cache key.
+   * @returns The hold-off, or `undefined` when there is none or it is over.
+   */
+  getHoldoff(key: string): Promise<TokenHoldoff | undefined> {
+    return this.#records.getHoldoff(key);
+  }
+
+  /**
+   * Stores a hold-off for `key`.
+   *
+   * @param key The token's cache key.
+   * @param holdoff When the wait ends and the status that asked for it.
+   */
+  setHoldoff(key: string, holdoff: TokenHoldoff): Promise<void> {
+    return this.#records.setHoldoff(key, holdoff);
+  }
+
+  /** Removes every token and hold-off. */
   clear(): Promise<void> {
-    this.#tokens.clear();
+    this.#entries.clear();
     return Promise.resolve();
   }
 
@@ -456,39 +564,13 @@ export class MemoryTokenCache implements TokenCache {
    * @param options A signal that ends the wait: the call then rejects with its reason.
    * @returns What `fn` returns.
    */
-  async withLock<T>(
+  withLock<T>(
     key: string,
     fn: () => Promise<T>,
     options: { signal?: AbortSignal } = {},
   ): Promise<T> {
-    const previous = this.#locks.get(key);
-    let done!: () => void;
-    const mine = new Promise<void>((resolve) => (done = resolve));
-    const tail = (previous ?? Promise.resolve()).then(() => mine);
-    this.#locks.set(key, tail);
-    try {
-      await untilAborted(previous, options.signal);
-      return await fn();
-    } finally {
-      done();
-      if (this.#locks.get(key) === tail) this.#locks.delete(key);
-    }
+    return this.#queue.run(key, fn, options);
   }
-}
-
-/** Waits for `promise`, or rejects with the signal's reason as soon as it aborts. */
-function untilAborted(promise: Promise<void> | undefined, signal?: AbortSignal): Promise<void> {
-  if (!signal) return promise ?? Promise.resolve();
-  if (signal.aborted) return Promise.reject(signal.reason);
-  if (!promise) return Promise.resolve();
-  return new Promise<void>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    });
-  });
 }
 
 /** Options of {@linkcode createTokenCache}. */
@@ -564,11 +646,6 @@ export async function createTokenCache(
   }
 }
 
-/** A valid copy of `value`, or `undefined` when it is not a cached token (see parseTokenSet). */
-function toCachedToken(value: unknown): TokenSet | undefined {
-  return parseTokenSet(value);
-}
-
 /**
  * The most a token cache file may hold: 16 MiB, room for many large tokens.
  * A larger file is read as a corrupt one: a cache miss, replaced on the next write.
@@ -629,8 +706,8 @@ function parseTokenFile(text: string | undefined | null): TokenFile {
   if (earlierShape) {
     const now = Date.now();
     for (const [key, value] of Object.entries(tokens)) {
-      const token = parseCacheEntry(value, now);
-      if (token) entries.set(key, toCacheEntry(token));
+      const token = parseTokenSet(value, { now });
+      if (token) entries.set(key, toPythonShape(token));
     }
   }
   for (const [key, value] of Object.entries(file)) {
@@ -642,7 +719,7 @@ function parseTokenFile(text: string | undefined | null): TokenFile {
 
 /**
  * The text of a new cache file: the entries of `base`, changed by `mutate`,
- * without the tokens that have expired and have no refresh token.
+ * without the spent ones (`isSpent`).
  */
 function renderTokenFile(
   base: string | undefined | null,
@@ -651,11 +728,9 @@ function renderTokenFile(
   const { entries } = parseTokenFile(base);
   mutate(entries);
   const now = Date.now();
-  for (const [key, value] of entries) {
-    if (isSpentEntry(value, now)) entries.delete(key);
-  }
+  for (const [key, value] of entries) if (isSpent(value, now)) entries.delete(key);
   // Object.fromEntries defines properties, so a key such as "__proto__" stays a key.
-  return JSON.stringify(Object.fromEntries(entries) as Record<string, CacheEntry>, null, 2);
+  return JSON.stringify(Object.fromEntries(entries), null, 2);
 }
 
 /**
@@ -699,11 +774,7 @@ async function replaceTokenFile(
         await fs.rename(temporary, path);
         renamed = true;
       } catch (error) {
-        if (error instanceof ConfigurationError) throw error;
-        throw new ConfigurationError(
-          `Could not write the token cache ${path}: ${(error as Error).message}`,
-          { cause: error },
-        );
+        throw cacheError("write", path, error);
       } finally {
         if (!renamed) await fs.unlink(temporary).catch(() => {});
       }
@@ -752,10 +823,7 @@ async function takeSnapshot(path: string): Promise<Snapshot> {
     // A directory on runtimes that refuse to open one, or a socket: refused, as by readWhole.
     const code = errorCode(error);
     if (code === "EISDIR" || code === "ENXIO" || code === "EOPNOTSUPP") return { text: null };
-    throw new ConfigurationError(
-      `Could not read the token cache ${path}: ${(error as Error).message}`,
-      { cause: error },
-    );
+    throw cacheError("read", path, error);
   }
 }
 
@@ -764,25 +832,13 @@ async function takeSnapshot(path: string): Promise<Snapshot> {
  * is not a regular file or holds more than {@linkcode MAX_TOKEN_FILE_BYTES}.
  */
 async function readWhole(handle: NonNullable<Snapshot["handle"]>): Promise<string | null> {
-  const info = await handle.stat();
-  if (!info.isFile() || info.size > MAX_TOKEN_FILE_BYTES) return null;
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const chunk = new Uint8Array(Math.min(MAX_TOKEN_FILE_BYTES + 1 - total, 64 * 1024));
-    const { bytesRead } = await handle.read(chunk, 0, chunk.length, total);
-    if (bytesRead === 0) break;
-    total += bytesRead;
-    if (total > MAX_TOKEN_FILE_BYTES) return null;
-    chunks.push(chunk.subarray(0, bytesRead));
+  try {
+    const bytes = await readOpenFile(handle, MAX_TOKEN_FILE_BYTES);
+    return new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes);
+  } catch (error) {
+    if (error instanceof FileRefusedError) return null;
+    throw error;
   }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes);
 }
 
 /** Writes `text` to a new file with mode 0600 next to `path`, and returns its path. */
@@ -803,10 +859,7 @@ async function writeTemporary(path: string, text: string): Promise<string> {
     return temporary;
   } catch (error) {
     await fs.unlink(temporary).catch(() => {});
-    throw new ConfigurationError(
-      `Could not write the token cache ${path}: ${(error as Error).message}`,
-      { cause: error },
-    );
+    throw cacheError("write", path, error);
   }
 }
 
