@@ -1,7 +1,9 @@
-// A lease shared by processes on many machines, for the Redis and Deno KV
-// token caches: one holder at a time per key, taken with create-if-absent and
-// a time to live, renewed while the holder's work still runs (so a slow token
-// request does not let a second holder in) and given up by compare-and-delete.
+// A lease, the one lock of every token cache but the memory one: one holder
+// at a time per key, taken with create-if-absent and a time to live, renewed
+// while the holder's work still runs (so a slow token request does not let a
+// second holder in) and given up by compare-and-delete. Redis and Deno KV
+// keep it in their store for processes on many machines; the file and keyring
+// caches in a lock file (_lock.ts).
 //
 // Waiters poll, with a growing interval, both the lease and the token the
 // holder is about to store: as soon as a usable token is there they run `fn`
@@ -42,6 +44,8 @@ export interface LeaseOptions {
   errorRetries?: number;
   /** Told when the lease is not used: the store failed, or the wait timed out. */
   onFallback: (operation: string, error: unknown) => void;
+  /** Whether the work is done already (a usable token is stored), so no lease is needed. */
+  usable?: () => Promise<boolean>;
 }
 
 /**
@@ -61,13 +65,12 @@ export function runLocked<T>(
     const token = await records.get(key);
     return token !== undefined && isUsable(token);
   };
-  return queue.run(key, () => withLease(store, usable, key, fn, options), options);
+  return queue.run(key, () => withLease(store, key, fn, { ...options, usable }), options);
 }
 
 /** Runs `fn` holding the lease for `key` in `store` (see the module's comment). */
-async function withLease<T>(
+export async function withLease<T>(
   store: LeaseStore,
-  usable: () => Promise<boolean>,
   key: string,
   fn: () => Promise<T>,
   options: LeaseOptions,
@@ -82,7 +85,7 @@ async function withLease<T>(
   for (;;) {
     let state: "usable" | "held" | "taken" | "failed";
     try {
-      state = (await usable())
+      state = (await options.usable?.())
         ? "usable"
         : (await store.acquire(key, owner, options.leaseTime ?? 10_000))
         ? "held"
@@ -140,6 +143,7 @@ async function holding<T>(
   };
   renew();
   try {
+    options.signal?.throwIfAborted();
     return await fn();
   } finally {
     stopped = true;

@@ -122,11 +122,8 @@ export class DenoKvTokenCache implements TokenCache {
   }
 
   /**
-   * Reads a token.
-   *
-   * @param key The token's cache key.
-   * @returns The stored token, or `undefined` (also once past its expiry).
-   * @throws {ConfigurationError} When Deno KV is not available.
+   * The token stored under `key`, or `undefined` (also once past its expiry).
+   * @throws {ConfigurationError} When it cannot be read.
    */
   get(key: string): Promise<TokenSet | undefined> {
     return this.#records.get(key);
@@ -134,43 +131,32 @@ export class DenoKvTokenCache implements TokenCache {
 
   /**
    * Stores a token (without its refresh token), to be deleted by KV after its expiry.
-   *
-   * @param key The token's cache key.
-   * @param token The token.
-   * @throws {TypeError} When `token` is not a valid cached token.
-   * @throws {ConfigurationError} When Deno KV is not available.
+   * @throws {TypeError} When `token` is not a valid token.
+   * @throws {ConfigurationError} When it cannot be written.
    */
   set(key: string, token: TokenSet): Promise<void> {
     return this.#records.set(key, token);
   }
 
   /**
-   * Removes a token.
-   *
-   * @param key The token's cache key.
-   * @throws {ConfigurationError} When Deno KV is not available.
+   * Removes the token stored under `key`.
+   * @throws {ConfigurationError} When it cannot be written.
    */
   delete(key: string): Promise<void> {
     return this.#records.delete(key);
   }
 
   /**
-   * Reads the hold-off stored for `key`, shared by every holder of the store.
-   *
-   * @param key The token's cache key.
-   * @returns The hold-off, or `undefined` when there is none or it is over.
-   * @throws {ConfigurationError} When Deno KV is not available.
+   * The hold-off stored for `key` (under `[prefix, "holdoff", key]`), or `undefined`.
+   * @throws {ConfigurationError} When it cannot be read.
    */
   getHoldoff(key: string): Promise<TokenHoldoff | undefined> {
     return this.#records.getHoldoff(key);
   }
 
   /**
-   * Stores a hold-off for `key`, to be deleted by KV once it is over.
-   *
-   * @param key The token's cache key.
-   * @param holdoff When the wait ends and the status that asked for it.
-   * @throws {ConfigurationError} When Deno KV is not available.
+   * Stores a server's request to wait for the tokens of `key`, until `holdoff.until`.
+   * @throws {ConfigurationError} When it cannot be written.
    */
   setHoldoff(key: string, holdoff: TokenHoldoff): Promise<void> {
     return this.#records.setHoldoff(key, holdoff);
@@ -189,11 +175,6 @@ export class DenoKvTokenCache implements TokenCache {
   /**
    * Runs `fn` holding the lease for `key`, so that one of the processes
    * sharing the store requests a missing token and the others read it.
-   *
-   * @param key The token's cache key.
-   * @param fn What to run while holding the lease.
-   * @param options `signal` stops a wait for the lease.
-   * @returns What `fn` returns.
    */
   withLock<T>(key: string, fn: () => Promise<T>, options?: { signal?: AbortSignal }): Promise<T> {
     return runLocked(this.#queue, this.#leases, this.#records, key, fn, {

@@ -76,6 +76,10 @@ const RENEW = 'if redis.call("get", KEYS[1]) == ARGV[1] then ' +
 const READ = 'return {redis.call("get", KEYS[1]), redis.call("pttl", KEYS[1])}';
 
 const INSTALL_HINT = "install it with `npm install redis`";
+const TIMINGS = [
+  ...["connectTimeout", "commandTimeout", "retryDelay"] as const,
+  ...["leaseTime", "lockTimeout", "maxHold"] as const,
+];
 
 interface NodeRedisClient extends RedisCommandClient {
   readonly isReady: boolean;
@@ -99,11 +103,9 @@ interface NodeRedisClient extends RedisCommandClient {
  * cache make one token request; the others read the token the holder stored.
  *
  * When Redis is down, slow or refuses, nothing fails for it: `get` gives the
- * token this instance stored itself, else rejects (as `set` and `delete` do)
- * after at most the timeouts (a caller such as `AuthSession` treats that as a
- * miss), `withLock` runs the work under this process's own single flight, and
- * `onFallback` is told. Once Redis answers again the cache
- * is shared again.
+ * token this instance stored itself, else rejects (as the writes do) within
+ * the timeouts (`AuthSession` treats that as a miss), `withLock` runs the
+ * work under this process's own single flight, and `onFallback` is told.
  *
  * @example A fleet sharing one token
  * ```ts ignore
@@ -147,14 +149,9 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
     write: async (kind, key, record) => {
       const ttl = Math.floor(recordExpiry(record) - Date.now());
       if (kind === "token") this.#local.set(key, record as TokenSet);
+      const value = JSON.stringify(record);
       if (ttl > 0) {
-        return await this.#command("set", [
-          "SET",
-          this.#key(kind, key),
-          JSON.stringify(record),
-          "PX",
-          `${ttl}`,
-        ]);
+        return await this.#command("set", ["SET", this.#key(kind, key), value, "PX", `${ttl}`]);
       }
       this.#local.delete(key);
       await this.#command("set", ["DEL", this.#key(kind, key)]);
@@ -191,18 +188,7 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
       throw new TypeError("The Redis key prefix must be a non-empty string");
     }
     // The one number rule: each a number of ms above 0 that a timer holds.
-    for (
-      const name of [
-        "connectTimeout",
-        "commandTimeout",
-        "retryDelay",
-        "leaseTime",
-        "lockTimeout",
-        "maxHold",
-      ] as const
-    ) {
-      checkNumber(name, options[name], 1, TIMER_MS);
-    }
+    for (const name of TIMINGS) checkNumber(name, options[name], 1, TIMER_MS);
     this.#prefix = prefix;
     this.#options = { ...options, client: undefined };
   }
@@ -218,11 +204,9 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
   }
 
   /**
-   * Reads a token.
-   *
-   * @param key The token's cache key.
-   * @returns The stored token, its expiry from the entry's time to live, or `undefined`.
-   * @throws {ConfigurationError} When Redis cannot be reached or does not answer in time.
+   * The token stored under `key`, its expiry from the entry's time to live in Redis, or
+   * `undefined`.
+   * @throws {ConfigurationError} When it cannot be read.
    */
   get(key: string): Promise<TokenSet | undefined> {
     return this.#records.get(key);
@@ -230,52 +214,39 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
 
   /**
    * Stores a token (without its refresh token), to expire from Redis with the token.
-   *
-   * @param key The token's cache key.
-   * @param token The token.
-   * @throws {TypeError} When `token` is not a valid cached token.
-   * @throws {ConfigurationError} When Redis cannot be reached or does not answer in time.
+   * @throws {TypeError} When `token` is not a valid token.
+   * @throws {ConfigurationError} When it cannot be written.
    */
   set(key: string, token: TokenSet): Promise<void> {
     return this.#records.set(key, token);
   }
 
   /**
-   * Removes a token.
-   *
-   * @param key The token's cache key.
-   * @throws {ConfigurationError} When Redis cannot be reached or does not answer in time.
+   * Removes the token stored under `key`.
+   * @throws {ConfigurationError} When it cannot be written.
    */
   delete(key: string): Promise<void> {
     return this.#records.delete(key);
   }
 
   /**
-   * Reads the hold-off stored for `key` (under `<prefix>holdoff:<key>`), shared by the fleet.
-   *
-   * @param key The token's cache key.
-   * @returns The hold-off, or `undefined` when there is none or it is over.
-   * @throws {ConfigurationError} When Redis cannot be reached or does not answer in time.
+   * The hold-off stored for `key` (under `<prefix>holdoff:<key>`), or `undefined`.
+   * @throws {ConfigurationError} When it cannot be read.
    */
   getHoldoff(key: string): Promise<TokenHoldoff | undefined> {
     return this.#records.getHoldoff(key);
   }
 
   /**
-   * Stores a hold-off for `key`, to expire from Redis when it is over.
-   *
-   * @param key The token's cache key.
-   * @param holdoff When the wait ends and the status that asked for it.
-   * @throws {ConfigurationError} When Redis cannot be reached or does not answer in time.
+   * Stores a server's request to wait for the tokens of `key`, until `holdoff.until`.
+   * @throws {ConfigurationError} When it cannot be written.
    */
   setHoldoff(key: string, holdoff: TokenHoldoff): Promise<void> {
     return this.#records.setHoldoff(key, holdoff);
   }
 
   /**
-   * Removes every key under this cache's prefix (found with `SCAN`), and
-   * nothing else in the database.
-   *
+   * Removes every key under this cache's prefix (found with `SCAN`), and nothing else.
    * @throws {ConfigurationError} When Redis cannot be reached or does not answer in time.
    */
   async clear(): Promise<void> {
@@ -284,7 +255,6 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
 
   /**
    * Removes every key under this cache's prefix, as {@linkcode clear} does.
-   *
    * @returns How many keys were removed.
    * @throws {ConfigurationError} When Redis cannot be reached or does not answer in time.
    */
@@ -295,14 +265,8 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
     let removed = 0;
     let rounds = 0;
     do {
-      const reply = await this.#command("clear", [
-        "SCAN",
-        cursor,
-        "MATCH",
-        pattern,
-        "COUNT",
-        "500",
-      ]);
+      const scan = ["SCAN", cursor, "MATCH", pattern, "COUNT", "500"];
+      const reply = await this.#command("clear", scan);
       if (!Array.isArray(reply) || reply.length !== 2 || !Array.isArray(reply[1])) {
         throw new ConfigurationError("Redis gave an unexpected answer to SCAN");
       }
@@ -314,15 +278,10 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
   }
 
   /**
-   * Runs `fn` holding the lease for `key`, so that one process of all that
-   * share this Redis requests a missing token; the others wait (at most
-   * `lockTimeout` ms) and read the token it stored. When Redis fails, `fn`
-   * runs under this process's own single flight.
-   *
-   * @param key The token's cache key; each key has its own lease.
-   * @param fn What to run while holding the lease.
-   * @param options `signal` stops a wait for the lease (with the signal's reason).
-   * @returns What `fn` returns.
+   * Runs `fn` holding the lease for `key`: one process of all that share this Redis
+   * requests a missing token, the others wait (at most `lockTimeout` ms) and read it.
+   * When Redis fails, `fn` runs under this process's own single flight. `signal`
+   * stops a wait (with its reason).
    */
   withLock<T>(key: string, fn: () => Promise<T>, options?: { signal?: AbortSignal }): Promise<T> {
     return runLocked(this.#queue, this.#leases, this.#records, key, fn, {

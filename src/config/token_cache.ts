@@ -1,10 +1,7 @@
 /**
- * A cache of access tokens shared across processes, so that a CLI run in a
- * loop asks the auth server for a token once per token lifetime: a JSON file
- * in the user's cache directory, the system keyring, or memory.
- *
- * Only access tokens (and refresh tokens) are cached, never a client secret.
- * A cached token is used while `isUsable` says so.
+ * Token caches shared across processes (a JSON file, the system keyring) or
+ * a process's sessions (memory), and the cache of a mode. Only access tokens
+ * (and refresh tokens) are cached, never a client secret.
  *
  * @module
  */
@@ -57,61 +54,34 @@ export const KEYRING_TOKEN_CACHE_SERVICE = "kognic-auth";
 
 /** Options of {@linkcode FileTokenCache}. */
 export interface FileTokenCacheOptions {
-  /**
-   * The cache file. @default {"$XDG_CACHE_HOME/kognic-auth/tokens.json", or
-   * "~/.cache/kognic-auth/tokens.json"}
-   */
+  /** The cache file. @default {"$XDG_CACHE_HOME/kognic-auth/tokens.json", or "~/.cache/..."} */
   path?: string;
   /** Environment variables for the default path. @default {the process's} */
   env?: EnvSource;
-  /**
-   * How long to wait for another process holding the lock, in ms. After
-   * that, the operation goes ahead without it: at worst a token is requested
-   * twice or an entry is lost, and the file stays valid. @default {30_000}
-   */
+  /** How long to wait for another process's lock, in ms, before going ahead without. @default {30_000} */
   lockTimeout?: number;
 }
 
 /**
  * Tokens in one JSON file, shared with the Python `kognic-auth` package: by
  * default `$XDG_CACHE_HOME/kognic-auth/tokens.json` (`~/.cache/...` when
- * unset). The file is one JSON object, key -> token in the Python package's
- * shape, indented by 2:
+ * unset), one JSON object of key -> token in the Python package's shape
+ * (`{"access_token", "token_type": "bearer", "expires_in", "expires_at"}`,
+ * seconds since the epoch; see docs/caches.md). Entries of other keys are
+ * kept as they are, spent ones dropped; an entry that is not a valid token
+ * is a miss. A file in this package's earlier shape,
+ * `{"version": 1, "tokens": {...}}`, is rewritten in this one when first read.
  *
- * ```json
- * {
- *   "https://auth.app.kognic.com:my-id": {
- *     "access_token": "eyJ...",
- *     "token_type": "bearer",
- *     "expires_in": 3600,
- *     "expires_at": 1796656936
- *   }
- * }
- * ```
+ * The file is written atomically (a temporary file, then a rename) with mode
+ * 0600 in a directory of mode 0700, under a lock file next to it; a change
+ * the Python package (which takes no lock) writes meanwhile is merged, before
+ * and after the rename (at most 8 rounds). A corrupt or foreign file, one that
+ * is not a regular file, or one larger than 16 MiB reads as empty (unread)
+ * and is replaced on the next write.
  *
- * `expires_at` is in seconds since the epoch; `refresh_token` and `scope` are
- * added when the token has them. Entries this cache does not write (other
- * keys, whoever wrote them) are kept as they are; entries that hold a token
- * which has expired, without a refresh token, are dropped. An entry that does
- * not pass the checks of a fresh token is a miss. A file in this package's
- * earlier shape, `{"version": 1, "tokens": {...}}`, is read and rewritten in
- * this one the first time it is read.
- *
- * The file is written atomically (a temporary file in the same directory,
- * then a rename) with mode 0600 in a directory created with mode 0700, under
- * a lock file next to it. The Python package takes no lock and writes the
- * file in place: just before the rename the file is read again, and when it
- * changed since it was read, the change is merged and the new file built
- * again; a write that lands in the old file during the rename itself is
- * merged afterwards (at most 8 rounds). A corrupt or foreign file reads as
- * empty and is replaced on the next write, and so does one that is not a
- * regular file (a FIFO, a device) or is larger than 16 MiB: neither is read.
- *
- * `get` and the writes throw a {@linkcode ConfigurationError} on I/O errors,
- * such as a directory that cannot be written; callers that treat the cache
- * as optional should catch them. `withLock` never fails for want of a lock:
- * it runs `fn` without one when the lock cannot be taken. It is not
- * reentrant: a nested `withLock` on the same key waits for `lockTimeout`.
+ * I/O errors throw a {@linkcode ConfigurationError}; callers that treat the
+ * cache as optional catch them. `withLock` runs `fn` without a lock when none
+ * can be had; it is not reentrant.
  *
  * @example
  * ```ts
@@ -171,60 +141,42 @@ export class FileTokenCache implements TokenCache {
   }
 
   /**
-   * Reads a token from the file. A file in the earlier shape is rewritten in
-   * the current one (under the file's lock; a failure to write it is ignored).
-   *
-   * @param key The token's cache key.
-   * @returns The stored token, or `undefined` (also for an entry that is not a
-   *   valid token, a corrupt file, one that is not a regular file, or one
-   *   larger than 16 MiB).
-   * @throws {ConfigurationError} When the file exists but cannot be read.
+   * The token stored under `key`, or `undefined` (also for an entry that is not a valid token,
+   * or a corrupt or refused file). A file in the earlier shape is rewritten in the current one.
+   * @throws {ConfigurationError} When it cannot be read.
    */
   get(key: string): Promise<TokenSet | undefined> {
     return this.#records.get(key);
   }
 
   /**
-   * Stores a token in the file, in the Python package's shape, under the
-   * file's lock. Expired tokens without a refresh token are dropped from the
-   * file at the same time.
-   *
-   * @param key The token's cache key.
-   * @param token The token.
-   * @throws {TypeError} When `token` is not a valid cached token.
-   * @throws {ConfigurationError} When the file cannot be written.
+   * Stores a token in the Python package's shape, under the file's lock, dropping spent entries.
+   * @throws {TypeError} When `token` is not a valid token.
+   * @throws {ConfigurationError} When it cannot be written.
    */
   set(key: string, token: TokenSet): Promise<void> {
     return this.#records.set(key, token);
   }
 
   /**
-   * Removes a token from the file, under the file's lock; the other entries stay.
-   *
-   * @param key The token's cache key.
-   * @throws {ConfigurationError} When the file cannot be written.
+   * Removes the token stored under `key`, under the file's lock; the other entries stay.
+   * @throws {ConfigurationError} When it cannot be written.
    */
   delete(key: string): Promise<void> {
     return this.#records.delete(key);
   }
 
   /**
-   * Reads the hold-off stored for `key`: an entry of its own, under `"retry-after <key>"`.
-   *
-   * @param key The token's cache key.
-   * @returns The hold-off, or `undefined` when there is none or it is over.
-   * @throws {ConfigurationError} When the file exists but cannot be read.
+   * The hold-off stored for `key` (the entry `"retry-after <key>"`), or `undefined`.
+   * @throws {ConfigurationError} When it cannot be read.
    */
   getHoldoff(key: string): Promise<TokenHoldoff | undefined> {
     return this.#records.getHoldoff(key);
   }
 
   /**
-   * Stores a hold-off for `key`, dropped from the file once it is over.
-   *
-   * @param key The token's cache key.
-   * @param holdoff When the wait ends and the status that asked for it.
-   * @throws {ConfigurationError} When the file cannot be written.
+   * Stores a server's request to wait for the tokens of `key`, until `holdoff.until`.
+   * @throws {ConfigurationError} When it cannot be written.
    */
   setHoldoff(key: string, holdoff: TokenHoldoff): Promise<void> {
     return this.#records.setHoldoff(key, holdoff);
@@ -249,14 +201,8 @@ export class FileTokenCache implements TokenCache {
   }
 
   /**
-   * Runs `fn` while holding a lock file for `key` next to the cache file,
-   * so that processes fetch a missing token once. A lock that cannot be had
-   * within `lockTimeout`, or made at all, is gone without.
-   *
-   * @param key The token's cache key; each key has its own lock file.
-   * @param fn What to run while holding the lock.
-   * @param options A signal that ends the wait for the lock: the call then rejects with its reason.
-   * @returns What `fn` returns.
+   * Runs `fn` holding a lock file for `key` next to the cache file, so that processes fetch a
+   * missing token once (without one that cannot be had in `lockTimeout`); `signal` ends the wait.
    */
   async withLock<T>(
     key: string,
@@ -308,10 +254,7 @@ const MAX_KEYRING_VALUE_CHARS = 1024 * 1024;
 export interface KeyringTokenCacheOptions {
   /** Environment variables for the lock files' directory. @default {the process's} */
   env?: EnvSource;
-  /**
-   * The directory for the lock files of `withLock`.
-   * @default {"$XDG_CACHE_HOME/kognic-auth", or "~/.cache/kognic-auth"}
-   */
+  /** The directory of `withLock`'s lock files. @default {"$XDG_CACHE_HOME/kognic-auth", or "~/.cache/..."} */
   lockDirectory?: string;
   /** How long to wait for another process holding a lock, in ms. @default {30_000} */
   lockTimeout?: number;
@@ -321,15 +264,12 @@ export interface KeyringTokenCacheOptions {
 
 /**
  * Tokens in the system keyring, shared with the Python `kognic-auth` package:
- * service `kognic-auth`, account = the cache key, value = the token as JSON
- * in the Python package's shape, as in {@linkcode FileTokenCache}'s file
- * (`{"access_token": ..., "token_type": "bearer", "expires_in": 3600,
- * "expires_at": 1796656936}`, seconds since the epoch). Values in this
- * package's earlier camelCase shape are read too; a value that is not a valid
- * token, or is larger than 1 MiB, is a miss. `withLock` uses lock files in the cache
- * directory. Needs the optional package `@napi-rs/keyring` (and on Linux a
- * Secret Service); calls fail with a `KeyringError` (a
- * `ConfigurationError`, code `keyring_unavailable`) when the keyring is not available.
+ * service `kognic-auth`, account = the cache key, value = the token as JSON in
+ * the Python package's shape, as in {@linkcode FileTokenCache}'s file (this
+ * package's earlier camelCase values are read too); a value that is not a
+ * valid token, or is larger than 1 MiB, is a miss. `withLock` uses lock files
+ * in the cache directory. Needs the optional package `@napi-rs/keyring` (on
+ * Linux, a Secret Service); calls fail with a `KeyringError` when it is not there.
  *
  * @example
  * ```ts ignore
@@ -378,11 +318,8 @@ export class KeyringTokenCache implements TokenCache {
   }
 
   /**
-   * Reads a token from the keyring.
-   *
-   * @param key The token's cache key.
-   * @returns The stored token, or `undefined` (also for an unreadable value).
-   * @throws {KeyringError} When the keyring is not available.
+   * The token stored under `key`, or `undefined` (also for a value that is not a valid token).
+   * @throws {KeyringError} When it cannot be read.
    */
   get(key: string): Promise<TokenSet | undefined> {
     return this.#records.get(key);
@@ -390,43 +327,32 @@ export class KeyringTokenCache implements TokenCache {
 
   /**
    * Stores a token in the keyring, in the Python package's shape.
-   *
-   * @param key The token's cache key.
-   * @param token The token.
-   * @throws {TypeError} When `token` is not a valid cached token.
-   * @throws {KeyringError} When the keyring is not available.
+   * @throws {TypeError} When `token` is not a valid token.
+   * @throws {KeyringError} When it cannot be written.
    */
   set(key: string, token: TokenSet): Promise<void> {
     return this.#records.set(key, token);
   }
 
   /**
-   * Removes a token from the keyring.
-   *
-   * @param key The token's cache key.
-   * @throws {KeyringError} When the keyring is not available.
+   * Removes the token stored under `key`.
+   * @throws {KeyringError} When it cannot be written.
    */
   delete(key: string): Promise<void> {
     return this.#records.delete(key);
   }
 
   /**
-   * Reads the hold-off stored for `key`: an entry of its own (account `"retry-after <key>"`).
-   *
-   * @param key The token's cache key.
-   * @returns The hold-off, or `undefined` when there is none or it is over.
-   * @throws {KeyringError} When the keyring is not available.
+   * The hold-off stored for `key` (the account `"retry-after <key>"`), or `undefined`.
+   * @throws {KeyringError} When it cannot be read.
    */
   getHoldoff(key: string): Promise<TokenHoldoff | undefined> {
     return this.#records.getHoldoff(key);
   }
 
   /**
-   * Stores a hold-off for `key`.
-   *
-   * @param key The token's cache key.
-   * @param holdoff When the wait ends and the status that asked for it.
-   * @throws {KeyringError} When the keyring is not available.
+   * Stores a server's request to wait for the tokens of `key`, until `holdoff.until`.
+   * @throws {KeyringError} When it cannot be written.
    */
   setHoldoff(key: string, holdoff: TokenHoldoff): Promise<void> {
     return this.#records.setHoldoff(key, holdoff);
@@ -442,15 +368,7 @@ export class KeyringTokenCache implements TokenCache {
     for (const account of accounts) await this.#records.delete(account);
   }
 
-  /**
-   * Runs `fn` while holding a lock file for `key` in the cache directory,
-   * so that processes fetch a missing token once.
-   *
-   * @param key The token's cache key; each key has its own lock file.
-   * @param fn What to run while holding the lock.
-   * @param options A signal that ends the wait for the lock: the call then rejects with its reason.
-   * @returns What `fn` returns.
-   */
+  /** Runs `fn` holding a lock file for `key` in the cache directory; `signal` ends the wait. */
   async withLock<T>(
     key: string,
     fn: () => Promise<T>,
@@ -501,10 +419,7 @@ export class MemoryTokenCache implements TokenCache {
   }, false);
 
   /**
-   * Reads a token.
-   *
-   * @param key The token's cache key.
-   * @returns A copy of the stored token, or `undefined`.
+   * A copy of the token stored under `key`, or `undefined`.
    */
   get(key: string): Promise<TokenSet | undefined> {
     return this.#records.get(key);
@@ -512,39 +427,28 @@ export class MemoryTokenCache implements TokenCache {
 
   /**
    * Stores a copy of a token.
-   *
-   * @param key The token's cache key.
-   * @param token The token; a copy is stored.
-   * @throws {TypeError} When `token` is not a valid cached token.
+   * @throws {TypeError} When `token` is not a valid token.
    */
   set(key: string, token: TokenSet): Promise<void> {
     return this.#records.set(key, token);
   }
 
   /**
-   * Removes a token.
-   *
-   * @param key The token's cache key.
+   * Removes the token stored under `key`.
    */
   delete(key: string): Promise<void> {
     return this.#records.delete(key);
   }
 
   /**
-   * Reads the hold-off stored for `key`, kept apart from the tokens.
-   *
-   * @param key The token's cache key.
-   * @returns The hold-off, or `undefined` when there is none or it is over.
+   * The hold-off stored for `key`, kept apart from the tokens, or `undefined`.
    */
   getHoldoff(key: string): Promise<TokenHoldoff | undefined> {
     return this.#records.getHoldoff(key);
   }
 
   /**
-   * Stores a hold-off for `key`.
-   *
-   * @param key The token's cache key.
-   * @param holdoff When the wait ends and the status that asked for it.
+   * Stores a server's request to wait for the tokens of `key`, until `holdoff.until`.
    */
   setHoldoff(key: string, holdoff: TokenHoldoff): Promise<void> {
     return this.#records.setHoldoff(key, holdoff);
@@ -556,14 +460,7 @@ export class MemoryTokenCache implements TokenCache {
     return Promise.resolve();
   }
 
-  /**
-   * Runs `fn` after the other callers of this cache for `key` are done.
-   *
-   * @param key The token's cache key; each key has its own lock.
-   * @param fn What to run while holding the lock.
-   * @param options A signal that ends the wait: the call then rejects with its reason.
-   * @returns What `fn` returns.
-   */
+  /** Runs `fn` after the other callers of this cache for `key`; `signal` ends the wait. */
   withLock<T>(
     key: string,
     fn: () => Promise<T>,
