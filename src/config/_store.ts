@@ -75,27 +75,11 @@ export function recordExpiry(record: TokenSet | TokenHoldoff): number {
   return "until" in record ? record.until : record.expiresAt;
 }
 
-/** A cache entry in the Python `kognic-auth` package's shape, as the file and keyring store tokens. */
-export interface CacheEntry {
-  /** The access token. */
-  access_token: string;
-  /** `"bearer"`. */
-  token_type: string;
-  /** The token's lifetime, in whole seconds. */
-  expires_in: number;
-  /** When the token expires, in whole seconds since the epoch (rounded down). */
-  expires_at: number;
-  /** The refresh token, when the server issued one. */
-  refresh_token?: string;
-  /** The scopes granted, when the server said. */
-  scope?: string;
-}
-
 /** A token in the Python package's shape (a hold-off as it is), for the file and the keyring. */
-export function toPythonShape(record: TokenSet | TokenHoldoff): CacheEntry | TokenHoldoff {
+export function toPythonShape(record: TokenSet | TokenHoldoff): object {
   if ("until" in record) return record;
   const expiresAt = Math.floor(record.expiresAt / 1000);
-  const entry: CacheEntry = {
+  const entry: Record<string, string | number> = {
     access_token: record.accessToken,
     token_type: "bearer",
     // Counted from the issue time rounded down, so that expires_at - expires_in
@@ -116,11 +100,17 @@ export function toPythonShape(record: TokenSet | TokenHoldoff): CacheEntry | Tok
 export function isSpent(value: unknown, now: number): boolean {
   if (typeof value !== "object" || value === null) return false;
   const raw = value as Record<string, unknown>;
-  if (Object.hasOwn(raw, "until")) return !(Number(raw.until) > now);
   const python = Object.hasOwn(raw, "access_token");
-  const expiresAt = python ? Number(raw.expires_at) * 1000 : raw.expiresAt;
+  if (!python && !Object.hasOwn(raw, "accessToken")) {
+    return typeof raw.until === "number" && raw.until <= now; // a hold-off that is over
+  }
+  const seconds = raw.expires_at;
+  const expiresAt = python
+    ? typeof seconds === "number" ? seconds * 1000 : undefined
+    : raw.expiresAt;
+  const refresh = python ? raw.refresh_token : raw.refreshToken;
   return typeof (python ? raw.access_token : raw.accessToken) === "string" &&
-    !(python ? raw.refresh_token : raw.refreshToken) && typeof expiresAt === "number" &&
+    !(typeof refresh === "string" && refresh !== "") && typeof expiresAt === "number" &&
     expiresAt <= now;
 }
 

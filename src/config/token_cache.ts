@@ -587,12 +587,7 @@ interface TokenFile {
  */
 function parseTokenFile(text: string | undefined | null): TokenFile {
   const entries = new Map<string, unknown>();
-  let json: unknown;
-  try {
-    json = typeof text === "string" ? JSON.parse(text) : undefined;
-  } catch {
-    json = undefined;
-  }
+  const json = parseBoundedJson(text, Infinity);
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     return { entries, earlierShape: false };
   }
@@ -692,15 +687,9 @@ async function replaceTokenFile(
   }
 }
 
-/** Whether `text` is JSON. */
+/** Whether `text` is JSON (or there is no file). */
 function isJson(text: string | undefined | null): boolean {
-  if (typeof text !== "string") return text === undefined;
-  try {
-    JSON.parse(text);
-    return true;
-  } catch {
-    return false;
-  }
+  return text === undefined || parseBoundedJson(text, Infinity) !== undefined;
 }
 
 /**

@@ -16,12 +16,14 @@ import { CLIENT_ID, CLIENT_SECRET, CLIENTS, rejection } from "./mod.ts";
  * its own: the token's key still holds no token, and `getHoldoff` reads it.
  * Where the cache keeps no hold-offs (`shared: false`), the second session
  * asks the server itself.
+ *
+ * @returns The token's cache key.
  */
 export async function assertHoldoffShared(
   makeCache: () => TokenCache | Promise<TokenCache>,
   status: 429 | 503,
   { shared = true }: { shared?: boolean } = {},
-): Promise<void> {
+): Promise<string> {
   await using server = await startAuthServer({ clients: CLIENTS });
   server.failTokenRequests({ status, retryAfter: 120, times: 100 });
   const options = { authServer: server.url, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET };
@@ -38,7 +40,7 @@ export async function assertHoldoffShared(
   assert.equal(await other.get(key), undefined, "a hold-off is never read as a token");
   if (!shared) {
     assert.equal(server.counts.tokenRequests, 2, "the other session asked for itself");
-    return;
+    return key;
   }
   const left = (error as { retryAfter?: number }).retryAfter!;
   assert.ok(left > 0 && left <= 120_000, `the wait left: ${left}`);
@@ -47,4 +49,5 @@ export async function assertHoldoffShared(
   const held = await other.getHoldoff!(key);
   assert.equal(held?.status, status);
   assert.ok(held!.until > Date.now() && held!.until <= Date.now() + 120_000);
+  return key;
 }
