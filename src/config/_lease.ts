@@ -48,6 +48,19 @@ export interface LeaseOptions {
   usable?: () => Promise<boolean>;
 }
 
+/** Tells a user's `onFallback` that the store is not used; what it throws is its own. */
+export function tellFallback(
+  listener: ((event: { operation: string; message: string }) => void) | undefined,
+  operation: string,
+  message: string,
+): void {
+  try {
+    listener?.({ operation, message });
+  } catch {
+    // A listener's failure is its own.
+  }
+}
+
 /**
  * Runs `fn` for `key` behind this process's queue, then holding the lease of
  * `store` (see the module's comment): a shared cache's `withLock`. A usable

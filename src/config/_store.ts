@@ -41,11 +41,12 @@ export class TokenRecords {
     const stored = await this.#store.read("token", key);
     const now = Date.now();
     const token = parseTokenSet(stored?.value, { refreshToken: !this.#fleet, now });
-    if (!token || (this.#fleet && token.expiresAt <= now)) return undefined;
-    if (stored!.ttl === undefined) return token;
-    if (!(stored!.ttl > 0)) return undefined;
+    if (!token) return undefined;
+    const ttl = stored!.ttl;
+    if (ttl === undefined) return this.#fleet && token.expiresAt <= now ? undefined : token;
+    if (!(ttl > 0)) return undefined;
     // The store's clock decides how long the token lives, not the writer's.
-    const expiresAt = now + stored!.ttl;
+    const expiresAt = now + ttl;
     return { ...token, issuedAt: expiresAt - (token.expiresAt - token.issuedAt), expiresAt };
   }
 

@@ -9,7 +9,7 @@ import type { TokenCache, TokenHoldoff } from "../core/token_cache.ts";
 import type { TokenSet } from "../core/access_token.ts";
 import { ConfigurationError } from "../shared/errors.ts";
 import { checkNumber, TIMER_MS } from "../shared/numbers.ts";
-import { type LeaseStore, runLocked } from "./_lease.ts";
+import { type LeaseStore, runLocked, tellFallback } from "./_lease.ts";
 import { LocalQueue, parseBoundedJson, recordExpiry, TokenRecords } from "./_store.ts";
 
 /** The part of `Deno.Kv` that {@linkcode DenoKvTokenCache} uses. */
@@ -183,14 +183,8 @@ export class DenoKvTokenCache implements TokenCache {
       errorRetries: 20,
       signal: options?.signal,
       onFallback: (operation, error) => {
-        try {
-          this.#options.onFallback?.({
-            operation,
-            message: error instanceof Error ? error.message : String(error),
-          });
-        } catch {
-          // A listener's failure is its own.
-        }
+        const message = error instanceof Error ? error.message : String(error);
+        tellFallback(this.#options.onFallback, operation, message);
       },
     });
   }

@@ -14,7 +14,7 @@ import { errorCode } from "../shared/files.ts";
 import { inspectAsJson, redactAndCut, redactCause, rememberUrlSecrets } from "../shared/redact.ts";
 import { withDeadline } from "../shared/deadline.ts";
 import { checkNumber, TIMER_MS } from "../shared/numbers.ts";
-import { type LeaseStore, runLocked } from "./_lease.ts";
+import { type LeaseStore, runLocked, tellFallback } from "./_lease.ts";
 import { LocalQueue, parseBoundedJson, recordExpiry, TokenRecords } from "./_store.ts";
 
 /**
@@ -345,13 +345,7 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
   };
 
   #fallback(operation: string, error: unknown): void {
-    const listener = this.#options.onFallback;
-    if (!listener) return;
-    try {
-      listener({ operation, message: this.#describe(error) });
-    } catch {
-      // A listener's failure is its own.
-    }
+    tellFallback(this.#options.onFallback, operation, this.#describe(error));
   }
 
   #describe(error: unknown): string {
