@@ -63,6 +63,7 @@ export {
   TOKEN_CACHE_MARGIN,
   type TokenCache,
   tokenCacheKey,
+  type TokenHoldoff,
 } from "./src/core/token_cache.ts";
 export {
   DEFAULT_PROFILE,

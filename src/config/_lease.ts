@@ -1,7 +1,9 @@
-// A lease shared by processes on many machines, for the Redis and Deno KV
-// token caches: one holder at a time per key, taken with create-if-absent and
-// a time to live, renewed while the holder's work still runs (so a slow token
-// request does not let a second holder in) and given up by compare-and-delete.
+// A lease, the one lock of every token cache but the memory one: one holder
+// at a time per key, taken with create-if-absent and a time to live, renewed
+// while the holder's work still runs (so a slow token request does not let a
+// second holder in) and given up by compare-and-delete. Redis and Deno KV
+// keep it in their store for processes on many machines; the file and keyring
+// caches in a lock file (_lock.ts).
 //
 // Waiters poll, with a growing interval, both the lease and the token the
 // holder is about to store: as soon as a usable token is there they run `fn`
@@ -11,7 +13,8 @@
 // queued only behind the other callers in this process (its own single flight).
 
 import { sleep } from "../shared/retry.ts";
-import { startDeadline } from "../shared/deadline.ts";
+import { isUsable } from "../core/token_cache.ts";
+import { type LocalQueue, randomHex, type TokenRecords } from "./_store.ts";
 
 /** What a lease needs from a store; every method may throw when the store cannot be reached. */
 export interface LeaseStore {
@@ -21,18 +24,16 @@ export interface LeaseStore {
   renew(key: string, owner: string, ttl: number): Promise<boolean>;
   /** Gives up the lease if `owner` still holds it. */
   release(key: string, owner: string): Promise<void>;
-  /** Whether a usable token is stored under `key` already, so no lease is needed. */
-  hasUsableToken(key: string): Promise<boolean>;
 }
 
-/** Timing of a lease. */
+/** Timing of a lease, as a cache's options give it (10 s, 30 s and 120 s by default), and what to tell. */
 export interface LeaseOptions {
   /** The lease's time to live, in ms; it is renewed every third of it. */
-  leaseTime: number;
+  leaseTime?: number;
   /** How long a caller waits for the lease in total, in ms, before running without it. */
-  lockTimeout: number;
+  lockTimeout?: number;
   /** How long a holder may keep renewing, in ms; then its lease runs out. */
-  maxHold: number;
+  maxHold?: number;
   /** Cancels the wait for the lease. */
   signal?: AbortSignal;
   /**
@@ -43,61 +44,41 @@ export interface LeaseOptions {
   errorRetries?: number;
   /** Told when the lease is not used: the store failed, or the wait timed out. */
   onFallback: (operation: string, error: unknown) => void;
+  /** Whether the work is done already (a usable token is stored), so no lease is needed. */
+  usable?: () => Promise<boolean>;
 }
 
-/** An in-process queue per key, the single flight every caller passes first. */
-export class LocalQueue {
-  #tails = new Map<string, Promise<void>>();
-
-  /** Runs `fn` after the earlier callers for `key` in this process; a wait stops on `signal`. */
-  async run<T>(key: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    const previous = this.#tails.get(key);
-    let done!: () => void;
-    const mine = new Promise<void>((resolve) => (done = resolve));
-    const tail = (previous ?? Promise.resolve()).then(() => mine);
-    this.#tails.set(key, tail);
-    try {
-      if (previous) await abortable(previous, signal);
-      return await fn();
-    } finally {
-      done();
-      if (this.#tails.get(key) === tail) this.#tails.delete(key);
-    }
+/** Tells a user's `onFallback` that the store is not used; what it throws is its own. */
+export function tellFallback(
+  listener: ((event: { operation: string; message: string }) => void) | undefined,
+  operation: string,
+  message: string,
+): void {
+  try {
+    listener?.({ operation, message });
+  } catch {
+    // A listener's failure is its own.
   }
-}
-
-/** The lease timings of a cache's options; the defaults are 10 s, 30 s and 120 s. */
-export interface LeaseTimings {
-  leaseTime?: number;
-  lockTimeout?: number;
-  maxHold?: number;
 }
 
 /**
  * Runs `fn` for `key` behind this process's queue, then holding the lease of
- * `store`: a shared cache's `withLock`.
+ * `store` (see the module's comment): a shared cache's `withLock`. A usable
+ * token in `records` ends the wait.
  */
 export function runLocked<T>(
   queue: LocalQueue,
   store: LeaseStore,
+  records: TokenRecords,
   key: string,
   fn: () => Promise<T>,
-  timings: LeaseTimings,
-  options: Omit<LeaseOptions, "leaseTime" | "lockTimeout" | "maxHold">,
+  options: LeaseOptions,
 ): Promise<T> {
-  return queue.run(key, () =>
-    withLease(store, key, fn, {
-      leaseTime: timings.leaseTime ?? 10_000,
-      lockTimeout: timings.lockTimeout ?? 30_000,
-      maxHold: timings.maxHold ?? 120_000,
-      ...options,
-    }), options.signal);
-}
-
-/** A random owner id: 128 bits in hex. */
-export function randomOwner(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+  const usable = async (): Promise<boolean> => {
+    const token = await records.get(key);
+    return token !== undefined && isUsable(token);
+  };
+  return queue.run(key, () => withLease(store, key, fn, { ...options, usable }), options);
 }
 
 /** Runs `fn` holding the lease for `key` in `store` (see the module's comment). */
@@ -109,16 +90,17 @@ export async function withLease<T>(
 ): Promise<T> {
   const { signal } = options;
   signal?.throwIfAborted();
-  const owner = randomOwner();
-  const deadline = Date.now() + options.lockTimeout;
+  const owner = randomHex(16);
+  const lockTimeout = options.lockTimeout ?? 30_000;
+  const deadline = Date.now() + lockTimeout;
   let interval = 20;
   let errors = 0;
   for (;;) {
     let state: "usable" | "held" | "taken" | "failed";
     try {
-      state = (await store.hasUsableToken(key))
+      state = (await options.usable?.())
         ? "usable"
-        : (await store.acquire(key, owner, options.leaseTime))
+        : (await store.acquire(key, owner, options.leaseTime ?? 10_000))
         ? "held"
         : "taken";
       errors = 0;
@@ -132,7 +114,7 @@ export async function withLease<T>(
     if (state === "held") return await holding(store, key, owner, fn, options);
     const left = deadline - Date.now();
     if (left <= 0) {
-      options.onFallback("lock", new Error(`waited ${options.lockTimeout} ms for the lease`));
+      options.onFallback("lock", new Error(`waited ${lockTimeout} ms for the lease`));
       return await fn();
     }
     const pause = Math.min(left, interval * (0.75 + Math.random() / 2));
@@ -148,7 +130,8 @@ async function holding<T>(
   fn: () => Promise<T>,
   options: LeaseOptions,
 ): Promise<T> {
-  const until = Date.now() + options.maxHold;
+  const until = Date.now() + (options.maxHold ?? 120_000);
+  const leaseTime = options.leaseTime ?? 10_000;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let stopped = false;
   const renew = (): void => {
@@ -158,33 +141,26 @@ async function holding<T>(
       // and is told: another process may now request a token too.
       let kept = true;
       try {
-        kept = await store.renew(key, owner, options.leaseTime);
+        kept = await store.renew(key, owner, leaseTime);
       } catch (error) {
         options.onFallback("renew", error);
       }
       if (!kept && !stopped) {
         options.onFallback(
           "renew",
-          new Error(`lost the lease: not renewed within its ${options.leaseTime} ms`),
+          new Error(`lost the lease: not renewed within its ${leaseTime} ms`),
         );
       }
       if (kept && !stopped) renew();
-    }, Math.max(1, Math.floor(options.leaseTime / 3)));
+    }, Math.max(1, Math.floor(leaseTime / 3)));
   };
   renew();
   try {
+    options.signal?.throwIfAborted();
     return await fn();
   } finally {
     stopped = true;
     clearTimeout(timer);
     await store.release(key, owner).catch((error) => options.onFallback("release", error));
   }
-}
-
-/** `promise`, ended early (with its reason) when `signal` aborts: the one deadline helper with no time limit. */
-function abortable<T>(promise: Promise<T>, signal?: AbortSignal): Promise<T> {
-  if (!signal) return promise;
-  signal.throwIfAborted();
-  const wait = startDeadline(undefined, { signal });
-  return wait.race(promise).finally(() => wait.clear());
 }

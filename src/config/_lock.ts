@@ -1,12 +1,14 @@
-// A cross-process lock made of a lock file, for the token cache.
+// A cross-process lock made of a lock file, for the file and keyring token
+// caches: the lease of _lease.ts kept in the file system.
 //
 // The lock is a file created with O_EXCL (`open(path, "wx")`) holding the
-// owner's pid and a random nonce. While it is held, its mtime is refreshed
-// every `staleAfter / 3` ms. Another process may break it when its owner is
-// gone (the pid does not exist on this machine, or is this process's own pid
-// but not a lock this process holds) or when it has not been refreshed for
-// `staleAfter` ms. A lock is broken by renaming it aside and checking that the
-// file moved is the one judged stale; one that is not is linked back.
+// owner's pid and id (`nonce`). While it is held, its mtime is refreshed
+// every `staleAfter / 3` ms (the lease's renewal). Another process may break
+// it when its owner is gone (the pid does not exist on this machine, or is
+// this process's own pid but not a lock this process holds) or when it has
+// not been refreshed for `staleAfter` ms. A lock is broken by renaming it
+// aside and checking that the file moved is the one judged stale; one that
+// is not is linked back.
 //
 // The lock is best effort: when it cannot be had within `timeout` ms, or the
 // lock file cannot be created at all, `fn` runs without it. For a cache this
@@ -16,11 +18,11 @@
 // Callers in the same process are queued in memory first, so they do not
 // poll the file against each other. Every node: module is imported lazily.
 
-/** Options of {@linkcode withFileLock}. */
-
 import { errorCode } from "../shared/files.ts";
-import { sleep } from "../shared/retry.ts";
-import { startDeadline } from "../shared/deadline.ts";
+import { type LeaseStore, withLease } from "./_lease.ts";
+import { LocalQueue, randomHex } from "./_store.ts";
+
+/** Options of {@linkcode withFileLock}. */
 export interface FileLockOptions {
   /** How long to wait for the lock before running without it, in ms. @default {30_000} */
   timeout?: number;
@@ -30,114 +32,71 @@ export interface FileLockOptions {
   signal?: AbortSignal;
 }
 
-interface LockInfo {
-  pid?: number;
-  nonce?: string;
-}
-
-const queues = new Map<string, Promise<void>>();
+const queue = new LocalQueue();
 const heldNonces = new Set<string>();
 
 /**
  * Runs `fn` while holding the lock file `lockPath` (created, with its
  * directory, when needed), then removes the lock file.
  */
-export async function withFileLock<T>(
+export function withFileLock<T>(
   lockPath: string,
   fn: () => Promise<T>,
   options: FileLockOptions = {},
 ): Promise<T> {
-  const timeout = options.timeout ?? 30_000;
-  const staleAfter = options.staleAfter ?? 5_000;
+  const { signal, timeout = 30_000, staleAfter = 5_000 } = options;
   const deadline = Date.now() + timeout;
-  const signal = options.signal;
-  signal?.throwIfAborted();
-
-  const previous = queues.get(lockPath);
-  let done!: () => void;
-  const mine = new Promise<void>((resolve) => (done = resolve));
-  const tail = (previous ?? Promise.resolve()).then(() => mine);
-  queues.set(lockPath, tail);
-  try {
-    if (previous) await waitUntil(previous, deadline, signal);
-    const held = await acquire(lockPath, deadline, staleAfter, signal);
-    try {
-      return await fn();
-    } finally {
-      await held?.release();
-    }
-  } finally {
-    done();
-    if (queues.get(lockPath) === tail) queues.delete(lockPath);
-  }
+  return queue.run(lockPath, () =>
+    withLease(fileLeases(staleAfter), lockPath, fn, {
+      leaseTime: staleAfter,
+      lockTimeout: Math.max(0, deadline - Date.now()),
+      maxHold: Infinity,
+      signal,
+      onFallback: () => {},
+    }), { signal, timeout });
 }
 
-interface HeldLock {
-  release(): Promise<void>;
-}
-
-async function acquire(
-  lockPath: string,
-  deadline: number,
-  staleAfter: number,
-  signal: AbortSignal | undefined,
-): Promise<HeldLock | undefined> {
-  const fs = await import("node:fs/promises");
-  const { pid } = await import("node:process");
-  const nonce = randomHex(12);
-  let delay = 4;
-  let madeDirectory = false;
-  for (;;) {
-    signal?.throwIfAborted();
-    try {
-      const handle = await fs.open(lockPath, "wx", 0o600);
-      try {
-        await handle.writeFile(JSON.stringify({ pid, nonce, created: Date.now() }));
-      } catch (error) {
-        await handle.close().catch(() => {});
-        await fs.unlink(lockPath).catch(() => {});
-        throw error;
-      }
-      await handle.close();
-      const held = hold(lockPath, nonce, staleAfter);
-      if (signal?.aborted) {
-        await held.release();
-        throw signal.reason;
-      }
-      return held;
-    } catch (error) {
-      const code = errorCode(error);
-      if (code === "ENOENT" && !madeDirectory) {
-        madeDirectory = true;
-        const { dirname } = await import("node:path");
-        try {
-          await fs.mkdir(dirname(lockPath), { recursive: true, mode: 0o700 });
-        } catch {
-          return undefined;
-        }
-        continue;
-      }
-      if (code !== "EEXIST") return undefined;
-    }
-    if (await breakIfStale(lockPath, staleAfter, pid)) continue;
-    const left = deadline - Date.now();
-    if (left <= 0) return undefined;
-    await sleep(Math.min(left, delay + Math.random() * delay), signal);
-    delay = Math.min(delay * 2, 100);
-  }
-}
-
-function hold(lockPath: string, nonce: string, staleAfter: number): HeldLock {
-  heldNonces.add(nonce);
-  const refresh = async (): Promise<void> => {
-    const { utimes } = await import("node:fs/promises");
-    const now = new Date();
-    await utimes(lockPath, now, now).catch(() => {});
-  };
-  const timer = setInterval(() => void refresh(), Math.max(50, Math.floor(staleAfter / 3)));
+/** Lock files as the store of a lease; `staleAfter` is the lease's time to live. */
+function fileLeases(staleAfter: number): LeaseStore {
   return {
-    async release(): Promise<void> {
-      clearInterval(timer);
+    async acquire(lockPath, nonce): Promise<boolean> {
+      const fs = await import("node:fs/promises");
+      const { pid } = await import("node:process");
+      // Again at once after a stale lock is broken, or the directory made.
+      for (let round = 0; round < 3; round++) {
+        try {
+          const handle = await fs.open(lockPath, "wx", 0o600);
+          try {
+            await handle.writeFile(JSON.stringify({ pid, nonce, created: Date.now() }));
+          } catch (error) {
+            await fs.unlink(lockPath).catch(() => {});
+            throw error;
+          } finally {
+            await handle.close().catch(() => {});
+          }
+          heldNonces.add(nonce);
+          return true;
+        } catch (error) {
+          const code = errorCode(error);
+          if (code === "ENOENT" && round === 0) {
+            const { dirname } = await import("node:path");
+            await fs.mkdir(dirname(lockPath), { recursive: true, mode: 0o700 });
+            continue;
+          }
+          // No lock can be made here: fn runs without one.
+          if (code !== "EEXIST") throw error;
+        }
+        if (!(await breakIfStale(lockPath, staleAfter, pid))) return false;
+      }
+      return false;
+    },
+    async renew(lockPath): Promise<boolean> {
+      const { utimes } = await import("node:fs/promises");
+      const now = new Date();
+      await utimes(lockPath, now, now).catch(() => {});
+      return true;
+    },
+    async release(lockPath, nonce): Promise<void> {
       heldNonces.delete(nonce);
       const fs = await import("node:fs/promises");
       try {
@@ -150,6 +109,11 @@ function hold(lockPath: string, nonce: string, staleAfter: number): HeldLock {
       }
     },
   };
+}
+
+interface LockInfo {
+  pid?: number;
+  nonce?: string;
 }
 
 /** Removes the lock file when it is abandoned; `true` when the caller should retry at once. */
@@ -226,29 +190,4 @@ function parseInfo(text: string): LockInfo | undefined {
   } catch {
     return undefined;
   }
-}
-
-async function waitUntil(
-  promise: Promise<void>,
-  deadline: number,
-  signal: AbortSignal | undefined,
-): Promise<void> {
-  const left = deadline - Date.now();
-  if (left <= 0) return;
-  // The one deadline helper: the wait ends at the deadline (quietly) or when
-  // the signal aborts (with its reason).
-  const wait = startDeadline(left, { signal });
-  try {
-    await wait.race(promise);
-  } catch (error) {
-    if (!wait.expired) throw error;
-  } finally {
-    wait.clear();
-  }
-}
-
-/** `bytes` random bytes as lowercase hex. */
-export function randomHex(bytes: number): string {
-  const buffer = crypto.getRandomValues(new Uint8Array(bytes));
-  return Array.from(buffer, (byte) => byte.toString(16).padStart(2, "0")).join("");
 }

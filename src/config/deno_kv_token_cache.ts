@@ -5,11 +5,12 @@
  * @module
  */
 
-import { type CachedToken, isUsable, type TokenCache } from "../core/token_cache.ts";
+import type { TokenCache, TokenHoldoff } from "../core/token_cache.ts";
+import type { TokenSet } from "../core/access_token.ts";
 import { ConfigurationError } from "../shared/errors.ts";
 import { checkNumber, TIMER_MS } from "../shared/numbers.ts";
-import { type LeaseStore, LocalQueue, runLocked } from "./_lease.ts";
-import { parseStoredToken } from "./redis_token_cache.ts";
+import { type LeaseStore, runLocked, tellFallback } from "./_lease.ts";
+import { LocalQueue, parseBoundedJson, recordExpiry, TokenRecords } from "./_store.ts";
 
 /** The part of `Deno.Kv` that {@linkcode DenoKvTokenCache} uses. */
 export interface DenoKvLike {
@@ -61,7 +62,8 @@ interface Lease {
 }
 
 /**
- * Access tokens in Deno KV, under `[prefix, "token", cache key]`, with the
+ * Access tokens in Deno KV, under `[prefix, "token", cache key]`, a server's
+ * request to wait under `[prefix, "holdoff", cache key]`, and the
  * lease of `withLock` under `[prefix, "lease", cache key]`: taken by an
  * atomic check-and-set on the entry's versionstamp, renewed while the work
  * runs, removed by its owner only. `expireIn` only says when KV may delete an
@@ -86,6 +88,20 @@ export class DenoKvTokenCache implements TokenCache {
   #kv: Promise<DenoKvLike> | undefined;
   #prefix: string;
   #queue = new LocalQueue();
+  #records = new TokenRecords({
+    read: async (kind, key) => {
+      const entry = await (await this.#store()).get([this.#prefix, kind, key]);
+      return { value: parseBoundedJson(entry.value, 64 * 1024) };
+    },
+    write: async (kind, key, record) => {
+      const kv = await this.#store();
+      const ttl = Math.floor(recordExpiry(record) - Date.now());
+      if (ttl <= 0) return await kv.delete([this.#prefix, kind, key]);
+      await kv.atomic().set([this.#prefix, kind, key], JSON.stringify(record), { expireIn: ttl })
+        .commit();
+    },
+    remove: async (kind, key) => await (await this.#store()).delete([this.#prefix, kind, key]),
+  }, true);
 
   /**
    * Makes a cache; the store is opened on first use.
@@ -106,45 +122,44 @@ export class DenoKvTokenCache implements TokenCache {
   }
 
   /**
-   * Reads a token.
-   *
-   * @param key The token's cache key.
-   * @returns The stored token, or `undefined` (also once past its expiry).
-   * @throws {ConfigurationError} When Deno KV is not available.
+   * The token stored under `key`, or `undefined` (also once past its expiry).
+   * @throws {ConfigurationError} When it cannot be read.
    */
-  async get(key: string): Promise<CachedToken | undefined> {
-    const entry = await (await this.#store()).get([this.#prefix, "token", key]);
-    if (typeof entry.value !== "string") return undefined;
-    const token = parseStoredToken(entry.value);
-    return token && token.expiresAt > Date.now() ? token : undefined;
+  get(key: string): Promise<TokenSet | undefined> {
+    return this.#records.get(key);
   }
 
   /**
    * Stores a token (without its refresh token), to be deleted by KV after its expiry.
-   *
-   * @param key The token's cache key.
-   * @param token The token.
-   * @throws {TypeError} When `token` is not a valid cached token.
-   * @throws {ConfigurationError} When Deno KV is not available.
+   * @throws {TypeError} When `token` is not a valid token.
+   * @throws {ConfigurationError} When it cannot be written.
    */
-  async set(key: string, token: CachedToken): Promise<void> {
-    const shared = parseStoredToken(JSON.stringify(token ?? null));
-    if (!shared) throw new TypeError("token must be a CachedToken");
-    const kv = await this.#store();
-    const ttl = Math.floor(shared.expiresAt - Date.now());
-    const entryKey = [this.#prefix, "token", key];
-    if (ttl <= 0) await kv.delete(entryKey);
-    else await kv.atomic().set(entryKey, JSON.stringify(shared), { expireIn: ttl }).commit();
+  set(key: string, token: TokenSet): Promise<void> {
+    return this.#records.set(key, token);
   }
 
   /**
-   * Removes a token.
-   *
-   * @param key The token's cache key.
-   * @throws {ConfigurationError} When Deno KV is not available.
+   * Removes the token stored under `key`.
+   * @throws {ConfigurationError} When it cannot be written.
    */
-  async delete(key: string): Promise<void> {
-    await (await this.#store()).delete([this.#prefix, "token", key]);
+  delete(key: string): Promise<void> {
+    return this.#records.delete(key);
+  }
+
+  /**
+   * The hold-off stored for `key` (under `[prefix, "holdoff", key]`), or `undefined`.
+   * @throws {ConfigurationError} When it cannot be read.
+   */
+  getHoldoff(key: string): Promise<TokenHoldoff | undefined> {
+    return this.#records.getHoldoff(key);
+  }
+
+  /**
+   * Stores a server's request to wait for the tokens of `key`, until `holdoff.until`.
+   * @throws {ConfigurationError} When it cannot be written.
+   */
+  setHoldoff(key: string, holdoff: TokenHoldoff): Promise<void> {
+    return this.#records.setHoldoff(key, holdoff);
   }
 
   /**
@@ -160,26 +175,16 @@ export class DenoKvTokenCache implements TokenCache {
   /**
    * Runs `fn` holding the lease for `key`, so that one of the processes
    * sharing the store requests a missing token and the others read it.
-   *
-   * @param key The token's cache key.
-   * @param fn What to run while holding the lease.
-   * @param options `signal` stops a wait for the lease.
-   * @returns What `fn` returns.
    */
   withLock<T>(key: string, fn: () => Promise<T>, options?: { signal?: AbortSignal }): Promise<T> {
-    return runLocked(this.#queue, this.#leases, key, fn, this.#options, {
+    return runLocked(this.#queue, this.#leases, this.#records, key, fn, {
+      ...this.#options,
       // Processes sharing a KV file may meet it busy for a moment.
       errorRetries: 20,
       signal: options?.signal,
       onFallback: (operation, error) => {
-        try {
-          this.#options.onFallback?.({
-            operation,
-            message: error instanceof Error ? error.message : String(error),
-          });
-        } catch {
-          // A listener's failure is its own.
-        }
+        const message = error instanceof Error ? error.message : String(error);
+        tellFallback(this.#options.onFallback, operation, message);
       },
     });
   }
@@ -193,40 +198,35 @@ export class DenoKvTokenCache implements TokenCache {
   }
 
   #leases: LeaseStore = {
-    acquire: async (key, owner, ttl) => {
-      const kv = await this.#store();
-      const leaseKey = [this.#prefix, "lease", key];
-      const entry = await kv.get(leaseKey);
-      const lease = entry.value as Partial<Lease> | null;
-      if (entry.versionstamp !== null && (lease?.expiresAt ?? 0) > Date.now()) return false;
-      const value: Lease = { owner, expiresAt: Date.now() + ttl };
-      const result = await kv.atomic().check({ key: leaseKey, versionstamp: entry.versionstamp })
-        .set(leaseKey, value, { expireIn: ttl }).commit();
-      return result.ok;
-    },
-    renew: async (key, owner, ttl) => {
-      const kv = await this.#store();
-      const leaseKey = [this.#prefix, "lease", key];
-      const entry = await kv.get(leaseKey);
-      if ((entry.value as Partial<Lease> | null)?.owner !== owner) return false;
-      const value: Lease = { owner, expiresAt: Date.now() + ttl };
-      const result = await kv.atomic().check({ key: leaseKey, versionstamp: entry.versionstamp })
-        .set(leaseKey, value, { expireIn: ttl }).commit();
-      return result.ok;
-    },
-    release: async (key, owner) => {
-      const kv = await this.#store();
-      const leaseKey = [this.#prefix, "lease", key];
-      const entry = await kv.get(leaseKey);
-      if ((entry.value as Partial<Lease> | null)?.owner !== owner) return;
-      await kv.atomic().check({ key: leaseKey, versionstamp: entry.versionstamp })
-        .delete(leaseKey).commit();
-    },
-    hasUsableToken: async (key) => {
-      const token = await this.get(key);
-      return token !== undefined && isUsable(token);
-    },
+    acquire: (key, owner, ttl) => this.#swapLease(key, owner, ttl, true),
+    renew: (key, owner, ttl) => this.#swapLease(key, owner, ttl, false),
+    release: async (key, owner) => void await this.#swapLease(key, owner, undefined, false),
   };
+
+  /**
+   * Takes (`take`: unless another holds it), renews or, without a `ttl`,
+   * removes the lease for `owner`, by an atomic check of its versionstamp.
+   */
+  async #swapLease(
+    key: string,
+    owner: string,
+    ttl: number | undefined,
+    take: boolean,
+  ): Promise<boolean> {
+    const kv = await this.#store();
+    const leaseKey = [this.#prefix, "lease", key];
+    const entry = await kv.get(leaseKey);
+    const lease = entry.value as Partial<Lease> | null;
+    const free = take
+      ? entry.versionstamp === null || !((lease?.expiresAt ?? 0) > Date.now())
+      : lease?.owner === owner;
+    if (!free) return false;
+    const atomic = kv.atomic().check({ key: leaseKey, versionstamp: entry.versionstamp });
+    const value: Lease = { owner, expiresAt: Date.now() + (ttl ?? 0) };
+    return (await (ttl === undefined
+      ? atomic.delete(leaseKey)
+      : atomic.set(leaseKey, value, { expireIn: ttl })).commit()).ok;
+  }
 
   #store(): Promise<DenoKvLike> {
     if (this.#options.kv) return Promise.resolve(this.#options.kv);

@@ -7,14 +7,16 @@
  * @module
  */
 
-import { type CachedToken, isUsable, parseTokenSet, type TokenCache } from "../core/token_cache.ts";
+import type { TokenCache, TokenHoldoff } from "../core/token_cache.ts";
+import type { TokenSet } from "../core/access_token.ts";
 import { ConfigurationError } from "../shared/errors.ts";
 import { errorCode } from "../shared/files.ts";
 import { inspectAsJson, redactAndCut, redactCause, rememberUrlSecrets } from "../shared/redact.ts";
 import { withDeadline } from "../shared/deadline.ts";
 import { checkNumber, TIMER_MS } from "../shared/numbers.ts";
 import { importOptionalPeer } from "../shared/optional_peer.ts";
-import { type LeaseStore, LocalQueue, runLocked } from "./_lease.ts";
+import { type LeaseStore, runLocked, tellFallback } from "./_lease.ts";
+import { LocalQueue, parseBoundedJson, recordExpiry, TokenRecords } from "./_store.ts";
 
 /**
  * The least a Redis client must do for {@linkcode RedisTokenCache}: send one
@@ -75,6 +77,10 @@ const RENEW = 'if redis.call("get", KEYS[1]) == ARGV[1] then ' +
 const READ = 'return {redis.call("get", KEYS[1]), redis.call("pttl", KEYS[1])}';
 
 const INSTALL_HINT = "install it with `npm install redis`";
+const TIMINGS = [
+  ...["connectTimeout", "commandTimeout", "retryDelay"] as const,
+  ...["leaseTime", "lockTimeout", "maxHold"] as const,
+];
 
 interface NodeRedisClient extends RedisCommandClient {
   readonly isReady: boolean;
@@ -86,7 +92,8 @@ interface NodeRedisClient extends RedisCommandClient {
 
 /**
  * Access tokens in Redis, for fleets: many processes, pods or machines with
- * one client id share one token. Keys are `<prefix>token:<cache key>` and
+ * one client id share one token. Keys are `<prefix>token:<cache key>`,
+ * `<prefix>holdoff:<cache key>` (a server's request to wait) and
  * `<prefix>lease:<cache key>`, each with a time to live (a token's from its
  * expiry), so Redis removes whatever is left behind. Only the access token,
  * its type, scope and times are stored: never a client secret, and never a
@@ -97,11 +104,9 @@ interface NodeRedisClient extends RedisCommandClient {
  * cache make one token request; the others read the token the holder stored.
  *
  * When Redis is down, slow or refuses, nothing fails for it: `get` gives the
- * token this instance stored itself, else rejects (as `set` and `delete` do)
- * after at most the timeouts (a caller such as `AuthSession` treats that as a
- * miss), `withLock` runs the work under this process's own single flight, and
- * `onFallback` is told. Once Redis answers again the cache
- * is shared again.
+ * token this instance stored itself, else rejects (as the writes do) within
+ * the timeouts (`AuthSession` treats that as a miss), `withLock` runs the
+ * work under this process's own single flight, and `onFallback` is told.
  *
  * @example A fleet sharing one token
  * ```ts ignore
@@ -127,7 +132,36 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
   #prefix: string;
   #options: RedisTokenCacheOptions;
   #queue = new LocalQueue();
-  #local = new Map<string, CachedToken>();
+  // What this process stored itself, kept while Redis cannot be used.
+  #local = new Map<string, TokenSet>();
+  #records = new TokenRecords({
+    read: async (kind, key) => {
+      let reply: unknown;
+      try {
+        reply = await this.#command("get", ["EVAL", READ, "1", this.#key(kind, key)]);
+      } catch (error) {
+        const local = kind === "token" ? this.#local.get(key) : undefined;
+        if (local) return { value: local };
+        throw error;
+      }
+      if (!Array.isArray(reply)) return undefined;
+      return { value: parseBoundedJson(reply[0], 64 * 1024), ttl: Number(reply[1]) };
+    },
+    write: async (kind, key, record) => {
+      const ttl = Math.floor(recordExpiry(record) - Date.now());
+      if (kind === "token") this.#local.set(key, record as TokenSet);
+      const value = JSON.stringify(record);
+      if (ttl > 0) {
+        return await this.#command("set", ["SET", this.#key(kind, key), value, "PX", `${ttl}`]);
+      }
+      this.#local.delete(key);
+      await this.#command("set", ["DEL", this.#key(kind, key)]);
+    },
+    remove: (kind, key) => {
+      this.#local.delete(key);
+      return this.#command("delete", ["DEL", this.#key(kind, key)]);
+    },
+  }, true);
 
   /**
    * Makes a cache; nothing connects until it is used.
@@ -155,18 +189,7 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
       throw new TypeError("The Redis key prefix must be a non-empty string");
     }
     // The one number rule: each a number of ms above 0 that a timer holds.
-    for (
-      const name of [
-        "connectTimeout",
-        "commandTimeout",
-        "retryDelay",
-        "leaseTime",
-        "lockTimeout",
-        "maxHold",
-      ] as const
-    ) {
-      checkNumber(name, options[name], 1, TIMER_MS);
-    }
+    for (const name of TIMINGS) checkNumber(name, options[name], 1, TIMER_MS);
     this.#prefix = prefix;
     this.#options = { ...options, client: undefined };
   }
@@ -182,73 +205,49 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
   }
 
   /**
-   * Reads a token.
-   *
-   * @param key The token's cache key.
-   * @returns The stored token, its expiry from the entry's time to live, or `undefined`.
-   * @throws {ConfigurationError} When Redis cannot be reached or does not answer in time.
+   * The token stored under `key`, its expiry from the entry's time to live in Redis, or
+   * `undefined`.
+   * @throws {ConfigurationError} When it cannot be read.
    */
-  async get(key: string): Promise<CachedToken | undefined> {
-    let reply: unknown;
-    try {
-      reply = await this.#command("get", ["EVAL", READ, "1", this.#tokenKey(key)]);
-    } catch (error) {
-      // While Redis cannot be used, this process keeps what it stored itself.
-      const local = this.#local.get(key);
-      if (local && local.expiresAt > Date.now()) return { ...local };
-      throw error;
-    }
-    if (!Array.isArray(reply) || typeof reply[0] !== "string") return undefined;
-    const token = parseStoredToken(reply[0]);
-    const ttl = Number(reply[1]);
-    if (!token || !(ttl > 0)) return undefined;
-    // Redis's clock decides how long the token lives, not the writer's.
-    const expiresAt = Date.now() + ttl;
-    return { ...token, issuedAt: expiresAt - (token.expiresAt - token.issuedAt), expiresAt };
+  get(key: string): Promise<TokenSet | undefined> {
+    return this.#records.get(key);
   }
 
   /**
    * Stores a token (without its refresh token), to expire from Redis with the token.
-   *
-   * @param key The token's cache key.
-   * @param token The token.
-   * @throws {TypeError} When `token` is not a valid cached token.
-   * @throws {ConfigurationError} When Redis cannot be reached or does not answer in time.
+   * @throws {TypeError} When `token` is not a valid token.
+   * @throws {ConfigurationError} When it cannot be written.
    */
-  async set(key: string, token: CachedToken): Promise<void> {
-    const shared = sharedToken(token);
-    if (!shared) throw new TypeError("token must be a CachedToken");
-    const ttl = Math.floor(shared.expiresAt - Date.now());
-    this.#local.set(key, shared);
-    if (ttl <= 0) {
-      this.#local.delete(key);
-      await this.#command("set", ["DEL", this.#tokenKey(key)]);
-      return;
-    }
-    await this.#command("set", [
-      "SET",
-      this.#tokenKey(key),
-      JSON.stringify(shared),
-      "PX",
-      `${ttl}`,
-    ]);
+  set(key: string, token: TokenSet): Promise<void> {
+    return this.#records.set(key, token);
   }
 
   /**
-   * Removes a token.
-   *
-   * @param key The token's cache key.
-   * @throws {ConfigurationError} When Redis cannot be reached or does not answer in time.
+   * Removes the token stored under `key`.
+   * @throws {ConfigurationError} When it cannot be written.
    */
-  async delete(key: string): Promise<void> {
-    this.#local.delete(key);
-    await this.#command("delete", ["DEL", this.#tokenKey(key)]);
+  delete(key: string): Promise<void> {
+    return this.#records.delete(key);
   }
 
   /**
-   * Removes every key under this cache's prefix (found with `SCAN`), and
-   * nothing else in the database.
-   *
+   * The hold-off stored for `key` (under `<prefix>holdoff:<key>`), or `undefined`.
+   * @throws {ConfigurationError} When it cannot be read.
+   */
+  getHoldoff(key: string): Promise<TokenHoldoff | undefined> {
+    return this.#records.getHoldoff(key);
+  }
+
+  /**
+   * Stores a server's request to wait for the tokens of `key`, until `holdoff.until`.
+   * @throws {ConfigurationError} When it cannot be written.
+   */
+  setHoldoff(key: string, holdoff: TokenHoldoff): Promise<void> {
+    return this.#records.setHoldoff(key, holdoff);
+  }
+
+  /**
+   * Removes every key under this cache's prefix (found with `SCAN`), and nothing else.
    * @throws {ConfigurationError} When Redis cannot be reached or does not answer in time.
    */
   async clear(): Promise<void> {
@@ -257,7 +256,6 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
 
   /**
    * Removes every key under this cache's prefix, as {@linkcode clear} does.
-   *
    * @returns How many keys were removed.
    * @throws {ConfigurationError} When Redis cannot be reached or does not answer in time.
    */
@@ -268,14 +266,8 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
     let removed = 0;
     let rounds = 0;
     do {
-      const reply = await this.#command("clear", [
-        "SCAN",
-        cursor,
-        "MATCH",
-        pattern,
-        "COUNT",
-        "500",
-      ]);
+      const scan = ["SCAN", cursor, "MATCH", pattern, "COUNT", "500"];
+      const reply = await this.#command("clear", scan);
       if (!Array.isArray(reply) || reply.length !== 2 || !Array.isArray(reply[1])) {
         throw new ConfigurationError("Redis gave an unexpected answer to SCAN");
       }
@@ -287,18 +279,14 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
   }
 
   /**
-   * Runs `fn` holding the lease for `key`, so that one process of all that
-   * share this Redis requests a missing token; the others wait (at most
-   * `lockTimeout` ms) and read the token it stored. When Redis fails, `fn`
-   * runs under this process's own single flight.
-   *
-   * @param key The token's cache key; each key has its own lease.
-   * @param fn What to run while holding the lease.
-   * @param options `signal` stops a wait for the lease (with the signal's reason).
-   * @returns What `fn` returns.
+   * Runs `fn` holding the lease for `key`: one process of all that share this Redis
+   * requests a missing token, the others wait (at most `lockTimeout` ms) and read it.
+   * When Redis fails, `fn` runs under this process's own single flight. `signal`
+   * stops a wait (with its reason).
    */
   withLock<T>(key: string, fn: () => Promise<T>, options?: { signal?: AbortSignal }): Promise<T> {
-    return runLocked(this.#queue, this.#leases, key, fn, this.#options, {
+    return runLocked(this.#queue, this.#leases, this.#records, key, fn, {
+      ...this.#options,
       signal: options?.signal,
       onFallback: (operation, error) => this.#fallback(operation, error),
     });
@@ -326,48 +314,39 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
     return { url: this.url, prefix: this.#prefix };
   }
 
-  #tokenKey(key: string): string {
-    return `${this.#prefix}token:${key}`;
+  #key(kind: string, key: string): string {
+    return `${this.#prefix}${kind}:${key}`;
   }
 
   #leases: LeaseStore = {
     acquire: async (key, owner, ttl) =>
       (await this.#command("lock", [
         "SET",
-        `${this.#prefix}lease:${key}`,
+        this.#key("lease", key),
         owner,
         "NX",
         "PX",
         `${ttl}`,
-      ])) === "OK",
+      ])) ===
+        "OK",
     renew: async (key, owner, ttl) =>
       Number(
         await this.#command("renew", [
           "EVAL",
           RENEW,
           "1",
-          `${this.#prefix}lease:${key}`,
+          this.#key("lease", key),
           owner,
           `${ttl}`,
         ]),
       ) === 1,
     release: async (key, owner) => {
-      await this.#command("release", ["EVAL", RELEASE, "1", `${this.#prefix}lease:${key}`, owner]);
-    },
-    hasUsableToken: async (key) => {
-      const token = await this.get(key);
-      return token !== undefined && isUsable(token);
+      await this.#command("release", ["EVAL", RELEASE, "1", this.#key("lease", key), owner]);
     },
   };
 
   #fallback(operation: string, error: unknown): void {
-    const listener = this.#options.onFallback;
-    if (!listener) return;
-    try {
-      listener({ operation, message: this.#describe(error) });
-    } catch {
-      // A listener's failure is its own.
-    }
+    tellFallback(this.#options.onFallback, operation, this.#describe(error));
   }
 
   #describe(error: unknown): string {
@@ -515,21 +494,6 @@ function safeDecode(text: string): string {
     return decodeURIComponent(text);
   } catch {
     return text;
-  }
-}
-
-/** The part of a token that fleets share, no refresh token; `undefined` when it is not a token (see parseTokenSet). */
-function sharedToken(token: unknown): CachedToken | undefined {
-  return parseTokenSet(token, { refreshToken: false });
-}
-
-/** A stored token, or `undefined` for anything else (a foreign or damaged value). */
-export function parseStoredToken(text: string): CachedToken | undefined {
-  if (text.length > 64 * 1024) return undefined;
-  try {
-    return sharedToken(JSON.parse(text));
-  } catch {
-    return undefined;
   }
 }
 

@@ -1,15 +1,17 @@
 /**
- * A cache of access tokens shared across processes, so that a CLI run in a
- * loop asks the auth server for a token once per token lifetime: a JSON file
- * in the user's cache directory, the system keyring, or memory.
- *
- * Only access tokens (and refresh tokens) are cached, never a client secret.
- * A cached token is used while `isUsable` says so.
+ * Token caches shared across processes (a JSON file, the system keyring) or
+ * a process's sessions (memory), and the cache of a mode. Only access tokens
+ * (and refresh tokens) are cached, never a client secret.
  *
  * @module
  */
 
-import { parseTokenSet, sha256Hex, type TokenCache } from "../core/token_cache.ts";
+import {
+  parseTokenSet,
+  sha256Hex,
+  type TokenCache,
+  type TokenHoldoff,
+} from "../core/token_cache.ts";
 import type { TokenSet } from "../core/access_token.ts";
 import { type EnvSource, getEnv, xdgDir } from "../shared/env.ts";
 import { RedisTokenCache, type RedisTokenCacheOptions } from "./redis_token_cache.ts";
@@ -20,9 +22,23 @@ import {
   openKeyringEntry,
   probeKeyring,
 } from "../shared/keyring.ts";
-import { randomHex, withFileLock } from "./_lock.ts";
-import { type CacheEntry, isSpentEntry, parseCacheEntry, toCacheEntry } from "./_cache_entry.ts";
-import { errorCode, FileRefusedError, isNotFound, readFileBytes } from "../shared/files.ts";
+import { withFileLock } from "./_lock.ts";
+import {
+  isSpent,
+  LocalQueue,
+  parseBoundedJson,
+  randomHex,
+  type RecordKind,
+  TokenRecords,
+  toPythonShape,
+} from "./_store.ts";
+import {
+  errorCode,
+  FileRefusedError,
+  isNotFound,
+  readFileBytes,
+  readOpenFile,
+} from "../shared/files.ts";
 import { sleep } from "../shared/retry.ts";
 import { ConfigurationError } from "../shared/errors.ts";
 import { checkNumber, TIMER_MS } from "../shared/numbers.ts";
@@ -44,61 +60,34 @@ export const KEYRING_TOKEN_CACHE_SERVICE = "kognic-auth";
 
 /** Options of {@linkcode FileTokenCache}. */
 export interface FileTokenCacheOptions {
-  /**
-   * The cache file. @default {"$XDG_CACHE_HOME/kognic-auth/tokens.json", or
-   * "~/.cache/kognic-auth/tokens.json"}
-   */
+  /** The cache file. @default {"$XDG_CACHE_HOME/kognic-auth/tokens.json", or "~/.cache/..."} */
   path?: string;
   /** Environment variables for the default path. @default {the process's} */
   env?: EnvSource;
-  /**
-   * How long to wait for another process holding the lock, in ms. After
-   * that, the operation goes ahead without it: at worst a token is requested
-   * twice or an entry is lost, and the file stays valid. @default {30_000}
-   */
+  /** How long to wait for another process's lock, in ms, before going ahead without. @default {30_000} */
   lockTimeout?: number;
 }
 
 /**
  * Tokens in one JSON file, shared with the Python `kognic-auth` package: by
  * default `$XDG_CACHE_HOME/kognic-auth/tokens.json` (`~/.cache/...` when
- * unset). The file is one JSON object, key -> token in the Python package's
- * shape, indented by 2:
+ * unset), one JSON object of key -> token in the Python package's shape
+ * (`{"access_token", "token_type": "bearer", "expires_in", "expires_at"}`,
+ * seconds since the epoch; see docs/caches.md). Entries of other keys are
+ * kept as they are, spent ones dropped; an entry that is not a valid token
+ * is a miss. A file in this package's earlier shape,
+ * `{"version": 1, "tokens": {...}}`, is rewritten in this one when first read.
  *
- * ```json
- * {
- *   "https://auth.app.kognic.com:my-id": {
- *     "access_token": "eyJ...",
- *     "token_type": "bearer",
- *     "expires_in": 3600,
- *     "expires_at": 1796656936
- *   }
- * }
- * ```
+ * The file is written atomically (a temporary file, then a rename) with mode
+ * 0600 in a directory of mode 0700, under a lock file next to it; a change
+ * the Python package (which takes no lock) writes meanwhile is merged, before
+ * and after the rename (at most 8 rounds). A corrupt or foreign file, one that
+ * is not a regular file, or one larger than 16 MiB reads as empty (unread)
+ * and is replaced on the next write.
  *
- * `expires_at` is in seconds since the epoch; `refresh_token` and `scope` are
- * added when the token has them. Entries this cache does not write (other
- * keys, whoever wrote them) are kept as they are; entries that hold a token
- * which has expired, without a refresh token, are dropped. An entry that does
- * not pass the checks of a fresh token is a miss. A file in this package's
- * earlier shape, `{"version": 1, "tokens": {...}}`, is read and rewritten in
- * this one the first time it is read.
- *
- * The file is written atomically (a temporary file in the same directory,
- * then a rename) with mode 0600 in a directory created with mode 0700, under
- * a lock file next to it. The Python package takes no lock and writes the
- * file in place: just before the rename the file is read again, and when it
- * changed since it was read, the change is merged and the new file built
- * again; a write that lands in the old file during the rename itself is
- * merged afterwards (at most 8 rounds). A corrupt or foreign file reads as
- * empty and is replaced on the next write, and so does one that is not a
- * regular file (a FIFO, a device) or is larger than 16 MiB: neither is read.
- *
- * `get` and the writes throw a {@linkcode ConfigurationError} on I/O errors,
- * such as a directory that cannot be written; callers that treat the cache
- * as optional should catch them. `withLock` never fails for want of a lock:
- * it runs `fn` without one when the lock cannot be taken. It is not
- * reentrant: a nested `withLock` on the same key waits for `lockTimeout`.
+ * I/O errors throw a {@linkcode ConfigurationError}; callers that treat the
+ * cache as optional catch them. `withLock` runs `fn` without a lock when none
+ * can be had; it is not reentrant.
  *
  * @example
  * ```ts
@@ -116,6 +105,18 @@ export interface FileTokenCacheOptions {
 export class FileTokenCache implements TokenCache {
   #path: Promise<string> | undefined;
   #options: FileTokenCacheOptions;
+  #records = new TokenRecords({
+    read: async (kind, key) => {
+      const path = await this.resolvePath();
+      const file = parseTokenFile(await readTokenFile(path));
+      // A file in the earlier shape is rewritten in this one (a failure to write is ignored).
+      if (file.earlierShape) await this.#update(() => {}).catch(() => {});
+      return { value: file.entries.get(entryName(kind, key)) };
+    },
+    write: (kind, key, record) =>
+      this.#update((entries) => void entries.set(entryName(kind, key), toPythonShape(record))),
+    remove: (kind, key) => this.#update((entries) => void entries.delete(entryName(kind, key))),
+  }, false);
 
   /**
    * Makes a cache; nothing is read or written until it is used.
@@ -144,52 +145,45 @@ export class FileTokenCache implements TokenCache {
   }
 
   /**
-   * Reads a token from the file. A file in the earlier shape is rewritten in
-   * the current one (under the file's lock; a failure to write it is ignored).
-   *
-   * @param key The token's cache key.
-   * @returns The stored token, or `undefined` (also for an entry that is not a
-   *   valid token, a corrupt file, one that is not a regular file, or one
-   *   larger than 16 MiB).
-   * @throws {ConfigurationError} When the file exists but cannot be read.
+   * The token stored under `key`, or `undefined` (also for an entry that is not a valid token,
+   * or a corrupt or refused file). A file in the earlier shape is rewritten in the current one.
+   * @throws {ConfigurationError} When it cannot be read.
    */
-  async get(key: string): Promise<TokenSet | undefined> {
-    const path = await this.resolvePath();
-    const file = parseTokenFile(await readTokenFile(path));
-    if (file.earlierShape) await this.#update(() => {}).catch(() => {});
-    return parseCacheEntry(file.entries.get(key));
+  get(key: string): Promise<TokenSet | undefined> {
+    return this.#records.get(key);
   }
 
   /**
-   * Stores a token in the file, in the Python package's shape, under the
-   * file's lock. Expired tokens without a refresh token are dropped from the
-   * file at the same time.
-   *
-   * @param key The token's cache key.
-   * @param token The token.
-   * @throws {TypeError} When `token` is not a valid cached token.
-   * @throws {ConfigurationError} When the file cannot be written.
+   * Stores a token in the Python package's shape, under the file's lock, dropping spent entries.
+   * @throws {TypeError} When `token` is not a valid token.
+   * @throws {ConfigurationError} When it cannot be written.
    */
-  async set(key: string, token: TokenSet): Promise<void> {
-    const checked = toCachedToken(token);
-    if (!checked) throw new TypeError("token must be a TokenSet");
-    const entry = toCacheEntry(checked);
-    await this.#update((entries) => {
-      entries.set(key, entry);
-    });
+  set(key: string, token: TokenSet): Promise<void> {
+    return this.#records.set(key, token);
   }
 
   /**
-   * Removes a token from the file, under the file's lock; the other entries
-   * stay.
-   *
-   * @param key The token's cache key.
-   * @throws {ConfigurationError} When the file cannot be written.
+   * Removes the token stored under `key`, under the file's lock; the other entries stay.
+   * @throws {ConfigurationError} When it cannot be written.
    */
-  async delete(key: string): Promise<void> {
-    await this.#update((entries) => {
-      entries.delete(key);
-    });
+  delete(key: string): Promise<void> {
+    return this.#records.delete(key);
+  }
+
+  /**
+   * The hold-off stored for `key` (the entry `"retry-after <key>"`), or `undefined`.
+   * @throws {ConfigurationError} When it cannot be read.
+   */
+  getHoldoff(key: string): Promise<TokenHoldoff | undefined> {
+    return this.#records.getHoldoff(key);
+  }
+
+  /**
+   * Stores a server's request to wait for the tokens of `key`, until `holdoff.until`.
+   * @throws {ConfigurationError} When it cannot be written.
+   */
+  setHoldoff(key: string, holdoff: TokenHoldoff): Promise<void> {
+    return this.#records.setHoldoff(key, holdoff);
   }
 
   /**
@@ -204,37 +198,22 @@ export class FileTokenCache implements TokenCache {
       try {
         await unlink(path);
       } catch (error) {
-        if (!isNotFound(error)) {
-          throw new ConfigurationError(
-            `Could not remove the token cache ${path}: ${(error as Error).message}`,
-            { cause: error },
-          );
-        }
+        if (!isNotFound(error)) throw cacheError("remove", path, error);
       }
       await removeLeftovers(path, 0);
     }, { timeout: this.#options.lockTimeout });
   }
 
   /**
-   * Runs `fn` while holding a lock file for `key` next to the cache file,
-   * so that processes sharing the file fetch a missing token once.
-   *
-   * @param key The token's cache key; each key has its own lock.
-   * @param fn What to run while holding the lock.
-   * @param options A signal that ends the wait for the lock: the call then rejects with its reason.
-   * @returns What `fn` returns.
+   * Runs `fn` holding a lock file for `key` next to the cache file, so that processes fetch a
+   * missing token once (without one that cannot be had in `lockTimeout`); `signal` ends the wait.
    */
   async withLock<T>(
     key: string,
     fn: () => Promise<T>,
     options: { signal?: AbortSignal } = {},
   ): Promise<T> {
-    const path = await this.resolvePath();
-    const lockPath = `${path}.${(await sha256Hex(key)).slice(0, 16)}.lock`;
-    return await withFileLock(lockPath, fn, {
-      timeout: this.#options.lockTimeout,
-      signal: options.signal,
-    });
+    return await keyLock(`${await this.resolvePath()}.`, key, fn, this.#options, options.signal);
   }
 
   async #update(mutate: (entries: Map<string, unknown>) => void): Promise<void> {
@@ -246,6 +225,32 @@ export class FileTokenCache implements TokenCache {
   }
 }
 
+/** The name of a record among the Python package's keys: a token's is its key. */
+function entryName(kind: RecordKind, key: string): string {
+  return kind === "token" ? key : `retry-after ${key}`;
+}
+
+/** Runs `fn` holding the lock file `<prefix><hash of key>.lock`. */
+async function keyLock<T>(
+  prefix: string,
+  key: string,
+  fn: () => Promise<T>,
+  options: { lockTimeout?: number },
+  signal: AbortSignal | undefined,
+): Promise<T> {
+  const lockPath = `${prefix}${(await sha256Hex(key)).slice(0, 16)}.lock`;
+  return await withFileLock(lockPath, fn, { timeout: options.lockTimeout, signal });
+}
+
+/** A ConfigurationError for a failure to `verb` the cache file. */
+function cacheError(verb: string, path: string, error: unknown): ConfigurationError {
+  if (error instanceof ConfigurationError) return error;
+  return new ConfigurationError(
+    `Could not ${verb} the token cache ${path}: ${(error as Error).message}`,
+    { cause: error },
+  );
+}
+
 /** The longest keyring value read as a token: as much as a token response may hold. */
 const MAX_KEYRING_VALUE_CHARS = 1024 * 1024;
 
@@ -253,10 +258,7 @@ const MAX_KEYRING_VALUE_CHARS = 1024 * 1024;
 export interface KeyringTokenCacheOptions {
   /** Environment variables for the lock files' directory. @default {the process's} */
   env?: EnvSource;
-  /**
-   * The directory for the lock files of `withLock`.
-   * @default {"$XDG_CACHE_HOME/kognic-auth", or "~/.cache/kognic-auth"}
-   */
+  /** The directory of `withLock`'s lock files. @default {"$XDG_CACHE_HOME/kognic-auth", or "~/.cache/..."} */
   lockDirectory?: string;
   /** How long to wait for another process holding a lock, in ms. @default {30_000} */
   lockTimeout?: number;
@@ -266,15 +268,12 @@ export interface KeyringTokenCacheOptions {
 
 /**
  * Tokens in the system keyring, shared with the Python `kognic-auth` package:
- * service `kognic-auth`, account = the cache key, value = the token as JSON
- * in the Python package's shape, as in {@linkcode FileTokenCache}'s file
- * (`{"access_token": ..., "token_type": "bearer", "expires_in": 3600,
- * "expires_at": 1796656936}`, seconds since the epoch). Values in this
- * package's earlier camelCase shape are read too; a value that is not a valid
- * token, or is larger than 1 MiB, is a miss. `withLock` uses lock files in the cache
- * directory. Needs the optional package `@napi-rs/keyring` (and on Linux a
- * Secret Service); calls fail with a `KeyringError` (a
- * `ConfigurationError`, code `keyring_unavailable`) when the keyring is not available.
+ * service `kognic-auth`, account = the cache key, value = the token as JSON in
+ * the Python package's shape, as in {@linkcode FileTokenCache}'s file (this
+ * package's earlier camelCase values are read too); a value that is not a
+ * valid token, or is larger than 1 MiB, is a miss. `withLock` uses lock files
+ * in the cache directory. Needs the optional package `@napi-rs/keyring` (on
+ * Linux, a Secret Service); calls fail with a `KeyringError` when it is not there.
  *
  * @example
  * ```ts ignore
@@ -286,6 +285,31 @@ export interface KeyringTokenCacheOptions {
  */
 export class KeyringTokenCache implements TokenCache {
   #options: KeyringTokenCacheOptions;
+  #records = new TokenRecords({
+    read: async (kind, key) => {
+      const text = await this.#call(
+        kind,
+        key,
+        "read a cached token",
+        (entry, signal) => entry.getPassword(signal),
+      );
+      return { value: parseBoundedJson(text, MAX_KEYRING_VALUE_CHARS) };
+    },
+    write: (kind, key, record) =>
+      this.#call(
+        kind,
+        key,
+        "store a cached token",
+        (entry, signal) => entry.setPassword(JSON.stringify(toPythonShape(record)), signal),
+      ),
+    remove: (kind, key) =>
+      this.#call(
+        kind,
+        key,
+        "delete a cached token",
+        (entry, signal) => entry.deletePassword(signal),
+      ),
+  }, false);
 
   /**
    * Makes a cache; the keyring is not touched until it is used.
@@ -298,59 +322,44 @@ export class KeyringTokenCache implements TokenCache {
   }
 
   /**
-   * Reads a token from the keyring.
-   *
-   * @param key The token's cache key.
-   * @returns The stored token, or `undefined` (also for an unreadable value).
-   * @throws {KeyringError} When the keyring is not available.
+   * The token stored under `key`, or `undefined` (also for a value that is not a valid token).
+   * @throws {KeyringError} When it cannot be read.
    */
-  async get(key: string): Promise<TokenSet | undefined> {
-    const entry = await openKeyringEntry(KEYRING_TOKEN_CACHE_SERVICE, key, this.#options.timeout);
-    const text = await callKeyring(
-      "read a cached token",
-      (signal) => entry.getPassword(signal),
-      this.#options.timeout,
-    );
-    if (typeof text !== "string" || text.length > MAX_KEYRING_VALUE_CHARS) return undefined;
-    try {
-      return parseCacheEntry(JSON.parse(text));
-    } catch {
-      return undefined;
-    }
+  get(key: string): Promise<TokenSet | undefined> {
+    return this.#records.get(key);
   }
 
   /**
    * Stores a token in the keyring, in the Python package's shape.
-   *
-   * @param key The token's cache key.
-   * @param token The token.
-   * @throws {TypeError} When `token` is not a valid cached token.
-   * @throws {KeyringError} When the keyring is not available.
+   * @throws {TypeError} When `token` is not a valid token.
+   * @throws {KeyringError} When it cannot be written.
    */
-  async set(key: string, token: TokenSet): Promise<void> {
-    const checked = toCachedToken(token);
-    if (!checked) throw new TypeError("token must be a TokenSet");
-    const entry = await openKeyringEntry(KEYRING_TOKEN_CACHE_SERVICE, key, this.#options.timeout);
-    await callKeyring(
-      "store a cached token",
-      (signal) => entry.setPassword(JSON.stringify(toCacheEntry(checked)), signal),
-      this.#options.timeout,
-    );
+  set(key: string, token: TokenSet): Promise<void> {
+    return this.#records.set(key, token);
   }
 
   /**
-   * Removes a token from the keyring.
-   *
-   * @param key The token's cache key.
-   * @throws {KeyringError} When the keyring is not available.
+   * Removes the token stored under `key`.
+   * @throws {KeyringError} When it cannot be written.
    */
-  async delete(key: string): Promise<void> {
-    const entry = await openKeyringEntry(KEYRING_TOKEN_CACHE_SERVICE, key, this.#options.timeout);
-    await callKeyring(
-      "delete a cached token",
-      (signal) => entry.deletePassword(signal),
-      this.#options.timeout,
-    );
+  delete(key: string): Promise<void> {
+    return this.#records.delete(key);
+  }
+
+  /**
+   * The hold-off stored for `key` (the account `"retry-after <key>"`), or `undefined`.
+   * @throws {KeyringError} When it cannot be read.
+   */
+  getHoldoff(key: string): Promise<TokenHoldoff | undefined> {
+    return this.#records.getHoldoff(key);
+  }
+
+  /**
+   * Stores a server's request to wait for the tokens of `key`, until `holdoff.until`.
+   * @throws {KeyringError} When it cannot be written.
+   */
+  setHoldoff(key: string, holdoff: TokenHoldoff): Promise<void> {
+    return this.#records.setHoldoff(key, holdoff);
   }
 
   /**
@@ -360,18 +369,10 @@ export class KeyringTokenCache implements TokenCache {
    */
   async clear(): Promise<void> {
     const accounts = await findKeyringAccounts(KEYRING_TOKEN_CACHE_SERVICE, this.#options.timeout);
-    for (const account of accounts) await this.delete(account);
+    for (const account of accounts) await this.#records.delete(account);
   }
 
-  /**
-   * Runs `fn` while holding a lock file for `key` in the cache directory,
-   * so that processes fetch a missing token once.
-   *
-   * @param key The token's cache key; each key has its own lock file.
-   * @param fn What to run while holding the lock.
-   * @param options A signal that ends the wait for the lock: the call then rejects with its reason.
-   * @returns What `fn` returns.
-   */
+  /** Runs `fn` holding a lock file for `key` in the cache directory; `signal` ends the wait. */
   async withLock<T>(
     key: string,
     fn: () => Promise<T>,
@@ -379,11 +380,22 @@ export class KeyringTokenCache implements TokenCache {
   ): Promise<T> {
     const directory = this.#options.lockDirectory ??
       `${await xdgDir("cache", this.#options.env)}/kognic-auth`;
-    const lockPath = `${directory}/keyring-${(await sha256Hex(key)).slice(0, 16)}.lock`;
-    return await withFileLock(lockPath, fn, {
-      timeout: this.#options.lockTimeout,
-      signal: options.signal,
-    });
+    return await keyLock(`${directory}/keyring-`, key, fn, this.#options, options.signal);
+  }
+
+  async #call<T>(
+    kind: RecordKind,
+    key: string,
+    what: string,
+    call: (entry: Awaited<ReturnType<typeof openKeyringEntry>>, signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
+    const { timeout } = this.#options;
+    const entry = await openKeyringEntry(
+      KEYRING_TOKEN_CACHE_SERVICE,
+      entryName(kind, key),
+      timeout,
+    );
+    return await callKeyring(what, (signal) => call(entry, signal), timeout);
   }
 }
 
@@ -402,91 +414,64 @@ export class KeyringTokenCache implements TokenCache {
  * ```
  */
 export class MemoryTokenCache implements TokenCache {
-  #tokens = new Map<string, TokenSet>();
-  #locks = new Map<string, Promise<void>>();
+  #entries = new Map<string, unknown>();
+  #queue = new LocalQueue();
+  #records = new TokenRecords({
+    read: (kind, key) => Promise.resolve({ value: this.#entries.get(`${kind} ${key}`) }),
+    write: (kind, key, record) => Promise.resolve(void this.#entries.set(`${kind} ${key}`, record)),
+    remove: (kind, key) => Promise.resolve(void this.#entries.delete(`${kind} ${key}`)),
+  }, false);
 
   /**
-   * Reads a token.
-   *
-   * @param key The token's cache key.
-   * @returns A copy of the stored token, or `undefined`.
+   * A copy of the token stored under `key`, or `undefined`.
    */
   get(key: string): Promise<TokenSet | undefined> {
-    const token = this.#tokens.get(key);
-    return Promise.resolve(token ? { ...token } : undefined);
+    return this.#records.get(key);
   }
 
   /**
    * Stores a copy of a token.
-   *
-   * @param key The token's cache key.
-   * @param token The token; a copy is stored.
-   * @throws {TypeError} When `token` is not a valid cached token.
+   * @throws {TypeError} When `token` is not a valid token.
    */
   set(key: string, token: TokenSet): Promise<void> {
-    const checked = toCachedToken(token);
-    if (!checked) return Promise.reject(new TypeError("token must be a TokenSet"));
-    this.#tokens.set(key, checked);
-    return Promise.resolve();
+    return this.#records.set(key, token);
   }
 
   /**
-   * Removes a token.
-   *
-   * @param key The token's cache key.
+   * Removes the token stored under `key`.
    */
   delete(key: string): Promise<void> {
-    this.#tokens.delete(key);
-    return Promise.resolve();
-  }
-
-  /** Removes every token. */
-  clear(): Promise<void> {
-    this.#tokens.clear();
-    return Promise.resolve();
+    return this.#records.delete(key);
   }
 
   /**
-   * Runs `fn` after the other callers of this cache for `key` are done.
-   *
-   * @param key The token's cache key; each key has its own lock.
-   * @param fn What to run while holding the lock.
-   * @param options A signal that ends the wait: the call then rejects with its reason.
-   * @returns What `fn` returns.
+   * The hold-off stored for `key`, kept apart from the tokens, or `undefined`.
    */
-  async withLock<T>(
+  getHoldoff(key: string): Promise<TokenHoldoff | undefined> {
+    return this.#records.getHoldoff(key);
+  }
+
+  /**
+   * Stores a server's request to wait for the tokens of `key`, until `holdoff.until`.
+   */
+  setHoldoff(key: string, holdoff: TokenHoldoff): Promise<void> {
+    return this.#records.setHoldoff(key, holdoff);
+  }
+
+  /** Removes every token and hold-off. */
+  clear(): Promise<void> {
+    this.#entries.clear();
+    return Promise.resolve();
+  }
+
+  /** Runs `fn` after the other callers of this cache for `key`; `signal` ends the wait. */
+  withLock<T>(
     key: string,
     fn: () => Promise<T>,
     options: { signal?: AbortSignal } = {},
   ): Promise<T> {
-    const previous = this.#locks.get(key);
-    let done!: () => void;
-    const mine = new Promise<void>((resolve) => (done = resolve));
-    const tail = (previous ?? Promise.resolve()).then(() => mine);
-    this.#locks.set(key, tail);
-    try {
-      await untilAborted(previous, options.signal);
-      return await fn();
-    } finally {
-      done();
-      if (this.#locks.get(key) === tail) this.#locks.delete(key);
-    }
+    return this.#queue.run(key, fn, options);
   }
-}
-
-/** Waits for `promise`, or rejects with the signal's reason as soon as it aborts. */
-function untilAborted(promise: Promise<void> | undefined, signal?: AbortSignal): Promise<void> {
-  if (!signal) return promise ?? Promise.resolve();
-  if (signal.aborted) return Promise.reject(signal.reason);
-  if (!promise) return Promise.resolve();
-  return new Promise<void>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    });
-  });
 }
 
 /** Options of {@linkcode createTokenCache}. */
@@ -562,11 +547,6 @@ export async function createTokenCache(
   }
 }
 
-/** A valid copy of `value`, or `undefined` when it is not a cached token (see parseTokenSet). */
-function toCachedToken(value: unknown): TokenSet | undefined {
-  return parseTokenSet(value);
-}
-
 /**
  * The most a token cache file may hold: 16 MiB, room for many large tokens.
  * A larger file is read as a corrupt one: a cache miss, replaced on the next write.
@@ -611,12 +591,7 @@ interface TokenFile {
  */
 function parseTokenFile(text: string | undefined | null): TokenFile {
   const entries = new Map<string, unknown>();
-  let json: unknown;
-  try {
-    json = typeof text === "string" ? JSON.parse(text) : undefined;
-  } catch {
-    json = undefined;
-  }
+  const json = parseBoundedJson(text, Infinity);
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     return { entries, earlierShape: false };
   }
@@ -627,8 +602,8 @@ function parseTokenFile(text: string | undefined | null): TokenFile {
   if (earlierShape) {
     const now = Date.now();
     for (const [key, value] of Object.entries(tokens)) {
-      const token = parseCacheEntry(value, now);
-      if (token) entries.set(key, toCacheEntry(token));
+      const token = parseTokenSet(value, { now });
+      if (token) entries.set(key, toPythonShape(token));
     }
   }
   for (const [key, value] of Object.entries(file)) {
@@ -640,7 +615,7 @@ function parseTokenFile(text: string | undefined | null): TokenFile {
 
 /**
  * The text of a new cache file: the entries of `base`, changed by `mutate`,
- * without the tokens that have expired and have no refresh token.
+ * without the spent ones (`isSpent`).
  */
 function renderTokenFile(
   base: string | undefined | null,
@@ -649,11 +624,9 @@ function renderTokenFile(
   const { entries } = parseTokenFile(base);
   mutate(entries);
   const now = Date.now();
-  for (const [key, value] of entries) {
-    if (isSpentEntry(value, now)) entries.delete(key);
-  }
+  for (const [key, value] of entries) if (isSpent(value, now)) entries.delete(key);
   // Object.fromEntries defines properties, so a key such as "__proto__" stays a key.
-  return JSON.stringify(Object.fromEntries(entries) as Record<string, CacheEntry>, null, 2);
+  return JSON.stringify(Object.fromEntries(entries), null, 2);
 }
 
 /**
@@ -697,11 +670,7 @@ async function replaceTokenFile(
         await fs.rename(temporary, path);
         renamed = true;
       } catch (error) {
-        if (error instanceof ConfigurationError) throw error;
-        throw new ConfigurationError(
-          `Could not write the token cache ${path}: ${(error as Error).message}`,
-          { cause: error },
-        );
+        throw cacheError("write", path, error);
       } finally {
         if (!renamed) await fs.unlink(temporary).catch(() => {});
       }
@@ -722,15 +691,9 @@ async function replaceTokenFile(
   }
 }
 
-/** Whether `text` is JSON. */
+/** Whether `text` is JSON (or there is no file). */
 function isJson(text: string | undefined | null): boolean {
-  if (typeof text !== "string") return text === undefined;
-  try {
-    JSON.parse(text);
-    return true;
-  } catch {
-    return false;
-  }
+  return text === undefined || parseBoundedJson(text, Infinity) !== undefined;
 }
 
 /**
@@ -772,10 +735,7 @@ async function takeSnapshot(path: string): Promise<Snapshot> {
     // A directory on runtimes that refuse to open one, or a socket: refused, as by readWhole.
     const code = errorCode(error);
     if (code === "EISDIR" || code === "ENXIO" || code === "EOPNOTSUPP") return { text: null };
-    throw new ConfigurationError(
-      `Could not read the token cache ${path}: ${(error as Error).message}`,
-      { cause: error },
-    );
+    throw cacheError("read", path, error);
   }
 }
 
@@ -784,25 +744,13 @@ async function takeSnapshot(path: string): Promise<Snapshot> {
  * is not a regular file or holds more than {@linkcode MAX_TOKEN_FILE_BYTES}.
  */
 async function readWhole(handle: NonNullable<Snapshot["handle"]>): Promise<string | null> {
-  const info = await handle.stat();
-  if (!info.isFile() || info.size > MAX_TOKEN_FILE_BYTES) return null;
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const chunk = new Uint8Array(Math.min(MAX_TOKEN_FILE_BYTES + 1 - total, 64 * 1024));
-    const { bytesRead } = await handle.read(chunk, 0, chunk.length, total);
-    if (bytesRead === 0) break;
-    total += bytesRead;
-    if (total > MAX_TOKEN_FILE_BYTES) return null;
-    chunks.push(chunk.subarray(0, bytesRead));
+  try {
+    const bytes = await readOpenFile(handle, MAX_TOKEN_FILE_BYTES);
+    return new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes);
+  } catch (error) {
+    if (error instanceof FileRefusedError) return null;
+    throw error;
   }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes);
 }
 
 /** Writes `text` to a new file with mode 0600 next to `path`, and returns its path. */
@@ -823,10 +771,7 @@ async function writeTemporary(path: string, text: string): Promise<string> {
     return temporary;
   } catch (error) {
     await fs.unlink(temporary).catch(() => {});
-    throw new ConfigurationError(
-      `Could not write the token cache ${path}: ${(error as Error).message}`,
-      { cause: error },
-    );
+    throw cacheError("write", path, error);
   }
 }
 

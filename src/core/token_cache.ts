@@ -23,45 +23,92 @@ import { tokenUrlFor } from "../shared/url.ts";
 const MAX_STORED_LIFETIME = 366 * 24 * 3600 * 1000;
 
 /**
- * A token read from a shared cache (a file, the keyring, Redis, Deno KV) as
- * a clean copy, or `undefined` when it is not one: the one parser of stored
- * tokens. It passes the checks of a fresh token (`tokenSetProblem`: visible
- * ASCII tokens, times a `Date` can hold), has a `tokenType`, and a lifetime
- * of at most a year and a day. A damaged or hostile entry is thus a cache
- * miss, never an error. Any `tokenType` is kept (a cache also stores a
- * server's `Retry-After` as an entry of its own type); the session uses an
- * entry only when it is `Bearer`.
+ * A token read from a cache (memory, a file, the keyring, Redis, Deno KV, or
+ * a user's) as a clean copy, or `undefined` when it is not one: the one
+ * parser of stored tokens. It reads this package's shape ({@linkcode TokenSet})
+ * and the Python `kognic-auth` package's (`access_token`, `token_type`,
+ * `expires_in` and `expires_at` in seconds; without `expires_in` the token
+ * counts as issued when read). The token passes the checks of a fresh one
+ * (`tokenSetProblem`: visible ASCII, times a `Date` can hold), is a bearer
+ * token (`token_type` may be left out), was not issued in the future, and
+ * lives at most a year and a day. A damaged or hostile entry is thus a cache
+ * miss, never an error.
  *
  * @param value What the cache held.
- * @param options `refreshToken: false` drops the refresh token (caches shared by a fleet keep none).
+ * @param options `refreshToken: false` drops the refresh token (caches shared
+ *   by a fleet keep none); `now`, the clock in ms. @default {{ now: Date.now() }}
  * @returns The token's fields, or `undefined`.
  */
 export function parseTokenSet(
   value: unknown,
-  options: { refreshToken?: boolean } = {},
+  options: { refreshToken?: boolean; now?: number } = {},
 ): TokenSet | undefined {
-  if (typeof value !== "object" || value === null) return undefined;
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
   const raw = value as Record<string, unknown>;
-  const token = {
-    accessToken: raw.accessToken,
-    tokenType: raw.tokenType,
-    expiresAt: raw.expiresAt,
-    issuedAt: raw.issuedAt,
-  } as TokenSet;
-  if (typeof raw.refreshToken === "string" && raw.refreshToken) {
-    token.refreshToken = raw.refreshToken;
+  const now = options.now ?? Date.now();
+  const python = Object.hasOwn(raw, "access_token");
+  const type = python ? raw.token_type ?? "bearer" : raw.tokenType;
+  let expiresAt = raw.expiresAt;
+  let issuedAt = raw.issuedAt;
+  if (python) {
+    expiresAt = typeof raw.expires_at === "number" ? raw.expires_at * 1000 : NaN;
+    let lifetime = raw.expires_in;
+    if (typeof lifetime === "string" && lifetime.trim() !== "") lifetime = Number(lifetime);
+    issuedAt = lifetime == null
+      ? Math.min(now, expiresAt as number)
+      : typeof lifetime === "number" && lifetime > 0
+      ? (expiresAt as number) - lifetime * 1000
+      : NaN;
   }
+  const token = {
+    accessToken: python ? raw.access_token : raw.accessToken,
+    tokenType: "Bearer",
+    expiresAt,
+    issuedAt: typeof issuedAt === "number" ? Math.min(issuedAt, now) : issuedAt,
+  } as TokenSet;
+  const refresh = python ? raw.refresh_token : raw.refreshToken;
+  if (typeof refresh === "string" && refresh) token.refreshToken = refresh;
   if (typeof raw.scope === "string") token.scope = raw.scope;
-  const lifetime = token.expiresAt - token.issuedAt;
   if (
-    typeof token.tokenType !== "string" || tokenSetProblem(token) !== undefined ||
-    !(lifetime <= MAX_STORED_LIFETIME)
+    typeof type !== "string" || !/^bearer$/i.test(type) || tokenSetProblem(token) !== undefined ||
+    !(token.expiresAt - token.issuedAt <= MAX_STORED_LIFETIME)
   ) {
     return undefined;
   }
   // A damaged refresh token spoils the entry even where it is not kept.
   if (options.refreshToken === false) delete token.refreshToken;
   return token;
+}
+
+/**
+ * A server's request to wait before asking for a token again (a `Retry-After`
+ * longer than the session waits), as a cache shares it between the sessions
+ * and processes that use it: a record of its own, never a token.
+ */
+export interface TokenHoldoff {
+  /** When the wait ends, in ms since the epoch. */
+  until: number;
+  /** The HTTP status that asked for it (429 or 503). */
+  status: number;
+}
+
+/** The longest hold-off read from a cache: an hour, the longest a session remembers. */
+const MAX_HOLDOFF = 3_600_000;
+
+/**
+ * A hold-off read from a cache, or `undefined` when it is not one or is over:
+ * the one parser of stored hold-offs. The wait is cut to an hour from `now`,
+ * and a status that is not an HTTP error status reads as 429.
+ *
+ * @param value What the cache held.
+ * @param now The clock, in ms since the epoch.
+ * @returns The hold-off, or `undefined`.
+ */
+export function parseHoldoff(value: unknown, now: number): TokenHoldoff | undefined {
+  const { until, status } = (value ?? {}) as Record<string, unknown>;
+  if (typeof until !== "number" || !(until > now)) return undefined;
+  const known = Number.isInteger(status) && (status as number) >= 400 && (status as number) < 600;
+  return { until: Math.min(until, now + MAX_HOLDOFF), status: known ? status as number : 429 };
 }
 
 /**
@@ -109,6 +156,14 @@ export interface TokenCache {
    * and the call rejects with the signal's reason; fn does not run.
    */
   withLock<T>(key: string, fn: () => Promise<T>, options?: { signal?: AbortSignal }): Promise<T>;
+  /**
+   * Optional: the hold-off stored for `key` by {@linkcode TokenCache.setHoldoff}, if any. The
+   * caches of this package keep hold-offs as records of their own, apart from tokens; a cache
+   * without these two methods does not share them.
+   */
+  getHoldoff?(key: string): Promise<TokenHoldoff | undefined>;
+  /** Optional: stores a server's request to wait for the tokens of `key`, until `holdoff.until`. */
+  setHoldoff?(key: string, holdoff: TokenHoldoff): Promise<void>;
 }
 
 /**
@@ -194,12 +249,6 @@ export async function sha256Hex(text: string): Promise<string> {
   return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, "0")).join("");
 }
 
-// The `tokenType` of a cache entry that holds no token but a server's
-// Retry-After: its `expiresAt` is when the wait ends and its `scope` the HTTP
-// status that asked. It is kept under the token's key plus ":retry-after", so
-// that processes sharing a cache wait together.
-const RETRY_AFTER_TOKEN_TYPE = "Retry-After";
-
 /** Options of {@linkcode readThrough}. */
 export interface ReadThroughOptions {
   /** The cache. */
@@ -213,8 +262,7 @@ export interface ReadThroughOptions {
   /**
    * The session's memory of a server's long `Retry-After` (see
    * `RequestTokenOptions.holdoff`), shared through the cache with the
-   * other processes that use it: stored as an entry of token type
-   * `"Retry-After"` under the key plus `":retry-after"`.
+   * other processes that use it, when the cache keeps hold-offs.
    */
   holdoff?: { until?: number; status?: number };
   /** The client id, part of the key. */
@@ -284,37 +332,23 @@ export async function readThrough(options: ReadThroughOptions): Promise<AccessTo
     }
     emit(options.onEvent, { type: "cache.miss", key });
     const holdoff = options.holdoff;
-    const holdKey = `${key}:retry-after`;
-    if (holdoff) {
+    if (holdoff && cache.getHoldoff) {
       // Another process may have been told to wait: then so is this one.
-      const held = await Promise.resolve().then(() => cache.get(holdKey)).then(
-        (value) => parseTokenSet(value),
-        () => undefined,
+      const held = parseHoldoff(
+        await Promise.resolve().then(() => cache.getHoldoff!(key)).catch(() => undefined),
+        options.now(),
       );
-      if (
-        held?.tokenType === RETRY_AFTER_TOKEN_TYPE && Number.isFinite(held.expiresAt) &&
-        held.expiresAt > (holdoff.until ?? 0) && held.expiresAt > options.now()
-      ) {
-        holdoff.until = Math.min(held.expiresAt, options.now() + 3_600_000);
-        holdoff.status = Number(held.scope) || 429;
-      }
+      if (held && held.until > (holdoff.until ?? 0)) Object.assign(holdoff, held);
     }
     const before = holdoff?.until;
     let token: AccessToken;
     try {
-      token = await options.request(
-        typeof cached?.refreshToken === "string" ? cached.refreshToken : undefined,
-      );
+      token = await options.request(cached?.refreshToken);
     } catch (error) {
       const until = holdoff?.until;
       if (until !== undefined && until !== before && until > options.now()) {
-        await cache.set(holdKey, {
-          accessToken: "retry-after",
-          tokenType: RETRY_AFTER_TOKEN_TYPE,
-          issuedAt: options.now(),
-          expiresAt: until,
-          scope: String(holdoff!.status ?? 429),
-        }).catch(() => {});
+        const record = { until, status: holdoff!.status ?? 429 };
+        await Promise.resolve().then(() => cache.setHoldoff?.(key, record)).catch(() => {});
       }
       throw error;
     }
@@ -332,7 +366,7 @@ function usableToken(
   cached: TokenSet | undefined,
   options: ReadThroughOptions,
 ): AccessToken | undefined {
-  if (!cached || !/^bearer$/i.test(cached.tokenType)) return undefined;
+  if (!cached) return undefined;
   const token = new AccessToken(cached);
   const freshness = tokenFreshness(token, options.now(), options.leeway, TOKEN_CACHE_MARGIN);
   return freshness == "fresh" && options.usable(token) ? token : undefined;

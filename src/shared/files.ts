@@ -73,20 +73,7 @@ export async function readFileBytes(
     checkFile(await fs.stat(path), maxBytes);
     // Non-blocking, in case a FIFO took the file's place since the stat.
     handle = await fs.open(path, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0));
-    const info = await handle.stat();
-    checkFile(info, maxBytes);
-    const chunks: Uint8Array[] = [];
-    let total = 0;
-    for (;;) {
-      // One byte more than the limit allows tells a file that grew too large.
-      const chunk = new Uint8Array(Math.min(maxBytes + 1 - total, 64 * 1024));
-      const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
-      if (bytesRead === 0) break;
-      total += bytesRead;
-      if (total > maxBytes) throw tooLarge(maxBytes);
-      chunks.push(chunk.subarray(0, bytesRead));
-    }
-    return joinChunks(chunks, total);
+    return await readOpenFile(handle, maxBytes);
   } catch (error) {
     if (isNotFound(error)) return undefined;
     throw error;
@@ -178,6 +165,35 @@ function joinChunks(chunks: readonly Uint8Array[], total: number): Uint8Array {
     offset += chunk.length;
   }
   return bytes;
+}
+
+/**
+ * Reads an open file whole, from its start, with the checks of
+ * {@linkcode readFileBytes}: what is not a regular file, or holds more than
+ * `maxBytes` (also by growing while read), is refused.
+ *
+ * @param handle The open file.
+ * @param maxBytes The most it may hold.
+ * @returns The bytes.
+ * @throws {FileRefusedError} For a file that is not regular or is too large.
+ */
+export async function readOpenFile(
+  handle: import("node:fs/promises").FileHandle,
+  maxBytes: number,
+): Promise<Uint8Array> {
+  checkFile(await handle.stat(), maxBytes);
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    // One byte more than the limit allows tells a file that grew too large.
+    const chunk = new Uint8Array(Math.min(maxBytes + 1 - total, 64 * 1024));
+    const { bytesRead } = await handle.read(chunk, 0, chunk.length, total);
+    if (bytesRead === 0) break;
+    total += bytesRead;
+    if (total > maxBytes) throw tooLarge(maxBytes);
+    chunks.push(chunk.subarray(0, bytesRead));
+  }
+  return joinChunks(chunks, total);
 }
 
 /**

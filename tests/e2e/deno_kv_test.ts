@@ -12,6 +12,7 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { DenoKvTokenCache } from "../../src/config/deno_kv_token_cache.ts";
 import { startAuthServer } from "../../src/testing/auth_server.ts";
+import { assertHoldoffShared } from "../_helpers/holdoff.ts";
 import { assertNoSecretSeen, CLIENT_SECRET, CLIENTS, rejection, tempDir } from "../_helpers/mod.ts";
 import {
   type ChildReport,
@@ -128,6 +129,21 @@ if (process.env.KOGNIC_KV_CHILD) {
         for (const report of reports) assert.ok(report.ok, report.message);
         assert.equal(server.counts.tokenRequests, 1, JSON.stringify(reports));
       } finally {
+        await dir.cleanup();
+      }
+    });
+
+    it("honours a hold-off one process stored in another's session, never as a token", async () => {
+      const dir = await tempDir();
+      const caches: DenoKvTokenCache[] = [];
+      try {
+        const path = join(dir.path, "tokens.kv");
+        await assertHoldoffShared(() => {
+          caches.push(new DenoKvTokenCache({ path }));
+          return caches.at(-1)!;
+        }, 503);
+      } finally {
+        for (const cache of caches) await cache.close();
         await dir.cleanup();
       }
     });

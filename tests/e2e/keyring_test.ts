@@ -48,6 +48,7 @@ import { bareBusConfig } from "../_helpers/dbus.ts";
 import { pythonIsValid, pythonKey, pythonToken } from "../_helpers/python_cache.ts";
 import { AuthSession } from "../../src/core/session.ts";
 import { type LocalAuthServer, startAuthServer } from "../../testing.ts";
+import { assertHoldoffShared } from "../_helpers/holdoff.ts";
 
 const IS_DENO = "Deno" in globalThis;
 
@@ -577,6 +578,40 @@ if (CHILD_ROLE) {
         await cache.delete(key);
       } finally {
         await cache.delete(key).catch(() => {});
+        await dir.cleanup();
+      }
+    });
+
+    it("honours a hold-off one session stored in another's, as an entry of its own", {
+      skip: NEEDS_SERVICE,
+    }, async () => {
+      const dir = await tempDir();
+      let key: string | undefined;
+      try {
+        key = await assertHoldoffShared(
+          () => new KeyringTokenCache({ lockDirectory: dir.path }),
+          429,
+        );
+        const stored = await run("secret-tool", [
+          "lookup",
+          "service",
+          KEYRING_TOKEN_CACHE_SERVICE,
+          "username",
+          `retry-after ${key}`,
+        ]);
+        assert.deepEqual(Object.keys(JSON.parse(stored)).sort(), ["status", "until"]);
+      } finally {
+        if (key) {
+          const account = `retry-after ${key}`;
+          await run("secret-tool", [
+            "clear",
+            "service",
+            KEYRING_TOKEN_CACHE_SERVICE,
+            "username",
+            account,
+          ])
+            .catch(() => {});
+        }
         await dir.cleanup();
       }
     });

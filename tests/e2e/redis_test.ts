@@ -39,6 +39,7 @@ import {
   until,
 } from "../_helpers/fleet.ts";
 import { redisServerMissing, startRedis } from "../_helpers/redis.ts";
+import { assertHoldoffShared } from "../_helpers/holdoff.ts";
 
 const SKIP = redisServerMissing();
 const IS_DENO = "Deno" in globalThis;
@@ -213,6 +214,26 @@ if (process.env.KOGNIC_REDIS_CHILD) {
       const stored = [...keys.values()].map((entry) => entry.value).join("\n");
       assert.ok(stored.includes(token.accessToken));
     });
+
+    for (const status of [429, 503] as const) {
+      it(`honours a hold-off (${status}) one process stored in another's session, as a key of its own, never a token`, async () => {
+        await using redis = await startRedis();
+        const caches: RedisTokenCache[] = [];
+        try {
+          await assertHoldoffShared(() => {
+            caches.push(new RedisTokenCache({ url: redis.url }));
+            return caches.at(-1)!;
+          }, status);
+        } finally {
+          for (const cache of caches) await cache.close();
+        }
+        const keys = [...(await redisKeys(redis.url)).entries()];
+        const held = keys.filter(([key]) => key.startsWith("kognic-auth:holdoff:"));
+        assert.equal(held.length, 1, keys.map(([key]) => key).join(", "));
+        assert.ok(held[0][1].ttl > 0 && held[0][1].ttl <= 120_000);
+        assert.ok(!keys.some(([key]) => key.startsWith("kognic-auth:token:")));
+      });
+    }
 
     it("lets an entry expire from Redis with its token", async () => {
       await using redis = await startRedis();

@@ -1,0 +1,171 @@
+// What every token cache shares: tokens and hold-offs as records of their
+// own kinds in a store each cache writes itself, read back through the one
+// parser of each (parseTokenSet, parseHoldoff), and the in-process queue
+// every lock passes first.
+
+import type { TokenSet } from "../core/access_token.ts";
+import { parseHoldoff, parseTokenSet, type TokenHoldoff } from "../core/token_cache.ts";
+import { startDeadline } from "../shared/deadline.ts";
+
+/** A token, or a server's request to wait (a hold-off): never read as each other. */
+export type RecordKind = "token" | "holdoff";
+
+/** The storage of one cache; every method may throw when it cannot be reached. */
+export interface RecordStore {
+  /**
+   * The record, as parsed from JSON, with what is left of its life by the
+   * store's own clock (`ttl`, ms) where the store keeps one.
+   */
+  read(kind: RecordKind, key: string): Promise<{ value: unknown; ttl?: number } | undefined>;
+  /** Stores `record` to be kept until `expiresAt` (ms since the epoch) at least. */
+  write(kind: RecordKind, key: string, record: TokenSet | TokenHoldoff): Promise<unknown>;
+  /** Removes a record. */
+  remove(kind: RecordKind, key: string): Promise<unknown>;
+}
+
+/**
+ * A cache's get, set, delete, getHoldoff and setHoldoff over its store. A
+ * cache shared by a fleet (`fleet: true`) keeps no refresh token, and a token
+ * past its expiry is absent from it.
+ */
+export class TokenRecords {
+  #store: RecordStore;
+  #fleet: boolean;
+
+  constructor(store: RecordStore, fleet: boolean) {
+    this.#store = store;
+    this.#fleet = fleet;
+  }
+
+  async get(key: string): Promise<TokenSet | undefined> {
+    const stored = await this.#store.read("token", key);
+    const now = Date.now();
+    const token = parseTokenSet(stored?.value, { refreshToken: !this.#fleet, now });
+    if (!token) return undefined;
+    const ttl = stored!.ttl;
+    if (ttl === undefined) return this.#fleet && token.expiresAt <= now ? undefined : token;
+    if (!(ttl > 0)) return undefined;
+    // The store's clock decides how long the token lives, not the writer's.
+    const expiresAt = now + ttl;
+    return { ...token, issuedAt: expiresAt - (token.expiresAt - token.issuedAt), expiresAt };
+  }
+
+  async set(key: string, token: TokenSet): Promise<void> {
+    // Checked as it will be read: with the writer's own issue time.
+    const checked = parseTokenSet(token, { refreshToken: !this.#fleet, now: Infinity });
+    if (!checked) throw new TypeError("token must be a TokenSet");
+    await this.#store.write("token", key, checked);
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.#store.remove("token", key);
+  }
+
+  async getHoldoff(key: string): Promise<TokenHoldoff | undefined> {
+    return parseHoldoff((await this.#store.read("holdoff", key))?.value, Date.now());
+  }
+
+  async setHoldoff(key: string, holdoff: TokenHoldoff): Promise<void> {
+    const checked = parseHoldoff(holdoff, Date.now());
+    if (checked) await this.#store.write("holdoff", key, checked);
+  }
+}
+
+/** When a record may be forgotten by its store, in ms since the epoch. */
+export function recordExpiry(record: TokenSet | TokenHoldoff): number {
+  return "until" in record ? record.until : record.expiresAt;
+}
+
+/** A token in the Python package's shape (a hold-off as it is), for the file and the keyring. */
+export function toPythonShape(record: TokenSet | TokenHoldoff): object {
+  if ("until" in record) return record;
+  const expiresAt = Math.floor(record.expiresAt / 1000);
+  const entry: Record<string, string | number> = {
+    access_token: record.accessToken,
+    token_type: "bearer",
+    // Counted from the issue time rounded down, so that expires_at - expires_in
+    // gives it back to the second.
+    expires_in: Math.max(1, expiresAt - Math.floor(record.issuedAt / 1000)),
+    expires_at: expiresAt,
+  };
+  if (record.refreshToken !== undefined) entry.refresh_token = record.refreshToken;
+  if (record.scope !== undefined) entry.scope = record.scope;
+  return entry;
+}
+
+/**
+ * Whether a stored value, however damaged, may be dropped by a rewrite of
+ * the file: a hold-off that is over, or a token entry (either shape) that has
+ * expired and holds no refresh token.
+ */
+export function isSpent(value: unknown, now: number): boolean {
+  if (typeof value !== "object" || value === null) return false;
+  const raw = value as Record<string, unknown>;
+  const python = Object.hasOwn(raw, "access_token");
+  if (!python && !Object.hasOwn(raw, "accessToken")) {
+    return typeof raw.until === "number" && raw.until <= now; // a hold-off that is over
+  }
+  const seconds = raw.expires_at;
+  const expiresAt = python
+    ? typeof seconds === "number" ? seconds * 1000 : undefined
+    : raw.expiresAt;
+  const refresh = python ? raw.refresh_token : raw.refreshToken;
+  return typeof (python ? raw.access_token : raw.accessToken) === "string" &&
+    !(typeof refresh === "string" && refresh !== "") && typeof expiresAt === "number" &&
+    expiresAt <= now;
+}
+
+/** `text` parsed as JSON when it is at most `maxChars` long, else `undefined`. */
+export function parseBoundedJson(text: unknown, maxChars: number): unknown {
+  if (typeof text !== "string" || text.length > maxChars) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** An in-process queue per key: the single flight every caller of a lock passes first. */
+export class LocalQueue {
+  #tails = new Map<string, Promise<void>>();
+
+  /**
+   * Runs `fn` after the earlier callers for `key` in this process. The wait
+   * ends with the signal's reason when it aborts, and quietly after
+   * `timeout` ms, when `fn` runs all the same.
+   */
+  async run<T>(
+    key: string,
+    fn: () => Promise<T>,
+    options: { signal?: AbortSignal; timeout?: number } = {},
+  ): Promise<T> {
+    options.signal?.throwIfAborted();
+    const previous = this.#tails.get(key);
+    let done!: () => void;
+    const mine = new Promise<void>((resolve) => (done = resolve));
+    const tail = (previous ?? Promise.resolve()).then(() => mine);
+    this.#tails.set(key, tail);
+    try {
+      if (previous) {
+        const wait = startDeadline(options.timeout, { signal: options.signal });
+        try {
+          await wait.race(previous);
+        } catch (error) {
+          if (!wait.expired) throw error;
+        } finally {
+          wait.clear();
+        }
+      }
+      return await fn();
+    } finally {
+      done();
+      if (this.#tails.get(key) === tail) this.#tails.delete(key);
+    }
+  }
+}
+
+/** `bytes` random bytes as lowercase hex. */
+export function randomHex(bytes: number): string {
+  const buffer = crypto.getRandomValues(new Uint8Array(bytes));
+  return Array.from(buffer, (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
