@@ -58,7 +58,6 @@ export {
   type DenoKvTokenCacheOptions,
 } from "./src/config/deno_kv_token_cache.ts";
 export {
-  type CachedToken,
   isUsable,
   TOKEN_CACHE_MARGIN,
   type TokenCache,

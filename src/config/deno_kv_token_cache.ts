@@ -5,7 +5,8 @@
  * @module
  */
 
-import { type CachedToken, isUsable, type TokenCache } from "../core/token_cache.ts";
+import { isUsable, type TokenCache } from "../core/token_cache.ts";
+import type { TokenSet } from "../core/access_token.ts";
 import { ConfigurationError } from "../shared/errors.ts";
 import { checkNumber, TIMER_MS } from "../shared/numbers.ts";
 import { type LeaseStore, LocalQueue, runLocked } from "./_lease.ts";
@@ -112,7 +113,7 @@ export class DenoKvTokenCache implements TokenCache {
    * @returns The stored token, or `undefined` (also once past its expiry).
    * @throws {ConfigurationError} When Deno KV is not available.
    */
-  async get(key: string): Promise<CachedToken | undefined> {
+  async get(key: string): Promise<TokenSet | undefined> {
     const entry = await (await this.#store()).get([this.#prefix, "token", key]);
     if (typeof entry.value !== "string") return undefined;
     const token = parseStoredToken(entry.value);
@@ -127,9 +128,9 @@ export class DenoKvTokenCache implements TokenCache {
    * @throws {TypeError} When `token` is not a valid cached token.
    * @throws {ConfigurationError} When Deno KV is not available.
    */
-  async set(key: string, token: CachedToken): Promise<void> {
+  async set(key: string, token: TokenSet): Promise<void> {
     const shared = parseStoredToken(JSON.stringify(token ?? null));
-    if (!shared) throw new TypeError("token must be a CachedToken");
+    if (!shared) throw new TypeError("token must be a TokenSet");
     const kv = await this.#store();
     const ttl = Math.floor(shared.expiresAt - Date.now());
     const entryKey = [this.#prefix, "token", key];

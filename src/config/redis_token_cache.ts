@@ -7,7 +7,8 @@
  * @module
  */
 
-import { type CachedToken, isUsable, parseTokenSet, type TokenCache } from "../core/token_cache.ts";
+import { isUsable, parseTokenSet, type TokenCache } from "../core/token_cache.ts";
+import type { TokenSet } from "../core/access_token.ts";
 import { ConfigurationError } from "../shared/errors.ts";
 import { errorCode } from "../shared/files.ts";
 import { inspectAsJson, redactAndCut, redactCause, rememberUrlSecrets } from "../shared/redact.ts";
@@ -126,7 +127,7 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
   #prefix: string;
   #options: RedisTokenCacheOptions;
   #queue = new LocalQueue();
-  #local = new Map<string, CachedToken>();
+  #local = new Map<string, TokenSet>();
 
   /**
    * Makes a cache; nothing connects until it is used.
@@ -187,7 +188,7 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
    * @returns The stored token, its expiry from the entry's time to live, or `undefined`.
    * @throws {ConfigurationError} When Redis cannot be reached or does not answer in time.
    */
-  async get(key: string): Promise<CachedToken | undefined> {
+  async get(key: string): Promise<TokenSet | undefined> {
     let reply: unknown;
     try {
       reply = await this.#command("get", ["EVAL", READ, "1", this.#tokenKey(key)]);
@@ -214,9 +215,9 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
    * @throws {TypeError} When `token` is not a valid cached token.
    * @throws {ConfigurationError} When Redis cannot be reached or does not answer in time.
    */
-  async set(key: string, token: CachedToken): Promise<void> {
+  async set(key: string, token: TokenSet): Promise<void> {
     const shared = sharedToken(token);
-    if (!shared) throw new TypeError("token must be a CachedToken");
+    if (!shared) throw new TypeError("token must be a TokenSet");
     const ttl = Math.floor(shared.expiresAt - Date.now());
     this.#local.set(key, shared);
     if (ttl <= 0) {
@@ -518,12 +519,12 @@ function safeDecode(text: string): string {
 }
 
 /** The part of a token that fleets share, no refresh token; `undefined` when it is not a token (see parseTokenSet). */
-function sharedToken(token: unknown): CachedToken | undefined {
+function sharedToken(token: unknown): TokenSet | undefined {
   return parseTokenSet(token, { refreshToken: false });
 }
 
 /** A stored token, or `undefined` for anything else (a foreign or damaged value). */
-export function parseStoredToken(text: string): CachedToken | undefined {
+export function parseStoredToken(text: string): TokenSet | undefined {
   if (text.length > 64 * 1024) return undefined;
   try {
     return sharedToken(JSON.parse(text));

@@ -284,17 +284,13 @@ export class AuthSession {
   /**
    * Returns the current token with its expiry, requesting one when needed.
    *
-   * @param options A signal to stop waiting, and `forceRefresh`. A bare
-   *   `AbortSignal` is still accepted in their place, but deprecated: pass
-   *   `{ signal }`.
+   * @param options A signal to stop waiting, and `forceRefresh`.
    * @returns The token.
    * @throws {CredentialsError} When no usable credentials are found.
    * @throws {TokenError} When the token request fails.
    */
-  getToken(options: GetTokenOptions | AbortSignal = {}): Promise<AccessToken> {
-    const { signal, forceRefresh }: GetTokenOptions = "aborted" in options
-      ? { signal: options }
-      : options;
+  getToken(options: GetTokenOptions = {}): Promise<AccessToken> {
+    const { signal, forceRefresh } = options;
     if (forceRefresh) this.invalidateToken();
     const current = this.#current;
     const state = current && tokenFreshness(current, this.#now(), this.#leeway);

@@ -65,13 +65,6 @@ export function parseTokenSet(
 }
 
 /**
- * A cached access token: the same shape as {@linkcode TokenSet}.
- *
- * @deprecated Use TokenSet.
- */
-export type CachedToken = TokenSet;
-
-/**
  * Where access tokens are kept between calls and processes.
  *
  * @example A cache in front of a token request
