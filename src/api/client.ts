@@ -244,8 +244,9 @@ export class KognicClient {
    * @throws {ApiError} For a status outside 200-299, after any retries.
    * @throws {ApiTimeoutError} When an attempt gets no response within the timeout.
    * @throws {CredentialsError} When the session has no usable credentials.
+   * @throws {ApiNetworkError} When the server cannot be reached, after any retries.
    * @throws {TokenError} When the session cannot get a token.
-   * @throws {TypeError} For a relative path without `baseUrl`, or a network error after any retries.
+   * @throws {TypeError} For a relative path without `baseUrl`.
    *
    * @example
    * ```ts
@@ -315,6 +316,7 @@ export class KognicClient {
             method: verb,
             url: href,
             timeout,
+            attempts: attempt,
             cause: redactCause(error),
           });
         }

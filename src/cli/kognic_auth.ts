@@ -4,7 +4,7 @@
  * @module
  */
 
-import { CredentialsError, KognicAuthError } from "../shared/errors.ts";
+import { CredentialsError, TokenResponseError } from "../shared/errors.ts";
 import { DEFAULT_AUTH_SERVER } from "../core/options.ts";
 import { getEnv } from "../shared/env.ts";
 import { VERSION } from "../shared/version.ts";
@@ -406,9 +406,9 @@ function plural(count: number, noun: string): string {
 function decodeJwt(token: string): { header: unknown; payload: unknown } {
   const parts = token.split(".");
   if (parts.length !== 3) {
-    throw new KognicAuthError(
-      "token_response_invalid",
+    throw new TokenResponseError(
       "The access token is not a JWT (expected three dot-separated parts); cannot --decode it",
+      { retryable: false },
     );
   }
   const decode = (part: string, what: string): unknown => {
@@ -418,9 +418,9 @@ function decodeJwt(token: string): { header: unknown; payload: unknown } {
       const bytes = Uint8Array.from(binary, (c) => c.charCodeAt(0));
       return JSON.parse(new TextDecoder().decode(bytes));
     } catch {
-      throw new KognicAuthError(
-        "token_response_invalid",
+      throw new TokenResponseError(
         `The access token's JWT ${what} is not base64url-encoded JSON; cannot --decode it`,
+        { retryable: false },
       );
     }
   };

@@ -201,18 +201,27 @@ export interface RequestTokenOptions {
   /** The clock, in milliseconds since the epoch. @default {Date.now} */
   now?: () => number;
   /**
-   * Where a server's `Retry-After` longer than `retry.maxRetryAfter` is
-   * remembered (its end, in ms since the epoch, and the status that asked):
-   * until it has passed, a request given the same object fails at once with
-   * an `OAuthError` that says how long is left, sending nothing.
-   * `AuthSession` keeps one per session.
-   */
-  holdoff?: { until?: number; status?: number };
-  /**
    * Called with the new token. A callback that throws or returns a rejected
    * promise changes nothing: the token is returned all the same, and one line
    * on `console.error` says that the callback failed (without its error, which
    * may hold the token).
    */
   onTokenUpdated?: (token: AccessToken) => unknown;
+}
+
+/**
+ * Where a server's `Retry-After` longer than `retry.maxRetryAfter` is
+ * remembered (its end, in ms since the epoch, and the status that asked):
+ * until it has passed, a token request given the same object fails at once
+ * with an `OAuthError` that says how long is left, sending nothing. Each
+ * session keeps one; not part of the public API.
+ */
+export interface Holdoff {
+  until?: number;
+  status?: number;
+}
+
+/** The token request's options inside the package: the public ones and the session's hold-off. */
+export interface TokenRequestInit extends RequestTokenOptions {
+  holdoff?: Holdoff;
 }

@@ -101,7 +101,6 @@ export class AuthSession {
     void this.#log.then((log) => log?.(event));
   };
   #log: Promise<((event: AuthEvent) => void) | undefined> | undefined;
-  #holdoff = {};
 
   /**
    * Creates a session. Explicit credentials and URLs are checked here;
@@ -401,7 +400,6 @@ export class AuthSession {
         fetch: this.#fetch,
         now: this.#now,
         leeway: this.#leeway,
-        holdoff: this.#holdoff,
         emit: this.#emit,
         credentials: () => this.getCredentials(),
         get rejected() {

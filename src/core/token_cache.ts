@@ -205,7 +205,7 @@ export interface ReadThroughOptions {
   signal?: AbortSignal;
   /**
    * The session's memory of a server's long `Retry-After` (see
-   * `RequestTokenOptions.holdoff`), shared through the cache with the
+   * `Holdoff` in options.ts), shared through the cache with the
    * other processes that use it: stored as an entry of token type
    * `"Retry-After"` under the key plus `":retry-after"`.
    */
