@@ -73,10 +73,6 @@ export {
   readKeyringCredentials,
   storeKeyringCredentials,
 } from "./src/credentials/keyring.ts";
-export {
-  configuredProxy,
-  createProxyFetch,
-  fetchHonoursProxy,
-  type ProxyFetchOptions,
-} from "./src/config/proxy.ts";
+export { configuredProxy, createProxyFetch, fetchHonoursProxy } from "./src/config/proxy.ts";
 export { KeyringError, type KeyringErrorOptions } from "./src/shared/keyring.ts";
+export type { EnvOptions } from "./src/shared/env.ts";

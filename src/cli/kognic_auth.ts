@@ -261,7 +261,7 @@ async function putCredentials(
   const { loadCredentials } = await import("../credentials/sources.ts");
   const { expandHome } = await import("../shared/env.ts");
   // Checked first, so that messages name the file; then stored as it is.
-  const checked = await loadCredentials(positionals[0], io.env);
+  const checked = await loadCredentials(positionals[0], { env: io.env });
   const { readTextFile } = await import("../shared/files.ts");
   const path = await expandHome(positionals[0], io.env);
   const raw = await readTextFile(path);
