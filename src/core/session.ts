@@ -233,7 +233,7 @@ export class AuthSession {
    * `requestInit`.
    *
    * @param url Where the request goes, as an absolute URL.
-   * @param options A signal to stop waiting for the token.
+   * @param options A signal to stop waiting for the token, and `forceRefresh`.
    * @returns The headers to add.
    * @throws {TypeError} For a URL that is not valid.
    * @throws {CredentialsError} When no usable credentials are found.
@@ -249,7 +249,7 @@ export class AuthSession {
    */
   async getRequestHeaders(
     url: string | URL,
-    options?: { signal?: AbortSignal },
+    options?: GetTokenOptions,
   ): Promise<Record<string, string>> {
     return this.sendsTokenTo(url)
       ? { Authorization: `Bearer ${await this.getAccessToken(options)}` }
