@@ -12,7 +12,8 @@ import { defaultIO } from "../src/cli/skeleton.ts";
 import { configuredProxy } from "../src/config/proxy.ts";
 
 // With a proxy configured, the CLI's own proxying fetch is used instead.
-const onNode = !("Bun" in globalThis) && !("Deno" in globalThis) && !configuredProxy(process.env);
+const onNode = !("Bun" in globalThis) && !("Deno" in globalThis) &&
+  !configuredProxy({ env: process.env });
 // The process's streams as every CLI has them (a closed stdout exits 141 silently).
 main(process.argv.slice(2), {
   ...defaultIO(),
