@@ -29,7 +29,7 @@ import {
   TOKEN_ENDPOINT_AUTH_METHODS,
   type TokenEndpointAuthMethod,
 } from "../core/options.ts";
-import { type EnvOptions, type EnvSource, expandHome, xdgDir } from "../shared/env.ts";
+import { type EnvOptions, expandHome, xdgDir } from "../shared/env.ts";
 import { ConfigurationError } from "../shared/errors.ts";
 import { rememberUrlSecrets } from "../shared/redact.ts";
 import { readTextFile } from "../shared/files.ts";
