@@ -27,7 +27,6 @@
 export {
   type ApiRequestInit,
   type ApiRetryEvent,
-  type ApiRetryOptions,
   DEFAULT_API_TIMEOUT,
   DEFAULT_RETRY_METHODS,
   DEFAULT_RETRY_STATUSES,

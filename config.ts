@@ -58,7 +58,6 @@ export {
   type DenoKvTokenCacheOptions,
 } from "./src/config/deno_kv_token_cache.ts";
 export {
-  type CachedToken,
   isUsable,
   TOKEN_CACHE_MARGIN,
   type TokenCache,
@@ -75,10 +74,6 @@ export {
   readKeyringCredentials,
   storeKeyringCredentials,
 } from "./src/credentials/keyring.ts";
-export {
-  configuredProxy,
-  createProxyFetch,
-  fetchHonoursProxy,
-  type ProxyFetchOptions,
-} from "./src/config/proxy.ts";
+export { configuredProxy, createProxyFetch, fetchHonoursProxy } from "./src/config/proxy.ts";
 export { KeyringError, type KeyringErrorOptions } from "./src/shared/keyring.ts";
+export type { EnvOptions } from "./src/shared/env.ts";

@@ -66,7 +66,7 @@ export {
 export type { KognicAuthErrors } from "./src/shared/error_union.ts";
 export type { KeyringError, KeyringErrorOptions } from "./src/shared/keyring.ts";
 export type { EnvSource } from "./src/shared/env.ts";
-export type { CachedToken, TokenCache } from "./src/core/token_cache.ts";
+export type { TokenCache } from "./src/core/token_cache.ts";
 export type {
   ApiRetryEventEntry,
   AuthEvent,

@@ -12,7 +12,8 @@ import { defaultIO } from "../src/cli/skeleton.ts";
 import { configuredProxy } from "../src/config/proxy.ts";
 
 // With a proxy configured, the CLI's own proxying fetch is used instead.
-const onNode = !("Bun" in globalThis) && !("Deno" in globalThis) && !configuredProxy(process.env);
+const onNode = !("Bun" in globalThis) && !("Deno" in globalThis) &&
+  !configuredProxy({ env: process.env });
 // An error until main answers: a run whose waits all ended unanswered (the
 // process left with nothing to wait for) does not exit 0.
 process.exitCode = 1;

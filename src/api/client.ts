@@ -11,6 +11,7 @@
 import { inspectAsJson } from "../shared/inspect.ts";
 import { KognicAuthError } from "../shared/errors.ts";
 import { AuthSession } from "../core/session.ts";
+import type { RetryOptions } from "../core/options.ts";
 import {
   DEFAULT_RETRY_STATUSES,
   parseRetryAfter,
@@ -28,32 +29,6 @@ import { redact, redactCause } from "../shared/redact.ts";
 import { ApiError, ApiNetworkError, ApiTimeoutError, errorFromResponse } from "./errors.ts";
 import { defaultDeprecationHandler, type DeprecationHandler, sunsetNotice } from "./deprecation.ts";
 import { userAgent } from "./user_agent.ts";
-
-/** How {@linkcode KognicClient} retries a request. */
-export interface ApiRetryOptions {
-  /** Retries after the first attempt; 0 turns retrying off. @default {3} */
-  limit?: number;
-  /**
-   * The backoff factor in milliseconds: retry n waits a random time up to
-   * `baseDelay * 2 ** (n - 1)` (0.5 s, 1 s, 2 s by default; full jitter),
-   * unless the response has a `Retry-After`. @default {500}
-   */
-  baseDelay?: number;
-  /** The longest backoff in milliseconds. @default {30000} */
-  maxDelay?: number;
-  /**
-   * The longest `Retry-After` honoured, in milliseconds; a response asking for
-   * a longer wait is returned (or thrown) at once. @default {60000}
-   */
-  maxRetryAfter?: number;
-  /**
-   * The methods that are retried. POST and PATCH are not idempotent and are
-   * left out unless listed here. @default {["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]}
-   */
-  methods?: readonly string[];
-  /** The response statuses that are retried. @default {[429, 502, 503, 504]} */
-  statuses?: readonly number[];
-}
 
 /** What {@linkcode KognicClientOptions.onRetry} is told before a retry. */
 export interface ApiRetryEvent {
@@ -88,8 +63,11 @@ export interface KognicClientOptions {
   clientName?: string;
   /** Headers sent with every request; a request's own headers override them. */
   headers?: RequestInit["headers"];
-  /** How requests are retried; `false` turns retrying off. @default {{ limit: 3, baseDelay: 500 }} */
-  retry?: ApiRetryOptions | false;
+  /**
+   * How requests are retried; `false` turns retrying off.
+   * @default {{ limit: 3, baseDelay: 500, maxDelay: 30000, maxRetryAfter: 60000 }}
+   */
+  retry?: RetryOptions | false;
   /**
    * How long one attempt may wait for the response's headers, in
    * milliseconds (the token request included); `Infinity` waits for ever,
@@ -119,7 +97,7 @@ export interface ApiRequestInit extends Omit<RequestInit, "method"> {
   /** Query parameters appended to the URL. */
   searchParams?: URLSearchParams | Record<string, string> | [string, string][] | string;
   /** This request's retry options, over the client's; `false` turns retrying off. */
-  retry?: ApiRetryOptions | false;
+  retry?: RetryOptions | false;
   /** This request's timeout in milliseconds, instead of the client's. */
   timeout?: number;
   /** Throw an {@linkcode ApiError} for a status outside 200-299. @default {true} */
@@ -184,7 +162,7 @@ export class KognicClient {
   #userAgent: string;
   #clientName: string | undefined;
   #headers: Headers;
-  #retry: ApiRetryOptions | false;
+  #retry: RetryOptions | false;
   #timeout: number;
   #onDeprecation: DeprecationHandler | null;
   #onRetry: ((event: ApiRetryEvent) => void) | undefined;
@@ -244,8 +222,9 @@ export class KognicClient {
    * @throws {ApiError} For a status outside 200-299, after any retries.
    * @throws {ApiTimeoutError} When an attempt gets no response within the timeout.
    * @throws {CredentialsError} When the session has no usable credentials.
+   * @throws {ApiNetworkError} When the server cannot be reached, after any retries.
    * @throws {TokenError} When the session cannot get a token.
-   * @throws {TypeError} For a relative path without `baseUrl`, or a network error after any retries.
+   * @throws {TypeError} For a relative path without `baseUrl`.
    *
    * @example
    * ```ts
@@ -315,6 +294,7 @@ export class KognicClient {
             method: verb,
             url: href,
             timeout,
+            attempts: attempt,
             cause: redactCause(error),
           });
         }
@@ -629,8 +609,8 @@ interface ResolvedRetry extends RetryPolicy {
 }
 
 function retryOptions(
-  client: ApiRetryOptions | false,
-  request: ApiRetryOptions | false | undefined,
+  client: RetryOptions | false,
+  request: RetryOptions | false | undefined,
 ): ResolvedRetry {
   if (client === false || request === false) {
     return {

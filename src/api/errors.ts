@@ -4,7 +4,7 @@
  * @module
  */
 
-import { KognicAuthError } from "../shared/errors.ts";
+import { type ApiErrorCode, KognicAuthError, setErrorFields } from "../shared/errors.ts";
 import type { KognicAuthErrors } from "../shared/error_union.ts";
 import { parseRetryAfter } from "../shared/retry.ts";
 import { displayUrl } from "../shared/display_url.ts";
@@ -15,8 +15,7 @@ import { redact, redactAndCut } from "../shared/redact.ts";
 export const MAX_BODY_CHARS = 64 * 1024;
 const MAX_MESSAGE_CHARS = 500;
 
-/** Stable codes of the API client's errors. */
-export type ApiErrorCode = "api_error" | "api_timeout" | "api_network_error";
+export type { ApiErrorCode };
 
 /**
  * The errors a {@linkcode KognicClient} call can throw for a condition a
@@ -92,23 +91,23 @@ export class ApiError extends KognicAuthError {
   /** The condition's stable code. */
   declare readonly code: "api_error";
   /** The response's HTTP status. */
-  readonly status: number;
+  declare readonly status: number;
   /** The response's status text, or `""`. */
-  readonly statusText: string;
+  declare readonly statusText: string;
   /** The request method. */
-  readonly method: string;
+  declare readonly method: string;
   /** The request URL. */
-  readonly url: string;
+  declare readonly url: string;
   /** The message the server gave in the body, if one was found. */
-  readonly serverMessage: string | undefined;
+  declare readonly serverMessage: string | undefined;
   /** The response body as text (at most 64 KiB), if it was read. */
-  readonly body: string | undefined;
+  declare readonly body: string | undefined;
   /** The wait the server asked for with `Retry-After`, in milliseconds. */
-  readonly retryAfter: number | undefined;
+  declare readonly retryAfter: number | undefined;
   /** How many requests were sent, retries included. */
-  readonly attempts: number;
+  declare readonly attempts: number;
   /** Whether the same request may succeed later: 408, 425, 429 and 5xx. */
-  readonly retryable: boolean;
+  declare readonly retryable: boolean;
 
   /**
    * Creates the error.
@@ -118,22 +117,22 @@ export class ApiError extends KognicAuthError {
    */
   constructor(message: string, options: ApiErrorOptions) {
     super("api_error", redact(message), options);
-    this.name = "ApiError";
-    this.status = options.status;
-    this.statusText = options.statusText ?? "";
-    this.method = options.method;
-    // Every field passes the redactor before it is cut; cuts fall between characters.
-    this.url = displayUrlText(options.url);
-    this.serverMessage = options.serverMessage === undefined
-      ? undefined
-      : redactAndCut(options.serverMessage, MAX_MESSAGE_CHARS);
-    this.body = options.body === undefined
-      ? undefined
-      : redactAndCut(options.body, MAX_BODY_CHARS, "");
-    this.retryAfter = options.retryAfter;
-    this.attempts = options.attempts ?? 1;
     const status = options.status;
-    this.retryable = status === 408 || status === 425 || status === 429 || status >= 500;
+    // Every field passes the redactor before it is cut; cuts fall between characters.
+    setErrorFields(this, {
+      name: "ApiError",
+      status,
+      statusText: options.statusText ?? "",
+      method: options.method,
+      url: displayUrlText(options.url),
+      serverMessage: options.serverMessage === undefined
+        ? undefined
+        : redactAndCut(options.serverMessage, MAX_MESSAGE_CHARS),
+      body: options.body === undefined ? undefined : redactAndCut(options.body, MAX_BODY_CHARS, ""),
+      retryAfter: options.retryAfter,
+      attempts: options.attempts ?? 1,
+      retryable: status === 408 || status === 425 || status === 429 || status >= 500,
+    });
   }
 }
 
@@ -157,27 +156,35 @@ export class ApiTimeoutError extends KognicAuthError {
   /** The condition's stable code. */
   declare readonly code: "api_timeout";
   /** The request method. */
-  readonly method: string;
+  declare readonly method: string;
   /** The request URL. */
-  readonly url: string;
+  declare readonly url: string;
   /** The timeout that passed, in milliseconds. */
-  readonly timeout: number;
+  declare readonly timeout: number;
+  /** How many requests were sent, retries included (the last one timed out). */
+  declare readonly attempts: number;
+  /** Whether the same request may succeed later: always, as for a token request's timeout. */
+  declare readonly retryable: true;
 
   /**
    * Creates the error.
    *
    * @param message A sentence naming the request and the timeout.
-   * @param options The request and the timeout.
+   * @param options The request, the timeout and the attempts (@default {1}).
    */
   constructor(
     message: string,
-    options: { method: string; url: string; timeout: number } & ErrorOptions,
+    options: { method: string; url: string; timeout: number; attempts?: number } & ErrorOptions,
   ) {
     super("api_timeout", message, options);
-    this.name = "ApiTimeoutError";
-    this.method = options.method;
-    this.url = displayUrlText(options.url);
-    this.timeout = options.timeout;
+    setErrorFields(this, {
+      name: "ApiTimeoutError",
+      method: options.method,
+      url: displayUrlText(options.url),
+      timeout: options.timeout,
+      attempts: options.attempts ?? 1,
+      retryable: true,
+    });
   }
 }
 
@@ -199,14 +206,16 @@ export class ApiTimeoutError extends KognicAuthError {
  * ```
  */
 export class ApiNetworkError extends KognicAuthError {
-  /** The condition's code. */
+  /** The condition's stable code. */
   declare readonly code: "api_network_error";
   /** The request method. */
-  readonly method: string;
+  declare readonly method: string;
   /** The request URL. */
-  readonly url: string;
+  declare readonly url: string;
   /** How many requests were attempted, retries included. */
-  readonly attempts: number;
+  declare readonly attempts: number;
+  /** Whether the same request may succeed later: always, as for a token request's network error. */
+  declare readonly retryable: true;
 
   /**
    * Creates the error.
@@ -219,10 +228,13 @@ export class ApiNetworkError extends KognicAuthError {
     options: { method: string; url: string; attempts: number } & ErrorOptions,
   ) {
     super("api_network_error", message, options);
-    this.name = "ApiNetworkError";
-    this.method = options.method;
-    this.url = displayUrlText(options.url);
-    this.attempts = options.attempts;
+    setErrorFields(this, {
+      name: "ApiNetworkError",
+      method: options.method,
+      url: displayUrlText(options.url),
+      attempts: options.attempts,
+      retryable: true,
+    });
   }
 }
 

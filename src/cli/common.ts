@@ -108,7 +108,7 @@ export async function chooseEnvironment(
   env: EnvSource | undefined,
 ): Promise<ChosenEnvironment> {
   const { loadEnvironments, resolveEnvironment } = await import("../config/environments.ts");
-  const config = await loadEnvironments(file, env);
+  const config = await loadEnvironments(file, { env });
   const names = Object.keys(config.environments);
   // A missing file reads as an empty one; only then is it worth asking which it is.
   const fileExists = names.length > 0 || config.defaultEnvironment !== undefined ||
@@ -283,7 +283,7 @@ export async function cliFetch(
   debug: Debug,
 ): Promise<typeof fetch> {
   if (given) return given;
-  const proxy = configuredProxy(env);
+  const proxy = configuredProxy({ env });
   if (proxy) {
     let host = "an invalid URL";
     try {
@@ -291,7 +291,7 @@ export async function cliFetch(
     } catch { /* createProxyFetch names the problem */ }
     debug(
       `proxy: ${host} from the environment (${
-        fetchHonoursProxy(env) ? "the runtime's fetch" : "undici's EnvHttpProxyAgent"
+        fetchHonoursProxy({ env }) ? "the runtime's fetch" : "undici's EnvHttpProxyAgent"
       }; NO_PROXY honoured)`,
     );
   }

@@ -221,7 +221,7 @@ export async function runKogMcp(args: string[], io: KogMcpIO): Promise<number> {
   const { loadEnvironments, resolveEnvironment, DEFAULT_ENVIRONMENT } = await import(
     "../config/environments.ts"
   );
-  const config = await loadEnvironments(options.envFile, io.env);
+  const config = await loadEnvironments(options.envFile, { env: io.env });
   if (options.env !== undefined) resolveEnvironment(config, { name: options.env });
   debug(`environments from ${config.path}`);
   const tokenCache = await openTokenCache(

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { CredentialsError, KognicAuthError } from "../shared/errors.ts";
+import { CredentialsError, TokenResponseError } from "../shared/errors.ts";
 import { DEFAULT_AUTH_SERVER } from "../core/options.ts";
 import { getEnv } from "../shared/env.ts";
 import { VERSION } from "../shared/version.ts";
@@ -261,7 +261,7 @@ async function putCredentials(
   const { loadCredentials } = await import("../credentials/sources.ts");
   const { expandHome } = await import("../shared/env.ts");
   // Checked first, so that messages name the file; then stored as it is.
-  const checked = await loadCredentials(positionals[0], io.env);
+  const checked = await loadCredentials(positionals[0], { env: io.env });
   const { readTextFile } = await import("../shared/files.ts");
   const path = await expandHome(positionals[0], io.env);
   const raw = await readTextFile(path);
@@ -406,9 +406,9 @@ function plural(count: number, noun: string): string {
 function decodeJwt(token: string): { header: unknown; payload: unknown } {
   const parts = token.split(".");
   if (parts.length !== 3) {
-    throw new KognicAuthError(
-      "token_response_invalid",
+    throw new TokenResponseError(
       "The access token is not a JWT (expected three dot-separated parts); cannot --decode it",
+      { retryable: false },
     );
   }
   const decode = (part: string, what: string): unknown => {
@@ -418,9 +418,9 @@ function decodeJwt(token: string): { header: unknown; payload: unknown } {
       const bytes = Uint8Array.from(binary, (c) => c.charCodeAt(0));
       return JSON.parse(new TextDecoder().decode(bytes));
     } catch {
-      throw new KognicAuthError(
-        "token_response_invalid",
+      throw new TokenResponseError(
         `The access token's JWT ${what} is not base64url-encoded JSON; cannot --decode it`,
+        { retryable: false },
       );
     }
   };

@@ -5,7 +5,7 @@
 
 import type { EnvSource } from "../shared/env.ts";
 import { resolveCredentials } from "../core/credentials.ts";
-import { KognicAuthError } from "../shared/errors.ts";
+import { ConfigurationError, TokenTimeoutError } from "../shared/errors.ts";
 import { rememberUrlSecrets } from "../shared/redact.ts";
 import { withDeadline } from "../shared/deadline.ts";
 import { AuthSession } from "../core/session.ts";
@@ -275,14 +275,16 @@ const BUDGET_GRACE_MS = 5_000;
  */
 export async function tokenWithin(choice: TokenChoice, started: number): Promise<AccessToken> {
   const left = Math.max(1, choice.timeout - (performance.now() - started));
-  let overran: KognicAuthError | undefined;
-  const reason = (): KognicAuthError =>
-    overran = new KognicAuthError(
-      "token_timeout",
+  let overran: TokenTimeoutError | undefined;
+  const reason = (): TokenTimeoutError => {
+    const attempts = choice.requests();
+    return overran = new TokenTimeoutError(
       `No access token within the ${
         (choice.timeout / 1000).toFixed(1)
-      } s timeout (--timeout); ${choice.requests()} token request attempts were sent; the last step was still waiting (for the token cache or the token server)`,
+      } s timeout (--timeout); ${attempts} token request attempts were sent; the last step was still waiting (for the token cache or the token server)`,
+      { retryable: true, attempts },
     );
+  };
   const controller = new AbortController();
   const token = choice.session.getToken({ signal: controller.signal });
   token.catch(() => {});
@@ -330,7 +332,7 @@ function assertTokenGoes(
       `"host" is "${
         target.hostname.replace(/\.$/, "").slice(0, 200)
       }" to environments.json, or pass --allow-origin ${origin}`;
-  throw new KognicAuthError("origin_not_allowed", `No token for ${url.from} (${origin}): ${why}`);
+  throw new ConfigurationError(`No token for ${url.from} (${origin}): ${why}`);
 }
 
 function describeScopes(scopes: readonly string[] | undefined): string {

@@ -29,7 +29,7 @@ import {
   TOKEN_ENDPOINT_AUTH_METHODS,
   type TokenEndpointAuthMethod,
 } from "../core/options.ts";
-import { type EnvSource, expandHome, xdgDir } from "../shared/env.ts";
+import { type EnvOptions, expandHome, xdgDir } from "../shared/env.ts";
 import { ConfigurationError } from "../shared/errors.ts";
 import { rememberUrlSecrets } from "../shared/redact.ts";
 import { readTextFile } from "../shared/files.ts";
@@ -93,19 +93,19 @@ export const DEFAULT_ENVIRONMENT: Environment = Object.freeze({
  * `$XDG_CONFIG_HOME/kognic/environments.json`, or
  * `~/.config/kognic/environments.json` when `XDG_CONFIG_HOME` is unset or relative.
  *
- * @param env Environment variables to read (`XDG_CONFIG_HOME`, `HOME`). @default {the process's}
+ * @param options Environment variables to read (`XDG_CONFIG_HOME`, `HOME`), in `env`.
  * @returns The absolute path of the file, which may not exist.
  *
  * @example
  * ```ts
  * import { environmentsConfigPath } from "@kognic/auth/config";
  *
- * const path = await environmentsConfigPath({ XDG_CONFIG_HOME: "/etc/xdg" });
+ * const path = await environmentsConfigPath({ env: { XDG_CONFIG_HOME: "/etc/xdg" } });
  * console.log(path); // "/etc/xdg/kognic/environments.json"
  * ```
  */
-export async function environmentsConfigPath(env?: EnvSource): Promise<string> {
-  return `${await xdgDir("config", env)}/kognic/environments.json`;
+export async function environmentsConfigPath(options: EnvOptions = {}): Promise<string> {
+  return `${await xdgDir("config", options.env)}/kognic/environments.json`;
 }
 
 /**
@@ -113,8 +113,8 @@ export async function environmentsConfigPath(env?: EnvSource): Promise<string> {
  * is an empty configuration, so that resolution falls through to the
  * built-in default.
  *
- * @param path The file to read; a leading `~` is expanded. @default {environmentsConfigPath(env)}
- * @param env Environment variables for the default path and `~`. @default {the process's}
+ * @param path The file to read; a leading `~` is expanded. @default {environmentsConfigPath(options)}
+ * @param options Environment variables for the default path and `~`, in `env`.
  * @returns The configuration, with `path` set to the file read.
  * @throws {ConfigurationError} When the file exists but cannot be read, is not
  *   a regular file (a FIFO, a device, a directory), is larger than 1 MiB, is
@@ -131,11 +131,11 @@ export async function environmentsConfigPath(env?: EnvSource): Promise<string> {
  */
 export async function loadEnvironments(
   path?: string,
-  env?: EnvSource,
+  options: EnvOptions = {},
 ): Promise<EnvironmentsConfig> {
   const fullPath = path === undefined
-    ? await environmentsConfigPath(env)
-    : await expandHome(path, env);
+    ? await environmentsConfigPath(options)
+    : await expandHome(path, options.env);
   let text: string | undefined;
   try {
     text = await readTextFile(fullPath);
@@ -397,7 +397,7 @@ function isHttpUrl(value: string): boolean {
 export async function environmentSessionOptions(
   options: EnvironmentSessionOptions,
 ): Promise<AuthSessionOptions> {
-  const config = await loadEnvironments(options.environmentsFile, options.env);
+  const config = await loadEnvironments(options.environmentsFile, options);
   const environment = resolveEnvironment(config, { name: options.environment, url: options.url });
   const explicit = options.auth !== undefined || options.clientId !== undefined ||
     options.clientSecret !== undefined;

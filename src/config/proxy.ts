@@ -8,7 +8,7 @@
  * @module
  */
 
-import { type EnvSource, getEnv } from "../shared/env.ts";
+import { type EnvOptions, getEnv } from "../shared/env.ts";
 import { ConfigurationError } from "../shared/errors.ts";
 import { rememberUrlSecrets } from "../shared/redact.ts";
 import { importOptionalPeer } from "../shared/optional_peer.ts";
@@ -16,22 +16,16 @@ import { importOptionalPeer } from "../shared/optional_peer.ts";
 const PROXY_VARIABLES = ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"];
 const INSTALL_HINT = "install it with `npm install undici`";
 
-/** Options of {@linkcode createProxyFetch}. */
-export interface ProxyFetchOptions {
-  /** Environment variables to read instead of the process's. */
-  env?: EnvSource;
-}
-
 /**
  * The proxy URL configured in the environment, if any: `HTTPS_PROXY`, then
  * `HTTP_PROXY`, in upper or lower case.
  *
- * @param env Environment variables to read instead of the process's.
+ * @param options Environment variables to read instead of the process's, in `env`.
  * @returns The value, or `undefined` when none is set.
  */
-export function configuredProxy(env?: EnvSource): string | undefined {
+export function configuredProxy(options: EnvOptions = {}): string | undefined {
   for (const name of PROXY_VARIABLES) {
-    const value = getEnv(name, env);
+    const value = getEnv(name, options.env);
     if (value) {
       // The proxy's password is a secret from now on: the redactor removes it from every text.
       rememberUrlSecrets(value);
@@ -45,10 +39,10 @@ export function configuredProxy(env?: EnvSource): string | undefined {
  * Whether this runtime's global `fetch` honours the proxy variables itself:
  * Deno, Bun, and Node 22.21+ or 24.5+ started with `NODE_USE_ENV_PROXY=1`.
  *
- * @param env Environment variables to read instead of the process's.
+ * @param options Environment variables to read instead of the process's, in `env`.
  * @returns True where nothing needs to be done.
  */
-export function fetchHonoursProxy(env?: EnvSource): boolean {
+export function fetchHonoursProxy(options: EnvOptions = {}): boolean {
   const g = globalThis as {
     Deno?: unknown;
     Bun?: unknown;
@@ -57,7 +51,7 @@ export function fetchHonoursProxy(env?: EnvSource): boolean {
   if (g.Deno !== undefined || g.Bun !== undefined) return true;
   const node = g.process?.versions?.node;
   if (!node) return true;
-  if (getEnv("NODE_USE_ENV_PROXY", env) !== "1") return false;
+  if (getEnv("NODE_USE_ENV_PROXY", options.env) !== "1") return false;
   const [major, minor] = node.split(".").map(Number);
   return major > 24 || (major === 24 && minor >= 5) || (major === 22 && minor >= 21);
 }
@@ -83,10 +77,10 @@ export function fetchHonoursProxy(env?: EnvSource): boolean {
  * const session = new AuthSession({ fetch: await createProxyFetch() });
  * ```
  */
-export async function createProxyFetch(options: ProxyFetchOptions = {}): Promise<typeof fetch> {
+export async function createProxyFetch(options: EnvOptions = {}): Promise<typeof fetch> {
   const global: typeof fetch = (input, init) => globalThis.fetch(input, init);
-  const proxy = configuredProxy(options.env);
-  if (!proxy || fetchHonoursProxy(options.env)) return global;
+  const proxy = configuredProxy(options);
+  if (!proxy || fetchHonoursProxy(options)) return global;
   try {
     new URL(proxy);
   } catch {

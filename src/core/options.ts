@@ -126,7 +126,7 @@ export interface EnvironmentSessionOptions extends AuthSessionOptions {
   environmentsFile?: string;
 }
 
-/** Options of {@linkcode AuthSession.getAccessToken}. */
+/** Options of {@linkcode AuthSession.getToken}, `getAccessToken` and `getRequestHeaders`. */
 export interface GetTokenOptions {
   /** Cancels waiting for the token. */
   signal?: AbortSignal;
@@ -134,16 +134,37 @@ export interface GetTokenOptions {
   forceRefresh?: boolean;
 }
 
-/** How token requests are retried. */
+/**
+ * How requests are retried: token requests (the session's and
+ * `requestToken`'s `retry`) and API requests (`KognicClient`'s). Both back
+ * off exponentially with full jitter, retry n waiting a random time up to
+ * `min(maxDelay, baseDelay * 2 ** (n - 1))`, or the server's `Retry-After`
+ * up to `maxRetryAfter`. The defaults differ: a token request is small and
+ * waited for by every caller, so it retries sooner.
+ */
 export interface RetryOptions {
   /** Retries after the first attempt; 0 turns retrying off. @default {3} */
   limit?: number;
-  /** The first backoff's upper bound in milliseconds; each retry doubles it. @default {200} */
+  /** The first backoff's upper bound in milliseconds; each retry doubles it. @default {200 for token requests, 500 for API requests} */
   baseDelay?: number;
-  /** The longest backoff in milliseconds. @default {5000} */
+  /** The longest backoff in milliseconds. @default {5000 for token requests, 30000 for API requests} */
   maxDelay?: number;
-  /** The longest `Retry-After` honoured, in milliseconds; a longer one fails at once. @default {30000} */
+  /**
+   * The longest `Retry-After` honoured, in milliseconds; a response asking for
+   * a longer wait fails (or is returned) at once. @default {30000 for token requests, 60000 for API requests}
+   */
   maxRetryAfter?: number;
+  /**
+   * The methods of API requests that are retried; POST and PATCH are not
+   * idempotent and are left out unless listed here. A token request (a POST)
+   * is retried whatever this says. @default {["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]}
+   */
+  methods?: readonly string[];
+  /**
+   * The response statuses of API requests that are retried. A token request
+   * retries 408, 425, 429 and 5xx, whatever this says. @default {[429, 502, 503, 504]}
+   */
+  statuses?: readonly number[];
 }
 
 /** The default timeout of one token request, in milliseconds. */
@@ -201,18 +222,27 @@ export interface RequestTokenOptions {
   /** The clock, in milliseconds since the epoch. @default {Date.now} */
   now?: () => number;
   /**
-   * Where a server's `Retry-After` longer than `retry.maxRetryAfter` is
-   * remembered (its end, in ms since the epoch, and the status that asked):
-   * until it has passed, a request given the same object fails at once with
-   * an `OAuthError` that says how long is left, sending nothing.
-   * `AuthSession` keeps one per session.
-   */
-  holdoff?: { until?: number; status?: number };
-  /**
    * Called with the new token. A callback that throws or returns a rejected
    * promise changes nothing: the token is returned all the same, and one line
    * on `console.error` says that the callback failed (without its error, which
    * may hold the token).
    */
   onTokenUpdated?: (token: AccessToken) => unknown;
+}
+
+/**
+ * Where a server's `Retry-After` longer than `retry.maxRetryAfter` is
+ * remembered (its end, in ms since the epoch, and the status that asked):
+ * until it has passed, a token request given the same object fails at once
+ * with an `OAuthError` that says how long is left, sending nothing. Each
+ * session keeps one; not part of the public API.
+ */
+export interface Holdoff {
+  until?: number;
+  status?: number;
+}
+
+/** The token request's options inside the package: the public ones and the session's hold-off. */
+export interface TokenRequestInit extends RequestTokenOptions {
+  holdoff?: Holdoff;
 }

@@ -99,7 +99,6 @@ export class AuthSession {
     void this.#log.then((log) => log?.(event));
   };
   #log: Promise<((event: AuthEvent) => void) | undefined> | undefined;
-  #holdoff = {};
 
   /**
    * Creates a session. Explicit credentials and URLs are checked here;
@@ -232,7 +231,7 @@ export class AuthSession {
    * `requestInit`.
    *
    * @param url Where the request goes, as an absolute URL.
-   * @param options A signal to stop waiting for the token.
+   * @param options A signal to stop waiting for the token, and `forceRefresh`.
    * @returns The headers to add.
    * @throws {TypeError} For a URL that is not valid.
    * @throws {CredentialsError} When no usable credentials are found.
@@ -248,7 +247,7 @@ export class AuthSession {
    */
   async getRequestHeaders(
     url: string | URL,
-    options?: { signal?: AbortSignal },
+    options?: GetTokenOptions,
   ): Promise<Record<string, string>> {
     return this.sendsTokenTo(url)
       ? { Authorization: `Bearer ${await this.getAccessToken(options)}` }
@@ -282,17 +281,13 @@ export class AuthSession {
   /**
    * Returns the current token with its expiry, requesting one when needed.
    *
-   * @param options A signal to stop waiting, and `forceRefresh`. A bare
-   *   `AbortSignal` is still accepted in their place, but deprecated: pass
-   *   `{ signal }`.
+   * @param options A signal to stop waiting, and `forceRefresh`.
    * @returns The token.
    * @throws {CredentialsError} When no usable credentials are found.
    * @throws {TokenError} When the token request fails.
    */
-  getToken(options: GetTokenOptions | AbortSignal = {}): Promise<AccessToken> {
-    const { signal, forceRefresh }: GetTokenOptions = "aborted" in options
-      ? { signal: options }
-      : options;
+  getToken(options: GetTokenOptions = {}): Promise<AccessToken> {
+    const { signal, forceRefresh } = options;
     if (forceRefresh) this.invalidateToken();
     const current = this.#current;
     const state = current && tokenFreshness(current, this.#now(), this.#leeway);
@@ -403,7 +398,6 @@ export class AuthSession {
         fetch: this.#fetch,
         now: this.#now,
         leeway: this.#leeway,
-        holdoff: this.#holdoff,
         emit: this.#emit,
         credentials: () => this.getCredentials(),
         get rejected() {

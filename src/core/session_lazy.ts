@@ -23,8 +23,22 @@ import { type AuthEvent, emit } from "./events.ts";
 import {
   type AuthSessionOptions,
   DEFAULT_AUTH_SERVER,
-  type RequestTokenOptions,
+  type Holdoff,
+  type TokenRequestInit,
 } from "./options.ts";
+
+/**
+ * Each session's hold-off (see `Holdoff`), kept here rather than in the
+ * session so that the code loaded on import stays small: keyed by the
+ * session's `tokenUrl`, an object each session makes for itself and keeps.
+ */
+const holdoffs = new WeakMap<URL, Holdoff>();
+
+function holdoffOf(s: Acquiring): Holdoff {
+  let holdoff = holdoffs.get(s.tokenUrl);
+  if (!holdoff) holdoffs.set(s.tokenUrl, holdoff = {});
+  return holdoff;
+}
 
 /** What acquiring a token reads and changes of its session. */
 export interface Acquiring {
@@ -33,7 +47,6 @@ export interface Acquiring {
   fetch: typeof fetch;
   now: () => number;
   leeway: number;
-  holdoff: object;
   emit: (event: AuthEvent) => void;
   credentials: () => Promise<ApiCredentials>;
   /** The access token last invalidated, which a token cache must not give back. */
@@ -80,7 +93,7 @@ export async function acquire(
         authServer: options.authServer ?? DEFAULT_AUTH_SERVER,
         tokenUrl: s.tokenUrl,
         signal,
-        holdoff: s.holdoff,
+        holdoff: holdoffOf(s),
         clientId: credentials.clientId,
         scopes,
         now: s.now,
@@ -114,7 +127,7 @@ async function fromServer(
   const options = s.options;
   // The options the token request shares with the session (timeout,
   // totalTimeout, retry, onTokenUpdated) as they are, then its own.
-  const request: RequestTokenOptions = Object.assign({}, options, {
+  const request: TokenRequestInit = Object.assign({}, options, {
     tokenUrl: s.tokenUrl,
     credentials,
     scopes,
@@ -123,7 +136,7 @@ async function fromServer(
     onEvent: s.emit,
     signal,
     now: s.now,
-    holdoff: s.holdoff,
+    holdoff: holdoffOf(s),
   });
   const refreshToken = s.refreshToken;
   const { sendTokenRequest } = await import("../token/token_client.ts");

@@ -112,13 +112,6 @@ export function parseHoldoff(value: unknown, now: number): TokenHoldoff | undefi
 }
 
 /**
- * A cached access token: the same shape as {@linkcode TokenSet}.
- *
- * @deprecated Use TokenSet.
- */
-export type CachedToken = TokenSet;
-
-/**
  * Where access tokens are kept between calls and processes.
  *
  * @example A cache in front of a token request
@@ -261,7 +254,7 @@ export interface ReadThroughOptions {
   signal?: AbortSignal;
   /**
    * The session's memory of a server's long `Retry-After` (see
-   * `RequestTokenOptions.holdoff`), shared through the cache with the
+   * `Holdoff` in options.ts), shared through the cache with the
    * other processes that use it, when the cache keeps hold-offs.
    */
   holdoff?: { until?: number; status?: number };

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { type EnvSource, expandHome, getEnv } from "../shared/env.ts";
+import { type EnvOptions, type EnvSource, expandHome, getEnv } from "../shared/env.ts";
 import {
   ApiCredentials,
   invalid,
@@ -21,7 +21,7 @@ import { isNotFound, readTextFile } from "../shared/files.ts";
  * must end in `.json` (in any case).
  *
  * @param path The file's path.
- * @param env Environment variables for `~` expansion (`HOME`). @default {the process's}
+ * @param options Environment variables for `~` expansion (`HOME`) in `env`.
  * @returns The credentials.
  * @throws {CredentialsError} `credentials_not_found` for a missing file,
  *   `credentials_invalid` for one that cannot be read, is not a regular file
@@ -36,8 +36,11 @@ import { isNotFound, readTextFile } from "../shared/files.ts";
  * console.log(credentials.clientId);
  * ```
  */
-export async function loadCredentials(path: string, env?: EnvSource): Promise<ApiCredentials> {
-  const fullPath = await expandHome(path, env);
+export async function loadCredentials(
+  path: string,
+  options: EnvOptions = {},
+): Promise<ApiCredentials> {
+  const fullPath = await expandHome(path, options.env);
   if (!/\.json$/i.test(path)) {
     const { stat } = await import("node:fs/promises");
     // A file that is not there is not found, whatever its name.
@@ -134,7 +137,7 @@ export async function loadCredentialsFrom(
   auth: string,
   env?: EnvSource,
 ): Promise<ApiCredentials> {
-  if (!/^\s*keyring:/i.test(auth)) return await loadCredentials(auth, env);
+  if (!/^\s*keyring:/i.test(auth)) return await loadCredentials(auth, { env });
   const keyring = await import("./keyring.ts");
   const profile = keyring.parseKeyringUrl(auth) ?? keyring.DEFAULT_PROFILE;
   const stored = await keyring.readKeyringCredentials(profile);

@@ -2,7 +2,7 @@
 // anything at module load: the core must import on any runtime, browsers and
 // edge workers included, and touch the environment only when asked to.
 
-export { type EnvSource, getEnv, peekEnv } from "./env_var.ts";
+export { type EnvOptions, type EnvSource, getEnv, peekEnv } from "./env_var.ts";
 import { type EnvSource, getEnv } from "./env_var.ts";
 
 /** The user's home directory: `HOME`, then `USERPROFILE`, then `node:os`. */

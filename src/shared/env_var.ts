@@ -5,6 +5,12 @@
 /** A source of environment variables: a plain record, or the process's own. */
 export type EnvSource = Readonly<Record<string, string | undefined>>;
 
+/** Options of the functions that read environment variables: where to read them. */
+export interface EnvOptions {
+  /** Environment variables to read instead of the process's. @default {the process's} */
+  env?: EnvSource;
+}
+
 interface DenoEnvLike {
   env: { get(name: string): string | undefined; toObject(): Record<string, string> };
 }

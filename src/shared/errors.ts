@@ -13,7 +13,7 @@ import { redactor } from "./secrets.ts";
 /**
  * Stable codes of the core's errors: credentials, configuration, the system
  * keyring and the token request. The API client's errors have their own
- * codes (`ApiErrorCode` in `@kognic/auth/client`).
+ * codes ({@linkcode ApiErrorCode}).
  */
 export type KognicAuthErrorCode =
   | "credentials_not_found"
@@ -27,8 +27,29 @@ export type KognicAuthErrorCode =
   | "token_network_error";
 
 /**
+ * Stable codes of the API client's errors (`KognicClient` in
+ * `@kognic/auth/client`, which exports this type).
+ */
+export type ApiErrorCode = "api_error" | "api_timeout" | "api_network_error";
+
+/**
+ * Sets an error's fields as read-only own properties (enumerable, so that
+ * inspectors show them): assigning one throws in strict mode, and none can be
+ * set twice. The one place every error class sets its fields through; the
+ * base classes leave `name` to the class that is thrown.
+ */
+export function setErrorFields(error: Error, fields: Record<string, unknown>): void {
+  for (const key in fields) {
+    Object.defineProperty(error, key, { value: fields[key], enumerable: true });
+  }
+}
+
+/**
  * Base class of every error this package throws for a condition a caller can
- * handle. Misuse of the API (a wrong argument type) throws `TypeError` instead.
+ * handle: the core's, the keyring's and the API client's. It is never thrown
+ * itself: each code belongs to one subclass (see `KognicAuthErrors`). Its
+ * fields, and those of every subclass, are read-only. Misuse of the API (a
+ * wrong argument type) throws `TypeError` instead.
  *
  * @example Telling errors apart
  * ```ts
@@ -41,13 +62,14 @@ export type KognicAuthErrorCode =
  * }
  * ```
  */
-export class KognicAuthError extends Error {
+export abstract class KognicAuthError extends Error {
   /**
    * A stable, machine-readable code for the condition: a
-   * {@linkcode KognicAuthErrorCode} for the core's errors, an `ApiErrorCode`
-   * for the API client's. Each subclass narrows it to its own codes.
+   * {@linkcode KognicAuthErrorCode} for the core's errors, an
+   * {@linkcode ApiErrorCode} for the API client's. Each subclass narrows it to
+   * its own codes.
    */
-  declare readonly code: string;
+  declare readonly code: KognicAuthErrorCode | ApiErrorCode;
 
   /**
    * Creates the error.
@@ -56,13 +78,13 @@ export class KognicAuthError extends Error {
    * @param message A sentence naming the problem and where it is.
    * @param options The standard error options, such as `cause`.
    */
-  constructor(code: string, message: string, options?: ErrorOptions) {
+  constructor(code: KognicAuthErrorCode | ApiErrorCode, message: string, options?: ErrorOptions) {
     // The message passes the redactor (secrets.ts), so that neither it nor
     // the stack made from it holds a secret; a cause that may hold one is
     // passed through `redactCause` (redact.ts) by the code that wraps it.
     super(redactor.text(message), options);
-    this.name = "KognicAuthError";
-    this.code = code;
+    // Each subclass sets its own name: this class is never thrown itself.
+    setErrorFields(this, { code });
   }
 }
 
@@ -99,7 +121,7 @@ export class CredentialsError extends KognicAuthError {
     options?: ErrorOptions,
   ) {
     super(code, message, options);
-    this.name = "CredentialsError";
+    setErrorFields(this, { name: "CredentialsError" });
   }
 }
 
@@ -129,7 +151,7 @@ export class ConfigurationError extends KognicAuthError {
    */
   constructor(message: string, options?: ErrorOptions) {
     super("configuration_invalid", message, options);
-    this.name = "ConfigurationError";
+    setErrorFields(this, { name: "ConfigurationError" });
   }
 }
 
@@ -149,7 +171,7 @@ export interface TokenErrorOptions extends ErrorOptions {
  * Base class of the errors from a token request: the server's refusal
  * ({@linkcode OAuthError}), a malformed response ({@linkcode TokenResponseError}),
  * a timeout ({@linkcode TokenTimeoutError}) or a network failure
- * ({@linkcode TokenNetworkError}).
+ * ({@linkcode TokenNetworkError}). Never thrown itself: each code is one subclass's.
  *
  * @example
  * ```ts
@@ -162,7 +184,7 @@ export interface TokenErrorOptions extends ErrorOptions {
  * }
  * ```
  */
-export class TokenError extends KognicAuthError {
+export abstract class TokenError extends KognicAuthError {
   /** The condition's stable code. */
   declare readonly code:
     | "oauth_error"
@@ -174,7 +196,7 @@ export class TokenError extends KognicAuthError {
   /** Whether the same request may succeed if tried again later. */
   declare readonly retryable: boolean;
   /** How many requests were sent to the token endpoint, retries included. */
-  declare attempts: number;
+  declare readonly attempts: number;
   /** The wait the server asked for with `Retry-After`, in milliseconds. */
   declare readonly retryAfter: number | undefined;
 
@@ -187,11 +209,13 @@ export class TokenError extends KognicAuthError {
    */
   constructor(code: TokenError["code"], message: string, options: TokenErrorOptions) {
     super(code, message, options);
-    this.name = "TokenError";
-    this.status = options.status;
-    this.retryable = options.retryable;
-    this.attempts = options.attempts ?? 1;
-    this.retryAfter = options.retryAfter;
+    // Each subclass sets its own name: this class is never thrown itself.
+    setErrorFields(this, {
+      status: options.status,
+      retryable: options.retryable,
+      attempts: options.attempts ?? 1,
+      retryAfter: options.retryAfter,
+    });
   }
 }
 
@@ -240,10 +264,12 @@ export class OAuthError extends TokenError {
    */
   constructor(message: string, options: OAuthErrorOptions) {
     super("oauth_error", message, options);
-    this.name = "OAuthError";
-    this.error = options.error;
-    this.errorDescription = options.errorDescription;
-    this.errorUri = options.errorUri;
+    setErrorFields(this, {
+      name: "OAuthError",
+      error: options.error,
+      errorDescription: options.errorDescription,
+      errorUri: options.errorUri,
+    });
   }
 }
 
@@ -274,7 +300,7 @@ export class TokenResponseError extends TokenError {
    */
   constructor(message: string, options: TokenErrorOptions) {
     super("token_response_invalid", message, options);
-    this.name = "TokenResponseError";
+    setErrorFields(this, { name: "TokenResponseError" });
   }
 }
 
@@ -303,7 +329,7 @@ export class TokenTimeoutError extends TokenError {
    */
   constructor(message: string, options: TokenErrorOptions) {
     super("token_timeout", message, options);
-    this.name = "TokenTimeoutError";
+    setErrorFields(this, { name: "TokenTimeoutError" });
   }
 }
 
@@ -334,6 +360,6 @@ export class TokenNetworkError extends TokenError {
    */
   constructor(message: string, options: TokenErrorOptions) {
     super("token_network_error", message, options);
-    this.name = "TokenNetworkError";
+    setErrorFields(this, { name: "TokenNetworkError" });
   }
 }

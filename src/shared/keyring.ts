@@ -14,7 +14,7 @@
 import { withDeadline } from "./deadline.ts";
 import { getEnv } from "./env.ts";
 import { errorCode } from "./files.ts";
-import { ConfigurationError } from "./errors.ts";
+import { ConfigurationError, KognicAuthError, setErrorFields } from "./errors.ts";
 import { secretServiceOnBus } from "./dbus.ts";
 import { importOptionalPeer } from "./optional_peer.ts";
 
@@ -44,14 +44,14 @@ export interface KeyringErrorOptions extends ErrorOptions {
  * console.log(error.code, error instanceof KeyringError); // "keyring_unavailable" true
  * ```
  */
-export class KeyringError extends ConfigurationError {
+export class KeyringError extends KognicAuthError {
   /** The condition's stable code. */
   declare readonly code: "keyring_unavailable";
   /**
    * Whether the keyring's service could not be reached, failed or did not
    * answer, and the message does not say how to fix that.
    */
-  readonly unreachable: boolean;
+  declare readonly unreachable: boolean;
 
   /**
    * Creates the error.
@@ -60,12 +60,14 @@ export class KeyringError extends ConfigurationError {
    * @param options Whether the service was unreachable, and the standard error options.
    */
   constructor(message: string, options: KeyringErrorOptions = {}) {
-    super(message, options);
-    this.name = "KeyringError";
-    this.code = "keyring_unavailable";
-    this.unreachable = options.unreachable ?? false;
+    super("keyring_unavailable", message, options);
+    setErrorFields(this, { name: "KeyringError", unreachable: options.unreachable ?? false });
   }
 }
+// A ConfigurationError too, as the keyring is part of the setup. Linked here
+// rather than by `extends`, so that ConfigurationError's constructor, which
+// sets its own code and name once and for all, does not run for it.
+Object.setPrototypeOf(KeyringError.prototype, ConfigurationError.prototype);
 
 /** The async entry API of @napi-rs/keyring 2.1 that this package uses. */
 export interface KeyringEntry {

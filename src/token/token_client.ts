@@ -16,6 +16,7 @@ import {
   DEFAULT_TOKEN_TIMEOUT,
   type RequestTokenOptions,
   TOKEN_ENDPOINT_AUTH_METHODS,
+  type TokenRequestInit,
 } from "../core/options.ts";
 import {
   isRetryableTokenStatus,
@@ -55,7 +56,7 @@ const MAX_HOLDOFF = 3_600_000;
  * Sends the token request, retrying as the options allow. The public entry is
  * `requestToken` in core/request_token.ts, which loads this module on first use.
  */
-export async function sendTokenRequest(options: RequestTokenOptions): Promise<AccessToken> {
+export async function sendTokenRequest(options: TokenRequestInit): Promise<AccessToken> {
   const policy = resolveRetryPolicy(options.retry, {
     limit: 3,
     baseDelay: 200,
@@ -74,13 +75,11 @@ export async function sendTokenRequest(options: RequestTokenOptions): Promise<Ac
   const started = now();
   const left = (holdoff?.until ?? 0) - started;
   if (left > 0) {
-    const error = new OAuthError(
+    throw new OAuthError(
       `Token request to "${shownUrl}" not sent: the server asked (Retry-After) ` +
         `to wait ${Math.ceil(left / 1000)} s more`,
-      { status: holdoff!.status, retryable: true, retryAfter: left },
+      { status: holdoff!.status, retryable: true, retryAfter: left, attempts: 0 },
     );
-    error.attempts = 0;
-    throw error;
   }
   // The budget runs on the monotonic clock: `options.now` may be a test's fake clock.
   const startedAt = performance.now();
@@ -109,7 +108,6 @@ export async function sendTokenRequest(options: RequestTokenOptions): Promise<Ac
       return notify(options, await attemptToken(options, attempt, timeout, shownUrl));
     } catch (error) {
       if (!(error instanceof TokenError)) throw error;
-      error.attempts = attempt;
       if (!error.retryable) return final(error, attempt);
       const { retryAfter, code, status } = error;
       return new Retry<AccessToken>(
@@ -222,33 +220,33 @@ async function attemptToken(
         `Token request to "${tokenUrl}" was redirected${
           status ? ` (HTTP ${status})` : ""
         }; a token request never follows a redirect`,
-        { status: status || undefined, retryable: false },
+        { status: status || undefined, retryable: false, attempts: attempt },
       );
     }
     const { text, complete } = await readBoundedText(response, MAX_TOKEN_RESPONSE_BYTES);
     emit(options.onEvent, { type: "token.response", attempt, status, duration: now() - sentAt });
-    if (!response.ok) throw httpError(tokenUrl, response, text, secrets);
+    if (!response.ok) throw httpError(tokenUrl, response, text, secrets, attempt);
     if (!complete) {
       throw new TokenResponseError(
         `Token response from "${tokenUrl}" is larger than ${MAX_TOKEN_RESPONSE_BYTES} bytes`,
-        { status, retryable: false },
+        { status, retryable: false, attempts: attempt },
       );
     }
-    return parseTokenResponse(text, tokenUrl, response.status, sentAt);
+    return parseTokenResponse(text, tokenUrl, response.status, sentAt, attempt);
   } catch (error) {
     if (error instanceof TokenError) throw error;
     if (options.signal?.aborted) throw options.signal.reason;
     if (deadline.expired) {
       throw new TokenTimeoutError(
         `Token request to "${tokenUrl}" timed out after ${Math.round(timeout)} ms`,
-        { retryable: true, status },
+        { retryable: true, status, attempts: attempt },
       );
     }
     throw new TokenNetworkError(
       `Token request to "${tokenUrl}" failed: ${
         redact(describeCause(error, new URL(sendTo).host), [...secrets, refreshToken])
       }`,
-      { retryable: true, cause: redactCause(error), status },
+      { retryable: true, cause: redactCause(error), status, attempts: attempt },
     );
   } finally {
     deadline.clear();
@@ -260,6 +258,7 @@ function httpError(
   response: Response,
   text: string,
   secrets: (string | undefined)[],
+  attempts: number,
 ): OAuthError {
   const status = response.status;
   let body: Record<string, unknown> | undefined;
@@ -279,6 +278,7 @@ function httpError(
   return new OAuthError(message, {
     status,
     retryable,
+    attempts,
     retryAfter: retryable ? parseRetryAfter(response.headers.get("retry-after")) : undefined,
     error,
     errorDescription,
@@ -291,11 +291,13 @@ function parseTokenResponse(
   tokenUrl: string,
   status: number,
   sentAt: number,
+  attempts: number,
 ): AccessToken {
   const fail = (problem: string): TokenResponseError =>
     new TokenResponseError(`Token response from "${tokenUrl}" ${problem}`, {
       status,
       retryable: false,
+      attempts,
     });
   let json: unknown;
   try {

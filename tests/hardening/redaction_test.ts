@@ -120,7 +120,9 @@ before(async () => {
     },
   });
   new AuthSession({ authServer: withPassword(hostile.url), auth: [CLIENT_ID, "other-secret-1"] });
-  configuredProxy({ HTTPS_PROXY: `http://proxy-user:${SECRETS["proxy password"]}@127.0.0.1:9` });
+  configuredProxy({
+    env: { HTTPS_PROXY: `http://proxy-user:${SECRETS["proxy password"]}@127.0.0.1:9` },
+  });
 });
 
 after(async () => {

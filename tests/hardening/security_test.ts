@@ -20,8 +20,8 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { inspect } from "node:util";
-import { AuthSession, ConfigurationError } from "../../mod.ts";
-import { type CachedToken, FileTokenCache, MemoryTokenCache } from "../../config.ts";
+import { AuthSession, ConfigurationError, type TokenSet } from "../../mod.ts";
+import { FileTokenCache, MemoryTokenCache } from "../../config.ts";
 import { ApiError, KognicClient } from "../../client.ts";
 import { main } from "../../cli.ts";
 import { main as kogMain } from "../../kog.ts";
@@ -102,7 +102,7 @@ const CHILD_ROLE = process.env.KOGNIC_SECURITY_CHILD;
 const thisFile = fileURLToPath(import.meta.url);
 const HOUR = 3_600_000;
 
-function cachedToken(accessToken: string): CachedToken {
+function cachedToken(accessToken: string): TokenSet {
   const now = Date.now();
   return { accessToken, tokenType: "Bearer", issuedAt: now, expiresAt: now + HOUR };
 }
@@ -1128,7 +1128,7 @@ function registerTests(): void {
       const cache = {
         get: (key: string) =>
           key === `${server.url}:${CLIENT_ID}` ? Promise.resolve(planted) : memory.get(key),
-        set: (key: string, token: CachedToken) => memory.set(key, token),
+        set: (key: string, token: TokenSet) => memory.set(key, token),
         delete: (key: string) => memory.delete(key),
         clear: () => memory.clear(),
         withLock: <T>(key: string, fn: () => Promise<T>) => memory.withLock(key, fn),

@@ -55,7 +55,7 @@ describe("loadCredentials()", () => {
   });
 
   it("expands a leading ~ with HOME", async () => {
-    const credentials = await loadCredentials("~/credentials.json", { HOME: dir });
+    const credentials = await loadCredentials("~/credentials.json", { env: { HOME: dir } });
     assert.equal(credentials.source, join(dir, "credentials.json"));
   });
 

@@ -411,16 +411,16 @@ describe("loadEnvironments()", () => {
     try {
       const env = { HOME: home, XDG_CONFIG_HOME: join(home, "xdg") };
       assert.equal(
-        await environmentsConfigPath(env),
+        await environmentsConfigPath({ env }),
         join(home, "xdg", "kognic", "environments.json"),
       );
-      assert.deepEqual((await loadEnvironments(undefined, env)).environments, {});
+      assert.deepEqual((await loadEnvironments(undefined, { env })).environments, {});
 
       await writeFile(
         join(home, "envs.json"),
         JSON.stringify({ environments: { h: { host: "h.com", auth_server: "https://h.com" } } }),
       );
-      const loaded = await loadEnvironments("~/envs.json", env);
+      const loaded = await loadEnvironments("~/envs.json", { env });
       assert.equal(loaded.path, join(home, "envs.json"));
       assert.equal(loaded.environments.h.host, "h.com");
     } finally {
@@ -449,7 +449,7 @@ describe("environmentsConfigPath()", () => {
   ];
   for (const [name, env, expected] of cases) {
     it(`uses ${name}`, async () => {
-      assert.equal(await environmentsConfigPath(env), expected);
+      assert.equal(await environmentsConfigPath({ env }), expected);
     });
   }
 });

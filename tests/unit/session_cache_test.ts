@@ -9,13 +9,8 @@ import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import { AuthSession } from "../../src/core/session.ts";
-import {
-  type CachedToken,
-  FileTokenCache,
-  MemoryTokenCache,
-  type TokenCache,
-  tokenCacheKey,
-} from "../../config.ts";
+import { FileTokenCache, MemoryTokenCache, type TokenCache, tokenCacheKey } from "../../config.ts";
+import type { TokenSet } from "../../mod.ts";
 import { type LocalAuthServer, startAuthServer } from "../../testing.ts";
 import { CLIENT_ID, CLIENT_SECRET, CLIENTS, countTokenRequests, tempDir } from "../_helpers/mod.ts";
 
@@ -286,7 +281,7 @@ describe("AuthSession with a shared token cache", () => {
 
     it("a cached token past its expiry is replaced", async () => {
       const cache = new MemoryTokenCache();
-      const expired: CachedToken = {
+      const expired: TokenSet = {
         accessToken: server.issueToken(),
         tokenType: "Bearer",
         issuedAt: Date.now() - 7_200_000,

@@ -537,19 +537,6 @@ describe("AuthSession", () => {
     assert.equal(server.counts.tokenRequests, 2);
   });
 
-  it("getToken still accepts a bare AbortSignal (deprecated)", async () => {
-    const s = session();
-    const controller = new AbortController();
-    const token = await s.getToken(controller.signal);
-    assert.equal(server.counts.tokenRequests, 1);
-    s.invalidateToken();
-    controller.abort(new Error("stopped"));
-    const error = await rejection(s.getToken(controller.signal));
-    assert.equal(error.message, "stopped");
-    assert.ok(token.accessToken.length > 0);
-    assert.equal(server.counts.tokenRequests, 1);
-  });
-
   it("shows neither the secret nor the token when logged", async () => {
     const s = session();
     const token = await s.getToken();

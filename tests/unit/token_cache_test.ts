@@ -19,7 +19,6 @@ import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import {
-  type CachedToken,
   createTokenCache,
   FileTokenCache,
   isUsable,
@@ -28,6 +27,7 @@ import {
   TOKEN_CACHE_MARGIN,
   tokenCacheKey,
 } from "../../config.ts";
+import type { TokenSet } from "../../mod.ts";
 import { ConfigurationError } from "../../src/shared/errors.ts";
 import { tempDir } from "../_helpers/mod.ts";
 
@@ -37,7 +37,7 @@ const HOUR = 3_600_000;
  * A token issued now, to the whole second: the file and keyring caches keep
  * times in whole seconds, as the Python package does.
  */
-function token(accessToken: string, overrides: Partial<CachedToken> = {}): CachedToken {
+function token(accessToken: string, overrides: Partial<TokenSet> = {}): TokenSet {
   const now = Math.floor(Date.now() / 1000) * 1000;
   return { accessToken, tokenType: "Bearer", issuedAt: now, expiresAt: now + HOUR, ...overrides };
 }
@@ -221,7 +221,7 @@ if (CHILD_ROLE) {
 
     it("rejects a value that is not a cached token", async () => {
       const cache = new MemoryTokenCache();
-      await assert.rejects(cache.set("k", { accessToken: "" } as CachedToken), TypeError);
+      await assert.rejects(cache.set("k", { accessToken: "" } as TokenSet), TypeError);
     });
 
     it("runs withLock callers for one key one at a time, and other keys alongside", async () => {
@@ -657,7 +657,7 @@ if (CHILD_ROLE) {
       await assert.rejects(
         new FileTokenCache({ path: "/nonexistent/tokens.json" }).set(
           "k",
-          { accessToken: 1 } as unknown as CachedToken,
+          { accessToken: 1 } as unknown as TokenSet,
         ),
         TypeError,
       );

@@ -151,7 +151,7 @@ describe("AuthSession with a tokenProvider", () => {
         },
       });
       const controller = new AbortController();
-      const waiting = rejection(session.getToken(controller.signal));
+      const waiting = rejection(session.getToken({ signal: controller.signal }));
       if (when === "after") {
         await providerCalled;
         assert.equal(calls[0].signal.aborted, false, "not aborted before the caller gave up");
