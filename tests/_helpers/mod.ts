@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { appendFileSync } from "node:fs";
+import { appendFileSync, existsSync } from "node:fs";
 import { mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -73,6 +73,16 @@ export function thrown(fn: () => unknown): Error {
     return error as Error;
   }
   assert.fail("expected an exception");
+}
+
+/**
+ * A file of the repository beside the tests (`docs/errors.md`, `scripts/build_npm.ts`), and the
+ * reason to skip a test that reads it where it is not there: the npm build's copy of the tests
+ * has only the package's files beside it.
+ */
+export function repositoryFile(path: string): { url: URL; skip: string | false } {
+  const url = new URL(`../../${path}`, import.meta.url);
+  return { url, skip: !existsSync(url) && `${path} is not beside the tests (npm build)` };
 }
 
 /** A fresh temporary directory; remove it with the returned `cleanup`. */

@@ -696,8 +696,8 @@ const ROWS: Row[] = [
   {
     group: "Restart",
     fault: "auth server (and API) restarted under 20 looping callers",
-    expected: "calls fail with the runtime's TypeError only while it is down; " +
-      "every call started after the restart succeeds, with one renewal between them",
+    expected: "calls fail with the runtime's TypeError only while it is down (or once per " +
+      "caller, on a connection kept from before); then every call succeeds, with one renewal",
     async run({ server, options, defer }): Promise<string> {
       const port = Number(new URL(server.url).port);
       const session = new AuthSession(options);
@@ -709,6 +709,11 @@ const ROWS: Row[] = [
       const failed: Record<Phase, number> = { up: 0, down: 0, back: 0 };
       const unexpected: string[] = [];
       const successesBack = new Array(20).fill(0);
+      // A runtime's connection pool may hand a caller's first call after the
+      // restart a connection to the old server that it has not yet seen closed
+      // (Node.js's fetch on a loaded machine): that one call may fail with the
+      // runtime's TypeError. Any later failure of that caller is unexpected.
+      const staleBack = new Array(20).fill(0);
       const callers = Array.from({ length: 20 }, async (_, i) => {
         while (!stop) {
           const startedIn = phase;
@@ -721,7 +726,10 @@ const ROWS: Row[] = [
           } catch (error) {
             failed[startedIn]++;
             // Only the API being unreachable is expected: the token was still valid.
-            if (!(error instanceof TypeError) || startedIn === "back" || phase === "up") {
+            const stale = startedIn === "back" && successesBack[i] === 0 && staleBack[i]++ === 0;
+            if (
+              !(error instanceof TypeError) || (startedIn === "back" && !stale) || phase === "up"
+            ) {
               unexpected.push(`${startedIn}: ${error}`);
             }
             await pause(10);

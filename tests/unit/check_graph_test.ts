@@ -5,8 +5,8 @@
 
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { checkGraph, type Edge, findCycles } from "../../scripts/check_graph.ts";
+import { repositoryFile } from "../_helpers/mod.ts";
 
 type Imports = Record<string, (string | { to: string; dynamic?: boolean; typeOnly?: boolean })[]>;
 
@@ -169,14 +169,12 @@ describe("checkGraph() and findCycles() of scripts/check_graph.ts", () => {
   });
 });
 
-// A check of the repository's own files: the npm build's copy of the tests
-// has no scripts/ beside it, so it runs where the sources are (Deno, Bun).
-const BUILD_SCRIPT = new URL("../../scripts/build_npm.ts", import.meta.url);
-const NO_SOURCES = !existsSync(BUILD_SCRIPT) && "scripts/build_npm.ts is not beside the tests";
+// A check of the repository's own files: it runs where the sources are (Deno, Bun).
+const BUILD_SCRIPT = repositoryFile("scripts/build_npm.ts");
 
 describe("the optional packages' specifiers", () => {
   it("are deno.json's imports of the same names, and the npm build's optional peers", {
-    skip: NO_SOURCES,
+    skip: BUILD_SCRIPT.skip,
   }, async () => {
     const { OPTIONAL_PEERS } = await import("../../src/shared/optional_peer.ts");
     const { readFile } = await import("node:fs/promises");
@@ -184,7 +182,7 @@ describe("the optional packages' specifiers", () => {
     for (const [name, specifier] of Object.entries(OPTIONAL_PEERS)) {
       assert.equal(deno.imports[name], specifier, name);
     }
-    const build = await readFile(BUILD_SCRIPT, "utf8");
+    const build = await readFile(BUILD_SCRIPT.url, "utf8");
     const peers = /const OPTIONAL_PEERS[^{]*\{([^}]*)\}/.exec(build)?.[1] ?? "";
     const names = [...peers.matchAll(/^\s*"?([@\w/.-]+)"?:/gm)].map((match) => match[1]);
     assert.deepEqual(names.sort(), Object.keys(OPTIONAL_PEERS).sort());

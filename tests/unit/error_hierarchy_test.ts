@@ -14,6 +14,7 @@ import * as cli from "../../cli.ts";
 import * as kog from "../../kog.ts";
 import * as telemetry from "../../telemetry.ts";
 import * as testing from "../../testing.ts";
+import { repositoryFile } from "../_helpers/mod.ts";
 import {
   ConfigurationError,
   CredentialsError,
@@ -168,8 +169,9 @@ describe("the error hierarchy", () => {
     }
   });
 
-  it("lists every class and code in docs/errors.md", async () => {
-    const text = await readFile(new URL("../../docs/errors.md", import.meta.url), "utf8");
+  const errorsDoc = repositoryFile("docs/errors.md");
+  it("lists every class and code in docs/errors.md", { skip: errorsDoc.skip }, async () => {
+    const text = await readFile(errorsDoc.url, "utf8");
     const rows = new Set(
       [...text.matchAll(/^\| `(\w+)` +\| `(\w+)` +\|/gm)].map(([, name, code]) =>
         `${name} ${code}`
