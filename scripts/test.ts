@@ -168,7 +168,7 @@ const steps: Step[] = [
     cmd: script("scripts/check_graph.ts"),
   },
   {
-    // docs/*.md and docs/*.svg are rendered from docs/*.json by scripts/render_doc.ts; a
+    // docs/*.md are rendered from docs/*.json by scripts/render_doc.ts; a
     // document that is not what its JSON renders to fails here.
     name: "docs: each document is what its JSON renders to",
     weight: 1,
