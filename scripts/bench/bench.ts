@@ -21,7 +21,7 @@
  * - `--candidate=FILE`: a changed copy of `mod.ts`, measured as its own row
  *   beside the current code (bundled with esbuild for Node); results in
  *   `.tmp/bench/`.
- * - `--parts=overhead,storm,cold,size,fleet,mcp,startup,fetch`: the parts
+ * - `--parts=overhead,storm,cold,size,mcp,startup,fetch`: the parts
  *   to run (all by default); with fewer, results go to `.tmp/bench/`.
  * - `--out=DIR`: where to write `benchmarks.json` and `benchmarks.md`.
  * - `--mcp-calls=N`: sequential calls per forwarder per round in the `mcp` part
@@ -68,12 +68,11 @@ import { join, relative, resolve } from "node:path";
 import process from "node:process";
 import { buildToolBin, bunBin, nodeBin, ROOT, versionOf, VERSIONS } from "../npm_tools.ts";
 import { CASES, PEERS, type TaskOptions } from "./cases.ts";
-import { coldCases, coldEnv, type ColdRuntime, measureCold, startBareBus } from "./cold.ts";
+import { coldCases, coldEnv, type ColdRuntime, measureCold } from "./cold.ts";
 import { measureSizes, type SizeResult, tarballOf, type TarballResult } from "./size.ts";
 import { writeDocument } from "../render_doc.ts";
 import { benchDocument, type BenchResult, type RuntimeRun, withMcpSection } from "./figures.ts";
 import type { Doc } from "../render_doc.ts";
-import { fleetProblems, type FleetResult, renderFleet, runFleet } from "./fleet.ts";
 import { type McpResult, measureMcp } from "./mcp.ts";
 import { measureStartup, type StartupResult, type StartupRuntime } from "./startup.ts";
 import type { FetchRatioRun } from "./figures.ts";
@@ -88,7 +87,6 @@ export const PARTS = [
   "storm",
   "cold",
   "size",
-  "fleet",
   "mcp",
   "startup",
   "fetch",
@@ -115,7 +113,6 @@ const SIZES = {
     loopback: { rounds: 16, perRound: 200, concurrency: 16 },
     storm: 1000,
     cold: { warmups: 2, rounds: 20 },
-    fleet: { processes: 50, windows: 3, reads: 500 },
     mcp: { rounds: 10, perRound: 100, perCaller: 10, long: 0 },
     startup: { warmups: 2, rounds: 20 },
     fetch: { rounds: 200, batch: 25, calls: 100_000 },
@@ -124,7 +121,6 @@ const SIZES = {
     loopback: { rounds: 1, perRound: 20, concurrency: 16 },
     storm: 200,
     cold: { warmups: 1, rounds: 1 },
-    fleet: { processes: 3, windows: 1, reads: 20 },
     mcp: { rounds: 1, perRound: 5, perCaller: 1, long: 0 },
     startup: { warmups: 0, rounds: 1 },
     fetch: { rounds: 3, batch: 5, calls: 2_000 },
@@ -389,7 +385,6 @@ function runtimeSpec(id: RuntimeId, candidate: string | undefined): RuntimeSpec 
         dir: join(ROOT, ".tmp", "bench-cold-deno"),
         ours: new URL("../../mod.ts", import.meta.url).href,
         peer: (name) => `npm:${name}@${PEERS[name]}`,
-        cli: [DENO, "run", "-A", join(ROOT, "cli.ts")],
       },
     };
   }
@@ -413,10 +408,6 @@ function runtimeSpec(id: RuntimeId, candidate: string | undefined): RuntimeSpec 
       dir: join(BENCH_NODE, "cold"),
       ours: "@kognic/auth",
       peer: (name) => name,
-      cli: [
-        bin,
-        join(BENCH_NODE, "node_modules", "@kognic", "auth", "esm", "bin", "kognic-auth.js"),
-      ],
     },
   };
 }
@@ -453,18 +444,12 @@ async function measureRuntime(
   }
   if (parts.has("cold")) {
     log(`${spec.label}: cold start`);
-    const bus = startBareBus(join(ROOT, ".tmp", "bench-bus"));
-    try {
-      const cases = coldCases(spec.cold, bus?.address);
-      result.cold = await measureCold(cases, server.url, {
-        // Deno runs from the project, whose deno.json maps the optional npm imports.
-        cwd: spec.cold.kind === "deno" ? ROOT : BENCH_NODE,
-        env: coldEnv(join(ROOT, ".tmp", "bench-home"), denoDir),
-        ...sizes.cold,
-      });
-    } finally {
-      bus?.stop();
-    }
+    result.cold = await measureCold(coldCases(spec.cold), server.url, {
+      // Deno runs from the project, whose deno.json maps the optional npm imports.
+      cwd: spec.cold.kind === "deno" ? ROOT : BENCH_NODE,
+      env: coldEnv(join(ROOT, ".tmp", "bench-home"), denoDir),
+      ...sizes.cold,
+    });
   }
   result.loadAfter = os.loadavg()[0];
   return result;
@@ -710,14 +695,6 @@ async function main(args: string[]): Promise<number> {
     await server.close();
   }
 
-  // The fleet part (Redis against file caches) keeps its own figures and page.
-  let fleet: FleetResult | undefined;
-  if (config.parts.includes("fleet")) {
-    log("fleet: Redis against a file cache per process");
-    fleet = await runFleet(config.smoke ? SIZES.smoke.fleet : SIZES.full.fleet);
-    if (fleet.skipped) log(`fleet: skipped: ${fleet.skipped}`);
-  }
-
   let mcp: McpResult | undefined;
   if (config.parts.includes("mcp")) {
     log("MCP bridge: the floor, kognic-auth mcp-proxy and mcp-remote, each in its own process");
@@ -784,16 +761,9 @@ async function main(args: string[]): Promise<number> {
     log(`updated the MCP section of ${updated.map((file) => relative(ROOT, file)).join(", ")}`);
   }
   log(`in ${result.seconds.toFixed(0)} s`);
-  if (fleet) {
-    writeFileSync(join(ROOT, ".tmp", "bench", "fleet.json"), JSON.stringify(fleet, null, 2));
-    const fleetMarkdown = join(config.out, "benchmarks-fleet.md");
-    writeFileSync(fleetMarkdown, `# Benchmarks: fleets\n\n${renderFleet(fleet)}`);
-    run(DENO, ["fmt", "--quiet", fleetMarkdown]);
-    console.log(renderFleet(fleet));
-  }
 
   if (config.smoke) {
-    const problems = [...smokeProblems(result), ...(fleet ? fleetProblems(fleet) : [])];
+    const problems = smokeProblems(result);
     for (const problem of problems) console.error(`smoke: ${problem}`);
     console.log(
       `bench --smoke: ${problems.length ? "FAILED" : "ok"} in ${result.seconds.toFixed(1)} s`,

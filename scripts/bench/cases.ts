@@ -392,13 +392,14 @@ export interface Stats {
   n: number;
 }
 
-function stats(samples: number[]): Stats {
+/** The median, quartiles and smallest of the samples (NaN for none); every part uses it. */
+export function stats(samples: number[]): Stats {
   const sorted = [...samples].sort((a, b) => a - b);
   return {
     median: quantile(sorted, 0.5),
     p25: quantile(sorted, 0.25),
     p75: quantile(sorted, 0.75),
-    min: sorted[0],
+    min: sorted[0] ?? NaN,
     n: sorted.length,
   };
 }

@@ -7,8 +7,8 @@
  */
 
 import type { Block, Doc } from "../render_doc.ts";
-import { CANDIDATE, PEERS, type Stats } from "./cases.ts";
-import { CLI_BUS_CASE, type ColdResult } from "./cold.ts";
+import { CANDIDATE, PEERS, type Stats, stats } from "./cases.ts";
+import type { ColdResult } from "./cold.ts";
 import type { SizeResult, TarballResult } from "./size.ts";
 import {
   MCP_RSS_TARGET_MB,
@@ -106,14 +106,8 @@ export interface BenchResult {
 }
 
 const OURS = "@kognic/auth";
-const CLI_NONE = "kognic-auth get-access-token --token-cache none";
-const CLI_FILE = "kognic-auth get-access-token --token-cache file";
-const CLI_AUTO = "kognic-auth get-access-token";
 /** The loopback target: ours at most this many times raw fetch. */
 const LOOPBACK_TARGET = 1.03;
-/** The cold-start targets of the CLI, over the runtime's empty start: no cache, warm cache. */
-const COLD_TARGET_MS = 30;
-const WARM_TARGET_MS = 15;
 /** The start-up targets over the runtime's empty start, in ms (paired medians). */
 const STARTUP_TARGETS: Record<string, number> = {
   "--version": 10,
@@ -169,13 +163,7 @@ function pairedRatios(run: RuntimeRun, name: string): Stats | undefined {
   const mine = rows?.[name]?.sequentialRounds;
   const base = rows?.fetch?.sequentialRounds;
   if (!mine || !base || mine.length !== base.length || mine.length === 0) return undefined;
-  const ratios = mine.map((value, i) => value / base[i]).sort((a, b) => a - b);
-  const at = (q: number): number => {
-    const i = (ratios.length - 1) * q;
-    const lo = Math.floor(i);
-    return ratios[lo] + (ratios[Math.ceil(i)] - ratios[lo]) * (i - lo);
-  };
-  return { median: at(0.5), p25: at(0.25), p75: at(0.75), min: ratios[0], n: ratios.length };
+  return stats(mine.map((value, i) => value / base[i]));
 }
 
 function loopbackTarget(run: RuntimeRun): string {
@@ -193,17 +181,6 @@ function loopbackTarget(run: RuntimeRun): string {
     : `**missed** by ${(r - LOOPBACK_TARGET).toFixed(3)}× (${r.toFixed(3)}×, ${
       signed(ours - base)
     } µs${spread})`;
-}
-
-function coldTarget(run: RuntimeRun, name: string, limit: number): string {
-  const cli = coldRow(run, name);
-  const empty = coldRow(run, "empty");
-  if (!cli || !empty || cli.error) return cli?.error ? "failed" : "–";
-  const over = cli.wall.median - empty.wall.median;
-  const fastest = `; fastest runs ${signed(cli.wall.min - empty.wall.min, 0)} ms`;
-  return over <= limit
-    ? `met (${signed(over, 0)} ms${fastest})`
-    : `**missed** by ${(over - limit).toFixed(0)} ms (${signed(over, 0)} ms${fastest})`;
 }
 
 function stormTarget(run: RuntimeRun): string {
@@ -355,22 +332,6 @@ function targetsSection(result: BenchResult): Block {
       `Loopback median ≤ ${LOOPBACK_TARGET}× raw fetch (sequential)`,
       ...runs.map(loopbackTarget),
     ],
-    [
-      `\`${CLI_NONE}\`: ≤ empty start + ${COLD_TARGET_MS} ms`,
-      ...runs.map((run) => coldTarget(run, CLI_NONE, COLD_TARGET_MS)),
-    ],
-    [
-      `\`${CLI_FILE}\` (warm): ≤ empty start + ${WARM_TARGET_MS} ms`,
-      ...runs.map((run) => coldTarget(run, CLI_FILE, WARM_TARGET_MS)),
-    ],
-    [
-      `\`${CLI_AUTO}\` (default cache mode, warm): ≤ empty start + ${WARM_TARGET_MS} ms`,
-      ...runs.map((run) => coldTarget(run, CLI_AUTO, WARM_TARGET_MS)),
-    ],
-    [
-      `\`${CLI_AUTO}\` (default cache mode, warm, a session bus without a Secret Service): ≤ empty start + ${WARM_TARGET_MS} ms`,
-      ...runs.map((run) => coldTarget(run, CLI_BUS_CASE, WARM_TARGET_MS)),
-    ],
     ["Cold storm: one token request", ...runs.map(stormTarget)],
   ];
   return table(["Target", ...runs.map((run) => run.label)], rows);
@@ -391,15 +352,6 @@ function limitsSection(result: BenchResult): Block {
         } ms with the global fetch and ${
           signed(httpRow.wall.median - empty.wall.median, 0)
         } ms with node:http`,
-      );
-    }
-    const none = coldRow(run, CLI_NONE);
-    const file = coldRow(run, CLI_FILE);
-    if (none && file && !none.error && !file.error) {
-      parts.push(
-        `the CLI's token request adds ${
-          signed(none.wall.median - file.wall.median, 0)
-        } ms to a run that finds its token in the file cache`,
       );
     }
     const loop = run.loopback?.results;
@@ -468,9 +420,7 @@ function coldSection(run: RuntimeRun): Block[] {
     const over = empty ? row.wall.median - empty.wall.median : undefined;
     const overMin = empty ? row.wall.min - empty.wall.min : undefined;
     return [
-      row.name.startsWith("kognic-auth") || row.name === OURS
-        ? `**\`${row.name}\`**`
-        : `\`${row.name}\``,
+      row.name === OURS ? `**\`${row.name}\`**` : `\`${row.name}\``,
       row.description,
       `${row.wall.median.toFixed(0)} (${row.wall.p25.toFixed(0)}–${row.wall.p75.toFixed(0)})`,
       row.name === "empty" || over === undefined ? "–" : `${signed(over, 0)} ms`,
@@ -786,12 +736,9 @@ export function benchDocument(result: BenchResult): Doc {
       p: `Fresh processes against the loopback server, spawn to exit, interleaved; the first ` +
         `runs are discarded (compile caches). Scripts import \`@kognic/auth\` from source on Deno ` +
         `and from the installed npm build on Node, and peers as \`npm:\` specifiers on Deno and ` +
-        `installed packages on Node. The CLI is \`deno run -A cli.ts\` on Deno and the npm ` +
-        `package's bin on Node, with the credentials in ` +
-        `\`KOGNIC_CLIENT_ID\`/\`KOGNIC_CLIENT_SECRET\`. "Response at" is the process's own ` +
-        "clock (`performance.now()`) when the response was in. The fastest runs are the least " +
-        "disturbed by other processes on this shared machine; the targets are judged on the " +
-        "medians.",
+        `installed packages on Node (the command's start-up is the \`startup\` part's). "Response at" is ` +
+        "the process's own clock (`performance.now()`) when the response was in. The fastest " +
+        "runs are the least disturbed by other processes on this shared machine.",
     },
     ...result.runtimes.flatMap(coldSection),
     { h: 2, text: "3. Cold storm" },
