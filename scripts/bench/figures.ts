@@ -505,9 +505,7 @@ function sizeSection(result: BenchResult): Block[] {
     p: tarball
       ? `Our npm tarball (\`${tarball.file}\`): ${kb(tarball.size)} packed, ${
         kb(tarball.unpackedSize)
-      } unpacked in ${tarball.files} files, of which source maps (sources inlined) are ${
-        kb(tarball.sourceMaps)
-      } (${((tarball.sourceMaps / tarball.unpackedSize) * 100).toFixed(0)}%).`
+      } unpacked in ${tarball.files} files.`
       : "Our npm tarball: not measured (no npm build).",
   });
   return blocks;
