@@ -7,8 +7,8 @@
  * deno task build:npm [version]   # version defaults to deno.json's
  * ```
  *
- * - `npm/esm/`: ES modules, `.d.ts` files and source maps (with the
- *   TypeScript sources inlined, named as if beside their modules) for every
+ * - `npm/esm/`: ES modules and `.d.ts` files (no source maps: the modules
+ *   are the compiler's plain output, readable as they are) for every
  *   entry point in deno.json's `exports`, plus the `kognic-auth` and `kog`
  *   bins (`bin/*.ts`, with a node shebang), and `require_fallback.cjs`, which
  *   `require()` gets on a Node.js too old to load ES modules with it;
@@ -214,8 +214,8 @@ export function packageJson(deno: DenoJson, version: string): Record<string, unk
       kog: built(`./${KOG_BIN_SOURCE}`, ".js"),
       "kognic-auth-testing": built(`./${TESTING_BIN_SOURCE}`, ".js"),
     },
-    // The compiled tests, and the scripts some of them import, stay out of the package.
-    files: ["esm/", "!esm/tests/", "!esm/scripts/", "!esm/deno.json"],
+    // The compiled tests, the scripts some of them import and the bins' declarations stay out of the package.
+    files: ["esm/", "!esm/tests/", "!esm/scripts/", "!esm/deno.json", "!esm/bin/*.d.ts"],
     peerDependencies: optionalPeers(deno),
     peerDependenciesMeta: Object.fromEntries(
       Object.keys(OPTIONAL_PEERS).map((name) => [name, { optional: true }]),
@@ -259,7 +259,6 @@ function bundleBins(version: string): void {
       `--outfile=${out}`,
       "--log-level=warning",
     ]);
-    rmSync(`${bin}.map`, { force: true });
     if (split) writeFileSync(bin, versionEntry(basename(out), version));
     else renameSync(out, bin);
     if (!readFileSync(bin, "utf8").startsWith("#!/usr/bin/env node\n")) {
@@ -303,8 +302,6 @@ function tsconfig(deno: DenoJson, testFiles: string[]): Record<string, unknown> 
       allowImportingTsExtensions: true,
       rewriteRelativeImportExtensions: true,
       declaration: true,
-      sourceMap: true,
-      inlineSources: true,
       skipLibCheck: true,
       noEmitOnError: true,
       rootDir: "..",
@@ -373,15 +370,6 @@ export function buildNpm(version?: string): string {
     chmodSync(bin, 0o755);
   }
 
-  // The maps carry their sources (inlineSources); name each source as if it
-  // sat beside its module (`session.ts` for `esm/src/core/session.js`), not by a
-  // path back into this repository, which means nothing in the package.
-  for (const map of listFiles(ESM_DIR).filter((path) => path.endsWith(".js.map"))) {
-    const json = JSON.parse(readFileSync(map, "utf8"));
-    json.sources = json.sources.map((source: string) => basename(source));
-    writeFileSync(map, JSON.stringify(json));
-  }
-
   // The core's modules import the runtime seam by its conditional name.
   const coreDir = join(ESM_DIR, "src", "core");
   let seams = 0;
@@ -399,8 +387,7 @@ export function buildNpm(version?: string): string {
   // The version module is generated from deno.json (scripts/version.ts); the
   // package's is written the same way, with the version built.
   const versionJs = join(ESM_DIR, "src", "shared", "version.js");
-  const sourceMap = /^\/\/# sourceMappingURL=.*$/m.exec(readFileSync(versionJs, "utf8"))?.[0];
-  writeFileSync(versionJs, versionModule(version, false) + (sourceMap ? `${sourceMap}\n` : ""));
+  writeFileSync(versionJs, versionModule(version, false));
 
   // Files the compiled tests read relative to the repository root, copied
   // beside them (and left out of the package): deno.json, with the version

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { type ChildProcess, spawn } from "node:child_process";
 import process from "node:process";
 
 /** A run of named checks. */
@@ -67,4 +68,61 @@ export function unexpectedPublishWarning(output: string): boolean {
       "",
     ),
   );
+}
+
+/** How a command ended: its exit status (127 when it did not start) and its output. */
+export interface Outcome {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs a command to its end without blocking this process (whose registry or
+ * auth server the command may ask), without colours; killed after `timeoutMs`.
+ * While it runs it is in `running`, when given, for a clean-up to stop.
+ */
+export function exec(
+  cmd: string,
+  args: string[],
+  options: {
+    cwd: string;
+    env?: Record<string, string>;
+    timeoutMs: number;
+    running?: Set<ChildProcess>;
+  },
+): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, {
+      cwd: options.cwd,
+      env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0", ...options.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    options.running?.add(child);
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Uint8Array) => (stdout += chunk));
+    child.stderr.on("data", (chunk: Uint8Array) => (stderr += chunk));
+    const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs);
+    const done = (status: number | null, extra = ""): void => {
+      clearTimeout(timer);
+      options.running?.delete(child);
+      resolve({ status, stdout, stderr: stderr + extra });
+    };
+    child.on("error", (error) => done(127, `\n${error}`));
+    child.on("close", (status) => done(status));
+  });
+}
+
+/** Throws with the command's output (its last 6,000 characters) unless it exited 0. */
+export function expectSuccess(what: string, outcome: Outcome): Outcome {
+  if (outcome.status !== 0) {
+    const output = (outcome.stdout + outcome.stderr).trim();
+    throw new Error(
+      `${what} exited with ${outcome.status}\n${
+        output.length > 6_000 ? `...${output.slice(-6_000)}` : output
+      }`,
+    );
+  }
+  return outcome;
 }

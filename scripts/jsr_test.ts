@@ -33,7 +33,6 @@
  * @module
  */
 
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
@@ -42,18 +41,12 @@ import { join, relative } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { type EchoResponse, startAuthServer } from "../testing.ts";
-import { Checks } from "./checks.ts";
+import { Checks, exec as run, expectSuccess, type Outcome } from "./checks.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
 const DENO = process.execPath;
 /** A subprocess that takes longer than this is stopped and fails its check. */
 const TIMEOUT_MS = 180_000;
-
-interface Outcome {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 /** Runs a command without blocking this process, whose registry and auth server must answer. */
 function exec(
@@ -61,33 +54,7 @@ function exec(
   args: string[],
   options: { cwd?: string; env?: Record<string, string> },
 ): Promise<Outcome> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, {
-      cwd: options.cwd ?? ROOT,
-      env: { ...process.env, NO_COLOR: "1", ...options.env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill("SIGKILL"), TIMEOUT_MS);
-    child.on("error", (error) => {
-      clearTimeout(timer);
-      resolve({ status: 127, stdout, stderr: stderr + String(error) });
-    });
-    child.on("close", (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout, stderr });
-    });
-  });
-}
-
-function expectSuccess(what: string, outcome: Outcome): Outcome {
-  if (outcome.status !== 0) {
-    throw new Error(`${what} exited with ${outcome.status}\n${outcome.stdout}${outcome.stderr}`);
-  }
-  return outcome;
+  return run(cmd, args, { cwd: options.cwd ?? ROOT, env: options.env, timeoutMs: TIMEOUT_MS });
 }
 
 const checks = new Checks();

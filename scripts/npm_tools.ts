@@ -140,7 +140,7 @@ export function installTestDependencies(): string[] {
 }
 
 /** `npm install --no-save` of exact packages into `dir`; never writes a package.json. */
-function npmInstall(dir: string, packages: string[]): void {
+export function npmInstall(dir: string, packages: string[]): void {
   const result = spawnSync(
     "npm",
     [

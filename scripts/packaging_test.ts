@@ -51,7 +51,8 @@ import { tmpdir } from "node:os";
 import { delimiter, dirname, join } from "node:path";
 import process from "node:process";
 import { buildNpm, NODE_ENGINES, NPM_DIR } from "./build_npm.ts";
-import { Checks } from "./checks.ts";
+import { Checks, expectSuccess, type Outcome } from "./checks.ts";
+import { attw, checkContents, type Packed, packNpm, publint } from "./tarball.ts";
 import { type CodeBlock, codeBlocks, documents, nodeBlocks } from "./check_readme.ts";
 import {
   buildToolBin,
@@ -65,12 +66,6 @@ import {
 
 /** Where the tarball is packed. */
 const PACK_DIR = join(ROOT, ".tmp", "packaging");
-
-interface Outcome {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 function exec(cmd: string, args: string[], options: SpawnSyncOptions = {}): Outcome {
   const result = spawnSync(cmd, args, {
@@ -90,14 +85,6 @@ function exec(cmd: string, args: string[], options: SpawnSyncOptions = {}): Outc
 const checks = new Checks();
 /** Runs one named check; a thrown error fails it with its message. */
 const check = checks.check.bind(checks);
-
-/** Throws with the command's output unless it exited 0. */
-function expectSuccess(what: string, outcome: Outcome): Outcome {
-  if (outcome.status !== 0) {
-    throw new Error(`${what} exited with ${outcome.status}\n${outcome.stdout}${outcome.stderr}`);
-  }
-  return outcome;
-}
 
 /**
  * The scratch project's files: a user's project that uses the package, whose
@@ -573,48 +560,6 @@ function writeRecipes(project: string): RunnableBlock[] {
   return blocks;
 }
 
-interface PackInfo {
-  filename: string;
-  size: number;
-  unpackedSize: number;
-  files: { path: string }[];
-}
-
-/** Packs npm/ as `npm publish` would, into .tmp/packaging/pack/. */
-function pack(): PackInfo & { tarball: string } {
-  const destination = PACK_DIR;
-  mkdirSync(destination, { recursive: true });
-  const outcome = expectSuccess(
-    "npm pack",
-    exec("npm", ["pack", "--json", "--pack-destination", destination], { cwd: NPM_DIR }),
-  );
-  const [info] = JSON.parse(outcome.stdout) as PackInfo[];
-  return { ...info, tarball: join(destination, info.filename) };
-}
-
-/** Checks the tarball holds the package's files and none of the tests or sources. */
-function checkContents(info: PackInfo): string {
-  const paths = info.files.map((file) => file.path);
-  const missing = [
-    "package.json",
-    "README.md",
-    "LICENSE",
-    "esm/mod.js",
-    "esm/mod.d.ts",
-    "esm/require_fallback.cjs",
-  ]
-    .filter((required) => !paths.includes(required));
-  if (missing.length) throw new Error(`The tarball has no ${missing.join(", ")}`);
-  const strays = paths.filter((path) =>
-    path.startsWith("esm/tests/") || path.endsWith(".ts") && !path.endsWith(".d.ts") ||
-    path === "esm/deno.json"
-  );
-  if (strays.length) {
-    throw new Error(`The tarball holds test or source files: ${strays.join(", ")}`);
-  }
-  return `${paths.length} files`;
-}
-
 /** Runs a project file on one Node version, with that node first on PATH (for npx and the bin). */
 function runOnNode(project: string, node: string, file: string): Outcome {
   return exec(node, [file], {
@@ -631,9 +576,9 @@ if (import.meta.main) {
   // here (the repository's node_modules/) can stand in for a missing dependency.
   const project = mkdtempSync(join(tmpdir(), "kognic-auth-packaging-"));
 
-  let info: PackInfo & { tarball: string };
+  let info: Packed;
   try {
-    info = pack();
+    info = packNpm(PACK_DIR);
   } catch (error) {
     console.log(`FAIL npm pack\n${error instanceof Error ? error.message : error}`);
     console.log("0 passed, 1 failed");
@@ -656,24 +601,11 @@ if (import.meta.main) {
       }
     },
   );
-  check(`publint ${VERSIONS.publint}`, () => {
-    const outcome = expectSuccess(
-      "publint",
-      exec(buildToolBin("publint"), ["--strict", NPM_DIR], { cwd: ROOT }),
-    );
-    const text = (outcome.stdout + outcome.stderr).trim();
-    if (!/^All good!?$/m.test(text) || /suggestion|warning|error/i.test(text)) {
-      throw new Error(`publint reported:\n${text}`);
-    }
-  });
-  check(`@arethetypeswrong/cli ${VERSIONS["@arethetypeswrong/cli"]} --profile esm-only`, () => {
-    // Exits non-zero on any problem in a resolution the profile checks (node16
-    // from ESM, bundler); ES modules only, so node10 and require() are ignored.
-    expectSuccess(
-      "attw",
-      exec(buildToolBin("attw"), [tarball, "--profile", "esm-only"], { cwd: ROOT }),
-    );
-  });
+  check(`publint ${VERSIONS.publint}`, () => publint(tarball));
+  check(
+    `@arethetypeswrong/cli ${VERSIONS["@arethetypeswrong/cli"]} --profile esm-only`,
+    () => attw(tarball),
+  );
 
   check("install the tarball offline into a scratch project", () => {
     const { exports } = JSON.parse(readFileSync(join(NPM_DIR, "package.json"), "utf8"));

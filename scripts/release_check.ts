@@ -43,8 +43,15 @@ import { delimiter, dirname, join } from "node:path";
 import process from "node:process";
 import { startAuthServer } from "../testing.ts";
 import { NPM_DIR } from "./build_npm.ts";
-import { Checks, unexpectedPublishWarning } from "./checks.ts";
-import { buildToolBin, nodeBin, ROOT, verdaccioBin, VERSIONS } from "./npm_tools.ts";
+import {
+  Checks,
+  exec as run,
+  expectSuccess,
+  type Outcome,
+  unexpectedPublishWarning,
+} from "./checks.ts";
+import { attw, checkContents, type Packed, packNpm, publint } from "./tarball.ts";
+import { nodeBin, ROOT, verdaccioBin, VERSIONS } from "./npm_tools.ts";
 import { checkTag, releaseNotes } from "./release_notes.ts";
 import { checkVersionModule, denoJsonVersion } from "./version.ts";
 
@@ -53,14 +60,6 @@ const DENO = process.execPath;
 const TIMEOUT_MS = 10 * 60_000;
 /** How long the local registry may take to start listening. */
 const REGISTRY_START_MS = 60_000;
-/** The most output of a failed command shown in its check's message. */
-const OUTPUT_SHOWN = 6_000;
-
-interface Outcome {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 /** Every child process still running, stopped by {@linkcode cleanUp}. */
 const children = new Set<ChildProcess>();
@@ -71,39 +70,12 @@ function exec(
   args: string[],
   options: { cwd?: string; env?: Record<string, string> } = {},
 ): Promise<Outcome> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, {
-      cwd: options.cwd ?? ROOT,
-      env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0", ...options.env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    children.add(child);
-    let stdout = "";
-    let stderr = "";
-    child.stdout!.on("data", (chunk: Buffer) => (stdout += chunk));
-    child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill("SIGKILL"), TIMEOUT_MS);
-    const done = (status: number | null, extra = ""): void => {
-      clearTimeout(timer);
-      children.delete(child);
-      resolve({ status, stdout, stderr: stderr + extra });
-    };
-    child.on("error", (error) => done(127, `\n${error}`));
-    child.on("close", (status) => done(status));
+  return run(cmd, args, {
+    cwd: options.cwd ?? ROOT,
+    timeoutMs: TIMEOUT_MS,
+    running: children,
+    ...options,
   });
-}
-
-/** The outcome, or an error with the command's (bounded) output unless it exited 0. */
-function expectSuccess(what: string, outcome: Outcome): Outcome {
-  if (outcome.status !== 0) {
-    const output = (outcome.stdout + outcome.stderr).trim();
-    throw new Error(
-      `${what} exited with ${outcome.status}\n${
-        output.length > OUTPUT_SHOWN ? `...${output.slice(-OUTPUT_SHOWN)}` : output
-      }`,
-    );
-  }
-  return outcome;
 }
 
 /** Stops a child process: SIGTERM, then SIGKILL if it is still there after a while. */
@@ -211,14 +183,6 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   });
 }
 
-interface PackInfo {
-  filename: string;
-  integrity: string;
-  size: number;
-  unpackedSize: number;
-  files: { path: string }[];
-}
-
 const summary: string[] = [];
 const started = Date.now();
 let version = "";
@@ -284,8 +248,8 @@ try {
   });
 
   let tarball: string | undefined;
-  let info: PackInfo | undefined;
-  await check("npm pack, and package.json ready to publish", async () => {
+  let info: Packed | undefined;
+  await check("npm pack, and package.json ready to publish", () => {
     if (!built) throw new Error("Nothing to pack: the npm build failed");
     const pkg = JSON.parse(readFileSync(join(NPM_DIR, "package.json"), "utf8"));
     const wrong = [
@@ -297,20 +261,9 @@ try {
       pkg.private && "private is set",
     ].filter(Boolean);
     if (wrong.length) throw new Error(`npm/package.json: ${wrong.join("; ")}`);
-    const outcome = expectSuccess(
-      "npm pack",
-      await exec("npm", ["pack", "--json", "--pack-destination", work], { cwd: NPM_DIR }),
-    );
-    [info] = JSON.parse(outcome.stdout) as PackInfo[];
-    tarball = join(work, info.filename);
-    const strays = info.files.map((file) => file.path).filter((path) =>
-      /^esm\/(?:tests|scripts)\//.test(path) || path === "esm/deno.json"
-    );
-    if (strays.length) {
-      throw new Error(
-        `The tarball holds ${strays.length} test or build files: ${strays.slice(0, 10).join(", ")}`,
-      );
-    }
+    info = packNpm(work);
+    tarball = info.tarball;
+    checkContents(info);
     return `${info.filename}: ${(info.size / 1024).toFixed(1)} KB, ${info.files.length} files`;
   });
 
@@ -318,24 +271,13 @@ try {
     if (!tarball) throw new Error("No tarball: npm pack failed");
     return tarball;
   };
-  await check(`publint ${VERSIONS.publint} --strict on the tarball`, async () => {
-    const outcome = expectSuccess(
-      "publint",
-      await exec(buildToolBin("publint"), ["run", needTarball(), "--strict"], { cwd: work }),
-    );
-    const text = (outcome.stdout + outcome.stderr).trim();
-    if (!/All good/.test(text) || /suggestion|warning|error/i.test(text)) {
-      throw new Error(`publint reported:\n${text}`);
-    }
-  });
+  await check(
+    `publint ${VERSIONS.publint} --strict on the tarball`,
+    () => publint(needTarball()),
+  );
   await check(
     `@arethetypeswrong/cli ${VERSIONS["@arethetypeswrong/cli"]} --profile esm-only on the tarball`,
-    async () => {
-      expectSuccess(
-        "attw",
-        await exec(buildToolBin("attw"), [needTarball(), "--profile", "esm-only"], { cwd: work }),
-      );
-    },
+    () => attw(needTarball()),
   );
 
   // An npm configuration of its own: the registry's auth line (npm will not

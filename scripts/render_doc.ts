@@ -1,13 +1,12 @@
 /**
  * Turns a document's figures, kept as JSON beside it (`docs/benchmarks.json`,
- * `docs/reliability.json`), into the Markdown document and, when the JSON has
- * a chart, an SVG bar chart. `deno task bench` and `deno task reliability`
+ * `docs/reliability.json`), into the Markdown document. `deno task bench` and `deno task reliability`
  * write the JSON and then call {@linkcode writeDocument}; the test command
  * runs this script with `--check`, which fails when a committed document is
  * not what its committed JSON renders to, so the two cannot drift.
  *
  * ```sh
- * deno run -A scripts/render_doc.ts docs/benchmarks.json   # writes docs/benchmarks.md and .svg
+ * deno run -A scripts/render_doc.ts docs/benchmarks.json   # writes docs/benchmarks.md
  * deno run -A scripts/render_doc.ts --check                # every docs/*.json against its documents
  * ```
  *
@@ -33,28 +32,9 @@ export type Block =
   | { code: string; lang: string }
   | { table: string[]; rows: string[][] };
 
-/** One bar of the chart: a client's value for each series, `null` when not measured. */
-export interface ChartBar {
-  name: string;
-  /** Drawn in the highlighted colours. */
-  ours?: boolean;
-  values: (number | null)[];
-}
-
-/** A horizontal bar chart, one panel per runtime, a pair of bars per client. */
-export interface Chart {
-  title: string;
-  note: string;
-  /** The series' names, printed after each value (`GET`, `POST`). */
-  series: string[];
-  unit: string;
-  panels: { label: string; bars: ChartBar[] }[];
-}
-
-/** A document: its blocks and an optional chart, written beside it as `<name>.svg`. */
+/** A document: its blocks. */
 export interface Doc {
   blocks: Block[];
-  chart?: Chart;
 }
 
 /** A table cell's text, with the characters that would break the table escaped. */
@@ -76,64 +56,6 @@ export function renderMarkdown(doc: Doc): string {
   return text.join("\n\n") + "\n";
 }
 
-function escapeXml(text: string): string {
-  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
-}
-
-/** The chart as SVG: each panel's bars scaled to its largest value. */
-export function renderSvg(chart: Chart): string {
-  const width = 820;
-  const labelWidth = 200;
-  const barArea = width - labelWidth - 105;
-  const colours = [["#1d4ed8", "#60a5fa"], ["#6b7280", "#d1d5db"]];
-  const parts: string[] = [];
-  let y = 66;
-  for (const panel of chart.panels) {
-    const max = Math.max(1e-9, ...panel.bars.flatMap((bar) => bar.values.map((v) => v ?? 0)));
-    parts.push(`<text x="10" y="${y}" class="panel">${escapeXml(panel.label)}</text>`);
-    y += 10;
-    for (const bar of panel.bars) {
-      parts.push(
-        `<text x="${labelWidth - 8}" y="${y + 16}" class="label${bar.ours ? " ours" : ""}">${
-          escapeXml(bar.name)
-        }</text>`,
-      );
-      bar.values.forEach((value, i) => {
-        const barY = y + 3 + i * 10;
-        if (value === null) {
-          parts.push(`<text x="${labelWidth}" y="${barY + 8}" class="value">n/a</text>`);
-          return;
-        }
-        const w = Math.max(1, (Math.max(value, 0) / max) * barArea);
-        const fill = colours[bar.ours ? 0 : 1][i % 2];
-        parts.push(
-          `<rect x="${labelWidth}" y="${barY}" width="${w.toFixed(1)}" height="9" fill="${fill}"/>`,
-          `<text x="${+(labelWidth + w + 5).toFixed(1)}" y="${barY + 8}" class="value">${
-            value.toFixed(2)
-          } ${chart.unit} ${chart.series[i]}</text>`,
-        );
-      });
-      y += 26;
-    }
-    y += 24;
-  }
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${y}" viewBox="0 0 ${width} ${y}" font-family="system-ui, -apple-system, Segoe UI, sans-serif">
-<style>
-.title { font-size: 15px; font-weight: 600; fill: #111827; }
-.note { font-size: 11px; fill: #4b5563; }
-.panel { font-size: 13px; font-weight: 600; fill: #111827; }
-.label { font-size: 12px; fill: #374151; text-anchor: end; }
-.label.ours { font-weight: 700; fill: #1d4ed8; }
-.value { font-size: 10px; fill: #374151; }
-</style>
-<rect width="100%" height="100%" fill="#ffffff"/>
-<text x="10" y="20" class="title">${escapeXml(chart.title)}</text>
-<text x="10" y="36" class="note">${escapeXml(chart.note)}</text>
-${parts.join("\n")}
-</svg>
-`;
-}
-
 /** Formats Markdown as `deno fmt` does in this repository. */
 function formatMarkdown(markdown: string): string {
   const result = spawnSync(process.execPath, ["fmt", "--ext=md", "-"], {
@@ -149,14 +71,12 @@ function formatMarkdown(markdown: string): string {
 export function renderFiles(jsonPath: string): Map<string, string> {
   const doc = JSON.parse(readFileSync(jsonPath, "utf8")) as Doc;
   const base = jsonPath.replace(/\.json$/, "");
-  const files = new Map([[`${base}.md`, formatMarkdown(renderMarkdown(doc))]]);
-  if (doc.chart) files.set(`${base}.svg`, renderSvg(doc.chart));
-  return files;
+  return new Map([[`${base}.md`, formatMarkdown(renderMarkdown(doc))]]);
 }
 
 /**
  * Writes a document's JSON (as `JSON.stringify` with two spaces, which `deno
- * fmt` keeps as it is) and renders its Markdown and chart beside it.
+ * fmt` keeps as it is) and renders its Markdown beside it.
  *
  * @returns The paths written.
  */

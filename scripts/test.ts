@@ -118,7 +118,7 @@ const fleetTests = ["tests/e2e/redis_test.ts", "tests/e2e/deno_kv_test.ts"];
 const systemPackages = [
   "squid:/usr/sbin/squid", // a forwarding proxy, tests/e2e/proxy_ca_test.ts
   "openssl:openssl", // its test CA
-  "redis-server:redis-server", // the Redis token cache's tests and the bench's fleet
+  "redis-server:redis-server", // the Redis token cache's tests
   "gnome-keyring:gnome-keyring-daemon", // a real Secret Service, for the keyring tests
   "dbus:dbus-run-session",
   "dbus:dbus-send",
@@ -168,7 +168,7 @@ const steps: Step[] = [
     cmd: script("scripts/check_graph.ts"),
   },
   {
-    // docs/*.md and docs/*.svg are rendered from docs/*.json by scripts/render_doc.ts; a
+    // docs/*.md are rendered from docs/*.json by scripts/render_doc.ts; a
     // document that is not what its JSON renders to fails here.
     name: "docs: each document is what its JSON renders to",
     weight: 1,

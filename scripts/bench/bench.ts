@@ -2,7 +2,7 @@
  * Benchmarks of `@kognic/auth` against the libraries users would pick
  * instead, on Deno and on Node.js 20, 22 and 24 (the npm build), written as
  * figures to `docs/benchmarks.json` and rendered from there (scripts/render_doc.ts)
- * as `docs/benchmarks.md` and `docs/benchmarks.svg`:
+ * as `docs/benchmarks.md`:
  *
  * ```sh
  * deno task bench                      # everything; about 5 minutes
@@ -21,9 +21,9 @@
  * - `--candidate=FILE`: a changed copy of `mod.ts`, measured as its own row
  *   beside the current code (bundled with esbuild for Node); results in
  *   `.tmp/bench/`.
- * - `--parts=overhead,storm,memory,cold,size,fleet,mcp,startup,fetch`: the parts
+ * - `--parts=overhead,storm,cold,size,mcp,startup,fetch`: the parts
  *   to run (all by default); with fewer, results go to `.tmp/bench/`.
- * - `--out=DIR`: where to write `benchmarks.json`, `benchmarks.md` and `benchmarks.svg`.
+ * - `--out=DIR`: where to write `benchmarks.json` and `benchmarks.md`.
  * - `--mcp-calls=N`: sequential calls per forwarder per round in the `mcp` part
  *   (100); `--mcp-rounds=N` its rounds (10); `--mcp-rss=N`: also N calls through
  *   each bridge, RSS read every tenth (the 50,000-call check; off by default).
@@ -35,19 +35,17 @@
  * fetch, the runtime's empty start, ours), since absolute times drift on a
  * shared machine. The parts:
  *
- * 1. per-request overhead with a cached token: the resource fetch stubbed in
- *    memory (GET and POST; CPU time), and a loopback HTTP server in another
- *    process (sequential and 16 concurrent);
+ * 1. per-request overhead with a cached token against a loopback HTTP server
+ *    in another process (sequential and 16 concurrent; latency and CPU time);
  * 2. cold start: fresh processes from import to the first authorized
  *    response, and the `kognic-auth get-access-token` command;
  * 3. cold storm: 1,000 concurrent first calls, and the token requests they make;
  * 4. size: esbuild `--bundle --minify`, gzip -9; our npm tarball;
- * 5. memory: the heap after 100,000 requests against after 1,000;
- * 6. MCP proxy latency;
- * 7. start-up of the command (`startup`): `--version`, `get-access-token`
+ * 5. MCP proxy latency;
+ * 6. start-up of the command (`startup`): `--version`, `get-access-token`
  *    warm and cold, the floor (start, one file read, one loopback GET), each
  *    paired with the same round's empty start, every runtime side by side;
- * 8. `AuthSession.fetch` against raw fetch over loopback (`fetch`) on Deno,
+ * 7. `AuthSession.fetch` against raw fetch over loopback (`fetch`) on Deno,
  *    Node.js and Bun, round by round, with raw against raw as the method's
  *    spread, and the resident set size over 100,000 calls.
  *
@@ -70,12 +68,11 @@ import { join, relative, resolve } from "node:path";
 import process from "node:process";
 import { buildToolBin, bunBin, nodeBin, ROOT, versionOf, VERSIONS } from "../npm_tools.ts";
 import { CASES, PEERS, type TaskOptions } from "./cases.ts";
-import { coldCases, coldEnv, type ColdRuntime, measureCold, startBareBus } from "./cold.ts";
+import { coldCases, coldEnv, type ColdRuntime, measureCold } from "./cold.ts";
 import { measureSizes, type SizeResult, tarballOf, type TarballResult } from "./size.ts";
 import { writeDocument } from "../render_doc.ts";
 import { benchDocument, type BenchResult, type RuntimeRun, withMcpSection } from "./figures.ts";
 import type { Doc } from "../render_doc.ts";
-import { fleetProblems, type FleetResult, renderFleet, runFleet } from "./fleet.ts";
 import { type McpResult, measureMcp } from "./mcp.ts";
 import { measureStartup, type StartupResult, type StartupRuntime } from "./startup.ts";
 import type { FetchRatioRun } from "./figures.ts";
@@ -88,10 +85,8 @@ type RuntimeId = typeof RUNTIMES[number];
 export const PARTS = [
   "overhead",
   "storm",
-  "memory",
   "cold",
   "size",
-  "fleet",
   "mcp",
   "startup",
   "fetch",
@@ -115,23 +110,17 @@ interface Config {
 /** Sizes of each part: the full run and the smoke run. */
 const SIZES = {
   full: {
-    stub: { rounds: 15, batchMs: 60 },
     loopback: { rounds: 16, perRound: 200, concurrency: 16 },
     storm: 1000,
-    memory: [1_000, 100_000] as [number, number],
     cold: { warmups: 2, rounds: 20 },
-    fleet: { processes: 50, windows: 3, reads: 500 },
     mcp: { rounds: 10, perRound: 100, perCaller: 10, long: 0 },
     startup: { warmups: 2, rounds: 20 },
     fetch: { rounds: 200, batch: 25, calls: 100_000 },
   },
   smoke: {
-    stub: { rounds: 2, batchMs: 10 },
     loopback: { rounds: 1, perRound: 20, concurrency: 16 },
     storm: 200,
-    memory: [200, 2_000] as [number, number],
     cold: { warmups: 1, rounds: 1 },
-    fleet: { processes: 3, windows: 1, reads: 20 },
     mcp: { rounds: 1, perRound: 5, perCaller: 1, long: 0 },
     startup: { warmups: 0, rounds: 1 },
     fetch: { rounds: 3, batch: 5, calls: 2_000 },
@@ -384,7 +373,6 @@ function runtimeSpec(id: RuntimeId, candidate: string | undefined): RuntimeSpec 
       task: (options) => [
         DENO,
         "run",
-        "--v8-flags=--expose-gc",
         "--allow-net=127.0.0.1",
         "--allow-env",
         "--allow-read",
@@ -397,7 +385,6 @@ function runtimeSpec(id: RuntimeId, candidate: string | undefined): RuntimeSpec 
         dir: join(ROOT, ".tmp", "bench-cold-deno"),
         ours: new URL("../../mod.ts", import.meta.url).href,
         peer: (name) => `npm:${name}@${PEERS[name]}`,
-        cli: [DENO, "run", "-A", join(ROOT, "cli.ts")],
       },
     };
   }
@@ -412,7 +399,6 @@ function runtimeSpec(id: RuntimeId, candidate: string | undefined): RuntimeSpec 
     cwd: BENCH_NODE,
     task: (options) => [
       bin,
-      "--expose-gc",
       join(BENCH_NODE, "run.mjs"),
       JSON.stringify({ ...options, candidate: candidate && join(BENCH_NODE, "candidate.mjs") }),
     ],
@@ -422,10 +408,6 @@ function runtimeSpec(id: RuntimeId, candidate: string | undefined): RuntimeSpec 
       dir: join(BENCH_NODE, "cold"),
       ours: "@kognic/auth",
       peer: (name) => name,
-      cli: [
-        bin,
-        join(BENCH_NODE, "node_modules", "@kognic", "auth", "esm", "bin", "kognic-auth.js"),
-      ],
     },
   };
 }
@@ -451,7 +433,6 @@ async function measureRuntime(
   const parts = new Set(config.parts);
   result.loadBefore = os.loadavg()[0];
   if (parts.has("overhead")) {
-    result.stub = await task("overhead, stubbed fetch", { task: "stub", ...sizes.stub }) as never;
     result.loopback = await task("overhead, loopback HTTP", {
       task: "loopback",
       serverUrl: server.url,
@@ -461,31 +442,14 @@ async function measureRuntime(
   if (parts.has("storm")) {
     result.storm = await task("cold storm", { task: "storm", storm: sizes.storm }) as never;
   }
-  if (parts.has("memory")) {
-    result.memory = {};
-    for (const name of ["fetch", "@kognic/auth"] as const) {
-      const out = await task(`memory, ${name}`, {
-        task: "memory",
-        memory: sizes.memory,
-        cases: [name],
-      }) as { results: Record<string, unknown> };
-      Object.assign(result.memory, out.results);
-    }
-  }
   if (parts.has("cold")) {
     log(`${spec.label}: cold start`);
-    const bus = startBareBus(join(ROOT, ".tmp", "bench-bus"));
-    try {
-      const cases = coldCases(spec.cold, bus?.address);
-      result.cold = await measureCold(cases, server.url, {
-        // Deno runs from the project, whose deno.json maps the optional npm imports.
-        cwd: spec.cold.kind === "deno" ? ROOT : BENCH_NODE,
-        env: coldEnv(join(ROOT, ".tmp", "bench-home"), denoDir),
-        ...sizes.cold,
-      });
-    } finally {
-      bus?.stop();
-    }
+    result.cold = await measureCold(coldCases(spec.cold), server.url, {
+      // Deno runs from the project, whose deno.json maps the optional npm imports.
+      cwd: spec.cold.kind === "deno" ? ROOT : BENCH_NODE,
+      env: coldEnv(join(ROOT, ".tmp", "bench-home"), denoDir),
+      ...sizes.cold,
+    });
   }
   result.loadAfter = os.loadavg()[0];
   return result;
@@ -603,12 +567,9 @@ function smokeProblems(result: BenchResult): string[] {
     }
     for (const name of CASES) {
       if (runtime.errors[name]) continue;
-      const stub = runtime.stub?.results[name];
       const loop = runtime.loopback?.results[name];
       for (
         const value of [
-          stub?.getCpu.median,
-          stub?.postCpu.median,
           loop?.sequential.median,
           loop?.concurrentPerRequest.median,
         ]
@@ -623,10 +584,6 @@ function smokeProblems(result: BenchResult): string[] {
     const ours = runtime.storm?.results["@kognic/auth"];
     if (ours?.tokenRequests !== 1) {
       problems.push(`${at}: storm: @kognic/auth made ${ours?.tokenRequests} token requests, not 1`);
-    }
-    for (const name of ["fetch", "@kognic/auth"]) {
-      const heap = runtime.memory?.[name]?.heapUsed;
-      if (!heap || !heap.every(finitePositive)) problems.push(`${at}: memory: no heap figure`);
     }
     for (const cold of runtime.cold ?? []) {
       if (cold.error && !cold.name.match(/^(@badgateway|oauth4webapi|openid-client|ky)/)) {
@@ -738,14 +695,6 @@ async function main(args: string[]): Promise<number> {
     await server.close();
   }
 
-  // The fleet part (Redis against file caches) keeps its own figures and page.
-  let fleet: FleetResult | undefined;
-  if (config.parts.includes("fleet")) {
-    log("fleet: Redis against a file cache per process");
-    fleet = await runFleet(config.smoke ? SIZES.smoke.fleet : SIZES.full.fleet);
-    if (fleet.skipped) log(`fleet: skipped: ${fleet.skipped}`);
-  }
-
   let mcp: McpResult | undefined;
   if (config.parts.includes("mcp")) {
     log("MCP bridge: the floor, kognic-auth mcp-proxy and mcp-remote, each in its own process");
@@ -812,16 +761,9 @@ async function main(args: string[]): Promise<number> {
     log(`updated the MCP section of ${updated.map((file) => relative(ROOT, file)).join(", ")}`);
   }
   log(`in ${result.seconds.toFixed(0)} s`);
-  if (fleet) {
-    writeFileSync(join(ROOT, ".tmp", "bench", "fleet.json"), JSON.stringify(fleet, null, 2));
-    const fleetMarkdown = join(config.out, "benchmarks-fleet.md");
-    writeFileSync(fleetMarkdown, `# Benchmarks: fleets\n\n${renderFleet(fleet)}`);
-    run(DENO, ["fmt", "--quiet", fleetMarkdown]);
-    console.log(renderFleet(fleet));
-  }
 
   if (config.smoke) {
-    const problems = [...smokeProblems(result), ...(fleet ? fleetProblems(fleet) : [])];
+    const problems = smokeProblems(result);
     for (const problem of problems) console.error(`smoke: ${problem}`);
     console.log(
       `bench --smoke: ${problems.length ? "FAILED" : "ok"} in ${result.seconds.toFixed(1)} s`,

@@ -1,7 +1,7 @@
 /**
  * The measurements of `deno task bench` that run inside one runtime: the
- * per-request overhead (stubbed fetch and loopback HTTP), the cold storm and
- * the memory check, for `@kognic/auth` and each peer. Runtime-neutral: the
+ * per-request overhead over loopback HTTP and the cold storm, for
+ * `@kognic/auth` and each peer. Runtime-neutral: the
  * libraries are handed in by the entry of each runtime (`deno_runner.ts`
  * under Deno, `node_runner.mjs`, with this file transpiled to JavaScript,
  * under Node), and the result goes to stdout as one line of JSON.
@@ -392,13 +392,14 @@ export interface Stats {
   n: number;
 }
 
-function stats(samples: number[]): Stats {
+/** The median, quartiles and smallest of the samples (NaN for none); every part uses it. */
+export function stats(samples: number[]): Stats {
   const sorted = [...samples].sort((a, b) => a - b);
   return {
     median: quantile(sorted, 0.5),
     p25: quantile(sorted, 0.25),
     p75: quantile(sorted, 0.75),
-    min: sorted[0],
+    min: sorted[0] ?? NaN,
     n: sorted.length,
   };
 }
@@ -408,11 +409,9 @@ function stats(samples: number[]): Stats {
 
 /** What the entry passes: the task and its sizes. */
 export interface TaskOptions {
-  task: "info" | "stub" | "loopback" | "storm" | "memory";
+  task: "info" | "loopback" | "storm";
   /** Interleaved rounds per case. */
   rounds?: number;
-  /** Milliseconds per timed batch (stub). */
-  batchMs?: number;
   /** Sequential requests per case and round (loopback). */
   perRound?: number;
   /** Concurrent workers (loopback). */
@@ -423,8 +422,6 @@ export interface TaskOptions {
   storm?: number;
   /** How many storms per case, each on a fresh client (storm). @default {3} */
   stormRepeats?: number;
-  /** Request counts of the two heap readings (memory). */
-  memory?: [number, number];
   /** A module to load as {@linkcode CANDIDATE}: a candidate change of `mod.ts`, measured beside it. */
   candidate?: string;
   /** The cases to run; all by default. */
@@ -455,14 +452,10 @@ export async function runTask(libs: Libraries, options: TaskOptions): Promise<Re
   switch (options.task) {
     case "info":
       return { runtime: runtimeInfo(), errors };
-    case "stub":
-      return { ...await stubOverhead(factories, usable, options), errors };
     case "loopback":
       return { ...await loopbackOverhead(factories, usable, options), errors };
     case "storm":
       return { ...await coldStorm(libs, factories, usable, options), errors };
-    case "memory":
-      return { ...await memoryGrowth(factories, usable, options), errors };
   }
 }
 
@@ -476,76 +469,13 @@ export function runtimeInfo(): { name: string; version: string; v8: string } {
 type Factories = ReturnType<typeof clientFactories>;
 type Method = "get" | "post";
 
-/** Calls `call` until `ms` have passed; returns the time per call in microseconds. */
-async function runFor(call: () => Promise<unknown>, ms: number): Promise<number> {
-  let count = 0;
-  const started = performance.now();
-  let elapsed = 0;
-  while (elapsed < ms) {
-    for (let i = 0; i < 16; i++) await call();
-    count += 16;
-    elapsed = performance.now() - started;
-  }
-  return (elapsed * 1000) / count;
-}
-
 /** Microseconds of CPU time (user and system) this process has used. */
 function cpuNow(): number {
   const { user, system } = process.cpuUsage();
   return user + system;
 }
 
-/**
- * docs/benchmarks.md, section 1a: cost per call with the resource fetch
- * stubbed in memory, as CPU time (robust to other processes on a shared
- * machine) and wall time.
- */
-async function stubOverhead(
-  factories: Factories,
-  cases: CaseName[],
-  options: TaskOptions,
-): Promise<Result> {
-  const rounds = options.rounds ?? 15;
-  const batchMs = options.batchMs ?? 60;
-  const clients = new Map<CaseName, Client>();
-  for (const name of cases) {
-    const client = await factories[name](stubTarget(stubFetch));
-    await client.get(); // the token, outside the timing
-    clients.set(name, client);
-  }
-  const results: Record<string, Record<string, Stats>> = {};
-  for (const method of ["get", "post"] as const) {
-    const batch = new Map<CaseName, number>();
-    for (const [name, client] of clients) {
-      // Warm-up, which also sizes the batches.
-      const perCall = await runFor(() => client[method](), batchMs * 2);
-      batch.set(name, Math.max(16, Math.round((batchMs * 1000) / perCall)));
-    }
-    const cpu = new Map<CaseName, number[]>(cases.map((name) => [name, []]));
-    const wall = new Map<CaseName, number[]>(cases.map((name) => [name, []]));
-    for (let round = 0; round < rounds; round++) {
-      // Rotate the order so no case always runs right after the same other one.
-      const order = cases.map((_, i) => cases[(i + round) % cases.length]);
-      for (const name of order) {
-        const client = clients.get(name)!;
-        const count = batch.get(name)!;
-        const cpuStart = cpuNow();
-        const started = performance.now();
-        for (let i = 0; i < count; i++) await client[method]();
-        wall.get(name)!.push(((performance.now() - started) * 1000) / count);
-        cpu.get(name)!.push((cpuNow() - cpuStart) / count);
-      }
-    }
-    for (const name of cases) {
-      const row = results[name] ??= {};
-      row[`${method}Cpu`] = stats(cpu.get(name)!);
-      row[`${method}Wall`] = stats(wall.get(name)!);
-    }
-  }
-  return { unit: "us per request", rounds, batchMs, results };
-}
-
-/** docs/benchmarks.md, section 1b: latency over loopback HTTP, sequential and concurrent. */
+/** docs/benchmarks.md, section 1: latency over loopback HTTP, sequential and concurrent. */
 async function loopbackOverhead(
   factories: Factories,
   cases: CaseName[],
@@ -700,41 +630,4 @@ async function coldStorm(
     await server.close();
   }
   return { size, results };
-}
-
-function collectGarbage(): void {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (!gc) throw new Error("memory needs --expose-gc");
-  gc();
-  gc();
-}
-
-/**
- * docs/benchmarks.md, section 5: the heap after N1 and after N2 requests
- * through one client (stubbed fetch).
- */
-async function memoryGrowth(
-  factories: Factories,
-  cases: CaseName[],
-  options: TaskOptions,
-): Promise<Result> {
-  const [first, second] = options.memory ?? [1_000, 100_000];
-  const results: Record<string, unknown> = {};
-  for (const name of cases) {
-    const client = await factories[name](stubTarget(stubFetch));
-    let done = 0;
-    const runUntil = async (count: number): Promise<void> => {
-      for (; done < count; done++) {
-        await (done % 2 === 0 ? client.get() : client.post());
-      }
-    };
-    await runUntil(first);
-    collectGarbage();
-    const after1 = process.memoryUsage().heapUsed;
-    await runUntil(second);
-    collectGarbage();
-    const after2 = process.memoryUsage().heapUsed;
-    results[name] = { after: [first, second], heapUsed: [after1, after2] };
-  }
-  return { results };
 }

@@ -8,12 +8,11 @@
  * @module
  */
 
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
-import type { PEERS, Stats } from "./cases.ts";
-import { bareBusConfig } from "../../tests/_helpers/dbus.ts";
+import { type PEERS, type Stats, stats } from "./cases.ts";
 
 /** The bench client registered on the loopback server. */
 export const CLIENT = { id: "bench-client", secret: "bench-secret" } as const;
@@ -26,8 +25,6 @@ export interface ColdCase {
   description: string;
   /** The program and its arguments; `{server}` is replaced by the server's URL. */
   command: string[];
-  /** Variables set for this case only, over the common environment. */
-  env?: Record<string, string>;
 }
 
 /** How a runtime resolves `@kognic/auth` and the peers in generated scripts. */
@@ -42,8 +39,6 @@ export interface ColdRuntime {
   ours: string;
   /** The specifier of a peer. */
   peer(name: keyof typeof PEERS): string;
-  /** The `kognic-auth` command line, before its arguments. */
-  cli: string[];
 }
 
 const PRELUDE = `const server = globalThis.Deno ? Deno.args[0] : process.argv[2];
@@ -142,38 +137,8 @@ const DESCRIPTIONS: Record<string, string> = {
   "@kognic/auth": "import, AuthSession, one session.fetch",
 };
 
-/** The CLI's rows: the token cache off, then warm (the file cache, and the default mode). */
-export const CLI_CASES = [
-  {
-    name: "kognic-auth get-access-token --token-cache none",
-    args: ["--token-cache", "none"],
-    description: "the CLI without a token cache: a token request every time",
-  },
-  {
-    name: "kognic-auth get-access-token --token-cache file",
-    args: ["--token-cache", "file"],
-    description: "the CLI with a warm file cache: no request",
-  },
-  {
-    name: "kognic-auth get-access-token",
-    args: [],
-    description:
-      "the CLI as run by default (token cache auto: keyring if one answers, else file), warm",
-  },
-] as const;
-
-/** The row of the default cache mode with a session bus that has no Secret Service. */
-export const CLI_BUS_CASE = "kognic-auth get-access-token (session bus, no Secret Service)";
-
-/**
- * Writes the scripts for a runtime and returns its cases, the CLI's last. The
- * warm-up runs fill the CLI's token cache (under the `HOME` of
- * {@linkcode coldEnv}), so the timed runs of the cached rows find a token.
- * With `bareBus` (the address of a session bus without a Secret Service, see
- * {@linkcode startBareBus}), the default mode is also timed on that bus, as
- * on a server with a user session but no keyring daemon.
- */
-export function coldCases(runtime: ColdRuntime, bareBus?: string): ColdCase[] {
+/** Writes the scripts for a runtime and returns its cases. */
+export function coldCases(runtime: ColdRuntime): ColdCase[] {
   mkdirSync(runtime.dir, { recursive: true });
   const cases: ColdCase[] = [];
   for (const [name, code] of Object.entries(scripts(runtime))) {
@@ -188,54 +153,7 @@ export function coldCases(runtime: ColdRuntime, bareBus?: string): ColdCase[] {
       command,
     });
   }
-  for (const cli of CLI_CASES) {
-    cases.push({
-      name: cli.name,
-      description: cli.description,
-      command: [...runtime.cli, "get-access-token", "--server", "{server}", ...cli.args],
-    });
-  }
-  if (bareBus) {
-    cases.push({
-      name: CLI_BUS_CASE,
-      description:
-        "the CLI as run by default, warm, where a D-Bus session bus has no Secret Service",
-      command: [...runtime.cli, "get-access-token", "--server", "{server}"],
-      env: { DBUS_SESSION_BUS_ADDRESS: bareBus },
-    });
-  }
   return cases;
-}
-
-/**
- * Starts a private D-Bus session bus that has no Secret Service and cannot
- * start one (no service folders), when `dbus-daemon` is installed; returns
- * its address and how to stop it, or `undefined` without `dbus-daemon`.
- */
-export function startBareBus(dir: string): { address: string; stop(): void } | undefined {
-  mkdirSync(dir, { recursive: true });
-  const config = join(dir, "bare-bus.conf");
-  writeFileSync(
-    config,
-    bareBusConfig(dir),
-  );
-  const started = spawnSync("dbus-daemon", [
-    `--config-file=${config}`,
-    "--fork",
-    "--print-address=1",
-    "--print-pid=1",
-  ], { encoding: "utf8", timeout: 10_000 });
-  if (started.status !== 0 || started.error) return undefined;
-  const [address, pid] = started.stdout.trim().split("\n");
-  if (!address?.startsWith("unix:") || !/^\d+$/.test(pid ?? "")) return undefined;
-  return {
-    address,
-    stop: () => {
-      try {
-        process.kill(Number(pid), "SIGTERM");
-      } catch { /* already gone */ }
-    },
-  };
 }
 
 /** The outcome of one fresh process. */
@@ -288,17 +206,6 @@ export interface ColdResult {
   error?: string;
 }
 
-function statsOf(values: number[]): Stats {
-  const sorted = [...values].sort((a, b) => a - b);
-  const at = (q: number): number => {
-    const i = (sorted.length - 1) * q;
-    const lo = Math.floor(i);
-    const hi = Math.ceil(i);
-    return sorted[lo] + (sorted[hi] - sorted[lo]) * (i - lo);
-  };
-  return { median: at(0.5), p25: at(0.25), p75: at(0.75), min: sorted[0], n: sorted.length };
-}
-
 /**
  * Runs every case `warmups` times untimed (compile caches, page cache), then
  * `rounds` times each, interleaved, and returns the statistics per case.
@@ -315,9 +222,9 @@ export async function measureCold(
   for (let round = -options.warmups; round < options.rounds; round++) {
     const order = cases.map((_, i) => cases[(i + Math.max(round, 0)) % cases.length]);
     for (const c of order) {
-      const run = await timeProcess(command(c), options.cwd, { ...options.env, ...c.env });
+      const run = await timeProcess(command(c), options.cwd, options.env);
       const ok = run.code === 0 &&
-        (c.name === "empty" || /^ok [\d.]+$/m.test(run.stdout) || /^eyJ/.test(run.stdout));
+        (c.name === "empty" || /^ok [\d.]+$/m.test(run.stdout));
       if (!ok) {
         if (!errors.has(c.name)) {
           errors.set(
@@ -341,8 +248,8 @@ export async function measureCold(
     return {
       name: c.name,
       description: c.description,
-      wall: statsOf(w.length ? w : [NaN]),
-      inProcess: i.length ? statsOf(i) : undefined,
+      wall: stats(w.length ? w : [NaN]),
+      inProcess: i.length ? stats(i) : undefined,
       error: errors.get(c.name),
     };
   });
@@ -356,8 +263,8 @@ export async function measureCold(
 const SESSION_VARIABLES = ["DBUS_SESSION_BUS_ADDRESS", "XDG_RUNTIME_DIR"] as const;
 
 /**
- * The environment of the fresh processes: credentials for the CLI in
- * variables, an empty home folder (no credentials file or profile of the
+ * The environment of the fresh processes (the cold, start-up and MCP parts):
+ * credentials for the CLI in variables, an empty home folder (no credentials file or profile of the
  * caller's), Deno's cache where it is (so `npm:` packages and transpiled
  * sources stay cached), and the caller's session bus, as a shell has it.
  */

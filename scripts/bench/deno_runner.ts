@@ -4,8 +4,8 @@
  * JSON in the first argument and prints the result as one line of JSON.
  *
  * ```sh
- * deno run --v8-flags=--expose-gc --allow-net=127.0.0.1 --allow-env --allow-read \
- *   scripts/bench/deno_runner.ts '{"task":"stub"}'
+ * deno run --allow-net=127.0.0.1 --allow-env --allow-read \
+ *   scripts/bench/deno_runner.ts '{"task":"info"}'
  * ```
  *
  * @module

@@ -1,15 +1,14 @@
 /**
  * The figures of a `deno task bench` run as a document (`docs/benchmarks.json`):
- * targets, tables, machine and versions, and the chart of the per-request
- * overheads. scripts/render_doc.ts turns it into `docs/benchmarks.md` and
- * `docs/benchmarks.svg`.
+ * targets, tables, machine and versions. scripts/render_doc.ts turns it into
+ * `docs/benchmarks.md`.
  *
  * @module
  */
 
-import type { Block, Chart, Doc } from "../render_doc.ts";
-import { CANDIDATE, PEERS, type Stats } from "./cases.ts";
-import { CLI_BUS_CASE, type ColdResult } from "./cold.ts";
+import type { Block, Doc } from "../render_doc.ts";
+import { CANDIDATE, PEERS, type Stats, stats } from "./cases.ts";
+import type { ColdResult } from "./cold.ts";
 import type { SizeResult, TarballResult } from "./size.ts";
 import {
   MCP_RSS_TARGET_MB,
@@ -20,14 +19,6 @@ import {
   YOUNG_GENERATION_CAP,
 } from "./mcp.ts";
 import type { StartupCase, StartupResult, StartupRun } from "./startup.ts";
-
-/** Stubbed-fetch figures of one case, in microseconds per request. */
-export interface StubRow {
-  getCpu: Stats;
-  getWall: Stats;
-  postCpu: Stats;
-  postWall: Stats;
-}
 
 /** Loopback figures of one case, in microseconds. */
 export interface LoopbackRow {
@@ -51,12 +42,6 @@ export interface StormRow {
   repeats?: number;
 }
 
-/** Heap readings of one case. */
-export interface MemoryRow {
-  after: [number, number];
-  heapUsed: [number, number];
-}
-
 /** Everything measured on one runtime. */
 export interface RuntimeRun {
   id: string;
@@ -64,7 +49,6 @@ export interface RuntimeRun {
   version: string;
   /** Cases that could not run, with the reason. */
   errors: Record<string, string>;
-  stub?: { rounds: number; batchMs: number; results: Record<string, StubRow> };
   loopback?: {
     rounds: number;
     perRound: number;
@@ -72,7 +56,6 @@ export interface RuntimeRun {
     results: Record<string, LoopbackRow>;
   };
   storm?: { size: number; results: Record<string, StormRow> };
-  memory?: Record<string, MemoryRow>;
   cold?: ColdResult[];
   loadBefore?: number;
   loadAfter?: number;
@@ -123,14 +106,8 @@ export interface BenchResult {
 }
 
 const OURS = "@kognic/auth";
-const CLI_NONE = "kognic-auth get-access-token --token-cache none";
-const CLI_FILE = "kognic-auth get-access-token --token-cache file";
-const CLI_AUTO = "kognic-auth get-access-token";
 /** The loopback target: ours at most this many times raw fetch. */
 const LOOPBACK_TARGET = 1.03;
-/** The cold-start targets of the CLI, over the runtime's empty start: no cache, warm cache. */
-const COLD_TARGET_MS = 30;
-const WARM_TARGET_MS = 15;
 /** The start-up targets over the runtime's empty start, in ms (paired medians). */
 const STARTUP_TARGETS: Record<string, number> = {
   "--version": 10,
@@ -139,9 +116,6 @@ const STARTUP_TARGETS: Record<string, number> = {
 };
 /** AuthSession.fetch over loopback: at most this many times raw fetch (paired median). */
 const FETCH_RATIO_TARGET = 1.05;
-/** Heap growth under this cannot be one retained object per request over 99,000 requests. */
-const MEMORY_NOISE_BYTES = 1024 * 1024;
-
 function us(value: number | undefined, digits = 1): string {
   return value === undefined || !Number.isFinite(value) ? "–" : value.toFixed(digits);
 }
@@ -167,34 +141,13 @@ function table(head: string[], rows: string[][]): Block {
 
 function caseNames(run: RuntimeRun): string[] {
   const names = ["fetch", OURS];
-  if (run.stub?.results[CANDIDATE] || run.loopback?.results[CANDIDATE]) names.push(CANDIDATE);
+  if (run.loopback?.results[CANDIDATE]) names.push(CANDIDATE);
   return [...names, ...Object.keys(PEERS)];
 }
 
 function errorNote(run: RuntimeRun, name: string): string {
   const message = run.errors[name];
   return message ? `not measured: ${message.split("\n")[0].slice(0, 120)}` : "–";
-}
-
-/** Overhead over raw fetch, CPU µs per request. */
-function stubOverhead(run: RuntimeRun, name: string, method: "get" | "post"): number | undefined {
-  const rows = run.stub?.results;
-  const row = rows?.[name];
-  const base = rows?.fetch;
-  if (!row || !base) return undefined;
-  return row[`${method}Cpu`].median - base[`${method}Cpu`].median;
-}
-
-function bestPeer(
-  run: RuntimeRun,
-  method: "get" | "post",
-): { name: string; overhead: number } | undefined {
-  let best: { name: string; overhead: number } | undefined;
-  for (const name of Object.keys(PEERS)) {
-    const overhead = stubOverhead(run, name, method);
-    if (overhead !== undefined && (!best || overhead < best.overhead)) best = { name, overhead };
-  }
-  return best;
 }
 
 function coldRow(run: RuntimeRun, name: string): ColdResult | undefined {
@@ -204,29 +157,13 @@ function coldRow(run: RuntimeRun, name: string): ColdResult | undefined {
 // ---------------------------------------------------------------------------
 // Targets
 
-function overheadTarget(run: RuntimeRun, method: "get" | "post"): string {
-  const ours = stubOverhead(run, OURS, method);
-  const best = bestPeer(run, method);
-  if (ours === undefined || !best) return "–";
-  const detail = `${us(ours, 2)} µs; best peer ${best.name} ${us(best.overhead, 2)} µs`;
-  return ours <= best.overhead
-    ? `met (${detail})`
-    : `**missed** by ${us(ours - best.overhead, 2)} µs (${detail})`;
-}
-
 /** Round-by-round ratios of a case to raw fetch: median, p25 and p75. */
 function pairedRatios(run: RuntimeRun, name: string): Stats | undefined {
   const rows = run.loopback?.results;
   const mine = rows?.[name]?.sequentialRounds;
   const base = rows?.fetch?.sequentialRounds;
   if (!mine || !base || mine.length !== base.length || mine.length === 0) return undefined;
-  const ratios = mine.map((value, i) => value / base[i]).sort((a, b) => a - b);
-  const at = (q: number): number => {
-    const i = (ratios.length - 1) * q;
-    const lo = Math.floor(i);
-    return ratios[lo] + (ratios[Math.ceil(i)] - ratios[lo]) * (i - lo);
-  };
-  return { median: at(0.5), p25: at(0.25), p75: at(0.75), min: ratios[0], n: ratios.length };
+  return stats(mine.map((value, i) => value / base[i]));
 }
 
 function loopbackTarget(run: RuntimeRun): string {
@@ -246,39 +183,11 @@ function loopbackTarget(run: RuntimeRun): string {
     } µs${spread})`;
 }
 
-function coldTarget(run: RuntimeRun, name: string, limit: number): string {
-  const cli = coldRow(run, name);
-  const empty = coldRow(run, "empty");
-  if (!cli || !empty || cli.error) return cli?.error ? "failed" : "–";
-  const over = cli.wall.median - empty.wall.median;
-  const fastest = `; fastest runs ${signed(cli.wall.min - empty.wall.min, 0)} ms`;
-  return over <= limit
-    ? `met (${signed(over, 0)} ms${fastest})`
-    : `**missed** by ${(over - limit).toFixed(0)} ms (${signed(over, 0)} ms${fastest})`;
-}
-
 function stormTarget(run: RuntimeRun): string {
   const row = run.storm?.results[OURS];
   if (!row) return "–";
   const text = `${row.tokenRequests} for ${row.calls} calls`;
   return row.tokenRequests === 1 && row.ok === row.calls ? `met (${text})` : `**missed** (${text})`;
-}
-
-function memoryGrowth(row: MemoryRow | undefined): number | undefined {
-  return row ? row.heapUsed[1] - row.heapUsed[0] : undefined;
-}
-
-function memoryCounts(result: BenchResult): string {
-  const first = result.runtimes.find((run) => run.memory?.[OURS])?.memory?.[OURS]?.after;
-  const [a, b] = first ?? [1000, 100000];
-  return `${a.toLocaleString("en")} to ${b.toLocaleString("en")}`;
-}
-
-function memoryTarget(run: RuntimeRun): string {
-  const growth = memoryGrowth(run.memory?.[OURS]);
-  if (growth === undefined) return "–";
-  const text = `${signed(growth / 1024, 0)} KB`;
-  return growth <= MEMORY_NOISE_BYTES ? `met (${text})` : `**missed** (${text})`;
 }
 
 function startupMs(value: number | undefined, digits = 1): string {
@@ -420,38 +329,10 @@ function targetsSection(result: BenchResult): Block {
   const runs = result.runtimes;
   const rows: string[][] = [
     [
-      "Lowest library overhead, GET (stubbed fetch)",
-      ...runs.map((run) => overheadTarget(run, "get")),
-    ],
-    [
-      "Lowest library overhead, POST (stubbed fetch)",
-      ...runs.map((run) => overheadTarget(run, "post")),
-    ],
-    [
       `Loopback median ≤ ${LOOPBACK_TARGET}× raw fetch (sequential)`,
       ...runs.map(loopbackTarget),
     ],
-    [
-      `\`${CLI_NONE}\`: ≤ empty start + ${COLD_TARGET_MS} ms`,
-      ...runs.map((run) => coldTarget(run, CLI_NONE, COLD_TARGET_MS)),
-    ],
-    [
-      `\`${CLI_FILE}\` (warm): ≤ empty start + ${WARM_TARGET_MS} ms`,
-      ...runs.map((run) => coldTarget(run, CLI_FILE, WARM_TARGET_MS)),
-    ],
-    [
-      `\`${CLI_AUTO}\` (default cache mode, warm): ≤ empty start + ${WARM_TARGET_MS} ms`,
-      ...runs.map((run) => coldTarget(run, CLI_AUTO, WARM_TARGET_MS)),
-    ],
-    [
-      `\`${CLI_AUTO}\` (default cache mode, warm, a session bus without a Secret Service): ≤ empty start + ${WARM_TARGET_MS} ms`,
-      ...runs.map((run) => coldTarget(run, CLI_BUS_CASE, WARM_TARGET_MS)),
-    ],
     ["Cold storm: one token request", ...runs.map(stormTarget)],
-    [
-      `Memory: no heap growth from ${memoryCounts(result)} requests`,
-      ...runs.map(memoryTarget),
-    ],
   ];
   return table(["Target", ...runs.map((run) => run.label)], rows);
 }
@@ -473,24 +354,14 @@ function limitsSection(result: BenchResult): Block {
         } ms with node:http`,
       );
     }
-    const none = coldRow(run, CLI_NONE);
-    const file = coldRow(run, CLI_FILE);
-    if (none && file && !none.error && !file.error) {
-      parts.push(
-        `the CLI's token request adds ${
-          signed(none.wall.median - file.wall.median, 0)
-        } ms to a run that finds its token in the file cache`,
-      );
-    }
     const loop = run.loopback?.results;
-    const stub = stubOverhead(run, OURS, "get");
-    if (loop?.[OURS] && loop.fetch && stub !== undefined) {
+    if (loop?.[OURS] && loop.fetch) {
       parts.push(
         `on loopback ours is ${
           signed(loop[OURS].sequential.median - loop.fetch.sequential.median)
         } µs per GET over raw fetch (client CPU ${
           signed(loop[OURS].sequentialCpu.median - loop.fetch.sequentialCpu.median)
-        } µs), of which its own work with a stubbed fetch is ${us(stub, 2)} µs`,
+        } µs)`,
       );
     }
     if (parts.length) lines.push(`${run.label}: ${parts.join("; ")}.`);
@@ -500,46 +371,6 @@ function limitsSection(result: BenchResult): Block {
 
 // ---------------------------------------------------------------------------
 // Sections
-
-function stubSection(run: RuntimeRun): Block[] {
-  const rows = run.stub?.results ?? {};
-  const base = rows.fetch;
-  const oursGet = stubOverhead(run, OURS, "get");
-  const oursPost = stubOverhead(run, OURS, "post");
-  const body = caseNames(run).map((name) => {
-    const row = rows[name];
-    if (!row) return [name, errorNote(run, name), "", "", "", "", ""];
-    const get = stubOverhead(run, name, "get")!;
-    const post = stubOverhead(run, name, "post")!;
-    const isBase = name === "fetch";
-    return [
-      isBase ? "fetch (baseline)" : name === OURS ? `**${name}**` : name,
-      us(row.getCpu.median, 2),
-      isBase ? "0" : us(get, 2),
-      isBase ? "–" : ratio(get, oursGet),
-      us(row.postCpu.median, 2),
-      isBase ? "0" : us(post, 2),
-      isBase ? "–" : ratio(post, oursPost),
-    ];
-  });
-  const head = [
-    "Client",
-    "GET µs",
-    "GET overhead µs",
-    "× ours",
-    "POST µs",
-    "POST overhead µs",
-    "× ours",
-  ];
-  const walls = caseNames(run).filter((name) => rows[name]).map((name) =>
-    `${name} ${us(rows[name].getWall.median, 2)} / ${us(rows[name].postWall.median, 2)} µs`
-  );
-  return [
-    { h: 4, text: run.label },
-    table(head, body),
-    { p: `Wall-clock medians, same order: ${walls.join("; ")}.${base ? "" : " (No baseline.)"}` },
-  ];
-}
 
 function loopbackSection(run: RuntimeRun): Block[] {
   const rows = run.loopback?.results ?? {};
@@ -589,9 +420,7 @@ function coldSection(run: RuntimeRun): Block[] {
     const over = empty ? row.wall.median - empty.wall.median : undefined;
     const overMin = empty ? row.wall.min - empty.wall.min : undefined;
     return [
-      row.name.startsWith("kognic-auth") || row.name === OURS
-        ? `**\`${row.name}\`**`
-        : `\`${row.name}\``,
+      row.name === OURS ? `**\`${row.name}\`**` : `\`${row.name}\``,
       row.description,
       `${row.wall.median.toFixed(0)} (${row.wall.p25.toFixed(0)}–${row.wall.p75.toFixed(0)})`,
       row.name === "empty" || over === undefined ? "–" : `${signed(over, 0)} ms`,
@@ -676,41 +505,10 @@ function sizeSection(result: BenchResult): Block[] {
     p: tarball
       ? `Our npm tarball (\`${tarball.file}\`): ${kb(tarball.size)} packed, ${
         kb(tarball.unpackedSize)
-      } unpacked in ${tarball.files} files, of which source maps (sources inlined) are ${
-        kb(tarball.sourceMaps)
-      } (${((tarball.sourceMaps / tarball.unpackedSize) * 100).toFixed(0)}%).`
+      } unpacked in ${tarball.files} files.`
       : "Our npm tarball: not measured (no npm build).",
   });
   return blocks;
-}
-
-function memorySection(result: BenchResult): Block {
-  const rows = result.runtimes.flatMap((run) =>
-    ["fetch", OURS].map((name) => {
-      const row = run.memory?.[name];
-      if (!row) return [run.label, name, "–", "–", "–", "–"];
-      const growth = row.heapUsed[1] - row.heapUsed[0];
-      const requests = row.after[1] - row.after[0];
-      return [
-        run.label,
-        name === "fetch" ? "fetch (baseline)" : `**${name}**`,
-        kb(row.heapUsed[0]),
-        kb(row.heapUsed[1]),
-        `${signed(growth / 1024, 1)} KB`,
-        (growth / requests).toFixed(2),
-      ];
-    })
-  );
-  const first = result.runtimes.find((run) => run.memory?.[OURS])?.memory?.[OURS]?.after;
-  const [a, b] = first ?? [1000, 100000];
-  return table([
-    "Runtime",
-    "Client",
-    `Heap after ${a.toLocaleString("en")} requests`,
-    `after ${b.toLocaleString("en")}`,
-    "Growth",
-    "Bytes per request",
-  ], rows);
 }
 
 function machineSection(result: BenchResult): Block {
@@ -734,7 +532,7 @@ function machineSection(result: BenchResult): Block {
   return { list: lines };
 }
 
-const MCP_HEADING = "6. MCP bridge";
+const MCP_HEADING = "5. MCP bridge";
 
 function ms(value: number | undefined): string {
   return value === undefined || !Number.isFinite(value) ? "–" : value.toFixed(2);
@@ -891,7 +689,7 @@ export function withMcpSection(doc: Doc, result: BenchResult): Doc {
   return { ...doc, blocks };
 }
 
-/** The whole document, with its chart. */
+/** The whole document. */
 export function benchDocument(result: BenchResult): Doc {
   const title = result.smoke
     ? "Benchmarks (smoke run: tiny sizes, figures not meaningful)"
@@ -901,7 +699,7 @@ export function benchDocument(result: BenchResult): Doc {
     { h: 1, text: title },
     {
       p: `Generated by \`${result.command}\` (scripts/bench/bench.ts) into benchmarks.json, which ` +
-        "scripts/render_doc.ts renders as this file and benchmarks.svg; do not edit by hand. " +
+        "scripts/render_doc.ts renders as this file; do not edit by hand. " +
         "Reproduce on a clone with Deno 2.9 and Node.js 20 + npm (Node 22 and 24 and the peers " +
         "are installed from npm into `.tmp/`):",
     },
@@ -911,7 +709,6 @@ export function benchDocument(result: BenchResult): Doc {
     ...pairedTargetsSection(result),
     targetsSection(result),
     limitsSection(result),
-    { p: "![Per-request overhead over raw fetch, CPU µs, stubbed fetch](benchmarks.svg)" },
     { h: 2, text: "1. Per-request overhead with a cached token" },
     {
       p: "Every client sends the same GET, and the same POST (a JSON body, with `content-type`), " +
@@ -922,18 +719,6 @@ export function benchDocument(result: BenchResult): Doc {
         "caller would. Before timing, each client's requests are checked (method, bearer token, " +
         "body, content type).",
     },
-    { h: 3, text: "a. Resource fetch stubbed in memory" },
-    {
-      p: `The injected fetch answers at once (one shared Response); token requests go to the ` +
-        `same stub. CPU time (user + system) of the process per request, median of ${
-          first?.stub?.rounds ?? "–"
-        } interleaved batches of about ${first?.stub?.batchMs ?? "–"} ms each; overhead = ` +
-        `client − raw fetch with a precomputed header; "× ours" compares overheads. CPU time is ` +
-        "used because wall time on this shared machine includes other processes; wall-clock " +
-        "medians are listed under each table.",
-    },
-    ...result.runtimes.flatMap(stubSection),
-    { h: 3, text: "b. Loopback HTTP" },
     {
       p: `The local auth server and echo API of \`@kognic/auth/testing\` in a separate Deno ` +
         `process on 127.0.0.1; the body of every response is read. Sequential: ${
@@ -949,12 +734,9 @@ export function benchDocument(result: BenchResult): Doc {
       p: `Fresh processes against the loopback server, spawn to exit, interleaved; the first ` +
         `runs are discarded (compile caches). Scripts import \`@kognic/auth\` from source on Deno ` +
         `and from the installed npm build on Node, and peers as \`npm:\` specifiers on Deno and ` +
-        `installed packages on Node. The CLI is \`deno run -A cli.ts\` on Deno and the npm ` +
-        `package's bin on Node, with the credentials in ` +
-        `\`KOGNIC_CLIENT_ID\`/\`KOGNIC_CLIENT_SECRET\`. "Response at" is the process's own ` +
-        "clock (`performance.now()`) when the response was in. The fastest runs are the least " +
-        "disturbed by other processes on this shared machine; the targets are judged on the " +
-        "medians.",
+        `installed packages on Node (the command's start-up is the \`startup\` part's). "Response at" is ` +
+        "the process's own clock (`performance.now()`) when the response was in. The fastest " +
+        "runs are the least disturbed by other processes on this shared machine.",
     },
     ...result.runtimes.flatMap(coldSection),
     { h: 2, text: "3. Cold storm" },
@@ -978,24 +760,16 @@ export function benchDocument(result: BenchResult): Doc {
         "Ours is bundled from `mod.ts`, the peers from their npm packages.",
     },
     ...sizeSection(result),
-    { h: 2, text: "5. Memory" },
-    {
-      p: "One client, stubbed fetch, GET and POST alternating; the heap after forced garbage " +
-        `collection (\`--expose-gc\`), in a process of its own per client. Growth below ${
-          kb(MEMORY_NOISE_BYTES)
-        } cannot be one object kept per request, so it counts as noise.`,
-    },
-    memorySection(result),
     { h: 2, text: MCP_HEADING },
     ...mcpSection(result),
-    { h: 2, text: "7. Start-up of the command, paired" },
+    { h: 2, text: "6. Start-up of the command, paired" },
     {
       p: "`kognic-auth` as its users start it: on Deno `deno run --allow-net --allow-read " +
         "--allow-write --allow-env cli.ts` from the sources (as a JSR user runs it), on Node.js " +
         "the npm package's bin; against the loopback auth server.",
     },
     ...startupSection(result),
-    { h: 2, text: "8. AuthSession.fetch against raw fetch over loopback" },
+    { h: 2, text: "7. AuthSession.fetch against raw fetch over loopback" },
     ...fetchRatioSection(result),
     { h: 2, text: "Machine and versions" },
     machineSection(result),
@@ -1005,30 +779,5 @@ export function benchDocument(result: BenchResult): Doc {
   );
   if (errors.length) blocks.push({ h: 2, text: "Cases that did not run" }, { list: errors });
   if (result.pending.length) blocks.push({ h: 2, text: "Pending" }, { list: result.pending });
-  return { blocks, chart: benchChart(result) };
-}
-
-// ---------------------------------------------------------------------------
-// The chart
-
-/** The chart: the stubbed-fetch overheads of ours and the peers, one panel per runtime. */
-function benchChart(result: BenchResult): Chart {
-  return {
-    title: "Per-request overhead over raw fetch, cached token, fetch stubbed in memory",
-    note: "CPU µs per request (median), GET (dark) and POST (light); shorter is better. " +
-      `Generated by ${result.command}, ${result.date.slice(0, 10)}.`,
-    series: ["GET", "POST"],
-    unit: "µs",
-    panels: result.runtimes.map((run) => ({
-      label: run.label,
-      bars: [OURS, ...Object.keys(PEERS)].map((name) => ({
-        name,
-        ...(name === OURS ? { ours: true } : {}),
-        values: (["get", "post"] as const).map((method) => {
-          const value = stubOverhead(run, name, method);
-          return value === undefined ? null : Number(value.toFixed(2));
-        }),
-      })),
-    })),
-  };
+  return { blocks };
 }

@@ -32,6 +32,7 @@ import os from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { createInterface } from "node:readline";
+import { npmInstall } from "../npm_tools.ts";
 import { Client } from "@modelcontextprotocol/client";
 import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
 
@@ -168,19 +169,7 @@ function cpuOf(pid: number | null | undefined): number {
 export function mcpRemoteEntry(): string {
   const dir = join(ROOT, ".tmp", "bench-mcp");
   const entry = join(dir, "node_modules", "mcp-remote", "dist", "proxy.js");
-  if (!existsSync(entry)) {
-    const result = spawnSync("npm", [
-      "install",
-      "--prefix",
-      dir,
-      "--no-save",
-      "--no-audit",
-      "--no-fund",
-      "--loglevel=error",
-      `mcp-remote@${MCP_REMOTE_VERSION}`,
-    ], { stdio: ["ignore", 2, 2] });
-    if (result.status !== 0) throw new Error(`npm install mcp-remote failed (${result.status})`);
-  }
+  if (!existsSync(entry)) npmInstall(dir, [`mcp-remote@${MCP_REMOTE_VERSION}`]);
   return entry;
 }
 

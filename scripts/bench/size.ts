@@ -36,8 +36,6 @@ export interface TarballResult {
   size: number;
   unpackedSize: number;
   files: number;
-  /** Bytes of source maps among the unpacked files. */
-  sourceMaps: number;
 }
 
 const USED: Record<string, string[]> = {
@@ -176,13 +174,11 @@ export function tarballOf(packJson: string): TarballResult {
     size: number;
     unpackedSize: number;
     entryCount: number;
-    files: { path: string; size: number }[];
   }[];
   return {
     file: pack.filename,
     size: pack.size,
     unpackedSize: pack.unpackedSize,
     files: pack.entryCount,
-    sourceMaps: pack.files.filter((f) => f.path.endsWith(".map")).reduce((n, f) => n + f.size, 0),
   };
 }

@@ -16,7 +16,7 @@
 import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Stats } from "./cases.ts";
+import { type Stats, stats } from "./cases.ts";
 
 /** A runtime whose start-up is measured. */
 export interface StartupRuntime {
@@ -77,25 +77,6 @@ const CASES = [
       "a token request, the cache written",
   },
 ] as const;
-
-function quantile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return NaN;
-  const at = (sorted.length - 1) * q;
-  const low = Math.floor(at);
-  const high = Math.ceil(at);
-  return sorted[low] + (sorted[high] - sorted[low]) * (at - low);
-}
-
-function stats(samples: number[]): Stats {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return {
-    median: quantile(sorted, 0.5),
-    p25: quantile(sorted, 0.25),
-    p75: quantile(sorted, 0.75),
-    min: sorted[0] ?? NaN,
-    n: sorted.length,
-  };
-}
 
 /** The floor script: one file read and one loopback GET (any status). */
 function floorScript(runtime: StartupRuntime, file: string): string {
