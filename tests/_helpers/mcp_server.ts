@@ -9,7 +9,12 @@ import { randomUUID } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
-import { CallToolRequestSchema, ListToolsRequestSchema } from "@modelcontextprotocol/sdk/types.js";
+import {
+  CallToolRequestSchema,
+  ElicitResultSchema,
+  ListRootsResultSchema,
+  ListToolsRequestSchema,
+} from "@modelcontextprotocol/sdk/types.js";
 import type { LocalAuthServer } from "../../testing.ts";
 
 /** How long after its expiry a token the auth server issued is still accepted. */
@@ -125,6 +130,8 @@ export interface TestMcpServer extends TokenCheckedServer {
   readonly teamHeaders: readonly string[];
   /** Every Mcp-Session-Id the server created. */
   readonly sessions: readonly string[];
+  /** What the tool `ask` got from the client (with `ask`). */
+  readonly asked: AskAnswers;
 }
 
 /** The three tools of both MCP test servers, as `tools/list` answers them. */
@@ -154,6 +161,58 @@ export const TOOLS: {
 ];
 
 /**
+ * The tool `ask` of both servers when started with `ask`: it asks the client its name
+ * (`elicitation/create`, with the call's token in the message, as a server that echoes secrets)
+ * and then its roots (`roots/list`), and answers with both.
+ */
+export const ASK_TOOL: (typeof TOOLS)[number] = {
+  name: "ask",
+  description: "Asks the client its name and its roots.",
+  inputSchema: { type: "object" as const, properties: {} },
+};
+
+/** The elicitation `ask` sends, with the token of the call in its message. */
+export function askName(token: string): {
+  message: string;
+  requestedSchema: {
+    type: "object";
+    properties: { name: { type: "string" } };
+    required: string[];
+  };
+} {
+  return {
+    message: `What is your name? (asked with ${token})`,
+    requestedSchema: {
+      type: "object",
+      properties: { name: { type: "string" } },
+      required: ["name"],
+    },
+  };
+}
+
+/** What the servers' `ask` got from the client, in order. */
+export interface AskAnswers {
+  /** The names the elicitations were answered with (`declined` when not accepted). */
+  readonly names: string[];
+  /** The root URIs of each `roots/list` answer, joined by a space. */
+  readonly roots: string[];
+}
+
+/** Keeps an elicitation and a roots answer in `answers`; the text `ask` answers with. */
+export function askResult(
+  answers: AskAnswers,
+  elicited: { action?: unknown; content?: Record<string, unknown> } | undefined,
+  listed: { roots?: { uri?: unknown }[] } | undefined,
+  token: string,
+): { content: { type: "text"; text: string }[] } {
+  const name = elicited?.action === "accept" ? String(elicited.content?.name) : "declined";
+  const roots = (listed?.roots ?? []).map((root) => String(root.uri)).join(" ");
+  answers.names.push(name);
+  answers.roots.push(roots);
+  return { content: [{ type: "text", text: `hello ${name}; roots ${roots}; token ${token}` }] };
+}
+
+/**
  * The answer of a tool call of either server: `echo` answers the text (after `notify` sent a
  * log notification), `add` the sum, `whoami` the bearer token (a server that echoes secrets).
  */
@@ -180,11 +239,16 @@ export async function callTool(
 
 /**
  * Starts the SDK v1 MCP server, stateful (Mcp-Session-Id), with the three tools of
- * {@linkcode callTool}; `echo`'s notification goes on the call's event stream.
+ * {@linkcode callTool}; `echo`'s notification goes on the call's event stream. With `ask`,
+ * the tool {@linkcode ASK_TOOL} too, whose requests go on the call's event stream.
  */
-export async function startMcpServer(auth: LocalAuthServer): Promise<TestMcpServer> {
+export async function startMcpServer(
+  auth: LocalAuthServer,
+  options: { ask?: boolean } = {},
+): Promise<TestMcpServer> {
   const transports = new Map<string, StreamableHTTPServerTransport>();
   const sessions: string[] = [];
+  const asked: AskAnswers = { names: [], roots: [] };
   const teamHeaders: string[] = [];
   let eventStreams = 0;
 
@@ -193,20 +257,39 @@ export async function startMcpServer(auth: LocalAuthServer): Promise<TestMcpServ
       { name: "kognic-test-mcp", version: "1.0.0" },
       { capabilities: { tools: {}, logging: {} } },
     );
-    server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: TOOLS }));
-    server.setRequestHandler(CallToolRequestSchema, (
+    server.setRequestHandler(
+      ListToolsRequestSchema,
+      () => ({ tools: options.ask ? [...TOOLS, ASK_TOOL] : TOOLS }),
+    );
+    server.setRequestHandler(CallToolRequestSchema, async (
       request: { params: { name: string; arguments?: Record<string, unknown> } },
       extra: {
         sendNotification(notification: unknown): Promise<void>;
+        sendRequest<T>(request: unknown, schema: unknown): Promise<T>;
         authInfo?: { token: string };
       },
-    ) =>
-      callTool(
+    ) => {
+      const token = extra.authInfo?.token ?? "";
+      if (options.ask && request.params.name === "ask") {
+        const elicited = await extra.sendRequest<
+          { action: string; content?: Record<string, unknown> }
+        >(
+          { method: "elicitation/create", params: askName(token) },
+          ElicitResultSchema,
+        );
+        const listed = await extra.sendRequest<{ roots: { uri: string }[] }>(
+          { method: "roots/list" },
+          ListRootsResultSchema,
+        );
+        return askResult(asked, elicited, listed, token);
+      }
+      return await callTool(
         request.params.name,
         request.params.arguments ?? {},
         extra.authInfo?.token,
         (notification) => extra.sendNotification(notification),
-      ));
+      );
+    });
     return server;
   }
 
@@ -253,5 +336,6 @@ export async function startMcpServer(auth: LocalAuthServer): Promise<TestMcpServ
     eventStreams: { get: () => eventStreams },
     teamHeaders: { value: teamHeaders },
     sessions: { value: sessions },
+    asked: { value: asked },
   }) as TestMcpServer;
 }

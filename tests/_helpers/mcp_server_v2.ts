@@ -5,9 +5,18 @@
 // says; a request without a valid one gets 401.
 
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { createMcpHandler, Server } from "@modelcontextprotocol/server";
+import { createMcpHandler, inputRequired, Server } from "@modelcontextprotocol/server";
 import type { LocalAuthServer } from "../../testing.ts";
-import { callTool, serveBehindTokens, type TokenCheckedServer, TOOLS } from "./mcp_server.ts";
+import {
+  ASK_TOOL,
+  type AskAnswers,
+  askName,
+  askResult,
+  callTool,
+  serveBehindTokens,
+  type TokenCheckedServer,
+  TOOLS,
+} from "./mcp_server.ts";
 
 /** The SDK v2 MCP server of the tests. */
 export interface TestMcpServerV2 extends TokenCheckedServer {
@@ -15,6 +24,8 @@ export interface TestMcpServerV2 extends TokenCheckedServer {
   readonly modernRequests: number;
   /** The JSON-RPC methods of the requests, in order. */
   readonly methods: readonly string[];
+  /** What the tool `ask` got from the client (with `ask`). */
+  readonly asked: AskAnswers;
 }
 
 /** Which eras the server answers. */
@@ -23,6 +34,11 @@ export interface McpServerV2Options {
   legacy?: "reject" | "stateless";
   /** Check each token with the auth server (off for the benchmark's floor). @default {true} */
   checkTokens?: boolean;
+  /**
+   * Serve the tool `ask` too, which asks the client in the era's way: its name (an elicitation)
+   * in one round, its roots in the next, as `input_required` results.
+   */
+  ask?: boolean;
 }
 
 /** Starts the server with the three tools of {@linkcode callTool}. */
@@ -32,20 +48,44 @@ export async function startMcpServerV2(
 ): Promise<TestMcpServerV2> {
   const methods: string[] = [];
   let modernRequests = 0;
+  const asked: AskAnswers = { names: [], roots: [] };
 
   function newServer(): Server {
     const server = new Server(
       { name: "kognic-test-mcp-v2", version: "2.0.0" },
       { capabilities: { tools: {}, logging: {} } },
     );
-    server.setRequestHandler("tools/list", () => ({ tools: TOOLS }));
-    server.setRequestHandler("tools/call", (request, ctx) =>
-      callTool(
+    server.setRequestHandler(
+      "tools/list",
+      () => ({ tools: options.ask ? [...TOOLS, ASK_TOOL] : TOOLS }),
+    );
+    server.setRequestHandler("tools/call", (request, ctx) => {
+      const token = ctx.http?.authInfo?.token ?? "";
+      if (options.ask && request.params.name === "ask") {
+        // Round 1 asks the name; round 2 (its answer in hand, kept in requestState) the roots.
+        const responses = (ctx.mcpReq.inputResponses ?? {}) as Record<string, never>;
+        const state = ctx.mcpReq.requestState();
+        if (typeof state !== "string") {
+          return inputRequired({
+            inputRequests: { name: inputRequired.elicit(askName(token)) },
+            requestState: "round 1",
+          });
+        }
+        if (state === "round 1") {
+          return inputRequired({
+            inputRequests: { roots: inputRequired.listRoots() },
+            requestState: JSON.stringify(responses.name ?? null),
+          });
+        }
+        return askResult(asked, JSON.parse(state) ?? undefined, responses.roots, token);
+      }
+      return callTool(
         request.params.name,
         (request.params.arguments ?? {}) as Record<string, unknown>,
-        ctx.http?.authInfo?.token ?? "",
+        token,
         (notification) => ctx.mcpReq.notify(notification),
-      ));
+      );
+    });
     return server;
   }
 
@@ -98,5 +138,6 @@ export async function startMcpServerV2(
   return Object.defineProperties(server, {
     modernRequests: { get: () => modernRequests },
     methods: { value: methods },
+    asked: { value: asked },
   }) as TestMcpServerV2;
 }

@@ -1,0 +1,186 @@
+// The server's requests of the client (elicitation, roots) through `kognic-auth mcp-proxy`,
+// end to end with real components, for each pair of protocol eras: an MCP client of either
+// era (SDK v1 for 2025-11-25, SDK v2 in `auto` mode for 2026-07-28) spawns the proxy over
+// stdio and answers the requests; the server of either era (SDK v1's stateful server, which
+// sends them as JSON-RPC requests on the call's event stream, or SDK v2's of 2026-07-28 only,
+// which returns them as `input_required` results over two rounds) asks them inside a tool
+// call, with the call's token in the elicitation's message.
+
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { Client as ClientV1 } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport as StdioV1 } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { ElicitRequestSchema, ListRootsRequestSchema } from "@modelcontextprotocol/sdk/types.js";
+import { Client as ClientV2 } from "@modelcontextprotocol/client";
+import { StdioClientTransport as StdioV2 } from "@modelcontextprotocol/client/stdio";
+import type { LocalAuthServer } from "../../testing.ts";
+import {
+  type AskAnswers,
+  startMcpServer,
+  type TokenCheckedServer,
+} from "../_helpers/mcp_server.ts";
+import { startMcpServerV2 } from "../_helpers/mcp_server_v2.ts";
+import {
+  type CallResult,
+  proxyArgs,
+  type ProxyHome,
+  spawnCommand,
+  startProxyHome,
+  type ToolClient,
+  toolClient,
+} from "../_helpers/mcp_client.ts";
+import { cliCommand, CLIENT_SECRET, isolatedXdg, record } from "../_helpers/mod.ts";
+
+type AskServer = TokenCheckedServer & { readonly asked: AskAnswers };
+
+let home: ProxyHome;
+let auth: LocalAuthServer;
+let oldServer: AskServer;
+let newServer: AskServer;
+
+before(async () => {
+  home = await startProxyHome();
+  auth = home.auth;
+  oldServer = await startMcpServer(auth, { ask: true });
+  newServer = await startMcpServerV2(auth, { legacy: "reject", ask: true });
+});
+
+after(async () => {
+  await newServer.close();
+  await oldServer.close();
+  await home.close();
+});
+
+const ROOT = "file:///work/ada";
+
+/** A client of the proxy, with what it was asked and everything it received. */
+interface AskingClient extends ToolClient {
+  /** The era the client ended up speaking: "modern" or "legacy". */
+  era: string;
+  /** The messages of the elicitations the client was sent. */
+  questions: string[];
+  /** How many times the client was asked its roots. */
+  rootLists(): number;
+  /** Every message the client received, serialized. */
+  received: string[];
+  stderr(): string;
+  close(): Promise<void>;
+}
+
+/** A client of the proxy that answers elicitations with the name Ada and roots with ROOT. */
+async function connect(era: "old" | "new", url: string): Promise<AskingClient> {
+  const command = [...cliCommand(), "-v", ...proxyArgs(url, auth.url, home.credentials)];
+  const env = isolatedXdg(home.dir);
+  const questions: string[] = [];
+  let rootLists = 0;
+  const elicit = (request: { params: { message?: string } }) => {
+    questions.push(String(request.params.message));
+    return { action: "accept" as const, content: { name: "Ada" } };
+  };
+  const roots = () => {
+    rootLists++;
+    return { roots: [{ uri: ROOT, name: "work" }] };
+  };
+  let spawned;
+  let client;
+  if (era === "old") {
+    spawned = spawnCommand(StdioV1, command, { env });
+    client = new ClientV1(
+      { name: "old-era-client", version: "1.0.0" },
+      { capabilities: { elicitation: {}, roots: {} } },
+    );
+    client.setRequestHandler(ElicitRequestSchema, elicit);
+    client.setRequestHandler(ListRootsRequestSchema, roots);
+    await client.connect(spawned.transport);
+  } else {
+    spawned = spawnCommand(StdioV2, command, { env });
+    client = new ClientV2(
+      { name: "new-era-client", version: "2.0.0" },
+      {
+        versionNegotiation: { mode: "auto" },
+        capabilities: { elicitation: { form: {} }, roots: {} },
+      },
+    );
+    client.setRequestHandler("elicitation/create", elicit);
+    client.setRequestHandler("roots/list", roots);
+    await client.connect(spawned.transport);
+  }
+  const connected = client;
+  return {
+    ...toolClient(connected),
+    era: connected instanceof ClientV2 ? connected.getProtocolEra() ?? "none" : "legacy",
+    questions,
+    rootLists: () => rootLists,
+    received: spawned.received,
+    stderr: spawned.stderr,
+    close: async () => {
+      await connected.close();
+      record(spawned.stderr());
+    },
+  };
+}
+
+/**
+ * The checks of every era pair: `ask` is answered with what the client answered the server,
+ * twice in a row; the client was asked with the token replaced; no token reached the client.
+ */
+async function askThrough(era: "old" | "new", server: AskServer, mode: RegExp): Promise<void> {
+  const asked = server.asked.names.length;
+  const proxy = await connect(era, server.url);
+  try {
+    assert.equal(proxy.era, era === "old" ? "legacy" : "modern");
+    for (let call = 0; call < 2; call++) {
+      const result: CallResult = await proxy.call("ask", {});
+      assert.notEqual(result.isError, true, JSON.stringify(result));
+      assert.equal(result.content[0].text, `hello Ada; roots ${ROOT}; token [token]`);
+    }
+    // The same proxy still serves plain calls.
+    const echoed: CallResult = await proxy.call("echo", { text: "after" });
+    assert.equal(echoed.content[0].text, "after");
+  } finally {
+    await proxy.close();
+  }
+  // The server got the client's answers: the name of the elicitation, the root of the listing.
+  assert.deepEqual(server.asked.names.slice(asked), ["Ada", "Ada"]);
+  assert.deepEqual(server.asked.roots.slice(asked), [ROOT, ROOT]);
+  assert.deepEqual(proxy.questions, Array(2).fill("What is your name? (asked with [token])"));
+  assert.equal(proxy.rootLists(), 2);
+  assert.match(proxy.stderr(), mode);
+  assert.ok(server.tokensSeen.size > 0);
+  for (const message of [...proxy.received, proxy.stderr()]) {
+    assert.ok(!message.includes(CLIENT_SECRET), "the secret reached the client");
+    for (const token of server.tokensSeen) {
+      assert.ok(!message.includes(token), "a token reached the client");
+    }
+  }
+}
+
+describe("kognic-auth mcp-proxy passes the server's requests of the client on", () => {
+  it("from a 2026-07-28 server (input_required) to an old-era client (JSON-RPC requests)", async () => {
+    await askThrough(
+      "old",
+      newServer,
+      /bridging MCP 2025 \(initialize\) on stdio and MCP 2026-07-28/,
+    );
+  });
+
+  it("from an old-era server (JSON-RPC requests) to a 2026-07-28 client (input_required)", async () => {
+    await askThrough(
+      "new",
+      oldServer,
+      /bridging MCP 2026-07-28 on stdio and MCP 2025 \(initialize\)/,
+    );
+  });
+
+  it("between a 2026-07-28 client and server, as they are", async () => {
+    await askThrough("new", newServer, /forwarding MCP messages as they are \(MCP 2026-07-28\)/);
+  });
+
+  it("between an old-era client and server, as they are", async () => {
+    await askThrough(
+      "old",
+      oldServer,
+      /forwarding MCP messages as they are \(MCP 2025 \(initialize\)\)/,
+    );
+  });
+});
