@@ -47,6 +47,8 @@ const INPUT_METHODS: Record<string, string> = {
 const INPUT_REQUIRED_METHODS = new Set(["tools/call", "prompts/get", "resources/read"]);
 /** At most this many requests of the server wait for a 2026-07-28 client's answers in one call. */
 const MAX_PENDING_INPUTS = 32;
+/** At most this many resources a 2025 client subscribes to through a 2026-07-28 bridge. */
+const MAX_SUBSCRIPTIONS = 1000;
 /** JSON-RPC error codes the bridge answers with. */
 const INVALID_PARAMS = -32602;
 const INTERNAL_ERROR = -32603;
@@ -588,6 +590,58 @@ class Bridge {
     const serverCapabilities = upstream.getServerCapabilities() ?? {};
     const instructions = upstream.getInstructions?.();
 
+    // A 2025 client takes the server's change notifications unasked and subscribes to a
+    // resource's updates with `resources/subscribe`; a 2026-07-28 server sends them only on a
+    // `subscriptions/listen` stream, which the bridge keeps open for it (reopened when the
+    // resources subscribed to change). The SDK hands what arrives on it to the handler above.
+    let listening: { close(): Promise<void> } | undefined;
+    const subscribed = new Set<string>();
+    const listen = async (): Promise<void> => {
+      const { tools, prompts, resources } = serverCapabilities as Record<
+        string,
+        { listChanged?: boolean; subscribe?: boolean } | undefined
+      >;
+      const filter = {
+        ...(tools?.listChanged ? { toolsListChanged: true } : {}),
+        ...(prompts?.listChanged ? { promptsListChanged: true } : {}),
+        ...(resources?.listChanged ? { resourcesListChanged: true } : {}),
+        ...(resources?.subscribe && subscribed.size > 0
+          ? { resourceSubscriptions: [...subscribed] }
+          : {}),
+      };
+      const previous = listening;
+      listening = Object.keys(filter).length > 0
+        ? await upstream.listen(filter, { timeout: DISCOVER_TIMEOUT_MS })
+        : undefined;
+      await previous?.close().catch(() => {});
+    };
+    // One (re)opening at a time, in order.
+    let listened: Promise<void> = Promise.resolve();
+    const relisten = (): Promise<void> => (listened = listened.catch(() => {}).then(listen));
+    const legacyListens = clientEra === "legacy" && serverEra === "modern";
+    if (legacyListens) {
+      relisten().catch((error) =>
+        debug(
+          `no change notifications from ${where}: ${this.#options.clean(errorText(error))}`,
+        )
+      );
+      this.#ends.unshift(async () => await listening?.close());
+    }
+    /** `resources/subscribe` and `/unsubscribe` of a 2025 client, as the listen stream's filter. */
+    const subscribe = async (
+      method: string,
+      params: Record<string, unknown> | undefined,
+    ): Promise<Record<string, unknown>> => {
+      const uri = params?.uri;
+      if (typeof uri !== "string") throw rpcError(INVALID_PARAMS, `${method} needs a uri`);
+      if (method === "resources/unsubscribe") subscribed.delete(uri);
+      else if (subscribed.size >= MAX_SUBSCRIPTIONS) {
+        throw rpcError(INTERNAL_ERROR, `more than ${MAX_SUBSCRIPTIONS} resources subscribed to`);
+      } else subscribed.add(uri);
+      await relisten();
+      return {};
+    };
+
     /** Sends one request upstream; its progress goes to `progress` as it comes. */
     const forward = (
       method: string,
@@ -621,6 +675,12 @@ class Bridge {
               method: "notifications/progress",
               params: { ...value, progressToken: token },
             } as never).catch(() => {});
+        if (
+          legacyListens &&
+          (request.method === "resources/subscribe" || request.method === "resources/unsubscribe")
+        ) {
+          return await subscribe(request.method, request.params) as never;
+        }
         if (clientEra === "legacy" || !INPUT_REQUIRED_METHODS.has(request.method)) {
           return await forward(
             request.method,

@@ -171,6 +171,16 @@ export const ASK_TOOL: (typeof TOOLS)[number] = {
   inputSchema: { type: "object" as const, properties: {} },
 };
 
+/**
+ * The tool `change` of both servers when started with `ask`: the server tells its clients that
+ * its tools changed (`notifications/tools/list_changed`, in its era's way) and answers `changed`.
+ */
+export const CHANGE_TOOL: (typeof TOOLS)[number] = {
+  name: "change",
+  description: "Announces that the tools changed.",
+  inputSchema: { type: "object" as const, properties: {} },
+};
+
 /** The elicitation `ask` sends, with the token of the call in its message. */
 export function askName(token: string): {
   message: string;
@@ -255,11 +265,11 @@ export async function startMcpServer(
   function newMcpServer(): Server {
     const server = new Server(
       { name: "kognic-test-mcp", version: "1.0.0" },
-      { capabilities: { tools: {}, logging: {} } },
+      { capabilities: { tools: options.ask ? { listChanged: true } : {}, logging: {} } },
     );
     server.setRequestHandler(
       ListToolsRequestSchema,
-      () => ({ tools: options.ask ? [...TOOLS, ASK_TOOL] : TOOLS }),
+      () => ({ tools: options.ask ? [...TOOLS, ASK_TOOL, CHANGE_TOOL] : TOOLS }),
     );
     server.setRequestHandler(CallToolRequestSchema, async (
       request: { params: { name: string; arguments?: Record<string, unknown> } },
@@ -282,6 +292,11 @@ export async function startMcpServer(
           ListRootsResultSchema,
         );
         return askResult(asked, elicited, listed, token);
+      }
+      if (options.ask && request.params.name === "change") {
+        // Unsolicited, on the session's own event stream.
+        await server.sendToolListChanged();
+        return { content: [{ type: "text" as const, text: "changed" }] };
       }
       return await callTool(
         request.params.name,

@@ -13,6 +13,7 @@ import {
   askName,
   askResult,
   callTool,
+  CHANGE_TOOL,
   serveBehindTokens,
   type TokenCheckedServer,
   TOOLS,
@@ -53,11 +54,11 @@ export async function startMcpServerV2(
   function newServer(): Server {
     const server = new Server(
       { name: "kognic-test-mcp-v2", version: "2.0.0" },
-      { capabilities: { tools: {}, logging: {} } },
+      { capabilities: { tools: options.ask ? { listChanged: true } : {}, logging: {} } },
     );
     server.setRequestHandler(
       "tools/list",
-      () => ({ tools: options.ask ? [...TOOLS, ASK_TOOL] : TOOLS }),
+      () => ({ tools: options.ask ? [...TOOLS, ASK_TOOL, CHANGE_TOOL] : TOOLS }),
     );
     server.setRequestHandler("tools/call", (request, ctx) => {
       const token = ctx.http?.authInfo?.token ?? "";
@@ -78,6 +79,11 @@ export async function startMcpServerV2(
           });
         }
         return askResult(asked, JSON.parse(state) ?? undefined, responses.roots, token);
+      }
+      if (options.ask && request.params.name === "change") {
+        // To the open `subscriptions/listen` streams that asked for it.
+        handler.notify.toolsChanged();
+        return { content: [{ type: "text" as const, text: "changed" }] };
       }
       return callTool(
         request.params.name,

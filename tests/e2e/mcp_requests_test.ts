@@ -4,13 +4,19 @@
 // stdio and answers the requests; the server of either era (SDK v1's stateful server, which
 // sends them as JSON-RPC requests on the call's event stream, or SDK v2's of 2026-07-28 only,
 // which returns them as `input_required` results over two rounds) asks them inside a tool
-// call, with the call's token in the elicitation's message.
+// call, with the call's token in the elicitation's message. The server's change notification
+// (`notifications/tools/list_changed`) reaches the client too: unasked from a 2025 server, on
+// a `subscriptions/listen` stream from a 2026-07-28 server.
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Client as ClientV1 } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport as StdioV1 } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { ElicitRequestSchema, ListRootsRequestSchema } from "@modelcontextprotocol/sdk/types.js";
+import {
+  ElicitRequestSchema,
+  ListRootsRequestSchema,
+  ToolListChangedNotificationSchema,
+} from "@modelcontextprotocol/sdk/types.js";
 import { Client as ClientV2 } from "@modelcontextprotocol/client";
 import { StdioClientTransport as StdioV2 } from "@modelcontextprotocol/client/stdio";
 import type { LocalAuthServer } from "../../testing.ts";
@@ -61,6 +67,10 @@ interface AskingClient extends ToolClient {
   questions: string[];
   /** How many times the client was asked its roots. */
   rootLists(): number;
+  /** How many `notifications/tools/list_changed` the client received. */
+  changes(): number;
+  /** Resolves at the next `notifications/tools/list_changed`, or after `ms`. */
+  nextChange(ms: number): Promise<void>;
   /** Every message the client received, serialized. */
   received: string[];
   stderr(): string;
@@ -81,6 +91,12 @@ async function connect(era: "old" | "new", url: string): Promise<AskingClient> {
     rootLists++;
     return { roots: [{ uri: ROOT, name: "work" }] };
   };
+  let changes = 0;
+  let changed: (() => void) | undefined;
+  const onChange = () => {
+    changes++;
+    changed?.();
+  };
   let spawned;
   let client;
   if (era === "old") {
@@ -91,6 +107,7 @@ async function connect(era: "old" | "new", url: string): Promise<AskingClient> {
     );
     client.setRequestHandler(ElicitRequestSchema, elicit);
     client.setRequestHandler(ListRootsRequestSchema, roots);
+    client.setNotificationHandler(ToolListChangedNotificationSchema, onChange);
     await client.connect(spawned.transport);
   } else {
     spawned = spawnCommand(StdioV2, command, { env });
@@ -103,7 +120,10 @@ async function connect(era: "old" | "new", url: string): Promise<AskingClient> {
     );
     client.setRequestHandler("elicitation/create", elicit);
     client.setRequestHandler("roots/list", roots);
+    client.setNotificationHandler("notifications/tools/list_changed", onChange);
     await client.connect(spawned.transport);
+    // A client of 2026-07-28 asks for change notifications.
+    if (client.getProtocolEra() === "modern") await client.listen({ toolsListChanged: true });
   }
   const connected = client;
   return {
@@ -111,6 +131,15 @@ async function connect(era: "old" | "new", url: string): Promise<AskingClient> {
     era: connected instanceof ClientV2 ? connected.getProtocolEra() ?? "none" : "legacy",
     questions,
     rootLists: () => rootLists,
+    changes: () => changes,
+    nextChange: (ms) =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, ms);
+        changed = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      }),
     received: spawned.received,
     stderr: spawned.stderr,
     close: async () => {
@@ -133,6 +162,15 @@ async function askThrough(era: "old" | "new", server: AskServer, mode: RegExp): 
       const result: CallResult = await proxy.call("ask", {});
       assert.notEqual(result.isError, true, JSON.stringify(result));
       assert.equal(result.content[0].text, `hello Ada; roots ${ROOT}; token [token]`);
+    }
+    // The server's change notification reaches the client. The proxy's stream for them may
+    // open after the first call; each call sends one, until one arrives (the deadline a bound).
+    const deadline = Date.now() + 60_000;
+    while (proxy.changes() === 0) {
+      assert.ok(Date.now() < deadline, "no notifications/tools/list_changed within 60 s");
+      const result: CallResult = await proxy.call("change", {});
+      assert.equal(result.content[0].text, "changed");
+      await proxy.nextChange(1000);
     }
     // The same proxy still serves plain calls.
     const echoed: CallResult = await proxy.call("echo", { text: "after" });
