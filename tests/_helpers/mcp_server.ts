@@ -132,6 +132,11 @@ export interface TestMcpServer extends TokenCheckedServer {
   readonly sessions: readonly string[];
   /** What the tool `ask` got from the client (with `ask`). */
   readonly asked: AskAnswers;
+  /**
+   * Asks the client of the latest session its roots outside any call (on the session's own
+   * event stream, waiting 5 s at most): `answered URI...`, or `error CODE: MESSAGE`.
+   */
+  listRootsOutsideCalls(): Promise<string>;
 }
 
 /** The three tools of both MCP test servers, as `tools/list` answers them. */
@@ -259,6 +264,7 @@ export async function startMcpServer(
   const transports = new Map<string, StreamableHTTPServerTransport>();
   const sessions: string[] = [];
   const asked: AskAnswers = { names: [], roots: [] };
+  let latest: Server | undefined;
   const teamHeaders: string[] = [];
   let eventStreams = 0;
 
@@ -305,6 +311,7 @@ export async function startMcpServer(
         (notification) => extra.sendNotification(notification),
       );
     });
+    latest = server;
     return server;
   }
 
@@ -352,5 +359,17 @@ export async function startMcpServer(
     teamHeaders: { value: teamHeaders },
     sessions: { value: sessions },
     asked: { value: asked },
+    listRootsOutsideCalls: {
+      value: async () => {
+        if (!latest) return "error: no session";
+        try {
+          const listed = await latest.listRoots(undefined, { timeout: 5000 });
+          return `answered ${listed.roots.map((root: { uri: string }) => root.uri).join(" ")}`;
+        } catch (error) {
+          const { code, message } = error as { code?: unknown; message?: unknown };
+          return `error ${code}: ${message}`;
+        }
+      },
+    },
   }) as TestMcpServer;
 }

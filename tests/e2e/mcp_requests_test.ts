@@ -23,6 +23,7 @@ import type { LocalAuthServer } from "../../testing.ts";
 import {
   type AskAnswers,
   startMcpServer,
+  type TestMcpServer,
   type TokenCheckedServer,
 } from "../_helpers/mcp_server.ts";
 import { startMcpServerV2 } from "../_helpers/mcp_server_v2.ts";
@@ -41,7 +42,7 @@ type AskServer = TokenCheckedServer & { readonly asked: AskAnswers };
 
 let home: ProxyHome;
 let auth: LocalAuthServer;
-let oldServer: AskServer;
+let oldServer: TestMcpServer;
 let newServer: AskServer;
 
 before(async () => {
@@ -150,6 +151,29 @@ async function connect(era: "old" | "new", url: string): Promise<AskingClient> {
 }
 
 /**
+ * A 2025 server asks the client its roots outside any call; the answer the server gets (see
+ * `listRootsOutsideCalls`), and the proxy's stderr.
+ */
+async function rootsOutsideCalls(era: "old" | "new"): Promise<{ outcome: string; stderr: string }> {
+  const proxy = await connect(era, oldServer.url);
+  let outcome;
+  try {
+    // A call first, so that the session's event stream is open before the server asks.
+    const result: CallResult = await proxy.call("echo", { text: "open" });
+    assert.equal(result.content[0].text, "open");
+    const deadline = Date.now() + 60_000;
+    do {
+      assert.ok(Date.now() < deadline, "the session's event stream did not open within 60 s");
+      outcome = await oldServer.listRootsOutsideCalls();
+      // Before the stream is open, the server's request goes nowhere and times out.
+    } while (/not connected|no session|timed out/i.test(outcome));
+  } finally {
+    await proxy.close();
+  }
+  return { outcome, stderr: proxy.stderr() };
+}
+
+/**
  * The checks of every era pair: `ask` is answered with what the client answered the server,
  * twice in a row; the client was asked with the token replaced; no token reached the client.
  */
@@ -220,5 +244,16 @@ describe("kognic-auth mcp-proxy passes the server's requests of the client on", 
       oldServer,
       /forwarding MCP messages as they are \(MCP 2025 \(initialize\)\)/,
     );
+  });
+
+  it("answers an old-era server's request outside a call with an error for a 2026-07-28 client", async () => {
+    const { outcome, stderr } = await rootsOutsideCalls("new");
+    assert.match(outcome, /^error -32603: .*cannot pass on roots\/list: .*none is in flight/);
+    assert.match(stderr, /roots\/list from \S+ was refused/);
+  });
+
+  it("passes an old-era server's request outside a call to an old-era client", async () => {
+    const { outcome } = await rootsOutsideCalls("old");
+    assert.equal(outcome, `answered ${ROOT}`);
   });
 });
