@@ -710,6 +710,14 @@ class Bridge {
         return await flow.round(ctx.mcpReq.signal, progress) as never;
       };
       server.fallbackNotificationHandler = async (notification) => {
+        if (legacyListens && notification.method === "notifications/roots/list_changed") {
+          // The server asks for the roots within each call, so it always has the current ones.
+          debug(
+            `${notification.method} is not passed on: MCP ${MODERN_PROTOCOL_VERSION} has no such ` +
+              `notification (the server asks for the roots within a call)`,
+          );
+          return;
+        }
         await upstream.notification(stripped(notification) as never).catch((error) =>
           debug(
             `${notification.method} was not passed on to ${where}: ${

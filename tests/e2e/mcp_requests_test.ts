@@ -72,6 +72,8 @@ interface AskingClient extends ToolClient {
   changes(): number;
   /** Resolves at the next `notifications/tools/list_changed`, or after `ms`. */
   nextChange(ms: number): Promise<void>;
+  /** Sends `notifications/roots/list_changed` (a 2025 client). */
+  rootsChanged(): Promise<void>;
   /** Every message the client received, serialized. */
   received: string[];
   stderr(): string;
@@ -104,7 +106,7 @@ async function connect(era: "old" | "new", url: string): Promise<AskingClient> {
     spawned = spawnCommand(StdioV1, command, { env });
     client = new ClientV1(
       { name: "old-era-client", version: "1.0.0" },
-      { capabilities: { elicitation: {}, roots: {} } },
+      { capabilities: { elicitation: {}, roots: { listChanged: true } } },
     );
     client.setRequestHandler(ElicitRequestSchema, elicit);
     client.setRequestHandler(ListRootsRequestSchema, roots);
@@ -127,7 +129,12 @@ async function connect(era: "old" | "new", url: string): Promise<AskingClient> {
     if (client.getProtocolEra() === "modern") await client.listen({ toolsListChanged: true });
   }
   const connected = client;
+  const rootsChanged = async (): Promise<void> => {
+    assert.ok(connected instanceof ClientV1, "only the old-era client says its roots changed");
+    await connected.sendRootsListChanged();
+  };
   return {
+    rootsChanged,
     ...toolClient(connected),
     era: connected instanceof ClientV2 ? connected.getProtocolEra() ?? "none" : "legacy",
     questions,
@@ -177,7 +184,12 @@ async function rootsOutsideCalls(era: "old" | "new"): Promise<{ outcome: string;
  * The checks of every era pair: `ask` is answered with what the client answered the server,
  * twice in a row; the client was asked with the token replaced; no token reached the client.
  */
-async function askThrough(era: "old" | "new", server: AskServer, mode: RegExp): Promise<void> {
+async function askThrough(
+  era: "old" | "new",
+  server: AskServer,
+  mode: RegExp,
+  also?: (proxy: AskingClient) => Promise<void>,
+): Promise<void> {
   const asked = server.asked.names.length;
   const proxy = await connect(era, server.url);
   try {
@@ -196,6 +208,7 @@ async function askThrough(era: "old" | "new", server: AskServer, mode: RegExp): 
       assert.equal(result.content[0].text, "changed");
       await proxy.nextChange(1000);
     }
+    await also?.(proxy);
     // The same proxy still serves plain calls.
     const echoed: CallResult = await proxy.call("echo", { text: "after" });
     assert.equal(echoed.content[0].text, "after");
@@ -223,6 +236,15 @@ describe("kognic-auth mcp-proxy passes the server's requests of the client on", 
       "old",
       newServer,
       /bridging MCP 2025 \(initialize\) on stdio and MCP 2026-07-28/,
+      async (proxy) => {
+        // The new era has no word for it (the roots are asked within each call): one -v line.
+        await proxy.rootsChanged();
+        const deadline = Date.now() + 30_000;
+        while (!/notifications\/roots\/list_changed is not passed on/.test(proxy.stderr())) {
+          assert.ok(Date.now() < deadline, "no -v line for notifications/roots/list_changed");
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      },
     );
   });
 
