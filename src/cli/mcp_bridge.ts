@@ -594,7 +594,7 @@ class Bridge {
     // resource's updates with `resources/subscribe`; a 2026-07-28 server sends them only on a
     // `subscriptions/listen` stream, which the bridge keeps open for it (reopened when the
     // resources subscribed to change). The SDK hands what arrives on it to the handler above.
-    let listening: { close(): Promise<void> } | undefined;
+    let listening: { close(): Promise<void>; closed: Promise<string> } | undefined;
     const subscribed = new Set<string>();
     const listen = async (): Promise<void> => {
       const { tools, prompts, resources } = serverCapabilities as Record<
@@ -610,9 +610,15 @@ class Bridge {
           : {}),
       };
       const previous = listening;
-      listening = Object.keys(filter).length > 0
+      const opened = Object.keys(filter).length > 0
         ? await upstream.listen(filter, { timeout: DISCOVER_TIMEOUT_MS })
         : undefined;
+      listening = opened;
+      opened?.closed.then((cause) => {
+        if (cause !== "local" && listening === opened && !this.#closed.signal.aborted) {
+          debug(`${where} ended the stream of change notifications (${cause}); it is not reopened`);
+        }
+      });
       await previous?.close().catch(() => {});
     };
     // One (re)opening at a time, in order.
