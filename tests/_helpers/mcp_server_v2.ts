@@ -19,6 +19,9 @@ import {
   TOOLS,
 } from "./mcp_server.ts";
 
+/** The resource whose updates `change` announces (with `ask`). */
+export const MEMO_URI = "memo://ada";
+
 /** The SDK v2 MCP server of the tests. */
 export interface TestMcpServerV2 extends TokenCheckedServer {
   /** Requests that carried `MCP-Protocol-Version: 2026-07-28` (the new era). */
@@ -36,7 +39,8 @@ export interface McpServerV2Options {
   /** Check each token with the auth server (off for the benchmark's floor). @default {true} */
   checkTokens?: boolean;
   /**
-   * Serve the tool `ask` too, which asks the client in the era's way: its name (an elicitation)
+   * Serve the tools `ask` and `change` too (`change` also announces an update of
+   * {@linkcode MEMO_URI}, to those subscribed to it), which asks the client in the era's way: its name (an elicitation)
    * in one round, its roots in the next, as `input_required` results.
    */
   ask?: boolean;
@@ -54,7 +58,13 @@ export async function startMcpServerV2(
   function newServer(): Server {
     const server = new Server(
       { name: "kognic-test-mcp-v2", version: "2.0.0" },
-      { capabilities: { tools: options.ask ? { listChanged: true } : {}, logging: {} } },
+      {
+        capabilities: {
+          tools: options.ask ? { listChanged: true } : {},
+          ...(options.ask ? { resources: { subscribe: true } } : {}),
+          logging: {},
+        },
+      },
     );
     server.setRequestHandler(
       "tools/list",
@@ -81,8 +91,9 @@ export async function startMcpServerV2(
         return askResult(asked, JSON.parse(state) ?? undefined, responses.roots, token);
       }
       if (options.ask && request.params.name === "change") {
-        // To the open `subscriptions/listen` streams that asked for it.
+        // To the open `subscriptions/listen` streams that asked for them.
         handler.notify.toolsChanged();
+        handler.notify.resourceUpdated(MEMO_URI);
         return { content: [{ type: "text" as const, text: "changed" }] };
       }
       return callTool(

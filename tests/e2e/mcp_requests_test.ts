@@ -15,6 +15,7 @@ import { StdioClientTransport as StdioV1 } from "@modelcontextprotocol/sdk/clien
 import {
   ElicitRequestSchema,
   ListRootsRequestSchema,
+  ResourceUpdatedNotificationSchema,
   ToolListChangedNotificationSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 import { Client as ClientV2 } from "@modelcontextprotocol/client";
@@ -26,7 +27,7 @@ import {
   type TestMcpServer,
   type TokenCheckedServer,
 } from "../_helpers/mcp_server.ts";
-import { startMcpServerV2 } from "../_helpers/mcp_server_v2.ts";
+import { MEMO_URI, startMcpServerV2 } from "../_helpers/mcp_server_v2.ts";
 import {
   type CallResult,
   proxyArgs,
@@ -74,6 +75,10 @@ interface AskingClient extends ToolClient {
   nextChange(ms: number): Promise<void>;
   /** Sends `notifications/roots/list_changed` (a 2025 client). */
   rootsChanged(): Promise<void>;
+  /** Subscribes to a resource's updates (a 2025 client). */
+  subscribe(uri: string): Promise<void>;
+  /** The URIs of the `notifications/resources/updated` the client received. */
+  updated: string[];
   /** Every message the client received, serialized. */
   received: string[];
   stderr(): string;
@@ -94,6 +99,7 @@ async function connect(era: "old" | "new", url: string): Promise<AskingClient> {
     rootLists++;
     return { roots: [{ uri: ROOT, name: "work" }] };
   };
+  const updated: string[] = [];
   let changes = 0;
   let changed: (() => void) | undefined;
   const onChange = () => {
@@ -111,6 +117,10 @@ async function connect(era: "old" | "new", url: string): Promise<AskingClient> {
     client.setRequestHandler(ElicitRequestSchema, elicit);
     client.setRequestHandler(ListRootsRequestSchema, roots);
     client.setNotificationHandler(ToolListChangedNotificationSchema, onChange);
+    client.setNotificationHandler(
+      ResourceUpdatedNotificationSchema,
+      (notification: { params: { uri: string } }) => void updated.push(notification.params.uri),
+    );
     await client.connect(spawned.transport);
   } else {
     spawned = spawnCommand(StdioV2, command, { env });
@@ -133,8 +143,14 @@ async function connect(era: "old" | "new", url: string): Promise<AskingClient> {
     assert.ok(connected instanceof ClientV1, "only the old-era client says its roots changed");
     await connected.sendRootsListChanged();
   };
+  const subscribe = async (uri: string): Promise<void> => {
+    assert.ok(connected instanceof ClientV1, "only the old-era client subscribes this way");
+    await connected.subscribeResource({ uri });
+  };
   return {
     rootsChanged,
+    subscribe,
+    updated,
     ...toolClient(connected),
     era: connected instanceof ClientV2 ? connected.getProtocolEra() ?? "none" : "legacy",
     questions,
@@ -243,6 +259,14 @@ describe("kognic-auth mcp-proxy passes the server's requests of the client on", 
         while (!/notifications\/roots\/list_changed is not passed on/.test(proxy.stderr())) {
           assert.ok(Date.now() < deadline, "no -v line for notifications/roots/list_changed");
           await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        // `resources/subscribe` becomes the listen stream's filter: the update arrives.
+        await proxy.subscribe(MEMO_URI);
+        while (!proxy.updated.includes(MEMO_URI)) {
+          assert.ok(Date.now() < deadline, "no notifications/resources/updated within 30 s");
+          const result: CallResult = await proxy.call("change", {});
+          assert.equal(result.content[0].text, "changed");
+          await proxy.nextChange(1000);
         }
       },
     );
