@@ -11,6 +11,7 @@ import { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import {
   CallToolRequestSchema,
+  CreateMessageResultSchema,
   ElicitResultSchema,
   ListRootsResultSchema,
   ListToolsRequestSchema,
@@ -167,12 +168,12 @@ export const TOOLS: {
 
 /**
  * The tool `ask` of both servers when started with `ask`: it asks the client its name
- * (`elicitation/create`, with the call's token in the message, as a server that echoes secrets)
- * and then its roots (`roots/list`), and answers with both.
+ * (`elicitation/create`, with the call's token in the message, as a server that echoes secrets),
+ * a completion (`sampling/createMessage`) and its roots (`roots/list`), and answers with them.
  */
 export const ASK_TOOL: (typeof TOOLS)[number] = {
   name: "ask",
-  description: "Asks the client its name and its roots.",
+  description: "Asks the client its name, a completion and its roots.",
   inputSchema: { type: "object" as const, properties: {} },
 };
 
@@ -205,26 +206,42 @@ export function askName(token: string): {
   };
 }
 
+/** The sampling request `ask` sends. */
+export const ASK_SAMPLE = {
+  messages: [{ role: "user" as const, content: { type: "text" as const, text: "Say hi." } }],
+  maxTokens: 10,
+};
+
 /** What the servers' `ask` got from the client, in order. */
 export interface AskAnswers {
   /** The names the elicitations were answered with (`declined` when not accepted). */
   readonly names: string[];
   /** The root URIs of each `roots/list` answer, joined by a space. */
   readonly roots: string[];
+  /** The text of each `sampling/createMessage` answer. */
+  readonly samples: string[];
 }
 
 /** Keeps an elicitation and a roots answer in `answers`; the text `ask` answers with. */
 export function askResult(
   answers: AskAnswers,
   elicited: { action?: unknown; content?: Record<string, unknown> } | undefined,
+  sampled: { content?: { text?: unknown } } | undefined,
   listed: { roots?: { uri?: unknown }[] } | undefined,
   token: string,
 ): { content: { type: "text"; text: string }[] } {
   const name = elicited?.action === "accept" ? String(elicited.content?.name) : "declined";
+  const sample = String(sampled?.content?.text);
   const roots = (listed?.roots ?? []).map((root) => String(root.uri)).join(" ");
   answers.names.push(name);
+  answers.samples.push(sample);
   answers.roots.push(roots);
-  return { content: [{ type: "text", text: `hello ${name}; roots ${roots}; token ${token}` }] };
+  return {
+    content: [{
+      type: "text",
+      text: `hello ${name}; the model says ${sample}; roots ${roots}; token ${token}`,
+    }],
+  };
 }
 
 /**
@@ -263,7 +280,7 @@ export async function startMcpServer(
 ): Promise<TestMcpServer> {
   const transports = new Map<string, StreamableHTTPServerTransport>();
   const sessions: string[] = [];
-  const asked: AskAnswers = { names: [], roots: [] };
+  const asked: AskAnswers = { names: [], roots: [], samples: [] };
   let latest: Server | undefined;
   const teamHeaders: string[] = [];
   let eventStreams = 0;
@@ -293,11 +310,15 @@ export async function startMcpServer(
           { method: "elicitation/create", params: askName(token) },
           ElicitResultSchema,
         );
+        const sampled = await extra.sendRequest<{ content: { text?: string } }>(
+          { method: "sampling/createMessage", params: ASK_SAMPLE },
+          CreateMessageResultSchema,
+        );
         const listed = await extra.sendRequest<{ roots: { uri: string }[] }>(
           { method: "roots/list" },
           ListRootsResultSchema,
         );
-        return askResult(asked, elicited, listed, token);
+        return askResult(asked, elicited, sampled, listed, token);
       }
       if (options.ask && request.params.name === "change") {
         // Unsolicited, on the session's own event stream.

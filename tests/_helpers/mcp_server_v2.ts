@@ -8,6 +8,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { createMcpHandler, inputRequired, Server } from "@modelcontextprotocol/server";
 import type { LocalAuthServer } from "../../testing.ts";
 import {
+  ASK_SAMPLE,
   ASK_TOOL,
   type AskAnswers,
   askName,
@@ -53,7 +54,7 @@ export async function startMcpServerV2(
 ): Promise<TestMcpServerV2> {
   const methods: string[] = [];
   let modernRequests = 0;
-  const asked: AskAnswers = { names: [], roots: [] };
+  const asked: AskAnswers = { names: [], roots: [], samples: [] };
 
   function newServer(): Server {
     const server = new Server(
@@ -73,22 +74,33 @@ export async function startMcpServerV2(
     server.setRequestHandler("tools/call", (request, ctx) => {
       const token = ctx.http?.authInfo?.token ?? "";
       if (options.ask && request.params.name === "ask") {
-        // Round 1 asks the name; round 2 (its answer in hand, kept in requestState) the roots.
+        // Round 1 asks the name and a completion; round 2 (their answers in hand, kept in
+        // requestState) the roots.
         const responses = (ctx.mcpReq.inputResponses ?? {}) as Record<string, never>;
         const state = ctx.mcpReq.requestState();
         if (typeof state !== "string") {
           return inputRequired({
-            inputRequests: { name: inputRequired.elicit(askName(token)) },
+            inputRequests: {
+              name: inputRequired.elicit(askName(token)),
+              hi: inputRequired.createMessage(ASK_SAMPLE),
+            },
             requestState: "round 1",
           });
         }
         if (state === "round 1") {
           return inputRequired({
             inputRequests: { roots: inputRequired.listRoots() },
-            requestState: JSON.stringify(responses.name ?? null),
+            requestState: JSON.stringify([responses.name ?? null, responses.hi ?? null]),
           });
         }
-        return askResult(asked, JSON.parse(state) ?? undefined, responses.roots, token);
+        const [elicited, sampled] = JSON.parse(state);
+        return askResult(
+          asked,
+          elicited ?? undefined,
+          sampled ?? undefined,
+          responses.roots,
+          token,
+        );
       }
       if (options.ask && request.params.name === "change") {
         // To the open `subscriptions/listen` streams that asked for them.

@@ -1,18 +1,21 @@
-// The server's requests of the client (elicitation, roots) through `kognic-auth mcp-proxy`,
-// end to end with real components, for each pair of protocol eras: an MCP client of either
-// era (SDK v1 for 2025-11-25, SDK v2 in `auto` mode for 2026-07-28) spawns the proxy over
+// The server's requests of the client (elicitation, sampling, roots) through `kognic-auth
+// mcp-proxy`, end to end with real components, for each pair of protocol eras: an MCP client of
+// either era (SDK v1 for 2025-11-25, SDK v2 in `auto` mode for 2026-07-28) spawns the proxy over
 // stdio and answers the requests; the server of either era (SDK v1's stateful server, which
 // sends them as JSON-RPC requests on the call's event stream, or SDK v2's of 2026-07-28 only,
-// which returns them as `input_required` results over two rounds) asks them inside a tool
-// call, with the call's token in the elicitation's message. The server's change notification
-// (`notifications/tools/list_changed`) reaches the client too: unasked from a 2025 server, on
-// a `subscriptions/listen` stream from a 2026-07-28 server.
+// which returns them as `input_required` results over two rounds, two requests in the first)
+// asks them inside a tool call, with the call's token in the elicitation's message. The
+// server's change notification (`notifications/tools/list_changed`) reaches the client too:
+// unasked from a 2025 server, on a `subscriptions/listen` stream from a 2026-07-28 server. A
+// 2025 server's request outside any call, which a 2026-07-28 client cannot be asked, is
+// answered with an error.
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Client as ClientV1 } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport as StdioV1 } from "@modelcontextprotocol/sdk/client/stdio.js";
 import {
+  CreateMessageRequestSchema,
   ElicitRequestSchema,
   ListRootsRequestSchema,
   ResourceUpdatedNotificationSchema,
@@ -69,6 +72,8 @@ interface AskingClient extends ToolClient {
   questions: string[];
   /** How many times the client was asked its roots. */
   rootLists(): number;
+  /** How many times the client was asked for a completion. */
+  samples(): number;
   /** How many `notifications/tools/list_changed` the client received. */
   changes(): number;
   /** Resolves at the next `notifications/tools/list_changed`, or after `ms`. */
@@ -95,6 +100,15 @@ async function connect(era: "old" | "new", url: string): Promise<AskingClient> {
     questions.push(String(request.params.message));
     return { action: "accept" as const, content: { name: "Ada" } };
   };
+  let samples = 0;
+  const sample = () => {
+    samples++;
+    return {
+      role: "assistant" as const,
+      content: { type: "text" as const, text: "hi" },
+      model: "test",
+    };
+  };
   const roots = () => {
     rootLists++;
     return { roots: [{ uri: ROOT, name: "work" }] };
@@ -112,10 +126,11 @@ async function connect(era: "old" | "new", url: string): Promise<AskingClient> {
     spawned = spawnCommand(StdioV1, command, { env });
     client = new ClientV1(
       { name: "old-era-client", version: "1.0.0" },
-      { capabilities: { elicitation: {}, roots: { listChanged: true } } },
+      { capabilities: { elicitation: {}, sampling: {}, roots: { listChanged: true } } },
     );
     client.setRequestHandler(ElicitRequestSchema, elicit);
     client.setRequestHandler(ListRootsRequestSchema, roots);
+    client.setRequestHandler(CreateMessageRequestSchema, sample);
     client.setNotificationHandler(ToolListChangedNotificationSchema, onChange);
     client.setNotificationHandler(
       ResourceUpdatedNotificationSchema,
@@ -128,11 +143,12 @@ async function connect(era: "old" | "new", url: string): Promise<AskingClient> {
       { name: "new-era-client", version: "2.0.0" },
       {
         versionNegotiation: { mode: "auto" },
-        capabilities: { elicitation: { form: {} }, roots: {} },
+        capabilities: { elicitation: { form: {} }, sampling: {}, roots: {} },
       },
     );
     client.setRequestHandler("elicitation/create", elicit);
     client.setRequestHandler("roots/list", roots);
+    client.setRequestHandler("sampling/createMessage", sample);
     client.setNotificationHandler("notifications/tools/list_changed", onChange);
     await client.connect(spawned.transport);
     // A client of 2026-07-28 asks for change notifications.
@@ -155,6 +171,7 @@ async function connect(era: "old" | "new", url: string): Promise<AskingClient> {
     era: connected instanceof ClientV2 ? connected.getProtocolEra() ?? "none" : "legacy",
     questions,
     rootLists: () => rootLists,
+    samples: () => samples,
     changes: () => changes,
     nextChange: (ms) =>
       new Promise<void>((resolve) => {
@@ -213,7 +230,10 @@ async function askThrough(
     for (let call = 0; call < 2; call++) {
       const result: CallResult = await proxy.call("ask", {});
       assert.notEqual(result.isError, true, JSON.stringify(result));
-      assert.equal(result.content[0].text, `hello Ada; roots ${ROOT}; token [token]`);
+      assert.equal(
+        result.content[0].text,
+        `hello Ada; the model says hi; roots ${ROOT}; token [token]`,
+      );
     }
     // The server's change notification reaches the client. The proxy's stream for them may
     // open after the first call; each call sends one, until one arrives (the deadline a bound).
@@ -234,8 +254,10 @@ async function askThrough(
   // The server got the client's answers: the name of the elicitation, the root of the listing.
   assert.deepEqual(server.asked.names.slice(asked), ["Ada", "Ada"]);
   assert.deepEqual(server.asked.roots.slice(asked), [ROOT, ROOT]);
+  assert.deepEqual(server.asked.samples.slice(asked), ["hi", "hi"]);
   assert.deepEqual(proxy.questions, Array(2).fill("What is your name? (asked with [token])"));
   assert.equal(proxy.rootLists(), 2);
+  assert.equal(proxy.samples(), 2);
   assert.match(proxy.stderr(), mode);
   assert.ok(server.tokensSeen.size > 0);
   for (const message of [...proxy.received, proxy.stderr()]) {
