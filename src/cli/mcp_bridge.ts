@@ -742,9 +742,58 @@ class Bridge {
       onerror: (error) => this.#options.report("bridging the eras", error),
     });
     this.#ends.push(() => handle.close());
+    // A 2026-07-28 client names the resources whose updates it wants in its `subscriptions/listen`
+    // requests, which the SDK's stdio server serves itself; a 2025 server sends updates only of
+    // the resources subscribed to with `resources/subscribe`. The bridge subscribes upstream to
+    // the resources of the client's open listen streams, and unsubscribes when none names one.
+    const listenUris = new Map<Id, string[]>();
+    const uriCounts = new Map<string, number>();
+    const resubscribe = (method: string, uri: string): void => {
+      upstream.request({ method, params: { uri } }, PASSTHROUGH, { timeout: DISCOVER_TIMEOUT_MS })
+        .catch((error) =>
+          debug(`${method} ${uri} at ${where} failed: ${this.#options.clean(errorText(error))}`)
+        );
+    };
+    const watchListens = clientEra === "modern" && serverEra === "legacy" &&
+      Boolean((serverCapabilities as { resources?: { subscribe?: boolean } }).resources?.subscribe);
+    const watch = (line: Line): void => {
+      const params = line.message?.params as Record<string, unknown> | undefined;
+      if (line.method === "subscriptions/listen" && line.id !== undefined) {
+        const wanted = (params?.notifications as Record<string, unknown> | undefined)
+          ?.resourceSubscriptions;
+        if (!Array.isArray(wanted) || listenUris.has(line.id)) return;
+        const uris = [...new Set(wanted.filter((uri) => typeof uri === "string"))]
+          .slice(0, MAX_SUBSCRIPTIONS - uriCounts.size);
+        listenUris.set(line.id, uris);
+        for (const uri of uris) {
+          const count = uriCounts.get(uri) ?? 0;
+          uriCounts.set(uri, count + 1);
+          if (count === 0) resubscribe("resources/subscribe", uri);
+        }
+      } else if (line.method === "notifications/cancelled") {
+        const id = params?.requestId;
+        const uris = typeof id === "string" || typeof id === "number"
+          ? listenUris.get(id)
+          : undefined;
+        if (!uris) return;
+        listenUris.delete(id as Id);
+        for (const uri of uris) {
+          const count = (uriCounts.get(uri) ?? 1) - 1;
+          if (count > 0) uriCounts.set(uri, count);
+          else {
+            uriCounts.delete(uri);
+            resubscribe("resources/unsubscribe", uri);
+          }
+        }
+      }
+    };
     const receive = (line: Line): void => {
-      if (line.message) stdio.receive(line.message);
-      else this.#options.report("bad message from the MCP client", "a line that is not JSON");
+      if (!line.message) {
+        this.#options.report("bad message from the MCP client", "a line that is not JSON");
+        return;
+      }
+      if (watchListens) watch(line);
+      stdio.receive(line.message);
     };
     this.#dispatch = receive;
     await stdio.started;

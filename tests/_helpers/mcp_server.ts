@@ -15,6 +15,8 @@ import {
   ElicitResultSchema,
   ListRootsResultSchema,
   ListToolsRequestSchema,
+  SubscribeRequestSchema,
+  UnsubscribeRequestSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 import type { LocalAuthServer } from "../../testing.ts";
 
@@ -177,9 +179,13 @@ export const ASK_TOOL: (typeof TOOLS)[number] = {
   inputSchema: { type: "object" as const, properties: {} },
 };
 
+/** The resource whose updates `change` announces (with `ask`), to those subscribed to it. */
+export const MEMO_URI = "memo://ada";
+
 /**
  * The tool `change` of both servers when started with `ask`: the server tells its clients that
- * its tools changed (`notifications/tools/list_changed`, in its era's way) and answers `changed`.
+ * its tools changed (`notifications/tools/list_changed`, in its era's way) and that
+ * {@linkcode MEMO_URI} was updated (to those subscribed), and answers `changed`.
  */
 export const CHANGE_TOOL: (typeof TOOLS)[number] = {
   name: "change",
@@ -288,8 +294,28 @@ export async function startMcpServer(
   function newMcpServer(): Server {
     const server = new Server(
       { name: "kognic-test-mcp", version: "1.0.0" },
-      { capabilities: { tools: options.ask ? { listChanged: true } : {}, logging: {} } },
+      {
+        capabilities: {
+          tools: options.ask ? { listChanged: true } : {},
+          ...(options.ask ? { resources: { subscribe: true } } : {}),
+          logging: {},
+        },
+      },
     );
+    const subscribed = new Set<string>();
+    if (options.ask) {
+      server.setRequestHandler(SubscribeRequestSchema, (request: { params: { uri: string } }) => {
+        subscribed.add(request.params.uri);
+        return {};
+      });
+      server.setRequestHandler(
+        UnsubscribeRequestSchema,
+        (request: { params: { uri: string } }) => {
+          subscribed.delete(request.params.uri);
+          return {};
+        },
+      );
+    }
     server.setRequestHandler(
       ListToolsRequestSchema,
       () => ({ tools: options.ask ? [...TOOLS, ASK_TOOL, CHANGE_TOOL] : TOOLS }),
@@ -323,6 +349,7 @@ export async function startMcpServer(
       if (options.ask && request.params.name === "change") {
         // Unsolicited, on the session's own event stream.
         await server.sendToolListChanged();
+        if (subscribed.has(MEMO_URI)) await server.sendResourceUpdated({ uri: MEMO_URI });
         return { content: [{ type: "text" as const, text: "changed" }] };
       }
       return await callTool(

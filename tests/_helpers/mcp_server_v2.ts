@@ -15,13 +15,11 @@ import {
   askResult,
   callTool,
   CHANGE_TOOL,
+  MEMO_URI,
   serveBehindTokens,
   type TokenCheckedServer,
   TOOLS,
 } from "./mcp_server.ts";
-
-/** The resource whose updates `change` announces (with `ask`). */
-export const MEMO_URI = "memo://ada";
 
 /** The SDK v2 MCP server of the tests. */
 export interface TestMcpServerV2 extends TokenCheckedServer {

@@ -26,11 +26,12 @@ import { StdioClientTransport as StdioV2 } from "@modelcontextprotocol/client/st
 import type { LocalAuthServer } from "../../testing.ts";
 import {
   type AskAnswers,
+  MEMO_URI,
   startMcpServer,
   type TestMcpServer,
   type TokenCheckedServer,
 } from "../_helpers/mcp_server.ts";
-import { MEMO_URI, startMcpServerV2 } from "../_helpers/mcp_server_v2.ts";
+import { startMcpServerV2 } from "../_helpers/mcp_server_v2.ts";
 import {
   type CallResult,
   proxyArgs,
@@ -80,7 +81,7 @@ interface AskingClient extends ToolClient {
   nextChange(ms: number): Promise<void>;
   /** Sends `notifications/roots/list_changed` (a 2025 client). */
   rootsChanged(): Promise<void>;
-  /** Subscribes to a resource's updates (a 2025 client). */
+  /** Subscribes to a resource's updates (a 2025 client; a 2026-07-28 one listens to MEMO_URI's). */
   subscribe(uri: string): Promise<void>;
   /** The URIs of the `notifications/resources/updated` the client received. */
   updated: string[];
@@ -150,9 +151,15 @@ async function connect(era: "old" | "new", url: string): Promise<AskingClient> {
     client.setRequestHandler("roots/list", roots);
     client.setRequestHandler("sampling/createMessage", sample);
     client.setNotificationHandler("notifications/tools/list_changed", onChange);
+    client.setNotificationHandler(
+      "notifications/resources/updated",
+      (notification) => void updated.push(notification.params.uri),
+    );
     await client.connect(spawned.transport);
-    // A client of 2026-07-28 asks for change notifications.
-    if (client.getProtocolEra() === "modern") await client.listen({ toolsListChanged: true });
+    // A client of 2026-07-28 asks for change notifications, and for the updates of a resource.
+    if (client.getProtocolEra() === "modern") {
+      await client.listen({ toolsListChanged: true, resourceSubscriptions: [MEMO_URI] });
+    }
   }
   const connected = client;
   const rootsChanged = async (): Promise<void> => {
@@ -211,6 +218,17 @@ async function rootsOutsideCalls(era: "old" | "new"): Promise<{ outcome: string;
     await proxy.close();
   }
   return { outcome, stderr: proxy.stderr() };
+}
+
+/** Calls `change` until the client has the update of MEMO_URI it subscribed to (60 s at most). */
+async function updateArrives(proxy: AskingClient): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (!proxy.updated.includes(MEMO_URI)) {
+    assert.ok(Date.now() < deadline, "no notifications/resources/updated within 60 s");
+    const result: CallResult = await proxy.call("change", {});
+    assert.equal(result.content[0].text, "changed");
+    await proxy.nextChange(1000);
+  }
 }
 
 /**
@@ -299,11 +317,17 @@ describe("kognic-auth mcp-proxy passes the server's requests of the client on", 
       "new",
       oldServer,
       /bridging MCP 2026-07-28 on stdio and MCP 2025 \(initialize\)/,
+      updateArrives,
     );
   });
 
   it("between a 2026-07-28 client and server, as they are", async () => {
-    await askThrough("new", newServer, /forwarding MCP messages as they are \(MCP 2026-07-28\)/);
+    await askThrough(
+      "new",
+      newServer,
+      /forwarding MCP messages as they are \(MCP 2026-07-28\)/,
+      updateArrives,
+    );
   });
 
   it("between an old-era client and server, as they are", async () => {
