@@ -135,6 +135,8 @@ export interface TestMcpServer extends TokenCheckedServer {
   readonly sessions: readonly string[];
   /** What the tool `ask` got from the client (with `ask`). */
   readonly asked: AskAnswers;
+  /** The resources subscribed to (`resources/subscribe`, and not unsubscribed), in any session. */
+  readonly subscriptions: ReadonlySet<string>;
   /**
    * Asks the client of the latest session its roots outside any call (on the session's own
    * event stream, waiting 5 s at most): `answered URI...`, or `error CODE: MESSAGE`.
@@ -288,6 +290,8 @@ export async function startMcpServer(
   const sessions: string[] = [];
   const asked: AskAnswers = { names: [], roots: [], samples: [] };
   let latest: Server | undefined;
+  /** The resources subscribed to, in any session. */
+  const subscribed = new Set<string>();
   const teamHeaders: string[] = [];
   let eventStreams = 0;
 
@@ -302,7 +306,6 @@ export async function startMcpServer(
         },
       },
     );
-    const subscribed = new Set<string>();
     if (options.ask) {
       server.setRequestHandler(SubscribeRequestSchema, (request: { params: { uri: string } }) => {
         subscribed.add(request.params.uri);
@@ -407,6 +410,7 @@ export async function startMcpServer(
     teamHeaders: { value: teamHeaders },
     sessions: { value: sessions },
     asked: { value: asked },
+    subscriptions: { value: subscribed },
     listRootsOutsideCalls: {
       value: async () => {
         if (!latest) return "error: no session";

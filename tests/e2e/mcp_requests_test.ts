@@ -85,6 +85,8 @@ interface AskingClient extends ToolClient {
   subscribe(uri: string): Promise<void>;
   /** The URIs of the `notifications/resources/updated` the client received. */
   updated: string[];
+  /** Closes the `subscriptions/listen` stream (a 2026-07-28 client). */
+  unlisten(): Promise<void>;
   /** Every message the client received, serialized. */
   received: string[];
   stderr(): string;
@@ -115,6 +117,7 @@ async function connect(era: "old" | "new", url: string): Promise<AskingClient> {
     return { roots: [{ uri: ROOT, name: "work" }] };
   };
   const updated: string[] = [];
+  let listening: { close(): Promise<void> } | undefined;
   let changes = 0;
   let changed: (() => void) | undefined;
   const onChange = () => {
@@ -158,7 +161,10 @@ async function connect(era: "old" | "new", url: string): Promise<AskingClient> {
     await client.connect(spawned.transport);
     // A client of 2026-07-28 asks for change notifications, and for the updates of a resource.
     if (client.getProtocolEra() === "modern") {
-      await client.listen({ toolsListChanged: true, resourceSubscriptions: [MEMO_URI] });
+      listening = await client.listen({
+        toolsListChanged: true,
+        resourceSubscriptions: [MEMO_URI],
+      });
     }
   }
   const connected = client;
@@ -171,6 +177,10 @@ async function connect(era: "old" | "new", url: string): Promise<AskingClient> {
     await connected.subscribeResource({ uri });
   };
   return {
+    unlisten: async () => {
+      assert.ok(listening, "the client listens");
+      await listening.close();
+    },
     rootsChanged,
     subscribe,
     updated,
@@ -317,7 +327,18 @@ describe("kognic-auth mcp-proxy passes the server's requests of the client on", 
       "new",
       oldServer,
       /bridging MCP 2026-07-28 on stdio and MCP 2025 \(initialize\)/,
-      updateArrives,
+      async (proxy) => {
+        // The proxy subscribed upstream to the resource the client's listen stream names...
+        await updateArrives(proxy);
+        assert.ok(oldServer.subscriptions.has(MEMO_URI));
+        // ...and unsubscribes when the stream closes.
+        await proxy.unlisten();
+        const deadline = Date.now() + 30_000;
+        while (oldServer.subscriptions.has(MEMO_URI)) {
+          assert.ok(Date.now() < deadline, "no resources/unsubscribe within 30 s");
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      },
     );
   });
 
