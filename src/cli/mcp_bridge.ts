@@ -20,6 +20,7 @@
 // stdout passes one writer, which replaces any token the session sent (a
 // server may echo one) and keeps one message per line.
 
+import { AsyncLocalStorage } from "node:async_hooks";
 import process from "node:process";
 import { VERSION } from "../shared/version.ts";
 import type { Debug } from "./common.ts";
@@ -513,13 +514,38 @@ class Bridge {
       { name: "kognic-auth mcp-proxy", version: VERSION },
       { capabilities: pick(capabilities, Object.values(INPUT_METHODS)) },
     );
+    /** The calls of a 2026-07-28 client in flight, by the `requestState` their rounds carry. */
+    const flows = new Map<string, InputFlow>();
+    /**
+     * The flow each request of a 2025 server belongs to, by the request's id: the one whose
+     * call's event stream it came on. The SDK does not say; the bridge reads the stream
+     * on its way to the SDK (only a call's own stream, only for a 2026-07-28 client).
+     */
+    const flowOfRequest = new AsyncLocalStorage<InputFlow>();
+    const requestFlows = new Map<Id, InputFlow>();
+    const upstreamFetch: typeof fetch = async (input, init) => {
+      const response = await this.#options.fetch(input, init);
+      const flow = flowOfRequest.getStore();
+      if (
+        !flow || !response.body ||
+        !response.headers.get("content-type")?.includes("text/event-stream")
+      ) {
+        return response;
+      }
+      const tagged = response.body.pipeThrough(serverRequests((id) => {
+        if (requestFlows.size < MAX_PENDING_INPUTS * 64) requestFlows.set(id, flow);
+      }));
+      return new Response(tagged, {
+        status: response.status,
+        statusText: response.statusText,
+        headers: response.headers,
+      });
+    };
     const transport = new kit.StreamableHTTPClientTransport(this.#options.url, {
-      fetch: this.#options.fetch,
+      fetch: clientEra === "modern" && serverEra === "legacy" ? upstreamFetch : this.#options.fetch,
       requestInit: { headers: this.#options.headers },
     });
     let current: InstanceType<typeof kit.Server> | undefined;
-    /** The calls of a 2026-07-28 client in flight, by the `requestState` their rounds carry. */
-    const flows = new Map<string, InputFlow>();
     upstream.fallbackNotificationHandler = async (notification) => {
       await current?.notification(stripped(notification) as never).catch((error) =>
         debug(
@@ -539,9 +565,11 @@ class Bridge {
         method as never,
         (async (
           request: { params?: Record<string, unknown> },
-          ctx: { mcpReq: { signal: AbortSignal } },
+          ctx: { mcpReq: { id: Id; signal: AbortSignal } },
         ) => {
           const params = stripped(request.params);
+          const tagged = requestFlows.get(ctx.mcpReq.id);
+          requestFlows.delete(ctx.mcpReq.id);
           if (clientEra === "legacy") {
             if (!current) throw rpcError(INTERNAL_ERROR, "the MCP client is not connected");
             const answer = await current.request(
@@ -551,14 +579,18 @@ class Bridge {
             );
             return stripped(answer as Record<string, unknown>);
           }
-          // A client of 2026-07-28 is asked only within a call it is waiting on.
+          // A client of 2026-07-28 is asked only within a call it is waiting on: the one on
+          // whose event stream the request came, else the only one in flight.
+          if (tagged && flows.has(tagged.id)) {
+            return await tagged.ask(method, params, ctx.mcpReq.signal);
+          }
           const open = [...flows.values()];
           if (open.length !== 1) {
             const reason = open.length === 0
               ? `an MCP ${MODERN_PROTOCOL_VERSION} client can be asked only within a call ` +
                 `(tools/call, prompts/get, resources/read), and none is in flight`
-              : `${open.length} calls are in flight and an MCP 2025 server does not say which ` +
-                `one this request belongs to`;
+              : `${open.length} calls are in flight and the request did not come on the ` +
+                `event stream of one of them`;
             debug(`${method} from ${where} was refused: ${reason}`);
             throw rpcError(
               INTERNAL_ERROR,
@@ -703,11 +735,20 @@ class Bridge {
         const state = mcpReq.requestState?.();
         let flow: InputFlow | undefined;
         if (state === undefined) {
-          flow = new InputFlow((signal) =>
-            forward(request.method, request.params, signal, (value) => flow?.progress?.(value))
+          flow = new InputFlow((signal, self) =>
+            // The flow goes with the call's HTTP request, to tell which call the server's
+            // requests on its event stream belong to.
+            flowOfRequest.run(
+              self,
+              () =>
+                forward(request.method, request.params, signal, (value) => self.progress?.(value)),
+            )
           );
           flows.set(flow.id, flow);
-          flow.done.finally(() => flows.delete(flow!.id)).catch(() => {});
+          flow.done.finally(() => {
+            flows.delete(flow!.id);
+            for (const [id, of] of requestFlows) if (of === flow) requestFlows.delete(id);
+          }).catch(() => {});
         } else {
           flow = typeof state === "string" ? flows.get(state) : undefined;
           if (!flow) throw rpcError(INVALID_PARAMS, "Invalid or expired requestState");
@@ -891,8 +932,10 @@ class InputFlow {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #keys = 0;
 
-  constructor(start: (signal: AbortSignal) => Promise<Record<string, unknown>>) {
-    this.done = start(this.#controller.signal);
+  constructor(
+    start: (signal: AbortSignal, flow: InputFlow) => Promise<Record<string, unknown>>,
+  ) {
+    this.done = start(this.#controller.signal, this);
     const finish = (): void => {
       this.#finished = true;
       clearTimeout(this.#timer);
@@ -1143,6 +1186,37 @@ async function readEvents(response: Response, sink: Sink, signal: AbortSignal): 
     signal.removeEventListener("abort", onAbort);
     await reader.cancel().catch(() => {});
   }
+}
+
+/**
+ * Passes an event stream on unchanged, giving `found` the id of each request of the client in it
+ * (elicitation, sampling, roots) before the request itself goes on (events are bounded as in {@linkcode readEvents}).
+ */
+function serverRequests(found: (id: Id) => void): TransformStream<Uint8Array, Uint8Array> {
+  const decoder = new TextDecoder();
+  let buffer = "";
+  return new TransformStream({
+    transform(chunk, controller) {
+      buffer += decoder.decode(chunk, { stream: true });
+      if (buffer.includes("\r") && !buffer.endsWith("\r")) buffer = buffer.replace(/\r\n?/g, "\n");
+      let end: number;
+      while ((end = buffer.indexOf("\n\n")) !== -1) {
+        const data = eventData(buffer.slice(0, end));
+        buffer = buffer.slice(end + 2);
+        if (data === undefined || !data.includes('"method"')) continue;
+        const message = parseJson(data);
+        const id = message?.id;
+        if (
+          typeof message?.method === "string" && message.method in INPUT_METHODS &&
+          (typeof id === "string" || typeof id === "number")
+        ) {
+          found(id);
+        }
+      }
+      if (buffer.length > MAX_MESSAGE_BYTES) buffer = "";
+      controller.enqueue(chunk);
+    },
+  });
 }
 
 /** The data of one event-stream event when it is a `message` event, else undefined. */

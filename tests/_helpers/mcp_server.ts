@@ -195,8 +195,11 @@ export const CHANGE_TOOL: (typeof TOOLS)[number] = {
   inputSchema: { type: "object" as const, properties: {} },
 };
 
-/** The elicitation `ask` sends, with the token of the call in its message. */
-export function askName(token: string): {
+/**
+ * The elicitation `ask` sends, with the token of the call in its message, and the call's
+ * argument `tag` at its end (`#tag`) when it has one.
+ */
+export function askName(token: string, tag?: unknown): {
   message: string;
   requestedSchema: {
     type: "object";
@@ -205,7 +208,7 @@ export function askName(token: string): {
   };
 } {
   return {
-    message: `What is your name? (asked with ${token})`,
+    message: `What is your name? (asked with ${token})${typeof tag === "string" ? ` #${tag}` : ""}`,
     requestedSchema: {
       type: "object",
       properties: { name: { type: "string" } },
@@ -336,7 +339,10 @@ export async function startMcpServer(
         const elicited = await extra.sendRequest<
           { action: string; content?: Record<string, unknown> }
         >(
-          { method: "elicitation/create", params: askName(token) },
+          {
+            method: "elicitation/create",
+            params: askName(token, request.params.arguments?.tag),
+          },
           ElicitResultSchema,
         );
         const sampled = await extra.sendRequest<{ content: { text?: string } }>(

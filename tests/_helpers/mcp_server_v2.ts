@@ -79,7 +79,7 @@ export async function startMcpServerV2(
         if (typeof state !== "string") {
           return inputRequired({
             inputRequests: {
-              name: inputRequired.elicit(askName(token)),
+              name: inputRequired.elicit(askName(token, request.params.arguments?.tag)),
               hi: inputRequired.createMessage(ASK_SAMPLE),
             },
             requestState: "round 1",

@@ -100,8 +100,11 @@ async function connect(era: "old" | "new", url: string): Promise<AskingClient> {
   const questions: string[] = [];
   let rootLists = 0;
   const elicit = (request: { params: { message?: string } }) => {
-    questions.push(String(request.params.message));
-    return { action: "accept" as const, content: { name: "Ada" } };
+    const message = String(request.params.message);
+    questions.push(message);
+    // A question with a tag (`#tag`) is answered with the name and the tag.
+    const tag = / #(\w+)$/.exec(message)?.[1];
+    return { action: "accept" as const, content: { name: tag ? `Ada#${tag}` : "Ada" } };
   };
   let samples = 0;
   const sample = () => {
@@ -368,5 +371,29 @@ describe("kognic-auth mcp-proxy passes the server's requests of the client on", 
   it("passes an old-era server's request outside a call to an old-era client", async () => {
     const { outcome } = await rootsOutsideCalls("old");
     assert.equal(outcome, `answered ${ROOT}`);
+  });
+
+  it("tells apart the calls of a 2026-07-28 client that an old-era server asks at once", async () => {
+    const asked = oldServer.asked.names.length;
+    const proxy = await connect("new", oldServer.url);
+    const tags = ["a", "b", "c", "d"];
+    try {
+      // Each call's question ends with its tag, and the client answers with it: an answer
+      // that reached another call's server request would show in that call's result.
+      const results = await Promise.all(
+        tags.map(async (tag): Promise<CallResult> => await proxy.call("ask", { tag })),
+      );
+      for (const [i, result] of results.entries()) {
+        assert.notEqual(result.isError, true, JSON.stringify(result));
+        assert.match(result.content[0].text, new RegExp(`^hello Ada#${tags[i]}; `));
+      }
+    } finally {
+      await proxy.close();
+    }
+    assert.deepEqual(
+      [...oldServer.asked.names.slice(asked)].sort(),
+      tags.map((tag) => `Ada#${tag}`),
+    );
+    assert.doesNotMatch(proxy.stderr(), /was refused/);
   });
 });
