@@ -10,13 +10,17 @@
 // - Different eras: MCP ends on both sides. The SDK's client speaks the
 //   server's era upstream, and the SDK's stdio server speaks the client's era
 //   on stdio; every request is passed on with the era's reserved `_meta` keys
-//   left behind, and its progress comes back.
+//   left behind, and its progress comes back. The server's own requests
+//   (elicitation, sampling, roots) go the other way in the form each era
+//   has: a JSON-RPC request on stdio for a 2025 client, an `input_required`
+//   result of the call in flight for a 2026-07-28 client (see InputFlow).
 //
 // Which era the server speaks is asked once at the start (`server/discover`);
 // which era the client speaks, its first line says. Everything written to
 // stdout passes one writer, which replaces any token the session sent (a
 // server may echo one) and keeps one message per line.
 
+import { AsyncLocalStorage } from "node:async_hooks";
 import process from "node:process";
 import { VERSION } from "../shared/version.ts";
 import type { Debug } from "./common.ts";
@@ -32,6 +36,23 @@ export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 const DISCOVER_TIMEOUT_MS = 15_000;
 /** How long a forwarded request may run across eras (the SDK's default is 60 s). */
 const CROSS_ERA_TIMEOUT_MS = 60 * 60 * 1000;
+/** How long the bridge waits for a 2026-07-28 client to retry a call with the input asked of it. */
+const INPUT_WAIT_MS = 10 * 60 * 1000;
+/** The server→client requests, each with the client capability it needs. */
+const INPUT_METHODS: Record<string, string> = {
+  "elicitation/create": "elicitation",
+  "sampling/createMessage": "sampling",
+  "roots/list": "roots",
+};
+/** The requests whose 2026-07-28 result may be `input_required` (the only way to ask that client). */
+const INPUT_REQUIRED_METHODS = new Set(["tools/call", "prompts/get", "resources/read"]);
+/** At most this many requests of the server wait for a 2026-07-28 client's answers in one call. */
+const MAX_PENDING_INPUTS = 32;
+/** At most this many resources a 2025 client subscribes to through a 2026-07-28 bridge. */
+const MAX_SUBSCRIPTIONS = 1000;
+/** JSON-RPC error codes the bridge answers with. */
+const INVALID_PARAMS = -32602;
+const INTERNAL_ERROR = -32603;
 /** The event stream of the 2025-11-25 era is reopened at most this many times in a row. */
 const MAX_STREAM_RETRIES = 5;
 const ACCEPT = "application/json, text/event-stream";
@@ -488,19 +509,98 @@ class Bridge {
     const meta = params?._meta as Record<string, unknown> | undefined;
     const capabilities = (params?.capabilities ??
       meta?.["io.modelcontextprotocol/clientCapabilities"] ?? {}) as Record<string, unknown>;
+    const clientEra: Era = isModern(first) ? "modern" : "legacy";
     const upstream = new kit.Client(
       { name: "kognic-auth mcp-proxy", version: VERSION },
-      { capabilities: pick(capabilities, ["roots", "sampling", "elicitation"]) },
+      { capabilities: pick(capabilities, Object.values(INPUT_METHODS)) },
     );
+    /** The calls of a 2026-07-28 client in flight, by the `requestState` their rounds carry. */
+    const flows = new Map<string, InputFlow>();
+    /**
+     * The flow each request of a 2025 server belongs to, by the request's id: the one whose
+     * call's event stream it came on. The SDK does not say; the bridge reads the stream
+     * on its way to the SDK (only a call's own stream, only for a 2026-07-28 client).
+     */
+    const flowOfRequest = new AsyncLocalStorage<InputFlow>();
+    const requestFlows = new Map<Id, InputFlow>();
+    const upstreamFetch: typeof fetch = async (input, init) => {
+      const response = await this.#options.fetch(input, init);
+      const flow = flowOfRequest.getStore();
+      if (
+        !flow || !response.body ||
+        !response.headers.get("content-type")?.includes("text/event-stream")
+      ) {
+        return response;
+      }
+      const tagged = response.body.pipeThrough(serverRequests((id) => {
+        if (requestFlows.size < MAX_PENDING_INPUTS * 64) requestFlows.set(id, flow);
+      }));
+      return new Response(tagged, {
+        status: response.status,
+        statusText: response.statusText,
+        headers: response.headers,
+      });
+    };
     const transport = new kit.StreamableHTTPClientTransport(this.#options.url, {
-      fetch: this.#options.fetch,
+      fetch: clientEra === "modern" && serverEra === "legacy" ? upstreamFetch : this.#options.fetch,
       requestInit: { headers: this.#options.headers },
     });
     let current: InstanceType<typeof kit.Server> | undefined;
     upstream.fallbackNotificationHandler = async (notification) => {
-      await current?.notification(stripped(notification) as never).catch(() => {});
+      await current?.notification(stripped(notification) as never).catch((error) =>
+        debug(
+          `${notification.method} was not passed on to the MCP client: ${
+            this.#options.clean(errorText(error))
+          }`,
+        )
+      );
     };
     upstream.onerror = (error) => this.#options.report(`from ${where}`, error);
+    // The server's requests of the client, only those the client declared it takes. The SDK
+    // hands them over in either era of the server: as JSON-RPC requests (2025-11-25) or as the
+    // `input_required` results of a call (2026-07-28), which it answers and retries itself.
+    for (const [method, capability] of Object.entries(INPUT_METHODS)) {
+      if (!(capability in capabilities)) continue;
+      upstream.setRequestHandler(
+        method as never,
+        (async (
+          request: { params?: Record<string, unknown> },
+          ctx: { mcpReq: { id: Id; signal: AbortSignal } },
+        ) => {
+          const params = stripped(request.params);
+          const tagged = requestFlows.get(ctx.mcpReq.id);
+          requestFlows.delete(ctx.mcpReq.id);
+          if (clientEra === "legacy") {
+            if (!current) throw rpcError(INTERNAL_ERROR, "the MCP client is not connected");
+            const answer = await current.request(
+              { method, ...(params ? { params } : {}) } as never,
+              PASSTHROUGH,
+              { signal: ctx.mcpReq.signal, timeout: INPUT_WAIT_MS },
+            );
+            return stripped(answer as Record<string, unknown>);
+          }
+          // A client of 2026-07-28 is asked only within a call it is waiting on: the one on
+          // whose event stream the request came, else the only one in flight.
+          if (tagged && flows.has(tagged.id)) {
+            return await tagged.ask(method, params, ctx.mcpReq.signal);
+          }
+          const open = [...flows.values()];
+          if (open.length !== 1) {
+            const reason = open.length === 0
+              ? `an MCP ${MODERN_PROTOCOL_VERSION} client can be asked only within a call ` +
+                `(tools/call, prompts/get, resources/read), and none is in flight`
+              : `${open.length} calls are in flight and the request did not come on the ` +
+                `event stream of one of them`;
+            debug(`${method} from ${where} was refused: ${reason}`);
+            throw rpcError(
+              INTERNAL_ERROR,
+              `kognic-auth mcp-proxy cannot pass on ${method}: ${reason}`,
+            );
+          }
+          return await open[0].ask(method, params, ctx.mcpReq.signal);
+        }) as never,
+      );
+    }
     try {
       await upstream.connect(
         transport,
@@ -513,6 +613,7 @@ class Bridge {
       throw error;
     }
     this.#ends.push(async () => {
+      for (const flow of flows.values()) flow.abort(new Error("the MCP client closed stdin"));
       // Ending the 2025 session is a courtesy to the server; its failure is not an error.
       if (transport.sessionId) await transport.terminateSession().catch(() => {});
       await upstream.close();
@@ -520,6 +621,82 @@ class Bridge {
     const info = upstream.getServerVersion() ?? { name: "kognic-auth mcp-proxy", version: VERSION };
     const serverCapabilities = upstream.getServerCapabilities() ?? {};
     const instructions = upstream.getInstructions?.();
+
+    // A 2025 client takes the server's change notifications unasked and subscribes to a
+    // resource's updates with `resources/subscribe`; a 2026-07-28 server sends them only on a
+    // `subscriptions/listen` stream, which the bridge keeps open for it (reopened when the
+    // resources subscribed to change). The SDK hands what arrives on it to the handler above.
+    let listening: { close(): Promise<void>; closed: Promise<string> } | undefined;
+    const subscribed = new Set<string>();
+    const listen = async (): Promise<void> => {
+      const { tools, prompts, resources } = serverCapabilities as Record<
+        string,
+        { listChanged?: boolean; subscribe?: boolean } | undefined
+      >;
+      const filter = {
+        ...(tools?.listChanged ? { toolsListChanged: true } : {}),
+        ...(prompts?.listChanged ? { promptsListChanged: true } : {}),
+        ...(resources?.listChanged ? { resourcesListChanged: true } : {}),
+        ...(resources?.subscribe && subscribed.size > 0
+          ? { resourceSubscriptions: [...subscribed] }
+          : {}),
+      };
+      const previous = listening;
+      const opened = Object.keys(filter).length > 0
+        ? await upstream.listen(filter, { timeout: DISCOVER_TIMEOUT_MS })
+        : undefined;
+      listening = opened;
+      opened?.closed.then((cause) => {
+        if (cause !== "local" && listening === opened && !this.#closed.signal.aborted) {
+          debug(`${where} ended the stream of change notifications (${cause}); it is not reopened`);
+        }
+      });
+      await previous?.close().catch(() => {});
+    };
+    // One (re)opening at a time, in order.
+    let listened: Promise<void> = Promise.resolve();
+    const relisten = (): Promise<void> => (listened = listened.catch(() => {}).then(listen));
+    const legacyListens = clientEra === "legacy" && serverEra === "modern";
+    if (legacyListens) {
+      relisten().catch((error) =>
+        debug(
+          `no change notifications from ${where}: ${this.#options.clean(errorText(error))}`,
+        )
+      );
+      this.#ends.unshift(async () => await listening?.close());
+    }
+    /** `resources/subscribe` and `/unsubscribe` of a 2025 client, as the listen stream's filter. */
+    const subscribe = async (
+      method: string,
+      params: Record<string, unknown> | undefined,
+    ): Promise<Record<string, unknown>> => {
+      const uri = params?.uri;
+      if (typeof uri !== "string") throw rpcError(INVALID_PARAMS, `${method} needs a uri`);
+      if (method === "resources/unsubscribe") subscribed.delete(uri);
+      else if (subscribed.size >= MAX_SUBSCRIPTIONS) {
+        throw rpcError(INTERNAL_ERROR, `more than ${MAX_SUBSCRIPTIONS} resources subscribed to`);
+      } else subscribed.add(uri);
+      await relisten();
+      return {};
+    };
+
+    /** Sends one request upstream; its progress goes to `progress` as it comes. */
+    const forward = (
+      method: string,
+      params: Record<string, unknown> | undefined,
+      signal: AbortSignal,
+      progress: ((progress: Record<string, unknown>) => void) | undefined,
+    ): Promise<Record<string, unknown>> =>
+      upstream.request(
+        { method, params: stripped(params) },
+        PASSTHROUGH,
+        {
+          signal,
+          timeout: CROSS_ERA_TIMEOUT_MS,
+          resetTimeoutOnProgress: true,
+          ...(progress ? { onprogress: progress } : {}),
+        },
+      ).then((result) => stripped(result as Record<string, unknown>));
 
     const factory = (): InstanceType<typeof kit.Server> => {
       const server = new kit.Server(
@@ -529,28 +706,72 @@ class Bridge {
       server.fallbackRequestHandler = async (request, ctx) => {
         const token = (request.params?._meta as Record<string, unknown> | undefined)
           ?.progressToken;
-        const result = await upstream.request(
-          { method: request.method, params: stripped(request.params) },
-          PASSTHROUGH,
-          {
-            signal: ctx.mcpReq.signal,
-            timeout: CROSS_ERA_TIMEOUT_MS,
-            resetTimeoutOnProgress: true,
-            ...(token !== undefined
-              ? {
-                onprogress: (progress: Record<string, unknown>) =>
-                  ctx.mcpReq.notify({
-                    method: "notifications/progress",
-                    params: { ...progress, progressToken: token },
-                  } as never).catch(() => {}),
-              }
-              : {}),
-          },
-        );
-        return stripped(result as Record<string, unknown>) as never;
+        const progress = token === undefined
+          ? undefined
+          : (value: Record<string, unknown>) =>
+            void ctx.mcpReq.notify({
+              method: "notifications/progress",
+              params: { ...value, progressToken: token },
+            } as never).catch(() => {});
+        if (
+          legacyListens &&
+          (request.method === "resources/subscribe" || request.method === "resources/unsubscribe")
+        ) {
+          return await subscribe(request.method, request.params) as never;
+        }
+        if (clientEra === "legacy" || !INPUT_REQUIRED_METHODS.has(request.method)) {
+          return await forward(
+            request.method,
+            request.params,
+            ctx.mcpReq.signal,
+            progress,
+          ) as never;
+        }
+        // A call of a 2026-07-28 client: a round of an InputFlow, the first or a retry.
+        const mcpReq = ctx.mcpReq as typeof ctx.mcpReq & {
+          requestState?: () => unknown;
+          inputResponses?: Record<string, unknown>;
+        };
+        const state = mcpReq.requestState?.();
+        let flow: InputFlow | undefined;
+        if (state === undefined) {
+          flow = new InputFlow((signal, self) =>
+            // The flow goes with the call's HTTP request, to tell which call the server's
+            // requests on its event stream belong to.
+            flowOfRequest.run(
+              self,
+              () =>
+                forward(request.method, request.params, signal, (value) => self.progress?.(value)),
+            )
+          );
+          flows.set(flow.id, flow);
+          flow.done.finally(() => {
+            flows.delete(flow!.id);
+            for (const [id, of] of requestFlows) if (of === flow) requestFlows.delete(id);
+          }).catch(() => {});
+        } else {
+          flow = typeof state === "string" ? flows.get(state) : undefined;
+          if (!flow) throw rpcError(INVALID_PARAMS, "Invalid or expired requestState");
+          flow.answer(mcpReq.inputResponses ?? {});
+        }
+        return await flow.round(ctx.mcpReq.signal, progress) as never;
       };
       server.fallbackNotificationHandler = async (notification) => {
-        await upstream.notification(stripped(notification) as never).catch(() => {});
+        if (legacyListens && notification.method === "notifications/roots/list_changed") {
+          // The server asks for the roots within each call, so it always has the current ones.
+          debug(
+            `${notification.method} is not passed on: MCP ${MODERN_PROTOCOL_VERSION} has no such ` +
+              `notification (the server asks for the roots within a call)`,
+          );
+          return;
+        }
+        await upstream.notification(stripped(notification) as never).catch((error) =>
+          debug(
+            `${notification.method} was not passed on to ${where}: ${
+              this.#options.clean(errorText(error))
+            }`,
+          )
+        );
       };
       current = server;
       return server;
@@ -562,14 +783,63 @@ class Bridge {
       onerror: (error) => this.#options.report("bridging the eras", error),
     });
     this.#ends.push(() => handle.close());
-    const forward = (line: Line): void => {
-      if (line.message) stdio.receive(line.message);
-      else this.#options.report("bad message from the MCP client", "a line that is not JSON");
+    // A 2026-07-28 client names the resources whose updates it wants in its `subscriptions/listen`
+    // requests, which the SDK's stdio server serves itself; a 2025 server sends updates only of
+    // the resources subscribed to with `resources/subscribe`. The bridge subscribes upstream to
+    // the resources of the client's open listen streams, and unsubscribes when none names one.
+    const listenUris = new Map<Id, string[]>();
+    const uriCounts = new Map<string, number>();
+    const resubscribe = (method: string, uri: string): void => {
+      upstream.request({ method, params: { uri } }, PASSTHROUGH, { timeout: DISCOVER_TIMEOUT_MS })
+        .catch((error) =>
+          debug(`${method} ${uri} at ${where} failed: ${this.#options.clean(errorText(error))}`)
+        );
     };
-    this.#dispatch = forward;
+    const watchListens = clientEra === "modern" && serverEra === "legacy" &&
+      Boolean((serverCapabilities as { resources?: { subscribe?: boolean } }).resources?.subscribe);
+    const watch = (line: Line): void => {
+      const params = line.message?.params as Record<string, unknown> | undefined;
+      if (line.method === "subscriptions/listen" && line.id !== undefined) {
+        const wanted = (params?.notifications as Record<string, unknown> | undefined)
+          ?.resourceSubscriptions;
+        if (!Array.isArray(wanted) || listenUris.has(line.id)) return;
+        const uris = [...new Set(wanted.filter((uri) => typeof uri === "string"))]
+          .slice(0, MAX_SUBSCRIPTIONS - uriCounts.size);
+        listenUris.set(line.id, uris);
+        for (const uri of uris) {
+          const count = uriCounts.get(uri) ?? 0;
+          uriCounts.set(uri, count + 1);
+          if (count === 0) resubscribe("resources/subscribe", uri);
+        }
+      } else if (line.method === "notifications/cancelled") {
+        const id = params?.requestId;
+        const uris = typeof id === "string" || typeof id === "number"
+          ? listenUris.get(id)
+          : undefined;
+        if (!uris) return;
+        listenUris.delete(id as Id);
+        for (const uri of uris) {
+          const count = (uriCounts.get(uri) ?? 1) - 1;
+          if (count > 0) uriCounts.set(uri, count);
+          else {
+            uriCounts.delete(uri);
+            resubscribe("resources/unsubscribe", uri);
+          }
+        }
+      }
+    };
+    const receive = (line: Line): void => {
+      if (!line.message) {
+        this.#options.report("bad message from the MCP client", "a line that is not JSON");
+        return;
+      }
+      if (watchListens) watch(line);
+      stdio.receive(line.message);
+    };
+    this.#dispatch = receive;
     await stdio.started;
-    forward(first);
-    for (const line of this.#queue.splice(0)) forward(line);
+    receive(first);
+    for (const line of this.#queue.splice(0)) receive(line);
   }
 
   #ends: (() => Promise<void>)[] = [];
@@ -625,6 +895,140 @@ class LineTransport {
 
   receive(message: Record<string, unknown>): void {
     this.onmessage?.(message);
+  }
+}
+
+/** A request of the server that a 2026-07-28 client is to answer. */
+interface Asked {
+  key: string;
+  method: string;
+  params: Record<string, unknown> | undefined;
+  resolve(result: Record<string, unknown>): void;
+  reject(error: Error): void;
+}
+
+/**
+ * One call of a 2026-07-28 client bridged to a 2025 server, over as many rounds as the server
+ * asks the client things. That era has no requests from server to client: the requests the
+ * server sends while the call runs are put to the client as the call's `input_required` result
+ * (`inputRequests`, and the flow's id as `requestState`); the client answers them and retries
+ * the call with `inputResponses`, which go back to the server as the answers of its requests,
+ * and the retry waits for the next requests or the call's result.
+ */
+class InputFlow {
+  /** The `requestState` of the flow's rounds. */
+  readonly id: string = crypto.randomUUID();
+  /** The call's result from the server. */
+  readonly done: Promise<Record<string, unknown>>;
+  /** Where the call's progress goes: the current round's. */
+  progress: ((value: Record<string, unknown>) => void) | undefined;
+  #controller = new AbortController();
+  #finished = false;
+  /** Asked by the server, not yet put to the client. */
+  #asked: Asked[] = [];
+  /** Put to the client, answered by its retry. */
+  #sent = new Map<string, Asked>();
+  #wake: (() => void) | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #keys = 0;
+
+  constructor(
+    start: (signal: AbortSignal, flow: InputFlow) => Promise<Record<string, unknown>>,
+  ) {
+    this.done = start(this.#controller.signal, this);
+    const finish = (): void => {
+      this.#finished = true;
+      clearTimeout(this.#timer);
+      this.#drop(rpcError(INTERNAL_ERROR, "the call this request belongs to has ended"));
+      this.#wake?.();
+    };
+    this.done.then(finish, finish);
+  }
+
+  /** A request of the server: answered when the client retries the call with its answer. */
+  ask(
+    method: string,
+    params: Record<string, unknown> | undefined,
+    signal: AbortSignal,
+  ): Promise<Record<string, unknown>> {
+    if (this.#finished) {
+      return Promise.reject(rpcError(INTERNAL_ERROR, "the call this request belongs to has ended"));
+    }
+    if (this.#asked.length + this.#sent.size >= MAX_PENDING_INPUTS) {
+      return Promise.reject(
+        rpcError(INTERNAL_ERROR, `more than ${MAX_PENDING_INPUTS} requests of the client at once`),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      const entry: Asked = { key: `input-${++this.#keys}`, method, params, resolve, reject };
+      this.#asked.push(entry);
+      signal.addEventListener("abort", () => {
+        this.#asked = this.#asked.filter((other) => other !== entry);
+        this.#sent.delete(entry.key);
+        reject(signal.reason instanceof Error ? signal.reason : new Error("cancelled"));
+      }, { once: true });
+      this.#wake?.();
+    });
+  }
+
+  /** The client's retry: its answers to what the last round asked. */
+  answer(responses: Record<string, unknown>): void {
+    clearTimeout(this.#timer);
+    for (const [key, entry] of this.#sent) {
+      const response = Object.hasOwn(responses, key) ? responses[key] : undefined;
+      if (response && typeof response === "object" && !Array.isArray(response)) {
+        entry.resolve(response as Record<string, unknown>);
+      } else {
+        entry.reject(rpcError(INTERNAL_ERROR, `the MCP client did not answer ${entry.method}`));
+      }
+    }
+    this.#sent.clear();
+  }
+
+  /** One round: the call's result, or `input_required` with what the server asked meanwhile. */
+  async round(
+    signal: AbortSignal,
+    progress: ((value: Record<string, unknown>) => void) | undefined,
+  ): Promise<Record<string, unknown>> {
+    this.progress = progress;
+    const onAbort = (): void => this.abort(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      while (!this.#finished && this.#asked.length === 0) {
+        await new Promise<void>((resolve) => (this.#wake = resolve));
+      }
+      if (this.#finished) return await this.done;
+      const inputRequests: Record<string, unknown> = {};
+      for (const entry of this.#asked.splice(0)) {
+        this.#sent.set(entry.key, entry);
+        inputRequests[entry.key] = {
+          method: entry.method,
+          ...(entry.params ? { params: entry.params } : {}),
+        };
+      }
+      this.#timer = setTimeout(
+        () => this.abort(new Error("the MCP client did not retry the call with its answers")),
+        INPUT_WAIT_MS,
+      );
+      (this.#timer as { unref?: () => void }).unref?.();
+      return { resultType: "input_required", inputRequests, requestState: this.id };
+    } finally {
+      this.#wake = undefined;
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** Ends the flow: the call upstream is cancelled, and the server's requests answered with an error. */
+  abort(reason: unknown): void {
+    clearTimeout(this.#timer);
+    this.#drop(rpcError(INTERNAL_ERROR, `the call was ended: ${errorText(reason)}`));
+    this.#controller.abort(reason);
+  }
+
+  #drop(error: Error): void {
+    for (const entry of [...this.#asked, ...this.#sent.values()]) entry.reject(error);
+    this.#asked = [];
+    this.#sent.clear();
   }
 }
 
@@ -687,6 +1091,15 @@ function stripped<T extends Record<string, unknown> | undefined>(value: T): T {
     out.params = stripped(out.params as Record<string, unknown>);
   }
   return out as T;
+}
+
+/** An error the SDK answers a request with: its code and message. */
+function rpcError(code: number, message: string): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+function errorText(error: unknown): string {
+  return String((error as Error)?.message ?? error).split("\n")[0].slice(0, 300);
 }
 
 function pick(value: Record<string, unknown>, keys: string[]): Record<string, unknown> {
@@ -773,6 +1186,37 @@ async function readEvents(response: Response, sink: Sink, signal: AbortSignal): 
     signal.removeEventListener("abort", onAbort);
     await reader.cancel().catch(() => {});
   }
+}
+
+/**
+ * Passes an event stream on unchanged, giving `found` the id of each request of the client in it
+ * (elicitation, sampling, roots) before the request itself goes on (events are bounded as in {@linkcode readEvents}).
+ */
+function serverRequests(found: (id: Id) => void): TransformStream<Uint8Array, Uint8Array> {
+  const decoder = new TextDecoder();
+  let buffer = "";
+  return new TransformStream({
+    transform(chunk, controller) {
+      buffer += decoder.decode(chunk, { stream: true });
+      if (buffer.includes("\r") && !buffer.endsWith("\r")) buffer = buffer.replace(/\r\n?/g, "\n");
+      let end: number;
+      while ((end = buffer.indexOf("\n\n")) !== -1) {
+        const data = eventData(buffer.slice(0, end));
+        buffer = buffer.slice(end + 2);
+        if (data === undefined || !data.includes('"method"')) continue;
+        const message = parseJson(data);
+        const id = message?.id;
+        if (
+          typeof message?.method === "string" && message.method in INPUT_METHODS &&
+          (typeof id === "string" || typeof id === "number")
+        ) {
+          found(id);
+        }
+      }
+      if (buffer.length > MAX_MESSAGE_BYTES) buffer = "";
+      controller.enqueue(chunk);
+    },
+  });
 }
 
 /** The data of one event-stream event when it is a `message` event, else undefined. */

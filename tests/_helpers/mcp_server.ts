@@ -9,7 +9,15 @@ import { randomUUID } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
-import { CallToolRequestSchema, ListToolsRequestSchema } from "@modelcontextprotocol/sdk/types.js";
+import {
+  CallToolRequestSchema,
+  CreateMessageResultSchema,
+  ElicitResultSchema,
+  ListRootsResultSchema,
+  ListToolsRequestSchema,
+  SubscribeRequestSchema,
+  UnsubscribeRequestSchema,
+} from "@modelcontextprotocol/sdk/types.js";
 import type { LocalAuthServer } from "../../testing.ts";
 
 /** How long after its expiry a token the auth server issued is still accepted. */
@@ -125,6 +133,15 @@ export interface TestMcpServer extends TokenCheckedServer {
   readonly teamHeaders: readonly string[];
   /** Every Mcp-Session-Id the server created. */
   readonly sessions: readonly string[];
+  /** What the tool `ask` got from the client (with `ask`). */
+  readonly asked: AskAnswers;
+  /** The resources subscribed to (`resources/subscribe`, and not unsubscribed), in any session. */
+  readonly subscriptions: ReadonlySet<string>;
+  /**
+   * Asks the client of the latest session its roots outside any call (on the session's own
+   * event stream, waiting 5 s at most): `answered URI...`, or `error CODE: MESSAGE`.
+   */
+  listRootsOutsideCalls(): Promise<string>;
 }
 
 /** The three tools of both MCP test servers, as `tools/list` answers them. */
@@ -154,6 +171,91 @@ export const TOOLS: {
 ];
 
 /**
+ * The tool `ask` of both servers when started with `ask`: it asks the client its name
+ * (`elicitation/create`, with the call's token in the message, as a server that echoes secrets),
+ * a completion (`sampling/createMessage`) and its roots (`roots/list`), and answers with them.
+ */
+export const ASK_TOOL: (typeof TOOLS)[number] = {
+  name: "ask",
+  description: "Asks the client its name, a completion and its roots.",
+  inputSchema: { type: "object" as const, properties: {} },
+};
+
+/** The resource whose updates `change` announces (with `ask`), to those subscribed to it. */
+export const MEMO_URI = "memo://ada";
+
+/**
+ * The tool `change` of both servers when started with `ask`: the server tells its clients that
+ * its tools changed (`notifications/tools/list_changed`, in its era's way) and that
+ * {@linkcode MEMO_URI} was updated (to those subscribed), and answers `changed`.
+ */
+export const CHANGE_TOOL: (typeof TOOLS)[number] = {
+  name: "change",
+  description: "Announces that the tools changed.",
+  inputSchema: { type: "object" as const, properties: {} },
+};
+
+/**
+ * The elicitation `ask` sends, with the token of the call in its message, and the call's
+ * argument `tag` at its end (`#tag`) when it has one.
+ */
+export function askName(token: string, tag?: unknown): {
+  message: string;
+  requestedSchema: {
+    type: "object";
+    properties: { name: { type: "string" } };
+    required: string[];
+  };
+} {
+  return {
+    message: `What is your name? (asked with ${token})${typeof tag === "string" ? ` #${tag}` : ""}`,
+    requestedSchema: {
+      type: "object",
+      properties: { name: { type: "string" } },
+      required: ["name"],
+    },
+  };
+}
+
+/** The sampling request `ask` sends. */
+export const ASK_SAMPLE = {
+  messages: [{ role: "user" as const, content: { type: "text" as const, text: "Say hi." } }],
+  maxTokens: 10,
+};
+
+/** What the servers' `ask` got from the client, in order. */
+export interface AskAnswers {
+  /** The names the elicitations were answered with (`declined` when not accepted). */
+  readonly names: string[];
+  /** The root URIs of each `roots/list` answer, joined by a space. */
+  readonly roots: string[];
+  /** The text of each `sampling/createMessage` answer. */
+  readonly samples: string[];
+}
+
+/** Keeps an elicitation and a roots answer in `answers`; the text `ask` answers with. */
+export function askResult(
+  answers: AskAnswers,
+  elicited: { action?: unknown; content?: Record<string, unknown> } | undefined,
+  sampled: { content?: { text?: unknown } } | undefined,
+  listed: { roots?: { uri?: unknown }[] } | undefined,
+  token: string,
+): { content: { type: "text"; text: string }[] } {
+  const name = elicited?.action === "accept" ? String(elicited.content?.name) : "declined";
+  const sample = String(sampled?.content?.text);
+  const roots = (listed?.roots ?? []).map((root) => String(root.uri)).join(" ");
+  answers.names.push(name);
+  answers.samples.push(sample);
+  answers.roots.push(roots);
+  return {
+    content: [{
+      type: "text",
+      text: `hello ${name}; the model says ${sample}; roots ${roots}; token ${token}`,
+    }],
+  };
+}
+
+/**
  * The answer of a tool call of either server: `echo` answers the text (after `notify` sent a
  * log notification), `add` the sum, `whoami` the bearer token (a server that echoes secrets).
  */
@@ -180,33 +282,93 @@ export async function callTool(
 
 /**
  * Starts the SDK v1 MCP server, stateful (Mcp-Session-Id), with the three tools of
- * {@linkcode callTool}; `echo`'s notification goes on the call's event stream.
+ * {@linkcode callTool}; `echo`'s notification goes on the call's event stream. With `ask`,
+ * the tool {@linkcode ASK_TOOL} too, whose requests go on the call's event stream.
  */
-export async function startMcpServer(auth: LocalAuthServer): Promise<TestMcpServer> {
+export async function startMcpServer(
+  auth: LocalAuthServer,
+  options: { ask?: boolean } = {},
+): Promise<TestMcpServer> {
   const transports = new Map<string, StreamableHTTPServerTransport>();
   const sessions: string[] = [];
+  const asked: AskAnswers = { names: [], roots: [], samples: [] };
+  let latest: Server | undefined;
+  /** The resources subscribed to, in any session. */
+  const subscribed = new Set<string>();
   const teamHeaders: string[] = [];
   let eventStreams = 0;
 
   function newMcpServer(): Server {
     const server = new Server(
       { name: "kognic-test-mcp", version: "1.0.0" },
-      { capabilities: { tools: {}, logging: {} } },
+      {
+        capabilities: {
+          tools: options.ask ? { listChanged: true } : {},
+          ...(options.ask ? { resources: { subscribe: true } } : {}),
+          logging: {},
+        },
+      },
     );
-    server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: TOOLS }));
-    server.setRequestHandler(CallToolRequestSchema, (
+    if (options.ask) {
+      server.setRequestHandler(SubscribeRequestSchema, (request: { params: { uri: string } }) => {
+        subscribed.add(request.params.uri);
+        return {};
+      });
+      server.setRequestHandler(
+        UnsubscribeRequestSchema,
+        (request: { params: { uri: string } }) => {
+          subscribed.delete(request.params.uri);
+          return {};
+        },
+      );
+    }
+    server.setRequestHandler(
+      ListToolsRequestSchema,
+      () => ({ tools: options.ask ? [...TOOLS, ASK_TOOL, CHANGE_TOOL] : TOOLS }),
+    );
+    server.setRequestHandler(CallToolRequestSchema, async (
       request: { params: { name: string; arguments?: Record<string, unknown> } },
       extra: {
         sendNotification(notification: unknown): Promise<void>;
+        sendRequest<T>(request: unknown, schema: unknown): Promise<T>;
         authInfo?: { token: string };
       },
-    ) =>
-      callTool(
+    ) => {
+      const token = extra.authInfo?.token ?? "";
+      if (options.ask && request.params.name === "ask") {
+        const elicited = await extra.sendRequest<
+          { action: string; content?: Record<string, unknown> }
+        >(
+          {
+            method: "elicitation/create",
+            params: askName(token, request.params.arguments?.tag),
+          },
+          ElicitResultSchema,
+        );
+        const sampled = await extra.sendRequest<{ content: { text?: string } }>(
+          { method: "sampling/createMessage", params: ASK_SAMPLE },
+          CreateMessageResultSchema,
+        );
+        const listed = await extra.sendRequest<{ roots: { uri: string }[] }>(
+          { method: "roots/list" },
+          ListRootsResultSchema,
+        );
+        return askResult(asked, elicited, sampled, listed, token);
+      }
+      if (options.ask && request.params.name === "change") {
+        // Unsolicited, on the session's own event stream.
+        await server.sendToolListChanged();
+        if (subscribed.has(MEMO_URI)) await server.sendResourceUpdated({ uri: MEMO_URI });
+        return { content: [{ type: "text" as const, text: "changed" }] };
+      }
+      return await callTool(
         request.params.name,
         request.params.arguments ?? {},
         extra.authInfo?.token,
         (notification) => extra.sendNotification(notification),
-      ));
+      );
+    });
+    latest = server;
     return server;
   }
 
@@ -253,5 +415,19 @@ export async function startMcpServer(auth: LocalAuthServer): Promise<TestMcpServ
     eventStreams: { get: () => eventStreams },
     teamHeaders: { value: teamHeaders },
     sessions: { value: sessions },
+    asked: { value: asked },
+    subscriptions: { value: subscribed },
+    listRootsOutsideCalls: {
+      value: async () => {
+        if (!latest) return "error: no session";
+        try {
+          const listed = await latest.listRoots(undefined, { timeout: 5000 });
+          return `answered ${listed.roots.map((root: { uri: string }) => root.uri).join(" ")}`;
+        } catch (error) {
+          const { code, message } = error as { code?: unknown; message?: unknown };
+          return `error ${code}: ${message}`;
+        }
+      },
+    },
   }) as TestMcpServer;
 }

@@ -5,9 +5,21 @@
 // says; a request without a valid one gets 401.
 
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { createMcpHandler, Server } from "@modelcontextprotocol/server";
+import { createMcpHandler, inputRequired, Server } from "@modelcontextprotocol/server";
 import type { LocalAuthServer } from "../../testing.ts";
-import { callTool, serveBehindTokens, type TokenCheckedServer, TOOLS } from "./mcp_server.ts";
+import {
+  ASK_SAMPLE,
+  ASK_TOOL,
+  type AskAnswers,
+  askName,
+  askResult,
+  callTool,
+  CHANGE_TOOL,
+  MEMO_URI,
+  serveBehindTokens,
+  type TokenCheckedServer,
+  TOOLS,
+} from "./mcp_server.ts";
 
 /** The SDK v2 MCP server of the tests. */
 export interface TestMcpServerV2 extends TokenCheckedServer {
@@ -15,6 +27,8 @@ export interface TestMcpServerV2 extends TokenCheckedServer {
   readonly modernRequests: number;
   /** The JSON-RPC methods of the requests, in order. */
   readonly methods: readonly string[];
+  /** What the tool `ask` got from the client (with `ask`). */
+  readonly asked: AskAnswers;
 }
 
 /** Which eras the server answers. */
@@ -23,6 +37,12 @@ export interface McpServerV2Options {
   legacy?: "reject" | "stateless";
   /** Check each token with the auth server (off for the benchmark's floor). @default {true} */
   checkTokens?: boolean;
+  /**
+   * Serve the tools `ask` and `change` too (`change` also announces an update of
+   * {@linkcode MEMO_URI}, to those subscribed to it), which asks the client in the era's way: its name (an elicitation)
+   * in one round, its roots in the next, as `input_required` results.
+   */
+  ask?: boolean;
 }
 
 /** Starts the server with the three tools of {@linkcode callTool}. */
@@ -32,20 +52,67 @@ export async function startMcpServerV2(
 ): Promise<TestMcpServerV2> {
   const methods: string[] = [];
   let modernRequests = 0;
+  const asked: AskAnswers = { names: [], roots: [], samples: [] };
 
   function newServer(): Server {
     const server = new Server(
       { name: "kognic-test-mcp-v2", version: "2.0.0" },
-      { capabilities: { tools: {}, logging: {} } },
+      {
+        capabilities: {
+          tools: options.ask ? { listChanged: true } : {},
+          ...(options.ask ? { resources: { subscribe: true } } : {}),
+          logging: {},
+        },
+      },
     );
-    server.setRequestHandler("tools/list", () => ({ tools: TOOLS }));
-    server.setRequestHandler("tools/call", (request, ctx) =>
-      callTool(
+    server.setRequestHandler(
+      "tools/list",
+      () => ({ tools: options.ask ? [...TOOLS, ASK_TOOL, CHANGE_TOOL] : TOOLS }),
+    );
+    server.setRequestHandler("tools/call", (request, ctx) => {
+      const token = ctx.http?.authInfo?.token ?? "";
+      if (options.ask && request.params.name === "ask") {
+        // Round 1 asks the name and a completion; round 2 (their answers in hand, kept in
+        // requestState) the roots.
+        const responses = (ctx.mcpReq.inputResponses ?? {}) as Record<string, never>;
+        const state = ctx.mcpReq.requestState();
+        if (typeof state !== "string") {
+          return inputRequired({
+            inputRequests: {
+              name: inputRequired.elicit(askName(token, request.params.arguments?.tag)),
+              hi: inputRequired.createMessage(ASK_SAMPLE),
+            },
+            requestState: "round 1",
+          });
+        }
+        if (state === "round 1") {
+          return inputRequired({
+            inputRequests: { roots: inputRequired.listRoots() },
+            requestState: JSON.stringify([responses.name ?? null, responses.hi ?? null]),
+          });
+        }
+        const [elicited, sampled] = JSON.parse(state);
+        return askResult(
+          asked,
+          elicited ?? undefined,
+          sampled ?? undefined,
+          responses.roots,
+          token,
+        );
+      }
+      if (options.ask && request.params.name === "change") {
+        // To the open `subscriptions/listen` streams that asked for them.
+        handler.notify.toolsChanged();
+        handler.notify.resourceUpdated(MEMO_URI);
+        return { content: [{ type: "text" as const, text: "changed" }] };
+      }
+      return callTool(
         request.params.name,
         (request.params.arguments ?? {}) as Record<string, unknown>,
-        ctx.http?.authInfo?.token ?? "",
+        token,
         (notification) => ctx.mcpReq.notify(notification),
-      ));
+      );
+    });
     return server;
   }
 
@@ -98,5 +165,6 @@ export async function startMcpServerV2(
   return Object.defineProperties(server, {
     modernRequests: { get: () => modernRequests },
     methods: { value: methods },
+    asked: { value: asked },
   }) as TestMcpServerV2;
 }
