@@ -37,6 +37,6 @@ import type { RequestTokenOptions } from "./options.ts";
  * ```
  */
 export async function requestToken(options: RequestTokenOptions): Promise<AccessToken> {
-  const { sendTokenRequest } = await import("../token/token_client.ts");
+  const { sendTokenRequest } = await import("./token_client.ts");
   return await sendTokenRequest(options);
 }

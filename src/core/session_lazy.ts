@@ -139,7 +139,7 @@ async function fromServer(
     holdoff: holdoffOf(s),
   });
   const refreshToken = s.refreshToken;
-  const { sendTokenRequest } = await import("../token/token_client.ts");
+  const { sendTokenRequest } = await import("./token_client.ts");
   let token: AccessToken | undefined;
   if (refreshToken !== undefined) {
     try {

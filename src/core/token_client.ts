@@ -10,14 +10,14 @@
 // Every lazily loaded module reaches all the modules of the core that mod.ts
 // loads on import, so that a bundler puts them in one shared chunk: each
 // further chunk would cost every page its import and export lists.
-import "../core/egress.ts";
-import { AccessToken, MAX_TOKEN_LIFETIME_SECONDS, tokenSetProblem } from "../core/access_token.ts";
+import "./egress.ts";
+import { AccessToken, MAX_TOKEN_LIFETIME_SECONDS, tokenSetProblem } from "./access_token.ts";
 import {
   DEFAULT_TOKEN_TIMEOUT,
   type RequestTokenOptions,
   TOKEN_ENDPOINT_AUTH_METHODS,
   type TokenRequestInit,
-} from "../core/options.ts";
+} from "./options.ts";
 import {
   isRetryableTokenStatus,
   parseRetryAfter,
@@ -26,7 +26,7 @@ import {
   withRetries,
 } from "../shared/retry.ts";
 import { describeCause } from "../shared/cause.ts";
-import { emit } from "../core/events.ts";
+import { emit } from "./events.ts";
 import { readBoundedText } from "../shared/body.ts";
 import {
   cutText,
