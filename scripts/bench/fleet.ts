@@ -20,7 +20,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { AuthSession } from "../../src/core/session.ts";
+import { AuthSession } from "../../mod.ts";
 import { FileTokenCache, MemoryTokenCache } from "../../src/config/token_cache.ts";
 import { RedisTokenCache } from "../../src/config/redis_token_cache.ts";
 import type { TokenCache } from "../../src/core/token_cache.ts";

@@ -25,16 +25,16 @@ import {
   Retry,
   withRetries,
 } from "../shared/retry.ts";
-import { describeCause } from "../shared/cause.ts";
-import { emit } from "./events.ts";
-import { readBoundedText } from "../shared/body.ts";
 import {
   cutText,
+  describeCause,
   redact,
   redactCause,
   rememberSecret,
   rememberUrlSecrets,
 } from "../shared/redact.ts";
+import { emit } from "./events.ts";
+import { readBoundedText } from "../shared/body.ts";
 import { checkNumber } from "../shared/numbers.ts";
 import { startDeadline } from "../shared/deadline.ts";
 import {
