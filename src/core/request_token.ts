@@ -1,3 +1,4 @@
+// Apart from token_client.ts for the size budget: this loads on import, the request lazily.
 /**
  * The public entry to token requests. The request code itself loads on the
  * first token request, so a page or worker that imports the core pays for it

@@ -1,3 +1,4 @@
+// Apart from session.ts for the size budget: the session's rarer paths, loaded lazily.
 /**
  * The parts of `AuthSession` that load lazily, when first needed: how a
  * token is acquired (from a `tokenProvider`, a token cache or the token

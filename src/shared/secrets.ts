@@ -1,3 +1,4 @@
+// Apart from redact.ts for the size budget: the core loads this on import, redact.ts lazily.
 /**
  * The secrets this process holds, and the hook through which the core's
  * errors and events reach the redactor. Small on purpose: the core imports
