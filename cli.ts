@@ -63,7 +63,11 @@ export async function main(args: string[], io?: CliIO): Promise<number> {
     (io?.stdout ?? writeStdout)(`kognic-auth ${VERSION}\n`);
     return EXIT_OK;
   }
-  const commands = await import("./src/cli/kognic_auth.ts");
+  const [commands] = await Promise.all([
+    import("./src/cli/kognic_auth.ts"),
+    // Wires files, variables, the keyring and environments.json into the core.
+    import("./src/runtime/install.ts"),
+  ]);
   return await commands.main(args, io);
 }
 

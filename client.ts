@@ -24,6 +24,9 @@
  * @module
  */
 
+// Wires files, variables, the keyring and environments.json into the core.
+import "./src/runtime/install.ts";
+
 export {
   type ApiRequestInit,
   type ApiRetryEvent,

@@ -20,6 +20,9 @@
  * @module
  */
 
+// Wires files, variables, the keyring and environments.json into the core.
+import "./src/runtime/install.ts";
+
 export { parseCredentials } from "./src/credentials/json.ts";
 export { loadCredentials } from "./src/credentials/sources.ts";
 export {
@@ -75,5 +78,5 @@ export {
   storeKeyringCredentials,
 } from "./src/credentials/keyring.ts";
 export { configuredProxy, createProxyFetch, fetchHonoursProxy } from "./src/config/proxy.ts";
-export { KeyringError, type KeyringErrorOptions } from "./src/shared/keyring.ts";
+export { KeyringError, type KeyringErrorOptions } from "./src/credentials/keyring_binding.ts";
 export type { EnvOptions } from "./src/shared/env.ts";

@@ -32,6 +32,9 @@
  * @module
  */
 
+// Wires files, variables, the keyring and environments.json into the core.
+import "./src/runtime/install.ts";
+
 import process from "node:process";
 import { main } from "./src/cli/kog.ts";
 

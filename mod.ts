@@ -22,6 +22,9 @@
  * @module
  */
 
+// Wires files, variables, the keyring and environments.json into the core.
+import "./src/runtime/install.ts";
+
 export { AuthSession } from "./src/core/session.ts";
 export {
   type AuthSessionOptions,
@@ -63,8 +66,8 @@ export {
   TokenResponseError,
   TokenTimeoutError,
 } from "./src/shared/errors.ts";
-export type { KognicAuthErrors } from "./src/shared/error_union.ts";
-export type { KeyringError, KeyringErrorOptions } from "./src/shared/keyring.ts";
+export type { KognicAuthErrors } from "./src/credentials/keyring_binding.ts";
+export type { KeyringError, KeyringErrorOptions } from "./src/credentials/keyring_binding.ts";
 export type { EnvSource } from "./src/shared/env.ts";
 export type { TokenCache } from "./src/core/token_cache.ts";
 export type {

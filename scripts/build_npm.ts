@@ -123,16 +123,16 @@ throw error;
 `;
 
 /**
- * The core's one module that needs a runtime, and its stand-in for browsers
- * and edge workers. The compiled core imports it as `#runtime`, which
- * package.json's `imports` resolves by condition: bundlers for a browser or a
- * worker (`browser`, `worker`, `workerd`, `edge-light`) get the web module,
- * which has no `node:` import and no keyring; Deno, Node.js and Bun get the
- * one that reads files, variables and the keyring. An unknown target gets the
- * web module, which loads anywhere.
+ * The module that installs into the core what needs a runtime, and its
+ * stand-in for browsers and edge workers. The compiled entry points import it
+ * as `#runtime`, which package.json's `imports` resolves by condition:
+ * bundlers for a browser or a worker (`browser`, `worker`, `workerd`,
+ * `edge-light`) get the web module, which installs nothing (no `node:` import,
+ * no keyring); Deno, Node.js and Bun get the one that reads files, variables
+ * and the keyring. An unknown target gets the web module, which loads anywhere.
  */
-const RUNTIME_SOURCE = "./src/core/runtime.ts";
-const RUNTIME_WEB_SOURCE = "./src/core/runtime_web.ts";
+const RUNTIME_SOURCE = "./src/runtime/install.ts";
+const RUNTIME_WEB_SOURCE = "./src/runtime/install_web.ts";
 const WEB_CONDITIONS = ["workerd", "worker", "edge-light", "browser"];
 const RUNTIME_CONDITIONS = ["deno", "bun", "node"];
 
@@ -202,7 +202,12 @@ export function packageJson(deno: DenoJson, version: string): Record<string, unk
     // publishes to a test registry pass --provenance=false).
     publishConfig: { access: "public", provenance: true },
     type: "module",
-    sideEffects: false,
+    // Only the runtime's installer, and the entry points that import it, run
+    // code on import: a bundler that drops them drops the credentials files.
+    sideEffects: [
+      built(RUNTIME_SOURCE, ".js"),
+      ...Object.values(deno.exports).map((source) => built(source, ".js")),
+    ],
     engines: { node: NODE_ENGINES },
     main: built(main, ".js"),
     types: built(main, ".d.ts"),
@@ -370,19 +375,20 @@ export function buildNpm(version?: string): string {
     chmodSync(bin, 0o755);
   }
 
-  // The core's modules import the runtime seam by its conditional name.
-  const coreDir = join(ESM_DIR, "src", "core");
+  // The entry points import the runtime's installer by its conditional name.
   let seams = 0;
-  for (const file of readdirSync(coreDir).filter((name) => name.endsWith(".js"))) {
-    const path = join(coreDir, file);
+  for (const file of readdirSync(ESM_DIR).filter((name) => name.endsWith(".js"))) {
+    const path = join(ESM_DIR, file);
     const code = readFileSync(path, "utf8");
-    const rewritten = code.replaceAll('from "./runtime.js"', 'from "#runtime"');
+    const rewritten = code.replaceAll('"./src/runtime/install.js"', '"#runtime"');
     if (rewritten !== code) {
       seams++;
       writeFileSync(path, rewritten);
     }
   }
-  if (!seams) throw new Error(`No import of ./runtime.js in ${coreDir} to point at #runtime`);
+  if (!seams) {
+    throw new Error(`No import of ./src/runtime/install.js in ${ESM_DIR} to point at #runtime`);
+  }
 
   // The version module is generated from deno.json (scripts/version.ts); the
   // package's is written the same way, with the version built.

@@ -35,9 +35,9 @@ const ROOTS: string[] = [
   "bin/kognic-auth.ts",
   "bin/kog.ts",
   "bin/kognic-auth-testing.ts",
-  // The core's runtime module for browsers and edge workers, which the npm
-  // package's import conditions choose in place of src/core/runtime.ts.
-  "src/core/runtime_web.ts",
+  // The runtime installer for browsers and edge workers, which the npm
+  // package's import conditions choose in place of src/runtime/install.ts.
+  "src/runtime/install_web.ts",
 ];
 
 /**
@@ -46,14 +46,14 @@ const ROOTS: string[] = [
  */
 export const LAYERS: Record<string, { imports: string[]; lazy?: string[] }> = {
   shared: { imports: [] },
-  core: { imports: ["shared"], lazy: ["token", "credentials", "config"] },
-  token: { imports: ["shared", "core"] },
+  core: { imports: ["shared"] },
   credentials: { imports: ["shared", "core"] },
   config: { imports: ["shared", "core", "credentials"] },
-  api: { imports: ["shared", "core"] },
-  testing: { imports: ["shared"] },
+  api: { imports: ["shared", "core", "credentials"] },
+  runtime: { imports: ["core"], lazy: ["credentials", "config"] },
+  testing: { imports: [] },
   telemetry: { imports: ["shared", "core"] },
-  cli: { imports: ["shared", "core", "token", "credentials", "config", "api"] },
+  cli: { imports: ["shared", "core", "credentials", "config", "api"] },
 };
 
 /** One import of a module: its target, whether it is lazy (`import()`) and whether type-only. */
@@ -197,9 +197,41 @@ export function checkGraph(graph: Map<string, Edge[]>): { problems: string[]; ch
   return { problems, checks };
 }
 
+/**
+ * The arrows of `layers` that no import uses: the table lists exactly the
+ * imports that exist. A `lazy` arrow needs a lazy import; an `imports` arrow
+ * a static or type-only one.
+ */
+export function unusedArrows(
+  graph: Map<string, Edge[]>,
+  layers: Record<string, { imports: string[]; lazy?: string[] }> = LAYERS,
+): string[] {
+  const used = new Set<string>();
+  for (const [from, edges] of graph) {
+    for (const edge of edges) {
+      used.add(`${layerOf(from)} ${edge.dynamic ? "lazy" : "imports"} ${layerOf(edge.to)}`);
+    }
+  }
+  const problems: string[] = [];
+  for (const [layer, rule] of Object.entries(layers)) {
+    for (const kind of ["imports", "lazy"] as const) {
+      for (const target of rule[kind] ?? []) {
+        if (!used.has(`${layer} ${kind} ${target}`)) {
+          problems.push(`LAYERS lets src/${layer}/ import src/${target}/ (${kind}), but none does`);
+        }
+      }
+    }
+  }
+  return problems;
+}
+
 if (import.meta.main) {
   const graph = readGraph(ROOTS);
-  const { problems, checks } = checkGraph(graph);
+  const { problems, checks: graphChecks } = checkGraph(graph);
+  const unused = unusedArrows(graph);
+  problems.push(...unused);
+  const checks = graphChecks +
+    Object.values(LAYERS).flatMap((r) => [...r.imports, ...r.lazy ?? []]).length;
   for (const problem of problems) console.log(`FAIL ${problem}`);
   console.log(`Checked ${graph.size} modules and their imports from ${ROOTS.length} entry points.`);
   console.log(`${checks - problems.length} passed, ${problems.length} failed`);

@@ -12,7 +12,7 @@ interface ImportMeta {
 
 /**
  * The optional peer dependency behind the system keyring, imported lazily by
- * src/shared/keyring.ts, which checks the module's shape itself: the build compiles
+ * src/credentials/keyring_binding.ts, which checks the module's shape itself: the build compiles
  * without it installed.
  */
 declare module "@napi-rs/keyring";

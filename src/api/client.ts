@@ -8,7 +8,7 @@
  * @module
  */
 
-import { inspectAsJson } from "../shared/inspect.ts";
+import { inspectAsJson } from "../shared/secrets.ts";
 import { KognicAuthError } from "../shared/errors.ts";
 import { AuthSession } from "../core/session.ts";
 import type { RetryOptions } from "../core/options.ts";
@@ -22,10 +22,9 @@ import {
 } from "../shared/retry.ts";
 import { checkNumber } from "../shared/numbers.ts";
 import { startDeadline } from "../shared/deadline.ts";
-import { describeCause } from "../shared/cause.ts";
+import { describeCause, redact, redactCause } from "../shared/redact.ts";
 import { type AuthEventListener, emit } from "../core/events.ts";
-import { displayUrl } from "../shared/display_url.ts";
-import { redact, redactCause } from "../shared/redact.ts";
+import { displayUrl } from "../shared/url.ts";
 import { ApiError, ApiNetworkError, ApiTimeoutError, errorFromResponse } from "./errors.ts";
 import { defaultDeprecationHandler, type DeprecationHandler, sunsetNotice } from "./deprecation.ts";
 import { userAgent } from "./user_agent.ts";

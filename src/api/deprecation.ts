@@ -4,8 +4,8 @@
  * @module
  */
 
-import { parseHttpDate, utcDate } from "../shared/http_date.ts";
-import { displayUrl } from "../shared/display_url.ts";
+import { parseHttpDate, utcDate } from "../shared/retry.ts";
+import { displayUrl } from "../shared/url.ts";
 
 const DAY = 24 * 60 * 60 * 1000;
 /** A sunset this close (or past) is reported at the error level. */

@@ -5,9 +5,9 @@
  */
 
 import { type ApiErrorCode, KognicAuthError, setErrorFields } from "../shared/errors.ts";
-import type { KognicAuthErrors } from "../shared/error_union.ts";
+import type { KognicAuthErrors } from "../credentials/keyring_binding.ts";
 import { parseRetryAfter } from "../shared/retry.ts";
-import { displayUrl } from "../shared/display_url.ts";
+import { displayUrl } from "../shared/url.ts";
 import { readBoundedSecretText } from "../shared/body.ts";
 import { redact, redactAndCut } from "../shared/redact.ts";
 

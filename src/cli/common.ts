@@ -10,7 +10,7 @@ import type { AuthEvent, AuthEventListener } from "../core/events.ts";
 import { describeEvent } from "../core/event_log.ts";
 import { normalHost } from "../core/egress.ts";
 import { ConfigurationError, KognicAuthError } from "../shared/errors.ts";
-import { KeyringError } from "../shared/keyring.ts";
+import { KeyringError } from "../credentials/keyring_binding.ts";
 import { redact } from "../shared/redact.ts";
 import type { TokenCacheMode } from "../config/cache_mode.ts";
 import type {

@@ -346,7 +346,7 @@ async function clearCache(
   }
 
   if (mode === "keyring" || mode === "auto") {
-    const { findKeyringAccounts } = await import("../shared/keyring.ts");
+    const { findKeyringAccounts } = await import("../credentials/keyring_binding.ts");
     if (mode === "auto") {
       const { keyringAvailable } = await import("../credentials/keyring.ts");
       if (!(await keyringAvailable())) {

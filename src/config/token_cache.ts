@@ -21,7 +21,7 @@ import {
   findKeyringAccounts,
   openKeyringEntry,
   probeKeyring,
-} from "../shared/keyring.ts";
+} from "../credentials/keyring_binding.ts";
 import { withFileLock } from "./_lock.ts";
 import {
   isSpent,

@@ -4,8 +4,7 @@
  * @module
  */
 
-import { inspectAsJson } from "../shared/inspect.ts";
-import { rememberSecret } from "../shared/secrets.ts";
+import { inspectAsJson, rememberSecret } from "../shared/secrets.ts";
 
 /** A token as plain data, for caches and `initialToken`. Holds secrets: keep it private. */
 export interface TokenSet {

@@ -5,8 +5,7 @@
  * @module
  */
 
-import { rememberSecret } from "../shared/secrets.ts";
-import { inspectAsJson } from "../shared/inspect.ts";
+import { inspectAsJson, rememberSecret } from "../shared/secrets.ts";
 import type { EnvSource } from "../shared/env.ts";
 import { CredentialsError } from "../shared/errors.ts";
 

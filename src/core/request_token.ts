@@ -1,3 +1,4 @@
+// Apart from token_client.ts for the size budget: this loads on import, the request lazily.
 /**
  * The public entry to token requests. The request code itself loads on the
  * first token request, so a page or worker that imports the core pays for it
@@ -37,6 +38,6 @@ import type { RequestTokenOptions } from "./options.ts";
  * ```
  */
 export async function requestToken(options: RequestTokenOptions): Promise<AccessToken> {
-  const { sendTokenRequest } = await import("../token/token_client.ts");
+  const { sendTokenRequest } = await import("./token_client.ts");
   return await sendTokenRequest(options);
 }

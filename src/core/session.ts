@@ -5,7 +5,7 @@
  * @module
  */
 
-import { inspectAsJson } from "../shared/inspect.ts";
+import { inspectAsJson } from "../shared/secrets.ts";
 import { defaultAllowedOrigins, tokenUrlFor } from "../shared/url.ts";
 import { normalOrigin, tokenEgress } from "./egress.ts";
 import type { Hop } from "./redirect.ts";

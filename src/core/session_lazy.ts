@@ -1,3 +1,4 @@
+// Apart from session.ts for the size budget: the session's rarer paths, loaded lazily.
 /**
  * The parts of `AuthSession` that load lazily, when first needed: how a
  * token is acquired (from a `tokenProvider`, a token cache or the token
@@ -9,9 +10,7 @@
  * @module
  */
 
-// Every lazily loaded module reaches all the modules of the core that mod.ts
-// loads on import, so that a bundler puts them in one shared chunk: each
-// further chunk would cost every page its import and export lists.
+// Reach every module mod.ts loads, so a bundler shares one chunk (docs/architecture.md).
 import "./options.ts";
 import "./events.ts";
 import "./access_token.ts";
@@ -139,7 +138,7 @@ async function fromServer(
     holdoff: holdoffOf(s),
   });
   const refreshToken = s.refreshToken;
-  const { sendTokenRequest } = await import("../token/token_client.ts");
+  const { sendTokenRequest } = await import("./token_client.ts");
   let token: AccessToken | undefined;
   if (refreshToken !== undefined) {
     try {

@@ -8,9 +8,7 @@
  * @module
  */
 
-// Every lazily loaded module reaches all the modules of the core that mod.ts
-// loads on import, so that a bundler puts them in one shared chunk: each
-// further chunk would cost every page its import and export lists.
+// Reach every module mod.ts loads, so a bundler shares one chunk (docs/architecture.md).
 import "./events.ts";
 import "./egress.ts";
 import { AccessToken, type TokenSet } from "./access_token.ts";

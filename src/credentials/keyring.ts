@@ -18,7 +18,7 @@ import {
   type KeyringEntry,
   openKeyringEntry,
   probeKeyring,
-} from "../shared/keyring.ts";
+} from "./keyring_binding.ts";
 import { ApiCredentials } from "../core/api_credentials.ts";
 import { parseCredentials, toFileJson } from "./json.ts";
 import { CredentialsError } from "../shared/errors.ts";

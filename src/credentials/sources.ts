@@ -1,7 +1,7 @@
 /**
  * The credential sources that need a runtime: the credentials file downloaded
  * from the Kognic platform (read, and every field's type checked) and the
- * `KOGNIC_*` environment variables. The core imports this module lazily.
+ * `KOGNIC_*` environment variables, loaded lazily by `src/runtime/install.ts`.
  *
  * @module
  */

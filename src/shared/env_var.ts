@@ -1,6 +1,5 @@
-// Environment variables, read without importing anything: the core and its
-// lazily loaded log must load on any runtime, browsers and edge workers
-// included. Paths under the home directory are in env.ts.
+// Apart from env.ts for browsers: its home paths load node:os, this must load anywhere.
+// Environment variables, read without importing anything.
 
 /** A source of environment variables: a plain record, or the process's own. */
 export type EnvSource = Readonly<Record<string, string | undefined>>;

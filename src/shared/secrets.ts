@@ -1,3 +1,4 @@
+// Apart from redact.ts for the size budget: the core loads this on import, redact.ts lazily.
 /**
  * The secrets this process holds, and the hook through which the core's
  * errors and events reach the redactor. Small on purpose: the core imports
@@ -37,3 +38,19 @@ export const redactor: { text(text: string): string; value<T>(value: T): T } = {
   text: (text) => text,
   value: (value) => value,
 };
+
+// The Deno and Node inspectors show an object's redacted JSON form, so that
+// console.log never prints a secret held in a #private field.
+/**
+ * Installs Deno's and Node's custom-inspect hooks on a class's prototype: both
+ * print `Name {...toJSON()}`.
+ */
+export function inspectAsJson(target: { prototype: { toJSON(): unknown } }, name: string): void {
+  for (const key of ["Deno.customInspect", "nodejs.util.inspect.custom"]) {
+    Object.defineProperty(target.prototype, Symbol.for(key), {
+      value(this: { toJSON(): unknown }): string {
+        return `${name} ${JSON.stringify(this.toJSON())}`;
+      },
+    });
+  }
+}

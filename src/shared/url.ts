@@ -1,4 +1,4 @@
-// URL helpers: the token URL, the https rule and origin patterns.
+// URL helpers: the token URL, the https rule, origin patterns, URLs as messages show them.
 
 import { ConfigurationError } from "./errors.ts";
 import { rememberSecret } from "./secrets.ts";
@@ -76,4 +76,12 @@ export function defaultAllowedOrigins(tokenUrl: URL): string[] {
     `${tokenUrl.protocol}//${domain}${port}`,
     `${tokenUrl.protocol}//*.${domain}${port}`,
   ];
+}
+
+/** A URL without its user info (a password in a URL is never shown), for messages and events. */
+export function displayUrl(url: URL | string): string {
+  const copy = new URL(url);
+  copy.username = "";
+  copy.password = "";
+  return copy.href;
 }

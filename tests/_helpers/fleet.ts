@@ -6,7 +6,7 @@
 
 import { spawn } from "node:child_process";
 import process from "node:process";
-import { AuthSession } from "../../src/core/session.ts";
+import { AuthSession } from "../../mod.ts";
 import type { TokenCache } from "../../src/core/token_cache.ts";
 import { CLIENT_ID, CLIENT_SECRET, record } from "./mod.ts";
 

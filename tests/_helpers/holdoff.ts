@@ -3,7 +3,7 @@
 // longer than a session waits.
 
 import assert from "node:assert/strict";
-import { AuthSession } from "../../src/core/session.ts";
+import { AuthSession } from "../../mod.ts";
 import { type TokenCache, tokenCacheKey } from "../../src/core/token_cache.ts";
 import { startAuthServer } from "../../src/testing/auth_server.ts";
 import { CLIENT_ID, CLIENT_SECRET, CLIENTS, rejection } from "./mod.ts";

@@ -18,7 +18,7 @@ import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { EXIT_ERROR, EXIT_OK, main } from "../../cli.ts";
-import { AuthSession } from "../../src/core/session.ts";
+import { AuthSession } from "../../mod.ts";
 import { type LocalAuthServer, startAuthServer } from "../../testing.ts";
 import {
   assertNoSecretSeen,

@@ -9,8 +9,8 @@ import { spawn } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
-import { secretServiceOnBus } from "../../src/shared/dbus.ts";
-import { keyringProblem } from "../../src/shared/keyring.ts";
+import { secretServiceOnBus } from "../../src/credentials/dbus.ts";
+import { keyringProblem } from "../../src/credentials/keyring_binding.ts";
 import { record, tempDir } from "../_helpers/mod.ts";
 import { bareBusConfig } from "../_helpers/dbus.ts";
 

@@ -21,10 +21,10 @@ import { spawn } from "node:child_process";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { resolveCredentials } from "../../src/core/credentials.ts";
+import { resolveCredentials } from "../../mod.ts";
 import { CredentialsError } from "../../src/shared/errors.ts";
 import { deleteKeyringCredentials, readKeyringCredentials } from "../../src/credentials/keyring.ts";
-import { AuthSession } from "../../src/core/session.ts";
+import { AuthSession } from "../../mod.ts";
 import { type LocalAuthServer, startAuthServer } from "../../testing.ts";
 import {
   assertNoSecretSeen,

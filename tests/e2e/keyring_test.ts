@@ -46,7 +46,7 @@ import {
 } from "../_helpers/mod.ts";
 import { bareBusConfig } from "../_helpers/dbus.ts";
 import { pythonIsValid, pythonKey, pythonToken } from "../_helpers/python_cache.ts";
-import { AuthSession } from "../../src/core/session.ts";
+import { AuthSession } from "../../mod.ts";
 import { type LocalAuthServer, startAuthServer } from "../../testing.ts";
 import { assertHoldoffShared } from "../_helpers/holdoff.ts";
 

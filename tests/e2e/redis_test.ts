@@ -13,7 +13,7 @@ import process from "node:process";
 import { inspect } from "node:util";
 import { fileURLToPath } from "node:url";
 import { createClient } from "redis";
-import { AuthSession } from "../../src/core/session.ts";
+import { AuthSession } from "../../mod.ts";
 import {
   RedisTokenCache,
   type TokenCacheFallbackEvent,

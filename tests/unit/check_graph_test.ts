@@ -1,11 +1,18 @@
 // scripts/check_graph.ts on small synthetic module graphs: it must pass a graph that keeps the
 // layers and fail one with a cycle, a lazily loaded module importing its loader, an import
-// against the layers, a core module reaching the config layer or `node:` statically, or a
-// literal import of an npm package.
+// against the layers (a lazy one from the core included), a core module reaching the config
+// layer or `node:` statically, or a literal import of an npm package; and that the LAYERS table
+// allows no arrow that no import uses.
 
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { checkGraph, type Edge, findCycles } from "../../scripts/check_graph.ts";
+import {
+  checkGraph,
+  type Edge,
+  findCycles,
+  LAYERS,
+  unusedArrows,
+} from "../../scripts/check_graph.ts";
 import { repositoryFile } from "../_helpers/mod.ts";
 
 type Imports = Record<string, (string | { to: string; dynamic?: boolean; typeOnly?: boolean })[]>;
@@ -24,9 +31,12 @@ function graphOf(imports: Imports): Map<string, Edge[]> {
   );
 }
 
-/** A graph in the layers' direction: the core loads the token request lazily. */
+/**
+ * A graph in the layers' direction: the core loads the token request lazily,
+ * and the runtime installer loads credentials and environments lazily.
+ */
 const LAYERED: Imports = {
-  "mod.ts": ["src/core/session.ts"],
+  "mod.ts": ["src/runtime/install.ts", "src/core/session.ts"],
   "config.ts": ["src/config/environments.ts"],
   "src/shared/errors.ts": [],
   "src/shared/files.ts": ["node:fs/promises", "src/shared/errors.ts"],
@@ -34,11 +44,14 @@ const LAYERED: Imports = {
   "src/core/session.ts": [
     "src/core/options.ts",
     "src/shared/errors.ts",
-    { to: "src/token/token_client.ts", dynamic: true },
-    { to: "src/config/token_cache.ts", dynamic: true },
-    { to: "src/credentials/sources.ts", typeOnly: true, dynamic: true },
+    { to: "src/core/token_client.ts", dynamic: true },
   ],
-  "src/token/token_client.ts": ["src/core/options.ts", "src/shared/errors.ts"],
+  "src/core/token_client.ts": ["src/core/options.ts", "src/shared/errors.ts"],
+  "src/runtime/install.ts": [
+    "src/core/options.ts",
+    { to: "src/credentials/sources.ts", dynamic: true },
+    { to: "src/config/environments.ts", dynamic: true },
+  ],
   "src/credentials/sources.ts": ["src/shared/files.ts", "src/core/options.ts"],
   "src/config/token_cache.ts": ["src/shared/files.ts", "src/credentials/sources.ts"],
   "src/config/environments.ts": ["src/core/session.ts", "src/shared/files.ts"],
@@ -56,42 +69,42 @@ describe("checkGraph() and findCycles() of scripts/check_graph.ts", () => {
     const { problems, checks } = checkGraph(graph);
     assert.deepEqual(problems, []);
     const imports = [...graph.values()].reduce((n, edges) => n + edges.length, 0);
-    assert.equal(checks, 1 + imports + 2);
+    assert.equal(checks, 1 + imports + 3);
   });
 
   it("find an import cycle, lazy and type-only imports included, and fail on it", () => {
-    const graph = withImports("src/token/token_client.ts", [
+    const graph = withImports("src/core/token_client.ts", [
       "src/core/options.ts",
-      { to: "src/token/request.ts", typeOnly: true },
+      { to: "src/core/request.ts", typeOnly: true },
     ]);
-    graph.set("src/token/request.ts", [{
-      to: "src/token/token_client.ts",
+    graph.set("src/core/request.ts", [{
+      to: "src/core/token_client.ts",
       dynamic: true,
       typeOnly: false,
     }]);
     assert.deepEqual(findCycles(graph), [[
-      "src/token/token_client.ts",
-      "src/token/request.ts",
-      "src/token/token_client.ts",
+      "src/core/token_client.ts",
+      "src/core/request.ts",
+      "src/core/token_client.ts",
     ]]);
     const { problems } = checkGraph(graph);
     assert.ok(
       problems.includes(
-        "Import cycle: src/token/token_client.ts -> src/token/request.ts -> src/token/token_client.ts",
+        "Import cycle: src/core/token_client.ts -> src/core/request.ts -> src/core/token_client.ts",
       ),
       problems.join("\n"),
     );
   });
 
   it("fail a lazily loaded module that imports the module that loads it", () => {
-    const graph = withImports("src/token/token_client.ts", [
+    const graph = withImports("src/core/token_client.ts", [
       "src/core/options.ts",
       "src/core/session.ts",
     ]);
     const { problems } = checkGraph(graph);
     assert.ok(
       problems.includes(
-        "src/token/token_client.ts, loaded lazily by src/core/session.ts, imports it back",
+        "src/core/token_client.ts, loaded lazily by src/core/session.ts, imports it back",
       ),
       problems.join("\n"),
     );
@@ -104,14 +117,24 @@ describe("checkGraph() and findCycles() of scripts/check_graph.ts", () => {
       "src/shared/errors.ts imports src/core/options.ts: src/shared/ may not depend on src/core/",
     ]);
     const sideways = checkGraph(
-      withImports("src/token/token_client.ts", [
+      withImports("src/credentials/sources.ts", [
         "src/core/options.ts",
-        { to: "src/config/token_cache.ts", dynamic: true },
+        { to: "src/config/environments.ts", dynamic: true },
       ]),
     );
     assert.deepEqual(sideways.problems, [
-      "src/token/token_client.ts imports src/config/token_cache.ts lazily: src/token/ may not " +
-      "depend on src/config/",
+      "src/credentials/sources.ts imports src/config/environments.ts lazily: src/credentials/ " +
+      "may not depend on src/config/",
+    ]);
+    const lazyFromCore = checkGraph(
+      withImports("src/core/session.ts", [
+        "src/core/options.ts",
+        { to: "src/credentials/sources.ts", dynamic: true },
+      ]),
+    );
+    assert.deepEqual(lazyFromCore.problems, [
+      "src/core/session.ts imports src/credentials/sources.ts lazily: src/core/ may not depend " +
+      "on src/credentials/",
     ]);
     const unknown = checkGraph(withImports("src/extra/thing.ts", ["src/core/options.ts"]));
     assert.deepEqual(unknown.problems, [
@@ -161,11 +184,32 @@ describe("checkGraph() and findCycles() of scripts/check_graph.ts", () => {
       "only src/core/ and src/shared/)",
       "src/core/session.ts reaches node:fs/promises through static imports (the core loads " +
       "only src/core/ and src/shared/)",
+      "src/core/token_client.ts reaches node:fs/promises through static imports (the core " +
+      "loads only src/core/ and src/shared/)",
     ]);
     const typeOnly = checkGraph(
       withImports("src/core/options.ts", [{ to: "src/shared/files.ts", typeOnly: true }]),
     );
     assert.deepEqual(typeOnly.problems, []);
+  });
+});
+
+describe("unusedArrows() of scripts/check_graph.ts", () => {
+  it("lists the arrows of a table that no import uses, static and lazy apart", () => {
+    const layers = {
+      core: { imports: ["shared"] },
+      runtime: { imports: ["core", "config"], lazy: ["credentials", "config"] },
+      credentials: { imports: ["shared", "core", "api"] },
+      config: { imports: ["shared", "core", "credentials"] },
+    };
+    assert.deepEqual(unusedArrows(graphOf(LAYERED), layers), [
+      "LAYERS lets src/runtime/ import src/config/ (imports), but none does",
+      "LAYERS lets src/credentials/ import src/api/ (imports), but none does",
+    ]);
+  });
+
+  it("the core's row allows no import, static or lazy, of any layer but the shared bottom", () => {
+    assert.deepEqual(LAYERS.core, { imports: ["shared"] });
   });
 });
 

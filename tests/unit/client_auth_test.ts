@@ -5,7 +5,7 @@ import { AuthSession, requestToken, TokenNetworkError } from "../../mod.ts";
 import { ApiNetworkError, KognicClient } from "../../client.ts";
 import { parseEnvironments } from "../../config.ts";
 import { type LocalAuthServer, startAuthServer } from "../../testing.ts";
-import { describeCause } from "../../src/shared/cause.ts";
+import { describeCause } from "../../src/shared/redact.ts";
 import { assertNoSecretSeen, CLIENT_SECRET, record, rejection } from "../_helpers/mod.ts";
 
 // A client id and secret with every character RFC 6749's form encoding changes.

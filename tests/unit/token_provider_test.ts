@@ -9,7 +9,8 @@ import {
   tokenSetFromResponse,
 } from "../../mod.ts";
 import { type LocalAuthServer, startAuthServer } from "../../testing.ts";
-import { environmentOptions, loadCredentials } from "../../src/core/runtime_web.ts";
+import { environmentOptions, installRuntime, loadCredentials } from "../../src/core/runtime.ts";
+import { RUNTIME } from "../../src/runtime/install.ts";
 import {
   assertNoSecretSeen,
   CLIENT_ID,
@@ -178,9 +179,12 @@ describe("AuthSession with a tokenProvider", () => {
   });
 });
 
-describe("the browser and edge-worker runtime module", () => {
+describe("the core without runtime sources (browsers and edge workers)", () => {
   it("refuses files, variables, the keyring and environments, saying what to pass instead", async () => {
-    for (const attempt of [loadCredentials(), environmentOptions()]) {
+    installRuntime(undefined);
+    const attempts = [loadCredentials("credentials.json", {}), environmentOptions({})];
+    installRuntime(RUNTIME);
+    for (const attempt of attempts) {
       const error = await rejection(attempt);
       assert.ok(error instanceof ConfigurationError);
       assert.match(error.message, /Deno, Node\.js or Bun/);

@@ -7,17 +7,15 @@
  * @module
  */
 
-// Every lazily loaded module reaches all the modules of the core that mod.ts
-// loads on import, so that a bundler puts them in one shared chunk: each
-// further chunk would cost every page its import and export lists.
-import "../core/egress.ts";
-import { AccessToken, MAX_TOKEN_LIFETIME_SECONDS, tokenSetProblem } from "../core/access_token.ts";
+// Reach every module mod.ts loads, so a bundler shares one chunk (docs/architecture.md).
+import "./egress.ts";
+import { AccessToken, MAX_TOKEN_LIFETIME_SECONDS, tokenSetProblem } from "./access_token.ts";
 import {
   DEFAULT_TOKEN_TIMEOUT,
   type RequestTokenOptions,
   TOKEN_ENDPOINT_AUTH_METHODS,
   type TokenRequestInit,
-} from "../core/options.ts";
+} from "./options.ts";
 import {
   isRetryableTokenStatus,
   parseRetryAfter,
@@ -25,16 +23,16 @@ import {
   Retry,
   withRetries,
 } from "../shared/retry.ts";
-import { describeCause } from "../shared/cause.ts";
-import { emit } from "../core/events.ts";
-import { readBoundedText } from "../shared/body.ts";
 import {
   cutText,
+  describeCause,
   redact,
   redactCause,
   rememberSecret,
   rememberUrlSecrets,
 } from "../shared/redact.ts";
+import { emit } from "./events.ts";
+import { readBoundedText } from "../shared/body.ts";
 import { checkNumber } from "../shared/numbers.ts";
 import { startDeadline } from "../shared/deadline.ts";
 import {

@@ -11,12 +11,21 @@
 // JavaScript and with a timeout, to answer at all; every call into the native
 // library is then raced against a timeout as well.
 
-import { withDeadline } from "./deadline.ts";
-import { getEnv } from "./env.ts";
-import { errorCode } from "./files.ts";
-import { ConfigurationError, KognicAuthError, setErrorFields } from "./errors.ts";
+import { withDeadline } from "../shared/deadline.ts";
+import { getEnv } from "../shared/env.ts";
+import { errorCode } from "../shared/files.ts";
+import {
+  ConfigurationError,
+  type CredentialsError,
+  KognicAuthError,
+  type OAuthError,
+  setErrorFields,
+  type TokenNetworkError,
+  type TokenResponseError,
+  type TokenTimeoutError,
+} from "../shared/errors.ts";
 import { secretServiceOnBus } from "./dbus.ts";
-import { importOptionalPeer } from "./optional_peer.ts";
+import { importOptionalPeer } from "../shared/optional_peer.ts";
 
 /** Options of {@linkcode KeyringError}. */
 export interface KeyringErrorOptions extends ErrorOptions {
@@ -68,6 +77,40 @@ export class KeyringError extends KognicAuthError {
 // rather than by `extends`, so that ConfigurationError's constructor, which
 // sets its own code and name once and for all, does not run for it.
 Object.setPrototypeOf(KeyringError.prototype, ConfigurationError.prototype);
+
+/**
+ * The core's errors, told apart by their `code`: a `switch (error.code)`
+ * narrows to the class, so each case sees its class's own fields.
+ *
+ * @example
+ * ```ts
+ * import { AuthSession, type KognicAuthErrors } from "@kognic/auth";
+ *
+ * function advice(error: KognicAuthErrors): string {
+ *   switch (error.code) {
+ *     case "oauth_error":
+ *       return error.error === "invalid_client" ? "check the client id and secret" : "try later";
+ *     case "keyring_unavailable":
+ *       return error.unreachable ? "start a Secret Service" : error.message;
+ *     default:
+ *       return error.message;
+ *   }
+ * }
+ * try {
+ *   await new AuthSession({ auth: ["id", "secret"] }).getAccessToken();
+ * } catch (error) {
+ *   console.error(advice(error as KognicAuthErrors));
+ * }
+ * ```
+ */
+export type KognicAuthErrors =
+  | CredentialsError
+  | (ConfigurationError & { readonly code: "configuration_invalid" })
+  | KeyringError
+  | OAuthError
+  | TokenResponseError
+  | TokenTimeoutError
+  | TokenNetworkError;
 
 /** The async entry API of @napi-rs/keyring 2.1 that this package uses. */
 export interface KeyringEntry {
