@@ -40,7 +40,7 @@ async function bounded<T>(promise: Promise<T>, what: string): Promise<T> {
     return await Promise.race([
       promise,
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what} never settled`)), 20_000);
+        timer = setTimeout(() => reject(new Error(`${what} never settled`)), 180_000);
       }),
     ]);
   } finally {
@@ -57,6 +57,9 @@ const PATHS: [string, () => Promise<void>][] = [
       tokenUrl: `${endless.url}/token`,
       credentials,
       retry: { limit: 0 },
+      // The bound under test is the size; reading 1 MiB on a loaded machine
+      // may take longer than the default 10 s, so time is only a loose bound.
+      timeout: 120_000,
     }).then(() => assert.fail("no token"), (error: unknown) => error);
     assert.ok(error instanceof TokenResponseError, String(error));
     assert.match((error as Error).message, /larger than 1048576 bytes/);
@@ -66,6 +69,7 @@ const PATHS: [string, () => Promise<void>][] = [
       tokenUrl: `${endless.url}/token?status=400`,
       credentials,
       retry: { limit: 0 },
+      timeout: 120_000,
     }).then(() => assert.fail("no token"), (error: unknown) => error);
     assert.ok(error instanceof OAuthError, String(error));
     assert.equal(error.status, 400);
@@ -80,7 +84,7 @@ const PATHS: [string, () => Promise<void>][] = [
         expiresAt: Date.now() + 3_600_000,
       },
     });
-    const client = new KognicClient({ session, retry: false });
+    const client = new KognicClient({ session, retry: false, timeout: 120_000 });
     const error = await client.get(`${endless.url}/api?status=500`).then(
       () => assert.fail("an HTTP error"),
       (error: unknown) => error,
