@@ -47,3 +47,4 @@ export {
   type DeprecationNotice,
 } from "./src/api/deprecation.ts";
 export { userAgent } from "./src/api/user_agent.ts";
+export { VERSION } from "./src/shared/version.ts";

@@ -11,7 +11,7 @@ import { ApiError } from "../api/errors.ts";
 import { ConfigurationError } from "../shared/errors.ts";
 import { AuthSession } from "../core/session.ts";
 import type { TokenCacheMode } from "../config/cache_mode.ts";
-import { VERSION } from "../shared/version.ts";
+import { VERSION } from "../../client.ts";
 import {
   chooseEnvironment,
   type ChosenEnvironment,

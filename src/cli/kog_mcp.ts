@@ -18,7 +18,7 @@ import { AuthSession } from "../core/session.ts";
 import type { Environment, EnvironmentsConfig } from "../config/environments.ts";
 import type { TokenCacheMode } from "../config/token_cache.ts";
 import type { TokenCache } from "../core/token_cache.ts";
-import { VERSION } from "../shared/version.ts";
+import { VERSION } from "../../client.ts";
 import { readBoundedText } from "../shared/body.ts";
 import { codePointLength, cutText, redact, redactTail } from "../shared/redact.ts";
 import { type Debug, describe, keyringStep, openTokenCache } from "./common.ts";

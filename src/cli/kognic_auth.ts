@@ -7,7 +7,7 @@
 import { CredentialsError, TokenResponseError } from "../shared/errors.ts";
 import { DEFAULT_AUTH_SERVER } from "../core/options.ts";
 import { getEnv } from "../shared/env.ts";
-import { VERSION } from "../shared/version.ts";
+import { VERSION } from "../../client.ts";
 import { cliFetch, keyringStep } from "./common.ts";
 import {
   type CliIO,

@@ -18,7 +18,7 @@
 // server may echo one) and keeps one message per line.
 
 import process from "node:process";
-import { VERSION } from "../shared/version.ts";
+import { VERSION } from "../../client.ts";
 import type { Debug } from "./common.ts";
 import { loadMcpBridgeKit } from "./mcp_sdk.ts";
 
