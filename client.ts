@@ -36,6 +36,8 @@ export {
 export {
   ApiError,
   type ApiErrorCode,
+  apiErrorFromResponse,
+  type ApiErrorFromResponseOptions,
   type ApiErrorOptions,
   ApiNetworkError,
   ApiTimeoutError,
@@ -48,3 +50,10 @@ export {
 } from "./src/api/deprecation.ts";
 export { userAgent } from "./src/api/user_agent.ts";
 export { VERSION } from "./src/shared/version.ts";
+export {
+  type BoundedBytes,
+  type BoundedText,
+  readBoundedBytes,
+  readBoundedText,
+} from "./src/shared/body.ts";
+export { withDeadline } from "./src/shared/deadline.ts";
