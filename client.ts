@@ -49,11 +49,4 @@ export {
   type DeprecationNotice,
 } from "./src/api/deprecation.ts";
 export { userAgent } from "./src/api/user_agent.ts";
-export { VERSION } from "./src/shared/version.ts";
-export {
-  type BoundedBytes,
-  type BoundedText,
-  readBoundedBytes,
-  readBoundedText,
-} from "./src/shared/body.ts";
-export { withDeadline } from "./src/shared/deadline.ts";
+export { type BoundedText, readBoundedText } from "./src/shared/body.ts";

@@ -77,7 +77,11 @@ export {
   storeKeyringCredentials,
 } from "./src/credentials/keyring.ts";
 export { configuredProxy, createProxyFetch, fetchHonoursProxy } from "./src/config/proxy.ts";
-export { findKeyringAccounts, KeyringError, type KeyringErrorOptions } from "./src/shared/keyring.ts";
+export {
+  findKeyringAccounts,
+  KeyringError,
+  type KeyringErrorOptions,
+} from "./src/shared/keyring.ts";
 export type { EnvOptions } from "./src/shared/env.ts";
 export {
   codePointLength,
@@ -97,3 +101,6 @@ export {
 export { isSecureDestination, normalHost, normalOrigin, tokenEgress } from "./src/core/egress.ts";
 export { defaultAllowedOrigins, tokenUrlFor } from "./src/shared/url.ts";
 export { TOKEN_ENDPOINT_AUTH_METHODS } from "./src/core/options.ts";
+export { withDeadline } from "./src/shared/deadline.ts";
+export { type BoundedBytes, readBoundedBytes } from "./src/shared/body.ts";
+export { importOptionalPeer, type OptionalPeer } from "./src/shared/optional_peer.ts";

@@ -50,6 +50,7 @@ export {
   tokenSetFromResponse,
 } from "./src/core/access_token.ts";
 export { requestToken } from "./src/core/request_token.ts";
+export { VERSION } from "./src/shared/version.ts";
 export {
   ConfigurationError,
   CredentialsError,

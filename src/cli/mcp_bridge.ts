@@ -18,7 +18,7 @@
 // server may echo one) and keeps one message per line.
 
 import process from "node:process";
-import { VERSION } from "../../client.ts";
+import { coreApi } from "./library.ts";
 import type { Debug } from "./common.ts";
 import { loadMcpBridgeKit } from "./mcp_sdk.ts";
 
@@ -241,7 +241,10 @@ class Bridge {
       params: {
         _meta: {
           [PROTOCOL_VERSION_KEY]: MODERN_PROTOCOL_VERSION,
-          "io.modelcontextprotocol/clientInfo": { name: "kognic-auth mcp-proxy", version: VERSION },
+          "io.modelcontextprotocol/clientInfo": {
+            name: "kognic-auth mcp-proxy",
+            version: coreApi().VERSION,
+          },
           "io.modelcontextprotocol/clientCapabilities": {},
         },
       },
@@ -489,7 +492,7 @@ class Bridge {
     const capabilities = (params?.capabilities ??
       meta?.["io.modelcontextprotocol/clientCapabilities"] ?? {}) as Record<string, unknown>;
     const upstream = new kit.Client(
-      { name: "kognic-auth mcp-proxy", version: VERSION },
+      { name: "kognic-auth mcp-proxy", version: coreApi().VERSION },
       { capabilities: pick(capabilities, ["roots", "sampling", "elicitation"]) },
     );
     const transport = new kit.StreamableHTTPClientTransport(this.#options.url, {
@@ -517,7 +520,8 @@ class Bridge {
       if (transport.sessionId) await transport.terminateSession().catch(() => {});
       await upstream.close();
     });
-    const info = upstream.getServerVersion() ?? { name: "kognic-auth mcp-proxy", version: VERSION };
+    const info = upstream.getServerVersion() ??
+      { name: "kognic-auth mcp-proxy", version: coreApi().VERSION };
     const serverCapabilities = upstream.getServerCapabilities() ?? {};
     const instructions = upstream.getInstructions?.();
 

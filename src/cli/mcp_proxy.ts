@@ -6,7 +6,7 @@
 // renewed and replayed once). stdout carries only MCP messages, with any
 // token a server echoes replaced; stderr only diagnostics, never a token.
 
-import type { EnvSource } from "../shared/env.ts";
+import type { EnvSource } from "../../mod.ts";
 import { type Debug, describe } from "./common.ts";
 import { chooseToken, type FlagValues, tokenWithin } from "./token_choice.ts";
 import { UsageError } from "./skeleton.ts";

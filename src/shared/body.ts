@@ -43,7 +43,7 @@ export interface BoundedBytes {
  * @example
  * ```ts ignore
  * import process from "node:process";
- * import { readBoundedBytes } from "@kognic/auth/client";
+ * import { readBoundedBytes } from "@kognic/auth/config";
  *
  * const { bytes, complete } = await readBoundedBytes(process.stdin, 1024 * 1024);
  * ```

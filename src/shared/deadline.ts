@@ -111,7 +111,7 @@ export function startDeadline(
  *
  * @example
  * ```ts
- * import { withDeadline } from "@kognic/auth/client";
+ * import { withDeadline } from "@kognic/auth/config";
  *
  * const answer = await withDeadline(5_000, (signal) => fetch("https://example.com", { signal }));
  * ```

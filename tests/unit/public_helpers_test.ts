@@ -8,16 +8,8 @@ import { stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import {
-  ApiError,
-  apiErrorFromResponse,
-  readBoundedBytes,
-  readBoundedText,
-  userAgent,
-  VERSION,
-  withDeadline,
-} from "../../client.ts";
-import { type AuthEvent, DEFAULT_AUTH_SERVER, DEFAULT_TOKEN_ENDPOINT } from "../../mod.ts";
+import { ApiError, apiErrorFromResponse, readBoundedText, userAgent } from "../../client.ts";
+import { type AuthEvent, DEFAULT_AUTH_SERVER, DEFAULT_TOKEN_ENDPOINT, VERSION } from "../../mod.ts";
 import { describeEvent } from "../../telemetry.ts";
 import {
   codePointLength,
@@ -33,6 +25,7 @@ import {
   normalHost,
   normalOrigin,
   parseCredentials,
+  readBoundedBytes,
   readFileBytes,
   readTextFile,
   redactSecrets,
@@ -42,6 +35,7 @@ import {
   TOKEN_ENDPOINT_AUTH_METHODS,
   tokenEgress,
   tokenUrlFor,
+  withDeadline,
 } from "../../config.ts";
 
 describe("@kognic/auth/client building blocks", () => {
