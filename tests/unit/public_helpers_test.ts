@@ -18,6 +18,7 @@ import {
   environmentAllowedOrigins,
   expandHome,
   getEnv,
+  importOptionalPeer,
   isNotFound,
   isSecureDestination,
   MAX_FILE_BYTES,
@@ -135,6 +136,16 @@ describe("@kognic/auth/config redaction and the character cut", () => {
     assert.equal(cutText(text, 3), "ab\u{1F600}");
     assert.equal(cutText(text, 2), "ab");
     assert.equal(cutText(text, 9), text);
+  });
+});
+
+describe("@kognic/auth/config optional packages", () => {
+  it("importOptionalPeer() loads an optional package, and a module of it by its subpath", async () => {
+    const api = await importOptionalPeer<typeof import("@opentelemetry/api")>(
+      "@opentelemetry/api",
+    );
+    assert.equal(typeof api.trace.getTracer, "function");
+    await assert.rejects(importOptionalPeer("@opentelemetry/api", "/no-such-module.js"));
   });
 });
 
