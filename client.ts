@@ -49,4 +49,5 @@ export {
   type DeprecationNotice,
 } from "./src/api/deprecation.ts";
 export { userAgent } from "./src/api/user_agent.ts";
+export { VERSION } from "./src/shared/version.ts";
 export { type BoundedText, readBoundedText } from "./src/shared/body.ts";

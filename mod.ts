@@ -50,7 +50,6 @@ export {
   tokenSetFromResponse,
 } from "./src/core/access_token.ts";
 export { requestToken } from "./src/core/request_token.ts";
-export { VERSION } from "./src/shared/version.ts";
 export {
   ConfigurationError,
   CredentialsError,

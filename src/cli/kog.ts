@@ -139,7 +139,7 @@ export function main(args: string[], given: KogIO = defaultIO()): Promise<number
       return EXIT_OK;
     }
     if (options === "version") {
-      io.stdout(`kog ${coreApi().VERSION}\n`);
+      io.stdout(`kog ${clientApi().VERSION}\n`);
       return EXIT_OK;
     }
     verbose = options.verbose;
@@ -325,7 +325,7 @@ async function call(options: Options, io: KogIO, debug: Debug): Promise<number> 
 
   const client = new (clientApi().KognicClient)({
     session,
-    clientName: `kog/${coreApi().VERSION}`,
+    clientName: `kog/${clientApi().VERSION}`,
     onDeprecation: (notice) => io.stderr(`Warning: ${oneLine(notice.message)}\n`),
     onRetry: (event) =>
       debug(

@@ -243,7 +243,7 @@ export async function runKogMcp(args: string[], io: KogMcpIO): Promise<number> {
   // may build a second one for a `server/discover` probe, so building is cheap.
   const newServer = (): InstanceType<typeof kit.Server> => {
     const server = new kit.Server(
-      { name: "kog", version: coreApi().VERSION },
+      { name: "kog", version: clientApi().VERSION },
       { capabilities: { tools: {} } },
     );
     server.setRequestHandler("tools/list", () => ({ tools: [REQUEST_TOOL, ENVIRONMENTS_TOOL] }));
@@ -383,7 +383,7 @@ async function kognicRequest(
   const notes: string[] = [];
   const client = new (clientApi().KognicClient)({
     session,
-    clientName: `kog/${coreApi().VERSION}`,
+    clientName: `kog/${clientApi().VERSION}`,
     onDeprecation: (notice) => notes.push(`Deprecation warning: ${notice.message}`),
   });
   let response: Response;

@@ -155,9 +155,8 @@ ${TOKEN_CACHE_HELP}${
 
 const PROGRAM: Program = {
   name: "kognic-auth",
-  get version(): string {
-    return coreApi().VERSION;
-  },
+  // From @kognic/auth/client, loaded only when asked: the command sends no API request.
+  version: async () => (await import("../../client.ts")).VERSION,
   commands: COMMANDS,
   epilogue: `Files: token cache $XDG_CACHE_HOME/kognic-auth/tokens.json (~/.cache/...), or the
 keyring service "kognic-auth"; credentials in the keyring service

@@ -18,7 +18,7 @@
 // server may echo one) and keeps one message per line.
 
 import process from "node:process";
-import { coreApi } from "./library.ts";
+import { clientApi } from "./api_client.ts";
 import type { Debug } from "./common.ts";
 import { loadMcpBridgeKit } from "./mcp_sdk.ts";
 
@@ -243,7 +243,7 @@ class Bridge {
           [PROTOCOL_VERSION_KEY]: MODERN_PROTOCOL_VERSION,
           "io.modelcontextprotocol/clientInfo": {
             name: "kognic-auth mcp-proxy",
-            version: coreApi().VERSION,
+            version: clientApi().VERSION,
           },
           "io.modelcontextprotocol/clientCapabilities": {},
         },
@@ -492,7 +492,7 @@ class Bridge {
     const capabilities = (params?.capabilities ??
       meta?.["io.modelcontextprotocol/clientCapabilities"] ?? {}) as Record<string, unknown>;
     const upstream = new kit.Client(
-      { name: "kognic-auth mcp-proxy", version: coreApi().VERSION },
+      { name: "kognic-auth mcp-proxy", version: clientApi().VERSION },
       { capabilities: pick(capabilities, ["roots", "sampling", "elicitation"]) },
     );
     const transport = new kit.StreamableHTTPClientTransport(this.#options.url, {
@@ -521,7 +521,7 @@ class Bridge {
       await upstream.close();
     });
     const info = upstream.getServerVersion() ??
-      { name: "kognic-auth mcp-proxy", version: coreApi().VERSION };
+      { name: "kognic-auth mcp-proxy", version: clientApi().VERSION };
     const serverCapabilities = upstream.getServerCapabilities() ?? {};
     const instructions = upstream.getInstructions?.();
 

@@ -637,8 +637,8 @@ export interface Command {
 export interface Program {
   /** Its name, as typed. */
   name: string;
-  /** Its version, printed by `--version`. */
-  version: string;
+  /** Its version, printed by `--version` (or a function that loads it). */
+  version: string | (() => Promise<string>);
   /** Its commands. */
   commands: readonly Command[];
   /** Text after the options in the program's help: files, exit codes. */
@@ -719,7 +719,8 @@ export function runProgram(
     };
     takeGlobals(true);
     if (version) {
-      io.stdout(`${program.name} ${program.version}\n`);
+      const shown = typeof program.version === "string" ? program.version : await program.version();
+      io.stdout(`${program.name} ${shown}\n`);
       return EXIT_OK;
     }
     if (rest[0] === "help") {

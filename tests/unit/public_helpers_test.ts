@@ -8,8 +8,14 @@ import { stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { ApiError, apiErrorFromResponse, readBoundedText, userAgent } from "../../client.ts";
-import { type AuthEvent, DEFAULT_AUTH_SERVER, DEFAULT_TOKEN_ENDPOINT, VERSION } from "../../mod.ts";
+import {
+  ApiError,
+  apiErrorFromResponse,
+  readBoundedText,
+  userAgent,
+  VERSION,
+} from "../../client.ts";
+import { type AuthEvent, DEFAULT_AUTH_SERVER, DEFAULT_TOKEN_ENDPOINT } from "../../mod.ts";
 import { describeEvent } from "../../telemetry.ts";
 import {
   codePointLength,
