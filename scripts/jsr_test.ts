@@ -323,7 +323,10 @@ if (import.meta.main) {
       async () => {
         const outcome = expectSuccess(
           "deno run",
-          await exec(DENO, ["run", "-A", `${jsr}/testing-server`, "--help"], { cwd: work, env: env() }),
+          await exec(DENO, ["run", "-A", `${jsr}/testing-server`, "--help"], {
+            cwd: work,
+            env: env(),
+          }),
         );
         outputs.push(outcome.stdout, outcome.stderr);
         if (!outcome.stdout.startsWith("Usage: kognic-auth-testing")) {
