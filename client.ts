@@ -39,6 +39,8 @@ export {
 export {
   ApiError,
   type ApiErrorCode,
+  apiErrorFromResponse,
+  type ApiErrorFromResponseOptions,
   type ApiErrorOptions,
   ApiNetworkError,
   ApiTimeoutError,
@@ -50,3 +52,5 @@ export {
   type DeprecationNotice,
 } from "./src/api/deprecation.ts";
 export { userAgent } from "./src/api/user_agent.ts";
+export { VERSION } from "./src/shared/version.ts";
+export { type BoundedText, readBoundedText } from "./src/shared/body.ts";

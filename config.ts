@@ -23,11 +23,12 @@
 // Wires files, variables, the keyring and environments.json into the core.
 import "./src/runtime/install.ts";
 
-export { parseCredentials } from "./src/credentials/json.ts";
+export { parseCredentials, toFileJson } from "./src/credentials/json.ts";
 export { loadCredentials } from "./src/credentials/sources.ts";
 export {
   DEFAULT_ENVIRONMENT,
   type Environment,
+  environmentAllowedOrigins,
   type EnvironmentsConfig,
   environmentsConfigPath,
   loadEnvironments,
@@ -43,6 +44,7 @@ export {
   KEYRING_TOKEN_CACHE_SERVICE,
   KeyringTokenCache,
   type KeyringTokenCacheOptions,
+  MAX_TOKEN_FILE_BYTES,
   MemoryTokenCache,
   parseTokenCacheMode,
   TOKEN_CACHE_ENV,
@@ -78,5 +80,30 @@ export {
   storeKeyringCredentials,
 } from "./src/credentials/keyring.ts";
 export { configuredProxy, createProxyFetch, fetchHonoursProxy } from "./src/config/proxy.ts";
-export { KeyringError, type KeyringErrorOptions } from "./src/credentials/keyring_binding.ts";
+export {
+  findKeyringAccounts,
+  KeyringError,
+  type KeyringErrorOptions,
+} from "./src/credentials/keyring_binding.ts";
 export type { EnvOptions } from "./src/shared/env.ts";
+export {
+  codePointLength,
+  cutText,
+  redactSecrets,
+  redactTail,
+  rememberUrlSecrets,
+} from "./src/shared/redact.ts";
+export { expandHome, getEnv } from "./src/shared/env.ts";
+export {
+  isNotFound,
+  MAX_FILE_BYTES,
+  readFileBytes,
+  type ReadFileOptions,
+  readTextFile,
+} from "./src/shared/files.ts";
+export { isSecureDestination, normalHost, normalOrigin, tokenEgress } from "./src/core/egress.ts";
+export { defaultAllowedOrigins, tokenUrlFor } from "./src/shared/url.ts";
+export { TOKEN_ENDPOINT_AUTH_METHODS } from "./src/core/options.ts";
+export { withDeadline } from "./src/shared/deadline.ts";
+export { type BoundedBytes, readBoundedBytes } from "./src/shared/body.ts";
+export { importOptionalPeer, type OptionalPeer } from "./src/shared/optional_peer.ts";

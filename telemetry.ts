@@ -21,3 +21,4 @@ export {
   openTelemetryListener,
   type OpenTelemetryOptions,
 } from "./src/telemetry/open_telemetry.ts";
+export { describeEvent } from "./src/core/event_log.ts";

@@ -64,24 +64,11 @@
  *
  * @example From the shell: the server, a credentials file and an environments file to try the commands with
  * ```sh
- * deno run -A jsr:@kognic/auth/testing          # or: npx -p @kognic/auth kognic-auth-testing
+ * deno run -A jsr:@kognic/auth/testing-server   # or: npx -p @kognic/auth kognic-auth-testing
  * ```
  *
  * @module
  */
-
-import process from "node:process";
-import { runTestServer } from "./src/testing/serve.ts";
-
-export { runTestServer, type TestServerInfo, type TestServerIO } from "./src/testing/serve.ts";
-
-if (import.meta.main) {
-  // No top-level await: this module must stay loadable with require() on Node.
-  runTestServer(process.argv.slice(2)).then((code) => {
-    // The signal handlers would keep the process alive: exit once the server stopped.
-    process.exit(code);
-  });
-}
 
 export {
   type EchoResponse,

@@ -6,6 +6,9 @@
  *   (`import()`) and type-only imports alike;
  * - a lazily loaded module that imports the module that loads it;
  * - an import against the layers' direction (see {@linkcode LAYERS});
+ * - a command module (src/cli/) importing anything but the package's entry
+ *   points ({@linkcode CLI_ENTRY_POINTS}), `node:`, npm packages and src/cli/
+ *   itself: the commands are a client of the public API;
  * - a core module whose static imports reach a `node:` module, an npm
  *   package, or a module outside the shared bottom and the core.
  *
@@ -53,8 +56,24 @@ export const LAYERS: Record<string, { imports: string[]; lazy?: string[] }> = {
   runtime: { imports: ["core"], lazy: ["credentials", "config"] },
   testing: { imports: [] },
   telemetry: { imports: ["shared", "core"] },
-  cli: { imports: ["shared", "core", "credentials", "config", "api"] },
+  // The commands reach the library only through the entry points (below).
+  cli: { imports: [] },
 };
+
+/** The entry points the commands (src/cli/) may import, as any user of the package would. */
+export const CLI_ENTRY_POINTS: readonly string[] = [
+  "mod.ts",
+  "config.ts",
+  "client.ts",
+  "telemetry.ts",
+  "testing.ts",
+];
+
+/** Whether a module of src/cli/ may import `to`: an entry point, `node:`, npm, or src/cli/. */
+function cliMayImport(to: string): boolean {
+  return CLI_ENTRY_POINTS.includes(to) || to.startsWith("node:") || to.startsWith("npm:") ||
+    layerOf(to) === "cli";
+}
 
 /** One import of a module: its target, whether it is lazy (`import()`) and whether type-only. */
 export interface Edge {
@@ -168,6 +187,12 @@ export function checkGraph(graph: Map<string, Edge[]>): { problems: string[]; ch
         problems.push(`${edge.to}, loaded lazily by ${from}, imports it back`);
       }
       const target = layerOf(edge.to);
+      if (layer === "cli" && !target && !cliMayImport(edge.to)) {
+        problems.push(
+          `${from} imports ${edge.to}: src/cli/ imports only the entry points ` +
+            `(${CLI_ENTRY_POINTS.join(", ")}), node:, npm packages and src/cli/`,
+        );
+      }
       if (!layer || !target || target === layer) continue;
       const rule = LAYERS[layer];
       if (!rule) {

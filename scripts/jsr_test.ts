@@ -286,11 +286,14 @@ if (import.meta.main) {
     });
 
     await check(
-      `deno run -A ${jsr}/testing --help: the local auth server from the shell`,
+      `deno run -A ${jsr}/testing-server --help: the local auth server from the shell`,
       async () => {
         const outcome = expectSuccess(
           "deno run",
-          await exec(DENO, ["run", "-A", `${jsr}/testing`, "--help"], { cwd: work, env: env() }),
+          await exec(DENO, ["run", "-A", `${jsr}/testing-server`, "--help"], {
+            cwd: work,
+            env: env(),
+          }),
         );
         outputs.push(outcome.stdout, outcome.stderr);
         if (!outcome.stdout.startsWith("Usage: kognic-auth-testing")) {

@@ -226,7 +226,9 @@ function newestSource(): number {
       newest = Math.max(newest, stat.mtimeMs);
     }
   };
-  for (const path of ["mod.ts", "cli.ts", "testing.ts", "src", "bin", "deno.json"]) {
+  for (
+    const path of ["mod.ts", "cli.ts", "testing.ts", "testing_server.ts", "src", "bin", "deno.json"]
+  ) {
     if (existsSync(join(ROOT, path))) visit(join(ROOT, path));
   }
   return newest;

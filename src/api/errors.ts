@@ -322,3 +322,37 @@ function displayUrlText(url: string): string {
     return redact(url);
   }
 }
+
+/** Options of {@linkcode apiErrorFromResponse}. */
+export interface ApiErrorFromResponseOptions {
+  /** The request's method, as the message shows it. */
+  method: string;
+  /** The request's URL (shown without user info or query secrets). */
+  url: URL | string;
+  /** How many attempts were sent. @default {1} */
+  attempts?: number;
+}
+
+/**
+ * The {@linkcode ApiError} that `KognicClient` throws for an HTTP error
+ * response, for requests sent another way: the body is read with a bound
+ * (at most 64 KiB kept) and redacted, and the server's message taken from it.
+ *
+ * @param response The error response; its body is consumed.
+ * @param options The request it answered.
+ * @returns The error, to throw.
+ *
+ * @example
+ * ```ts ignore
+ * import { apiErrorFromResponse } from "@kognic/auth/client";
+ *
+ * const response = await session.fetch("https://app.kognic.com/v1/projects");
+ * if (!response.ok) throw await apiErrorFromResponse(response, { method: "GET", url: response.url });
+ * ```
+ */
+export function apiErrorFromResponse(
+  response: Response,
+  options: ApiErrorFromResponseOptions,
+): Promise<ApiError> {
+  return errorFromResponse(response, options.method, new URL(options.url), options.attempts ?? 1);
+}

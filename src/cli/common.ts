@@ -4,22 +4,14 @@
 // errors, options, commands) is in skeleton.ts.
 
 import { platform } from "./process_io.ts";
-import type { EnvSource } from "../shared/env.ts";
-import { configuredProxy, createProxyFetch, fetchHonoursProxy } from "../config/proxy.ts";
-import type { AuthEvent, AuthEventListener } from "../core/events.ts";
-import { describeEvent } from "../core/event_log.ts";
-import { normalHost } from "../core/egress.ts";
-import { ConfigurationError, KognicAuthError } from "../shared/errors.ts";
-import { KeyringError } from "../credentials/keyring_binding.ts";
-import { redact } from "../shared/redact.ts";
-import type { TokenCacheMode } from "../config/cache_mode.ts";
+import type { AuthEvent, AuthEventListener, EnvSource, TokenCache, TokenSet } from "../../mod.ts";
 import type {
   Environment,
   EnvironmentsConfig,
   ResolveEnvironmentOptions,
-} from "../config/environments.ts";
-import type { TokenCache } from "../core/token_cache.ts";
-import type { TokenSet } from "../core/access_token.ts";
+  TokenCacheMode,
+} from "../../config.ts";
+import { configApi, coreApi, loadedLibrary, telemetryApi } from "./library.ts";
 
 /** Writes one debug line (the commands' -v); never given a secret or a token. */
 export type Debug = (text: string) => void;
@@ -36,11 +28,16 @@ export function isPermissionDenied(error: unknown): boolean {
 
 /** An error as one line for stderr: the message, without a stack. */
 export function describe(error: unknown): string {
+  // Only an error of loading the library itself comes before it is loaded.
+  const library = loadedLibrary();
   let message: string;
-  if (error instanceof KognicAuthError || error instanceof TypeError) message = error.message;
+  if (
+    error instanceof TypeError ||
+    (library && error instanceof library.core.KognicAuthError)
+  ) message = error.message;
   else if (error instanceof Error) message = `${error.name}: ${error.message}`;
   else message = String(error);
-  return oneLine(redact(message));
+  return oneLine(library ? library.config.redactSecrets(message) : message);
 }
 
 /**
@@ -69,6 +66,7 @@ export async function keyringStep<T>(fn: () => Promise<T>, alternative: string):
   try {
     return await fn();
   } catch (error) {
+    const { KeyringError } = configApi();
     if (!(error instanceof KeyringError)) throw error;
     const message = oneLine(error.message).replace(/\.$/, "");
     const os = platform();
@@ -107,7 +105,7 @@ export async function chooseEnvironment(
   select: ResolveEnvironmentOptions,
   env: EnvSource | undefined,
 ): Promise<ChosenEnvironment> {
-  const { loadEnvironments, resolveEnvironment } = await import("../config/environments.ts");
+  const { loadEnvironments, resolveEnvironment } = configApi();
   const config = await loadEnvironments(file, { env });
   const names = Object.keys(config.environments);
   // A missing file reads as an empty one; only then is it worth asking which it is.
@@ -121,7 +119,7 @@ export async function chooseEnvironment(
       : `its environments: ${names.slice(0, LISTED_NAMES).map(clipName).join(", ")}${
         names.length > LISTED_NAMES ? ` and ${names.length - LISTED_NAMES} more` : ""
       }`;
-    throw new ConfigurationError(
+    throw new (coreApi().ConfigurationError)(
       `Unknown environment: ${select.name} not found in config at ${config.path}; ${known}`,
     );
   }
@@ -152,7 +150,7 @@ export function environmentChoice(
   const { environment, config } = chosen;
   if (name !== undefined) return "env";
   if (url !== undefined) {
-    const host = normalHost(new URL(url));
+    const host = configApi().normalHost(new URL(url));
     if (environment.host === host) return "host";
     if (host.endsWith(`.${environment.host}`)) return "suffix";
   }
@@ -172,7 +170,7 @@ export function environmentOrigin(chosen: ChosenEnvironment): string {
 
 async function exists(path: string): Promise<boolean> {
   const { stat } = await import("node:fs/promises");
-  const { isNotFound } = await import("../shared/files.ts");
+  const { isNotFound } = configApi();
   try {
     await stat(path);
     return true;
@@ -191,9 +189,7 @@ export async function openTokenCache(
   debug: Debug,
   warn: Debug = debug,
 ): Promise<TokenCache | undefined> {
-  const { createTokenCache, FileTokenCache } = await import("../config/token_cache.ts");
-  const { RedisTokenCache } = await import("../config/redis_token_cache.ts");
-  const { isUsable } = await import("../core/token_cache.ts");
+  const { createTokenCache, FileTokenCache, isUsable, RedisTokenCache } = configApi();
   const cache = await keyringStep(
     () =>
       createTokenCache(mode, {
@@ -283,6 +279,7 @@ export async function cliFetch(
   debug: Debug,
 ): Promise<typeof fetch> {
   if (given) return given;
+  const { configuredProxy, createProxyFetch, fetchHonoursProxy } = configApi();
   const proxy = configuredProxy({ env });
   if (proxy) {
     let host = "an invalid URL";
@@ -312,6 +309,6 @@ const DEBUG_EVENTS: ReadonlySet<AuthEvent["type"]> = new Set([
 /** A session's `onEvent` that writes -v lines for its events. */
 export function debugEvents(debug: Debug): AuthEventListener {
   return (event) => {
-    if (DEBUG_EVENTS.has(event.type)) debug(describeEvent(event));
+    if (DEBUG_EVENTS.has(event.type)) debug(telemetryApi().describeEvent(event));
   };
 }

@@ -4,14 +4,12 @@
  * @module
  */
 
-import type { EnvSource } from "../shared/env.ts";
+import type { ApiError } from "../../client.ts";
+import type { EnvSource } from "../../mod.ts";
 import { formatBody, isJsonMediaType, OUTPUT_FORMATS, type OutputFormat } from "./format.ts";
-import { KognicClient } from "../api/client.ts";
-import { ApiError } from "../api/errors.ts";
-import { ConfigurationError } from "../shared/errors.ts";
-import { AuthSession } from "../core/session.ts";
-import type { TokenCacheMode } from "../config/cache_mode.ts";
-import { VERSION } from "../shared/version.ts";
+import type { TokenCacheMode } from "../../config.ts";
+import { clientApi, loadClient } from "./api_client.ts";
+import { configApi, coreApi } from "./library.ts";
 import {
   chooseEnvironment,
   type ChosenEnvironment,
@@ -130,6 +128,7 @@ export function main(args: string[], given: KogIO = defaultIO()): Promise<number
     if (verbose) io.stderr(`debug: ${oneLine(text)}\n`);
   };
   return runMain("kog", io, async () => {
+    await loadClient();
     if (args[0] === "mcp") {
       const { runKogMcp } = await import("./kog_mcp.ts");
       return await runKogMcp(args.slice(1), io);
@@ -140,7 +139,7 @@ export function main(args: string[], given: KogIO = defaultIO()): Promise<number
       return EXIT_OK;
     }
     if (options === "version") {
-      io.stdout(`kog ${VERSION}\n`);
+      io.stdout(`kog ${clientApi().VERSION}\n`);
       return EXIT_OK;
     }
     verbose = options.verbose;
@@ -296,7 +295,7 @@ async function call(options: Options, io: KogIO, debug: Debug): Promise<number> 
   };
   const session = await keyringStep(
     () =>
-      AuthSession.forEnvironment({
+      coreApi().AuthSession.forEnvironment({
         environment: options.env,
         url,
         environmentsFile: options.envFile,
@@ -324,9 +323,9 @@ async function call(options: Options, io: KogIO, debug: Debug): Promise<number> 
     })`,
   );
 
-  const client = new KognicClient({
+  const client = new (clientApi().KognicClient)({
     session,
-    clientName: `kog/${VERSION}`,
+    clientName: `kog/${clientApi().VERSION}`,
     onDeprecation: (notice) => io.stderr(`Warning: ${oneLine(notice.message)}\n`),
     onRetry: (event) =>
       debug(
@@ -351,7 +350,7 @@ async function call(options: Options, io: KogIO, debug: Debug): Promise<number> 
   try {
     response = await client.request(method, url, { headers, body });
   } catch (error) {
-    if (!(error instanceof ApiError)) throw error;
+    if (!(error instanceof clientApi().ApiError)) throw error;
     if (error.status === 401) warnIfNoToken();
     io.stderr(`Error: ${describe(error)}\n`);
     const shown = errorBody(error);
@@ -385,7 +384,7 @@ async function readBody(
     body = typeof input === "string" ? input : concat([input]);
     const size = typeof body === "string" ? new TextEncoder().encode(body).length : body.length;
     if (size > MAX_BODY_FILE_BYTES) {
-      throw new ConfigurationError(
+      throw new (coreApi().ConfigurationError)(
         `Standard input for -d @- is larger than ${MAX_BODY_FILE_BYTES} bytes (100 MiB), ` +
           "the most a request body may hold",
       );
@@ -394,18 +393,18 @@ async function readBody(
     const path = data.slice(1);
     if (path === "") throw new UsageError("-d @ needs a file name, or @- for standard input");
     source = `file ${path}`;
-    const { readFileBytes } = await import("../shared/files.ts");
+    const { readFileBytes } = configApi();
     let bytes: Uint8Array | undefined;
     try {
       bytes = await readFileBytes(path, { maxBytes: MAX_BODY_FILE_BYTES });
     } catch (error) {
-      throw new ConfigurationError(
+      throw new (coreApi().ConfigurationError)(
         `Could not read the -d file ${path}: ${(error as Error).message}`,
         { cause: error },
       );
     }
     if (bytes === undefined) {
-      throw new ConfigurationError(`Could not read the -d file ${path}: no such file`);
+      throw new (coreApi().ConfigurationError)(`Could not read the -d file ${path}: no such file`);
     }
     body = concat([bytes]);
   } else {
@@ -423,7 +422,7 @@ async function readBody(
     try {
       JSON.parse(text.replace(/^\uFEFF/, ""));
     } catch (error) {
-      throw new ConfigurationError(
+      throw new (coreApi().ConfigurationError)(
         `The request body from ${source} is not JSON (${(error as Error).message}); ` +
           `set a Content-Type header with -H to send other data`,
       );
@@ -438,7 +437,7 @@ function decodeUtf8(bytes: Uint8Array, source: string): string {
   try {
     return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {
-    throw new ConfigurationError(
+    throw new (coreApi().ConfigurationError)(
       `The request body from ${source} is not UTF-8 text, so not JSON; ` +
         `set a Content-Type header with -H to send other data`,
     );
@@ -446,13 +445,15 @@ function decodeUtf8(bytes: Uint8Array, source: string): string {
 }
 
 async function assertFileExists(path: string, env: EnvSource | undefined): Promise<void> {
-  const { expandHome } = await import("../shared/env.ts");
+  const { expandHome } = configApi();
   const { stat } = await import("node:fs/promises");
   const full = await expandHome(path, env);
   try {
     await stat(full);
   } catch {
-    throw new ConfigurationError(`Environments file not found: ${full} (--env-config-file-path)`);
+    throw new (coreApi().ConfigurationError)(
+      `Environments file not found: ${full} (--env-config-file-path)`,
+    );
   }
 }
 

@@ -8,19 +8,13 @@
 // the agent.
 
 import { parseArgs } from "node:util";
-import type { EnvSource } from "../shared/env.ts";
-import { getEnv } from "../shared/env.ts";
+import type { AuthSession, EnvSource, TokenCache } from "../../mod.ts";
+import type { Environment, EnvironmentsConfig, TokenCacheMode } from "../../config.ts";
+import type { KognicClient } from "../../client.ts";
 import { formatBody, OUTPUT_FORMATS, type OutputFormat } from "./format.ts";
-import { KognicClient } from "../api/client.ts";
-import { ApiError, errorFromResponse } from "../api/errors.ts";
-import { hostGate, normalOrigin } from "../core/egress.ts";
-import { AuthSession } from "../core/session.ts";
-import type { Environment, EnvironmentsConfig } from "../config/environments.ts";
-import type { TokenCacheMode } from "../config/token_cache.ts";
-import type { TokenCache } from "../core/token_cache.ts";
-import { VERSION } from "../shared/version.ts";
-import { readBoundedText } from "../shared/body.ts";
-import { codePointLength, cutText, redact, redactTail } from "../shared/redact.ts";
+import { hostGate } from "./host_gate.ts";
+import { clientApi, loadClient } from "./api_client.ts";
+import { configApi, coreApi, loadLibrary } from "./library.ts";
 import { type Debug, describe, keyringStep, openTokenCache } from "./common.ts";
 import { loadMcpServerKit } from "./mcp_sdk.ts";
 
@@ -218,9 +212,8 @@ export async function runKogMcp(args: string[], io: KogMcpIO): Promise<number> {
     if (verbose) io.stderr(`debug: ${text}\n`);
   };
   const kit = await loadMcpServerKit();
-  const { loadEnvironments, resolveEnvironment, DEFAULT_ENVIRONMENT } = await import(
-    "../config/environments.ts"
-  );
+  await Promise.all([loadLibrary(), loadClient()]);
+  const { loadEnvironments, resolveEnvironment, DEFAULT_ENVIRONMENT } = configApi();
   const config = await loadEnvironments(options.envFile, { env: io.env });
   if (options.env !== undefined) resolveEnvironment(config, { name: options.env });
   debug(`environments from ${config.path}`);
@@ -250,7 +243,7 @@ export async function runKogMcp(args: string[], io: KogMcpIO): Promise<number> {
   // may build a second one for a `server/discover` probe, so building is cheap.
   const newServer = (): InstanceType<typeof kit.Server> => {
     const server = new kit.Server(
-      { name: "kog", version: VERSION },
+      { name: "kog", version: clientApi().VERSION },
       { capabilities: { tools: {} } },
     );
     server.setRequestHandler("tools/list", () => ({ tools: [REQUEST_TOOL, ENVIRONMENTS_TOOL] }));
@@ -388,9 +381,9 @@ async function kognicRequest(
   state.debug(`${method} ${url.origin}${url.pathname} (environment ${environment.name})`);
   const session = await sessionFor(state, environment);
   const notes: string[] = [];
-  const client = new KognicClient({
+  const client = new (clientApi().KognicClient)({
     session,
-    clientName: `kog/${VERSION}`,
+    clientName: `kog/${clientApi().VERSION}`,
     onDeprecation: (notice) => notes.push(`Deprecation warning: ${notice.message}`),
   });
   let response: Response;
@@ -399,7 +392,7 @@ async function kognicRequest(
     if (typeof sent === "string") return errorResult(clean(state, sent));
     response = sent;
   } catch (error) {
-    if (!(error instanceof ApiError)) throw error;
+    if (!(error instanceof clientApi().ApiError)) throw error;
     const shown = error.body
       ? `\n\n${cut(escapeControls(clean(state, error.body)), options.maxChars)}`
       : "";
@@ -407,7 +400,7 @@ async function kognicRequest(
   }
   // The body is read with a bound (body.ts): enough for max-chars characters
   // and a margin, so that an endless body answers with a cut result.
-  const read = await readBoundedText(response, options.maxChars * 4 + 16 * 1024);
+  const read = await clientApi().readBoundedText(response, options.maxChars * 4 + 16 * 1024);
   const contentType = response.headers.get("content-type");
   // A body cut by the read cannot be formatted: it is shown as it came, less
   // any secret cut off at its end.
@@ -415,7 +408,7 @@ async function kognicRequest(
     ? ""
     : read.complete
     ? formatBody(read.text, contentType, format as OutputFormat)
-    : redactTail(read.text);
+    : configApi().redactTail(read.text);
   const head = `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ""}\n` +
     `Content-Type: ${contentType ?? "(none)"}\n\n`;
   const tail = notes.length ? `\n\n${notes.join("\n")}` : "";
@@ -459,7 +452,12 @@ async function sendThroughGate(
     });
     const location = response.headers.get("location");
     if (!REDIRECT_STATUS.has(response.status) || location === null) {
-      if (!response.ok) throw await errorFromResponse(response, hop.method, hop.url, 1);
+      if (!response.ok) {
+        throw await clientApi().apiErrorFromResponse(response, {
+          method: hop.method,
+          url: hop.url,
+        });
+      }
       return response;
     }
     await response.body?.cancel();
@@ -476,7 +474,7 @@ async function sendThroughGate(
     if (count >= MAX_REDIRECTS) return refused(`more than ${MAX_REDIRECTS} redirects`);
     const gate = state.gate(next);
     if (gate) return refused(`${gate} (see kognic_environments)`);
-    const sameOrigin = normalOrigin(next) === normalOrigin(hop.url);
+    const sameOrigin = configApi().normalOrigin(next) === configApi().normalOrigin(hop.url);
     let { method, body, headers } = hop;
     if (
       response.status === 303 && method !== "GET" && method !== "HEAD" ||
@@ -511,7 +509,7 @@ function sessionFor(state: RequestState, environment: Environment): Promise<Auth
     const baseFetch = state.io.fetch ?? ((input, init) => globalThis.fetch(input, init));
     session = keyringStep(
       () =>
-        AuthSession.forEnvironment({
+        coreApi().AuthSession.forEnvironment({
           environment: state.options.env,
           url: `https://${environment.host}/`,
           environmentsFile: state.options.envFile,
@@ -537,8 +535,8 @@ function sessionFor(state: RequestState, environment: Environment): Promise<Auth
 
 function environmentsResult(state: RequestState): ToolResult {
   const { config, io } = state;
-  const fromVariables = getEnv("KOGNIC_CREDENTIALS", io.env) !== undefined ||
-    getEnv("KOGNIC_CLIENT_ID", io.env) !== undefined;
+  const fromVariables = configApi().getEnv("KOGNIC_CREDENTIALS", io.env) !== undefined ||
+    configApi().getEnv("KOGNIC_CLIENT_ID", io.env) !== undefined;
   const source = (environment: Environment): string => {
     const credentials = environment.credentials;
     if (credentials === undefined) return fromVariables ? "environment variables" : "keyring";
@@ -573,18 +571,20 @@ function environmentsResult(state: RequestState): ToolResult {
  * whose read stopped at its bound, so that the total is a lower bound.
  */
 function cut(text: string, max: number, complete = true): string {
-  const total = codePointLength(text);
+  const total = configApi().codePointLength(text);
   if (total <= max && complete) return text;
-  const shown = cutText(text, max);
+  const shown = configApi().cutText(text, max);
   const of = complete ? `${total}` : `at least ${total}`;
-  const left = complete ? `${total - max}` : `at least ${total - codePointLength(shown)}`;
-  return `${shown}\n\n[Cut: showing ${codePointLength(shown)} of ${of} characters; ` +
+  const left = complete
+    ? `${total - max}`
+    : `at least ${total - configApi().codePointLength(shown)}`;
+  return `${shown}\n\n[Cut: showing ${configApi().codePointLength(shown)} of ${of} characters; ` +
     `${left} left out. Ask for less (filters, a page, a narrower URL).]`;
 }
 
 /** A URL as written, without its user info (a password is never shown to an agent). */
 function urlWithoutUserInfo(url: string): string {
-  return redact(url.replace(/\/\/[^/?#]*@/, "//"));
+  return configApi().redactSecrets(url.replace(/\/\/[^/?#]*@/, "//"));
 }
 
 /** Control characters other than tab and line breaks, shown as \xNN. */
@@ -604,10 +604,10 @@ function escapeControls(text: string): string {
 function clean(state: RequestState, text: string): string {
   let out = text;
   for (const token of state.tokens) out = out.split(token).join("[token]");
-  return redact(out);
+  return configApi().redactSecrets(out);
 }
 
 function clip(text: string, max: number): string {
-  const shown = cutText(text, max);
+  const shown = configApi().cutText(text, max);
   return escapeControls(shown.length < text.length ? `${shown}...` : text);
 }

@@ -4,10 +4,8 @@
  * @module
  */
 
-import { CredentialsError, TokenResponseError } from "../shared/errors.ts";
-import { DEFAULT_AUTH_SERVER } from "../core/options.ts";
-import { getEnv } from "../shared/env.ts";
-import { VERSION } from "../shared/version.ts";
+import type * as Config from "../../config.ts";
+import { configApi, coreApi } from "./library.ts";
 import { cliFetch, keyringStep } from "./common.ts";
 import {
   type CliIO,
@@ -60,8 +58,10 @@ const COMMANDS: readonly Command[] = [
       decode: { type: "boolean" },
       json: { type: "boolean" },
     },
-    help: `  --server URL                 Auth server (default: the environment's, else
-                               ${DEFAULT_AUTH_SERVER})
+    // A getter: the library, which names the default, is loaded when a command runs.
+    get help(): string {
+      return `  --server URL                 Auth server (default: the environment's, else
+                               ${coreApi().DEFAULT_AUTH_SERVER})
   --credentials FILE           Credentials file, or keyring://PROFILE (default: the
                                environment's, else KOGNIC_CREDENTIALS, then
                                KOGNIC_CLIENT_ID and KOGNIC_CLIENT_SECRET, then the
@@ -73,8 +73,8 @@ const COMMANDS: readonly Command[] = [
                                only with --env, a URL or this option, and without
                                either of the first two its default_environment is used
 ${TOKEN_CACHE_HELP}${
-      scopeHelp("default: the environment's, else the credentials file's")
-    }  --token-endpoint-auth-method M
+        scopeHelp("default: the environment's, else the credentials file's")
+      }  --token-endpoint-auth-method M
                                client_secret_post (the id and secret in the form
                                body) or client_secret_basic (an Authorization: Basic
                                header) (default: the environment's, else post)
@@ -92,7 +92,8 @@ ${TOKEN_CACHE_HELP}${
                                (Authorization: Bearer ...) (default: token)
   --decode                     Print the token's JWT header and payload as JSON
   --json                       The same as --format json
-`,
+`;
+    },
     run: getAccessToken,
   },
   {
@@ -154,7 +155,8 @@ ${TOKEN_CACHE_HELP}${
 
 const PROGRAM: Program = {
   name: "kognic-auth",
-  version: VERSION,
+  // From @kognic/auth/client, loaded only when asked: the command sends no API request.
+  version: async () => (await import("../../client.ts")).VERSION,
   commands: COMMANDS,
   epilogue: `Files: token cache $XDG_CACHE_HOME/kognic-auth/tokens.json (~/.cache/...), or the
 keyring service "kognic-auth"; credentials in the keyring service
@@ -199,7 +201,7 @@ async function getAccessToken(
     );
   }
   const flagUrl = nonEmpty(values, "url", "a URL", command);
-  const fromEnv = getEnv(MCP_SERVER_URL_VARIABLE, io.env);
+  const fromEnv = configApi().getEnv(MCP_SERVER_URL_VARIABLE, io.env);
   // The token is printed only for where it may go: the URL it is for
   // (--url, else the variable) is checked even when --env chooses the environment.
   const url = flagUrl !== undefined
@@ -234,12 +236,12 @@ async function mcpProxy(
   return await runMcpProxy(values, positionals, io, debug);
 }
 
-/** The keyring module and the profile of a credentials command. */
-async function keyringProfile(
+/** The keyring's functions (from @kognic/auth/config) and the profile of a credentials command. */
+function keyringProfile(
   values: ParsedArgs["values"],
   { debug, command }: CommandContext,
-): Promise<{ keyring: typeof import("../credentials/keyring.ts"); profile: string }> {
-  const keyring = await import("../credentials/keyring.ts");
+): { keyring: typeof Config; profile: string } {
+  const keyring = configApi();
   const profile = nonEmpty(values, "env", "a profile name", command) ?? keyring.DEFAULT_PROFILE;
   debug(`keyring: service ${keyring.KEYRING_CREDENTIALS_SERVICE}, profile ${profile}`);
   return { keyring, profile };
@@ -257,16 +259,14 @@ async function putCredentials(
     );
   }
   const { io } = context;
-  const { keyring, profile } = await keyringProfile(values, context);
-  const { loadCredentials } = await import("../credentials/sources.ts");
-  const { expandHome } = await import("../shared/env.ts");
+  const { keyring, profile } = keyringProfile(values, context);
+  const { expandHome, loadCredentials, readTextFile } = configApi();
   // Checked first, so that messages name the file; then stored as it is.
   const checked = await loadCredentials(positionals[0], { env: io.env });
-  const { readTextFile } = await import("../shared/files.ts");
   const path = await expandHome(positionals[0], io.env);
   const raw = await readTextFile(path);
   if (raw === undefined) {
-    throw new CredentialsError(
+    throw new (coreApi().CredentialsError)(
       "credentials_not_found",
       `Could not find API Credentials file at ${path}`,
     );
@@ -283,16 +283,16 @@ async function putCredentials(
 }
 
 async function getCredentials({ values }: ParsedArgs, context: CommandContext): Promise<number> {
-  const { keyring, profile } = await keyringProfile(values, context);
+  const { keyring, profile } = keyringProfile(values, context);
   const stored = await keyringStep(() => keyring.readKeyringCredentials(profile), KEEP_IN_FILE);
   if (!stored) {
-    throw new CredentialsError(
+    throw new (coreApi().CredentialsError)(
       "credentials_not_found",
       `No credentials found in keyring for profile '${profile}'`,
     );
   }
   const secret = values["show-secret"] === true ? stored.clientSecret : HIDDEN;
-  const { toFileJson } = await import("../credentials/json.ts");
+  const { toFileJson } = configApi();
   context.io.stdout(JSON.stringify(toFileJson(stored, secret), null, 2) + "\n");
   return EXIT_OK;
 }
@@ -301,7 +301,7 @@ async function deleteCredentials(
   { values }: ParsedArgs,
   context: CommandContext,
 ): Promise<number> {
-  const { keyring, profile } = await keyringProfile(values, context);
+  const { keyring, profile } = keyringProfile(values, context);
   const deleted = await keyringStep(
     () => keyring.deleteKeyringCredentials(profile),
     KEEP_IN_FILE,
@@ -319,10 +319,10 @@ async function clearCache(
   { io, debug, command }: CommandContext,
 ): Promise<number> {
   const mode = tokenCacheMode(values, command, io.env, ["auto", "keyring", "file"]);
-  const caches = await import("../config/token_cache.ts");
+  const caches = configApi();
 
   if (mode.startsWith("redis")) {
-    const { RedisTokenCache } = await import("../config/redis_token_cache.ts");
+    const { RedisTokenCache } = caches;
     const cache = new RedisTokenCache({ url: mode });
     try {
       const count = await cache.removeAll();
@@ -346,9 +346,8 @@ async function clearCache(
   }
 
   if (mode === "keyring" || mode === "auto") {
-    const { findKeyringAccounts } = await import("../credentials/keyring_binding.ts");
+    const { findKeyringAccounts, keyringAvailable } = caches;
     if (mode === "auto") {
-      const { keyringAvailable } = await import("../credentials/keyring.ts");
       if (!(await keyringAvailable())) {
         debug("no system keyring answered; only the file cache was cleared");
         return EXIT_OK;
@@ -370,8 +369,7 @@ async function clearCache(
 
 /** How many tokens the cache file holds, or `undefined` when there is no file. */
 async function countFileTokens(path: string): Promise<number | undefined> {
-  const { readTextFile } = await import("../shared/files.ts");
-  const { MAX_TOKEN_FILE_BYTES } = await import("../config/token_cache.ts");
+  const { MAX_TOKEN_FILE_BYTES, readTextFile } = configApi();
   let text: string | undefined;
   try {
     text = await readTextFile(path, { maxBytes: MAX_TOKEN_FILE_BYTES });
@@ -406,7 +404,7 @@ function plural(count: number, noun: string): string {
 function decodeJwt(token: string): { header: unknown; payload: unknown } {
   const parts = token.split(".");
   if (parts.length !== 3) {
-    throw new TokenResponseError(
+    throw new (coreApi().TokenResponseError)(
       "The access token is not a JWT (expected three dot-separated parts); cannot --decode it",
       { retryable: false },
     );
@@ -418,7 +416,7 @@ function decodeJwt(token: string): { header: unknown; payload: unknown } {
       const bytes = Uint8Array.from(binary, (c) => c.charCodeAt(0));
       return JSON.parse(new TextDecoder().decode(bytes));
     } catch {
-      throw new TokenResponseError(
+      throw new (coreApi().TokenResponseError)(
         `The access token's JWT ${what} is not base64url-encoded JSON; cannot --decode it`,
         { retryable: false },
       );

@@ -22,7 +22,7 @@
 
 import { AsyncLocalStorage } from "node:async_hooks";
 import process from "node:process";
-import { VERSION } from "../shared/version.ts";
+import { clientApi } from "./api_client.ts";
 import type { Debug } from "./common.ts";
 import { loadMcpBridgeKit } from "./mcp_sdk.ts";
 
@@ -262,7 +262,10 @@ class Bridge {
       params: {
         _meta: {
           [PROTOCOL_VERSION_KEY]: MODERN_PROTOCOL_VERSION,
-          "io.modelcontextprotocol/clientInfo": { name: "kognic-auth mcp-proxy", version: VERSION },
+          "io.modelcontextprotocol/clientInfo": {
+            name: "kognic-auth mcp-proxy",
+            version: clientApi().VERSION,
+          },
           "io.modelcontextprotocol/clientCapabilities": {},
         },
       },
@@ -511,7 +514,7 @@ class Bridge {
       meta?.["io.modelcontextprotocol/clientCapabilities"] ?? {}) as Record<string, unknown>;
     const clientEra: Era = isModern(first) ? "modern" : "legacy";
     const upstream = new kit.Client(
-      { name: "kognic-auth mcp-proxy", version: VERSION },
+      { name: "kognic-auth mcp-proxy", version: clientApi().VERSION },
       { capabilities: pick(capabilities, Object.values(INPUT_METHODS)) },
     );
     /** The calls of a 2026-07-28 client in flight, by the `requestState` their rounds carry. */
@@ -618,7 +621,8 @@ class Bridge {
       if (transport.sessionId) await transport.terminateSession().catch(() => {});
       await upstream.close();
     });
-    const info = upstream.getServerVersion() ?? { name: "kognic-auth mcp-proxy", version: VERSION };
+    const info = upstream.getServerVersion() ??
+      { name: "kognic-auth mcp-proxy", version: clientApi().VERSION };
     const serverCapabilities = upstream.getServerCapabilities() ?? {};
     const instructions = upstream.getInstructions?.();
 

@@ -6,7 +6,8 @@
 // renewed and replayed once). stdout carries only MCP messages, with any
 // token a server echoes replaced; stderr only diagnostics, never a token.
 
-import type { EnvSource } from "../shared/env.ts";
+import { loadClient } from "./api_client.ts";
+import type { EnvSource } from "../../mod.ts";
 import { type Debug, describe } from "./common.ts";
 import { chooseToken, type FlagValues, tokenWithin } from "./token_choice.ts";
 import { UsageError } from "./skeleton.ts";
@@ -76,6 +77,8 @@ export async function runMcpProxy(
   debug: Debug,
 ): Promise<number> {
   const started = performance.now();
+  // The bridge names itself with the package's version, from @kognic/auth/client.
+  await loadClient();
   if (positionals.length !== 1) {
     throw new UsageError(
       positionals.length === 0 ? "mcp-proxy needs the MCP server's URL" : "mcp-proxy takes one URL",

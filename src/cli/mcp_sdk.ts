@@ -3,8 +3,8 @@
 // when they need it: optional peer dependencies on npm and `npm:` imports on
 // Deno. When a package is missing, the error says how to install it.
 
-import { ConfigurationError } from "../shared/errors.ts";
-import { importOptionalPeer } from "../shared/optional_peer.ts";
+import type { ConfigurationError } from "../../mod.ts";
+import { configApi, coreApi, loadLibrary } from "./library.ts";
 
 /** The SDK's packages with their version ranges, as the install command names them. */
 export const MCP_SDK_PACKAGES: readonly string[] = [
@@ -37,6 +37,8 @@ export interface McpBridgeKit extends McpServerKit {
  *   the install command.
  */
 export async function loadMcpServerKit(): Promise<McpServerKit> {
+  await loadLibrary();
+  const { importOptionalPeer } = configApi();
   try {
     const [server, stdio] = await Promise.all([
       importOptionalPeer<typeof import("@modelcontextprotocol/server")>(
@@ -60,6 +62,8 @@ export async function loadMcpServerKit(): Promise<McpServerKit> {
  *   the install command.
  */
 export async function loadMcpBridgeKit(): Promise<McpBridgeKit> {
+  await loadLibrary();
+  const { importOptionalPeer } = configApi();
   try {
     const [client, server] = await Promise.all([
       importOptionalPeer<typeof import("@modelcontextprotocol/client")>(
@@ -73,7 +77,7 @@ export async function loadMcpBridgeKit(): Promise<McpBridgeKit> {
       StreamableHTTPClientTransport: client.StreamableHTTPClientTransport,
     };
   } catch (error) {
-    throw error instanceof ConfigurationError ? error : sdkError(error);
+    throw error instanceof coreApi().ConfigurationError ? error : sdkError(error);
   }
 }
 
@@ -101,7 +105,7 @@ function sdkError(error: unknown): ConfigurationError {
   const message = String((error as Error)?.message ?? error).split("\n")[0];
   const missing = code === "ERR_MODULE_NOT_FOUND" ||
     /cannot find (module|package)|not found|could not resolve/i.test(message);
-  return new ConfigurationError(
+  return new (coreApi().ConfigurationError)(
     missing
       ? `The MCP commands need the optional packages @modelcontextprotocol/client and ` +
         `@modelcontextprotocol/server: ${INSTALL_HINT}`

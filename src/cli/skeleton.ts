@@ -8,10 +8,10 @@
  */
 
 import { stdinChunks, writeStderr, writeStdout } from "./process_io.ts";
-import { parseTokenCacheMode, TOKEN_CACHE_ENV, type TokenCacheMode } from "../config/cache_mode.ts";
-import { type EnvSource, getEnv } from "../shared/env.ts";
+import type { TokenCacheMode } from "../../config.ts";
+import type { EnvSource } from "../../mod.ts";
 import { describe, isPermissionDenied, oneLine } from "./common.ts";
-import { redact } from "../shared/redact.ts";
+import { configApi, loadLibrary } from "./library.ts";
 
 /** Where a command reads and writes; tests pass their own. */
 export interface CliIO {
@@ -132,7 +132,7 @@ function warnDeniedEnv(io: CliIO): void {
  * that an endless input costs at most the bound in memory.
  */
 export async function readProcessStdin(maxBytes = Infinity): Promise<Uint8Array> {
-  const { readBoundedBytes } = await import("../shared/body.ts");
+  const { readBoundedBytes } = await import("../../config.ts");
   const limit = Number.isFinite(maxBytes) ? maxBytes + 1 : Number.MAX_SAFE_INTEGER;
   return (await readBoundedBytes(stdinChunks(), limit)).bytes;
 }
@@ -145,8 +145,10 @@ export async function readProcessStdin(maxBytes = Infinity): Promise<Uint8Array>
 export function redactedIO<T extends CliIO>(io: T, options: { stdout: boolean }): T {
   return {
     ...io,
-    stdout: options.stdout ? (text: string) => io.stdout(redact(text)) : io.stdout,
-    stderr: (text: string) => io.stderr(redact(text)),
+    stdout: options.stdout
+      ? (text: string) => io.stdout(configApi().redactSecrets(text))
+      : io.stdout,
+    stderr: (text: string) => io.stderr(configApi().redactSecrets(text)),
   };
 }
 
@@ -175,6 +177,7 @@ export async function runMain(
 ): Promise<number> {
   let code: number;
   try {
+    await loadLibrary();
     code = await body();
   } catch (error) {
     warnDeniedEnv(io);
@@ -583,6 +586,7 @@ export function tokenCacheMode(
   env: EnvSource | undefined,
   allowed: readonly TokenCacheMode[] = TOKEN_CACHE_MODES,
 ): TokenCacheMode {
+  const { getEnv, parseTokenCacheMode, TOKEN_CACHE_ENV } = configApi();
   const flag = values["token-cache"];
   const fromEnv = typeof flag === "string" ? undefined : getEnv(TOKEN_CACHE_ENV, env);
   const [where, value] = typeof flag === "string"
@@ -633,8 +637,8 @@ export interface Command {
 export interface Program {
   /** Its name, as typed. */
   name: string;
-  /** Its version, printed by `--version`. */
-  version: string;
+  /** Its version, printed by `--version` (or a function that loads it). */
+  version: string | (() => Promise<string>);
   /** Its commands. */
   commands: readonly Command[];
   /** Text after the options in the program's help: files, exit codes. */
@@ -715,7 +719,8 @@ export function runProgram(
     };
     takeGlobals(true);
     if (version) {
-      io.stdout(`${program.name} ${program.version}\n`);
+      const shown = typeof program.version === "string" ? program.version : await program.version();
+      io.stdout(`${program.name} ${shown}\n`);
       return EXIT_OK;
     }
     if (rest[0] === "help") {

@@ -3,21 +3,9 @@
 // Claude Code's CLAUDE_CODE_MCP_SERVER_URL), the credentials, scopes, token
 // cache and the time budget; and the ways a token is printed.
 
-import type { EnvSource } from "../shared/env.ts";
-import { resolveCredentials } from "../core/credentials.ts";
-import { ConfigurationError, TokenTimeoutError } from "../shared/errors.ts";
-import { rememberUrlSecrets } from "../shared/redact.ts";
-import { withDeadline } from "../shared/deadline.ts";
-import { AuthSession } from "../core/session.ts";
-import { isSecureDestination, tokenEgress } from "../core/egress.ts";
-import { defaultAllowedOrigins, tokenUrlFor } from "../shared/url.ts";
-import {
-  DEFAULT_AUTH_SERVER,
-  DEFAULT_TOKEN_ENDPOINT,
-  TOKEN_ENDPOINT_AUTH_METHODS,
-} from "../core/options.ts";
-import type { AccessToken } from "../core/access_token.ts";
-import type { Environment } from "../config/environments.ts";
+import type { AccessToken, AuthSession, EnvSource, TokenTimeoutError } from "../../mod.ts";
+import type { Environment } from "../../config.ts";
+import { configApi, coreApi } from "./library.ts";
 import {
   chooseEnvironment,
   type ChosenEnvironment,
@@ -146,7 +134,7 @@ export async function chooseToken(
 ): Promise<TokenChoice> {
   const server = nonEmpty(values, "server", "a URL", command);
   // A password in --server is a secret from now on (the redactor removes it from every line).
-  if (server !== undefined) rememberUrlSecrets(server);
+  if (server !== undefined) configApi().rememberUrlSecrets(server);
   const auth = nonEmpty(values, "credentials", "a file path", command);
   const envName = nonEmpty(values, "env", "an environment name", command);
   const envFile = nonEmpty(values, "env-config-file-path", "a file path", command);
@@ -157,7 +145,7 @@ export async function chooseToken(
   const extraOrigins = (values["allow-origin"] as string[] | undefined) ?? [];
   for (const origin of extraOrigins) {
     try {
-      tokenEgress([origin]);
+      configApi().tokenEgress([origin]);
     } catch {
       throw new UsageError(
         `--allow-origin needs an origin such as https://mcp.example.com, not "${
@@ -167,9 +155,12 @@ export async function chooseToken(
       );
     }
   }
-  const authMethod = method === undefined
-    ? undefined
-    : oneOf("--token-endpoint-auth-method", method, TOKEN_ENDPOINT_AUTH_METHODS, command);
+  const authMethod = method === undefined ? undefined : oneOf(
+    "--token-endpoint-auth-method",
+    method,
+    configApi().TOKEN_ENDPOINT_AUTH_METHODS,
+    command,
+  );
 
   let environment: Environment | undefined;
   if (envName !== undefined || envFile !== undefined || url !== undefined) {
@@ -197,7 +188,7 @@ export async function chooseToken(
 
   const credentials = await keyringStep(
     () =>
-      resolveCredentials({
+      coreApi().resolveCredentials({
         auth: auth ?? environment?.credentials,
         env,
         explicitSourceName: "--credentials",
@@ -221,20 +212,20 @@ export async function chooseToken(
   const tokenCache = await openTokenCache(mode, env, debug, sessionOptions.warn);
   let requested = 0;
   let tokenUrl = "";
-  const authServer = server ?? environment?.authServer ?? DEFAULT_AUTH_SERVER;
+  const authServer = server ?? environment?.authServer ?? coreApi().DEFAULT_AUTH_SERVER;
   // The token goes where the environment's session sends it (its auth
   // server's domain and its host), and to the origins of --allow-origin.
-  const serverUrl = tokenUrlFor(authServer, DEFAULT_TOKEN_ENDPOINT);
+  const serverUrl = configApi().tokenUrlFor(authServer, coreApi().DEFAULT_TOKEN_ENDPOINT);
   const allowedOrigins = [
     ...(environment
-      ? (await import("../config/environments.ts")).environmentAllowedOrigins(
+      ? configApi().environmentAllowedOrigins(
         environment,
         serverUrl,
       )
-      : defaultAllowedOrigins(serverUrl)),
+      : configApi().defaultAllowedOrigins(serverUrl)),
     ...extraOrigins,
   ];
-  const session = new AuthSession({
+  const session = new (coreApi().AuthSession)({
     authServer,
     allowedOrigins,
     auth: credentials,
@@ -278,7 +269,7 @@ export async function tokenWithin(choice: TokenChoice, started: number): Promise
   let overran: TokenTimeoutError | undefined;
   const reason = (): TokenTimeoutError => {
     const attempts = choice.requests();
-    return overran = new TokenTimeoutError(
+    return overran = new (coreApi().TokenTimeoutError)(
       `No access token within the ${
         (choice.timeout / 1000).toFixed(1)
       } s timeout (--timeout); ${attempts} token request attempts were sent; the last step was still waiting (for the token cache or the token server)`,
@@ -293,11 +284,11 @@ export async function tokenWithin(choice: TokenChoice, started: number): Promise
   // more than the cache read.
   try {
     try {
-      return await withDeadline(left, () => token, { reason, unref: true });
+      return await configApi().withDeadline(left, () => token, { reason, unref: true });
     } catch (error) {
       if (error !== overran || choice.requests() === 0) throw error;
     }
-    return await withDeadline(choice.timeout + BUDGET_GRACE_MS, () => token, {
+    return await configApi().withDeadline(choice.timeout + BUDGET_GRACE_MS, () => token, {
       reason,
       unref: true,
     });
@@ -324,7 +315,7 @@ function assertTokenGoes(
     ? "a URL with a user name or password never gets a token"
     : target.protocol !== "https:" && target.protocol !== "http:"
     ? "only an https URL (or http to a loopback address) gets a token"
-    : !isSecureDestination(target)
+    : !configApi().isSecureDestination(target)
     ? "plain http carries a token only to a loopback address; use https"
     : `the token of ${
       environment ? `environment ${environment.name}` : "this session"
@@ -332,7 +323,7 @@ function assertTokenGoes(
       `"host" is "${
         target.hostname.replace(/\.$/, "").slice(0, 200)
       }" to environments.json, or pass --allow-origin ${origin}`;
-  throw new ConfigurationError(`No token for ${url.from} (${origin}): ${why}`);
+  throw new (coreApi().ConfigurationError)(`No token for ${url.from} (${origin}): ${why}`);
 }
 
 function describeScopes(scopes: readonly string[] | undefined): string {

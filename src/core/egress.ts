@@ -2,8 +2,9 @@
  * The egress rule, written once: may a request go to a URL at all, and may
  * the access token go with it. Every path that sends a request or hands out
  * a token asks here (the session's fetch on every redirect hop,
- * `getRequestHeaders`, the commands' `--url`, `mcp-proxy` and `kog mcp`), and
- * every comparison uses one normal form of an origin.
+ * `getRequestHeaders`, the commands' `--url`, `mcp-proxy` and `kog mcp`, which
+ * have these functions from `@kognic/auth/config`), and every comparison uses
+ * one normal form of an origin.
  *
  * @module
  */
@@ -109,41 +110,5 @@ export function tokenEgress(
       if (memo.size < 256) memo.set(url.origin, allowed);
     }
     return allowed;
-  };
-}
-
-/**
- * The request side of the rule, for a path with a host gate (`kog mcp`): a
- * request may go to `url` only over https (http only to a loopback address),
- * without a user name or password, to one of `hosts` or a subdomain of one
- * (an IP address has none), or to exactly one of `exactHosts`, every host
- * compared in its normal form.
- *
- * @param hosts Hosts reachable with their subdomains.
- * @param exactHosts Hosts reachable themselves only.
- * @returns A function that gives `undefined` when a request may go to `url`,
- *   else why not.
- */
-export function hostGate(
-  hosts: readonly string[],
-  exactHosts: readonly string[] = [],
-): (url: URL) => string | undefined {
-  const normal = (host: string): string => normalHost(new URL(`http://${host}`));
-  const withSubdomains = hosts.map(normal);
-  const exact = exactHosts.map(normal);
-  return (url) => {
-    if (url.protocol !== "https:" && url.protocol !== "http:") {
-      return `the scheme must be https, not ${url.protocol.slice(0, 20)}`;
-    }
-    if (url.username || url.password) return "the URL must not carry a user name or password";
-    if (!isSecureDestination(url)) {
-      return "plain http goes only to a loopback address; use https";
-    }
-    const host = normalHost(url);
-    const named = /[^\d.]/.test(host) && host[0] !== "[";
-    return exact.includes(host) ||
-        withSubdomains.some((h) => host === h || named && host.endsWith(`.${h}`))
-      ? undefined
-      : `${host.slice(0, 200)} is not a reachable host`;
   };
 }

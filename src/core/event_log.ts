@@ -48,10 +48,20 @@ function ms(value: number): string {
 
 /**
  * An event as one line, such as `token request attempt 2 failed
- * (token_network_error, HTTP 503); retrying in 412 ms`.
+ * (token_network_error, HTTP 503); retrying in 412 ms`: the line
+ * `KOGNIC_AUTH_LOG` writes (without its `kognic-auth: ` prefix), for logs of
+ * your own. Like the events, it never holds a secret or a token.
  *
  * @param event The event.
  * @returns The line, without a trailing newline.
+ *
+ * @example
+ * ```ts
+ * import { AuthSession } from "@kognic/auth";
+ * import { describeEvent } from "@kognic/auth/telemetry";
+ *
+ * const session = new AuthSession({ onEvent: (event) => console.debug(describeEvent(event)) });
+ * ```
  */
 export function describeEvent(event: AuthEvent): string {
   switch (event.type) {

@@ -96,8 +96,23 @@ function parseTimestamp(value: unknown, key: string, source: string): Date | und
 }
 
 /**
- * Credentials as the JSON of a credentials file. `clientSecret` replaces the
- * secret, for output that must not show it.
+ * Credentials as the JSON of a credentials file, the inverse of
+ * {@linkcode parseCredentials} (dates in ISO 8601, absent keys left out).
+ * `clientSecret` replaces the secret, for output that must not show it.
+ *
+ * @param credentials The credentials.
+ * @param clientSecret What to write as `clientSecret`. @default {credentials.clientSecret}
+ * @returns The credentials file's JSON object.
+ *
+ * @example
+ * ```ts
+ * import { parseCredentials, toFileJson } from "@kognic/auth/config";
+ *
+ * const credentials = parseCredentials({
+ *   clientId: "id", clientSecret: "secret", email: "me@example.com", userId: 1, issuer: "kognic",
+ * }, "inline");
+ * console.log(JSON.stringify(toFileJson(credentials, "***"))); // {"clientId":"id","clientSecret":"***",...}
+ * ```
  */
 export function toFileJson(
   credentials: ApiCredentials,

@@ -286,7 +286,24 @@ export async function callKeyring<T>(
   }
 }
 
-/** Lists the accounts stored under `service`. */
+/**
+ * Lists the accounts stored under `service` in the system keyring: the
+ * profiles of `KEYRING_CREDENTIALS_SERVICE`, the keys of
+ * `KEYRING_TOKEN_CACHE_SERVICE`. Needs the optional package
+ * `@napi-rs/keyring`.
+ *
+ * @param service The keyring service.
+ * @param timeout The most milliseconds the keyring may take. @default {10000}
+ * @returns The account names.
+ * @throws {KeyringError} When no keyring answers, or it fails (`unreachable`).
+ *
+ * @example
+ * ```ts ignore
+ * import { findKeyringAccounts, KEYRING_CREDENTIALS_SERVICE } from "@kognic/auth/config";
+ *
+ * console.log(await findKeyringAccounts(KEYRING_CREDENTIALS_SERVICE)); // ["default", ...]
+ * ```
+ */
 export async function findKeyringAccounts(
   service: string,
   timeout: number = KEYRING_TIMEOUT,

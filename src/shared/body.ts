@@ -39,6 +39,14 @@ export interface BoundedBytes {
  * @param source What to read.
  * @param limit The most bytes kept.
  * @returns The bytes, and whether that was all.
+ *
+ * @example
+ * ```ts ignore
+ * import process from "node:process";
+ * import { readBoundedBytes } from "@kognic/auth/config";
+ *
+ * const { bytes, complete } = await readBoundedBytes(process.stdin, 1024 * 1024);
+ * ```
  */
 export async function readBoundedBytes(
   source: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array | string>,
@@ -91,6 +99,19 @@ export async function readBoundedBytes(
 /**
  * Reads at most `limit` bytes of a response's body as text, then cancels the
  * rest. A response without a readable `body` stream is read with `text()`.
+ * A character cut at the limit is dropped.
+ *
+ * @param response The response; its body is consumed.
+ * @param limit The most bytes read.
+ * @returns The text, and whether that was all of the body.
+ *
+ * @example
+ * ```ts
+ * import { readBoundedText } from "@kognic/auth/client";
+ *
+ * const { text, complete } = await readBoundedText(new Response("a long body"), 6);
+ * console.log(text, complete); // "a long" false
+ * ```
  */
 export async function readBoundedText(response: Response, limit: number): Promise<BoundedText> {
   const body = response.body;

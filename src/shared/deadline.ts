@@ -97,13 +97,24 @@ export function startDeadline(
 }
 
 /**
- * Runs `fn` with a deadline's signal and races it against the deadline;
- * the timer is cleared however it ends.
+ * Runs `fn` with a deadline's signal and races it against the deadline, so
+ * that even a wait that ignores its signal ends in time; the timer is
+ * cleared however it ends. A huge or infinite `ms` never fires at once.
  *
- * @param ms The time allowed, in milliseconds.
+ * @param ms The time allowed, in milliseconds; `undefined` or `Infinity` for no limit.
  * @param fn The wait, given the deadline's signal.
- * @param options The parent signal, the reason for a timeout, the timer.
+ * @param options The parent signal, the reason for a timeout (an
+ *   `AbortSignal.timeout`-style `TimeoutError` `DOMException` when not
+ *   given), the timer.
  * @returns What `fn` resolves to.
+ * @throws {unknown} The reason, when the time runs out or the parent signal aborts.
+ *
+ * @example
+ * ```ts
+ * import { withDeadline } from "@kognic/auth/config";
+ *
+ * const answer = await withDeadline(5_000, (signal) => fetch("https://example.com", { signal }));
+ * ```
  */
 export async function withDeadline<T>(
   ms: number | undefined,

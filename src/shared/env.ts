@@ -13,7 +13,22 @@ export async function homeDir(env?: EnvSource): Promise<string> {
   return os.homedir();
 }
 
-/** Expands a leading `~` or `~/` to the home directory; other paths are returned as they are. */
+/**
+ * Expands a leading `~` or `~/` to the home directory (`HOME`, then
+ * `USERPROFILE`, then the operating system's); other paths are returned as
+ * they are.
+ *
+ * @param path A path as a user wrote it.
+ * @param env Where `HOME` is read; the process's environment when not given.
+ * @returns The path.
+ *
+ * @example
+ * ```ts
+ * import { expandHome } from "@kognic/auth/config";
+ *
+ * console.log(await expandHome("~/.config/kognic", { HOME: "/home/me" })); // "/home/me/.config/kognic"
+ * ```
+ */
 export async function expandHome(path: string, env?: EnvSource): Promise<string> {
   if (path !== "~" && !path.startsWith("~/") && !path.startsWith("~\\")) return path;
   const home = await homeDir(env);

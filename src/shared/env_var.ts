@@ -21,6 +21,18 @@ interface ProcessLike {
  * Reads one environment variable, from `env` when given, else from the
  * process (Deno, Node, Bun). Returns `undefined` where there is no process
  * environment (browsers, most edge runtimes).
+ *
+ * @param name The variable's name.
+ * @param env Where to read it; the process's environment when not given.
+ * @returns The value, or `undefined` when it is not set.
+ * @throws {Error} Deno's `NotCapable` without env permission for `name`.
+ *
+ * @example
+ * ```ts
+ * import { getEnv } from "@kognic/auth/config";
+ *
+ * console.log(getEnv("KOGNIC_CLIENT_ID", { KOGNIC_CLIENT_ID: "my-client" })); // "my-client"
+ * ```
  */
 export function getEnv(name: string, env?: EnvSource): string | undefined {
   if (env) return env[name];

@@ -42,7 +42,13 @@ export function errorCode(error: unknown): string | undefined {
   return typeof code === "string" ? code : undefined;
 }
 
-/** Whether `error` says a file does not exist (or a parent is not a directory). */
+/**
+ * Whether `error` says a file does not exist (or a parent is not a
+ * directory), on Deno, Node and Bun alike.
+ *
+ * @param error What a file operation threw.
+ * @returns Whether the file is missing.
+ */
 export function isNotFound(error: unknown): boolean {
   const code = errorCode(error);
   return code === "ENOENT" || code === "ENOTDIR" || (error as Error | null)?.name === "NotFound";

@@ -29,6 +29,20 @@ export type OptionalPeer = keyof typeof OPTIONAL_PEERS;
  * is missing; on Deno the bare name is tried after the `npm:` specifier (it is
  * what an import map or the npm build under Deno resolves), and the first
  * error is the one reported.
+ *
+ * Public as `importOptionalPeer` in `@kognic/auth/config`.
+ *
+ * @param name The optional package.
+ * @param subpath A module of the package, such as `"/stdio"`; the package's main module when empty.
+ * @returns The module.
+ * @throws {unknown} What `import()` throws when the package is missing or fails to load.
+ *
+ * @example
+ * ```ts ignore
+ * import { importOptionalPeer } from "@kognic/auth/config";
+ *
+ * const { trace } = await importOptionalPeer<typeof import("@opentelemetry/api")>("@opentelemetry/api");
+ * ```
  */
 export async function importOptionalPeer<T = Record<string, unknown>>(
   name: OptionalPeer,

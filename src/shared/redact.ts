@@ -59,9 +59,37 @@ export function redact(text: string, extra: readonly (string | undefined)[] = []
 }
 
 /**
+ * Removes every secret the process has seen from `text`: the client secrets,
+ * tokens and URL passwords the library has held, in each form they may take
+ * (as they are, percent-encoded, in Basic credentials), each replaced by
+ * `[redacted]`. This is what the library's own errors and events go through;
+ * use it for any text your program shows that may quote a server or a file.
+ *
+ * Public as `redactSecrets` in `@kognic/auth/config`.
+ *
+ * @param text Any text about to leave the process.
+ * @returns The text without secrets.
+ *
+ * @example
+ * ```ts
+ * import { redactSecrets, rememberUrlSecrets } from "@kognic/auth/config";
+ *
+ * rememberUrlSecrets("https://user:hunter2-pass@proxy.example.com");
+ * console.log(redactSecrets("the proxy said: bad password hunter2-pass"));
+ * // the proxy said: bad password [redacted]
+ * ```
+ */
+export function redactSecrets(text: string): string {
+  return redact(text);
+}
+
+/**
  * Removes a secret cut off at the end of a text that was truncated before it
  * could be redacted (a bounded read): a tail that begins a known secret is
- * dropped, however short.
+ * dropped, however short. Redact the text after this.
+ *
+ * @param text Text that was cut at its end.
+ * @returns The text without the start of a secret at its end.
  */
 export function redactTail(text: string): string {
   for (const secret of secretsWith([])) {
@@ -74,7 +102,12 @@ export function redactTail(text: string): string {
   return text;
 }
 
-/** The number of characters (code points, not UTF-16 units) in `text`. */
+/**
+ * The number of characters (code points, not UTF-16 units) in `text`.
+ *
+ * @param text The text.
+ * @returns How many code points it has.
+ */
 export function codePointLength(text: string): number {
   let count = 0;
   for (let i = 0; i < text.length; i++) {
@@ -91,6 +124,17 @@ export function codePointLength(text: string): number {
 /**
  * The first `max` characters (code points) of `text`: a surrogate pair is
  * never split.
+ *
+ * @param text The text.
+ * @param max The most characters kept.
+ * @returns `text` itself when it is no longer, else its first `max` characters.
+ *
+ * @example
+ * ```ts
+ * import { codePointLength, cutText } from "@kognic/auth/config";
+ *
+ * console.log(cutText("ab\u{1F600}cd", 3), codePointLength("ab\u{1F600}cd")); // "ab😀" 5
+ * ```
  */
 export function cutText(text: string, max: number): string {
   let count = 0;
@@ -189,6 +233,11 @@ function safeJson(value: unknown): string | undefined {
 /**
  * Remembers the user info of a URL (the password, and `user:password`) as
  * secrets, and returns the URL without it, for messages, events and keys.
+ * From then on {@linkcode redactSecrets} removes the password from any text.
+ *
+ * @param url The URL, parsed or as written.
+ * @returns The URL without user name and password (a URL that does not
+ *   parse: its text, redacted).
  */
 export function rememberUrlSecrets(url: URL | string): string {
   let parsed: URL;

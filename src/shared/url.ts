@@ -25,6 +25,23 @@ function parseUrl(value: string, what: string): URL {
  * Joins an auth server URL and a token endpoint path without doubling or
  * dropping slashes; an absolute `tokenEndpoint` is used as it is. The result
  * must be https, or http to a loopback address, unless `allowInsecureHttp`.
+ * A password in the URL is remembered as a secret.
+ *
+ * @param authServer The auth server's URL.
+ * @param tokenEndpoint The token endpoint's path, or an absolute URL.
+ * @param allowInsecureHttp Whether plain http to any host is allowed.
+ * @returns The token URL, as the session sends token requests to it.
+ * @throws {ConfigurationError} For a URL that does not parse or is not secure.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_AUTH_SERVER, DEFAULT_TOKEN_ENDPOINT } from "@kognic/auth";
+ * import { defaultAllowedOrigins, tokenUrlFor } from "@kognic/auth/config";
+ *
+ * const tokenUrl = tokenUrlFor(DEFAULT_AUTH_SERVER, DEFAULT_TOKEN_ENDPOINT);
+ * console.log(tokenUrl.href); // "https://auth.app.kognic.com/v1/auth/oauth/token"
+ * console.log(defaultAllowedOrigins(tokenUrl)); // ["https://app.kognic.com", "https://*.app.kognic.com"]
+ * ```
  */
 export function tokenUrlFor(
   authServer: string,
@@ -64,6 +81,9 @@ export function assertSecureUrl(url: URL, what: string, allowInsecureHttp: boole
  * server, its own origin; otherwise the auth server's domain without a leading
  * `auth.` label, and its subdomains (`https://auth.app.kognic.com` gives
  * `https://app.kognic.com` and `https://*.app.kognic.com`).
+ *
+ * @param tokenUrl The session's token URL ({@linkcode tokenUrlFor}).
+ * @returns Patterns for `allowedOrigins`.
  */
 export function defaultAllowedOrigins(tokenUrl: URL): string[] {
   if (isLoopbackHost(tokenUrl.hostname)) return [tokenUrl.origin];

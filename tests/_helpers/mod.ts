@@ -174,7 +174,7 @@ export function kogCommand(denoPermissions: readonly string[] = KOG_DENO_PERMISS
 /**
  * The command that runs the local auth server from the shell
  * (`kognic-auth-testing`): `KOGNIC_AUTH_TESTING_CLI` (a JSON array) when set,
- * as the npm build's test run sets it, else testing.ts under Deno (with only
+ * as the npm build's test run sets it, else testing_server.ts under Deno (with only
  * the permissions it needs) or Bun; else (Node on the compiled tests) the
  * compiled bin.
  */
@@ -185,7 +185,7 @@ export function testingServerCommand(): string[] {
   if (compiled) {
     return [process.execPath, fileURLToPath(new URL("bin/kognic-auth-testing.js", repoRoot))];
   }
-  const entry = fileURLToPath(new URL("testing.ts", repoRoot));
+  const entry = fileURLToPath(new URL("testing_server.ts", repoRoot));
   if ("Deno" in globalThis) {
     const permissions = ["--allow-net=127.0.0.1", "--allow-read", "--allow-write", "--allow-env"];
     return [process.execPath, "run", ...permissions, entry];

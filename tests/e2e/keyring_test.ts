@@ -49,6 +49,7 @@ import { pythonIsValid, pythonKey, pythonToken } from "../_helpers/python_cache.
 import { AuthSession } from "../../mod.ts";
 import { type LocalAuthServer, startAuthServer } from "../../testing.ts";
 import { assertHoldoffShared } from "../_helpers/holdoff.ts";
+import { findKeyringAccounts } from "../../config.ts";
 
 const IS_DENO = "Deno" in globalThis;
 
@@ -613,6 +614,25 @@ if (CHILD_ROLE) {
             .catch(() => {});
         }
         await dir.cleanup();
+      }
+    });
+
+    it("findKeyringAccounts() from @kognic/auth/config lists the profiles stored and deleted", {
+      skip: NEEDS_SERVICE,
+    }, async () => {
+      const profiles = [uniqueProfile(), uniqueProfile()];
+      try {
+        for (const profile of profiles) {
+          await storeKeyringCredentials(JSON.stringify(credentialsJson()), profile);
+        }
+        const listed = await findKeyringAccounts(KEYRING_CREDENTIALS_SERVICE);
+        for (const profile of profiles) assert.ok(listed.includes(profile), profile);
+        await deleteKeyringCredentials(profiles[0]);
+        const after = await findKeyringAccounts(KEYRING_CREDENTIALS_SERVICE);
+        assert.equal(after.includes(profiles[0]), false);
+        assert.equal(after.includes(profiles[1]), true);
+      } finally {
+        for (const profile of profiles) await deleteKeyringCredentials(profile);
       }
     });
 

@@ -1,8 +1,8 @@
 // scripts/check_graph.ts on small synthetic module graphs: it must pass a graph that keeps the
 // layers and fail one with a cycle, a lazily loaded module importing its loader, an import
 // against the layers (a lazy one from the core included), a core module reaching the config
-// layer or `node:` statically, or a literal import of an npm package; and that the LAYERS table
-// allows no arrow that no import uses.
+// layer or `node:` statically, a literal import of an npm package, or a command module importing
+// past the entry points; and that the LAYERS table allows no arrow that no import uses.
 
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -55,6 +55,15 @@ const LAYERED: Imports = {
   "src/credentials/sources.ts": ["src/shared/files.ts", "src/core/options.ts"],
   "src/config/token_cache.ts": ["src/shared/files.ts", "src/credentials/sources.ts"],
   "src/config/environments.ts": ["src/core/session.ts", "src/shared/files.ts"],
+  "cli.ts": ["src/cli/main.ts"],
+  "src/cli/main.ts": [
+    "mod.ts",
+    { to: "config.ts", dynamic: true },
+    "src/cli/skeleton.ts",
+    "node:process",
+    { to: "npm:/@modelcontextprotocol/sdk@1.32.2/types.js", dynamic: true, typeOnly: true },
+  ],
+  "src/cli/skeleton.ts": [{ to: "config.ts", typeOnly: true }],
 };
 
 /** The layered graph with one module's imports replaced. */
@@ -155,6 +164,33 @@ describe("checkGraph() and findCycles() of scripts/check_graph.ts", () => {
       problems[0].startsWith("src/config/token_cache.ts imports npm:/redis@6.3.1 by a literal"),
     );
     assert.ok(problems[1].includes("npm:/undici@7.10.0"));
+  });
+
+  it("fail a command module that imports an internal module, lazily or for types alike", () => {
+    const internal = checkGraph(
+      withImports("src/cli/main.ts", [
+        "mod.ts",
+        "src/core/session.ts",
+        { to: "src/shared/redact.ts", dynamic: true },
+        { to: "src/config/environments.ts", typeOnly: true },
+      ]),
+    );
+    assert.deepEqual(internal.problems, [
+      "src/cli/main.ts imports src/core/session.ts: src/cli/ may not depend on src/core/",
+      "src/cli/main.ts imports src/shared/redact.ts lazily: src/cli/ may not depend on src/shared/",
+      "src/cli/main.ts imports src/config/environments.ts: src/cli/ may not depend on src/config/",
+    ]);
+    const outside = checkGraph(
+      withImports("src/cli/main.ts", ["cli.ts", "scripts/check_graph.ts", "jsr:@std/path"]),
+    );
+    const rule = "src/cli/ imports only the entry points (mod.ts, config.ts, client.ts, " +
+      "telemetry.ts, testing.ts), node:, npm packages and src/cli/";
+    assert.ok(
+      ["cli.ts", "scripts/check_graph.ts", "jsr:@std/path"].every((to) =>
+        outside.problems.includes(`src/cli/main.ts imports ${to}: ${rule}`)
+      ),
+      outside.problems.join("\n"),
+    );
   });
 
   it("fail a core module that reaches the config layer or node: through static imports", () => {

@@ -2,7 +2,7 @@
 // the strict option parser, the catch in main, and a command table, here a
 // program of this file's own with a command that kognic-auth does not have.
 
-import { describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { parseArgs } from "node:util";
 import {
@@ -21,6 +21,7 @@ import {
   UsageError,
 } from "../../src/cli/skeleton.ts";
 import { CredentialsError } from "../../src/shared/errors.ts";
+import { loadLibrary } from "../../src/cli/library.ts";
 import { assertNoSecretSeen, CLIENT_SECRET, record } from "../_helpers/mod.ts";
 
 /** A usage error's message, from a function that must throw one. */
@@ -54,6 +55,10 @@ async function capture(
   record(stderr);
   return { code, stdout, stderr };
 }
+
+// The commands load the library when they run (runMain); the helpers tested
+// one by one here need it loaded first.
+before(() => loadLibrary());
 
 describe("editDistance and didYouMean", () => {
   const distances: [string, string, number][] = [

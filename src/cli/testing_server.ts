@@ -1,5 +1,7 @@
 /**
- * The local auth server from the shell (`kognic-auth-testing`): {@linkcode runTestServer}.
+ * The `kognic-auth-testing` command, the local auth server of
+ * `@kognic/auth/testing` from the shell: {@linkcode runTestServer}. Its entry
+ * point is `testing_server.ts`.
  *
  * @module
  */
@@ -13,7 +15,7 @@ import {
   type LocalAuthServer,
   type ProtectedRouteHandler,
   startAuthServer,
-} from "./auth_server.ts";
+} from "../../testing.ts";
 
 /** Where {@linkcode runTestServer} writes and what stops it. */
 export interface TestServerIO {
@@ -164,7 +166,7 @@ Serving until Ctrl-C.
  *
  * @example Running it for a moment
  * ```ts
- * import { runTestServer } from "@kognic/auth/testing";
+ * import { runTestServer } from "@kognic/auth/testing-server";
  *
  * const code = await runTestServer(["--json"], {
  *   stdout: (text) => console.log(JSON.parse(text).url),
