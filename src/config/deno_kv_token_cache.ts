@@ -62,15 +62,6 @@ export interface DenoKvTokenCacheOptions {
  * owner). Each value keeps its own expiry, as `expireIn` is only a lower bound.
  * Never a secret or refresh token is stored. Needs Deno Deploy or
  * `--unstable-kv`; elsewhere every call throws a {@linkcode ConfigurationError}.
- *
- * @example
- * ```ts ignore
- * import { AuthSession } from "@kognic/auth";
- * import { DenoKvTokenCache } from "@kognic/auth/config";
- *
- * const session = new AuthSession({ tokenCache: new DenoKvTokenCache() });
- * console.log((await session.getToken()).tokenType);
- * ```
  */
 export class DenoKvTokenCache implements TokenCache {
   #options: DenoKvTokenCacheOptions;

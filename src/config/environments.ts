@@ -71,14 +71,6 @@ export const DEFAULT_ENVIRONMENT: Environment = Object.freeze({
  *
  * @param options Environment variables to read (`XDG_CONFIG_HOME`, `HOME`), in `env`.
  * @returns The absolute path of the file, which may not exist.
- *
- * @example
- * ```ts
- * import { environmentsConfigPath } from "@kognic/auth/config";
- *
- * const path = await environmentsConfigPath({ env: { XDG_CONFIG_HOME: "/etc/xdg" } });
- * console.log(path); // "/etc/xdg/kognic/environments.json"
- * ```
  */
 export async function environmentsConfigPath(options: EnvOptions = {}): Promise<string> {
   return `${await xdgDir("config", options.env)}/kognic/environments.json`;
@@ -129,17 +121,6 @@ export async function loadEnvironments(
  * @param path The file it came from, named in errors and kept in the result.
  * @returns The configuration.
  * @throws {ConfigurationError} When a value has the wrong type, naming the file and key.
- *
- * @example
- * ```ts
- * import { parseEnvironments } from "@kognic/auth/config";
- *
- * const config = parseEnvironments({
- *   default_environment: "prod",
- *   environments: { prod: { host: "app.kognic.com", auth_server: "https://auth.app.kognic.com" } },
- * }, "inline");
- * console.log(config.environments.prod.authServer); // "https://auth.app.kognic.com"
- * ```
  */
 export function parseEnvironments(json: unknown, path: string): EnvironmentsConfig {
   const bad = (key: string, problem: string): ConfigurationError =>

@@ -443,11 +443,10 @@ type RedisModule = { createClient(options: Record<string, unknown>): NodeRedisCl
 let loading: Promise<RedisModule> | undefined;
 
 function loadRedis(): Promise<RedisModule> {
-  loading ??= importRedis().catch((error) => {
+  return loading ??= importRedis().catch((error) => {
     loading = undefined;
     throw error;
   });
-  return loading;
 }
 
 async function importRedis(): Promise<RedisModule> {

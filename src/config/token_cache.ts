@@ -230,14 +230,6 @@ export interface KeyringTokenCacheOptions {
  * Python shape (earlier camelCase values are read too); an invalid value or
  * one over 1 MiB is a miss. `withLock` uses lock files in the cache directory.
  * Needs the optional package `@napi-rs/keyring`; else calls throw a `KeyringError`.
- *
- * @example
- * ```ts ignore
- * import { KeyringTokenCache } from "@kognic/auth/config";
- *
- * const cache = new KeyringTokenCache();
- * await cache.clear();
- * ```
  */
 export class KeyringTokenCache implements TokenCache {
   #options: KeyringTokenCacheOptions;
@@ -259,7 +251,7 @@ export class KeyringTokenCache implements TokenCache {
       this.#call(kind, key, "delete", (entry, signal) => entry.deletePassword(signal)),
   }, false);
 
-  /** Makes a cache; the keyring is not touched until it is used. @param options The lock directory and the timeouts. */
+  /** Makes a cache; the keyring is not touched until used. @param options Lock directory, timeouts. */
   constructor(options: KeyringTokenCacheOptions = {}) {
     checkNumber("lockTimeout", options.lockTimeout, 1, TIMER_MS);
     this.#options = { ...options };
@@ -294,7 +286,7 @@ export class KeyringTokenCache implements TokenCache {
     return this.#records.setHoldoff(key, holdoff);
   }
 
-  /** Removes every entry of the `kognic-auth` service. @throws {KeyringError} When the keyring is not available. */
+  /** Removes every entry of the `kognic-auth` service. @throws {KeyringError} Without a keyring. */
   async clear(): Promise<void> {
     const accounts = await findKeyringAccounts(KEYRING_TOKEN_CACHE_SERVICE, this.#options.timeout);
     for (const account of accounts) await this.#records.delete(account);
@@ -327,18 +319,7 @@ export class KeyringTokenCache implements TokenCache {
   }
 }
 
-/**
- * Tokens in this process's memory; `withLock` serialises this process's callers only.
- *
- * @example
- * ```ts
- * import { MemoryTokenCache } from "@kognic/auth/config";
- *
- * const cache = new MemoryTokenCache();
- * await cache.set("key", { accessToken: "t", tokenType: "Bearer", issuedAt: 0, expiresAt: 1 });
- * console.log((await cache.get("key"))?.accessToken); // "t"
- * ```
- */
+/** Tokens in this process's memory; `withLock` serialises this process's callers only. */
 export class MemoryTokenCache implements TokenCache {
   #entries = new Map<string, unknown>();
   #queue = new LocalQueue();
@@ -414,14 +395,6 @@ export interface CreateTokenCacheOptions {
  * @returns The cache, or `undefined` for `none`.
  * @throws {KeyringError} For `keyring` when the keyring does not answer.
  * @throws {TypeError} For an unknown mode.
- *
- * @example
- * ```ts
- * import { createTokenCache } from "@kognic/auth/config";
- *
- * const cache = await createTokenCache("none");
- * console.log(cache); // undefined
- * ```
  */
 export async function createTokenCache(
   mode?: TokenCacheMode,
@@ -434,30 +407,21 @@ export async function createTokenCache(
   if (typeof mode === "string" && /^rediss?:\/\//i.test(mode)) {
     return new RedisTokenCache({ ...options.redis, url: mode });
   }
-  const file = (): FileTokenCache =>
-    new FileTokenCache({ path: options.path, env: options.env, lockTimeout: options.lockTimeout });
-  const keyring = (): KeyringTokenCache =>
-    new KeyringTokenCache({ env: options.env, lockTimeout: options.lockTimeout });
-  switch (mode) {
-    case "none":
-      return undefined;
-    case "file":
-      return file();
-    case "keyring":
-      {
-        const problem = await checkKeyring(options.probeTimeout);
-        if (problem) throw problem;
-      }
-      return keyring();
-    case "auto":
-      return (await probeKeyring(options.probeTimeout)) ? keyring() : file();
-    default:
-      throw new TypeError(
-        `Unknown token cache mode "${
-          String(mode).slice(0, 40)
-        }"; expected auto, keyring, file, none or redis://HOST:PORT[/DB]`,
-      );
+  const { path, env, lockTimeout, probeTimeout } = options;
+  if (mode === "keyring") {
+    const problem = await checkKeyring(probeTimeout);
+    if (problem) throw problem;
   }
+  if (mode === "keyring" || (mode === "auto" && await probeKeyring(probeTimeout))) {
+    return new KeyringTokenCache({ env, lockTimeout });
+  }
+  if (mode === "file" || mode === "auto") return new FileTokenCache({ path, env, lockTimeout });
+  if (mode === "none") return undefined;
+  throw new TypeError(
+    `Unknown token cache mode "${
+      String(mode).slice(0, 40)
+    }"; expected auto, keyring, file, none or redis://HOST:PORT[/DB]`,
+  );
 }
 
 /** The most a token cache file may hold (16 MiB); a larger one reads as corrupt. */
