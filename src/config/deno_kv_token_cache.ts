@@ -1,6 +1,5 @@
 /**
- * A token cache in Deno KV, shared by a Deno Deploy project's isolates or the processes opening one file.
- *
+ * A token cache in Deno KV, shared by a Deno Deploy project or the processes opening one file.
  * @module
  */
 

@@ -1,6 +1,6 @@
 /**
  * Kognic environments (a platform host and an auth server, with optional
- * credentials and scopes) from `environments.json` in the configuration directory:
+ * credentials and scopes) from `environments.json` in the configuration directory.
  *
  * ```json
  * {
@@ -127,35 +127,16 @@ export function parseEnvironments(json: unknown, path: string): EnvironmentsConf
     new ConfigurationError(`Invalid environments file ${path}: ${key} ${problem}`);
   if (!isRecord(json)) throw bad("the top level", "must be a JSON object");
 
-  // A value that is absent or null is not set; `check` tells what a set one must be.
-  const field = <T>(
-    raw: Record<string, unknown>,
-    key: string,
-    name: string,
-    check: (value: unknown) => string | undefined,
-  ): T | undefined => {
+  // An optional key: absent or null is not set; a set value must pass its check.
+  const optional = (raw: Record<string, unknown>, key: keyof typeof CHECKS, at = ""): unknown => {
     const value = raw[key];
     if (value === undefined || value === null) return undefined;
-    const problem = check(value);
-    if (problem) throw bad(name, problem);
-    return value as T;
+    if (!CHECKS[key][0](value)) throw bad(at + key, CHECKS[key][1]);
+    return value;
   };
-  const nonEmpty = (value: unknown): string | undefined =>
-    typeof value === "string" && value !== "" ? undefined : "must be a non-empty string";
-  const defaultEnvironment = field<string>(
-    json,
-    "default_environment",
-    "default_environment",
-    nonEmpty,
-  );
-
+  const defaultEnvironment = optional(json, "default_environment") as string | undefined;
   const environments: Record<string, Environment> = {};
-  const rawEnvironments = field<Record<string, unknown>>(
-    json,
-    "environments",
-    "environments",
-    (value) => isRecord(value) ? undefined : "must be an object",
-  );
+  const rawEnvironments = optional(json, "environments") as Record<string, unknown> | undefined;
   for (const [name, raw] of Object.entries(rawEnvironments ?? {})) {
     const prefix = `environments.${name}`;
     if (!isRecord(raw)) throw bad(prefix, "must be an object");
@@ -182,28 +163,12 @@ export function parseEnvironments(json: unknown, path: string): EnvironmentsConf
     }
 
     const environment: Environment = { name, host: normalizedHost, authServer };
-    const credentials = field<string>(raw, "credentials", `${prefix}.credentials`, nonEmpty);
+    const credentials = optional(raw, "credentials", `${prefix}.`) as string | undefined;
     if (credentials !== undefined) environment.credentials = credentials;
-    const scopes = field<string[]>(
-      raw,
-      "scopes",
-      `${prefix}.scopes`,
-      (value) =>
-        Array.isArray(value) && value.every((scope) => typeof scope === "string")
-          ? undefined
-          : "must be an array of strings",
-    );
+    const scopes = optional(raw, "scopes", `${prefix}.`) as string[] | undefined;
     if (scopes) environment.scopes = Object.freeze([...scopes]);
-    const authMethod = field<TokenEndpointAuthMethod>(
-      raw,
-      "token_endpoint_auth_method",
-      `${prefix}.token_endpoint_auth_method`,
-      (value) =>
-        TOKEN_ENDPOINT_AUTH_METHODS.includes(value as TokenEndpointAuthMethod)
-          ? undefined
-          : `must be one of ${TOKEN_ENDPOINT_AUTH_METHODS.map((m) => `"${m}"`).join(", ")}`,
-    );
-    if (authMethod) environment.tokenEndpointAuthMethod = authMethod;
+    const method = optional(raw, "token_endpoint_auth_method", `${prefix}.`);
+    if (method) environment.tokenEndpointAuthMethod = method as TokenEndpointAuthMethod;
 
     // defineProperty, not assignment: a name such as "__proto__" stays an entry.
     Object.defineProperty(environments, name, {
@@ -305,6 +270,23 @@ export function resolveEnvironment(
 
   return DEFAULT_ENVIRONMENT;
 }
+
+const isNonEmpty = (value: unknown): boolean => typeof value === "string" && value !== "";
+const NON_EMPTY = "must be a non-empty string";
+/** The optional keys of an environments file: each value's check, and what it must be. */
+const CHECKS: Record<string, readonly [(value: unknown) => boolean, string]> = {
+  default_environment: [isNonEmpty, NON_EMPTY],
+  environments: [isRecord, "must be an object"],
+  credentials: [isNonEmpty, NON_EMPTY],
+  scopes: [
+    (value) => Array.isArray(value) && value.every((scope) => typeof scope === "string"),
+    "must be an array of strings",
+  ],
+  token_endpoint_auth_method: [
+    (value) => TOKEN_ENDPOINT_AUTH_METHODS.includes(value as TokenEndpointAuthMethod),
+    `must be one of ${TOKEN_ENDPOINT_AUTH_METHODS.map((m) => `"${m}"`).join(", ")}`,
+  ],
+};
 
 // A host name, an IPv4 address, or a bracketed IPv6 address: no scheme, port or path.
 const HOST_PATTERN =

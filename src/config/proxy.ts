@@ -1,7 +1,6 @@
 /**
  * A `fetch` that honours `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` on every
  * runtime: on Node through the optional peer `undici`, loaded only when needed.
- *
  * @module
  */
 

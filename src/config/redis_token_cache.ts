@@ -1,7 +1,5 @@
 /**
- * A token cache in Redis shared by a fleet, through the optional `redis` npm
- * client loaded when it connects.
- *
+ * A token cache in Redis shared by a fleet, through the optional `redis` npm client.
  * @module
  */
 
@@ -64,13 +62,9 @@ const READ = 'return {redis.call("get", KEYS[1]), redis.call("pttl", KEYS[1])}';
 
 const INSTALL_HINT = "install it with `npm install redis`";
 const TIMINGS = [
-  "connectTimeout",
-  "commandTimeout",
-  "retryDelay",
-  "leaseTime",
-  "lockTimeout",
-  "maxHold",
-] as const;
+  ...["connectTimeout", "commandTimeout", "retryDelay"] as const,
+  ...["leaseTime", "lockTimeout", "maxHold"] as const,
+];
 
 interface NodeRedisClient extends RedisCommandClient {
   readonly isReady: boolean;
@@ -275,28 +269,14 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
   }
 
   #leases: LeaseStore = {
-    acquire: async (key, owner, ttl) =>
-      (await this.#command("lock", [
-        "SET",
-        this.#key("lease", key),
-        owner,
-        "NX",
-        "PX",
-        `${ttl}`,
-      ])) ===
-        "OK",
-    renew: async (key, owner, ttl) =>
-      Number(
-        await this.#command("renew", [
-          "EVAL",
-          RENEW,
-          "1",
-          this.#key("lease", key),
-          owner,
-          `${ttl}`,
-        ]),
-      ) ===
-        1,
+    acquire: async (key, owner, ttl) => {
+      const lease = this.#key("lease", key);
+      return await this.#command("lock", ["SET", lease, owner, "NX", "PX", `${ttl}`]) === "OK";
+    },
+    renew: async (key, owner, ttl) => {
+      const args = ["EVAL", RENEW, "1", this.#key("lease", key), owner, `${ttl}`];
+      return Number(await this.#command("renew", args)) === 1;
+    },
     release: async (key, owner) =>
       void await this.#command("release", ["EVAL", RELEASE, "1", this.#key("lease", key), owner]),
   };

@@ -1,7 +1,5 @@
 /**
- * Token caches in a JSON file, the system keyring or memory, and the cache of
- * a mode. Never a client secret is cached.
- *
+ * Token caches in a JSON file, the system keyring or memory, and the cache of a mode.
  * @module
  */
 
@@ -75,14 +73,10 @@ export interface FileTokenCacheOptions {
  * @example
  * ```ts
  * import { FileTokenCache } from "@kognic/auth/config";
- * import { mkdtemp, rm } from "node:fs/promises";
- * import { tmpdir } from "node:os";
  *
- * const dir = await mkdtemp(`${tmpdir()}/kognic-`);
- * const cache = new FileTokenCache({ path: `${dir}/tokens.json` });
+ * const cache = new FileTokenCache({ path: "/tmp/kognic-example/tokens.json" });
  * await cache.set("key", { accessToken: "t", tokenType: "Bearer", issuedAt: 0, expiresAt: 4e12 });
  * console.log((await cache.get("key"))?.tokenType); // "Bearer"
- * await rm(dir, { recursive: true });
  * ```
  */
 export class FileTokenCache implements TokenCache {
