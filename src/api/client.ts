@@ -45,9 +45,9 @@ export interface ApiRetryEvent {
 
 /** Options of {@linkcode KognicClient}. */
 export interface KognicClientOptions {
-  /** The session that authenticates the requests (share one to share its token). @default {new AuthSession()} */
+  /** The session that authenticates the requests. @default {new AuthSession()} */
   session?: AuthSession;
-  /** The URL relative paths (`"projects"` or `"/projects"`) are joined to; without it paths must be absolute. */
+  /** The URL relative paths (`"projects"`, `"/projects"`) are joined to; else paths are absolute. */
   baseUrl?: string | URL;
   /** A name appended to the `User-Agent`, such as `"my-pipeline/1.2"`. */
   clientName?: string;
@@ -63,7 +63,7 @@ export interface KognicClientOptions {
    * `Infinity` waits for ever, 2^31 ms or more is clamped to 2^31 - 1. @default {60000}
    */
   timeout?: number;
-  /** Called for each sunset header in a response; `null` ignores them. @default {defaultDeprecationHandler} */
+  /** Called for each sunset header; `null` ignores them. @default {defaultDeprecationHandler} */
   onDeprecation?: DeprecationHandler | null;
   /** Called before each retry, for logging. */
   onRetry?: (event: ApiRetryEvent) => void;
@@ -133,7 +133,7 @@ export class KognicClient {
    * Creates a client; nothing is sent until the first request.
    * @param options The session, base URL, client name, retries and handlers.
    * @throws {TypeError} For a `baseUrl` that is not an absolute http(s) URL, or a bad `clientName`.
-   * @throws {RangeError} For a `timeout` that is not a positive number, or a `retry` field out of range.
+   * @throws {RangeError} For a `timeout` not a positive number, or a `retry` field out of range.
    */
   constructor(options: KognicClientOptions = {}) {
     this.#session = options.session ?? new AuthSession();
@@ -276,33 +276,33 @@ export class KognicClient {
     });
   }
 
-  /** Sends a GET request, as {@linkcode KognicClient.request}. @throws {ApiError} For a status outside 200-299. */
+  /** Sends a GET request, as {@linkcode KognicClient.request}. @throws {ApiError} For a non-2xx status. */
   get(path: string | URL, init?: ApiRequestInit): Promise<Response> {
     return this.request("GET", path, init);
   }
 
-  /** Sends a POST request (not retried unless `retry.methods` lists it), as {@linkcode KognicClient.request}. */
+  /** Sends a POST request (retried only if `retry.methods` lists it), as `request`. */
   post(path: string | URL, init?: ApiRequestInit): Promise<Response> {
     return this.request("POST", path, init);
   }
 
-  /** Sends a PUT request, as {@linkcode KognicClient.request}. @throws {ApiError} For a status outside 200-299. */
+  /** Sends a PUT request, as {@linkcode KognicClient.request}. @throws {ApiError} For a non-2xx status. */
   put(path: string | URL, init?: ApiRequestInit): Promise<Response> {
     return this.request("PUT", path, init);
   }
 
-  /** Sends a PATCH request (not retried unless `retry.methods` lists it), as {@linkcode KognicClient.request}. */
+  /** Sends a PATCH request (retried only if `retry.methods` lists it), as `request`. */
   patch(path: string | URL, init?: ApiRequestInit): Promise<Response> {
     return this.request("PATCH", path, init);
   }
 
-  /** Sends a DELETE request, as {@linkcode KognicClient.request}. @throws {ApiError} For a status outside 200-299. */
+  /** Sends a DELETE request, as {@linkcode KognicClient.request}. @throws {ApiError} For non-2xx. */
   delete(path: string | URL, init?: ApiRequestInit): Promise<Response> {
     return this.request("DELETE", path, init);
   }
 
   /**
-   * Sends a request and parses its JSON body (`Accept: application/json` unless set; empty: `undefined`).
+   * Sends a request and parses its JSON body (`Accept: application/json` unless set; empty: undefined).
    *
    * @param method The HTTP method, in any case.
    * @param path An absolute URL, or a path joined to `baseUrl`.

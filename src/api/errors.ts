@@ -112,7 +112,7 @@ export class ApiError extends KognicAuthError {
   }
 }
 
-/** An attempt of a {@linkcode KognicClient} request got no response within the timeout (not retried). */
+/** An attempt of a {@linkcode KognicClient} request got no response in time (not retried). */
 export class ApiTimeoutError extends KognicAuthError {
   /** The condition's stable code. */
   declare readonly code: "api_timeout";
@@ -184,7 +184,7 @@ export class ApiNetworkError extends KognicAuthError {
   }
 }
 
-/** The {@linkcode ApiError} for an HTTP error response, its body read (bounded) for the server's message. */
+/** The {@linkcode ApiError} of an HTTP error response, with the server's message (bounded read). */
 export async function errorFromResponse(
   response: Response,
   method: string,
@@ -218,7 +218,7 @@ export async function errorFromResponse(
 
 /**
  * The server's message in an error body, in one line of at most 500 characters: a JSON body's
- * `message`, `error_description`, `detail`, `title`, `error` or `errors[0]`; an HTML title; or the text.
+ * `message`, `error_description`, `detail`, `title`, `error` or `errors[0]`; an HTML title; the text.
  */
 export function messageOf(body: string, contentType: string | null): string | undefined {
   const text = body.trim();

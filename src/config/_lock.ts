@@ -9,7 +9,7 @@
 
 import { errorCode } from "../shared/files.ts";
 import { type LeaseStore, withLease } from "./_lease.ts";
-import { LocalQueue, randomHex } from "./_store.ts";
+import { LocalQueue, parseBoundedJson, randomHex } from "./_store.ts";
 
 /** Options of {@linkcode withFileLock}. */
 export interface FileLockOptions {
@@ -89,9 +89,7 @@ function fileLeases(staleAfter: number): LeaseStore {
         // Only if still ours: another process may have judged it stale and taken it.
         const info = parseInfo(await fs.readFile(lockPath, "utf8"));
         if (info?.nonce === nonce) await fs.unlink(lockPath);
-      } catch {
-        // Already gone, or unreadable: nothing of ours to remove.
-      }
+      } catch { /* already gone, or unreadable: nothing of ours to remove */ }
     },
   };
 }
@@ -156,14 +154,8 @@ async function isProcessAlive(pid: number): Promise<boolean> {
 }
 
 function parseInfo(text: string): { pid?: number; nonce?: string } | undefined {
-  try {
-    const value = JSON.parse(text);
-    if (typeof value !== "object" || value === null) return undefined;
-    return {
-      pid: typeof value.pid === "number" ? value.pid : undefined,
-      nonce: typeof value.nonce === "string" ? value.nonce : undefined,
-    };
-  } catch {
-    return undefined;
-  }
+  const value = parseBoundedJson(text, Infinity) as { pid?: unknown; nonce?: unknown } | null;
+  if (typeof value !== "object" || value === null) return undefined;
+  const pid = typeof value.pid === "number" ? value.pid : undefined;
+  return { pid, nonce: typeof value.nonce === "string" ? value.nonce : undefined };
 }

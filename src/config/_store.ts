@@ -85,7 +85,7 @@ export function toPythonShape(record: TokenSet | TokenHoldoff): object {
   return entry;
 }
 
-/** Whether a stored value may be dropped: a hold-off over, or an expired token without refresh token. */
+/** Whether a stored value may be dropped: a hold-off over, an expired token without refresh. */
 export function isSpent(value: unknown, now: number): boolean {
   if (typeof value !== "object" || value === null) return false;
   const raw = value as Record<string, unknown>;

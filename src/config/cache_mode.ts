@@ -1,6 +1,6 @@
 // Token cache modes as users give them, apart from the caches so checking one loads none.
 
-/** How tokens are cached: `auto` (keyring, else file), `keyring`, `file`, `none`, or a Redis URL. */
+/** How tokens are cached: `auto` (keyring, else file), `keyring`, `file`, `none`, a Redis URL. */
 export type TokenCacheMode =
   | "auto"
   | "keyring"

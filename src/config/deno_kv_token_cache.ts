@@ -99,7 +99,7 @@ export class DenoKvTokenCache implements TokenCache {
     this.#options = { ...options };
   }
 
-  /** The token stored under `key`, or `undefined`. @throws {ConfigurationError} When it cannot be read. */
+  /** The token stored under `key`, or `undefined`. @throws {ConfigurationError} When unreadable. */
   get(key: string): Promise<TokenSet | undefined> {
     return this.#records.get(key);
   }
@@ -113,7 +113,7 @@ export class DenoKvTokenCache implements TokenCache {
     return this.#records.set(key, token);
   }
 
-  /** Removes the token stored under `key`. @throws {ConfigurationError} When it cannot be written. */
+  /** Removes the token stored under `key`. @throws {ConfigurationError} When unwritable. */
   delete(key: string): Promise<void> {
     return this.#records.delete(key);
   }
@@ -128,7 +128,7 @@ export class DenoKvTokenCache implements TokenCache {
     return this.#records.setHoldoff(key, holdoff);
   }
 
-  /** Removes every entry under this cache's prefix. @throws {ConfigurationError} Without Deno KV. */
+  /** Removes every entry under this cache's prefix. @throws {ConfigurationError} Without KV. */
   async clear(): Promise<void> {
     const kv = await this.#store();
     for await (const entry of kv.list({ prefix: [this.#prefix] })) await kv.delete(entry.key);

@@ -41,7 +41,7 @@ export interface Environment {
   host: string;
   /** The auth server's base URL, such as `https://auth.app.kognic.com`. */
   authServer: string;
-  /** The credentials: a file path (`~` expanded when read), `keyring://PROFILE`, or absent for the usual search. */
+  /** The credentials: a file path (`~` expanded when read), `keyring://PROFILE`, or the usual search. */
   credentials?: string;
   /** The scopes to request; absent falls back to the credentials', an empty list requests none. */
   scopes?: readonly string[];

@@ -30,7 +30,8 @@ export function configuredProxy(options: EnvOptions = {}): string | undefined {
 }
 
 /**
- * Whether the global `fetch` honours the proxy variables: Deno, Bun, Node 22.21+/24.5+ with `NODE_USE_ENV_PROXY=1`.
+ * Whether the global `fetch` honours the proxy variables: Deno, Bun, and Node 22.21+ or 24.5+
+ * with `NODE_USE_ENV_PROXY=1`.
  *
  * @param options Environment variables to read instead of the process's, in `env`.
  * @returns True where nothing needs to be done.

@@ -14,7 +14,7 @@ import { importOptionalPeer } from "../shared/optional_peer.ts";
 import { type LeaseStore, runLocked, tellFallback } from "./_lease.ts";
 import { LocalQueue, parseBoundedJson, recordExpiry, TokenRecords } from "./_store.ts";
 
-/** The least a Redis client must do for {@linkcode RedisTokenCache}, as node-redis's `sendCommand`. */
+/** The least a Redis client must do for {@linkcode RedisTokenCache}: node-redis's `sendCommand`. */
 export interface RedisCommandClient {
   /** Sends a command such as `["GET", "key"]` and resolves to its reply. */
   sendCommand(args: string[]): Promise<unknown>;
@@ -30,7 +30,7 @@ export interface TokenCacheFallbackEvent {
 
 /** Options of {@linkcode RedisTokenCache}. */
 export interface RedisTokenCacheOptions {
-  /** The server, `redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]` (`rediss://` for TLS); this or `client`. */
+  /** The server, `redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]` (`rediss://`: TLS); or `client`. */
   url?: string;
   /** A connected client used instead of `url`; it is never closed here. */
   client?: RedisCommandClient;
@@ -48,7 +48,7 @@ export interface RedisTokenCacheOptions {
   lockTimeout?: number;
   /** How long a holder may keep renewing its lease, in ms. @default {120_000} */
   maxHold?: number;
-  /** Told each time Redis cannot be used and this process goes on by itself; its errors are ignored. */
+  /** Told each time Redis cannot be used and this process goes on alone; its errors are ignored. */
   onFallback?: (event: TokenCacheFallbackEvent) => void;
 }
 
@@ -179,7 +179,7 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
     return this.#prefix;
   }
 
-  /** The token stored under `key` (expiry from its TTL), or `undefined`. @throws {ConfigurationError} */
+  /** The token stored under `key` (its expiry from the TTL), or `undefined`. @throws {ConfigurationError} */
   get(key: string): Promise<TokenSet | undefined> {
     return this.#records.get(key);
   }
@@ -193,7 +193,7 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
     return this.#records.set(key, token);
   }
 
-  /** Removes the token stored under `key`. @throws {ConfigurationError} When it cannot be written. */
+  /** Removes the token stored under `key`. @throws {ConfigurationError} When unwritable. */
   delete(key: string): Promise<void> {
     return this.#records.delete(key);
   }
@@ -237,7 +237,7 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
     return removed;
   }
 
-  /** Runs `fn` holding the lease for `key` (or, when Redis fails, without); `signal` stops a wait. */
+  /** Runs `fn` holding the lease for `key` (without, when Redis fails); `signal` stops a wait. */
   withLock<T>(key: string, fn: () => Promise<T>, options?: { signal?: AbortSignal }): Promise<T> {
     return runLocked(this.#queue, this.#leases, this.#records, key, fn, {
       ...this.#options,
@@ -259,7 +259,7 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
     return this.close();
   }
 
-  /** What `JSON.stringify` and inspectors show. @returns The URL without its password, and the prefix. */
+  /** What `JSON.stringify` and inspectors show. @returns The URL without password, the prefix. */
   toJSON(): { url: string | undefined; prefix: string } {
     return { url: this.url, prefix: this.#prefix };
   }
@@ -291,7 +291,7 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
     return redactAndCut(message.replace(/\s+/g, " "), 300, "");
   }
 
-  /** Sends a command with the command timeout; a failure is a ConfigurationError without the password. */
+  /** Sends a command within the command timeout; failures are ConfigurationErrors, password-free. */
   async #command(operation: string, args: string[]): Promise<unknown> {
     const timeout = this.#options.commandTimeout ?? 1_000;
     let client: RedisCommandClient | undefined;
@@ -375,7 +375,10 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
 }
 inspectAsJson(RedisTokenCache, "RedisTokenCache");
 
-/** Checks a Redis URL: `redis(s)://`, a host, at most a database number as path. @throws {ConfigurationError} */
+/**
+ * Checks a Redis URL: `redis(s)://`, a host, at most a database number as path.
+ * @throws {ConfigurationError} Naming what is wrong, never the password.
+ */
 export function parseRedisUrl(text: string): URL {
   let url: URL;
   try {

@@ -116,7 +116,7 @@ export class FileTokenCache implements TokenCache {
     return this.#path;
   }
 
-  /** The token stored under `key`, or `undefined`. @throws {ConfigurationError} When it cannot be read. */
+  /** The token stored under `key`, or `undefined`. @throws {ConfigurationError} When unreadable. */
   get(key: string): Promise<TokenSet | undefined> {
     return this.#records.get(key);
   }
@@ -130,7 +130,7 @@ export class FileTokenCache implements TokenCache {
     return this.#records.set(key, token);
   }
 
-  /** Removes the token stored under `key`. @throws {ConfigurationError} When it cannot be written. */
+  /** Removes the token stored under `key`. @throws {ConfigurationError} When unwritable. */
   delete(key: string): Promise<void> {
     return this.#records.delete(key);
   }
@@ -245,13 +245,13 @@ export class KeyringTokenCache implements TokenCache {
       this.#call(kind, key, "delete", (entry, signal) => entry.deletePassword(signal)),
   }, false);
 
-  /** Makes a cache; the keyring is not touched until used. @param options Lock directory, timeouts. */
+  /** Makes a cache; the keyring is untouched until used. @param options Lock directory, timeouts. */
   constructor(options: KeyringTokenCacheOptions = {}) {
     checkNumber("lockTimeout", options.lockTimeout, 1, TIMER_MS);
     this.#options = { ...options };
   }
 
-  /** The token stored under `key`, or `undefined`. @throws {KeyringError} When it cannot be read. */
+  /** The token stored under `key`, or `undefined`. @throws {KeyringError} When unreadable. */
   get(key: string): Promise<TokenSet | undefined> {
     return this.#records.get(key);
   }
@@ -557,10 +557,7 @@ async function readTokenFile(path: string): Promise<string | undefined | null> {
     return bytes && new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes);
   } catch (error) {
     if (error instanceof FileRefusedError || isRefused(error)) return null;
-    throw new ConfigurationError(
-      `Could not read the token cache ${path}: ${(error as Error).message}`,
-      { cause: error },
-    );
+    throw cacheError("read", path, error);
   }
 }
 

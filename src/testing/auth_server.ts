@@ -11,7 +11,7 @@ import type { AddressInfo } from "node:net";
 
 /** Options of {@linkcode startAuthServer}. */
 export interface LocalAuthServerOptions {
-  /** The registered clients, as client ID to client secret. @default {{ "test-client": "test-secret" }} */
+  /** The registered clients, client ID to secret. @default {{ "test-client": "test-secret" }} */
   clients?: Record<string, string>;
   /**
    * The lifetime of issued access tokens in seconds (`expires_in`); fractions allowed, `0` issues
@@ -107,7 +107,7 @@ export interface LocalAuthServerCounts {
   readonly clientCredentialsGrants: number;
   /** Token requests with `grant_type=refresh_token`, whatever their outcome. */
   readonly refreshTokenGrants: number;
-  /** Access tokens the token endpoint issued (not those of {@linkcode LocalAuthServer.issueToken}). */
+  /** Access tokens the token endpoint issued (not those of `issueToken`). */
   readonly tokensIssued: number;
   /** Requests to the echo API, the mounted routes and the redirect helper. */
   readonly apiRequests: number;
@@ -133,7 +133,7 @@ export interface EchoResponse {
   body: string;
 }
 
-/** A running local auth server; close it with {@linkcode LocalAuthServer.close} or `await using`. */
+/** A running local auth server; close it with `close()` or `await using`. */
 export interface LocalAuthServer extends AsyncDisposable {
   /** The base URL without a trailing slash, such as `http://127.0.0.1:41234`; the auth server. */
   readonly url: string;
@@ -223,7 +223,7 @@ function need(ok: boolean, message: string, Type: typeof TypeError = TypeError):
   if (!ok) throw new Type(message);
 }
 
-/** Throws a TypeError naming the first set field of `object` not of its type in `types` (`|`: either). */
+/** Throws a TypeError naming the first set field of `object` not of its type in `types`. */
 function checkTypes(object: object, types: Record<string, string>, what: string): void {
   for (const [field, type] of Object.entries(types)) {
     const value = (object as Record<string, unknown>)[field];
