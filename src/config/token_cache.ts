@@ -163,9 +163,9 @@ export class FileTokenCache implements TokenCache {
   async withLock<T>(
     key: string,
     fn: () => Promise<T>,
-    options: { signal?: AbortSignal } = {},
+    options?: { signal?: AbortSignal },
   ): Promise<T> {
-    return await keyLock(`${await this.resolvePath()}.`, key, fn, this.#options, options.signal);
+    return await keyLock(`${await this.resolvePath()}.`, key, fn, this.#options, options?.signal);
   }
 
   async #update(mutate: (entries: Map<string, unknown>) => void): Promise<void> {
@@ -290,11 +290,11 @@ export class KeyringTokenCache implements TokenCache {
   async withLock<T>(
     key: string,
     fn: () => Promise<T>,
-    options: { signal?: AbortSignal } = {},
+    options?: { signal?: AbortSignal },
   ): Promise<T> {
     const directory = this.#options.lockDirectory ??
       `${await xdgDir("cache", this.#options.env)}/kognic-auth`;
-    return await keyLock(`${directory}/keyring-`, key, fn, this.#options, options.signal);
+    return await keyLock(`${directory}/keyring-`, key, fn, this.#options, options?.signal);
   }
 
   async #call<T>(
@@ -355,11 +355,7 @@ export class MemoryTokenCache implements TokenCache {
   }
 
   /** Runs `fn` after the other callers of this cache for `key`; `signal` ends the wait. */
-  withLock<T>(
-    key: string,
-    fn: () => Promise<T>,
-    options: { signal?: AbortSignal } = {},
-  ): Promise<T> {
+  withLock<T>(key: string, fn: () => Promise<T>, options?: { signal?: AbortSignal }): Promise<T> {
     return this.#queue.run(key, fn, options);
   }
 }
