@@ -75,8 +75,7 @@ export function toPythonShape(record: TokenSet | TokenHoldoff): object {
   const entry: Record<string, string | number> = {
     access_token: record.accessToken,
     token_type: "bearer",
-    // Counted from the issue time rounded down, so that expires_at - expires_in
-    // gives it back to the second.
+    // From the issue time rounded down: expires_at - expires_in gives it back to the second.
     expires_in: Math.max(1, expiresAt - Math.floor(record.issuedAt / 1000)),
     expires_at: expiresAt,
   };

@@ -328,11 +328,9 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
     if (this.#connecting) return this.#connecting;
     const wait = this.#retryAt - Date.now();
     if (wait > 0) {
-      return Promise.reject(
-        new ConfigurationError(
-          `The Redis token cache ${this.url} is not reachable (trying again in ${wait} ms)`,
-        ),
-      );
+      const message =
+        `The Redis token cache ${this.url} is not reachable (trying again in ${wait} ms)`;
+      return Promise.reject(new ConfigurationError(message));
     }
     const connecting = this.#connect();
     this.#connecting = connecting;
