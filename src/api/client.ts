@@ -1,9 +1,6 @@
 /**
- * `KognicClient`: calls to Kognic APIs on top of an {@linkcode AuthSession},
- * with what Kognic's Python base client adds to every request: a
- * `User-Agent`, deprecation warnings from sunset headers, retries of
- * idempotent requests, errors that carry the server's message, and the
- * `data` envelope unwrapped.
+ * `KognicClient`: Kognic API calls over an {@linkcode AuthSession}, as Kognic's
+ * Python base client makes them (User-Agent, sunset warnings, retries, errors).
  *
  * @module
  */
@@ -47,16 +44,9 @@ export interface ApiRetryEvent {
 
 /** Options of {@linkcode KognicClient}. */
 export interface KognicClientOptions {
-  /**
-   * The session that authenticates the requests; share one between clients
-   * to share its token. @default {new AuthSession()}
-   */
+  /** The session that authenticates the requests. @default {new AuthSession()} */
   session?: AuthSession;
-  /**
-   * The URL that relative paths are joined to, such as
-   * `"https://app.kognic.com/v1"`; `"projects"` and `"/projects"` both give
-   * `https://app.kognic.com/v1/projects`. Without it, paths must be absolute URLs.
-   */
+  /** The URL relative paths (`"projects"`, `"/projects"`) are joined to; else paths are absolute. */
   baseUrl?: string | URL;
   /** A name appended to the `User-Agent`, such as `"my-pipeline/1.2"`. */
   clientName?: string;
@@ -68,24 +58,15 @@ export interface KognicClientOptions {
    */
   retry?: RetryOptions | false;
   /**
-   * How long one attempt may wait for the response's headers, in
-   * milliseconds (the token request included); `Infinity` waits for ever,
-   * and a timeout of 2^31 ms or more is clamped to 2^31 - 1 ms (about 24.8
-   * days), the longest a timer holds. @default {60000}
+   * How long one attempt (token request included) may wait for the response's headers, in ms;
+   * `Infinity` waits for ever, 2^31 ms or more is clamped to 2^31 - 1. @default {60000}
    */
   timeout?: number;
-  /**
-   * Called for each sunset header in a response; `null` ignores them.
-   * @default {defaultDeprecationHandler}
-   */
+  /** Called for each sunset header; `null` ignores them. @default {defaultDeprecationHandler} */
   onDeprecation?: DeprecationHandler | null;
   /** Called before each retry, for logging. */
   onRetry?: (event: ApiRetryEvent) => void;
-  /**
-   * Called with the client's events (`api.retry`, `api.deprecation`); pass
-   * the same listener as the session's `onEvent` to see both in one stream.
-   * A listener that throws or rejects is ignored.
-   */
+  /** Called with the client's events (`api.retry`, `api.deprecation`); its failures are ignored. */
   onEvent?: AuthEventListener;
 }
 
@@ -104,43 +85,23 @@ export interface ApiRequestInit extends Omit<RequestInit, "method"> {
 }
 
 /** The methods retried by default: the idempotent ones of RFC 9110 but TRACE. */
-export const DEFAULT_RETRY_METHODS: readonly string[] = Object.freeze([
-  "GET",
-  "HEAD",
-  "OPTIONS",
-  "PUT",
-  "DELETE",
-]);
+export const DEFAULT_RETRY_METHODS: readonly string[] = Object.freeze(
+  ["GET", "HEAD", "OPTIONS", "PUT", "DELETE"],
+);
 export { DEFAULT_RETRY_STATUSES };
 /** The default timeout of one attempt of a {@linkcode KognicClient} request, in milliseconds. */
 export const DEFAULT_API_TIMEOUT = 60_000;
 
 /**
  * Calls Kognic APIs through an {@linkcode AuthSession}. Every request gets a
- * `User-Agent` (`kognic-auth/<version> <runtime>/<version>` and the client
- * name), its response's `sunset-date` and `Sunset` headers go to the
- * deprecation handler, and idempotent requests (GET, HEAD, OPTIONS, PUT,
- * DELETE) are retried on 429, 502, 503 and 504 or a network error: three
- * times by default, after random waits of up to 0.5, 1 and 2 s (full
- * jitter), or after the `Retry-After` the server asks for. POST and PATCH are never retried unless
- * listed in `retry.methods`.
+ * `User-Agent`, its `sunset-date`/`Sunset` headers go to the deprecation
+ * handler, and idempotent requests (GET, HEAD, OPTIONS, PUT, DELETE) are
+ * retried on 429, 502, 503, 504 or a network error: 3 times by default, with
+ * full jitter (up to 0.5, 1, 2 s) or after the server's `Retry-After`.
+ * A status outside 200-299 throws an {@linkcode ApiError} with the server's
+ * message; {@linkcode KognicClient.data} unwraps Kognic's `{"data": ...}` envelope.
  *
- * A status outside 200-299 throws an {@linkcode ApiError} with the status,
- * the request and the server's message. {@linkcode KognicClient.json} parses
- * the body, and {@linkcode KognicClient.data} also unwraps Kognic's
- * `{"data": ...}` envelope.
- *
- * @example Listing projects
- * ```ts ignore
- * import { AuthSession } from "@kognic/auth";
- * import { KognicClient } from "@kognic/auth/client";
- *
- * const session = await AuthSession.forEnvironment({ url: "https://app.kognic.com" });
- * const client = new KognicClient({ session, baseUrl: "https://app.kognic.com/v1", clientName: "my-tool" });
- * const projects = await client.data<{ id: number }[]>("GET", "projects");
- * ```
- *
- * @example Against the local test server
+ * @example
  * ```ts
  * import { AuthSession } from "@kognic/auth";
  * import { KognicClient } from "@kognic/auth/client";
@@ -168,12 +129,10 @@ export class KognicClient {
   #onEvent: AuthEventListener | undefined;
 
   /**
-   * Creates a client. Nothing is sent until the first request.
-   *
+   * Creates a client; nothing is sent until the first request.
    * @param options The session, base URL, client name, retries and handlers.
    * @throws {TypeError} For a `baseUrl` that is not an absolute http(s) URL, or a bad `clientName`.
-   * @throws {RangeError} For a `timeout` that is not a positive number (`Infinity` is none;
-   *   one of 2^31 ms or more is clamped to about 24.8 days), or a `retry` field out of range.
+   * @throws {RangeError} For a `timeout` not a positive number, or a `retry` field out of range.
    */
   constructor(options: KognicClientOptions = {}) {
     this.#session = options.session ?? new AuthSession();
@@ -224,29 +183,11 @@ export class KognicClient {
    * @throws {ApiNetworkError} When the server cannot be reached, after any retries.
    * @throws {TokenError} When the session cannot get a token.
    * @throws {TypeError} For a relative path without `baseUrl`.
-   *
-   * @example
-   * ```ts
-   * import { AuthSession } from "@kognic/auth";
-   * import { KognicClient } from "@kognic/auth/client";
-   * import { startAuthServer } from "@kognic/auth/testing";
-   *
-   * await using server = await startAuthServer();
-   * const session = new AuthSession({ authServer: server.url, auth: ["test-client", "test-secret"] });
-   * const client = new KognicClient({ session });
-   * const response = await client.request("post", server.apiUrl, { json: { name: "x" } });
-   * console.log((await response.json()).body); // '{"name":"x"}'
-   * ```
    */
   async request(method: string, path: string | URL, init: ApiRequestInit = {}): Promise<Response> {
-    const {
-      json,
-      searchParams,
-      retry: requestRetry,
-      timeout: requestTimeout,
-      throwHttpErrors = true,
-      ...rest
-    } = init;
+    const { json, searchParams, retry: requestRetry, timeout: requestTimeout, ...rest } = init;
+    const { throwHttpErrors = true } = init;
+    delete (rest as ApiRequestInit).throwHttpErrors;
     const verb = method.toUpperCase();
     const url = this.#resolve(path, searchParams);
     const href = url.href;
@@ -270,9 +211,7 @@ export class KognicClient {
       ? retry.limit
       : 0;
     const signal = rest.signal ?? undefined;
-
-    const policy = { ...retry, limit: retries };
-    return await withRetries<Response>(policy, signal, async (attempt) => {
+    return await withRetries<Response>({ ...retry, limit: retries }, signal, async (attempt) => {
       const deadline = startDeadline(timeout, {
         signal,
         reason: () => new DOMException("Timed out", "TimeoutError"),
@@ -308,9 +247,8 @@ export class KognicClient {
             });
           },
           undefined,
-          (delay) => {
-            this.#retrying({ method: verb, url: href, attempt: attempt + 1, delay, error });
-          },
+          (delay) =>
+            this.#retrying({ method: verb, url: href, attempt: attempt + 1, delay, error }),
         );
       } finally {
         deadline.clear();
@@ -337,117 +275,39 @@ export class KognicClient {
     });
   }
 
-  /**
-   * Sends a GET request; see {@linkcode KognicClient.request}.
-   *
-   * @param path An absolute URL, or a path joined to `baseUrl`.
-   * @param init Request options.
-   * @returns The response.
-   * @throws {ApiError} For a status outside 200-299, after any retries.
-   *
-   * @example
-   * ```ts ignore
-   * const response = await client.get("projects", { searchParams: { page: "2" } });
-   * ```
-   */
+  /** Sends a GET request, as {@linkcode KognicClient.request}. @throws {ApiError} For a non-2xx status. */
   get(path: string | URL, init?: ApiRequestInit): Promise<Response> {
     return this.request("GET", path, init);
   }
 
-  /**
-   * Sends a POST request, never retried unless `retry.methods` lists POST;
-   * see {@linkcode KognicClient.request}.
-   *
-   * @param path An absolute URL, or a path joined to `baseUrl`.
-   * @param init Request options, such as `json`.
-   * @returns The response.
-   * @throws {ApiError} For a status outside 200-299.
-   *
-   * @example
-   * ```ts ignore
-   * const response = await client.post("projects", { json: { name: "Lidar QA" } });
-   * ```
-   */
+  /** Sends a POST request (retried only if `retry.methods` lists it), as `request`. */
   post(path: string | URL, init?: ApiRequestInit): Promise<Response> {
     return this.request("POST", path, init);
   }
 
-  /**
-   * Sends a PUT request; see {@linkcode KognicClient.request}.
-   *
-   * @param path An absolute URL, or a path joined to `baseUrl`.
-   * @param init Request options, such as `json`.
-   * @returns The response.
-   * @throws {ApiError} For a status outside 200-299, after any retries.
-   *
-   * @example
-   * ```ts ignore
-   * await client.put("projects/7", { json: { name: "Lidar QA" } });
-   * ```
-   */
+  /** Sends a PUT request, as {@linkcode KognicClient.request}. @throws {ApiError} For a non-2xx status. */
   put(path: string | URL, init?: ApiRequestInit): Promise<Response> {
     return this.request("PUT", path, init);
   }
 
-  /**
-   * Sends a PATCH request, never retried unless `retry.methods` lists PATCH;
-   * see {@linkcode KognicClient.request}.
-   *
-   * @param path An absolute URL, or a path joined to `baseUrl`.
-   * @param init Request options, such as `json`.
-   * @returns The response.
-   * @throws {ApiError} For a status outside 200-299.
-   *
-   * @example
-   * ```ts ignore
-   * await client.patch("projects/7", { json: { name: "Lidar QA" } });
-   * ```
-   */
+  /** Sends a PATCH request (retried only if `retry.methods` lists it), as `request`. */
   patch(path: string | URL, init?: ApiRequestInit): Promise<Response> {
     return this.request("PATCH", path, init);
   }
 
-  /**
-   * Sends a DELETE request; see {@linkcode KognicClient.request}.
-   *
-   * @param path An absolute URL, or a path joined to `baseUrl`.
-   * @param init Request options.
-   * @returns The response.
-   * @throws {ApiError} For a status outside 200-299, after any retries.
-   *
-   * @example
-   * ```ts ignore
-   * await client.delete("projects/7");
-   * ```
-   */
+  /** Sends a DELETE request, as {@linkcode KognicClient.request}. @throws {ApiError} For non-2xx. */
   delete(path: string | URL, init?: ApiRequestInit): Promise<Response> {
     return this.request("DELETE", path, init);
   }
 
   /**
-   * Sends a request and parses the response's JSON body, with
-   * `Accept: application/json` unless set. An empty body gives `undefined`.
+   * Sends a request and parses its JSON body (`Accept: application/json` unless set; empty: undefined).
    *
    * @param method The HTTP method, in any case.
    * @param path An absolute URL, or a path joined to `baseUrl`.
    * @param init Request options.
    * @returns The parsed body.
    * @throws {ApiError} For a status outside 200-299, or a body that is not JSON.
-   *
-   * @example
-   * ```ts
-   * import { AuthSession } from "@kognic/auth";
-   * import { KognicClient } from "@kognic/auth/client";
-   * import { startAuthServer } from "@kognic/auth/testing";
-   *
-   * await using server = await startAuthServer({
-   *   routes: { "/v1/items": () => Response.json([{ id: 1 }, { id: 2 }]) },
-   * });
-   * const session = new AuthSession({ authServer: server.url, auth: ["test-client", "test-secret"] });
-   * const client = new KognicClient({ session, baseUrl: server.url });
-   * const items = await client.json<{ id: number }[]>("GET", "v1/items");
-   * console.log(items[0].id); // 1
-   * ```
    */
   async json<T = unknown>(
     method: string,
@@ -458,8 +318,7 @@ export class KognicClient {
   }
 
   /**
-   * Sends a request and returns the `data` of the response's
-   * `{"data": ...}` envelope, as Kognic APIs answer.
+   * Sends a request and returns the `data` of the response's `{"data": ...}` envelope.
    *
    * @param method The HTTP method, in any case.
    * @param path An absolute URL, or a path joined to `baseUrl`.
@@ -467,21 +326,6 @@ export class KognicClient {
    * @returns The value under `data`.
    * @throws {ApiError} For a status outside 200-299, a body that is not JSON,
    *   or JSON without a `data` key (the message names the keys found).
-   *
-   * @example
-   * ```ts
-   * import { AuthSession } from "@kognic/auth";
-   * import { KognicClient } from "@kognic/auth/client";
-   * import { startAuthServer } from "@kognic/auth/testing";
-   *
-   * await using server = await startAuthServer({
-   *   routes: { "/v1/page": () => Response.json({ data: [{ id: 1 }], next: null }) },
-   * });
-   * const session = new AuthSession({ authServer: server.url, auth: ["test-client", "test-secret"] });
-   * const client = new KognicClient({ session, baseUrl: server.url });
-   * const page = await client.data<{ id: number }[]>("GET", "v1/page");
-   * console.log(page[0].id); // 1
-   * ```
    */
   async data<T = unknown>(
     method: string,
@@ -539,10 +383,7 @@ export class KognicClient {
     }
   }
 
-  #resolve(
-    path: string | URL,
-    searchParams: ApiRequestInit["searchParams"],
-  ): URL {
+  #resolve(path: string | URL, searchParams: ApiRequestInit["searchParams"]): URL {
     let url: URL;
     if (path instanceof URL) url = new URL(path.href);
     else if (/^[a-z][a-z0-9+.-]*:/i.test(path)) {
@@ -568,14 +409,9 @@ export class KognicClient {
   #notifySunset(method: string, url: URL, headers: Headers): void {
     const notice = sunsetNotice(method, url, headers);
     if (!notice) return;
-    emit(this.#onEvent, {
-      type: "api.deprecation",
-      method: notice.method,
-      url: notice.url,
-      sunset: notice.sunset.toISOString(),
-      level: notice.level,
-      message: notice.message,
-    });
+    const { url: href, level, message } = notice;
+    const sunset = notice.sunset.toISOString();
+    emit(this.#onEvent, { type: "api.deprecation", method, url: href, sunset, level, message });
     emit(this.#onDeprecation ?? undefined, notice);
   }
 
@@ -583,15 +419,9 @@ export class KognicClient {
   #retrying(event: ApiRetryEvent): void {
     const url = new URL(displayUrl(event.url));
     url.search = "";
-    emit(this.#onEvent, {
-      type: "api.retry",
-      method: event.method,
-      url: url.href,
-      attempt: event.attempt,
-      delay: event.delay,
-      status: event.status,
-      code: (event.error as { code?: string } | undefined)?.code,
-    });
+    const { method, attempt, delay, status } = event;
+    const code = (event.error as { code?: string } | undefined)?.code;
+    emit(this.#onEvent, { type: "api.retry", method, url: url.href, attempt, delay, status, code });
     emit(this.#onRetry, event);
   }
 
@@ -602,33 +432,18 @@ export class KognicClient {
 }
 inspectAsJson(KognicClient, "KognicClient");
 
-interface ResolvedRetry extends RetryPolicy {
-  methods: string[];
-  statuses: readonly number[];
-}
+const DEFAULT_RETRY = { limit: 3, baseDelay: 500, maxDelay: 30_000, maxRetryAfter: 60_000 };
 
 function retryOptions(
   client: RetryOptions | false,
   request: RetryOptions | false | undefined,
-): ResolvedRetry {
+): RetryPolicy & { methods: string[]; statuses: readonly number[] } {
   if (client === false || request === false) {
-    return {
-      limit: 0,
-      baseDelay: 0,
-      maxDelay: 0,
-      maxRetryAfter: 0,
-      methods: [],
-      statuses: [],
-    };
+    return { limit: 0, baseDelay: 0, maxDelay: 0, maxRetryAfter: 0, methods: [], statuses: [] };
   }
   const options = { ...client, ...request };
   return {
-    ...resolveRetryPolicy(options, {
-      limit: 3,
-      baseDelay: 500,
-      maxDelay: 30_000,
-      maxRetryAfter: 60_000,
-    }),
+    ...resolveRetryPolicy(options, DEFAULT_RETRY),
     methods: (options.methods ?? DEFAULT_RETRY_METHODS).map((method) => method.toUpperCase()),
     statuses: options.statuses ?? DEFAULT_RETRY_STATUSES,
   };
@@ -638,7 +453,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-/** A timeout, checked by the one number validation; `Infinity` is none, and a huge one is clamped by the deadline. */
+/** A timeout in ms; `Infinity` is none, a huge one is clamped by the deadline. */
 function checkTimeout(timeout: number | undefined): number {
   return checkNumber("timeout", timeout, DEFAULT_API_TIMEOUT, {
     min: 0,

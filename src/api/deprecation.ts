@@ -1,5 +1,5 @@
 /**
- * Deprecation notices from the `sunset-date` and `Sunset` response headers, and the default handler that logs them.
+ * Deprecation notices from `sunset-date` and `Sunset` response headers, and the default handler.
  *
  * @module
  */
@@ -8,8 +8,7 @@ import { parseHttpDate, utcDate } from "../shared/retry.ts";
 import { displayUrl } from "../shared/url.ts";
 
 const DAY = 24 * 60 * 60 * 1000;
-/** A sunset this close (or past) is reported at the error level. */
-const ERROR_WITHIN = 14 * DAY;
+const ERROR_WITHIN = 14 * DAY; // a sunset this close (or past) is an error
 
 /** A deprecation announced by a response's `sunset-date` or `Sunset` header. */
 export interface DeprecationNotice {
@@ -33,9 +32,8 @@ export type DeprecationHandler = (notice: DeprecationNotice) => void;
 const reported = new Set<string>();
 
 /**
- * The default {@linkcode DeprecationHandler}: `console.warn` for a sunset
- * more than 14 days away, `console.error` otherwise, once per URL and date
- * in the process.
+ * The default {@linkcode DeprecationHandler}: `console.warn` for a sunset more than 14 days away,
+ * `console.error` otherwise, once per URL and date in the process.
  *
  * @param notice The deprecation.
  *
@@ -61,9 +59,8 @@ export function defaultDeprecationHandler(notice: DeprecationNotice): void {
 }
 
 /**
- * The deprecation announced by a response's headers: Kognic's `sunset-date`
- * (`2025-06-01T00:00:00Z`, fractions allowed) or RFC 8594's `Sunset`
- * (an HTTP-date); the earlier when both are there. Unparseable values are ignored.
+ * The deprecation a response's headers announce: Kognic's `sunset-date` (`2025-06-01T00:00:00Z`) or
+ * RFC 8594's `Sunset` (an HTTP-date), the earlier of both; unparseable values are ignored.
  */
 export function sunsetNotice(
   method: string,
@@ -71,13 +68,12 @@ export function sunsetNotice(
   headers: Headers,
   now: number = Date.now(),
 ): DeprecationNotice | undefined {
-  const candidates: { header: "sunset-date" | "sunset"; date: Date }[] = [];
   const kognic = parseSunsetDate(headers.get("sunset-date"));
-  if (kognic) candidates.push({ header: "sunset-date", date: kognic });
   const standard = parseHttpDate(headers.get("sunset"));
-  if (standard) candidates.push({ header: "sunset", date: standard });
-  if (candidates.length === 0) return undefined;
-  const { header, date } = candidates.reduce((a, b) => b.date < a.date ? b : a);
+  if (!kognic && !standard) return undefined;
+  const [header, date] = kognic && !(standard && standard < kognic)
+    ? ["sunset-date" as const, kognic]
+    : ["sunset" as const, standard!];
   const endpoint = new URL(displayUrl(url));
   endpoint.search = "";
   endpoint.hash = "";

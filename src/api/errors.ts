@@ -18,10 +18,8 @@ const MAX_MESSAGE_CHARS = 500;
 export type { ApiErrorCode };
 
 /**
- * The errors a {@linkcode KognicClient} call can throw for a condition a
- * caller can handle: the API's ({@linkcode ApiError}, {@linkcode ApiTimeoutError},
- * {@linkcode ApiNetworkError})
- * and the session's. A `switch (error.code)` narrows to the class.
+ * The errors a {@linkcode KognicClient} call throws for conditions a caller can
+ * handle: the API's and the session's; `switch (error.code)` narrows to the class.
  *
  * @example
  * ```ts
@@ -62,30 +60,9 @@ export interface ApiErrorOptions extends ErrorOptions {
 }
 
 /**
- * The API answered with an HTTP error status, or with a body that the call
- * cannot use (not JSON, or without the `data` envelope). It carries the
- * request, the status and the server's message. A server that quotes the
- * request back cannot put a secret here: the access tokens and client
- * secrets this process holds are replaced by `[redacted]` in the message,
- * the body and the server's message.
- *
- * @example
- * ```ts
- * import { AuthSession } from "@kognic/auth";
- * import { ApiError, KognicClient } from "@kognic/auth/client";
- * import { startAuthServer } from "@kognic/auth/testing";
- *
- * await using server = await startAuthServer({
- *   routes: { "/v1/projects": () => Response.json({ message: "No such project" }, { status: 404 }) },
- * });
- * const session = new AuthSession({ authServer: server.url, auth: ["test-client", "test-secret"] });
- * const client = new KognicClient({ session, baseUrl: server.url });
- * try {
- *   await client.get("v1/projects/7");
- * } catch (error) {
- *   if (error instanceof ApiError) console.log(error.status, error.serverMessage); // 404 "No such project"
- * }
- * ```
+ * The API answered with an HTTP error status, or a body the call cannot use
+ * (not JSON, no `data` envelope). Secrets this process holds are replaced by
+ * `[redacted]` in the message, the body and the server's message.
  */
 export class ApiError extends KognicAuthError {
   /** The condition's stable code. */
@@ -111,14 +88,13 @@ export class ApiError extends KognicAuthError {
 
   /**
    * Creates the error.
-   *
    * @param message A sentence naming the request and the problem.
    * @param options The request, the response's status and the server's message.
    */
   constructor(message: string, options: ApiErrorOptions) {
     super("api_error", redact(message), options);
     const status = options.status;
-    // Every field passes the redactor before it is cut; cuts fall between characters.
+    // Redacted before cut; cuts fall between characters.
     setErrorFields(this, {
       name: "ApiError",
       status,
@@ -136,22 +112,7 @@ export class ApiError extends KognicAuthError {
   }
 }
 
-/**
- * An attempt of a {@linkcode KognicClient} request got no response within
- * the timeout. It is not retried.
- *
- * @example
- * ```ts
- * import { ApiTimeoutError } from "@kognic/auth/client";
- *
- * const error = new ApiTimeoutError('GET "https://app.kognic.com/v1/projects" got no response within 60000 ms', {
- *   method: "GET",
- *   url: "https://app.kognic.com/v1/projects",
- *   timeout: 60000,
- * });
- * console.log(error.code); // "api_timeout"
- * ```
- */
+/** An attempt of a {@linkcode KognicClient} request got no response in time (not retried). */
 export class ApiTimeoutError extends KognicAuthError {
   /** The condition's stable code. */
   declare readonly code: "api_timeout";
@@ -168,7 +129,6 @@ export class ApiTimeoutError extends KognicAuthError {
 
   /**
    * Creates the error.
-   *
    * @param message A sentence naming the request and the timeout.
    * @param options The request, the timeout and the attempts (@default {1}).
    */
@@ -189,21 +149,8 @@ export class ApiTimeoutError extends KognicAuthError {
 }
 
 /**
- * A {@linkcode KognicClient} request could not reach the server (refused,
- * a DNS failure, a reset, a certificate error), after any retries. The
- * message names the request and the underlying cause; `cause` is what the
- * runtime threw.
- *
- * @example
- * ```ts
- * import { ApiNetworkError } from "@kognic/auth/client";
- *
- * const error = new ApiNetworkError(
- *   'GET "https://app.kognic.com/v1/projects" failed: getaddrinfo ENOTFOUND app.kognic.com',
- *   { method: "GET", url: "https://app.kognic.com/v1/projects", attempts: 4 },
- * );
- * console.log(error.code); // "api_network_error"
- * ```
+ * A {@linkcode KognicClient} request could not reach the server (refused, DNS,
+ * reset, certificate), after any retries; `cause` is what the runtime threw.
  */
 export class ApiNetworkError extends KognicAuthError {
   /** The condition's stable code. */
@@ -219,7 +166,6 @@ export class ApiNetworkError extends KognicAuthError {
 
   /**
    * Creates the error.
-   *
    * @param message A sentence naming the request and the cause.
    * @param options The request, the attempts and the runtime's error as `cause`.
    */
@@ -238,20 +184,18 @@ export class ApiNetworkError extends KognicAuthError {
   }
 }
 
-/** The {@linkcode ApiError} for an HTTP error response, its body read (bounded) for the server's message. */
+/** The {@linkcode ApiError} of an HTTP error response, with the server's message (bounded read). */
 export async function errorFromResponse(
   response: Response,
   method: string,
   url: URL,
   attempts: number,
 ): Promise<ApiError> {
-  let body: string | undefined;
-  try {
-    // At most 64 KiB is read, whatever the server sends; the rest is cancelled.
-    body = (await readBoundedSecretText(response, MAX_BODY_CHARS)).text;
-  } catch {
-    body = undefined;
-  }
+  // At most 64 KiB is read, whatever the server sends; the rest is cancelled.
+  const body = await readBoundedSecretText(response, MAX_BODY_CHARS).then(
+    (read) => read.text,
+    () => undefined,
+  );
   const serverMessage = body === undefined
     ? undefined
     : messageOf(body, response.headers.get("content-type"));
@@ -273,30 +217,25 @@ export async function errorFromResponse(
 }
 
 /**
- * The server's message in an error body: a JSON body's `message` (as Kognic
- * APIs send), `error_description`, `detail`, `title`, `error` or
- * `errors[0]`; an HTML page's title; or a text body itself. One line, at
- * most 500 characters.
+ * The server's message in an error body, in one line of at most 500 characters: a JSON body's
+ * `message`, `error_description`, `detail`, `title`, `error` or `errors[0]`; an HTML title; the text.
  */
 export function messageOf(body: string, contentType: string | null): string | undefined {
   const text = body.trim();
   if (text === "") return undefined;
-  let message: string | undefined;
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch {
     json = undefined;
   }
-  if (json !== undefined) {
-    message = jsonMessage(json);
-  } else if (/html/i.test(contentType ?? "") || /^<(!doctype|html)/i.test(text)) {
-    message = /<title[^>]*>([^<]*)<\/title>/i.exec(text)?.[1];
-  } else {
-    message = text;
-  }
-  if (message === undefined) return undefined;
-  message = message.replace(/\s+/g, " ").trim();
+  const found = json !== undefined
+    ? jsonMessage(json)
+    : /html/i.test(contentType ?? "") || /^<(!doctype|html)/i.test(text)
+    ? /<title[^>]*>([^<]*)<\/title>/i.exec(text)?.[1]
+    : text;
+  if (found === undefined) return undefined;
+  const message = found.replace(/\s+/g, " ").trim();
   if (message === "") return undefined;
   // Redacted before it is cut, so a secret across the cut leaves no part behind.
   return redactAndCut(message, MAX_MESSAGE_CHARS);

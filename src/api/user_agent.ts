@@ -1,26 +1,17 @@
 /**
  * The `User-Agent` of the API client.
- *
  * @module
  */
 
 import { VERSION } from "../shared/version.ts";
 
 /**
- * The `User-Agent` of {@linkcode KognicClient}:
- * `kognic-auth/<version> <runtime>/<version>`, such as
- * `kognic-auth/0.1.0 node/22.11.0`, plus the client name when given.
+ * The `User-Agent` of {@linkcode KognicClient}: `kognic-auth/<version> <runtime>/<version>`
+ * (such as `kognic-auth/0.1.0 node/22.11.0`) and the client name when given.
  *
  * @param clientName A name to append, such as `"my-pipeline/1.2"`.
  * @returns The header value.
  * @throws {TypeError} When `clientName` has a control character.
- *
- * @example
- * ```ts
- * import { userAgent } from "@kognic/auth/client";
- *
- * console.log(userAgent("my-pipeline/1.2")); // "kognic-auth/0.1.0 deno/2.1.0 my-pipeline/1.2"
- * ```
  */
 export function userAgent(clientName?: string): string {
   const parts = [`kognic-auth/${VERSION}`];

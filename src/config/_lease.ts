@@ -1,16 +1,9 @@
-// A lease, the one lock of every token cache but the memory one: one holder
-// at a time per key, taken with create-if-absent and a time to live, renewed
-// while the holder's work still runs (so a slow token request does not let a
-// second holder in) and given up by compare-and-delete. Redis and Deno KV
-// keep it in their store for processes on many machines; the file and keyring
-// caches in a lock file (_lock.ts).
-//
-// Waiters poll, with a growing interval, both the lease and the token the
-// holder is about to store: as soon as a usable token is there they run `fn`
-// without the lease, and `fn` reads that token. A holder that dies stops
-// renewing, so its lease expires after `leaseTime` at most. The total wait is
-// bounded; after it, or when the store fails, `fn` runs without the lease,
-// queued only behind the other callers in this process (its own single flight).
+// The lease, every token cache's lock but memory's: one holder per key, taken
+// by create-if-absent with a time to live, renewed while the work runs, given
+// up by compare-and-delete; kept in Redis, Deno KV or a lock file (_lock.ts).
+// Waiters poll the lease and the token with a growing interval and go ahead as
+// soon as a usable token is stored. After the bounded wait, or when the store
+// fails, `fn` runs without the lease behind this process's own queue.
 
 import { sleep } from "../shared/retry.ts";
 import { isUsable } from "../core/token_cache.ts";
@@ -26,26 +19,16 @@ export interface LeaseStore {
   release(key: string, owner: string): Promise<void>;
 }
 
-/** Timing of a lease, as a cache's options give it (10 s, 30 s and 120 s by default), and what to tell. */
+/** A lease's timing (10 s, 30 s and 120 s by default) and what to tell. */
 export interface LeaseOptions {
-  /** The lease's time to live, in ms; it is renewed every third of it. */
-  leaseTime?: number;
-  /** How long a caller waits for the lease in total, in ms, before running without it. */
-  lockTimeout?: number;
-  /** How long a holder may keep renewing, in ms; then its lease runs out. */
-  maxHold?: number;
-  /** Cancels the wait for the lease. */
+  leaseTime?: number; // ms; renewed every third of it
+  lockTimeout?: number; // the whole wait, ms, before running without the lease
+  maxHold?: number; // how long a holder may keep renewing, ms
   signal?: AbortSignal;
-  /**
-   * How many failures of the store in a row are waited out (as if the lease
-   * were taken) before going ahead without it: 0 for a server that is down
-   * when it fails, more for a store with brief contention such as a KV file.
-   */
+  // Store failures in a row waited out as a taken lease (more for a KV file's brief contention).
   errorRetries?: number;
-  /** Told when the lease is not used: the store failed, or the wait timed out. */
   onFallback: (operation: string, error: unknown) => void;
-  /** Whether the work is done already (a usable token is stored), so no lease is needed. */
-  usable?: () => Promise<boolean>;
+  usable?: () => Promise<boolean>; // a usable token is stored: no lease needed
 }
 
 /** Tells a user's `onFallback` that the store is not used; what it throws is its own. */
@@ -56,16 +39,10 @@ export function tellFallback(
 ): void {
   try {
     listener?.({ operation, message });
-  } catch {
-    // A listener's failure is its own.
-  }
+  } catch { /* a listener's failure is its own */ }
 }
 
-/**
- * Runs `fn` for `key` behind this process's queue, then holding the lease of
- * `store` (see the module's comment): a shared cache's `withLock`. A usable
- * token in `records` ends the wait.
- */
+/** A shared cache's `withLock`: `fn` behind this process's queue, then under the lease. */
 export function runLocked<T>(
   queue: LocalQueue,
   store: LeaseStore,
@@ -81,7 +58,7 @@ export function runLocked<T>(
   return queue.run(key, () => withLease(store, key, fn, { ...options, usable }), options);
 }
 
-/** Runs `fn` holding the lease for `key` in `store` (see the module's comment). */
+/** Runs `fn` holding the lease for `key` in `store`. */
 export async function withLease<T>(
   store: LeaseStore,
   key: string,
@@ -137,8 +114,7 @@ async function holding<T>(
   const renew = (): void => {
     timer = setTimeout(async () => {
       if (stopped || Date.now() >= until) return;
-      // A failed renewal is tried again at the next tick; a lost lease is not,
-      // and is told: another process may now request a token too.
+      // A failed renewal is retried next tick; a lost lease is told, not retried.
       let kept = true;
       try {
         kept = await store.renew(key, owner, leaseTime);

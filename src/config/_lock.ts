@@ -1,26 +1,15 @@
-// A cross-process lock made of a lock file, for the file and keyring token
-// caches: the lease of _lease.ts kept in the file system.
-//
-// The lock is a file created with O_EXCL (`open(path, "wx")`) holding the
-// owner's pid and id (`nonce`). While it is held, its mtime is refreshed
-// every `staleAfter / 3` ms (the lease's renewal). Another process may break
-// it when its owner is gone (the pid does not exist on this machine, or is
-// this process's own pid but not a lock this process holds) or when it has
-// not been refreshed for `staleAfter` ms. A lock is broken by renaming it
-// aside and checking that the file moved is the one judged stale; one that
-// is not is linked back.
-//
-// The lock is best effort: when it cannot be had within `timeout` ms, or the
-// lock file cannot be created at all, `fn` runs without it. For a cache this
-// costs at worst a duplicate token request or a lost entry, never a corrupt
-// file (writes are atomic renames) and never a process stuck waiting.
-//
-// Callers in the same process are queued in memory first, so they do not
-// poll the file against each other. Every node: module is imported lazily.
+// The lease of _lease.ts as a lock file (for the file and keyring caches),
+// created with O_EXCL and holding the owner's pid and nonce; its mtime is
+// refreshed every staleAfter / 3 ms. It is broken when its owner is gone (no
+// such pid here, or our pid without our nonce) or it went unrefreshed for
+// staleAfter ms: renamed aside, and linked back if the moved file is not the
+// one judged stale. Best effort: without the lock in `timeout` ms, `fn` runs
+// anyway (at worst a duplicate request, never a corrupt file). Callers of one
+// process queue in memory first; node: modules are imported lazily.
 
 import { errorCode } from "../shared/files.ts";
 import { type LeaseStore, withLease } from "./_lease.ts";
-import { LocalQueue, randomHex } from "./_store.ts";
+import { LocalQueue, parseBoundedJson, randomHex } from "./_store.ts";
 
 /** Options of {@linkcode withFileLock}. */
 export interface FileLockOptions {
@@ -35,10 +24,7 @@ export interface FileLockOptions {
 const queue = new LocalQueue();
 const heldNonces = new Set<string>();
 
-/**
- * Runs `fn` while holding the lock file `lockPath` (created, with its
- * directory, when needed), then removes the lock file.
- */
+/** Runs `fn` holding the lock file `lockPath` (made with its directory when needed). */
 export function withFileLock<T>(
   lockPath: string,
   fn: () => Promise<T>,
@@ -100,20 +86,12 @@ function fileLeases(staleAfter: number): LeaseStore {
       heldNonces.delete(nonce);
       const fs = await import("node:fs/promises");
       try {
-        // Remove the lock only if it is still ours: another process may have
-        // judged it stale (had this process stalled) and taken it.
+        // Only if still ours: another process may have judged it stale and taken it.
         const info = parseInfo(await fs.readFile(lockPath, "utf8"));
         if (info?.nonce === nonce) await fs.unlink(lockPath);
-      } catch {
-        // Already gone, or unreadable: nothing of ours to remove.
-      }
+      } catch { /* already gone, or unreadable: nothing of ours to remove */ }
     },
   };
-}
-
-interface LockInfo {
-  pid?: number;
-  nonce?: string;
 }
 
 /** Removes the lock file when it is abandoned; `true` when the caller should retry at once. */
@@ -156,11 +134,8 @@ async function breakIfStale(
   } catch {
     same = false;
   }
-  if (!same) {
-    // Another process replaced the stale lock between our look and the
-    // rename: give its lock back, unless yet another one has appeared.
-    await fs.link(aside, lockPath).catch(() => {});
-  }
+  // Another process replaced the stale lock meanwhile: give it back (unless yet another appeared).
+  if (!same) await fs.link(aside, lockPath).catch(() => {});
   await fs.unlink(aside).catch(() => {});
   return true;
 }
@@ -173,21 +148,14 @@ async function isProcessAlive(pid: number): Promise<boolean> {
     kill(pid, 0);
     return true;
   } catch (error) {
-    // EPERM: it exists but belongs to someone else. Deno without --allow-run
-    // cannot tell (and reads /proc only with --allow-all): the lock's age decides.
+    // EPERM: someone else's. Deno without --allow-run cannot tell: the lock's age decides.
     return errorCode(error) !== "ESRCH";
   }
 }
 
-function parseInfo(text: string): LockInfo | undefined {
-  try {
-    const value = JSON.parse(text);
-    if (typeof value !== "object" || value === null) return undefined;
-    return {
-      pid: typeof value.pid === "number" ? value.pid : undefined,
-      nonce: typeof value.nonce === "string" ? value.nonce : undefined,
-    };
-  } catch {
-    return undefined;
-  }
+function parseInfo(text: string): { pid?: number; nonce?: string } | undefined {
+  const value = parseBoundedJson(text, Infinity) as { pid?: unknown; nonce?: unknown } | null;
+  if (typeof value !== "object" || value === null) return undefined;
+  const pid = typeof value.pid === "number" ? value.pid : undefined;
+  return { pid, nonce: typeof value.nonce === "string" ? value.nonce : undefined };
 }

@@ -1,7 +1,6 @@
-// What every token cache shares: tokens and hold-offs as records of their
-// own kinds in a store each cache writes itself, read back through the one
-// parser of each (parseTokenSet, parseHoldoff), and the in-process queue
-// every lock passes first.
+// What every token cache shares: tokens and hold-offs as records in a store
+// each cache writes, read back through their one parser each, and the
+// in-process queue every lock passes first.
 
 import type { TokenSet } from "../core/access_token.ts";
 import { parseHoldoff, parseTokenSet, type TokenHoldoff } from "../core/token_cache.ts";
@@ -12,10 +11,7 @@ export type RecordKind = "token" | "holdoff";
 
 /** The storage of one cache; every method may throw when it cannot be reached. */
 export interface RecordStore {
-  /**
-   * The record, as parsed from JSON, with what is left of its life by the
-   * store's own clock (`ttl`, ms) where the store keeps one.
-   */
+  /** The record parsed from JSON, with its life left by the store's clock (`ttl`, ms) if kept. */
   read(kind: RecordKind, key: string): Promise<{ value: unknown; ttl?: number } | undefined>;
   /** Stores `record` to be kept until `expiresAt` (ms since the epoch) at least. */
   write(kind: RecordKind, key: string, record: TokenSet | TokenHoldoff): Promise<unknown>;
@@ -23,11 +19,7 @@ export interface RecordStore {
   remove(kind: RecordKind, key: string): Promise<unknown>;
 }
 
-/**
- * A cache's get, set, delete, getHoldoff and setHoldoff over its store. A
- * cache shared by a fleet (`fleet: true`) keeps no refresh token, and a token
- * past its expiry is absent from it.
- */
+/** A cache's records over its store; a fleet's keeps no refresh token and no expired token. */
 export class TokenRecords {
   #store: RecordStore;
   #fleet: boolean;
@@ -83,8 +75,7 @@ export function toPythonShape(record: TokenSet | TokenHoldoff): object {
   const entry: Record<string, string | number> = {
     access_token: record.accessToken,
     token_type: "bearer",
-    // Counted from the issue time rounded down, so that expires_at - expires_in
-    // gives it back to the second.
+    // From the issue time rounded down: expires_at - expires_in gives it back to the second.
     expires_in: Math.max(1, expiresAt - Math.floor(record.issuedAt / 1000)),
     expires_at: expiresAt,
   };
@@ -93,11 +84,7 @@ export function toPythonShape(record: TokenSet | TokenHoldoff): object {
   return entry;
 }
 
-/**
- * Whether a stored value, however damaged, may be dropped by a rewrite of
- * the file: a hold-off that is over, or a token entry (either shape) that has
- * expired and holds no refresh token.
- */
+/** Whether a stored value may be dropped: a hold-off over, an expired token without refresh. */
 export function isSpent(value: unknown, now: number): boolean {
   if (typeof value !== "object" || value === null) return false;
   const raw = value as Record<string, unknown>;
@@ -129,11 +116,7 @@ export function parseBoundedJson(text: unknown, maxChars: number): unknown {
 export class LocalQueue {
   #tails = new Map<string, Promise<void>>();
 
-  /**
-   * Runs `fn` after the earlier callers for `key` in this process. The wait
-   * ends with the signal's reason when it aborts, and quietly after
-   * `timeout` ms, when `fn` runs all the same.
-   */
+  /** Runs `fn` after this process's earlier callers for `key` (waiting at most `timeout` ms). */
   async run<T>(
     key: string,
     fn: () => Promise<T>,

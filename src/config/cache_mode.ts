@@ -1,12 +1,6 @@
-// The token cache modes as users give them (a flag, KOGNIC_TOKEN_CACHE),
-// apart from the caches themselves so that the CLIs check them without
-// loading any cache.
+// Token cache modes as users give them, apart from the caches so checking one loads none.
 
-/**
- * How tokens are cached: `auto` (the keyring when one answers, else the
- * file), `keyring`, `file`, `none`, or a Redis server shared by a fleet,
- * `redis://HOST:PORT[/DB]` (`rediss://` for TLS).
- */
+/** How tokens are cached: `auto` (keyring, else file), `keyring`, `file`, `none`, a Redis URL. */
 export type TokenCacheMode =
   | "auto"
   | "keyring"

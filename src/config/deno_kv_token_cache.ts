@@ -1,7 +1,5 @@
 /**
- * A token cache in Deno KV (`Deno.openKv()`): on Deno Deploy, shared by every
- * isolate of a project; locally, by the processes that open the same file.
- *
+ * A token cache in Deno KV, shared by a Deno Deploy project or the processes opening one file.
  * @module
  */
 
@@ -56,32 +54,13 @@ export interface DenoKvTokenCacheOptions {
   onFallback?: (event: { operation: string; message: string }) => void;
 }
 
-interface Lease {
-  owner: string;
-  expiresAt: number;
-}
-
 /**
- * Access tokens in Deno KV, under `[prefix, "token", cache key]`, a server's
- * request to wait under `[prefix, "holdoff", cache key]`, and the
- * lease of `withLock` under `[prefix, "lease", cache key]`: taken by an
- * atomic check-and-set on the entry's versionstamp, renewed while the work
- * runs, removed by its owner only. `expireIn` only says when KV may delete an
- * entry at the earliest, so each value keeps its own expiry and an entry past
- * it counts as absent. Only the access token and its times are stored, never
- * a secret or a refresh token.
- *
- * Needs Deno with KV: Deno Deploy, or Deno 2.9 run with `--unstable-kv`.
- * Elsewhere, every call fails with a {@linkcode ConfigurationError} that says so.
- *
- * @example
- * ```ts ignore
- * import { AuthSession } from "@kognic/auth";
- * import { DenoKvTokenCache } from "@kognic/auth/config";
- *
- * const session = new AuthSession({ tokenCache: new DenoKvTokenCache() });
- * console.log((await session.getToken()).tokenType);
- * ```
+ * Access tokens in Deno KV under `[prefix, "token", key]`, hold-offs under
+ * `[prefix, "holdoff", key]`, and `withLock`'s lease under `[prefix, "lease",
+ * key]` (an atomic check-and-set on its versionstamp, renewed, removed by its
+ * owner). Each value keeps its own expiry, as `expireIn` is only a lower bound.
+ * Never a secret or refresh token is stored. Needs Deno Deploy or
+ * `--unstable-kv`; elsewhere every call throws a {@linkcode ConfigurationError}.
  */
 export class DenoKvTokenCache implements TokenCache {
   #options: DenoKvTokenCacheOptions;
@@ -105,7 +84,6 @@ export class DenoKvTokenCache implements TokenCache {
 
   /**
    * Makes a cache; the store is opened on first use.
-   *
    * @param options The store (`kv` or `path`), the key prefix, the lease's timing and `onFallback`.
    * @throws {TypeError} When the prefix is not a non-empty string.
    */
@@ -121,16 +99,13 @@ export class DenoKvTokenCache implements TokenCache {
     this.#options = { ...options };
   }
 
-  /**
-   * The token stored under `key`, or `undefined` (also once past its expiry).
-   * @throws {ConfigurationError} When it cannot be read.
-   */
+  /** The token stored under `key`, or `undefined`. @throws {ConfigurationError} When unreadable. */
   get(key: string): Promise<TokenSet | undefined> {
     return this.#records.get(key);
   }
 
   /**
-   * Stores a token (without its refresh token), to be deleted by KV after its expiry.
+   * Stores a token (without its refresh token), deleted by KV after its expiry.
    * @throws {TypeError} When `token` is not a valid token.
    * @throws {ConfigurationError} When it cannot be written.
    */
@@ -138,54 +113,40 @@ export class DenoKvTokenCache implements TokenCache {
     return this.#records.set(key, token);
   }
 
-  /**
-   * Removes the token stored under `key`.
-   * @throws {ConfigurationError} When it cannot be written.
-   */
+  /** Removes the token stored under `key`. @throws {ConfigurationError} When unwritable. */
   delete(key: string): Promise<void> {
     return this.#records.delete(key);
   }
 
-  /**
-   * The hold-off stored for `key` (under `[prefix, "holdoff", key]`), or `undefined`.
-   * @throws {ConfigurationError} When it cannot be read.
-   */
+  /** The hold-off stored for `key`, or `undefined`. @throws {ConfigurationError} */
   getHoldoff(key: string): Promise<TokenHoldoff | undefined> {
     return this.#records.getHoldoff(key);
   }
 
-  /**
-   * Stores a server's request to wait for the tokens of `key`, until `holdoff.until`.
-   * @throws {ConfigurationError} When it cannot be written.
-   */
+  /** Stores a server's request to wait for the tokens of `key` until `holdoff.until`. */
   setHoldoff(key: string, holdoff: TokenHoldoff): Promise<void> {
     return this.#records.setHoldoff(key, holdoff);
   }
 
-  /**
-   * Removes every entry under this cache's prefix, and nothing else.
-   *
-   * @throws {ConfigurationError} When Deno KV is not available.
-   */
+  /** Removes every entry under this cache's prefix. @throws {ConfigurationError} Without KV. */
   async clear(): Promise<void> {
     const kv = await this.#store();
     for await (const entry of kv.list({ prefix: [this.#prefix] })) await kv.delete(entry.key);
   }
 
-  /**
-   * Runs `fn` holding the lease for `key`, so that one of the processes
-   * sharing the store requests a missing token and the others read it.
-   */
+  /** Runs `fn` holding the lease for `key` (or, when the store fails, without). */
   withLock<T>(key: string, fn: () => Promise<T>, options?: { signal?: AbortSignal }): Promise<T> {
     return runLocked(this.#queue, this.#leases, this.#records, key, fn, {
       ...this.#options,
       // Processes sharing a KV file may meet it busy for a moment.
       errorRetries: 20,
       signal: options?.signal,
-      onFallback: (operation, error) => {
-        const message = error instanceof Error ? error.message : String(error);
-        tellFallback(this.#options.onFallback, operation, message);
-      },
+      onFallback: (operation, error) =>
+        tellFallback(
+          this.#options.onFallback,
+          operation,
+          (error as Error)?.message ?? String(error),
+        ),
     });
   }
 
@@ -203,10 +164,7 @@ export class DenoKvTokenCache implements TokenCache {
     release: async (key, owner) => void await this.#swapLease(key, owner, undefined, false),
   };
 
-  /**
-   * Takes (`take`: unless another holds it), renews or, without a `ttl`,
-   * removes the lease for `owner`, by an atomic check of its versionstamp.
-   */
+  /** Takes (`take`), renews or, without `ttl`, removes `owner`'s lease by an atomic check. */
   async #swapLease(
     key: string,
     owner: string,
@@ -216,16 +174,16 @@ export class DenoKvTokenCache implements TokenCache {
     const kv = await this.#store();
     const leaseKey = [this.#prefix, "lease", key];
     const entry = await kv.get(leaseKey);
-    const lease = entry.value as Partial<Lease> | null;
+    const lease = entry.value as { owner?: string; expiresAt?: number } | null;
     const free = take
       ? entry.versionstamp === null || !((lease?.expiresAt ?? 0) > Date.now())
       : lease?.owner === owner;
     if (!free) return false;
     const atomic = kv.atomic().check({ key: leaseKey, versionstamp: entry.versionstamp });
-    const value: Lease = { owner, expiresAt: Date.now() + (ttl ?? 0) };
     return (await (ttl === undefined
       ? atomic.delete(leaseKey)
-      : atomic.set(leaseKey, value, { expireIn: ttl })).commit()).ok;
+      : atomic.set(leaseKey, { owner, expiresAt: Date.now() + ttl }, { expireIn: ttl })).commit())
+      .ok;
   }
 
   #store(): Promise<DenoKvLike> {

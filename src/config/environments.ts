@@ -1,7 +1,6 @@
 /**
- * Kognic environments: named pairs of a platform host and an auth server,
- * with optional credentials and scopes, read from `environments.json` in the
- * user's configuration directory.
+ * Kognic environments (a platform host and an auth server, with optional
+ * credentials and scopes) from `environments.json` in the configuration directory.
  *
  * ```json
  * {
@@ -42,21 +41,11 @@ export interface Environment {
   host: string;
   /** The auth server's base URL, such as `https://auth.app.kognic.com`. */
   authServer: string;
-  /**
-   * Where the credentials are: a file path (a leading `~` is expanded when the
-   * file is read, not here), `keyring://PROFILE`, or absent for the usual
-   * search (`KOGNIC_CREDENTIALS`, `KOGNIC_CLIENT_ID`/`KOGNIC_CLIENT_SECRET`, the keyring).
-   */
+  /** The credentials: a file path (`~` expanded when read), `keyring://PROFILE`, or the usual search. */
   credentials?: string;
-  /**
-   * The scopes to request. Absent means "not set" (fall back to the
-   * credentials file's scopes); an empty list requests no scope.
-   */
+  /** The scopes to request; absent falls back to the credentials', an empty list requests none. */
   scopes?: readonly string[];
-  /**
-   * How the client authenticates at the token endpoint (the file's
-   * `token_endpoint_auth_method`). Absent means `client_secret_post`.
-   */
+  /** How the client authenticates at the token endpoint. @default {"client_secret_post"} */
   tokenEndpointAuthMethod?: TokenEndpointAuthMethod;
 }
 
@@ -70,18 +59,7 @@ export interface EnvironmentsConfig {
   environments: Readonly<Record<string, Environment>>;
 }
 
-/**
- * The built-in environment, used when the configuration names none:
- * host `app.kognic.com`, auth server `https://auth.app.kognic.com`, and the
- * usual credentials search.
- *
- * @example
- * ```ts
- * import { DEFAULT_ENVIRONMENT } from "@kognic/auth/config";
- *
- * console.log(DEFAULT_ENVIRONMENT.authServer); // "https://auth.app.kognic.com"
- * ```
- */
+/** The built-in environment when none is configured: `app.kognic.com` and its auth server. */
 export const DEFAULT_ENVIRONMENT: Environment = Object.freeze({
   name: "default",
   host: "app.kognic.com",
@@ -89,45 +67,23 @@ export const DEFAULT_ENVIRONMENT: Environment = Object.freeze({
 });
 
 /**
- * The default location of the environments file:
- * `$XDG_CONFIG_HOME/kognic/environments.json`, or
- * `~/.config/kognic/environments.json` when `XDG_CONFIG_HOME` is unset or relative.
+ * The default environments file: `$XDG_CONFIG_HOME/kognic/environments.json` (or `~/.config/...`).
  *
  * @param options Environment variables to read (`XDG_CONFIG_HOME`, `HOME`), in `env`.
  * @returns The absolute path of the file, which may not exist.
- *
- * @example
- * ```ts
- * import { environmentsConfigPath } from "@kognic/auth/config";
- *
- * const path = await environmentsConfigPath({ env: { XDG_CONFIG_HOME: "/etc/xdg" } });
- * console.log(path); // "/etc/xdg/kognic/environments.json"
- * ```
  */
 export async function environmentsConfigPath(options: EnvOptions = {}): Promise<string> {
   return `${await xdgDir("config", options.env)}/kognic/environments.json`;
 }
 
 /**
- * Reads an environments file. A missing file (or a missing parent directory)
- * is an empty configuration, so that resolution falls through to the
- * built-in default.
+ * Reads an environments file; a missing one is an empty configuration.
  *
  * @param path The file to read; a leading `~` is expanded. @default {environmentsConfigPath(options)}
  * @param options Environment variables for the default path and `~`, in `env`.
  * @returns The configuration, with `path` set to the file read.
- * @throws {ConfigurationError} When the file exists but cannot be read, is not
- *   a regular file (a FIFO, a device, a directory), is larger than 1 MiB, is
- *   not JSON, or has a value of the wrong type; the message names the file and the key.
- *
- * @example
- * ```ts ignore
- * import { loadEnvironments, resolveEnvironment } from "@kognic/auth/config";
- *
- * const config = await loadEnvironments();
- * const environment = resolveEnvironment(config, { url: "https://app.kognic.com/v1/projects" });
- * console.log(environment.authServer);
- * ```
+ * @throws {ConfigurationError} When it cannot be read, is not a regular file,
+ *   is over 1 MiB, is not JSON, or has a bad value (naming the file and key).
  */
 export async function loadEnvironments(
   path?: string,
@@ -159,107 +115,68 @@ export async function loadEnvironments(
 }
 
 /**
- * Checks and converts the parsed JSON of an environments file. Keys this
- * version does not know are ignored.
+ * Checks and converts the parsed JSON of an environments file; unknown keys are ignored.
  *
  * @param json The parsed file content.
  * @param path The file it came from, named in errors and kept in the result.
  * @returns The configuration.
- * @throws {ConfigurationError} When a value has the wrong type, naming the file and
- *   the key, as in `environments.prod.auth_server must be a string`.
- *
- * @example
- * ```ts
- * import { parseEnvironments } from "@kognic/auth/config";
- *
- * const config = parseEnvironments({
- *   default_environment: "prod",
- *   environments: { prod: { host: "app.kognic.com", auth_server: "https://auth.app.kognic.com" } },
- * }, "inline");
- * console.log(config.environments.prod.authServer); // "https://auth.app.kognic.com"
- * ```
+ * @throws {ConfigurationError} When a value has the wrong type, naming the file and key.
  */
 export function parseEnvironments(json: unknown, path: string): EnvironmentsConfig {
   const bad = (key: string, problem: string): ConfigurationError =>
     new ConfigurationError(`Invalid environments file ${path}: ${key} ${problem}`);
   if (!isRecord(json)) throw bad("the top level", "must be a JSON object");
 
-  let defaultEnvironment: string | undefined;
-  const rawDefault = json.default_environment;
-  if (rawDefault !== undefined && rawDefault !== null) {
-    if (typeof rawDefault !== "string" || rawDefault === "") {
-      throw bad("default_environment", "must be a non-empty string");
-    }
-    defaultEnvironment = rawDefault;
-  }
-
+  // An optional key: absent or null is not set; a set value must pass its check.
+  const optional = (raw: Record<string, unknown>, key: keyof typeof CHECKS, at = ""): unknown => {
+    const value = raw[key];
+    if (value === undefined || value === null) return undefined;
+    if (!CHECKS[key][0](value)) throw bad(at + key, CHECKS[key][1]);
+    return value;
+  };
+  const defaultEnvironment = optional(json, "default_environment") as string | undefined;
   const environments: Record<string, Environment> = {};
-  const rawEnvironments = json.environments;
-  if (rawEnvironments !== undefined && rawEnvironments !== null) {
-    if (!isRecord(rawEnvironments)) throw bad("environments", "must be an object");
-    for (const [name, raw] of Object.entries(rawEnvironments)) {
-      const prefix = `environments.${name}`;
-      if (!isRecord(raw)) throw bad(prefix, "must be an object");
+  const rawEnvironments = optional(json, "environments") as Record<string, unknown> | undefined;
+  for (const [name, raw] of Object.entries(rawEnvironments ?? {})) {
+    const prefix = `environments.${name}`;
+    if (!isRecord(raw)) throw bad(prefix, "must be an object");
+    const required = (key: string): string => {
+      const value = raw[key];
+      if (value === undefined || value === null) throw bad(`${prefix}.${key}`, "is missing");
+      if (typeof value !== "string") throw bad(`${prefix}.${key}`, "must be a string");
+      return value;
+    };
 
-      const host = raw.host;
-      if (host === undefined || host === null) throw bad(`${prefix}.host`, "is missing");
-      if (typeof host !== "string") throw bad(`${prefix}.host`, "must be a string");
-      const normalizedHost = host.trim().toLowerCase().replace(/\.$/, "");
-      if (!HOST_PATTERN.test(normalizedHost)) {
-        throw bad(`${prefix}.host`, `must be a host name such as "app.kognic.com", not "${host}"`);
-      }
-
-      const authServer = raw.auth_server;
-      if (authServer === undefined || authServer === null) {
-        throw bad(`${prefix}.auth_server`, "is missing");
-      }
-      if (typeof authServer !== "string") throw bad(`${prefix}.auth_server`, "must be a string");
-      // A password in the URL is a secret from now on; messages show the URL without it.
-      const shownServer = rememberUrlSecrets(authServer);
-      if (!isHttpUrl(authServer)) {
-        throw bad(
-          `${prefix}.auth_server`,
-          `must be an http(s) URL such as "https://auth.app.kognic.com", not "${shownServer}"`,
-        );
-      }
-
-      const environment: Environment = { name, host: normalizedHost, authServer };
-
-      const credentials = raw.credentials;
-      if (credentials !== undefined && credentials !== null) {
-        if (typeof credentials !== "string" || credentials === "") {
-          throw bad(`${prefix}.credentials`, "must be a non-empty string");
-        }
-        environment.credentials = credentials;
-      }
-
-      const scopes = raw.scopes;
-      if (scopes !== undefined && scopes !== null) {
-        if (!Array.isArray(scopes) || scopes.some((scope) => typeof scope !== "string")) {
-          throw bad(`${prefix}.scopes`, "must be an array of strings");
-        }
-        environment.scopes = Object.freeze([...scopes as string[]]);
-      }
-
-      const authMethod = raw.token_endpoint_auth_method;
-      if (authMethod !== undefined && authMethod !== null) {
-        if (!TOKEN_ENDPOINT_AUTH_METHODS.includes(authMethod as TokenEndpointAuthMethod)) {
-          throw bad(
-            `${prefix}.token_endpoint_auth_method`,
-            `must be one of ${TOKEN_ENDPOINT_AUTH_METHODS.map((m) => `"${m}"`).join(", ")}`,
-          );
-        }
-        environment.tokenEndpointAuthMethod = authMethod as TokenEndpointAuthMethod;
-      }
-
-      // defineProperty, not assignment: a name such as "__proto__" stays an entry.
-      Object.defineProperty(environments, name, {
-        value: Object.freeze(environment),
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
+    const host = required("host");
+    const normalizedHost = host.trim().toLowerCase().replace(/\.$/, "");
+    if (!HOST_PATTERN.test(normalizedHost)) {
+      throw bad(`${prefix}.host`, `must be a host name such as "app.kognic.com", not "${host}"`);
     }
+    const authServer = required("auth_server");
+    // A password in the URL is a secret from now on; messages show the URL without it.
+    const shownServer = rememberUrlSecrets(authServer);
+    if (!isHttpUrl(authServer)) {
+      throw bad(
+        `${prefix}.auth_server`,
+        `must be an http(s) URL such as "https://auth.app.kognic.com", not "${shownServer}"`,
+      );
+    }
+
+    const environment: Environment = { name, host: normalizedHost, authServer };
+    const credentials = optional(raw, "credentials", `${prefix}.`) as string | undefined;
+    if (credentials !== undefined) environment.credentials = credentials;
+    const scopes = optional(raw, "scopes", `${prefix}.`) as string[] | undefined;
+    if (scopes) environment.scopes = Object.freeze([...scopes]);
+    const method = optional(raw, "token_endpoint_auth_method", `${prefix}.`);
+    if (method) environment.tokenEndpointAuthMethod = method as TokenEndpointAuthMethod;
+
+    // defineProperty, not assignment: a name such as "__proto__" stays an entry.
+    Object.defineProperty(environments, name, {
+      value: Object.freeze(environment),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
 
   const config: EnvironmentsConfig = { path, environments: Object.freeze(environments) };
@@ -276,22 +193,16 @@ export interface ResolveEnvironmentOptions {
 }
 
 /**
- * Picks the environment for a request, in this order:
- *
- * 1. `select.name`, which must exist;
- * 2. the environment whose `host` equals the URL's host name;
- * 3. the environment whose `host` is the longest parent domain of the URL's
- *    host name (`api.app.kognic.com` matches `app.kognic.com`; `evilapp.kognic.com` does not);
- * 4. the file's `default_environment`, which must exist;
- * 5. {@linkcode DEFAULT_ENVIRONMENT}.
- *
+ * Picks the environment for a request: `select.name` (which must exist), else
+ * the one whose `host` equals the URL's host, else the one whose `host` is the
+ * URL host's longest parent domain (`api.app.kognic.com` -> `app.kognic.com`),
+ * else `default_environment` (which must exist), else {@linkcode DEFAULT_ENVIRONMENT}.
  * Among environments with the same `host`, the first in the file wins.
  *
  * @param config The configuration from {@linkcode loadEnvironments}.
  * @param select The environment's name and/or a request URL. @default {{}}
  * @returns The environment.
- * @throws {ConfigurationError} When `select.name` or `default_environment` names
- *   an environment that the configuration does not have.
+ * @throws {ConfigurationError} When `select.name` or `default_environment` names no environment.
  * @throws {TypeError} When `select.url` is not a valid absolute URL.
  *
  * @example
@@ -360,6 +271,23 @@ export function resolveEnvironment(
   return DEFAULT_ENVIRONMENT;
 }
 
+const isNonEmpty = (value: unknown): boolean => typeof value === "string" && value !== "";
+const NON_EMPTY = "must be a non-empty string";
+/** The optional keys of an environments file: each value's check, and what it must be. */
+const CHECKS: Record<string, readonly [(value: unknown) => boolean, string]> = {
+  default_environment: [isNonEmpty, NON_EMPTY],
+  environments: [isRecord, "must be an object"],
+  credentials: [isNonEmpty, NON_EMPTY],
+  scopes: [
+    (value) => Array.isArray(value) && value.every((scope) => typeof scope === "string"),
+    "must be an array of strings",
+  ],
+  token_endpoint_auth_method: [
+    (value) => TOKEN_ENDPOINT_AUTH_METHODS.includes(value as TokenEndpointAuthMethod),
+    `must be one of ${TOKEN_ENDPOINT_AUTH_METHODS.map((m) => `"${m}"`).join(", ")}`,
+  ],
+};
+
 // A host name, an IPv4 address, or a bracketed IPv6 address: no scheme, port or path.
 const HOST_PATTERN =
   /^(?:[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)*|\[[0-9a-f:.]+\])$/;
@@ -385,10 +313,8 @@ function isHttpUrl(value: string): boolean {
 }
 
 /**
- * The options of a session for an environment: the environment's auth server,
- * credentials and scopes, under the options given, and the origins that get
- * the token (the auth server's domain and the environment's host). Used by
- * `AuthSession.forEnvironment`, which loads this module only then.
+ * A session's options for an environment (for `AuthSession.forEnvironment`):
+ * its auth server, credentials, scopes and token origins under the options given.
  *
  * @param options The environment to use, and session options that override it.
  * @returns Options for `AuthSession.create`.
@@ -424,8 +350,7 @@ export async function environmentSessionOptions(
 
 /**
  * The origins that get an environment's token: the auth server's domain and
- * its subdomains (as a session's default), and the environment's host and
- * its subdomains, over https (http for a loopback host).
+ * the environment's host, with subdomains, over https (http for loopback).
  *
  * @param environment The environment.
  * @param tokenUrl The token URL of its session.

@@ -1,10 +1,6 @@
 /**
- * A `fetch` that honours `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` (either
- * case) on every runtime. Deno's and Bun's `fetch` read these variables
- * themselves. Node's global `fetch` does not (Node 22.21+ and 24.5+ do when
- * started with `NODE_USE_ENV_PROXY=1`); there the optional peer `undici` and
- * its `EnvHttpProxyAgent` do it, loaded only when a proxy is configured.
- *
+ * A `fetch` that honours `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` on every
+ * runtime: on Node through the optional peer `undici`, loaded only when needed.
  * @module
  */
 
@@ -17,8 +13,7 @@ const PROXY_VARIABLES = ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy
 const INSTALL_HINT = "install it with `npm install undici`";
 
 /**
- * The proxy URL configured in the environment, if any: `HTTPS_PROXY`, then
- * `HTTP_PROXY`, in upper or lower case.
+ * The proxy URL configured: `HTTPS_PROXY`, then `HTTP_PROXY`, in either case.
  *
  * @param options Environment variables to read instead of the process's, in `env`.
  * @returns The value, or `undefined` when none is set.
@@ -27,8 +22,7 @@ export function configuredProxy(options: EnvOptions = {}): string | undefined {
   for (const name of PROXY_VARIABLES) {
     const value = getEnv(name, options.env);
     if (value) {
-      // The proxy's password is a secret from now on: the redactor removes it from every text.
-      rememberUrlSecrets(value);
+      rememberUrlSecrets(value); // its password is redacted from every text from now on
       return value;
     }
   }
@@ -36,8 +30,8 @@ export function configuredProxy(options: EnvOptions = {}): string | undefined {
 }
 
 /**
- * Whether this runtime's global `fetch` honours the proxy variables itself:
- * Deno, Bun, and Node 22.21+ or 24.5+ started with `NODE_USE_ENV_PROXY=1`.
+ * Whether the global `fetch` honours the proxy variables: Deno, Bun, and Node 22.21+ or 24.5+
+ * with `NODE_USE_ENV_PROXY=1`.
  *
  * @param options Environment variables to read instead of the process's, in `env`.
  * @returns True where nothing needs to be done.
@@ -57,12 +51,9 @@ export function fetchHonoursProxy(options: EnvOptions = {}): boolean {
 }
 
 /**
- * A `fetch` for `AuthSession` and `KognicClient` that goes through the
- * proxy configured in the environment. Without a proxy variable, or where the
- * runtime's `fetch` honours them, it is the global `fetch`. On Node it loads
- * `undici` (an optional peer dependency) and sends every request through its
- * `EnvHttpProxyAgent`, which also honours `NO_PROXY`. Credentials in the
- * proxy URL (`http://user:password@proxy:3128`) are used and never printed.
+ * A `fetch` through the configured proxy: the global one where it honours the
+ * variables or none is set, else undici's `EnvHttpProxyAgent` (which honours
+ * `NO_PROXY`). Credentials in the proxy URL are used and never printed.
  *
  * @param options The environment to read.
  * @returns The fetch to pass as the `fetch` option.
@@ -115,15 +106,10 @@ export async function createProxyFetch(options: EnvOptions = {}): Promise<typeof
     proxied(input, { ...init, dispatcher })) as typeof fetch;
 }
 
-/** The part of undici used here. */
 interface UndiciModule {
   fetch: (
     input: RequestInfo | URL,
     init?: RequestInit & { dispatcher?: unknown },
   ) => Promise<Response>;
-  EnvHttpProxyAgent: new (options: {
-    httpsProxy?: string;
-    httpProxy?: string;
-    noProxy?: string;
-  }) => unknown;
+  EnvHttpProxyAgent: new (options: Record<string, string | undefined>) => unknown;
 }

@@ -1,9 +1,5 @@
 /**
- * A token cache in Redis, shared by every process and machine that reaches
- * the same database, with a lease so that a fleet on a cold cache makes one
- * token request. Built on the official `redis` npm client (node-redis), an
- * optional package loaded only when this cache connects.
- *
+ * A token cache in Redis shared by a fleet, through the optional `redis` npm client.
  * @module
  */
 
@@ -18,10 +14,7 @@ import { importOptionalPeer } from "../shared/optional_peer.ts";
 import { type LeaseStore, runLocked, tellFallback } from "./_lease.ts";
 import { LocalQueue, parseBoundedJson, recordExpiry, TokenRecords } from "./_store.ts";
 
-/**
- * The least a Redis client must do for {@linkcode RedisTokenCache}: send one
- * command and give its reply, as node-redis's `client.sendCommand` does.
- */
+/** The least a Redis client must do for {@linkcode RedisTokenCache}: node-redis's `sendCommand`. */
 export interface RedisCommandClient {
   /** Sends a command such as `["GET", "key"]` and resolves to its reply. */
   sendCommand(args: string[]): Promise<unknown>;
@@ -37,15 +30,9 @@ export interface TokenCacheFallbackEvent {
 
 /** Options of {@linkcode RedisTokenCache}. */
 export interface RedisTokenCacheOptions {
-  /**
-   * The server, `redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]`, or `rediss://`
-   * for TLS. Give this or `client`.
-   */
+  /** The server, `redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]` (`rediss://`: TLS); or `client`. */
   url?: string;
-  /**
-   * A client you already have (a connected node-redis client, or anything
-   * with its `sendCommand`), used instead of `url`; it is never closed here.
-   */
+  /** A connected client used instead of `url`; it is never closed here. */
   client?: RedisCommandClient;
   /** What every key this cache writes starts with, lease keys too. @default {"kognic-auth:"} */
   prefix?: string;
@@ -61,10 +48,7 @@ export interface RedisTokenCacheOptions {
   lockTimeout?: number;
   /** How long a holder may keep renewing its lease, in ms. @default {120_000} */
   maxHold?: number;
-  /**
-   * Told each time Redis cannot be used and this process goes on by itself
-   * (its own single flight and token request). Errors it throws are ignored.
-   */
+  /** Told each time Redis cannot be used and this process goes on alone; its errors are ignored. */
   onFallback?: (event: TokenCacheFallbackEvent) => void;
 }
 
@@ -91,22 +75,15 @@ interface NodeRedisClient extends RedisCommandClient {
 }
 
 /**
- * Access tokens in Redis, for fleets: many processes, pods or machines with
- * one client id share one token. Keys are `<prefix>token:<cache key>`,
- * `<prefix>holdoff:<cache key>` (a server's request to wait) and
- * `<prefix>lease:<cache key>`, each with a time to live (a token's from its
- * expiry), so Redis removes whatever is left behind. Only the access token,
- * its type, scope and times are stored: never a client secret, and never a
- * refresh token (a process without a token uses the client-credentials grant).
+ * Access tokens in Redis, one per client id for a whole fleet, under
+ * `<prefix>token:<key>`, `<prefix>holdoff:<key>` and `<prefix>lease:<key>`,
+ * each with a time to live. Never a client secret or a refresh token is stored.
+ * `withLock` is a lease (`SET NX PX`, renewed, released by compare-and-delete),
+ * so a fleet on a cold cache makes one token request.
  *
- * `withLock` is a lease (`SET NX PX` with a random owner, renewed while the
- * token request runs, released by compare-and-delete), so processes on a cold
- * cache make one token request; the others read the token the holder stored.
- *
- * When Redis is down, slow or refuses, nothing fails for it: `get` gives the
- * token this instance stored itself, else rejects (as the writes do) within
- * the timeouts (`AuthSession` treats that as a miss), `withLock` runs the
- * work under this process's own single flight, and `onFallback` is told.
+ * When Redis fails, `get` gives the token this instance stored, else rejects
+ * within the timeouts (a miss for `AuthSession`), `withLock` runs under this
+ * process's own single flight, and `onFallback` is told.
  *
  * @example A fleet sharing one token
  * ```ts ignore
@@ -165,7 +142,6 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
 
   /**
    * Makes a cache; nothing connects until it is used.
-   *
    * @param options The server (`url` or `client`), the key prefix, timeouts and `onFallback`.
    * @throws {ConfigurationError} When the URL is not a `redis://` or `rediss://` URL.
    * @throws {TypeError} When neither `url` nor `client` is given, or an option is not valid.
@@ -188,7 +164,6 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
     if (typeof prefix !== "string" || prefix === "") {
       throw new TypeError("The Redis key prefix must be a non-empty string");
     }
-    // The one number rule: each a number of ms above 0 that a timer holds.
     for (const name of TIMINGS) checkNumber(name, options[name], 1, TIMER_MS);
     this.#prefix = prefix;
     this.#options = { ...options, client: undefined };
@@ -204,17 +179,13 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
     return this.#prefix;
   }
 
-  /**
-   * The token stored under `key`, its expiry from the entry's time to live in Redis, or
-   * `undefined`.
-   * @throws {ConfigurationError} When it cannot be read.
-   */
+  /** The token stored under `key` (its expiry from the TTL), or `undefined`. @throws {ConfigurationError} */
   get(key: string): Promise<TokenSet | undefined> {
     return this.#records.get(key);
   }
 
   /**
-   * Stores a token (without its refresh token), to expire from Redis with the token.
+   * Stores a token (without its refresh token), to expire from Redis with it.
    * @throws {TypeError} When `token` is not a valid token.
    * @throws {ConfigurationError} When it cannot be written.
    */
@@ -222,34 +193,22 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
     return this.#records.set(key, token);
   }
 
-  /**
-   * Removes the token stored under `key`.
-   * @throws {ConfigurationError} When it cannot be written.
-   */
+  /** Removes the token stored under `key`. @throws {ConfigurationError} When unwritable. */
   delete(key: string): Promise<void> {
     return this.#records.delete(key);
   }
 
-  /**
-   * The hold-off stored for `key` (under `<prefix>holdoff:<key>`), or `undefined`.
-   * @throws {ConfigurationError} When it cannot be read.
-   */
+  /** The hold-off stored for `key`, or `undefined`. @throws {ConfigurationError} */
   getHoldoff(key: string): Promise<TokenHoldoff | undefined> {
     return this.#records.getHoldoff(key);
   }
 
-  /**
-   * Stores a server's request to wait for the tokens of `key`, until `holdoff.until`.
-   * @throws {ConfigurationError} When it cannot be written.
-   */
+  /** Stores a server's request to wait for the tokens of `key` until `holdoff.until`. */
   setHoldoff(key: string, holdoff: TokenHoldoff): Promise<void> {
     return this.#records.setHoldoff(key, holdoff);
   }
 
-  /**
-   * Removes every key under this cache's prefix (found with `SCAN`), and nothing else.
-   * @throws {ConfigurationError} When Redis cannot be reached or does not answer in time.
-   */
+  /** Removes every key under this cache's prefix (`SCAN`). @throws {ConfigurationError} */
   async clear(): Promise<void> {
     await this.removeAll();
   }
@@ -278,12 +237,7 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
     return removed;
   }
 
-  /**
-   * Runs `fn` holding the lease for `key`: one process of all that share this Redis
-   * requests a missing token, the others wait (at most `lockTimeout` ms) and read it.
-   * When Redis fails, `fn` runs under this process's own single flight. `signal`
-   * stops a wait (with its reason).
-   */
+  /** Runs `fn` holding the lease for `key` (without, when Redis fails); `signal` stops a wait. */
   withLock<T>(key: string, fn: () => Promise<T>, options?: { signal?: AbortSignal }): Promise<T> {
     return runLocked(this.#queue, this.#leases, this.#records, key, fn, {
       ...this.#options,
@@ -305,11 +259,7 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
     return this.close();
   }
 
-  /**
-   * What `JSON.stringify` and the inspectors show: the URL without its password and the prefix.
-   *
-   * @returns `{ url, prefix }`.
-   */
+  /** What `JSON.stringify` and inspectors show. @returns The URL without password, the prefix. */
   toJSON(): { url: string | undefined; prefix: string } {
     return { url: this.url, prefix: this.#prefix };
   }
@@ -319,30 +269,16 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
   }
 
   #leases: LeaseStore = {
-    acquire: async (key, owner, ttl) =>
-      (await this.#command("lock", [
-        "SET",
-        this.#key("lease", key),
-        owner,
-        "NX",
-        "PX",
-        `${ttl}`,
-      ])) ===
-        "OK",
-    renew: async (key, owner, ttl) =>
-      Number(
-        await this.#command("renew", [
-          "EVAL",
-          RENEW,
-          "1",
-          this.#key("lease", key),
-          owner,
-          `${ttl}`,
-        ]),
-      ) === 1,
-    release: async (key, owner) => {
-      await this.#command("release", ["EVAL", RELEASE, "1", this.#key("lease", key), owner]);
+    acquire: async (key, owner, ttl) => {
+      const lease = this.#key("lease", key);
+      return await this.#command("lock", ["SET", lease, owner, "NX", "PX", `${ttl}`]) === "OK";
     },
+    renew: async (key, owner, ttl) => {
+      const args = ["EVAL", RENEW, "1", this.#key("lease", key), owner, `${ttl}`];
+      return Number(await this.#command("renew", args)) === 1;
+    },
+    release: async (key, owner) =>
+      void await this.#command("release", ["EVAL", RELEASE, "1", this.#key("lease", key), owner]),
   };
 
   #fallback(operation: string, error: unknown): void {
@@ -355,7 +291,7 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
     return redactAndCut(message.replace(/\s+/g, " "), 300, "");
   }
 
-  /** Sends a command with the command timeout; any failure is a ConfigurationError without the password. */
+  /** Sends a command within the command timeout; failures are ConfigurationErrors, password-free. */
   async #command(operation: string, args: string[]): Promise<unknown> {
     const timeout = this.#options.commandTimeout ?? 1_000;
     let client: RedisCommandClient | undefined;
@@ -367,8 +303,7 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
       });
     } catch (error) {
       if (client && client === this.#own) {
-        // A connection that timed out or broke is dropped; the next call after
-        // the retry delay connects anew.
+        // A timed-out or broken connection is dropped; a call after the retry delay reconnects.
         this.#own = undefined;
         this.#connecting = undefined;
         this.#retryAt = Date.now() + (this.#options.retryDelay ?? 1_000);
@@ -393,11 +328,9 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
     if (this.#connecting) return this.#connecting;
     const wait = this.#retryAt - Date.now();
     if (wait > 0) {
-      return Promise.reject(
-        new ConfigurationError(
-          `The Redis token cache ${this.url} is not reachable (trying again in ${wait} ms)`,
-        ),
-      );
+      const message =
+        `The Redis token cache ${this.url} is not reachable (trying again in ${wait} ms)`;
+      return Promise.reject(new ConfigurationError(message));
     }
     const connecting = this.#connect();
     this.#connecting = connecting;
@@ -421,26 +354,19 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
       socket: { connectTimeout: timeout, reconnectStrategy: false },
       disableOfflineQueue: true,
     });
-    client.on("error", () => {
-      // Failures reach the caller of the command that met them.
-    });
+    client.on("error", () => {}); // Failures reach the caller of the command that met them.
     try {
       await withDeadline(timeout, () => client.connect(), {
         reason: () => new Error(`no connection within ${timeout} ms`),
       });
     } catch (error) {
-      try {
-        client.destroy();
-      } catch {
-        // Never connected.
-      }
+      Promise.resolve().then(() => client.destroy()).catch(() => {});
       throw new ConfigurationError(
         `Could not connect to the Redis token cache ${this.url}: ${this.#describe(error)}`,
         { cause: redactCause(error) },
       );
     }
-    // An idle connection must not keep a process alive; a pending command's
-    // timeout timer does while it waits.
+    // An idle connection must not keep a process alive (a pending command's timer does).
     client.unref();
     return client;
   }
@@ -448,9 +374,7 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
 inspectAsJson(RedisTokenCache, "RedisTokenCache");
 
 /**
- * Checks a Redis URL: `redis://` or `rediss://`, a host, and a database
- * number as the path, if any.
- *
+ * Checks a Redis URL: `redis(s)://`, a host, at most a database number as path.
  * @throws {ConfigurationError} Naming what is wrong, never the password.
  */
 export function parseRedisUrl(text: string): URL {
@@ -462,8 +386,7 @@ export function parseRedisUrl(text: string): URL {
       `The Redis URL is not a URL; expected redis://HOST:PORT[/DB] or rediss://HOST:PORT[/DB]`,
     );
   }
-  // Its password is a secret from now on: the redactor removes it from every text.
-  rememberUrlSecrets(url);
+  rememberUrlSecrets(url); // its password is redacted from every text from now on
   const shown = redactRedisUrl(url);
   if (url.protocol !== "redis:" && url.protocol !== "rediss:") {
     throw new ConfigurationError(
@@ -497,18 +420,14 @@ function safeDecode(text: string): string {
   }
 }
 
-interface RedisModule {
-  createClient(options: Record<string, unknown>): NodeRedisClient;
-}
-
+type RedisModule = { createClient(options: Record<string, unknown>): NodeRedisClient };
 let loading: Promise<RedisModule> | undefined;
 
 function loadRedis(): Promise<RedisModule> {
-  loading ??= importRedis().catch((error) => {
+  return loading ??= importRedis().catch((error) => {
     loading = undefined;
     throw error;
   });
-  return loading;
 }
 
 async function importRedis(): Promise<RedisModule> {

@@ -1,8 +1,5 @@
 /**
- * Token caches shared across processes (a JSON file, the system keyring) or
- * a process's sessions (memory), and the cache of a mode. Only access tokens
- * (and refresh tokens) are cached, never a client secret.
- *
+ * Token caches in a JSON file, the system keyring or memory, and the cache of a mode.
  * @module
  */
 
@@ -46,16 +43,7 @@ import { parseTokenCacheMode, TOKEN_CACHE_ENV, type TokenCacheMode } from "./cac
 
 export { parseTokenCacheMode, TOKEN_CACHE_ENV, type TokenCacheMode } from "./cache_mode.ts";
 
-/**
- * The keyring service under which {@linkcode KeyringTokenCache} stores tokens.
- *
- * @example
- * ```ts
- * import { KEYRING_TOKEN_CACHE_SERVICE } from "@kognic/auth/config";
- *
- * console.log(KEYRING_TOKEN_CACHE_SERVICE); // "kognic-auth"
- * ```
- */
+/** The keyring service under which {@linkcode KeyringTokenCache} stores tokens: `"kognic-auth"`. */
 export const KEYRING_TOKEN_CACHE_SERVICE = "kognic-auth";
 
 /** Options of {@linkcode FileTokenCache}. */
@@ -69,37 +57,26 @@ export interface FileTokenCacheOptions {
 }
 
 /**
- * Tokens in one JSON file, shared with the Python `kognic-auth` package: by
- * default `$XDG_CACHE_HOME/kognic-auth/tokens.json` (`~/.cache/...` when
- * unset), one JSON object of key -> token in the Python package's shape
- * (`{"access_token", "token_type": "bearer", "expires_in", "expires_at"}`,
- * seconds since the epoch; see docs/caches.md). Entries of other keys are
- * kept as they are, spent ones dropped; an entry that is not a valid token
- * is a miss. A file in this package's earlier shape,
- * `{"version": 1, "tokens": {...}}`, is rewritten in this one when first read.
+ * Tokens in one JSON file shared with the Python `kognic-auth` package
+ * (default `$XDG_CACHE_HOME/kognic-auth/tokens.json`): an object of key ->
+ * token in the Python shape (`access_token`, `token_type`, `expires_in`,
+ * `expires_at` in seconds; see docs/caches.md). Other keys are kept, spent
+ * entries dropped, an invalid entry is a miss; the earlier shape
+ * `{"version": 1, "tokens": {...}}` is rewritten when first read.
  *
- * The file is written atomically (a temporary file, then a rename) with mode
- * 0600 in a directory of mode 0700, under a lock file next to it; a change
- * the Python package (which takes no lock) writes meanwhile is merged, before
- * and after the rename (at most 8 rounds). A corrupt or foreign file, one that
- * is not a regular file, or one larger than 16 MiB reads as empty (unread)
- * and is replaced on the next write.
- *
- * I/O errors throw a {@linkcode ConfigurationError}; callers that treat the
- * cache as optional catch them. `withLock` runs `fn` without a lock when none
- * can be had; it is not reentrant.
+ * Writes are atomic renames (mode 0600, directory 0700) under a lock file, and
+ * merge what a lockless writer changed meanwhile (at most 8 rounds). A corrupt
+ * file, one that is not a regular file, or one over 16 MiB reads as empty and
+ * is replaced on the next write. I/O errors throw a {@linkcode ConfigurationError}.
+ * `withLock` runs `fn` without a lock when none can be had; it is not reentrant.
  *
  * @example
  * ```ts
  * import { FileTokenCache } from "@kognic/auth/config";
- * import { mkdtemp, rm } from "node:fs/promises";
- * import { tmpdir } from "node:os";
  *
- * const dir = await mkdtemp(`${tmpdir()}/kognic-`);
- * const cache = new FileTokenCache({ path: `${dir}/tokens.json` });
+ * const cache = new FileTokenCache({ path: "/tmp/kognic-example/tokens.json" });
  * await cache.set("key", { accessToken: "t", tokenType: "Bearer", issuedAt: 0, expiresAt: 4e12 });
  * console.log((await cache.get("key"))?.tokenType); // "Bearer"
- * await rm(dir, { recursive: true });
  * ```
  */
 export class FileTokenCache implements TokenCache {
@@ -120,7 +97,6 @@ export class FileTokenCache implements TokenCache {
 
   /**
    * Makes a cache; nothing is read or written until it is used.
-   *
    * @param options The file's path and the lock timeout.
    * @throws {TypeError} When `path` is given and is not a non-empty string.
    */
@@ -132,11 +108,7 @@ export class FileTokenCache implements TokenCache {
     this.#options = { ...options };
   }
 
-  /**
-   * The cache file's path.
-   *
-   * @returns The path given, or the default for the environment.
-   */
+  /** The cache file's path. @returns The path given, or the default for the environment. */
   resolvePath(): Promise<string> {
     this.#path ??= this.#options.path !== undefined
       ? Promise.resolve(this.#options.path)
@@ -144,17 +116,13 @@ export class FileTokenCache implements TokenCache {
     return this.#path;
   }
 
-  /**
-   * The token stored under `key`, or `undefined` (also for an entry that is not a valid token,
-   * or a corrupt or refused file). A file in the earlier shape is rewritten in the current one.
-   * @throws {ConfigurationError} When it cannot be read.
-   */
+  /** The token stored under `key`, or `undefined`. @throws {ConfigurationError} When unreadable. */
   get(key: string): Promise<TokenSet | undefined> {
     return this.#records.get(key);
   }
 
   /**
-   * Stores a token in the Python package's shape, under the file's lock, dropping spent entries.
+   * Stores a token in the Python package's shape, under the file's lock.
    * @throws {TypeError} When `token` is not a valid token.
    * @throws {ConfigurationError} When it cannot be written.
    */
@@ -162,35 +130,22 @@ export class FileTokenCache implements TokenCache {
     return this.#records.set(key, token);
   }
 
-  /**
-   * Removes the token stored under `key`, under the file's lock; the other entries stay.
-   * @throws {ConfigurationError} When it cannot be written.
-   */
+  /** Removes the token stored under `key`. @throws {ConfigurationError} When unwritable. */
   delete(key: string): Promise<void> {
     return this.#records.delete(key);
   }
 
-  /**
-   * The hold-off stored for `key` (the entry `"retry-after <key>"`), or `undefined`.
-   * @throws {ConfigurationError} When it cannot be read.
-   */
+  /** The hold-off stored for `key` (entry `"retry-after <key>"`), or `undefined`. */
   getHoldoff(key: string): Promise<TokenHoldoff | undefined> {
     return this.#records.getHoldoff(key);
   }
 
-  /**
-   * Stores a server's request to wait for the tokens of `key`, until `holdoff.until`.
-   * @throws {ConfigurationError} When it cannot be written.
-   */
+  /** Stores a server's request to wait for the tokens of `key` until `holdoff.until`. */
   setHoldoff(key: string, holdoff: TokenHoldoff): Promise<void> {
     return this.#records.setHoldoff(key, holdoff);
   }
 
-  /**
-   * Removes the cache file.
-   *
-   * @throws {ConfigurationError} When the file exists and cannot be removed.
-   */
+  /** Removes the cache file. @throws {ConfigurationError} When it exists and cannot be removed. */
   async clear(): Promise<void> {
     const path = await this.resolvePath();
     await withFileLock(`${path}.lock`, async () => {
@@ -204,16 +159,13 @@ export class FileTokenCache implements TokenCache {
     }, { timeout: this.#options.lockTimeout });
   }
 
-  /**
-   * Runs `fn` holding a lock file for `key` next to the cache file, so that processes fetch a
-   * missing token once (without one that cannot be had in `lockTimeout`); `signal` ends the wait.
-   */
+  /** Runs `fn` holding a lock file for `key` next to the cache file; `signal` ends the wait. */
   async withLock<T>(
     key: string,
     fn: () => Promise<T>,
-    options: { signal?: AbortSignal } = {},
+    options?: { signal?: AbortSignal },
   ): Promise<T> {
-    return await keyLock(`${await this.resolvePath()}.`, key, fn, this.#options, options.signal);
+    return await keyLock(`${await this.resolvePath()}.`, key, fn, this.#options, options?.signal);
   }
 
   async #update(mutate: (entries: Map<string, unknown>) => void): Promise<void> {
@@ -225,7 +177,7 @@ export class FileTokenCache implements TokenCache {
   }
 }
 
-/** The name of a record among the Python package's keys: a token's is its key. */
+/** A record's key in the file or keyring: a token's is its key. */
 function entryName(kind: RecordKind, key: string): string {
   return kind === "token" ? key : `retry-after ${key}`;
 }
@@ -251,7 +203,7 @@ function cacheError(verb: string, path: string, error: unknown): ConfigurationEr
   );
 }
 
-/** The longest keyring value read as a token: as much as a token response may hold. */
+/** The longest keyring value read as a token. */
 const MAX_KEYRING_VALUE_CHARS = 1024 * 1024;
 
 /** Options of {@linkcode KeyringTokenCache}. */
@@ -268,69 +220,44 @@ export interface KeyringTokenCacheOptions {
 
 /**
  * Tokens in the system keyring, shared with the Python `kognic-auth` package:
- * service `kognic-auth`, account = the cache key, value = the token as JSON in
- * the Python package's shape, as in {@linkcode FileTokenCache}'s file (this
- * package's earlier camelCase values are read too); a value that is not a
- * valid token, or is larger than 1 MiB, is a miss. `withLock` uses lock files
- * in the cache directory. Needs the optional package `@napi-rs/keyring` (on
- * Linux, a Secret Service); calls fail with a `KeyringError` when it is not there.
- *
- * @example
- * ```ts ignore
- * import { KeyringTokenCache } from "@kognic/auth/config";
- *
- * const cache = new KeyringTokenCache();
- * await cache.clear();
- * ```
+ * service `kognic-auth`, account = cache key, value = the token as JSON in the
+ * Python shape (earlier camelCase values are read too); an invalid value or
+ * one over 1 MiB is a miss. `withLock` uses lock files in the cache directory.
+ * Needs the optional package `@napi-rs/keyring`; else calls throw a `KeyringError`.
  */
 export class KeyringTokenCache implements TokenCache {
   #options: KeyringTokenCacheOptions;
   #records = new TokenRecords({
-    read: async (kind, key) => {
-      const text = await this.#call(
-        kind,
-        key,
-        "read a cached token",
-        (entry, signal) => entry.getPassword(signal),
-      );
-      return { value: parseBoundedJson(text, MAX_KEYRING_VALUE_CHARS) };
-    },
+    read: async (kind, key) => ({
+      value: parseBoundedJson(
+        await this.#call(kind, key, "read", (entry, signal) => entry.getPassword(signal)),
+        MAX_KEYRING_VALUE_CHARS,
+      ),
+    }),
     write: (kind, key, record) =>
       this.#call(
         kind,
         key,
-        "store a cached token",
+        "store",
         (entry, signal) => entry.setPassword(JSON.stringify(toPythonShape(record)), signal),
       ),
     remove: (kind, key) =>
-      this.#call(
-        kind,
-        key,
-        "delete a cached token",
-        (entry, signal) => entry.deletePassword(signal),
-      ),
+      this.#call(kind, key, "delete", (entry, signal) => entry.deletePassword(signal)),
   }, false);
 
-  /**
-   * Makes a cache; the keyring is not touched until it is used.
-   *
-   * @param options The lock directory and the timeouts.
-   */
+  /** Makes a cache; the keyring is untouched until used. @param options Lock directory, timeouts. */
   constructor(options: KeyringTokenCacheOptions = {}) {
     checkNumber("lockTimeout", options.lockTimeout, 1, TIMER_MS);
     this.#options = { ...options };
   }
 
-  /**
-   * The token stored under `key`, or `undefined` (also for a value that is not a valid token).
-   * @throws {KeyringError} When it cannot be read.
-   */
+  /** The token stored under `key`, or `undefined`. @throws {KeyringError} When unreadable. */
   get(key: string): Promise<TokenSet | undefined> {
     return this.#records.get(key);
   }
 
   /**
-   * Stores a token in the keyring, in the Python package's shape.
+   * Stores a token in the Python package's shape.
    * @throws {TypeError} When `token` is not a valid token.
    * @throws {KeyringError} When it cannot be written.
    */
@@ -338,35 +265,22 @@ export class KeyringTokenCache implements TokenCache {
     return this.#records.set(key, token);
   }
 
-  /**
-   * Removes the token stored under `key`.
-   * @throws {KeyringError} When it cannot be written.
-   */
+  /** Removes the token stored under `key`. @throws {KeyringError} When it cannot be written. */
   delete(key: string): Promise<void> {
     return this.#records.delete(key);
   }
 
-  /**
-   * The hold-off stored for `key` (the account `"retry-after <key>"`), or `undefined`.
-   * @throws {KeyringError} When it cannot be read.
-   */
+  /** The hold-off stored for `key` (account `"retry-after <key>"`), or `undefined`. */
   getHoldoff(key: string): Promise<TokenHoldoff | undefined> {
     return this.#records.getHoldoff(key);
   }
 
-  /**
-   * Stores a server's request to wait for the tokens of `key`, until `holdoff.until`.
-   * @throws {KeyringError} When it cannot be written.
-   */
+  /** Stores a server's request to wait for the tokens of `key` until `holdoff.until`. */
   setHoldoff(key: string, holdoff: TokenHoldoff): Promise<void> {
     return this.#records.setHoldoff(key, holdoff);
   }
 
-  /**
-   * Removes every entry of the `kognic-auth` service.
-   *
-   * @throws {KeyringError} When the keyring is not available.
-   */
+  /** Removes every entry of the `kognic-auth` service. @throws {KeyringError} Without a keyring. */
   async clear(): Promise<void> {
     const accounts = await findKeyringAccounts(KEYRING_TOKEN_CACHE_SERVICE, this.#options.timeout);
     for (const account of accounts) await this.#records.delete(account);
@@ -376,11 +290,11 @@ export class KeyringTokenCache implements TokenCache {
   async withLock<T>(
     key: string,
     fn: () => Promise<T>,
-    options: { signal?: AbortSignal } = {},
+    options?: { signal?: AbortSignal },
   ): Promise<T> {
     const directory = this.#options.lockDirectory ??
       `${await xdgDir("cache", this.#options.env)}/kognic-auth`;
-    return await keyLock(`${directory}/keyring-`, key, fn, this.#options, options.signal);
+    return await keyLock(`${directory}/keyring-`, key, fn, this.#options, options?.signal);
   }
 
   async #call<T>(
@@ -395,24 +309,11 @@ export class KeyringTokenCache implements TokenCache {
       entryName(kind, key),
       timeout,
     );
-    return await callKeyring(what, (signal) => call(entry, signal), timeout);
+    return await callKeyring(`${what} a cached token`, (signal) => call(entry, signal), timeout);
   }
 }
 
-/**
- * Tokens in this process's memory, for library users that want a cache
- * without files, and for tests. `withLock` serialises callers of this
- * process only.
- *
- * @example
- * ```ts
- * import { MemoryTokenCache } from "@kognic/auth/config";
- *
- * const cache = new MemoryTokenCache();
- * await cache.set("key", { accessToken: "t", tokenType: "Bearer", issuedAt: 0, expiresAt: 1 });
- * console.log((await cache.get("key"))?.accessToken); // "t"
- * ```
- */
+/** Tokens in this process's memory; `withLock` serialises this process's callers only. */
 export class MemoryTokenCache implements TokenCache {
   #entries = new Map<string, unknown>();
   #queue = new LocalQueue();
@@ -422,38 +323,27 @@ export class MemoryTokenCache implements TokenCache {
     remove: (kind, key) => Promise.resolve(void this.#entries.delete(`${kind} ${key}`)),
   }, false);
 
-  /**
-   * A copy of the token stored under `key`, or `undefined`.
-   */
+  /** A copy of the token stored under `key`, or `undefined`. */
   get(key: string): Promise<TokenSet | undefined> {
     return this.#records.get(key);
   }
 
-  /**
-   * Stores a copy of a token.
-   * @throws {TypeError} When `token` is not a valid token.
-   */
+  /** Stores a copy of a token. @throws {TypeError} When `token` is not a valid token. */
   set(key: string, token: TokenSet): Promise<void> {
     return this.#records.set(key, token);
   }
 
-  /**
-   * Removes the token stored under `key`.
-   */
+  /** Removes the token stored under `key`. */
   delete(key: string): Promise<void> {
     return this.#records.delete(key);
   }
 
-  /**
-   * The hold-off stored for `key`, kept apart from the tokens, or `undefined`.
-   */
+  /** The hold-off stored for `key`, or `undefined`. */
   getHoldoff(key: string): Promise<TokenHoldoff | undefined> {
     return this.#records.getHoldoff(key);
   }
 
-  /**
-   * Stores a server's request to wait for the tokens of `key`, until `holdoff.until`.
-   */
+  /** Stores a server's request to wait for the tokens of `key` until `holdoff.until`. */
   setHoldoff(key: string, holdoff: TokenHoldoff): Promise<void> {
     return this.#records.setHoldoff(key, holdoff);
   }
@@ -465,18 +355,14 @@ export class MemoryTokenCache implements TokenCache {
   }
 
   /** Runs `fn` after the other callers of this cache for `key`; `signal` ends the wait. */
-  withLock<T>(
-    key: string,
-    fn: () => Promise<T>,
-    options: { signal?: AbortSignal } = {},
-  ): Promise<T> {
+  withLock<T>(key: string, fn: () => Promise<T>, options?: { signal?: AbortSignal }): Promise<T> {
     return this.#queue.run(key, fn, options);
   }
 }
 
 /** Options of {@linkcode createTokenCache}. */
 export interface CreateTokenCacheOptions {
-  /** Options of a Redis cache (a `redis://` or `rediss://` mode), such as `onFallback` and the timeouts. */
+  /** Options of a Redis cache (a `redis://` or `rediss://` mode). */
   redis?: Omit<RedisTokenCacheOptions, "url" | "client">;
   /** The cache file of the `file` mode (and of `auto` without a keyring). */
   path?: string;
@@ -489,26 +375,16 @@ export interface CreateTokenCacheOptions {
 }
 
 /**
- * The token cache of a mode: `none` gives `undefined` (no cache), `file` a
- * {@linkcode FileTokenCache}, `keyring` a {@linkcode KeyringTokenCache} after
- * checking that the keyring answers, `auto` the keyring when it answers
- * within the probe timeout, else the file, and a `redis://` or `rediss://`
- * URL a {@linkcode RedisTokenCache}. Without a mode, `KOGNIC_TOKEN_CACHE`
- * (of `options.env`) gives it, else `auto`.
+ * The token cache of a mode: `none` none, `file` a {@linkcode FileTokenCache},
+ * `keyring` a {@linkcode KeyringTokenCache} once the keyring answers, `auto`
+ * the keyring if it answers within the probe timeout else the file, and a
+ * `redis://` URL a {@linkcode RedisTokenCache}.
  *
  * @param mode The mode, as given with `--token-cache`. @default {$KOGNIC_TOKEN_CACHE, else "auto"}
  * @param options The file's path, the environment and the timeouts.
  * @returns The cache, or `undefined` for `none`.
  * @throws {KeyringError} For `keyring` when the keyring does not answer.
  * @throws {TypeError} For an unknown mode.
- *
- * @example
- * ```ts
- * import { createTokenCache } from "@kognic/auth/config";
- *
- * const cache = await createTokenCache("none");
- * console.log(cache); // undefined
- * ```
  */
 export async function createTokenCache(
   mode?: TokenCacheMode,
@@ -521,75 +397,49 @@ export async function createTokenCache(
   if (typeof mode === "string" && /^rediss?:\/\//i.test(mode)) {
     return new RedisTokenCache({ ...options.redis, url: mode });
   }
-  const file = (): FileTokenCache =>
-    new FileTokenCache({ path: options.path, env: options.env, lockTimeout: options.lockTimeout });
-  const keyring = (): KeyringTokenCache =>
-    new KeyringTokenCache({ env: options.env, lockTimeout: options.lockTimeout });
-  switch (mode) {
-    case "none":
-      return undefined;
-    case "file":
-      return file();
-    case "keyring":
-      {
-        const problem = await checkKeyring(options.probeTimeout);
-        if (problem) throw problem;
-      }
-      return keyring();
-    case "auto":
-      return (await probeKeyring(options.probeTimeout)) ? keyring() : file();
-    default:
-      throw new TypeError(
-        `Unknown token cache mode "${
-          String(mode).slice(0, 40)
-        }"; expected auto, keyring, file, none or redis://HOST:PORT[/DB]`,
-      );
+  const { path, env, lockTimeout, probeTimeout } = options;
+  if (mode === "keyring") {
+    const problem = await checkKeyring(probeTimeout);
+    if (problem) throw problem;
   }
+  if (mode === "keyring" || (mode === "auto" && await probeKeyring(probeTimeout))) {
+    return new KeyringTokenCache({ env, lockTimeout });
+  }
+  if (mode === "file" || mode === "auto") return new FileTokenCache({ path, env, lockTimeout });
+  if (mode === "none") return undefined;
+  throw new TypeError(
+    `Unknown token cache mode "${
+      String(mode).slice(0, 40)
+    }"; expected auto, keyring, file, none or redis://HOST:PORT[/DB]`,
+  );
 }
 
-/**
- * The most a token cache file may hold: 16 MiB, room for many large tokens.
- * A larger file is read as a corrupt one: a cache miss, replaced on the next write.
- */
+/** The most a token cache file may hold (16 MiB); a larger one reads as corrupt. */
 export const MAX_TOKEN_FILE_BYTES = 16 * 1024 * 1024;
 
 /**
- * A place for tests to act as another writer at the moments that matter:
- * `"check"` just before the file is read again to see whether it changed,
- * `"rename"` just before the new file replaces it. Not part of the API.
- *
+ * Where tests act as another writer: `"check"` before the file is read again, `"rename"` before
+ * the new file replaces it. Not part of the API.
  * @internal
  */
 export const fileTokenCacheSeams: {
   beforeReplace?: (path: string, moment: "check" | "rename") => Promise<void> | void;
 } = {};
 
-/** The most rounds of merging another writer's change before the file is replaced all the same. */
 const MAX_MERGE_ROUNDS = 8;
 
-/**
- * A cache file as read: `text` is `undefined` when there is no file and
- * `null` when it is refused (not a regular file, or too large); `handle`
- * stays open on what was read, to see later whether it was written to.
- */
+// A file's text: `undefined` when there is none, `null` when refused (not a
+// regular file, or too large); `handle` stays open to see later writes to it.
 interface Snapshot {
   text: string | undefined | null;
   handle?: import("node:fs/promises").FileHandle;
 }
 
-/** The entries of a cache file's text, and whether it is in this package's earlier shape. */
-interface TokenFile {
-  entries: Map<string, unknown>;
-  earlierShape: boolean;
-}
-
-/**
- * The entries of a cache file's text, by key, as parsed; none for a missing,
- * refused, corrupt or foreign file. The earlier shape,
- * `{"version": 1, "tokens": {...}}`, gives its valid tokens in the current
- * shape, together with any entry another writer added beside them.
- */
-function parseTokenFile(text: string | undefined | null): TokenFile {
+// A file's entries by key (none for a missing, refused or foreign file); the
+// earlier shape gives its valid tokens in the current one, beside other entries.
+function parseTokenFile(
+  text: string | undefined | null,
+): { entries: Map<string, unknown>; earlierShape: boolean } {
   const entries = new Map<string, unknown>();
   const json = parseBoundedJson(text, Infinity);
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
@@ -613,10 +463,7 @@ function parseTokenFile(text: string | undefined | null): TokenFile {
   return { entries, earlierShape };
 }
 
-/**
- * The text of a new cache file: the entries of `base`, changed by `mutate`,
- * without the spent ones (`isSpent`).
- */
+/** The text of a new file: the entries of `base` changed by `mutate`, spent ones dropped. */
 function renderTokenFile(
   base: string | undefined | null,
   mutate: (entries: Map<string, unknown>) => void,
@@ -630,14 +477,10 @@ function renderTokenFile(
 }
 
 /**
- * Replaces the cache file with its entries changed by `mutate`, without
- * losing a write of a process that takes no lock (the Python package): just
- * before the rename the file is read again, and if it changed, the new file
- * is built from the change; after the rename, the replaced file is read
- * once more through the handle kept open on it, and a write that landed
- * there is merged in the same way. After {@linkcode MAX_MERGE_ROUNDS} the
- * file is replaced all the same. A write that creates a missing file in
- * the instant before the rename remains the one that can be lost.
+ * Replaces the file with its entries changed by `mutate`, keeping a lockless
+ * writer's change: the file is read again just before the rename (rebuilt if
+ * changed), and the replaced file once more after it through the open handle
+ * (merged if written). After MAX_MERGE_ROUNDS it is replaced all the same.
  */
 async function replaceTokenFile(
   path: string,
@@ -659,9 +502,7 @@ async function replaceTokenFile(
         await snapshot.handle?.close().catch(() => {});
         snapshot = current;
         if (current.text !== expected && !last) {
-          // Written meanwhile: build again from what is there now, after a
-          // moment if it is a write in progress (the Python package truncates
-          // the file, then writes it).
+          // Written meanwhile: rebuild, after a moment if a write is in progress.
           if (!isJson(current.text)) await sleep(10);
           base = expected = current.text;
           continue;
@@ -696,33 +537,27 @@ function isJson(text: string | undefined | null): boolean {
   return text === undefined || parseBoundedJson(text, Infinity) !== undefined;
 }
 
+/** Whether `error` refuses a path that is not a regular file (a directory, socket or FIFO). */
+function isRefused(error: unknown): boolean {
+  const code = errorCode(error);
+  return code === "EISDIR" || code === "ENXIO" || code === "EOPNOTSUPP";
+}
+
 /**
- * The cache file's text for a read alone (no handle kept), with the refusals
- * of {@linkcode takeSnapshot}: `undefined` when there is no file, `null` for
- * what is not a regular file or is larger than {@linkcode MAX_TOKEN_FILE_BYTES}.
- * Read through `readFileBytes`, which on Deno uses `Deno.*`: a warm start
- * that only reads the cache loads no `node:` module.
+ * The file's text for a read alone, as a Snapshot's. Through `readFileBytes`
+ * (`Deno.*` on Deno), so a warm start that only reads loads no `node:` module.
  */
 async function readTokenFile(path: string): Promise<string | undefined | null> {
   try {
     const bytes = await readFileBytes(path, { maxBytes: MAX_TOKEN_FILE_BYTES });
     return bytes && new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes);
   } catch (error) {
-    if (error instanceof FileRefusedError) return null;
-    const code = errorCode(error);
-    if (code === "EISDIR" || code === "ENXIO" || code === "EOPNOTSUPP") return null;
-    throw new ConfigurationError(
-      `Could not read the token cache ${path}: ${(error as Error).message}`,
-      { cause: error },
-    );
+    if (error instanceof FileRefusedError || isRefused(error)) return null;
+    throw cacheError("read", path, error);
   }
 }
 
-/**
- * The cache file's text, with a handle left open on it (close it). Refuses,
- * before reading a byte, what is not a regular file and what is larger than
- * {@linkcode MAX_TOKEN_FILE_BYTES}; opens without blocking, in case of a FIFO.
- */
+/** The file's text with a handle left open on it; opened without blocking (a FIFO). */
 async function takeSnapshot(path: string): Promise<Snapshot> {
   const fs = await import("node:fs/promises");
   let handle: Snapshot["handle"];
@@ -732,17 +567,12 @@ async function takeSnapshot(path: string): Promise<Snapshot> {
   } catch (error) {
     await handle?.close().catch(() => {});
     if (isNotFound(error)) return { text: undefined };
-    // A directory on runtimes that refuse to open one, or a socket: refused, as by readWhole.
-    const code = errorCode(error);
-    if (code === "EISDIR" || code === "ENXIO" || code === "EOPNOTSUPP") return { text: null };
+    if (isRefused(error)) return { text: null };
     throw cacheError("read", path, error);
   }
 }
 
-/**
- * The whole text of an open cache file, read from its start; `null` when it
- * is not a regular file or holds more than {@linkcode MAX_TOKEN_FILE_BYTES}.
- */
+/** The whole text of an open file; `null` when it is not a regular file or is too large. */
 async function readWhole(handle: NonNullable<Snapshot["handle"]>): Promise<string | null> {
   try {
     const bytes = await readOpenFile(handle, MAX_TOKEN_FILE_BYTES);

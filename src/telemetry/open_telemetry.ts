@@ -1,10 +1,7 @@
 /**
- * OpenTelemetry spans and metrics from the session's and the API client's
- * events, through `@opentelemetry/api` (an optional peer dependency, loaded
- * only by {@linkcode openTelemetryListener}). On Deno started with
- * `OTEL_DENO=true` the runtime's own provider receives them, so they join
- * its traces. No span or metric attribute carries a secret, a token or a
- * URL's user info.
+ * OpenTelemetry spans and metrics from the session's and API client's events,
+ * through the optional peer `@opentelemetry/api` (on Deno with `OTEL_DENO=true`,
+ * the runtime's provider). No attribute carries a secret, token or URL user info.
  *
  * @module
  */
@@ -19,21 +16,15 @@ export const INSTRUMENTATION_NAME = "@kognic/auth";
 
 /** Options of {@linkcode openTelemetryListener}. */
 export interface OpenTelemetryOptions {
-  /**
-   * The `@opentelemetry/api` module to use, for an application that bundles
-   * its own copy. @default {the one `import("@opentelemetry/api")` finds}
-   */
+  /** The `@opentelemetry/api` module to use (a bundled copy). @default {the installed one} */
   api?: unknown;
 }
 
-interface Attributes {
-  [key: string]: string | number | boolean;
-}
-
-interface SpanLike {
+type Attributes = Record<string, string | number | boolean>;
+type SpanLike = {
   setStatus(status: { code: number; message?: string }): void;
-  end(endTime?: Date): void;
-}
+  end(at?: Date): void;
+};
 
 interface OtelApi {
   trace: {
@@ -78,7 +69,6 @@ interface OtelApi {
  * ```ts ignore
  * import { AuthSession } from "@kognic/auth";
  * import { openTelemetryListener } from "@kognic/auth/telemetry";
- *
  * const session = new AuthSession({ onEvent: await openTelemetryListener() });
  * ```
  */
@@ -111,12 +101,7 @@ export async function openTelemetryListener(
     description: "Time from sending a token request to its whole answer",
     unit: "ms",
   });
-  const span = (
-    name: string,
-    duration: number,
-    attributes: Attributes,
-    error?: string,
-  ): void => {
+  const span = (name: string, duration: number, attributes: Attributes, error?: string): void => {
     const end = new Date();
     const started = tracer.startSpan(name, {
       startTime: new Date(end.getTime() - Math.max(0, duration)),
@@ -146,12 +131,8 @@ export async function openTelemetryListener(
           "http.response.status_code": event.status,
           "kognic_auth.attempt": event.attempt,
         };
-        span(
-          "kognic_auth.token_request",
-          event.duration,
-          attributes,
-          event.status >= 400 ? `HTTP ${event.status}` : undefined,
-        );
+        const error = event.status >= 400 ? `HTTP ${event.status}` : undefined;
+        span("kognic_auth.token_request", event.duration, attributes, error);
         requests.add(1, {
           "kognic_auth.outcome": "answered",
           "http.response.status_code": event.status,

@@ -1,6 +1,5 @@
 /**
  * The local Kognic-compatible auth server for tests; its entry point is `testing.ts`.
- *
  * @module
  */
 
@@ -12,23 +11,14 @@ import type { AddressInfo } from "node:net";
 
 /** Options of {@linkcode startAuthServer}. */
 export interface LocalAuthServerOptions {
-  /**
-   * The registered clients, as client ID to client secret.
-   * @default {{ "test-client": "test-secret" }}
-   */
+  /** The registered clients, client ID to secret. @default {{ "test-client": "test-secret" }} */
   clients?: Record<string, string>;
   /**
-   * The lifetime of issued access tokens in seconds, sent as `expires_in`. Fractional values
-   * are allowed (`0.05` is 50 ms); `0` issues tokens that are already expired. It can be changed
-   * later through {@linkcode LocalAuthServer.tokenLifetime}.
-   * @default {3600}
+   * The lifetime of issued access tokens in seconds (`expires_in`); fractions allowed, `0` issues
+   * expired tokens; see {@linkcode LocalAuthServer.tokenLifetime}. @default {3600}
    */
   tokenLifetime?: number;
-  /**
-   * Whether every token response also carries a `refresh_token`. Refresh tokens are single use:
-   * the `refresh_token` grant consumes the one it is given and returns a new one.
-   * @default {false}
-   */
+  /** Whether token responses carry a single-use `refresh_token`. @default {false} */
   refreshTokens?: boolean;
   /** The path of the token endpoint. It must start with `/`. @default {"/v1/auth/oauth/token"} */
   tokenPath?: string;
@@ -36,36 +26,19 @@ export interface LocalAuthServerOptions {
   port?: number;
   /** The address to listen on. @default {"127.0.0.1"} */
   hostname?: string;
-  /**
-   * Serve HTTPS with this PEM key and certificate (and `url` starts with
-   * `https://`), for tests of private CAs and proxies.
-   * @default {plain HTTP}
-   */
+  /** Serve HTTPS with this PEM key and certificate. @default {plain HTTP} */
   tls?: { key: string; cert: string };
   /**
-   * More protected routes, as a path prefix (starting with `/`, without a trailing `/`) to the
-   * handler that answers every request to that path or below it. A mounted route is served like
-   * the echo API: it needs a valid bearer token (401 `invalid_token` otherwise), takes the faults
-   * queued with {@linkcode LocalAuthServer.failApiRequests} and counts in
-   * {@linkcode LocalAuthServerCounts.apiRequests}. When prefixes overlap, the longest one wins.
-   * The token endpoint, the echo API and the redirect helper come first: a prefix equal to one of
-   * them or below it is refused. A request whose handler throws, or returns something other than
-   * a `Response`, gets a 500 `server_error` answer.
-   * @default {{}}
+   * More protected routes: a path prefix (`/x`) to the handler of requests at or below it, served
+   * like the echo API (token, faults, counts); the longest prefix wins, a throwing handler gets a
+   * 500, a prefix under the server's own paths is refused. @default {{}}
    */
   routes?: Readonly<Record<string, ProtectedRouteHandler>>;
-  /**
-   * Origins whose browser pages may call the server (CORS), such as
-   * `"http://127.0.0.1:8000"`, or `"*"` for any; preflight requests from them are answered.
-   * @default {[]}
-   */
+  /** Origins whose pages may call the server (CORS), or `"*"` for any. @default {[]} */
   corsOrigins?: readonly string[];
 }
 
-/**
- * A request to a route mounted with {@linkcode LocalAuthServerOptions.routes}, after the server
- * verified its bearer token.
- */
+/** A request to a route of {@linkcode LocalAuthServerOptions.routes}, its bearer token verified. */
 export interface ProtectedRequest {
   /** The request method. */
   readonly method: string;
@@ -83,41 +56,18 @@ export interface ProtectedRequest {
   readonly scope: string | null;
 }
 
-/**
- * Answers a request to a mounted route ({@linkcode LocalAuthServerOptions.routes}) with a web
- * `Response`; its status, headers and body are sent as they are.
- *
- * @example A route that says who called it
- * ```ts
- * import type { ProtectedRouteHandler } from "@kognic/auth/testing";
- *
- * const whoami: ProtectedRouteHandler = (request) =>
- *   Response.json({ clientId: request.clientId, route: request.route });
- * ```
- */
+/** Answers a request to a mounted route with a web `Response`, sent as it is. */
 export type ProtectedRouteHandler = (request: ProtectedRequest) => Response | Promise<Response>;
 
 /**
- * A fault queued with {@linkcode LocalAuthServer.failTokenRequests} or
- * {@linkcode LocalAuthServer.failApiRequests}. It applies to the next matching request (or the
- * next `times` requests) before any normal handling; those requests are still counted.
- *
- * Which fields are set decides what happens: `delay` alone slows the request down and then
- * answers it normally; `reset` closes the connection without an answer (after `delay`, if set);
- * anything else (even `{}`) answers with `status`, `body`, `contentType`, `headers` and
- * `retryAfter`.
+ * A fault for the next `times` token or API requests (still counted): `delay` alone slows the
+ * request, `reset` closes the connection unanswered, anything else (even `{}`) answers with
+ * `status`, `body`, `contentType`, `headers` and `retryAfter`.
  */
 export interface InjectedFailure {
   /** The status code of the answer, from 200 to 599. @default {500} */
   status?: number;
-  /**
-   * The raw body to send, for example malformed JSON, an HTML page, or `"{}"` with status 200
-   * for a token response without `access_token`. When unset, the body is an RFC 6749 JSON error
-   * whose `error` follows the status: `invalid_request` for 400, `invalid_client` (token
-   * endpoint) or `invalid_token` (API) for 401, `temporarily_unavailable` for 429 and 503, and
-   * `server_error` otherwise.
-   * @default {undefined}
-   */
+  /** The raw body to send. @default {an RFC 6749 JSON error whose `error` follows the status} */
   body?: string;
   /** The `Content-Type` of the answer. @default {"application/json"} */
   contentType?: string;
@@ -125,25 +75,15 @@ export interface InjectedFailure {
   headers?: Record<string, string>;
   /** The `Retry-After` header: a number of seconds or an HTTP-date string. @default {undefined} */
   retryAfter?: number | string;
-  /**
-   * Milliseconds to wait before answering, for timeout tests. The wait ends early when the
-   * client disconnects or the server closes.
-   * @default {0}
-   */
+  /** Milliseconds to wait before answering (less if the client or server goes). @default {0} */
   delay?: number;
-  /**
-   * Destroy the connection without answering, so the client sees a connection reset.
-   * @default {false}
-   */
+  /** Destroy the connection without answering (a connection reset). @default {false} */
   reset?: boolean;
   /** How many consecutive matching requests the failure applies to. @default {1} */
   times?: number;
 }
 
-/**
- * One request to the token endpoint as the server saw it. The client secret is never recorded,
- * and neither is the `Authorization` header.
- */
+/** One request to the token endpoint; the client secret and `Authorization` are never recorded. */
 export interface RecordedTokenRequest {
   /** The `grant_type` form parameter, or `""` when it is missing. */
   readonly grantType: string;
@@ -167,23 +107,15 @@ export interface LocalAuthServerCounts {
   readonly clientCredentialsGrants: number;
   /** Token requests with `grant_type=refresh_token`, whatever their outcome. */
   readonly refreshTokenGrants: number;
-  /**
-   * Access tokens the token endpoint issued (tokens minted with
-   * {@linkcode LocalAuthServer.issueToken} are not counted).
-   */
+  /** Access tokens the token endpoint issued (not those of `issueToken`). */
   readonly tokensIssued: number;
   /** Requests to the echo API, the mounted routes and the redirect helper. */
   readonly apiRequests: number;
-  /**
-   * Echo API and mounted route requests answered with 401, for a bad token or by an injected
-   * failure.
-   */
+  /** Echo API and mounted route requests answered with 401 (a bad token or a fault). */
   readonly unauthorizedApiRequests: number;
 }
 
-/**
- * The body of a successful answer of the protected echo API ({@linkcode LocalAuthServer.apiUrl}).
- */
+/** The body of a successful answer of the echo API. */
 export interface EchoResponse {
   /** The request method. */
   method: string;
@@ -201,10 +133,7 @@ export interface EchoResponse {
   body: string;
 }
 
-/**
- * A running local auth server, returned by {@linkcode startAuthServer}. Close it with
- * {@linkcode LocalAuthServer.close} or an `await using` declaration.
- */
+/** A running local auth server; close it with `close()` or `await using`. */
 export interface LocalAuthServer extends AsyncDisposable {
   /** The base URL without a trailing slash, such as `http://127.0.0.1:41234`; the auth server. */
   readonly url: string;
@@ -214,47 +143,26 @@ export interface LocalAuthServer extends AsyncDisposable {
   readonly apiUrl: string;
   /** Live request counters; the same object updates as requests arrive. */
   readonly counts: LocalAuthServerCounts;
-  /**
-   * The requests to the token endpoint in arrival order (the latest 10,000). This is a live
-   * view that grows as requests arrive; {@linkcode LocalAuthServer.resetCounts} empties it.
-   */
+  /** The token requests in arrival order (the latest 10,000), live; `resetCounts` empties it. */
   readonly tokenRequests: readonly RecordedTokenRequest[];
-  /**
-   * The lifetime of access tokens issued from now on, in seconds (fractional allowed).
-   *
-   * @throws {RangeError} When set to a negative or non-finite number.
-   */
+  /** Lifetime of tokens issued from now on, in seconds; a bad one throws a RangeError. */
   tokenLifetime: number;
   /**
-   * Queues a fault for the token endpoint. Faults apply in the order they were queued, each to
-   * `times` consecutive requests.
-   *
-   * @param failure The fault to inject.
-   * @throws {TypeError} When a field has the wrong type.
-   * @throws {RangeError} When `status`, `delay`, `retryAfter` or `times` is out of range.
+   * Queues a fault for the token endpoint (faults apply in order, each to `times` requests).
+   * @throws {TypeError | RangeError} When a field has the wrong type or is out of range.
    */
   failTokenRequests(failure: InjectedFailure): void;
   /**
-   * Queues a fault for the echo API and the mounted routes, for example
-   * `{ status: 401, times: 2 }`. Faults apply in the order they were queued, each to `times`
-   * consecutive requests. The redirect helper is not affected.
-   *
-   * @param failure The fault to inject.
-   * @throws {TypeError} When a field has the wrong type.
-   * @throws {RangeError} When `status`, `delay`, `retryAfter` or `times` is out of range.
+   * Queues a fault for the echo API and mounted routes, such as `{ status: 401, times: 2 }`.
+   * @throws {TypeError | RangeError} When a field has the wrong type or is out of range.
    */
   failApiRequests(failure: InjectedFailure): void;
   /** Makes every access token issued so far invalid: the echo API answers 401 for them. */
   revokeAccessTokens(): void;
-  /**
-   * Makes every refresh token issued so far invalid: the `refresh_token` grant answers 400
-   * `invalid_grant` for them.
-   */
+  /** Makes every refresh token issued so far invalid (400 `invalid_grant`). */
   revokeRefreshTokens(): void;
   /**
-   * Mints a valid access token without a request to the token endpoint. It is not counted in
-   * {@linkcode LocalAuthServerCounts.tokensIssued}.
-   *
+   * Mints a valid access token without a token request (not counted in `tokensIssued`).
    * @param clientId The client the token is for; the first registered client by default.
    * @returns The access token.
    * @throws {TypeError} When `clientId` is not a non-empty string.
@@ -262,12 +170,7 @@ export interface LocalAuthServer extends AsyncDisposable {
   issueToken(clientId?: string): string;
   /** Sets every counter to zero and empties {@linkcode LocalAuthServer.tokenRequests}. */
   resetCounts(): void;
-  /**
-   * Stops listening, closes every open connection (idle keep-alive ones and ones waiting for an
-   * answer) and clears pending delays. Calling it again returns the same promise.
-   *
-   * @returns A promise that resolves when the server is closed.
-   */
+  /** Stops listening, closes every connection and ends pending delays. @returns When closed. */
   close(): Promise<void>;
 }
 
@@ -276,8 +179,7 @@ const ECHO_PATH = "/v1/echo";
 const REDIRECT_PATH = "/v1/redirect";
 const REDIRECT_STATUSES: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
 const MAX_BODY_BYTES = 1024 * 1024;
-/** The bound of the recorded token requests and of the live refresh tokens. */
-const MAX_KEPT = 10_000;
+const MAX_KEPT = 10_000; // recorded token requests, live refresh tokens
 const PRUNE_INTERVAL_MS = 1000;
 const MAX_DELAY_MS = 2_147_483_647;
 // RFC 6749 appendix A.4: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
@@ -286,21 +188,13 @@ const NO_STORE = { "cache-control": "no-store", pragma: "no-cache" };
 const BASIC_CHALLENGE = { "www-authenticate": 'Basic realm="kognic"' };
 const BEARER_CHALLENGE = { "www-authenticate": 'Bearer error="invalid_token"' };
 
+type Json = Record<string, unknown>;
 type Counts = { -readonly [K in keyof LocalAuthServerCounts]: number };
 
-/** What the server knows of a token it issued. */
-interface Grant {
-  clientId: string;
-  scope: string | undefined;
-  /** When an access token expires, in ms since the epoch. */
-  expiresAt: number;
-}
-
-interface QueuedFailure extends InjectedFailure {
-  /** Whether it answers (rather than only delays). */
-  responds: boolean;
-  remaining: number;
-}
+/** What the server knows of a token it issued; `expiresAt` in ms since the epoch. */
+type Grant = { clientId: string; scope: string | undefined; expiresAt: number };
+/** A queued fault: whether it answers (not only delays), and how many requests remain. */
+type QueuedFailure = InjectedFailure & { responds: boolean; remaining: number };
 
 /** An RFC 6749 error answer of the server, thrown by its handlers. */
 class OAuthReply {
@@ -319,15 +213,17 @@ function refuse(status: number, error: string, description: string, headers = {}
   throw new OAuthReply(status, error, description, headers);
 }
 
+/** Throws the RFC 6749 `invalid_request` answer with `description`. */
+function bad(description: string): never {
+  refuse(400, "invalid_request", description);
+}
+
 /** Throws `Type` with `message` unless `ok`. */
-function need(ok: boolean, Type: typeof TypeError, message: string): void {
+function need(ok: boolean, message: string, Type: typeof TypeError = TypeError): void {
   if (!ok) throw new Type(message);
 }
 
-/**
- * Throws a TypeError naming the first field of `object` that is set but not of its type in
- * `types` ("string", "boolean", "function", "object" (not an array) or "array"; `|` for either).
- */
+/** Throws a TypeError naming the first set field of `object` not of its type in `types`. */
 function checkTypes(object: object, types: Record<string, string>, what: string): void {
   for (const [field, type] of Object.entries(types)) {
     const value = (object as Record<string, unknown>)[field];
@@ -340,17 +236,14 @@ function checkTypes(object: object, types: Record<string, string>, what: string)
           : typeof value === one
       );
     const kinds = type.split("|").map((one) => (/^[aeo]/.test(one) ? "an " : "a ") + one);
-    need(ok, TypeError, `The ${what} "${field}" must be ${kinds.join(" or ")}.`);
+    need(ok, `The ${what} "${field}" must be ${kinds.join(" or ")}.`);
   }
 }
 
 const isString = (value: unknown): value is string => typeof value === "string";
 const isDefined = (value: unknown): boolean => value !== undefined;
-
-/** Whether `value` is a plain object (not null, not an array). */
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
 
 /**
  * Starts a local Kognic-compatible OAuth 2.0 server with a protected echo API.
@@ -367,14 +260,8 @@ function isRecord(value: unknown): value is Record<string, unknown> {
  *
  * await using server = await startAuthServer();
  * server.failTokenRequests({ status: 429, retryAfter: 1 });
- * const response = await fetch(server.tokenUrl, {
- *   method: "POST",
- *   body: new URLSearchParams({
- *     grant_type: "client_credentials",
- *     client_id: "test-client",
- *     client_secret: "test-secret",
- *   }),
- * });
+ * const body = new URLSearchParams({ grant_type: "client_credentials" });
+ * const response = await fetch(server.tokenUrl, { method: "POST", body });
  * console.log(response.status, response.headers.get("retry-after")); // 429 "1"
  * await response.body?.cancel();
  * ```
@@ -382,7 +269,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 export async function startAuthServer(
   options: LocalAuthServerOptions = {},
 ): Promise<LocalAuthServer> {
-  need(isRecord(options), TypeError, "The options must be an object.");
+  need(isRecord(options), "The options must be an object.");
   checkTypes(options, {
     refreshTokens: "boolean",
     tokenPath: "string",
@@ -394,14 +281,14 @@ export async function startAuthServer(
   const { tokenPath = DEFAULT_TOKEN_PATH, corsOrigins = [] } = options;
   need(
     tokenPath.startsWith("/") && !/[?#\s]/.test(tokenPath),
-    RangeError,
     `The option "tokenPath" must be a path starting with "/", not "${tokenPath}".`,
+    RangeError,
   );
   checkNumber(port, 'The option "port"', 0, 65535);
-  need(hostname !== "", TypeError, 'The option "hostname" must not be empty.');
+  need(hostname !== "", 'The option "hostname" must not be empty.');
   const pem = !tls || [tls.key, tls.cert].every(isString);
-  need(pem, TypeError, 'The option "tls" must be { key, cert } with PEM strings.');
-  need(corsOrigins.every(isString), TypeError, 'The option "corsOrigins" must hold strings.');
+  need(pem, 'The option "tls" must be { key, cert } with PEM strings.');
+  need(corsOrigins.every(isString), 'The option "corsOrigins" must hold strings.');
   const clients = readClients(options.clients);
   const routes = readRoutes(options.routes, tokenPath);
   let tokenLifetime = checkLifetime(options.tokenLifetime ?? 3600);
@@ -425,9 +312,7 @@ export async function startAuthServer(
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
     const origin = req.headers.origin;
-    if (
-      origin && corsOrigins.some((allowed) => allowed === "*" || allowed === origin)
-    ) {
+    if (origin && corsOrigins.some((allowed) => allowed === "*" || allowed === origin)) {
       res.setHeader("access-control-allow-origin", origin);
       res.setHeader("vary", "origin");
       if (req.method === "OPTIONS" && req.headers["access-control-request-method"]) {
@@ -460,7 +345,7 @@ export async function startAuthServer(
       return await handleApiRequest(req, res, url, echo ? undefined : mounted);
     }
     req.resume();
-    if (!url) refuse(400, "invalid_request", "The URL is malformed.");
+    if (!url) bad("The URL is malformed.");
     refuse(404, "not_found", "There is nothing at this path.");
   }
 
@@ -468,7 +353,8 @@ export async function startAuthServer(
     counts.tokenRequests++;
     const failure = takeFailure(failures.token);
     const body = await readBody(req);
-    const isForm = mediaType(req.headers["content-type"]) === "application/x-www-form-urlencoded";
+    const type = (req.headers["content-type"] ?? "").split(";")[0].trim().toLowerCase();
+    const isForm = type === "application/x-www-form-urlencoded";
     const form = isForm && body !== undefined ? new URLSearchParams(body) : undefined;
     const basic = parseBasic(req.headers.authorization);
     const formSecret = form?.get("client_secret") ?? undefined;
@@ -498,27 +384,18 @@ export async function startAuthServer(
   }
 
   /** Runs the grant and returns the token response; throws an {@linkcode OAuthReply} otherwise. */
-  function grant(
-    method: string | undefined,
-    body: string | undefined,
-    form: URLSearchParams | undefined,
-    basic: Basic | undefined,
-  ): Record<string, unknown> {
+  function grant(method?: string, body?: string, form?: URLSearchParams, basic?: Basic): Json {
     if (method !== "POST") {
       refuse(405, "invalid_request", "The token endpoint accepts only POST.", { allow: "POST" });
     }
     if (body === undefined) refuse(413, "invalid_request", "The request body is too large.");
-    if (!form) {
-      refuse(400, "invalid_request", "The body must be application/x-www-form-urlencoded.");
-    }
+    if (!form) bad("The body must be application/x-www-form-urlencoded.");
     const params = form;
     for (const key of new Set(params.keys())) {
-      if (params.getAll(key).length > 1) {
-        refuse(400, "invalid_request", `The parameter "${key}" is repeated.`);
-      }
+      if (params.getAll(key).length > 1) bad(`The parameter "${key}" is repeated.`);
     }
     const grantType = params.get("grant_type");
-    if (!grantType) refuse(400, "invalid_request", 'The parameter "grant_type" is missing.');
+    if (!grantType) bad('The parameter "grant_type" is missing.');
     const clientId = authenticate(params, basic);
     const requested = params.get("scope");
     const scope = requested === null ? undefined : normalizeScope(requested);
@@ -528,7 +405,7 @@ export async function startAuthServer(
       refuse(400, "unsupported_grant_type", "The grant type is not supported.");
     }
     const refreshToken = params.get("refresh_token");
-    if (!refreshToken) refuse(400, "invalid_request", 'The parameter "refresh_token" is missing.');
+    if (!refreshToken) bad('The parameter "refresh_token" is missing.');
     const entry = refreshTokenGrants.get(refreshToken);
     if (!entry || entry.clientId !== clientId) {
       refuse(400, "invalid_grant", "The refresh token is invalid, expired or revoked.");
@@ -550,11 +427,9 @@ export async function startAuthServer(
       refuse(401, "invalid_client", "The Authorization header is malformed.", BASIC_CHALLENGE);
     }
     if (basic) {
-      if (secret !== null) {
-        refuse(400, "invalid_request", "The client used more than one authentication method.");
-      }
+      if (secret !== null) bad("The client used more than one authentication method.");
       if (formId !== null && formId !== basic.clientId) {
-        refuse(400, "invalid_request", 'The parameter "client_id" does not match the header.');
+        bad('The parameter "client_id" does not match the header.');
       }
       ({ clientId, secret } = basic);
     } else if (!clientId) {
@@ -569,8 +444,8 @@ export async function startAuthServer(
     return clientId!;
   }
 
-  function issueTokens(clientId: string, scope: string | undefined): Record<string, unknown> {
-    const response: Record<string, unknown> = {
+  function issueTokens(clientId: string, scope: string | undefined): Json {
+    const response: Json = {
       access_token: mintAccessToken(clientId, scope),
       token_type: "Bearer",
       expires_in: tokenLifetime,
@@ -613,10 +488,7 @@ export async function startAuthServer(
     return token;
   }
 
-  /**
-   * A request to the echo API or a mounted route: counts it, reads the body, applies a queued
-   * failure, checks the bearer token and answers.
-   */
+  /** A request to the echo API or a mounted route: counted, faulted, its bearer token checked. */
   async function handleApiRequest(
     req: IncomingMessage,
     res: ServerResponse,
@@ -647,28 +519,14 @@ export async function startAuthServer(
     const method = req.method ?? "GET";
     const [clientId, scope, headers] = [entry.clientId, entry.scope ?? null, copyHeaders(req)];
     if (!mounted) {
-      const { pathname: path, search } = url;
-      const echo: EchoResponse = {
-        method,
-        path,
-        query: search.slice(1),
-        clientId,
-        scope,
-        headers,
-        body,
-      };
+      const [path, query] = [url.pathname, url.search.slice(1)];
+      const echo: EchoResponse = { method, path, query, clientId, scope, headers, body };
       return sendJson(res, 200, echo);
     }
     const [prefix, handler] = mounted;
-    const response = await handler({
-      method,
-      url: new URL(url.pathname + url.search, baseUrl),
-      route: url.pathname.slice(prefix.length),
-      headers,
-      body,
-      clientId,
-      scope,
-    });
+    const route = url.pathname.slice(prefix.length);
+    const where = new URL(url.pathname + url.search, baseUrl);
+    const response = await handler({ method, url: where, route, headers, body, clientId, scope });
     if (!(response instanceof Response)) throw new TypeError("A route must return a Response.");
     const text = Buffer.from(await response.arrayBuffer());
     const answer = Object.fromEntries(response.headers);
@@ -680,11 +538,9 @@ export async function startAuthServer(
     req.resume();
     const to = url.searchParams.get("to");
     const status = Number(url.searchParams.get("status") ?? 302);
-    if (to === null || !URL.canParse(to)) {
-      refuse(400, "invalid_request", 'The parameter "to" must be an absolute URL.');
-    }
+    if (to === null || !URL.canParse(to)) bad('The parameter "to" must be an absolute URL.');
     if (!REDIRECT_STATUSES.has(status)) {
-      refuse(400, "invalid_request", 'The parameter "status" must be 301, 302, 303, 307 or 308.');
+      bad('The parameter "status" must be 301, 302, 303, 307 or 308.');
     }
     res.writeHead(status, { location: to, "content-length": "0" }).end();
   }
@@ -737,8 +593,7 @@ export async function startAuthServer(
   const server: Server = tls ? createHttpsServer(tls, handle) : createServer(handle);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    // A deep accept queue: a burst of connections (a test's thousand calls at once) waits to
-    // be accepted, rather than being refused, while a busy machine is slow to accept them.
+    // A deep accept queue: a burst of connections waits rather than being refused.
     server.listen({ port, host: hostname, backlog: 4096 }, () => {
       server.off("error", reject);
       resolve();
@@ -770,11 +625,7 @@ export async function startAuthServer(
     revokeAccessTokens: () => accessTokens.clear(),
     revokeRefreshTokens: () => refreshTokenGrants.clear(),
     issueToken: (clientId = clients.keys().next().value ?? "test-client") => {
-      need(
-        isString(clientId) && clientId !== "",
-        TypeError,
-        "The client ID must be a non-empty string.",
-      );
+      need(isString(clientId) && clientId !== "", "The client ID must be a non-empty string.");
       return mintAccessToken(clientId, undefined);
     },
     resetCounts: () => {
@@ -790,20 +641,16 @@ export async function startAuthServer(
 type Basic = { clientId: string; secret: string } | "malformed";
 
 function readClients(clients: unknown = { "test-client": "test-secret" }): Map<string, string> {
-  need(isRecord(clients), TypeError, 'The option "clients" must be an object of IDs to secrets.');
+  need(isRecord(clients), 'The option "clients" must be an object of IDs to secrets.');
   const entries = Object.entries(clients as object);
   for (const [id, secret] of entries) {
-    need(
-      id !== "" && isString(secret),
-      TypeError,
-      `The secret of client "${id}" must be a string.`,
-    );
+    need(id !== "" && isString(secret), `The secret of client "${id}" must be a string.`);
   }
   return new Map(entries);
 }
 
 function readRoutes(routes: unknown = {}, tokenPath: string): [string, ProtectedRouteHandler][] {
-  need(isRecord(routes), TypeError, 'The option "routes" must be an object of paths to handlers.');
+  need(isRecord(routes), 'The option "routes" must be an object of paths to handlers.');
   const mounted = Object.entries(routes as Record<string, unknown>);
   for (const [prefix, handler] of mounted) {
     const own = [tokenPath, ECHO_PATH, REDIRECT_PATH].find((path) =>
@@ -811,12 +658,12 @@ function readRoutes(routes: unknown = {}, tokenPath: string): [string, Protected
     );
     need(
       /^\/[^?#\s]*[^/?#\s]$/.test(prefix) && own === undefined,
-      RangeError,
       own === undefined
         ? `The route "${prefix}" must be a path starting with "/" and not ending with "/".`
         : `The route "${prefix}" lies under the server's own path "${own}" and is never served.`,
+      RangeError,
     );
-    need(typeof handler === "function", TypeError, `The route "${prefix}" needs a function.`);
+    need(typeof handler === "function", `The route "${prefix}" needs a function.`);
   }
   return (mounted as [string, ProtectedRouteHandler][]).sort(([a], [b]) => b.length - a.length);
 }
@@ -826,23 +673,20 @@ function checkLifetime(seconds: unknown): number {
   return seconds as number;
 }
 
-/**
- * Throws a RangeError unless `value` is undefined or a finite number from `min` to `max`, and a
- * whole one when `whole`; `name` starts the message.
- */
+/** Throws a RangeError unless `value` is undefined or a (`whole`) finite number in `min`..`max`. */
 function checkNumber(value: unknown, name: string, min: number, max: number, whole = true): void {
   const ok = value === undefined || (typeof value === "number" && Number.isFinite(value) &&
     (!whole || Number.isInteger(value)) && value >= min && value <= max);
   const range = max === Infinity ? `>= ${min}` : `from ${min} to ${max}`;
   need(
     ok,
-    RangeError,
     `${name} must be a ${whole ? "whole " : ""}number ${range}, not "${value}".`,
+    RangeError,
   );
 }
 
 function readFailure(failure: InjectedFailure): QueuedFailure {
-  need(isRecord(failure), TypeError, "The failure must be an object.");
+  need(isRecord(failure), "The failure must be an object.");
   checkTypes(failure, {
     body: "string",
     contentType: "string",
@@ -851,21 +695,16 @@ function readFailure(failure: InjectedFailure): QueuedFailure {
     reset: "boolean",
   }, "failure field");
   const { status, headers = {}, retryAfter, delay, times = 1 } = failure;
-  need(Object.values(headers).every(isString), TypeError, "The failure headers must be strings.");
+  need(Object.values(headers).every(isString), "The failure headers must be strings.");
   checkNumber(status, "The failure status", 200, 599);
-  if (typeof retryAfter === "number") {
-    checkNumber(retryAfter, 'The failure "retryAfter"', 0, Infinity, false);
-  }
+  const after = typeof retryAfter === "number" ? retryAfter : undefined;
+  checkNumber(after, 'The failure "retryAfter"', 0, Infinity, false);
   checkNumber(delay, "The failure delay (ms)", 0, MAX_DELAY_MS, false);
   checkNumber(times, 'The failure "times"', 1, Number.MAX_SAFE_INTEGER);
   const { body, contentType } = failure;
   const answers = [status, body, contentType, failure.headers, retryAfter].some(isDefined);
-  return {
-    ...failure,
-    headers: { ...headers },
-    responds: answers || delay === undefined,
-    remaining: times,
-  };
+  const responds = answers || delay === undefined;
+  return { ...failure, headers: { ...headers }, responds, remaining: times };
 }
 
 function takeFailure(queue: QueuedFailure[]): QueuedFailure | undefined {
@@ -899,10 +738,6 @@ function readBody(req: IncomingMessage): Promise<string | undefined> {
       if (!req.complete) reject(new Error("The request was aborted."));
     });
   });
-}
-
-function mediaType(contentType: string | undefined): string {
-  return (contentType ?? "").split(";")[0].trim().toLowerCase();
 }
 
 /** Parses `Authorization: Basic`; undefined when another scheme or none is used. */
@@ -946,25 +781,19 @@ function copyHeaders(req: IncomingMessage): Record<string, string> {
   return headers;
 }
 
-function base64UrlJson(value: unknown): string {
-  return Buffer.from(JSON.stringify(value)).toString("base64url");
-}
+const base64UrlJson = (value: unknown): string =>
+  Buffer.from(JSON.stringify(value)).toString("base64url");
 
-function sendError(res: ServerResponse, reply: OAuthReply, headers = {}): void {
+const sendError = (res: ServerResponse, reply: OAuthReply, headers = {}): void =>
   sendJson(res, reply.status, reply.body, { ...headers, ...reply.headers });
-}
 
-function sendJson(
-  res: ServerResponse,
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-): void {
+function sendJson(res: ServerResponse, status: number, body: unknown, headers = {}): void {
   const text = JSON.stringify(body);
+  const length = String(Buffer.byteLength(text));
   res.writeHead(status, {
     "content-type": "application/json",
-    "content-length": String(Buffer.byteLength(text)),
+    "content-length": length,
     ...headers,
-  });
-  res.end(text);
+  })
+    .end(text);
 }
