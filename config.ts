@@ -104,6 +104,6 @@ export {
 export { isSecureDestination, normalHost, normalOrigin, tokenEgress } from "./src/core/egress.ts";
 export { defaultAllowedOrigins, tokenUrlFor } from "./src/shared/url.ts";
 export { TOKEN_ENDPOINT_AUTH_METHODS } from "./src/core/options.ts";
-export { withDeadline } from "./src/shared/deadline.ts";
+export { type DeadlineOptions, withDeadline } from "./src/shared/deadline.ts";
 export { type BoundedBytes, readBoundedBytes } from "./src/shared/body.ts";
 export { importOptionalPeer, type OptionalPeer } from "./src/shared/optional_peer.ts";

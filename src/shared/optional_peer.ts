@@ -10,18 +10,24 @@
 // users do not have), so that the same version loads from a checkout and from
 // JSR; Node.js and Bun resolve the bare name from node_modules.
 
+/** The name of an optional package. */
+export type OptionalPeer =
+  | "@napi-rs/keyring"
+  | "undici"
+  | "@opentelemetry/api"
+  | "redis"
+  | "@modelcontextprotocol/client"
+  | "@modelcontextprotocol/server";
+
 /** The optional packages, with the `npm:` specifier deno.json's imports give each. */
-export const OPTIONAL_PEERS = {
+export const OPTIONAL_PEERS: Readonly<Record<OptionalPeer, string>> = {
   "@napi-rs/keyring": "npm:@napi-rs/keyring@^2.1.2",
   undici: "npm:undici@^7.10.0",
   "@opentelemetry/api": "npm:@opentelemetry/api@1.9.0",
   redis: "npm:redis@6.3.1",
   "@modelcontextprotocol/client": "npm:@modelcontextprotocol/client@2.4.0",
   "@modelcontextprotocol/server": "npm:@modelcontextprotocol/server@2.4.0",
-} as const;
-
-/** The name of an optional package. */
-export type OptionalPeer = keyof typeof OPTIONAL_PEERS;
+};
 
 /**
  * Imports an optional package, or a module of it (`subpath` such as
