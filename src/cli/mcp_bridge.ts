@@ -1200,7 +1200,7 @@ function serverRequests(found: (id: Id) => void): TransformStream<Uint8Array, Ui
   const decoder = new TextDecoder();
   let buffer = "";
   return new TransformStream({
-    transform(chunk, controller) {
+    transform(chunk, controller): void {
       buffer += decoder.decode(chunk, { stream: true });
       if (buffer.includes("\r") && !buffer.endsWith("\r")) buffer = buffer.replace(/\r\n?/g, "\n");
       let end: number;
