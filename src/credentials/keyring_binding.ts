@@ -24,7 +24,7 @@ import {
   type TokenResponseError,
   type TokenTimeoutError,
 } from "../shared/errors.ts";
-import { secretServiceOnBus } from "./dbus.ts";
+import { secretServiceOnBus, talkToBus } from "./dbus.ts";
 import { importOptionalPeer } from "../shared/optional_peer.ts";
 
 /** Options of {@linkcode KeyringError}. */
@@ -363,36 +363,19 @@ function unescapeAddress(value: string): string {
 }
 
 /**
- * Opens the bus socket and sends an empty SASL `AUTH` line, which a live bus
- * answers at once (with `REJECTED <mechanisms>`). Returns "answered",
- * "timeout", the connection's error code, or "unknown".
+ * Sends an empty SASL `AUTH` line, which a live bus answers at once. Returns
+ * "answered", "timeout", "closed", the connection's error code, or "unknown".
  */
-async function askBus(socketPath: string, timeout: number): Promise<string> {
-  if (!mayConnect(socketPath)) return "unknown";
-  let net: typeof import("node:net");
-  try {
-    net = await import("node:net");
-  } catch {
-    return "unknown";
-  }
-  return await new Promise<string>((resolve) => {
-    let socket: import("node:net").Socket | undefined;
-    const finish = (answer: string): void => {
-      clearTimeout(timer);
-      socket?.destroy();
-      resolve(answer);
-    };
-    const timer = setTimeout(() => finish("timeout"), timeout);
-    try {
-      socket = net.createConnection({ path: socketPath }, () => {
-        socket?.write("\0AUTH\r\n");
-      });
-      socket.on("data", () => finish("answered"));
-      socket.on("error", (error) => finish(errorCode(error) ?? "unknown"));
-      socket.on("close", () => finish("closed"));
-    } catch (error) {
-      finish(errorCode(error) ?? "unknown");
-    }
+function askBus(socketPath: string, timeout: number): Promise<string> {
+  if (!mayConnect(socketPath)) return Promise.resolve("unknown");
+  const answers = {
+    timeout: "timeout",
+    close: "closed",
+    error: (error: unknown) => errorCode(error) ?? "unknown",
+  };
+  return talkToBus(socketPath, timeout, answers, (socket, finish) => {
+    socket.on("connect", () => socket.write("\0AUTH\r\n"));
+    socket.on("data", () => finish("answered"));
   });
 }
 
