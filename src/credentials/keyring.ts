@@ -15,8 +15,7 @@ import {
   probeKeyring,
 } from "./keyring_binding.ts";
 import { ApiCredentials } from "../core/api_credentials.ts";
-import { parseCredentials, toFileJson } from "./json.ts";
-import { CredentialsError } from "../shared/errors.ts";
+import { parseCredentialsText, toFileJson } from "./json.ts";
 
 /**
  * The keyring service under which credentials are stored.
@@ -68,7 +67,7 @@ export async function readKeyringCredentials(
     (signal) => entry.getPassword(signal),
   );
   if (text === null || text === undefined) return undefined;
-  return parseStored(text, profile);
+  return parseCredentialsText(text, `keyring://${profile}`);
 }
 
 /**
@@ -103,7 +102,7 @@ export async function storeKeyringCredentials(
   } else {
     throw new TypeError("credentials must be a credentials file's JSON text or ApiCredentials");
   }
-  parseStored(text, profile);
+  parseCredentialsText(text, `keyring://${profile}`);
   const entry = await credentialsEntry(profile);
   await callKeyring(
     `store the credentials of profile '${profile}'`,
@@ -193,19 +192,4 @@ function checkProfile(profile: string): void {
 async function credentialsEntry(profile: string): Promise<KeyringEntry> {
   checkProfile(profile);
   return await openKeyringEntry(KEYRING_CREDENTIALS_SERVICE, profile);
-}
-
-function parseStored(text: string, profile: string): ApiCredentials {
-  const source = `keyring://${profile}`;
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    // The parser's message may quote the text, which holds the secret.
-    throw new CredentialsError(
-      "credentials_invalid",
-      `Bad auth credentials file, must be json: ${source}`,
-    );
-  }
-  return parseCredentials(json, source);
 }
