@@ -1,9 +1,7 @@
 /**
- * The egress rule, written once: may a request go to a URL at all, and may
- * the access token go with it. Every path that sends a request or hands out
- * a token asks here (the session's fetch on every redirect hop,
- * `getRequestHeaders`, the commands' `--url`, `mcp-proxy` and `kog mcp`), and
- * every comparison uses one normal form of an origin.
+ * The egress rule, written once: may a request go to a URL, and may the token
+ * go with it. Every path that sends a request or a token asks here, in one
+ * normal form of an origin.
  *
  * @module
  */
@@ -11,9 +9,7 @@
 import { isLoopbackHost } from "../shared/url.ts";
 
 /**
- * A URL's host in its normal form: lower-case, IDN as punycode and IPv6 in
- * brackets (as `URL` gives them), without a trailing dot, so that
- * `app.kognic.com.` and `app.kognic.com` are one host.
+ * A URL's host in normal form: as `URL` gives it, without a trailing dot.
  *
  * @param url The URL.
  * @returns The host name.
@@ -35,10 +31,8 @@ export function normalOrigin(url: URL): string {
 }
 
 /**
- * Whether a request to `url` may carry secrets over its transport: https, or
- * http to a loopback address (`localhost`, `*.localhost`, 127.0.0.0/8,
- * `[::1]`), or any http when `allowInsecureHttp`. A URL with a user name or
- * password never does.
+ * Whether a request to `url` may carry secrets: https, or http to loopback (or
+ * any with `allowInsecureHttp`); never a URL with user info.
  *
  * @param url The URL.
  * @param allowInsecureHttp Whether plain http to any host is allowed.
@@ -75,12 +69,8 @@ function parseOriginPattern(pattern: string): OriginPattern {
 }
 
 /**
- * The token's side of the rule for a list of allowed origins: the token goes
- * to a URL when its transport is secure ({@linkcode isSecureDestination}),
- * its normal origin is one of the list's (an entry `https://*.example.com`
- * matches any subdomain of example.com over https on the default port, not
- * example.com itself), and every earlier hop of its redirect chain was
- * trusted.
+ * The token's side of the rule: a secure destination whose normal origin is
+ * allowed (`https://*.example.com`: subdomains only), after trusted hops only.
  *
  * @param patterns The allowed origins.
  * @param allowInsecureHttp Whether plain http to a host that is not loopback may carry it.
@@ -113,11 +103,8 @@ export function tokenEgress(
 }
 
 /**
- * The request side of the rule, for a path with a host gate (`kog mcp`): a
- * request may go to `url` only over https (http only to a loopback address),
- * without a user name or password, to one of `hosts` or a subdomain of one
- * (an IP address has none), or to exactly one of `exactHosts`, every host
- * compared in its normal form.
+ * The request side of the rule, for a host gate: a secure destination that is
+ * one of `hosts` or its subdomain, or exactly one of `exactHosts`.
  *
  * @param hosts Hosts reachable with their subdomains.
  * @param exactHosts Hosts reachable themselves only.
