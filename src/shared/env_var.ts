@@ -17,11 +17,7 @@ interface ProcessLike {
   env: Record<string, string | undefined>;
 }
 
-/**
- * Reads one environment variable, from `env` when given, else from the
- * process (Deno, Node, Bun). Returns `undefined` where there is no process
- * environment (browsers, most edge runtimes).
- */
+/** Reads one environment variable from `env`, else the process; `undefined` where there is none. */
 export function getEnv(name: string, env?: EnvSource): string | undefined {
   if (env) return env[name];
   const deno = (globalThis as { Deno?: DenoEnvLike }).Deno;
@@ -30,11 +26,7 @@ export function getEnv(name: string, env?: EnvSource): string | undefined {
   return process?.env?.[name];
 }
 
-/**
- * Like {@linkcode getEnv}, for optional settings read without being asked:
- * `undefined` where reading would throw or, on Deno, prompt (no env
- * permission for `name`).
- */
+/** {@linkcode getEnv} for settings read unasked: `undefined` where reading would throw or prompt. */
 export function peekEnv(name: string, env?: EnvSource): string | undefined {
   if (env) return env[name];
   const deno = (globalThis as { Deno?: DenoPermissionsLike }).Deno;

@@ -21,11 +21,7 @@ function parseUrl(value: string, what: string): URL {
   }
 }
 
-/**
- * Joins an auth server URL and a token endpoint path without doubling or
- * dropping slashes; an absolute `tokenEndpoint` is used as it is. The result
- * must be https, or http to a loopback address, unless `allowInsecureHttp`.
- */
+/** Joins the auth server and endpoint path (an absolute endpoint as it is); https or loopback unless allowed. */
 export function tokenUrlFor(
   authServer: string,
   tokenEndpoint: string,
@@ -60,10 +56,8 @@ export function assertSecureUrl(url: URL, what: string, allowInsecureHttp: boole
 }
 
 /**
- * The origins that receive the token when none are given: for a loopback auth
- * server, its own origin; otherwise the auth server's domain without a leading
- * `auth.` label, and its subdomains (`https://auth.app.kognic.com` gives
- * `https://app.kognic.com` and `https://*.app.kognic.com`).
+ * The default allowed origins: a loopback auth server's own; else its domain
+ * without `auth.`, and its subdomains.
  */
 export function defaultAllowedOrigins(tokenUrl: URL): string[] {
   if (isLoopbackHost(tokenUrl.hostname)) return [tokenUrl.origin];
