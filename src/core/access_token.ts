@@ -23,11 +23,8 @@ export interface TokenSet {
 }
 
 /**
- * A token as a backend sends it to a browser page (the fields of an OAuth 2.0
- * token response, RFC 6749 section 5.1): what
- * {@linkcode AccessToken.toTokenResponse} gives and
- * {@linkcode tokenSetFromResponse} reads. Holds the token: send it only to
- * the signed-in user it is for, with `Cache-Control: no-store`.
+ * A token as a backend sends it to a browser page (RFC 6749 section 5.1).
+ * Holds the token: send it only to its user, with `Cache-Control: no-store`.
  */
 export interface TokenResponse {
   /** The access token. */
@@ -41,9 +38,8 @@ export interface TokenResponse {
 }
 
 /**
- * Reads a token that a backend sent as {@linkcode TokenResponse} (such as
- * `token.toTokenResponse()`), for a session's `tokenProvider`. The lifetime
- * counts from `now`, so the page's clock and the backend's need not agree.
+ * Reads a {@linkcode TokenResponse} a backend sent, for a `tokenProvider`; the
+ * lifetime counts from `now`, so the two clocks need not agree.
  *
  * @param body The parsed JSON.
  * @param now The current time in milliseconds since the epoch. @default {Date.now()}
@@ -78,20 +74,13 @@ export function tokenSetFromResponse(body: unknown, now: number = Date.now()): T
   };
 }
 
-/**
- * What a token is good for at a moment: `"fresh"` needs no renewal;
- * `"usable"` is due for renewal but may still be sent while the renewal runs;
- * `"renew"` must be renewed before it is used.
- */
+/** `"fresh"`: no renewal; `"usable"`: sent while renewing; `"renew"`: renewed before use. */
 export type TokenFreshness = "fresh" | "usable" | "renew";
 
 /**
- * The one renewal rule of sessions and token caches. The renewal margin is
- * `leeway`, or half the token's lifetime when that is shorter (so a
- * short-lived token is renewed ahead of expiry without being fetched again
- * for every call), and never less than `floor`. A token is fresh while more
- * than the margin is left, usable while more than half the margin is left,
- * and must be renewed after.
+ * The one renewal rule of sessions and caches: margin = max(`floor`,
+ * min(`leeway`, half the lifetime)); fresh while more than the margin is left,
+ * usable while more than half of it, else renew.
  *
  * @param token The token's expiry and issue times, in milliseconds since the epoch.
  * @param now The current time in milliseconds since the epoch.
@@ -121,20 +110,12 @@ export function tokenFreshness(
   return left > margin ? "fresh" : left > margin / 2 ? "usable" : "renew";
 }
 
-/**
- * The longest lifetime a token is believed to have, in seconds (a year): a
- * longer `expires_in` from a server, or a later expiry in a token cache, is
- * cut to it.
- */
+/** The longest lifetime believed, in seconds (a year); longer ones are cut to it. */
 export const MAX_TOKEN_LIFETIME_SECONDS = 365 * 24 * 3600;
 
 /**
- * What is wrong with a token's fields, or `undefined` when nothing is: the one
- * check every token passes, whatever its source (a token response, a shared
- * cache, a `tokenProvider`, an `initialToken`). The tokens must be visible
- * ASCII (RFC 6749), so that they travel intact in an `Authorization` header;
- * the times must be milliseconds since the epoch that a `Date` can hold. The
- * answer never quotes a token.
+ * The one check every token passes, whatever its source: the tokens visible
+ * ASCII (intact in a header), the times ms a `Date` can hold. Never quotes a token.
  *
  * @param set The fields to check.
  * @returns The problem, in words, or `undefined`.
@@ -215,10 +196,7 @@ export class AccessToken {
   }
 
   /**
-   * Whether the token needs no renewal: more than `min(leeway, half its
-   * lifetime)` is left, so a short-lived token is renewed ahead of expiry
-   * without being fetched again for every call ({@linkcode tokenFreshness}
-   * says `"fresh"`).
+   * Whether {@linkcode tokenFreshness} says `"fresh"`.
    *
    * @param now The current time in milliseconds since the epoch.
    * @param leeway How long before expiry to renew, in milliseconds.
@@ -239,10 +217,8 @@ export class AccessToken {
   }
 
   /**
-   * The token for a browser page: `{ access_token, token_type, expires_in,
-   * scope }` ({@linkcode TokenResponse}), with the lifetime left at `now`,
-   * never the refresh token. Its `JSON.stringify` holds the token (unlike the
-   * token's own): send it only to the user it is for.
+   * The token for a browser page ({@linkcode TokenResponse}), never the refresh
+   * token. Its JSON holds the token: send it only to its user.
    *
    * @param now The current time in milliseconds since the epoch. @default {Date.now()}
    * @returns The token response.

@@ -32,9 +32,8 @@ export interface ApiCredentialsInit {
 }
 
 /**
- * A client id and secret with the file's other fields. The secret is kept in
- * a private field: `JSON.stringify`, `String()`, `console.log` and the Deno
- * and Node inspectors show `[redacted]` in its place.
+ * A client id and secret with the file's other fields. The secret is private:
+ * JSON, `String()` and the inspectors show `[redacted]`.
  *
  * @example
  * ```ts
@@ -70,8 +69,7 @@ export class ApiCredentials {
    *
    * @param init The client id, secret and optional fields.
    * @param source Where the credentials came from, for messages. @default {"explicit credentials"}
-   * @throws {CredentialsError} `credentials_invalid` when a field has a bad
-   *   value (see {@linkcode checkCredentials}), naming the field and the source.
+   * @throws {CredentialsError} `credentials_invalid` for a bad field ({@linkcode checkCredentials}).
    */
   constructor(init: ApiCredentialsInit, source = "explicit credentials") {
     checkCredentials(init, source);
@@ -137,11 +135,7 @@ export type AuthInput =
 
 /** Options of {@linkcode resolveCredentials}. */
 export interface ResolveCredentialsOptions {
-  /**
-   * A credentials file path (`~` expanded), `keyring://PROFILE`, a
-   * `[clientId, clientSecret]` pair, or a credentials object. When absent,
-   * the environment and the keyring are searched.
-   */
+  /** A file path, `keyring://PROFILE`, an id-secret pair or credentials; else the environment and keyring. */
   auth?: AuthInput;
   /** A client id, given together with `clientSecret` instead of `auth`. */
   clientId?: string;
@@ -150,8 +144,7 @@ export interface ResolveCredentialsOptions {
   /** Environment variables to read instead of the process's. */
   env?: EnvSource;
   /**
-   * How the explicit sources are named in the "No credentials found" message,
-   * such as `"--credentials"` in a CLI.
+   * The explicit sources' name in "No credentials found", such as `"--credentials"`.
    * @default {"the auth option, the clientId and clientSecret options"}
    */
   explicitSourceName?: string;
@@ -163,15 +156,11 @@ export function invalid(message: string): CredentialsError {
 }
 
 /**
- * The one check of credentials' fields, whatever their source (an object, a
- * credentials file, the keyring): `clientId` and `clientSecret` are non-empty
- * strings, and so are `email` and `issuer` when present; `name` is a string,
- * `userId` an integer, `scopes` an array of strings, and `created` and
- * `expires` a valid `Date` or a timestamp string, when present.
+ * The one check of credentials' fields, whatever their source: each field's
+ * type (id and secret non-empty strings; others when present).
  *
  * @param init The fields.
- * @param where Where they came from, as messages name it ("the auth option",
- *   "credentials file PATH").
+ * @param where Where they came from, as messages name it.
  * @throws {CredentialsError} `credentials_invalid`, naming the field and `where`.
  */
 export function checkCredentials(init: ApiCredentialsInit, where: string): void {

@@ -14,19 +14,15 @@ import {
 import { loadCredentials } from "./runtime.ts";
 
 /**
- * Finds credentials: from the options when given, else from
- * `KOGNIC_CREDENTIALS` (a file path or `keyring://PROFILE`), else from
- * `KOGNIC_CLIENT_ID` and `KOGNIC_CLIENT_SECRET`, else from the system
- * keyring's `default` profile. Does not check expiry.
+ * Finds credentials: from the options, else `KOGNIC_CREDENTIALS` (a path or
+ * `keyring://PROFILE`), else `KOGNIC_CLIENT_ID` and `KOGNIC_CLIENT_SECRET`,
+ * else the keyring's `default` profile. Does not check expiry.
  *
  * @param options Explicit credentials and the environment to search.
  * @returns The credentials found.
- * @throws {CredentialsError} When none are found (listing the sources tried),
- *   when a file is missing or bad, when only one variable or option of the
- *   pair is set, or when a field has a bad value (`credentials_invalid`,
- *   naming the field and the source, whatever the source).
- * @throws {TypeError} When `auth` is combined with `clientId`/`clientSecret`,
- *   or has an unknown form.
+ * @throws {CredentialsError} When none are found (listing the sources tried), a file
+ *   is missing or bad, only half a pair is set, or a field is bad (naming it and the source).
+ * @throws {TypeError} When `auth` is combined with `clientId`/`clientSecret`, or has an unknown form.
  *
  * @example
  * ```ts
@@ -47,12 +43,11 @@ export async function resolveCredentials(
 }
 
 /**
- * The credentials given in options, checked synchronously: a path to read
- * later, or ready credentials. `undefined` when the options give none.
+ * The credentials options give, checked at once: a path to read later, ready
+ * credentials, or `undefined`.
  *
  * @throws {TypeError} For conflicting options, or an `auth` of an unknown form.
- * @throws {CredentialsError} `credentials_invalid` for credentials with a bad
- *   field value (such as an empty secret), naming the field and the option.
+ * @throws {CredentialsError} `credentials_invalid` for a bad field, naming it and the option.
  */
 export function explicitCredentials(
   options: ResolveCredentialsOptions,

@@ -12,9 +12,7 @@
 import { isLoopbackHost } from "../shared/url.ts";
 
 /**
- * A URL's host in its normal form: lower-case, IDN as punycode and IPv6 in
- * brackets (as `URL` gives them), without a trailing dot, so that
- * `app.kognic.com.` and `app.kognic.com` are one host.
+ * A URL's host in normal form: as `URL` gives it, without a trailing dot.
  *
  * @param url The URL.
  * @returns The host name.
@@ -36,10 +34,8 @@ export function normalOrigin(url: URL): string {
 }
 
 /**
- * Whether a request to `url` may carry secrets over its transport: https, or
- * http to a loopback address (`localhost`, `*.localhost`, 127.0.0.0/8,
- * `[::1]`), or any http when `allowInsecureHttp`. A URL with a user name or
- * password never does.
+ * Whether a request to `url` may carry secrets: https, or http to loopback (or
+ * any with `allowInsecureHttp`); never a URL with user info.
  *
  * @param url The URL.
  * @param allowInsecureHttp Whether plain http to any host is allowed.
@@ -76,12 +72,8 @@ function parseOriginPattern(pattern: string): OriginPattern {
 }
 
 /**
- * The token's side of the rule for a list of allowed origins: the token goes
- * to a URL when its transport is secure ({@linkcode isSecureDestination}),
- * its normal origin is one of the list's (an entry `https://*.example.com`
- * matches any subdomain of example.com over https on the default port, not
- * example.com itself), and every earlier hop of its redirect chain was
- * trusted.
+ * The token's side of the rule: a secure destination whose normal origin is
+ * allowed (`https://*.example.com`: subdomains only), after trusted hops only.
  *
  * @param patterns The allowed origins.
  * @param allowInsecureHttp Whether plain http to a host that is not loopback may carry it.

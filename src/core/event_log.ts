@@ -1,8 +1,6 @@
 /**
- * Events as one line each: the CLIs' `-v` lines, the log that
- * `KOGNIC_AUTH_LOG=debug|info|warn` turns on for library users (on stderr),
- * and the once-per-origin warning for requests sent without the token.
- * Loaded lazily, only when something logs.
+ * Events as one line each (`-v`, `KOGNIC_AUTH_LOG`, the once-per-origin
+ * unauthenticated warning). Loaded only when something logs.
  *
  * @module
  */

@@ -1,8 +1,6 @@
 /**
- * The events of a session and of the API client: what happened to a token
- * or a request, with durations, attempt numbers and error codes. No event
- * carries a client secret, a token or a URL's password; URLs are given
- * without user info.
+ * The events of a session and the API client; none carries a secret, a token
+ * or a URL's user info.
  *
  * @module
  */
@@ -79,11 +77,7 @@ export interface TokenAcquiredEvent {
 export interface TokenRenewalEvent {
   /** The kind of event. */
   type: "token.renewal";
-  /**
-   * Why: `initial` (no token yet), `ahead_of_expiry` (the token is still
-   * usable while the renewal runs), `expiring` (too little is left to use it),
-   * or `invalidated` (a 401, or `forceRefresh`).
-   */
+  /** Why: no token yet, renewing while still usable, too little left, or invalidated (a 401, `forceRefresh`). */
   reason: "initial" | "ahead_of_expiry" | "expiring" | "invalidated";
 }
 
@@ -159,11 +153,7 @@ export interface DeprecationEvent {
   message: string;
 }
 
-/**
- * Every event, discriminated by `type`. Listen with the `onEvent` option of
- * `AuthSession` and `KognicClient`; a listener that throws or rejects is
- * ignored.
- */
+/** Every event, discriminated by `type`, given to the `onEvent` option. */
 export type AuthEvent =
   | TokenRequestEvent
   | TokenResponseEvent
@@ -182,8 +172,7 @@ export type AuthEvent =
 export type AuthEventListener = (event: AuthEvent) => void;
 
 /**
- * Calls `listener` with `event`, so that nothing it does (a throw, a
- * rejected promise) reaches the caller or the process.
+ * Calls `listener` with `event` (redacted); nothing it throws or rejects reaches the caller.
  *
  * @param listener The user's listener, if any.
  * @param event The event.
@@ -191,7 +180,6 @@ export type AuthEventListener = (event: AuthEvent) => void;
 export function emit<E>(listener: ((event: E) => unknown) | undefined, event: E): void {
   if (!listener) return;
   try {
-    // Events pass the redactor (secrets.ts) like every other text that leaves.
     const result = listener(redactor.value(event)) as { then?: unknown } | undefined;
     if (typeof result?.then === "function") {
       (result as PromiseLike<unknown>).then(undefined, () => {});

@@ -1,7 +1,6 @@
 /**
- * The next hop of a redirect the session follows itself: the method and
- * body as fetch rewrites them, and the credentials dropped on a change of
- * origin. Loaded lazily, on a request's first redirect.
+ * The next hop of a redirect the session follows itself, as fetch would make
+ * it, credentials dropped across origins. Loaded on a first redirect.
  *
  * @module
  */
@@ -28,11 +27,9 @@ export interface Hop {
 }
 
 /**
- * Where a redirect response leads, as fetch's "follow" would go there, or
- * `undefined` when it is returned to the caller as it is (not a 301, 302,
- * 303, 307 or 308 with a `Location`, such as a 304; or a stream body, which
- * was sent once and cannot go on). The response's body is cancelled when the
- * redirect is followed or refused, and only then.
+ * Where a redirect leads, as fetch's "follow" would go, or `undefined` when
+ * the response is returned as it is (no 301/302/303/307/308 with `Location`,
+ * or a stream body sent once). Its body is cancelled when followed or refused.
  *
  * @param response A response with a 3xx status.
  * @param hop The request that got it.
@@ -92,12 +89,9 @@ function without(headers: HeadersInit, names: readonly string[]): Headers {
 }
 
 /**
- * A browser's answer to `redirect: "manual"`, which hides where the
- * redirect goes. The session lets fetch follow redirects from then on (a
- * browser drops `Authorization` on a change of origin itself). This request
- * was sent once already: a GET or HEAD, which has no body and changes
- * nothing, is sent again with `redirect: "follow"`; any other method is never
- * sent twice, and fails.
+ * A browser's opaque answer to `redirect: "manual"`: fetch follows from then
+ * on (dropping `Authorization` across origins itself). A GET or HEAD is sent
+ * again with `"follow"`; any other method is never sent twice, and fails.
  *
  * @param fetch The session's fetch.
  * @param hop The request that was answered.

@@ -1,8 +1,6 @@
 // Apart from token_client.ts for the size budget: this loads on import, the request lazily.
 /**
- * The public entry to token requests. The request code itself loads on the
- * first token request, so a page or worker that imports the core pays for it
- * only when it needs a token.
+ * The public entry to token requests; the request code loads on the first one.
  *
  * @module
  */
@@ -11,13 +9,9 @@ import type { AccessToken } from "./access_token.ts";
 import type { RequestTokenOptions } from "./options.ts";
 
 /**
- * Requests a token from an OAuth 2.0 token endpoint. Network errors,
- * timeouts, 408, 425, 429 and 5xx are retried with exponential backoff and
- * full jitter, honouring `Retry-After`; other errors, such as
- * `invalid_client`, are thrown at once.
- *
- * The expiry is anchored to the time the request was sent. A missing
- * `expires_in` is taken as one hour; a 401 from an API renews the token anyway.
+ * Requests a token from an OAuth 2.0 token endpoint, retrying network errors,
+ * timeouts, 408, 425, 429 and 5xx (honouring `Retry-After`). The expiry counts
+ * from the send; a missing `expires_in` is an hour.
  *
  * @param options The endpoint, credentials, grant and transport options.
  * @returns The token.

@@ -1,8 +1,7 @@
 /**
- * The core's seam to what needs a runtime (Deno, Node.js, Bun): credentials
- * from files, the environment and the keyring, and `environments.json`. The
- * entry points install the sources (`src/runtime/install.ts`); browsers and
- * edge workers install none, so each call rejects, saying what to pass instead.
+ * The core's seam to what needs a runtime (credentials sources,
+ * `environments.json`): installed by the entry points; in a browser each call
+ * rejects, saying what to pass instead.
  *
  * @module
  */
@@ -13,11 +12,7 @@ import { ConfigurationError } from "../shared/errors.ts";
 
 /** What a runtime provides to the core. */
 export interface RuntimeSources {
-  /**
-   * Reads credentials from `path` (a file or `keyring://PROFILE`), or when it
-   * is `undefined` from `KOGNIC_CREDENTIALS`,
-   * `KOGNIC_CLIENT_ID`/`KOGNIC_CLIENT_SECRET` and the keyring.
-   */
+  /** Reads credentials from `path` (a file or `keyring://PROFILE`), else the environment and keyring. */
   credentials(
     path: string | undefined,
     options: ResolveCredentialsOptions,
@@ -31,8 +26,7 @@ async function needsRuntime(): Promise<never> {
   throw new ConfigurationError((await import("./session_lazy.ts")).NEEDS_RUNTIME);
 }
 
-// Reassigned by installRuntime: the core's modules see the installed sources
-// through these live bindings, and a browser bundle keeps only the defaults.
+// Live bindings, reassigned by installRuntime; a browser bundle keeps the defaults.
 
 /** The installed {@linkcode RuntimeSources.credentials}, else a rejection. */
 export let loadCredentials: RuntimeSources["credentials"] = needsRuntime;

@@ -23,11 +23,7 @@ import {
   type GetTokenOptions,
 } from "./options.ts";
 
-/**
- * A token request in flight. Callers share only data: its promise and plain
- * fields, never its AbortController, which an edge worker binds to the
- * request that made it (workerd refuses to let another request even read it).
- */
+/** A token request in flight. Callers share only data, never its AbortController (workerd binds it to its request). */
 interface Flight {
   promise: Promise<AccessToken>;
   controller: AbortController;
@@ -101,15 +97,13 @@ export class AuthSession {
   #log: Promise<((event: AuthEvent) => void) | undefined> | undefined;
 
   /**
-   * Creates a session. Explicit credentials and URLs are checked here;
-   * credentials from a file or the environment are read on first use (or by
-   * {@linkcode AuthSession.create}).
+   * Creates a session, checking explicit credentials and URLs; a file or the
+   * environment is read on first use (or by {@linkcode AuthSession.create}).
    *
    * @param options Credentials, servers, scopes and transport options.
    * @throws {TypeError} For conflicting or malformed options.
    * @throws {ConfigurationError} For a token URL that is not https (loopback excepted).
-   * @throws {CredentialsError} For explicit credentials that have expired, or
-   *   have a field with a bad value (`credentials_invalid`).
+   * @throws {CredentialsError} For explicit credentials that have expired or a bad field.
    */
   constructor(options: AuthSessionOptions = {}) {
     this.#options = options;
@@ -147,8 +141,7 @@ export class AuthSession {
   }
 
   /**
-   * Creates a session and reads its credentials at once, so that a missing,
-   * bad or expired credentials file is reported here rather than on first use.
+   * Creates a session and reads its credentials at once, reporting a bad file here.
    *
    * @param options As for the constructor.
    * @returns The session, its credentials loaded.
@@ -168,12 +161,9 @@ export class AuthSession {
   }
 
   /**
-   * Creates a session for a Kognic environment from `environments.json`:
-   * the one named, else the one whose host matches `url` best (the longest
-   * host suffix wins), else the file's `default_environment`, else Kognic's
-   * production. The environment gives the auth server, the credentials and
-   * the scopes; options given here override them, and `scopes` here beat the
-   * environment's, which beat the credentials file's.
+   * Creates a session for a Kognic environment of `environments.json`: the one
+   * named, else the best host match of `url`, else the default, else
+   * production. Options given here override the environment's.
    *
    * @param options The environment to use, and session options.
    * @returns The session, its credentials loaded.
@@ -210,8 +200,7 @@ export class AuthSession {
   }
 
   /**
-   * Returns a valid access token, requesting one when none is cached or the
-   * cached one is close to expiry.
+   * Returns a valid access token, requesting one when needed.
    *
    * @param options A signal to stop waiting, and `forceRefresh`.
    * @returns The access token, for an `Authorization: Bearer` header.
@@ -223,12 +212,9 @@ export class AuthSession {
   }
 
   /**
-   * The headers that authenticate a request to `url`: `{ Authorization:
-   * "Bearer <token>" }` when the session sends its token there
-   * ({@linkcode AuthSession.sendsTokenTo}), else `{}` (and no token is
-   * requested). For clients that take headers rather than a fetch: axios
-   * interceptors, gRPC metadata, WebSocket handshakes, an MCP transport's
-   * `requestInit`.
+   * The headers that authenticate a request to `url`: `{ Authorization }` when
+   * {@linkcode AuthSession.sendsTokenTo} says so, else `{}` (no token
+   * requested). For clients that take headers rather than a fetch.
    *
    * @param url Where the request goes, as an absolute URL.
    * @param options A signal to stop waiting for the token, and `forceRefresh`.
@@ -255,11 +241,9 @@ export class AuthSession {
   }
 
   /**
-   * Whether the session sends its token with a request to `url`: https (or
-   * http to a loopback address), no user name or password in the URL, and an
-   * origin of `allowedOrigins`, compared in one normal form (lower-case, the
-   * default port dropped, a trailing dot of the host removed). A redirect hop
-   * also needs every earlier hop of its chain to pass.
+   * Whether the session sends its token to `url`: https (or http to loopback),
+   * no user info, an origin of `allowedOrigins` in normal form; a redirect hop
+   * also needs every earlier hop to pass.
    *
    * @param url An absolute URL (in a browser, relative to the page).
    * @returns Whether the token would go there.
@@ -293,16 +277,12 @@ export class AuthSession {
     const state = current && tokenFreshness(current, this.#now(), this.#leeway);
     if (state == "fresh") return Promise.resolve(current!);
     if (signal?.aborted) return Promise.reject(signal.reason);
-    // In the first half of the renewal margin the token is still good: callers
-    // use it while the renewal runs, so a slow or failing auth server delays
-    // nobody until the token really runs short.
+    // Still good in the margin's first half: used while the renewal runs.
     if (state == "usable") {
       this.#flight ??= this.#startFlight("ahead_of_expiry");
       return Promise.resolve(current!);
     }
-    // Only a flight that someone waits for is joined: one started in the
-    // background may have ended with the request that started it (an edge
-    // worker ends a request's I/O with it).
+    // Join only a waited-for flight: a background one may have died with its request (edge workers).
     const flight = this.#flight;
     return flight?.waiters.size ? this.#join(flight, signal, false) : this.#join(
       this.#startFlight(current ? "expiring" : this.#rejected ? "invalidated" : "initial"),
@@ -311,11 +291,7 @@ export class AuthSession {
     );
   }
 
-  /**
-   * Waits for a flight. When its starter leaves, the flight ends (in an edge
-   * worker it would end with the starter's request anyway) and the callers
-   * still waiting are sent on at once to ask again, each from its own request.
-   */
+  /** Waits for a flight. When its starter leaves, the flight ends and the other waiters ask again. */
   async #join(
     flight: Flight,
     signal: AbortSignal | undefined,
@@ -356,10 +332,7 @@ export class AuthSession {
       : undefined;
   }
 
-  /**
-   * Forgets the cached access token, so the next call requests a new one
-   * (with the refresh token, when there is one).
-   */
+  /** Forgets the cached access token, so the next call requests a new one. */
   invalidateToken(): void {
     this.#rejected = this.#current?.accessToken;
     this.#current = undefined;
@@ -379,8 +352,7 @@ export class AuthSession {
         if (this.#flight === flight) this.#flight = undefined;
       }),
     };
-    // Waiters handle the outcome; this keeps a flight whose waiters all left from
-    // being reported as an unhandled rejection.
+    // Waiters handle the outcome; a flight all left is no unhandled rejection.
     flight.promise.catch(() => {});
     this.#flight = flight;
     return flight;
@@ -388,7 +360,6 @@ export class AuthSession {
 
   async #acquire(signal: AbortSignal): Promise<AccessToken> {
     const started = this.#now();
-    // The session's side, for the lazily loaded code that acquires the token.
     // deno-lint-ignore no-this-alias
     const session = this;
     return await (await import("./session_lazy.ts")).acquire(
@@ -435,27 +406,21 @@ export class AuthSession {
       redirect = init?.redirect ?? "follow";
     }
     method = method.toUpperCase();
-    // Copied once per call, with Object.assign: on Node 20, spread syntax
-    // (`{ ...init, signal }`) costs about 1 µs a call more.
+    // Object.assign: spread costs about 1 µs a call more on Node 20.
     const base: RequestInit = Object.assign({}, init);
     base.signal = signal;
-    // The session follows redirects itself, deciding at each hop; a fetch
-    // that hides them (a browser's) follows them itself, dropping
-    // Authorization on a change of origin.
+    // The session follows redirects itself; a browser's fetch hides them (and drops Authorization across origins).
     base.redirect = this.#fetchFollows ? redirect : "manual";
     if (body instanceof ReadableStream) (base as { duplex?: string }).duplex = "half";
 
-    // One plain record of the call's headers, copied from the caller's (a
-    // plain record is never turned into a Headers object: fetch given one
-    // copies it through its iterator, which costs Deno's fetch more than this).
+    // A plain record, never a Headers object (costlier for Deno's fetch to copy).
     const record = headerRecord(headers ?? {});
     let hop: Hop = { url, method, headers: record, body };
     let callerAuth = Object.keys(record).some((key) => key.toLowerCase() == "authorization");
     let replayed = false;
     for (;;) {
       const result = await this.#follow(hop, base, redirect, callerAuth, !replayed);
-      // Only the request that got the 401 is sent again, once (replaying
-      // says whether its body and the redirects followed allow it).
+      // Only the hop that got the 401 is sent again, once, if `replaying` allows it.
       const last = result.last;
       if (
         result.response.status !== 401 || !result.token || replayed ||
@@ -484,15 +449,11 @@ export class AuthSession {
     for (let hop = 0;; hop++) {
       trusted = this.#egress(url, trusted);
       let token: AccessToken | undefined;
-      // Every request sent gets its own init and its own plain record of
-      // headers, and the URL as text. The first one of a call uses the
-      // objects #send made for it; later hops and a replay copy.
+      // Each request gets its own init and headers; the call's first uses #send's.
       const own = firstSend && hop === 0;
       const hopHeaders = own ? headers as Record<string, string> : headerRecord(headers);
       if (!keepCallerAuth) {
-        // The only Authorization here is the session's own (lowercase, set on
-        // an earlier hop): the caller's is kept with keepCallerAuth, or was
-        // removed by nextHop on the change of origin that ended keeping it.
+        // Only the session's own (lowercase) can be here: nextHop removed the caller's across origins.
         delete hopHeaders.authorization;
         if (trusted) {
           token = this.#freshToken() ?? await this.getToken({ signal: base.signal ?? undefined });
@@ -539,11 +500,7 @@ export class AuthSession {
 }
 inspectAsJson(AuthSession, "AuthSession");
 
-/**
- * The headers as a new plain record: a record's own keys as given (a key
- * such as `__proto__` stays a header), a Headers object's or a list's
- * through a Headers object (lowercase, repeated names joined).
- */
+/** The headers as a new plain record (a record's own keys as given; others through Headers). */
 function headerRecord(headers: HeadersInit): Record<string, string> {
   return Object.fromEntries(
     Symbol.iterator in headers ? new Headers(headers) : Object.entries(headers),

@@ -1,11 +1,8 @@
 // Apart from session.ts for the size budget: the session's rarer paths, loaded lazily.
 /**
- * The parts of `AuthSession` that load lazily, when first needed: how a
- * token is acquired (from a `tokenProvider`, a token cache or the token
- * endpoint, the refresh-token grant first), a `Request` object as the input
- * of `fetch`, the replay of a request after a 401, and what a browser or edge worker says when asked for files,
- * the environment or the keyring. Only the cached token's path and the
- * synchronous checks stay in session.ts, loaded on import.
+ * The parts of `AuthSession` loaded when first needed: acquiring a token, a
+ * `Request` as input, the replay after a 401, and the browser's answer for
+ * files, variables and keyring.
  *
  * @module
  */
@@ -26,11 +23,7 @@ import {
   type TokenRequestInit,
 } from "./options.ts";
 
-/**
- * Each session's hold-off (see `Holdoff`), kept here rather than in the
- * session so that the code loaded on import stays small: keyed by the
- * session's `tokenUrl`, an object each session makes for itself and keeps.
- */
+/** Each session's hold-off (`Holdoff`), keyed by its own `tokenUrl` object; here to keep session.ts small. */
 const holdoffs = new WeakMap<URL, Holdoff>();
 
 function holdoffOf(s: Acquiring): Holdoff {
@@ -56,9 +49,8 @@ export interface Acquiring {
 }
 
 /**
- * A token for the session: from its `tokenProvider`, else through its token
- * cache, else from the token endpoint; a `token.acquired` event tells where
- * from.
+ * A token from the `tokenProvider`, else through the token cache, else from
+ * the endpoint; `token.acquired` tells which.
  *
  * @param s The session's side.
  * @param signal Stops the request.
@@ -124,8 +116,7 @@ async function fromServer(
   signal: AbortSignal,
 ): Promise<AccessToken> {
   const options = s.options;
-  // The options the token request shares with the session (timeout,
-  // totalTimeout, retry, onTokenUpdated) as they are, then its own.
+  // The options shared with the session as they are, then its own.
   const request: TokenRequestInit = Object.assign({}, options, {
     tokenUrl: s.tokenUrl,
     credentials,
@@ -144,9 +135,7 @@ async function fromServer(
     try {
       token = await sendTokenRequest({ ...request, refreshToken });
     } catch (error) {
-      // Refused for good (invalid_grant, invalid_token,
-      // unsupported_grant_type, a 401 or any other 4xx answer that retrying
-      // would not change): a full client-credentials grant follows.
+      // Refused for good (a 4xx such as invalid_grant): a client-credentials grant follows.
       if (!(error instanceof OAuthError) || error.retryable) throw error;
       s.refreshToken = undefined;
     }
@@ -178,10 +167,9 @@ export async function fromRequest(input: Request, init: RequestInit | undefined)
 }
 
 /**
- * Whether a request that got a 401 (with the session's token) is sent
- * again: only when its body can be sent twice and fetch did not follow
- * redirects unseen (the request that got it is known then only for GET and
- * HEAD). When it is, tells `request.replay` and cancels the 401's body.
+ * Whether a request that got a 401 is sent again: only when its body can be
+ * sent twice and no redirect was followed unseen (then only GET and HEAD).
+ * If so, emits `request.replay` and cancels the 401's body.
  */
 export async function replaying(
   emit: (event: AuthEvent) => void,

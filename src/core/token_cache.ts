@@ -1,9 +1,7 @@
 /**
- * The token-cache protocol the session speaks: the {@linkcode TokenCache}
- * interface, the cache key, when a cached token may be used, and the read
- * through the cache (its lock taken only to request a token). Implementations
- * (file, keyring, memory) are in `@kognic/auth/config`; the session loads {@linkcode readThrough}
- * lazily, on the first token it needs with a cache.
+ * The token-cache protocol: {@linkcode TokenCache}, the cache key, when a
+ * cached token may be used, and {@linkcode readThrough} (loaded lazily by the
+ * session). Implementations are in `@kognic/auth/config`.
  *
  * @module
  */
@@ -21,16 +19,11 @@ import { tokenUrlFor } from "../shared/url.ts";
 const MAX_STORED_LIFETIME = 366 * 24 * 3600 * 1000;
 
 /**
- * A token read from a cache (memory, a file, the keyring, Redis, Deno KV, or
- * a user's) as a clean copy, or `undefined` when it is not one: the one
- * parser of stored tokens. It reads this package's shape ({@linkcode TokenSet})
- * and the Python `kognic-auth` package's (`access_token`, `token_type`,
- * `expires_in` and `expires_at` in seconds; without `expires_in` the token
- * counts as issued when read). The token passes the checks of a fresh one
- * (`tokenSetProblem`: visible ASCII, times a `Date` can hold), is a bearer
- * token (`token_type` may be left out), was not issued in the future, and
- * lives at most a year and a day. A damaged or hostile entry is thus a cache
- * miss, never an error.
+ * The one parser of stored tokens: a clean copy of a cache entry in this
+ * package's shape ({@linkcode TokenSet}) or the Python `kognic-auth` one
+ * (seconds; without `expires_in` issued when read), or `undefined`. It must
+ * pass `tokenSetProblem`, be bearer, not issued in the future and live at most
+ * a year and a day: a damaged or hostile entry is a miss, never an error.
  *
  * @param value What the cache held.
  * @param options `refreshToken: false` drops the refresh token (caches shared
@@ -78,11 +71,7 @@ export function parseTokenSet(
   return token;
 }
 
-/**
- * A server's request to wait before asking for a token again (a `Retry-After`
- * longer than the session waits), as a cache shares it between the sessions
- * and processes that use it: a record of its own, never a token.
- */
+/** A server's long `Retry-After`, shared through a cache as a record of its own, never a token. */
 export interface TokenHoldoff {
   /** When the wait ends, in ms since the epoch. */
   until: number;
@@ -94,9 +83,8 @@ export interface TokenHoldoff {
 const MAX_HOLDOFF = 3_600_000;
 
 /**
- * A hold-off read from a cache, or `undefined` when it is not one or is over:
- * the one parser of stored hold-offs. The wait is cut to an hour from `now`,
- * and a status that is not an HTTP error status reads as 429.
+ * The one parser of stored hold-offs: `undefined` when not one or over; the
+ * wait is cut to an hour, a status that is not 4xx/5xx reads as 429.
  *
  * @param value What the cache held.
  * @param now The clock, in ms since the epoch.
@@ -141,17 +129,12 @@ export interface TokenCache {
   /** Removes every token of this cache. */
   clear(): Promise<void>;
   /**
-   * Runs fn while holding a cross-process lock for key, so concurrent
-   * processes on a cold cache make one token request: fn re-checks get() inside.
-   * When `options.signal` aborts while waiting for the lock, the wait ends
-   * and the call rejects with the signal's reason; fn does not run.
+   * Runs fn under a cross-process lock for key, so processes on a cold cache
+   * make one request (fn re-checks get()). An abort of `options.signal` while
+   * waiting rejects with its reason; fn does not run.
    */
   withLock<T>(key: string, fn: () => Promise<T>, options?: { signal?: AbortSignal }): Promise<T>;
-  /**
-   * Optional: the hold-off stored for `key` by {@linkcode TokenCache.setHoldoff}, if any. The
-   * caches of this package keep hold-offs as records of their own, apart from tokens; a cache
-   * without these two methods does not share them.
-   */
+  /** Optional: the hold-off stored for `key` by {@linkcode TokenCache.setHoldoff}, if any. */
   getHoldoff?(key: string): Promise<TokenHoldoff | undefined>;
   /** Optional: stores a server's request to wait for the tokens of `key`, until `holdoff.until`. */
   setHoldoff?(key: string, holdoff: TokenHoldoff): Promise<void>;
@@ -170,9 +153,8 @@ export interface TokenCache {
 export const TOKEN_CACHE_MARGIN = 30_000;
 
 /**
- * Whether a cached token may still be used: `now < expiresAt - 30 s`, the
- * renewal rule of `tokenFreshness` with a margin of exactly
- * {@linkcode TOKEN_CACHE_MARGIN}.
+ * Whether a cached token may still be used: `now < expiresAt - 30 s`
+ * ({@linkcode TOKEN_CACHE_MARGIN}).
  *
  * @param token The cached token.
  * @param now The current time in ms since the epoch. @default {Date.now()}
@@ -193,16 +175,9 @@ export function isUsable(token: TokenSet, now: number = Date.now()): boolean {
 
 /**
  * The cache key of a token, as the Python `kognic-auth` makes it:
- * `"<authServer>:<clientId>"`, followed by `":s-<hash>"` when scopes are
- * requested, where the hash is the first 12 hex digits of the SHA-256 of the
- * space-joined scopes. Unlike the reference, the scopes are sorted first, so
- * their order does not matter. No scopes and an empty list give the same key:
- * both request a token without a `scope` parameter.
- *
- * A session whose token URL is not its auth server's default endpoint
- * (`/v1/auth/oauth/token`), such as one given an absolute `tokenEndpoint`,
- * keys its tokens by that URL instead: `"<tokenUrl>:<clientId>"`, so that
- * two endpoints never share a token.
+ * `"<authServer>:<clientId>"`, plus `":s-<hash>"` (first 12 hex of the SHA-256
+ * of the space-joined scopes, sorted here) when scopes are given. A session
+ * whose token URL is not the default endpoint keys by that URL instead.
  *
  * @param authServer The auth server's URL, as the token request uses it (or the token URL).
  * @param clientId The OAuth client id.
@@ -250,11 +225,7 @@ export interface ReadThroughOptions {
   tokenUrl?: URL;
   /** Ends a wait for the cache's lock. */
   signal?: AbortSignal;
-  /**
-   * The session's memory of a server's long `Retry-After` (see
-   * `Holdoff` in options.ts), shared through the cache with the
-   * other processes that use it, when the cache keeps hold-offs.
-   */
+  /** The session's hold-off (options.ts), shared through a cache that keeps hold-offs. */
   holdoff?: { until?: number; status?: number };
   /** The client id, part of the key. */
   clientId: string;
@@ -273,11 +244,9 @@ export interface ReadThroughOptions {
 }
 
 /**
- * A token through the cache: the cached one while fresh by
- * `tokenFreshness` (the session's leeway, with at least 30 s left) and not rejected,
- * else a new one, requested under the cache's lock after a second look and
- * stored for the next process. A hit takes no lock. A cache that cannot be read or
- * written is a cache miss, never an error. `AuthSession` loads this lazily.
+ * A token through the cache: the cached one while fresh (leeway, at least 30 s
+ * left) and not rejected; else one requested under the lock after a second
+ * look, and stored. A hit takes no lock; a failing cache is a miss.
  *
  * @param options The cache, the key's parts and how to judge and request tokens.
  * @returns The token.
@@ -287,19 +256,14 @@ export async function readThrough(options: ReadThroughOptions): Promise<AccessTo
   const server = cacheKeyServer(options.authServer, options.tokenUrl);
   const { clientId, scopes } = options;
   const key = await tokenCacheKey(server, clientId, scopes);
-  // A hit needs no lock: the cache is read first, and the lock (a file, a
-  // lease) is taken only when a token must be requested, so that processes
-  // on a cold cache send one request between them. Under the lock the cache
-  // is read again, as another holder may have just stored a token.
+  // The lock is taken only to request; under it the cache is read again.
   const first = await readStored(cache, key);
   const hit = usableToken(first, options);
   if (hit) {
     emit(options.onEvent, { type: "cache.hit", key });
     return hit;
   }
-  // The Python package hashes the scopes in the order given, this package
-  // sorted: where the orders differ, a token Python stored under its key is
-  // used too (it is only read; this package writes under its own key).
+  // Python hashes scopes unsorted: read (never write) its key too.
   const given = scopes?.join(" ");
   if (given && given !== [...scopes!].sort().join(" ")) {
     const pythonKey = await scopedKey(`${server}:${clientId}`, given);
@@ -348,11 +312,7 @@ export async function readThrough(options: ReadThroughOptions): Promise<AccessTo
   }, { signal: options.signal });
 }
 
-/**
- * The cached token when it may be used: it passes the checks of a fresh one
- * (one that could not travel in an Authorization header is a miss), is fresh
- * by the session's leeway with at least 30 s left, and was not rejected.
- */
+/** The cached token when fresh (leeway, 30 s left) and not rejected by a server. */
 function usableToken(
   cached: TokenSet | undefined,
   options: ReadThroughOptions,
@@ -363,10 +323,7 @@ function usableToken(
   return freshness == "fresh" && options.usable(token) ? token : undefined;
 }
 
-/**
- * A stored token as parseTokenSet gives it: it passes the checks of a fresh
- * one, and a damaged or hostile entry, or a cache that throws, is a miss.
- */
+/** A stored token through parseTokenSet; a damaged entry or a throwing cache is a miss. */
 function readStored(cache: TokenCache, key: string): Promise<TokenSet | undefined> {
   return Promise.resolve().then(() => cache.get(key)).then(
     (value) => parseTokenSet(value),
@@ -374,25 +331,19 @@ function readStored(cache: TokenCache, key: string): Promise<TokenSet | undefine
   );
 }
 
-/**
- * The first part of the cache key: the auth server (without trailing
- * slashes) when the token URL is its default endpoint, as the Python
- * reference keys it; else the token URL itself, so that two endpoints never
- * share a token.
- */
+/** The key's first part: the auth server for its default endpoint, else the token URL. */
 function cacheKeyServer(authServer: string, tokenUrl?: URL): string {
-  // Never a password in a key: keys show in events, -v lines and are stored in cache files.
+  // Never a password in a key: keys show in events and logs and are stored.
   const server = authServer.replace(/\/\/[^/?#]*@/, "//").replace(/\/+$/, "");
   if (!tokenUrl) return server;
   let standard: string | undefined;
   try {
-    // The default token endpoint (DEFAULT_TOKEN_ENDPOINT in options.ts, which imports this module).
+    // DEFAULT_TOKEN_ENDPOINT (options.ts imports this module).
     standard = tokenUrlFor(authServer, "/v1/auth/oauth/token", true).href;
   } catch {
     standard = undefined;
   }
   if (standard === tokenUrl.href) return server;
-  // Never a password in a key: keys show in -v lines and are stored in cache files.
   const url = new URL(tokenUrl.href);
   url.username = "";
   url.password = "";

@@ -1,9 +1,7 @@
 /**
- * A token from the session's `tokenProvider`, under the same bounds as a
- * token request: `timeout` and `totalTimeout` (the shorter of the two) end a
- * call that does not answer, with a `TokenTimeoutError`; the token passes the
- * checks of every token (`AccessToken`), and is known to the redactor from
- * then on. Loaded lazily, on the first call of a provider.
+ * A token from the session's `tokenProvider`, bounded like a token request
+ * (the shorter of `timeout` and `totalTimeout`, then `TokenTimeoutError`) and
+ * checked as every token is. Loaded on a provider's first call.
  *
  * @module
  */

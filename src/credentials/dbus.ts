@@ -1,12 +1,14 @@
 /**
  * Whether a D-Bus session bus has a Secret Service, asked in the bus's own
- * protocol over its socket: `NameHasOwner` and `ListActivatableNames` for
- * `org.freedesktop.secrets`. It takes a millisecond where loading the native
- * keyring library only to hear that nothing answers takes about a hundred,
- * so the token cache's `auto` mode can fall back to the file at once.
+ * protocol (`NameHasOwner`, `ListActivatableNames` for
+ * `org.freedesktop.secrets`): a millisecond, where loading the native keyring
+ * library to hear that nothing answers takes about a hundred.
  *
  * @module
  */
+
+import type { Socket } from "node:net";
+import { withDeadline } from "../shared/deadline.ts";
 
 /** What the bus said: a Secret Service runs or can be started, none can, or no clear answer. */
 export type SecretServiceAnswer = "present" | "absent" | "unknown";
@@ -15,42 +17,63 @@ const SECRETS = "org.freedesktop.secrets";
 const MAX_READ = 256 * 1024;
 
 /**
+ * Connects to the unix socket at `socketPath` and lets `talk` exchange data
+ * until it calls `finish`, within `timeout` ms; `answers` says what ends it
+ * otherwise. The socket is destroyed however it ends. Never throws.
+ */
+export async function talkToBus<T>(
+  socketPath: string,
+  timeout: number,
+  answers: { timeout: T; close: T; error: (error: unknown) => T },
+  talk: (socket: Socket, finish: (answer: T) => void) => void,
+): Promise<T> {
+  let net: typeof import("node:net");
+  try {
+    net = await import("node:net");
+  } catch (error) {
+    return answers.error(error);
+  }
+  let socket: Socket | undefined;
+  try {
+    return await withDeadline(timeout, () =>
+      new Promise<T>((resolve) => {
+        try {
+          socket = net.createConnection({ path: socketPath });
+          talk(socket, resolve);
+          socket.on("error", (error) => resolve(answers.error(error)));
+          socket.on("close", () => resolve(answers.close));
+        } catch (error) {
+          resolve(answers.error(error));
+        }
+      }));
+  } catch {
+    return answers.timeout; // only the deadline rejects
+  } finally {
+    socket?.destroy();
+  }
+}
+
+/**
  * Asks the bus at `socketPath` whether a Secret Service runs on it or can be
  * started by it. Never throws; any surprise is `"unknown"`.
  *
  * @param socketPath The bus's unix socket (a leading NUL for an abstract one).
  * @param timeout How long the whole exchange may take, in ms.
  */
-export async function secretServiceOnBus(
+export function secretServiceOnBus(
   socketPath: string,
   timeout: number,
 ): Promise<SecretServiceAnswer> {
-  let net: typeof import("node:net");
-  try {
-    net = await import("node:net");
-  } catch {
-    return "unknown";
-  }
-  return await new Promise<SecretServiceAnswer>((resolve) => {
-    let socket: import("node:net").Socket | undefined;
-    let settled = false;
-    const finish = (answer: SecretServiceAnswer): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      socket?.destroy();
-      resolve(answer);
-    };
-    const timer = setTimeout(() => finish("unknown"), timeout);
+  const unknown: SecretServiceAnswer = "unknown";
+  const answers = { timeout: unknown, close: unknown, error: () => unknown };
+  return talkToBus<SecretServiceAnswer>(socketPath, timeout, answers, (socket, finish) => {
     let buffer = new Uint8Array(0);
     let authenticated = false;
     let hasOwner: boolean | undefined;
     let activatable: boolean | undefined;
-    const decide = (): void => {
-      if (hasOwner === true || activatable === true) finish("present");
-      else if (hasOwner === false && activatable === false) finish("absent");
-    };
-    const onData = (chunk: Uint8Array): void => {
+    // SASL EXTERNAL: the bus takes the socket's own credentials.
+    socket.on("connect", () => socket.write("\0AUTH EXTERNAL\r\n"));
+    socket.on("data", (chunk: Uint8Array): void => {
       const joined = new Uint8Array(buffer.length + chunk.length);
       joined.set(buffer);
       joined.set(chunk, buffer.length);
@@ -61,44 +84,28 @@ export async function secretServiceOnBus(
         if (end < 0) return;
         const line = new TextDecoder().decode(buffer.subarray(0, end));
         buffer = buffer.subarray(end + 2);
-        if (line === "DATA" || line.startsWith("DATA ")) {
-          // The server asks for the (empty) authorization identity.
-          socket!.write("DATA\r\n");
-          return;
-        }
+        // The server asks for the (empty) authorization identity.
+        if (line === "DATA" || line.startsWith("DATA ")) return void socket.write("DATA\r\n");
         if (!line.startsWith("OK ")) return finish("unknown");
         authenticated = true;
-        socket!.write("BEGIN\r\n");
-        socket!.write(methodCall(1, "Hello"));
-        socket!.write(methodCall(2, "NameHasOwner", SECRETS));
-        socket!.write(methodCall(3, "ListActivatableNames"));
+        socket.write("BEGIN\r\n");
+        socket.write(methodCall(1, "Hello"));
+        socket.write(methodCall(2, "NameHasOwner", SECRETS));
+        socket.write(methodCall(3, "ListActivatableNames"));
       }
       for (;;) {
         const message = readMessage(buffer);
         if (message === "incomplete") return;
         if (message === "bad") return finish("unknown");
         buffer = buffer.subarray(message.length);
-        if (message.replyTo === 2 || message.replyTo === 3) {
-          if (message.type !== 2) return finish("unknown");
-          if (message.replyTo === 2) hasOwner = message.uint32 === 1;
-          else activatable = includes(message.body, SECRETS);
-          decide();
-          if (settled) return;
-        }
+        if (message.replyTo !== 2 && message.replyTo !== 3) continue;
+        if (message.type !== 2) return finish("unknown");
+        if (message.replyTo === 2) hasOwner = message.uint32 === 1;
+        else activatable = includes(message.body, SECRETS);
+        if (hasOwner || activatable) return finish("present");
+        if (hasOwner === false && activatable === false) return finish("absent");
       }
-    };
-    try {
-      socket = net.createConnection({ path: socketPath }, () => {
-        // SASL EXTERNAL without an initial response: the bus takes the
-        // socket's own credentials, so no user id is needed here.
-        socket!.write("\0AUTH EXTERNAL\r\n");
-      });
-      socket.on("data", (chunk: Uint8Array) => onData(chunk));
-      socket.on("error", () => finish("unknown"));
-      socket.on("close", () => finish("unknown"));
-    } catch {
-      finish("unknown");
-    }
+    });
   });
 }
 

@@ -1,6 +1,5 @@
 /**
- * The credentials file's JSON, as the Kognic platform writes it: parsed with
- * every field's type checked, and written back.
+ * The credentials file's JSON, as the Kognic platform writes it: parsed, checked, written back.
  *
  * @module
  */
@@ -15,9 +14,8 @@ import {
 const REQUIRED_KEYS = ["clientId", "clientSecret", "email", "userId", "issuer"] as const;
 
 /**
- * Checks and converts the parsed JSON of a credentials file: the keys a file
- * must have, its timestamps (ISO-8601 with a zone), then every field as
- * {@linkcode checkCredentials} checks credentials from any source.
+ * Checks and converts the parsed JSON of a credentials file: the required
+ * keys, the timestamps, then every field as {@linkcode checkCredentials} does.
  *
  * @param json The parsed file content.
  * @param source Where it came from (a path), named in errors.
@@ -64,11 +62,18 @@ export function parseCredentials(json: unknown, source: string): ApiCredentials 
   }, source);
 }
 
-/**
- * Parses an ISO-8601 timestamp with a `Z` or an offset. Kognic files carry up
- * to nanosecond precision, which is cut to milliseconds. A timestamp without a
- * zone is refused: it names no instant.
- */
+/** A credentials file's text, parsed and checked; the JSON parser's message, which may quote the secret, is dropped. */
+export function parseCredentialsText(text: string, source: string): ApiCredentials {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw invalid(`Bad auth credentials file, must be json: ${source}`);
+  }
+  return parseCredentials(json, source);
+}
+
+/** An ISO-8601 timestamp with a `Z` or an offset (none names no instant), cut to ms. */
 function parseTimestamp(value: unknown, key: string, source: string): Date | undefined {
   if (value === undefined || value === null) return undefined;
   const match = typeof value === "string"

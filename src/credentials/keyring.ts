@@ -1,13 +1,8 @@
 /**
- * Kognic API credentials in the system keyring (macOS Keychain, Windows
- * Credential Manager, the Secret Service on Linux), stored as the Python
- * `kognic-auth` stores them: service `kognic-credentials`, account = the
- * profile name, value = the credentials file's JSON text.
- *
- * The keyring is reached through the npm package `@napi-rs/keyring`, loaded
- * only when one of these functions is called. From npm it is an optional peer
- * dependency: `npm install @napi-rs/keyring` to use the keyring. Deno needs
- * `--allow-ffi --allow-env --allow-read`.
+ * Kognic API credentials in the system keyring, stored as the Python
+ * `kognic-auth` stores them (service `kognic-credentials`, account = profile,
+ * value = the credentials file's JSON), through the optional peer
+ * `@napi-rs/keyring`, loaded on first use. Deno needs `--allow-ffi --allow-env --allow-read`.
  *
  * @module
  */
@@ -20,8 +15,7 @@ import {
   probeKeyring,
 } from "./keyring_binding.ts";
 import { ApiCredentials } from "../core/api_credentials.ts";
-import { parseCredentials, toFileJson } from "./json.ts";
-import { CredentialsError } from "../shared/errors.ts";
+import { parseCredentialsText, toFileJson } from "./json.ts";
 
 /**
  * The keyring service under which credentials are stored.
@@ -51,13 +45,9 @@ export const DEFAULT_PROFILE = "default";
  * Reads the credentials stored in the system keyring for a profile.
  *
  * @param profile The profile (the keyring account). @default {"default"}
- * @returns The credentials, with `source` `keyring://PROFILE`, or `undefined`
- *   when nothing is stored for the profile.
- * @throws {CredentialsError} `credentials_invalid` when the stored value is not a
- *   valid credentials file.
- * @throws {KeyringError} When the keyring is not available (no Secret
- *   Service, `@napi-rs/keyring` not installed, Deno without `--allow-ffi`) or
- *   does not answer in time.
+ * @returns The credentials (`source` `keyring://PROFILE`), or `undefined` when none are stored.
+ * @throws {CredentialsError} `credentials_invalid` for a stored value that is not a credentials file.
+ * @throws {KeyringError} When the keyring is not available or does not answer in time.
  * @throws {TypeError} When `profile` is not a non-empty string.
  *
  * @example
@@ -77,24 +67,19 @@ export async function readKeyringCredentials(
     (signal) => entry.getPassword(signal),
   );
   if (text === null || text === undefined) return undefined;
-  return parseStored(text, profile);
+  return parseCredentialsText(text, `keyring://${profile}`);
 }
 
 /**
  * Stores credentials in the system keyring for a profile, replacing what was
- * there. A credentials file's JSON text is checked and stored as it is (so
- * `scopes` and any other keys are kept); an {@linkcode ApiCredentials} object is
- * stored as the JSON of a credentials file.
+ * there: a credentials file's JSON text checked and kept as it is, or
+ * {@linkcode ApiCredentials} as a credentials file's JSON.
  *
- * @param credentials A credentials file's JSON text, or credentials with all the
- *   keys a credentials file requires (`clientId`, `clientSecret`, `email`, `userId`, `issuer`).
+ * @param credentials A credentials file's JSON text, or credentials with every key a file requires.
  * @param profile The profile (the keyring account). @default {"default"}
- * @throws {CredentialsError} `credentials_invalid` when the text is not JSON or
- *   misses a required key; nothing is stored then.
- * @throws {KeyringError} When the keyring is not available or does not
- *   answer in time.
- * @throws {TypeError} When `credentials` is neither a string nor
- *   `ApiCredentials`, or `profile` is not a non-empty string.
+ * @throws {CredentialsError} `credentials_invalid` for text that is not a credentials file; nothing is stored.
+ * @throws {KeyringError} When the keyring is not available or does not answer in time.
+ * @throws {TypeError} For `credentials` of another type, or a `profile` that is not a non-empty string.
  *
  * @example
  * ```ts ignore
@@ -117,7 +102,7 @@ export async function storeKeyringCredentials(
   } else {
     throw new TypeError("credentials must be a credentials file's JSON text or ApiCredentials");
   }
-  parseStored(text, profile);
+  parseCredentialsText(text, `keyring://${profile}`);
   const entry = await credentialsEntry(profile);
   await callKeyring(
     `store the credentials of profile '${profile}'`,
@@ -130,8 +115,7 @@ export async function storeKeyringCredentials(
  *
  * @param profile The profile (the keyring account). @default {"default"}
  * @returns `true` when credentials were removed, `false` when there were none.
- * @throws {KeyringError} When the keyring is not available or does not
- *   answer in time.
+ * @throws {KeyringError} When the keyring is not available or does not answer in time.
  * @throws {TypeError} When `profile` is not a non-empty string.
  *
  * @example
@@ -152,9 +136,8 @@ export async function deleteKeyringCredentials(
 }
 
 /**
- * The profile named by a `keyring://PROFILE` auth string. The scheme is
- * matched in any case and trailing slashes are dropped; `keyring://` alone
- * names the default profile.
+ * The profile of a `keyring://PROFILE` auth string (any case, trailing slashes
+ * dropped; `keyring://` alone is the default profile).
  *
  * @param auth An `auth` string, such as `keyring://prod` or a file path.
  * @returns The profile, or `undefined` when `auth` is not a keyring URL.
@@ -182,12 +165,9 @@ export interface KeyringAvailableOptions {
 }
 
 /**
- * Whether the system keyring can be used now: `@napi-rs/keyring` loads and
- * the keyring answers a read within the timeout. On Linux this needs a D-Bus
- * session bus with a Secret Service (such as gnome-keyring or KeePassXC) on
- * it. Never throws, and returns within about the timeout (plus up to 2 s
- * that the native library itself may block on a Secret Service that has
- * stopped answering).
+ * Whether the system keyring answers a read within the timeout (on Linux, a
+ * Secret Service on the D-Bus session bus). Never throws; returns within about
+ * the timeout (plus up to 2 s the native library may block).
  *
  * @param options The probe's timeout.
  * @returns `true` when the keyring answered.
@@ -212,19 +192,4 @@ function checkProfile(profile: string): void {
 async function credentialsEntry(profile: string): Promise<KeyringEntry> {
   checkProfile(profile);
   return await openKeyringEntry(KEYRING_CREDENTIALS_SERVICE, profile);
-}
-
-function parseStored(text: string, profile: string): ApiCredentials {
-  const source = `keyring://${profile}`;
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    // The parser's message may quote the text, which holds the secret.
-    throw new CredentialsError(
-      "credentials_invalid",
-      `Bad auth credentials file, must be json: ${source}`,
-    );
-  }
-  return parseCredentials(json, source);
 }

@@ -1,15 +1,7 @@
-// The system keyring through the npm package @napi-rs/keyring, loaded only
-// when the keyring is used: it is an optional peer dependency of the npm
-// package and a native module, and the core must import on browsers and edge
-// runtimes. The bare specifier "@napi-rs/keyring" is mapped in deno.json
-// (JSR rewrites it to an npm: specifier on publish) and resolved from
-// node_modules by Node and Bun.
-//
-// Nothing here may hang: on Linux the Secret Service is reached over the
-// D-Bus session bus, and the native library blocks, even in a constructor,
-// when the bus or the service does not answer. So the bus is first asked, from
-// JavaScript and with a timeout, to answer at all; every call into the native
-// library is then raced against a timeout as well.
+// The system keyring through the optional native peer @napi-rs/keyring, loaded
+// on use. Nothing here may hang: the native library blocks (even in a
+// constructor) when the D-Bus bus or Secret Service does not answer, so the bus
+// is asked first, with a timeout, and every native call is raced against one.
 
 import { withDeadline } from "../shared/deadline.ts";
 import { getEnv } from "../shared/env.ts";
@@ -24,24 +16,19 @@ import {
   type TokenResponseError,
   type TokenTimeoutError,
 } from "../shared/errors.ts";
-import { secretServiceOnBus } from "./dbus.ts";
+import { secretServiceOnBus, talkToBus } from "./dbus.ts";
 import { importOptionalPeer } from "../shared/optional_peer.ts";
 
 /** Options of {@linkcode KeyringError}. */
 export interface KeyringErrorOptions extends ErrorOptions {
-  /**
-   * Whether the keyring's service could not be reached, failed or did not
-   * answer, and the message does not say how to fix that (as it does for a
-   * missing native module or permission). @default {false}
-   */
+  /** Whether the keyring's service was unreachable, failed or did not answer (no fix to suggest). @default {false} */
   unreachable?: boolean;
 }
 
 /**
- * The system keyring cannot be used: `@napi-rs/keyring` is missing, Deno
- * lacks `--allow-ffi`, no Secret Service answers on the D-Bus session bus, or
- * the keyring failed or did not answer in time. Code `keyring_unavailable`;
- * a {@linkcode ConfigurationError}, as the keyring is part of the setup.
+ * The system keyring cannot be used: `@napi-rs/keyring` missing, no
+ * `--allow-ffi`, no Secret Service, or no answer in time. Code
+ * `keyring_unavailable`; also a {@linkcode ConfigurationError}.
  *
  * @example
  * ```ts
@@ -56,31 +43,20 @@ export interface KeyringErrorOptions extends ErrorOptions {
 export class KeyringError extends KognicAuthError {
   /** The condition's stable code. */
   declare readonly code: "keyring_unavailable";
-  /**
-   * Whether the keyring's service could not be reached, failed or did not
-   * answer, and the message does not say how to fix that.
-   */
+  /** Whether the keyring's service was unreachable, failed or did not answer. */
   declare readonly unreachable: boolean;
 
-  /**
-   * Creates the error.
-   *
-   * @param message A sentence saying what failed and, where known, how to fix it.
-   * @param options Whether the service was unreachable, and the standard error options.
-   */
+  /** Creates the error. */
   constructor(message: string, options: KeyringErrorOptions = {}) {
     super("keyring_unavailable", message, options);
     setErrorFields(this, { name: "KeyringError", unreachable: options.unreachable ?? false });
   }
 }
-// A ConfigurationError too, as the keyring is part of the setup. Linked here
-// rather than by `extends`, so that ConfigurationError's constructor, which
-// sets its own code and name once and for all, does not run for it.
+// A ConfigurationError by prototype, so that class's constructor (which fixes code and name) does not run.
 Object.setPrototypeOf(KeyringError.prototype, ConfigurationError.prototype);
 
 /**
- * The core's errors, told apart by their `code`: a `switch (error.code)`
- * narrows to the class, so each case sees its class's own fields.
+ * The core's errors, discriminated by `code`: a `switch` narrows to the class.
  *
  * @example
  * ```ts
@@ -145,9 +121,7 @@ export const KEYRING_PROBE_TIMEOUT = 1_500;
 /** How long a session bus may take to answer its first line, in ms: a live one answers in a few. */
 const BUS_CHECK_TIMEOUT = 1_000;
 
-// On Linux, pin the Secret Service: the library's default silently falls
-// back to the kernel keyring, which does not persist and is not what a user
-// means by "the system keyring".
+// Pin the Secret Service on Linux: the default falls back to the kernel keyring, which does not persist.
 const ENTRY_OPTIONS = { linux: { store: "secret-service" as const } };
 const INSTALL_HINT = "install it with `npm install @napi-rs/keyring`";
 
@@ -200,10 +174,8 @@ async function importKeyringModule(): Promise<KeyringModule> {
 }
 
 /**
- * Why the system keyring cannot be reached, without touching the native
- * library, or `undefined` when it may be. Only Linux and the BSDs are
- * checked: they reach the Secret Service over the D-Bus session bus, which
- * the native library finds through `DBUS_SESSION_BUS_ADDRESS` alone.
+ * Why the keyring cannot be reached, asked without the native library, or
+ * `undefined` when it may be. Only the D-Bus platforms (not macOS, Windows) are checked.
  */
 export async function keyringProblem(timeout: number): Promise<string | undefined> {
   const os = platform();
@@ -220,13 +192,23 @@ export async function keyringProblem(timeout: number): Promise<string | undefine
   if (answer === "ENOENT" || answer === "ECONNREFUSED") {
     return `the D-Bus session bus cannot be reached (${answer})`;
   }
-  // A bus that answers may still have no Secret Service: asking the bus is
-  // quicker than loading the native library to hear that nothing is there.
+  // A bus that answers may still have no Secret Service.
   if (answer === "answered" && await secretServiceOnBus(socketPath, timeout) === "absent") {
     return "no Secret Service on the D-Bus session bus (nothing owns org.freedesktop.secrets, " +
       "and the bus cannot start it)";
   }
   return undefined;
+}
+
+/** The native module, once the bus check finds nothing wrong; else a {@linkcode KeyringError}. */
+async function reachableKeyring(timeout: number): Promise<KeyringModule> {
+  const problem = await keyringProblem(Math.min(timeout, BUS_CHECK_TIMEOUT));
+  if (problem) {
+    throw new KeyringError(`The system keyring is not available: ${problem}`, {
+      unreachable: true,
+    });
+  }
+  return await loadKeyringModule();
 }
 
 /**
@@ -239,13 +221,7 @@ export async function openKeyringEntry(
   account: string,
   timeout: number = KEYRING_TIMEOUT,
 ): Promise<KeyringEntry> {
-  const problem = await keyringProblem(Math.min(timeout, BUS_CHECK_TIMEOUT));
-  if (problem) {
-    throw new KeyringError(`The system keyring is not available: ${problem}`, {
-      unreachable: true,
-    });
-  }
-  const module = await loadKeyringModule();
+  const module = await reachableKeyring(timeout);
   try {
     return new module.AsyncEntry(service, account, ENTRY_OPTIONS);
   } catch (error) {
@@ -260,10 +236,7 @@ export async function openKeyringEntry(
   }
 }
 
-/**
- * Runs one keyring operation with a timeout, turning its failures into
- * {@linkcode KeyringError}s that say what was being done.
- */
+/** Runs one keyring operation with a timeout; failures become {@linkcode KeyringError}s naming `what`. */
 export async function callKeyring<T>(
   what: string,
   operation: (signal: AbortSignal) => Promise<T>,
@@ -308,13 +281,7 @@ export async function findKeyringAccounts(
   service: string,
   timeout: number = KEYRING_TIMEOUT,
 ): Promise<string[]> {
-  const problem = await keyringProblem(Math.min(timeout, BUS_CHECK_TIMEOUT));
-  if (problem) {
-    throw new KeyringError(`The system keyring is not available: ${problem}`, {
-      unreachable: true,
-    });
-  }
-  const module = await loadKeyringModule();
+  const module = await reachableKeyring(timeout);
   const found = await callKeyring(
     `list the entries of ${service}`,
     (signal) => module.findCredentialsAsync(service, null, signal),
@@ -323,10 +290,7 @@ export async function findKeyringAccounts(
   return found.map((credential) => credential.account);
 }
 
-/**
- * Why the system keyring cannot be used now, found by a bounded read of an
- * entry that does not exist, or `undefined` when it answered. Never throws.
- */
+/** Why the keyring cannot be used now (a bounded read of a missing entry), or `undefined`. Never throws. */
 export async function checkKeyring(
   timeout: number = KEYRING_PROBE_TIMEOUT,
 ): Promise<KeyringError | undefined> {
@@ -380,44 +344,23 @@ function unescapeAddress(value: string): string {
 }
 
 /**
- * Opens the bus socket and sends an empty SASL `AUTH` line, which a live bus
- * answers at once (with `REJECTED <mechanisms>`). Returns "answered",
- * "timeout", the connection's error code, or "unknown".
+ * Sends an empty SASL `AUTH` line, which a live bus answers at once. Returns
+ * "answered", "timeout", "closed", the connection's error code, or "unknown".
  */
-async function askBus(socketPath: string, timeout: number): Promise<string> {
-  if (!mayConnect(socketPath)) return "unknown";
-  let net: typeof import("node:net");
-  try {
-    net = await import("node:net");
-  } catch {
-    return "unknown";
-  }
-  return await new Promise<string>((resolve) => {
-    let socket: import("node:net").Socket | undefined;
-    const finish = (answer: string): void => {
-      clearTimeout(timer);
-      socket?.destroy();
-      resolve(answer);
-    };
-    const timer = setTimeout(() => finish("timeout"), timeout);
-    try {
-      socket = net.createConnection({ path: socketPath }, () => {
-        socket?.write("\0AUTH\r\n");
-      });
-      socket.on("data", () => finish("answered"));
-      socket.on("error", (error) => finish(errorCode(error) ?? "unknown"));
-      socket.on("close", () => finish("closed"));
-    } catch (error) {
-      finish(errorCode(error) ?? "unknown");
-    }
+function askBus(socketPath: string, timeout: number): Promise<string> {
+  if (!mayConnect(socketPath)) return Promise.resolve("unknown");
+  const answers = {
+    timeout: "timeout",
+    close: "closed",
+    error: (error: unknown) => errorCode(error) ?? "unknown",
+  };
+  return talkToBus(socketPath, timeout, answers, (socket, finish) => {
+    socket.on("connect", () => socket.write("\0AUTH\r\n"));
+    socket.on("data", () => finish("answered"));
   });
 }
 
-/**
- * Whether this process may open the socket without a permission prompt or
- * error. Deno asks for net (`unix:`), read and write permission; without
- * them the check is skipped, leaving only the native library's own timeouts.
- */
+/** Whether Deno lets this process open the socket without a prompt (else the bus check is skipped). */
 function mayConnect(socketPath: string): boolean {
   const deno = (globalThis as {
     Deno?: { permissions?: { querySync?(d: { name: string; path?: string }): { state: string } } };

@@ -1,7 +1,6 @@
 /**
- * The credential sources that need a runtime: the credentials file downloaded
- * from the Kognic platform (read, and every field's type checked) and the
- * `KOGNIC_*` environment variables, loaded lazily by `src/runtime/install.ts`.
+ * The credential sources that need a runtime (the credentials file, the
+ * `KOGNIC_*` variables), loaded lazily.
  *
  * @module
  */
@@ -12,7 +11,7 @@ import {
   invalid,
   type ResolveCredentialsOptions,
 } from "../core/api_credentials.ts";
-import { parseCredentials } from "./json.ts";
+import { parseCredentialsText } from "./json.ts";
 import { CredentialsError } from "../shared/errors.ts";
 import { isNotFound, readTextFile } from "../shared/files.ts";
 
@@ -23,10 +22,8 @@ import { isNotFound, readTextFile } from "../shared/files.ts";
  * @param path The file's path.
  * @param options Environment variables for `~` expansion (`HOME`) in `env`.
  * @returns The credentials.
- * @throws {CredentialsError} `credentials_not_found` for a missing file,
- *   `credentials_invalid` for one that cannot be read, is not a regular file
- *   (a FIFO, a device, a directory), is larger than 1 MiB, is not JSON or
- *   misses a key.
+ * @throws {CredentialsError} `credentials_not_found` for a missing file, `credentials_invalid`
+ *   for one that cannot be read, is not a regular file, is over 1 MiB, not JSON or misses a key.
  *
  * @example
  * ```ts ignore
@@ -41,16 +38,15 @@ export async function loadCredentials(
   options: EnvOptions = {},
 ): Promise<ApiCredentials> {
   const fullPath = await expandHome(path, options.env);
+  const notFound = (): CredentialsError =>
+    new CredentialsError(
+      "credentials_not_found",
+      `Could not find API Credentials file at ${fullPath}`,
+    );
   if (!/\.json$/i.test(path)) {
     const { stat } = await import("node:fs/promises");
     // A file that is not there is not found, whatever its name.
-    const missing = await stat(fullPath).then(() => false, isNotFound);
-    if (missing) {
-      throw new CredentialsError(
-        "credentials_not_found",
-        `Could not find API Credentials file at ${fullPath}`,
-      );
-    }
+    if (await stat(fullPath).then(() => false, isNotFound)) throw notFound();
     throw invalid(`Bad auth credentials file, must be json: ${path}`);
   }
   let text: string | undefined;
@@ -63,19 +59,8 @@ export async function loadCredentials(
       { cause: error },
     );
   }
-  if (text === undefined) {
-    throw new CredentialsError(
-      "credentials_not_found",
-      `Could not find API Credentials file at ${fullPath}`,
-    );
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw invalid(`Bad auth credentials file, must be json: ${fullPath}`);
-  }
-  return parseCredentials(json, fullPath);
+  if (text === undefined) throw notFound();
+  return parseCredentialsText(text, fullPath);
 }
 
 /**
@@ -114,8 +99,7 @@ export async function resolveFromEnvironment(
       found = "nothing stored";
     }
   } catch (error) {
-    // Stored credentials that are bad are reported; a keyring that cannot be
-    // used is a source that is not there.
+    // Bad stored credentials are reported; an unusable keyring is a source not there.
     if (error instanceof CredentialsError) throw error;
   }
   throw new CredentialsError(

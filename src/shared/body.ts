@@ -1,14 +1,7 @@
 /**
- * The one bounded reader of every body or stream that something outside
- * controls (a server's response, standard input): it is read chunk by chunk
- * and cancelled as soon as it passes the cap, so an endless or huge body
- * costs at most the cap in memory.
- *
- * - {@linkcode readBoundedBytes}: bytes of a stream or async iterable.
- * - {@linkcode readBoundedText}: a response's body as text, capped in bytes.
- * - {@linkcode readShownText}: a response's body as text to show, capped in
- *   characters, redacted before it is cut (a secret across the cut leaves no
- *   part behind), the cut on a character boundary.
+ * The one bounded reader of every body or stream from outside: read chunk by
+ * chunk and cancelled past the cap, so an endless body costs at most the cap.
+ * Text to show is redacted before it is cut.
  *
  * @module
  */
@@ -32,9 +25,8 @@ export interface BoundedBytes {
 }
 
 /**
- * Reads at most `limit` bytes of a stream (a `ReadableStream`, or an async
- * iterable of bytes or strings such as Node's `process.stdin`), then stops
- * reading (a web stream is cancelled).
+ * Reads at most `limit` bytes of a stream or async iterable (such as
+ * `process.stdin`), then stops (a web stream is cancelled).
  *
  * @param source What to read.
  * @param limit The most bytes kept.

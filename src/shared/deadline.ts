@@ -1,10 +1,7 @@
 /**
- * The one deadline helper for every wait the package makes: token requests,
- * token providers, locks, leases, reads. A deadline is an abort signal that
- * fires after a delay (clamped by `timerDelay`, so a huge or infinite
- * timeout never fires at once) or when a parent signal aborts, and a
- * {@linkcode Deadline.race} that ends a wait on a promise that ignores
- * signals.
+ * The one deadline helper for every wait: an abort signal that fires after a
+ * (clamped) delay or with a parent signal, and a {@linkcode Deadline.race}
+ * for promises that ignore signals.
  *
  * @module
  */
@@ -30,11 +27,8 @@ export interface DeadlineOptions {
   /** The reason the signal aborts with when the time is up. @default {a `TimeoutError` DOMException} */
   reason?: () => unknown;
   /**
-   * Time the deadline with `AbortSignal.timeout` rather than a global timer:
-   * it does not keep the process alive, and on Deno it spares a short
-   * command the start of the global timers (several ms). For a deadline that
-   * seldom fires, over a wait that keeps the process alive by itself (I/O).
-   * @default {false}
+   * Time it with `AbortSignal.timeout` (keeps no process alive; spares Deno
+   * starting its timers), for a seldom-firing deadline over I/O. @default {false}
    */
   unref?: boolean;
 }

@@ -1,6 +1,4 @@
-// Environment variables and home-directory paths, reached without importing
-// anything at module load: the core must import on any runtime, browsers and
-// edge workers included, and touch the environment only when asked to.
+// Home-directory paths, importing nothing at load: the core imports on any runtime.
 
 export { type EnvOptions, type EnvSource, getEnv, peekEnv } from "./env_var.ts";
 import { type EnvSource, getEnv } from "./env_var.ts";
@@ -35,11 +33,7 @@ export async function expandHome(path: string, env?: EnvSource): Promise<string>
   return home.replace(/[\\/]+$/, "") + path.slice(1);
 }
 
-/**
- * An XDG base directory: `$XDG_CONFIG_HOME` or `~/.config` for `"config"`,
- * `$XDG_CACHE_HOME` or `~/.cache` for `"cache"`. A relative XDG value is
- * ignored, as the XDG specification says.
- */
+/** An XDG base directory (`$XDG_CONFIG_HOME` or `~/.config`, likewise cache); a relative value is ignored. */
 export async function xdgDir(kind: "config" | "cache", env?: EnvSource): Promise<string> {
   const value = getEnv(kind === "config" ? "XDG_CONFIG_HOME" : "XDG_CACHE_HOME", env);
   if (value && (value.startsWith("/") || /^[A-Za-z]:[\\/]/.test(value))) {

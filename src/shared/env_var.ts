@@ -42,11 +42,7 @@ export function getEnv(name: string, env?: EnvSource): string | undefined {
   return process?.env?.[name];
 }
 
-/**
- * Like {@linkcode getEnv}, for optional settings read without being asked:
- * `undefined` where reading would throw or, on Deno, prompt (no env
- * permission for `name`).
- */
+/** {@linkcode getEnv} for settings read unasked: `undefined` where reading would throw or prompt. */
 export function peekEnv(name: string, env?: EnvSource): string | undefined {
   if (env) return env[name];
   const deno = (globalThis as { Deno?: DenoPermissionsLike }).Deno;

@@ -26,18 +26,10 @@ export type KognicAuthErrorCode =
   | "token_timeout"
   | "token_network_error";
 
-/**
- * Stable codes of the API client's errors (`KognicClient` in
- * `@kognic/auth/client`, which exports this type).
- */
+/** Stable codes of the API client's errors (`@kognic/auth/client`). */
 export type ApiErrorCode = "api_error" | "api_timeout" | "api_network_error";
 
-/**
- * Sets an error's fields as read-only own properties (enumerable, so that
- * inspectors show them): assigning one throws in strict mode, and none can be
- * set twice. The one place every error class sets its fields through; the
- * base classes leave `name` to the class that is thrown.
- */
+/** Sets an error's fields as read-only, enumerable own properties: every error class's one way. */
 export function setErrorFields(error: Error, fields: Record<string, unknown>): void {
   for (const key in fields) {
     Object.defineProperty(error, key, { value: fields[key], enumerable: true });
@@ -71,19 +63,10 @@ export abstract class KognicAuthError extends Error {
    */
   declare readonly code: KognicAuthErrorCode | ApiErrorCode;
 
-  /**
-   * Creates the error.
-   *
-   * @param code A stable code for the condition.
-   * @param message A sentence naming the problem and where it is.
-   * @param options The standard error options, such as `cause`.
-   */
+  /** Creates the error. */
   constructor(code: KognicAuthErrorCode | ApiErrorCode, message: string, options?: ErrorOptions) {
-    // The message passes the redactor (secrets.ts), so that neither it nor
-    // the stack made from it holds a secret; a cause that may hold one is
-    // passed through `redactCause` (redact.ts) by the code that wraps it.
+    // Redacted so neither message nor stack holds a secret (causes: `redactCause`).
     super(redactor.text(message), options);
-    // Each subclass sets its own name: this class is never thrown itself.
     setErrorFields(this, { code });
   }
 }
@@ -108,13 +91,7 @@ export class CredentialsError extends KognicAuthError {
   /** The condition's stable code. */
   declare readonly code: "credentials_not_found" | "credentials_invalid" | "credentials_expired";
 
-  /**
-   * Creates the error.
-   *
-   * @param code `credentials_not_found`, `credentials_invalid` or `credentials_expired`.
-   * @param message A sentence naming the file, key or variable at fault.
-   * @param options The standard error options, such as `cause`.
-   */
+  /** Creates the error. */
   constructor(
     code: "credentials_not_found" | "credentials_invalid" | "credentials_expired",
     message: string,
@@ -143,12 +120,7 @@ export class ConfigurationError extends KognicAuthError {
   /** `configuration_invalid`, or `keyring_unavailable` for a `KeyringError`. */
   declare readonly code: "configuration_invalid" | "keyring_unavailable";
 
-  /**
-   * Creates the error.
-   *
-   * @param message A sentence naming the setting at fault.
-   * @param options The standard error options, such as `cause`.
-   */
+  /** Creates the error. */
   constructor(message: string, options?: ErrorOptions) {
     super("configuration_invalid", message, options);
     setErrorFields(this, { name: "ConfigurationError" });
@@ -200,16 +172,9 @@ export abstract class TokenError extends KognicAuthError {
   /** The wait the server asked for with `Retry-After`, in milliseconds. */
   declare readonly retryAfter: number | undefined;
 
-  /**
-   * Creates the error.
-   *
-   * @param code The condition's code.
-   * @param message A sentence naming the problem and the token URL.
-   * @param options Status, retryability and the standard error options.
-   */
+  /** Creates the error. */
   constructor(code: TokenError["code"], message: string, options: TokenErrorOptions) {
     super(code, message, options);
-    // Each subclass sets its own name: this class is never thrown itself.
     setErrorFields(this, {
       status: options.status,
       retryable: options.retryable,
@@ -256,12 +221,7 @@ export class OAuthError extends TokenError {
   /** The `error_uri` of the response body, if it had one. */
   declare readonly errorUri: string | undefined;
 
-  /**
-   * Creates the error.
-   *
-   * @param message A sentence naming the problem and the token URL.
-   * @param options The response's status, OAuth error fields and retryability.
-   */
+  /** Creates the error. */
   constructor(message: string, options: OAuthErrorOptions) {
     super("oauth_error", message, options);
     setErrorFields(this, {
@@ -292,12 +252,7 @@ export class OAuthError extends TokenError {
 export class TokenResponseError extends TokenError {
   /** The condition's stable code. */
   declare readonly code: "token_response_invalid";
-  /**
-   * Creates the error.
-   *
-   * @param message A sentence naming the field at fault and the token URL.
-   * @param options The response's status and retryability.
-   */
+  /** Creates the error. */
   constructor(message: string, options: TokenErrorOptions) {
     super("token_response_invalid", message, options);
     setErrorFields(this, { name: "TokenResponseError" });
@@ -321,12 +276,7 @@ export class TokenResponseError extends TokenError {
 export class TokenTimeoutError extends TokenError {
   /** The condition's stable code. */
   declare readonly code: "token_timeout";
-  /**
-   * Creates the error.
-   *
-   * @param message A sentence naming the token URL and the timeout.
-   * @param options Retryability and the standard error options.
-   */
+  /** Creates the error. */
   constructor(message: string, options: TokenErrorOptions) {
     super("token_timeout", message, options);
     setErrorFields(this, { name: "TokenTimeoutError" });
@@ -352,12 +302,7 @@ export class TokenTimeoutError extends TokenError {
 export class TokenNetworkError extends TokenError {
   /** The condition's stable code. */
   declare readonly code: "token_network_error";
-  /**
-   * Creates the error.
-   *
-   * @param message A sentence naming the token URL.
-   * @param options Retryability and the standard error options with the `cause`.
-   */
+  /** Creates the error. */
   constructor(message: string, options: TokenErrorOptions) {
     super("token_network_error", message, options);
     setErrorFields(this, { name: "TokenNetworkError" });

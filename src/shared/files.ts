@@ -1,16 +1,10 @@
 /**
- * File helpers shared by the layers that read files on Deno, Node and Bun:
- * the one way to read a file the user points at (credentials, environments,
- * token caches, request bodies) and to tell "not found".
+ * The one way to read a file the user points at, on Deno, Node and Bun, and to tell "not found".
  *
  * @module
  */
 
-/**
- * The most a file read with {@linkcode readTextFile} may hold unless told
- * otherwise: 1 MiB, far more than a credentials file, an environments file
- * or a token cache needs.
- */
+/** The most a file read with {@linkcode readTextFile} may hold by default: 1 MiB. */
 export const MAX_FILE_BYTES = 1024 * 1024;
 
 /** Options of {@linkcode readFileBytes} and {@linkcode readTextFile}. */
@@ -19,17 +13,9 @@ export interface ReadFileOptions {
   maxBytes?: number;
 }
 
-/**
- * A file that exists but is refused: not a regular file (a directory, a FIFO,
- * a device such as /dev/zero), or larger than allowed. The message says
- * which, without the path, for the caller to name the file.
- */
+/** A file refused: not a regular file, or too large. The message omits the path, for the caller to name. */
 export class FileRefusedError extends Error {
-  /**
-   * Creates the error.
-   *
-   * @param message What is wrong with the file.
-   */
+  /** Creates the error; `message` says what is wrong with the file. */
   constructor(message: string) {
     super(message);
     this.name = "FileRefusedError";
@@ -55,10 +41,9 @@ export function isNotFound(error: unknown): boolean {
 }
 
 /**
- * Reads a whole file, refusing, before reading a byte, what is not a regular
- * file (so a FIFO never blocks and a device is never read) and what is
- * larger than `maxBytes`; a file that grows past it while being read is
- * refused too. Symbolic links are followed.
+ * Reads a whole file, refusing before a byte is read what is not a regular
+ * file (a FIFO never blocks, a device is never read) or is over `maxBytes`,
+ * and one that grows past it while read. Symbolic links are followed.
  *
  * @param path The file's path.
  * @param options The most the file may hold.
@@ -122,13 +107,9 @@ function denoInfo(info: DenoFileInfo): FileInfo {
 }
 
 /**
- * {@linkcode readFileBytes} through `Deno.*`: on Deno, `node:fs` would start
- * the Node compatibility layer, which costs a short command more than all
- * else it does. The checks are the same: the path is checked before it is
- * opened and the open file again, and no more than `maxBytes` + 1 bytes are
- * read. Deno cannot open without blocking, so a FIFO put in the file's place
- * between the check and the open would hold the open until a writer comes;
- * the check before it refuses every FIFO that is there when the read starts.
+ * {@linkcode readFileBytes} through `Deno.*` (`node:fs` would start Deno's
+ * costly Node layer), with the same checks before and after the open. Deno
+ * cannot open without blocking: a FIFO swapped in after the check would hold it.
  */
 async function readWithDeno(
   deno: DenoFiles,
@@ -140,17 +121,7 @@ async function readWithDeno(
     checkFile(denoInfo(await deno.stat(path)), maxBytes);
     file = await deno.open(path, { read: true });
     checkFile(denoInfo(await file.stat()), maxBytes);
-    const chunks: Uint8Array[] = [];
-    let total = 0;
-    for (;;) {
-      const chunk = new Uint8Array(Math.min(maxBytes + 1 - total, 64 * 1024));
-      const read = await file.read(chunk);
-      if (read === null || read === 0) break;
-      total += read;
-      if (total > maxBytes) throw tooLarge(maxBytes);
-      chunks.push(chunk.subarray(0, read));
-    }
-    return joinChunks(chunks, total);
+    return await readChunks((chunk) => file!.read(chunk), maxBytes);
   } catch (error) {
     if (isNotFound(error)) return undefined;
     throw error;
@@ -163,7 +134,21 @@ async function readWithDeno(
   }
 }
 
-function joinChunks(chunks: readonly Uint8Array[], total: number): Uint8Array {
+/** Reads until `read` gives nothing, refusing more than `maxBytes` (one byte more tells a file that grew). */
+async function readChunks(
+  read: (chunk: Uint8Array, position: number) => Promise<number | null>,
+  maxBytes: number,
+): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const chunk = new Uint8Array(Math.min(maxBytes + 1 - total, 64 * 1024));
+    const count = await read(chunk, total);
+    if (!count) break;
+    total += count;
+    if (total > maxBytes) throw tooLarge(maxBytes);
+    chunks.push(chunk.subarray(0, count));
+  }
   const bytes = new Uint8Array(total);
   let offset = 0;
   for (const chunk of chunks) {
@@ -174,9 +159,7 @@ function joinChunks(chunks: readonly Uint8Array[], total: number): Uint8Array {
 }
 
 /**
- * Reads an open file whole, from its start, with the checks of
- * {@linkcode readFileBytes}: what is not a regular file, or holds more than
- * `maxBytes` (also by growing while read), is refused.
+ * Reads an open file whole, from its start, with the checks of {@linkcode readFileBytes}.
  *
  * @param handle The open file.
  * @param maxBytes The most it may hold.
@@ -188,18 +171,10 @@ export async function readOpenFile(
   maxBytes: number,
 ): Promise<Uint8Array> {
   checkFile(await handle.stat(), maxBytes);
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    // One byte more than the limit allows tells a file that grew too large.
-    const chunk = new Uint8Array(Math.min(maxBytes + 1 - total, 64 * 1024));
-    const { bytesRead } = await handle.read(chunk, 0, chunk.length, total);
-    if (bytesRead === 0) break;
-    total += bytesRead;
-    if (total > maxBytes) throw tooLarge(maxBytes);
-    chunks.push(chunk.subarray(0, bytesRead));
-  }
-  return joinChunks(chunks, total);
+  return await readChunks(
+    async (chunk, at) => (await handle.read(chunk, 0, chunk.length, at)).bytesRead,
+    maxBytes,
+  );
 }
 
 /**

@@ -1,13 +1,7 @@
 /**
- * The one validation of durations, counts and sizes that come from options,
- * the environment or a server, and the one clamp of every timer's delay.
- *
- * - {@linkcode checkNumber} refuses what is not a number in range with a
- *   `RangeError` that names the option.
- * - {@linkcode timerDelay} clamps a wait to what a timer can hold: runtimes
- *   store delays in 32 bits, and a delay of 2^31 ms or more (or `Infinity`)
- *   would fire at once. A longer wait waits {@linkcode MAX_TIMER_DELAY}
- *   (about 24.8 days), which is documented as the clamp.
+ * The one validation of numbers from options, the environment or a server
+ * ({@linkcode checkNumber}), and the one clamp of timer delays
+ * ({@linkcode timerDelay}: 2^31 ms or more would fire at once).
  *
  * @module
  */

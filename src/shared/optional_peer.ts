@@ -1,14 +1,6 @@
-// The optional packages (the keyring's native module, redis, undici,
-// OpenTelemetry, the MCP SDK), imported by a specifier built at run time. A
-// literal `import("redis")` would put the package in the module graph Deno
-// reads before it runs anything: every start of the command, and every lazy
-// import below it, would resolve the package and all its dependencies (over a
-// hundred for the MCP SDK) whether or not they are loaded. A specifier that
-// is not a literal is resolved only when the import runs.
-//
-// On Deno the specifier is the `npm:` one of deno.json's imports (which JSR
-// users do not have), so that the same version loads from a checkout and from
-// JSR; Node.js and Bun resolve the bare name from node_modules.
+// The optional packages, imported by a specifier built at run time: a literal
+// one would make Deno resolve the package and its dependencies on every start.
+// On Deno it is deno.json's `npm:` specifier; Node and Bun resolve the bare name.
 
 /** The name of an optional package. */
 export type OptionalPeer =

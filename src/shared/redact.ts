@@ -1,12 +1,7 @@
 /**
- * The redactor: every text that leaves the process (error messages and their
- * causes, stacks, inspect and JSON output, events, log and `-v` lines, CLI
- * output, MCP messages) passes {@linkcode redact} before it is cut, and every
- * cut falls on a code-point boundary ({@linkcode cutText}). It knows every
- * secret registered in secrets.ts (client secrets, tokens from any source,
- * the passwords of URLs and proxies) and removes each in the forms a server
- * or a runtime may echo it: as it is, percent-encoded, form-encoded and
- * JSON-escaped.
+ * The redactor: every text that leaves the process passes {@linkcode redact}
+ * before it is cut (on a code-point boundary, {@linkcode cutText}). It removes
+ * every secret registered in secrets.ts as it is, percent-, form- and JSON-encoded.
  *
  * @module
  */
@@ -110,14 +105,7 @@ export function redactTail(text: string): string {
  */
 export function codePointLength(text: string): number {
   let count = 0;
-  for (let i = 0; i < text.length; i++) {
-    const unit = text.charCodeAt(i);
-    if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length) {
-      const next = text.charCodeAt(i + 1);
-      if (next >= 0xdc00 && next <= 0xdfff) i++;
-    }
-    count++;
-  }
+  for (const _ of text) count++;
   return count;
 }
 
@@ -137,34 +125,23 @@ export function codePointLength(text: string): number {
  * ```
  */
 export function cutText(text: string, max: number): string {
+  let at = 0;
   let count = 0;
-  for (let i = 0; i < text.length; i++) {
-    if (count === max) return text.slice(0, i);
-    const unit = text.charCodeAt(i);
-    if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length) {
-      const next = text.charCodeAt(i + 1);
-      if (next >= 0xdc00 && next <= 0xdfff) i++;
-    }
-    count++;
+  for (const char of text) {
+    if (count++ === max) return text.slice(0, at);
+    at += char.length;
   }
   return text;
 }
 
-/**
- * Redacts, then cuts at `max` characters, adding `ellipsis` when it cut: the
- * one way text is shortened for a message.
- */
+/** Redacts, then cuts at `max` characters, adding `ellipsis` when it cut: the one way to shorten text. */
 export function redactAndCut(text: string, max: number, ellipsis = "..."): string {
   const clean = redact(text);
   const cut = cutText(clean, max);
   return cut.length < clean.length ? cut + ellipsis : cut;
 }
 
-/**
- * An error's cause chain as it may be shown: where a message, stack or own
- * string field holds a secret, a copy (same prototype, so `instanceof` still
- * holds) with those redacted; else the cause itself.
- */
+/** An error's cause chain as it may be shown: a redacted copy (same prototype) where it holds a secret. */
 export function redactCause(cause: unknown, depth = 0): unknown {
   if (typeof cause === "string") return redact(cause);
   if (cause === null || typeof cause !== "object" || depth > 5) return cause;
@@ -208,10 +185,7 @@ export function redactCause(cause: unknown, depth = 0): unknown {
   return copy;
 }
 
-/**
- * A plain value (an event, a JSON document) with every string in it
- * redacted; objects and arrays are copied, other values kept.
- */
+/** A plain value (an event, a JSON document) copied with every string redacted. */
 export function redactValue<T>(value: T, depth = 0): T {
   if (typeof value === "string") return redact(value) as T;
   if (value === null || typeof value !== "object" || depth > 8) return value;
@@ -261,8 +235,7 @@ export function rememberUrlSecrets(url: URL | string): string {
 redactor.text = redact;
 redactor.value = redactValue;
 
-// The underlying cause of a failed request, in words: runtimes wrap why a
-// connection failed one or two levels down in `error.cause`, under "fetch failed".
+// Why a request failed, in words: runtimes nest it in `error.cause` under "fetch failed".
 
 const MAX_DEPTH = 5;
 const MAX_CHARS = 300;
@@ -270,10 +243,8 @@ const CERTIFICATE =
   /CERT|certificate|self[- ]signed|UNABLE_TO_(?:GET|VERIFY)|unknown ?issuer|InvalidCertificate/i;
 
 /**
- * The messages and codes along an error's `cause` chain, most specific
- * last, as one line: `fetch failed: connect ECONNREFUSED 127.0.0.1:9
- * (ECONNREFUSED)`. A certificate failure adds a hint about private CAs
- * that names `host`.
+ * An error's `cause` chain as one line, most specific last (`fetch failed:
+ * connect ECONNREFUSED ... (ECONNREFUSED)`), with a private-CA hint naming `host`.
  *
  * @param error What a fetch threw.
  * @param host The host that was asked, for the certificate hint.

@@ -1,12 +1,11 @@
 /**
- * The retry policy of the token client and the API client, written once:
- * exponential backoff with full jitter, `Retry-After` (delay-seconds or an
- * HTTP-date) honoured up to a limit, the statuses worth retrying, and the
- * loop that waits between attempts with an abort signal.
+ * The one retry policy of the token and API clients: full-jitter backoff,
+ * `Retry-After` up to a limit, retryable statuses, and the abortable loop.
  *
  * @module
  */
 
+import { startDeadline } from "./deadline.ts";
 import { checkNumber, timerDelay } from "./numbers.ts";
 
 /** How a loop of {@linkcode withRetries} retries: every field in milliseconds but `limit`. */
@@ -22,10 +21,8 @@ export interface RetryPolicy {
 }
 
 /**
- * A retry policy from a caller's options, each field checked by the one
- * number validation (`checkNumber`): `limit` a whole number from 0 to 100,
- * the delays numbers from 0 up (`maxRetryAfter` may be `Infinity`: a wait
- * is then clamped to what a timer holds, about 24.8 days).
+ * A retry policy from a caller's options, checked by `checkNumber`: `limit`
+ * 0 to 100, the delays from 0 (`maxRetryAfter` may be `Infinity`).
  *
  * @param options What the caller gave.
  * @param defaults The defaults of each field.
@@ -62,21 +59,15 @@ export function resolveRetryPolicy(
  */
 export const DEFAULT_RETRY_STATUSES: readonly number[] = Object.freeze([429, 502, 503, 504]);
 
-/**
- * Whether a token request answered with `status` may succeed when sent
- * again: 408, 425, 429 and every 5xx.
- */
+/** Whether a token request answered with `status` may succeed again: 408, 425, 429, 5xx. */
 export function isRetryableTokenStatus(status: number): boolean {
   return status >= 500 || status === 408 || status === 425 || status === 429;
 }
 
 /**
- * The wait before the retry that follows attempt `attempt` (1 for the first
- * attempt), or `undefined` when no retry follows: the limit is reached, or
- * the server's `Retry-After` is longer than the policy waits. Without a
- * `Retry-After` it is full jitter, a random wait up to
- * `min(maxDelay, baseDelay * 2 ** (attempt - 1))`; with one, that wait plus
- * up to 10 % (at most 1 s), so that clients told the same time spread out.
+ * The wait after attempt `attempt` (from 1), or `undefined` when no retry
+ * follows (limit reached, `Retry-After` too long). Full jitter without a
+ * `Retry-After`; with one, it plus up to 10 % (at most 1 s) to spread clients.
  */
 export function retryDelay(
   policy: RetryPolicy,
@@ -91,11 +82,7 @@ export function retryDelay(
   return retryAfter + Math.random() * Math.min(1000, retryAfter * 0.1);
 }
 
-/**
- * What an attempt of {@linkcode withRetries} gives back when it may be
- * retried: the outcome to settle with if no retry follows, the server's
- * `Retry-After`, and what to do before the wait (release a response, report).
- */
+/** An attempt's retryable outcome: how to settle if no retry follows, `Retry-After`, what to do before the wait. */
 export class Retry<T> {
   /** The outcome when no retry follows: returned, or thrown when it throws. */
   readonly settle: () => T | Promise<T>;
@@ -121,10 +108,9 @@ export class Retry<T> {
 }
 
 /**
- * Runs `attempt` (numbered from 1) until it returns a result, or a
- * {@linkcode Retry} that the policy does not retry (then its `settle` gives
- * the outcome), waiting {@linkcode retryDelay} between attempts. An abort of
- * `signal` ends the wait and the loop with the signal's reason.
+ * Runs `attempt` (from 1) until a result, or a {@linkcode Retry} not retried
+ * (its `settle` gives the outcome), waiting {@linkcode retryDelay} between;
+ * an abort of `signal` ends it with the signal's reason.
  */
 export async function withRetries<T>(
   policy: RetryPolicy,
@@ -142,11 +128,7 @@ export async function withRetries<T>(
   }
 }
 
-/**
- * Parses a `Retry-After` value, delay-seconds or an HTTP-date (RFC 9110
- * section 10.2.3), into milliseconds from now. Returns `undefined` for an
- * absent or unusable value.
- */
+/** A `Retry-After` (delay-seconds or an HTTP-date) in ms from now, or `undefined` when unusable. */
 export function parseRetryAfter(
   value: string | null,
   now: number = Date.now(),
@@ -159,23 +141,15 @@ export function parseRetryAfter(
 }
 
 /**
- * Waits `ms` milliseconds (clamped by `timerDelay`: a wait of 2^31 ms or
- * more waits about 24.8 days rather than none); rejects with the signal's
- * reason as soon as it aborts.
+ * Waits `ms` milliseconds (clamped by `timerDelay`, as every timer); rejects
+ * with the signal's reason as soon as it aborts.
  */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, timerDelay(ms));
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
+export async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  const deadline = startDeadline(timerDelay(ms), { signal });
+  const done = deadline.signal;
+  if (!done.aborted) await new Promise((resolve) => done.addEventListener("abort", resolve));
+  deadline.clear();
+  if (!deadline.expired) throw done.reason;
 }
 
 // HTTP-dates (RFC 9110 section 5.6.7), as `Retry-After` and `Sunset` carry them.
