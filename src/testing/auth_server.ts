@@ -591,6 +591,10 @@ export async function startAuthServer(
   }
 
   const server: Server = tls ? createHttpsServer(tls, handle) : createServer(handle);
+  // Idle connections outlive a client pool's (Node's 5 s default is close to
+  // undici's 4 s, and on a loaded machine the timers drift into a race where a
+  // request goes out on a connection being closed); close() ends them all.
+  server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     // A deep accept queue: a burst of connections waits rather than being refused.

@@ -73,6 +73,23 @@ function recordMessages(transport: object, into: string[]): void {
 }
 
 /**
+ * Connects an SDK client to a spawned command's transport; when that fails, the client is closed
+ * (which ends the child process) before the error goes on, so that a failed test leaves no
+ * process behind to keep the test file running.
+ */
+export async function connectClient(
+  client: { connect(transport: never): Promise<void>; close(): Promise<void> },
+  transport: unknown,
+): Promise<void> {
+  try {
+    await client.connect(transport as never);
+  } catch (error) {
+    await client.close().catch(() => {});
+    throw error;
+  }
+}
+
+/**
  * The arguments of `kognic-auth mcp-proxy` for the MCP server at `url`, with the auth server,
  * the credentials file and no token cache; the MCP server's origin (a local port of its own, not
  * one of the auth server's) is allowed.

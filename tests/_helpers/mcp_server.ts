@@ -108,6 +108,11 @@ export async function serveBehindTokens(
       res.end(String(error));
     });
   });
+  // Idle connections are kept longer than a client's pool keeps them (Node's
+  // 5 s default is close to undici's 4 s): on a loaded machine the two timers
+  // drift, and a request sent on a connection the server is closing fails with
+  // "fetch failed". close() ends every connection anyway.
+  http.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
   const { port } = http.address() as AddressInfo;
   let closing: Promise<void> | undefined;

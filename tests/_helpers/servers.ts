@@ -24,6 +24,7 @@ export async function startStandIn(handle: StandInHandler): Promise<StandIn> {
     req.on("data", (chunk) => (body += chunk));
     req.on("end", () => handle(req, res, body));
   });
+  server.keepAliveTimeout = 60_000; // as the local auth server: no keep-alive race under load
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return {
     url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,

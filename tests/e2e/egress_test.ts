@@ -30,7 +30,7 @@ import {
   writeCredentials,
   writeEnvironments,
 } from "../_helpers/mod.ts";
-import { type CallResult, spawnCommand } from "../_helpers/mcp_client.ts";
+import { type CallResult, connectClient, spawnCommand } from "../_helpers/mcp_client.ts";
 import { type StandIn, startStandIn } from "../_helpers/servers.ts";
 import { ROUTED_ORIGIN, routedFetch, type Routes } from "../_helpers/routes.ts";
 
@@ -264,7 +264,7 @@ async function kogMcp(args: string[]): Promise<{
     { env: { KOGNIC_TEST_ROUTES: JSON.stringify(routes), ...xdg } },
   );
   const client = new Client({ name: "egress-test", version: "1.0.0" });
-  await client.connect(spawned.transport);
+  await connectClient(client, spawned.transport);
   return {
     call: async (input) => {
       const result = await client.callTool({ name: "kognic_request", arguments: input });

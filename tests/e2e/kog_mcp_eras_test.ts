@@ -11,7 +11,12 @@ import { StdioClientTransport as StdioV1 } from "@modelcontextprotocol/sdk/clien
 import { Client as ClientV2 } from "@modelcontextprotocol/client";
 import { StdioClientTransport as StdioV2 } from "@modelcontextprotocol/client/stdio";
 import { type KogHome, type SampleApiServer, startKogHome } from "../_helpers/sample_api.ts";
-import { spawnCommand, type ToolClient, toolClient } from "../_helpers/mcp_client.ts";
+import {
+  connectClient,
+  spawnCommand,
+  type ToolClient,
+  toolClient,
+} from "../_helpers/mcp_client.ts";
 import { CLIENT_SECRET, isolatedXdg, kogCommand, record } from "../_helpers/mod.ts";
 
 let home: KogHome;
@@ -53,7 +58,7 @@ describe("kog mcp across the MCP eras", () => {
       { name: "new-era-client", version: "2.0.0" },
       { versionNegotiation: { mode: "auto" } },
     );
-    await client.connect(spawned.transport);
+    await connectClient(client, spawned.transport);
     try {
       assert.equal(client.getProtocolEra(), "modern");
       assert.equal(client.getNegotiatedProtocolVersion(), "2026-07-28");
@@ -71,7 +76,7 @@ describe("kog mcp across the MCP eras", () => {
       { env: isolatedXdg(dir), received },
     );
     const client = new ClientV1({ name: "old-era-client", version: "1.0.0" });
-    await client.connect(spawned.transport);
+    await connectClient(client, spawned.transport);
     try {
       assert.equal(client.getServerVersion()?.name, "kog");
       // The answer to `initialize` named the 2025 revision the client asked for.

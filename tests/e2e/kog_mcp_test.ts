@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { type KogHome, type SampleApiServer, startKogHome } from "../_helpers/sample_api.ts";
-import { type CallResult, spawnCommand } from "../_helpers/mcp_client.ts";
+import { type CallResult, connectClient, spawnCommand } from "../_helpers/mcp_client.ts";
 import { CLIENT_SECRET, isolatedXdg, kogCommand, record } from "../_helpers/mod.ts";
 
 let home: KogHome;
@@ -40,7 +40,7 @@ async function connect(args: string[] = []): Promise<{ client: Client; close(): 
     { env: isolatedXdg(dir), received },
   );
   const client = new Client({ name: "kog-mcp-test", version: "1.0.0" });
-  await client.connect(spawned.transport);
+  await connectClient(client, spawned.transport);
   return {
     client,
     close: async () => {

@@ -23,6 +23,7 @@ import {
 import { startMcpServerV2, type TestMcpServerV2 } from "../_helpers/mcp_server_v2.ts";
 import {
   type CallResult,
+  connectClient,
   proxyArgs,
   type ProxyHome,
   spawnCommand,
@@ -80,7 +81,7 @@ async function connect(era: "old" | "new", url: string): Promise<ProxyClient> {
     spawned = spawnCommand(StdioV1, command, { env });
     client = new ClientV1({ name: "old-era-client", version: "1.0.0" });
     client.setNotificationHandler(LoggingMessageNotificationSchema, log);
-    await client.connect(spawned.transport);
+    await connectClient(client, spawned.transport);
   } else {
     spawned = spawnCommand(StdioV2, command, { env });
     client = new ClientV2(
@@ -88,7 +89,7 @@ async function connect(era: "old" | "new", url: string): Promise<ProxyClient> {
       { versionNegotiation: { mode: "auto" } },
     );
     client.setNotificationHandler("notifications/message", log);
-    await client.connect(spawned.transport);
+    await connectClient(client, spawned.transport);
   }
   const connected = client;
   return {

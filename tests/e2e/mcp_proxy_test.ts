@@ -21,7 +21,13 @@ import {
   runCli,
   writeEnvironments,
 } from "../_helpers/mod.ts";
-import { proxyArgs, type ProxyHome, spawnCommand, startProxyHome } from "../_helpers/mcp_client.ts";
+import {
+  connectClient,
+  proxyArgs,
+  type ProxyHome,
+  spawnCommand,
+  startProxyHome,
+} from "../_helpers/mcp_client.ts";
 
 let home: ProxyHome;
 let auth: LocalAuthServer;
@@ -66,7 +72,7 @@ async function connect(
     },
   );
   const streams = mcp.eventStreams;
-  await client.connect(spawned.transport);
+  await connectClient(client, spawned.transport);
   // The proxy opens the server's event stream after initialization; waiting for
   // it keeps that GET from racing a test's later requests.
   for (let waited = 0; mcp.eventStreams === streams && waited < 60_000; waited += 10) {

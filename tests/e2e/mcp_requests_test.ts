@@ -34,6 +34,7 @@ import {
 import { startMcpServerV2 } from "../_helpers/mcp_server_v2.ts";
 import {
   type CallResult,
+  connectClient,
   proxyArgs,
   type ProxyHome,
   spawnCommand,
@@ -143,7 +144,7 @@ async function connect(era: "old" | "new", url: string): Promise<AskingClient> {
       ResourceUpdatedNotificationSchema,
       (notification: { params: { uri: string } }) => void updated.push(notification.params.uri),
     );
-    await client.connect(spawned.transport);
+    await connectClient(client, spawned.transport);
   } else {
     spawned = spawnCommand(StdioV2, command, { env });
     client = new ClientV2(
@@ -161,13 +162,20 @@ async function connect(era: "old" | "new", url: string): Promise<AskingClient> {
       "notifications/resources/updated",
       (notification) => void updated.push(notification.params.uri),
     );
-    await client.connect(spawned.transport);
-    // A client of 2026-07-28 asks for change notifications, and for the updates of a resource.
-    if (client.getProtocolEra() === "modern") {
-      listening = await client.listen({
-        toolsListChanged: true,
-        resourceSubscriptions: [MEMO_URI],
-      });
+    try {
+      await connectClient(client, spawned.transport);
+      // A client of 2026-07-28 asks for change notifications, and for the updates of a resource.
+      if (client.getProtocolEra() === "modern") {
+        listening = await client.listen({
+          toolsListChanged: true,
+          resourceSubscriptions: [MEMO_URI],
+        });
+      }
+    } catch (error) {
+      // The proxy is a child process: a failed start must not leave it running.
+      await client.close().catch(() => {});
+      record(spawned.stderr());
+      throw error;
     }
   }
   const connected = client;

@@ -27,7 +27,7 @@ import {
   writeCredentials,
   writeEnvironments,
 } from "../_helpers/mod.ts";
-import { type CallResult, spawnCommand } from "../_helpers/mcp_client.ts";
+import { type CallResult, connectClient, spawnCommand } from "../_helpers/mcp_client.ts";
 import { type StandIn, startStandIn } from "../_helpers/servers.ts";
 
 const URL_PASSWORD = "pw-Mc7rT2-in-an-auth-server-url";
@@ -191,7 +191,7 @@ describe("kog mcp", () => {
     );
     stderr = spawned.stderr;
     client = new Client({ name: "kog-mcp-bounds-test", version: "1.0.0" });
-    await client.connect(spawned.transport);
+    await connectClient(client, spawned.transport);
   });
 
   after(async () => {

@@ -13,7 +13,13 @@ import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { LoggingMessageNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 import type { LocalAuthServer } from "../../testing.ts";
 import { cliCommand, isolatedXdg } from "../_helpers/mod.ts";
-import { proxyArgs, type ProxyHome, spawnCommand, startProxyHome } from "../_helpers/mcp_client.ts";
+import {
+  connectClient,
+  proxyArgs,
+  type ProxyHome,
+  spawnCommand,
+  startProxyHome,
+} from "../_helpers/mcp_client.ts";
 
 let home: ProxyHome;
 let auth: LocalAuthServer;
@@ -129,7 +135,7 @@ describe("kognic-auth mcp-proxy and a server that echoes the token", () => {
       (notification: { params: { data: unknown } }) =>
         void logs.push(String(notification.params.data)),
     );
-    await client.connect(spawned.transport);
+    await connectClient(client, spawned.transport);
     try {
       assert.equal(client.getServerVersion()?.name, "echo [token]");
       const { tools } = await client.listTools();
