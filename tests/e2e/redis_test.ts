@@ -45,8 +45,8 @@ const SKIP = redisServerMissing();
 const IS_DENO = "Deno" in globalThis;
 const thisFile = fileURLToPath(import.meta.url);
 // Processes per wave of the fleet test: 20 unless KOGNIC_FLEET_SIZE says
-// otherwise (the test command samples 6 on the runtimes that repeat the
-// suite; see scripts/test_npm.ts).
+// otherwise (the test command samples 6 on Node.js and Bun, which repeat the
+// suite after Deno; see scripts/test_npm.ts).
 const FLEET = Math.max(2, Math.min(50, Math.floor(Number(process.env.KOGNIC_FLEET_SIZE) || 20)));
 
 /** One process of a fleet: a session with its own RedisTokenCache gets one token. */
