@@ -373,44 +373,18 @@ export function tokenize(args: readonly string[], options: OptionTable): ArgToke
       for (const word of rest) tokens.push({ kind: "positional", value: word });
       break;
     }
-    if (arg.length === 2 && arg[0] === "-" && arg[1] !== "-") {
-      const name = longName(arg[1]);
-      if (takesString(name) && rest.length) {
-        tokens.push({
-          kind: "option",
-          name,
-          rawName: arg,
-          value: rest.shift(),
-          inlineValue: false,
-        });
-      } else {
-        tokens.push({
-          kind: "option",
-          name,
-          rawName: arg,
-          value: undefined,
-          inlineValue: undefined,
-        });
-      }
-    } else if (arg.length > 2 && arg.startsWith("--") && !arg.includes("=", 3)) {
-      const name = arg.slice(2);
-      if (takesString(name) && rest.length) {
-        tokens.push({
-          kind: "option",
-          name,
-          rawName: arg,
-          value: rest.shift(),
-          inlineValue: false,
-        });
-      } else {
-        tokens.push({
-          kind: "option",
-          name,
-          rawName: arg,
-          value: undefined,
-          inlineValue: undefined,
-        });
-      }
+    const short = arg.length === 2 && arg[0] === "-" && arg[1] !== "-";
+    if (short || (arg.length > 2 && arg.startsWith("--") && !arg.includes("=", 3))) {
+      // `-n` or `--name`: a string option takes the next word, whatever it is.
+      const name = short ? longName(arg[1]) : arg.slice(2);
+      const value = takesString(name) && rest.length ? rest.shift() : undefined;
+      tokens.push({
+        kind: "option",
+        name,
+        rawName: arg,
+        value,
+        inlineValue: value === undefined ? undefined : false,
+      });
     } else if (arg.length > 2 && arg[0] === "-" && arg[1] !== "-") {
       const first = longName(arg[1]);
       if (takesString(first)) {
