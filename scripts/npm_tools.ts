@@ -16,7 +16,17 @@
 
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import process from "node:process";
@@ -123,19 +133,35 @@ export function npmImports(): string[] {
 }
 
 /**
- * Installs deno.json's `npm:` imports into the repository's `node_modules/`
- * (git-ignored; Deno, with no package.json here, ignores it), where the npm
- * build's type check, `bun test` on the sources and `node --test` on
- * `npm/esm/tests/` all resolve them. Returns the specs installed.
+ * Makes deno.json's `npm:` imports available in the repository's
+ * `node_modules` (git-ignored; Deno, with no package.json here, ignores it),
+ * where the npm build's type check, `bun test` on the sources and `node --test`
+ * on `npm/esm/tests/` all resolve them. They are installed once into the
+ * user's cache, like the tools, and `node_modules` is a link to them, so a
+ * new clone downloads nothing. A `node_modules` folder of the clone's own
+ * (from an earlier layout) is kept and kept up to date. Returns the specs.
  */
 export function installTestDependencies(): string[] {
   const specs = npmImports();
-  const stamp = join(ROOT, "node_modules", ".kognic-test-dependencies");
-  const want = specs.join(" ");
-  if (!specs.length || existsSync(stamp) && readFileSync(stamp, "utf8") === want) return specs;
-  console.error(`Installing the tests' npm dependencies ${want} into node_modules/`);
-  npmInstall(ROOT, specs);
-  writeFileSync(stamp, want);
+  if (!specs.length) return specs;
+  const link = join(ROOT, "node_modules");
+  const own = lstatSync(link, { throwIfNoEntry: false });
+  if (own?.isDirectory()) {
+    const stamp = join(link, ".kognic-test-dependencies");
+    const want = specs.join(" ");
+    if (existsSync(stamp) && readFileSync(stamp, "utf8") === want) return specs;
+    console.error(`Installing the tests' npm dependencies ${want} into node_modules/`);
+    npmInstall(ROOT, specs);
+    writeFileSync(stamp, want);
+    return specs;
+  }
+  const target = join(ensureInstalled("test-dependencies", specs), "node_modules");
+  if (own?.isSymbolicLink() && readlinkSync(link) === target) return specs;
+  // A new link beside it, renamed over the old one: never a moment without one.
+  const scratch = `${link}.partial-${process.pid}`;
+  rmSync(scratch, { force: true });
+  symlinkSync(target, scratch, "dir");
+  renameSync(scratch, link);
   return specs;
 }
 
