@@ -85,7 +85,7 @@ const BUILD_TOOLS = ["typescript", "@types/node", "esbuild", "publint", "@arethe
  * Installs `packages` into the cache (a folder named by `name` and the exact
  * versions) unless already there, and returns that folder.
  */
-function ensureInstalled(name: string, packages: string[]): string {
+export function ensureInstalled(name: string, packages: string[]): string {
   const want = packages.join(" ");
   const key = createHash("sha256").update(want).digest("hex").slice(0, 12);
   const dir = join(TOOLS_DIR, `${name}-${key}`);

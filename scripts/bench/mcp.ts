@@ -32,7 +32,7 @@ import os from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { createInterface } from "node:readline";
-import { npmInstall } from "../npm_tools.ts";
+import { ensureInstalled } from "../npm_tools.ts";
 import { Client } from "@modelcontextprotocol/client";
 import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
 
@@ -165,12 +165,10 @@ function cpuOf(pid: number | null | undefined): number {
   }
 }
 
-/** mcp-remote's entry, installed from npm into .tmp/bench-mcp when missing. */
+/** mcp-remote's entry, installed from npm into the tools' cache on first use. */
 export function mcpRemoteEntry(): string {
-  const dir = join(ROOT, ".tmp", "bench-mcp");
-  const entry = join(dir, "node_modules", "mcp-remote", "dist", "proxy.js");
-  if (!existsSync(entry)) npmInstall(dir, [`mcp-remote@${MCP_REMOTE_VERSION}`]);
-  return entry;
+  const dir = ensureInstalled("mcp-remote", [`mcp-remote@${MCP_REMOTE_VERSION}`]);
+  return join(dir, "node_modules", "mcp-remote", "dist", "proxy.js");
 }
 
 interface Forwarder {
