@@ -151,7 +151,7 @@ async function exercise(
         );
         assert.deepEqual(answers, texts);
       }
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await new Promise((resolve) => setTimeout(resolve, 250));
     }
     toolCalls = calls;
     assert.equal(text(await proxy.call("whoami", {})), "your token is [token]");
