@@ -7,7 +7,8 @@
 
 import { sleep } from "../shared/retry.ts";
 import { isUsable } from "../core/token_cache.ts";
-import { type LocalQueue, randomHex, type TokenRecords } from "./_store.ts";
+import { type LocalQueue, randomHex } from "./_store.ts";
+import type { TokenSet } from "../core/access_token.ts";
 
 /** What a lease needs from a store; every method may throw when the store cannot be reached. */
 export interface LeaseStore {
@@ -46,7 +47,7 @@ export function tellFallback(
 export function runLocked<T>(
   queue: LocalQueue,
   store: LeaseStore,
-  records: TokenRecords,
+  records: { get(key: string): Promise<TokenSet | undefined> },
   key: string,
   fn: () => Promise<T>,
   options: LeaseOptions,

@@ -17,7 +17,7 @@ import {
   type TokenTimeoutError,
 } from "../shared/errors.ts";
 import { secretServiceOnBus, talkToBus } from "./dbus.ts";
-import { importOptionalPeer } from "../shared/optional_peer.ts";
+import { importOptionalPeer, type OptionalPeer } from "../shared/optional_peer.ts";
 
 /** Options of {@linkcode KeyringError}. */
 export interface KeyringErrorOptions extends ErrorOptions {
@@ -123,7 +123,6 @@ const BUS_CHECK_TIMEOUT = 1_000;
 
 // Pin the Secret Service on Linux: the default falls back to the kernel keyring, which does not persist.
 const ENTRY_OPTIONS = { linux: { store: "secret-service" as const } };
-const INSTALL_HINT = "install it with `npm install @napi-rs/keyring`";
 
 let loading: Promise<KeyringModule> | undefined;
 
@@ -147,30 +146,45 @@ async function importKeyringModule(): Promise<KeyringModule> {
         "--allow-read) to load its native module @napi-rs/keyring",
     );
   }
+  return await loadOptionalModule<KeyringModule>(
+    "@napi-rs/keyring",
+    { feature: "The system keyring", member: "AsyncEntry", version: "2.1" },
+    (message, cause) => new KeyringError(message, { cause }),
+  );
+}
+
+/**
+ * Loads an optional package: its module, or its default export, that has the
+ * function `member`. A failure is thrown as `fail` makes it, with a message
+ * naming the `feature`, the package and how to install it.
+ */
+export async function loadOptionalModule<T>(
+  name: OptionalPeer,
+  what: { feature: string; member: string; version?: string },
+  fail: (message: string, cause?: unknown) => Error,
+): Promise<T> {
+  const hint = `install it with \`npm install ${name}\``;
   let loaded: Record<string, unknown>;
   try {
-    loaded = await importOptionalPeer("@napi-rs/keyring");
+    loaded = await importOptionalPeer(name);
   } catch (error) {
     const missing = errorCode(error) === "ERR_MODULE_NOT_FOUND" ||
       /cannot find (module|package)/i.test(String((error as Error)?.message));
-    throw new KeyringError(
+    throw fail(
       missing
-        ? `The system keyring needs the optional package @napi-rs/keyring: ${INSTALL_HINT}`
-        : `The system keyring could not load @napi-rs/keyring (${
-          firstLine(error)
-        }); ${INSTALL_HINT}`,
-      { cause: error },
+        ? `${what.feature} needs the optional package ${name}: ${hint}`
+        : `${what.feature} could not load the package ${name} (${firstLine(error)}); ${hint}`,
+      error,
     );
   }
-  const module = (typeof loaded.AsyncEntry === "function" ? loaded : loaded.default) as
-    | KeyringModule
+  const module = (typeof loaded[what.member] === "function" ? loaded : loaded.default) as
+    | Record<string, unknown>
     | undefined;
-  if (typeof module?.AsyncEntry !== "function") {
-    throw new KeyringError(
-      `The installed @napi-rs/keyring has no AsyncEntry; ${INSTALL_HINT} (version 2.1 or later)`,
-    );
+  if (typeof module?.[what.member] !== "function") {
+    const version = what.version ? ` (version ${what.version} or later)` : "";
+    throw fail(`The installed ${name} has no ${what.member}; ${hint}${version}`);
   }
-  return module;
+  return module as T;
 }
 
 /**
