@@ -1,5 +1,6 @@
 /**
- * Token caches in a JSON file, the system keyring or memory, and the cache of a mode.
+ * Token caches in a JSON file, the system keyring or memory, the modes users give, and the cache
+ * of a mode.
  * @module
  */
 
@@ -14,7 +15,7 @@ import {
   openKeyringEntry,
   probeKeyring,
 } from "../credentials/keyring_binding.ts";
-import { withFileLock } from "./_lock.ts";
+import { withFileLock } from "./_lease.ts";
 import { isSpent, LocalQueue, parseBoundedJson, randomHex, toPythonShape } from "./_store.ts";
 import {
   errorCode,
@@ -26,10 +27,6 @@ import {
 import { sleep } from "../shared/retry.ts";
 import { ConfigurationError } from "../shared/errors.ts";
 import { checkNumber, TIMER_MS } from "../shared/numbers.ts";
-import { parseTokenCacheMode, TOKEN_CACHE_ENV, type TokenCacheMode } from "./cache_mode.ts";
-
-export { parseTokenCacheMode, TOKEN_CACHE_ENV, type TokenCacheMode } from "./cache_mode.ts";
-
 /** The keyring service under which {@linkcode KeyringTokenCache} stores tokens: `"kognic-auth"`. */
 export const KEYRING_TOKEN_CACHE_SERVICE = "kognic-auth";
 
@@ -267,6 +264,42 @@ export class MemoryTokenCache extends BaseTokenCache {
   withLock<T>(key: string, fn: () => Promise<T>, options?: { signal?: AbortSignal }): Promise<T> {
     return this.#queue.run(key, fn, options);
   }
+}
+
+/** How tokens are cached: `auto` (keyring, else file), `keyring`, `file`, `none`, a Redis URL. */
+export type TokenCacheMode =
+  | "auto"
+  | "keyring"
+  | "file"
+  | "none"
+  | `redis://${string}`
+  | `rediss://${string}`;
+
+/** The environment variable with the default token cache mode or Redis URL. */
+export const TOKEN_CACHE_ENV = "KOGNIC_TOKEN_CACHE";
+
+/**
+ * Checks a token cache mode as given by a user (a flag or `KOGNIC_TOKEN_CACHE`).
+ *
+ * @param value The mode or Redis URL.
+ * @param allowed The plain modes allowed besides Redis URLs.
+ * @param where Where the value came from, for the error.
+ * @returns The mode.
+ * @throws {TypeError} Naming the place and the modes allowed (never a password).
+ */
+export function parseTokenCacheMode(
+  value: string,
+  allowed: readonly string[] = ["auto", "keyring", "file", "none"],
+  where = "--token-cache",
+): TokenCacheMode {
+  if (/^rediss?:\/\//i.test(value)) {
+    return value.replace(/^rediss?:/i, (scheme) => scheme.toLowerCase()) as TokenCacheMode;
+  }
+  if (allowed.includes(value)) return value as TokenCacheMode;
+  const shown = /^[\w-]{1,20}$/.test(value) ? `"${value}"` : "that value";
+  throw new TypeError(
+    `${where} must be one of ${allowed.join(", ")} or redis://HOST:PORT[/DB], not ${shown}`,
+  );
 }
 
 /** Options of {@linkcode createTokenCache}. */
