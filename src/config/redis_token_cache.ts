@@ -391,16 +391,8 @@ function safeDecode(text: string): string {
 }
 
 type RedisModule = { createClient(options: Record<string, unknown>): NodeRedisClient };
-let loading: Promise<RedisModule> | undefined;
 
 function loadRedis(): Promise<RedisModule> {
-  return loading ??= importRedis().catch((error) => {
-    loading = undefined;
-    throw error;
-  });
-}
-
-function importRedis(): Promise<RedisModule> {
   return loadOptionalModule<RedisModule>(
     "redis",
     { feature: "The Redis token cache", member: "createClient" },

@@ -108,12 +108,6 @@ interface KeyringModule {
   ): Promise<Array<{ account: string; password: string }>>;
 }
 
-/** Options of the keyring calls. */
-export interface KeyringCallOptions {
-  /** How long to wait for the keyring, in ms. @default {10_000} */
-  timeout?: number;
-}
-
 /** How long a keyring operation may take, in ms (a desktop may ask the user to unlock it). */
 export const KEYRING_TIMEOUT = 10_000;
 /** How long {@linkcode probeKeyring} waits, in ms. */
@@ -124,18 +118,8 @@ const BUS_CHECK_TIMEOUT = 1_000;
 // Pin the Secret Service on Linux: the default falls back to the kernel keyring, which does not persist.
 const ENTRY_OPTIONS = { linux: { store: "secret-service" as const } };
 
-let loading: Promise<KeyringModule> | undefined;
-
-/** Loads @napi-rs/keyring once. */
-export function loadKeyringModule(): Promise<KeyringModule> {
-  loading ??= importKeyringModule().catch((error) => {
-    loading = undefined;
-    throw error;
-  });
-  return loading;
-}
-
-async function importKeyringModule(): Promise<KeyringModule> {
+/** Loads @napi-rs/keyring. */
+async function loadKeyringModule(): Promise<KeyringModule> {
   const deno = (globalThis as {
     Deno?: { permissions?: { querySync?(d: { name: "ffi" }): { state: string } } };
   }).Deno;
@@ -155,8 +139,9 @@ async function importKeyringModule(): Promise<KeyringModule> {
 
 /**
  * Loads an optional package: its module, or its default export, that has the
- * function `member`. A failure is thrown as `fail` makes it, with a message
- * naming the `feature`, the package and how to install it.
+ * function `member` (`import()` keeps a loaded one). A failure is thrown as
+ * `fail` makes it, with a message naming the `feature`, the package and how to
+ * install it.
  */
 export async function loadOptionalModule<T>(
   name: OptionalPeer,
@@ -164,9 +149,9 @@ export async function loadOptionalModule<T>(
   fail: (message: string, cause?: unknown) => Error,
 ): Promise<T> {
   const hint = `install it with \`npm install ${name}\``;
-  let loaded: Record<string, unknown>;
+  let namespace: Record<string, unknown>;
   try {
-    loaded = await importOptionalPeer(name);
+    namespace = await importOptionalPeer(name);
   } catch (error) {
     const missing = errorCode(error) === "ERR_MODULE_NOT_FOUND" ||
       /cannot find (module|package)/i.test(String((error as Error)?.message));
@@ -177,7 +162,7 @@ export async function loadOptionalModule<T>(
       error,
     );
   }
-  const module = (typeof loaded[what.member] === "function" ? loaded : loaded.default) as
+  const module = (typeof namespace[what.member] === "function" ? namespace : namespace.default) as
     | Record<string, unknown>
     | undefined;
   if (typeof module?.[what.member] !== "function") {
