@@ -16,7 +16,7 @@ import {
   type TokenResponseError,
   type TokenTimeoutError,
 } from "../shared/errors.ts";
-import { secretServiceOnBus, talkToBus } from "./dbus.ts";
+import { secretServiceOnBus } from "./dbus.ts";
 import { importOptionalPeer, type OptionalPeer } from "../shared/optional_peer.ts";
 
 /** Options of {@linkcode KeyringError}. */
@@ -185,14 +185,14 @@ export async function keyringProblem(timeout: number): Promise<string | undefine
       "can be reached";
   }
   const socketPath = unixSocketPath(address);
-  if (socketPath === undefined) return undefined;
-  const answer = await askBus(socketPath, timeout);
+  if (socketPath === undefined || !mayConnect(socketPath)) return undefined;
+  const answer = await secretServiceOnBus(socketPath, timeout);
   if (answer === "timeout") return `the D-Bus session bus did not answer within ${timeout} ms`;
   if (answer === "ENOENT" || answer === "ECONNREFUSED") {
     return `the D-Bus session bus cannot be reached (${answer})`;
   }
   // A bus that answers may still have no Secret Service.
-  if (answer === "answered" && await secretServiceOnBus(socketPath, timeout) === "absent") {
+  if (answer === "absent") {
     return "no Secret Service on the D-Bus session bus (nothing owns org.freedesktop.secrets, " +
       "and the bus cannot start it)";
   }
@@ -340,23 +340,6 @@ function unescapeAddress(value: string): string {
   } catch {
     return value;
   }
-}
-
-/**
- * Sends an empty SASL `AUTH` line, which a live bus answers at once. Returns
- * "answered", "timeout", "closed", the connection's error code, or "unknown".
- */
-function askBus(socketPath: string, timeout: number): Promise<string> {
-  if (!mayConnect(socketPath)) return Promise.resolve("unknown");
-  const answers = {
-    timeout: "timeout",
-    close: "closed",
-    error: (error: unknown) => errorCode(error) ?? "unknown",
-  };
-  return talkToBus(socketPath, timeout, answers, (socket, finish) => {
-    socket.on("connect", () => socket.write("\0AUTH\r\n"));
-    socket.on("data", () => finish("answered"));
-  });
 }
 
 /** Whether Deno lets this process open the socket without a prompt (else the bus check is skipped). */
