@@ -395,7 +395,7 @@ type RedisModule = { createClient(options: Record<string, unknown>): NodeRedisCl
 function loadRedis(): Promise<RedisModule> {
   return loadOptionalModule<RedisModule>(
     "redis",
-    { feature: "The Redis token cache", member: "createClient" },
+    { feature: "The Redis token cache", members: ["createClient"] },
     (message, cause) => new ConfigurationError(message, { cause }),
   );
 }

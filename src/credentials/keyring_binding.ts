@@ -132,20 +132,20 @@ async function loadKeyringModule(): Promise<KeyringModule> {
   }
   return await loadOptionalModule<KeyringModule>(
     "@napi-rs/keyring",
-    { feature: "The system keyring", member: "AsyncEntry", version: "2.1" },
+    { feature: "The system keyring", members: ["AsyncEntry"], version: "2.1" },
     (message, cause) => new KeyringError(message, { cause }),
   );
 }
 
 /**
- * Loads an optional package: its module, or its default export, that has the
- * function `member` (`import()` keeps a loaded one). A failure is thrown as
- * `fail` makes it, with a message naming the `feature`, the package and how to
- * install it.
+ * Loads an optional package: its module, or its default export, with the
+ * functions `members` (`import()` keeps a loaded one). A failure is thrown as
+ * `fail` makes it, with a message naming the `feature`, the package, how to
+ * install it and, when it is missing, the `advice`.
  */
 export async function loadOptionalModule<T>(
   name: OptionalPeer,
-  what: { feature: string; member: string; version?: string },
+  what: { feature: string; members: string[]; version?: string; advice?: string },
   fail: (message: string, cause?: unknown) => Error,
 ): Promise<T> {
   const hint = `install it with \`npm install ${name}\``;
@@ -157,17 +157,19 @@ export async function loadOptionalModule<T>(
       /cannot find (module|package)/i.test(String((error as Error)?.message));
     throw fail(
       missing
-        ? `${what.feature} needs the optional package ${name}: ${hint}`
+        ? `${what.feature} needs the optional package ${name}: ${hint}${what.advice ?? ""}`
         : `${what.feature} could not load the package ${name} (${firstLine(error)}); ${hint}`,
       error,
     );
   }
-  const module = (typeof namespace[what.member] === "function" ? namespace : namespace.default) as
-    | Record<string, unknown>
-    | undefined;
-  if (typeof module?.[what.member] !== "function") {
+  const has = (module: unknown): boolean =>
+    what.members.every((member) =>
+      typeof (module as Record<string, unknown> | undefined)?.[member] === "function"
+    );
+  const module = has(namespace) ? namespace : namespace.default;
+  if (!has(module)) {
     const version = what.version ? ` (version ${what.version} or later)` : "";
-    throw fail(`The installed ${name} has no ${what.member}; ${hint}${version}`);
+    throw fail(`The installed ${name} has no ${what.members.join(" or ")}; ${hint}${version}`);
   }
   return module as T;
 }
