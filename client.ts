@@ -35,6 +35,7 @@ export {
   DEFAULT_RETRY_STATUSES,
   KognicClient,
   type KognicClientOptions,
+  userAgent,
 } from "./src/api/client.ts";
 export {
   ApiError,
@@ -51,6 +52,5 @@ export {
   type DeprecationHandler,
   type DeprecationNotice,
 } from "./src/api/deprecation.ts";
-export { userAgent } from "./src/api/user_agent.ts";
 export { VERSION } from "./src/shared/version.ts";
 export { type BoundedText, readBoundedText } from "./src/shared/body.ts";

@@ -57,6 +57,12 @@ export {
   type TokenCacheFallbackEvent,
 } from "./src/config/redis_token_cache.ts";
 export {
+  BaseTokenCache,
+  type BaseTokenCacheOptions,
+  type TokenRecordKind,
+  type TokenRecordStore,
+} from "./src/config/base_token_cache.ts";
+export {
   type DenoKvAtomicLike,
   type DenoKvLike,
   DenoKvTokenCache,

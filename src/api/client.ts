@@ -22,9 +22,9 @@ import { startDeadline } from "../shared/deadline.ts";
 import { describeCause, redact, redactCause } from "../shared/redact.ts";
 import { type AuthEventListener, emit } from "../core/events.ts";
 import { displayUrl } from "../shared/url.ts";
-import { ApiError, ApiNetworkError, ApiTimeoutError, errorFromResponse } from "./errors.ts";
+import { ApiError, apiErrorFromResponse, ApiNetworkError, ApiTimeoutError } from "./errors.ts";
 import { defaultDeprecationHandler, type DeprecationHandler, sunsetNotice } from "./deprecation.ts";
-import { userAgent } from "./user_agent.ts";
+import { VERSION } from "../shared/version.ts";
 
 /** What {@linkcode KognicClientOptions.onRetry} is told before a retry. */
 export interface ApiRetryEvent {
@@ -256,7 +256,7 @@ export class KognicClient {
       const settle = async (): Promise<Response> => {
         this.#notifySunset(verb, url, response.headers);
         if (!response.ok && throwHttpErrors) {
-          throw await errorFromResponse(response, verb, url, attempt);
+          throw await apiErrorFromResponse(response, { method: verb, url, attempts: attempt });
         }
         return response;
       };
@@ -431,6 +431,40 @@ export class KognicClient {
   }
 }
 inspectAsJson(KognicClient, "KognicClient");
+
+/**
+ * The `User-Agent` of {@linkcode KognicClient}: `kognic-auth/<version> <runtime>/<version>`
+ * (such as `kognic-auth/0.1.0 node/22.11.0`) and the client name when given.
+ *
+ * @param clientName A name to append, such as `"my-pipeline/1.2"`.
+ * @returns The header value.
+ * @throws {TypeError} When `clientName` has a control character.
+ */
+export function userAgent(clientName?: string): string {
+  const parts = [`kognic-auth/${VERSION}`];
+  const runtime = runtimeVersion();
+  if (runtime) parts.push(runtime);
+  if (clientName !== undefined) {
+    // deno-lint-ignore no-control-regex
+    if (typeof clientName !== "string" || /[\u0000-\u001f\u007f]/.test(clientName)) {
+      throw new TypeError("clientName must be a string without control characters");
+    }
+    if (clientName.trim() !== "") parts.push(clientName.trim());
+  }
+  return parts.join(" ");
+}
+
+function runtimeVersion(): string | undefined {
+  const g = globalThis as {
+    Deno?: { version?: { deno?: string } };
+    Bun?: { version?: string };
+    process?: { versions?: { node?: string } };
+  };
+  if (g.Deno?.version?.deno) return `deno/${g.Deno.version.deno}`;
+  if (g.Bun?.version) return `bun/${g.Bun.version}`;
+  if (g.process?.versions?.node) return `node/${g.process.versions.node}`;
+  return undefined;
+}
 
 const DEFAULT_RETRY = { limit: 3, baseDelay: 500, maxDelay: 30_000, maxRetryAfter: 60_000 };
 

@@ -184,38 +184,6 @@ export class ApiNetworkError extends KognicAuthError {
   }
 }
 
-/** The {@linkcode ApiError} of an HTTP error response, with the server's message (bounded read). */
-export async function errorFromResponse(
-  response: Response,
-  method: string,
-  url: URL,
-  attempts: number,
-): Promise<ApiError> {
-  // At most 64 KiB is read, whatever the server sends; the rest is cancelled.
-  const body = await readBoundedSecretText(response, MAX_BODY_CHARS).then(
-    (read) => read.text,
-    () => undefined,
-  );
-  const serverMessage = body === undefined
-    ? undefined
-    : messageOf(body, response.headers.get("content-type"));
-  const status = `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ""}`;
-  return new ApiError(
-    `${method} "${displayUrl(url)}" failed with ${status}` +
-      (serverMessage ? `: ${serverMessage}` : ""),
-    {
-      status: response.status,
-      statusText: response.statusText,
-      method,
-      url: displayUrl(url),
-      serverMessage,
-      body,
-      retryAfter: parseRetryAfter(response.headers.get("retry-after")),
-      attempts,
-    },
-  );
-}
-
 /**
  * The server's message in an error body, in one line of at most 500 characters: a JSON body's
  * `message`, `error_description`, `detail`, `title`, `error` or `errors[0]`; an HTML title; the text.
@@ -289,9 +257,33 @@ export interface ApiErrorFromResponseOptions {
  * if (!response.ok) throw await apiErrorFromResponse(response, { method: "GET", url: response.url });
  * ```
  */
-export function apiErrorFromResponse(
+export async function apiErrorFromResponse(
   response: Response,
   options: ApiErrorFromResponseOptions,
 ): Promise<ApiError> {
-  return errorFromResponse(response, options.method, new URL(options.url), options.attempts ?? 1);
+  const { method, attempts = 1 } = options;
+  const url = new URL(options.url);
+  // At most 64 KiB is read, whatever the server sends; the rest is cancelled.
+  const body = await readBoundedSecretText(response, MAX_BODY_CHARS).then(
+    (read) => read.text,
+    () => undefined,
+  );
+  const serverMessage = body === undefined
+    ? undefined
+    : messageOf(body, response.headers.get("content-type"));
+  const status = `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ""}`;
+  return new ApiError(
+    `${method} "${displayUrl(url)}" failed with ${status}` +
+      (serverMessage ? `: ${serverMessage}` : ""),
+    {
+      status: response.status,
+      statusText: response.statusText,
+      method,
+      url: displayUrl(url),
+      serverMessage,
+      body,
+      retryAfter: parseRetryAfter(response.headers.get("retry-after")),
+      attempts,
+    },
+  );
 }

@@ -1,67 +1,9 @@
-// What every token cache shares: tokens and hold-offs as records in a store
-// each cache writes, read back through their one parser each, and the
-// in-process queue every lock passes first.
+// The token caches' helpers: records' expiry and Python shape, bounded JSON, and
+// the in-process queue every lock passes first.
 
 import type { TokenSet } from "../core/access_token.ts";
-import { parseHoldoff, parseTokenSet, type TokenHoldoff } from "../core/token_cache.ts";
+import type { TokenHoldoff } from "../core/token_cache.ts";
 import { startDeadline } from "../shared/deadline.ts";
-
-/** A token, or a server's request to wait (a hold-off): never read as each other. */
-export type RecordKind = "token" | "holdoff";
-
-/** The storage of one cache; every method may throw when it cannot be reached. */
-export interface RecordStore {
-  /** The record parsed from JSON, with its life left by the store's clock (`ttl`, ms) if kept. */
-  read(kind: RecordKind, key: string): Promise<{ value: unknown; ttl?: number } | undefined>;
-  /** Stores `record` to be kept until `expiresAt` (ms since the epoch) at least. */
-  write(kind: RecordKind, key: string, record: TokenSet | TokenHoldoff): Promise<unknown>;
-  /** Removes a record. */
-  remove(kind: RecordKind, key: string): Promise<unknown>;
-}
-
-/** A cache's records over its store; a fleet's keeps no refresh token and no expired token. */
-export class TokenRecords {
-  #store: RecordStore;
-  #fleet: boolean;
-
-  constructor(store: RecordStore, fleet: boolean) {
-    this.#store = store;
-    this.#fleet = fleet;
-  }
-
-  async get(key: string): Promise<TokenSet | undefined> {
-    const stored = await this.#store.read("token", key);
-    const now = Date.now();
-    const token = parseTokenSet(stored?.value, { refreshToken: !this.#fleet, now });
-    if (!token) return undefined;
-    const ttl = stored!.ttl;
-    if (ttl === undefined) return this.#fleet && token.expiresAt <= now ? undefined : token;
-    if (!(ttl > 0)) return undefined;
-    // The store's clock decides how long the token lives, not the writer's.
-    const expiresAt = now + ttl;
-    return { ...token, issuedAt: expiresAt - (token.expiresAt - token.issuedAt), expiresAt };
-  }
-
-  async set(key: string, token: TokenSet): Promise<void> {
-    // Checked as it will be read: with the writer's own issue time.
-    const checked = parseTokenSet(token, { refreshToken: !this.#fleet, now: Infinity });
-    if (!checked) throw new TypeError("token must be a TokenSet");
-    await this.#store.write("token", key, checked);
-  }
-
-  async delete(key: string): Promise<void> {
-    await this.#store.remove("token", key);
-  }
-
-  async getHoldoff(key: string): Promise<TokenHoldoff | undefined> {
-    return parseHoldoff((await this.#store.read("holdoff", key))?.value, Date.now());
-  }
-
-  async setHoldoff(key: string, holdoff: TokenHoldoff): Promise<void> {
-    const checked = parseHoldoff(holdoff, Date.now());
-    if (checked) await this.#store.write("holdoff", key, checked);
-  }
-}
 
 /** When a record may be forgotten by its store, in ms since the epoch. */
 export function recordExpiry(record: TokenSet | TokenHoldoff): number {

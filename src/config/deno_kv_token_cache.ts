@@ -3,12 +3,11 @@
  * @module
  */
 
-import type { TokenCache, TokenHoldoff } from "../core/token_cache.ts";
-import type { TokenSet } from "../core/access_token.ts";
+import { BaseTokenCache } from "./base_token_cache.ts";
 import { ConfigurationError } from "../shared/errors.ts";
 import { checkNumber, TIMER_MS } from "../shared/numbers.ts";
 import { type LeaseStore, runLocked, tellFallback } from "./_lease.ts";
-import { LocalQueue, parseBoundedJson, recordExpiry, TokenRecords } from "./_store.ts";
+import { LocalQueue, parseBoundedJson, recordExpiry } from "./_store.ts";
 
 /** The part of `Deno.Kv` that {@linkcode DenoKvTokenCache} uses. */
 export interface DenoKvLike {
@@ -62,25 +61,11 @@ export interface DenoKvTokenCacheOptions {
  * Never a secret or refresh token is stored. Needs Deno Deploy or
  * `--unstable-kv`; elsewhere every call throws a {@linkcode ConfigurationError}.
  */
-export class DenoKvTokenCache implements TokenCache {
+export class DenoKvTokenCache extends BaseTokenCache {
   #options: DenoKvTokenCacheOptions;
   #kv: Promise<DenoKvLike> | undefined;
   #prefix: string;
   #queue = new LocalQueue();
-  #records = new TokenRecords({
-    read: async (kind, key) => {
-      const entry = await (await this.#store()).get([this.#prefix, kind, key]);
-      return { value: parseBoundedJson(entry.value, 64 * 1024) };
-    },
-    write: async (kind, key, record) => {
-      const kv = await this.#store();
-      const ttl = Math.floor(recordExpiry(record) - Date.now());
-      if (ttl <= 0) return await kv.delete([this.#prefix, kind, key]);
-      await kv.atomic().set([this.#prefix, kind, key], JSON.stringify(record), { expireIn: ttl })
-        .commit();
-    },
-    remove: async (kind, key) => await (await this.#store()).delete([this.#prefix, kind, key]),
-  }, true);
 
   /**
    * Makes a cache; the store is opened on first use.
@@ -95,37 +80,22 @@ export class DenoKvTokenCache implements TokenCache {
     for (const name of ["leaseTime", "lockTimeout", "maxHold"] as const) {
       checkNumber(name, options[name], 1, TIMER_MS);
     }
+    super({
+      read: async (kind, key) => {
+        const entry = await (await this.#store()).get([this.#prefix, kind, key]);
+        return { value: parseBoundedJson(entry.value, 64 * 1024) };
+      },
+      write: async (kind, key, record) => {
+        const kv = await this.#store();
+        const ttl = Math.floor(recordExpiry(record) - Date.now());
+        if (ttl <= 0) return await kv.delete([this.#prefix, kind, key]);
+        await kv.atomic().set([this.#prefix, kind, key], JSON.stringify(record), { expireIn: ttl })
+          .commit();
+      },
+      remove: async (kind, key) => await (await this.#store()).delete([this.#prefix, kind, key]),
+    }, { shared: true });
     this.#prefix = prefix;
     this.#options = { ...options };
-  }
-
-  /** The token stored under `key`, or `undefined`. @throws {ConfigurationError} When unreadable. */
-  get(key: string): Promise<TokenSet | undefined> {
-    return this.#records.get(key);
-  }
-
-  /**
-   * Stores a token (without its refresh token), deleted by KV after its expiry.
-   * @throws {TypeError} When `token` is not a valid token.
-   * @throws {ConfigurationError} When it cannot be written.
-   */
-  set(key: string, token: TokenSet): Promise<void> {
-    return this.#records.set(key, token);
-  }
-
-  /** Removes the token stored under `key`. @throws {ConfigurationError} When unwritable. */
-  delete(key: string): Promise<void> {
-    return this.#records.delete(key);
-  }
-
-  /** The hold-off stored for `key`, or `undefined`. @throws {ConfigurationError} */
-  getHoldoff(key: string): Promise<TokenHoldoff | undefined> {
-    return this.#records.getHoldoff(key);
-  }
-
-  /** Stores a server's request to wait for the tokens of `key` until `holdoff.until`. */
-  setHoldoff(key: string, holdoff: TokenHoldoff): Promise<void> {
-    return this.#records.setHoldoff(key, holdoff);
   }
 
   /** Removes every entry under this cache's prefix. @throws {ConfigurationError} Without KV. */
@@ -136,7 +106,7 @@ export class DenoKvTokenCache implements TokenCache {
 
   /** Runs `fn` holding the lease for `key` (or, when the store fails, without). */
   withLock<T>(key: string, fn: () => Promise<T>, options?: { signal?: AbortSignal }): Promise<T> {
-    return runLocked(this.#queue, this.#leases, this.#records, key, fn, {
+    return runLocked(this.#queue, this.#leases, this, key, fn, {
       ...this.#options,
       // Processes sharing a KV file may meet it busy for a moment.
       errorRetries: 20,

@@ -7,10 +7,9 @@
 import { type EnvOptions, getEnv } from "../shared/env.ts";
 import { ConfigurationError } from "../shared/errors.ts";
 import { rememberUrlSecrets } from "../shared/redact.ts";
-import { importOptionalPeer } from "../shared/optional_peer.ts";
+import { loadOptionalModule } from "../credentials/keyring_binding.ts";
 
 const PROXY_VARIABLES = ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"];
-const INSTALL_HINT = "install it with `npm install undici`";
 
 /**
  * The proxy URL configured: `HTTPS_PROXY`, then `HTTP_PROXY`, in either case.
@@ -79,20 +78,12 @@ export async function createProxyFetch(options: EnvOptions = {}): Promise<typeof
       "The proxy variable (HTTPS_PROXY or HTTP_PROXY) is not a URL such as http://proxy.example:3128",
     );
   }
-  let undici: UndiciModule;
-  try {
-    undici = await importOptionalPeer<UndiciModule>("undici");
-  } catch {
-    throw new ConfigurationError(
-      "A proxy is set (HTTPS_PROXY or HTTP_PROXY), and Node's fetch does not use it: the package " +
-        `undici does, ${INSTALL_HINT} (or start Node 22.21+/24.5+ with NODE_USE_ENV_PROXY=1)`,
-    );
-  }
-  if (typeof undici.fetch !== "function" || typeof undici.EnvHttpProxyAgent !== "function") {
-    throw new ConfigurationError(
-      `The installed undici has no EnvHttpProxyAgent; ${INSTALL_HINT}@7`,
-    );
-  }
+  const undici = await loadOptionalModule<UndiciModule>("undici", {
+    feature: "The proxy set in HTTPS_PROXY or HTTP_PROXY, which Node's fetch ignores,",
+    members: ["fetch", "EnvHttpProxyAgent"],
+    version: "7",
+    advice: " (or start Node 22.21+/24.5+ with NODE_USE_ENV_PROXY=1)",
+  }, (message, cause) => new ConfigurationError(message, { cause }));
   const env = options.env;
   const read = (upper: string): string | undefined =>
     getEnv(upper, env) || getEnv(upper.toLowerCase(), env) || undefined;

@@ -3,16 +3,15 @@
  * @module
  */
 
-import type { TokenCache, TokenHoldoff } from "../core/token_cache.ts";
 import type { TokenSet } from "../core/access_token.ts";
+import { BaseTokenCache } from "./base_token_cache.ts";
 import { ConfigurationError } from "../shared/errors.ts";
-import { errorCode } from "../shared/files.ts";
 import { inspectAsJson, redactAndCut, redactCause, rememberUrlSecrets } from "../shared/redact.ts";
 import { withDeadline } from "../shared/deadline.ts";
 import { checkNumber, TIMER_MS } from "../shared/numbers.ts";
-import { importOptionalPeer } from "../shared/optional_peer.ts";
+import { loadOptionalModule } from "../credentials/keyring_binding.ts";
 import { type LeaseStore, runLocked, tellFallback } from "./_lease.ts";
-import { LocalQueue, parseBoundedJson, recordExpiry, TokenRecords } from "./_store.ts";
+import { LocalQueue, parseBoundedJson, recordExpiry } from "./_store.ts";
 
 /** The least a Redis client must do for {@linkcode RedisTokenCache}: node-redis's `sendCommand`. */
 export interface RedisCommandClient {
@@ -60,7 +59,6 @@ const RENEW = 'if redis.call("get", KEYS[1]) == ARGV[1] then ' +
 // A value with its remaining time to live, read at once.
 const READ = 'return {redis.call("get", KEYS[1]), redis.call("pttl", KEYS[1])}';
 
-const INSTALL_HINT = "install it with `npm install redis`";
 const TIMINGS = [
   ...["connectTimeout", "commandTimeout", "retryDelay"] as const,
   ...["leaseTime", "lockTimeout", "maxHold"] as const,
@@ -83,7 +81,8 @@ interface NodeRedisClient extends RedisCommandClient {
  *
  * When Redis fails, `get` gives the token this instance stored, else rejects
  * within the timeouts (a miss for `AuthSession`), `withLock` runs under this
- * process's own single flight, and `onFallback` is told.
+ * process's own single flight, and `onFallback` is told. Failures throw a
+ * {@linkcode ConfigurationError}.
  *
  * @example A fleet sharing one token
  * ```ts ignore
@@ -99,7 +98,7 @@ interface NodeRedisClient extends RedisCommandClient {
  * await tokenCache.close();
  * ```
  */
-export class RedisTokenCache implements TokenCache, AsyncDisposable {
+export class RedisTokenCache extends BaseTokenCache implements AsyncDisposable {
   #url: URL | undefined;
   #given: RedisCommandClient | undefined;
   #own: NodeRedisClient | undefined;
@@ -111,34 +110,6 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
   #queue = new LocalQueue();
   // What this process stored itself, kept while Redis cannot be used.
   #local = new Map<string, TokenSet>();
-  #records = new TokenRecords({
-    read: async (kind, key) => {
-      let reply: unknown;
-      try {
-        reply = await this.#command("get", ["EVAL", READ, "1", this.#key(kind, key)]);
-      } catch (error) {
-        const local = kind === "token" ? this.#local.get(key) : undefined;
-        if (local) return { value: local };
-        throw error;
-      }
-      if (!Array.isArray(reply)) return undefined;
-      return { value: parseBoundedJson(reply[0], 64 * 1024), ttl: Number(reply[1]) };
-    },
-    write: async (kind, key, record) => {
-      const ttl = Math.floor(recordExpiry(record) - Date.now());
-      if (kind === "token") this.#local.set(key, record as TokenSet);
-      const value = JSON.stringify(record);
-      if (ttl > 0) {
-        return await this.#command("set", ["SET", this.#key(kind, key), value, "PX", `${ttl}`]);
-      }
-      this.#local.delete(key);
-      await this.#command("set", ["DEL", this.#key(kind, key)]);
-    },
-    remove: (kind, key) => {
-      this.#local.delete(key);
-      return this.#command("delete", ["DEL", this.#key(kind, key)]);
-    },
-  }, true);
 
   /**
    * Makes a cache; nothing connects until it is used.
@@ -147,6 +118,34 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
    * @throws {TypeError} When neither `url` nor `client` is given, or an option is not valid.
    */
   constructor(options: RedisTokenCacheOptions) {
+    super({
+      read: async (kind, key) => {
+        let reply: unknown;
+        try {
+          reply = await this.#command("get", ["EVAL", READ, "1", this.#key(kind, key)]);
+        } catch (error) {
+          const local = kind === "token" ? this.#local.get(key) : undefined;
+          if (local) return { value: local };
+          throw error;
+        }
+        if (!Array.isArray(reply)) return undefined;
+        return { value: parseBoundedJson(reply[0], 64 * 1024), ttl: Number(reply[1]) };
+      },
+      write: async (kind, key, record) => {
+        const ttl = Math.floor(recordExpiry(record) - Date.now());
+        if (kind === "token") this.#local.set(key, record as TokenSet);
+        const value = JSON.stringify(record);
+        if (ttl > 0) {
+          return await this.#command("set", ["SET", this.#key(kind, key), value, "PX", `${ttl}`]);
+        }
+        this.#local.delete(key);
+        await this.#command("set", ["DEL", this.#key(kind, key)]);
+      },
+      remove: (kind, key) => {
+        this.#local.delete(key);
+        return this.#command("delete", ["DEL", this.#key(kind, key)]);
+      },
+    }, { shared: true });
     if (options?.client !== undefined) {
       if (typeof options.client?.sendCommand !== "function") {
         throw new TypeError("The Redis client must have a sendCommand method");
@@ -177,35 +176,6 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
   /** What every key of this cache starts with. */
   get prefix(): string {
     return this.#prefix;
-  }
-
-  /** The token stored under `key` (its expiry from the TTL), or `undefined`. @throws {ConfigurationError} */
-  get(key: string): Promise<TokenSet | undefined> {
-    return this.#records.get(key);
-  }
-
-  /**
-   * Stores a token (without its refresh token), to expire from Redis with it.
-   * @throws {TypeError} When `token` is not a valid token.
-   * @throws {ConfigurationError} When it cannot be written.
-   */
-  set(key: string, token: TokenSet): Promise<void> {
-    return this.#records.set(key, token);
-  }
-
-  /** Removes the token stored under `key`. @throws {ConfigurationError} When unwritable. */
-  delete(key: string): Promise<void> {
-    return this.#records.delete(key);
-  }
-
-  /** The hold-off stored for `key`, or `undefined`. @throws {ConfigurationError} */
-  getHoldoff(key: string): Promise<TokenHoldoff | undefined> {
-    return this.#records.getHoldoff(key);
-  }
-
-  /** Stores a server's request to wait for the tokens of `key` until `holdoff.until`. */
-  setHoldoff(key: string, holdoff: TokenHoldoff): Promise<void> {
-    return this.#records.setHoldoff(key, holdoff);
   }
 
   /** Removes every key under this cache's prefix (`SCAN`). @throws {ConfigurationError} */
@@ -239,7 +209,7 @@ export class RedisTokenCache implements TokenCache, AsyncDisposable {
 
   /** Runs `fn` holding the lease for `key` (without, when Redis fails); `signal` stops a wait. */
   withLock<T>(key: string, fn: () => Promise<T>, options?: { signal?: AbortSignal }): Promise<T> {
-    return runLocked(this.#queue, this.#leases, this.#records, key, fn, {
+    return runLocked(this.#queue, this.#leases, this, key, fn, {
       ...this.#options,
       signal: options?.signal,
       onFallback: (operation, error) => this.#fallback(operation, error),
@@ -421,36 +391,11 @@ function safeDecode(text: string): string {
 }
 
 type RedisModule = { createClient(options: Record<string, unknown>): NodeRedisClient };
-let loading: Promise<RedisModule> | undefined;
 
 function loadRedis(): Promise<RedisModule> {
-  return loading ??= importRedis().catch((error) => {
-    loading = undefined;
-    throw error;
-  });
-}
-
-async function importRedis(): Promise<RedisModule> {
-  let loaded: Record<string, unknown>;
-  try {
-    loaded = await importOptionalPeer("redis");
-  } catch (error) {
-    const missing = errorCode(error) === "ERR_MODULE_NOT_FOUND" ||
-      /cannot find (module|package)/i.test(String((error as Error)?.message));
-    throw new ConfigurationError(
-      missing
-        ? `The Redis token cache needs the optional package redis: ${INSTALL_HINT}`
-        : `The Redis token cache could not load the package redis (${
-          String((error as Error)?.message).split("\n")[0]
-        }); ${INSTALL_HINT}`,
-      { cause: error },
-    );
-  }
-  const module = (typeof loaded.createClient === "function" ? loaded : loaded.default) as
-    | RedisModule
-    | undefined;
-  if (typeof module?.createClient !== "function") {
-    throw new ConfigurationError(`The installed redis has no createClient; ${INSTALL_HINT}`);
-  }
-  return module;
+  return loadOptionalModule<RedisModule>(
+    "redis",
+    { feature: "The Redis token cache", members: ["createClient"] },
+    (message, cause) => new ConfigurationError(message, { cause }),
+  );
 }

@@ -1,15 +1,11 @@
 /**
- * Token caches in a JSON file, the system keyring or memory, and the cache of a mode.
+ * Token caches in a JSON file, the system keyring or memory, the modes users give, and the cache
+ * of a mode.
  * @module
  */
 
-import {
-  parseTokenSet,
-  sha256Hex,
-  type TokenCache,
-  type TokenHoldoff,
-} from "../core/token_cache.ts";
-import type { TokenSet } from "../core/access_token.ts";
+import { parseTokenSet, sha256Hex, type TokenCache } from "../core/token_cache.ts";
+import { BaseTokenCache, type TokenRecordKind } from "./base_token_cache.ts";
 import { type EnvSource, getEnv, xdgDir } from "../shared/env.ts";
 import { RedisTokenCache, type RedisTokenCacheOptions } from "./redis_token_cache.ts";
 import {
@@ -19,16 +15,8 @@ import {
   openKeyringEntry,
   probeKeyring,
 } from "../credentials/keyring_binding.ts";
-import { withFileLock } from "./_lock.ts";
-import {
-  isSpent,
-  LocalQueue,
-  parseBoundedJson,
-  randomHex,
-  type RecordKind,
-  TokenRecords,
-  toPythonShape,
-} from "./_store.ts";
+import { withFileLock } from "./_lease.ts";
+import { isSpent, LocalQueue, parseBoundedJson, randomHex, toPythonShape } from "./_store.ts";
 import {
   errorCode,
   FileRefusedError,
@@ -39,10 +27,6 @@ import {
 import { sleep } from "../shared/retry.ts";
 import { ConfigurationError } from "../shared/errors.ts";
 import { checkNumber, TIMER_MS } from "../shared/numbers.ts";
-import { parseTokenCacheMode, TOKEN_CACHE_ENV, type TokenCacheMode } from "./cache_mode.ts";
-
-export { parseTokenCacheMode, TOKEN_CACHE_ENV, type TokenCacheMode } from "./cache_mode.ts";
-
 /** The keyring service under which {@linkcode KeyringTokenCache} stores tokens: `"kognic-auth"`. */
 export const KEYRING_TOKEN_CACHE_SERVICE = "kognic-auth";
 
@@ -67,8 +51,9 @@ export interface FileTokenCacheOptions {
  * Writes are atomic renames (mode 0600, directory 0700) under a lock file, and
  * merge what a lockless writer changed meanwhile (at most 8 rounds). A corrupt
  * file, one that is not a regular file, or one over 16 MiB reads as empty and
- * is replaced on the next write. I/O errors throw a {@linkcode ConfigurationError}.
- * `withLock` runs `fn` without a lock when none can be had; it is not reentrant.
+ * is replaced on the next write; a hold-off is the entry `"retry-after <key>"`.
+ * I/O errors throw a {@linkcode ConfigurationError}. `withLock` runs `fn`
+ * without a lock when none can be had; it is not reentrant.
  *
  * @example
  * ```ts
@@ -79,21 +64,9 @@ export interface FileTokenCacheOptions {
  * console.log((await cache.get("key"))?.tokenType); // "Bearer"
  * ```
  */
-export class FileTokenCache implements TokenCache {
+export class FileTokenCache extends BaseTokenCache {
   #path: Promise<string> | undefined;
   #options: FileTokenCacheOptions;
-  #records = new TokenRecords({
-    read: async (kind, key) => {
-      const path = await this.resolvePath();
-      const file = parseTokenFile(await readTokenFile(path));
-      // A file in the earlier shape is rewritten in this one (a failure to write is ignored).
-      if (file.earlierShape) await this.#update(() => {}).catch(() => {});
-      return { value: file.entries.get(entryName(kind, key)) };
-    },
-    write: (kind, key, record) =>
-      this.#update((entries) => void entries.set(entryName(kind, key), toPythonShape(record))),
-    remove: (kind, key) => this.#update((entries) => void entries.delete(entryName(kind, key))),
-  }, false);
 
   /**
    * Makes a cache; nothing is read or written until it is used.
@@ -105,6 +78,17 @@ export class FileTokenCache implements TokenCache {
       throw new TypeError("The token cache path must be a non-empty string");
     }
     checkNumber("lockTimeout", options.lockTimeout, 1, TIMER_MS);
+    super({
+      read: async (kind, key) => {
+        const file = parseTokenFile(await readTokenFile(await this.resolvePath()));
+        // A file in the earlier shape is rewritten in this one (a failure to write is ignored).
+        if (file.earlierShape) await this.#update(() => {}).catch(() => {});
+        return { value: file.entries.get(entryName(kind, key)) };
+      },
+      write: (kind, key, record) =>
+        this.#update((entries) => void entries.set(entryName(kind, key), toPythonShape(record))),
+      remove: (kind, key) => this.#update((entries) => void entries.delete(entryName(kind, key))),
+    });
     this.#options = { ...options };
   }
 
@@ -114,35 +98,6 @@ export class FileTokenCache implements TokenCache {
       ? Promise.resolve(this.#options.path)
       : xdgDir("cache", this.#options.env).then((dir) => `${dir}/kognic-auth/tokens.json`);
     return this.#path;
-  }
-
-  /** The token stored under `key`, or `undefined`. @throws {ConfigurationError} When unreadable. */
-  get(key: string): Promise<TokenSet | undefined> {
-    return this.#records.get(key);
-  }
-
-  /**
-   * Stores a token in the Python package's shape, under the file's lock.
-   * @throws {TypeError} When `token` is not a valid token.
-   * @throws {ConfigurationError} When it cannot be written.
-   */
-  set(key: string, token: TokenSet): Promise<void> {
-    return this.#records.set(key, token);
-  }
-
-  /** Removes the token stored under `key`. @throws {ConfigurationError} When unwritable. */
-  delete(key: string): Promise<void> {
-    return this.#records.delete(key);
-  }
-
-  /** The hold-off stored for `key` (entry `"retry-after <key>"`), or `undefined`. */
-  getHoldoff(key: string): Promise<TokenHoldoff | undefined> {
-    return this.#records.getHoldoff(key);
-  }
-
-  /** Stores a server's request to wait for the tokens of `key` until `holdoff.until`. */
-  setHoldoff(key: string, holdoff: TokenHoldoff): Promise<void> {
-    return this.#records.setHoldoff(key, holdoff);
   }
 
   /** Removes the cache file. @throws {ConfigurationError} When it exists and cannot be removed. */
@@ -178,7 +133,7 @@ export class FileTokenCache implements TokenCache {
 }
 
 /** A record's key in the file or keyring: a token's is its key. */
-function entryName(kind: RecordKind, key: string): string {
+function entryName(kind: TokenRecordKind, key: string): string {
   return kind === "token" ? key : `retry-after ${key}`;
 }
 
@@ -222,68 +177,40 @@ export interface KeyringTokenCacheOptions {
  * Tokens in the system keyring, shared with the Python `kognic-auth` package:
  * service `kognic-auth`, account = cache key, value = the token as JSON in the
  * Python shape (earlier camelCase values are read too); an invalid value or
- * one over 1 MiB is a miss. `withLock` uses lock files in the cache directory.
- * Needs the optional package `@napi-rs/keyring`; else calls throw a `KeyringError`.
+ * one over 1 MiB is a miss; a hold-off is the account `"retry-after <key>"`.
+ * `withLock` uses lock files in the cache directory. Needs the optional
+ * package `@napi-rs/keyring`; else calls throw a `KeyringError`.
  */
-export class KeyringTokenCache implements TokenCache {
+export class KeyringTokenCache extends BaseTokenCache {
   #options: KeyringTokenCacheOptions;
-  #records = new TokenRecords({
-    read: async (kind, key) => ({
-      value: parseBoundedJson(
-        await this.#call(kind, key, "read", (entry, signal) => entry.getPassword(signal)),
-        MAX_KEYRING_VALUE_CHARS,
-      ),
-    }),
-    write: (kind, key, record) =>
-      this.#call(
-        kind,
-        key,
-        "store",
-        (entry, signal) => entry.setPassword(JSON.stringify(toPythonShape(record)), signal),
-      ),
-    remove: (kind, key) =>
-      this.#call(kind, key, "delete", (entry, signal) => entry.deletePassword(signal)),
-  }, false);
 
   /** Makes a cache; the keyring is untouched until used. @param options Lock directory, timeouts. */
   constructor(options: KeyringTokenCacheOptions = {}) {
     checkNumber("lockTimeout", options.lockTimeout, 1, TIMER_MS);
+    super({
+      read: async (kind, key) => ({
+        value: parseBoundedJson(
+          await this.#call(kind, key, "read", (entry, signal) => entry.getPassword(signal)),
+          MAX_KEYRING_VALUE_CHARS,
+        ),
+      }),
+      write: (kind, key, record) =>
+        this.#call(
+          kind,
+          key,
+          "store",
+          (entry, signal) => entry.setPassword(JSON.stringify(toPythonShape(record)), signal),
+        ),
+      remove: (kind, key) =>
+        this.#call(kind, key, "delete", (entry, signal) => entry.deletePassword(signal)),
+    });
     this.#options = { ...options };
-  }
-
-  /** The token stored under `key`, or `undefined`. @throws {KeyringError} When unreadable. */
-  get(key: string): Promise<TokenSet | undefined> {
-    return this.#records.get(key);
-  }
-
-  /**
-   * Stores a token in the Python package's shape.
-   * @throws {TypeError} When `token` is not a valid token.
-   * @throws {KeyringError} When it cannot be written.
-   */
-  set(key: string, token: TokenSet): Promise<void> {
-    return this.#records.set(key, token);
-  }
-
-  /** Removes the token stored under `key`. @throws {KeyringError} When it cannot be written. */
-  delete(key: string): Promise<void> {
-    return this.#records.delete(key);
-  }
-
-  /** The hold-off stored for `key` (account `"retry-after <key>"`), or `undefined`. */
-  getHoldoff(key: string): Promise<TokenHoldoff | undefined> {
-    return this.#records.getHoldoff(key);
-  }
-
-  /** Stores a server's request to wait for the tokens of `key` until `holdoff.until`. */
-  setHoldoff(key: string, holdoff: TokenHoldoff): Promise<void> {
-    return this.#records.setHoldoff(key, holdoff);
   }
 
   /** Removes every entry of the `kognic-auth` service. @throws {KeyringError} Without a keyring. */
   async clear(): Promise<void> {
     const accounts = await findKeyringAccounts(KEYRING_TOKEN_CACHE_SERVICE, this.#options.timeout);
-    for (const account of accounts) await this.#records.delete(account);
+    for (const account of accounts) await this.delete(account);
   }
 
   /** Runs `fn` holding a lock file for `key` in the cache directory; `signal` ends the wait. */
@@ -298,7 +225,7 @@ export class KeyringTokenCache implements TokenCache {
   }
 
   async #call<T>(
-    kind: RecordKind,
+    kind: TokenRecordKind,
     key: string,
     what: string,
     call: (entry: Awaited<ReturnType<typeof openKeyringEntry>>, signal: AbortSignal) => Promise<T>,
@@ -314,38 +241,17 @@ export class KeyringTokenCache implements TokenCache {
 }
 
 /** Tokens in this process's memory; `withLock` serialises this process's callers only. */
-export class MemoryTokenCache implements TokenCache {
+export class MemoryTokenCache extends BaseTokenCache {
   #entries = new Map<string, unknown>();
   #queue = new LocalQueue();
-  #records = new TokenRecords({
-    read: (kind, key) => Promise.resolve({ value: this.#entries.get(`${kind} ${key}`) }),
-    write: (kind, key, record) => Promise.resolve(void this.#entries.set(`${kind} ${key}`, record)),
-    remove: (kind, key) => Promise.resolve(void this.#entries.delete(`${kind} ${key}`)),
-  }, false);
 
-  /** A copy of the token stored under `key`, or `undefined`. */
-  get(key: string): Promise<TokenSet | undefined> {
-    return this.#records.get(key);
-  }
-
-  /** Stores a copy of a token. @throws {TypeError} When `token` is not a valid token. */
-  set(key: string, token: TokenSet): Promise<void> {
-    return this.#records.set(key, token);
-  }
-
-  /** Removes the token stored under `key`. */
-  delete(key: string): Promise<void> {
-    return this.#records.delete(key);
-  }
-
-  /** The hold-off stored for `key`, or `undefined`. */
-  getHoldoff(key: string): Promise<TokenHoldoff | undefined> {
-    return this.#records.getHoldoff(key);
-  }
-
-  /** Stores a server's request to wait for the tokens of `key` until `holdoff.until`. */
-  setHoldoff(key: string, holdoff: TokenHoldoff): Promise<void> {
-    return this.#records.setHoldoff(key, holdoff);
+  /** Makes an empty cache. */
+  constructor() {
+    super({
+      read: (kind, key) => Promise.resolve({ value: this.#entries.get(`${kind} ${key}`) }),
+      write: (kind, key, record) => Promise.resolve(this.#entries.set(`${kind} ${key}`, record)),
+      remove: (kind, key) => Promise.resolve(this.#entries.delete(`${kind} ${key}`)),
+    });
   }
 
   /** Removes every token and hold-off. */
@@ -358,6 +264,42 @@ export class MemoryTokenCache implements TokenCache {
   withLock<T>(key: string, fn: () => Promise<T>, options?: { signal?: AbortSignal }): Promise<T> {
     return this.#queue.run(key, fn, options);
   }
+}
+
+/** How tokens are cached: `auto` (keyring, else file), `keyring`, `file`, `none`, a Redis URL. */
+export type TokenCacheMode =
+  | "auto"
+  | "keyring"
+  | "file"
+  | "none"
+  | `redis://${string}`
+  | `rediss://${string}`;
+
+/** The environment variable with the default token cache mode or Redis URL. */
+export const TOKEN_CACHE_ENV = "KOGNIC_TOKEN_CACHE";
+
+/**
+ * Checks a token cache mode as given by a user (a flag or `KOGNIC_TOKEN_CACHE`).
+ *
+ * @param value The mode or Redis URL.
+ * @param allowed The plain modes allowed besides Redis URLs.
+ * @param where Where the value came from, for the error.
+ * @returns The mode.
+ * @throws {TypeError} Naming the place and the modes allowed (never a password).
+ */
+export function parseTokenCacheMode(
+  value: string,
+  allowed: readonly string[] = ["auto", "keyring", "file", "none"],
+  where = "--token-cache",
+): TokenCacheMode {
+  if (/^rediss?:\/\//i.test(value)) {
+    return value.replace(/^rediss?:/i, (scheme) => scheme.toLowerCase()) as TokenCacheMode;
+  }
+  if (allowed.includes(value)) return value as TokenCacheMode;
+  const shown = /^[\w-]{1,20}$/.test(value) ? `"${value}"` : "that value";
+  throw new TypeError(
+    `${where} must be one of ${allowed.join(", ")} or redis://HOST:PORT[/DB], not ${shown}`,
+  );
 }
 
 /** Options of {@linkcode createTokenCache}. */

@@ -9,103 +9,102 @@
 
 import type { Socket } from "node:net";
 import { withDeadline } from "../shared/deadline.ts";
+import { errorCode } from "../shared/files.ts";
 
-/** What the bus said: a Secret Service runs or can be started, none can, or no clear answer. */
-export type SecretServiceAnswer = "present" | "absent" | "unknown";
+/**
+ * What the bus said: a Secret Service runs or can be started, none can, or no clear answer;
+ * when nothing was heard, `"timeout"` or why it could not be reached (`"ENOENT"`, ...).
+ */
+export type SecretServiceAnswer = "present" | "absent" | "unknown" | "timeout" | string;
 
 const SECRETS = "org.freedesktop.secrets";
 const MAX_READ = 256 * 1024;
 
 /**
- * Connects to the unix socket at `socketPath` and lets `talk` exchange data
- * until it calls `finish`, within `timeout` ms; `answers` says what ends it
- * otherwise. The socket is destroyed however it ends. Never throws.
+ * Asks the bus at `socketPath` whether a Secret Service runs on it or can be
+ * started by it, within `timeout` ms. Never throws; the socket is destroyed
+ * however it ends.
+ *
+ * @param socketPath The bus's unix socket (a leading NUL for an abstract one).
+ * @param timeout How long the whole exchange may take, in ms.
  */
-export async function talkToBus<T>(
+export async function secretServiceOnBus(
   socketPath: string,
   timeout: number,
-  answers: { timeout: T; close: T; error: (error: unknown) => T },
-  talk: (socket: Socket, finish: (answer: T) => void) => void,
-): Promise<T> {
+): Promise<SecretServiceAnswer> {
+  let heard = false;
+  const failed = (error: unknown): string => heard ? "unknown" : errorCode(error) ?? "unknown";
   let net: typeof import("node:net");
   try {
     net = await import("node:net");
   } catch (error) {
-    return answers.error(error);
+    return failed(error);
   }
   let socket: Socket | undefined;
   try {
     return await withDeadline(timeout, () =>
-      new Promise<T>((resolve) => {
+      new Promise<SecretServiceAnswer>((finish) => {
         try {
           socket = net.createConnection({ path: socketPath });
-          talk(socket, resolve);
-          socket.on("error", (error) => resolve(answers.error(error)));
-          socket.on("close", () => resolve(answers.close));
+          talk(socket, finish, () => (heard = true));
+          socket.on("error", (error) => finish(failed(error)));
+          socket.on("close", () => finish("unknown"));
         } catch (error) {
-          resolve(answers.error(error));
+          finish(failed(error));
         }
       }));
   } catch {
-    return answers.timeout; // only the deadline rejects
+    return heard ? "unknown" : "timeout"; // only the deadline rejects
   } finally {
     socket?.destroy();
   }
 }
 
-/**
- * Asks the bus at `socketPath` whether a Secret Service runs on it or can be
- * started by it. Never throws; any surprise is `"unknown"`.
- *
- * @param socketPath The bus's unix socket (a leading NUL for an abstract one).
- * @param timeout How long the whole exchange may take, in ms.
- */
-export function secretServiceOnBus(
-  socketPath: string,
-  timeout: number,
-): Promise<SecretServiceAnswer> {
-  const unknown: SecretServiceAnswer = "unknown";
-  const answers = { timeout: unknown, close: unknown, error: () => unknown };
-  return talkToBus<SecretServiceAnswer>(socketPath, timeout, answers, (socket, finish) => {
-    let buffer = new Uint8Array(0);
-    let authenticated = false;
-    let hasOwner: boolean | undefined;
-    let activatable: boolean | undefined;
-    // SASL EXTERNAL: the bus takes the socket's own credentials.
-    socket.on("connect", () => socket.write("\0AUTH EXTERNAL\r\n"));
-    socket.on("data", (chunk: Uint8Array): void => {
-      const joined = new Uint8Array(buffer.length + chunk.length);
-      joined.set(buffer);
-      joined.set(chunk, buffer.length);
-      buffer = joined;
-      if (buffer.length > MAX_READ) return finish("unknown");
-      if (!authenticated) {
-        const end = indexOfCrLf(buffer);
-        if (end < 0) return;
-        const line = new TextDecoder().decode(buffer.subarray(0, end));
-        buffer = buffer.subarray(end + 2);
-        // The server asks for the (empty) authorization identity.
-        if (line === "DATA" || line.startsWith("DATA ")) return void socket.write("DATA\r\n");
-        if (!line.startsWith("OK ")) return finish("unknown");
-        authenticated = true;
-        socket.write("BEGIN\r\n");
-        socket.write(methodCall(1, "Hello"));
-        socket.write(methodCall(2, "NameHasOwner", SECRETS));
-        socket.write(methodCall(3, "ListActivatableNames"));
-      }
-      for (;;) {
-        const message = readMessage(buffer);
-        if (message === "incomplete") return;
-        if (message === "bad") return finish("unknown");
-        buffer = buffer.subarray(message.length);
-        if (message.replyTo !== 2 && message.replyTo !== 3) continue;
-        if (message.type !== 2) return finish("unknown");
-        if (message.replyTo === 2) hasOwner = message.uint32 === 1;
-        else activatable = includes(message.body, SECRETS);
-        if (hasOwner || activatable) return finish("present");
-        if (hasOwner === false && activatable === false) return finish("absent");
-      }
-    });
+/** The exchange: SASL EXTERNAL, then `NameHasOwner` and `ListActivatableNames`. */
+function talk(
+  socket: Socket,
+  finish: (answer: SecretServiceAnswer) => void,
+  hear: () => void,
+): void {
+  let buffer = new Uint8Array(0);
+  let authenticated = false;
+  let hasOwner: boolean | undefined;
+  let activatable: boolean | undefined;
+  // SASL EXTERNAL: the bus takes the socket's own credentials.
+  socket.on("connect", () => socket.write("\0AUTH EXTERNAL\r\n"));
+  socket.on("data", (chunk: Uint8Array): void => {
+    hear();
+    const joined = new Uint8Array(buffer.length + chunk.length);
+    joined.set(buffer);
+    joined.set(chunk, buffer.length);
+    buffer = joined;
+    if (buffer.length > MAX_READ) return finish("unknown");
+    if (!authenticated) {
+      const end = indexOfCrLf(buffer);
+      if (end < 0) return;
+      const line = new TextDecoder().decode(buffer.subarray(0, end));
+      buffer = buffer.subarray(end + 2);
+      // The server asks for the (empty) authorization identity.
+      if (line === "DATA" || line.startsWith("DATA ")) return void socket.write("DATA\r\n");
+      if (!line.startsWith("OK ")) return finish("unknown");
+      authenticated = true;
+      socket.write("BEGIN\r\n");
+      socket.write(methodCall(1, "Hello"));
+      socket.write(methodCall(2, "NameHasOwner", SECRETS));
+      socket.write(methodCall(3, "ListActivatableNames"));
+    }
+    for (;;) {
+      const message = readMessage(buffer);
+      if (message === "incomplete") return;
+      if (message === "bad") return finish("unknown");
+      buffer = buffer.subarray(message.length);
+      if (message.replyTo !== 2 && message.replyTo !== 3) continue;
+      if (message.type !== 2) return finish("unknown");
+      if (message.replyTo === 2) hasOwner = message.uint32 === 1;
+      else activatable = includes(message.body, SECRETS);
+      if (hasOwner || activatable) return finish("present");
+      if (hasOwner === false && activatable === false) return finish("absent");
+    }
   });
 }
 

@@ -16,8 +16,8 @@ import {
   type TokenResponseError,
   type TokenTimeoutError,
 } from "../shared/errors.ts";
-import { secretServiceOnBus, talkToBus } from "./dbus.ts";
-import { importOptionalPeer } from "../shared/optional_peer.ts";
+import { secretServiceOnBus } from "./dbus.ts";
+import { importOptionalPeer, type OptionalPeer } from "../shared/optional_peer.ts";
 
 /** Options of {@linkcode KeyringError}. */
 export interface KeyringErrorOptions extends ErrorOptions {
@@ -108,12 +108,6 @@ interface KeyringModule {
   ): Promise<Array<{ account: string; password: string }>>;
 }
 
-/** Options of the keyring calls. */
-export interface KeyringCallOptions {
-  /** How long to wait for the keyring, in ms. @default {10_000} */
-  timeout?: number;
-}
-
 /** How long a keyring operation may take, in ms (a desktop may ask the user to unlock it). */
 export const KEYRING_TIMEOUT = 10_000;
 /** How long {@linkcode probeKeyring} waits, in ms. */
@@ -123,20 +117,9 @@ const BUS_CHECK_TIMEOUT = 1_000;
 
 // Pin the Secret Service on Linux: the default falls back to the kernel keyring, which does not persist.
 const ENTRY_OPTIONS = { linux: { store: "secret-service" as const } };
-const INSTALL_HINT = "install it with `npm install @napi-rs/keyring`";
 
-let loading: Promise<KeyringModule> | undefined;
-
-/** Loads @napi-rs/keyring once. */
-export function loadKeyringModule(): Promise<KeyringModule> {
-  loading ??= importKeyringModule().catch((error) => {
-    loading = undefined;
-    throw error;
-  });
-  return loading;
-}
-
-async function importKeyringModule(): Promise<KeyringModule> {
+/** Loads @napi-rs/keyring. */
+async function loadKeyringModule(): Promise<KeyringModule> {
   const deno = (globalThis as {
     Deno?: { permissions?: { querySync?(d: { name: "ffi" }): { state: string } } };
   }).Deno;
@@ -147,30 +130,48 @@ async function importKeyringModule(): Promise<KeyringModule> {
         "--allow-read) to load its native module @napi-rs/keyring",
     );
   }
-  let loaded: Record<string, unknown>;
+  return await loadOptionalModule<KeyringModule>(
+    "@napi-rs/keyring",
+    { feature: "The system keyring", members: ["AsyncEntry"], version: "2.1" },
+    (message, cause) => new KeyringError(message, { cause }),
+  );
+}
+
+/**
+ * Loads an optional package: its module, or its default export, with the
+ * functions `members` (`import()` keeps a loaded one). A failure is thrown as
+ * `fail` makes it, with a message naming the `feature`, the package, how to
+ * install it and, when it is missing, the `advice`.
+ */
+export async function loadOptionalModule<T>(
+  name: OptionalPeer,
+  what: { feature: string; members: string[]; version?: string; advice?: string },
+  fail: (message: string, cause?: unknown) => Error,
+): Promise<T> {
+  const hint = `install it with \`npm install ${name}\``;
+  let namespace: Record<string, unknown>;
   try {
-    loaded = await importOptionalPeer("@napi-rs/keyring");
+    namespace = await importOptionalPeer(name);
   } catch (error) {
     const missing = errorCode(error) === "ERR_MODULE_NOT_FOUND" ||
       /cannot find (module|package)/i.test(String((error as Error)?.message));
-    throw new KeyringError(
+    throw fail(
       missing
-        ? `The system keyring needs the optional package @napi-rs/keyring: ${INSTALL_HINT}`
-        : `The system keyring could not load @napi-rs/keyring (${
-          firstLine(error)
-        }); ${INSTALL_HINT}`,
-      { cause: error },
+        ? `${what.feature} needs the optional package ${name}: ${hint}${what.advice ?? ""}`
+        : `${what.feature} could not load the package ${name} (${firstLine(error)}); ${hint}`,
+      error,
     );
   }
-  const module = (typeof loaded.AsyncEntry === "function" ? loaded : loaded.default) as
-    | KeyringModule
-    | undefined;
-  if (typeof module?.AsyncEntry !== "function") {
-    throw new KeyringError(
-      `The installed @napi-rs/keyring has no AsyncEntry; ${INSTALL_HINT} (version 2.1 or later)`,
+  const has = (module: unknown): boolean =>
+    what.members.every((member) =>
+      typeof (module as Record<string, unknown> | undefined)?.[member] === "function"
     );
+  const module = has(namespace) ? namespace : namespace.default;
+  if (!has(module)) {
+    const version = what.version ? ` (version ${what.version} or later)` : "";
+    throw fail(`The installed ${name} has no ${what.members.join(" or ")}; ${hint}${version}`);
   }
-  return module;
+  return module as T;
 }
 
 /**
@@ -186,14 +187,14 @@ export async function keyringProblem(timeout: number): Promise<string | undefine
       "can be reached";
   }
   const socketPath = unixSocketPath(address);
-  if (socketPath === undefined) return undefined;
-  const answer = await askBus(socketPath, timeout);
+  if (socketPath === undefined || !mayConnect(socketPath)) return undefined;
+  const answer = await secretServiceOnBus(socketPath, timeout);
   if (answer === "timeout") return `the D-Bus session bus did not answer within ${timeout} ms`;
   if (answer === "ENOENT" || answer === "ECONNREFUSED") {
     return `the D-Bus session bus cannot be reached (${answer})`;
   }
   // A bus that answers may still have no Secret Service.
-  if (answer === "answered" && await secretServiceOnBus(socketPath, timeout) === "absent") {
+  if (answer === "absent") {
     return "no Secret Service on the D-Bus session bus (nothing owns org.freedesktop.secrets, " +
       "and the bus cannot start it)";
   }
@@ -341,23 +342,6 @@ function unescapeAddress(value: string): string {
   } catch {
     return value;
   }
-}
-
-/**
- * Sends an empty SASL `AUTH` line, which a live bus answers at once. Returns
- * "answered", "timeout", "closed", the connection's error code, or "unknown".
- */
-function askBus(socketPath: string, timeout: number): Promise<string> {
-  if (!mayConnect(socketPath)) return Promise.resolve("unknown");
-  const answers = {
-    timeout: "timeout",
-    close: "closed",
-    error: (error: unknown) => errorCode(error) ?? "unknown",
-  };
-  return talkToBus(socketPath, timeout, answers, (socket, finish) => {
-    socket.on("connect", () => socket.write("\0AUTH\r\n"));
-    socket.on("data", () => finish("answered"));
-  });
 }
 
 /** Whether Deno lets this process open the socket without a prompt (else the bus check is skipped). */

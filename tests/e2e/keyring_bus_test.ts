@@ -75,8 +75,8 @@ describe("secretServiceOnBus()", () => {
     assert.equal(await secretServiceOnBus(socket, BUS_WAIT), "present");
   });
 
-  it("says unknown for a socket that is no bus, and for none at all", async () => {
-    assert.equal(await secretServiceOnBus(join(dir.path, "nothing-here"), BUS_WAIT), "unknown");
+  it("says unknown for a socket that is no bus, and why it heard nothing where there is none", async () => {
+    assert.equal(await secretServiceOnBus(join(dir.path, "nothing-here"), BUS_WAIT), "ENOENT");
     const { createServer } = await import("node:net");
     const path = join(dir.path, "not-a-bus");
     const server = createServer((socket) => {

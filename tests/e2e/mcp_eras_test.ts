@@ -7,102 +7,28 @@
 // each run goes on until they were renewed; every message the client receives
 // is scanned for every token the servers saw.
 
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { Client as ClientV1 } from "@modelcontextprotocol/sdk/client/index.js";
-import { StdioClientTransport as StdioV1 } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { LoggingMessageNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
-import { Client as ClientV2 } from "@modelcontextprotocol/client";
-import { StdioClientTransport as StdioV2 } from "@modelcontextprotocol/client/stdio";
-import type { LocalAuthServer } from "../../testing.ts";
-import {
-  startMcpServer,
-  type TestMcpServer,
-  type TokenCheckedServer,
-} from "../_helpers/mcp_server.ts";
-import { startMcpServerV2, type TestMcpServerV2 } from "../_helpers/mcp_server_v2.ts";
-import {
-  type CallResult,
-  connectClient,
-  proxyArgs,
-  type ProxyHome,
-  spawnCommand,
-  startProxyHome,
-  type ToolClient,
-  toolClient,
-} from "../_helpers/mcp_client.ts";
-import { cliCommand, CLIENT_SECRET, isolatedXdg, record } from "../_helpers/mod.ts";
+import type { TokenCheckedServer } from "../_helpers/mcp_server.ts";
+import type { CallResult } from "../_helpers/mcp_client.ts";
+import { connectProxy, type ProxyClient, useProxyEras } from "../_helpers/mcp_eras.ts";
+import { CLIENT_SECRET } from "../_helpers/mod.ts";
 
-let home: ProxyHome;
-let auth: LocalAuthServer;
-let dir: string;
-let credentials: string;
-let oldServer: TestMcpServer;
-let newServer: TestMcpServerV2;
+const eras = useProxyEras();
 
-before(async () => {
-  home = await startProxyHome();
-  ({ auth, dir, credentials } = home);
-  oldServer = await startMcpServer(auth);
-  newServer = await startMcpServerV2(auth, { legacy: "reject" });
-});
+type LoggingClient = ProxyClient & { logs: string[] };
 
-after(async () => {
-  await newServer.close();
-  await oldServer.close();
-  await home.close();
-});
-
-/** A client of the proxy, whichever SDK it is. */
-interface ProxyClient extends ToolClient {
-  /** The era the client ended up speaking: "modern" or "legacy". */
-  era: string;
-  /** Every message the client received, serialized. */
-  received: string[];
-  /** The log notifications the client received. */
-  logs: string[];
-  stderr(): string;
-  close(): Promise<void>;
-}
-
-/**
- * A client of the proxy to the MCP server at `url`: SDK v1's (`old`, 2025-11-25 only) or SDK
- * v2's in `auto` mode (`new`, 2026-07-28 where the other side can).
- */
-async function connect(era: "old" | "new", url: string): Promise<ProxyClient> {
-  const command = [...cliCommand(), "-v", ...proxyArgs(url, auth.url, credentials)];
-  const env = isolatedXdg(dir);
+/** A client of the proxy to the MCP server at `url`, with the log notifications it received. */
+async function connect(era: "old" | "new", url: string): Promise<LoggingClient> {
   const logs: string[] = [];
   const log = (notification: { params: { data: unknown } }) =>
     void logs.push(String(notification.params.data));
-  let spawned;
-  let client;
-  if (era === "old") {
-    spawned = spawnCommand(StdioV1, command, { env });
-    client = new ClientV1({ name: "old-era-client", version: "1.0.0" });
-    client.setNotificationHandler(LoggingMessageNotificationSchema, log);
-    await connectClient(client, spawned.transport);
-  } else {
-    spawned = spawnCommand(StdioV2, command, { env });
-    client = new ClientV2(
-      { name: "new-era-client", version: "2.0.0" },
-      { versionNegotiation: { mode: "auto" } },
-    );
-    client.setNotificationHandler("notifications/message", log);
-    await connectClient(client, spawned.transport);
-  }
-  const connected = client;
-  return {
-    ...toolClient(connected),
-    era: connected instanceof ClientV2 ? connected.getProtocolEra() ?? "none" : "legacy",
-    received: spawned.received,
-    logs,
-    stderr: spawned.stderr,
-    close: async () => {
-      await connected.close();
-      record(spawned.stderr());
-    },
-  };
+  const proxy = await connectProxy(eras.home, era, url, {
+    old: (client) => client.setNotificationHandler(LoggingMessageNotificationSchema, log),
+    new: (client) => client.setNotificationHandler("notifications/message", log),
+  });
+  return { ...proxy, logs };
 }
 
 function text(result: CallResult): string {
@@ -122,12 +48,12 @@ let toolCalls = 0;
 async function exercise(
   era: "old" | "new",
   server: TokenCheckedServer,
-): Promise<ProxyClient> {
+): Promise<LoggingClient> {
   // Short enough to be renewed several times in the run. A token sent with
   // time left that expires on its way (a loaded machine) is still accepted
   // by the test servers, which count it apart.
-  auth.tokenLifetime = 4;
-  const issued = auth.counts.tokensIssued;
+  eras.auth.tokenLifetime = 4;
+  const issued = eras.auth.counts.tokensIssued;
   const refused = server.unauthorized;
   const seen = server.tokensSeen.size;
   const proxy = await connect(era, server.url);
@@ -156,10 +82,10 @@ async function exercise(
     toolCalls = calls;
     assert.equal(text(await proxy.call("whoami", {})), "your token is [token]");
   } finally {
-    auth.tokenLifetime = 3600;
+    eras.auth.tokenLifetime = 3600;
     await proxy.close();
   }
-  assert.ok(auth.counts.tokensIssued - issued >= 3, "the token was renewed as it expired");
+  assert.ok(eras.auth.counts.tokensIssued - issued >= 3, "the token was renewed as it expired");
   assert.ok(server.tokensSeen.size - seen >= 3, "the server was sent the renewed tokens");
   // Every request carried a token the auth server issued and that had time
   // left when sent: none was refused, and no call failed above.
@@ -176,11 +102,11 @@ async function exercise(
 
 describe("kognic-auth mcp-proxy across the MCP eras", () => {
   it("bridges an old-era (2025-11-25) client to a server that accepts only 2026-07-28", async () => {
-    const modern = newServer.modernRequests;
-    const proxy = await exercise("old", newServer);
+    const modern = eras.newServer.modernRequests;
+    const proxy = await exercise("old", eras.newServer);
     assert.equal(proxy.era, "legacy");
     assert.ok(
-      newServer.modernRequests - modern >= toolCalls,
+      eras.newServer.modernRequests - modern >= toolCalls,
       "the server was spoken to in its era",
     );
     assert.ok(proxy.logs.includes("echoing 5 characters"), "the server's log notification arrived");
@@ -188,28 +114,28 @@ describe("kognic-auth mcp-proxy across the MCP eras", () => {
   });
 
   it("forwards a new-era client's messages as they are to a new-era server", async () => {
-    const modern = newServer.modernRequests;
-    const proxy = await exercise("new", newServer);
+    const modern = eras.newServer.modernRequests;
+    const proxy = await exercise("new", eras.newServer);
     assert.equal(proxy.era, "modern");
-    assert.ok(newServer.modernRequests - modern >= toolCalls);
+    assert.ok(eras.newServer.modernRequests - modern >= toolCalls);
     assert.ok(proxy.logs.includes("echoing 5 characters"), "the server's log notification arrived");
     assert.match(proxy.stderr(), /forwarding MCP messages as they are \(MCP 2026-07-28\)/);
   });
 
   it("bridges a new-era client to an old-era (2025-11-25) server", async () => {
-    const sessions = oldServer.sessions.length;
-    const proxy = await exercise("new", oldServer);
+    const sessions = eras.oldServer.sessions.length;
+    const proxy = await exercise("new", eras.oldServer);
     assert.equal(proxy.era, "modern", "the client speaks its own era");
     // The client's `server/discover` probe runs on a second copy of the proxy, which needs the
     // server's capabilities for its answer: one 2025 session each.
-    const opened = oldServer.sessions.length - sessions;
+    const opened = eras.oldServer.sessions.length - sessions;
     assert.ok(opened >= 1 && opened <= 2, `${opened} 2025 sessions upstream`);
     assert.ok(proxy.logs.includes("echoing 5 characters"), "the server's log notification arrived");
     assert.match(proxy.stderr(), /bridging MCP 2026-07-28 on stdio and MCP 2025 \(initialize\)/);
   });
 
   it("forwards an old-era client's messages as they are to an old-era server", async () => {
-    const proxy = await exercise("old", oldServer);
+    const proxy = await exercise("old", eras.oldServer);
     assert.equal(proxy.era, "legacy");
     assert.match(proxy.stderr(), /forwarding MCP messages as they are \(MCP 2025 \(initialize\)\)/);
   });

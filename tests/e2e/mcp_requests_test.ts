@@ -10,10 +10,9 @@
 // 2025 server's request outside any call, which a 2026-07-28 client cannot be asked, is
 // answered with an error.
 
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Client as ClientV1 } from "@modelcontextprotocol/sdk/client/index.js";
-import { StdioClientTransport as StdioV1 } from "@modelcontextprotocol/sdk/client/stdio.js";
 import {
   CreateMessageRequestSchema,
   ElicitRequestSchema,
@@ -22,54 +21,19 @@ import {
   ToolListChangedNotificationSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 import { Client as ClientV2 } from "@modelcontextprotocol/client";
-import { StdioClientTransport as StdioV2 } from "@modelcontextprotocol/client/stdio";
-import type { LocalAuthServer } from "../../testing.ts";
-import {
-  type AskAnswers,
-  MEMO_URI,
-  startMcpServer,
-  type TestMcpServer,
-  type TokenCheckedServer,
-} from "../_helpers/mcp_server.ts";
-import { startMcpServerV2 } from "../_helpers/mcp_server_v2.ts";
-import {
-  type CallResult,
-  connectClient,
-  proxyArgs,
-  type ProxyHome,
-  spawnCommand,
-  startProxyHome,
-  type ToolClient,
-  toolClient,
-} from "../_helpers/mcp_client.ts";
-import { cliCommand, CLIENT_SECRET, isolatedXdg, record } from "../_helpers/mod.ts";
+import { type AskAnswers, MEMO_URI, type TokenCheckedServer } from "../_helpers/mcp_server.ts";
+import type { CallResult } from "../_helpers/mcp_client.ts";
+import { connectProxy, type ProxyClient, useProxyEras } from "../_helpers/mcp_eras.ts";
+import { CLIENT_SECRET } from "../_helpers/mod.ts";
 
 type AskServer = TokenCheckedServer & { readonly asked: AskAnswers };
 
-let home: ProxyHome;
-let auth: LocalAuthServer;
-let oldServer: TestMcpServer;
-let newServer: AskServer;
-
-before(async () => {
-  home = await startProxyHome();
-  auth = home.auth;
-  oldServer = await startMcpServer(auth, { ask: true });
-  newServer = await startMcpServerV2(auth, { legacy: "reject", ask: true });
-});
-
-after(async () => {
-  await newServer.close();
-  await oldServer.close();
-  await home.close();
-});
+const eras = useProxyEras({ ask: true });
 
 const ROOT = "file:///work/ada";
 
 /** A client of the proxy, with what it was asked and everything it received. */
-interface AskingClient extends ToolClient {
-  /** The era the client ended up speaking: "modern" or "legacy". */
-  era: string;
+interface AskingClient extends ProxyClient {
   /** The messages of the elicitations the client was sent. */
   questions: string[];
   /** How many times the client was asked its roots. */
@@ -88,16 +52,10 @@ interface AskingClient extends ToolClient {
   updated: string[];
   /** Closes the `subscriptions/listen` stream (a 2026-07-28 client). */
   unlisten(): Promise<void>;
-  /** Every message the client received, serialized. */
-  received: string[];
-  stderr(): string;
-  close(): Promise<void>;
 }
 
 /** A client of the proxy that answers elicitations with the name Ada and roots with ROOT. */
 async function connect(era: "old" | "new", url: string): Promise<AskingClient> {
-  const command = [...cliCommand(), "-v", ...proxyArgs(url, auth.url, home.credentials)];
-  const env = isolatedXdg(home.dir);
   const questions: string[] = [];
   let rootLists = 0;
   const elicit = (request: { params: { message?: string } }) => {
@@ -128,57 +86,40 @@ async function connect(era: "old" | "new", url: string): Promise<AskingClient> {
     changes++;
     changed?.();
   };
-  let spawned;
-  let client;
-  if (era === "old") {
-    spawned = spawnCommand(StdioV1, command, { env });
-    client = new ClientV1(
-      { name: "old-era-client", version: "1.0.0" },
-      { capabilities: { elicitation: {}, sampling: {}, roots: { listChanged: true } } },
-    );
-    client.setRequestHandler(ElicitRequestSchema, elicit);
-    client.setRequestHandler(ListRootsRequestSchema, roots);
-    client.setRequestHandler(CreateMessageRequestSchema, sample);
-    client.setNotificationHandler(ToolListChangedNotificationSchema, onChange);
-    client.setNotificationHandler(
-      ResourceUpdatedNotificationSchema,
-      (notification: { params: { uri: string } }) => void updated.push(notification.params.uri),
-    );
-    await connectClient(client, spawned.transport);
-  } else {
-    spawned = spawnCommand(StdioV2, command, { env });
-    client = new ClientV2(
-      { name: "new-era-client", version: "2.0.0" },
-      {
-        versionNegotiation: { mode: "auto" },
-        capabilities: { elicitation: { form: {} }, sampling: {}, roots: {} },
-      },
-    );
-    client.setRequestHandler("elicitation/create", elicit);
-    client.setRequestHandler("roots/list", roots);
-    client.setRequestHandler("sampling/createMessage", sample);
-    client.setNotificationHandler("notifications/tools/list_changed", onChange);
-    client.setNotificationHandler(
-      "notifications/resources/updated",
-      (notification) => void updated.push(notification.params.uri),
-    );
-    try {
-      await connectClient(client, spawned.transport);
-      // A client of 2026-07-28 asks for change notifications, and for the updates of a resource.
-      if (client.getProtocolEra() === "modern") {
+  const proxy = await connectProxy(eras.home, era, url, {
+    oldOptions: { capabilities: { elicitation: {}, sampling: {}, roots: { listChanged: true } } },
+    newOptions: { capabilities: { elicitation: { form: {} }, sampling: {}, roots: {} } },
+    old: (client) => {
+      client.setRequestHandler(ElicitRequestSchema, elicit);
+      client.setRequestHandler(ListRootsRequestSchema, roots);
+      client.setRequestHandler(CreateMessageRequestSchema, sample);
+      client.setNotificationHandler(ToolListChangedNotificationSchema, onChange);
+      client.setNotificationHandler(
+        ResourceUpdatedNotificationSchema,
+        (notification: { params: { uri: string } }) => void updated.push(notification.params.uri),
+      );
+    },
+    new: (client) => {
+      client.setRequestHandler("elicitation/create", elicit);
+      client.setRequestHandler("roots/list", roots);
+      client.setRequestHandler("sampling/createMessage", sample);
+      client.setNotificationHandler("notifications/tools/list_changed", onChange);
+      client.setNotificationHandler(
+        "notifications/resources/updated",
+        (notification) => void updated.push(notification.params.uri),
+      );
+    },
+    // A client of 2026-07-28 asks for change notifications, and for the updates of a resource.
+    connected: async (client) => {
+      if (client instanceof ClientV2 && client.getProtocolEra() === "modern") {
         listening = await client.listen({
           toolsListChanged: true,
           resourceSubscriptions: [MEMO_URI],
         });
       }
-    } catch (error) {
-      // The proxy is a child process: a failed start must not leave it running.
-      await client.close().catch(() => {});
-      record(spawned.stderr());
-      throw error;
-    }
-  }
-  const connected = client;
+    },
+  });
+  const connected = proxy.client;
   const rootsChanged = async (): Promise<void> => {
     assert.ok(connected instanceof ClientV1, "only the old-era client says its roots changed");
     await connected.sendRootsListChanged();
@@ -195,8 +136,7 @@ async function connect(era: "old" | "new", url: string): Promise<AskingClient> {
     rootsChanged,
     subscribe,
     updated,
-    ...toolClient(connected),
-    era: connected instanceof ClientV2 ? connected.getProtocolEra() ?? "none" : "legacy",
+    ...proxy,
     questions,
     rootLists: () => rootLists,
     samples: () => samples,
@@ -209,12 +149,6 @@ async function connect(era: "old" | "new", url: string): Promise<AskingClient> {
           resolve();
         };
       }),
-    received: spawned.received,
-    stderr: spawned.stderr,
-    close: async () => {
-      await connected.close();
-      record(spawned.stderr());
-    },
   };
 }
 
@@ -223,7 +157,7 @@ async function connect(era: "old" | "new", url: string): Promise<AskingClient> {
  * `listRootsOutsideCalls`), and the proxy's stderr.
  */
 async function rootsOutsideCalls(era: "old" | "new"): Promise<{ outcome: string; stderr: string }> {
-  const proxy = await connect(era, oldServer.url);
+  const proxy = await connect(era, eras.oldServer.url);
   let outcome;
   try {
     // A call first, so that the session's event stream is open before the server asks.
@@ -232,7 +166,7 @@ async function rootsOutsideCalls(era: "old" | "new"): Promise<{ outcome: string;
     const deadline = Date.now() + 60_000;
     do {
       assert.ok(Date.now() < deadline, "the session's event stream did not open within 60 s");
-      outcome = await oldServer.listRootsOutsideCalls();
+      outcome = await eras.oldServer.listRootsOutsideCalls();
       // Before the stream is open, the server's request goes nowhere and times out.
     } while (/not connected|no session|timed out/i.test(outcome));
   } finally {
@@ -311,7 +245,7 @@ describe("kognic-auth mcp-proxy passes the server's requests of the client on", 
   it("from a 2026-07-28 server (input_required) to an old-era client (JSON-RPC requests)", async () => {
     await askThrough(
       "old",
-      newServer,
+      eras.newServer,
       /bridging MCP 2025 \(initialize\) on stdio and MCP 2026-07-28/,
       async (proxy) => {
         // The new era has no word for it (the roots are asked within each call): one -v line.
@@ -336,16 +270,16 @@ describe("kognic-auth mcp-proxy passes the server's requests of the client on", 
   it("from an old-era server (JSON-RPC requests) to a 2026-07-28 client (input_required)", async () => {
     await askThrough(
       "new",
-      oldServer,
+      eras.oldServer,
       /bridging MCP 2026-07-28 on stdio and MCP 2025 \(initialize\)/,
       async (proxy) => {
         // The proxy subscribed upstream to the resource the client's listen stream names...
         await updateArrives(proxy);
-        assert.ok(oldServer.subscriptions.has(MEMO_URI));
+        assert.ok(eras.oldServer.subscriptions.has(MEMO_URI));
         // ...and unsubscribes when the stream closes.
         await proxy.unlisten();
         const deadline = Date.now() + 30_000;
-        while (oldServer.subscriptions.has(MEMO_URI)) {
+        while (eras.oldServer.subscriptions.has(MEMO_URI)) {
           assert.ok(Date.now() < deadline, "no resources/unsubscribe within 30 s");
           await new Promise((resolve) => setTimeout(resolve, 50));
         }
@@ -356,7 +290,7 @@ describe("kognic-auth mcp-proxy passes the server's requests of the client on", 
   it("between a 2026-07-28 client and server, as they are", async () => {
     await askThrough(
       "new",
-      newServer,
+      eras.newServer,
       /forwarding MCP messages as they are \(MCP 2026-07-28\)/,
       updateArrives,
     );
@@ -365,7 +299,7 @@ describe("kognic-auth mcp-proxy passes the server's requests of the client on", 
   it("between an old-era client and server, as they are", async () => {
     await askThrough(
       "old",
-      oldServer,
+      eras.oldServer,
       /forwarding MCP messages as they are \(MCP 2025 \(initialize\)\)/,
     );
   });
@@ -382,8 +316,8 @@ describe("kognic-auth mcp-proxy passes the server's requests of the client on", 
   });
 
   it("tells apart the calls of a 2026-07-28 client that an old-era server asks at once", async () => {
-    const asked = oldServer.asked.names.length;
-    const proxy = await connect("new", oldServer.url);
+    const asked = eras.oldServer.asked.names.length;
+    const proxy = await connect("new", eras.oldServer.url);
     const tags = ["a", "b", "c", "d"];
     try {
       // Each call's question ends with its tag, and the client answers with it: an answer
@@ -399,7 +333,7 @@ describe("kognic-auth mcp-proxy passes the server's requests of the client on", 
       await proxy.close();
     }
     assert.deepEqual(
-      [...oldServer.asked.names.slice(asked)].sort(),
+      [...eras.oldServer.asked.names.slice(asked)].sort(),
       tags.map((tag) => `Ada#${tag}`),
     );
     assert.doesNotMatch(proxy.stderr(), /was refused/);
