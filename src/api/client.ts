@@ -17,8 +17,7 @@ import {
   type RetryPolicy,
   withRetries,
 } from "../shared/retry.ts";
-import { checkNumber } from "../shared/numbers.ts";
-import { startDeadline } from "../shared/deadline.ts";
+import { checkNumber, startDeadline } from "../shared/deadline.ts";
 import { describeCause, redact, redactCause } from "../shared/redact.ts";
 import { type AuthEventListener, emit } from "../core/events.ts";
 import { displayUrl } from "../shared/url.ts";

@@ -6,7 +6,7 @@
 import type { TokenCache, TokenHoldoff } from "../core/token_cache.ts";
 import type { TokenSet } from "../core/access_token.ts";
 import { ConfigurationError } from "../shared/errors.ts";
-import { checkNumber, TIMER_MS } from "../shared/numbers.ts";
+import { checkNumber, TIMER_MS } from "../shared/deadline.ts";
 import { type LeaseStore, runLocked, tellFallback } from "./_lease.ts";
 import { LocalQueue, parseBoundedJson, recordExpiry, TokenRecords } from "./_store.ts";
 

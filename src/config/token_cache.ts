@@ -38,7 +38,7 @@ import {
 } from "../shared/files.ts";
 import { sleep } from "../shared/retry.ts";
 import { ConfigurationError } from "../shared/errors.ts";
-import { checkNumber, TIMER_MS } from "../shared/numbers.ts";
+import { checkNumber, TIMER_MS } from "../shared/deadline.ts";
 import { parseTokenCacheMode, TOKEN_CACHE_ENV, type TokenCacheMode } from "./cache_mode.ts";
 
 export { parseTokenCacheMode, TOKEN_CACHE_ENV, type TokenCacheMode } from "./cache_mode.ts";

@@ -33,8 +33,7 @@ import {
 } from "../shared/redact.ts";
 import { emit } from "./events.ts";
 import { readBoundedText } from "../shared/body.ts";
-import { checkNumber } from "../shared/numbers.ts";
-import { startDeadline } from "../shared/deadline.ts";
+import { checkNumber, startDeadline } from "../shared/deadline.ts";
 import {
   OAuthError,
   TokenError,

@@ -5,8 +5,7 @@
  * @module
  */
 
-import { startDeadline } from "./deadline.ts";
-import { checkNumber, timerDelay } from "./numbers.ts";
+import { checkNumber, startDeadline, timerDelay } from "./deadline.ts";
 
 /** How a loop of {@linkcode withRetries} retries: every field in milliseconds but `limit`. */
 export interface RetryPolicy {
