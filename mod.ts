@@ -45,7 +45,7 @@ export {
   type AuthInput,
   type ResolveCredentialsOptions,
 } from "./src/core/api_credentials.ts";
-export { resolveCredentials } from "./src/core/credentials.ts";
+export { resolveCredentials } from "./src/core/runtime.ts";
 export {
   AccessToken,
   type TokenResponse,

@@ -10,10 +10,9 @@ import { defaultAllowedOrigins, tokenUrlFor } from "../shared/url.ts";
 import { normalOrigin, tokenEgress } from "./egress.ts";
 import type { Hop } from "./redirect.ts";
 import type { ApiCredentials } from "./api_credentials.ts";
-import { explicitCredentials, resolveCredentials } from "./credentials.ts";
 import { type AuthEvent, emit, type TokenRenewalEvent } from "./events.ts";
 import { AccessToken, tokenFreshness } from "./access_token.ts";
-import { environmentOptions } from "./runtime.ts";
+import { environmentOptions, explicitCredentials, resolveCredentials } from "./runtime.ts";
 import {
   type AuthSessionOptions,
   DEFAULT_AUTH_SERVER,
