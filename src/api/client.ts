@@ -20,7 +20,7 @@ import {
 import { checkNumber, startDeadline } from "../shared/deadline.ts";
 import { describeCause, redact, redactCause } from "../shared/redact.ts";
 import { type AuthEventListener, emit } from "../core/events.ts";
-import { displayUrl } from "../shared/url.ts";
+import { displayUrl } from "../core/egress.ts";
 import { ApiError, ApiNetworkError, ApiTimeoutError, errorFromResponse } from "./errors.ts";
 import { defaultDeprecationHandler, type DeprecationHandler, sunsetNotice } from "./deprecation.ts";
 import { userAgent } from "./user_agent.ts";

@@ -6,8 +6,7 @@
  */
 
 import { inspectAsJson } from "../shared/secrets.ts";
-import { defaultAllowedOrigins, tokenUrlFor } from "../shared/url.ts";
-import { normalOrigin, tokenEgress } from "./egress.ts";
+import { defaultAllowedOrigins, normalOrigin, tokenEgress, tokenUrlFor } from "./egress.ts";
 import type { Hop } from "./redirect.ts";
 import type { ApiCredentials } from "./api_credentials.ts";
 import { type AuthEvent, emit, type TokenRenewalEvent } from "./events.ts";
