@@ -5,8 +5,7 @@
  * @module
  */
 
-import { inspectAsJson } from "../shared/secrets.ts";
-import { KognicAuthError } from "../shared/errors.ts";
+import { inspectAsJson, KognicAuthError } from "../shared/errors.ts";
 import { AuthSession } from "../core/session.ts";
 import type { RetryOptions } from "../core/options.ts";
 import {

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { inspectAsJson, rememberSecret } from "../shared/secrets.ts";
+import { inspectAsJson, rememberSecret } from "../shared/errors.ts";
 
 /** A token as plain data, for caches and `initialToken`. Holds secrets: keep it private. */
 export interface TokenSet {

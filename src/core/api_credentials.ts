@@ -5,9 +5,8 @@
  * @module
  */
 
-import { inspectAsJson, rememberSecret } from "../shared/secrets.ts";
 import type { EnvSource } from "../shared/env.ts";
-import { CredentialsError } from "../shared/errors.ts";
+import { CredentialsError, inspectAsJson, rememberSecret } from "../shared/errors.ts";
 
 /** The fields of a credentials file, as the Kognic platform writes it. */
 export interface ApiCredentialsInit {

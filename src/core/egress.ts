@@ -8,8 +8,7 @@
  * @module
  */
 
-import { ConfigurationError } from "../shared/errors.ts";
-import { rememberSecret } from "../shared/secrets.ts";
+import { ConfigurationError, rememberSecret } from "../shared/errors.ts";
 
 /** True for `localhost`, `*.localhost`, 127.0.0.0/8 and `[::1]`, with or without a trailing dot. */
 export function isLoopbackHost(hostname: string): boolean {

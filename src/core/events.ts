@@ -5,7 +5,7 @@
  * @module
  */
 
-import { redactor } from "../shared/secrets.ts";
+import { redactor } from "../shared/errors.ts";
 
 /** A token request attempt is being sent. */
 export interface TokenRequestEvent {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { inspectAsJson } from "../shared/secrets.ts";
+import { inspectAsJson } from "../shared/errors.ts";
 import { defaultAllowedOrigins, normalOrigin, tokenEgress, tokenUrlFor } from "./egress.ts";
 import type { Hop } from "./redirect.ts";
 import type { ApiCredentials } from "./api_credentials.ts";

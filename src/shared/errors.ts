@@ -1,14 +1,45 @@
 /**
- * The errors this package throws for conditions a caller can handle.
+ * The errors this package throws for conditions a caller can handle, and the
+ * secrets none of their messages may hold.
  *
  * Every error extends {@linkcode KognicAuthError} and carries a stable
  * {@linkcode KognicAuthError.code}. Messages name the file, key, variable or
- * URL at fault and never contain a client secret or a token.
+ * URL at fault and never contain a client secret or a token: each secret is
+ * remembered here the moment it exists, and every message passes the
+ * redactor, which redact.ts (loaded with the first code that can show a
+ * server's text) installs. Apart from redact.ts for the size budget: the core
+ * loads this on import, redact.ts lazily.
  *
  * @module
  */
 
-import { redactor } from "./secrets.ts";
+/** Secrets, most recently used last (client secrets are re-registered each attempt, so token churn keeps them). */
+export const knownSecrets: string[] = [];
+
+/** Remembers a secret for the redactor; under 4 characters it is not (removing it would mangle text). */
+export function rememberSecret(secret: unknown): void {
+  if (typeof secret != "string" || secret.length < 4) return;
+  const index = knownSecrets.indexOf(secret);
+  if (index >= 0) knownSecrets.splice(index, 1);
+  if (knownSecrets.push(secret) > 128) knownSecrets.shift();
+}
+
+/** The redactor errors and `emit` call: the identity until redact.ts installs itself. */
+export const redactor: { text(text: string): string; value<T>(value: T): T } = {
+  text: (text) => text,
+  value: (value) => value,
+};
+
+/** Makes the Deno and Node inspectors print `Name {...toJSON()}`, never a #private secret. */
+export function inspectAsJson(target: { prototype: { toJSON(): unknown } }, name: string): void {
+  for (const key of ["Deno.customInspect", "nodejs.util.inspect.custom"]) {
+    Object.defineProperty(target.prototype, Symbol.for(key), {
+      value(this: { toJSON(): unknown }): string {
+        return `${name} ${JSON.stringify(this.toJSON())}`;
+      },
+    });
+  }
+}
 
 /**
  * Stable codes of the core's errors: credentials, configuration, the system

@@ -1,15 +1,15 @@
 /**
  * The redactor: every text that leaves the process passes {@linkcode redact}
  * before it is cut (on a code-point boundary, {@linkcode cutText}). It removes
- * every secret registered in secrets.ts as it is, percent-, form- and JSON-encoded.
+ * every secret remembered in errors.ts as it is, percent-, form- and JSON-encoded.
  *
  * @module
  */
 
-import { knownSecrets, redactor, rememberSecret } from "./secrets.ts";
+import { knownSecrets, redactor, rememberSecret } from "./errors.ts";
 
 export { rememberSecret };
-export { inspectAsJson } from "./secrets.ts";
+export { inspectAsJson } from "./errors.ts";
 
 /** What a secret becomes. */
 export const REDACTED = "[redacted]";
