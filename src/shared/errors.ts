@@ -1,14 +1,9 @@
 /**
  * The errors this package throws for conditions a caller can handle, and the
- * secrets none of their messages may hold.
- *
- * Every error extends {@linkcode KognicAuthError} and carries a stable
- * {@linkcode KognicAuthError.code}. Messages name the file, key, variable or
- * URL at fault and never contain a client secret or a token: each secret is
- * remembered here the moment it exists, and every message passes the
- * redactor, which redact.ts (loaded with the first code that can show a
- * server's text) installs. Apart from redact.ts for the size budget: the core
- * loads this on import, redact.ts lazily.
+ * secrets their messages never hold: each secret is remembered here the
+ * moment it exists, and every message passes the redactor that redact.ts
+ * installs. Apart from redact.ts for the size budget: the core loads this on
+ * import, redact.ts lazily (with the first code that can show a server's text).
  *
  * @module
  */
@@ -41,11 +36,7 @@ export function inspectAsJson(target: { prototype: { toJSON(): unknown } }, name
   }
 }
 
-/**
- * Stable codes of the core's errors: credentials, configuration, the system
- * keyring and the token request. The API client's errors have their own
- * codes ({@linkcode ApiErrorCode}).
- */
+/** Stable codes of the core's errors (the API client's: {@linkcode ApiErrorCode}). */
 export type KognicAuthErrorCode =
   | "credentials_not_found"
   | "credentials_invalid"
@@ -69,10 +60,9 @@ export function setErrorFields(error: Error, fields: Record<string, unknown>): v
 
 /**
  * Base class of every error this package throws for a condition a caller can
- * handle: the core's, the keyring's and the API client's. It is never thrown
- * itself: each code belongs to one subclass (see `KognicAuthErrors`). Its
- * fields, and those of every subclass, are read-only. Misuse of the API (a
- * wrong argument type) throws `TypeError` instead.
+ * handle (the core's, the keyring's and the API client's), never thrown
+ * itself: each code belongs to one subclass (see `KognicAuthErrors`). All
+ * fields are read-only. Misuse of the API throws `TypeError` instead.
  *
  * @example Telling errors apart
  * ```ts
@@ -86,12 +76,7 @@ export function setErrorFields(error: Error, fields: Record<string, unknown>): v
  * ```
  */
 export abstract class KognicAuthError extends Error {
-  /**
-   * A stable, machine-readable code for the condition: a
-   * {@linkcode KognicAuthErrorCode} for the core's errors, an
-   * {@linkcode ApiErrorCode} for the API client's. Each subclass narrows it to
-   * its own codes.
-   */
+  /** The condition's stable code; each subclass narrows it to its own. */
   declare readonly code: KognicAuthErrorCode | ApiErrorCode;
 
   /** Creates the error. */
@@ -103,19 +88,16 @@ export abstract class KognicAuthError extends Error {
 }
 
 /**
- * Credentials could not be found, read or accepted: a missing or malformed
- * credentials file, a half-set pair of environment variables, conflicting
- * options or expired credentials. Raised before any network call.
+ * Credentials could not be found, read or accepted (a missing or malformed
+ * file, half a pair of variables, expired credentials), before any network call.
  *
  * @example
  * ```ts
  * import { CredentialsError, resolveCredentials } from "@kognic/auth";
  *
- * try {
- *   await resolveCredentials({ auth: "./missing.json" });
- * } catch (error) {
- *   if (error instanceof CredentialsError) console.error(error.message);
- * }
+ * await resolveCredentials({ auth: "./missing.json" }).catch((error) => {
+ *   if (error instanceof CredentialsError) console.error(error.code, error.message);
+ * });
  * ```
  */
 export class CredentialsError extends KognicAuthError {
@@ -123,11 +105,7 @@ export class CredentialsError extends KognicAuthError {
   declare readonly code: "credentials_not_found" | "credentials_invalid" | "credentials_expired";
 
   /** Creates the error. */
-  constructor(
-    code: "credentials_not_found" | "credentials_invalid" | "credentials_expired",
-    message: string,
-    options?: ErrorOptions,
-  ) {
+  constructor(code: CredentialsError["code"], message: string, options?: ErrorOptions) {
     super(code, message, options);
     setErrorFields(this, { name: "CredentialsError" });
   }
@@ -164,17 +142,17 @@ export interface TokenErrorOptions extends ErrorOptions {
   status?: number;
   /** Whether the same request may succeed if tried again later. */
   retryable: boolean;
-  /** How many requests were sent to the token endpoint, retries included. */
+  /** How many requests were sent to the token endpoint, retries included. @default {1} */
   attempts?: number;
   /** The wait the server asked for with `Retry-After`, in milliseconds. */
   retryAfter?: number;
 }
 
 /**
- * Base class of the errors from a token request: the server's refusal
- * ({@linkcode OAuthError}), a malformed response ({@linkcode TokenResponseError}),
- * a timeout ({@linkcode TokenTimeoutError}) or a network failure
- * ({@linkcode TokenNetworkError}). Never thrown itself: each code is one subclass's.
+ * Base class of the errors of a token request (one subclass per code): the
+ * server's refusal ({@linkcode OAuthError}), a malformed response
+ * ({@linkcode TokenResponseError}), a timeout ({@linkcode TokenTimeoutError})
+ * or a network failure ({@linkcode TokenNetworkError}).
  *
  * @example
  * ```ts
@@ -236,9 +214,7 @@ export interface OAuthErrorOptions extends TokenErrorOptions {
  * try {
  *   await new AuthSession({ auth: ["id", "wrong"] }).getAccessToken();
  * } catch (error) {
- *   if (error instanceof OAuthError && error.error === "invalid_client") {
- *     console.error("Check the client id and secret");
- *   }
+ *   if (error instanceof OAuthError && error.error === "invalid_client") console.error("Check the secret");
  * }
  * ```
  */
@@ -265,18 +241,14 @@ export class OAuthError extends TokenError {
 }
 
 /**
- * The token endpoint answered 2xx with a body that is not a usable token
- * response: not JSON, no `access_token`, a `token_type` other than bearer, or
- * an `expires_in` that is not a positive number.
+ * The token endpoint answered 2xx with no usable token: not JSON, no
+ * `access_token`, a `token_type` other than bearer, or a bad `expires_in`.
  *
  * @example
  * ```ts
  * import { TokenResponseError } from "@kognic/auth";
  *
- * const error = new TokenResponseError("Token response from \"https://auth.example.com\" has no access_token", {
- *   status: 200,
- *   retryable: false,
- * });
+ * const error = new TokenResponseError("Token response has no access_token", { retryable: false });
  * console.log(error.code); // "token_response_invalid"
  * ```
  */
@@ -291,17 +263,15 @@ export class TokenResponseError extends TokenError {
 }
 
 /**
- * A token request took longer than the session's `timeout`.
+ * A token request took longer than the session's `timeout` (or `totalTimeout`).
  *
  * @example
  * ```ts
  * import { AuthSession, TokenTimeoutError } from "@kognic/auth";
  *
- * try {
- *   await new AuthSession({ auth: ["id", "secret"], timeout: 1 }).getAccessToken();
- * } catch (error) {
+ * await new AuthSession({ auth: ["id", "secret"], timeout: 1 }).getAccessToken().catch((error) => {
  *   if (error instanceof TokenTimeoutError) console.error(error.message);
- * }
+ * });
  * ```
  */
 export class TokenTimeoutError extends TokenError {
@@ -315,19 +285,17 @@ export class TokenTimeoutError extends TokenError {
 }
 
 /**
- * The token endpoint could not be reached: connection refused or reset, or a
- * name that does not resolve. The underlying error is the `cause`.
+ * The token endpoint could not be reached (connection refused or reset, a
+ * name that does not resolve); the underlying error is the `cause`.
  *
  * @example
  * ```ts
  * import { AuthSession, TokenNetworkError } from "@kognic/auth";
  *
- * try {
- *   await new AuthSession({ authServer: "http://127.0.0.1:9", auth: ["id", "secret"] })
- *     .getAccessToken();
- * } catch (error) {
+ * const session = new AuthSession({ authServer: "http://127.0.0.1:9", auth: ["id", "secret"] });
+ * await session.getAccessToken().catch((error) => {
  *   if (error instanceof TokenNetworkError) console.error(error.message);
- * }
+ * });
  * ```
  */
 export class TokenNetworkError extends TokenError {
