@@ -1,6 +1,7 @@
 /**
  * `AuthSession`: a `fetch` that adds a Kognic bearer token, caches and renews
- * it, recovers from a 401, and sends it only to allowed origins.
+ * it, recovers from a 401, and sends it only to allowed origins. Its rarer
+ * paths load lazily from session_lazy.ts, redirects from redirect.ts.
  *
  * @module
  */
@@ -25,30 +26,20 @@ import {
 interface Flight {
   promise: Promise<AccessToken>;
   controller: AbortController;
-  /** How to wake each caller waiting for it: with a token, or `undefined` to ask again. */
+  /** Wakes each waiting caller: with a token, or `undefined` to ask again. */
   waiters: Set<(token: AccessToken | undefined) => void>;
 }
 
 /**
  * Authenticates requests to Kognic APIs with OAuth 2.0 client credentials.
  *
- * `session.fetch` has the type of the global `fetch` and is bound, so it can
- * be handed to any fetch-based client. It adds `Authorization: Bearer` for
- * allowed origins only, caches the token and renews it before it expires,
- * with one token request in flight however many calls wait. On a 401 it
- * renews the token (unless another call already did) and replays the request
- * once; request bodies are replayed intact, except a `ReadableStream`, which is
- * never sent twice. Redirects are followed by the session, deciding at each
- * hop whether the token goes along. HTTP errors are returned, not thrown.
- *
- * @example Calling a Kognic API
- * ```ts ignore
- * import { AuthSession } from "@kognic/auth";
- *
- * const session = new AuthSession(); // credentials from KOGNIC_CREDENTIALS or KOGNIC_CLIENT_ID/SECRET
- * const response = await session.fetch("https://app.kognic.com/v1/projects");
- * console.log(response.status, await response.json());
- * ```
+ * `session.fetch` has the type of the global `fetch` and is bound, so any
+ * fetch-based client can take it. It adds `Authorization: Bearer` for allowed
+ * origins only, caches the token and renews it before it expires, with one
+ * token request in flight however many calls wait. On a 401 it renews the
+ * token (unless another call did) and replays the request once, never a
+ * `ReadableStream` body. The session follows redirects itself, deciding at
+ * each hop whether the token goes along. HTTP errors are returned, not thrown.
  *
  * @example With a local auth server in tests
  * ```ts
@@ -62,10 +53,7 @@ interface Flight {
  * ```
  */
 export class AuthSession {
-  /**
-   * Sends a request like the global `fetch`, with the bearer token added for
-   * allowed origins. Bound to the session.
-   */
+  /** Sends a request like the global `fetch`, with the token added for allowed origins. Bound. */
   declare readonly fetch: typeof fetch;
   /** The token endpoint's URL. */
   declare readonly tokenUrl: URL;
@@ -81,8 +69,8 @@ export class AuthSession {
   #credentials: ApiCredentials | undefined;
   #credentialsPath: string | undefined;
   #current: AccessToken | undefined;
+  /** The access token last invalidated, which a token cache must not give back. */
   #rejected: string | undefined;
-  #refreshToken: string | undefined;
   #flight: Flight | undefined;
   /** Tells the `onEvent` listener, or else the `KOGNIC_AUTH_LOG` log (loaded only then). */
   readonly #emit = (event: AuthEvent): void => {
@@ -131,10 +119,7 @@ export class AuthSession {
       explicit.assertNotExpired(this.#now());
       this.#credentials = explicit;
     }
-    if (options.initialToken) {
-      this.#current = new AccessToken(options.initialToken);
-      this.#refreshToken = this.#current.refreshToken;
-    }
+    if (options.initialToken) this.#current = new AccessToken(options.initialToken);
     this.fetch = (input, init) => this.#send(input, init);
   }
 
@@ -144,13 +129,6 @@ export class AuthSession {
    * @param options As for the constructor.
    * @returns The session, its credentials loaded.
    * @throws {CredentialsError} When no usable credentials are found.
-   *
-   * @example
-   * ```ts ignore
-   * import { AuthSession } from "@kognic/auth";
-   *
-   * const session = await AuthSession.create({ auth: "~/.config/kognic/credentials.json" });
-   * ```
    */
   static async create(options: AuthSessionOptions = {}): Promise<AuthSession> {
     const session = new AuthSession(options);
@@ -159,7 +137,7 @@ export class AuthSession {
   }
 
   /**
-   * Creates a session for a Kognic environment of `environments.json`: the one
+   * Creates a session for an environment of `environments.json`: the one
    * named, else the best host match of `url`, else the default, else
    * production. Options given here override the environment's.
    *
@@ -210,9 +188,9 @@ export class AuthSession {
   }
 
   /**
-   * The headers that authenticate a request to `url`: `{ Authorization }` when
-   * {@linkcode AuthSession.sendsTokenTo} says so, else `{}` (no token
-   * requested). For clients that take headers rather than a fetch.
+   * The headers that authenticate a request to `url`, for clients that take
+   * headers rather than a fetch: `{ Authorization }` when
+   * {@linkcode AuthSession.sendsTokenTo} says so, else `{}` (no token requested).
    *
    * @param url Where the request goes, as an absolute URL.
    * @param options A signal to stop waiting for the token, and `forceRefresh`.
@@ -220,14 +198,6 @@ export class AuthSession {
    * @throws {TypeError} For a URL that is not valid.
    * @throws {CredentialsError} When no usable credentials are found.
    * @throws {TokenError} When the token request fails.
-   *
-   * @example
-   * ```ts ignore
-   * import { AuthSession } from "@kognic/auth";
-   *
-   * const session = new AuthSession();
-   * const headers = await session.getRequestHeaders("https://app.kognic.com/v1/projects");
-   * ```
    */
   async getRequestHeaders(
     url: string | URL,
@@ -252,7 +222,6 @@ export class AuthSession {
    * import { AuthSession } from "@kognic/auth";
    *
    * const session = new AuthSession({ auth: ["id", "secret"] });
-   * console.log(session.sendsTokenTo("https://app.kognic.com/v1/projects")); // true
    * console.log(session.sendsTokenTo("http://app.kognic.com/v1/projects")); // false
    * ```
    */
@@ -342,13 +311,11 @@ export class AuthSession {
     const flight: Flight = {
       controller,
       waiters: new Set(),
-      promise: this.#acquire(controller.signal).then((token) => {
-        this.#current = token;
-        this.#refreshToken = token.refreshToken ?? this.#refreshToken;
-        return token;
-      }).finally(() => {
-        if (this.#flight === flight) this.#flight = undefined;
-      }),
+      promise: this.#acquire(controller.signal).then((token) => this.#current = token).finally(
+        () => {
+          if (this.#flight === flight) this.#flight = undefined;
+        },
+      ),
     };
     // Waiters handle the outcome; a flight all left is no unhandled rejection.
     flight.promise.catch(() => {});
@@ -358,8 +325,6 @@ export class AuthSession {
 
   async #acquire(signal: AbortSignal): Promise<AccessToken> {
     const started = this.#now();
-    // deno-lint-ignore no-this-alias
-    const session = this;
     return await (await import("./session_lazy.ts")).acquire(
       {
         options: this.#options,
@@ -369,15 +334,7 @@ export class AuthSession {
         leeway: this.#leeway,
         emit: this.#emit,
         credentials: () => this.getCredentials(),
-        get rejected() {
-          return session.#rejected;
-        },
-        get refreshToken() {
-          return session.#refreshToken;
-        },
-        set refreshToken(token) {
-          session.#refreshToken = token;
-        },
+        rejected: () => this.#rejected,
         waiters: () => this.#flight?.waiters.size ?? 0,
       },
       signal,

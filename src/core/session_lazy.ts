@@ -23,16 +23,7 @@ import {
   type TokenRequestInit,
 } from "./options.ts";
 
-/** Each session's hold-off (`Holdoff`), keyed by its own `tokenUrl` object; here to keep session.ts small. */
-const holdoffs = new WeakMap<URL, Holdoff>();
-
-function holdoffOf(s: Acquiring): Holdoff {
-  let holdoff = holdoffs.get(s.tokenUrl);
-  if (!holdoff) holdoffs.set(s.tokenUrl, holdoff = {});
-  return holdoff;
-}
-
-/** What acquiring a token reads and changes of its session. */
+/** What acquiring a token reads of its session. */
 export interface Acquiring {
   options: AuthSessionOptions;
   tokenUrl: URL;
@@ -42,11 +33,16 @@ export interface Acquiring {
   emit: (event: AuthEvent) => void;
   credentials: () => Promise<ApiCredentials>;
   /** The access token last invalidated, which a token cache must not give back. */
-  readonly rejected: string | undefined;
-  refreshToken: string | undefined;
+  rejected: () => string | undefined;
   /** How many callers wait for the token. */
   waiters: () => number;
 }
+
+/** A session's state kept here: its `Retry-After` hold-off and refresh token. */
+type State = { holdoff: Holdoff; refreshToken?: string };
+
+/** Each session's {@linkcode State}, keyed by its own `tokenUrl` object. */
+const states = new WeakMap<URL, State>();
 
 /**
  * A token from the `tokenProvider`, else through the token cache, else from
@@ -62,6 +58,9 @@ export async function acquire(
   started: number,
 ): Promise<AccessToken> {
   const options = s.options;
+  const state = states.get(s.tokenUrl) ??
+    { holdoff: {}, refreshToken: options.initialToken?.refreshToken };
+  states.set(s.tokenUrl, state);
   let source: "request" | "cache" = "cache";
   let token: AccessToken;
   const provider = options.tokenProvider;
@@ -76,7 +75,7 @@ export async function acquire(
     const cache = options.tokenCache;
     const request = (): Promise<AccessToken> => {
       source = "request";
-      return fromServer(s, credentials, scopes, signal);
+      return fromServer(s, state, credentials, scopes, signal);
     };
     token = cache
       ? await (await import("./token_cache.ts")).readThrough({
@@ -84,20 +83,21 @@ export async function acquire(
         authServer: options.authServer ?? DEFAULT_AUTH_SERVER,
         tokenUrl: s.tokenUrl,
         signal,
-        holdoff: holdoffOf(s),
+        holdoff: state.holdoff,
         clientId: credentials.clientId,
         scopes,
         now: s.now,
         leeway: s.leeway,
-        usable: (token) => token.accessToken !== s.rejected,
+        usable: (token) => token.accessToken !== s.rejected(),
         request: (refreshToken) => {
-          s.refreshToken ??= refreshToken;
+          state.refreshToken ??= refreshToken;
           return request();
         },
         onEvent: s.emit,
       })
       : await request();
   }
+  state.refreshToken = token.refreshToken ?? state.refreshToken;
   s.emit({
     type: "token.acquired",
     source,
@@ -111,6 +111,7 @@ export async function acquire(
 /** A token from the server: the refresh-token grant first when there is a refresh token. */
 async function fromServer(
   s: Acquiring,
+  state: State,
   credentials: ApiCredentials,
   scopes: readonly string[] | undefined,
   signal: AbortSignal,
@@ -126,21 +127,20 @@ async function fromServer(
     onEvent: s.emit,
     signal,
     now: s.now,
-    holdoff: holdoffOf(s),
+    holdoff: state.holdoff,
   });
-  const refreshToken = s.refreshToken;
+  const refreshToken = state.refreshToken;
   const { sendTokenRequest } = await import("./token_client.ts");
-  let token: AccessToken | undefined;
   if (refreshToken !== undefined) {
     try {
-      token = await sendTokenRequest({ ...request, refreshToken });
+      return await sendTokenRequest({ ...request, refreshToken });
     } catch (error) {
       // Refused for good (a 4xx such as invalid_grant): a client-credentials grant follows.
       if (!(error instanceof OAuthError) || error.retryable) throw error;
-      s.refreshToken = undefined;
+      state.refreshToken = undefined;
     }
   }
-  return token ?? await sendTokenRequest(request);
+  return await sendTokenRequest(request);
 }
 
 /** The parts of a `Request` (with `init` over it) that the session sends. */
