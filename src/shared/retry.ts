@@ -20,8 +20,8 @@ export interface RetryPolicy {
 }
 
 /**
- * A retry policy from a caller's options, checked by `checkNumber`: `limit`
- * 0 to 100, the delays from 0 (`maxRetryAfter` may be `Infinity`).
+ * A retry policy from a caller's options: `limit` 0 to 100, the delays from 0
+ * (`maxRetryAfter` may be `Infinity`).
  *
  * @param options What the caller gave.
  * @param defaults The defaults of each field.
@@ -151,50 +151,33 @@ export async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   if (!deadline.expired) throw done.reason;
 }
 
-// HTTP-dates (RFC 9110 section 5.6.7), as `Retry-After` and `Sunset` carry them.
-
+/** HTTP-date forms (RFC 9110 section 5.6.7), each with where its year, month, day and time stand. */
+const HTTP_DATES: [RegExp, number[]][] = [
+  // IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT
+  [/^[a-z]{3}, (\d{2}) ([a-z]{3}) (\d{4}) (\d{2}):(\d{2}):(\d{2}) GMT$/i, [3, 2, 1, 4, 5, 6]],
+  // RFC 850: Sunday, 06-Nov-94 08:49:37 GMT
+  [/^[a-z]+, (\d{2})-([a-z]{3})-(\d{2}) (\d{2}):(\d{2}):(\d{2}) GMT$/i, [3, 2, 1, 4, 5, 6]],
+  // asctime: Sun Nov  6 08:49:37 1994
+  [/^[a-z]{3} ([a-z]{3}) ([ \d]\d) (\d{2}):(\d{2}):(\d{2}) (\d{4})$/i, [6, 1, 2, 3, 4, 5]],
+];
 const MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
 
 /** An HTTP-date (RFC 9110 section 5.6.7): IMF-fixdate, or the obsolete RFC 850 and asctime forms. */
 export function parseHttpDate(value: string | null): Date | undefined {
   const text = value?.trim() ?? "";
-  let match = /^[a-z]{3}, (\d{2}) ([a-z]{3}) (\d{4}) (\d{2}):(\d{2}):(\d{2}) GMT$/i.exec(text);
-  if (match) {
-    return utcDate(
-      Number(match[3]),
-      MONTHS.indexOf(match[2].toLowerCase()) + 1,
-      Number(match[1]),
-      Number(match[4]),
-      Number(match[5]),
-      Number(match[6]),
-    );
-  }
-  match = /^[a-z]+, (\d{2})-([a-z]{3})-(\d{2}) (\d{2}):(\d{2}):(\d{2}) GMT$/i.exec(text);
-  if (match) {
-    const short = Number(match[3]);
-    // RFC 9110: a two-digit year more than 50 years ahead is in the past century.
-    const thisYear = new Date().getUTCFullYear();
-    let year = Math.floor(thisYear / 100) * 100 + short;
-    if (year > thisYear + 50) year -= 100;
-    return utcDate(
-      year,
-      MONTHS.indexOf(match[2].toLowerCase()) + 1,
-      Number(match[1]),
-      Number(match[4]),
-      Number(match[5]),
-      Number(match[6]),
-    );
-  }
-  match = /^[a-z]{3} ([a-z]{3}) ([ \d]\d) (\d{2}):(\d{2}):(\d{2}) (\d{4})$/i.exec(text);
-  if (match) {
-    return utcDate(
-      Number(match[6]),
-      MONTHS.indexOf(match[1].toLowerCase()) + 1,
-      Number(match[2].trim()),
-      Number(match[3]),
-      Number(match[4]),
-      Number(match[5]),
-    );
+  for (const [form, order] of HTTP_DATES) {
+    const match = form.exec(text);
+    if (!match) continue;
+    const [year, month, ...rest] = order.map((at) => match[at].trim());
+    let fullYear = Number(year);
+    if (year.length === 2) {
+      // RFC 9110: a two-digit year more than 50 years ahead is in the past century.
+      const thisYear = new Date().getUTCFullYear();
+      fullYear += Math.floor(thisYear / 100) * 100;
+      if (fullYear > thisYear + 50) fullYear -= 100;
+    }
+    const [day, hour, minute, second] = rest.map(Number);
+    return utcDate(fullYear, MONTHS.indexOf(month.toLowerCase()) + 1, day, hour, minute, second);
   }
   return undefined;
 }
