@@ -1,7 +1,7 @@
 /**
- * The redactor: every text that leaves the process passes {@linkcode redact}
- * before it is cut (on a code-point boundary, {@linkcode cutText}). It removes
- * every secret remembered in errors.ts as it is, percent-, form- and JSON-encoded.
+ * The redactor: every text that leaves the process passes {@linkcode redact},
+ * which removes each secret remembered in errors.ts as it is and percent-,
+ * form- and JSON-encoded, before it is cut ({@linkcode cutText}).
  *
  * @module
  */
@@ -11,8 +11,7 @@ import { knownSecrets, redactor, rememberSecret } from "./errors.ts";
 export { rememberSecret };
 export { inspectAsJson } from "./errors.ts";
 
-/** What a secret becomes. */
-export const REDACTED = "[redacted]";
+const REDACTED = "[redacted]";
 
 /** The forms in which `secret` may appear in text. */
 function formsOf(secret: string): string[] {
@@ -35,14 +34,7 @@ function secretsWith(extra: readonly (string | undefined)[]): string[] {
   return [...all].sort((a, b) => b.length - a.length);
 }
 
-/**
- * Removes every secret the process holds (and the `extra` ones) from text,
- * in each form it may take; each becomes `[redacted]`.
- *
- * @param text Any text about to leave the process.
- * @param extra Secrets to remove besides the registered ones.
- * @returns The text without secrets.
- */
+/** `text` without any secret the process holds, nor the `extra` ones, in any form: each becomes `[redacted]`. */
 export function redact(text: string, extra: readonly (string | undefined)[] = []): string {
   let out = String(text);
   for (const secret of secretsWith(extra)) {
@@ -54,13 +46,10 @@ export function redact(text: string, extra: readonly (string | undefined)[] = []
 }
 
 /**
- * Removes every secret the process has seen from `text`: the client secrets,
- * tokens and URL passwords the library has held, in each form they may take
- * (as they are, percent-encoded, in Basic credentials), each replaced by
- * `[redacted]`. This is what the library's own errors and events go through;
- * use it for any text your program shows that may quote a server or a file.
- *
- * Public as `redactSecrets` in `@kognic/auth/config`.
+ * Removes every secret the process has seen from `text` (client secrets,
+ * tokens and URL passwords, as they are or encoded), each replaced by
+ * `[redacted]`, as the library's own errors and events are: use it for any
+ * text your program shows that may quote a server or a file.
  *
  * @param text Any text about to leave the process.
  * @returns The text without secrets.
@@ -79,9 +68,8 @@ export function redactSecrets(text: string): string {
 }
 
 /**
- * Removes a secret cut off at the end of a text that was truncated before it
- * could be redacted (a bounded read): a tail that begins a known secret is
- * dropped, however short. Redact the text after this.
+ * Drops a tail that begins a known secret, however short, from a text cut
+ * before it could be redacted (a bounded read); redact the text after this.
  *
  * @param text Text that was cut at its end.
  * @returns The text without the start of a secret at its end.
@@ -110,8 +98,7 @@ export function codePointLength(text: string): number {
 }
 
 /**
- * The first `max` characters (code points) of `text`: a surrogate pair is
- * never split.
+ * The first `max` characters (code points) of `text`, never splitting a surrogate pair.
  *
  * @param text The text.
  * @param max The most characters kept.
@@ -157,17 +144,14 @@ export function redactCause(cause: unknown, depth = 0): unknown {
     } catch {
       continue;
     }
-    if (typeof value === "string") {
-      const clean = redact(value);
-      fields[key] = clean;
-      if (clean !== value) dirty = true;
-    } else if (value !== null && typeof value === "object" && !(value instanceof Error)) {
+    let clean = value;
+    if (typeof value === "string") clean = redact(value);
+    else if (value !== null && typeof value === "object" && !(value instanceof Error)) {
       const text = safeJson(value);
-      if (text !== undefined && redact(text) !== text) {
-        fields[key] = REDACTED;
-        dirty = true;
-      } else fields[key] = value;
-    } else fields[key] = value;
+      if (text !== undefined && redact(text) !== text) clean = REDACTED;
+    }
+    fields[key] = clean;
+    if (clean !== value) dirty = true;
   }
   if (!dirty) return cause;
   const copy = Object.create(Object.getPrototypeOf(cause));
@@ -205,13 +189,11 @@ function safeJson(value: unknown): string | undefined {
 }
 
 /**
- * Remembers the user info of a URL (the password, and `user:password`) as
- * secrets, and returns the URL without it, for messages, events and keys.
- * From then on {@linkcode redactSecrets} removes the password from any text.
+ * Remembers the password of a URL as a secret ({@linkcode redactSecrets}
+ * removes it from any text from then on) and returns the URL without user info.
  *
  * @param url The URL, parsed or as written.
- * @returns The URL without user name and password (a URL that does not
- *   parse: its text, redacted).
+ * @returns The URL without user name and password (one that does not parse: its text, redacted).
  */
 export function rememberUrlSecrets(url: URL | string): string {
   let parsed: URL;
@@ -236,7 +218,6 @@ redactor.text = redact;
 redactor.value = redactValue;
 
 // Why a request failed, in words: runtimes nest it in `error.cause` under "fetch failed".
-
 const MAX_DEPTH = 5;
 const MAX_CHARS = 300;
 const CERTIFICATE =
