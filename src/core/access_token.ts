@@ -44,8 +44,7 @@ export interface TokenResponse {
  * @param body The parsed JSON.
  * @param now The current time in milliseconds since the epoch. @default {Date.now()}
  * @returns The token as a {@linkcode TokenSet}.
- * @throws {TypeError} When `body` is not a token response, such as the JSON
- *   of an `AccessToken` (whose token shows as `"[redacted]"`), saying what to send instead.
+ * @throws {TypeError} When `body` is not a token response (such as an `AccessToken`'s JSON), saying what to send.
  *
  * @example
  * ```ts
@@ -78,26 +77,15 @@ export function tokenSetFromResponse(body: unknown, now: number = Date.now()): T
 export type TokenFreshness = "fresh" | "usable" | "renew";
 
 /**
- * The one renewal rule of sessions and caches: margin = max(`floor`,
- * min(`leeway`, half the lifetime)); fresh while more than the margin is left,
- * usable while more than half of it, else renew.
+ * The one renewal rule of sessions and caches, all times in ms: margin =
+ * max(`floor`, min(`leeway`, half the lifetime)); fresh while more than the
+ * margin is left, usable while more than half of it, else renew.
  *
- * @param token The token's expiry and issue times, in milliseconds since the epoch.
- * @param now The current time in milliseconds since the epoch.
- * @param leeway How long before expiry to renew, in milliseconds.
- * @param floor The least margin, whatever the lifetime, in milliseconds: a
- *   token cache shares no token with less than 30 s left. @default {0}
+ * @param token The token's expiry and issue times.
+ * @param now The current time.
+ * @param leeway How long before expiry to renew.
+ * @param floor The least margin, whatever the lifetime (a token cache shares no token with less than 30 s left).
  * @returns `"fresh"`, `"usable"` or `"renew"`.
- *
- * @example
- * ```ts
- * import { tokenFreshness } from "./access_token.ts";
- *
- * const token = { issuedAt: 0, expiresAt: 3_600_000 };
- * console.log(tokenFreshness(token, 3_500_000, 60_000)); // "fresh"
- * console.log(tokenFreshness(token, 3_560_000, 60_000)); // "usable"
- * console.log(tokenFreshness(token, 3_580_000, 60_000)); // "renew"
- * ```
  */
 export function tokenFreshness(
   token: Pick<TokenSet, "expiresAt" | "issuedAt">,
@@ -116,9 +104,6 @@ export const MAX_TOKEN_LIFETIME_SECONDS = 365 * 24 * 3600;
 /**
  * The one check every token passes, whatever its source: the tokens visible
  * ASCII (intact in a header), the times ms a `Date` can hold. Never quotes a token.
- *
- * @param set The fields to check.
- * @returns The problem, in words, or `undefined`.
  */
 export function tokenSetProblem(set: TokenSet): string | undefined {
   const ok = (token: unknown): boolean =>
@@ -132,8 +117,7 @@ export function tokenSetProblem(set: TokenSet): string | undefined {
 
 /**
  * An access token with its expiry. The token and refresh token are private:
- * `JSON.stringify`, `String()` and the Deno and Node inspectors show
- * `[redacted]` in their place.
+ * JSON, `String()` and the inspectors show `[redacted]` in their place.
  *
  * @example
  * ```ts
@@ -153,8 +137,7 @@ export class AccessToken {
    * Creates a token from its fields.
    *
    * @param set The token's fields.
-   * @throws {TypeError} When a field fails {@linkcode tokenSetProblem}; the
-   *   message never quotes the token.
+   * @throws {TypeError} When a field is unusable; the message never quotes the token.
    */
   constructor(set: TokenSet) {
     const problem = tokenSetProblem(set);
@@ -196,19 +179,18 @@ export class AccessToken {
   }
 
   /**
-   * Whether {@linkcode tokenFreshness} says `"fresh"`.
+   * Whether the token needs no renewal yet.
    *
    * @param now The current time in milliseconds since the epoch.
    * @param leeway How long before expiry to renew, in milliseconds.
-   * @returns True while the token needs no renewal.
+   * @returns True while more than `leeway` (or half the lifetime, if shorter) is left.
    */
   isFresh(now: number, leeway: number): boolean {
     return tokenFreshness(this.#set, now, leeway) == "fresh";
   }
 
   /**
-   * The token as plain data, secrets included, for a token cache or
-   * `onTokenUpdated`. Never log it.
+   * The token as plain data, secrets included, for a token cache. Never log it.
    *
    * @returns A copy of the token's fields.
    */
@@ -217,8 +199,7 @@ export class AccessToken {
   }
 
   /**
-   * The token for a browser page ({@linkcode TokenResponse}), never the refresh
-   * token. Its JSON holds the token: send it only to its user.
+   * The token for a browser page, never the refresh token: send it only to its user.
    *
    * @param now The current time in milliseconds since the epoch. @default {Date.now()}
    * @returns The token response.
