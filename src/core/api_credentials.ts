@@ -68,7 +68,7 @@ export class ApiCredentials {
    *
    * @param init The client id, secret and optional fields.
    * @param source Where the credentials came from, for messages. @default {"explicit credentials"}
-   * @throws {CredentialsError} `credentials_invalid` for a bad field ({@linkcode checkCredentials}).
+   * @throws {CredentialsError} `credentials_invalid` for a bad field, naming it.
    */
   constructor(init: ApiCredentialsInit, source = "explicit credentials") {
     checkCredentials(init, source);
@@ -108,7 +108,6 @@ export class ApiCredentials {
 
   /** The fields without the secret, which shows as `[redacted]`. */
   toJSON(): Record<string, unknown> {
-    // The public fields in their order, the secret (a private field) left out.
     return {
       clientId: this.clientId,
       clientSecret: "[redacted]",
@@ -155,8 +154,8 @@ export function invalid(message: string): CredentialsError {
 }
 
 /**
- * The one check of credentials' fields, whatever their source: each field's
- * type (id and secret non-empty strings; others when present).
+ * The one check of credentials' fields, whatever their source: id and secret
+ * non-empty strings, the others of their type when present.
  *
  * @param init The fields.
  * @param where Where they came from, as messages name it.
@@ -169,17 +168,12 @@ export function checkCredentials(init: ApiCredentialsInit, where: string): void 
     [["email", "issuer"], nonEmpty, "a non-empty string"],
     [["name"], isString, "a string"],
     [["userId"], Number.isSafeInteger, "an integer"],
-    [
-      ["scopes"],
-      (value) => Array.isArray(value) && value.every(isString),
-      "an array of strings",
-    ],
+    [["scopes"], (value) => Array.isArray(value) && value.every(isString), "an array of strings"],
     [["created", "expires"], toDate, "a Date or an ISO-8601 timestamp"],
   ];
   for (const [keys, ok, what, required] of rules) {
     for (const key of keys) {
       const value = data[key];
-      // The required fields always; the others when present.
       if ((value != null || required) && !ok(value)) {
         throw invalid(`Key ${key} in ${where} must be ${what}`);
       }
@@ -187,7 +181,7 @@ export function checkCredentials(init: ApiCredentialsInit, where: string): void 
   }
 }
 
-/** A `Date` from a `Date` or a timestamp string (a credentials object may hold either); `undefined` when absent or invalid. */
+/** A `Date` from a `Date` or a timestamp string; `undefined` when absent or invalid. */
 function toDate(value: unknown): Date | undefined {
   const date = value instanceof Date ? value : new Date(typeof value == "string" ? value : NaN);
   return Number.isNaN(date.getTime()) ? undefined : date;
@@ -197,7 +191,6 @@ function isString(value: unknown): value is string {
   return typeof value == "string";
 }
 
-/** Whether `value` is a non-empty string. */
-export function nonEmpty(value: unknown): value is string {
+function nonEmpty(value: unknown): value is string {
   return isString(value) && value !== "";
 }
