@@ -64,14 +64,16 @@ export function setErrorFields(error: Error, fields: Record<string, unknown>): v
  * itself: each code belongs to one subclass (see `KognicAuthErrors`). All
  * fields are read-only. Misuse of the API throws `TypeError` instead.
  *
- * @example Telling errors apart
+ * @example Telling errors apart by class or by code
  * ```ts
- * import { AuthSession, KognicAuthError } from "@kognic/auth";
+ * import { AuthSession, CredentialsError, KognicAuthError, TokenError } from "@kognic/auth";
  *
  * try {
  *   await new AuthSession({ auth: ["id", "secret"] }).getAccessToken();
  * } catch (error) {
- *   if (error instanceof KognicAuthError) console.error(error.code, error.message);
+ *   if (error instanceof CredentialsError) console.error("Check the credentials:", error.message);
+ *   else if (error instanceof TokenError && error.retryable) console.error("Try again later");
+ *   else if (error instanceof KognicAuthError) console.error(error.code, error.message);
  * }
  * ```
  */
@@ -90,15 +92,6 @@ export abstract class KognicAuthError extends Error {
 /**
  * Credentials could not be found, read or accepted (a missing or malformed
  * file, half a pair of variables, expired credentials), before any network call.
- *
- * @example
- * ```ts
- * import { CredentialsError, resolveCredentials } from "@kognic/auth";
- *
- * await resolveCredentials({ auth: "./missing.json" }).catch((error) => {
- *   if (error instanceof CredentialsError) console.error(error.code, error.message);
- * });
- * ```
  */
 export class CredentialsError extends KognicAuthError {
   /** The condition's stable code. */
@@ -111,20 +104,7 @@ export class CredentialsError extends KognicAuthError {
   }
 }
 
-/**
- * A setting is unusable, such as a token server URL that is not https.
- *
- * @example
- * ```ts
- * import { AuthSession, ConfigurationError } from "@kognic/auth";
- *
- * try {
- *   new AuthSession({ authServer: "http://auth.example.com", auth: ["id", "secret"] });
- * } catch (error) {
- *   if (error instanceof ConfigurationError) console.error(error.message);
- * }
- * ```
- */
+/** A setting is unusable, such as a token server URL that is not https. */
 export class ConfigurationError extends KognicAuthError {
   /** `configuration_invalid`, or `keyring_unavailable` for a `KeyringError`. */
   declare readonly code: "configuration_invalid" | "keyring_unavailable";
@@ -152,18 +132,8 @@ export interface TokenErrorOptions extends ErrorOptions {
  * Base class of the errors of a token request (one subclass per code): the
  * server's refusal ({@linkcode OAuthError}), a malformed response
  * ({@linkcode TokenResponseError}), a timeout ({@linkcode TokenTimeoutError})
- * or a network failure ({@linkcode TokenNetworkError}).
- *
- * @example
- * ```ts
- * import { AuthSession, TokenError } from "@kognic/auth";
- *
- * try {
- *   await new AuthSession({ auth: ["id", "secret"] }).getAccessToken();
- * } catch (error) {
- *   if (error instanceof TokenError && error.retryable) console.error("try again later");
- * }
- * ```
+ * or a network failure ({@linkcode TokenNetworkError}). Caught as
+ * {@linkcode KognicAuthError}'s example shows.
  */
 export abstract class TokenError extends KognicAuthError {
   /** The condition's stable code. */
@@ -243,14 +213,6 @@ export class OAuthError extends TokenError {
 /**
  * The token endpoint answered 2xx with no usable token: not JSON, no
  * `access_token`, a `token_type` other than bearer, or a bad `expires_in`.
- *
- * @example
- * ```ts
- * import { TokenResponseError } from "@kognic/auth";
- *
- * const error = new TokenResponseError("Token response has no access_token", { retryable: false });
- * console.log(error.code); // "token_response_invalid"
- * ```
  */
 export class TokenResponseError extends TokenError {
   /** The condition's stable code. */
@@ -262,18 +224,7 @@ export class TokenResponseError extends TokenError {
   }
 }
 
-/**
- * A token request took longer than the session's `timeout` (or `totalTimeout`).
- *
- * @example
- * ```ts
- * import { AuthSession, TokenTimeoutError } from "@kognic/auth";
- *
- * await new AuthSession({ auth: ["id", "secret"], timeout: 1 }).getAccessToken().catch((error) => {
- *   if (error instanceof TokenTimeoutError) console.error(error.message);
- * });
- * ```
- */
+/** A token request took longer than the session's `timeout` (or `totalTimeout`). */
 export class TokenTimeoutError extends TokenError {
   /** The condition's stable code. */
   declare readonly code: "token_timeout";
@@ -287,16 +238,6 @@ export class TokenTimeoutError extends TokenError {
 /**
  * The token endpoint could not be reached (connection refused or reset, a
  * name that does not resolve); the underlying error is the `cause`.
- *
- * @example
- * ```ts
- * import { AuthSession, TokenNetworkError } from "@kognic/auth";
- *
- * const session = new AuthSession({ authServer: "http://127.0.0.1:9", auth: ["id", "secret"] });
- * await session.getAccessToken().catch((error) => {
- *   if (error instanceof TokenNetworkError) console.error(error.message);
- * });
- * ```
  */
 export class TokenNetworkError extends TokenError {
   /** The condition's stable code. */
