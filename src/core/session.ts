@@ -151,7 +151,6 @@ export class AuthSession {
    * import { AuthSession } from "@kognic/auth";
    *
    * const session = await AuthSession.forEnvironment({ url: "https://demo.kognic.com/v1/projects" });
-   * const response = await session.fetch("https://demo.kognic.com/v1/projects");
    * ```
    */
   static async forEnvironment(options: EnvironmentSessionOptions = {}): Promise<AuthSession> {
@@ -308,38 +307,34 @@ export class AuthSession {
   #startFlight(reason: TokenRenewalEvent["reason"]): Flight {
     this.#emit({ type: "token.renewal", reason });
     const controller = new AbortController();
+    const started = this.#now();
     const flight: Flight = {
       controller,
       waiters: new Set(),
-      promise: this.#acquire(controller.signal).then((token) => this.#current = token).finally(
-        () => {
-          if (this.#flight === flight) this.#flight = undefined;
-        },
-      ),
+      promise: import("./session_lazy.ts").then((lazy) =>
+        lazy.acquire(
+          {
+            options: this.#options,
+            tokenUrl: this.tokenUrl,
+            fetch: this.#fetch,
+            now: this.#now,
+            leeway: this.#leeway,
+            emit: this.#emit,
+            credentials: () => this.getCredentials(),
+            rejected: () => this.#rejected,
+            waiters: () => this.#flight?.waiters.size ?? 0,
+          },
+          controller.signal,
+          started,
+        )
+      ).then((token) => this.#current = token).finally(() => {
+        if (this.#flight === flight) this.#flight = undefined;
+      }),
     };
     // Waiters handle the outcome; a flight all left is no unhandled rejection.
     flight.promise.catch(() => {});
     this.#flight = flight;
     return flight;
-  }
-
-  async #acquire(signal: AbortSignal): Promise<AccessToken> {
-    const started = this.#now();
-    return await (await import("./session_lazy.ts")).acquire(
-      {
-        options: this.#options,
-        tokenUrl: this.tokenUrl,
-        fetch: this.#fetch,
-        now: this.#now,
-        leeway: this.#leeway,
-        emit: this.#emit,
-        credentials: () => this.getCredentials(),
-        rejected: () => this.#rejected,
-        waiters: () => this.#flight?.waiters.size ?? 0,
-      },
-      signal,
-      started,
-    );
   }
 
   async #send(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
