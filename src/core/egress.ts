@@ -1,9 +1,7 @@
 /**
  * The egress rule, written once: the token URL, whether a request may carry
- * secrets to a URL, and whether the access token goes with it. Every path that
- * sends a request or hands out a token asks here (the session's fetch on every
- * redirect hop, `getRequestHeaders`, and the commands through
- * `@kognic/auth/config`), and every comparison uses one normal form of an origin.
+ * secrets to a URL, and whether the token goes with it. Every path that sends
+ * a request or hands out a token asks here, comparing origins in one normal form.
  *
  * @module
  */
@@ -26,10 +24,6 @@ function secureScheme(url: URL, allowInsecureHttp: boolean): boolean {
 /**
  * Whether a request to `url` may carry secrets: https, or http to loopback (or
  * any with `allowInsecureHttp`); never a URL with user info.
- *
- * @param url The URL.
- * @param allowInsecureHttp Whether plain http to any host is allowed.
- * @returns Whether secrets may go there.
  */
 export function isSecureDestination(url: URL, allowInsecureHttp = false): boolean {
   return !url.username && !url.password && secureScheme(url, allowInsecureHttp);
@@ -47,10 +41,10 @@ function parseUrl(value: string, what: string): URL {
 }
 
 /**
- * Joins an auth server URL and a token endpoint path without doubling or
- * dropping slashes; an absolute `tokenEndpoint` is used as it is. The result
- * must be https, or http to a loopback address, unless `allowInsecureHttp`.
- * A password in the URL is remembered as a secret.
+ * Joins an auth server URL and a token endpoint path (an absolute
+ * `tokenEndpoint` as it is) without doubling or dropping slashes. The result
+ * must be https, or http to loopback, unless `allowInsecureHttp`; a password
+ * in it is remembered as a secret.
  *
  * @param authServer The auth server's URL.
  * @param tokenEndpoint The token endpoint's path, or an absolute URL.
@@ -97,13 +91,9 @@ export function tokenUrlFor(
 }
 
 /**
- * The origins that receive the token when none are given: for a loopback auth
- * server, its own origin; otherwise the auth server's domain without a leading
- * `auth.` label, and its subdomains (`https://auth.app.kognic.com` gives
- * `https://app.kognic.com` and `https://*.app.kognic.com`).
- *
- * @param tokenUrl The session's token URL ({@linkcode tokenUrlFor}).
- * @returns Patterns for `allowedOrigins`.
+ * The origins that receive the token when none are given: a loopback auth
+ * server's own; else the auth server's domain without a leading `auth.` label,
+ * and its subdomains (`https://app.kognic.com`, `https://*.app.kognic.com`).
  */
 export function defaultAllowedOrigins(tokenUrl: URL): string[] {
   if (isLoopbackHost(tokenUrl.hostname)) return [tokenUrl.origin];
@@ -126,34 +116,19 @@ export function displayUrl(url: URL | string): string {
   return copy.href;
 }
 
-/**
- * A URL's host in normal form: as `URL` gives it, without a trailing dot.
- *
- * @param url The URL.
- * @returns The host name.
- */
+/** A URL's host in normal form: as `URL` gives it, without a trailing dot. */
 export function normalHost(url: URL): string {
   const host = url.hostname;
   return host.endsWith(".") ? host.slice(0, -1) : host;
 }
 
-/**
- * A URL's origin in its normal form: scheme, normal host and the port, the
- * scheme's default port dropped (`https://app.kognic.com`).
- *
- * @param url The URL.
- * @returns The origin.
- */
+/** A URL's origin in normal form: scheme, normal host, and a port other than the scheme's default. */
 export function normalOrigin(url: URL): string {
   return `${url.protocol}//${normalHost(url)}${url.port ? `:${url.port}` : ""}`;
 }
 
-interface OriginPattern {
-  origin: string;
-  /** For `*.`: the scheme, `.host` and the port part that a subdomain's origin ends with. */
-  protocol: string;
-  suffix: string;
-}
+/** An exact `origin`, or for `*.` the `protocol` and the `.host:port` a subdomain's origin ends with. */
+type OriginPattern = { origin: string; protocol: string; suffix: string };
 
 function parseOriginPattern(pattern: string): OriginPattern {
   const match = /^(https?):\/\/(\*\.)?([^/?#]+?)\/?$/i.exec(pattern.trim());

@@ -1,8 +1,8 @@
 /**
  * Where credentials and environments come from: explicit options, checked at
- * once, else the core's seam to what needs a runtime (the credentials file,
- * variables, keyring and `environments.json`), installed by the entry points.
- * In a browser each call through the seam rejects, saying what to pass instead.
+ * once, else the core's seam to what needs a runtime (files, variables, the
+ * keyring), which the entry points install; in a browser it rejects, saying
+ * what to pass instead.
  *
  * @module
  */
@@ -75,10 +75,8 @@ export async function resolveCredentials(
 
 /**
  * The credentials options give, checked at once: a path to read later, ready
- * credentials, or `undefined`.
- *
- * @throws {TypeError} For conflicting options, or an `auth` of an unknown form.
- * @throws {CredentialsError} `credentials_invalid` for a bad field, naming it and the option.
+ * credentials, or `undefined`. A `TypeError` for conflicting options or an
+ * unknown form, a `CredentialsError` for a bad field.
  */
 export function explicitCredentials(
   options: ResolveCredentialsOptions,

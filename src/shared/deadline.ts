@@ -87,20 +87,11 @@ export interface DeadlineOptions {
   signal?: AbortSignal | null;
   /** The reason the signal aborts with when the time is up. @default {a `TimeoutError` DOMException} */
   reason?: () => unknown;
-  /**
-   * Time it with `AbortSignal.timeout` (keeps no process alive; spares Deno
-   * starting its timers), for a seldom-firing deadline over I/O. @default {false}
-   */
+  /** Time it with `AbortSignal.timeout` (keeps no process alive, starts no Deno timers), for a seldom-firing deadline. @default {false} */
   unref?: boolean;
 }
 
-/**
- * Starts a deadline of `ms` milliseconds, clamped by {@linkcode timerDelay}.
- *
- * @param ms The time allowed, in milliseconds; `undefined` or `Infinity` for none beyond the parent signal.
- * @param options The parent signal, the reason for a timeout, the timer.
- * @returns The deadline; `clear()` it when done.
- */
+/** Starts a deadline of `ms` milliseconds (clamped; `undefined` or `Infinity`: none but the parent signal's); `clear()` it when done. */
 export function startDeadline(ms: number | undefined, options: DeadlineOptions = {}): Deadline {
   const controller = new AbortController();
   let expired = false;
