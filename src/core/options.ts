@@ -47,10 +47,7 @@ export interface AuthSessionOptions {
   fetch?: typeof fetch;
   /** The timeout of each token request in milliseconds. @default {10000} */
   timeout?: number;
-  /**
-   * The most time one token request may take with its retries, in ms; then a
-   * `TokenTimeoutError`. @default {no limit beyond `timeout` and `retry`}
-   */
+  /** The most time one token request may take with its retries, in ms; then a `TokenTimeoutError`. @default {no limit beyond `timeout` and `retry`} */
   totalTimeout?: number;
   /** How token requests are retried. @default {{ limit: 3, baseDelay: 200, maxDelay: 5000, maxRetryAfter: 30000 }} */
   retry?: RetryOptions;
