@@ -338,24 +338,16 @@ export class AuthSession {
   }
 
   async #send(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
-    let url: URL;
-    let method: string;
-    let headers: HeadersInit | undefined;
-    let body: BodyInit | null | undefined;
-    let signal: AbortSignal | null | undefined;
-    let redirect: RequestRedirect;
-    if (input instanceof Request) {
-      ({ url, method, headers, body, signal, redirect } = await (await import("./session_lazy.ts"))
-        .fromRequest(input, init));
-    } else {
-      url = requestUrl(input);
-      method = init?.method ?? "GET";
-      headers = init?.headers;
-      body = init?.body;
-      signal = init?.signal;
-      redirect = init?.redirect ?? "follow";
-    }
-    method = method.toUpperCase();
+    const { url, method, headers, body, signal, redirect } = input instanceof Request
+      ? await (await import("./session_lazy.ts")).fromRequest(input, init)
+      : {
+        url: requestUrl(input),
+        method: init?.method ?? "GET",
+        headers: init?.headers,
+        body: init?.body,
+        signal: init?.signal,
+        redirect: init?.redirect ?? "follow",
+      };
     // Object.assign: spread costs about 1 µs a call more on Node 20.
     const base: RequestInit = Object.assign({}, init);
     base.signal = signal;
@@ -365,7 +357,7 @@ export class AuthSession {
 
     // A plain record, never a Headers object (costlier for Deno's fetch to copy).
     const record = headerRecord(headers ?? {});
-    let hop: Hop = { url, method, headers: record, body };
+    let hop: Hop = { url, method: method.toUpperCase(), headers: record, body };
     let callerAuth = Object.keys(record).some((key) => key.toLowerCase() == "authorization");
     let replayed = false;
     for (;;) {
@@ -429,11 +421,8 @@ export class AuthSession {
       const { nextHop } = await import("./redirect.ts");
       if (opaque) {
         this.#fetchFollows = true;
-        return {
-          response: await nextHop.opaque(this.#fetch, last, request, redirect),
-          token,
-          last,
-        };
+        const followed = await nextHop.opaque(this.#fetch, last, request, redirect);
+        return { response: followed, token, last };
       }
       const next = await nextHop(response, last, redirect, hop, start.url);
       if (!next) return { response, token, last };
