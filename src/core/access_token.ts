@@ -79,13 +79,8 @@ export type TokenFreshness = "fresh" | "usable" | "renew";
 /**
  * The one renewal rule of sessions and caches, all times in ms: margin =
  * max(`floor`, min(`leeway`, half the lifetime)); fresh while more than the
- * margin is left, usable while more than half of it, else renew.
- *
- * @param token The token's expiry and issue times.
- * @param now The current time.
- * @param leeway How long before expiry to renew.
- * @param floor The least margin, whatever the lifetime (a token cache shares no token with less than 30 s left).
- * @returns `"fresh"`, `"usable"` or `"renew"`.
+ * margin is left, usable while more than half of it, else renew. A token
+ * cache's `floor` (30 s) keeps it from sharing a token about to expire.
  */
 export function tokenFreshness(
   token: Pick<TokenSet, "expiresAt" | "issuedAt">,

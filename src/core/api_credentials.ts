@@ -154,12 +154,9 @@ export function invalid(message: string): CredentialsError {
 }
 
 /**
- * The one check of credentials' fields, whatever their source: id and secret
- * non-empty strings, the others of their type when present.
- *
- * @param init The fields.
- * @param where Where they came from, as messages name it.
- * @throws {CredentialsError} `credentials_invalid`, naming the field and `where`.
+ * The one check of credentials' fields, whatever their source (`where`): id
+ * and secret non-empty strings, the others of their type when present; else a
+ * `credentials_invalid` error naming the field and `where`.
  */
 export function checkCredentials(init: ApiCredentialsInit, where: string): void {
   const data = (init ?? {}) as unknown as Record<string, unknown>;

@@ -171,12 +171,7 @@ export type AuthEvent =
 /** Receives events; its errors and rejections are ignored. */
 export type AuthEventListener = (event: AuthEvent) => void;
 
-/**
- * Calls `listener` with `event` (redacted); nothing it throws or rejects reaches the caller.
- *
- * @param listener The user's listener, if any.
- * @param event The event.
- */
+/** Calls `listener`, if any, with `event` (redacted); nothing it throws or rejects reaches the caller. */
 export function emit<E>(listener: ((event: E) => unknown) | undefined, event: E): void {
   if (!listener) return;
   try {

@@ -46,11 +46,7 @@ const states = new WeakMap<URL, State>();
 
 /**
  * A token from the `tokenProvider`, else through the token cache, else from
- * the endpoint; `token.acquired` tells which.
- *
- * @param s The session's side.
- * @param signal Stops the request.
- * @param started When the acquisition started, in milliseconds since the epoch.
+ * the endpoint; `token.acquired` tells which, and how long since `started`.
  */
 export async function acquire(
   s: Acquiring,

@@ -124,10 +124,6 @@ const SECRET_SLACK = 16 * 1024;
 /**
  * Reads a response's body to show it: at most `maxChars` code points, read
  * with a bound (`4 * maxChars` bytes and a margin), redacted before it is cut.
- *
- * @param response The response.
- * @param maxChars The most characters shown.
- * @returns The text to show, whether it is all, and the characters seen.
  */
 export async function readShownText(response: Response, maxChars: number): Promise<ShownText> {
   const read = await readBoundedText(response, maxChars * 4 + SECRET_SLACK);

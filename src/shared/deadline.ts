@@ -34,14 +34,9 @@ export interface NumberRule {
 }
 
 /**
- * `value` when it is a number in range, `fallback` when it is `undefined`.
- *
- * @param name The option's name as the caller wrote it: `"retry.limit"`.
- * @param value The value given.
- * @param fallback The default, for `undefined`.
- * @param rule The range.
- * @returns The number.
- * @throws {RangeError} Naming `name` and what is allowed, for anything else.
+ * `value` when it is a number in range, `fallback` when it is `undefined`;
+ * else a `RangeError` naming `name` (as the caller wrote it: `"retry.limit"`)
+ * and what is allowed.
  */
 export function checkNumber(
   name: string,

@@ -70,9 +70,6 @@ export function redactSecrets(text: string): string {
 /**
  * Drops a tail that begins a known secret, however short, from a text cut
  * before it could be redacted (a bounded read); redact the text after this.
- *
- * @param text Text that was cut at its end.
- * @returns The text without the start of a secret at its end.
  */
 export function redactTail(text: string): string {
   for (const secret of secretsWith([])) {
@@ -85,12 +82,7 @@ export function redactTail(text: string): string {
   return text;
 }
 
-/**
- * The number of characters (code points, not UTF-16 units) in `text`.
- *
- * @param text The text.
- * @returns How many code points it has.
- */
+/** The number of characters (code points, not UTF-16 units) in `text`. */
 export function codePointLength(text: string): number {
   let count = 0;
   for (const _ of text) count++;
@@ -224,12 +216,9 @@ const CERTIFICATE =
   /CERT|certificate|self[- ]signed|UNABLE_TO_(?:GET|VERIFY)|unknown ?issuer|InvalidCertificate/i;
 
 /**
- * An error's `cause` chain as one line, most specific last (`fetch failed:
- * connect ECONNREFUSED ... (ECONNREFUSED)`), with a private-CA hint naming `host`.
- *
- * @param error What a fetch threw.
- * @param host The host that was asked, for the certificate hint.
- * @returns One line, at most a few hundred characters.
+ * What a fetch threw, its `cause` chain as one redacted line of at most 300
+ * characters, most specific last (`fetch failed: connect ECONNREFUSED ...
+ * (ECONNREFUSED)`), with a private-CA hint naming `host`.
  */
 export function describeCause(error: unknown, host: string): string {
   const parts: string[] = [];

@@ -20,13 +20,9 @@ export interface RetryPolicy {
 }
 
 /**
- * A retry policy from a caller's options: `limit` 0 to 100, the delays from 0
- * (`maxRetryAfter` may be `Infinity`).
- *
- * @param options What the caller gave.
- * @param defaults The defaults of each field.
- * @returns The policy.
- * @throws {RangeError} Naming `retry.<field>` for a value out of range.
+ * A retry policy from a caller's options over `defaults`: `limit` 0 to 100,
+ * the delays from 0 (`maxRetryAfter` may be `Infinity`); else a `RangeError`
+ * naming `retry.<field>`.
  */
 export function resolveRetryPolicy(
   options: Partial<RetryPolicy> | undefined,
