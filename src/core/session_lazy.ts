@@ -14,6 +14,7 @@ import "./access_token.ts";
 import "./egress.ts";
 import type { AccessToken } from "./access_token.ts";
 import type { ApiCredentials } from "./api_credentials.ts";
+import type { Hop } from "./redirect.ts";
 import { OAuthError } from "../shared/errors.ts";
 import { type AuthEvent, emit } from "./events.ts";
 import {
@@ -140,14 +141,10 @@ async function fromServer(
 }
 
 /** The parts of a `Request` (with `init` over it) that the session sends. */
-export async function fromRequest(input: Request, init: RequestInit | undefined): Promise<{
-  url: URL;
-  method: string;
-  headers: Headers;
-  body: BodyInit | null | undefined;
-  signal: AbortSignal | null | undefined;
-  redirect: RequestRedirect;
-}> {
+export async function fromRequest(
+  input: Request,
+  init: RequestInit | undefined,
+): Promise<Hop & { signal: AbortSignal | null | undefined; redirect: RequestRedirect }> {
   return {
     url: new URL(input.url),
     method: init?.method ?? input.method,

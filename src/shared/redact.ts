@@ -14,15 +14,13 @@ export { inspectAsJson } from "./errors.ts";
 const REDACTED = "[redacted]";
 
 /** The forms in which `secret` may appear in text. */
-function formsOf(secret: string): string[] {
-  return [
-    ...new Set([
-      secret,
-      encodeURIComponent(secret),
-      new URLSearchParams({ s: secret }).toString().slice(2),
-      JSON.stringify(secret).slice(1, -1),
-    ]),
-  ];
+function formsOf(secret: string): Set<string> {
+  return new Set([
+    secret,
+    encodeURIComponent(secret),
+    new URLSearchParams({ s: secret }).toString().slice(2),
+    JSON.stringify(secret).slice(1, -1),
+  ]);
 }
 
 /** Every secret known, and the `extra` ones, longest first (a secret inside another goes second). */
@@ -126,7 +124,7 @@ export function redactCause(cause: unknown, depth = 0): unknown {
   if (cause === null || typeof cause !== "object" || depth > 5) return cause;
   const inner = (cause as { cause?: unknown }).cause;
   const innerClean = inner === undefined ? undefined : redactCause(inner, depth + 1);
-  const fields: Record<string, unknown> = {};
+  const copy = Object.create(Object.getPrototypeOf(cause));
   let dirty = innerClean !== inner;
   for (const key of new Set(["message", "stack", ...Object.keys(cause)])) {
     if (key === "cause") continue;
@@ -139,22 +137,20 @@ export function redactCause(cause: unknown, depth = 0): unknown {
     let clean = value;
     if (typeof value === "string") clean = redact(value);
     else if (value !== null && typeof value === "object" && !(value instanceof Error)) {
-      const text = safeJson(value);
-      if (text !== undefined && redact(text) !== text) clean = REDACTED;
+      try {
+        const text = JSON.stringify(value);
+        if (text !== undefined && redact(text) !== text) clean = REDACTED;
+      } catch { /* not JSON: kept as it is */ }
     }
-    fields[key] = clean;
     if (clean !== value) dirty = true;
-  }
-  if (!dirty) return cause;
-  const copy = Object.create(Object.getPrototypeOf(cause));
-  for (const [key, value] of Object.entries(fields)) {
     Object.defineProperty(copy, key, {
-      value,
+      value: clean,
       writable: true,
       configurable: true,
       enumerable: key !== "message" && key !== "stack",
     });
   }
+  if (!dirty) return cause;
   if (inner !== undefined) {
     Object.defineProperty(copy, "cause", { value: innerClean, writable: true, configurable: true });
   }
@@ -170,14 +166,6 @@ export function redactValue<T>(value: T, depth = 0): T {
   const out: Record<string, unknown> = {};
   for (const [key, item] of Object.entries(value)) out[key] = redactValue(item, depth + 1);
   return out as T;
-}
-
-function safeJson(value: unknown): string | undefined {
-  try {
-    return JSON.stringify(value);
-  } catch {
-    return undefined;
-  }
 }
 
 /**

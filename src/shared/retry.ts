@@ -42,16 +42,7 @@ export function resolveRetryPolicy(
   };
 }
 
-/**
- * The statuses the API client retries by default: 429, 502, 503 and 504.
- *
- * @example
- * ```ts
- * import { DEFAULT_RETRY_STATUSES } from "@kognic/auth/client";
- *
- * console.log(DEFAULT_RETRY_STATUSES.includes(503)); // true
- * ```
- */
+/** The statuses the API client retries by default: 429, 502, 503 and 504. */
 export const DEFAULT_RETRY_STATUSES: readonly number[] = Object.freeze([429, 502, 503, 504]);
 
 /** Whether a token request answered with `status` may succeed again: 408, 425, 429, 5xx. */
