@@ -141,10 +141,7 @@ export interface ResolveCredentialsOptions {
   clientSecret?: string;
   /** Environment variables to read instead of the process's. */
   env?: EnvSource;
-  /**
-   * The explicit sources' name in "No credentials found", such as `"--credentials"`.
-   * @default {"the auth option, the clientId and clientSecret options"}
-   */
+  /** The explicit sources' name in "No credentials found" (`"--credentials"`). @default {"the auth option, the clientId and clientSecret options"} */
   explicitSourceName?: string;
 }
 

@@ -175,12 +175,10 @@ export class AuthSession {
   }
 
   /**
-   * Returns a valid access token, requesting one when needed.
+   * {@linkcode AuthSession.getToken}'s access token, for an `Authorization: Bearer` header.
    *
    * @param options A signal to stop waiting, and `forceRefresh`.
-   * @returns The access token, for an `Authorization: Bearer` header.
-   * @throws {CredentialsError} When no usable credentials are found.
-   * @throws {TokenError} When the token request fails.
+   * @returns The access token.
    */
   async getAccessToken(options: GetTokenOptions = {}): Promise<string> {
     return (await this.getToken(options)).accessToken;
@@ -192,11 +190,9 @@ export class AuthSession {
    * {@linkcode AuthSession.sendsTokenTo} says so, else `{}` (no token requested).
    *
    * @param url Where the request goes, as an absolute URL.
-   * @param options A signal to stop waiting for the token, and `forceRefresh`.
+   * @param options As for {@linkcode AuthSession.getToken}, which says what it throws.
    * @returns The headers to add.
    * @throws {TypeError} For a URL that is not valid.
-   * @throws {CredentialsError} When no usable credentials are found.
-   * @throws {TokenError} When the token request fails.
    */
   async getRequestHeaders(
     url: string | URL,
@@ -431,9 +427,8 @@ export class AuthSession {
     }
   }
 
-  /** A description without credentials or tokens. */
+  /** A description without credentials, tokens or the token URL's user info. */
   toJSON(): Record<string, unknown> {
-    // Never the URL's user info.
     return { tokenUrl: this.tokenUrl.origin + this.tokenUrl.pathname, hasToken: !!this.#current };
   }
 }

@@ -77,11 +77,6 @@ export class Retry<T> {
   /** Called with the wait before a retry. */
   readonly before: ((delay: number) => void | Promise<void>) | undefined;
 
-  /**
-   * @param settle The outcome when no retry follows.
-   * @param retryAfter The wait the server asked for, in milliseconds.
-   * @param before Called with the wait before a retry.
-   */
   constructor(
     settle: () => T | Promise<T>,
     retryAfter?: number,
