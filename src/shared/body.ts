@@ -134,11 +134,5 @@ export async function readShownText(response: Response, maxChars: number): Promi
   return { text: shown, complete: read.complete && shown.length === text.length, chars };
 }
 
-/** {@linkcode readShownText} for an error's body, without the count of characters. */
-export async function readBoundedSecretText(
-  response: Response,
-  maxChars: number,
-): Promise<BoundedText> {
-  const { text, complete } = await readShownText(response, maxChars);
-  return { text, complete };
-}
+/** {@linkcode readShownText}, by the name the API client's errors read an error's body with. */
+export const readBoundedSecretText: typeof readShownText = readShownText;

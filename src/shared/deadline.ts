@@ -114,12 +114,9 @@ export function startDeadline(ms: number | undefined, options: DeadlineOptions =
       return expired;
     },
     race<T>(promise: Promise<T>): Promise<T> {
-      if (signal.aborted) {
-        promise.catch(() => {});
-        return Promise.reject(signal.reason);
-      }
       return new Promise<T>((resolve, reject) => {
         const stop = (): void => reject(signal.reason);
+        if (signal.aborted) stop();
         signal.addEventListener("abort", stop, { once: true });
         promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", stop));
       });
