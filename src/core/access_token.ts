@@ -1,5 +1,5 @@
 /**
- * The access token a session holds, with its expiry and renewal rule.
+ * The access token a session holds, its one check and its renewal rule.
  *
  * @module
  */
@@ -22,10 +22,7 @@ export interface TokenSet {
   scope?: string;
 }
 
-/**
- * A token as a backend sends it to a browser page (RFC 6749 section 5.1).
- * Holds the token: send it only to its user, with `Cache-Control: no-store`.
- */
+/** A token as a backend sends it to a browser page (RFC 6749 section 5.1): only to its user, with `Cache-Control: no-store`. */
 export interface TokenResponse {
   /** The access token. */
   access_token: string;

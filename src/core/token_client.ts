@@ -104,8 +104,7 @@ export async function sendTokenRequest(options: TokenRequestInit): Promise<Acces
       const { retryAfter, code, status } = error;
       return new Retry<AccessToken>(
         () => {
-          // A wait longer than the policy honours is remembered: until it has
-          // passed, the session fails fast instead of asking again.
+          // A wait longer than the policy honours is remembered: the session fails fast till then.
           if (holdoff && retryAfter !== undefined && retryAfter > policy.maxRetryAfter) {
             holdoff.until = now() + Math.min(retryAfter, MAX_HOLDOFF);
             holdoff.status = status;
@@ -156,9 +155,7 @@ async function attemptToken(
     form.set("client_secret", credentials.clientSecret);
   }
   if (scopes && scopes.length > 0) form.set("scope", scopes.join(" "));
-
   const deadline = startDeadline(timeout, { signal: options.signal });
-  const signal = deadline.signal;
   const sentAt = now();
   emit(options.onEvent, { type: "token.request", grant, attempt, url: tokenUrl });
   const secrets = [credentials.clientSecret, basic, refreshToken];
@@ -169,9 +166,8 @@ async function attemptToken(
       method: "POST",
       headers,
       body: form.toString(),
-      signal,
-      // Not "error", which workerd rejects: a redirect comes back (opaque in a
-      // browser) and fails below, so the secret never goes on elsewhere.
+      signal: deadline.signal,
+      // Not "error" (workerd rejects it): a redirect fails below, the secret never sent on.
       redirect: "manual",
     });
     status = response.status;

@@ -1,9 +1,8 @@
 /**
  * The errors this package throws for conditions a caller can handle, and the
- * secrets their messages never hold: each secret is remembered here the
- * moment it exists, and every message passes the redactor that redact.ts
- * installs. Apart from redact.ts for the size budget: the core loads this on
- * import, redact.ts lazily (with the first code that can show a server's text).
+ * secrets their messages never hold, remembered here the moment each exists.
+ * Apart from redact.ts, whose redactor every message passes, for the size
+ * budget: the core loads this on import, redact.ts lazily.
  *
  * @module
  */
