@@ -35,12 +35,10 @@ export interface TokenResponse {
 }
 
 /**
- * Reads a {@linkcode TokenResponse} a backend sent, for a `tokenProvider`; the
- * lifetime counts from `now`, so the two clocks need not agree.
+ * Reads a {@linkcode TokenResponse} a backend sent (the parsed JSON) as a
+ * {@linkcode TokenSet}, for a `tokenProvider`; the lifetime counts from `now`
+ * (ms since the epoch), so the two clocks need not agree.
  *
- * @param body The parsed JSON.
- * @param now The current time in milliseconds since the epoch. @default {Date.now()}
- * @returns The token as a {@linkcode TokenSet}.
  * @throws {TypeError} When `body` is not a token response (such as an `AccessToken`'s JSON), saying what to send.
  *
  * @example
@@ -170,32 +168,17 @@ export class AccessToken {
     return this.#set.scope;
   }
 
-  /**
-   * Whether the token needs no renewal yet.
-   *
-   * @param now The current time in milliseconds since the epoch.
-   * @param leeway How long before expiry to renew, in milliseconds.
-   * @returns True while more than `leeway` (or half the lifetime, if shorter) is left.
-   */
+  /** Whether the token needs no renewal at `now`: more than `leeway` (or half the lifetime, if shorter) is left, in ms. */
   isFresh(now: number, leeway: number): boolean {
     return tokenFreshness(this.#set, now, leeway) == "fresh";
   }
 
-  /**
-   * The token as plain data, secrets included, for a token cache. Never log it.
-   *
-   * @returns A copy of the token's fields.
-   */
+  /** A copy of the token's fields, secrets included, for a token cache. Never log it. */
   toTokenSet(): TokenSet {
     return { ...this.#set };
   }
 
-  /**
-   * The token for a browser page, never the refresh token: send it only to its user.
-   *
-   * @param now The current time in milliseconds since the epoch. @default {Date.now()}
-   * @returns The token response.
-   */
+  /** The token for a browser page, its lifetime from `now`, never the refresh token: send it only to its user. */
   toTokenResponse(now: number = Date.now()): TokenResponse {
     return {
       access_token: this.#set.accessToken,

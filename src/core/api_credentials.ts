@@ -92,9 +92,8 @@ export class ApiCredentials {
   }
 
   /**
-   * Throws when the credentials have expired.
+   * Throws when the credentials have expired by `now` (ms since the epoch).
    *
-   * @param now The current time in milliseconds since the epoch. @default {Date.now()}
    * @throws {CredentialsError} `credentials_expired`, naming the time and the source.
    */
   assertNotExpired(now: number = Date.now()): void {

@@ -46,10 +46,6 @@ function parseUrl(value: string, what: string): URL {
  * must be https, or http to loopback, unless `allowInsecureHttp`; a password
  * in it is remembered as a secret.
  *
- * @param authServer The auth server's URL.
- * @param tokenEndpoint The token endpoint's path, or an absolute URL.
- * @param allowInsecureHttp Whether plain http to any host is allowed.
- * @returns The token URL, as the session sends token requests to it.
  * @throws {ConfigurationError} For a URL that does not parse or is not secure.
  *
  * @example
@@ -148,12 +144,10 @@ function parseOriginPattern(pattern: string): OriginPattern {
 }
 
 /**
- * The token's side of the rule: a secure destination whose normal origin is
- * allowed (`https://*.example.com`: subdomains only), after trusted hops only.
+ * The token's side of the rule, as a function of a hop's URL and whether
+ * every earlier hop was trusted: a secure destination whose normal origin is
+ * one of `patterns` (`https://*.example.com`: subdomains only).
  *
- * @param patterns The allowed origins.
- * @param allowInsecureHttp Whether plain http to a host that is not loopback may carry it.
- * @returns A function of a hop's URL and whether every earlier hop was trusted.
  * @throws {TypeError} For an entry that is not an origin.
  */
 export function tokenEgress(

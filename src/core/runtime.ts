@@ -50,8 +50,6 @@ export function installRuntime(sources: RuntimeSources | undefined): void {
  * `keyring://PROFILE`), else `KOGNIC_CLIENT_ID` and `KOGNIC_CLIENT_SECRET`,
  * else the keyring's `default` profile. Does not check expiry.
  *
- * @param options Explicit credentials and the environment to search.
- * @returns The credentials found.
  * @throws {CredentialsError} When none are found (listing the sources tried), a file
  *   is missing or bad, only half a pair is set, or a field is bad (naming it and the source).
  * @throws {TypeError} When `auth` is combined with `clientId`/`clientSecret`, or has an unknown form.

@@ -145,13 +145,6 @@ export class AuthSession {
    * @returns The session, its credentials loaded.
    * @throws {ConfigurationError} For an unknown environment or a broken environments file.
    * @throws {CredentialsError} When no usable credentials are found.
-   *
-   * @example
-   * ```ts ignore
-   * import { AuthSession } from "@kognic/auth";
-   *
-   * const session = await AuthSession.forEnvironment({ url: "https://demo.kognic.com/v1/projects" });
-   * ```
    */
   static async forEnvironment(options: EnvironmentSessionOptions = {}): Promise<AuthSession> {
     return await AuthSession.create(await environmentOptions(options));

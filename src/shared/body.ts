@@ -25,11 +25,7 @@ export interface BoundedBytes {
 
 /**
  * Reads at most `limit` bytes of a stream or async iterable (such as
- * `process.stdin`), then stops, cancelling a web stream.
- *
- * @param source What to read.
- * @param limit The most bytes kept.
- * @returns The bytes, and whether that was all.
+ * `process.stdin`), then stops, cancelling a web stream; says whether that was all.
  *
  * @example
  * ```ts ignore
@@ -81,11 +77,7 @@ export async function readBoundedBytes(
 /**
  * Reads at most `limit` bytes of a response's body as text (a character cut
  * at the limit dropped), then cancels the rest; a body that is no stream is
- * read with `text()`.
- *
- * @param response The response; its body is consumed.
- * @param limit The most bytes read.
- * @returns The text, and whether that was all of the body.
+ * read with `text()`. Says whether that was all of the body.
  *
  * @example
  * ```ts

@@ -130,14 +130,10 @@ export function startDeadline(ms: number | undefined, options: DeadlineOptions =
 }
 
 /**
- * Runs `fn` with a deadline's signal and races it against the deadline, so
- * that even a wait that ignores its signal ends in time; the timer is
- * cleared however it ends.
+ * Runs `fn` with the signal of a deadline of `ms` milliseconds (`undefined`
+ * or `Infinity`: none) and races it against the deadline, so that even a
+ * wait that ignores its signal ends in time; the timer is cleared however it ends.
  *
- * @param ms The time allowed, in milliseconds; `undefined` or `Infinity` for no limit.
- * @param fn The wait, given the deadline's signal.
- * @param options The parent signal, the reason for a timeout, the timer.
- * @returns What `fn` resolves to.
  * @throws {unknown} The reason, when the time runs out or the parent signal aborts.
  *
  * @example

@@ -49,9 +49,6 @@ export function redact(text: string, extra: readonly (string | undefined)[] = []
  * `[redacted]`, as the library's own errors and events are: use it for any
  * text your program shows that may quote a server or a file.
  *
- * @param text Any text about to leave the process.
- * @returns The text without secrets.
- *
  * @example
  * ```ts
  * import { redactSecrets, rememberUrlSecrets } from "@kognic/auth/config";
@@ -89,10 +86,6 @@ export function codePointLength(text: string): number {
 
 /**
  * The first `max` characters (code points) of `text`, never splitting a surrogate pair.
- *
- * @param text The text.
- * @param max The most characters kept.
- * @returns `text` itself when it is no longer, else its first `max` characters.
  *
  * @example
  * ```ts
@@ -170,10 +163,8 @@ export function redactValue<T>(value: T, depth = 0): T {
 
 /**
  * Remembers the password of a URL as a secret ({@linkcode redactSecrets}
- * removes it from any text from then on) and returns the URL without user info.
- *
- * @param url The URL, parsed or as written.
- * @returns The URL without user name and password (one that does not parse: its text, redacted).
+ * removes it from any text from then on) and returns the URL without user
+ * info (one that does not parse: its text, redacted).
  */
 export function rememberUrlSecrets(url: URL | string): string {
   let parsed: URL;
