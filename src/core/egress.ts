@@ -21,10 +21,7 @@ function secureScheme(url: URL, allowInsecureHttp: boolean): boolean {
     url.protocol === "http:" && (allowInsecureHttp || isLoopbackHost(url.hostname));
 }
 
-/**
- * Whether a request to `url` may carry secrets: https, or http to loopback (or
- * any with `allowInsecureHttp`); never a URL with user info.
- */
+/** Whether a request to `url` may carry secrets: https, or http to loopback (any with `allowInsecureHttp`); never with user info. */
 export function isSecureDestination(url: URL, allowInsecureHttp = false): boolean {
   return !url.username && !url.password && secureScheme(url, allowInsecureHttp);
 }

@@ -1,6 +1,5 @@
 /**
- * The events of a session and the API client; none carries a secret, a token
- * or a URL's user info.
+ * The events of a session and the API client: none carries a secret, a token or a URL's user info.
  *
  * @module
  */

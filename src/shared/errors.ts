@@ -65,12 +65,13 @@ export function setErrorFields(error: Error, fields: Record<string, unknown>): v
  *
  * @example Telling errors apart by class or by code
  * ```ts
- * import { AuthSession, CredentialsError, KognicAuthError, TokenError } from "@kognic/auth";
+ * import { AuthSession, CredentialsError, KognicAuthError, OAuthError, TokenError } from "@kognic/auth";
  *
  * try {
  *   await new AuthSession({ auth: ["id", "secret"] }).getAccessToken();
  * } catch (error) {
  *   if (error instanceof CredentialsError) console.error("Check the credentials:", error.message);
+ *   else if (error instanceof OAuthError && error.error === "invalid_client") console.error("Bad secret");
  *   else if (error instanceof TokenError && error.retryable) console.error("Try again later");
  *   else if (error instanceof KognicAuthError) console.error(error.code, error.message);
  * }
@@ -175,17 +176,6 @@ export interface OAuthErrorOptions extends TokenErrorOptions {
 /**
  * The token endpoint answered with an HTTP error, such as `invalid_client`
  * (RFC 6749 section 5.2), a rate limit or a server error.
- *
- * @example
- * ```ts
- * import { AuthSession, OAuthError } from "@kognic/auth";
- *
- * try {
- *   await new AuthSession({ auth: ["id", "wrong"] }).getAccessToken();
- * } catch (error) {
- *   if (error instanceof OAuthError && error.error === "invalid_client") console.error("Check the secret");
- * }
- * ```
  */
 export class OAuthError extends TokenError {
   /** The condition's stable code. */
