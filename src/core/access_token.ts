@@ -91,10 +91,7 @@ export function tokenFreshness(
 /** The longest lifetime believed, in seconds (a year); longer ones are cut to it. */
 export const MAX_TOKEN_LIFETIME_SECONDS = 365 * 24 * 3600;
 
-/**
- * The one check every token passes, whatever its source: the tokens visible
- * ASCII (intact in a header), the times ms a `Date` can hold. Never quotes a token.
- */
+/** The one check of every token, whatever its source: visible ASCII, times a `Date` holds; never quoting it. */
 export function tokenSetProblem(set: TokenSet): string | undefined {
   const ok = (token: unknown): boolean =>
     typeof token == "string" && /^[\x21-\x7E]([\x20-\x7E]*[\x21-\x7E])?$/.test(token);

@@ -161,12 +161,7 @@ export interface RequestTokenOptions extends
 }
 
 /** A session's memory of a `Retry-After` over `maxRetryAfter`: until then a token request fails at once, sending nothing. Internal. */
-export interface Holdoff {
-  until?: number;
-  status?: number;
-}
+export type Holdoff = { until?: number; status?: number };
 
 /** The token request's options inside the package: the public ones and the session's hold-off. */
-export interface TokenRequestInit extends RequestTokenOptions {
-  holdoff?: Holdoff;
-}
+export type TokenRequestInit = RequestTokenOptions & { holdoff?: Holdoff };

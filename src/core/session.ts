@@ -113,9 +113,8 @@ export class AuthSession {
     if (options.tokenProvider && (explicit || options.tokenCache)) {
       throw new TypeError("Choose either tokenProvider or credentials and tokenCache, not both");
     }
-    if (typeof explicit === "string") {
-      this.#credentialsPath = explicit;
-    } else if (explicit) {
+    if (typeof explicit === "string") this.#credentialsPath = explicit;
+    else if (explicit) {
       explicit.assertNotExpired(this.#now());
       this.#credentials = explicit;
     }
@@ -151,9 +150,8 @@ export class AuthSession {
   }
 
   /**
-   * The session's credentials, read from the file or environment on first call.
+   * The session's credentials (the secret hidden from logs), read on first call.
    *
-   * @returns The credentials; the secret stays hidden from logs.
    * @throws {CredentialsError} When none are found, or they are bad or expired.
    */
   async getCredentials(): Promise<ApiCredentials> {

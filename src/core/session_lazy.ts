@@ -1,8 +1,7 @@
-// Apart from session.ts for the size budget: the session's rarer paths, loaded lazily.
 /**
- * The parts of `AuthSession` loaded when first needed: acquiring a token, a
- * `Request` as input, the replay after a 401, and the browser's answer for
- * files, variables and keyring.
+ * The parts of `AuthSession` loaded when first needed, apart from session.ts
+ * for the size budget: acquiring a token, a `Request` as input, the replay
+ * after a 401, and the browser's answer for files, variables and keyring.
  *
  * @module
  */
@@ -160,9 +159,9 @@ export async function fromRequest(
 }
 
 /**
- * Whether a request that got a 401 is sent again: only when its body can be
- * sent twice and no redirect was followed unseen (then only GET and HEAD).
- * If so, emits `request.replay` and cancels the 401's body.
+ * Whether a request that got a 401 is sent again (then emits `request.replay`
+ * and cancels the 401's body): only when its body can be sent twice, and after
+ * a redirect followed unseen only a GET or HEAD.
  */
 export async function replaying(
   emit: (event: AuthEvent) => void,

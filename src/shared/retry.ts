@@ -51,9 +51,8 @@ export function isRetryableTokenStatus(status: number): boolean {
 }
 
 /**
- * The wait after attempt `attempt` (from 1), or `undefined` when no retry
- * follows (limit reached, `Retry-After` too long). Full jitter without a
- * `Retry-After`; with one, it plus up to 10 % (at most 1 s) to spread clients.
+ * The wait after attempt `attempt` (from 1), or `undefined` when no retry follows: full jitter,
+ * or the `Retry-After` plus up to 10 % (at most 1 s) to spread clients.
  */
 export function retryDelay(
   policy: RetryPolicy,
