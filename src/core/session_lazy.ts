@@ -148,11 +148,7 @@ export async function fromRequest(
     url: new URL(input.url),
     method: init?.method ?? input.method,
     headers: new Headers(init?.headers ?? input.headers),
-    body: init?.body !== undefined
-      ? init.body
-      : input.body === null
-      ? null
-      : await input.arrayBuffer(),
+    body: init?.body !== undefined ? init.body : input.body && await input.arrayBuffer(),
     signal: init?.signal ?? input.signal,
     redirect: init?.redirect ?? input.redirect,
   };

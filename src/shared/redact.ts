@@ -204,15 +204,9 @@ export function describeCause(error: unknown, host: string): string {
   let code: string | undefined;
   let current: unknown = error;
   for (let depth = 0; depth < MAX_DEPTH && current != null; depth++) {
-    const message = current instanceof Error
-      ? current.message
-      : typeof current === "string"
-      ? current
-      : undefined;
-    if (message) {
-      const line = message.replace(/\s+/g, " ").trim();
-      if (line && !parts.some((part) => part.includes(line))) parts.push(line);
-    }
+    const message = current instanceof Error ? current.message : current;
+    const line = typeof message === "string" ? message.replace(/\s+/g, " ").trim() : "";
+    if (line && !parts.some((part) => part.includes(line))) parts.push(line);
     const own = (current as { code?: unknown }).code;
     if (typeof own === "string" && /^[A-Z0-9_]+$/.test(own)) code = own;
     current = (current as { cause?: unknown }).cause;
