@@ -107,8 +107,14 @@ export {
   type ReadFileOptions,
   readTextFile,
 } from "./src/shared/files.ts";
-export { isSecureDestination, normalHost, normalOrigin, tokenEgress } from "./src/core/egress.ts";
-export { defaultAllowedOrigins, tokenUrlFor } from "./src/shared/url.ts";
+export {
+  defaultAllowedOrigins,
+  isSecureDestination,
+  normalHost,
+  normalOrigin,
+  tokenEgress,
+  tokenUrlFor,
+} from "./src/core/egress.ts";
 export { TOKEN_ENDPOINT_AUTH_METHODS } from "./src/core/options.ts";
 export { type DeadlineOptions, withDeadline } from "./src/shared/deadline.ts";
 export { type BoundedBytes, readBoundedBytes } from "./src/shared/body.ts";

@@ -1,14 +1,12 @@
 /**
  * OAuth 2.0 client-credentials authentication for Kognic APIs, on Deno, Node,
- * Bun, browsers and edge runtimes.
- *
- * {@linkcode AuthSession} gives a `fetch` that adds a bearer token, caches it,
- * renews it before it expires, recovers from a 401 and sends it only to
- * allowed origins. Credentials come from the `auth` option, the
- * `KOGNIC_CREDENTIALS` file, the `KOGNIC_CLIENT_ID` and `KOGNIC_CLIENT_SECRET`
- * variables or the system keyring, as in Kognic's Python `kognic-auth`.
- * Credentials files, `environments.json`, token caches and the keyring are in
- * `@kognic/auth/config`.
+ * Bun, browsers and edge runtimes: {@linkcode AuthSession} gives a `fetch`
+ * that adds a bearer token, caches and renews it, recovers from a 401 and
+ * sends it only to allowed origins. Credentials come from the `auth` option,
+ * the `KOGNIC_CREDENTIALS` file, the `KOGNIC_CLIENT_ID` and
+ * `KOGNIC_CLIENT_SECRET` variables or the system keyring, as in Kognic's
+ * Python `kognic-auth`; files, `environments.json`, token caches and the
+ * keyring are in `@kognic/auth/config`.
  *
  * @example
  * ```ts ignore
@@ -45,7 +43,7 @@ export {
   type AuthInput,
   type ResolveCredentialsOptions,
 } from "./src/core/api_credentials.ts";
-export { resolveCredentials } from "./src/core/credentials.ts";
+export { resolveCredentials } from "./src/core/runtime.ts";
 export {
   AccessToken,
   type TokenResponse,

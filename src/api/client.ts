@@ -5,8 +5,7 @@
  * @module
  */
 
-import { inspectAsJson } from "../shared/secrets.ts";
-import { KognicAuthError } from "../shared/errors.ts";
+import { inspectAsJson, KognicAuthError } from "../shared/errors.ts";
 import { AuthSession } from "../core/session.ts";
 import type { RetryOptions } from "../core/options.ts";
 import {
@@ -17,11 +16,10 @@ import {
   type RetryPolicy,
   withRetries,
 } from "../shared/retry.ts";
-import { checkNumber } from "../shared/numbers.ts";
-import { startDeadline } from "../shared/deadline.ts";
+import { checkNumber, startDeadline } from "../shared/deadline.ts";
 import { describeCause, redact, redactCause } from "../shared/redact.ts";
 import { type AuthEventListener, emit } from "../core/events.ts";
-import { displayUrl } from "../shared/url.ts";
+import { displayUrl } from "../core/egress.ts";
 import { ApiError, apiErrorFromResponse, ApiNetworkError, ApiTimeoutError } from "./errors.ts";
 import { defaultDeprecationHandler, type DeprecationHandler, sunsetNotice } from "./deprecation.ts";
 import { VERSION } from "../shared/version.ts";

@@ -5,7 +5,7 @@
  */
 
 import { parseHttpDate, utcDate } from "../shared/retry.ts";
-import { displayUrl } from "../shared/url.ts";
+import { displayUrl } from "../core/egress.ts";
 
 const DAY = 24 * 60 * 60 * 1000;
 const ERROR_WITHIN = 14 * DAY; // a sunset this close (or past) is an error

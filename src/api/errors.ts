@@ -7,7 +7,7 @@
 import { type ApiErrorCode, KognicAuthError, setErrorFields } from "../shared/errors.ts";
 import type { KognicAuthErrors } from "../credentials/keyring_binding.ts";
 import { parseRetryAfter } from "../shared/retry.ts";
-import { displayUrl } from "../shared/url.ts";
+import { displayUrl } from "../core/egress.ts";
 import { readBoundedSecretText } from "../shared/body.ts";
 import { redact, redactAndCut } from "../shared/redact.ts";
 

@@ -5,7 +5,7 @@
 
 import { BaseTokenCache } from "./base_token_cache.ts";
 import { ConfigurationError } from "../shared/errors.ts";
-import { checkNumber, TIMER_MS } from "../shared/numbers.ts";
+import { checkNumber, TIMER_MS } from "../shared/deadline.ts";
 import { type LeaseStore, runLocked, tellFallback } from "./_lease.ts";
 import { LocalQueue, parseBoundedJson, recordExpiry } from "./_store.ts";
 

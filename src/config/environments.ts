@@ -19,8 +19,7 @@
  * @module
  */
 
-import { defaultAllowedOrigins, isLoopbackHost, tokenUrlFor } from "../shared/url.ts";
-import { normalHost } from "../core/egress.ts";
+import { defaultAllowedOrigins, isLoopbackHost, normalHost, tokenUrlFor } from "../core/egress.ts";
 import {
   type AuthSessionOptions,
   DEFAULT_TOKEN_ENDPOINT,

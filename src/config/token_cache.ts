@@ -26,7 +26,7 @@ import {
 } from "../shared/files.ts";
 import { sleep } from "../shared/retry.ts";
 import { ConfigurationError } from "../shared/errors.ts";
-import { checkNumber, TIMER_MS } from "../shared/numbers.ts";
+import { checkNumber, TIMER_MS } from "../shared/deadline.ts";
 /** The keyring service under which {@linkcode KeyringTokenCache} stores tokens: `"kognic-auth"`. */
 export const KEYRING_TOKEN_CACHE_SERVICE = "kognic-auth";
 

@@ -1,10 +1,10 @@
 /**
- * The access token a session holds, with its expiry and renewal rule.
+ * The access token a session holds, its one check and its renewal rule.
  *
  * @module
  */
 
-import { inspectAsJson, rememberSecret } from "../shared/secrets.ts";
+import { inspectAsJson, rememberSecret } from "../shared/errors.ts";
 
 /** A token as plain data, for caches and `initialToken`. Holds secrets: keep it private. */
 export interface TokenSet {
@@ -22,10 +22,7 @@ export interface TokenSet {
   scope?: string;
 }
 
-/**
- * A token as a backend sends it to a browser page (RFC 6749 section 5.1).
- * Holds the token: send it only to its user, with `Cache-Control: no-store`.
- */
+/** A token as a backend sends it to a browser page (RFC 6749 section 5.1): only to its user, with `Cache-Control: no-store`. */
 export interface TokenResponse {
   /** The access token. */
   access_token: string;
@@ -38,14 +35,11 @@ export interface TokenResponse {
 }
 
 /**
- * Reads a {@linkcode TokenResponse} a backend sent, for a `tokenProvider`; the
- * lifetime counts from `now`, so the two clocks need not agree.
+ * Reads a {@linkcode TokenResponse} a backend sent (the parsed JSON) as a
+ * {@linkcode TokenSet}, for a `tokenProvider`; the lifetime counts from `now`
+ * (ms since the epoch), so the two clocks need not agree.
  *
- * @param body The parsed JSON.
- * @param now The current time in milliseconds since the epoch. @default {Date.now()}
- * @returns The token as a {@linkcode TokenSet}.
- * @throws {TypeError} When `body` is not a token response, such as the JSON
- *   of an `AccessToken` (whose token shows as `"[redacted]"`), saying what to send instead.
+ * @throws {TypeError} When `body` is not a token response (such as an `AccessToken`'s JSON), saying what to send.
  *
  * @example
  * ```ts
@@ -78,26 +72,10 @@ export function tokenSetFromResponse(body: unknown, now: number = Date.now()): T
 export type TokenFreshness = "fresh" | "usable" | "renew";
 
 /**
- * The one renewal rule of sessions and caches: margin = max(`floor`,
- * min(`leeway`, half the lifetime)); fresh while more than the margin is left,
- * usable while more than half of it, else renew.
- *
- * @param token The token's expiry and issue times, in milliseconds since the epoch.
- * @param now The current time in milliseconds since the epoch.
- * @param leeway How long before expiry to renew, in milliseconds.
- * @param floor The least margin, whatever the lifetime, in milliseconds: a
- *   token cache shares no token with less than 30 s left. @default {0}
- * @returns `"fresh"`, `"usable"` or `"renew"`.
- *
- * @example
- * ```ts
- * import { tokenFreshness } from "./access_token.ts";
- *
- * const token = { issuedAt: 0, expiresAt: 3_600_000 };
- * console.log(tokenFreshness(token, 3_500_000, 60_000)); // "fresh"
- * console.log(tokenFreshness(token, 3_560_000, 60_000)); // "usable"
- * console.log(tokenFreshness(token, 3_580_000, 60_000)); // "renew"
- * ```
+ * The one renewal rule of sessions and caches, all times in ms: margin =
+ * max(`floor`, min(`leeway`, half the lifetime)); fresh while more than the
+ * margin is left, usable while more than half of it, else renew. A token
+ * cache's `floor` (30 s) keeps it from sharing a token about to expire.
  */
 export function tokenFreshness(
   token: Pick<TokenSet, "expiresAt" | "issuedAt">,
@@ -113,13 +91,7 @@ export function tokenFreshness(
 /** The longest lifetime believed, in seconds (a year); longer ones are cut to it. */
 export const MAX_TOKEN_LIFETIME_SECONDS = 365 * 24 * 3600;
 
-/**
- * The one check every token passes, whatever its source: the tokens visible
- * ASCII (intact in a header), the times ms a `Date` can hold. Never quotes a token.
- *
- * @param set The fields to check.
- * @returns The problem, in words, or `undefined`.
- */
+/** The one check of every token, whatever its source: visible ASCII, times a `Date` holds; never quoting it. */
 export function tokenSetProblem(set: TokenSet): string | undefined {
   const ok = (token: unknown): boolean =>
     typeof token == "string" && /^[\x21-\x7E]([\x20-\x7E]*[\x21-\x7E])?$/.test(token);
@@ -132,8 +104,7 @@ export function tokenSetProblem(set: TokenSet): string | undefined {
 
 /**
  * An access token with its expiry. The token and refresh token are private:
- * `JSON.stringify`, `String()` and the Deno and Node inspectors show
- * `[redacted]` in their place.
+ * JSON, `String()` and the inspectors show `[redacted]` in their place.
  *
  * @example
  * ```ts
@@ -153,8 +124,7 @@ export class AccessToken {
    * Creates a token from its fields.
    *
    * @param set The token's fields.
-   * @throws {TypeError} When a field fails {@linkcode tokenSetProblem}; the
-   *   message never quotes the token.
+   * @throws {TypeError} When a field is unusable; the message never quotes the token.
    */
   constructor(set: TokenSet) {
     const problem = tokenSetProblem(set);
@@ -195,34 +165,17 @@ export class AccessToken {
     return this.#set.scope;
   }
 
-  /**
-   * Whether {@linkcode tokenFreshness} says `"fresh"`.
-   *
-   * @param now The current time in milliseconds since the epoch.
-   * @param leeway How long before expiry to renew, in milliseconds.
-   * @returns True while the token needs no renewal.
-   */
+  /** Whether the token needs no renewal at `now`: more than `leeway` (or half the lifetime, if shorter) is left, in ms. */
   isFresh(now: number, leeway: number): boolean {
     return tokenFreshness(this.#set, now, leeway) == "fresh";
   }
 
-  /**
-   * The token as plain data, secrets included, for a token cache or
-   * `onTokenUpdated`. Never log it.
-   *
-   * @returns A copy of the token's fields.
-   */
+  /** A copy of the token's fields, secrets included, for a token cache. Never log it. */
   toTokenSet(): TokenSet {
     return { ...this.#set };
   }
 
-  /**
-   * The token for a browser page ({@linkcode TokenResponse}), never the refresh
-   * token. Its JSON holds the token: send it only to its user.
-   *
-   * @param now The current time in milliseconds since the epoch. @default {Date.now()}
-   * @returns The token response.
-   */
+  /** The token for a browser page, its lifetime from `now`, never the refresh token: send it only to its user. */
   toTokenResponse(now: number = Date.now()): TokenResponse {
     return {
       access_token: this.#set.accessToken,

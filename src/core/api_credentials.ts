@@ -5,9 +5,8 @@
  * @module
  */
 
-import { inspectAsJson, rememberSecret } from "../shared/secrets.ts";
 import type { EnvSource } from "../shared/env.ts";
-import { CredentialsError } from "../shared/errors.ts";
+import { CredentialsError, inspectAsJson, rememberSecret } from "../shared/errors.ts";
 
 /** The fields of a credentials file, as the Kognic platform writes it. */
 export interface ApiCredentialsInit {
@@ -69,7 +68,7 @@ export class ApiCredentials {
    *
    * @param init The client id, secret and optional fields.
    * @param source Where the credentials came from, for messages. @default {"explicit credentials"}
-   * @throws {CredentialsError} `credentials_invalid` for a bad field ({@linkcode checkCredentials}).
+   * @throws {CredentialsError} `credentials_invalid` for a bad field, naming it.
    */
   constructor(init: ApiCredentialsInit, source = "explicit credentials") {
     checkCredentials(init, source);
@@ -93,9 +92,8 @@ export class ApiCredentials {
   }
 
   /**
-   * Throws when the credentials have expired.
+   * Throws when the credentials have expired by `now` (ms since the epoch).
    *
-   * @param now The current time in milliseconds since the epoch. @default {Date.now()}
    * @throws {CredentialsError} `credentials_expired`, naming the time and the source.
    */
   assertNotExpired(now: number = Date.now()): void {
@@ -109,7 +107,6 @@ export class ApiCredentials {
 
   /** The fields without the secret, which shows as `[redacted]`. */
   toJSON(): Record<string, unknown> {
-    // The public fields in their order, the secret (a private field) left out.
     return {
       clientId: this.clientId,
       clientSecret: "[redacted]",
@@ -143,10 +140,7 @@ export interface ResolveCredentialsOptions {
   clientSecret?: string;
   /** Environment variables to read instead of the process's. */
   env?: EnvSource;
-  /**
-   * The explicit sources' name in "No credentials found", such as `"--credentials"`.
-   * @default {"the auth option, the clientId and clientSecret options"}
-   */
+  /** The explicit sources' name in "No credentials found" (`"--credentials"`). @default {"the auth option, the clientId and clientSecret options"} */
   explicitSourceName?: string;
 }
 
@@ -156,12 +150,9 @@ export function invalid(message: string): CredentialsError {
 }
 
 /**
- * The one check of credentials' fields, whatever their source: each field's
- * type (id and secret non-empty strings; others when present).
- *
- * @param init The fields.
- * @param where Where they came from, as messages name it.
- * @throws {CredentialsError} `credentials_invalid`, naming the field and `where`.
+ * The one check of credentials' fields, whatever their source (`where`): id
+ * and secret non-empty strings, the others of their type when present; else a
+ * `credentials_invalid` error naming the field and `where`.
  */
 export function checkCredentials(init: ApiCredentialsInit, where: string): void {
   const data = (init ?? {}) as unknown as Record<string, unknown>;
@@ -170,17 +161,12 @@ export function checkCredentials(init: ApiCredentialsInit, where: string): void 
     [["email", "issuer"], nonEmpty, "a non-empty string"],
     [["name"], isString, "a string"],
     [["userId"], Number.isSafeInteger, "an integer"],
-    [
-      ["scopes"],
-      (value) => Array.isArray(value) && value.every(isString),
-      "an array of strings",
-    ],
+    [["scopes"], (value) => Array.isArray(value) && value.every(isString), "an array of strings"],
     [["created", "expires"], toDate, "a Date or an ISO-8601 timestamp"],
   ];
   for (const [keys, ok, what, required] of rules) {
     for (const key of keys) {
       const value = data[key];
-      // The required fields always; the others when present.
       if ((value != null || required) && !ok(value)) {
         throw invalid(`Key ${key} in ${where} must be ${what}`);
       }
@@ -188,7 +174,7 @@ export function checkCredentials(init: ApiCredentialsInit, where: string): void 
   }
 }
 
-/** A `Date` from a `Date` or a timestamp string (a credentials object may hold either); `undefined` when absent or invalid. */
+/** A `Date` from a `Date` or a timestamp string; `undefined` when absent or invalid. */
 function toDate(value: unknown): Date | undefined {
   const date = value instanceof Date ? value : new Date(typeof value == "string" ? value : NaN);
   return Number.isNaN(date.getTime()) ? undefined : date;
@@ -198,7 +184,6 @@ function isString(value: unknown): value is string {
   return typeof value == "string";
 }
 
-/** Whether `value` is a non-empty string. */
-export function nonEmpty(value: unknown): value is string {
+function nonEmpty(value: unknown): value is string {
   return isString(value) && value !== "";
 }

@@ -1,11 +1,10 @@
 /**
- * The events of a session and the API client; none carries a secret, a token
- * or a URL's user info.
+ * The events of a session and the API client: none carries a secret, a token or a URL's user info.
  *
  * @module
  */
 
-import { redactor } from "../shared/secrets.ts";
+import { redactor } from "../shared/errors.ts";
 
 /** A token request attempt is being sent. */
 export interface TokenRequestEvent {
@@ -171,12 +170,7 @@ export type AuthEvent =
 /** Receives events; its errors and rejections are ignored. */
 export type AuthEventListener = (event: AuthEvent) => void;
 
-/**
- * Calls `listener` with `event` (redacted); nothing it throws or rejects reaches the caller.
- *
- * @param listener The user's listener, if any.
- * @param event The event.
- */
+/** Calls `listener`, if any, with `event` (redacted); nothing it throws or rejects reaches the caller. */
 export function emit<E>(listener: ((event: E) => unknown) | undefined, event: E): void {
   if (!listener) return;
   try {

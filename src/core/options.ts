@@ -47,10 +47,7 @@ export interface AuthSessionOptions {
   fetch?: typeof fetch;
   /** The timeout of each token request in milliseconds. @default {10000} */
   timeout?: number;
-  /**
-   * The most time one token request may take with its retries, in ms; then a
-   * `TokenTimeoutError`. @default {no limit beyond `timeout` and `retry`}
-   */
+  /** The most time one token request may take with its retries, in ms; then a `TokenTimeoutError`. @default {no limit beyond `timeout` and `retry`} */
   totalTimeout?: number;
   /** How token requests are retried. @default {{ limit: 3, baseDelay: 200, maxDelay: 5000, maxRetryAfter: 30000 }} */
   retry?: RetryOptions;
@@ -113,17 +110,11 @@ export interface RetryOptions {
   baseDelay?: number;
   /** The longest backoff in milliseconds. @default {5000 for token requests, 30000 for API requests} */
   maxDelay?: number;
-  /**
-   * The longest `Retry-After` honoured, in ms; a longer one fails at once. @default {30000 for token requests, 60000 for API requests}
-   */
+  /** The longest `Retry-After` honoured, in ms; a longer one fails at once. @default {30000 for token requests, 60000 for API requests} */
   maxRetryAfter?: number;
-  /**
-   * The API request methods retried (token requests always are). @default {["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]}
-   */
+  /** The API request methods retried (token requests always are). @default {["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]} */
   methods?: readonly string[];
-  /**
-   * The API response statuses retried (token requests: 408, 425, 429, 5xx). @default {[429, 502, 503, 504]}
-   */
+  /** The API response statuses retried (token requests: 408, 425, 429, 5xx). @default {[429, 502, 503, 504]} */
   statuses?: readonly number[];
 }
 
@@ -147,8 +138,12 @@ export interface ClientAuth {
   readonly clientSecret: string;
 }
 
-/** Options of {@linkcode requestToken}. */
-export interface RequestTokenOptions {
+/** Options of {@linkcode requestToken}; those it shares with the session mean the same. */
+export interface RequestTokenOptions extends
+  Pick<
+    AuthSessionOptions,
+    "fetch" | "timeout" | "totalTimeout" | "retry" | "now" | "onTokenUpdated"
+  > {
   /** The token endpoint's full URL. */
   tokenUrl: URL | string;
   /** The client id and secret. */
@@ -161,29 +156,12 @@ export interface RequestTokenOptions {
   scopes?: readonly string[];
   /** A refresh token: when given, the refresh-token grant is used instead of client credentials. */
   refreshToken?: string;
-  /** The fetch to send the request with. @default {globalThis.fetch} */
-  fetch?: typeof fetch;
-  /** The timeout of each attempt in milliseconds. @default {10000} */
-  timeout?: number;
-  /** The most time the request may take with its retries, in ms. @default {no limit beyond `timeout` and `retry`} */
-  totalTimeout?: number;
-  /** How to retry network errors, timeouts, 5xx, 408 and 429. */
-  retry?: RetryOptions;
   /** Cancels the request and any wait between retries. */
   signal?: AbortSignal;
-  /** The clock, in milliseconds since the epoch. @default {Date.now} */
-  now?: () => number;
-  /** Called with the new token; one that throws or rejects is reported (without its error) and ignored. */
-  onTokenUpdated?: (token: AccessToken) => unknown;
 }
 
 /** A session's memory of a `Retry-After` over `maxRetryAfter`: until then a token request fails at once, sending nothing. Internal. */
-export interface Holdoff {
-  until?: number;
-  status?: number;
-}
+export type Holdoff = { until?: number; status?: number };
 
 /** The token request's options inside the package: the public ones and the session's hold-off. */
-export interface TokenRequestInit extends RequestTokenOptions {
-  holdoff?: Holdoff;
-}
+export type TokenRequestInit = RequestTokenOptions & { holdoff?: Holdoff };

@@ -1,19 +1,18 @@
 /**
  * `AuthSession`: a `fetch` that adds a Kognic bearer token, caches and renews
- * it, recovers from a 401, and sends it only to allowed origins.
+ * it, recovers from a 401, and sends it only to allowed origins. Its rarer
+ * paths load lazily from session_lazy.ts, redirects from redirect.ts.
  *
  * @module
  */
 
-import { inspectAsJson } from "../shared/secrets.ts";
-import { defaultAllowedOrigins, tokenUrlFor } from "../shared/url.ts";
-import { normalOrigin, tokenEgress } from "./egress.ts";
+import { inspectAsJson } from "../shared/errors.ts";
+import { defaultAllowedOrigins, normalOrigin, tokenEgress, tokenUrlFor } from "./egress.ts";
 import type { Hop } from "./redirect.ts";
 import type { ApiCredentials } from "./api_credentials.ts";
-import { explicitCredentials, resolveCredentials } from "./credentials.ts";
 import { type AuthEvent, emit, type TokenRenewalEvent } from "./events.ts";
 import { AccessToken, tokenFreshness } from "./access_token.ts";
-import { environmentOptions } from "./runtime.ts";
+import { environmentOptions, explicitCredentials, resolveCredentials } from "./runtime.ts";
 import {
   type AuthSessionOptions,
   DEFAULT_AUTH_SERVER,
@@ -27,30 +26,20 @@ import {
 interface Flight {
   promise: Promise<AccessToken>;
   controller: AbortController;
-  /** How to wake each caller waiting for it: with a token, or `undefined` to ask again. */
+  /** Wakes each waiting caller: with a token, or `undefined` to ask again. */
   waiters: Set<(token: AccessToken | undefined) => void>;
 }
 
 /**
  * Authenticates requests to Kognic APIs with OAuth 2.0 client credentials.
  *
- * `session.fetch` has the type of the global `fetch` and is bound, so it can
- * be handed to any fetch-based client. It adds `Authorization: Bearer` for
- * allowed origins only, caches the token and renews it before it expires,
- * with one token request in flight however many calls wait. On a 401 it
- * renews the token (unless another call already did) and replays the request
- * once; request bodies are replayed intact, except a `ReadableStream`, which is
- * never sent twice. Redirects are followed by the session, deciding at each
- * hop whether the token goes along. HTTP errors are returned, not thrown.
- *
- * @example Calling a Kognic API
- * ```ts ignore
- * import { AuthSession } from "@kognic/auth";
- *
- * const session = new AuthSession(); // credentials from KOGNIC_CREDENTIALS or KOGNIC_CLIENT_ID/SECRET
- * const response = await session.fetch("https://app.kognic.com/v1/projects");
- * console.log(response.status, await response.json());
- * ```
+ * `session.fetch` has the type of the global `fetch` and is bound, so any
+ * fetch-based client can take it. It adds `Authorization: Bearer` for allowed
+ * origins only, caches the token and renews it before it expires, with one
+ * token request in flight however many calls wait. On a 401 it renews the
+ * token (unless another call did) and replays the request once, never a
+ * `ReadableStream` body. The session follows redirects itself, deciding at
+ * each hop whether the token goes along. HTTP errors are returned, not thrown.
  *
  * @example With a local auth server in tests
  * ```ts
@@ -64,10 +53,7 @@ interface Flight {
  * ```
  */
 export class AuthSession {
-  /**
-   * Sends a request like the global `fetch`, with the bearer token added for
-   * allowed origins. Bound to the session.
-   */
+  /** Sends a request like the global `fetch`, with the token added for allowed origins. Bound. */
   declare readonly fetch: typeof fetch;
   /** The token endpoint's URL. */
   declare readonly tokenUrl: URL;
@@ -83,8 +69,8 @@ export class AuthSession {
   #credentials: ApiCredentials | undefined;
   #credentialsPath: string | undefined;
   #current: AccessToken | undefined;
+  /** The access token last invalidated, which a token cache must not give back. */
   #rejected: string | undefined;
-  #refreshToken: string | undefined;
   #flight: Flight | undefined;
   /** Tells the `onEvent` listener, or else the `KOGNIC_AUTH_LOG` log (loaded only then). */
   readonly #emit = (event: AuthEvent): void => {
@@ -127,16 +113,12 @@ export class AuthSession {
     if (options.tokenProvider && (explicit || options.tokenCache)) {
       throw new TypeError("Choose either tokenProvider or credentials and tokenCache, not both");
     }
-    if (typeof explicit === "string") {
-      this.#credentialsPath = explicit;
-    } else if (explicit) {
+    if (typeof explicit === "string") this.#credentialsPath = explicit;
+    else if (explicit) {
       explicit.assertNotExpired(this.#now());
       this.#credentials = explicit;
     }
-    if (options.initialToken) {
-      this.#current = new AccessToken(options.initialToken);
-      this.#refreshToken = this.#current.refreshToken;
-    }
+    if (options.initialToken) this.#current = new AccessToken(options.initialToken);
     this.fetch = (input, init) => this.#send(input, init);
   }
 
@@ -146,13 +128,6 @@ export class AuthSession {
    * @param options As for the constructor.
    * @returns The session, its credentials loaded.
    * @throws {CredentialsError} When no usable credentials are found.
-   *
-   * @example
-   * ```ts ignore
-   * import { AuthSession } from "@kognic/auth";
-   *
-   * const session = await AuthSession.create({ auth: "~/.config/kognic/credentials.json" });
-   * ```
    */
   static async create(options: AuthSessionOptions = {}): Promise<AuthSession> {
     const session = new AuthSession(options);
@@ -161,7 +136,7 @@ export class AuthSession {
   }
 
   /**
-   * Creates a session for a Kognic environment of `environments.json`: the one
+   * Creates a session for an environment of `environments.json`: the one
    * named, else the best host match of `url`, else the default, else
    * production. Options given here override the environment's.
    *
@@ -169,23 +144,14 @@ export class AuthSession {
    * @returns The session, its credentials loaded.
    * @throws {ConfigurationError} For an unknown environment or a broken environments file.
    * @throws {CredentialsError} When no usable credentials are found.
-   *
-   * @example
-   * ```ts ignore
-   * import { AuthSession } from "@kognic/auth";
-   *
-   * const session = await AuthSession.forEnvironment({ url: "https://demo.kognic.com/v1/projects" });
-   * const response = await session.fetch("https://demo.kognic.com/v1/projects");
-   * ```
    */
   static async forEnvironment(options: EnvironmentSessionOptions = {}): Promise<AuthSession> {
     return await AuthSession.create(await environmentOptions(options));
   }
 
   /**
-   * The session's credentials, read from the file or environment on first call.
+   * The session's credentials (the secret hidden from logs), read on first call.
    *
-   * @returns The credentials; the secret stays hidden from logs.
    * @throws {CredentialsError} When none are found, or they are bad or expired.
    */
   async getCredentials(): Promise<ApiCredentials> {
@@ -200,36 +166,24 @@ export class AuthSession {
   }
 
   /**
-   * Returns a valid access token, requesting one when needed.
+   * {@linkcode AuthSession.getToken}'s access token, for an `Authorization: Bearer` header.
    *
    * @param options A signal to stop waiting, and `forceRefresh`.
-   * @returns The access token, for an `Authorization: Bearer` header.
-   * @throws {CredentialsError} When no usable credentials are found.
-   * @throws {TokenError} When the token request fails.
+   * @returns The access token.
    */
   async getAccessToken(options: GetTokenOptions = {}): Promise<string> {
     return (await this.getToken(options)).accessToken;
   }
 
   /**
-   * The headers that authenticate a request to `url`: `{ Authorization }` when
-   * {@linkcode AuthSession.sendsTokenTo} says so, else `{}` (no token
-   * requested). For clients that take headers rather than a fetch.
+   * The headers that authenticate a request to `url`, for clients that take
+   * headers rather than a fetch: `{ Authorization }` when
+   * {@linkcode AuthSession.sendsTokenTo} says so, else `{}` (no token requested).
    *
    * @param url Where the request goes, as an absolute URL.
-   * @param options A signal to stop waiting for the token, and `forceRefresh`.
+   * @param options As for {@linkcode AuthSession.getToken}, which says what it throws.
    * @returns The headers to add.
    * @throws {TypeError} For a URL that is not valid.
-   * @throws {CredentialsError} When no usable credentials are found.
-   * @throws {TokenError} When the token request fails.
-   *
-   * @example
-   * ```ts ignore
-   * import { AuthSession } from "@kognic/auth";
-   *
-   * const session = new AuthSession();
-   * const headers = await session.getRequestHeaders("https://app.kognic.com/v1/projects");
-   * ```
    */
   async getRequestHeaders(
     url: string | URL,
@@ -254,7 +208,6 @@ export class AuthSession {
    * import { AuthSession } from "@kognic/auth";
    *
    * const session = new AuthSession({ auth: ["id", "secret"] });
-   * console.log(session.sendsTokenTo("https://app.kognic.com/v1/projects")); // true
    * console.log(session.sendsTokenTo("http://app.kognic.com/v1/projects")); // false
    * ```
    */
@@ -341,14 +294,27 @@ export class AuthSession {
   #startFlight(reason: TokenRenewalEvent["reason"]): Flight {
     this.#emit({ type: "token.renewal", reason });
     const controller = new AbortController();
+    const started = this.#now();
     const flight: Flight = {
       controller,
       waiters: new Set(),
-      promise: this.#acquire(controller.signal).then((token) => {
-        this.#current = token;
-        this.#refreshToken = token.refreshToken ?? this.#refreshToken;
-        return token;
-      }).finally(() => {
+      promise: import("./session_lazy.ts").then((lazy) =>
+        lazy.acquire(
+          {
+            options: this.#options,
+            tokenUrl: this.tokenUrl,
+            fetch: this.#fetch,
+            now: this.#now,
+            leeway: this.#leeway,
+            emit: this.#emit,
+            credentials: () => this.getCredentials(),
+            rejected: () => this.#rejected,
+            waiters: () => this.#flight?.waiters.size ?? 0,
+          },
+          controller.signal,
+          started,
+        )
+      ).then((token) => this.#current = token).finally(() => {
         if (this.#flight === flight) this.#flight = undefined;
       }),
     };
@@ -358,54 +324,17 @@ export class AuthSession {
     return flight;
   }
 
-  async #acquire(signal: AbortSignal): Promise<AccessToken> {
-    const started = this.#now();
-    // deno-lint-ignore no-this-alias
-    const session = this;
-    return await (await import("./session_lazy.ts")).acquire(
-      {
-        options: this.#options,
-        tokenUrl: this.tokenUrl,
-        fetch: this.#fetch,
-        now: this.#now,
-        leeway: this.#leeway,
-        emit: this.#emit,
-        credentials: () => this.getCredentials(),
-        get rejected() {
-          return session.#rejected;
-        },
-        get refreshToken() {
-          return session.#refreshToken;
-        },
-        set refreshToken(token) {
-          session.#refreshToken = token;
-        },
-        waiters: () => this.#flight?.waiters.size ?? 0,
-      },
-      signal,
-      started,
-    );
-  }
-
   async #send(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
-    let url: URL;
-    let method: string;
-    let headers: HeadersInit | undefined;
-    let body: BodyInit | null | undefined;
-    let signal: AbortSignal | null | undefined;
-    let redirect: RequestRedirect;
-    if (input instanceof Request) {
-      ({ url, method, headers, body, signal, redirect } = await (await import("./session_lazy.ts"))
-        .fromRequest(input, init));
-    } else {
-      url = requestUrl(input);
-      method = init?.method ?? "GET";
-      headers = init?.headers;
-      body = init?.body;
-      signal = init?.signal;
-      redirect = init?.redirect ?? "follow";
-    }
-    method = method.toUpperCase();
+    const { url, method, headers, body, signal, redirect } = input instanceof Request
+      ? await (await import("./session_lazy.ts")).fromRequest(input, init)
+      : {
+        url: requestUrl(input),
+        method: init?.method ?? "GET",
+        headers: init?.headers,
+        body: init?.body,
+        signal: init?.signal,
+        redirect: init?.redirect ?? "follow",
+      };
     // Object.assign: spread costs about 1 µs a call more on Node 20.
     const base: RequestInit = Object.assign({}, init);
     base.signal = signal;
@@ -415,7 +344,7 @@ export class AuthSession {
 
     // A plain record, never a Headers object (costlier for Deno's fetch to copy).
     const record = headerRecord(headers ?? {});
-    let hop: Hop = { url, method, headers: record, body };
+    let hop: Hop = { url, method: method.toUpperCase(), headers: record, body };
     let callerAuth = Object.keys(record).some((key) => key.toLowerCase() == "authorization");
     let replayed = false;
     for (;;) {
@@ -479,11 +408,8 @@ export class AuthSession {
       const { nextHop } = await import("./redirect.ts");
       if (opaque) {
         this.#fetchFollows = true;
-        return {
-          response: await nextHop.opaque(this.#fetch, last, request, redirect),
-          token,
-          last,
-        };
+        const followed = await nextHop.opaque(this.#fetch, last, request, redirect);
+        return { response: followed, token, last };
       }
       const next = await nextHop(response, last, redirect, hop, start.url);
       if (!next) return { response, token, last };
@@ -492,9 +418,8 @@ export class AuthSession {
     }
   }
 
-  /** A description without credentials or tokens. */
+  /** A description without credentials, tokens or the token URL's user info. */
   toJSON(): Record<string, unknown> {
-    // Never the URL's user info.
     return { tokenUrl: this.tokenUrl.origin + this.tokenUrl.pathname, hasToken: !!this.#current };
   }
 }

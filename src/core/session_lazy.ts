@@ -1,8 +1,7 @@
-// Apart from session.ts for the size budget: the session's rarer paths, loaded lazily.
 /**
- * The parts of `AuthSession` loaded when first needed: acquiring a token, a
- * `Request` as input, the replay after a 401, and the browser's answer for
- * files, variables and keyring.
+ * The parts of `AuthSession` loaded when first needed, apart from session.ts
+ * for the size budget: acquiring a token, a `Request` as input, the replay
+ * after a 401, and the browser's answer for files, variables and keyring.
  *
  * @module
  */
@@ -14,6 +13,7 @@ import "./access_token.ts";
 import "./egress.ts";
 import type { AccessToken } from "./access_token.ts";
 import type { ApiCredentials } from "./api_credentials.ts";
+import type { Hop } from "./redirect.ts";
 import { OAuthError } from "../shared/errors.ts";
 import { type AuthEvent, emit } from "./events.ts";
 import {
@@ -23,16 +23,7 @@ import {
   type TokenRequestInit,
 } from "./options.ts";
 
-/** Each session's hold-off (`Holdoff`), keyed by its own `tokenUrl` object; here to keep session.ts small. */
-const holdoffs = new WeakMap<URL, Holdoff>();
-
-function holdoffOf(s: Acquiring): Holdoff {
-  let holdoff = holdoffs.get(s.tokenUrl);
-  if (!holdoff) holdoffs.set(s.tokenUrl, holdoff = {});
-  return holdoff;
-}
-
-/** What acquiring a token reads and changes of its session. */
+/** What acquiring a token reads of its session. */
 export interface Acquiring {
   options: AuthSessionOptions;
   tokenUrl: URL;
@@ -42,19 +33,20 @@ export interface Acquiring {
   emit: (event: AuthEvent) => void;
   credentials: () => Promise<ApiCredentials>;
   /** The access token last invalidated, which a token cache must not give back. */
-  readonly rejected: string | undefined;
-  refreshToken: string | undefined;
+  rejected: () => string | undefined;
   /** How many callers wait for the token. */
   waiters: () => number;
 }
 
+/** A session's state kept here: its `Retry-After` hold-off and refresh token. */
+type State = { holdoff: Holdoff; refreshToken?: string };
+
+/** Each session's {@linkcode State}, keyed by its own `tokenUrl` object. */
+const states = new WeakMap<URL, State>();
+
 /**
  * A token from the `tokenProvider`, else through the token cache, else from
- * the endpoint; `token.acquired` tells which.
- *
- * @param s The session's side.
- * @param signal Stops the request.
- * @param started When the acquisition started, in milliseconds since the epoch.
+ * the endpoint; `token.acquired` tells which, and how long since `started`.
  */
 export async function acquire(
   s: Acquiring,
@@ -62,6 +54,9 @@ export async function acquire(
   started: number,
 ): Promise<AccessToken> {
   const options = s.options;
+  const state = states.get(s.tokenUrl) ??
+    { holdoff: {}, refreshToken: options.initialToken?.refreshToken };
+  states.set(s.tokenUrl, state);
   let source: "request" | "cache" = "cache";
   let token: AccessToken;
   const provider = options.tokenProvider;
@@ -76,7 +71,7 @@ export async function acquire(
     const cache = options.tokenCache;
     const request = (): Promise<AccessToken> => {
       source = "request";
-      return fromServer(s, credentials, scopes, signal);
+      return fromServer(s, state, credentials, scopes, signal);
     };
     token = cache
       ? await (await import("./token_cache.ts")).readThrough({
@@ -84,20 +79,21 @@ export async function acquire(
         authServer: options.authServer ?? DEFAULT_AUTH_SERVER,
         tokenUrl: s.tokenUrl,
         signal,
-        holdoff: holdoffOf(s),
+        holdoff: state.holdoff,
         clientId: credentials.clientId,
         scopes,
         now: s.now,
         leeway: s.leeway,
-        usable: (token) => token.accessToken !== s.rejected,
+        usable: (token) => token.accessToken !== s.rejected(),
         request: (refreshToken) => {
-          s.refreshToken ??= refreshToken;
+          state.refreshToken ??= refreshToken;
           return request();
         },
         onEvent: s.emit,
       })
       : await request();
   }
+  state.refreshToken = token.refreshToken ?? state.refreshToken;
   s.emit({
     type: "token.acquired",
     source,
@@ -111,6 +107,7 @@ export async function acquire(
 /** A token from the server: the refresh-token grant first when there is a refresh token. */
 async function fromServer(
   s: Acquiring,
+  state: State,
   credentials: ApiCredentials,
   scopes: readonly string[] | undefined,
   signal: AbortSignal,
@@ -126,50 +123,41 @@ async function fromServer(
     onEvent: s.emit,
     signal,
     now: s.now,
-    holdoff: holdoffOf(s),
+    holdoff: state.holdoff,
   });
-  const refreshToken = s.refreshToken;
+  const refreshToken = state.refreshToken;
   const { sendTokenRequest } = await import("./token_client.ts");
-  let token: AccessToken | undefined;
   if (refreshToken !== undefined) {
     try {
-      token = await sendTokenRequest({ ...request, refreshToken });
+      return await sendTokenRequest({ ...request, refreshToken });
     } catch (error) {
       // Refused for good (a 4xx such as invalid_grant): a client-credentials grant follows.
       if (!(error instanceof OAuthError) || error.retryable) throw error;
-      s.refreshToken = undefined;
+      state.refreshToken = undefined;
     }
   }
-  return token ?? await sendTokenRequest(request);
+  return await sendTokenRequest(request);
 }
 
 /** The parts of a `Request` (with `init` over it) that the session sends. */
-export async function fromRequest(input: Request, init: RequestInit | undefined): Promise<{
-  url: URL;
-  method: string;
-  headers: Headers;
-  body: BodyInit | null | undefined;
-  signal: AbortSignal | null | undefined;
-  redirect: RequestRedirect;
-}> {
+export async function fromRequest(
+  input: Request,
+  init: RequestInit | undefined,
+): Promise<Hop & { signal: AbortSignal | null | undefined; redirect: RequestRedirect }> {
   return {
     url: new URL(input.url),
     method: init?.method ?? input.method,
     headers: new Headers(init?.headers ?? input.headers),
-    body: init?.body !== undefined
-      ? init.body
-      : input.body === null
-      ? null
-      : await input.arrayBuffer(),
+    body: init?.body !== undefined ? init.body : input.body && await input.arrayBuffer(),
     signal: init?.signal ?? input.signal,
     redirect: init?.redirect ?? input.redirect,
   };
 }
 
 /**
- * Whether a request that got a 401 is sent again: only when its body can be
- * sent twice and no redirect was followed unseen (then only GET and HEAD).
- * If so, emits `request.replay` and cancels the 401's body.
+ * Whether a request that got a 401 is sent again (then emits `request.replay`
+ * and cancels the 401's body): only when its body can be sent twice, and after
+ * a redirect followed unseen only a GET or HEAD.
  */
 export async function replaying(
   emit: (event: AuthEvent) => void,

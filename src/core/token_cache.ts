@@ -6,14 +6,12 @@
  * @module
  */
 
-// Reach every module mod.ts loads, so a bundler shares one chunk (docs/architecture.md).
-import "./egress.ts";
 import { AccessToken, tokenFreshness, type TokenSet, tokenSetProblem } from "./access_token.ts";
 import { type AuthEventListener, emit } from "./events.ts";
+import { tokenUrlFor } from "./egress.ts";
 
 /** A wait for the cache lock this long or longer is reported as an event, in ms. */
 const LOCK_WAIT_REPORTED = 10;
-import { tokenUrlFor } from "../shared/url.ts";
 
 /** The longest lifetime a stored token may claim: a year and a day (servers' answers are capped at a year). */
 const MAX_STORED_LIFETIME = 366 * 24 * 3600 * 1000;

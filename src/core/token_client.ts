@@ -1,8 +1,7 @@
 /**
- * The OAuth 2.0 token request: the client-credentials grant (RFC 6749
- * section 4.4) and the refresh-token grant (section 6), with `client_secret_post`
- * client authentication, a timeout, and bounded, jittered retries. Loaded
- * lazily, on the first token request.
+ * The OAuth 2.0 token request, loaded lazily with the first: the
+ * client-credentials and refresh-token grants (RFC 6749 sections 4.4 and 6),
+ * a timeout per attempt and in all, and bounded, jittered retries.
  *
  * @module
  */
@@ -33,8 +32,7 @@ import {
 } from "../shared/redact.ts";
 import { emit } from "./events.ts";
 import { readBoundedText } from "../shared/body.ts";
-import { checkNumber } from "../shared/numbers.ts";
-import { startDeadline } from "../shared/deadline.ts";
+import { checkNumber, startDeadline } from "../shared/deadline.ts";
 import {
   OAuthError,
   TokenError,
@@ -45,26 +43,17 @@ import {
 
 const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
 const DEFAULT_LIFETIME_SECONDS = 3600;
+const RETRY_DEFAULTS = { limit: 3, baseDelay: 200, maxDelay: 5000, maxRetryAfter: 30_000 };
 /** The most of a token response read: tokens are a few KiB; anything past this is refused. */
 const MAX_TOKEN_RESPONSE_BYTES = 1024 * 1024;
 /** The longest server-asked wait remembered between requests (an hour). */
 const MAX_HOLDOFF = 3_600_000;
 
-/**
- * Sends the token request, retrying as the options allow. The public entry is
- * `requestToken` in core/request_token.ts, which loads this module on first use.
- */
+/** Sends the token request, retrying as the options allow (public as `requestToken`). */
 export async function sendTokenRequest(options: TokenRequestInit): Promise<AccessToken> {
-  const policy = resolveRetryPolicy(options.retry, {
-    limit: 3,
-    baseDelay: 200,
-    maxDelay: 5000,
-    maxRetryAfter: 30_000,
-  });
+  const policy = resolveRetryPolicy(options.retry, RETRY_DEFAULTS);
   const positive = { min: 0, minInclusive: false, infinite: true, unit: "milliseconds" };
-  const budget = options.totalTimeout === undefined
-    ? undefined
-    : checkNumber("totalTimeout", options.totalTimeout, Infinity, positive);
+  const budget = checkNumber("totalTimeout", options.totalTimeout, Infinity, positive);
   const perAttempt = checkNumber("timeout", options.timeout, DEFAULT_TOKEN_TIMEOUT, positive);
   // Messages and events show the token URL without its user info, whose password the redactor knows.
   const shownUrl = rememberUrlSecrets(options.tokenUrl);
@@ -81,8 +70,7 @@ export async function sendTokenRequest(options: TokenRequestInit): Promise<Acces
   }
   // The budget runs on the monotonic clock: `options.now` may be a test's fake clock.
   const startedAt = performance.now();
-  const remaining = (): number =>
-    budget === undefined ? Infinity : budget - (performance.now() - startedAt);
+  const remaining = (): number => budget - (performance.now() - startedAt);
   const fail = (error: TokenError): never => {
     emit(options.onEvent, {
       type: "token.failed",
@@ -93,13 +81,19 @@ export async function sendTokenRequest(options: TokenRequestInit): Promise<Acces
     });
     throw error;
   };
+  const outOfBudget = (error: TokenError, attempts: number): never =>
+    fail(
+      new TokenTimeoutError(
+        `Token request to "${shownUrl}" gave up after ${
+          ((performance.now() - startedAt) / 1000).toFixed(1)
+        } s (total timeout ${budget} ms) and ${attempts} attempt${attempts === 1 ? "" : "s"}; ` +
+          `the last ${error.message.replace(`Token request to "${shownUrl}" `, "")}`,
+        { retryable: true, status: error.status, attempts, cause: error },
+      ),
+    );
   // Out of budget, the error says so, with the last attempt's cause.
   const final = (error: TokenError, attempt: number): never =>
-    fail(
-      budget !== undefined && remaining() <= 0
-        ? budgetError(options, shownUrl, performance.now() - startedAt, attempt, error)
-        : error,
-    );
+    remaining() <= 0 ? outOfBudget(error, attempt) : fail(error);
   return await withRetries(policy, options.signal, async (attempt) => {
     try {
       const timeout = Math.min(perAttempt, Math.max(1, remaining()));
@@ -110,8 +104,7 @@ export async function sendTokenRequest(options: TokenRequestInit): Promise<Acces
       const { retryAfter, code, status } = error;
       return new Retry<AccessToken>(
         () => {
-          // A wait longer than the policy honours is remembered: until it has
-          // passed, the session fails fast instead of asking again.
+          // A wait longer than the policy honours is remembered: the session fails fast till then.
           if (holdoff && retryAfter !== undefined && retryAfter > policy.maxRetryAfter) {
             holdoff.until = now() + Math.min(retryAfter, MAX_HOLDOFF);
             holdoff.status = status;
@@ -121,32 +114,12 @@ export async function sendTokenRequest(options: TokenRequestInit): Promise<Acces
         retryAfter,
         (delay) => {
           // A wait that would outlast the budget cannot lead to a token in time.
-          if (delay >= remaining()) {
-            fail(budgetError(options, shownUrl, performance.now() - startedAt, attempt, error));
-          }
+          if (delay >= remaining()) outOfBudget(error, attempt);
           emit(options.onEvent, { type: "token.retry", attempt, delay, code, status });
         },
       );
     }
   });
-}
-
-/** The error for a token request that ran out of its total budget. */
-function budgetError(
-  options: RequestTokenOptions,
-  tokenUrl: string,
-  elapsed: number,
-  attempts: number,
-  last: TokenError,
-): TokenTimeoutError {
-  const cause = last.message.replace(`Token request to "${tokenUrl}" `, "");
-  return new TokenTimeoutError(
-    `Token request to "${tokenUrl}" gave up after ${(elapsed / 1000).toFixed(1)} s ` +
-      `(total timeout ${options.totalTimeout} ms) and ${attempts} attempt${
-        attempts === 1 ? "" : "s"
-      }; the last ${cause}`,
-    { retryable: true, status: last.status, attempts, cause: last },
-  );
 }
 
 async function attemptToken(
@@ -158,13 +131,9 @@ async function attemptToken(
   const { credentials, scopes, refreshToken } = options;
   const now = options.now ?? Date.now;
   const sendTo = String(options.tokenUrl);
-  const form = new URLSearchParams();
-  if (refreshToken !== undefined) {
-    form.set("grant_type", "refresh_token");
-    form.set("refresh_token", refreshToken);
-  } else {
-    form.set("grant_type", "client_credentials");
-  }
+  const grant = refreshToken === undefined ? "client_credentials" : "refresh_token";
+  const form = new URLSearchParams({ grant_type: grant });
+  if (refreshToken !== undefined) form.set("refresh_token", refreshToken);
   const authMethod = options.authMethod ?? "client_secret_post";
   if (!TOKEN_ENDPOINT_AUTH_METHODS.includes(authMethod)) {
     throw new TypeError(
@@ -186,29 +155,19 @@ async function attemptToken(
     form.set("client_secret", credentials.clientSecret);
   }
   if (scopes && scopes.length > 0) form.set("scope", scopes.join(" "));
-
   const deadline = startDeadline(timeout, { signal: options.signal });
-  const signal = deadline.signal;
   const sentAt = now();
-  emit(options.onEvent, {
-    type: "token.request",
-    grant: refreshToken === undefined ? "client_credentials" : "refresh_token",
-    attempt,
-    url: tokenUrl,
-  });
-  const secrets = [credentials.clientSecret, basic];
+  emit(options.onEvent, { type: "token.request", grant, attempt, url: tokenUrl });
+  const secrets = [credentials.clientSecret, basic, refreshToken];
   for (const secret of secrets) rememberSecret(secret);
-  rememberSecret(refreshToken);
   let status: number | undefined;
   try {
     const response = await (options.fetch ?? fetch)(sendTo, {
       method: "POST",
       headers,
       body: form.toString(),
-      signal,
-      // "manual" rather than "error", which workerd rejects: a redirect comes
-      // back as a response (opaque in a browser) and fails below, so the
-      // secret is never sent on to another location.
+      signal: deadline.signal,
+      // Not "error" (workerd rejects it): a redirect fails below, the secret never sent on.
       redirect: "manual",
     });
     status = response.status;
@@ -242,7 +201,7 @@ async function attemptToken(
     }
     throw new TokenNetworkError(
       `Token request to "${tokenUrl}" failed: ${
-        redact(describeCause(error, new URL(sendTo).host), [...secrets, refreshToken])
+        redact(describeCause(error, new URL(sendTo).host), secrets)
       }`,
       { retryable: true, cause: redactCause(error), status, attempts: attempt },
     );
@@ -259,11 +218,9 @@ function httpError(
   attempts: number,
 ): OAuthError {
   const status = response.status;
-  let body: Record<string, unknown> | undefined;
-  try {
-    const json = JSON.parse(text);
-    if (json && typeof json === "object" && !Array.isArray(json)) body = json;
-  } catch { /* not JSON: an HTML error page, say */ }
+  // Not JSON (an HTML error page, say): no fields.
+  const json = jsonObject(text);
+  const body = typeof json === "string" ? undefined : json;
   const str = (value: unknown): string | undefined =>
     typeof value === "string" ? cutText(redact(value, secrets), 500) : undefined;
   const error = str(body?.error);
@@ -297,16 +254,8 @@ function parseTokenResponse(
       retryable: false,
       attempts,
     });
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw fail("is not JSON");
-  }
-  if (!json || typeof json !== "object" || Array.isArray(json)) {
-    throw fail("is not a JSON object");
-  }
-  const body = json as Record<string, unknown>;
+  const body = jsonObject(text);
+  if (typeof body === "string") throw fail(body);
   if (typeof body.access_token !== "string" || body.access_token === "") {
     throw fail("has no access_token");
   }
@@ -329,9 +278,7 @@ function parseTokenResponse(
     tokenType: "Bearer",
     issuedAt: sentAt,
     expiresAt: sentAt + lifetime * 1000,
-    refreshToken: typeof body.refresh_token === "string" && body.refresh_token !== ""
-      ? body.refresh_token
-      : undefined,
+    refreshToken: typeof body.refresh_token === "string" && body.refresh_token || undefined,
     scope: typeof body.scope === "string" ? body.scope : undefined,
   };
   // The one check of every token (tokenSetProblem), as a cached or provided one passes.
@@ -343,10 +290,7 @@ function parseTokenResponse(
   return new AccessToken(set);
 }
 
-/**
- * Hands a new token to `onTokenUpdated`. A callback that throws or rejects
- * changes nothing: one line says so, never with its error, which may hold the token.
- */
+/** Hands a new token to `onTokenUpdated`; one that fails is reported in a line without its error (it may hold the token). */
 function notify(options: RequestTokenOptions, token: AccessToken): AccessToken {
   const callback = options.onTokenUpdated;
   if (callback) {
@@ -355,6 +299,19 @@ function notify(options: RequestTokenOptions, token: AccessToken): AccessToken {
     );
   }
   return token;
+}
+
+/** `text` as a JSON object, or what it is instead. */
+function jsonObject(
+  text: string,
+): Record<string, unknown> | "is not JSON" | "is not a JSON object" {
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return "is not JSON";
+  }
+  return json && typeof json === "object" && !Array.isArray(json) ? json : "is not a JSON object";
 }
 
 /** `value` as application/x-www-form-urlencoded encodes it (a space is `+`). */

@@ -12,8 +12,7 @@ import "./egress.ts";
 import { AccessToken, type TokenSet } from "./access_token.ts";
 import { DEFAULT_TOKEN_TIMEOUT } from "./options.ts";
 import { TokenTimeoutError } from "../shared/errors.ts";
-import { checkNumber } from "../shared/numbers.ts";
-import { withDeadline } from "../shared/deadline.ts";
+import { checkNumber, withDeadline } from "../shared/deadline.ts";
 
 /** The session options that bound a provider. */
 export interface ProviderBounds {

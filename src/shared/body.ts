@@ -1,7 +1,6 @@
 /**
  * The one bounded reader of every body or stream from outside: read chunk by
- * chunk and cancelled past the cap, so an endless body costs at most the cap.
- * Text to show is redacted before it is cut.
+ * chunk and cancelled past the cap. Text to show is redacted before it is cut.
  *
  * @module
  */
@@ -26,11 +25,7 @@ export interface BoundedBytes {
 
 /**
  * Reads at most `limit` bytes of a stream or async iterable (such as
- * `process.stdin`), then stops (a web stream is cancelled).
- *
- * @param source What to read.
- * @param limit The most bytes kept.
- * @returns The bytes, and whether that was all.
+ * `process.stdin`), then stops, cancelling a web stream; says whether that was all.
  *
  * @example
  * ```ts ignore
@@ -49,16 +44,11 @@ export async function readBoundedBytes(
   let complete = true;
   const take = (chunk: Uint8Array | string): boolean => {
     const bytes = typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk;
-    const room = limit - size;
-    if (bytes.byteLength > room) {
-      chunks.push(bytes.subarray(0, room));
-      size = limit;
-      complete = false;
-      return false;
-    }
-    chunks.push(bytes);
-    size += bytes.byteLength;
-    return true;
+    const kept = bytes.subarray(0, limit - size);
+    chunks.push(kept);
+    size += kept.byteLength;
+    complete = kept.byteLength === bytes.byteLength;
+    return complete;
   };
   if ("getReader" in source && typeof source.getReader === "function") {
     const reader = source.getReader();
@@ -80,22 +70,14 @@ export async function readBoundedBytes(
     }
   }
   const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
+  chunks.reduce((offset, chunk) => (bytes.set(chunk, offset), offset + chunk.byteLength), 0);
   return { bytes, complete };
 }
 
 /**
- * Reads at most `limit` bytes of a response's body as text, then cancels the
- * rest. A response without a readable `body` stream is read with `text()`.
- * A character cut at the limit is dropped.
- *
- * @param response The response; its body is consumed.
- * @param limit The most bytes read.
- * @returns The text, and whether that was all of the body.
+ * Reads at most `limit` bytes of a response's body as text (a character cut
+ * at the limit dropped), then cancels the rest; a body that is no stream is
+ * read with `text()`. Says whether that was all of the body.
  *
  * @example
  * ```ts
@@ -132,13 +114,8 @@ export interface ShownText {
 const SECRET_SLACK = 16 * 1024;
 
 /**
- * Reads a response's body to show it: at most `maxChars` characters
- * (code points), read with a bound (`4 * maxChars` bytes and a margin),
- * redacted before it is cut.
- *
- * @param response The response.
- * @param maxChars The most characters shown.
- * @returns The text to show, whether it is all, and the characters seen.
+ * Reads a response's body to show it: at most `maxChars` code points, read
+ * with a bound (`4 * maxChars` bytes and a margin), redacted before it is cut.
  */
 export async function readShownText(response: Response, maxChars: number): Promise<ShownText> {
   const read = await readBoundedText(response, maxChars * 4 + SECRET_SLACK);
@@ -149,14 +126,5 @@ export async function readShownText(response: Response, maxChars: number): Promi
   return { text: shown, complete: read.complete && shown.length === text.length, chars };
 }
 
-/**
- * {@linkcode readShownText} for a message body, returning only the text:
- * the same bound and redaction, for an error's body.
- */
-export async function readBoundedSecretText(
-  response: Response,
-  maxChars: number,
-): Promise<BoundedText> {
-  const { text, complete } = await readShownText(response, maxChars);
-  return { text, complete };
-}
+/** {@linkcode readShownText}, by the name the API client's errors read an error's body with. */
+export const readBoundedSecretText: typeof readShownText = readShownText;

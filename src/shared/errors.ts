@@ -1,20 +1,41 @@
 /**
- * The errors this package throws for conditions a caller can handle.
- *
- * Every error extends {@linkcode KognicAuthError} and carries a stable
- * {@linkcode KognicAuthError.code}. Messages name the file, key, variable or
- * URL at fault and never contain a client secret or a token.
+ * The errors this package throws for conditions a caller can handle, and the
+ * secrets their messages never hold, remembered here the moment each exists.
+ * Apart from redact.ts, whose redactor every message passes, for the size
+ * budget: the core loads this on import, redact.ts lazily.
  *
  * @module
  */
 
-import { redactor } from "./secrets.ts";
+/** Secrets, most recently used last (client secrets are re-registered each attempt, so token churn keeps them). */
+export const knownSecrets: string[] = [];
 
-/**
- * Stable codes of the core's errors: credentials, configuration, the system
- * keyring and the token request. The API client's errors have their own
- * codes ({@linkcode ApiErrorCode}).
- */
+/** Remembers a secret for the redactor; under 4 characters it is not (removing it would mangle text). */
+export function rememberSecret(secret: unknown): void {
+  if (typeof secret != "string" || secret.length < 4) return;
+  const index = knownSecrets.indexOf(secret);
+  if (index >= 0) knownSecrets.splice(index, 1);
+  if (knownSecrets.push(secret) > 128) knownSecrets.shift();
+}
+
+/** The redactor errors and `emit` call: the identity until redact.ts installs itself. */
+export const redactor: { text(text: string): string; value<T>(value: T): T } = {
+  text: (text) => text,
+  value: (value) => value,
+};
+
+/** Makes the Deno and Node inspectors print `Name {...toJSON()}`, never a #private secret. */
+export function inspectAsJson(target: { prototype: { toJSON(): unknown } }, name: string): void {
+  for (const key of ["Deno.customInspect", "nodejs.util.inspect.custom"]) {
+    Object.defineProperty(target.prototype, Symbol.for(key), {
+      value(this: { toJSON(): unknown }): string {
+        return `${name} ${JSON.stringify(this.toJSON())}`;
+      },
+    });
+  }
+}
+
+/** Stable codes of the core's errors (the API client's: {@linkcode ApiErrorCode}). */
 export type KognicAuthErrorCode =
   | "credentials_not_found"
   | "credentials_invalid"
@@ -38,29 +59,26 @@ export function setErrorFields(error: Error, fields: Record<string, unknown>): v
 
 /**
  * Base class of every error this package throws for a condition a caller can
- * handle: the core's, the keyring's and the API client's. It is never thrown
- * itself: each code belongs to one subclass (see `KognicAuthErrors`). Its
- * fields, and those of every subclass, are read-only. Misuse of the API (a
- * wrong argument type) throws `TypeError` instead.
+ * handle (the core's, the keyring's and the API client's), never thrown
+ * itself: each code belongs to one subclass (see `KognicAuthErrors`). All
+ * fields are read-only. Misuse of the API throws `TypeError` instead.
  *
- * @example Telling errors apart
+ * @example Telling errors apart by class or by code
  * ```ts
- * import { AuthSession, KognicAuthError } from "@kognic/auth";
+ * import { AuthSession, CredentialsError, KognicAuthError, OAuthError, TokenError } from "@kognic/auth";
  *
  * try {
  *   await new AuthSession({ auth: ["id", "secret"] }).getAccessToken();
  * } catch (error) {
- *   if (error instanceof KognicAuthError) console.error(error.code, error.message);
+ *   if (error instanceof CredentialsError) console.error("Check the credentials:", error.message);
+ *   else if (error instanceof OAuthError && error.error === "invalid_client") console.error("Bad secret");
+ *   else if (error instanceof TokenError && error.retryable) console.error("Try again later");
+ *   else if (error instanceof KognicAuthError) console.error(error.code, error.message);
  * }
  * ```
  */
 export abstract class KognicAuthError extends Error {
-  /**
-   * A stable, machine-readable code for the condition: a
-   * {@linkcode KognicAuthErrorCode} for the core's errors, an
-   * {@linkcode ApiErrorCode} for the API client's. Each subclass narrows it to
-   * its own codes.
-   */
+  /** The condition's stable code; each subclass narrows it to its own. */
   declare readonly code: KognicAuthErrorCode | ApiErrorCode;
 
   /** Creates the error. */
@@ -72,50 +90,21 @@ export abstract class KognicAuthError extends Error {
 }
 
 /**
- * Credentials could not be found, read or accepted: a missing or malformed
- * credentials file, a half-set pair of environment variables, conflicting
- * options or expired credentials. Raised before any network call.
- *
- * @example
- * ```ts
- * import { CredentialsError, resolveCredentials } from "@kognic/auth";
- *
- * try {
- *   await resolveCredentials({ auth: "./missing.json" });
- * } catch (error) {
- *   if (error instanceof CredentialsError) console.error(error.message);
- * }
- * ```
+ * Credentials could not be found, read or accepted (a missing or malformed
+ * file, half a pair of variables, expired credentials), before any network call.
  */
 export class CredentialsError extends KognicAuthError {
   /** The condition's stable code. */
   declare readonly code: "credentials_not_found" | "credentials_invalid" | "credentials_expired";
 
   /** Creates the error. */
-  constructor(
-    code: "credentials_not_found" | "credentials_invalid" | "credentials_expired",
-    message: string,
-    options?: ErrorOptions,
-  ) {
+  constructor(code: CredentialsError["code"], message: string, options?: ErrorOptions) {
     super(code, message, options);
     setErrorFields(this, { name: "CredentialsError" });
   }
 }
 
-/**
- * A setting is unusable, such as a token server URL that is not https.
- *
- * @example
- * ```ts
- * import { AuthSession, ConfigurationError } from "@kognic/auth";
- *
- * try {
- *   new AuthSession({ authServer: "http://auth.example.com", auth: ["id", "secret"] });
- * } catch (error) {
- *   if (error instanceof ConfigurationError) console.error(error.message);
- * }
- * ```
- */
+/** A setting is unusable, such as a token server URL that is not https. */
 export class ConfigurationError extends KognicAuthError {
   /** `configuration_invalid`, or `keyring_unavailable` for a `KeyringError`. */
   declare readonly code: "configuration_invalid" | "keyring_unavailable";
@@ -133,28 +122,18 @@ export interface TokenErrorOptions extends ErrorOptions {
   status?: number;
   /** Whether the same request may succeed if tried again later. */
   retryable: boolean;
-  /** How many requests were sent to the token endpoint, retries included. */
+  /** How many requests were sent to the token endpoint, retries included. @default {1} */
   attempts?: number;
   /** The wait the server asked for with `Retry-After`, in milliseconds. */
   retryAfter?: number;
 }
 
 /**
- * Base class of the errors from a token request: the server's refusal
- * ({@linkcode OAuthError}), a malformed response ({@linkcode TokenResponseError}),
- * a timeout ({@linkcode TokenTimeoutError}) or a network failure
- * ({@linkcode TokenNetworkError}). Never thrown itself: each code is one subclass's.
- *
- * @example
- * ```ts
- * import { AuthSession, TokenError } from "@kognic/auth";
- *
- * try {
- *   await new AuthSession({ auth: ["id", "secret"] }).getAccessToken();
- * } catch (error) {
- *   if (error instanceof TokenError && error.retryable) console.error("try again later");
- * }
- * ```
+ * Base class of the errors of a token request (one subclass per code): the
+ * server's refusal ({@linkcode OAuthError}), a malformed response
+ * ({@linkcode TokenResponseError}), a timeout ({@linkcode TokenTimeoutError})
+ * or a network failure ({@linkcode TokenNetworkError}). Caught as
+ * {@linkcode KognicAuthError}'s example shows.
  */
 export abstract class TokenError extends KognicAuthError {
   /** The condition's stable code. */
@@ -197,19 +176,6 @@ export interface OAuthErrorOptions extends TokenErrorOptions {
 /**
  * The token endpoint answered with an HTTP error, such as `invalid_client`
  * (RFC 6749 section 5.2), a rate limit or a server error.
- *
- * @example
- * ```ts
- * import { AuthSession, OAuthError } from "@kognic/auth";
- *
- * try {
- *   await new AuthSession({ auth: ["id", "wrong"] }).getAccessToken();
- * } catch (error) {
- *   if (error instanceof OAuthError && error.error === "invalid_client") {
- *     console.error("Check the client id and secret");
- *   }
- * }
- * ```
  */
 export class OAuthError extends TokenError {
   /** The condition's stable code. */
@@ -234,20 +200,8 @@ export class OAuthError extends TokenError {
 }
 
 /**
- * The token endpoint answered 2xx with a body that is not a usable token
- * response: not JSON, no `access_token`, a `token_type` other than bearer, or
- * an `expires_in` that is not a positive number.
- *
- * @example
- * ```ts
- * import { TokenResponseError } from "@kognic/auth";
- *
- * const error = new TokenResponseError("Token response from \"https://auth.example.com\" has no access_token", {
- *   status: 200,
- *   retryable: false,
- * });
- * console.log(error.code); // "token_response_invalid"
- * ```
+ * The token endpoint answered 2xx with no usable token: not JSON, no
+ * `access_token`, a `token_type` other than bearer, or a bad `expires_in`.
  */
 export class TokenResponseError extends TokenError {
   /** The condition's stable code. */
@@ -259,20 +213,7 @@ export class TokenResponseError extends TokenError {
   }
 }
 
-/**
- * A token request took longer than the session's `timeout`.
- *
- * @example
- * ```ts
- * import { AuthSession, TokenTimeoutError } from "@kognic/auth";
- *
- * try {
- *   await new AuthSession({ auth: ["id", "secret"], timeout: 1 }).getAccessToken();
- * } catch (error) {
- *   if (error instanceof TokenTimeoutError) console.error(error.message);
- * }
- * ```
- */
+/** A token request took longer than the session's `timeout` (or `totalTimeout`). */
 export class TokenTimeoutError extends TokenError {
   /** The condition's stable code. */
   declare readonly code: "token_timeout";
@@ -284,20 +225,8 @@ export class TokenTimeoutError extends TokenError {
 }
 
 /**
- * The token endpoint could not be reached: connection refused or reset, or a
- * name that does not resolve. The underlying error is the `cause`.
- *
- * @example
- * ```ts
- * import { AuthSession, TokenNetworkError } from "@kognic/auth";
- *
- * try {
- *   await new AuthSession({ authServer: "http://127.0.0.1:9", auth: ["id", "secret"] })
- *     .getAccessToken();
- * } catch (error) {
- *   if (error instanceof TokenNetworkError) console.error(error.message);
- * }
- * ```
+ * The token endpoint could not be reached (connection refused or reset, a
+ * name that does not resolve); the underlying error is the `cause`.
  */
 export class TokenNetworkError extends TokenError {
   /** The condition's stable code. */

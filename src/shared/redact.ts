@@ -1,29 +1,26 @@
 /**
- * The redactor: every text that leaves the process passes {@linkcode redact}
- * before it is cut (on a code-point boundary, {@linkcode cutText}). It removes
- * every secret registered in secrets.ts as it is, percent-, form- and JSON-encoded.
+ * The redactor: every text that leaves the process passes {@linkcode redact},
+ * which removes each secret remembered in errors.ts as it is and percent-,
+ * form- and JSON-encoded, before it is cut ({@linkcode cutText}).
  *
  * @module
  */
 
-import { knownSecrets, redactor, rememberSecret } from "./secrets.ts";
+import { knownSecrets, redactor, rememberSecret } from "./errors.ts";
 
 export { rememberSecret };
-export { inspectAsJson } from "./secrets.ts";
+export { inspectAsJson } from "./errors.ts";
 
-/** What a secret becomes. */
-export const REDACTED = "[redacted]";
+const REDACTED = "[redacted]";
 
 /** The forms in which `secret` may appear in text. */
-function formsOf(secret: string): string[] {
-  return [
-    ...new Set([
-      secret,
-      encodeURIComponent(secret),
-      new URLSearchParams({ s: secret }).toString().slice(2),
-      JSON.stringify(secret).slice(1, -1),
-    ]),
-  ];
+function formsOf(secret: string): Set<string> {
+  return new Set([
+    secret,
+    encodeURIComponent(secret),
+    new URLSearchParams({ s: secret }).toString().slice(2),
+    JSON.stringify(secret).slice(1, -1),
+  ]);
 }
 
 /** Every secret known, and the `extra` ones, longest first (a secret inside another goes second). */
@@ -35,14 +32,7 @@ function secretsWith(extra: readonly (string | undefined)[]): string[] {
   return [...all].sort((a, b) => b.length - a.length);
 }
 
-/**
- * Removes every secret the process holds (and the `extra` ones) from text,
- * in each form it may take; each becomes `[redacted]`.
- *
- * @param text Any text about to leave the process.
- * @param extra Secrets to remove besides the registered ones.
- * @returns The text without secrets.
- */
+/** `text` without any secret the process holds, nor the `extra` ones, in any form: each becomes `[redacted]`. */
 export function redact(text: string, extra: readonly (string | undefined)[] = []): string {
   let out = String(text);
   for (const secret of secretsWith(extra)) {
@@ -54,16 +44,10 @@ export function redact(text: string, extra: readonly (string | undefined)[] = []
 }
 
 /**
- * Removes every secret the process has seen from `text`: the client secrets,
- * tokens and URL passwords the library has held, in each form they may take
- * (as they are, percent-encoded, in Basic credentials), each replaced by
- * `[redacted]`. This is what the library's own errors and events go through;
- * use it for any text your program shows that may quote a server or a file.
- *
- * Public as `redactSecrets` in `@kognic/auth/config`.
- *
- * @param text Any text about to leave the process.
- * @returns The text without secrets.
+ * Removes every secret the process has seen from `text` (client secrets,
+ * tokens and URL passwords, as they are or encoded), each replaced by
+ * `[redacted]`, as the library's own errors and events are: use it for any
+ * text your program shows that may quote a server or a file.
  *
  * @example
  * ```ts
@@ -79,12 +63,8 @@ export function redactSecrets(text: string): string {
 }
 
 /**
- * Removes a secret cut off at the end of a text that was truncated before it
- * could be redacted (a bounded read): a tail that begins a known secret is
- * dropped, however short. Redact the text after this.
- *
- * @param text Text that was cut at its end.
- * @returns The text without the start of a secret at its end.
+ * Drops a tail that begins a known secret, however short, from a text cut
+ * before it could be redacted (a bounded read); redact the text after this.
  */
 export function redactTail(text: string): string {
   for (const secret of secretsWith([])) {
@@ -97,12 +77,7 @@ export function redactTail(text: string): string {
   return text;
 }
 
-/**
- * The number of characters (code points, not UTF-16 units) in `text`.
- *
- * @param text The text.
- * @returns How many code points it has.
- */
+/** The number of characters (code points, not UTF-16 units) in `text`. */
 export function codePointLength(text: string): number {
   let count = 0;
   for (const _ of text) count++;
@@ -110,12 +85,7 @@ export function codePointLength(text: string): number {
 }
 
 /**
- * The first `max` characters (code points) of `text`: a surrogate pair is
- * never split.
- *
- * @param text The text.
- * @param max The most characters kept.
- * @returns `text` itself when it is no longer, else its first `max` characters.
+ * The first `max` characters (code points) of `text`, never splitting a surrogate pair.
  *
  * @example
  * ```ts
@@ -147,7 +117,7 @@ export function redactCause(cause: unknown, depth = 0): unknown {
   if (cause === null || typeof cause !== "object" || depth > 5) return cause;
   const inner = (cause as { cause?: unknown }).cause;
   const innerClean = inner === undefined ? undefined : redactCause(inner, depth + 1);
-  const fields: Record<string, unknown> = {};
+  const copy = Object.create(Object.getPrototypeOf(cause));
   let dirty = innerClean !== inner;
   for (const key of new Set(["message", "stack", ...Object.keys(cause)])) {
     if (key === "cause") continue;
@@ -157,28 +127,23 @@ export function redactCause(cause: unknown, depth = 0): unknown {
     } catch {
       continue;
     }
-    if (typeof value === "string") {
-      const clean = redact(value);
-      fields[key] = clean;
-      if (clean !== value) dirty = true;
-    } else if (value !== null && typeof value === "object" && !(value instanceof Error)) {
-      const text = safeJson(value);
-      if (text !== undefined && redact(text) !== text) {
-        fields[key] = REDACTED;
-        dirty = true;
-      } else fields[key] = value;
-    } else fields[key] = value;
-  }
-  if (!dirty) return cause;
-  const copy = Object.create(Object.getPrototypeOf(cause));
-  for (const [key, value] of Object.entries(fields)) {
+    let clean = value;
+    if (typeof value === "string") clean = redact(value);
+    else if (value !== null && typeof value === "object" && !(value instanceof Error)) {
+      try {
+        const text = JSON.stringify(value);
+        if (text !== undefined && redact(text) !== text) clean = REDACTED;
+      } catch { /* not JSON: kept as it is */ }
+    }
+    if (clean !== value) dirty = true;
     Object.defineProperty(copy, key, {
-      value,
+      value: clean,
       writable: true,
       configurable: true,
       enumerable: key !== "message" && key !== "stack",
     });
   }
+  if (!dirty) return cause;
   if (inner !== undefined) {
     Object.defineProperty(copy, "cause", { value: innerClean, writable: true, configurable: true });
   }
@@ -196,22 +161,10 @@ export function redactValue<T>(value: T, depth = 0): T {
   return out as T;
 }
 
-function safeJson(value: unknown): string | undefined {
-  try {
-    return JSON.stringify(value);
-  } catch {
-    return undefined;
-  }
-}
-
 /**
- * Remembers the user info of a URL (the password, and `user:password`) as
- * secrets, and returns the URL without it, for messages, events and keys.
- * From then on {@linkcode redactSecrets} removes the password from any text.
- *
- * @param url The URL, parsed or as written.
- * @returns The URL without user name and password (a URL that does not
- *   parse: its text, redacted).
+ * Remembers the password of a URL as a secret ({@linkcode redactSecrets}
+ * removes it from any text from then on) and returns the URL without user
+ * info (one that does not parse: its text, redacted).
  */
 export function rememberUrlSecrets(url: URL | string): string {
   let parsed: URL;
@@ -236,34 +189,24 @@ redactor.text = redact;
 redactor.value = redactValue;
 
 // Why a request failed, in words: runtimes nest it in `error.cause` under "fetch failed".
-
 const MAX_DEPTH = 5;
 const MAX_CHARS = 300;
 const CERTIFICATE =
   /CERT|certificate|self[- ]signed|UNABLE_TO_(?:GET|VERIFY)|unknown ?issuer|InvalidCertificate/i;
 
 /**
- * An error's `cause` chain as one line, most specific last (`fetch failed:
- * connect ECONNREFUSED ... (ECONNREFUSED)`), with a private-CA hint naming `host`.
- *
- * @param error What a fetch threw.
- * @param host The host that was asked, for the certificate hint.
- * @returns One line, at most a few hundred characters.
+ * What a fetch threw, its `cause` chain as one redacted line of at most 300
+ * characters, most specific last (`fetch failed: connect ECONNREFUSED ...
+ * (ECONNREFUSED)`), with a private-CA hint naming `host`.
  */
 export function describeCause(error: unknown, host: string): string {
   const parts: string[] = [];
   let code: string | undefined;
   let current: unknown = error;
   for (let depth = 0; depth < MAX_DEPTH && current != null; depth++) {
-    const message = current instanceof Error
-      ? current.message
-      : typeof current === "string"
-      ? current
-      : undefined;
-    if (message) {
-      const line = message.replace(/\s+/g, " ").trim();
-      if (line && !parts.some((part) => part.includes(line))) parts.push(line);
-    }
+    const message = current instanceof Error ? current.message : current;
+    const line = typeof message === "string" ? message.replace(/\s+/g, " ").trim() : "";
+    if (line && !parts.some((part) => part.includes(line))) parts.push(line);
     const own = (current as { code?: unknown }).code;
     if (typeof own === "string" && /^[A-Z0-9_]+$/.test(own)) code = own;
     current = (current as { cause?: unknown }).cause;

@@ -5,8 +5,7 @@
  * @module
  */
 
-import { startDeadline } from "./deadline.ts";
-import { checkNumber, timerDelay } from "./numbers.ts";
+import { checkNumber, startDeadline, timerDelay } from "./deadline.ts";
 
 /** How a loop of {@linkcode withRetries} retries: every field in milliseconds but `limit`. */
 export interface RetryPolicy {
@@ -21,13 +20,9 @@ export interface RetryPolicy {
 }
 
 /**
- * A retry policy from a caller's options, checked by `checkNumber`: `limit`
- * 0 to 100, the delays from 0 (`maxRetryAfter` may be `Infinity`).
- *
- * @param options What the caller gave.
- * @param defaults The defaults of each field.
- * @returns The policy.
- * @throws {RangeError} Naming `retry.<field>` for a value out of range.
+ * A retry policy from a caller's options over `defaults`: `limit` 0 to 100,
+ * the delays from 0 (`maxRetryAfter` may be `Infinity`); else a `RangeError`
+ * naming `retry.<field>`.
  */
 export function resolveRetryPolicy(
   options: Partial<RetryPolicy> | undefined,
@@ -47,16 +42,7 @@ export function resolveRetryPolicy(
   };
 }
 
-/**
- * The statuses the API client retries by default: 429, 502, 503 and 504.
- *
- * @example
- * ```ts
- * import { DEFAULT_RETRY_STATUSES } from "@kognic/auth/client";
- *
- * console.log(DEFAULT_RETRY_STATUSES.includes(503)); // true
- * ```
- */
+/** The statuses the API client retries by default: 429, 502, 503 and 504. */
 export const DEFAULT_RETRY_STATUSES: readonly number[] = Object.freeze([429, 502, 503, 504]);
 
 /** Whether a token request answered with `status` may succeed again: 408, 425, 429, 5xx. */
@@ -65,9 +51,8 @@ export function isRetryableTokenStatus(status: number): boolean {
 }
 
 /**
- * The wait after attempt `attempt` (from 1), or `undefined` when no retry
- * follows (limit reached, `Retry-After` too long). Full jitter without a
- * `Retry-After`; with one, it plus up to 10 % (at most 1 s) to spread clients.
+ * The wait after attempt `attempt` (from 1), or `undefined` when no retry follows: full jitter,
+ * or the `Retry-After` plus up to 10 % (at most 1 s) to spread clients.
  */
 export function retryDelay(
   policy: RetryPolicy,
@@ -91,11 +76,6 @@ export class Retry<T> {
   /** Called with the wait before a retry. */
   readonly before: ((delay: number) => void | Promise<void>) | undefined;
 
-  /**
-   * @param settle The outcome when no retry follows.
-   * @param retryAfter The wait the server asked for, in milliseconds.
-   * @param before Called with the wait before a retry.
-   */
   constructor(
     settle: () => T | Promise<T>,
     retryAfter?: number,
@@ -152,50 +132,33 @@ export async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   if (!deadline.expired) throw done.reason;
 }
 
-// HTTP-dates (RFC 9110 section 5.6.7), as `Retry-After` and `Sunset` carry them.
-
+/** HTTP-date forms (RFC 9110 section 5.6.7), each with where its year, month, day and time stand. */
+const HTTP_DATES: [RegExp, number[]][] = [
+  // IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT
+  [/^[a-z]{3}, (\d{2}) ([a-z]{3}) (\d{4}) (\d{2}):(\d{2}):(\d{2}) GMT$/i, [3, 2, 1, 4, 5, 6]],
+  // RFC 850: Sunday, 06-Nov-94 08:49:37 GMT
+  [/^[a-z]+, (\d{2})-([a-z]{3})-(\d{2}) (\d{2}):(\d{2}):(\d{2}) GMT$/i, [3, 2, 1, 4, 5, 6]],
+  // asctime: Sun Nov  6 08:49:37 1994
+  [/^[a-z]{3} ([a-z]{3}) ([ \d]\d) (\d{2}):(\d{2}):(\d{2}) (\d{4})$/i, [6, 1, 2, 3, 4, 5]],
+];
 const MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
 
 /** An HTTP-date (RFC 9110 section 5.6.7): IMF-fixdate, or the obsolete RFC 850 and asctime forms. */
 export function parseHttpDate(value: string | null): Date | undefined {
   const text = value?.trim() ?? "";
-  let match = /^[a-z]{3}, (\d{2}) ([a-z]{3}) (\d{4}) (\d{2}):(\d{2}):(\d{2}) GMT$/i.exec(text);
-  if (match) {
-    return utcDate(
-      Number(match[3]),
-      MONTHS.indexOf(match[2].toLowerCase()) + 1,
-      Number(match[1]),
-      Number(match[4]),
-      Number(match[5]),
-      Number(match[6]),
-    );
-  }
-  match = /^[a-z]+, (\d{2})-([a-z]{3})-(\d{2}) (\d{2}):(\d{2}):(\d{2}) GMT$/i.exec(text);
-  if (match) {
-    const short = Number(match[3]);
-    // RFC 9110: a two-digit year more than 50 years ahead is in the past century.
-    const thisYear = new Date().getUTCFullYear();
-    let year = Math.floor(thisYear / 100) * 100 + short;
-    if (year > thisYear + 50) year -= 100;
-    return utcDate(
-      year,
-      MONTHS.indexOf(match[2].toLowerCase()) + 1,
-      Number(match[1]),
-      Number(match[4]),
-      Number(match[5]),
-      Number(match[6]),
-    );
-  }
-  match = /^[a-z]{3} ([a-z]{3}) ([ \d]\d) (\d{2}):(\d{2}):(\d{2}) (\d{4})$/i.exec(text);
-  if (match) {
-    return utcDate(
-      Number(match[6]),
-      MONTHS.indexOf(match[1].toLowerCase()) + 1,
-      Number(match[2].trim()),
-      Number(match[3]),
-      Number(match[4]),
-      Number(match[5]),
-    );
+  for (const [form, order] of HTTP_DATES) {
+    const match = form.exec(text);
+    if (!match) continue;
+    const [year, month, ...rest] = order.map((at) => match[at].trim());
+    let fullYear = Number(year);
+    if (year.length === 2) {
+      // RFC 9110: a two-digit year more than 50 years ahead is in the past century.
+      const thisYear = new Date().getUTCFullYear();
+      fullYear += Math.floor(thisYear / 100) * 100;
+      if (fullYear > thisYear + 50) fullYear -= 100;
+    }
+    const [day, hour, minute, second] = rest.map(Number);
+    return utcDate(fullYear, MONTHS.indexOf(month.toLowerCase()) + 1, day, hour, minute, second);
   }
   return undefined;
 }

@@ -18,7 +18,7 @@ import {
   RedisTokenCache,
 } from "../../config.ts";
 import { type LocalAuthServer, startAuthServer } from "../../testing.ts";
-import { MAX_TIMER_DELAY, timerDelay } from "../../src/shared/numbers.ts";
+import { MAX_TIMER_DELAY, timerDelay } from "../../src/shared/deadline.ts";
 import { CLIENT_ID, CLIENT_SECRET, CLIENTS, reportCheck } from "../_helpers/mod.ts";
 import { startJsonStandIn } from "../_helpers/servers.ts";
 

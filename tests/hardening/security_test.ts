@@ -26,8 +26,7 @@ import { ApiError, KognicClient } from "../../client.ts";
 import { main } from "../../cli.ts";
 import { main as kogMain } from "../../kog.ts";
 import { type EchoResponse, type LocalAuthServer, startAuthServer } from "../../testing.ts";
-import { defaultAllowedOrigins } from "../../src/shared/url.ts";
-import { tokenEgress } from "../../src/core/egress.ts";
+import { defaultAllowedOrigins, tokenEgress } from "../../src/core/egress.ts";
 import {
   assertNoSecretSeen,
   CLIENT_ID,

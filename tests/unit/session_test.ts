@@ -9,8 +9,7 @@ import {
   OAuthError,
 } from "../../mod.ts";
 import { type EchoResponse, type LocalAuthServer, startAuthServer } from "../../testing.ts";
-import { defaultAllowedOrigins } from "../../src/shared/url.ts";
-import { tokenEgress } from "../../src/core/egress.ts";
+import { defaultAllowedOrigins, tokenEgress } from "../../src/core/egress.ts";
 import {
   assertNoSecretSeen,
   CLIENT_ID,

@@ -15,7 +15,7 @@ import { type LocalAuthServer, startAuthServer } from "../../testing.ts";
 import { isRetryableTokenStatus, parseRetryAfter, retryDelay } from "../../src/shared/retry.ts";
 import { tokenFreshness } from "../../src/core/access_token.ts";
 import { isUsable, TOKEN_CACHE_MARGIN } from "../../config.ts";
-import { tokenUrlFor } from "../../src/shared/url.ts";
+import { tokenUrlFor } from "../../src/core/egress.ts";
 import {
   assertNoSecretSeen,
   CLIENT_ID,
