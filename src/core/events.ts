@@ -5,6 +5,7 @@
  */
 
 import { redactor } from "../shared/errors.ts";
+import type { AccessToken } from "./access_token.ts";
 
 /** A token request attempt is being sent. */
 export interface TokenRequestEvent {
@@ -179,4 +180,21 @@ export function emit<E>(listener: ((event: E) => unknown) | undefined, event: E)
       (result as PromiseLike<unknown>).then(undefined, () => {});
     }
   } catch { /* a listener never breaks a session */ }
+}
+
+/**
+ * Hands a new token to `onTokenUpdated`, whichever source gave it; one that
+ * throws or rejects is reported in one line without its error (it may hold
+ * the token), and the token is kept.
+ */
+export function tokenUpdated(
+  callback: ((token: AccessToken) => unknown) | undefined,
+  token: AccessToken,
+): AccessToken {
+  if (callback) {
+    new Promise((resolve) => resolve(callback(token))).catch(() =>
+      console.error("onTokenUpdated failed; the token is kept")
+    );
+  }
+  return token;
 }

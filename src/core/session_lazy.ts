@@ -15,7 +15,7 @@ import type { AccessToken } from "./access_token.ts";
 import type { ApiCredentials } from "./api_credentials.ts";
 import type { Hop } from "./redirect.ts";
 import { OAuthError } from "../shared/errors.ts";
-import { type AuthEvent, emit } from "./events.ts";
+import { type AuthEvent, emit, tokenUpdated } from "./events.ts";
 import {
   type AuthSessionOptions,
   DEFAULT_AUTH_SERVER,
@@ -63,7 +63,7 @@ export async function acquire(
   if (provider) {
     const { provideToken } = await import("./token_provider.ts");
     token = await provideToken({ ...options, tokenProvider: provider }, signal);
-    emit(options.onTokenUpdated, token);
+    tokenUpdated(options.onTokenUpdated, token);
     source = "request";
   } else {
     const credentials = await s.credentials();

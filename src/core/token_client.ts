@@ -30,7 +30,7 @@ import {
   rememberSecret,
   rememberUrlSecrets,
 } from "../shared/redact.ts";
-import { emit } from "./events.ts";
+import { emit, tokenUpdated } from "./events.ts";
 import { readBoundedText } from "../shared/body.ts";
 import { checkNumber, startDeadline } from "../shared/deadline.ts";
 import {
@@ -97,7 +97,10 @@ export async function sendTokenRequest(options: TokenRequestInit): Promise<Acces
   return await withRetries(policy, options.signal, async (attempt) => {
     try {
       const timeout = Math.min(perAttempt, Math.max(1, remaining()));
-      return notify(options, await attemptToken(options, attempt, timeout, shownUrl));
+      return tokenUpdated(
+        options.onTokenUpdated,
+        await attemptToken(options, attempt, timeout, shownUrl),
+      );
     } catch (error) {
       if (!(error instanceof TokenError)) throw error;
       if (!error.retryable) return final(error, attempt);
@@ -288,17 +291,6 @@ function parseTokenResponse(
     throw fail(`has an unusable token: ${problem}`);
   }
   return new AccessToken(set);
-}
-
-/** Hands a new token to `onTokenUpdated`; one that fails is reported in a line without its error (it may hold the token). */
-function notify(options: RequestTokenOptions, token: AccessToken): AccessToken {
-  const callback = options.onTokenUpdated;
-  if (callback) {
-    new Promise((resolve) => resolve(callback(token))).catch(() =>
-      console.error("onTokenUpdated failed; the token is kept")
-    );
-  }
-  return token;
 }
 
 /** `text` as a JSON object, or what it is instead. */

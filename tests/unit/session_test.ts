@@ -513,6 +513,48 @@ describe("AuthSession", () => {
     assert.deepEqual(updates, [renewed]);
   });
 
+  // One rule for a failing onTokenUpdated, whichever source gave the token: the
+  // calls go on with that token, and one line without it goes to console.error.
+  for (const source of ["the token endpoint", "a tokenProvider"] as const) {
+    for (const failure of ["throws", "rejects"] as const) {
+      it(`keeps a token from ${source} when onTokenUpdated ${failure}, and says so once`, async () => {
+        const lines: string[] = [];
+        const original = console.error;
+        console.error = (...args: unknown[]) => void lines.push(args.map(String).join(" "));
+        try {
+          const onTokenUpdated = () => {
+            if (failure === "throws") throw new Error("the callback broke");
+            return Promise.reject(new Error("the callback broke"));
+          };
+          const s = source === "a tokenProvider"
+            ? new AuthSession({
+              authServer: server.url,
+              allowedOrigins: [server.url],
+              tokenProvider: () =>
+                Promise.resolve({
+                  accessToken: server.issueToken(CLIENT_ID),
+                  tokenType: "Bearer",
+                  issuedAt: Date.now(),
+                  expiresAt: Date.now() + 600_000,
+                }),
+              onTokenUpdated,
+            })
+            : session({ onTokenUpdated });
+          for (let i = 0; i < 3; i++) await echo(await s.fetch(server.apiUrl));
+          const deadline = Date.now() + 10_000;
+          while (lines.length === 0 && Date.now() < deadline) {
+            await new Promise((resolve) => setTimeout(resolve, 5));
+          }
+          const token = await s.getAccessToken();
+          assert.deepEqual(lines, ["onTokenUpdated failed; the token is kept"]);
+          assert.ok(!lines[0].includes(token));
+        } finally {
+          console.error = original;
+        }
+      });
+    }
+  }
+
   it("forgets its token on invalidateToken()", async () => {
     const s = session();
     const first = await s.getAccessToken();
