@@ -15,7 +15,7 @@ import type { AccessToken } from "./access_token.ts";
 import type { ApiCredentials } from "./api_credentials.ts";
 import type { Hop } from "./redirect.ts";
 import { OAuthError } from "../shared/errors.ts";
-import { type AuthEvent, emit, tokenUpdated } from "./events.ts";
+import { type AuthEvent, tokenUpdated } from "./events.ts";
 import {
   type AuthSessionOptions,
   DEFAULT_AUTH_SERVER,
