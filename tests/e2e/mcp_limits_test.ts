@@ -217,9 +217,13 @@ describe("mcp-proxy --input-timeout: a client that does not answer the server's 
               message.params?.requestId === elicitation.id;
           }),
       );
-      assert.match(
-        spawned.stderr(),
-        /the MCP client did not answer elicitation\/create within 1 s; \S+ is told so/,
+      // stderr is a pipe of its own: its line may come after the answer on stdout.
+      await until(
+        "the -v line",
+        () =>
+          /the MCP client did not answer elicitation\/create within 1 s; \S+ is told so/.test(
+            spawned.stderr(),
+          ),
       );
       // The proxy goes on serving.
       const echoed = await client.callTool({
