@@ -130,7 +130,7 @@ export async function runMcpBridge(options: McpBridgeOptions): Promise<McpBridge
 class Bridge {
   #options: McpBridgeOptions;
   #closed = new AbortController();
-  /** The requests in flight, aborted when the client closes stdin. */
+  /** The requests in flight with a time limit of their own, aborted when the client closes stdin. */
   #inflight = new Set<AbortController>();
   #sessionId: string | undefined;
   #protocolVersion: string | undefined;
@@ -346,11 +346,15 @@ class Bridge {
    * It ends when the answer has (or when `timeoutMs` passed, or the client closed stdin).
    */
   async #post(line: Line, era: Era, sink: Sink, timeoutMs?: number): Promise<void> {
-    const request = new AbortController();
-    this.#inflight.add(request);
-    const timer = timeoutMs === undefined
-      ? undefined
-      : setTimeout(() => request.abort(), timeoutMs);
+    // Without a time limit (every forwarded line), the exchange ends when the client closes
+    // stdin: it takes the bridge's own signal, and costs no controller or timer of its own.
+    let request: AbortController | undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    if (timeoutMs !== undefined) {
+      const own = request = new AbortController();
+      this.#inflight.add(own);
+      timer = setTimeout(() => own.abort(), timeoutMs);
+    }
     // A request's exchange ends with its answer; what comes before it has a method
     // (notifications, the server's requests), so the first message without one is the answer.
     const awaited = line.id !== undefined && line.method !== undefined;
@@ -361,12 +365,14 @@ class Bridge {
     };
     let failure: unknown;
     try {
-      await this.#exchange(line, era, watched, request.signal);
+      await this.#exchange(line, era, watched, request?.signal ?? this.#closed.signal);
     } catch (error) {
       failure = error;
     } finally {
-      clearTimeout(timer);
-      this.#inflight.delete(request);
+      if (request) {
+        clearTimeout(timer);
+        this.#inflight.delete(request);
+      }
     }
     if (this.#closed.signal.aborted) return;
     // The answer broke off (a stalled or closed stream, one the server ended without its
@@ -1235,10 +1241,14 @@ async function readEvents(response: Response, sink: Sink, signal: AbortSignal): 
   let buffer = "";
   const onAbort = (): void => void reader.cancel().catch(() => {});
   signal.addEventListener("abort", onAbort, { once: true });
+  let ended = false;
   try {
     for (;;) {
       const { done, value } = await reader.read();
-      if (done) break;
+      if (done) {
+        ended = true;
+        break;
+      }
       buffer += decoder.decode(value, { stream: true });
       // Line ends of any kind become "\n"; a "\r" at the end waits for what follows it.
       if (buffer.includes("\r") && !buffer.endsWith("\r")) buffer = buffer.replace(/\r\n?/g, "\n");
@@ -1255,7 +1265,8 @@ async function readEvents(response: Response, sink: Sink, signal: AbortSignal): 
     if (!signal.aborted) throw error;
   } finally {
     signal.removeEventListener("abort", onAbort);
-    await reader.cancel().catch(() => {});
+    if (ended) reader.releaseLock();
+    else await reader.cancel().catch(() => {});
   }
 }
 

@@ -139,7 +139,18 @@ export async function runMcpProxy(
     if ((input instanceof Request ? input.url : String(input)) === tokenUrl) {
       return tokenFetch(input, init);
     }
-    const sent = new Headers(init?.headers).get("authorization");
+    // The session sends a plain record, with its own token as a lowercase `authorization`.
+    const headers = init?.headers;
+    let sent: string | null | undefined;
+    if (headers === undefined || Array.isArray(headers) || headers instanceof Headers) {
+      sent = new Headers(headers).get("authorization");
+    } else {
+      const record = headers as Record<string, string>;
+      sent = record.authorization;
+      if (sent === undefined) {
+        for (const key in record) if (key.toLowerCase() === "authorization") sent = record[key];
+      }
+    }
     if (sent?.startsWith("Bearer ")) {
       tokens.add(sent.slice(7));
       if (tokens.size > 64) tokens.delete(tokens.values().next().value!);
