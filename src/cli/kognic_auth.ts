@@ -100,7 +100,11 @@ ${TOKEN_CACHE_HELP}${
     name: "mcp-proxy",
     synopsis: "URL [options]",
     summary: "Serve the MCP server at URL on stdio, every request with a current token",
-    options: { ...TOKEN_FLAGS, H: { type: "string", short: "H", multiple: true } },
+    options: {
+      ...TOKEN_FLAGS,
+      H: { type: "string", short: "H", multiple: true },
+      "input-timeout": { type: "string" },
+    },
     help: `  The options of get-access-token that choose the token (--server,
   --credentials, --env, --env-config-file-path, --token-cache, --scopes,
   --scope, --token-endpoint-auth-method, --timeout, --allow-origin); the environment is
@@ -109,6 +113,11 @@ ${TOKEN_CACHE_HELP}${
   else nothing is sent and the exit is 1; and
   -H "Name: value"             A header for every request to the MCP server
                                (repeatable)
+  --input-timeout SECONDS      Where the client and the server speak different MCP
+                               eras: how long the client may take to answer the
+                               server's requests (elicitation, sampling, roots)
+                               before the server is told it did not (default: 600,
+                               at most 3600)
 `,
     positionals: true,
     run: mcpProxy,

@@ -36,8 +36,11 @@ export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 const DISCOVER_TIMEOUT_MS = 15_000;
 /** How long a forwarded request may run across eras (the SDK's default is 60 s). */
 const CROSS_ERA_TIMEOUT_MS = 60 * 60 * 1000;
-/** How long the bridge waits for a 2026-07-28 client to retry a call with the input asked of it. */
-const INPUT_WAIT_MS = 10 * 60 * 1000;
+/**
+ * How long, by default, the bridge waits across eras for the client's answers to the server's
+ * requests: a 2025 client's answer to one, or a 2026-07-28 client's retry of the call with them.
+ */
+export const INPUT_WAIT_MS = 10 * 60 * 1000;
 /** The server→client requests, each with the client capability it needs. */
 const INPUT_METHODS: Record<string, string> = {
   "elicitation/create": "elicitation",
@@ -84,6 +87,11 @@ export interface McpBridgeOptions {
   report(what: string, error: unknown): void;
   /** Debug lines (`-v`). */
   debug: Debug;
+  /**
+   * How long the client's answers to the server's requests may take across eras, in ms.
+   * @default {INPUT_WAIT_MS}
+   */
+  inputWaitMs?: number;
 }
 
 /** What the bridge did, for the exit code and the debug output. */
@@ -122,7 +130,7 @@ export async function runMcpBridge(options: McpBridgeOptions): Promise<McpBridge
 class Bridge {
   #options: McpBridgeOptions;
   #closed = new AbortController();
-  /** The requests in flight, aborted when the client closes stdin. */
+  /** The requests in flight with a time limit of their own, aborted when the client closes stdin. */
   #inflight = new Set<AbortController>();
   #sessionId: string | undefined;
   #protocolVersion: string | undefined;
@@ -338,26 +346,46 @@ class Bridge {
    * It ends when the answer has (or when `timeoutMs` passed, or the client closed stdin).
    */
   async #post(line: Line, era: Era, sink: Sink, timeoutMs?: number): Promise<void> {
-    const request = new AbortController();
-    this.#inflight.add(request);
-    const timer = timeoutMs === undefined
-      ? undefined
-      : setTimeout(() => request.abort(), timeoutMs);
-    let delivered = 0;
-    const counted: Sink = (text) => {
-      delivered++;
+    // Without a time limit (every forwarded line), the exchange ends when the client closes
+    // stdin: it takes the bridge's own signal, and costs no controller or timer of its own.
+    let request: AbortController | undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    if (timeoutMs !== undefined) {
+      const own = request = new AbortController();
+      this.#inflight.add(own);
+      timer = setTimeout(() => own.abort(), timeoutMs);
+    }
+    // A request's exchange ends with its answer; what comes before it has a method
+    // (notifications, the server's requests), so the first message without one is the answer.
+    const awaited = line.id !== undefined && line.method !== undefined;
+    let answered = false;
+    const watched: Sink = (text) => {
+      if (awaited && !answered) answered = isAnswer(text, line.id!);
       sink(text);
     };
+    let failure: unknown;
     try {
-      await this.#exchange(line, era, counted, request.signal);
+      await this.#exchange(line, era, watched, request?.signal ?? this.#closed.signal);
     } catch (error) {
-      // The answer broke off (a stalled or closed stream): the client still waits for one.
-      if (delivered > 0 || this.#closed.signal.aborted) throw error;
-      this.#answerError(sink, line, `: ${String((error as Error)?.message ?? error)}`);
+      failure = error;
     } finally {
-      clearTimeout(timer);
-      this.#inflight.delete(request);
+      if (request) {
+        clearTimeout(timer);
+        this.#inflight.delete(request);
+      }
     }
+    if (this.#closed.signal.aborted) return;
+    // The answer broke off (a stalled or closed stream, one the server ended without its
+    // answer): the client still waits for one.
+    if (awaited && !answered) {
+      this.#answerError(
+        sink,
+        line,
+        failure === undefined
+          ? ": the server ended the answer's event stream before the answer"
+          : `: ${String((failure as Error)?.message ?? failure)}`,
+      );
+    } else if (failure !== undefined) throw failure;
   }
 
   async #exchange(line: Line, era: Era, sink: Sink, signal: AbortSignal): Promise<void> {
@@ -513,6 +541,8 @@ class Bridge {
     const capabilities = (params?.capabilities ??
       meta?.["io.modelcontextprotocol/clientCapabilities"] ?? {}) as Record<string, unknown>;
     const clientEra: Era = isModern(first) ? "modern" : "legacy";
+    const inputWait = this.#options.inputWaitMs ?? INPUT_WAIT_MS;
+    const waited = `${inputWait / 1000} s`;
     const upstream = new kit.Client(
       { name: "kognic-auth mcp-proxy", version: clientApi().VERSION },
       { capabilities: pick(capabilities, Object.values(INPUT_METHODS)) },
@@ -575,11 +605,25 @@ class Bridge {
           requestFlows.delete(ctx.mcpReq.id);
           if (clientEra === "legacy") {
             if (!current) throw rpcError(INTERNAL_ERROR, "the MCP client is not connected");
-            const answer = await current.request(
-              { method, ...(params ? { params } : {}) } as never,
-              PASSTHROUGH,
-              { signal: ctx.mcpReq.signal, timeout: INPUT_WAIT_MS },
-            );
+            let answer;
+            try {
+              answer = await current.request(
+                { method, ...(params ? { params } : {}) } as never,
+                PASSTHROUGH,
+                { signal: ctx.mcpReq.signal, timeout: inputWait },
+              );
+            } catch (error) {
+              // The SDK cancels the request on the client's side when its time is up.
+              if (
+                (error as { code?: unknown })?.code !== "REQUEST_TIMEOUT" ||
+                ctx.mcpReq.signal.aborted
+              ) {
+                throw error;
+              }
+              const reason = `the MCP client did not answer ${method} within ${waited}`;
+              debug(`${reason}; ${where} is told so`);
+              throw rpcError(INTERNAL_ERROR, reason);
+            }
             return stripped(answer as Record<string, unknown>);
           }
           // A client of 2026-07-28 is asked only within a call it is waiting on: the one on
@@ -739,14 +783,22 @@ class Bridge {
         const state = mcpReq.requestState?.();
         let flow: InputFlow | undefined;
         if (state === undefined) {
-          flow = new InputFlow((signal, self) =>
-            // The flow goes with the call's HTTP request, to tell which call the server's
-            // requests on its event stream belong to.
-            flowOfRequest.run(
-              self,
-              () =>
-                forward(request.method, request.params, signal, (value) => self.progress?.(value)),
-            )
+          flow = new InputFlow(
+            (signal, self) =>
+              // The flow goes with the call's HTTP request, to tell which call the server's
+              // requests on its event stream belong to.
+              flowOfRequest.run(
+                self,
+                () =>
+                  forward(
+                    request.method,
+                    request.params,
+                    signal,
+                    (value) => self.progress?.(value),
+                  ),
+              ),
+            inputWait,
+            (reason) => debug(`${reason}; the call to ${where} was ended`),
           );
           flows.set(flow.id, flow);
           flow.done.finally(() => {
@@ -935,10 +987,21 @@ class InputFlow {
   #wake: (() => void) | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #keys = 0;
+  #waitMs: number;
+  #gaveUp: (reason: string) => void;
 
+  /**
+   * @param start Sends the call upstream.
+   * @param waitMs How long the client may take to retry the call with its answers.
+   * @param gaveUp Told why, when the client took longer and the call was ended.
+   */
   constructor(
     start: (signal: AbortSignal, flow: InputFlow) => Promise<Record<string, unknown>>,
+    waitMs: number,
+    gaveUp: (reason: string) => void,
   ) {
+    this.#waitMs = waitMs;
+    this.#gaveUp = gaveUp;
     this.done = start(this.#controller.signal, this);
     const finish = (): void => {
       this.#finished = true;
@@ -1010,10 +1073,13 @@ class InputFlow {
           ...(entry.params ? { params: entry.params } : {}),
         };
       }
-      this.#timer = setTimeout(
-        () => this.abort(new Error("the MCP client did not retry the call with its answers")),
-        INPUT_WAIT_MS,
-      );
+      this.#timer = setTimeout(() => {
+        const reason = `the MCP client did not retry the call with its answers within ${
+          this.#waitMs / 1000
+        } s`;
+        this.#gaveUp(reason);
+        this.abort(new Error(reason));
+      }, this.#waitMs);
       (this.#timer as { unref?: () => void }).unref?.();
       return { resultType: "input_required", inputRequests, requestState: this.id };
     } finally {
@@ -1066,6 +1132,13 @@ function parseJson(text: string): Record<string, unknown> | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Whether a message the server sent in a request's exchange is the answer to request `id`. */
+function isAnswer(text: string, id: Id): boolean {
+  if (!text.includes('"method"')) return true;
+  const message = parseJson(text);
+  return message !== undefined && message.method === undefined && message.id === id;
 }
 
 /** Whether a client line is of the 2026-07-28 era: a discovery, or a request with its version in `_meta`. */
@@ -1168,10 +1241,14 @@ async function readEvents(response: Response, sink: Sink, signal: AbortSignal): 
   let buffer = "";
   const onAbort = (): void => void reader.cancel().catch(() => {});
   signal.addEventListener("abort", onAbort, { once: true });
+  let ended = false;
   try {
     for (;;) {
       const { done, value } = await reader.read();
-      if (done) break;
+      if (done) {
+        ended = true;
+        break;
+      }
       buffer += decoder.decode(value, { stream: true });
       // Line ends of any kind become "\n"; a "\r" at the end waits for what follows it.
       if (buffer.includes("\r") && !buffer.endsWith("\r")) buffer = buffer.replace(/\r\n?/g, "\n");
@@ -1188,7 +1265,8 @@ async function readEvents(response: Response, sink: Sink, signal: AbortSignal): 
     if (!signal.aborted) throw error;
   } finally {
     signal.removeEventListener("abort", onAbort);
-    await reader.cancel().catch(() => {});
+    if (ended) reader.releaseLock();
+    else await reader.cancel().catch(() => {});
   }
 }
 

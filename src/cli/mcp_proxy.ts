@@ -13,7 +13,7 @@ import { chooseToken, type FlagValues, tokenWithin } from "./token_choice.ts";
 import { UsageError } from "./skeleton.ts";
 import { cliFetch } from "./common.ts";
 import { checkMcpSdk } from "./mcp_sdk.ts";
-import { runMcpBridge } from "./mcp_bridge.ts";
+import { INPUT_WAIT_MS, runMcpBridge } from "./mcp_bridge.ts";
 
 /** What the proxy reads and writes besides stdin and stdout, which carry MCP. */
 export interface McpProxyIO {
@@ -37,6 +37,8 @@ const RESERVED = new Set([
   "mcp-name",
 ]);
 const ERROR_TEXT_LIMIT = 500;
+/** The most `--input-timeout` may be, in seconds. */
+const MAX_INPUT_TIMEOUT_SECONDS = 3600;
 /** The command whose help usage errors point to. */
 const COMMAND = "kognic-auth mcp-proxy";
 
@@ -63,6 +65,25 @@ export function parseHeaderFlags(flags: readonly string[]): Record<string, strin
     headers[name] = value;
   }
   return headers;
+}
+
+/**
+ * `--input-timeout SECONDS` in ms: how long the client's answers to the server's requests may take
+ * across eras (default 600 s).
+ */
+export function inputTimeoutFlag(values: FlagValues): number {
+  const text = values["input-timeout"];
+  if (text === undefined) return INPUT_WAIT_MS;
+  const seconds = typeof text === "string" && /^\s*\d+(\.\d+)?\s*$/.test(text) ? Number(text) : NaN;
+  if (!(seconds > 0 && seconds <= MAX_INPUT_TIMEOUT_SECONDS)) {
+    throw new UsageError(
+      `--input-timeout must be a number of seconds above 0 and at most ${MAX_INPUT_TIMEOUT_SECONDS}, not "${
+        String(text).slice(0, 40)
+      }"`,
+      COMMAND,
+    );
+  }
+  return Math.round(seconds * 1000);
 }
 
 /**
@@ -97,6 +118,7 @@ export async function runMcpProxy(
     throw new UsageError(`mcp-proxy needs an http or https URL, not ${url.protocol}`, COMMAND);
   }
   const extraHeaders = parseHeaderFlags((values.H as string[] | undefined) ?? []);
+  const inputWaitMs = inputTimeoutFlag(values);
   const where = `${url.origin}${url.pathname}`;
   // First, so that a missing SDK is reported before anything else is tried.
   checkMcpSdk();
@@ -117,7 +139,18 @@ export async function runMcpProxy(
     if ((input instanceof Request ? input.url : String(input)) === tokenUrl) {
       return tokenFetch(input, init);
     }
-    const sent = new Headers(init?.headers).get("authorization");
+    // The session sends a plain record, with its own token as a lowercase `authorization`.
+    const headers = init?.headers;
+    let sent: string | null | undefined;
+    if (headers === undefined || Array.isArray(headers) || headers instanceof Headers) {
+      sent = new Headers(headers).get("authorization");
+    } else {
+      const record = headers as Record<string, string>;
+      sent = record.authorization;
+      if (sent === undefined) {
+        for (const key in record) if (key.toLowerCase() === "authorization") sent = record[key];
+      }
+    }
     if (sent?.startsWith("Bearer ")) {
       tokens.add(sent.slice(7));
       if (tokens.size > 64) tokens.delete(tokens.values().next().value!);
@@ -166,6 +199,7 @@ export async function runMcpProxy(
     clean,
     report,
     debug,
+    inputWaitMs,
   });
   closing = true;
   if (outcome.failure !== undefined) {

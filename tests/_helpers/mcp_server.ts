@@ -142,6 +142,8 @@ export interface TestMcpServer extends TokenCheckedServer {
   readonly asked: AskAnswers;
   /** The resources subscribed to (`resources/subscribe`, and not unsubscribed), in any session. */
   readonly subscriptions: ReadonlySet<string>;
+  /** The errors `ask`'s requests of the client were answered with: `error CODE: MESSAGE`. */
+  readonly askErrors: readonly string[];
   /**
    * Asks the client of the latest session its roots outside any call (on the session's own
    * event stream, waiting 5 s at most): `answered URI...`, or `error CODE: MESSAGE`.
@@ -297,6 +299,7 @@ export async function startMcpServer(
   const transports = new Map<string, StreamableHTTPServerTransport>();
   const sessions: string[] = [];
   const asked: AskAnswers = { names: [], roots: [], samples: [] };
+  const askErrors: string[] = [];
   let latest: Server | undefined;
   /** The resources subscribed to, in any session. */
   const subscribed = new Set<string>();
@@ -349,7 +352,10 @@ export async function startMcpServer(
             params: askName(token, request.params.arguments?.tag),
           },
           ElicitResultSchema,
-        );
+        ).catch((error: { code?: unknown; message?: unknown }) => {
+          askErrors.push(`error ${error?.code}: ${error?.message}`);
+          throw error;
+        });
         const sampled = await extra.sendRequest<{ content: { text?: string } }>(
           { method: "sampling/createMessage", params: ASK_SAMPLE },
           CreateMessageResultSchema,
@@ -422,6 +428,7 @@ export async function startMcpServer(
     sessions: { value: sessions },
     asked: { value: asked },
     subscriptions: { value: subscribed },
+    askErrors: { value: askErrors },
     listRootsOutsideCalls: {
       value: async () => {
         if (!latest) return "error: no session";

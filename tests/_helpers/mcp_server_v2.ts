@@ -29,6 +29,14 @@ export interface TestMcpServerV2 extends TokenCheckedServer {
   readonly methods: readonly string[];
   /** What the tool `ask` got from the client (with `ask`). */
   readonly asked: AskAnswers;
+  /** The `subscriptions/listen` streams open now. */
+  readonly openListens: number;
+  /**
+   * Ends every open `subscriptions/listen` stream: `graceful` as the SDK does when its handler
+   * closes (the stream's final, empty result; a fresh handler serves what follows), `abrupt` by
+   * dropping the connection without one.
+   */
+  endListens(how: "graceful" | "abrupt"): Promise<void>;
 }
 
 /** Which eras the server answers. */
@@ -116,7 +124,10 @@ export async function startMcpServerV2(
     return server;
   }
 
-  const handler = createMcpHandler(newServer, { legacy: options.legacy ?? "reject" });
+  const newHandler = () => createMcpHandler(newServer, { legacy: options.legacy ?? "reject" });
+  let handler = newHandler();
+  /** The responses of the open `subscriptions/listen` streams. */
+  const listens = new Set<ServerResponse>();
 
   async function handle(req: IncomingMessage, res: ServerResponse, token: string): Promise<void> {
     const chunks: Buffer[] = [];
@@ -126,6 +137,10 @@ export async function startMcpServerV2(
     try {
       const method = JSON.parse(body.toString()).method;
       if (typeof method === "string") methods.push(method);
+      if (method === "subscriptions/listen") {
+        listens.add(res);
+        res.on("close", () => listens.delete(res));
+      }
     } catch {
       // Not JSON: the handler answers it.
     }
@@ -150,10 +165,20 @@ export async function startMcpServerV2(
     res.on("close", () => void reader.cancel().catch(() => {}));
     for (;;) {
       const { done, value } = await reader.read();
-      if (done) break;
+      if (done || res.destroyed) break;
       res.write(value);
     }
     res.end();
+  }
+
+  async function endListens(how: "graceful" | "abrupt"): Promise<void> {
+    if (how === "abrupt") {
+      for (const res of listens) res.destroy();
+      return;
+    }
+    const old = handler;
+    handler = newHandler();
+    await old.close();
   }
 
   const server = await serveBehindTokens(
@@ -166,5 +191,7 @@ export async function startMcpServerV2(
     modernRequests: { get: () => modernRequests },
     methods: { value: methods },
     asked: { value: asked },
+    openListens: { get: () => listens.size },
+    endListens: { value: endListens },
   }) as TestMcpServerV2;
 }
