@@ -3,7 +3,10 @@
 // cli.ts and what it needs to answer, and a warm `get-access-token` (a fresh
 // token in the file cache) loads no module of Deno's Node layer beyond what
 // an empty script loads, so neither `node:` nor a global timer (which loads
-// `node:timers`) is on the way. What this costs in time is for the benchmark.
+// `node:timers`) is on the way; without -v it loads none of the telemetry,
+// the token request, the API client or the MCP commands, and at most
+// WARM_MODULES of the package's modules. What this costs in time is for the
+// benchmark.
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -21,6 +24,36 @@ import {
 } from "../_helpers/mod.ts";
 
 const SKIP = "Deno" in globalThis ? false : "Deno's start-up";
+/**
+ * The most modules of the package a warm `get-access-token` (no -v) may
+ * compile: the command, the entry points it loads (`@kognic/auth` and
+ * `@kognic/auth/config`) with their static imports, and the cache read.
+ */
+const WARM_MODULES = 48;
+/**
+ * Modules a warm `get-access-token` without -v never needs, by path from the
+ * package root: a prefix ends in `/`. The telemetry describes events only for
+ * -v; the token request, its retries and redirects only run on a miss.
+ */
+const NOT_WARM = [
+  "telemetry.ts",
+  "src/telemetry/",
+  "src/core/event_log.ts",
+  "client.ts",
+  "src/api/",
+  "src/cli/api_client.ts",
+  "src/cli/kog.ts",
+  "src/cli/kog_mcp.ts",
+  "src/cli/mcp_bridge.ts",
+  "src/cli/mcp_proxy.ts",
+  "src/cli/mcp_sdk.ts",
+  "src/cli/node_fetch.ts",
+  "src/core/token_client.ts",
+  "src/core/token_provider.ts",
+  "src/core/redirect.ts",
+  "testing.ts",
+  "src/testing/",
+];
 /** The permissions the README gives the command: the cache is written. */
 const PERMISSIONS = ["--allow-net=127.0.0.1", "--allow-env", "--allow-read", "--allow-write"];
 
@@ -52,6 +85,13 @@ async function compiled(path: string): Promise<Set<string>> {
   return names;
 }
 
+/** The package's own modules among `names`, by path from the package root. */
+function packageModules(names: Set<string>): string[] {
+  const root = new URL("../../", import.meta.url).href;
+  return [...names].filter((name) => name.startsWith(root))
+    .map((name) => name.slice(root.length)).sort();
+}
+
 /** The modules of Deno's Node layer among `names`. */
 function nodeLayer(names: Set<string>): string[] {
   return [...names].filter((name) => name.startsWith("node:") || name.startsWith("ext:deno_node/"))
@@ -75,10 +115,11 @@ describe("kognic-auth as Deno starts it", { skip: SKIP }, () => {
   it("--version compiles only cli.ts, process_io.ts and version.ts of the package", async () => {
     const { code, stderr, names } = await runLogged(["--version"], isolatedXdg(dir.path));
     assert.equal(code, 0, stderr);
-    const root = new URL("../../", import.meta.url).href;
-    const ours = [...names].filter((name) => name.startsWith(root))
-      .map((name) => name.slice(root.length)).sort();
-    assert.deepEqual(ours, ["cli.ts", "src/cli/process_io.ts", "src/shared/version.ts"]);
+    assert.deepEqual(packageModules(names), [
+      "cli.ts",
+      "src/cli/process_io.ts",
+      "src/shared/version.ts",
+    ]);
   });
 
   it("a warm get-access-token compiles no more of the Node layer than an empty script", async () => {
@@ -110,5 +151,32 @@ describe("kognic-auth as Deno starts it", { skip: SKIP }, () => {
       "the warm run read the file cache",
     );
     assert.deepEqual(nodeLayer(warm.names).filter((name) => !baseline.has(name)), []);
+  });
+
+  it("a warm get-access-token without -v compiles no telemetry and at most WARM_MODULES modules", async () => {
+    const env = {
+      ...isolatedXdg(dir.path),
+      KOGNIC_CLIENT_ID: CLIENT_ID,
+      KOGNIC_CLIENT_SECRET: CLIENT_SECRET,
+    };
+    const args = ["get-access-token", "--server", server.url, "--token-cache", "file"];
+    const cold = await runCli(args, { env, denoPermissions: PERMISSIONS });
+    assert.equal(cold.code, 0, cold.stderr);
+    server.resetCounts();
+    const warm = await runLogged(args, env);
+    assert.equal(warm.code, 0, warm.stderr);
+    assert.equal(server.counts.tokenRequests, 0, "the warm run took its token from the cache");
+    const ours = packageModules(warm.names);
+    assert.ok(ours.includes("src/config/token_cache.ts"), "the warm run read the file cache");
+    const needless = ours.filter((path) =>
+      NOT_WARM.some((not) => not.endsWith("/") ? path.startsWith(not) : path === not)
+    );
+    assert.deepEqual(needless, [], "modules a warm run does not need");
+    assert.ok(
+      ours.length <= WARM_MODULES,
+      `a warm run compiled ${ours.length} of the package's modules (at most ${WARM_MODULES}):\n${
+        ours.join("\n")
+      }`,
+    );
   });
 });
