@@ -168,11 +168,17 @@ export function environmentOrigin(chosen: ChosenEnvironment): string {
     : `the built-in default (no environments file at ${path})`;
 }
 
+/**
+ * Whether `path` exists (an error other than "not found" counts as yes). On
+ * Deno through `Deno.stat`: `node:fs` would start Deno's Node layer, which
+ * costs a warm `get-access-token` (a URL and no environments file) more than
+ * the rest of it.
+ */
 async function exists(path: string): Promise<boolean> {
-  const { stat } = await import("node:fs/promises");
   const { isNotFound } = configApi();
+  const deno = (globalThis as { Deno?: { stat(path: string): Promise<unknown> } }).Deno;
   try {
-    await stat(path);
+    await (deno ? deno.stat(path) : (await import("node:fs/promises")).stat(path));
     return true;
   } catch (error) {
     return !isNotFound(error);

@@ -98,6 +98,21 @@ function nodeLayer(names: Set<string>): string[] {
     .sort();
 }
 
+let empty: Promise<Set<string>> | undefined;
+
+/** What an empty script compiles (once). */
+function emptyScript(): Promise<Set<string>> {
+  empty ??= (async () => {
+    const script = join(dir.path, "empty.ts");
+    await writeFile(script, "");
+    const log = join(dir.path, "empty.log");
+    const bare = await runCommand([process.execPath, "run", logFlags(log)], [script]);
+    assert.equal(bare.code, 0, bare.stderr);
+    return await compiled(log);
+  })();
+  return empty;
+}
+
 /** Runs the command with its scripts logged; returns the outcome and what it compiled. */
 async function runLogged(
   args: string[],
@@ -122,36 +137,48 @@ describe("kognic-auth as Deno starts it", { skip: SKIP }, () => {
     ]);
   });
 
-  it("a warm get-access-token compiles no more of the Node layer than an empty script", async () => {
-    const empty = join(dir.path, "empty.ts");
-    await writeFile(empty, "");
-    const emptyLog = join(dir.path, "empty.log");
-    const bare = await runCommand([process.execPath, "run", logFlags(emptyLog)], [empty]);
-    assert.equal(bare.code, 0, bare.stderr);
-    const baseline = new Set(nodeLayer(await compiled(emptyLog)));
+  /** The warm paths held to the Node layer of an empty script: args and variables. */
+  const WARM_PATHS: { name: string; args: string[]; env: Record<string, string> }[] = [
+    { name: "-v get-access-token --server", args: ["-v", "get-access-token"], env: {} },
+    {
+      // As Claude Code runs a headers helper: the MCP server's URL in the
+      // variable and no environments file, so the command looks for one.
+      name: "get-access-token --format headers with CLAUDE_CODE_MCP_SERVER_URL",
+      args: ["get-access-token", "--format", "headers"],
+      env: { CLAUDE_CODE_MCP_SERVER_URL: "/mcp" },
+    },
+  ];
 
-    const env = {
-      ...isolatedXdg(dir.path),
-      KOGNIC_CLIENT_ID: CLIENT_ID,
-      KOGNIC_CLIENT_SECRET: CLIENT_SECRET,
-    };
-    const args = ["-v", "get-access-token", "--server", server.url];
-    const cold = await runCli(args, { env, denoPermissions: PERMISSIONS });
-    assert.equal(cold.code, 0, cold.stderr);
-    server.resetCounts();
-    const warm = await runLogged(args, env);
-    assert.equal(warm.code, 0, warm.stderr);
-    assert.equal(
-      server.counts.tokenRequests,
-      0,
-      `the warm run took its token from the cache:\n${cold.stderr}\n${warm.stderr}`,
-    );
-    assert.ok(
-      [...warm.names].some((name) => name.endsWith("/src/config/token_cache.ts")),
-      "the warm run read the file cache",
-    );
-    assert.deepEqual(nodeLayer(warm.names).filter((name) => !baseline.has(name)), []);
-  });
+  for (const path of WARM_PATHS) {
+    it(`a warm ${path.name} compiles no more of the Node layer than an empty script`, async () => {
+      const baseline = new Set(nodeLayer(await emptyScript()));
+      const home = join(dir.path, `warm-${++logs}`);
+      const env: Record<string, string> = {
+        ...isolatedXdg(home),
+        KOGNIC_CLIENT_ID: CLIENT_ID,
+        KOGNIC_CLIENT_SECRET: CLIENT_SECRET,
+      };
+      for (const [name, value] of Object.entries(path.env)) {
+        env[name] = value.startsWith("/") ? server.url + value : value;
+      }
+      const args = [...path.args, "--server", server.url];
+      const cold = await runCli(args, { env, denoPermissions: PERMISSIONS });
+      assert.equal(cold.code, 0, cold.stderr);
+      server.resetCounts();
+      const warm = await runLogged(args, env);
+      assert.equal(warm.code, 0, warm.stderr);
+      assert.equal(
+        server.counts.tokenRequests,
+        0,
+        `the warm run took its token from the cache:\n${cold.stderr}\n${warm.stderr}`,
+      );
+      assert.ok(
+        [...warm.names].some((name) => name.endsWith("/src/config/token_cache.ts")),
+        "the warm run read the file cache",
+      );
+      assert.deepEqual(nodeLayer(warm.names).filter((name) => !baseline.has(name)), []);
+    });
+  }
 
   it("a warm get-access-token without -v compiles no telemetry and at most WARM_MODULES modules", async () => {
     const env = {
