@@ -10,7 +10,7 @@
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import { type LocalAuthServer, startAuthServer } from "../../testing.ts";
@@ -21,6 +21,8 @@ import {
   runCli,
   runCommand,
   tempDir,
+  writeCredentials,
+  writeEnvironments,
 } from "../_helpers/mod.ts";
 
 const SKIP = "Deno" in globalThis ? false : "Deno's start-up";
@@ -137,31 +139,65 @@ describe("kognic-auth as Deno starts it", { skip: SKIP }, () => {
     ]);
   });
 
-  /** The warm paths held to the Node layer of an empty script: args and variables. */
-  const WARM_PATHS: { name: string; args: string[]; env: Record<string, string> }[] = [
-    { name: "-v get-access-token --server", args: ["-v", "get-access-token"], env: {} },
+  /**
+   * The warm paths held to the Node layer of an empty script: the arguments
+   * (`--server` is added unless an environment names the server) and the
+   * variables, once the files a path reads are written under `home`.
+   */
+  const WARM_PATHS: {
+    name: string;
+    setup: (home: string) => Promise<{ args: string[]; env?: Record<string, string> }>;
+  }[] = [
+    {
+      name: "-v get-access-token --server",
+      setup: () => Promise.resolve({ args: ["-v", "get-access-token", "--server", server.url] }),
+    },
     {
       // As Claude Code runs a headers helper: the MCP server's URL in the
       // variable and no environments file, so the command looks for one.
       name: "get-access-token --format headers with CLAUDE_CODE_MCP_SERVER_URL",
-      args: ["get-access-token", "--format", "headers"],
-      env: { CLAUDE_CODE_MCP_SERVER_URL: "/mcp" },
+      setup: () =>
+        Promise.resolve({
+          args: ["get-access-token", "--format", "headers", "--server", server.url],
+          env: { CLAUDE_CODE_MCP_SERVER_URL: `${server.url}/mcp` },
+        }),
+    },
+    {
+      name: "get-access-token --credentials FILE",
+      setup: async (home) => ({
+        args: ["get-access-token", "--server", server.url, "--credentials", await creds(home)],
+      }),
+    },
+    {
+      name: "get-access-token --env NAME (environments file, credentials file)",
+      setup: async (home) => {
+        await writeEnvironments(home, {
+          environments: {
+            local: { host: "127.0.0.1", auth_server: server.url, credentials: await creds(home) },
+          },
+        });
+        return { args: ["get-access-token", "--env", "local"] };
+      },
     },
   ];
+
+  /** A credentials file under `home`. */
+  async function creds(home: string): Promise<string> {
+    await mkdir(home, { recursive: true });
+    return await writeCredentials(home);
+  }
 
   for (const path of WARM_PATHS) {
     it(`a warm ${path.name} compiles no more of the Node layer than an empty script`, async () => {
       const baseline = new Set(nodeLayer(await emptyScript()));
       const home = join(dir.path, `warm-${++logs}`);
+      const { args, env: variables } = await path.setup(home);
       const env: Record<string, string> = {
         ...isolatedXdg(home),
         KOGNIC_CLIENT_ID: CLIENT_ID,
         KOGNIC_CLIENT_SECRET: CLIENT_SECRET,
+        ...variables,
       };
-      for (const [name, value] of Object.entries(path.env)) {
-        env[name] = value.startsWith("/") ? server.url + value : value;
-      }
-      const args = [...path.args, "--server", server.url];
       const cold = await runCli(args, { env, denoPermissions: PERMISSIONS });
       assert.equal(cold.code, 0, cold.stderr);
       server.resetCounts();
