@@ -2,17 +2,26 @@
 // sets KOGNIC_AUTH_CLI to it): it loads its bundle with Node's compile cache
 // on, where Node has one (22.1 and later), in a folder of the user's beside
 // the token cache, and a cache folder that cannot be made leaves the cache off
-// without changing what the command does. What the cache saves in time is for
-// the benchmark.
+// without changing what the command does; a token request (cold cache) goes
+// through the bin's own fetch without loading Node's undici, the global fetch's
+// code. What this saves in time is for the benchmark.
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readdir, stat } from "node:fs/promises";
+import { readdir, readFile, stat, writeFile } from "node:fs/promises";
 import module from "node:module";
 import { join } from "node:path";
 import process from "node:process";
 import { type LocalAuthServer, startAuthServer } from "../../testing.ts";
-import { CLIENT_ID, CLIENT_SECRET, isolatedXdg, runCli, tempDir } from "../_helpers/mod.ts";
+import {
+  cliCommand,
+  CLIENT_ID,
+  CLIENT_SECRET,
+  isolatedXdg,
+  runCli,
+  runCommand,
+  tempDir,
+} from "../_helpers/mod.ts";
 
 const onNodeBin = !("Deno" in globalThis) && !("Bun" in globalThis) &&
   process.env.KOGNIC_AUTH_CLI !== undefined;
@@ -85,5 +94,35 @@ describe("the npm bin kognic-auth on Node.js", { skip: SKIP }, () => {
     await token({ ...off, NODE_DISABLE_COMPILE_CACHE: "1" });
     const kept = await readdir(join(off.XDG_CACHE_HOME, FOLDER)).catch(() => []);
     assert.deepEqual(kept, [], "NODE_DISABLE_COMPILE_CACHE=1 keeps nothing");
+  });
+
+  it("a cold get-access-token loads none of Node's undici", async () => {
+    // Node's list of the built-in modules it loaded, written as the process exits.
+    const hook = join(dir.path, "loaded.mjs");
+    const list = join(dir.path, "loaded.txt");
+    await writeFile(
+      hook,
+      `import { writeFileSync } from "node:fs";\nprocess.on("exit", () => ` +
+        `writeFileSync(${JSON.stringify(list)}, process.moduleLoadList.join("\\n")));\n`,
+    );
+    const [node, ...bin] = cliCommand();
+    server.resetCounts();
+    const result = await runCommand(
+      [node, "--import", hook, ...bin],
+      ["get-access-token", "--server", server.url],
+      {
+        env: {
+          ...isolatedXdg(join(dir.path, "cold")),
+          KOGNIC_CLIENT_ID: CLIENT_ID,
+          KOGNIC_CLIENT_SECRET: CLIENT_SECRET,
+        },
+        killAfter: 60_000,
+      },
+    );
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(server.counts.tokenRequests, 1, "the cold run requested its token");
+    const loaded = (await readFile(list, "utf8")).split("\n");
+    assert.ok(loaded.some((name) => name.includes("http")), "the list names what was loaded");
+    assert.deepEqual(loaded.filter((name) => /undici/i.test(name)), []);
   });
 });
