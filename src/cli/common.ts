@@ -11,7 +11,7 @@ import type {
   ResolveEnvironmentOptions,
   TokenCacheMode,
 } from "../../config.ts";
-import { configApi, coreApi, loadedLibrary, telemetryApi } from "./library.ts";
+import { configApi, coreApi, loadedLibrary } from "./library.ts";
 
 /** Writes one debug line (the commands' -v); never given a secret or a token. */
 export type Debug = (text: string) => void;
@@ -168,11 +168,17 @@ export function environmentOrigin(chosen: ChosenEnvironment): string {
     : `the built-in default (no environments file at ${path})`;
 }
 
+/**
+ * Whether `path` exists (an error other than "not found" counts as yes). On
+ * Deno through `Deno.stat`: `node:fs` would start Deno's Node layer, which
+ * costs a warm `get-access-token` (a URL and no environments file) more than
+ * the rest of it.
+ */
 async function exists(path: string): Promise<boolean> {
-  const { stat } = await import("node:fs/promises");
   const { isNotFound } = configApi();
+  const deno = (globalThis as { Deno?: { stat(path: string): Promise<unknown> } }).Deno;
   try {
-    await stat(path);
+    await (deno ? deno.stat(path) : (await import("node:fs/promises")).stat(path));
     return true;
   } catch (error) {
     return !isNotFound(error);
@@ -306,9 +312,15 @@ const DEBUG_EVENTS: ReadonlySet<AuthEvent["type"]> = new Set([
   "request.unauthenticated",
 ]);
 
-/** A session's `onEvent` that writes -v lines for its events. */
+/**
+ * A session's `onEvent` that writes -v lines for its events, described by
+ * `@kognic/auth/telemetry`: a command loads that with -v (kognic-auth loads
+ * it only then, so without it the line, which is not shown, is the type).
+ */
 export function debugEvents(debug: Debug): AuthEventListener {
   return (event) => {
-    if (DEBUG_EVENTS.has(event.type)) debug(telemetryApi().describeEvent(event));
+    if (!DEBUG_EVENTS.has(event.type)) return;
+    const telemetry = loadedLibrary()?.telemetry;
+    debug(telemetry ? telemetry.describeEvent(event) : event.type);
   };
 }

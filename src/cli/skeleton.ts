@@ -11,7 +11,7 @@ import { stdinChunks, writeStderr, writeStdout } from "./process_io.ts";
 import type { TokenCacheMode } from "../../config.ts";
 import type { EnvSource } from "../../mod.ts";
 import { describe, isPermissionDenied, oneLine } from "./common.ts";
-import { configApi, loadLibrary } from "./library.ts";
+import { configApi, loadLibrary, loadTelemetry } from "./library.ts";
 
 /** Where a command reads and writes; tests pass their own. */
 export interface CliIO {
@@ -168,16 +168,18 @@ export function concat(chunks: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
  * error is one line and a pointer to `--help` (exit 2); any other error is
  * one line starting `Error:` (exit 1). Both lines have their control
  * characters escaped; messages never hold a secret, and stacks and causes
- * are not printed.
+ * are not printed. The library is loaded first; `library.telemetry: false`
+ * leaves `@kognic/auth/telemetry` to the body ({@linkcode loadTelemetry}).
  */
 export async function runMain(
   program: string,
   io: CliIO,
   body: () => Promise<number>,
+  library: { telemetry?: boolean } = {},
 ): Promise<number> {
   let code: number;
   try {
-    await loadLibrary();
+    await loadLibrary(library);
     code = await body();
   } catch (error) {
     warnDeniedEnv(io);
@@ -736,7 +738,8 @@ export function runProgram(
       rest = rest.slice(1);
       candidates = candidates.filter((command) => command.name.split(" ")[level] === word);
     }
-  });
+    // The telemetry (event lines) is loaded by runCommand, only with -v.
+  }, { telemetry: false });
 }
 
 /** The usage error of an option before the command that is not a global one. */
@@ -763,7 +766,7 @@ async function runCommand(
   io: CliIO,
   debug: (text: string) => void,
   help: boolean,
-  setVerbose: (on: boolean) => void,
+  setVerbose: (on: boolean) => boolean,
 ): Promise<number> {
   const name = `${program.name} ${command.name}`;
   const parsed = parseOptions(
@@ -772,11 +775,14 @@ async function runCommand(
     name,
     command.positionals,
   );
-  setVerbose(parsed.values.verbose === true);
+  const verbose = setVerbose(parsed.values.verbose === true);
   if (help || parsed.values.help) {
     io.stdout(commandHelp(program, command));
     return EXIT_OK;
   }
+  // The session events' -v lines are described by @kognic/auth/telemetry,
+  // which a run without -v (the warm token of a headers helper) never loads.
+  if (verbose) await loadTelemetry();
   try {
     return await command.run(parsed, { io, debug, command: name });
   } catch (error) {

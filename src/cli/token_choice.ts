@@ -232,7 +232,13 @@ export async function chooseToken(
     scopes,
     tokenEndpointAuthMethod: authMethod ?? environment?.tokenEndpointAuthMethod,
     fetch: (input, init) => {
-      const target = input instanceof Request ? input.url : String(input);
+      // Not `instanceof Request`: on Node.js the global Request loads undici
+      // (the global fetch's code), which the bin's own fetch does without.
+      const target = typeof input === "string"
+        ? input
+        : input instanceof URL
+        ? input.href
+        : input.url;
       if (target === tokenUrl) requested++;
       return baseFetch(input, init);
     },
