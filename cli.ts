@@ -32,6 +32,7 @@ import {
   EXIT_ERROR,
   EXIT_OK,
   processArgs,
+  finish,
   setExitCode,
   writeStdout,
 } from "./src/cli/process_io.ts";
@@ -76,5 +77,5 @@ if (import.meta.main) {
   // An error until main answers: a run whose waits all ended unanswered
   // (the process left with nothing to wait for) does not exit 0.
   setExitCode(EXIT_ERROR);
-  main(processArgs()).then(setExitCode);
+  main(processArgs()).then(finish);
 }

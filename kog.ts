@@ -37,12 +37,11 @@ import "./src/runtime/install.ts";
 
 import process from "node:process";
 import { main } from "./src/cli/kog.ts";
+import { finish } from "./src/cli/process_io.ts";
 
 export { EXIT_ERROR, EXIT_OK, EXIT_USAGE, type KogIO, main, METHODS } from "./src/cli/kog.ts";
 
 if (import.meta.main) {
   // No top-level await: this module must stay loadable with require() on Node.
-  main(process.argv.slice(2)).then((code) => {
-    process.exitCode = code;
-  });
+  main(process.argv.slice(2)).then(finish);
 }

@@ -48,7 +48,7 @@ interface DenoLike {
 }
 
 interface NodeStream {
-  write(text: string): unknown;
+  write(text: string, callback?: () => void): unknown;
   on(event: "error", listener: (error: unknown) => void): unknown;
 }
 
@@ -129,6 +129,7 @@ function writer(stream: "stdout" | "stderr"): (text: string) => void {
   const output = d[stream];
   const encoder = new TextEncoder();
   let tail = Promise.resolve();
+  written.push(() => tail);
   const writeAll = async (bytes: Uint8Array): Promise<void> => {
     let offset = 0;
     while (offset < bytes.length) offset += await output.write(bytes.subarray(offset));
@@ -143,6 +144,32 @@ function writer(stream: "stdout" | "stderr"): (text: string) => void {
 export function stdinChunks(): AsyncIterable<Uint8Array | string> {
   const d = deno();
   return d ? d.stdin.readable : nodeProcess().stdin;
+}
+
+/** On Deno, each writer's queue of writes, to wait for before the process ends. */
+const written: (() => Promise<void>)[] = [];
+
+/**
+ * Ends the process with `code` once what the command wrote to standard output
+ * and error has been handed to the system: nothing a finished command left
+ * behind (a file operation that never returns, a timer, a socket) keeps the
+ * process running or spending CPU.
+ */
+export function finish(code: number): void {
+  const d = deno();
+  if (d) {
+    d.exitCode = code;
+    Promise.all(written.map((tail) => tail())).then(() => d.exit(code), () => d.exit(code));
+    return;
+  }
+  const p = nodeProcess();
+  p.exitCode = code;
+  let streams = 2;
+  const done = (): void => {
+    if (--streams === 0) p.exit(code);
+  };
+  p.stdout.write("", done);
+  p.stderr.write("", done);
 }
 
 let stdoutWriter: ((text: string) => void) | undefined;

@@ -16,6 +16,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import process from "node:process";
 import { EXIT_ERROR, EXIT_OK, EXIT_USAGE, main } from "../../cli.ts";
 import { type LocalAuthServer, startAuthServer } from "../../testing.ts";
 import {
@@ -689,6 +690,26 @@ describe("kognic-auth CLI", () => {
       assert.equal(result.code, 1, result.stderr);
       assert.equal(result.stdout, "");
       assert.equal(result.stderr, `Error: Could not find API Credentials file at ${missing}\n`);
+    });
+
+    // Node's recursive mkdir never returns for a folder under /proc: the
+    // command answers within its --timeout and then ends, whatever it left.
+    it("ends once it has answered, even when the token cache's folder can never be made", {
+      skip: process.platform !== "linux" && "needs Linux's /proc",
+    }, async () => {
+      const args = ["get-access-token", "--server", server.url, "--credentials", credentialsFile];
+      const result = await runCli([...args, "--token-cache", "file", "--timeout", "3"], {
+        env: { XDG_CACHE_HOME: "/proc/self/kognic-auth-nowhere", XDG_CONFIG_HOME: dir.path },
+        denoPermissions: ["--allow-net=127.0.0.1", "--allow-env", "--allow-read", "--allow-write"],
+        killAfter: 120_000,
+      });
+      stderrOutputs.push(result.stderr);
+      assert.ok(!result.killed, `still running after it answered: ${result.stderr}`);
+      if (result.code === 0) issuedTokens.add(result.stdout.trimEnd());
+      else {
+        assert.equal(result.code, 1);
+        assert.match(result.stderr, /^Error: [^\n]+\n$/);
+      }
     });
 
     it("exits 2 with one line and a pointer to --help on stderr, and nothing on stdout", async () => {
