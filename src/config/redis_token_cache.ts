@@ -9,7 +9,7 @@ import { ConfigurationError } from "../shared/errors.ts";
 import { inspectAsJson, redactAndCut, redactCause, rememberUrlSecrets } from "../shared/redact.ts";
 import { withDeadline } from "../shared/deadline.ts";
 import { checkNumber, TIMER_MS } from "../shared/numbers.ts";
-import { loadOptionalModule } from "../credentials/keyring_binding.ts";
+import { decodeOrKeep, loadOptionalModule } from "../credentials/keyring_binding.ts";
 import { type LeaseStore, runLocked, tellFallback } from "./_lease.ts";
 import { LocalQueue, parseBoundedJson, recordExpiry } from "./_store.ts";
 
@@ -154,7 +154,7 @@ export class RedisTokenCache extends BaseTokenCache implements AsyncDisposable {
     } else if (typeof options?.url === "string") {
       this.#url = parseRedisUrl(options.url);
       for (const part of [this.#url.password, this.#url.username]) {
-        if (part) this.#secrets.push(part, safeDecode(part));
+        if (part) this.#secrets.push(part, decodeOrKeep(part));
       }
     } else {
       throw new TypeError("RedisTokenCache needs a url (redis://HOST:PORT) or a client");
@@ -380,14 +380,6 @@ export function redactRedisUrl(url: URL): string {
   copy.search = "";
   copy.hash = "";
   return copy.href;
-}
-
-function safeDecode(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
-  }
 }
 
 type RedisModule = { createClient(options: Record<string, unknown>): NodeRedisClient };

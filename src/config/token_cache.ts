@@ -13,7 +13,6 @@ import {
   checkKeyring,
   findKeyringAccounts,
   openKeyringEntry,
-  probeKeyring,
 } from "../credentials/keyring_binding.ts";
 import { withFileLock } from "./_lease.ts";
 import { isSpent, LocalQueue, parseBoundedJson, randomHex, toPythonShape } from "./_store.ts";
@@ -340,20 +339,14 @@ export async function createTokenCache(
     return new RedisTokenCache({ ...options.redis, url: mode });
   }
   const { path, env, lockTimeout, probeTimeout } = options;
-  if (mode === "keyring") {
+  if (mode === "keyring" || mode === "auto") {
     const problem = await checkKeyring(probeTimeout);
-    if (problem) throw problem;
-  }
-  if (mode === "keyring" || (mode === "auto" && await probeKeyring(probeTimeout))) {
-    return new KeyringTokenCache({ env, lockTimeout });
+    if (!problem) return new KeyringTokenCache({ env, lockTimeout });
+    if (mode === "keyring") throw problem;
   }
   if (mode === "file" || mode === "auto") return new FileTokenCache({ path, env, lockTimeout });
-  if (mode === "none") return undefined;
-  throw new TypeError(
-    `Unknown token cache mode "${
-      String(mode).slice(0, 40)
-    }"; expected auto, keyring, file, none or redis://HOST:PORT[/DB]`,
-  );
+  if (mode !== "none") parseTokenCacheMode(String(mode), undefined, "The token cache mode"); // throws
+  return undefined;
 }
 
 /** The most a token cache file may hold (16 MiB); a larger one reads as corrupt. */

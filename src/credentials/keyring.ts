@@ -9,10 +9,10 @@
 
 import {
   callKeyring,
+  checkKeyring,
   KEYRING_PROBE_TIMEOUT,
   type KeyringEntry,
   openKeyringEntry,
-  probeKeyring,
 } from "./keyring_binding.ts";
 import { ApiCredentials } from "../core/api_credentials.ts";
 import { parseCredentialsText, toFileJson } from "./json.ts";
@@ -180,7 +180,7 @@ export interface KeyringAvailableOptions {
  * ```
  */
 export async function keyringAvailable(options: KeyringAvailableOptions = {}): Promise<boolean> {
-  return await probeKeyring(options.timeout ?? KEYRING_PROBE_TIMEOUT);
+  return (await checkKeyring(options.timeout ?? KEYRING_PROBE_TIMEOUT)) === undefined;
 }
 
 function checkProfile(profile: string): void {

@@ -110,7 +110,7 @@ interface KeyringModule {
 
 /** How long a keyring operation may take, in ms (a desktop may ask the user to unlock it). */
 export const KEYRING_TIMEOUT = 10_000;
-/** How long {@linkcode probeKeyring} waits, in ms. */
+/** How long {@linkcode checkKeyring} waits, in ms. */
 export const KEYRING_PROBE_TIMEOUT = 1_500;
 /** How long a session bus may take to answer its first line, in ms: a live one answers in a few. */
 const BUS_CHECK_TIMEOUT = 1_000;
@@ -179,8 +179,7 @@ export async function loadOptionalModule<T>(
  * `undefined` when it may be. Only the D-Bus platforms (not macOS, Windows) are checked.
  */
 export async function keyringProblem(timeout: number): Promise<string | undefined> {
-  const os = platform();
-  if (os === "darwin" || os === "windows" || os === "win32") return undefined;
+  if (!usesDbus()) return undefined;
   const address = getEnv("DBUS_SESSION_BUS_ADDRESS");
   if (!address) {
     return "no D-Bus session bus (DBUS_SESSION_BUS_ADDRESS is not set), so no Secret Service " +
@@ -226,10 +225,9 @@ export async function openKeyringEntry(
   try {
     return new module.AsyncEntry(service, account, ENTRY_OPTIONS);
   } catch (error) {
-    const os = platform();
-    const hint = os === "darwin" || os === "windows" || os === "win32"
-      ? ""
-      : " (a Secret Service such as gnome-keyring or KeePassXC must run on the D-Bus session bus)";
+    const hint = usesDbus()
+      ? " (a Secret Service such as gnome-keyring or KeePassXC must run on the D-Bus session bus)"
+      : "";
     throw new KeyringError(
       `The system keyring is not available: ${firstLine(error)}${hint}`,
       { cause: error },
@@ -306,16 +304,14 @@ export async function checkKeyring(
   }
 }
 
-/** Whether the system keyring answers within `timeout` ms. Never throws. */
-export async function probeKeyring(timeout: number = KEYRING_PROBE_TIMEOUT): Promise<boolean> {
-  return (await checkKeyring(timeout)) === undefined;
-}
-
-/** The operating system; `process` is read only where `Deno` cannot say (it starts Deno's Node layer). */
-function platform(): string {
-  const os = (globalThis as { Deno?: { build?: { os?: string } } }).Deno?.build?.os;
-  if (os) return os;
-  return (globalThis as { process?: { platform?: string } }).process?.platform ?? "unknown";
+/**
+ * Whether the keyring is a Secret Service on D-Bus (not macOS's or Windows'); `process` is read
+ * only where `Deno` cannot say (it starts Deno's Node layer).
+ */
+function usesDbus(): boolean {
+  const os = (globalThis as { Deno?: { build?: { os?: string } } }).Deno?.build?.os ||
+    (globalThis as { process?: { platform?: string } }).process?.platform;
+  return os !== "darwin" && os !== "windows" && os !== "win32";
 }
 
 /** The socket of the first `unix:path=` or `unix:abstract=` address, if any. */
@@ -326,7 +322,7 @@ function unixSocketPath(address: string): string | undefined {
     const keys = new Map<string, string>();
     for (const pair of match[1].split(",")) {
       const at = pair.indexOf("=");
-      if (at > 0) keys.set(pair.slice(0, at), unescapeAddress(pair.slice(at + 1)));
+      if (at > 0) keys.set(pair.slice(0, at), decodeOrKeep(pair.slice(at + 1)));
     }
     const path = keys.get("path");
     if (path) return path;
@@ -336,7 +332,8 @@ function unixSocketPath(address: string): string | undefined {
   return undefined;
 }
 
-function unescapeAddress(value: string): string {
+/** `value` percent-decoded, or as it is when it is not valid percent-encoding. */
+export function decodeOrKeep(value: string): string {
   try {
     return decodeURIComponent(value);
   } catch {
