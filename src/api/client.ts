@@ -212,6 +212,9 @@ export class KognicClient {
       : 0;
     const signal = rest.signal ?? undefined;
     return await withRetries<Response>({ ...retry, limit: retries }, signal, async (attempt) => {
+      const request = { method: verb, url: href, attempts: attempt };
+      const retrying = (delay: number, event: { status?: number; error?: unknown }): void =>
+        this.#retrying({ method: verb, url: href, attempt: attempt + 1, delay, ...event });
       const deadline = startDeadline(timeout, {
         signal,
         reason: () => new DOMException("Timed out", "TimeoutError"),
@@ -228,27 +231,17 @@ export class KognicClient {
       } catch (error) {
         if (signal?.aborted) throw signal.reason;
         if (deadline.expired) {
-          throw new ApiTimeoutError(`${label} got no response within ${timeout} ms`, {
-            method: verb,
-            url: href,
-            timeout,
-            attempts: attempt,
-            cause: redactCause(error),
-          });
+          const message = `${label} got no response within ${timeout} ms`;
+          throw new ApiTimeoutError(message, { ...request, timeout, cause: redactCause(error) });
         }
         if (error instanceof KognicAuthError) throw error;
         return new Retry<Response>(
           () => {
-            throw new ApiNetworkError(`${label} failed: ${describeCause(error, url.host)}`, {
-              method: verb,
-              url: href,
-              attempts: attempt,
-              cause: redactCause(error),
-            });
+            const message = `${label} failed: ${describeCause(error, url.host)}`;
+            throw new ApiNetworkError(message, { ...request, cause: redactCause(error) });
           },
           undefined,
-          (delay) =>
-            this.#retrying({ method: verb, url: href, attempt: attempt + 1, delay, error }),
+          (delay) => retrying(delay, { error }),
         );
       } finally {
         deadline.clear();
@@ -256,7 +249,7 @@ export class KognicClient {
       const settle = async (): Promise<Response> => {
         this.#notifySunset(verb, url, response.headers);
         if (!response.ok && throwHttpErrors) {
-          throw await apiErrorFromResponse(response, { method: verb, url, attempts: attempt });
+          throw await apiErrorFromResponse(response, { ...request, url });
         }
         return response;
       };
@@ -264,13 +257,7 @@ export class KognicClient {
       const retryAfter = parseRetryAfter(response.headers.get("retry-after"));
       return new Retry(settle, retryAfter, async (delay) => {
         await response.body?.cancel();
-        this.#retrying({
-          method: verb,
-          url: href,
-          attempt: attempt + 1,
-          delay,
-          status: response.status,
-        });
+        retrying(delay, { status: response.status });
       });
     });
   }
@@ -338,16 +325,15 @@ export class KognicClient {
     let found: string;
     if (Array.isArray(value)) found = "a JSON array";
     else if (isRecord(value)) {
-      const keys = Object.keys(value);
+      const keys = Object.keys(value).map((key) => JSON.stringify(key));
       found = keys.length === 0
         ? "an empty object"
-        : `the ${keys.length === 1 ? "key" : "keys"} ${
-          keys.map((key) => JSON.stringify(key)).join(", ")
-        }`;
+        : `the key${keys.length === 1 ? "" : "s"} ${keys.join(", ")}`;
     } else found = value === undefined ? "an empty body" : JSON.stringify(value);
+    const { status, statusText } = response;
     throw new ApiError(
       `Response to ${verb} "${displayUrl(url)}" has no "data" envelope; found ${found}`,
-      { status: response.status, statusText: response.statusText, method: verb, url: url.href },
+      { status, statusText, method: verb, url: url.href },
     );
   }
 
@@ -368,17 +354,11 @@ export class KognicClient {
       return { value: JSON.parse(text), response, url };
     } catch (error) {
       const type = response.headers.get("content-type");
+      const { status, statusText } = response;
       throw new ApiError(
         `Response to ${method} "${displayUrl(url)}" is not JSON` +
           (type ? ` (content type ${type})` : ""),
-        {
-          status: response.status,
-          statusText: response.statusText,
-          method,
-          url: url.href,
-          body: text,
-          cause: error,
-        },
+        { status, statusText, method, url: url.href, body: text, cause: error },
       );
     }
   }

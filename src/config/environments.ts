@@ -225,15 +225,14 @@ export function resolveEnvironment(
   select: ResolveEnvironmentOptions = {},
 ): Environment {
   const environments = config.environments;
-  if (select.name !== undefined) {
-    const named = lookup(environments, select.name);
-    if (!named) {
-      throw new ConfigurationError(
-        `Unknown environment: ${select.name} not found in config at ${config.path}`,
-      );
-    }
-    return named;
-  }
+  // A name given or the default: it must exist.
+  const named = (name: string, what: string): Environment => {
+    if (Object.hasOwn(environments, name)) return environments[name];
+    throw new ConfigurationError(
+      `Unknown environment: ${what}${name} not found in config at ${config.path}`,
+    );
+  };
+  if (select.name !== undefined) return named(select.name, "");
 
   if (select.url !== undefined) {
     let parsed: URL;
@@ -258,17 +257,8 @@ export function resolveEnvironment(
     if (best) return best;
   }
 
-  if (config.defaultEnvironment !== undefined) {
-    const fallback = lookup(environments, config.defaultEnvironment);
-    if (!fallback) {
-      throw new ConfigurationError(
-        `Unknown environment: default_environment ${config.defaultEnvironment} not found in config at ${config.path}`,
-      );
-    }
-    return fallback;
-  }
-
-  return DEFAULT_ENVIRONMENT;
+  if (config.defaultEnvironment === undefined) return DEFAULT_ENVIRONMENT;
+  return named(config.defaultEnvironment, "default_environment ");
 }
 
 const isNonEmpty = (value: unknown): boolean => typeof value === "string" && value !== "";
@@ -292,24 +282,12 @@ const CHECKS: Record<string, readonly [(value: unknown) => boolean, string]> = {
 const HOST_PATTERN =
   /^(?:[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)*|\[[0-9a-f:.]+\])$/;
 
-function lookup(
-  environments: Readonly<Record<string, Environment>>,
-  name: string,
-): Environment | undefined {
-  return Object.hasOwn(environments, name) ? environments[name] : undefined;
-}
-
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 function isHttpUrl(value: string): boolean {
-  try {
-    const url = new URL(value);
-    return url.protocol === "https:" || url.protocol === "http:";
-  } catch {
-    return false;
-  }
+  return URL.canParse(value) && /^https?:$/.test(new URL(value).protocol);
 }
 
 /**

@@ -196,21 +196,16 @@ type Grant = { clientId: string; scope: string | undefined; expiresAt: number };
 /** A queued fault: whether it answers (not only delays), and how many requests remain. */
 type QueuedFailure = InjectedFailure & { responds: boolean; remaining: number };
 
-/** An RFC 6749 error answer of the server, thrown by its handlers. */
+/** An RFC 6749 error answer of the server, thrown by its handlers through `refuse`. */
 class OAuthReply {
-  readonly status: number;
-  readonly body: { error: string; error_description: string };
-  readonly headers: Record<string, string>;
-  constructor(status: number, error: string, description: string, headers = {}) {
-    this.status = status;
-    this.body = { error, error_description: description };
-    this.headers = headers;
-  }
+  status = 400;
+  body = { error: "", error_description: "" };
+  headers: Record<string, string> = {};
 }
 
 /** Throws the RFC 6749 error answer `error` with `status` and `description`. */
-function refuse(status: number, error: string, description: string, headers = {}): never {
-  throw new OAuthReply(status, error, description, headers);
+function refuse(status: number, error: string, error_description: string, headers = {}): never {
+  throw Object.assign(new OAuthReply(), { status, body: { error, error_description }, headers });
 }
 
 /** Throws the RFC 6749 `invalid_request` answer with `description`. */
@@ -241,7 +236,6 @@ function checkTypes(object: object, types: Record<string, string>, what: string)
 }
 
 const isString = (value: unknown): value is string => typeof value === "string";
-const isDefined = (value: unknown): boolean => value !== undefined;
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value);
 
@@ -339,11 +333,9 @@ export async function startAuthServer(
     const path = url?.pathname ?? "";
     if (path === tokenPath) return await handleTokenRequest(req, res);
     if (path === REDIRECT_PATH) return handleRedirectRequest(req, res, url!);
-    const echo = path === ECHO_PATH || path.startsWith(ECHO_PATH + "/");
+    // The echo API is a route too: the longest prefix wins, and no mounted one is longer.
     const mounted = routes.find(([prefix]) => path === prefix || path.startsWith(prefix + "/"));
-    if (url && (echo || mounted)) {
-      return await handleApiRequest(req, res, url, echo ? undefined : mounted);
-    }
+    if (url && mounted) return await handleApiRequest(req, res, url, mounted);
     req.resume();
     if (!url) bad("The URL is malformed.");
     refuse(404, "not_found", "There is nothing at this path.");
@@ -390,21 +382,20 @@ export async function startAuthServer(
     }
     if (body === undefined) refuse(413, "invalid_request", "The request body is too large.");
     if (!form) bad("The body must be application/x-www-form-urlencoded.");
-    const params = form;
-    for (const key of new Set(params.keys())) {
-      if (params.getAll(key).length > 1) bad(`The parameter "${key}" is repeated.`);
+    for (const key of new Set(form.keys())) {
+      if (form.getAll(key).length > 1) bad(`The parameter "${key}" is repeated.`);
     }
-    const grantType = params.get("grant_type");
+    const grantType = form.get("grant_type");
     if (!grantType) bad('The parameter "grant_type" is missing.');
-    const clientId = authenticate(params, basic);
-    const requested = params.get("scope");
+    const clientId = authenticate(form, basic);
+    const requested = form.get("scope");
     const scope = requested === null ? undefined : normalizeScope(requested);
     if (scope === null) refuse(400, "invalid_scope", 'The parameter "scope" is malformed.');
     if (grantType === "client_credentials") return issueTokens(clientId, scope ?? undefined);
     if (grantType !== "refresh_token") {
       refuse(400, "unsupported_grant_type", "The grant type is not supported.");
     }
-    const refreshToken = params.get("refresh_token");
+    const refreshToken = form.get("refresh_token");
     if (!refreshToken) bad('The parameter "refresh_token" is missing.');
     const entry = refreshTokenGrants.get(refreshToken);
     if (!entry || entry.clientId !== clientId) {
@@ -493,7 +484,7 @@ export async function startAuthServer(
     req: IncomingMessage,
     res: ServerResponse,
     url: URL,
-    mounted: [string, ProtectedRouteHandler] | undefined,
+    [prefix, handler]: [string, ProtectedRouteHandler],
   ): Promise<void> {
     counts.apiRequests++;
     const failure = takeFailure(failures.api);
@@ -518,12 +509,6 @@ export async function startAuthServer(
     if (body === undefined) refuse(413, "invalid_request", "The body is too large.");
     const method = req.method ?? "GET";
     const [clientId, scope, headers] = [entry.clientId, entry.scope ?? null, copyHeaders(req)];
-    if (!mounted) {
-      const [path, query] = [url.pathname, url.search.slice(1)];
-      const echo: EchoResponse = { method, path, query, clientId, scope, headers, body };
-      return sendJson(res, 200, echo);
-    }
-    const [prefix, handler] = mounted;
     const route = url.pathname.slice(prefix.length);
     const where = new URL(url.pathname + url.search, baseUrl);
     const response = await handler({ method, url: where, route, headers, body, clientId, scope });
@@ -591,9 +576,8 @@ export async function startAuthServer(
   }
 
   const server: Server = tls ? createHttpsServer(tls, handle) : createServer(handle);
-  // Idle connections outlive a client pool's (Node's 5 s default is close to
-  // undici's 4 s, and on a loaded machine the timers drift into a race where a
-  // request goes out on a connection being closed); close() ends them all.
+  // Idle connections outlive a client pool's (Node's 5 s default is close to undici's 4 s: drifting
+  // timers race a request onto a closing connection); close() ends them all.
   server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -669,7 +653,16 @@ function readRoutes(routes: unknown = {}, tokenPath: string): [string, Protected
     );
     need(typeof handler === "function", `The route "${prefix}" needs a function.`);
   }
-  return (mounted as [string, ProtectedRouteHandler][]).sort(([a], [b]) => b.length - a.length);
+  const all = [...mounted, [ECHO_PATH, echo]] as [string, ProtectedRouteHandler][];
+  return all.sort(([a], [b]) => b.length - a.length);
+}
+
+/** The echo API: a description of the request. */
+function echo({ method, url, headers, body, clientId, scope }: ProtectedRequest): Response {
+  const [path, query] = [url.pathname, url.search.slice(1)];
+  return Response.json(
+    { method, path, query, clientId, scope, headers, body } satisfies EchoResponse,
+  );
 }
 
 function checkLifetime(seconds: unknown): number {
@@ -706,7 +699,9 @@ function readFailure(failure: InjectedFailure): QueuedFailure {
   checkNumber(delay, "The failure delay (ms)", 0, MAX_DELAY_MS, false);
   checkNumber(times, 'The failure "times"', 1, Number.MAX_SAFE_INTEGER);
   const { body, contentType } = failure;
-  const answers = [status, body, contentType, failure.headers, retryAfter].some(isDefined);
+  const answers = [status, body, contentType, failure.headers, retryAfter].some((v) =>
+    v !== undefined
+  );
   const responds = answers || delay === undefined;
   return { ...failure, headers: { ...headers }, responds, remaining: times };
 }
