@@ -240,18 +240,15 @@ async function breakIfStale(
 ): Promise<boolean> {
   const fs = await import("node:fs/promises");
   let text: string;
-  let ino: number;
-  let mtimeMs: number;
+  let stat: Awaited<ReturnType<typeof fs.stat>>;
   try {
-    const stat = await fs.stat(lockPath);
-    ino = stat.ino;
-    mtimeMs = stat.mtimeMs;
+    stat = await fs.stat(lockPath);
     text = await fs.readFile(lockPath, "utf8");
   } catch (error) {
     return errorCode(error) === "ENOENT";
   }
   const info = parseInfo(text);
-  let stale = Date.now() - mtimeMs > staleAfter;
+  let stale = Date.now() - stat.mtimeMs > staleAfter;
   if (!stale && info?.pid !== undefined) {
     stale = info.pid === ownPid
       ? info.nonce === undefined || !heldNonces.has(info.nonce)
@@ -265,13 +262,9 @@ async function breakIfStale(
   } catch (error) {
     return errorCode(error) === "ENOENT";
   }
-  let same = false;
-  try {
-    const moved = await fs.stat(aside);
-    same = (ino === 0 || moved.ino === ino) && (await fs.readFile(aside, "utf8")) === text;
-  } catch {
-    same = false;
-  }
+  const moved = await fs.stat(aside).catch(() => undefined);
+  const same = moved !== undefined && (stat.ino === 0 || moved.ino === stat.ino) &&
+    (await fs.readFile(aside, "utf8").catch(() => undefined)) === text;
   // Another process replaced the stale lock meanwhile: give it back (unless yet another appeared).
   if (!same) await fs.link(aside, lockPath).catch(() => {});
   await fs.unlink(aside).catch(() => {});

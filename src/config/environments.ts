@@ -1,20 +1,7 @@
 /**
- * Kognic environments (a platform host and an auth server, with optional
- * credentials and scopes) from `environments.json` in the configuration directory.
- *
- * ```json
- * {
- *   "default_environment": "production",
- *   "environments": {
- *     "production": {
- *       "host": "app.kognic.com",
- *       "auth_server": "https://auth.app.kognic.com",
- *       "credentials": "~/.config/kognic/credentials-prod.json",
- *       "scopes": ["api:read"]
- *     }
- *   }
- * }
- * ```
+ * Kognic environments from `environments.json` in the configuration directory: `{
+ * "default_environment"?: NAME, "environments": { NAME: { "host", "auth_server", "credentials"?,
+ * "scopes"?, "token_endpoint_auth_method"? } } }`.
  *
  * @module
  */

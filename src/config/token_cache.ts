@@ -104,11 +104,9 @@ export class FileTokenCache extends BaseTokenCache {
     const path = await this.resolvePath();
     await withFileLock(`${path}.lock`, async () => {
       const { unlink } = await import("node:fs/promises");
-      try {
-        await unlink(path);
-      } catch (error) {
+      await unlink(path).catch((error) => {
         if (!isNotFound(error)) throw cacheError("remove", path, error);
-      }
+      });
       await removeLeftovers(path, 0);
     }, { timeout: this.#options.lockTimeout });
   }

@@ -120,10 +120,7 @@ const ENTRY_OPTIONS = { linux: { store: "secret-service" as const } };
 
 /** Loads @napi-rs/keyring. */
 async function loadKeyringModule(): Promise<KeyringModule> {
-  const deno = (globalThis as {
-    Deno?: { permissions?: { querySync?(d: { name: "ffi" }): { state: string } } };
-  }).Deno;
-  const ffi = deno?.permissions?.querySync?.({ name: "ffi" }).state;
+  const ffi = denoPermission({ name: "ffi" });
   if (ffi !== undefined && ffi !== "granted") {
     throw new KeyringError(
       "The system keyring needs Deno's --allow-ffi permission (with --allow-env and " +
@@ -343,19 +340,21 @@ export function decodeOrKeep(value: string): string {
 
 /** Whether Deno lets this process open the socket without a prompt (else the bus check is skipped). */
 function mayConnect(socketPath: string): boolean {
-  const deno = (globalThis as {
-    Deno?: { permissions?: { querySync?(d: { name: string; path?: string }): { state: string } } };
-  }).Deno;
-  const query = deno?.permissions?.querySync;
-  if (!query) return true;
+  const path = socketPath;
   try {
-    const granted = (descriptor: { name: string; path?: string }): boolean =>
-      query.call(deno.permissions, descriptor).state === "granted";
-    return granted({ name: "net" }) && granted({ name: "read", path: socketPath }) &&
-      granted({ name: "write", path: socketPath });
+    return [{ name: "net" }, { name: "read", path }, { name: "write", path }]
+      .every((descriptor) => (denoPermission(descriptor) ?? "granted") === "granted");
   } catch {
     return false;
   }
+}
+
+/** Deno's state of a permission (`"granted"`, `"prompt"`, `"denied"`), or `undefined` off Deno. */
+function denoPermission(descriptor: { name: string; path?: string }): string | undefined {
+  const permissions = (globalThis as {
+    Deno?: { permissions?: { querySync?(descriptor: object): { state: string } } };
+  }).Deno?.permissions;
+  return permissions?.querySync?.(descriptor).state;
 }
 
 function firstLine(error: unknown): string {

@@ -789,10 +789,6 @@ const sendError = (res: ServerResponse, reply: OAuthReply, headers = {}): void =
 function sendJson(res: ServerResponse, status: number, body: unknown, headers = {}): void {
   const text = JSON.stringify(body);
   const length = String(Buffer.byteLength(text));
-  res.writeHead(status, {
-    "content-type": "application/json",
-    "content-length": length,
-    ...headers,
-  })
-    .end(text);
+  const all = { "content-type": "application/json", "content-length": length, ...headers };
+  res.writeHead(status, all).end(text);
 }
