@@ -33,12 +33,13 @@ interface LeaseOptions {
   usable?: () => Promise<boolean>; // a usable token is stored: no lease needed
 }
 
-/** Tells a user's `onFallback` that the store is not used; what it throws is its own. */
+/** Tells a user's `onFallback` why the store is not used (`why` or its message); its errors are its own. */
 export function tellFallback(
   listener: ((event: { operation: string; message: string }) => void) | undefined,
   operation: string,
-  message: string,
+  why: unknown,
 ): void {
+  const message = typeof why === "string" ? why : (why as Error)?.message ?? String(why);
   try {
     listener?.({ operation, message });
   } catch { /* a listener's failure is its own */ }

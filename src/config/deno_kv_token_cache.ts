@@ -111,12 +111,7 @@ export class DenoKvTokenCache extends BaseTokenCache {
       // Processes sharing a KV file may meet it busy for a moment.
       errorRetries: 20,
       signal: options?.signal,
-      onFallback: (operation, error) =>
-        tellFallback(
-          this.#options.onFallback,
-          operation,
-          (error as Error)?.message ?? String(error),
-        ),
+      onFallback: (operation, error) => tellFallback(this.#options.onFallback, operation, error),
     });
   }
 

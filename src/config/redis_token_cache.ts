@@ -308,7 +308,6 @@ export class RedisTokenCache extends BaseTokenCache implements AsyncDisposable {
       if (this.#connecting === connecting) this.#own = client;
       else client.destroy();
     }, () => {
-      if (this.#connecting === connecting) this.#connecting = undefined;
       this.#retryAt = Date.now() + (this.#options.retryDelay ?? 1_000);
     });
     return connecting.finally(() => {

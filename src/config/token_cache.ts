@@ -476,10 +476,7 @@ function isRefused(error: unknown): boolean {
   return code === "EISDIR" || code === "ENXIO" || code === "EOPNOTSUPP";
 }
 
-/**
- * The file's text for a read alone, as a Snapshot's. Through `readFileBytes`
- * (`Deno.*` on Deno), so a warm start that only reads loads no `node:` module.
- */
+/** The file's text for a read alone, as a Snapshot's; on Deno without a `node:` module. */
 async function readTokenFile(path: string): Promise<string | undefined | null> {
   try {
     const bytes = await readFileBytes(path, { maxBytes: MAX_TOKEN_FILE_BYTES });

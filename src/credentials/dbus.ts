@@ -1,9 +1,6 @@
 /**
- * Whether a D-Bus session bus has a Secret Service, asked in the bus's own
- * protocol (`NameHasOwner`, `ListActivatableNames` for
- * `org.freedesktop.secrets`): a millisecond, where loading the native keyring
- * library to hear that nothing answers takes about a hundred.
- *
+ * Whether a D-Bus session bus has a Secret Service, asked in the bus's own protocol: a
+ * millisecond, where loading the native keyring library to hear that nothing answers takes 100.
  * @module
  */
 
@@ -21,12 +18,8 @@ const SECRETS = "org.freedesktop.secrets";
 const MAX_READ = 256 * 1024;
 
 /**
- * Asks the bus at `socketPath` whether a Secret Service runs on it or can be
- * started by it, within `timeout` ms. Never throws; the socket is destroyed
- * however it ends.
- *
- * @param socketPath The bus's unix socket (a leading NUL for an abstract one).
- * @param timeout How long the whole exchange may take, in ms.
+ * Asks the bus at `socketPath` (a leading NUL: abstract) whether a Secret Service runs on it or
+ * can be started by it, within `timeout` ms. Never throws; the socket is destroyed however it ends.
  */
 export async function secretServiceOnBus(
   socketPath: string,

@@ -135,10 +135,8 @@ async function loadKeyringModule(): Promise<KeyringModule> {
 }
 
 /**
- * Loads an optional package: its module, or its default export, with the
- * functions `members` (`import()` keeps a loaded one). A failure is thrown as
- * `fail` makes it, with a message naming the `feature`, the package, how to
- * install it and, when it is missing, the `advice`.
+ * Loads an optional package (its module or default export) that has the functions `members`; a
+ * failure is thrown as `fail` makes it, naming the `feature`, the package and how to install it.
  */
 export async function loadOptionalModule<T>(
   name: OptionalPeer,

@@ -25,7 +25,9 @@ type SpanLike = {
   setStatus(status: { code: number; message?: string }): void;
   end(at?: Date): void;
 };
+type Instrument = { description?: string; unit?: string };
 
+/** The part of `@opentelemetry/api` used here. */
 interface OtelApi {
   trace: {
     getTracer(name: string, version?: string): {
@@ -34,12 +36,11 @@ interface OtelApi {
   };
   metrics: {
     getMeter(name: string, version?: string): {
-      createCounter(name: string, options?: { description?: string; unit?: string }): {
-        add(value: number, attributes?: Attributes): void;
-      };
-      createHistogram(name: string, options?: { description?: string; unit?: string }): {
-        record(value: number, attributes?: Attributes): void;
-      };
+      createCounter(name: string, options?: Instrument): { add(n: number, at?: Attributes): void };
+      createHistogram(
+        name: string,
+        options?: Instrument,
+      ): { record(n: number, at?: Attributes): void };
     };
   };
   SpanStatusCode: { OK: number; ERROR: number };
@@ -127,17 +128,12 @@ export async function openTelemetryListener(
         requests.add(1, { "kognic_auth.outcome": "failed", "error.type": event.code });
         break;
       case "token.response": {
-        const attributes = {
-          "http.response.status_code": event.status,
-          "kognic_auth.attempt": event.attempt,
-        };
+        const status = { "http.response.status_code": event.status };
         const error = event.status >= 400 ? `HTTP ${event.status}` : undefined;
+        const attributes = { ...status, "kognic_auth.attempt": event.attempt };
         span("kognic_auth.token_request", event.duration, attributes, error);
-        requests.add(1, {
-          "kognic_auth.outcome": "answered",
-          "http.response.status_code": event.status,
-        });
-        durations.record(event.duration, { "http.response.status_code": event.status });
+        requests.add(1, { "kognic_auth.outcome": "answered", ...status });
+        durations.record(event.duration, status);
         break;
       }
       case "token.retry":
