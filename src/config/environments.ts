@@ -142,7 +142,7 @@ export function parseEnvironments(json: unknown, path: string): EnvironmentsConf
     const authServer = required("auth_server");
     // A password in the URL is a secret from now on; messages show the URL without it.
     const shownServer = rememberUrlSecrets(authServer);
-    if (!isHttpUrl(authServer)) {
+    if (!URL.canParse(authServer) || !/^https?:$/.test(new URL(authServer).protocol)) {
       throw bad(
         `${prefix}.auth_server`,
         `must be an http(s) URL such as "https://auth.app.kognic.com", not "${shownServer}"`,
@@ -273,10 +273,6 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-function isHttpUrl(value: string): boolean {
-  return URL.canParse(value) && /^https?:$/.test(new URL(value).protocol);
-}
-
 /**
  * A session's options for an environment (for `AuthSession.forEnvironment`):
  * its auth server, credentials, scopes and token origins under the options given.
@@ -293,15 +289,11 @@ export async function environmentSessionOptions(
   const explicit = options.auth !== undefined || options.clientId !== undefined ||
     options.clientSecret !== undefined;
   const authServer = options.authServer ?? environment.authServer;
-  let allowedOrigins = options.allowedOrigins;
-  if (!allowedOrigins) {
-    const tokenUrl = tokenUrlFor(
-      authServer,
-      options.tokenEndpoint ?? DEFAULT_TOKEN_ENDPOINT,
-      options.allowInsecureHttp ?? false,
-    );
-    allowedOrigins = environmentAllowedOrigins(environment, tokenUrl);
-  }
+  const endpoint = options.tokenEndpoint ?? DEFAULT_TOKEN_ENDPOINT;
+  const allowedOrigins = options.allowedOrigins ?? environmentAllowedOrigins(
+    environment,
+    tokenUrlFor(authServer, endpoint, options.allowInsecureHttp ?? false),
+  );
   return {
     ...options,
     authServer,

@@ -118,8 +118,14 @@ const BUS_CHECK_TIMEOUT = 1_000;
 // Pin the Secret Service on Linux: the default falls back to the kernel keyring, which does not persist.
 const ENTRY_OPTIONS = { linux: { store: "secret-service" as const } };
 
-/** Loads @napi-rs/keyring. */
-async function loadKeyringModule(): Promise<KeyringModule> {
+/** @napi-rs/keyring, once the bus check finds nothing wrong; else a {@linkcode KeyringError}. */
+async function reachableKeyring(timeout: number): Promise<KeyringModule> {
+  const problem = await keyringProblem(Math.min(timeout, BUS_CHECK_TIMEOUT));
+  if (problem) {
+    throw new KeyringError(`The system keyring is not available: ${problem}`, {
+      unreachable: true,
+    });
+  }
   const ffi = denoPermission({ name: "ffi" });
   if (ffi !== undefined && ffi !== "granted") {
     throw new KeyringError(
@@ -193,17 +199,6 @@ export async function keyringProblem(timeout: number): Promise<string | undefine
       "and the bus cannot start it)";
   }
   return undefined;
-}
-
-/** The native module, once the bus check finds nothing wrong; else a {@linkcode KeyringError}. */
-async function reachableKeyring(timeout: number): Promise<KeyringModule> {
-  const problem = await keyringProblem(Math.min(timeout, BUS_CHECK_TIMEOUT));
-  if (problem) {
-    throw new KeyringError(`The system keyring is not available: ${problem}`, {
-      unreachable: true,
-    });
-  }
-  return await loadKeyringModule();
 }
 
 /**
