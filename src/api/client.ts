@@ -93,13 +93,12 @@ export { DEFAULT_RETRY_STATUSES };
 export const DEFAULT_API_TIMEOUT = 60_000;
 
 /**
- * Calls Kognic APIs through an {@linkcode AuthSession}. Every request gets a
- * `User-Agent`, its `sunset-date`/`Sunset` headers go to the deprecation
- * handler, and idempotent requests (GET, HEAD, OPTIONS, PUT, DELETE) are
- * retried on 429, 502, 503, 504 or a network error: 3 times by default, with
- * full jitter (up to 0.5, 1, 2 s) or after the server's `Retry-After`.
- * A status outside 200-299 throws an {@linkcode ApiError} with the server's
- * message; {@linkcode KognicClient.data} unwraps Kognic's `{"data": ...}` envelope.
+ * Calls Kognic APIs through an {@linkcode AuthSession}. Every request gets a `User-Agent`, its
+ * `sunset-date`/`Sunset` headers go to the deprecation handler, and idempotent requests (GET, HEAD,
+ * OPTIONS, PUT, DELETE) are retried on 429, 502, 503, 504 or a network error: 3 times by default,
+ * with full jitter (up to 0.5, 1, 2 s) or after the server's `Retry-After`. A status outside
+ * 200-299 throws an {@linkcode ApiError} with the server's message; {@linkcode KognicClient.data}
+ * unwraps Kognic's `{"data": ...}` envelope.
  *
  * @example
  * ```ts

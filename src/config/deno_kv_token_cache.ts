@@ -54,11 +54,10 @@ export interface DenoKvTokenCacheOptions {
 }
 
 /**
- * Access tokens in Deno KV under `[prefix, "token", key]`, hold-offs under
- * `[prefix, "holdoff", key]`, and `withLock`'s lease under `[prefix, "lease",
- * key]` (an atomic check-and-set on its versionstamp, renewed, removed by its
- * owner). Each value keeps its own expiry, as `expireIn` is only a lower bound.
- * Never a secret or refresh token is stored. Needs Deno Deploy or
+ * Access tokens in Deno KV under `[prefix, "token", key]`, hold-offs under `[prefix, "holdoff",
+ * key]`, and `withLock`'s lease under `[prefix, "lease", key]` (an atomic check-and-set on its
+ * versionstamp, renewed, removed by its owner). Each value keeps its own expiry, as `expireIn` is
+ * only a lower bound. Never a secret or refresh token is stored. Needs Deno Deploy or
  * `--unstable-kv`; elsewhere every call throws a {@linkcode ConfigurationError}.
  */
 export class DenoKvTokenCache extends BaseTokenCache {

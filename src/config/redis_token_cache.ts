@@ -73,16 +73,14 @@ interface NodeRedisClient extends RedisCommandClient {
 }
 
 /**
- * Access tokens in Redis, one per client id for a whole fleet, under
- * `<prefix>token:<key>`, `<prefix>holdoff:<key>` and `<prefix>lease:<key>`,
- * each with a time to live. Never a client secret or a refresh token is stored.
- * `withLock` is a lease (`SET NX PX`, renewed, released by compare-and-delete),
- * so a fleet on a cold cache makes one token request.
+ * Access tokens in Redis, one per client id for a whole fleet, under `<prefix>token:<key>`,
+ * `<prefix>holdoff:<key>` and `<prefix>lease:<key>`, each with a time to live. Never a client
+ * secret or a refresh token is stored. `withLock` is a lease (`SET NX PX`, renewed, released by
+ * compare-and-delete), so a fleet on a cold cache makes one token request.
  *
- * When Redis fails, `get` gives the token this instance stored, else rejects
- * within the timeouts (a miss for `AuthSession`), `withLock` runs under this
- * process's own single flight, and `onFallback` is told. Failures throw a
- * {@linkcode ConfigurationError}.
+ * When Redis fails, `get` gives the token this instance stored, else rejects within the timeouts (a
+ * miss for `AuthSession`), `withLock` runs under this process's own single flight, and `onFallback`
+ * is told. Failures throw a {@linkcode ConfigurationError}.
  *
  * @example A fleet sharing one token
  * ```ts ignore
@@ -134,12 +132,9 @@ export class RedisTokenCache extends BaseTokenCache implements AsyncDisposable {
       write: async (kind, key, record) => {
         const ttl = Math.floor(recordExpiry(record) - Date.now());
         if (kind === "token") this.#local.set(key, record as TokenSet);
-        const value = JSON.stringify(record);
-        if (ttl > 0) {
-          return await this.#command("set", ["SET", this.#key(kind, key), value, "PX", `${ttl}`]);
-        }
-        this.#local.delete(key);
-        await this.#command("set", ["DEL", this.#key(kind, key)]);
+        if (ttl <= 0) this.#local.delete(key);
+        const [name, value] = [this.#key(kind, key), JSON.stringify(record)];
+        await this.#command("set", ttl > 0 ? ["SET", name, value, "PX", `${ttl}`] : ["DEL", name]);
       },
       remove: (kind, key) => {
         this.#local.delete(key);

@@ -40,19 +40,17 @@ export interface FileTokenCacheOptions {
 }
 
 /**
- * Tokens in one JSON file shared with the Python `kognic-auth` package
- * (default `$XDG_CACHE_HOME/kognic-auth/tokens.json`): an object of key ->
- * token in the Python shape (`access_token`, `token_type`, `expires_in`,
- * `expires_at` in seconds; see docs/caches.md). Other keys are kept, spent
- * entries dropped, an invalid entry is a miss; the earlier shape
- * `{"version": 1, "tokens": {...}}` is rewritten when first read.
+ * Tokens in one JSON file shared with the Python `kognic-auth` package (default
+ * `$XDG_CACHE_HOME/kognic-auth/tokens.json`): an object of key -> token in the Python shape
+ * (`access_token`, `token_type`, `expires_in`, `expires_at` in seconds; see docs/caches.md). Other
+ * keys are kept, spent entries dropped, an invalid entry is a miss; the earlier shape `{"version":
+ * 1, "tokens": {...}}` is rewritten when first read.
  *
- * Writes are atomic renames (mode 0600, directory 0700) under a lock file, and
- * merge what a lockless writer changed meanwhile (at most 8 rounds). A corrupt
- * file, one that is not a regular file, or one over 16 MiB reads as empty and
- * is replaced on the next write; a hold-off is the entry `"retry-after <key>"`.
- * I/O errors throw a {@linkcode ConfigurationError}. `withLock` runs `fn`
- * without a lock when none can be had; it is not reentrant.
+ * Writes are atomic renames (mode 0600, directory 0700) under a lock file, and merge what a
+ * lockless writer changed meanwhile (at most 8 rounds). A corrupt file, one that is not a regular
+ * file, or one over 16 MiB reads as empty and is replaced on the next write; a hold-off is the
+ * entry `"retry-after <key>"`. I/O errors throw a {@linkcode ConfigurationError}. `withLock` runs
+ * `fn` without a lock when none can be had; it is not reentrant.
  *
  * @example
  * ```ts
@@ -171,12 +169,11 @@ export interface KeyringTokenCacheOptions {
 }
 
 /**
- * Tokens in the system keyring, shared with the Python `kognic-auth` package:
- * service `kognic-auth`, account = cache key, value = the token as JSON in the
- * Python shape (earlier camelCase values are read too); an invalid value or
- * one over 1 MiB is a miss; a hold-off is the account `"retry-after <key>"`.
- * `withLock` uses lock files in the cache directory. Needs the optional
- * package `@napi-rs/keyring`; else calls throw a `KeyringError`.
+ * Tokens in the system keyring, shared with the Python `kognic-auth` package: service
+ * `kognic-auth`, account = cache key, value = the token as JSON in the Python shape (earlier
+ * camelCase values are read too); an invalid value or one over 1 MiB is a miss; a hold-off is the
+ * account `"retry-after <key>"`. `withLock` uses lock files in the cache directory. Needs the
+ * optional package `@napi-rs/keyring`; else calls throw a `KeyringError`.
  */
 export class KeyringTokenCache extends BaseTokenCache {
   #options: KeyringTokenCacheOptions;
@@ -314,10 +311,9 @@ export interface CreateTokenCacheOptions {
 }
 
 /**
- * The token cache of a mode: `none` none, `file` a {@linkcode FileTokenCache},
- * `keyring` a {@linkcode KeyringTokenCache} once the keyring answers, `auto`
- * the keyring if it answers within the probe timeout else the file, and a
- * `redis://` URL a {@linkcode RedisTokenCache}.
+ * The token cache of a mode: `none` none, `file` a {@linkcode FileTokenCache}, `keyring` a
+ * {@linkcode KeyringTokenCache} once the keyring answers, `auto` the keyring if it answers within
+ * the probe timeout else the file, and a `redis://` URL a {@linkcode RedisTokenCache}.
  *
  * @param mode The mode, as given with `--token-cache`. @default {$KOGNIC_TOKEN_CACHE, else "auto"}
  * @param options The file's path, the environment and the timeouts.

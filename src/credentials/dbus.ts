@@ -8,10 +8,7 @@ import type { Socket } from "node:net";
 import { withDeadline } from "../shared/deadline.ts";
 import { errorCode } from "../shared/files.ts";
 
-/**
- * What the bus said: a Secret Service runs or can be started, none can, or no clear answer;
- * when nothing was heard, `"timeout"` or why it could not be reached (`"ENOENT"`, ...).
- */
+/** A Secret Service runs or can be started, none can, no clear answer, or why none was heard. */
 export type SecretServiceAnswer = "present" | "absent" | "unknown" | "timeout" | string;
 
 const SECRETS = "org.freedesktop.secrets";

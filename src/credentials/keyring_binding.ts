@@ -26,9 +26,8 @@ export interface KeyringErrorOptions extends ErrorOptions {
 }
 
 /**
- * The system keyring cannot be used: `@napi-rs/keyring` missing, no
- * `--allow-ffi`, no Secret Service, or no answer in time. Code
- * `keyring_unavailable`; also a {@linkcode ConfigurationError}.
+ * The system keyring cannot be used: `@napi-rs/keyring` missing, no `--allow-ffi`, no Secret
+ * Service, or no answer in time. Code `keyring_unavailable`; also a {@linkcode ConfigurationError}.
  *
  * @example
  * ```ts
@@ -249,10 +248,9 @@ export async function callKeyring<T>(
 }
 
 /**
- * Lists the accounts stored under `service` in the system keyring: the
- * profiles of `KEYRING_CREDENTIALS_SERVICE`, the keys of
- * `KEYRING_TOKEN_CACHE_SERVICE`. Needs the optional package
- * `@napi-rs/keyring`.
+ * Lists the accounts stored under `service` in the system keyring: the profiles of
+ * `KEYRING_CREDENTIALS_SERVICE`, the keys of `KEYRING_TOKEN_CACHE_SERVICE`. Needs the optional
+ * package `@napi-rs/keyring`.
  *
  * @param service The keyring service.
  * @param timeout The most milliseconds the keyring may take. @default {10000}

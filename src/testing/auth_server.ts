@@ -311,13 +311,12 @@ export async function startAuthServer(
       res.setHeader("vary", "origin");
       if (req.method === "OPTIONS" && req.headers["access-control-request-method"]) {
         req.resume();
-        res.writeHead(204, {
+        const headers = req.headers["access-control-request-headers"] ?? "authorization";
+        return void res.writeHead(204, {
           "access-control-allow-methods": "GET, HEAD, POST, PUT, PATCH, DELETE",
-          "access-control-allow-headers": req.headers["access-control-request-headers"] ??
-            "authorization",
+          "access-control-allow-headers": headers,
           "access-control-max-age": "600",
         }).end();
-        return;
       }
     }
     route(req, res).catch((error) => {
