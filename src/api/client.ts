@@ -1,9 +1,5 @@
-/**
- * `KognicClient`: Kognic API calls over an {@linkcode AuthSession}, as Kognic's
- * Python base client makes them (User-Agent, sunset warnings, retries, errors).
- *
- * @module
- */
+// `KognicClient`: Kognic API calls over an `AuthSession`, as Kognic's Python base client
+// makes them (User-Agent, sunset warnings, retries, errors).
 
 import { inspectAsJson } from "../shared/secrets.ts";
 import { KognicAuthError } from "../shared/errors.ts";
@@ -136,12 +132,11 @@ export class KognicClient {
   constructor(options: KognicClientOptions = {}) {
     this.#session = options.session ?? new AuthSession();
     if (options.baseUrl !== undefined) {
-      let base: URL;
-      try {
-        base = new URL(String(options.baseUrl));
-      } catch {
-        throw new TypeError(`baseUrl "${redact(String(options.baseUrl))}" is not an absolute URL`);
+      const given = String(options.baseUrl);
+      if (!URL.canParse(given)) {
+        throw new TypeError(`baseUrl "${redact(given)}" is not an absolute URL`);
       }
+      const base = new URL(given);
       if (base.protocol !== "https:" && base.protocol !== "http:") {
         throw new TypeError(`baseUrl "${displayUrl(base)}" must be an http(s) URL`);
       }
@@ -366,11 +361,8 @@ export class KognicClient {
     let url: URL;
     if (path instanceof URL) url = new URL(path.href);
     else if (/^[a-z][a-z0-9+.-]*:/i.test(path)) {
-      try {
-        url = new URL(path);
-      } catch {
-        throw new TypeError(`"${path}" is not a valid URL`);
-      }
+      if (!URL.canParse(path)) throw new TypeError(`"${path}" is not a valid URL`);
+      url = new URL(path);
     } else {
       if (this.#baseUrl === undefined) {
         throw new TypeError(`"${path}" is not an absolute URL, and the client has no baseUrl`);

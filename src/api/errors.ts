@@ -1,8 +1,4 @@
-/**
- * The API client's errors, and the server's message found in an error body.
- *
- * @module
- */
+// The API client's errors, and the server's message found in an error body.
 
 import { type ApiErrorCode, KognicAuthError, setErrorFields } from "../shared/errors.ts";
 import type { KognicAuthErrors } from "../credentials/keyring_binding.ts";

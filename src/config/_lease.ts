@@ -1,9 +1,8 @@
-// The lease, every token cache's lock but memory's: one holder per key, taken
-// by create-if-absent with a time to live, renewed while the work runs, given
-// up by compare-and-delete; kept in Redis, Deno KV or a lock file (below).
-// Waiters poll the lease and the token with a growing interval and go ahead as
-// soon as a usable token is stored. After the bounded wait, or when the store
-// fails, `fn` runs without the lease behind this process's own queue.
+// The lease, every token cache's lock but memory's: one holder per key, taken by create-if-absent
+// with a time to live, renewed while the work runs, given up by compare-and-delete; kept in Redis,
+// Deno KV or a lock file (below). Waiters poll the lease and the token with a growing interval and
+// go ahead as soon as a usable token is stored. After the bounded wait, or when the store fails,
+// `fn` runs without the lease behind this process's own queue.
 
 import { sleep } from "../shared/retry.ts";
 import { errorCode } from "../shared/files.ts";
@@ -118,12 +117,10 @@ async function holding<T>(
     timer = setTimeout(async () => {
       if (stopped || Date.now() >= until) return;
       // A failed renewal is retried next tick; a lost lease is told, not retried.
-      let kept = true;
-      try {
-        kept = await store.renew(key, owner, leaseTime);
-      } catch (error) {
+      const kept = await store.renew(key, owner, leaseTime).catch((error) => {
         options.onFallback("renew", error);
-      }
+        return true;
+      });
       if (!kept && !stopped) {
         options.onFallback(
           "renew",

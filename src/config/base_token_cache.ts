@@ -1,7 +1,4 @@
-/**
- * {@linkcode BaseTokenCache}: what every token cache of this package shares.
- * @module
- */
+// `BaseTokenCache`: what every token cache of this package shares.
 
 import type { TokenSet } from "../core/access_token.ts";
 import {

@@ -1,7 +1,4 @@
-/**
- * A token cache in Deno KV, shared by a Deno Deploy project or the processes opening one file.
- * @module
- */
+// A token cache in Deno KV, shared by a Deno Deploy project or the processes opening one file.
 
 import { BaseTokenCache } from "./base_token_cache.ts";
 import { ConfigurationError } from "../shared/errors.ts";

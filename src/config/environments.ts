@@ -1,10 +1,6 @@
-/**
- * Kognic environments from `environments.json` in the configuration directory: `{
- * "default_environment"?: NAME, "environments": { NAME: { "host", "auth_server", "credentials"?,
- * "scopes"?, "token_endpoint_auth_method"? } } }`.
- *
- * @module
- */
+// Kognic environments from `environments.json` in the configuration directory: an optional
+// `default_environment` and the `environments` by name, each with a `host`, an `auth_server` and
+// optional `credentials`, `scopes` and `token_endpoint_auth_method`.
 
 import { defaultAllowedOrigins, isLoopbackHost, tokenUrlFor } from "../shared/url.ts";
 import { normalHost } from "../core/egress.ts";
@@ -222,13 +218,8 @@ export function resolveEnvironment(
   if (select.name !== undefined) return named(select.name, "");
 
   if (select.url !== undefined) {
-    let parsed: URL;
-    try {
-      parsed = new URL(select.url);
-    } catch {
-      throw new TypeError(`Invalid URL: "${String(select.url)}"`);
-    }
-    const hostname = normalHost(parsed);
+    if (!URL.canParse(select.url)) throw new TypeError(`Invalid URL: "${String(select.url)}"`);
+    const hostname = normalHost(new URL(select.url));
     // An IP address has no parent domains: "0.1" must not match 127.0.0.1.
     const isAddress = hostname.startsWith("[") || /^\d+(\.\d+){3}$/.test(hostname);
     let best: Environment | undefined;

@@ -1,7 +1,4 @@
-/**
- * A token cache in Redis shared by a fleet, through the optional `redis` npm client.
- * @module
- */
+// A token cache in Redis shared by a fleet, through the optional `redis` npm client.
 
 import type { TokenSet } from "../core/access_token.ts";
 import { BaseTokenCache } from "./base_token_cache.ts";
@@ -342,14 +339,12 @@ inspectAsJson(RedisTokenCache, "RedisTokenCache");
  * @throws {ConfigurationError} Naming what is wrong, never the password.
  */
 export function parseRedisUrl(text: string): URL {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
+  if (!URL.canParse(text)) {
     throw new ConfigurationError(
       `The Redis URL is not a URL; expected redis://HOST:PORT[/DB] or rediss://HOST:PORT[/DB]`,
     );
   }
+  const url = new URL(text);
   rememberUrlSecrets(url); // its password is redacted from every text from now on
   const shown = redactRedisUrl(url);
   if (url.protocol !== "redis:" && url.protocol !== "rediss:") {

@@ -1,8 +1,5 @@
-/**
- * Token caches in a JSON file, the system keyring or memory, the modes users give, and the cache
- * of a mode.
- * @module
- */
+// Token caches in a JSON file, the system keyring or memory, the modes users give, and the cache of
+// a mode.
 
 import { parseTokenSet, sha256Hex, type TokenCache } from "../core/token_cache.ts";
 import { BaseTokenCache, type TokenRecordKind } from "./base_token_cache.ts";
@@ -537,20 +534,13 @@ async function removeLeftovers(path: string, age: number): Promise<void> {
   const { basename, dirname, join } = await import("node:path");
   const directory = dirname(path);
   const prefix = `.${basename(path)}.`;
-  let names: string[];
-  try {
-    names = await fs.readdir(directory);
-  } catch {
-    return;
-  }
+  const names = await fs.readdir(directory).catch(() => [] as string[]);
   const now = Date.now();
   for (const name of names) {
     if (!name.startsWith(prefix) || !name.endsWith(".tmp")) continue;
     const file = join(directory, name);
-    try {
-      if (now - (await fs.stat(file)).mtimeMs >= age) await fs.unlink(file);
-    } catch {
-      // Renamed or removed meanwhile.
-    }
+    // Renamed or removed meanwhile: nothing to do.
+    const stat = await fs.stat(file).catch(() => undefined);
+    if (stat && now - stat.mtimeMs >= age) await fs.unlink(file).catch(() => {});
   }
 }

@@ -1,8 +1,5 @@
-/**
- * Whether a D-Bus session bus has a Secret Service, asked in the bus's own protocol: a
- * millisecond, where loading the native keyring library to hear that nothing answers takes 100.
- * @module
- */
+// Whether a D-Bus session bus has a Secret Service, asked in the bus's own protocol: a millisecond,
+// where loading the native keyring library to hear that nothing answers takes 100.
 
 import type { Socket } from "node:net";
 import { withDeadline } from "../shared/deadline.ts";

@@ -1,8 +1,4 @@
-/**
- * The credentials file's JSON, as the Kognic platform writes it: parsed, checked, written back.
- *
- * @module
- */
+// The credentials file's JSON, as the Kognic platform writes it: parsed, checked, written back.
 
 import {
   ApiCredentials,

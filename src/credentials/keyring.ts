@@ -1,11 +1,7 @@
-/**
- * Kognic API credentials in the system keyring, stored as the Python
- * `kognic-auth` stores them (service `kognic-credentials`, account = profile,
- * value = the credentials file's JSON), through the optional peer
- * `@napi-rs/keyring`, loaded on first use. Deno needs `--allow-ffi --allow-env --allow-read`.
- *
- * @module
- */
+// Kognic API credentials in the system keyring, stored as the Python `kognic-auth` stores them
+// (service `kognic-credentials`, account = profile, value = the credentials file's JSON), through
+// the optional peer `@napi-rs/keyring`, loaded on first use. Deno needs `--allow-ffi --allow-env
+// --allow-read`.
 
 import {
   callKeyring,

@@ -1,7 +1,7 @@
-// The system keyring through the optional native peer @napi-rs/keyring, loaded
-// on use. Nothing here may hang: the native library blocks (even in a
-// constructor) when the D-Bus bus or Secret Service does not answer, so the bus
-// is asked first, with a timeout, and every native call is raced against one.
+// The system keyring through the optional native peer @napi-rs/keyring, loaded on use. Nothing here
+// may hang: the native library blocks (even in a constructor) when the D-Bus bus or Secret Service
+// does not answer, so the bus is asked first, with a timeout, and every native call is raced
+// against one.
 
 import { withDeadline } from "../shared/deadline.ts";
 import { getEnv } from "../shared/env.ts";

@@ -1,9 +1,5 @@
-/**
- * The credential sources that need a runtime (the credentials file, the
- * `KOGNIC_*` variables), loaded lazily.
- *
- * @module
- */
+// The credential sources that need a runtime (the credentials file, the `KOGNIC_*` variables),
+// loaded lazily.
 
 import { type EnvOptions, type EnvSource, expandHome, getEnv } from "../shared/env.ts";
 import {

@@ -1,10 +1,6 @@
-/**
- * OpenTelemetry spans and metrics from the session's and API client's events,
- * through the optional peer `@opentelemetry/api` (on Deno with `OTEL_DENO=true`,
- * the runtime's provider). No attribute carries a secret, token or URL user info.
- *
- * @module
- */
+// OpenTelemetry spans and metrics from the session's and API client's events, through the optional
+// peer `@opentelemetry/api` (on Deno with `OTEL_DENO=true`, the runtime's provider). No attribute
+// carries a secret, token or URL user info.
 
 import type { AuthEvent, AuthEventListener } from "../core/events.ts";
 import { ConfigurationError } from "../shared/errors.ts";
@@ -76,17 +72,13 @@ interface OtelApi {
 export async function openTelemetryListener(
   options: OpenTelemetryOptions = {},
 ): Promise<AuthEventListener> {
-  let api = options.api as OtelApi | undefined;
-  if (!api) {
-    try {
-      api = await importOptionalPeer<OtelApi>("@opentelemetry/api");
-    } catch {
+  const api = (options.api as OtelApi | undefined) ||
+    await importOptionalPeer<OtelApi>("@opentelemetry/api").catch(() => {
       throw new ConfigurationError(
         "OpenTelemetry needs the package @opentelemetry/api: install it with " +
           "`npm install @opentelemetry/api` (on Deno it comes through its npm: import)",
       );
-    }
-  }
+    });
   if (typeof api?.trace?.getTracer !== "function" || typeof api.metrics?.getMeter !== "function") {
     throw new ConfigurationError(
       "The @opentelemetry/api module given has no trace and metrics API",

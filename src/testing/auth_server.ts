@@ -1,7 +1,4 @@
-/**
- * The local Kognic-compatible auth server for tests; its entry point is `testing.ts`.
- * @module
- */
+// The local Kognic-compatible auth server for tests; its entry point is `testing.ts`.
 
 import { Buffer } from "node:buffer";
 import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
@@ -674,11 +671,8 @@ function checkNumber(value: unknown, name: string, min: number, max: number, who
   const ok = value === undefined || (typeof value === "number" && Number.isFinite(value) &&
     (!whole || Number.isInteger(value)) && value >= min && value <= max);
   const range = max === Infinity ? `>= ${min}` : `from ${min} to ${max}`;
-  need(
-    ok,
-    `${name} must be a ${whole ? "whole " : ""}number ${range}, not "${value}".`,
-    RangeError,
-  );
+  const must = `${name} must be a ${whole ? "whole " : ""}number ${range}, not "${value}".`;
+  need(ok, must, RangeError);
 }
 
 function readFailure(failure: InjectedFailure): QueuedFailure {
