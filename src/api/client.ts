@@ -454,9 +454,8 @@ function retryOptions(
   };
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
 
 /** A timeout in ms; `Infinity` is none, a huge one is clamped by the deadline. */
 function checkTimeout(timeout: number | undefined): number {

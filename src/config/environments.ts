@@ -118,7 +118,7 @@ export function parseEnvironments(json: unknown, path: string): EnvironmentsConf
     return value;
   };
   const defaultEnvironment = optional(json, "default_environment") as string | undefined;
-  const environments: Record<string, Environment> = {};
+  const environments: [string, Environment][] = [];
   const rawEnvironments = optional(json, "environments") as Record<string, unknown> | undefined;
   for (const [name, raw] of Object.entries(rawEnvironments ?? {})) {
     const prefix = `environments.${name}`;
@@ -153,16 +153,14 @@ export function parseEnvironments(json: unknown, path: string): EnvironmentsConf
     const method = optional(raw, "token_endpoint_auth_method", `${prefix}.`);
     if (method) environment.tokenEndpointAuthMethod = method as TokenEndpointAuthMethod;
 
-    // defineProperty, not assignment: a name such as "__proto__" stays an entry.
-    Object.defineProperty(environments, name, {
-      value: Object.freeze(environment),
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
+    environments.push([name, Object.freeze(environment)]);
   }
 
-  const config: EnvironmentsConfig = { path, environments: Object.freeze(environments) };
+  // Object.fromEntries defines properties, so a name such as "__proto__" stays an entry.
+  const config: EnvironmentsConfig = {
+    path,
+    environments: Object.freeze(Object.fromEntries(environments)),
+  };
   if (defaultEnvironment !== undefined) config.defaultEnvironment = defaultEnvironment;
   return config;
 }

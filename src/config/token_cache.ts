@@ -465,8 +465,7 @@ function isJson(text: string | undefined | null): boolean {
 
 /** Whether `error` refuses a path that is not a regular file (a directory, socket or FIFO). */
 function isRefused(error: unknown): boolean {
-  const code = errorCode(error);
-  return code === "EISDIR" || code === "ENXIO" || code === "EOPNOTSUPP";
+  return ["EISDIR", "ENXIO", "EOPNOTSUPP"].includes(errorCode(error) ?? "");
 }
 
 /** The file's text for a read alone, as a Snapshot's; on Deno without a `node:` module. */

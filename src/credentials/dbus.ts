@@ -21,12 +21,8 @@ export async function secretServiceOnBus(
 ): Promise<SecretServiceAnswer> {
   let heard = false;
   const failed = (error: unknown): string => heard ? "unknown" : errorCode(error) ?? "unknown";
-  let net: typeof import("node:net");
-  try {
-    net = await import("node:net");
-  } catch (error) {
-    return failed(error);
-  }
+  const net = await import("node:net").catch(failed);
+  if (typeof net === "string") return net;
   let socket: Socket | undefined;
   try {
     return await withDeadline(timeout, () =>

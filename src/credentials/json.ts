@@ -34,11 +34,8 @@ export function parseCredentials(json: unknown, source: string): ApiCredentials 
     throw invalid(`Bad auth credentials file, must be a JSON object: ${source}`);
   }
   const data = json as Record<string, unknown>;
-  for (const key of REQUIRED_KEYS) {
-    if (!(key in data) || data[key] === null || data[key] === undefined) {
-      throw invalid(`Missing key ${key} in credentials file ${source}`);
-    }
-  }
+  const missing = REQUIRED_KEYS.find((key) => data[key] === null || data[key] === undefined);
+  if (missing) throw invalid(`Missing key ${missing} in credentials file ${source}`);
   const fields = {
     ...data,
     created: parseTimestamp(data.created, "created", source),

@@ -90,12 +90,12 @@ export async function storeKeyringCredentials(
   profile: string = DEFAULT_PROFILE,
 ): Promise<void> {
   checkProfile(profile);
-  let text: string;
-  if (typeof credentials === "string") {
-    text = credentials;
-  } else if (credentials instanceof ApiCredentials) {
-    text = JSON.stringify(toFileJson(credentials), null, 2);
-  } else {
+  const text = typeof credentials === "string"
+    ? credentials
+    : credentials instanceof ApiCredentials
+    ? JSON.stringify(toFileJson(credentials), null, 2)
+    : undefined;
+  if (text === undefined) {
     throw new TypeError("credentials must be a credentials file's JSON text or ApiCredentials");
   }
   parseCredentialsText(text, `keyring://${profile}`);

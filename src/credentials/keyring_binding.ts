@@ -94,18 +94,12 @@ export interface KeyringEntry {
   deletePassword(signal?: AbortSignal | null): Promise<boolean>;
 }
 
+/** The part of @napi-rs/keyring 2.1 used here. */
 interface KeyringModule {
-  AsyncEntry: new (
-    service: string,
-    account: string,
-    options?: { linux?: { store?: "secret-service" | "keyutils" } },
-  ) => KeyringEntry;
-  findCredentialsAsync(
-    service: string,
-    target?: string | null,
-    signal?: AbortSignal | null,
-  ): Promise<Array<{ account: string; password: string }>>;
+  AsyncEntry: new (service: string, account: string, options: typeof ENTRY_OPTIONS) => KeyringEntry;
+  findCredentialsAsync(service: string, target: null, signal: AbortSignal): Promise<Account[]>;
 }
+type Account = { account: string; password: string };
 
 /** How long a keyring operation may take, in ms (a desktop may ask the user to unlock it). */
 export const KEYRING_TIMEOUT = 10_000;
@@ -349,6 +343,5 @@ function denoPermission(descriptor: { name: string; path?: string }): string | u
 }
 
 function firstLine(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  return message.split("\n")[0];
+  return (error instanceof Error ? error.message : String(error)).split("\n")[0];
 }

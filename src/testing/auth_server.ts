@@ -270,11 +270,8 @@ export async function startAuthServer(
   }, "option");
   const { refreshTokens = false, port = 0, hostname = "127.0.0.1", tls } = options;
   const { tokenPath = DEFAULT_TOKEN_PATH, corsOrigins = [] } = options;
-  need(
-    tokenPath.startsWith("/") && !/[?#\s]/.test(tokenPath),
-    `The option "tokenPath" must be a path starting with "/", not "${tokenPath}".`,
-    RangeError,
-  );
+  const path = `The option "tokenPath" must be a path starting with "/", not "${tokenPath}".`;
+  need(tokenPath.startsWith("/") && !/[?#\s]/.test(tokenPath), path, RangeError);
   checkNumber(port, 'The option "port"', 0, 65535);
   need(hostname !== "", 'The option "hostname" must not be empty.');
   const pem = !tls || [tls.key, tls.cert].every(isString);
@@ -640,13 +637,11 @@ function readRoutes(routes: unknown = {}, tokenPath: string): [string, Protected
     const own = [tokenPath, ECHO_PATH, REDIRECT_PATH].find((path) =>
       prefix === path || prefix.startsWith(path + "/")
     );
-    need(
-      /^\/[^?#\s]*[^/?#\s]$/.test(prefix) && own === undefined,
-      own === undefined
-        ? `The route "${prefix}" must be a path starting with "/" and not ending with "/".`
-        : `The route "${prefix}" lies under the server's own path "${own}" and is never served.`,
-      RangeError,
-    );
+    const problem = own === undefined
+      ? 'must be a path starting with "/" and not ending with "/"'
+      : `lies under the server's own path "${own}" and is never served`;
+    const ok = /^\/[^?#\s]*[^/?#\s]$/.test(prefix) && own === undefined;
+    need(ok, `The route "${prefix}" ${problem}.`, RangeError);
     need(typeof handler === "function", `The route "${prefix}" needs a function.`);
   }
   const all = [...mounted, [ECHO_PATH, echo]] as [string, ProtectedRouteHandler][];
