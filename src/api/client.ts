@@ -1,9 +1,5 @@
-/**
- * `KognicClient`: Kognic API calls over an {@linkcode AuthSession}, as Kognic's
- * Python base client makes them (User-Agent, sunset warnings, retries, errors).
- *
- * @module
- */
+// `KognicClient`: Kognic API calls over an `AuthSession`, as Kognic's Python base client
+// makes them (User-Agent, sunset warnings, retries, errors).
 
 import { inspectAsJson, KognicAuthError } from "../shared/errors.ts";
 import { AuthSession } from "../core/session.ts";
@@ -91,13 +87,12 @@ export { DEFAULT_RETRY_STATUSES };
 export const DEFAULT_API_TIMEOUT = 60_000;
 
 /**
- * Calls Kognic APIs through an {@linkcode AuthSession}. Every request gets a
- * `User-Agent`, its `sunset-date`/`Sunset` headers go to the deprecation
- * handler, and idempotent requests (GET, HEAD, OPTIONS, PUT, DELETE) are
- * retried on 429, 502, 503, 504 or a network error: 3 times by default, with
- * full jitter (up to 0.5, 1, 2 s) or after the server's `Retry-After`.
- * A status outside 200-299 throws an {@linkcode ApiError} with the server's
- * message; {@linkcode KognicClient.data} unwraps Kognic's `{"data": ...}` envelope.
+ * Calls Kognic APIs through an {@linkcode AuthSession}. Every request gets a `User-Agent`, its
+ * `sunset-date`/`Sunset` headers go to the deprecation handler, and idempotent requests (GET, HEAD,
+ * OPTIONS, PUT, DELETE) are retried on 429, 502, 503, 504 or a network error: 3 times by default,
+ * with full jitter (up to 0.5, 1, 2 s) or after the server's `Retry-After`. A status outside
+ * 200-299 throws an {@linkcode ApiError} with the server's message; {@linkcode KognicClient.data}
+ * unwraps Kognic's `{"data": ...}` envelope.
  *
  * @example
  * ```ts
@@ -135,12 +130,11 @@ export class KognicClient {
   constructor(options: KognicClientOptions = {}) {
     this.#session = options.session ?? new AuthSession();
     if (options.baseUrl !== undefined) {
-      let base: URL;
-      try {
-        base = new URL(String(options.baseUrl));
-      } catch {
-        throw new TypeError(`baseUrl "${redact(String(options.baseUrl))}" is not an absolute URL`);
+      const given = String(options.baseUrl);
+      if (!URL.canParse(given)) {
+        throw new TypeError(`baseUrl "${redact(given)}" is not an absolute URL`);
       }
+      const base = new URL(given);
       if (base.protocol !== "https:" && base.protocol !== "http:") {
         throw new TypeError(`baseUrl "${displayUrl(base)}" must be an http(s) URL`);
       }
@@ -210,6 +204,9 @@ export class KognicClient {
       : 0;
     const signal = rest.signal ?? undefined;
     return await withRetries<Response>({ ...retry, limit: retries }, signal, async (attempt) => {
+      const request = { method: verb, url: href, attempts: attempt };
+      const retrying = (delay: number, event: { status?: number; error?: unknown }): void =>
+        this.#retrying({ method: verb, url: href, attempt: attempt + 1, delay, ...event });
       const deadline = startDeadline(timeout, {
         signal,
         reason: () => new DOMException("Timed out", "TimeoutError"),
@@ -226,27 +223,17 @@ export class KognicClient {
       } catch (error) {
         if (signal?.aborted) throw signal.reason;
         if (deadline.expired) {
-          throw new ApiTimeoutError(`${label} got no response within ${timeout} ms`, {
-            method: verb,
-            url: href,
-            timeout,
-            attempts: attempt,
-            cause: redactCause(error),
-          });
+          const message = `${label} got no response within ${timeout} ms`;
+          throw new ApiTimeoutError(message, { ...request, timeout, cause: redactCause(error) });
         }
         if (error instanceof KognicAuthError) throw error;
         return new Retry<Response>(
           () => {
-            throw new ApiNetworkError(`${label} failed: ${describeCause(error, url.host)}`, {
-              method: verb,
-              url: href,
-              attempts: attempt,
-              cause: redactCause(error),
-            });
+            const message = `${label} failed: ${describeCause(error, url.host)}`;
+            throw new ApiNetworkError(message, { ...request, cause: redactCause(error) });
           },
           undefined,
-          (delay) =>
-            this.#retrying({ method: verb, url: href, attempt: attempt + 1, delay, error }),
+          (delay) => retrying(delay, { error }),
         );
       } finally {
         deadline.clear();
@@ -254,7 +241,7 @@ export class KognicClient {
       const settle = async (): Promise<Response> => {
         this.#notifySunset(verb, url, response.headers);
         if (!response.ok && throwHttpErrors) {
-          throw await apiErrorFromResponse(response, { method: verb, url, attempts: attempt });
+          throw await apiErrorFromResponse(response, { ...request, url });
         }
         return response;
       };
@@ -262,13 +249,7 @@ export class KognicClient {
       const retryAfter = parseRetryAfter(response.headers.get("retry-after"));
       return new Retry(settle, retryAfter, async (delay) => {
         await response.body?.cancel();
-        this.#retrying({
-          method: verb,
-          url: href,
-          attempt: attempt + 1,
-          delay,
-          status: response.status,
-        });
+        retrying(delay, { status: response.status });
       });
     });
   }
@@ -336,16 +317,15 @@ export class KognicClient {
     let found: string;
     if (Array.isArray(value)) found = "a JSON array";
     else if (isRecord(value)) {
-      const keys = Object.keys(value);
+      const keys = Object.keys(value).map((key) => JSON.stringify(key));
       found = keys.length === 0
         ? "an empty object"
-        : `the ${keys.length === 1 ? "key" : "keys"} ${
-          keys.map((key) => JSON.stringify(key)).join(", ")
-        }`;
+        : `the key${keys.length === 1 ? "" : "s"} ${keys.join(", ")}`;
     } else found = value === undefined ? "an empty body" : JSON.stringify(value);
+    const { status, statusText } = response;
     throw new ApiError(
       `Response to ${verb} "${displayUrl(url)}" has no "data" envelope; found ${found}`,
-      { status: response.status, statusText: response.statusText, method: verb, url: url.href },
+      { status, statusText, method: verb, url: url.href },
     );
   }
 
@@ -366,17 +346,11 @@ export class KognicClient {
       return { value: JSON.parse(text), response, url };
     } catch (error) {
       const type = response.headers.get("content-type");
+      const { status, statusText } = response;
       throw new ApiError(
         `Response to ${method} "${displayUrl(url)}" is not JSON` +
           (type ? ` (content type ${type})` : ""),
-        {
-          status: response.status,
-          statusText: response.statusText,
-          method,
-          url: url.href,
-          body: text,
-          cause: error,
-        },
+        { status, statusText, method, url: url.href, body: text, cause: error },
       );
     }
   }
@@ -385,11 +359,8 @@ export class KognicClient {
     let url: URL;
     if (path instanceof URL) url = new URL(path.href);
     else if (/^[a-z][a-z0-9+.-]*:/i.test(path)) {
-      try {
-        url = new URL(path);
-      } catch {
-        throw new TypeError(`"${path}" is not a valid URL`);
-      }
+      if (!URL.canParse(path)) throw new TypeError(`"${path}" is not a valid URL`);
+      url = new URL(path);
     } else {
       if (this.#baseUrl === undefined) {
         throw new TypeError(`"${path}" is not an absolute URL, and the client has no baseUrl`);
@@ -481,9 +452,8 @@ function retryOptions(
   };
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
 
 /** A timeout in ms; `Infinity` is none, a huge one is clamped by the deadline. */
 function checkTimeout(timeout: number | undefined): number {

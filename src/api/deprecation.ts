@@ -1,8 +1,4 @@
-/**
- * Deprecation notices from `sunset-date` and `Sunset` response headers, and the default handler.
- *
- * @module
- */
+// Deprecation notices from `sunset-date` and `Sunset` response headers, and the default handler.
 
 import { parseHttpDate, utcDate } from "../shared/retry.ts";
 import { displayUrl } from "../core/egress.ts";
@@ -54,8 +50,7 @@ export function defaultDeprecationHandler(notice: DeprecationNotice): void {
   if (reported.has(key)) return;
   if (reported.size >= 1000) reported.clear();
   reported.add(key);
-  if (notice.level === "error") console.error(notice.message);
-  else console.warn(notice.message);
+  (notice.level === "error" ? console.error : console.warn)(notice.message);
 }
 
 /**

@@ -1,8 +1,4 @@
-/**
- * The API client's errors, and the server's message found in an error body.
- *
- * @module
- */
+// The API client's errors, and the server's message found in an error body.
 
 import { type ApiErrorCode, KognicAuthError, setErrorFields } from "../shared/errors.ts";
 import type { KognicAuthErrors } from "../credentials/keyring_binding.ts";
@@ -262,28 +258,18 @@ export async function apiErrorFromResponse(
   options: ApiErrorFromResponseOptions,
 ): Promise<ApiError> {
   const { method, attempts = 1 } = options;
-  const url = new URL(options.url);
+  const { status, statusText, headers } = response;
+  const url = displayUrl(new URL(options.url));
   // At most 64 KiB is read, whatever the server sends; the rest is cancelled.
   const body = await readBoundedSecretText(response, MAX_BODY_CHARS).then(
     (read) => read.text,
     () => undefined,
   );
-  const serverMessage = body === undefined
-    ? undefined
-    : messageOf(body, response.headers.get("content-type"));
-  const status = `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ""}`;
+  const serverMessage = messageOf(body ?? "", headers.get("content-type"));
+  const shown = `HTTP ${status}${statusText ? ` ${statusText}` : ""}`;
+  const retryAfter = parseRetryAfter(headers.get("retry-after"));
   return new ApiError(
-    `${method} "${displayUrl(url)}" failed with ${status}` +
-      (serverMessage ? `: ${serverMessage}` : ""),
-    {
-      status: response.status,
-      statusText: response.statusText,
-      method,
-      url: displayUrl(url),
-      serverMessage,
-      body,
-      retryAfter: parseRetryAfter(response.headers.get("retry-after")),
-      attempts,
-    },
+    `${method} "${url}" failed with ${shown}` + (serverMessage ? `: ${serverMessage}` : ""),
+    { status, statusText, method, url, serverMessage, body, attempts, retryAfter },
   );
 }

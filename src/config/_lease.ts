@@ -1,9 +1,8 @@
-// The lease, every token cache's lock but memory's: one holder per key, taken
-// by create-if-absent with a time to live, renewed while the work runs, given
-// up by compare-and-delete; kept in Redis, Deno KV or a lock file (below).
-// Waiters poll the lease and the token with a growing interval and go ahead as
-// soon as a usable token is stored. After the bounded wait, or when the store
-// fails, `fn` runs without the lease behind this process's own queue.
+// The lease, every token cache's lock but memory's: one holder per key, taken by create-if-absent
+// with a time to live, renewed while the work runs, given up by compare-and-delete; kept in Redis,
+// Deno KV or a lock file (below). Waiters poll the lease and the token with a growing interval and
+// go ahead as soon as a usable token is stored. After the bounded wait, or when the store fails,
+// `fn` runs without the lease behind this process's own queue.
 
 import { sleep } from "../shared/retry.ts";
 import { errorCode } from "../shared/files.ts";
@@ -33,12 +32,13 @@ interface LeaseOptions {
   usable?: () => Promise<boolean>; // a usable token is stored: no lease needed
 }
 
-/** Tells a user's `onFallback` that the store is not used; what it throws is its own. */
+/** Tells a user's `onFallback` why the store is not used (`why` or its message); its errors are its own. */
 export function tellFallback(
   listener: ((event: { operation: string; message: string }) => void) | undefined,
   operation: string,
-  message: string,
+  why: unknown,
 ): void {
+  const message = typeof why === "string" ? why : (why as Error)?.message ?? String(why);
   try {
     listener?.({ operation, message });
   } catch { /* a listener's failure is its own */ }
@@ -117,12 +117,10 @@ async function holding<T>(
     timer = setTimeout(async () => {
       if (stopped || Date.now() >= until) return;
       // A failed renewal is retried next tick; a lost lease is told, not retried.
-      let kept = true;
-      try {
-        kept = await store.renew(key, owner, leaseTime);
-      } catch (error) {
+      const kept = await store.renew(key, owner, leaseTime).catch((error) => {
         options.onFallback("renew", error);
-      }
+        return true;
+      });
       if (!kept && !stopped) {
         options.onFallback(
           "renew",
@@ -240,18 +238,15 @@ async function breakIfStale(
 ): Promise<boolean> {
   const fs = await import("node:fs/promises");
   let text: string;
-  let ino: number;
-  let mtimeMs: number;
+  let stat: Awaited<ReturnType<typeof fs.stat>>;
   try {
-    const stat = await fs.stat(lockPath);
-    ino = stat.ino;
-    mtimeMs = stat.mtimeMs;
+    stat = await fs.stat(lockPath);
     text = await fs.readFile(lockPath, "utf8");
   } catch (error) {
     return errorCode(error) === "ENOENT";
   }
   const info = parseInfo(text);
-  let stale = Date.now() - mtimeMs > staleAfter;
+  let stale = Date.now() - stat.mtimeMs > staleAfter;
   if (!stale && info?.pid !== undefined) {
     stale = info.pid === ownPid
       ? info.nonce === undefined || !heldNonces.has(info.nonce)
@@ -265,13 +260,9 @@ async function breakIfStale(
   } catch (error) {
     return errorCode(error) === "ENOENT";
   }
-  let same = false;
-  try {
-    const moved = await fs.stat(aside);
-    same = (ino === 0 || moved.ino === ino) && (await fs.readFile(aside, "utf8")) === text;
-  } catch {
-    same = false;
-  }
+  const moved = await fs.stat(aside).catch(() => undefined);
+  const same = moved !== undefined && (stat.ino === 0 || moved.ino === stat.ino) &&
+    (await fs.readFile(aside, "utf8").catch(() => undefined)) === text;
   // Another process replaced the stale lock meanwhile: give it back (unless yet another appeared).
   if (!same) await fs.link(aside, lockPath).catch(() => {});
   await fs.unlink(aside).catch(() => {});

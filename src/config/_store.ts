@@ -1,5 +1,5 @@
-// The token caches' helpers: records' expiry and Python shape, bounded JSON, and
-// the in-process queue every lock passes first.
+// The token caches' helpers: records' expiry and Python shape, bounded JSON, and the in-process
+// queue every lock passes first.
 
 import type { TokenSet } from "../core/access_token.ts";
 import type { TokenHoldoff } from "../core/token_cache.ts";

@@ -1,7 +1,4 @@
-/**
- * {@linkcode BaseTokenCache}: what every token cache of this package shares.
- * @module
- */
+// `BaseTokenCache`: what every token cache of this package shares.
 
 import type { TokenSet } from "../core/access_token.ts";
 import {
@@ -31,13 +28,12 @@ export interface BaseTokenCacheOptions {
 }
 
 /**
- * The base of the token caches: `get`, `set`, `delete`, `getHoldoff` and
- * `setHoldoff` over a {@linkcode TokenRecordStore}. Every record written is
- * checked first (`set` throws a `TypeError` for a token that is not one), and
- * every record read back goes through the one parser of tokens or of
- * hold-offs: a damaged or hostile entry is a miss, never an error. A store
- * that gives a `ttl` decides how long a token lives. What a store throws
- * reaches the caller as it is. Subclasses add `clear` and `withLock`.
+ * The base of the token caches: `get`, `set`, `delete`, `getHoldoff` and `setHoldoff` over a
+ * {@linkcode TokenRecordStore}. Every record written is checked first (`set` throws a `TypeError`
+ * for a token that is not one), and every record read back goes through the one parser of tokens or
+ * of hold-offs: a damaged or hostile entry is a miss, never an error. A store that gives a `ttl`
+ * decides how long a token lives. What a store throws reaches the caller as it is. Subclasses add
+ * `clear` and `withLock`.
  *
  * @example A cache in a Map
  * ```ts

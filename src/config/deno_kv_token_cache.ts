@@ -1,7 +1,4 @@
-/**
- * A token cache in Deno KV, shared by a Deno Deploy project or the processes opening one file.
- * @module
- */
+// A token cache in Deno KV, shared by a Deno Deploy project or the processes opening one file.
 
 import { BaseTokenCache } from "./base_token_cache.ts";
 import { ConfigurationError } from "../shared/errors.ts";
@@ -54,11 +51,10 @@ export interface DenoKvTokenCacheOptions {
 }
 
 /**
- * Access tokens in Deno KV under `[prefix, "token", key]`, hold-offs under
- * `[prefix, "holdoff", key]`, and `withLock`'s lease under `[prefix, "lease",
- * key]` (an atomic check-and-set on its versionstamp, renewed, removed by its
- * owner). Each value keeps its own expiry, as `expireIn` is only a lower bound.
- * Never a secret or refresh token is stored. Needs Deno Deploy or
+ * Access tokens in Deno KV under `[prefix, "token", key]`, hold-offs under `[prefix, "holdoff",
+ * key]`, and `withLock`'s lease under `[prefix, "lease", key]` (an atomic check-and-set on its
+ * versionstamp, renewed, removed by its owner). Each value keeps its own expiry, as `expireIn` is
+ * only a lower bound. Never a secret or refresh token is stored. Needs Deno Deploy or
  * `--unstable-kv`; elsewhere every call throws a {@linkcode ConfigurationError}.
  */
 export class DenoKvTokenCache extends BaseTokenCache {
@@ -111,12 +107,7 @@ export class DenoKvTokenCache extends BaseTokenCache {
       // Processes sharing a KV file may meet it busy for a moment.
       errorRetries: 20,
       signal: options?.signal,
-      onFallback: (operation, error) =>
-        tellFallback(
-          this.#options.onFallback,
-          operation,
-          (error as Error)?.message ?? String(error),
-        ),
+      onFallback: (operation, error) => tellFallback(this.#options.onFallback, operation, error),
     });
   }
 

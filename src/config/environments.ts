@@ -1,23 +1,6 @@
-/**
- * Kognic environments (a platform host and an auth server, with optional
- * credentials and scopes) from `environments.json` in the configuration directory.
- *
- * ```json
- * {
- *   "default_environment": "production",
- *   "environments": {
- *     "production": {
- *       "host": "app.kognic.com",
- *       "auth_server": "https://auth.app.kognic.com",
- *       "credentials": "~/.config/kognic/credentials-prod.json",
- *       "scopes": ["api:read"]
- *     }
- *   }
- * }
- * ```
- *
- * @module
- */
+// Kognic environments from `environments.json` in the configuration directory: an optional
+// `default_environment` and the `environments` by name, each with a `host`, an `auth_server` and
+// optional `credentials`, `scopes` and `token_endpoint_auth_method`.
 
 import { defaultAllowedOrigins, isLoopbackHost, normalHost, tokenUrlFor } from "../core/egress.ts";
 import {
@@ -134,7 +117,7 @@ export function parseEnvironments(json: unknown, path: string): EnvironmentsConf
     return value;
   };
   const defaultEnvironment = optional(json, "default_environment") as string | undefined;
-  const environments: Record<string, Environment> = {};
+  const environments: [string, Environment][] = [];
   const rawEnvironments = optional(json, "environments") as Record<string, unknown> | undefined;
   for (const [name, raw] of Object.entries(rawEnvironments ?? {})) {
     const prefix = `environments.${name}`;
@@ -154,7 +137,7 @@ export function parseEnvironments(json: unknown, path: string): EnvironmentsConf
     const authServer = required("auth_server");
     // A password in the URL is a secret from now on; messages show the URL without it.
     const shownServer = rememberUrlSecrets(authServer);
-    if (!isHttpUrl(authServer)) {
+    if (!URL.canParse(authServer) || !/^https?:$/.test(new URL(authServer).protocol)) {
       throw bad(
         `${prefix}.auth_server`,
         `must be an http(s) URL such as "https://auth.app.kognic.com", not "${shownServer}"`,
@@ -169,16 +152,14 @@ export function parseEnvironments(json: unknown, path: string): EnvironmentsConf
     const method = optional(raw, "token_endpoint_auth_method", `${prefix}.`);
     if (method) environment.tokenEndpointAuthMethod = method as TokenEndpointAuthMethod;
 
-    // defineProperty, not assignment: a name such as "__proto__" stays an entry.
-    Object.defineProperty(environments, name, {
-      value: Object.freeze(environment),
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
+    environments.push([name, Object.freeze(environment)]);
   }
 
-  const config: EnvironmentsConfig = { path, environments: Object.freeze(environments) };
+  // Object.fromEntries defines properties, so a name such as "__proto__" stays an entry.
+  const config: EnvironmentsConfig = {
+    path,
+    environments: Object.freeze(Object.fromEntries(environments)),
+  };
   if (defaultEnvironment !== undefined) config.defaultEnvironment = defaultEnvironment;
   return config;
 }
@@ -224,24 +205,18 @@ export function resolveEnvironment(
   select: ResolveEnvironmentOptions = {},
 ): Environment {
   const environments = config.environments;
-  if (select.name !== undefined) {
-    const named = lookup(environments, select.name);
-    if (!named) {
-      throw new ConfigurationError(
-        `Unknown environment: ${select.name} not found in config at ${config.path}`,
-      );
-    }
-    return named;
-  }
+  // A name given or the default: it must exist.
+  const named = (name: string, what: string): Environment => {
+    if (Object.hasOwn(environments, name)) return environments[name];
+    throw new ConfigurationError(
+      `Unknown environment: ${what}${name} not found in config at ${config.path}`,
+    );
+  };
+  if (select.name !== undefined) return named(select.name, "");
 
   if (select.url !== undefined) {
-    let parsed: URL;
-    try {
-      parsed = new URL(select.url);
-    } catch {
-      throw new TypeError(`Invalid URL: "${String(select.url)}"`);
-    }
-    const hostname = normalHost(parsed);
+    if (!URL.canParse(select.url)) throw new TypeError(`Invalid URL: "${String(select.url)}"`);
+    const hostname = normalHost(new URL(select.url));
     // An IP address has no parent domains: "0.1" must not match 127.0.0.1.
     const isAddress = hostname.startsWith("[") || /^\d+(\.\d+){3}$/.test(hostname);
     let best: Environment | undefined;
@@ -257,17 +232,8 @@ export function resolveEnvironment(
     if (best) return best;
   }
 
-  if (config.defaultEnvironment !== undefined) {
-    const fallback = lookup(environments, config.defaultEnvironment);
-    if (!fallback) {
-      throw new ConfigurationError(
-        `Unknown environment: default_environment ${config.defaultEnvironment} not found in config at ${config.path}`,
-      );
-    }
-    return fallback;
-  }
-
-  return DEFAULT_ENVIRONMENT;
+  if (config.defaultEnvironment === undefined) return DEFAULT_ENVIRONMENT;
+  return named(config.defaultEnvironment, "default_environment ");
 }
 
 const isNonEmpty = (value: unknown): boolean => typeof value === "string" && value !== "";
@@ -291,24 +257,8 @@ const CHECKS: Record<string, readonly [(value: unknown) => boolean, string]> = {
 const HOST_PATTERN =
   /^(?:[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)*|\[[0-9a-f:.]+\])$/;
 
-function lookup(
-  environments: Readonly<Record<string, Environment>>,
-  name: string,
-): Environment | undefined {
-  return Object.hasOwn(environments, name) ? environments[name] : undefined;
-}
-
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function isHttpUrl(value: string): boolean {
-  try {
-    const url = new URL(value);
-    return url.protocol === "https:" || url.protocol === "http:";
-  } catch {
-    return false;
-  }
 }
 
 /**
@@ -327,15 +277,11 @@ export async function environmentSessionOptions(
   const explicit = options.auth !== undefined || options.clientId !== undefined ||
     options.clientSecret !== undefined;
   const authServer = options.authServer ?? environment.authServer;
-  let allowedOrigins = options.allowedOrigins;
-  if (!allowedOrigins) {
-    const tokenUrl = tokenUrlFor(
-      authServer,
-      options.tokenEndpoint ?? DEFAULT_TOKEN_ENDPOINT,
-      options.allowInsecureHttp ?? false,
-    );
-    allowedOrigins = environmentAllowedOrigins(environment, tokenUrl);
-  }
+  const endpoint = options.tokenEndpoint ?? DEFAULT_TOKEN_ENDPOINT;
+  const allowedOrigins = options.allowedOrigins ?? environmentAllowedOrigins(
+    environment,
+    tokenUrlFor(authServer, endpoint, options.allowInsecureHttp ?? false),
+  );
   return {
     ...options,
     authServer,

@@ -1,8 +1,5 @@
-/**
- * A `fetch` that honours `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` on every
- * runtime: on Node through the optional peer `undici`, loaded only when needed.
- * @module
- */
+// A `fetch` that honours `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` on every runtime: on Node
+// through the optional peer `undici`, loaded only when needed.
 
 import { type EnvOptions, getEnv } from "../shared/env.ts";
 import { ConfigurationError } from "../shared/errors.ts";
@@ -71,9 +68,7 @@ export async function createProxyFetch(options: EnvOptions = {}): Promise<typeof
   const global: typeof fetch = (input, init) => globalThis.fetch(input, init);
   const proxy = configuredProxy(options);
   if (!proxy || fetchHonoursProxy(options)) return global;
-  try {
-    new URL(proxy);
-  } catch {
+  if (!URL.canParse(proxy)) {
     throw new ConfigurationError(
       "The proxy variable (HTTPS_PROXY or HTTP_PROXY) is not a URL such as http://proxy.example:3128",
     );

@@ -1,14 +1,11 @@
-/**
- * A token cache in Redis shared by a fleet, through the optional `redis` npm client.
- * @module
- */
+// A token cache in Redis shared by a fleet, through the optional `redis` npm client.
 
 import type { TokenSet } from "../core/access_token.ts";
 import { BaseTokenCache } from "./base_token_cache.ts";
 import { ConfigurationError } from "../shared/errors.ts";
 import { inspectAsJson, redactAndCut, redactCause, rememberUrlSecrets } from "../shared/redact.ts";
 import { checkNumber, TIMER_MS, withDeadline } from "../shared/deadline.ts";
-import { loadOptionalModule } from "../credentials/keyring_binding.ts";
+import { decodeOrKeep, loadOptionalModule } from "../credentials/keyring_binding.ts";
 import { type LeaseStore, runLocked, tellFallback } from "./_lease.ts";
 import { LocalQueue, parseBoundedJson, recordExpiry } from "./_store.ts";
 
@@ -72,16 +69,14 @@ interface NodeRedisClient extends RedisCommandClient {
 }
 
 /**
- * Access tokens in Redis, one per client id for a whole fleet, under
- * `<prefix>token:<key>`, `<prefix>holdoff:<key>` and `<prefix>lease:<key>`,
- * each with a time to live. Never a client secret or a refresh token is stored.
- * `withLock` is a lease (`SET NX PX`, renewed, released by compare-and-delete),
- * so a fleet on a cold cache makes one token request.
+ * Access tokens in Redis, one per client id for a whole fleet, under `<prefix>token:<key>`,
+ * `<prefix>holdoff:<key>` and `<prefix>lease:<key>`, each with a time to live. Never a client
+ * secret or a refresh token is stored. `withLock` is a lease (`SET NX PX`, renewed, released by
+ * compare-and-delete), so a fleet on a cold cache makes one token request.
  *
- * When Redis fails, `get` gives the token this instance stored, else rejects
- * within the timeouts (a miss for `AuthSession`), `withLock` runs under this
- * process's own single flight, and `onFallback` is told. Failures throw a
- * {@linkcode ConfigurationError}.
+ * When Redis fails, `get` gives the token this instance stored, else rejects within the timeouts (a
+ * miss for `AuthSession`), `withLock` runs under this process's own single flight, and `onFallback`
+ * is told. Failures throw a {@linkcode ConfigurationError}.
  *
  * @example A fleet sharing one token
  * ```ts ignore
@@ -133,12 +128,9 @@ export class RedisTokenCache extends BaseTokenCache implements AsyncDisposable {
       write: async (kind, key, record) => {
         const ttl = Math.floor(recordExpiry(record) - Date.now());
         if (kind === "token") this.#local.set(key, record as TokenSet);
-        const value = JSON.stringify(record);
-        if (ttl > 0) {
-          return await this.#command("set", ["SET", this.#key(kind, key), value, "PX", `${ttl}`]);
-        }
-        this.#local.delete(key);
-        await this.#command("set", ["DEL", this.#key(kind, key)]);
+        if (ttl <= 0) this.#local.delete(key);
+        const [name, value] = [this.#key(kind, key), JSON.stringify(record)];
+        await this.#command("set", ttl > 0 ? ["SET", name, value, "PX", `${ttl}`] : ["DEL", name]);
       },
       remove: (kind, key) => {
         this.#local.delete(key);
@@ -153,7 +145,7 @@ export class RedisTokenCache extends BaseTokenCache implements AsyncDisposable {
     } else if (typeof options?.url === "string") {
       this.#url = parseRedisUrl(options.url);
       for (const part of [this.#url.password, this.#url.username]) {
-        if (part) this.#secrets.push(part, safeDecode(part));
+        if (part) this.#secrets.push(part, decodeOrKeep(part));
       }
     } else {
       throw new TypeError("RedisTokenCache needs a url (redis://HOST:PORT) or a client");
@@ -307,7 +299,6 @@ export class RedisTokenCache extends BaseTokenCache implements AsyncDisposable {
       if (this.#connecting === connecting) this.#own = client;
       else client.destroy();
     }, () => {
-      if (this.#connecting === connecting) this.#connecting = undefined;
       this.#retryAt = Date.now() + (this.#options.retryDelay ?? 1_000);
     });
     return connecting.finally(() => {
@@ -347,14 +338,12 @@ inspectAsJson(RedisTokenCache, "RedisTokenCache");
  * @throws {ConfigurationError} Naming what is wrong, never the password.
  */
 export function parseRedisUrl(text: string): URL {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
+  if (!URL.canParse(text)) {
     throw new ConfigurationError(
       `The Redis URL is not a URL; expected redis://HOST:PORT[/DB] or rediss://HOST:PORT[/DB]`,
     );
   }
+  const url = new URL(text);
   rememberUrlSecrets(url); // its password is redacted from every text from now on
   const shown = redactRedisUrl(url);
   if (url.protocol !== "redis:" && url.protocol !== "rediss:") {
@@ -379,14 +368,6 @@ export function redactRedisUrl(url: URL): string {
   copy.search = "";
   copy.hash = "";
   return copy.href;
-}
-
-function safeDecode(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
-  }
 }
 
 type RedisModule = { createClient(options: Record<string, unknown>): NodeRedisClient };

@@ -1,8 +1,5 @@
-/**
- * Token caches in a JSON file, the system keyring or memory, the modes users give, and the cache
- * of a mode.
- * @module
- */
+// Token caches in a JSON file, the system keyring or memory, the modes users give, and the cache of
+// a mode.
 
 import { parseTokenSet, sha256Hex, type TokenCache } from "../core/token_cache.ts";
 import { BaseTokenCache, type TokenRecordKind } from "./base_token_cache.ts";
@@ -13,7 +10,6 @@ import {
   checkKeyring,
   findKeyringAccounts,
   openKeyringEntry,
-  probeKeyring,
 } from "../credentials/keyring_binding.ts";
 import { withFileLock } from "./_lease.ts";
 import { isSpent, LocalQueue, parseBoundedJson, randomHex, toPythonShape } from "./_store.ts";
@@ -41,19 +37,17 @@ export interface FileTokenCacheOptions {
 }
 
 /**
- * Tokens in one JSON file shared with the Python `kognic-auth` package
- * (default `$XDG_CACHE_HOME/kognic-auth/tokens.json`): an object of key ->
- * token in the Python shape (`access_token`, `token_type`, `expires_in`,
- * `expires_at` in seconds; see docs/caches.md). Other keys are kept, spent
- * entries dropped, an invalid entry is a miss; the earlier shape
- * `{"version": 1, "tokens": {...}}` is rewritten when first read.
+ * Tokens in one JSON file shared with the Python `kognic-auth` package (default
+ * `$XDG_CACHE_HOME/kognic-auth/tokens.json`): an object of key -> token in the Python shape
+ * (`access_token`, `token_type`, `expires_in`, `expires_at` in seconds; see docs/caches.md). Other
+ * keys are kept, spent entries dropped, an invalid entry is a miss; the earlier shape `{"version":
+ * 1, "tokens": {...}}` is rewritten when first read.
  *
- * Writes are atomic renames (mode 0600, directory 0700) under a lock file, and
- * merge what a lockless writer changed meanwhile (at most 8 rounds). A corrupt
- * file, one that is not a regular file, or one over 16 MiB reads as empty and
- * is replaced on the next write; a hold-off is the entry `"retry-after <key>"`.
- * I/O errors throw a {@linkcode ConfigurationError}. `withLock` runs `fn`
- * without a lock when none can be had; it is not reentrant.
+ * Writes are atomic renames (mode 0600, directory 0700) under a lock file, and merge what a
+ * lockless writer changed meanwhile (at most 8 rounds). A corrupt file, one that is not a regular
+ * file, or one over 16 MiB reads as empty and is replaced on the next write; a hold-off is the
+ * entry `"retry-after <key>"`. I/O errors throw a {@linkcode ConfigurationError}. `withLock` runs
+ * `fn` without a lock when none can be had; it is not reentrant.
  *
  * @example
  * ```ts
@@ -105,11 +99,9 @@ export class FileTokenCache extends BaseTokenCache {
     const path = await this.resolvePath();
     await withFileLock(`${path}.lock`, async () => {
       const { unlink } = await import("node:fs/promises");
-      try {
-        await unlink(path);
-      } catch (error) {
+      await unlink(path).catch((error) => {
         if (!isNotFound(error)) throw cacheError("remove", path, error);
-      }
+      });
       await removeLeftovers(path, 0);
     }, { timeout: this.#options.lockTimeout });
   }
@@ -174,12 +166,11 @@ export interface KeyringTokenCacheOptions {
 }
 
 /**
- * Tokens in the system keyring, shared with the Python `kognic-auth` package:
- * service `kognic-auth`, account = cache key, value = the token as JSON in the
- * Python shape (earlier camelCase values are read too); an invalid value or
- * one over 1 MiB is a miss; a hold-off is the account `"retry-after <key>"`.
- * `withLock` uses lock files in the cache directory. Needs the optional
- * package `@napi-rs/keyring`; else calls throw a `KeyringError`.
+ * Tokens in the system keyring, shared with the Python `kognic-auth` package: service
+ * `kognic-auth`, account = cache key, value = the token as JSON in the Python shape (earlier
+ * camelCase values are read too); an invalid value or one over 1 MiB is a miss; a hold-off is the
+ * account `"retry-after <key>"`. `withLock` uses lock files in the cache directory. Needs the
+ * optional package `@napi-rs/keyring`; else calls throw a `KeyringError`.
  */
 export class KeyringTokenCache extends BaseTokenCache {
   #options: KeyringTokenCacheOptions;
@@ -317,10 +308,9 @@ export interface CreateTokenCacheOptions {
 }
 
 /**
- * The token cache of a mode: `none` none, `file` a {@linkcode FileTokenCache},
- * `keyring` a {@linkcode KeyringTokenCache} once the keyring answers, `auto`
- * the keyring if it answers within the probe timeout else the file, and a
- * `redis://` URL a {@linkcode RedisTokenCache}.
+ * The token cache of a mode: `none` none, `file` a {@linkcode FileTokenCache}, `keyring` a
+ * {@linkcode KeyringTokenCache} once the keyring answers, `auto` the keyring if it answers within
+ * the probe timeout else the file, and a `redis://` URL a {@linkcode RedisTokenCache}.
  *
  * @param mode The mode, as given with `--token-cache`. @default {$KOGNIC_TOKEN_CACHE, else "auto"}
  * @param options The file's path, the environment and the timeouts.
@@ -340,20 +330,14 @@ export async function createTokenCache(
     return new RedisTokenCache({ ...options.redis, url: mode });
   }
   const { path, env, lockTimeout, probeTimeout } = options;
-  if (mode === "keyring") {
+  if (mode === "keyring" || mode === "auto") {
     const problem = await checkKeyring(probeTimeout);
-    if (problem) throw problem;
-  }
-  if (mode === "keyring" || (mode === "auto" && await probeKeyring(probeTimeout))) {
-    return new KeyringTokenCache({ env, lockTimeout });
+    if (!problem) return new KeyringTokenCache({ env, lockTimeout });
+    if (mode === "keyring") throw problem;
   }
   if (mode === "file" || mode === "auto") return new FileTokenCache({ path, env, lockTimeout });
-  if (mode === "none") return undefined;
-  throw new TypeError(
-    `Unknown token cache mode "${
-      String(mode).slice(0, 40)
-    }"; expected auto, keyring, file, none or redis://HOST:PORT[/DB]`,
-  );
+  if (mode !== "none") parseTokenCacheMode(String(mode), undefined, "The token cache mode"); // throws
+  return undefined;
 }
 
 /** The most a token cache file may hold (16 MiB); a larger one reads as corrupt. */
@@ -481,14 +465,10 @@ function isJson(text: string | undefined | null): boolean {
 
 /** Whether `error` refuses a path that is not a regular file (a directory, socket or FIFO). */
 function isRefused(error: unknown): boolean {
-  const code = errorCode(error);
-  return code === "EISDIR" || code === "ENXIO" || code === "EOPNOTSUPP";
+  return ["EISDIR", "ENXIO", "EOPNOTSUPP"].includes(errorCode(error) ?? "");
 }
 
-/**
- * The file's text for a read alone, as a Snapshot's. Through `readFileBytes`
- * (`Deno.*` on Deno), so a warm start that only reads loads no `node:` module.
- */
+/** The file's text for a read alone, as a Snapshot's; on Deno without a `node:` module. */
 async function readTokenFile(path: string): Promise<string | undefined | null> {
   try {
     const bytes = await readFileBytes(path, { maxBytes: MAX_TOKEN_FILE_BYTES });
@@ -553,20 +533,13 @@ async function removeLeftovers(path: string, age: number): Promise<void> {
   const { basename, dirname, join } = await import("node:path");
   const directory = dirname(path);
   const prefix = `.${basename(path)}.`;
-  let names: string[];
-  try {
-    names = await fs.readdir(directory);
-  } catch {
-    return;
-  }
+  const names = await fs.readdir(directory).catch(() => [] as string[]);
   const now = Date.now();
   for (const name of names) {
     if (!name.startsWith(prefix) || !name.endsWith(".tmp")) continue;
     const file = join(directory, name);
-    try {
-      if (now - (await fs.stat(file)).mtimeMs >= age) await fs.unlink(file);
-    } catch {
-      // Renamed or removed meanwhile.
-    }
+    // Renamed or removed meanwhile: nothing to do.
+    const stat = await fs.stat(file).catch(() => undefined);
+    if (stat && now - stat.mtimeMs >= age) await fs.unlink(file).catch(() => {});
   }
 }

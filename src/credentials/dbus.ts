@@ -1,32 +1,19 @@
-/**
- * Whether a D-Bus session bus has a Secret Service, asked in the bus's own
- * protocol (`NameHasOwner`, `ListActivatableNames` for
- * `org.freedesktop.secrets`): a millisecond, where loading the native keyring
- * library to hear that nothing answers takes about a hundred.
- *
- * @module
- */
+// Whether a D-Bus session bus has a Secret Service, asked in the bus's own protocol: a millisecond,
+// where loading the native keyring library to hear that nothing answers takes 100.
 
 import type { Socket } from "node:net";
 import { withDeadline } from "../shared/deadline.ts";
 import { errorCode } from "../shared/files.ts";
 
-/**
- * What the bus said: a Secret Service runs or can be started, none can, or no clear answer;
- * when nothing was heard, `"timeout"` or why it could not be reached (`"ENOENT"`, ...).
- */
+/** A Secret Service runs or can be started, none can, no clear answer, or why none was heard. */
 export type SecretServiceAnswer = "present" | "absent" | "unknown" | "timeout" | string;
 
 const SECRETS = "org.freedesktop.secrets";
 const MAX_READ = 256 * 1024;
 
 /**
- * Asks the bus at `socketPath` whether a Secret Service runs on it or can be
- * started by it, within `timeout` ms. Never throws; the socket is destroyed
- * however it ends.
- *
- * @param socketPath The bus's unix socket (a leading NUL for an abstract one).
- * @param timeout How long the whole exchange may take, in ms.
+ * Asks the bus at `socketPath` (a leading NUL: abstract) whether a Secret Service runs on it or
+ * can be started by it, within `timeout` ms. Never throws; the socket is destroyed however it ends.
  */
 export async function secretServiceOnBus(
   socketPath: string,
@@ -34,12 +21,8 @@ export async function secretServiceOnBus(
 ): Promise<SecretServiceAnswer> {
   let heard = false;
   const failed = (error: unknown): string => heard ? "unknown" : errorCode(error) ?? "unknown";
-  let net: typeof import("node:net");
-  try {
-    net = await import("node:net");
-  } catch (error) {
-    return failed(error);
-  }
+  const net = await import("node:net").catch(failed);
+  if (typeof net === "string") return net;
   let socket: Socket | undefined;
   try {
     return await withDeadline(timeout, () =>
@@ -80,9 +63,9 @@ function talk(
     buffer = joined;
     if (buffer.length > MAX_READ) return finish("unknown");
     if (!authenticated) {
-      const end = indexOfCrLf(buffer);
+      const end = bytesText(buffer).indexOf("\r\n");
       if (end < 0) return;
-      const line = new TextDecoder().decode(buffer.subarray(0, end));
+      const line = bytesText(buffer.subarray(0, end));
       buffer = buffer.subarray(end + 2);
       // The server asks for the (empty) authorization identity.
       if (line === "DATA" || line.startsWith("DATA ")) return void socket.write("DATA\r\n");
@@ -101,27 +84,16 @@ function talk(
       if (message.replyTo !== 2 && message.replyTo !== 3) continue;
       if (message.type !== 2) return finish("unknown");
       if (message.replyTo === 2) hasOwner = message.uint32 === 1;
-      else activatable = includes(message.body, SECRETS);
+      else activatable = bytesText(message.body).includes(SECRETS + "\0");
       if (hasOwner || activatable) return finish("present");
       if (hasOwner === false && activatable === false) return finish("absent");
     }
   });
 }
 
-function indexOfCrLf(bytes: Uint8Array): number {
-  for (let i = 0; i + 1 < bytes.length; i++) {
-    if (bytes[i] === 13 && bytes[i + 1] === 10) return i;
-  }
-  return -1;
-}
-
-function includes(haystack: Uint8Array, needle: string): boolean {
-  const bytes = new TextEncoder().encode(needle + "\0");
-  outer: for (let i = 0; i + bytes.length <= haystack.length; i++) {
-    for (let j = 0; j < bytes.length; j++) if (haystack[i + j] !== bytes[j]) continue outer;
-    return true;
-  }
-  return false;
+/** Bytes as text, one character per byte (ASCII unchanged), to search for ASCII. */
+function bytesText(bytes: Uint8Array): string {
+  return new TextDecoder("latin1").decode(bytes);
 }
 
 /** A method call to the bus itself, little-endian, with at most one string argument. */
@@ -139,21 +111,8 @@ function methodCall(serial: number, member: string, argument?: string): Uint8Arr
     u32(bytes.length);
     out.push(...bytes, 0);
   };
-  const signature = (value: string): void => {
-    out.push(value.length, ...new TextEncoder().encode(value), 0);
-  };
-  const body: number[] = [];
-  if (argument !== undefined) {
-    const bytes = new TextEncoder().encode(argument);
-    const n = bytes.length;
-    body.push(n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, (n >>> 24) & 0xff, ...bytes, 0);
-  }
-  // 'l' (little-endian), METHOD_CALL, no flags, protocol version 1.
-  out.push(0x6c, 1, 0, 1);
-  u32(body.length);
-  u32(serial);
-  u32(0); // the header fields' length, filled in below
-  const fieldsStart = out.length;
+  const signature = (value: string): void =>
+    void out.push(value.length, ...new TextEncoder().encode(value), 0);
   const field = (code: number, type: string, value: string): void => {
     pad(8);
     out.push(code);
@@ -161,19 +120,24 @@ function methodCall(serial: number, member: string, argument?: string): Uint8Arr
     if (type === "g") signature(value);
     else text(value);
   };
+  // 'l' (little-endian), METHOD_CALL, no flags, protocol version 1; the lengths are set below.
+  out.push(0x6c, 1, 0, 1, 0, 0, 0, 0);
+  u32(serial);
+  u32(0);
   field(1, "o", "/org/freedesktop/DBus");
   field(2, "s", "org.freedesktop.DBus");
   field(3, "s", member);
   field(6, "s", "org.freedesktop.DBus");
   if (argument !== undefined) field(8, "g", "s");
-  const fieldsLength = out.length - fieldsStart;
-  out[12] = fieldsLength & 0xff;
-  out[13] = (fieldsLength >>> 8) & 0xff;
-  out[14] = (fieldsLength >>> 16) & 0xff;
-  out[15] = (fieldsLength >>> 24) & 0xff;
+  const fieldsLength = out.length - 16;
   pad(8);
-  out.push(...body);
-  return new Uint8Array(out);
+  const bodyStart = out.length;
+  if (argument !== undefined) text(argument);
+  const message = new Uint8Array(out);
+  const view = new DataView(message.buffer);
+  view.setUint32(4, out.length - bodyStart, true);
+  view.setUint32(12, fieldsLength, true);
+  return message;
 }
 
 interface Message {

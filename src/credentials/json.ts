@@ -1,8 +1,4 @@
-/**
- * The credentials file's JSON, as the Kognic platform writes it: parsed, checked, written back.
- *
- * @module
- */
+// The credentials file's JSON, as the Kognic platform writes it: parsed, checked, written back.
 
 import {
   ApiCredentials,
@@ -10,6 +6,7 @@ import {
   checkCredentials,
   invalid,
 } from "../core/api_credentials.ts";
+import type { CredentialsError } from "../shared/errors.ts";
 
 const REQUIRED_KEYS = ["clientId", "clientSecret", "email", "userId", "issuer"] as const;
 
@@ -37,11 +34,8 @@ export function parseCredentials(json: unknown, source: string): ApiCredentials 
     throw invalid(`Bad auth credentials file, must be a JSON object: ${source}`);
   }
   const data = json as Record<string, unknown>;
-  for (const key of REQUIRED_KEYS) {
-    if (!(key in data) || data[key] === null || data[key] === undefined) {
-      throw invalid(`Missing key ${key} in credentials file ${source}`);
-    }
-  }
+  const missing = REQUIRED_KEYS.find((key) => data[key] === null || data[key] === undefined);
+  if (missing) throw invalid(`Missing key ${missing} in credentials file ${source}`);
   const fields = {
     ...data,
     created: parseTimestamp(data.created, "created", source),
@@ -49,17 +43,7 @@ export function parseCredentials(json: unknown, source: string): ApiCredentials 
   } as unknown as ApiCredentialsInit;
   // The same check as every other source's, with the file named.
   checkCredentials(fields, `credentials file ${source}`);
-  return new ApiCredentials({
-    clientId: fields.clientId,
-    clientSecret: fields.clientSecret,
-    email: fields.email,
-    userId: fields.userId,
-    issuer: fields.issuer,
-    name: fields.name ?? undefined,
-    created: fields.created,
-    expires: fields.expires,
-    scopes: fields.scopes ?? undefined,
-  }, source);
+  return new ApiCredentials({ ...fields, scopes: fields.scopes ?? undefined }, source);
 }
 
 /** A credentials file's text, parsed and checked; the JSON parser's message, which may quote the secret, is dropped. */
@@ -81,22 +65,14 @@ function parseTimestamp(value: unknown, key: string, source: string): Date | und
       value.trim(),
     )
     : null;
-  if (!match) {
-    throw invalid(
-      `Key ${key} in credentials file ${source} must be an ISO-8601 timestamp such as "2030-01-01T00:00:00Z"`,
-    );
-  }
+  const bad = (problem: string): CredentialsError =>
+    invalid(`Key ${key} in credentials file ${source} ${problem}`);
+  if (!match) throw bad('must be an ISO-8601 timestamp such as "2030-01-01T00:00:00Z"');
   const [, dateTime, fraction, zone] = match;
-  if (!zone) {
-    throw invalid(
-      `Key ${key} in credentials file ${source} has no time zone; expected a "Z" or an offset`,
-    );
-  }
+  if (!zone) throw bad('has no time zone; expected a "Z" or an offset');
   const millis = fraction ? `.${fraction.slice(0, 3).padEnd(3, "0")}` : "";
   const date = new Date(`${dateTime.replace(" ", "T")}${millis}${zone.toUpperCase()}`);
-  if (Number.isNaN(date.getTime())) {
-    throw invalid(`Key ${key} in credentials file ${source} is not a valid date`);
-  }
+  if (Number.isNaN(date.getTime())) throw bad("is not a valid date");
   return date;
 }
 

@@ -1,18 +1,14 @@
-/**
- * Kognic API credentials in the system keyring, stored as the Python
- * `kognic-auth` stores them (service `kognic-credentials`, account = profile,
- * value = the credentials file's JSON), through the optional peer
- * `@napi-rs/keyring`, loaded on first use. Deno needs `--allow-ffi --allow-env --allow-read`.
- *
- * @module
- */
+// Kognic API credentials in the system keyring, stored as the Python `kognic-auth` stores them
+// (service `kognic-credentials`, account = profile, value = the credentials file's JSON), through
+// the optional peer `@napi-rs/keyring`, loaded on first use. Deno needs `--allow-ffi --allow-env
+// --allow-read`.
 
 import {
   callKeyring,
+  checkKeyring,
   KEYRING_PROBE_TIMEOUT,
   type KeyringEntry,
   openKeyringEntry,
-  probeKeyring,
 } from "./keyring_binding.ts";
 import { ApiCredentials } from "../core/api_credentials.ts";
 import { parseCredentialsText, toFileJson } from "./json.ts";
@@ -94,12 +90,12 @@ export async function storeKeyringCredentials(
   profile: string = DEFAULT_PROFILE,
 ): Promise<void> {
   checkProfile(profile);
-  let text: string;
-  if (typeof credentials === "string") {
-    text = credentials;
-  } else if (credentials instanceof ApiCredentials) {
-    text = JSON.stringify(toFileJson(credentials), null, 2);
-  } else {
+  const text = typeof credentials === "string"
+    ? credentials
+    : credentials instanceof ApiCredentials
+    ? JSON.stringify(toFileJson(credentials), null, 2)
+    : undefined;
+  if (text === undefined) {
     throw new TypeError("credentials must be a credentials file's JSON text or ApiCredentials");
   }
   parseCredentialsText(text, `keyring://${profile}`);
@@ -180,7 +176,7 @@ export interface KeyringAvailableOptions {
  * ```
  */
 export async function keyringAvailable(options: KeyringAvailableOptions = {}): Promise<boolean> {
-  return await probeKeyring(options.timeout ?? KEYRING_PROBE_TIMEOUT);
+  return (await checkKeyring(options.timeout ?? KEYRING_PROBE_TIMEOUT)) === undefined;
 }
 
 function checkProfile(profile: string): void {

@@ -1,7 +1,7 @@
-// The system keyring through the optional native peer @napi-rs/keyring, loaded
-// on use. Nothing here may hang: the native library blocks (even in a
-// constructor) when the D-Bus bus or Secret Service does not answer, so the bus
-// is asked first, with a timeout, and every native call is raced against one.
+// The system keyring through the optional native peer @napi-rs/keyring, loaded on use. Nothing here
+// may hang: the native library blocks (even in a constructor) when the D-Bus bus or Secret Service
+// does not answer, so the bus is asked first, with a timeout, and every native call is raced
+// against one.
 
 import { withDeadline } from "../shared/deadline.ts";
 import { getEnv } from "../shared/env.ts";
@@ -26,9 +26,8 @@ export interface KeyringErrorOptions extends ErrorOptions {
 }
 
 /**
- * The system keyring cannot be used: `@napi-rs/keyring` missing, no
- * `--allow-ffi`, no Secret Service, or no answer in time. Code
- * `keyring_unavailable`; also a {@linkcode ConfigurationError}.
+ * The system keyring cannot be used: `@napi-rs/keyring` missing, no `--allow-ffi`, no Secret
+ * Service, or no answer in time. Code `keyring_unavailable`; also a {@linkcode ConfigurationError}.
  *
  * @example
  * ```ts
@@ -95,22 +94,16 @@ export interface KeyringEntry {
   deletePassword(signal?: AbortSignal | null): Promise<boolean>;
 }
 
+/** The part of @napi-rs/keyring 2.1 used here. */
 interface KeyringModule {
-  AsyncEntry: new (
-    service: string,
-    account: string,
-    options?: { linux?: { store?: "secret-service" | "keyutils" } },
-  ) => KeyringEntry;
-  findCredentialsAsync(
-    service: string,
-    target?: string | null,
-    signal?: AbortSignal | null,
-  ): Promise<Array<{ account: string; password: string }>>;
+  AsyncEntry: new (service: string, account: string, options: typeof ENTRY_OPTIONS) => KeyringEntry;
+  findCredentialsAsync(service: string, target: null, signal: AbortSignal): Promise<Account[]>;
 }
+type Account = { account: string; password: string };
 
 /** How long a keyring operation may take, in ms (a desktop may ask the user to unlock it). */
 export const KEYRING_TIMEOUT = 10_000;
-/** How long {@linkcode probeKeyring} waits, in ms. */
+/** How long {@linkcode checkKeyring} waits, in ms. */
 export const KEYRING_PROBE_TIMEOUT = 1_500;
 /** How long a session bus may take to answer its first line, in ms: a live one answers in a few. */
 const BUS_CHECK_TIMEOUT = 1_000;
@@ -118,12 +111,15 @@ const BUS_CHECK_TIMEOUT = 1_000;
 // Pin the Secret Service on Linux: the default falls back to the kernel keyring, which does not persist.
 const ENTRY_OPTIONS = { linux: { store: "secret-service" as const } };
 
-/** Loads @napi-rs/keyring. */
-async function loadKeyringModule(): Promise<KeyringModule> {
-  const deno = (globalThis as {
-    Deno?: { permissions?: { querySync?(d: { name: "ffi" }): { state: string } } };
-  }).Deno;
-  const ffi = deno?.permissions?.querySync?.({ name: "ffi" }).state;
+/** @napi-rs/keyring, once the bus check finds nothing wrong; else a {@linkcode KeyringError}. */
+async function reachableKeyring(timeout: number): Promise<KeyringModule> {
+  const problem = await keyringProblem(Math.min(timeout, BUS_CHECK_TIMEOUT));
+  if (problem) {
+    throw new KeyringError(`The system keyring is not available: ${problem}`, {
+      unreachable: true,
+    });
+  }
+  const ffi = denoPermission({ name: "ffi" });
   if (ffi !== undefined && ffi !== "granted") {
     throw new KeyringError(
       "The system keyring needs Deno's --allow-ffi permission (with --allow-env and " +
@@ -138,10 +134,8 @@ async function loadKeyringModule(): Promise<KeyringModule> {
 }
 
 /**
- * Loads an optional package: its module, or its default export, with the
- * functions `members` (`import()` keeps a loaded one). A failure is thrown as
- * `fail` makes it, with a message naming the `feature`, the package, how to
- * install it and, when it is missing, the `advice`.
+ * Loads an optional package (its module or default export) that has the functions `members`; a
+ * failure is thrown as `fail` makes it, naming the `feature`, the package and how to install it.
  */
 export async function loadOptionalModule<T>(
   name: OptionalPeer,
@@ -179,8 +173,7 @@ export async function loadOptionalModule<T>(
  * `undefined` when it may be. Only the D-Bus platforms (not macOS, Windows) are checked.
  */
 export async function keyringProblem(timeout: number): Promise<string | undefined> {
-  const os = platform();
-  if (os === "darwin" || os === "windows" || os === "win32") return undefined;
+  if (!usesDbus()) return undefined;
   const address = getEnv("DBUS_SESSION_BUS_ADDRESS");
   if (!address) {
     return "no D-Bus session bus (DBUS_SESSION_BUS_ADDRESS is not set), so no Secret Service " +
@@ -201,17 +194,6 @@ export async function keyringProblem(timeout: number): Promise<string | undefine
   return undefined;
 }
 
-/** The native module, once the bus check finds nothing wrong; else a {@linkcode KeyringError}. */
-async function reachableKeyring(timeout: number): Promise<KeyringModule> {
-  const problem = await keyringProblem(Math.min(timeout, BUS_CHECK_TIMEOUT));
-  if (problem) {
-    throw new KeyringError(`The system keyring is not available: ${problem}`, {
-      unreachable: true,
-    });
-  }
-  return await loadKeyringModule();
-}
-
 /**
  * Opens an entry of the system keyring, pinned to the Secret Service on Linux.
  *
@@ -226,10 +208,9 @@ export async function openKeyringEntry(
   try {
     return new module.AsyncEntry(service, account, ENTRY_OPTIONS);
   } catch (error) {
-    const os = platform();
-    const hint = os === "darwin" || os === "windows" || os === "win32"
-      ? ""
-      : " (a Secret Service such as gnome-keyring or KeePassXC must run on the D-Bus session bus)";
+    const hint = usesDbus()
+      ? " (a Secret Service such as gnome-keyring or KeePassXC must run on the D-Bus session bus)"
+      : "";
     throw new KeyringError(
       `The system keyring is not available: ${firstLine(error)}${hint}`,
       { cause: error },
@@ -261,10 +242,9 @@ export async function callKeyring<T>(
 }
 
 /**
- * Lists the accounts stored under `service` in the system keyring: the
- * profiles of `KEYRING_CREDENTIALS_SERVICE`, the keys of
- * `KEYRING_TOKEN_CACHE_SERVICE`. Needs the optional package
- * `@napi-rs/keyring`.
+ * Lists the accounts stored under `service` in the system keyring: the profiles of
+ * `KEYRING_CREDENTIALS_SERVICE`, the keys of `KEYRING_TOKEN_CACHE_SERVICE`. Needs the optional
+ * package `@napi-rs/keyring`.
  *
  * @param service The keyring service.
  * @param timeout The most milliseconds the keyring may take. @default {10000}
@@ -306,16 +286,14 @@ export async function checkKeyring(
   }
 }
 
-/** Whether the system keyring answers within `timeout` ms. Never throws. */
-export async function probeKeyring(timeout: number = KEYRING_PROBE_TIMEOUT): Promise<boolean> {
-  return (await checkKeyring(timeout)) === undefined;
-}
-
-/** The operating system; `process` is read only where `Deno` cannot say (it starts Deno's Node layer). */
-function platform(): string {
-  const os = (globalThis as { Deno?: { build?: { os?: string } } }).Deno?.build?.os;
-  if (os) return os;
-  return (globalThis as { process?: { platform?: string } }).process?.platform ?? "unknown";
+/**
+ * Whether the keyring is a Secret Service on D-Bus (not macOS's or Windows'); `process` is read
+ * only where `Deno` cannot say (it starts Deno's Node layer).
+ */
+function usesDbus(): boolean {
+  const os = (globalThis as { Deno?: { build?: { os?: string } } }).Deno?.build?.os ||
+    (globalThis as { process?: { platform?: string } }).process?.platform;
+  return os !== "darwin" && os !== "windows" && os !== "win32";
 }
 
 /** The socket of the first `unix:path=` or `unix:abstract=` address, if any. */
@@ -326,7 +304,7 @@ function unixSocketPath(address: string): string | undefined {
     const keys = new Map<string, string>();
     for (const pair of match[1].split(",")) {
       const at = pair.indexOf("=");
-      if (at > 0) keys.set(pair.slice(0, at), unescapeAddress(pair.slice(at + 1)));
+      if (at > 0) keys.set(pair.slice(0, at), decodeOrKeep(pair.slice(at + 1)));
     }
     const path = keys.get("path");
     if (path) return path;
@@ -336,7 +314,8 @@ function unixSocketPath(address: string): string | undefined {
   return undefined;
 }
 
-function unescapeAddress(value: string): string {
+/** `value` percent-decoded, or as it is when it is not valid percent-encoding. */
+export function decodeOrKeep(value: string): string {
   try {
     return decodeURIComponent(value);
   } catch {
@@ -346,22 +325,23 @@ function unescapeAddress(value: string): string {
 
 /** Whether Deno lets this process open the socket without a prompt (else the bus check is skipped). */
 function mayConnect(socketPath: string): boolean {
-  const deno = (globalThis as {
-    Deno?: { permissions?: { querySync?(d: { name: string; path?: string }): { state: string } } };
-  }).Deno;
-  const query = deno?.permissions?.querySync;
-  if (!query) return true;
+  const path = socketPath;
   try {
-    const granted = (descriptor: { name: string; path?: string }): boolean =>
-      query.call(deno.permissions, descriptor).state === "granted";
-    return granted({ name: "net" }) && granted({ name: "read", path: socketPath }) &&
-      granted({ name: "write", path: socketPath });
+    return [{ name: "net" }, { name: "read", path }, { name: "write", path }]
+      .every((descriptor) => (denoPermission(descriptor) ?? "granted") === "granted");
   } catch {
     return false;
   }
 }
 
+/** Deno's state of a permission (`"granted"`, `"prompt"`, `"denied"`), or `undefined` off Deno. */
+function denoPermission(descriptor: { name: string; path?: string }): string | undefined {
+  const permissions = (globalThis as {
+    Deno?: { permissions?: { querySync?(descriptor: object): { state: string } } };
+  }).Deno?.permissions;
+  return permissions?.querySync?.(descriptor).state;
+}
+
 function firstLine(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  return message.split("\n")[0];
+  return (error instanceof Error ? error.message : String(error)).split("\n")[0];
 }

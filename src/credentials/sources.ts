@@ -1,9 +1,5 @@
-/**
- * The credential sources that need a runtime (the credentials file, the
- * `KOGNIC_*` variables), loaded lazily.
- *
- * @module
- */
+// The credential sources that need a runtime (the credentials file, the `KOGNIC_*` variables),
+// loaded lazily.
 
 import { type EnvOptions, type EnvSource, expandHome, getEnv } from "../shared/env.ts";
 import {
@@ -38,15 +34,13 @@ export async function loadCredentials(
   options: EnvOptions = {},
 ): Promise<ApiCredentials> {
   const fullPath = await expandHome(path, options.env);
-  const notFound = (): CredentialsError =>
-    new CredentialsError(
-      "credentials_not_found",
-      `Could not find API Credentials file at ${fullPath}`,
-    );
+  const missing = `Could not find API Credentials file at ${fullPath}`;
   if (!/\.json$/i.test(path)) {
     const { stat } = await import("node:fs/promises");
     // A file that is not there is not found, whatever its name.
-    if (await stat(fullPath).then(() => false, isNotFound)) throw notFound();
+    if (await stat(fullPath).then(() => false, isNotFound)) {
+      throw new CredentialsError("credentials_not_found", missing);
+    }
     throw invalid(`Bad auth credentials file, must be json: ${path}`);
   }
   let text: string | undefined;
@@ -59,14 +53,13 @@ export async function loadCredentials(
       { cause: error },
     );
   }
-  if (text === undefined) throw notFound();
+  if (text === undefined) throw new CredentialsError("credentials_not_found", missing);
   return parseCredentialsText(text, fullPath);
 }
 
 /**
- * The environment's credentials: `KOGNIC_CREDENTIALS` (a file path or
- * `keyring://PROFILE`), then `KOGNIC_CLIENT_ID` with `KOGNIC_CLIENT_SECRET`,
- * then the system keyring's `default` profile.
+ * The environment's credentials: `KOGNIC_CREDENTIALS` (a file path or `keyring://PROFILE`), then
+ * `KOGNIC_CLIENT_ID` with `KOGNIC_CLIENT_SECRET`, then the system keyring's `default` profile.
  *
  * @throws {CredentialsError} When none are found, listing the sources tried.
  */

@@ -1,10 +1,6 @@
-/**
- * OpenTelemetry spans and metrics from the session's and API client's events,
- * through the optional peer `@opentelemetry/api` (on Deno with `OTEL_DENO=true`,
- * the runtime's provider). No attribute carries a secret, token or URL user info.
- *
- * @module
- */
+// OpenTelemetry spans and metrics from the session's and API client's events, through the optional
+// peer `@opentelemetry/api` (on Deno with `OTEL_DENO=true`, the runtime's provider). No attribute
+// carries a secret, token or URL user info.
 
 import type { AuthEvent, AuthEventListener } from "../core/events.ts";
 import { ConfigurationError } from "../shared/errors.ts";
@@ -25,7 +21,9 @@ type SpanLike = {
   setStatus(status: { code: number; message?: string }): void;
   end(at?: Date): void;
 };
+type Instrument = { description?: string; unit?: string };
 
+/** The part of `@opentelemetry/api` used here. */
 interface OtelApi {
   trace: {
     getTracer(name: string, version?: string): {
@@ -34,12 +32,11 @@ interface OtelApi {
   };
   metrics: {
     getMeter(name: string, version?: string): {
-      createCounter(name: string, options?: { description?: string; unit?: string }): {
-        add(value: number, attributes?: Attributes): void;
-      };
-      createHistogram(name: string, options?: { description?: string; unit?: string }): {
-        record(value: number, attributes?: Attributes): void;
-      };
+      createCounter(name: string, options?: Instrument): { add(n: number, at?: Attributes): void };
+      createHistogram(
+        name: string,
+        options?: Instrument,
+      ): { record(n: number, at?: Attributes): void };
     };
   };
   SpanStatusCode: { OK: number; ERROR: number };
@@ -75,17 +72,13 @@ interface OtelApi {
 export async function openTelemetryListener(
   options: OpenTelemetryOptions = {},
 ): Promise<AuthEventListener> {
-  let api = options.api as OtelApi | undefined;
-  if (!api) {
-    try {
-      api = await importOptionalPeer<OtelApi>("@opentelemetry/api");
-    } catch {
+  const api = (options.api as OtelApi | undefined) ||
+    await importOptionalPeer<OtelApi>("@opentelemetry/api").catch(() => {
       throw new ConfigurationError(
         "OpenTelemetry needs the package @opentelemetry/api: install it with " +
           "`npm install @opentelemetry/api` (on Deno it comes through its npm: import)",
       );
-    }
-  }
+    });
   if (typeof api?.trace?.getTracer !== "function" || typeof api.metrics?.getMeter !== "function") {
     throw new ConfigurationError(
       "The @opentelemetry/api module given has no trace and metrics API",
@@ -127,17 +120,12 @@ export async function openTelemetryListener(
         requests.add(1, { "kognic_auth.outcome": "failed", "error.type": event.code });
         break;
       case "token.response": {
-        const attributes = {
-          "http.response.status_code": event.status,
-          "kognic_auth.attempt": event.attempt,
-        };
+        const status = { "http.response.status_code": event.status };
         const error = event.status >= 400 ? `HTTP ${event.status}` : undefined;
+        const attributes = { ...status, "kognic_auth.attempt": event.attempt };
         span("kognic_auth.token_request", event.duration, attributes, error);
-        requests.add(1, {
-          "kognic_auth.outcome": "answered",
-          "http.response.status_code": event.status,
-        });
-        durations.record(event.duration, { "http.response.status_code": event.status });
+        requests.add(1, { "kognic_auth.outcome": "answered", ...status });
+        durations.record(event.duration, status);
         break;
       }
       case "token.retry":

@@ -1,7 +1,4 @@
-/**
- * The local Kognic-compatible auth server for tests; its entry point is `testing.ts`.
- * @module
- */
+// The local Kognic-compatible auth server for tests; its entry point is `testing.ts`.
 
 import { Buffer } from "node:buffer";
 import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
@@ -196,21 +193,16 @@ type Grant = { clientId: string; scope: string | undefined; expiresAt: number };
 /** A queued fault: whether it answers (not only delays), and how many requests remain. */
 type QueuedFailure = InjectedFailure & { responds: boolean; remaining: number };
 
-/** An RFC 6749 error answer of the server, thrown by its handlers. */
+/** An RFC 6749 error answer of the server, thrown by its handlers through `refuse`. */
 class OAuthReply {
-  readonly status: number;
-  readonly body: { error: string; error_description: string };
-  readonly headers: Record<string, string>;
-  constructor(status: number, error: string, description: string, headers = {}) {
-    this.status = status;
-    this.body = { error, error_description: description };
-    this.headers = headers;
-  }
+  status = 400;
+  body = { error: "", error_description: "" };
+  headers: Record<string, string> = {};
 }
 
 /** Throws the RFC 6749 error answer `error` with `status` and `description`. */
-function refuse(status: number, error: string, description: string, headers = {}): never {
-  throw new OAuthReply(status, error, description, headers);
+function refuse(status: number, error: string, error_description: string, headers = {}): never {
+  throw Object.assign(new OAuthReply(), { status, body: { error, error_description }, headers });
 }
 
 /** Throws the RFC 6749 `invalid_request` answer with `description`. */
@@ -241,7 +233,6 @@ function checkTypes(object: object, types: Record<string, string>, what: string)
 }
 
 const isString = (value: unknown): value is string => typeof value === "string";
-const isDefined = (value: unknown): boolean => value !== undefined;
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value);
 
@@ -279,11 +270,8 @@ export async function startAuthServer(
   }, "option");
   const { refreshTokens = false, port = 0, hostname = "127.0.0.1", tls } = options;
   const { tokenPath = DEFAULT_TOKEN_PATH, corsOrigins = [] } = options;
-  need(
-    tokenPath.startsWith("/") && !/[?#\s]/.test(tokenPath),
-    `The option "tokenPath" must be a path starting with "/", not "${tokenPath}".`,
-    RangeError,
-  );
+  const path = `The option "tokenPath" must be a path starting with "/", not "${tokenPath}".`;
+  need(tokenPath.startsWith("/") && !/[?#\s]/.test(tokenPath), path, RangeError);
   checkNumber(port, 'The option "port"', 0, 65535);
   need(hostname !== "", 'The option "hostname" must not be empty.');
   const pem = !tls || [tls.key, tls.cert].every(isString);
@@ -317,13 +305,12 @@ export async function startAuthServer(
       res.setHeader("vary", "origin");
       if (req.method === "OPTIONS" && req.headers["access-control-request-method"]) {
         req.resume();
-        res.writeHead(204, {
+        const headers = req.headers["access-control-request-headers"] ?? "authorization";
+        return void res.writeHead(204, {
           "access-control-allow-methods": "GET, HEAD, POST, PUT, PATCH, DELETE",
-          "access-control-allow-headers": req.headers["access-control-request-headers"] ??
-            "authorization",
+          "access-control-allow-headers": headers,
           "access-control-max-age": "600",
         }).end();
-        return;
       }
     }
     route(req, res).catch((error) => {
@@ -339,11 +326,9 @@ export async function startAuthServer(
     const path = url?.pathname ?? "";
     if (path === tokenPath) return await handleTokenRequest(req, res);
     if (path === REDIRECT_PATH) return handleRedirectRequest(req, res, url!);
-    const echo = path === ECHO_PATH || path.startsWith(ECHO_PATH + "/");
+    // The echo API is a route too: the longest prefix wins, and no mounted one is longer.
     const mounted = routes.find(([prefix]) => path === prefix || path.startsWith(prefix + "/"));
-    if (url && (echo || mounted)) {
-      return await handleApiRequest(req, res, url, echo ? undefined : mounted);
-    }
+    if (url && mounted) return await handleApiRequest(req, res, url, mounted);
     req.resume();
     if (!url) bad("The URL is malformed.");
     refuse(404, "not_found", "There is nothing at this path.");
@@ -390,21 +375,20 @@ export async function startAuthServer(
     }
     if (body === undefined) refuse(413, "invalid_request", "The request body is too large.");
     if (!form) bad("The body must be application/x-www-form-urlencoded.");
-    const params = form;
-    for (const key of new Set(params.keys())) {
-      if (params.getAll(key).length > 1) bad(`The parameter "${key}" is repeated.`);
+    for (const key of new Set(form.keys())) {
+      if (form.getAll(key).length > 1) bad(`The parameter "${key}" is repeated.`);
     }
-    const grantType = params.get("grant_type");
+    const grantType = form.get("grant_type");
     if (!grantType) bad('The parameter "grant_type" is missing.');
-    const clientId = authenticate(params, basic);
-    const requested = params.get("scope");
+    const clientId = authenticate(form, basic);
+    const requested = form.get("scope");
     const scope = requested === null ? undefined : normalizeScope(requested);
     if (scope === null) refuse(400, "invalid_scope", 'The parameter "scope" is malformed.');
     if (grantType === "client_credentials") return issueTokens(clientId, scope ?? undefined);
     if (grantType !== "refresh_token") {
       refuse(400, "unsupported_grant_type", "The grant type is not supported.");
     }
-    const refreshToken = params.get("refresh_token");
+    const refreshToken = form.get("refresh_token");
     if (!refreshToken) bad('The parameter "refresh_token" is missing.');
     const entry = refreshTokenGrants.get(refreshToken);
     if (!entry || entry.clientId !== clientId) {
@@ -493,7 +477,7 @@ export async function startAuthServer(
     req: IncomingMessage,
     res: ServerResponse,
     url: URL,
-    mounted: [string, ProtectedRouteHandler] | undefined,
+    [prefix, handler]: [string, ProtectedRouteHandler],
   ): Promise<void> {
     counts.apiRequests++;
     const failure = takeFailure(failures.api);
@@ -518,12 +502,6 @@ export async function startAuthServer(
     if (body === undefined) refuse(413, "invalid_request", "The body is too large.");
     const method = req.method ?? "GET";
     const [clientId, scope, headers] = [entry.clientId, entry.scope ?? null, copyHeaders(req)];
-    if (!mounted) {
-      const [path, query] = [url.pathname, url.search.slice(1)];
-      const echo: EchoResponse = { method, path, query, clientId, scope, headers, body };
-      return sendJson(res, 200, echo);
-    }
-    const [prefix, handler] = mounted;
     const route = url.pathname.slice(prefix.length);
     const where = new URL(url.pathname + url.search, baseUrl);
     const response = await handler({ method, url: where, route, headers, body, clientId, scope });
@@ -591,9 +569,8 @@ export async function startAuthServer(
   }
 
   const server: Server = tls ? createHttpsServer(tls, handle) : createServer(handle);
-  // Idle connections outlive a client pool's (Node's 5 s default is close to
-  // undici's 4 s, and on a loaded machine the timers drift into a race where a
-  // request goes out on a connection being closed); close() ends them all.
+  // Idle connections outlive a client pool's (Node's 5 s default is close to undici's 4 s: drifting
+  // timers race a request onto a closing connection); close() ends them all.
   server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -660,16 +637,23 @@ function readRoutes(routes: unknown = {}, tokenPath: string): [string, Protected
     const own = [tokenPath, ECHO_PATH, REDIRECT_PATH].find((path) =>
       prefix === path || prefix.startsWith(path + "/")
     );
-    need(
-      /^\/[^?#\s]*[^/?#\s]$/.test(prefix) && own === undefined,
-      own === undefined
-        ? `The route "${prefix}" must be a path starting with "/" and not ending with "/".`
-        : `The route "${prefix}" lies under the server's own path "${own}" and is never served.`,
-      RangeError,
-    );
+    const problem = own === undefined
+      ? 'must be a path starting with "/" and not ending with "/"'
+      : `lies under the server's own path "${own}" and is never served`;
+    const ok = /^\/[^?#\s]*[^/?#\s]$/.test(prefix) && own === undefined;
+    need(ok, `The route "${prefix}" ${problem}.`, RangeError);
     need(typeof handler === "function", `The route "${prefix}" needs a function.`);
   }
-  return (mounted as [string, ProtectedRouteHandler][]).sort(([a], [b]) => b.length - a.length);
+  const all = [...mounted, [ECHO_PATH, echo]] as [string, ProtectedRouteHandler][];
+  return all.sort(([a], [b]) => b.length - a.length);
+}
+
+/** The echo API: a description of the request. */
+function echo({ method, url, headers, body, clientId, scope }: ProtectedRequest): Response {
+  const [path, query] = [url.pathname, url.search.slice(1)];
+  return Response.json(
+    { method, path, query, clientId, scope, headers, body } satisfies EchoResponse,
+  );
 }
 
 function checkLifetime(seconds: unknown): number {
@@ -682,11 +666,8 @@ function checkNumber(value: unknown, name: string, min: number, max: number, who
   const ok = value === undefined || (typeof value === "number" && Number.isFinite(value) &&
     (!whole || Number.isInteger(value)) && value >= min && value <= max);
   const range = max === Infinity ? `>= ${min}` : `from ${min} to ${max}`;
-  need(
-    ok,
-    `${name} must be a ${whole ? "whole " : ""}number ${range}, not "${value}".`,
-    RangeError,
-  );
+  const must = `${name} must be a ${whole ? "whole " : ""}number ${range}, not "${value}".`;
+  need(ok, must, RangeError);
 }
 
 function readFailure(failure: InjectedFailure): QueuedFailure {
@@ -706,7 +687,9 @@ function readFailure(failure: InjectedFailure): QueuedFailure {
   checkNumber(delay, "The failure delay (ms)", 0, MAX_DELAY_MS, false);
   checkNumber(times, 'The failure "times"', 1, Number.MAX_SAFE_INTEGER);
   const { body, contentType } = failure;
-  const answers = [status, body, contentType, failure.headers, retryAfter].some(isDefined);
+  const answers = [status, body, contentType, failure.headers, retryAfter].some((v) =>
+    v !== undefined
+  );
   const responds = answers || delay === undefined;
   return { ...failure, headers: { ...headers }, responds, remaining: times };
 }
@@ -794,10 +777,6 @@ const sendError = (res: ServerResponse, reply: OAuthReply, headers = {}): void =
 function sendJson(res: ServerResponse, status: number, body: unknown, headers = {}): void {
   const text = JSON.stringify(body);
   const length = String(Buffer.byteLength(text));
-  res.writeHead(status, {
-    "content-type": "application/json",
-    "content-length": length,
-    ...headers,
-  })
-    .end(text);
+  const all = { "content-type": "application/json", "content-length": length, ...headers };
+  res.writeHead(status, all).end(text);
 }
