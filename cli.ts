@@ -31,8 +31,8 @@ import {
   asksVersion,
   EXIT_ERROR,
   EXIT_OK,
-  processArgs,
   finish,
+  processArgs,
   setExitCode,
   writeStdout,
 } from "./src/cli/process_io.ts";
