@@ -5,7 +5,7 @@
 // `fn` runs without the lease behind this process's own queue.
 
 import { sleep } from "../shared/retry.ts";
-import { errorCode } from "../shared/files.ts";
+import { errorCode, makeDirectory } from "../shared/files.ts";
 import { isUsable } from "../core/token_cache.ts";
 import { LocalQueue, parseBoundedJson, randomHex } from "./_store.ts";
 import type { TokenSet } from "../core/access_token.ts";
@@ -202,7 +202,7 @@ function fileLeases(staleAfter: number): LeaseStore {
           const code = errorCode(error);
           if (code === "ENOENT" && round === 0) {
             const { dirname } = await import("node:path");
-            await fs.mkdir(dirname(lockPath), { recursive: true, mode: 0o700 });
+            await makeDirectory(dirname(lockPath));
             continue;
           }
           // No lock can be made here: fn runs without one.

@@ -17,6 +17,7 @@ import {
   errorCode,
   FileRefusedError,
   isNotFound,
+  makeDirectory,
   readFileBytes,
   readOpenFile,
 } from "../shared/files.ts";
@@ -512,7 +513,7 @@ async function writeTemporary(path: string, text: string): Promise<string> {
   const directory = dirname(path);
   const temporary = join(directory, `.${basename(path)}.${randomHex(8)}.tmp`);
   try {
-    await fs.mkdir(directory, { recursive: true, mode: 0o700 });
+    await makeDirectory(directory);
     const handle = await fs.open(temporary, "wx", 0o600);
     try {
       await handle.writeFile(text, "utf8");

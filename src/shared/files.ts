@@ -41,6 +41,30 @@ export function isNotFound(error: unknown): boolean {
 }
 
 /**
+ * Makes a folder and its missing parents with `mode`, one level at a time:
+ * Node's `mkdir(..., { recursive: true })` never returns for some paths (one
+ * under /proc), which would keep the process running after its answer.
+ *
+ * @param path The folder.
+ * @param mode The mode of each folder made.
+ * @throws {Error} The runtime's error when a level cannot be made.
+ */
+export async function makeDirectory(path: string, mode = 0o700): Promise<void> {
+  const fs = await import("node:fs/promises");
+  const { dirname, resolve } = await import("node:path");
+  const missing: string[] = [];
+  for (let dir = resolve(path); !(await fs.stat(dir).catch(() => undefined)); dir = dirname(dir)) {
+    missing.unshift(dir);
+    if (dirname(dir) === dir) break;
+  }
+  for (const dir of missing) {
+    await fs.mkdir(dir, { mode }).catch((error) => {
+      if (errorCode(error) !== "EEXIST" && (error as Error)?.name !== "AlreadyExists") throw error;
+    });
+  }
+}
+
+/**
  * Reads a whole file, refusing before a byte is read what is not a regular
  * file (a FIFO never blocks, a device is never read) or is over `maxBytes`,
  * and one that grows past it while read. Symbolic links are followed.
