@@ -7,6 +7,7 @@
 import { sleep } from "../shared/retry.ts";
 import { errorCode, makeDirectory } from "../shared/files.ts";
 import { isUsable } from "../core/token_cache.ts";
+import { emit } from "../core/events.ts";
 import { LocalQueue, parseBoundedJson, randomHex } from "./_store.ts";
 import type { TokenSet } from "../core/access_token.ts";
 
@@ -39,9 +40,8 @@ export function tellFallback(
   why: unknown,
 ): void {
   const message = typeof why === "string" ? why : (why as Error)?.message ?? String(why);
-  try {
-    listener?.({ operation, message });
-  } catch { /* a listener's failure is its own */ }
+  // A listener that throws or rejects (an async one) never breaks the cache.
+  emit(listener, { operation, message });
 }
 
 /** A shared cache's `withLock`: `fn` behind this process's queue, then under the lease. */

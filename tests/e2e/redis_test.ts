@@ -502,6 +502,34 @@ if (process.env.KOGNIC_REDIS_CHILD) {
       await cache.close();
     });
 
+    for (const failure of ["throws", "rejects"] as const) {
+      it(`is not broken by an onFallback that ${failure}`, async () => {
+        const unhandled: unknown[] = [];
+        const note = (reason: unknown) => void unhandled.push(reason);
+        process.on("unhandledRejection", note);
+        let told = 0;
+        const cache = new RedisTokenCache({
+          url: "redis://127.0.0.1:1",
+          connectTimeout: 500,
+          onFallback: () => {
+            told++;
+            if (failure === "throws") throw new Error("the listener broke");
+            return Promise.reject(new Error("the listener broke")) as unknown as void;
+          },
+        });
+        try {
+          assert.equal(await cache.withLock("k", () => Promise.resolve(7)), 7);
+          assert.ok(told > 0, "onFallback was told");
+          // Rejections are reported after a macrotask at the latest.
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          assert.deepEqual(unhandled, []);
+        } finally {
+          process.off("unhandledRejection", note);
+          await cache.close();
+        }
+      });
+    }
+
     it("takes the cache mode from KOGNIC_TOKEN_CACHE in createTokenCache without a mode", async () => {
       assert.equal(
         await createTokenCache(undefined, { env: { KOGNIC_TOKEN_CACHE: "none" } }),
