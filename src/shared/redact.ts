@@ -67,14 +67,17 @@ export function redactSecrets(text: string): string {
  * before it could be redacted (a bounded read); redact the text after this.
  */
 export function redactTail(text: string): string {
+  // The longest such tail over every secret: a shorter one of another secret
+  // would leave the rest of this one's start in the text.
+  let cut = 0;
   for (const secret of secretsWith([])) {
     for (const form of formsOf(secret)) {
-      for (let size = Math.min(form.length - 1, text.length); size >= 1; size--) {
-        if (text.endsWith(form.slice(0, size))) return text.slice(0, text.length - size);
+      for (let size = Math.min(form.length - 1, text.length); size > cut; size--) {
+        if (text.endsWith(form.slice(0, size))) cut = size;
       }
     }
   }
-  return text;
+  return text.slice(0, text.length - cut);
 }
 
 /** The number of characters (code points, not UTF-16 units) in `text`. */

@@ -134,6 +134,9 @@ describe("@kognic/auth/config redaction and the character cut", () => {
     rememberUrlSecrets(`https://user:${password}@proxy.example.com`);
     assert.equal(redactTail(`body ends with ${password.slice(0, 6)}`), "body ends with ");
     assert.equal(redactTail("body without a secret"), "body without a secret");
+    // Another secret whose start is the text's last character does not save the rest.
+    rememberUrlSecrets("https://user:i-start-like-the-tail-7c1@proxy.example.com");
+    assert.equal(redactTail(`body ends with ${password.slice(0, 6)}`), "body ends with ");
   });
 
   it("cutText() and codePointLength() count characters, never splitting a surrogate pair", () => {
