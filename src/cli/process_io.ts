@@ -48,8 +48,10 @@ interface DenoLike {
 }
 
 interface NodeStream {
-  write(text: string, callback?: () => void): unknown;
+  write(text: string): unknown;
   on(event: "error", listener: (error: unknown) => void): unknown;
+  once(event: string, listener: (value: unknown) => void): unknown;
+  writableLength?: number;
 }
 
 interface ProcessLike {
@@ -164,12 +166,17 @@ export function finish(code: number): void {
   }
   const p = nodeProcess();
   p.exitCode = code;
-  let streams = 2;
-  const done = (): void => {
-    if (--streams === 0) p.exit(code);
-  };
-  p.stdout.write("", done);
-  p.stderr.write("", done);
+  // Once both streams have handed over what they hold, the process ends by
+  // itself when nothing is left; what would keep it running gets a second.
+  // A write that fails on a closed pipe ends it first, with its own code.
+  const flushed = (stream: NodeStream): Promise<unknown> =>
+    new Promise((resolve) => {
+      if (!stream.writableLength) return resolve(undefined);
+      for (const event of ["drain", "error", "close"]) stream.once(event, resolve);
+    });
+  Promise.all([flushed(p.stdout), flushed(p.stderr)]).then(() => {
+    (setTimeout(() => p.exit(code), 1000) as { unref?: () => void }).unref?.();
+  });
 }
 
 let stdoutWriter: ((text: string) => void) | undefined;
