@@ -25,6 +25,7 @@ import process from "node:process";
 import { clientApi } from "./api_client.ts";
 import type { Debug } from "./common.ts";
 import { loadMcpBridgeKit } from "./mcp_sdk.ts";
+import { concat } from "./skeleton.ts";
 
 /** The revision of the MCP specification without sessions or `initialize`. */
 export const MODERN_PROTOCOL_VERSION = "2026-07-28";
@@ -201,7 +202,7 @@ class Bridge {
         const part = chunk.subarray(start, end);
         if (pending.length) {
           pending.push(part);
-          take(concat(pending, pendingBytes + part.length));
+          take(concat(pending));
           pending = [];
           pendingBytes = 0;
         } else take(part);
@@ -1192,16 +1193,6 @@ function headerValue(value: string): string {
   let binary = "";
   for (const byte of bytes) binary += String.fromCharCode(byte);
   return `=?base64?${btoa(binary)}?=`;
-}
-
-function concat(parts: Uint8Array[], length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }
 
 function delay(ms: number): Promise<void> {

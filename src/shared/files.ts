@@ -163,7 +163,7 @@ async function readChunks(
   read: (chunk: Uint8Array, position: number) => Promise<number | null>,
   maxBytes: number,
 ): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
+  const chunks: Uint8Array<ArrayBuffer>[] = [];
   let total = 0;
   for (;;) {
     const chunk = new Uint8Array(Math.min(maxBytes + 1 - total, 64 * 1024));
@@ -173,13 +173,7 @@ async function readChunks(
     if (total > maxBytes) throw tooLarge(maxBytes);
     chunks.push(chunk.subarray(0, count));
   }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return bytes;
+  return new Uint8Array(await new Blob(chunks).arrayBuffer());
 }
 
 /**
