@@ -173,7 +173,10 @@ export async function startMcpServerV2(
 
   async function endListens(how: "graceful" | "abrupt"): Promise<void> {
     if (how === "abrupt") {
-      for (const res of listens) res.destroy();
+      for (const res of listens) {
+        res.socket?.destroy();
+        res.destroy();
+      }
       return;
     }
     const old = handler;

@@ -136,7 +136,9 @@ describe("KognicClient User-Agent and URLs", () => {
       assert.equal(echo.path, "/v1/echo/x");
       assert.equal(echo.query, "a=1&b=2+3");
     });
-    const bare = new KognicClient({ session: new AuthSession({ auth: ["id", "secret"] }) });
+    const bare = new KognicClient({
+      session: new AuthSession({ auth: ["id", "api-client-test-s3cret-5k"] }),
+    });
     const error = await rejection(bare.get("v1/projects"));
     assert.ok(error instanceof TypeError);
     assert.match(

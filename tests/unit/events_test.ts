@@ -318,7 +318,7 @@ describe("requests sent without the token", () => {
         `import { AuthSession } from ${JSON.stringify(mod)};
 const session = new AuthSession({ authServer: ${
           JSON.stringify(server.url)
-        }, auth: ["id", "secret"] });
+        }, auth: ["id", "events-test-s3cret-8q"] });
 for (const url of ${JSON.stringify([a, a, b, a, b])}) {
   const response = await session.fetch(url);
   await response.body?.cancel();
