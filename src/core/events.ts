@@ -182,11 +182,7 @@ export function emit<E>(listener: ((event: E) => unknown) | undefined, event: E)
   } catch { /* a listener never breaks a session */ }
 }
 
-/**
- * Hands a new token to `onTokenUpdated`, whichever source gave it; one that
- * throws or rejects is reported in one line without its error (it may hold
- * the token), and the token is kept.
- */
+/** Hands a new token to `onTokenUpdated`; a failure is one line without its error (it may hold the token). */
 export function tokenUpdated(
   callback: ((token: AccessToken) => unknown) | undefined,
   token: AccessToken,

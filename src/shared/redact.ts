@@ -67,8 +67,7 @@ export function redactSecrets(text: string): string {
  * before it could be redacted (a bounded read); redact the text after this.
  */
 export function redactTail(text: string): string {
-  // The longest such tail over every secret: a shorter one of another secret
-  // would leave the rest of this one's start in the text.
+  // The longest such tail of any secret: a shorter one would leave the rest of a start.
   let cut = 0;
   for (const secret of secretsWith([])) {
     for (const form of formsOf(secret)) {
