@@ -30,29 +30,35 @@ export interface McpBridgeKit extends McpServerKit {
     typeof import("@modelcontextprotocol/client").StreamableHTTPClientTransport;
 }
 
+/** Runs `load` with the optional-peer importer; a failure becomes the install hint's error. */
+async function loadSdk<T>(
+  load: (importPeer: ReturnType<typeof configApi>["importOptionalPeer"]) => Promise<T>,
+): Promise<T> {
+  await loadLibrary();
+  try {
+    return await load(configApi().importOptionalPeer);
+  } catch (error) {
+    throw error instanceof coreApi().ConfigurationError ? error : sdkError(error);
+  }
+}
+
 /**
  * Loads the SDK's server and stdio entry.
  *
  * @throws {ConfigurationError} When the SDK is not installed or cannot load; the message gives
  *   the install command.
  */
-export async function loadMcpServerKit(): Promise<McpServerKit> {
-  await loadLibrary();
-  const { importOptionalPeer } = configApi();
-  try {
+export function loadMcpServerKit(): Promise<McpServerKit> {
+  return loadSdk(async (importPeer) => {
     const [server, stdio] = await Promise.all([
-      importOptionalPeer<typeof import("@modelcontextprotocol/server")>(
-        "@modelcontextprotocol/server",
-      ),
-      importOptionalPeer<typeof import("@modelcontextprotocol/server/stdio")>(
+      importPeer<typeof import("@modelcontextprotocol/server")>("@modelcontextprotocol/server"),
+      importPeer<typeof import("@modelcontextprotocol/server/stdio")>(
         "@modelcontextprotocol/server",
         "/stdio",
       ),
     ]);
     return { Server: server.Server, serveStdio: stdio.serveStdio };
-  } catch (error) {
-    throw sdkError(error);
-  }
+  });
 }
 
 /**
@@ -61,14 +67,10 @@ export async function loadMcpServerKit(): Promise<McpServerKit> {
  * @throws {ConfigurationError} When the SDK is not installed or cannot load; the message gives
  *   the install command.
  */
-export async function loadMcpBridgeKit(): Promise<McpBridgeKit> {
-  await loadLibrary();
-  const { importOptionalPeer } = configApi();
-  try {
+export function loadMcpBridgeKit(): Promise<McpBridgeKit> {
+  return loadSdk(async (importPeer) => {
     const [client, server] = await Promise.all([
-      importOptionalPeer<typeof import("@modelcontextprotocol/client")>(
-        "@modelcontextprotocol/client",
-      ),
+      importPeer<typeof import("@modelcontextprotocol/client")>("@modelcontextprotocol/client"),
       loadMcpServerKit(),
     ]);
     return {
@@ -76,9 +78,7 @@ export async function loadMcpBridgeKit(): Promise<McpBridgeKit> {
       Client: client.Client,
       StreamableHTTPClientTransport: client.StreamableHTTPClientTransport,
     };
-  } catch (error) {
-    throw error instanceof coreApi().ConfigurationError ? error : sdkError(error);
-  }
+  });
 }
 
 /**
