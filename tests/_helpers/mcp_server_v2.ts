@@ -126,8 +126,8 @@ export async function startMcpServerV2(
 
   const newHandler = () => createMcpHandler(newServer, { legacy: options.legacy ?? "reject" });
   let handler = newHandler();
-  /** The responses of the open `subscriptions/listen` streams. */
-  const listens = new Set<ServerResponse>();
+  /** The responses of the `subscriptions/listen` streams, and whether each has sent its start. */
+  const listens = new Map<ServerResponse, boolean>();
 
   async function handle(req: IncomingMessage, res: ServerResponse, token: string): Promise<void> {
     const chunks: Buffer[] = [];
@@ -138,7 +138,15 @@ export async function startMcpServerV2(
       const method = JSON.parse(body.toString()).method;
       if (typeof method === "string") methods.push(method);
       if (method === "subscriptions/listen") {
-        listens.add(res);
+        // Open once its first bytes are written: ended before that, the client
+        // would see its request fail rather than its stream end.
+        listens.set(res, false);
+        const write = res.write.bind(res) as (...args: unknown[]) => boolean;
+        res.write = ((...args: unknown[]) => {
+          const written = write(...args);
+          if (listens.has(res)) listens.set(res, true);
+          return written;
+        }) as typeof res.write;
         res.on("close", () => listens.delete(res));
       }
     } catch {
@@ -173,7 +181,7 @@ export async function startMcpServerV2(
 
   async function endListens(how: "graceful" | "abrupt"): Promise<void> {
     if (how === "abrupt") {
-      for (const res of listens) {
+      for (const res of listens.keys()) {
         res.socket?.destroy();
         res.destroy();
       }
@@ -194,7 +202,7 @@ export async function startMcpServerV2(
     modernRequests: { get: () => modernRequests },
     methods: { value: methods },
     asked: { value: asked },
-    openListens: { get: () => listens.size },
+    openListens: { get: () => [...listens.values()].filter(Boolean).length },
     endListens: { value: endListens },
   }) as TestMcpServerV2;
 }
