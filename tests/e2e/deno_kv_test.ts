@@ -98,11 +98,13 @@ if (process.env.KOGNIC_KV_CHILD) {
       try {
         const path = join(dir.path, "tokens.kv");
         server.failTokenRequests({ delay: 15_000 });
-        const holder = spawnChild({ path, authServer: server.url, leaseTime: 1_000 });
+        // Leases of 3 s renewed every second: only a renewal late by more than
+        // 2 s on a starved machine loses one.
+        const holder = spawnChild({ path, authServer: server.url, leaseTime: 3_000 });
         await until(() => server.counts.tokenRequests >= 1, "the holder asks for a token");
         holder.kill();
         assert.equal((await holder.result).ok, false);
-        const next = await spawnChild({ path, authServer: server.url, leaseTime: 1_000 }).result;
+        const next = await spawnChild({ path, authServer: server.url, leaseTime: 3_000 }).result;
         assert.ok(next.ok, next.message);
         assert.deepEqual(next.fallbacks, []);
         assert.equal(server.counts.tokenRequests, 2);

@@ -257,7 +257,9 @@ if (process.env.KOGNIC_REDIS_CHILD) {
       await using redis = await startRedis();
       await using server = await startAuthServer({ clients: CLIENTS });
       server.failTokenRequests({ delay: 15_000 });
-      const holder = spawnChild({ redisUrl: redis.url, authServer: server.url, leaseTime: 1_000 });
+      // Leases of 3 s renewed every second, as below: a renewal late by more
+      // than 2 s on a starved machine is the only way to lose one.
+      const holder = spawnChild({ redisUrl: redis.url, authServer: server.url, leaseTime: 3_000 });
       await until(() => server.counts.tokenRequests >= 1, "the holder asks for a token");
       holder.kill();
       const report = await holder.result;
@@ -265,7 +267,7 @@ if (process.env.KOGNIC_REDIS_CHILD) {
       const next = await spawnChild({
         redisUrl: redis.url,
         authServer: server.url,
-        leaseTime: 1_000,
+        leaseTime: 3_000,
       })
         .result;
       assert.ok(next.ok, next.message);
