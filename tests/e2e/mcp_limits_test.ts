@@ -32,6 +32,7 @@ import {
   type ProxyHome,
   spawnCommand,
   startProxyHome,
+  toolClient,
 } from "../_helpers/mcp_client.ts";
 import { childEnv, cliCommand, CLIENT_SECRET, isolatedXdg, record } from "../_helpers/mod.ts";
 
@@ -62,6 +63,11 @@ async function until(what: string | (() => string), check: () => boolean): Promi
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/** Asserts the proxy still serves calls: the echo tool answers. */
+async function assertServing(client: Parameters<typeof toolClient>[0]): Promise<void> {
+  assert.equal((await toolClient(client).call("echo", { text: "on" })).content[0].text, "on");
 }
 
 /** Asserts no token the server was sent, and not the client secret, is in `texts`. */
@@ -113,11 +119,7 @@ describe("a 2026-07-28 server ends the subscriptions/listen stream", () => {
         );
         // The proxy goes on serving calls, and did not open another stream by itself.
         const opened = listens(server);
-        const echoed = await client.callTool({
-          name: "echo",
-          arguments: { text: "on" },
-        }) as CallResult;
-        assert.equal(echoed.content[0].text, "on");
+        await assertServing(client);
         assert.equal(listens(server), opened);
         assert.equal(server.openListens, 0);
         // The client's next subscribe opens a new one, on which the updates come again.
@@ -156,11 +158,7 @@ describe("a 2026-07-28 server ends the subscriptions/listen stream", () => {
         await server.endListens(how);
         const cause = await listening.closed;
         assert.equal(cause, how === "graceful" ? "graceful" : "remote");
-        const echoed = await client.callTool({
-          name: "echo",
-          arguments: { text: "on" },
-        }) as CallResult;
-        assert.equal(echoed.content[0].text, "on");
+        await assertServing(client);
       } finally {
         await client.close();
         record(spawned.stderr());
@@ -236,11 +234,7 @@ describe("mcp-proxy --input-timeout: a client that does not answer the server's 
           ),
       );
       // The proxy goes on serving.
-      const echoed = await client.callTool({
-        name: "echo",
-        arguments: { text: "on" },
-      }) as CallResult;
-      assert.equal(echoed.content[0].text, "on");
+      await assertServing(client);
     } finally {
       await client.close();
       record(spawned.stderr());
@@ -287,11 +281,7 @@ describe("mcp-proxy --input-timeout: a client that does not answer the server's 
         oldServer.askErrors[errors],
         /^error -32603: .*the MCP client did not retry the call with its answers within 1 s/,
       );
-      const echoed = await client.callTool({
-        name: "echo",
-        arguments: { text: "on" },
-      }) as CallResult;
-      assert.equal(echoed.content[0].text, "on");
+      await assertServing(client);
     } finally {
       await client.close();
       record(spawned.stderr());
