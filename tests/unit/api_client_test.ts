@@ -370,6 +370,37 @@ describe("KognicClient retries", () => {
   });
 });
 
+describe("KognicClient listeners that fail", () => {
+  // onRetry and onDeprecation, like onEvent, never break a request, thrown or rejected.
+  for (const failure of ["throws", "rejects"] as const) {
+    it(`completes the request when onRetry and onDeprecation fail (${failure})`, async () => {
+      const unhandled: unknown[] = [];
+      const note = (reason: unknown) => void unhandled.push(reason);
+      process.on("unhandledRejection", note);
+      let told = 0;
+      const listener = (): void => {
+        told++;
+        if (failure === "throws") throw new Error("the listener broke");
+        return Promise.reject(new Error("the listener broke")) as unknown as void;
+      };
+      try {
+        await withClient({ onRetry: listener, onDeprecation: listener }, async (client) => {
+          const body = await client.json("GET", `flaky/get?failures=1&${NOW}`);
+          assert.deepEqual(body, { key: "get", attempts: 2, method: "GET" });
+          const sunset = new Date(Date.now() + 30 * DAY).toISOString();
+          assert.ok(await client.data("GET", `sunset?sunset-date=${sunset}`) !== undefined);
+        });
+        assert.equal(told, 2, "each listener was called");
+        // A rejection is reported after a macrotask at the latest.
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        assert.deepEqual(unhandled, []);
+      } finally {
+        process.off("unhandledRejection", note);
+      }
+    });
+  }
+});
+
 describe("KognicClient deprecation notices", () => {
   it("reports a far sunset-date as a warning and a near one as an error", async () => {
     const notices: DeprecationNotice[] = [];
