@@ -112,18 +112,21 @@ const SIZES = {
   full: {
     loopback: { rounds: 16, perRound: 200, concurrency: 16 },
     storm: 1000,
+    stormRepeats: 3,
     cold: { warmups: 2, rounds: 20 },
     mcp: { rounds: 10, perRound: 100, perCaller: 10, long: 0 },
     startup: { warmups: 2, rounds: 20 },
     fetch: { rounds: 200, batch: 25, calls: 100_000 },
   },
   smoke: {
-    loopback: { rounds: 1, perRound: 20, concurrency: 16 },
-    storm: 200,
-    cold: { warmups: 1, rounds: 1 },
+    loopback: { rounds: 1, perRound: 10, concurrency: 16 },
+    storm: 50,
+    stormRepeats: 1,
+    cold: { warmups: 0, rounds: 1 },
     mcp: { rounds: 1, perRound: 5, perCaller: 1, long: 0 },
     startup: { warmups: 0, rounds: 1 },
-    fetch: { rounds: 3, batch: 5, calls: 2_000 },
+    // Just past the 1,000 calls after which the first RSS figure is taken.
+    fetch: { rounds: 3, batch: 5, calls: 1_100 },
   },
 };
 
@@ -442,7 +445,11 @@ async function measureRuntime(
     }) as never;
   }
   if (parts.has("storm")) {
-    result.storm = await task("cold storm", { task: "storm", storm: sizes.storm }) as never;
+    result.storm = await task("cold storm", {
+      task: "storm",
+      storm: sizes.storm,
+      stormRepeats: sizes.stormRepeats,
+    }) as never;
   }
   if (parts.has("cold")) {
     log(`${spec.label}: cold start`);
