@@ -18,9 +18,11 @@
  *    `KOGNIC_CLIENT_ID` and `KOGNIC_CLIENT_SECRET`, and
  *    `npx -p @kognic/auth kognic-auth` then prints the same token from the
  *    token cache file (or a new one where the CLI does not cache), and
- *    `npx -p @kognic/auth kog --version` prints kog's version, on Node 20, 22
- *    and 24, with HOME and the XDG folders in a scratch folder; the package's
- *    bins are exactly `kognic-auth`, `kog` and `kognic-auth-testing`.
+ *    `npx -p @kognic/auth kog --version` prints kog's version, on Node 20,
+ *    with HOME and the XDG folders in a scratch folder; on Node 22 and 24 the
+ *    same runs start the installed bins (`node_modules/.bin/`) without npx,
+ *    whose lookup is npm's and not Node's; the package's bins are exactly
+ *    `kognic-auth`, `kog` and `kognic-auth-testing`.
  * 6. The `js` blocks of README and docs/ (the recipes for ky, openapi-fetch,
  *    ofetch, wretch and axios in docs/http-clients.md among them) run on Node 20, 22 and 24 in a second scratch
  *    project, where the tarball is installed beside those clients' pinned
@@ -176,7 +178,9 @@ import("@kognic/auth").then((auth) => {
   );
 });
 `,
-  // The bins through npx, by name and with the package named, against the installed
+  // The bins through npx (by name and with the package named) on one Node.js,
+  // KOGNIC_PACKAGING_NPX=1, and as installed (node_modules/.bin) on the others:
+  // which bin npx finds is npm's doing, not Node's. Against the installed
   // package's own local auth server, with HOME and the XDG folders in a scratch
   // folder: the first run requests a token (and caches it in the token cache
   // file: the keyring's optional package is not installed), the second prints
@@ -188,6 +192,26 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startAuthServer } from "@kognic/auth/testing";
+
+const viaNpx = process.env.KOGNIC_PACKAGING_NPX === "1";
+const how = viaNpx ? "npx" : "node_modules/.bin";
+
+/** Runs a bin as npx would ("-p @kognic/auth" names the package) and collects its output. */
+async function bin(args, env) {
+  const direct = args[0] === "-p" ? args.slice(2) : args;
+  const child = viaNpx
+    ? spawn("npx", ["--no", "--offline", ...args], { env, stdio: ["ignore", "pipe", "pipe"] })
+    : spawn(process.execPath, ["node_modules/.bin/" + direct[0], ...direct.slice(1)], {
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (chunk) => (stdout += chunk));
+  child.stderr.on("data", (chunk) => (stderr += chunk));
+  const code = await new Promise((resolve) => child.on("close", resolve));
+  return { code, stdout, stderr, what: how + " " + args.join(" ") };
+}
 
 const secret = "packaging-Xq3-secret";
 const home = mkdtempSync(join(tmpdir(), "kognic-auth-packaging-home-"));
@@ -203,21 +227,15 @@ try {
     KOGNIC_CLIENT_SECRET: secret,
   };
   const tokens = [];
-  for (const bin of [["kognic-auth"], ["-p", "@kognic/auth", "kognic-auth"]]) {
-    const args = ["--no", "--offline", ...bin, "get-access-token", "--server", server.url];
-    const child = spawn("npx", args, { env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk) => (stdout += chunk));
-    child.stderr.on("data", (chunk) => (stderr += chunk));
-    const code = await new Promise((resolve) => child.on("close", resolve));
-    assert.equal(code, 0, "npx " + args.join(" ") + " exit code; stderr: " + stderr);
-    const token = stdout.trim();
-    assert.ok(token.length > 20 && !/\\s/.test(token), "one token on stdout: " + stdout);
+  for (const name of [["kognic-auth"], ["-p", "@kognic/auth", "kognic-auth"]]) {
+    const run = await bin([...name, "get-access-token", "--server", server.url], env);
+    assert.equal(run.code, 0, run.what + " exit code; stderr: " + run.stderr);
+    const token = run.stdout.trim();
+    assert.ok(token.length > 20 && !/\\s/.test(token), "one token on stdout: " + run.stdout);
     const api = await fetch(server.apiUrl, { headers: { authorization: "Bearer " + token } });
     assert.equal(api.status, 200, "the printed token is accepted by the API");
     await api.body?.cancel();
-    assert.ok(!stdout.includes(secret) && !stderr.includes(secret), "the secret was printed");
+    assert.ok(!run.stdout.includes(secret) && !run.stderr.includes(secret), "the secret was printed");
     tokens.push(token);
   }
   // The second run prints the first one's token from the token cache file, or
@@ -227,39 +245,22 @@ try {
   if (cached) {
     assert.ok(existsSync(join(home, "cache", "kognic-auth", "tokens.json")), "cached, but where?");
   }
-  const kog = spawn("npx", ["--no", "--offline", "-p", "@kognic/auth", "kog", "--version"], {
-    env,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let kogOut = "";
-  kog.stdout.on("data", (chunk) => (kogOut += chunk));
-  kog.stderr.on("data", (chunk) => (kogOut += chunk));
-  assert.equal(await new Promise((resolve) => kog.on("close", resolve)), 0, kogOut);
-  assert.match(kogOut, /^kog \\d+\\.\\d+\\.\\d+\\S*\\n$/, "npx -p @kognic/auth kog --version");
+  const kog = await bin(["-p", "@kognic/auth", "kog", "--version"], env);
+  const kogOut = kog.stdout + kog.stderr;
+  assert.equal(kog.code, 0, kogOut);
+  assert.match(kogOut, /^kog \\d+\\.\\d+\\.\\d+\\S*\\n$/, kog.what);
   // The MCP SDK is an optional peer, not installed here: mcp-proxy says how to install it.
-  const proxy = spawn("npx", ["--no", "--offline", "-p", "@kognic/auth", "kognic-auth", "mcp-proxy", server.url], {
-    env,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let proxyOut = "";
-  let proxyErr = "";
-  proxy.stdout.on("data", (chunk) => (proxyOut += chunk));
-  proxy.stderr.on("data", (chunk) => (proxyErr += chunk));
-  const proxyCode = await new Promise((resolve) => proxy.on("close", resolve));
-  assert.equal(proxyCode, 1, "mcp-proxy without the SDK; stderr: " + proxyErr);
-  assert.equal(proxyOut, "");
-  assert.ok(proxyErr.includes("npm install @modelcontextprotocol/client@^2."), proxyErr);
+  const proxy = await bin(["-p", "@kognic/auth", "kognic-auth", "mcp-proxy", server.url], env);
+  assert.equal(proxy.code, 1, "mcp-proxy without the SDK; stderr: " + proxy.stderr);
+  assert.equal(proxy.stdout, "");
+  assert.ok(proxy.stderr.includes("npm install @modelcontextprotocol/client@^2."), proxy.stderr);
   // The local auth server from the shell: it prints its URL, the printed
   // variables give kognic-auth a token from it, and SIGTERM stops it.
-  // npx for --help; the server itself on this Node, so that the signal reaches it (npx does not pass it on).
-  const testingHelp = spawn("npx", ["--no", "--offline", "-p", "@kognic/auth", "kognic-auth-testing", "--help"], {
-    env,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let testingHelpOut = "";
-  testingHelp.stdout.on("data", (chunk) => (testingHelpOut += chunk));
-  assert.equal(await new Promise((resolve) => testingHelp.on("close", resolve)), 0);
-  assert.match(testingHelpOut, /^Usage: kognic-auth-testing/);
+  // --help through bin(); the server itself on this Node, so that the signal
+  // reaches it (npx does not pass it on).
+  const testingHelp = await bin(["-p", "@kognic/auth", "kognic-auth-testing", "--help"], env);
+  assert.equal(testingHelp.code, 0, testingHelp.stderr);
+  assert.match(testingHelp.stdout, /^Usage: kognic-auth-testing/);
   const testing = spawn(process.execPath, ["node_modules/.bin/kognic-auth-testing", "--json"], {
     env: { PATH: process.env.PATH, HOME: home },
     stdio: ["ignore", "pipe", "pipe"],
@@ -275,14 +276,13 @@ try {
     });
     testingClosed.then(() => reject(new Error("kognic-auth-testing exited: " + testingErr)));
   });
-  const local = spawn("npx", ["--no", "--offline", "kognic-auth", "get-access-token", "--env", "local"], {
-    env: { PATH: process.env.PATH, HOME: home, ...info.env },
-    stdio: ["ignore", "pipe", "pipe"],
+  const local = await bin(["kognic-auth", "get-access-token", "--env", "local"], {
+    PATH: process.env.PATH,
+    HOME: home,
+    ...info.env,
   });
-  let localOut = "";
-  local.stdout.on("data", (chunk) => (localOut += chunk));
-  local.stderr.on("data", (chunk) => (localOut += chunk));
-  assert.equal(await new Promise((resolve) => local.on("close", resolve)), 0, localOut);
+  const localOut = local.stdout + local.stderr;
+  assert.equal(local.code, 0, localOut);
   const localApi = await fetch(info.apiUrl, { headers: { authorization: "Bearer " + localOut.trim() } });
   assert.equal(localApi.status, 200, "kognic-auth-testing's API accepts the token");
   await localApi.body?.cancel();
@@ -290,7 +290,7 @@ try {
   assert.equal(await testingClosed, 0, "kognic-auth-testing stops on SIGTERM: " + testingErr);
   assert.ok(!existsSync(info.credentials), "kognic-auth-testing removed its files");
   console.log(
-    "a token of " + tokens[0].length + " characters, then " +
+    how + ": a token of " + tokens[0].length + " characters, then " +
       (cached ? "the same from the token cache" : "a new one") + "; " + kogOut.trim() +
       "; mcp-proxy without the MCP SDK gives its install command; kognic-auth-testing served a token",
   );
@@ -560,11 +560,19 @@ function writeRecipes(project: string): RunnableBlock[] {
   return blocks;
 }
 
+/** The Node.js major on which the packaging test runs the bins through npx. */
+const NPX_NODE = 20;
+
 /** Runs a project file on one Node version, with that node first on PATH (for npx and the bin). */
-function runOnNode(project: string, node: string, file: string): Outcome {
+function runOnNode(
+  project: string,
+  node: string,
+  file: string,
+  env: Record<string, string> = {},
+): Outcome {
   return exec(node, [file], {
     cwd: project,
-    env: { PATH: `${dirname(node)}${delimiter}${process.env.PATH ?? ""}` },
+    env: { PATH: `${dirname(node)}${delimiter}${process.env.PATH ?? ""}`, ...env },
   });
 }
 
@@ -641,6 +649,8 @@ if (import.meta.main) {
   for (const major of [20, 22, 24] as const) {
     const node = nodeBin(major);
     const label = `Node.js ${versionOf(node)}`;
+    // npx on the oldest Node.js; the bins as installed on the others.
+    const viaNpx = major === NPX_NODE;
     for (
       const [file, what] of [
         ["import.mjs", "import of every entry point"],
@@ -648,12 +658,17 @@ if (import.meta.main) {
         ["require-fallback.cjs", "require() takes the ES module, not the fallback file"],
         [
           "cli.mjs",
-          "npx kognic-auth (and npx -p @kognic/auth kognic-auth) get-access-token --server <url>",
+          viaNpx
+            ? "npx kognic-auth (and npx -p @kognic/auth kognic-auth) get-access-token --server <url>"
+            : "node_modules/.bin/kognic-auth get-access-token --server <url>, kog, kognic-auth-testing",
         ],
       ]
     ) {
       check(`${label}: ${what}`, () => {
-        const outcome = expectSuccess(file, runOnNode(project, node, file));
+        const env: Record<string, string> = viaNpx && file === "cli.mjs"
+          ? { KOGNIC_PACKAGING_NPX: "1" }
+          : {};
+        const outcome = expectSuccess(file, runOnNode(project, node, file, env));
         if (outcome.stderr.trim()) throw new Error(`Wrote to stderr:\n${outcome.stderr}`);
         return outcome.stdout.trim();
       });
@@ -678,6 +693,25 @@ if (import.meta.main) {
     return `${runnable.length} blocks to run`;
   });
   const tsBlocks = documentBlocks().filter((block) => block.language === "ts");
+  // Types stripped once (esbuild), then parsed by each Node.js.
+  let stripped: { block: typeof tsBlocks[number]; file: string }[] | undefined;
+  const strippedTsBlocks = (): { block: typeof tsBlocks[number]; file: string }[] => {
+    stripped ??= tsBlocks.map((block) => {
+      const output = exec(
+        buildToolBin("esbuild"),
+        ["--loader=ts", "--format=esm", "--target=esnext", "--log-level=error"],
+        { input: block.code },
+      );
+      expectSuccess(`esbuild on the ts block at ${block.document} line ${block.line}`, output);
+      const file = join(
+        recipes,
+        `ts-block-${block.document.replace(/\W+/g, "-")}-${block.line}.mjs`,
+      );
+      writeFileSync(file, output.stdout);
+      return { block, file };
+    });
+    return stripped;
+  };
   for (const major of [20, 22, 24] as const) {
     const node = nodeBin(major);
     const label = `Node.js ${versionOf(node)}`;
@@ -705,21 +739,7 @@ if (import.meta.main) {
     check(
       `${label}: the ts blocks of README and docs/, types stripped, parse (node --check)`,
       () => {
-        for (const block of tsBlocks) {
-          const stripped = exec(
-            buildToolBin("esbuild"),
-            ["--loader=ts", "--format=esm", "--target=esnext", "--log-level=error"],
-            { input: block.code },
-          );
-          expectSuccess(
-            `esbuild on the ts block at ${block.document} line ${block.line}`,
-            stripped,
-          );
-          const file = join(
-            recipes,
-            `ts-block-${block.document.replace(/\W+/g, "-")}-${block.line}.mjs`,
-          );
-          writeFileSync(file, stripped.stdout);
+        for (const { block, file } of strippedTsBlocks()) {
           expectSuccess(
             `node --check of the ts block at ${block.document} line ${block.line}`,
             exec(node, ["--check", file]),
