@@ -67,6 +67,18 @@ interface Step {
 const COULD_NOT_RUN = 77;
 const CI = process.env.CI === "true" || process.env.CI === "1";
 const JOBS = Math.max(1, Math.min(8, Number(process.env.KOGNIC_TEST_JOBS) || 4));
+/**
+ * Cases per generated-case property (tests/hardening/fuzz_test.ts and
+ * security_test.ts) in the Deno step; the other runtimes run a sample of 100
+ * (scripts/test_npm.ts), `deno task reliability` runs 10,000.
+ */
+const FUZZ_RUNS_ON_DENO = 500;
+/**
+ * Processes per wave of the Redis fleet test in the Deno step; the other
+ * runtimes run a sample of 4 (scripts/test_npm.ts), and `deno task test:fleet`
+ * the test's own default of 20.
+ */
+const FLEET_ON_DENO = 10;
 
 const deno = process.execPath;
 /** The published entry points, as deno.json's `exports` lists them. */
@@ -200,8 +212,13 @@ const steps: Step[] = [
     // are 0, folders come from mkdtemp); most of their time is waiting.
     name: "deno test",
     weight: 60,
-    // Test files at once: more than the cores, as they mostly wait.
-    env: { DENO_JOBS: process.env.DENO_JOBS ?? "4" },
+    // Test files at once: more than the cores, as they mostly wait. The
+    // generated-case properties run 500 cases each here (a sample elsewhere,
+    // 10,000 in `deno task reliability`).
+    env: {
+      DENO_JOBS: process.env.DENO_JOBS ?? "4",
+      KOGNIC_FUZZ_RUNS: process.env.KOGNIC_FUZZ_RUNS ?? String(FUZZ_RUNS_ON_DENO),
+    },
     after: [PACKAGES],
     cmd: [
       deno,
@@ -226,6 +243,7 @@ const steps: Step[] = [
     name: "deno test: Redis and Deno KV token caches, against a real redis-server",
     weight: 45,
     after: [PACKAGES],
+    env: { KOGNIC_FLEET_SIZE: process.env.KOGNIC_FLEET_SIZE ?? String(FLEET_ON_DENO) },
     cmd: [
       "sh",
       "scripts/with_redis.sh",

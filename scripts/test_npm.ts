@@ -76,7 +76,7 @@ const FULL_SIZE: readonly Runtime[] = [];
 /** Cases per property on the runtimes not in {@linkcode FULL_SIZE}. */
 const SAMPLE_RUNS = 100;
 /** Processes per wave of the Redis fleet on the runtimes not in {@linkcode FULL_SIZE}. */
-const SAMPLE_FLEET = 6;
+const SAMPLE_FLEET = 4;
 
 /**
  * Test files that run on two of the three Node.js versions, not on all three

@@ -4,8 +4,9 @@
 // success that holds up, or a typed error with a message; never a crash, a
 // hang, or a secret in any message or output.
 //
-// KOGNIC_FUZZ_RUNS sets the cases per property (1,000 by default, as CI runs
-// it; `deno task reliability` sets 10,000), KOGNIC_FUZZ_SEED replays a run.
+// KOGNIC_FUZZ_RUNS sets the cases per property (1,000 by default; the test
+// command runs 500 on Deno and 100 on the other runtimes, `deno task
+// reliability` 10,000), KOGNIC_FUZZ_SEED replays a run.
 // With KOGNIC_RELIABILITY_REPORT set, each property appends its counts there
 // as a JSON line.
 
