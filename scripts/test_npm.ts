@@ -80,16 +80,26 @@ const SAMPLE_FLEET = 4;
 
 /**
  * Test files that run on two of the three Node.js versions, not on all three
- * (and on Deno and Bun as well): the MCP era, request and limit tests and the
- * Redis fleet start many processes and are a quarter of a Node.js run's CPU
- * time. Node.js 24 runs every file; each file left out here runs on the
+ * (and on Deno and Bun as well): the MCP bridge's tests, the Redis fleet and
+ * the `kog` command's start many processes and are a third of a Node.js run's
+ * CPU time. Node.js 24 runs every file; each file left out here runs on the
  * other two versions. The library code they drive is the same JavaScript on
  * each version; what differs between versions (fetch, streams, child
- * processes) every other test file takes on all three.
+ * processes, the egress rule on every path, proxies, faults) every other test
+ * file takes on all three.
  */
 const LEFT_TO_OTHER_NODES: Partial<Record<Runtime, readonly string[]>> = {
-  node20: ["tests/e2e/mcp_eras_test.js", "tests/e2e/mcp_requests_test.js"],
-  node22: ["tests/e2e/redis_test.js", "tests/e2e/mcp_limits_test.js"],
+  node20: [
+    "tests/e2e/mcp_eras_test.js",
+    "tests/e2e/mcp_requests_test.js",
+    "tests/e2e/kog_test.js",
+  ],
+  node22: [
+    "tests/e2e/redis_test.js",
+    "tests/e2e/mcp_limits_test.js",
+    "tests/e2e/mcp_proxy_test.js",
+    "tests/e2e/kog_mcp_test.js",
+  ],
 };
 
 /** The variables that size the sized tests on `runtime` (none: the tests' defaults). */
