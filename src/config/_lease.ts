@@ -4,10 +4,9 @@
 // go ahead as soon as a usable token is stored. After the bounded wait, or when the store fails,
 // `fn` runs without the lease behind this process's own queue.
 
-import { sleep } from "../shared/retry.ts";
+import { sleep } from "../shared/deadline.ts";
 import { errorCode, makeDirectory } from "../shared/files.ts";
 import { isUsable } from "../core/token_cache.ts";
-import { emit } from "../core/events.ts";
 import { LocalQueue, parseBoundedJson, randomHex } from "./_store.ts";
 import type { TokenSet } from "../core/access_token.ts";
 
@@ -31,17 +30,6 @@ interface LeaseOptions {
   errorRetries?: number;
   onFallback: (operation: string, error: unknown) => void;
   usable?: () => Promise<boolean>; // a usable token is stored: no lease needed
-}
-
-/** Tells a user's `onFallback` why the store is not used (`why` or its message); its errors are its own. */
-export function tellFallback(
-  listener: ((event: { operation: string; message: string }) => void) | undefined,
-  operation: string,
-  why: unknown,
-): void {
-  const message = typeof why === "string" ? why : (why as Error)?.message ?? String(why);
-  // A listener that throws or rejects (an async one) never breaks the cache.
-  emit(listener, { operation, message });
 }
 
 /** A shared cache's `withLock`: `fn` behind this process's queue, then under the lease. */

@@ -6,8 +6,8 @@ import { ConfigurationError } from "../shared/errors.ts";
 import { inspectAsJson, redactAndCut, redactCause, rememberUrlSecrets } from "../shared/redact.ts";
 import { checkNumber, TIMER_MS, withDeadline } from "../shared/deadline.ts";
 import { decodeOrKeep, loadOptionalModule } from "../credentials/keyring_binding.ts";
-import { type LeaseStore, runLocked, tellFallback } from "./_lease.ts";
-import { LocalQueue, parseBoundedJson, recordExpiry } from "./_store.ts";
+import type { LeaseStore } from "./_lease.ts";
+import { LocalQueue, parseBoundedJson, recordExpiry, tellFallback } from "./_store.ts";
 
 /** The least a Redis client must do for {@linkcode RedisTokenCache}: node-redis's `sendCommand`. */
 export interface RedisCommandClient {
@@ -200,11 +200,14 @@ export class RedisTokenCache extends BaseTokenCache implements AsyncDisposable {
 
   /** Runs `fn` holding the lease for `key` (without, when Redis fails); `signal` stops a wait. */
   withLock<T>(key: string, fn: () => Promise<T>, options?: { signal?: AbortSignal }): Promise<T> {
-    return runLocked(this.#queue, this.#leases, this, key, fn, {
-      ...this.#options,
-      signal: options?.signal,
-      onFallback: (operation, error) => this.#fallback(operation, error),
-    });
+    // The lease is loaded at the first lock: a cache that is only read never loads it.
+    return import("./_lease.ts").then(({ runLocked }) =>
+      runLocked(this.#queue, this.#leases, this, key, fn, {
+        ...this.#options,
+        signal: options?.signal,
+        onFallback: (operation, error) => this.#fallback(operation, error),
+      })
+    );
   }
 
   /** Closes the connection this cache opened (a given client is left open). */

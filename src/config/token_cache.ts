@@ -4,14 +4,14 @@
 import { parseTokenSet, sha256Hex, type TokenCache } from "../core/token_cache.ts";
 import { BaseTokenCache, type TokenRecordKind } from "./base_token_cache.ts";
 import { type EnvSource, getEnv, xdgDir } from "../shared/env.ts";
-import { RedisTokenCache, type RedisTokenCacheOptions } from "./redis_token_cache.ts";
+import type { RedisTokenCacheOptions } from "./redis_token_cache.ts";
 import {
   callKeyring,
   checkKeyring,
   findKeyringAccounts,
   openKeyringEntry,
 } from "../credentials/keyring_binding.ts";
-import { withFileLock } from "./_lease.ts";
+import type { FileLockOptions } from "./_lease.ts";
 import { isSpent, LocalQueue, parseBoundedJson, randomHex, toPythonShape } from "./_store.ts";
 import {
   errorCode,
@@ -21,9 +21,8 @@ import {
   readFileBytes,
   readOpenFile,
 } from "../shared/files.ts";
-import { sleep } from "../shared/retry.ts";
 import { ConfigurationError } from "../shared/errors.ts";
-import { checkNumber, TIMER_MS } from "../shared/deadline.ts";
+import { checkNumber, sleep, TIMER_MS } from "../shared/deadline.ts";
 /** The keyring service under which {@linkcode KeyringTokenCache} stores tokens: `"kognic-auth"`. */
 export const KEYRING_TOKEN_CACHE_SERVICE = "kognic-auth";
 
@@ -123,6 +122,18 @@ export class FileTokenCache extends BaseTokenCache {
       await removeLeftovers(path, 60_000);
     }, { timeout: this.#options.lockTimeout });
   }
+}
+
+/**
+ * Runs `fn` holding the lock file `lockPath` (see `withFileLock`); the lock's
+ * module is loaded at the first write or lock, so a read alone never loads it.
+ */
+async function withFileLock<T>(
+  lockPath: string,
+  fn: () => Promise<T>,
+  options: FileLockOptions,
+): Promise<T> {
+  return await (await import("./_lease.ts")).withFileLock(lockPath, fn, options);
 }
 
 /** A record's key in the file or keyring: a token's is its key. */
@@ -328,6 +339,7 @@ export async function createTokenCache(
     mode = fromEnv ? parseTokenCacheMode(fromEnv, undefined, TOKEN_CACHE_ENV) : "auto";
   }
   if (typeof mode === "string" && /^rediss?:\/\//i.test(mode)) {
+    const { RedisTokenCache } = await import("./redis_token_cache.ts");
     return new RedisTokenCache({ ...options.redis, url: mode });
   }
   const { path, env, lockTimeout, probeTimeout } = options;
