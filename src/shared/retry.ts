@@ -5,7 +5,7 @@
  * @module
  */
 
-import { checkNumber, sleep, timerDelay } from "./deadline.ts";
+import { checkNumber, sleep } from "./deadline.ts";
 
 // The one delay helper lives with the deadlines, so that a module that only waits loads no retry
 // policy.
