@@ -22,6 +22,8 @@
 
 // Wires files, variables, the keyring and environments.json into the core.
 import "./src/runtime/install.ts";
+import type { BoundedBytes } from "./src/shared/body.ts";
+import type { OptionalPeer } from "./src/shared/optional_peer.ts";
 
 export { parseCredentials, toFileJson } from "./src/credentials/json.ts";
 export { loadCredentials } from "./src/credentials/sources.ts";
@@ -117,5 +119,53 @@ export {
 } from "./src/core/egress.ts";
 export { TOKEN_ENDPOINT_AUTH_METHODS } from "./src/core/options.ts";
 export { type DeadlineOptions, withDeadline } from "./src/shared/deadline.ts";
-export { type BoundedBytes, readBoundedBytes } from "./src/shared/body.ts";
-export { importOptionalPeer, type OptionalPeer } from "./src/shared/optional_peer.ts";
+export type { BoundedBytes } from "./src/shared/body.ts";
+export type { OptionalPeer } from "./src/shared/optional_peer.ts";
+
+// The two functions below load their modules at their first call: a command
+// that only reads a cached token never needs them.
+
+/**
+ * Reads at most `limit` bytes of a stream or async iterable (such as
+ * `process.stdin`), then stops, cancelling a web stream; says whether that was all.
+ *
+ * @example
+ * ```ts ignore
+ * import process from "node:process";
+ * import { readBoundedBytes } from "@kognic/auth/config";
+ *
+ * const { bytes, complete } = await readBoundedBytes(process.stdin, 1024 * 1024);
+ * ```
+ */
+export async function readBoundedBytes(
+  source: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array | string>,
+  limit: number,
+): Promise<BoundedBytes> {
+  return await (await import("./src/shared/body.ts")).readBoundedBytes(source, limit);
+}
+
+/**
+ * Imports an optional package, or a module of it (`subpath` such as
+ * `"/server/stdio.js"`). Rejects as a failed `import()` does when the package
+ * is missing; on Deno the bare name is tried after the `npm:` specifier (it is
+ * what an import map or the npm build under Deno resolves), and the first
+ * error is the one reported.
+ *
+ * @param name The optional package.
+ * @param subpath A module of the package, such as `"/stdio"`; the package's main module when empty.
+ * @returns The module.
+ * @throws {unknown} What `import()` throws when the package is missing or fails to load.
+ *
+ * @example
+ * ```ts ignore
+ * import { importOptionalPeer } from "@kognic/auth/config";
+ *
+ * const { trace } = await importOptionalPeer<typeof import("@opentelemetry/api")>("@opentelemetry/api");
+ * ```
+ */
+export async function importOptionalPeer<T = Record<string, unknown>>(
+  name: OptionalPeer,
+  subpath = "",
+): Promise<T> {
+  return await (await import("./src/shared/optional_peer.ts")).importOptionalPeer<T>(name, subpath);
+}

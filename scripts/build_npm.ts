@@ -287,7 +287,7 @@ export const COMPILE_CACHE_FOLDER = "kognic-auth-node";
 /**
  * The `kognic-auth` bin's entry: `--version` from here, the rest from the
  * bundle `main`, loaded with Node's compile cache (`module.enableCompileCache`,
- * Node.js 22.1 and later) in `$XDG_CACHE_HOME/kognic-auth-node` (else
+ * Node.js 22.3 and later) in `$XDG_CACHE_HOME/kognic-auth-node` (else
  * `~/.cache/kognic-auth-node`; an absolute folder only, made here with mode
  * 0700 when its parent exists, else none is used): V8 then compiles the
  * bundle's functions once, not on every start (about 6 ms of a warm
@@ -301,10 +301,10 @@ function versionEntry(main: string, version: string): string {
 // The kognic-auth command. --version is answered here, without loading the
 // command's bundle (${main}), for the arguments asksVersion of
 // src/cli/process_io.ts takes for it; the bundle is loaded with Node's
-// compile cache on (Node.js 22.1 and later), in a folder of the user's.
-import { mkdirSync } from "node:fs";
-import module from "node:module";
-import process from "node:process";
+// compile cache on (Node.js 22.3 and later), in a folder of the user's. The
+// built-ins are the global process and process.getBuiltinModule's, not
+// imports: Node makes an imported node:process by reading all its properties,
+// process.report's too, which loads the report's code on every start.
 const args = process.argv.slice(2);
 const companions = new Set(${JSON.stringify([...VERSION_COMPANIONS])});
 if (args.includes("--version") && args.every((arg) => companions.has(arg))) {
@@ -316,7 +316,8 @@ if (args.includes("--version") && args.every((arg) => companions.has(arg))) {
 
 function compileCache() {
   const env = process.env;
-  if (typeof module.enableCompileCache !== "function" || env.NODE_COMPILE_CACHE) return;
+  const module = process.getBuiltinModule?.("node:module");
+  if (typeof module?.enableCompileCache !== "function" || env.NODE_COMPILE_CACHE) return;
   const home = env.XDG_CACHE_HOME?.startsWith("/")
     ? env.XDG_CACHE_HOME
     : env.HOME?.startsWith("/")
@@ -327,7 +328,7 @@ function compileCache() {
   try {
     // One level, the user's only: Node's own (recursive) mkdir never returns
     // where the parent cannot be made, such as under /proc.
-    mkdirSync(folder, { mode: 0o700 });
+    process.getBuiltinModule("node:fs").mkdirSync(folder, { mode: 0o700 });
   } catch (error) {
     if (error?.code !== "EEXIST") return;
   }

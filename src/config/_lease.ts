@@ -4,10 +4,10 @@
 // go ahead as soon as a usable token is stored. After the bounded wait, or when the store fails,
 // `fn` runs without the lease behind this process's own queue.
 
-import { sleep } from "../shared/retry.ts";
-import { errorCode, makeDirectory } from "../shared/files.ts";
+import { sleep } from "../shared/deadline.ts";
+import { errorCode } from "../shared/files.ts";
+import { type FileStatus, fileSystem, makeDirectory } from "./_file_system.ts";
 import { isUsable } from "../core/token_cache.ts";
-import { emit } from "../core/events.ts";
 import { LocalQueue, parseBoundedJson, randomHex } from "./_store.ts";
 import type { TokenSet } from "../core/access_token.ts";
 
@@ -31,17 +31,6 @@ interface LeaseOptions {
   errorRetries?: number;
   onFallback: (operation: string, error: unknown) => void;
   usable?: () => Promise<boolean>; // a usable token is stored: no lease needed
-}
-
-/** Tells a user's `onFallback` why the store is not used (`why` or its message); its errors are its own. */
-export function tellFallback(
-  listener: ((event: { operation: string; message: string }) => void) | undefined,
-  operation: string,
-  why: unknown,
-): void {
-  const message = typeof why === "string" ? why : (why as Error)?.message ?? String(why);
-  // A listener that throws or rejects (an async one) never breaks the cache.
-  emit(listener, { operation, message });
 }
 
 /** A shared cache's `withLock`: `fn` behind this process's queue, then under the lease. */
@@ -182,27 +171,19 @@ export function withFileLock<T>(
 function fileLeases(staleAfter: number): LeaseStore {
   return {
     async acquire(lockPath, nonce): Promise<boolean> {
-      const fs = await import("node:fs/promises");
-      const { pid } = await import("node:process");
+      const fs = await fileSystem();
+      const { pid } = fs;
       // Again at once after a stale lock is broken, or the directory made.
       for (let round = 0; round < 3; round++) {
         try {
-          const handle = await fs.open(lockPath, "wx", 0o600);
-          try {
-            await handle.writeFile(JSON.stringify({ pid, nonce, created: Date.now() }));
-          } catch (error) {
-            await fs.unlink(lockPath).catch(() => {});
-            throw error;
-          } finally {
-            await handle.close().catch(() => {});
-          }
+          // Removed again when it cannot be written.
+          await fs.createExclusive(lockPath, JSON.stringify({ pid, nonce, created: Date.now() }));
           heldNonces.add(nonce);
           return true;
         } catch (error) {
           const code = errorCode(error);
           if (code === "ENOENT" && round === 0) {
-            const { dirname } = await import("node:path");
-            await makeDirectory(dirname(lockPath));
+            await makeDirectory(fs.dirname(lockPath));
             continue;
           }
           // No lock can be made here: fn runs without one.
@@ -213,17 +194,15 @@ function fileLeases(staleAfter: number): LeaseStore {
       return false;
     },
     async renew(lockPath): Promise<boolean> {
-      const { utimes } = await import("node:fs/promises");
-      const now = new Date();
-      await utimes(lockPath, now, now).catch(() => {});
+      await (await fileSystem()).touch(lockPath).catch(() => {});
       return true;
     },
     async release(lockPath, nonce): Promise<void> {
       heldNonces.delete(nonce);
-      const fs = await import("node:fs/promises");
+      const fs = await fileSystem();
       try {
         // Only if still ours: another process may have judged it stale and taken it.
-        const info = parseInfo(await fs.readFile(lockPath, "utf8"));
+        const info = parseInfo(await fs.readText(lockPath));
         if (info?.nonce === nonce) await fs.unlink(lockPath);
       } catch { /* already gone, or unreadable: nothing of ours to remove */ }
     },
@@ -236,12 +215,12 @@ async function breakIfStale(
   staleAfter: number,
   ownPid: number,
 ): Promise<boolean> {
-  const fs = await import("node:fs/promises");
+  const fs = await fileSystem();
   let text: string;
-  let stat: Awaited<ReturnType<typeof fs.stat>>;
+  let stat: FileStatus;
   try {
     stat = await fs.stat(lockPath);
-    text = await fs.readFile(lockPath, "utf8");
+    text = await fs.readText(lockPath);
   } catch (error) {
     return errorCode(error) === "ENOENT";
   }
@@ -262,7 +241,7 @@ async function breakIfStale(
   }
   const moved = await fs.stat(aside).catch(() => undefined);
   const same = moved !== undefined && (stat.ino === 0 || moved.ino === stat.ino) &&
-    (await fs.readFile(aside, "utf8").catch(() => undefined)) === text;
+    (await fs.readText(aside).catch(() => undefined)) === text;
   // Another process replaced the stale lock meanwhile: give it back (unless yet another appeared).
   if (!same) await fs.link(aside, lockPath).catch(() => {});
   await fs.unlink(aside).catch(() => {});

@@ -4,6 +4,7 @@
 import type { TokenSet } from "../core/access_token.ts";
 import type { TokenHoldoff } from "../core/token_cache.ts";
 import { startDeadline } from "../shared/deadline.ts";
+import { emit } from "../core/events.ts";
 
 /** When a record may be forgotten by its store, in ms since the epoch. */
 export function recordExpiry(record: TokenSet | TokenHoldoff): number {
@@ -93,4 +94,15 @@ export class LocalQueue {
 export function randomHex(bytes: number): string {
   const buffer = crypto.getRandomValues(new Uint8Array(bytes));
   return Array.from(buffer, (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+/** Tells a user's `onFallback` why the store is not used (`why` or its message); its errors are its own. */
+export function tellFallback(
+  listener: ((event: { operation: string; message: string }) => void) | undefined,
+  operation: string,
+  why: unknown,
+): void {
+  const message = typeof why === "string" ? why : (why as Error)?.message ?? String(why);
+  // A listener that throws or rejects (an async one) never breaks the cache.
+  emit(listener, { operation, message });
 }

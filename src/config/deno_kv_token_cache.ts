@@ -3,8 +3,8 @@
 import { BaseTokenCache } from "./base_token_cache.ts";
 import { ConfigurationError } from "../shared/errors.ts";
 import { checkNumber, TIMER_MS } from "../shared/deadline.ts";
-import { type LeaseStore, runLocked, tellFallback } from "./_lease.ts";
-import { LocalQueue, parseBoundedJson, recordExpiry } from "./_store.ts";
+import type { LeaseStore } from "./_lease.ts";
+import { LocalQueue, parseBoundedJson, recordExpiry, tellFallback } from "./_store.ts";
 
 /** The part of `Deno.Kv` that {@linkcode DenoKvTokenCache} uses. */
 export interface DenoKvLike {
@@ -102,13 +102,16 @@ export class DenoKvTokenCache extends BaseTokenCache {
 
   /** Runs `fn` holding the lease for `key` (or, when the store fails, without). */
   withLock<T>(key: string, fn: () => Promise<T>, options?: { signal?: AbortSignal }): Promise<T> {
-    return runLocked(this.#queue, this.#leases, this, key, fn, {
-      ...this.#options,
-      // Processes sharing a KV file may meet it busy for a moment.
-      errorRetries: 20,
-      signal: options?.signal,
-      onFallback: (operation, error) => tellFallback(this.#options.onFallback, operation, error),
-    });
+    // The lease is loaded at the first lock: a cache that is only read never loads it.
+    return import("./_lease.ts").then(({ runLocked }) =>
+      runLocked(this.#queue, this.#leases, this, key, fn, {
+        ...this.#options,
+        // Processes sharing a KV file may meet it busy for a moment.
+        errorRetries: 20,
+        signal: options?.signal,
+        onFallback: (operation, error) => tellFallback(this.#options.onFallback, operation, error),
+      })
+    );
   }
 
   /** Closes the store this cache opened (a given one is left open). */

@@ -17,7 +17,7 @@ import {
   type TokenTimeoutError,
 } from "../shared/errors.ts";
 import { secretServiceOnBus } from "./dbus.ts";
-import { importOptionalPeer, type OptionalPeer } from "../shared/optional_peer.ts";
+import type { OptionalPeer } from "../shared/optional_peer.ts";
 
 /** Options of {@linkcode KeyringError}. */
 export interface KeyringErrorOptions extends ErrorOptions {
@@ -145,6 +145,8 @@ export async function loadOptionalModule<T>(
   const hint = `install it with \`npm install ${name}\``;
   let namespace: Record<string, unknown>;
   try {
+    // Loaded with the package: a keyring that is never used loads neither.
+    const { importOptionalPeer } = await import("../shared/optional_peer.ts");
     namespace = await importOptionalPeer(name);
   } catch (error) {
     const missing = errorCode(error) === "ERR_MODULE_NOT_FOUND" ||

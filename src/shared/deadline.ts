@@ -155,3 +155,15 @@ export async function withDeadline<T>(
     deadline.clear();
   }
 }
+
+/**
+ * Waits `ms` milliseconds (clamped by `timerDelay`, as every timer); rejects
+ * with the signal's reason as soon as it aborts.
+ */
+export async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  const deadline = startDeadline(timerDelay(ms), { signal });
+  const done = deadline.signal;
+  if (!done.aborted) await new Promise((resolve) => done.addEventListener("abort", resolve));
+  deadline.clear();
+  if (!deadline.expired) throw done.reason;
+}

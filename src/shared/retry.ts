@@ -5,7 +5,11 @@
  * @module
  */
 
-import { checkNumber, startDeadline, timerDelay } from "./deadline.ts";
+import { checkNumber, sleep } from "./deadline.ts";
+
+// The one delay helper lives with the deadlines, so that a module that only waits loads no retry
+// policy.
+export { sleep };
 
 /** How a loop of {@linkcode withRetries} retries: every field in milliseconds but `limit`. */
 export interface RetryPolicy {
@@ -118,18 +122,6 @@ export function parseRetryAfter(
   if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
   const date = parseHttpDate(trimmed);
   return date && Math.max(0, date.getTime() - now);
-}
-
-/**
- * Waits `ms` milliseconds (clamped by `timerDelay`, as every timer); rejects
- * with the signal's reason as soon as it aborts.
- */
-export async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  const deadline = startDeadline(timerDelay(ms), { signal });
-  const done = deadline.signal;
-  if (!done.aborted) await new Promise((resolve) => done.addEventListener("abort", resolve));
-  deadline.clear();
-  if (!deadline.expired) throw done.reason;
 }
 
 /** HTTP-date forms (RFC 9110 section 5.6.7), each with where its year, month, day and time stand. */

@@ -31,11 +31,14 @@ const SKIP = "Deno" in globalThis ? false : "Deno's start-up";
  * compile: the command, the entry points it loads (`@kognic/auth` and
  * `@kognic/auth/config`) with their static imports, and the cache read.
  */
-const WARM_MODULES = 48;
+const WARM_MODULES = 39;
 /**
  * Modules a warm `get-access-token` without -v never needs, by path from the
  * package root: a prefix ends in `/`. The telemetry describes events only for
- * -v; the token request, its retries and redirects only run on a miss.
+ * -v; the token request, its retries and redirects, the lock (its lease),
+ * the file writes and the bounded body reader only run on a miss, the Redis
+ * connection at a Redis cache's first command; the optional packages are
+ * only imported by a feature that uses one.
  */
 const NOT_WARM = [
   "telemetry.ts",
@@ -53,6 +56,12 @@ const NOT_WARM = [
   "src/core/token_client.ts",
   "src/core/token_provider.ts",
   "src/core/redirect.ts",
+  "src/shared/retry.ts",
+  "src/shared/body.ts",
+  "src/shared/optional_peer.ts",
+  "src/config/_lease.ts",
+  "src/config/_redis_connection.ts",
+  "src/config/_file_system.ts",
   "testing.ts",
   "src/testing/",
 ];

@@ -1,6 +1,6 @@
 // The npm package's `kognic-auth` bin on Node.js (the npm build's test run
 // sets KOGNIC_AUTH_CLI to it): it loads its bundle with Node's compile cache
-// on, where Node has one (22.1 and later), in a folder of the user's beside
+// on, where Node has one (22.3 and later), in a folder of the user's beside
 // the token cache, and a cache folder that cannot be made leaves the cache off
 // without changing what the command does; a token request (cold cache) goes
 // through the bin's own fetch without loading Node's undici, the global fetch's
@@ -26,9 +26,10 @@ import {
 const onNodeBin = !("Deno" in globalThis) && !("Bun" in globalThis) &&
   process.env.KOGNIC_AUTH_CLI !== undefined;
 const SKIP = onNodeBin ? false : "the npm bin on Node.js (the npm build's test run)";
-/** Whether this Node.js has a compile cache to turn on (22.1 and later). */
+/** Whether this Node.js has a compile cache to turn on (22.3 and later). */
 const hasCompileCache =
-  typeof (module as { enableCompileCache?: unknown }).enableCompileCache === "function";
+  typeof (module as { enableCompileCache?: unknown }).enableCompileCache === "function" &&
+  typeof (process as { getBuiltinModule?: unknown }).getBuiltinModule === "function";
 /** The folder under the cache home where the bin keeps Node's compile cache. */
 const FOLDER = "kognic-auth-node";
 
