@@ -1,16 +1,13 @@
-// A token cache in Redis shared by a fleet, through the optional `redis` npm client. The connection
-// (the client, its timeouts, the lease's commands) is in _redis_connection.ts, loaded at the first
-// command: a process that makes the cache and never uses it, or only reads another cache, never
-// compiles it.
+// A token cache in Redis shared by a fleet, through the optional `redis` npm client.
 
 import type { TokenSet } from "../core/access_token.ts";
 import { BaseTokenCache } from "./base_token_cache.ts";
 import { ConfigurationError } from "../shared/errors.ts";
-import { inspectAsJson, rememberUrlSecrets } from "../shared/redact.ts";
-import { checkNumber, TIMER_MS } from "../shared/deadline.ts";
-import { decodeOrKeep } from "../credentials/keyring_binding.ts";
-import { LocalQueue, parseBoundedJson, recordExpiry } from "./_store.ts";
-import type { RedisConnection } from "./_redis_connection.ts";
+import { inspectAsJson, redactAndCut, redactCause, rememberUrlSecrets } from "../shared/redact.ts";
+import { checkNumber, TIMER_MS, withDeadline } from "../shared/deadline.ts";
+import { decodeOrKeep, loadOptionalModule } from "../credentials/keyring_binding.ts";
+import type { LeaseStore } from "./_lease.ts";
+import { LocalQueue, parseBoundedJson, recordExpiry, tellFallback } from "./_store.ts";
 
 /** The least a Redis client must do for {@linkcode RedisTokenCache}: node-redis's `sendCommand`. */
 export interface RedisCommandClient {
@@ -50,6 +47,11 @@ export interface RedisTokenCacheOptions {
   onFallback?: (event: TokenCacheFallbackEvent) => void;
 }
 
+// Compare-and-delete and compare-and-pexpire: only the owner may touch its lease.
+const RELEASE = 'if redis.call("get", KEYS[1]) == ARGV[1] then ' +
+  'return redis.call("del", KEYS[1]) else return 0 end';
+const RENEW = 'if redis.call("get", KEYS[1]) == ARGV[1] then ' +
+  'return redis.call("pexpire", KEYS[1], ARGV[2]) else return 0 end';
 // A value with its remaining time to live, read at once.
 const READ = 'return {redis.call("get", KEYS[1]), redis.call("pttl", KEYS[1])}';
 
@@ -57,6 +59,14 @@ const TIMINGS = [
   ...["connectTimeout", "commandTimeout", "retryDelay"] as const,
   ...["leaseTime", "lockTimeout", "maxHold"] as const,
 ];
+
+interface NodeRedisClient extends RedisCommandClient {
+  readonly isReady: boolean;
+  connect(): Promise<unknown>;
+  destroy(): void;
+  unref(): void;
+  on(event: "error", listener: (error: unknown) => void): unknown;
+}
 
 /**
  * Access tokens in Redis, one per client id for a whole fleet, under `<prefix>token:<key>`,
@@ -85,11 +95,13 @@ const TIMINGS = [
 export class RedisTokenCache extends BaseTokenCache implements AsyncDisposable {
   #url: URL | undefined;
   #given: RedisCommandClient | undefined;
+  #own: NodeRedisClient | undefined;
+  #connecting: Promise<NodeRedisClient> | undefined;
+  #retryAt = 0;
   #secrets: string[] = [];
   #prefix: string;
   #options: RedisTokenCacheOptions;
   #queue = new LocalQueue();
-  #connection: Promise<RedisConnection> | undefined;
   // What this process stored itself, kept while Redis cannot be used.
   #local = new Map<string, TokenSet>();
 
@@ -189,18 +201,21 @@ export class RedisTokenCache extends BaseTokenCache implements AsyncDisposable {
   /** Runs `fn` holding the lease for `key` (without, when Redis fails); `signal` stops a wait. */
   withLock<T>(key: string, fn: () => Promise<T>, options?: { signal?: AbortSignal }): Promise<T> {
     // The lease is loaded at the first lock: a cache that is only read never loads it.
-    return Promise.all([import("./_lease.ts"), this.#connect()]).then(([{ runLocked }, redis]) =>
-      runLocked(this.#queue, redis.leases, this, key, fn, {
+    return import("./_lease.ts").then(({ runLocked }) =>
+      runLocked(this.#queue, this.#leases, this, key, fn, {
         ...this.#options,
         signal: options?.signal,
-        onFallback: (operation, error) => redis.fallback(operation, error),
+        onFallback: (operation, error) => this.#fallback(operation, error),
       })
     );
   }
 
   /** Closes the connection this cache opened (a given client is left open). */
   async close(): Promise<void> {
-    if (this.#connection) await (await this.#connection).close();
+    const own = this.#own;
+    this.#own = undefined;
+    this.#connecting = undefined;
+    if (own) await Promise.resolve().then(() => own.destroy()).catch(() => {});
   }
 
   /** Closes the connection, as {@linkcode close} does. */
@@ -217,24 +232,106 @@ export class RedisTokenCache extends BaseTokenCache implements AsyncDisposable {
     return `${this.#prefix}${kind}:${key}`;
   }
 
-  /** The connection (made at the first command; nothing connects until then). */
-  #connect(): Promise<RedisConnection> {
-    this.#connection ??= import("./_redis_connection.ts").then(({ RedisConnection }) =>
-      new RedisConnection({
-        url: this.#url,
-        shownUrl: this.url,
-        given: this.#given,
-        secrets: this.#secrets,
-        options: this.#options,
-        key: (kind, key) => this.#key(kind, key),
-      })
-    );
-    return this.#connection;
+  #leases: LeaseStore = {
+    acquire: async (key, owner, ttl) => {
+      const lease = this.#key("lease", key);
+      return await this.#command("lock", ["SET", lease, owner, "NX", "PX", `${ttl}`]) === "OK";
+    },
+    renew: async (key, owner, ttl) => {
+      const args = ["EVAL", RENEW, "1", this.#key("lease", key), owner, `${ttl}`];
+      return Number(await this.#command("renew", args)) === 1;
+    },
+    release: async (key, owner) =>
+      void await this.#command("release", ["EVAL", RELEASE, "1", this.#key("lease", key), owner]),
+  };
+
+  #fallback(operation: string, error: unknown): void {
+    tellFallback(this.#options.onFallback, operation, this.#describe(error));
+  }
+
+  #describe(error: unknown): string {
+    let message = error instanceof Error ? error.message : String(error);
+    for (const secret of this.#secrets) if (secret) message = message.split(secret).join("***");
+    return redactAndCut(message.replace(/\s+/g, " "), 300, "");
   }
 
   /** Sends a command within the command timeout; failures are ConfigurationErrors, password-free. */
   async #command(operation: string, args: string[]): Promise<unknown> {
-    return await (await this.#connect()).command(operation, args);
+    const timeout = this.#options.commandTimeout ?? 1_000;
+    let client: RedisCommandClient | undefined;
+    try {
+      client = await this.#client();
+      const connected = client;
+      return await withDeadline(timeout, () => connected.sendCommand(args), {
+        reason: () => new Error(`Redis did not answer within ${timeout} ms`),
+      });
+    } catch (error) {
+      if (client && client === this.#own) {
+        // A timed-out or broken connection is dropped; a call after the retry delay reconnects.
+        this.#own = undefined;
+        this.#connecting = undefined;
+        this.#retryAt = Date.now() + (this.#options.retryDelay ?? 1_000);
+        Promise.resolve().then(() => (client as NodeRedisClient).destroy()).catch(() => {});
+      }
+      if (operation === "get" || operation === "set" || operation === "delete") {
+        this.#fallback(operation, error);
+      }
+      if (error instanceof ConfigurationError) throw error;
+      throw new ConfigurationError(
+        `The Redis token cache ${this.url ?? "(given client)"} failed to ${operation}: ${
+          this.#describe(error)
+        }`,
+        { cause: redactCause(error) },
+      );
+    }
+  }
+
+  #client(): Promise<RedisCommandClient> {
+    if (this.#given) return Promise.resolve(this.#given);
+    if (this.#own?.isReady) return Promise.resolve(this.#own);
+    if (this.#connecting) return this.#connecting;
+    const wait = this.#retryAt - Date.now();
+    if (wait > 0) {
+      const message =
+        `The Redis token cache ${this.url} is not reachable (trying again in ${wait} ms)`;
+      return Promise.reject(new ConfigurationError(message));
+    }
+    const connecting = this.#connect();
+    this.#connecting = connecting;
+    connecting.then((client) => {
+      if (this.#connecting === connecting) this.#own = client;
+      else client.destroy();
+    }, () => {
+      this.#retryAt = Date.now() + (this.#options.retryDelay ?? 1_000);
+    });
+    return connecting.finally(() => {
+      if (this.#connecting === connecting) this.#connecting = undefined;
+    });
+  }
+
+  async #connect(): Promise<NodeRedisClient> {
+    const { createClient } = await loadRedis();
+    const timeout = this.#options.connectTimeout ?? 2_000;
+    const client = createClient({
+      url: this.#url!.href,
+      socket: { connectTimeout: timeout, reconnectStrategy: false },
+      disableOfflineQueue: true,
+    });
+    client.on("error", () => {}); // Failures reach the caller of the command that met them.
+    try {
+      await withDeadline(timeout, () => client.connect(), {
+        reason: () => new Error(`no connection within ${timeout} ms`),
+      });
+    } catch (error) {
+      Promise.resolve().then(() => client.destroy()).catch(() => {});
+      throw new ConfigurationError(
+        `Could not connect to the Redis token cache ${this.url}: ${this.#describe(error)}`,
+        { cause: redactCause(error) },
+      );
+    }
+    // An idle connection must not keep a process alive (a pending command's timer does).
+    client.unref();
+    return client;
   }
 }
 inspectAsJson(RedisTokenCache, "RedisTokenCache");
@@ -274,4 +371,14 @@ export function redactRedisUrl(url: URL): string {
   copy.search = "";
   copy.hash = "";
   return copy.href;
+}
+
+type RedisModule = { createClient(options: Record<string, unknown>): NodeRedisClient };
+
+function loadRedis(): Promise<RedisModule> {
+  return loadOptionalModule<RedisModule>(
+    "redis",
+    { feature: "The Redis token cache", members: ["createClient"] },
+    (message, cause) => new ConfigurationError(message, { cause }),
+  );
 }

@@ -36,8 +36,7 @@ const WARM_MODULES = 39;
  * Modules a warm `get-access-token` without -v never needs, by path from the
  * package root: a prefix ends in `/`. The telemetry describes events only for
  * -v; the token request, its retries and redirects, the lock (its lease),
- * the file writes and the bounded body reader only run on a miss, the Redis
- * connection at a Redis cache's first command; the optional packages are
+ * and the bounded body reader only run on a miss; the optional packages are
  * only imported by a feature that uses one.
  */
 const NOT_WARM = [
@@ -60,8 +59,6 @@ const NOT_WARM = [
   "src/shared/body.ts",
   "src/shared/optional_peer.ts",
   "src/config/_lease.ts",
-  "src/config/_redis_connection.ts",
-  "src/config/_file_system.ts",
   "testing.ts",
   "src/testing/",
 ];
