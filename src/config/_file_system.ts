@@ -155,7 +155,7 @@ function denoFileSystem(deno: DenoFileSystem): FileSystem {
     windows ? /^([a-zA-Z]:)?[\\/]/.test(path) : path.startsWith("/");
   const system: FileSystem = {
     pid: deno.pid,
-    async openRead(path): Promise<ReadableFile> {
+    async openRead(path) {
       const status = await deno.stat(path);
       if (!status.isFile) throw new FileRefusedError("it is not a regular file");
       const file = await deno.open(path, { read: true });
@@ -164,7 +164,7 @@ function denoFileSystem(deno: DenoFileSystem): FileSystem {
         close: () => Promise.resolve(closeQuietly(file)),
       };
     },
-    async createExclusive(path, text, options): Promise<void> {
+    async createExclusive(path, text, options) {
       const file = await deno.open(path, { write: true, createNew: true, mode: 0o600 });
       try {
         const bytes = new TextEncoder().encode(text);
@@ -181,21 +181,21 @@ function denoFileSystem(deno: DenoFileSystem): FileSystem {
     rename: (from, to) => deno.rename(from, to),
     link: (existing, path) => deno.link(existing, path),
     unlink: (path) => deno.remove(path),
-    async stat(path): Promise<FileStatus> {
+    async stat(path) {
       const status = await deno.stat(path);
       return { mtimeMs: status.mtime?.getTime() ?? 0, ino: status.ino ?? 0 };
     },
-    touch(path): Promise<void> {
+    touch(path) {
       const now = new Date();
       return deno.utime(path, now, now);
     },
-    async readdir(path): Promise<string[]> {
+    async readdir(path) {
       const names: string[] = [];
       for await (const entry of deno.readDir(path)) names.push(entry.name);
       return names;
     },
     mkdir: (path, mode) => deno.mkdir(path, { mode }),
-    dirname(path): string {
+    dirname(path) {
       const trimmed = path.replace(separators, "") || path.slice(0, 1);
       const at = lastSeparator(trimmed);
       if (at < 0) return windows && /^[a-zA-Z]:/.test(trimmed) ? trimmed.slice(0, 2) : ".";
@@ -205,7 +205,7 @@ function denoFileSystem(deno: DenoFileSystem): FileSystem {
       }
       return parent;
     },
-    basename(path): string {
+    basename(path) {
       const trimmed = path.replace(separators, "");
       return trimmed.slice(lastSeparator(trimmed) + 1);
     },
@@ -226,7 +226,7 @@ async function nodeFileSystem(): Promise<FileSystem> {
   ]);
   return {
     pid: process.pid,
-    async openRead(file): Promise<ReadableFile> {
+    async openRead(file) {
       // Non-blocking: a FIFO is opened at once, and refused at the read.
       const handle = await fs.open(file, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0));
       return {
@@ -234,7 +234,7 @@ async function nodeFileSystem(): Promise<FileSystem> {
         close: () => handle.close().catch(() => {}),
       };
     },
-    async createExclusive(file, text, options): Promise<void> {
+    async createExclusive(file, text, options) {
       const handle = await fs.open(file, "wx", 0o600);
       try {
         await handle.writeFile(text, "utf8");
@@ -250,11 +250,11 @@ async function nodeFileSystem(): Promise<FileSystem> {
     rename: (from, to) => fs.rename(from, to),
     link: (existing, file) => fs.link(existing, file),
     unlink: (file) => fs.unlink(file),
-    async stat(file): Promise<FileStatus> {
+    async stat(file) {
       const status = await fs.stat(file);
       return { mtimeMs: status.mtimeMs, ino: status.ino };
     },
-    touch(file): Promise<void> {
+    touch(file) {
       const now = new Date();
       return fs.utimes(file, now, now);
     },
