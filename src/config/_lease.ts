@@ -5,8 +5,7 @@
 // `fn` runs without the lease behind this process's own queue.
 
 import { sleep } from "../shared/deadline.ts";
-import { errorCode } from "../shared/files.ts";
-import { type FileStatus, fileSystem, makeDirectory } from "./_file_system.ts";
+import { errorCode, makeDirectory } from "../shared/files.ts";
 import { isUsable } from "../core/token_cache.ts";
 import { LocalQueue, parseBoundedJson, randomHex } from "./_store.ts";
 import type { TokenSet } from "../core/access_token.ts";
@@ -171,19 +170,27 @@ export function withFileLock<T>(
 function fileLeases(staleAfter: number): LeaseStore {
   return {
     async acquire(lockPath, nonce): Promise<boolean> {
-      const fs = await fileSystem();
-      const { pid } = fs;
+      const fs = await import("node:fs/promises");
+      const { pid } = await import("node:process");
       // Again at once after a stale lock is broken, or the directory made.
       for (let round = 0; round < 3; round++) {
         try {
-          // Removed again when it cannot be written.
-          await fs.createExclusive(lockPath, JSON.stringify({ pid, nonce, created: Date.now() }));
+          const handle = await fs.open(lockPath, "wx", 0o600);
+          try {
+            await handle.writeFile(JSON.stringify({ pid, nonce, created: Date.now() }));
+          } catch (error) {
+            await fs.unlink(lockPath).catch(() => {});
+            throw error;
+          } finally {
+            await handle.close().catch(() => {});
+          }
           heldNonces.add(nonce);
           return true;
         } catch (error) {
           const code = errorCode(error);
           if (code === "ENOENT" && round === 0) {
-            await makeDirectory(fs.dirname(lockPath));
+            const { dirname } = await import("node:path");
+            await makeDirectory(dirname(lockPath));
             continue;
           }
           // No lock can be made here: fn runs without one.
@@ -194,15 +201,17 @@ function fileLeases(staleAfter: number): LeaseStore {
       return false;
     },
     async renew(lockPath): Promise<boolean> {
-      await (await fileSystem()).touch(lockPath).catch(() => {});
+      const { utimes } = await import("node:fs/promises");
+      const now = new Date();
+      await utimes(lockPath, now, now).catch(() => {});
       return true;
     },
     async release(lockPath, nonce): Promise<void> {
       heldNonces.delete(nonce);
-      const fs = await fileSystem();
+      const fs = await import("node:fs/promises");
       try {
         // Only if still ours: another process may have judged it stale and taken it.
-        const info = parseInfo(await fs.readText(lockPath));
+        const info = parseInfo(await fs.readFile(lockPath, "utf8"));
         if (info?.nonce === nonce) await fs.unlink(lockPath);
       } catch { /* already gone, or unreadable: nothing of ours to remove */ }
     },
@@ -215,12 +224,12 @@ async function breakIfStale(
   staleAfter: number,
   ownPid: number,
 ): Promise<boolean> {
-  const fs = await fileSystem();
+  const fs = await import("node:fs/promises");
   let text: string;
-  let stat: FileStatus;
+  let stat: Awaited<ReturnType<typeof fs.stat>>;
   try {
     stat = await fs.stat(lockPath);
-    text = await fs.readText(lockPath);
+    text = await fs.readFile(lockPath, "utf8");
   } catch (error) {
     return errorCode(error) === "ENOENT";
   }
@@ -241,7 +250,7 @@ async function breakIfStale(
   }
   const moved = await fs.stat(aside).catch(() => undefined);
   const same = moved !== undefined && (stat.ino === 0 || moved.ino === stat.ino) &&
-    (await fs.readText(aside).catch(() => undefined)) === text;
+    (await fs.readFile(aside, "utf8").catch(() => undefined)) === text;
   // Another process replaced the stale lock meanwhile: give it back (unless yet another appeared).
   if (!same) await fs.link(aside, lockPath).catch(() => {});
   await fs.unlink(aside).catch(() => {});

@@ -13,8 +13,14 @@ import {
 } from "../credentials/keyring_binding.ts";
 import type { FileLockOptions } from "./_lease.ts";
 import { isSpent, LocalQueue, parseBoundedJson, randomHex, toPythonShape } from "./_store.ts";
-import { errorCode, FileRefusedError, isNotFound, readFileBytes } from "../shared/files.ts";
-import type { FileSystem, ReadableFile } from "./_file_system.ts";
+import {
+  errorCode,
+  FileRefusedError,
+  isNotFound,
+  makeDirectory,
+  readFileBytes,
+  readOpenFile,
+} from "../shared/files.ts";
 import { ConfigurationError } from "../shared/errors.ts";
 import { checkNumber, sleep, TIMER_MS } from "../shared/deadline.ts";
 /** The keyring service under which {@linkcode KeyringTokenCache} stores tokens: `"kognic-auth"`. */
@@ -92,8 +98,8 @@ export class FileTokenCache extends BaseTokenCache {
   async clear(): Promise<void> {
     const path = await this.resolvePath();
     await withFileLock(`${path}.lock`, async () => {
-      const fs = await fileSystem();
-      await fs.unlink(path).catch((error) => {
+      const { unlink } = await import("node:fs/promises");
+      await unlink(path).catch((error) => {
         if (!isNotFound(error)) throw cacheError("remove", path, error);
       });
       await removeLeftovers(path, 0);
@@ -365,7 +371,7 @@ const MAX_MERGE_ROUNDS = 8;
 // regular file, or too large); `handle` stays open to see later writes to it.
 interface Snapshot {
   text: string | undefined | null;
-  handle?: ReadableFile;
+  handle?: import("node:fs/promises").FileHandle;
 }
 
 // A file's entries by key (none for a missing, refused or foreign file); the
@@ -419,7 +425,7 @@ async function replaceTokenFile(
   path: string,
   mutate: (entries: Map<string, unknown>) => void,
 ): Promise<void> {
-  const fs = await fileSystem();
+  const fs = await import("node:fs/promises");
   let snapshot = await takeSnapshot(path);
   let base = snapshot.text;
   let expected = snapshot.text;
@@ -465,11 +471,6 @@ async function replaceTokenFile(
   }
 }
 
-/** The runtime's file operations, loaded at the first write: a read alone never needs them. */
-async function fileSystem(): Promise<FileSystem> {
-  return await (await import("./_file_system.ts")).fileSystem();
-}
-
 /** Whether `text` is JSON (or there is no file). */
 function isJson(text: string | undefined | null): boolean {
   return text === undefined || parseBoundedJson(text, Infinity) !== undefined;
@@ -491,17 +492,17 @@ async function readTokenFile(path: string): Promise<string | undefined | null> {
   }
 }
 
-/** The file's text with a handle left open on it; never blocks on a FIFO. */
+/** The file's text with a handle left open on it; opened without blocking (a FIFO). */
 async function takeSnapshot(path: string): Promise<Snapshot> {
-  const fs = await fileSystem();
+  const fs = await import("node:fs/promises");
   let handle: Snapshot["handle"];
   try {
-    handle = await fs.openRead(path);
+    handle = await fs.open(path, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0));
     return { text: await readWhole(handle), handle };
   } catch (error) {
-    await handle?.close();
+    await handle?.close().catch(() => {});
     if (isNotFound(error)) return { text: undefined };
-    if (error instanceof FileRefusedError || isRefused(error)) return { text: null };
+    if (isRefused(error)) return { text: null };
     throw cacheError("read", path, error);
   }
 }
@@ -509,7 +510,7 @@ async function takeSnapshot(path: string): Promise<Snapshot> {
 /** The whole text of an open file; `null` when it is not a regular file or is too large. */
 async function readWhole(handle: NonNullable<Snapshot["handle"]>): Promise<string | null> {
   try {
-    const bytes = await handle.read(MAX_TOKEN_FILE_BYTES);
+    const bytes = await readOpenFile(handle, MAX_TOKEN_FILE_BYTES);
     return new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes);
   } catch (error) {
     if (error instanceof FileRefusedError) return null;
@@ -519,12 +520,19 @@ async function readWhole(handle: NonNullable<Snapshot["handle"]>): Promise<strin
 
 /** Writes `text` to a new file with mode 0600 next to `path`, and returns its path. */
 async function writeTemporary(path: string, text: string): Promise<string> {
-  const fs = await fileSystem();
-  const directory = fs.dirname(path);
-  const temporary = fs.join(directory, `.${fs.basename(path)}.${randomHex(8)}.tmp`);
+  const fs = await import("node:fs/promises");
+  const { basename, dirname, join } = await import("node:path");
+  const directory = dirname(path);
+  const temporary = join(directory, `.${basename(path)}.${randomHex(8)}.tmp`);
   try {
-    await (await import("./_file_system.ts")).makeDirectory(directory);
-    await fs.createExclusive(temporary, text, { sync: true });
+    await makeDirectory(directory);
+    const handle = await fs.open(temporary, "wx", 0o600);
+    try {
+      await handle.writeFile(text, "utf8");
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
     return temporary;
   } catch (error) {
     await fs.unlink(temporary).catch(() => {});
@@ -534,14 +542,15 @@ async function writeTemporary(path: string, text: string): Promise<string> {
 
 /** Removes temporary files of writers that died before their rename, once older than `age` ms. */
 async function removeLeftovers(path: string, age: number): Promise<void> {
-  const fs = await fileSystem();
-  const directory = fs.dirname(path);
-  const prefix = `.${fs.basename(path)}.`;
+  const fs = await import("node:fs/promises");
+  const { basename, dirname, join } = await import("node:path");
+  const directory = dirname(path);
+  const prefix = `.${basename(path)}.`;
   const names = await fs.readdir(directory).catch(() => [] as string[]);
   const now = Date.now();
   for (const name of names) {
     if (!name.startsWith(prefix) || !name.endsWith(".tmp")) continue;
-    const file = fs.join(directory, name);
+    const file = join(directory, name);
     // Renamed or removed meanwhile: nothing to do.
     const stat = await fs.stat(file).catch(() => undefined);
     if (stat && now - stat.mtimeMs >= age) await fs.unlink(file).catch(() => {});

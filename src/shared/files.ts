@@ -41,6 +41,30 @@ export function isNotFound(error: unknown): boolean {
 }
 
 /**
+ * Makes a folder and its missing parents with `mode`, one level at a time:
+ * Node's `mkdir(..., { recursive: true })` never returns for some paths (one
+ * under /proc), which would keep the process running after its answer.
+ *
+ * @param path The folder.
+ * @param mode The mode of each folder made.
+ * @throws {Error} The runtime's error when a level cannot be made.
+ */
+export async function makeDirectory(path: string, mode = 0o700): Promise<void> {
+  const fs = await import("node:fs/promises");
+  const { dirname, resolve } = await import("node:path");
+  const missing: string[] = [];
+  for (let dir = resolve(path); !(await fs.stat(dir).catch(() => undefined)); dir = dirname(dir)) {
+    missing.unshift(dir);
+    if (dirname(dir) === dir) break;
+  }
+  for (const dir of missing) {
+    await fs.mkdir(dir, { mode }).catch((error) => {
+      if (errorCode(error) !== "EEXIST" && (error as Error)?.name !== "AlreadyExists") throw error;
+    });
+  }
+}
+
+/**
  * Reads a whole file, refusing before a byte is read what is not a regular
  * file (a FIFO never blocks, a device is never read) or is over `maxBytes`,
  * and one that grows past it while read. Symbolic links are followed.
@@ -76,15 +100,11 @@ export async function readFileBytes(
 /** The part of Deno's namespace that reading a file needs. */
 interface DenoFiles {
   stat(path: string): Promise<DenoFileInfo>;
-  open(path: string, options: { read: true }): Promise<DenoOpenFile>;
-}
-
-/** The part of a `Deno.FsFile` that reading it needs. */
-export interface DenoOpenFile {
-  stat(): Promise<DenoFileInfo>;
-  read(buffer: Uint8Array): Promise<number | null>;
-  seek(offset: number, whence: 0): Promise<number>;
-  close(): void;
+  open(path: string, options: { read: true }): Promise<{
+    stat(): Promise<DenoFileInfo>;
+    read(buffer: Uint8Array): Promise<number | null>;
+    close(): void;
+  }>;
 }
 
 interface DenoFileInfo {
@@ -124,7 +144,8 @@ async function readWithDeno(
   try {
     checkFile(denoInfo(await deno.stat(path)), maxBytes);
     file = await deno.open(path, { read: true });
-    return await readDenoFile(file, maxBytes);
+    checkFile(denoInfo(await file.stat()), maxBytes);
+    return await readChunks((chunk) => file!.read(chunk), maxBytes);
   } catch (error) {
     if (isNotFound(error)) return undefined;
     throw error;
@@ -153,21 +174,6 @@ async function readChunks(
     chunks.push(chunk.subarray(0, count));
   }
   return new Uint8Array(await new Blob(chunks).arrayBuffer());
-}
-
-/**
- * Reads an open `Deno.FsFile` whole, from its start, with the checks of
- * {@linkcode readFileBytes}; the file stays open.
- *
- * @param file The open file.
- * @param maxBytes The most it may hold.
- * @returns The bytes.
- * @throws {FileRefusedError} For a file that is not regular or is too large.
- */
-export async function readDenoFile(file: DenoOpenFile, maxBytes: number): Promise<Uint8Array> {
-  checkFile(denoInfo(await file.stat()), maxBytes);
-  await file.seek(0, 0);
-  return await readChunks((chunk) => file.read(chunk), maxBytes);
 }
 
 /**
