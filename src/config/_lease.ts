@@ -5,7 +5,7 @@
 // `fn` runs without the lease behind this process's own queue.
 
 import { sleep } from "../shared/deadline.ts";
-import { errorCode, makeDirectory } from "../shared/files.ts";
+import { errorCode, FileRefusedError, makeDirectory, readFileBytes } from "../shared/files.ts";
 import { isUsable } from "../core/token_cache.ts";
 import { LocalQueue, parseBoundedJson, randomHex } from "./_store.ts";
 import type { TokenSet } from "../core/access_token.ts";
@@ -211,7 +211,7 @@ function fileLeases(staleAfter: number): LeaseStore {
       const fs = await import("node:fs/promises");
       try {
         // Only if still ours: another process may have judged it stale and taken it.
-        const info = parseInfo(await fs.readFile(lockPath, "utf8"));
+        const info = parseInfo((await readLock(lockPath)) ?? "");
         if (info?.nonce === nonce) await fs.unlink(lockPath);
       } catch { /* already gone, or unreadable: nothing of ours to remove */ }
     },
@@ -229,7 +229,9 @@ async function breakIfStale(
   let stat: Awaited<ReturnType<typeof fs.stat>>;
   try {
     stat = await fs.stat(lockPath);
-    text = await fs.readFile(lockPath, "utf8");
+    const read = await readLock(lockPath);
+    if (read === undefined) return true;
+    text = read;
   } catch (error) {
     return errorCode(error) === "ENOENT";
   }
@@ -250,11 +252,29 @@ async function breakIfStale(
   }
   const moved = await fs.stat(aside).catch(() => undefined);
   const same = moved !== undefined && (stat.ino === 0 || moved.ino === stat.ino) &&
-    (await fs.readFile(aside, "utf8").catch(() => undefined)) === text;
+    (await readLock(aside).catch(() => undefined)) === text;
   // Another process replaced the stale lock meanwhile: give it back (unless yet another appeared).
   if (!same) await fs.link(aside, lockPath).catch(() => {});
   await fs.unlink(aside).catch(() => {});
   return true;
+}
+
+/** The most a lock file is read of: its JSON is under 100 bytes. */
+const MAX_LOCK_BYTES = 4096;
+
+/**
+ * A lock file's text, `undefined` when it is gone. One that is not a regular
+ * file or is too large (not ours) reads as `""`: never blocked on, never read
+ * whole; its age alone then decides whether it is stale.
+ */
+async function readLock(path: string): Promise<string | undefined> {
+  try {
+    const bytes = await readFileBytes(path, { maxBytes: MAX_LOCK_BYTES });
+    return bytes && new TextDecoder().decode(bytes);
+  } catch (error) {
+    if (error instanceof FileRefusedError) return "";
+    throw error;
+  }
 }
 
 /** `false` only when the process certainly does not exist on this machine. */

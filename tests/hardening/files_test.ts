@@ -9,7 +9,7 @@
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdir, readdir, readFile, stat, truncate, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, stat, truncate, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import { after, before, describe, it } from "node:test";
@@ -251,6 +251,32 @@ describe("files that are not regular files of sane size", { skip }, () => {
           assert.ok(info.isFile() && info.size < 64 * 1024, `size ${info.size}`);
           assert.equal(typeof (await cache.get(await onlyKey(path))), "object");
         }
+      });
+    }
+
+    for (const kind of ["fifo", "device", "huge"] as const) {
+      it(`whose lock file is ${NAME[kind]} left long ago is written once that lock is broken, never blocked on or read whole`, async () => {
+        const folder = join(dir.path, `lock-${kind}`);
+        await mkdir(folder);
+        // The lock of the cache file <kind> is <kind>.lock.
+        const files = await makeOddFiles(folder, ".lock");
+        // An hour old, so stale (the device's is its own, from boot).
+        const old = new Date(Date.now() - 3_600_000);
+        if (kind !== "device") await utimes(files[kind], old, old);
+        const path = join(folder, kind);
+        const cache = new FileTokenCache({ path });
+        const before = server.counts.tokenRequests;
+        const session = new AuthSession({
+          authServer: server.url,
+          auth: [CLIENT_ID, CLIENT_SECRET],
+          tokenCache: cache,
+        });
+        const token = await settles(session.getAccessToken(), "getAccessToken");
+        assert.ok(token.length > 0);
+        assert.equal(server.counts.tokenRequests, before + 1);
+        assert.equal(typeof (await cache.get(await onlyKey(path))), "object");
+        const left = (await readdir(folder)).filter((name) => name.startsWith(`${kind}.lock`));
+        assert.deepEqual(left, [], "the odd lock, or a lock of ours, was left");
       });
     }
 
