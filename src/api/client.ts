@@ -19,6 +19,10 @@ import { displayUrl } from "../core/egress.ts";
 import { ApiError, apiErrorFromResponse, ApiNetworkError, ApiTimeoutError } from "./errors.ts";
 import { defaultDeprecationHandler, type DeprecationHandler, sunsetNotice } from "./deprecation.ts";
 import { VERSION } from "../shared/version.ts";
+import { readBoundedText } from "../shared/body.ts";
+
+/** The most of a body {@linkcode KognicClient.json} and {@linkcode KognicClient.data} read: 100 MiB. */
+const MAX_JSON_BYTES = 100 * 1024 * 1024;
 
 /** What {@linkcode KognicClientOptions.onRetry} is told before a retry. */
 export interface ApiRetryEvent {
@@ -286,7 +290,8 @@ export class KognicClient {
    * @param path An absolute URL, or a path joined to `baseUrl`.
    * @param init Request options.
    * @returns The parsed body.
-   * @throws {ApiError} For a status outside 200-299, or a body that is not JSON.
+   * @throws {ApiError} For a status outside 200-299, a body that is not JSON,
+   *   or one over 100 MiB (read no further).
    */
   async json<T = unknown>(
     method: string,
@@ -303,8 +308,8 @@ export class KognicClient {
    * @param path An absolute URL, or a path joined to `baseUrl`.
    * @param init Request options.
    * @returns The value under `data`.
-   * @throws {ApiError} For a status outside 200-299, a body that is not JSON,
-   *   or JSON without a `data` key (the message names the keys found).
+   * @throws {ApiError} For a status outside 200-299, a body that is not JSON
+   *   or over 100 MiB, or JSON without a `data` key (the message names the keys found).
    */
   async data<T = unknown>(
     method: string,
@@ -340,7 +345,16 @@ export class KognicClient {
     }
     const url = this.#resolve(path, init.searchParams);
     const response = await this.request(method, url, { ...init, searchParams: undefined, headers });
-    const text = await response.text();
+    const { text, complete } = await readBoundedText(response, MAX_JSON_BYTES);
+    if (!complete) {
+      await response.body?.cancel().catch(() => {});
+      const { status, statusText } = response;
+      throw new ApiError(
+        `Response to ${method} "${displayUrl(url)}" is larger than ${MAX_JSON_BYTES} bytes ` +
+          "(100 MiB), the most json() and data() read; read a larger body from request()",
+        { status, statusText, method, url: url.href },
+      );
+    }
     if (text.trim() === "") return { value: undefined, response, url };
     try {
       return { value: JSON.parse(text), response, url };

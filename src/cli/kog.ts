@@ -67,6 +67,8 @@ export const METHODS: readonly string[] = Object.freeze([
  * file; a FIFO, a device or a directory is refused before it is read.
  */
 const MAX_BODY_FILE_BYTES = 100 * 1024 * 1024;
+/** The most of an answer's body kog reads (and prints): 100 MiB. */
+const MAX_RESPONSE_BYTES = 100 * 1024 * 1024;
 
 const USAGE = `Usage: kog METHOD URL [options]
        kog mcp [options]       (an MCP server on stdio; kog mcp --help)
@@ -358,7 +360,15 @@ async function call(options: Options, io: KogIO, debug: Debug): Promise<number> 
     return EXIT_ERROR;
   }
   warnIfNoToken();
-  const text = await response.text();
+  const { text, complete } = await clientApi().readBoundedText(response, MAX_RESPONSE_BYTES);
+  if (!complete) {
+    await response.body?.cancel().catch(() => {});
+    io.stderr(
+      `Error: the answer of ${url.origin} is larger than ${MAX_RESPONSE_BYTES} bytes (100 MiB), ` +
+        "the most kog reads; nothing of it was printed\n",
+    );
+    return EXIT_ERROR;
+  }
   debug(
     `HTTP ${response.status} ${response.statusText}`.trimEnd() +
       ` (${response.headers.get("content-type") ?? "no content type"})`,

@@ -1,6 +1,7 @@
 // Small stand-in HTTP servers on 127.0.0.1 for the tests that need a server other than the local
 // auth server: another origin, a token server that misbehaves, a port with nothing on it.
 
+import { Buffer } from "node:buffer";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 
 /** A running stand-in server. */
@@ -34,6 +35,43 @@ export async function startStandIn(handle: StandInHandler): Promise<StandIn> {
         server.close(() => resolve());
       }),
   };
+}
+
+/** A stand-in that answers with a long JSON body; see {@linkcode startFloodStandIn}. */
+export interface FloodStandIn extends StandIn {
+  /** Resolves with the bytes written once a flood answer ends, whole or cut off by the client. */
+  readonly ended: Promise<{ written: number; whole: boolean }>;
+}
+
+/**
+ * Starts a stand-in server that answers a JSON array of `total` bytes (at
+ * least 2), written 1 MiB at a time as the client takes them, with no
+ * Content-Length: a reader must count what it reads.
+ */
+export async function startFloodStandIn(total: number): Promise<FloodStandIn> {
+  let report!: (value: { written: number; whole: boolean }) => void;
+  const ended = new Promise<{ written: number; whole: boolean }>((resolve) => (report = resolve));
+  const chunk = Buffer.alloc(1024 * 1024, "0,");
+  const stand = await startStandIn((_req, res) => {
+    res.writeHead(200, { "content-type": "application/json" });
+    let written = 0;
+    const write = (): void => {
+      while (written < total - 1) {
+        const size = Math.min(chunk.length, total - 1 - written);
+        const part = written === 0
+          ? Buffer.concat([Buffer.from("["), chunk.subarray(0, size - 1)])
+          : chunk.subarray(0, size);
+        written += size;
+        if (!res.write(part)) return void res.once("drain", write);
+      }
+      res.end("0]", () => report({ written: written + 2, whole: true }));
+    };
+    res.on("close", () => {
+      if (!res.writableFinished) report({ written, whole: false });
+    });
+    write();
+  });
+  return { ...stand, ended };
 }
 
 /** A stand-in server that answers every request with the same JSON body. */

@@ -43,6 +43,7 @@ import {
   writeCredentials,
 } from "../_helpers/mod.ts";
 import { type SampleApiServer, startSampleApiServer } from "../_helpers/sample_api.ts";
+import { startFloodStandIn } from "../_helpers/servers.ts";
 
 const testdata = fileURLToPath(new URL("../testdata/kog/", import.meta.url));
 const DAY = 24 * 60 * 60 * 1000;
@@ -655,6 +656,23 @@ describe("kog environments", () => {
 });
 
 describe("kog exit codes and messages", () => {
+  it("exits 1 on an answer over 100 MiB, printing nothing of it and reading no further", async () => {
+    const flood = await startFloodStandIn(100 * 1024 * 1024 + 8 * 1024 * 1024);
+    try {
+      const result = await run(["get", `${flood.url}/big`]);
+      assert.equal(result.code, EXIT_ERROR, result.stderr);
+      assert.equal(result.stdout, "");
+      assert.match(
+        result.stderr,
+        /^Error: the answer of http:\/\/127\.0\.0\.1:\d+ is larger than 104857600 bytes \(100 MiB\), the most kog reads; nothing of it was printed\n/m,
+      );
+      const { written, whole } = await flood.ended;
+      assert.equal(whole, false, `the whole answer was read (${written} bytes)`);
+    } finally {
+      await flood.close();
+    }
+  });
+
   it("exits 1 with the status and the server's message on an HTTP error", async () => {
     const json = await run(["delete", api("status/404?message=Project 7 is gone")]);
     assert.equal(json.code, EXIT_ERROR);

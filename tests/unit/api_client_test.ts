@@ -33,6 +33,7 @@ import {
   rejection,
 } from "../_helpers/mod.ts";
 import { type SampleApiServer, startSampleApiServer } from "../_helpers/sample_api.ts";
+import { startFloodStandIn } from "../_helpers/servers.ts";
 
 const DAY = 24 * 60 * 60 * 1000;
 
@@ -174,6 +175,26 @@ describe("KognicClient User-Agent and URLs", () => {
 });
 
 describe("KognicClient errors", () => {
+  it("json() and data() read no more than 100 MiB of a body: an ApiError, and the rest is never read", async () => {
+    const limit = 100 * 1024 * 1024;
+    for (const method of ["json", "data"] as const) {
+      const flood = await startFloodStandIn(limit + 8 * 1024 * 1024);
+      try {
+        // Another origin than the session's: asked without a token.
+        await withClient({}, async (client) => {
+          const error = await rejection(client[method]("GET", `${flood.url}/big`));
+          assert.ok(error instanceof ApiError, String(error));
+          assert.match(error.message, /is larger than 104857600 bytes \(100 MiB\)/);
+          assert.equal(error.status, 200);
+        });
+        const { written, whole } = await flood.ended;
+        assert.equal(whole, false, `${method}(): the whole body was read (${written} bytes)`);
+      } finally {
+        await flood.close();
+      }
+    }
+  });
+
   it("throws ApiError with status, method, URL and the server's message", async () => {
     await withClient({}, async (client, server) => {
       const error = await rejection(client.get("status/404?message=Project 7 is gone"));
