@@ -37,6 +37,13 @@ export async function startStandIn(handle: StandInHandler): Promise<StandIn> {
   };
 }
 
+/**
+ * Whether this runtime's fetch reads a response body ahead of its reader
+ * without bound (Bun: it takes a flood's 108 MiB as fast as it comes), so that
+ * a server cannot tell that the reader stopped early.
+ */
+export const FETCH_READS_AHEAD = "Bun" in globalThis;
+
 /** A stand-in that answers with a long JSON body; see {@linkcode startFloodStandIn}. */
 export interface FloodStandIn extends StandIn {
   /** Resolves with the bytes written once a flood answer ends, whole or cut off by the client. */

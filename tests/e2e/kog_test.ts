@@ -43,7 +43,7 @@ import {
   writeCredentials,
 } from "../_helpers/mod.ts";
 import { type SampleApiServer, startSampleApiServer } from "../_helpers/sample_api.ts";
-import { startFloodStandIn } from "../_helpers/servers.ts";
+import { FETCH_READS_AHEAD, startFloodStandIn } from "../_helpers/servers.ts";
 
 const testdata = fileURLToPath(new URL("../testdata/kog/", import.meta.url));
 const DAY = 24 * 60 * 60 * 1000;
@@ -667,7 +667,9 @@ describe("kog exit codes and messages", () => {
         /^Error: the answer of http:\/\/127\.0\.0\.1:\d+ is larger than 104857600 bytes \(100 MiB\), the most kog reads; nothing of it was printed\n/m,
       );
       const { written, whole } = await flood.ended;
-      assert.equal(whole, false, `the whole answer was read (${written} bytes)`);
+      if (!FETCH_READS_AHEAD) {
+        assert.equal(whole, false, `the whole answer was read (${written} bytes)`);
+      }
     } finally {
       await flood.close();
     }

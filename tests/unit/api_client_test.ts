@@ -33,7 +33,7 @@ import {
   rejection,
 } from "../_helpers/mod.ts";
 import { type SampleApiServer, startSampleApiServer } from "../_helpers/sample_api.ts";
-import { startFloodStandIn } from "../_helpers/servers.ts";
+import { FETCH_READS_AHEAD, startFloodStandIn } from "../_helpers/servers.ts";
 
 const DAY = 24 * 60 * 60 * 1000;
 
@@ -188,7 +188,9 @@ describe("KognicClient errors", () => {
           assert.equal(error.status, 200);
         });
         const { written, whole } = await flood.ended;
-        assert.equal(whole, false, `${method}(): the whole body was read (${written} bytes)`);
+        if (!FETCH_READS_AHEAD) {
+          assert.equal(whole, false, `${method}(): the whole body was read (${written} bytes)`);
+        }
       } finally {
         await flood.close();
       }
