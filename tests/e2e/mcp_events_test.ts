@@ -153,11 +153,11 @@ describe("kognic-auth mcp-proxy reading a server's answers", () => {
         const result = await client.callTool({ name: tool, arguments: {} });
         assert.deepEqual(result.content, [{ type: "text", text: `${tool} answer ${WIDE}` }]);
       }
-      const results = await Promise.all(
-        tools.map((tool) => client.callTool({ name: tool, arguments: {} })),
+      const contents = await Promise.all(
+        tools.map(async (tool) => (await client.callTool({ name: tool, arguments: {} })).content),
       );
       assert.deepEqual(
-        results.map((result: { content: unknown }) => result.content),
+        contents,
         tools.map((tool) => [{ type: "text", text: `${tool} answer ${WIDE}` }]),
       );
     } finally {
