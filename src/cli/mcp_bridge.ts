@@ -131,7 +131,7 @@ export async function runMcpBridge(options: McpBridgeOptions): Promise<McpBridge
 class Bridge {
   #options: McpBridgeOptions;
   #closed = new AbortController();
-  /** The requests in flight with a time limit of their own, aborted when the client closes stdin. */
+  /** The exchanges in flight, aborted when the client closes stdin. */
   #inflight = new Set<AbortController>();
   #sessionId: string | undefined;
   #protocolVersion: string | undefined;
@@ -347,15 +347,15 @@ class Bridge {
    * It ends when the answer has (or when `timeoutMs` passed, or the client closed stdin).
    */
   async #post(line: Line, era: Era, sink: Sink, timeoutMs?: number): Promise<void> {
-    // Without a time limit (every forwarded line), the exchange ends when the client closes
-    // stdin: it takes the bridge's own signal, and costs no controller or timer of its own.
-    let request: AbortController | undefined;
+    // Each exchange has a signal of its own, aborted when the client closes stdin (or at the time
+    // limit): the fetch of Node.js (undici) and Deno's hang a listener or a weak reference per
+    // request on the signal they are given, kept until a full collection, so the bridge's own
+    // signal, which lives as long as the session, is never given to a request.
+    const request = new AbortController();
+    this.#inflight.add(request);
+    if (this.#closed.signal.aborted) request.abort();
     let timer: ReturnType<typeof setTimeout> | undefined;
-    if (timeoutMs !== undefined) {
-      const own = request = new AbortController();
-      this.#inflight.add(own);
-      timer = setTimeout(() => own.abort(), timeoutMs);
-    }
+    if (timeoutMs !== undefined) timer = setTimeout(() => request.abort(), timeoutMs);
     // A request's exchange ends with its answer; what comes before it has a method
     // (notifications, the server's requests), so the first message without one is the answer.
     const awaited = line.id !== undefined && line.method !== undefined;
@@ -366,14 +366,12 @@ class Bridge {
     };
     let failure: unknown;
     try {
-      await this.#exchange(line, era, watched, request?.signal ?? this.#closed.signal);
+      await this.#exchange(line, era, watched, request.signal);
     } catch (error) {
       failure = error;
     } finally {
-      if (request) {
-        clearTimeout(timer);
-        this.#inflight.delete(request);
-      }
+      clearTimeout(timer);
+      this.#inflight.delete(request);
     }
     if (this.#closed.signal.aborted) return;
     // The answer broke off (a stalled or closed stream, one the server ended without its
@@ -486,12 +484,12 @@ class Bridge {
         headers.set("accept", "text/event-stream");
         if (this.#sessionId) headers.set("mcp-session-id", this.#sessionId);
         if (this.#protocolVersion) headers.set("mcp-protocol-version", this.#protocolVersion);
+        // A signal of its own, as each exchange has (see #post).
+        const request = new AbortController();
+        this.#inflight.add(request);
+        if (this.#closed.signal.aborted) request.abort();
         try {
-          const response = await fetch(url, {
-            method: "GET",
-            headers,
-            signal: this.#closed.signal,
-          });
+          const response = await fetch(url, { method: "GET", headers, signal: request.signal });
           if (response.status === 405) {
             await response.body?.cancel().catch(() => {});
             debug("the server has no event stream (HTTP 405)");
@@ -502,10 +500,12 @@ class Bridge {
             failures++;
           } else {
             failures = 0;
-            await readEvents(response, this.#write, this.#closed.signal);
+            await readEvents(response, this.#write, request.signal);
           }
         } catch {
           failures++;
+        } finally {
+          this.#inflight.delete(request);
         }
         if (!this.#closed.signal.aborted) await delay(Math.min(1000 * 2 ** failures, 30_000));
       }
