@@ -44,8 +44,17 @@ export const MCP_TARGET_RATIO = 1.2;
 export const MCP_RSS_TARGET_MB = 20;
 /** mcp-remote's version, from npm. */
 export const MCP_REMOTE_VERSION = "0.15.1";
-/** The V8 flag that caps the young generation (1 MB semi-spaces), for the long run. */
-export const YOUNG_GENERATION_CAP = "--max-semi-space-size=1";
+/**
+ * The V8 flags of the Deno client configuration in docs/mcp.md (`--v8-flags=...`): the young
+ * generation capped (1 MB semi-spaces), and the old generation let grow by half its live size
+ * between collections (with the young generation that small, more short-lived objects are promoted).
+ */
+export const DENO_MEMORY_FLAGS = "--max-semi-space-size=1,--heap-growing-percent=50";
+/**
+ * `NODE_OPTIONS` of the Node.js client configurations in README and docs/mcp.md: the young
+ * generation capped (NODE_OPTIONS takes no flag of the old generation's growth).
+ */
+export const NODE_MEMORY_OPTIONS = "--max-semi-space-size=1";
 /** Callers at once in the concurrent rows. */
 export const MCP_CONCURRENCY = 20;
 
@@ -96,8 +105,11 @@ export interface McpResult {
   sizes: McpSizes;
   concurrency: number;
   rows: McpRow[];
-  /** RSS over the long run, per bridge. */
-  long: { name: string; rss: RssPoint[]; error?: string }[];
+  /**
+   * RSS over the long run, per forwarder: the floors, the bridges with V8's default sizing, and
+   * the bridges as configured (`configured`: started as the documented configurations start them).
+   */
+  long: { name: string; rss: RssPoint[]; configured?: boolean; error?: string }[];
   /** Token requests the bridges made over the run. */
   tokenRequests: number;
   /** Bridge processes started over the run (each makes its own token request). */
@@ -389,31 +401,38 @@ export async function measureMcp(
     }
 
     for (const forwarder of live) await forwarder.client?.close().catch(() => {});
-    // The long run: fresh processes of the floors and the bridges, and the bridges again with
-    // V8's young generation capped (a start-up flag), one after the other.
+    // The long run: fresh processes of the floors and the bridges, and the bridges again as the
+    // client configurations of README and docs/mcp.md start them, with V8's memory flags (start-up
+    // flags: Deno's `--v8-flags` in the arguments, NODE_OPTIONS for the Node.js bin).
     const long: McpResult["long"] = [];
     const longRuns: Forwarder[] = [];
+    const configured = new Set<Forwarder>();
     if (sizes.long > 0) {
       for (const f of live.filter((f) => f.row.kind !== "mcp-remote")) {
         longRuns.push(make(f.row, f.command, f.args, f.env));
         if (f.row.kind === "bridge") {
-          const args = f.args[0] === "run"
-            ? ["run", `--v8-flags=${YOUNG_GENERATION_CAP}`, ...f.args.slice(1)]
-            : [YOUNG_GENERATION_CAP, ...f.args];
-          longRuns.push(
-            make(
-              { ...f.row, name: `${f.row.name}, ${YOUNG_GENERATION_CAP}` },
-              f.command,
-              args,
-              f.env,
-            ),
+          const deno = f.args[0] === "run";
+          const how = deno
+            ? `--v8-flags=${DENO_MEMORY_FLAGS}`
+            : `NODE_OPTIONS=${NODE_MEMORY_OPTIONS}`;
+          const run = make(
+            { ...f.row, name: `${f.row.name} as configured (\`${how}\`)` },
+            f.command,
+            deno ? ["run", how, ...f.args.slice(1)] : f.args,
+            deno ? f.env : { ...f.env, NODE_OPTIONS: NODE_MEMORY_OPTIONS },
           );
+          configured.add(run);
+          longRuns.push(run);
         }
       }
     }
     for (const forwarder of longRuns) {
       const rss: RssPoint[] = [];
-      const entry: McpResult["long"][number] = { name: forwarder.row.name, rss };
+      const entry: McpResult["long"][number] = {
+        name: forwarder.row.name,
+        rss,
+        ...(configured.has(forwarder) ? { configured: true } : {}),
+      };
       long.push(entry);
       try {
         await connect(forwarder);

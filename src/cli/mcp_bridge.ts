@@ -131,7 +131,7 @@ export async function runMcpBridge(options: McpBridgeOptions): Promise<McpBridge
 class Bridge {
   #options: McpBridgeOptions;
   #closed = new AbortController();
-  /** The requests in flight with a time limit of their own, aborted when the client closes stdin. */
+  /** The exchanges in flight, aborted when the client closes stdin. */
   #inflight = new Set<AbortController>();
   #sessionId: string | undefined;
   #protocolVersion: string | undefined;
@@ -347,15 +347,15 @@ class Bridge {
    * It ends when the answer has (or when `timeoutMs` passed, or the client closed stdin).
    */
   async #post(line: Line, era: Era, sink: Sink, timeoutMs?: number): Promise<void> {
-    // Without a time limit (every forwarded line), the exchange ends when the client closes
-    // stdin: it takes the bridge's own signal, and costs no controller or timer of its own.
-    let request: AbortController | undefined;
+    // Each exchange has a signal of its own, aborted when the client closes stdin (or at the time
+    // limit): the fetch of Node.js (undici) and Deno's hang a listener or a weak reference per
+    // request on the signal they are given, kept until a full collection, so the bridge's own
+    // signal, which lives as long as the session, is never given to a request.
+    const request = new AbortController();
+    this.#inflight.add(request);
+    if (this.#closed.signal.aborted) request.abort();
     let timer: ReturnType<typeof setTimeout> | undefined;
-    if (timeoutMs !== undefined) {
-      const own = request = new AbortController();
-      this.#inflight.add(own);
-      timer = setTimeout(() => own.abort(), timeoutMs);
-    }
+    if (timeoutMs !== undefined) timer = setTimeout(() => request.abort(), timeoutMs);
     // A request's exchange ends with its answer; what comes before it has a method
     // (notifications, the server's requests), so the first message without one is the answer.
     const awaited = line.id !== undefined && line.method !== undefined;
@@ -366,14 +366,12 @@ class Bridge {
     };
     let failure: unknown;
     try {
-      await this.#exchange(line, era, watched, request?.signal ?? this.#closed.signal);
+      await this.#exchange(line, era, watched, request.signal);
     } catch (error) {
       failure = error;
     } finally {
-      if (request) {
-        clearTimeout(timer);
-        this.#inflight.delete(request);
-      }
+      clearTimeout(timer);
+      this.#inflight.delete(request);
     }
     if (this.#closed.signal.aborted) return;
     // The answer broke off (a stalled or closed stream, one the server ended without its
@@ -486,12 +484,12 @@ class Bridge {
         headers.set("accept", "text/event-stream");
         if (this.#sessionId) headers.set("mcp-session-id", this.#sessionId);
         if (this.#protocolVersion) headers.set("mcp-protocol-version", this.#protocolVersion);
+        // A signal of its own, as each exchange has (see #post).
+        const request = new AbortController();
+        this.#inflight.add(request);
+        if (this.#closed.signal.aborted) request.abort();
         try {
-          const response = await fetch(url, {
-            method: "GET",
-            headers,
-            signal: this.#closed.signal,
-          });
+          const response = await fetch(url, { method: "GET", headers, signal: request.signal });
           if (response.status === 405) {
             await response.body?.cancel().catch(() => {});
             debug("the server has no event stream (HTTP 405)");
@@ -502,10 +500,12 @@ class Bridge {
             failures++;
           } else {
             failures = 0;
-            await readEvents(response, this.#write, this.#closed.signal);
+            await readEvents(response, this.#write, request.signal);
           }
         } catch {
           failures++;
+        } finally {
+          this.#inflight.delete(request);
         }
         if (!this.#closed.signal.aborted) await delay(Math.min(1000 * 2 ** failures, 30_000));
       }
@@ -1202,14 +1202,16 @@ function delay(ms: number): Promise<void> {
   });
 }
 
-/** A response body as text, at most `max` bytes (more is an error). */
+/** Decodes whole messages (never a part of one): one decoder serves every exchange. */
+const UTF8 = new TextDecoder();
+
+/** A response body as text, at most `max` bytes (more is an error), decoded once. */
 async function readText(response: Response, max: number): Promise<string> {
   const length = Number(response.headers.get("content-length"));
   if (response.body === null) return "";
   if (Number.isFinite(length) && length > 0 && length <= max) return await response.text();
   const reader = response.body.getReader();
-  const decoder = new TextDecoder();
-  let text = "";
+  const chunks: Uint8Array[] = [];
   let bytes = 0;
   for (;;) {
     const { done, value } = await reader.read();
@@ -1219,74 +1221,164 @@ async function readText(response: Response, max: number): Promise<string> {
       await reader.cancel().catch(() => {});
       throw new Error(`an answer longer than ${max} bytes`);
     }
-    text += decoder.decode(value, { stream: true });
+    chunks.push(value);
   }
-  return text + decoder.decode();
+  return UTF8.decode(chunks.length === 1 ? chunks[0] : concat(chunks));
 }
 
-/** Reads an event stream, giving each `message` event's data to `sink`; events are bounded. */
+/**
+ * Splits event-stream bytes into events, as they come: each chunk's bytes are scanned once for
+ * the blank line that ends an event (after `\n`, `\r\n` or `\r` line ends, also across chunks),
+ * and each event is decoded once. An event longer than {@linkcode MAX_MESSAGE_BYTES} is an error.
+ */
+class EventSplitter {
+  /** The parts of the event begun in earlier chunks. */
+  #parts: Uint8Array[] = [];
+  #bytes = 0;
+  /** The last byte seen ended a line (an end of line now is a blank line: the event ends). */
+  #lineStart = true;
+  /** The last byte seen was `\r` (a `\n` now belongs to the same line end). */
+  #afterCr = false;
+
+  /** Gives the data of each complete `message` event in `chunk` to `sink`. */
+  push(chunk: Uint8Array, sink: Sink): void {
+    if (chunk.length === 0) return;
+    let from = 0;
+    const event = (end: number): void => {
+      let bytes = chunk.subarray(from, end);
+      if (this.#parts.length) {
+        this.#parts.push(bytes);
+        bytes = concat(this.#parts);
+        this.#parts = [];
+        this.#bytes = 0;
+      }
+      const data = eventData(UTF8.decode(bytes));
+      if (data !== undefined) sink(data);
+    };
+    if (chunk.indexOf(13) === -1) {
+      // Only "\n" line ends in this chunk (the common case): jump from one to the next.
+      const skip = this.#afterCr && chunk[0] === 10 ? 1 : 0;
+      if (this.#parts.length === 0) from = skip;
+      let lineStart = this.#lineStart ? skip : -1;
+      for (let at = chunk.indexOf(10, skip); at !== -1; at = chunk.indexOf(10, at + 1)) {
+        if (at === lineStart) {
+          event(at);
+          from = at + 1;
+        }
+        lineStart = at + 1;
+      }
+      this.#lineStart = lineStart === chunk.length;
+      this.#afterCr = false;
+    } else {
+      for (let at = 0; at < chunk.length; at++) {
+        const byte = chunk[at];
+        if (this.#afterCr) {
+          this.#afterCr = false;
+          if (byte === 10) {
+            // The "\n" of a "\r\n" that ended an event starts no new one.
+            if (from === at && this.#parts.length === 0) from = at + 1;
+            continue;
+          }
+        }
+        if (byte !== 10 && byte !== 13) {
+          this.#lineStart = false;
+          continue;
+        }
+        if (this.#lineStart) {
+          event(at);
+          from = at + 1;
+        }
+        this.#lineStart = true;
+        this.#afterCr = byte === 13;
+      }
+    }
+    if (from < chunk.length) {
+      this.#bytes += chunk.length - from;
+      if (this.#bytes > MAX_MESSAGE_BYTES) throw new Error("an event longer than allowed");
+      // A copy: the chunk's buffer is read into again.
+      this.#parts.push(chunk.slice(from));
+    }
+  }
+}
+
+/** The size of the buffers event streams are read into. */
+const READ_BUFFER_BYTES = 64 * 1024;
+/** At most this many read buffers are kept for reuse (one per event stream being read). */
+const MAX_SPARE_BUFFERS = 32;
+const spareBuffers: ArrayBuffer[] = [];
+
+/**
+ * Reads an event stream, giving each `message` event's data to `sink` as it arrives; events are
+ * bounded. Where the body is a byte stream (Deno, Node.js), it is read into a buffer that serves
+ * one read after another and then the next stream: a plain reader gets a new 64 KiB buffer for
+ * every read on Deno, the end of the stream included.
+ */
 async function readEvents(response: Response, sink: Sink, signal: AbortSignal): Promise<void> {
-  if (!response.body) return;
-  const reader = response.body.getReader();
-  const decoder = new TextDecoder();
-  let buffer = "";
+  const body = response.body;
+  if (!body) return;
+  let buffer: ArrayBuffer | undefined;
+  let reader: ReadableStreamBYOBReader | ReadableStreamDefaultReader<Uint8Array>;
+  try {
+    reader = body.getReader({ mode: "byob" });
+    buffer = spareBuffers.pop() ?? new ArrayBuffer(READ_BUFFER_BYTES);
+  } catch {
+    reader = body.getReader();
+  }
+  const events = new EventSplitter();
   const onAbort = (): void => void reader.cancel().catch(() => {});
   signal.addEventListener("abort", onAbort, { once: true });
   let ended = false;
   try {
     for (;;) {
-      const { done, value } = await reader.read();
-      if (done) {
+      let result: ReadableStreamReadResult<Uint8Array>;
+      if (buffer) {
+        result = await (reader as ReadableStreamBYOBReader).read(new Uint8Array(buffer));
+        // The buffer comes back (moved) with what was read in it.
+        buffer = result.value?.buffer as ArrayBuffer | undefined;
+      } else result = await (reader as ReadableStreamDefaultReader<Uint8Array>).read();
+      if (result.done) {
         ended = true;
         break;
       }
-      buffer += decoder.decode(value, { stream: true });
-      // Line ends of any kind become "\n"; a "\r" at the end waits for what follows it.
-      if (buffer.includes("\r") && !buffer.endsWith("\r")) buffer = buffer.replace(/\r\n?/g, "\n");
-      let end: number;
-      while ((end = buffer.indexOf("\n\n")) !== -1) {
-        const event = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        const data = eventData(event);
-        if (data !== undefined) sink(data);
-      }
-      if (buffer.length > MAX_MESSAGE_BYTES) throw new Error("an event longer than allowed");
+      events.push(result.value, sink);
     }
   } catch (error) {
     if (!signal.aborted) throw error;
   } finally {
     signal.removeEventListener("abort", onAbort);
-    if (ended) reader.releaseLock();
-    else await reader.cancel().catch(() => {});
+    // A stream read to its end needs no release: its reader and it are left to the collector.
+    if (!ended) await reader.cancel().catch(() => {});
+    else if (buffer?.byteLength === READ_BUFFER_BYTES && spareBuffers.length < MAX_SPARE_BUFFERS) {
+      spareBuffers.push(buffer);
+    }
   }
 }
 
 /**
  * Passes an event stream on unchanged, giving `found` the id of each request of the client in it
- * (elicitation, sampling, roots) before the request itself goes on (events are bounded as in {@linkcode readEvents}).
+ * (elicitation, sampling, roots) before the request itself goes on (events are split as in {@linkcode readEvents};
+ * past an event too long, the stream passes on unread).
  */
 function serverRequests(found: (id: Id) => void): TransformStream<Uint8Array, Uint8Array> {
-  const decoder = new TextDecoder();
-  let buffer = "";
+  let events: EventSplitter | undefined = new EventSplitter();
+  const look: Sink = (data) => {
+    if (!data.includes('"method"')) return;
+    const message = parseJson(data);
+    const id = message?.id;
+    if (
+      typeof message?.method === "string" && message.method in INPUT_METHODS &&
+      (typeof id === "string" || typeof id === "number")
+    ) {
+      found(id);
+    }
+  };
   return new TransformStream({
     transform(chunk, controller): void {
-      buffer += decoder.decode(chunk, { stream: true });
-      if (buffer.includes("\r") && !buffer.endsWith("\r")) buffer = buffer.replace(/\r\n?/g, "\n");
-      let end: number;
-      while ((end = buffer.indexOf("\n\n")) !== -1) {
-        const data = eventData(buffer.slice(0, end));
-        buffer = buffer.slice(end + 2);
-        if (data === undefined || !data.includes('"method"')) continue;
-        const message = parseJson(data);
-        const id = message?.id;
-        if (
-          typeof message?.method === "string" && message.method in INPUT_METHODS &&
-          (typeof id === "string" || typeof id === "number")
-        ) {
-          found(id);
-        }
+      try {
+        events?.push(chunk, look);
+      } catch {
+        events = undefined;
       }
-      if (buffer.length > MAX_MESSAGE_BYTES) buffer = "";
       controller.enqueue(chunk);
     },
   });
@@ -1296,7 +1388,7 @@ function serverRequests(found: (id: Id) => void): TransformStream<Uint8Array, Ui
 function eventData(event: string): string | undefined {
   let data: string | undefined;
   let type = "";
-  for (const line of event.split("\n")) {
+  for (const line of event.split(event.includes("\r") ? /\r\n?|\n/ : "\n")) {
     if (line.startsWith("data:")) {
       const value = line.charCodeAt(5) === 32 ? line.slice(6) : line.slice(5);
       data = data === undefined ? value : `${data}\n${value}`;

@@ -51,12 +51,12 @@ after(async () => {
 /** A connected SDK client whose server is `kognic-auth mcp-proxy`, and its stderr. */
 async function connect(
   extraArgs: string[] = [],
-  config: { args?: string[]; env?: Record<string, string> } = {},
+  config: { args?: string[]; env?: Record<string, string>; command?: string[] } = {},
 ): Promise<{ client: Client; stderr: () => string; close: () => Promise<void> }> {
   const spawned = spawnCommand(
     StdioClientTransport,
     [
-      ...cliCommand(),
+      ...(config.command ?? cliCommand()),
       ...(config.args ?? ["-v", ...proxyArgs(mcp.url, auth.url, credentials)]),
       ...extraArgs,
     ],
@@ -269,6 +269,17 @@ describe("kognic-auth mcp-proxy", () => {
     try {
       // The environment's host is 127.0.0.1 without a port, and the MCP server has one of its own.
       const allow = ["--allow-origin", new URL(mcp.url).origin];
+      // With V8's memory flags as the configurations give them: NODE_OPTIONS for the npm bin,
+      // `--v8-flags` before the script on Deno.
+      const cli = cliCommand();
+      const command = cli[1] === "run"
+        ? [
+          cli[0],
+          "run",
+          "--v8-flags=--max-semi-space-size=1,--heap-growing-percent=50",
+          ...cli.slice(2),
+        ]
+        : cli;
       for (
         const args of [
           ["mcp-proxy", mcp.url, ...allow],
@@ -276,7 +287,11 @@ describe("kognic-auth mcp-proxy", () => {
         ]
       ) {
         const before = auth.counts.tokensIssued;
-        const proxy = await connect([], { args, env: { KOGNIC_CREDENTIALS: credentials } });
+        const proxy = await connect([], {
+          args,
+          command,
+          env: { KOGNIC_CREDENTIALS: credentials, NODE_OPTIONS: "--max-semi-space-size=1" },
+        });
         try {
           assert.equal(await echo(proxy.client, args.join(" ")), args.join(" "));
         } finally {
