@@ -44,6 +44,13 @@ export async function startStandIn(handle: StandInHandler): Promise<StandIn> {
  */
 export const FETCH_READS_AHEAD = "Bun" in globalThis;
 
+/**
+ * The length of a flood that a reader stopping at 100 MiB must not see end:
+ * 1 GiB, far past what a runtime reads ahead of a cancelled reader however
+ * slow the machine; 108 MiB where the runtime reads ahead without bound.
+ */
+export const FLOOD_BYTES = FETCH_READS_AHEAD ? 108 * 1024 * 1024 : 1024 * 1024 * 1024;
+
 /** A stand-in that answers with a long JSON body; see {@linkcode startFloodStandIn}. */
 export interface FloodStandIn extends StandIn {
   /** Resolves with the bytes written once a flood answer ends, whole or cut off by the client. */

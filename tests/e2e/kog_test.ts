@@ -43,7 +43,7 @@ import {
   writeCredentials,
 } from "../_helpers/mod.ts";
 import { type SampleApiServer, startSampleApiServer } from "../_helpers/sample_api.ts";
-import { FETCH_READS_AHEAD, startFloodStandIn } from "../_helpers/servers.ts";
+import { FETCH_READS_AHEAD, FLOOD_BYTES, startFloodStandIn } from "../_helpers/servers.ts";
 
 const testdata = fileURLToPath(new URL("../testdata/kog/", import.meta.url));
 const DAY = 24 * 60 * 60 * 1000;
@@ -657,7 +657,7 @@ describe("kog environments", () => {
 
 describe("kog exit codes and messages", () => {
   it("exits 1 on an answer over 100 MiB, printing nothing of it and reading no further", async () => {
-    const flood = await startFloodStandIn(100 * 1024 * 1024 + 8 * 1024 * 1024);
+    const flood = await startFloodStandIn(FLOOD_BYTES);
     try {
       const result = await run(["get", `${flood.url}/big`]);
       assert.equal(result.code, EXIT_ERROR, result.stderr);
