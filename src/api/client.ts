@@ -347,7 +347,6 @@ export class KognicClient {
     const response = await this.request(method, url, { ...init, searchParams: undefined, headers });
     const { text, complete } = await readBoundedText(response, MAX_JSON_BYTES);
     if (!complete) {
-      await response.body?.cancel().catch(() => {});
       const { status, statusText } = response;
       throw new ApiError(
         `Response to ${method} "${displayUrl(url)}" is larger than ${MAX_JSON_BYTES} bytes ` +

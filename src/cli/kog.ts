@@ -362,7 +362,6 @@ async function call(options: Options, io: KogIO, debug: Debug): Promise<number> 
   warnIfNoToken();
   const { text, complete } = await clientApi().readBoundedText(response, MAX_RESPONSE_BYTES);
   if (!complete) {
-    await response.body?.cancel().catch(() => {});
     io.stderr(
       `Error: the answer of ${url.origin} is larger than ${MAX_RESPONSE_BYTES} bytes (100 MiB), ` +
         "the most kog reads; nothing of it was printed\n",
