@@ -343,17 +343,25 @@ class Bridge {
   }
 
   /**
+   * A controller of one request's own, in `#inflight` (aborted when the client
+   * closes stdin) until the caller deletes it. The fetch of Node.js (undici) and Deno's hang a
+   * listener or a weak reference per request on the signal they are given, kept until a full
+   * collection, so the bridge's own signal, which lives as long as the session, is never given to
+   * a request.
+   */
+  #requestController(): AbortController {
+    const request = new AbortController();
+    this.#inflight.add(request);
+    if (this.#closed.signal.aborted) request.abort();
+    return request;
+  }
+
+  /**
    * Posts one client line; writes (or keeps) what comes back, an error answer if nothing can.
    * It ends when the answer has (or when `timeoutMs` passed, or the client closed stdin).
    */
   async #post(line: Line, era: Era, sink: Sink, timeoutMs?: number): Promise<void> {
-    // Each exchange has a signal of its own, aborted when the client closes stdin (or at the time
-    // limit): the fetch of Node.js (undici) and Deno's hang a listener or a weak reference per
-    // request on the signal they are given, kept until a full collection, so the bridge's own
-    // signal, which lives as long as the session, is never given to a request.
-    const request = new AbortController();
-    this.#inflight.add(request);
-    if (this.#closed.signal.aborted) request.abort();
+    const request = this.#requestController();
     let timer: ReturnType<typeof setTimeout> | undefined;
     if (timeoutMs !== undefined) timer = setTimeout(() => request.abort(), timeoutMs);
     // A request's exchange ends with its answer; what comes before it has a method
@@ -484,10 +492,7 @@ class Bridge {
         headers.set("accept", "text/event-stream");
         if (this.#sessionId) headers.set("mcp-session-id", this.#sessionId);
         if (this.#protocolVersion) headers.set("mcp-protocol-version", this.#protocolVersion);
-        // A signal of its own, as each exchange has (see #post).
-        const request = new AbortController();
-        this.#inflight.add(request);
-        if (this.#closed.signal.aborted) request.abort();
+        const request = this.#requestController();
         try {
           const response = await fetch(url, { method: "GET", headers, signal: request.signal });
           if (response.status === 405) {
